@@ -1,0 +1,23 @@
+#!/bin/sh
+# Runs one Qinglian service process: SERVICE=<name> (or the first argument) picks it.
+# Works in the image (WORKDIR /app) and from a checkout (run from the repo root).
+set -eu
+
+service="${1:-${SERVICE:-}}"
+case "$service" in
+    units)       class=UnitsService;       port=8101 ;;
+    supervision) class=SupervisionService; port=8102 ;;
+    education)   class=EducationService;   port=8103 ;;
+    exchange)    class=ExchangeService;    port=8104 ;;
+    *)
+        echo "entrypoint: set SERVICE to units, supervision, education or exchange (got '$service')" >&2
+        exit 64
+        ;;
+esac
+
+# Ports repeat shared.config.DEFAULT_PORTS (tests/test_compose.py checks they agree):
+# deploy/config.yaml is shared by all services, so the per-service default lives here.
+export WEB_SERVER_ADDRESS="${WEB_SERVER_ADDRESS:-0.0.0.0:$port}"
+
+cd "$(dirname "$0")/.."
+exec nameko run --config deploy/config.yaml "services.$service.service:$class"

@@ -1,0 +1,1 @@
+"""Qinglian nameko services, one bounded context each."""

@@ -1,0 +1,361 @@
+"""The units service layer: each command and query, its input schema and who may run it."""
+from __future__ import annotations
+
+import json
+import uuid
+
+from sqlalchemy import select
+
+from services.units import schemas as s
+from services.units.domain import (
+    MicroPowerList, Person, ResponsibilityDocument, ResponsibilityLetter, Unit,
+)
+from services.units.projections import (
+    PROJECTIONS, UNIT_TREE, coverage, documents, letters, micro_power, people, subtree, unit_path,
+    unit_row, units,
+)
+from shared.app import Application
+from shared.auth import NODE_ADMIN, WRITERS
+from shared.errors import Conflict, NotFound, RuleViolation
+from shared.projections import build_as_of
+from shared.store import EventStore
+from shared.events import iso_to_us
+
+app = Application("units", unit_path=unit_path)
+app.projections = PROJECTIONS
+
+
+def _new_id(given: str | None) -> str:
+    return given or uuid.uuid4().hex[:16]
+
+
+def _require_unit(conn, unit_id: str) -> dict:
+    row = unit_row(conn, unit_id)
+    if row is None:
+        raise NotFound("unit %s not found" % unit_id, {"unit_id": ["no such unit"]})
+    return row
+
+
+def _person_unit(conn, data) -> str | None:
+    return conn.execute(select(people.c.unit_id)
+                        .where(people.c.person_id == data["person_id"])).scalar()
+
+
+def _doc_unit(conn, data) -> str | None:
+    return conn.execute(select(documents.c.unit_id)
+                        .where(documents.c.doc_id == data["doc_id"])).scalar()
+
+
+def _letter_issuer(conn, data) -> str | None:
+    return conn.execute(select(letters.c.issuer_unit_id).where(
+        letters.c.letter_id == ResponsibilityLetter.letter_id(data["period"], data["target_unit_id"])
+    )).scalar()
+
+
+# -- the unit tree ----------------------------------------------------------------------
+@app.command("register_unit", s.RegisterUnit, roles=WRITERS, scope="parent_id", status=201)
+def register_unit(uow, d):
+    """Add a unit (机关单位 / 科室 / 基层站所) under a parent; roots are city or district."""
+    if d["parent_id"] is None and not uow.actor.has(NODE_ADMIN):
+        raise RuleViolation("only a node-admin registers a root unit")
+    if d["parent_id"] is not None:
+        parent = _require_unit(uow.conn, d["parent_id"])
+        if not parent["active"]:
+            raise RuleViolation("parent unit %s is deactivated" % d["parent_id"])
+    unit_id = _new_id(d["unit_id"])
+    if uow.exists(Unit, unit_id):
+        raise Conflict("unit %s already exists" % unit_id, {"unit_id": ["already taken"]})
+    unit = Unit.register(unit_id, d["name"], d["kind"], d["level"], d["parent_id"])
+    uow.save(unit)
+    return unit_row(uow.conn, unit_id) or {"unit_id": unit_id}
+
+
+@app.command("rename_unit", s.RenameUnit, roles=WRITERS, scope="unit_id")
+def rename_unit(uow, d):
+    unit = uow.get(Unit, d["unit_id"])
+    unit.rename(d["name"])
+    uow.save(unit)
+    return {"unit_id": unit.id, "name": unit.name, "version": unit.version}
+
+
+@app.command("move_unit", s.MoveUnit, roles=WRITERS, scope="unit_id")
+def move_unit(uow, d):
+    """Re-parent a unit with its whole subtree; the new parent must be in scope too."""
+    app.check_scope(uow.conn, uow.actor, WRITERS, d["parent_id"])
+    unit = uow.get(Unit, d["unit_id"])
+    new_parent = _require_unit(uow.conn, d["parent_id"])
+    here = unit_path(uow.conn, unit.id)
+    if new_parent["path"].startswith(here):
+        raise RuleViolation("cannot move a unit under its own subtree",
+                            {"parent_id": ["is inside the unit being moved"]})
+    unit.move(d["parent_id"])
+    uow.save(unit)
+    return unit_row(uow.conn, unit.id)
+
+
+@app.command("set_demonstration_site", s.SetDemonstrationSite, roles=(NODE_ADMIN,), scope="unit_id")
+def set_demonstration_site(uow, d):
+    """示范点: designated by the district."""
+    unit = uow.get(Unit, d["unit_id"])
+    unit.set_demonstration_site(d["demonstration_site"])
+    uow.save(unit)
+    return {"unit_id": unit.id, "demonstration_site": unit.demonstration_site}
+
+
+@app.command("set_pilot_flags", s.SetPilotFlags, roles=(NODE_ADMIN,), scope="unit_id")
+def set_pilot_flags(uow, d):
+    """试点 flags, e.g. 清廉便民服务."""
+    unit = uow.get(Unit, d["unit_id"])
+    unit.set_pilot_flags(d["pilot_flags"])
+    uow.save(unit)
+    return {"unit_id": unit.id, "pilot_flags": unit.pilot_flags}
+
+
+@app.command("deactivate_unit", s.DeactivateUnit, roles=(NODE_ADMIN,), scope="unit_id")
+def deactivate_unit(uow, d):
+    children = [u for u in subtree(uow.conn, d["unit_id"]) if u["unit_id"] != d["unit_id"]]
+    if children:
+        raise RuleViolation("unit has %d active units below it; move or deactivate them first"
+                            % len(children))
+    unit = uow.get(Unit, d["unit_id"])
+    unit.deactivate(d["reason"])
+    uow.save(unit)
+    return {"unit_id": unit.id, "active": False}
+
+
+@app.query("get_unit", s.UnitRef)
+def get_unit(conn, d, actor):
+    return _require_unit(conn, d["unit_id"])
+
+
+@app.query("list_units", s.ListUnits)
+def list_units(conn, d, actor):
+    """The subtree under a unit (the unit itself first)."""
+    _require_unit(conn, d["unit_id"])
+    return {"units": subtree(conn, d["unit_id"], d["include_inactive"])}
+
+
+@app.query("unit_tree_as_of", s.AsOf)
+def unit_tree_as_of(conn, d, actor):
+    """The subtree as it stood at a past log position or time, rebuilt from the log."""
+    store = EventStore(conn.engine)
+    until = iso_to_us(d["at"].isoformat()) if d.get("at") else None
+    engine = build_as_of(store, [UNIT_TREE], position=d.get("position"), until_us=until)
+    try:
+        with engine.connect() as c:
+            return {"as_of": d.get("position") or d["at"].isoformat(),
+                    "units": subtree(c, d["unit_id"], include_inactive=True)}
+    finally:
+        engine.dispose()
+
+
+# -- people ---------------------------------------------------------------------------------
+@app.command("register_person", s.RegisterPerson, roles=WRITERS, scope="unit_id", status=201)
+def register_person(uow, d):
+    """Someone whose role matters (党组织书记, 纪检委员, cadres). Stays on this node."""
+    _require_unit(uow.conn, d["unit_id"])
+    person_id = _new_id(d["person_id"])
+    if uow.exists(Person, person_id):
+        raise Conflict("person %s already exists" % person_id, {"person_id": ["already taken"]})
+    person = Person.register(person_id, d["name"], d["unit_id"], d["post"], d["young_cadre"])
+    uow.save(person)
+    return {"person_id": person_id, "unit_id": d["unit_id"]}
+
+
+@app.command("assign_role", s.AssignRole, roles=WRITERS, scope=_person_unit)
+def assign_role(uow, d):
+    person = uow.get(Person, d["person_id"])
+    person.assign_role(d["role"], d["part_time"])
+    uow.save(person)
+    return {"person_id": person.id, "roles": person.roles}
+
+
+@app.command("remove_role", s.RemoveRole, roles=WRITERS, scope=_person_unit)
+def remove_role(uow, d):
+    person = uow.get(Person, d["person_id"])
+    person.remove_role(d["role"])
+    uow.save(person)
+    return {"person_id": person.id, "roles": person.roles}
+
+
+@app.command("promote_person", s.PromotePerson, roles=WRITERS, scope=_person_unit)
+def promote_person(uow, d):
+    """新提拔: recorded here, and the education service schedules the 廉政谈话."""
+    app.check_scope(uow.conn, uow.actor, WRITERS, d["unit_id"])
+    _require_unit(uow.conn, d["unit_id"])
+    person = uow.get(Person, d["person_id"])
+    person.promote(d["new_post"], d["unit_id"], d["effective_on"])
+    uow.save(person)
+    return {"person_id": person.id, "post": person.post, "unit_id": person.unit_id}
+
+
+def _person(row) -> dict:
+    d = dict(row)
+    d["roles"] = json.loads(d["roles"])
+    d["part_time_roles"] = json.loads(d["part_time_roles"])
+    return d
+
+
+@app.query("get_person", s.PersonRef)
+def get_person(conn, d, actor):
+    row = conn.execute(select(people).where(people.c.person_id == d["person_id"])).mappings().first()
+    if row is None:
+        raise NotFound("person %s not found" % d["person_id"])
+    return _person(row)
+
+
+@app.query("list_people", s.UnitRef)
+def list_people(conn, d, actor):
+    """People of a unit, with their roles (part-time 纪检委员 flagged: 身兼数职)."""
+    _require_unit(conn, d["unit_id"])
+    rows = conn.execute(select(people).where(people.c.unit_id == d["unit_id"])
+                        .order_by(people.c.person_id)).mappings()
+    return {"people": [_person(r) for r in rows]}
+
+
+# -- responsibility system -------------------------------------------------------------------
+@app.command("draft_document", s.DraftDocument, roles=WRITERS, scope="unit_id", status=201)
+def draft_document(uow, d):
+    """任务清单 / 责任清单 / 考核细则: first version."""
+    _require_unit(uow.conn, d["unit_id"])
+    doc_id = _new_id(d["doc_id"])
+    if uow.exists(ResponsibilityDocument, doc_id):
+        raise Conflict("document %s already exists" % doc_id, {"doc_id": ["already taken"]})
+    doc = ResponsibilityDocument.draft(doc_id, d["unit_id"], d["kind"], d["title"], d["items"])
+    uow.save(doc)
+    return {"doc_id": doc_id, "revision": doc.revision}
+
+
+@app.command("revise_document", s.ReviseDocument, roles=WRITERS, scope=_doc_unit)
+def revise_document(uow, d):
+    doc = uow.get(ResponsibilityDocument, d["doc_id"])
+    doc.revise(d["title"], d["items"], d["note"])
+    uow.save(doc)
+    return {"doc_id": doc.id, "revision": doc.revision}
+
+
+def _document(row) -> dict:
+    out = dict(row)
+    out["items"] = json.loads(out["items"])
+    return out
+
+
+@app.query("get_document", s.DocumentRef)
+def get_document(conn, d, actor):
+    row = conn.execute(select(documents).where(documents.c.doc_id == d["doc_id"])).mappings().first()
+    if row is None:
+        raise NotFound("document %s not found" % d["doc_id"])
+    return _document(row)
+
+
+@app.query("list_documents", s.ListDocuments)
+def list_documents(conn, d, actor):
+    q = select(documents).where(documents.c.unit_id == d["unit_id"])
+    if d.get("kind"):
+        q = q.where(documents.c.kind == d["kind"])
+    return {"documents": [_document(r) for r in conn.execute(q.order_by(documents.c.doc_id)).mappings()]}
+
+
+@app.command("issue_letter", s.IssueLetter, roles=WRITERS, scope="issuer_unit_id", status=201)
+def issue_letter(uow, d):
+    """责任书 from a unit to one below it (a section, a 基层站所) for a period."""
+    issuer = _require_unit(uow.conn, d["issuer_unit_id"])
+    target = _require_unit(uow.conn, d["target_unit_id"])
+    if not target["path"].startswith(issuer["path"]) or target["unit_id"] == issuer["unit_id"]:
+        raise RuleViolation("the target unit must be below the issuing unit",
+                            {"target_unit_id": ["not below %s" % issuer["unit_id"]]})
+    letter_id = ResponsibilityLetter.letter_id(d["period"], d["target_unit_id"])
+    if uow.exists(ResponsibilityLetter, letter_id):
+        raise Conflict("a letter for %s in %s already exists" % (d["target_unit_id"], d["period"]))
+    letter = ResponsibilityLetter.issue(d["period"], d["issuer_unit_id"], d["target_unit_id"],
+                                        d["signatory_role"], d["content"])
+    uow.save(letter)
+    return {"letter_id": letter.id, "status": "issued"}
+
+
+@app.command("sign_letter", s.SignLetter, roles=WRITERS, scope="target_unit_id")
+def sign_letter(uow, d):
+    letter = uow.get(ResponsibilityLetter, ResponsibilityLetter.letter_id(d["period"], d["target_unit_id"]))
+    letter.sign(d["signed_on"], d["signatory_role"])
+    uow.save(letter)
+    return {"letter_id": letter.id, "status": "signed"}
+
+
+@app.command("revoke_letter", s.RevokeLetter, roles=WRITERS, scope=_letter_issuer)
+def revoke_letter(uow, d):
+    letter = uow.get(ResponsibilityLetter, ResponsibilityLetter.letter_id(d["period"], d["target_unit_id"]))
+    letter.revoke(d["reason"])
+    uow.save(letter)
+    return {"letter_id": letter.id, "status": "revoked"}
+
+
+@app.query("letter_coverage", s.Coverage)
+def letter_coverage(conn, d, actor):
+    """全覆盖: share of the subtree (down to 基层站所) holding a signed 责任书, and who has not."""
+    _require_unit(conn, d["unit_id"])
+    return coverage(conn, d["unit_id"], d["period"])
+
+
+# -- 微权力清单 ---------------------------------------------------------------------------------
+@app.command("draft_micro_power", s.DraftMicroPower, roles=WRITERS, scope="unit_id", status=201)
+def draft_micro_power(uow, d):
+    _require_unit(uow.conn, d["unit_id"])
+    list_id = MicroPowerList.list_id(d["unit_id"], d["post"])
+    if uow.exists(MicroPowerList, list_id):
+        raise Conflict("a list for post %s already exists; edit it" % d["post"])
+    mpl = MicroPowerList.draft_for(d["unit_id"], d["post"], d["content"])
+    uow.save(mpl)
+    return {"list_id": mpl.id, "published_version": 0}
+
+
+@app.command("edit_micro_power", s.DraftMicroPower, roles=WRITERS, scope="unit_id")
+def edit_micro_power(uow, d):
+    mpl = uow.get(MicroPowerList, MicroPowerList.list_id(d["unit_id"], d["post"]))
+    mpl.edit(d["content"])
+    uow.save(mpl)
+    return {"list_id": mpl.id, "published_version": mpl.published_version}
+
+
+@app.command("publish_micro_power", s.PublishMicroPower, roles=WRITERS, scope="unit_id")
+def publish_micro_power(uow, d):
+    """Publish the draft for public supervision; the public view shows it from now on."""
+    mpl = uow.get(MicroPowerList, MicroPowerList.list_id(d["unit_id"], d["post"]))
+    mpl.publish(d["published_on"])
+    uow.save(mpl)
+    return {"list_id": mpl.id, "published_version": mpl.published_version}
+
+
+@app.query("get_micro_power", s.MicroPowerRef)
+def get_micro_power(conn, d, actor):
+    row = conn.execute(select(micro_power).where(
+        micro_power.c.list_id == MicroPowerList.list_id(d["unit_id"], d["post"]))).mappings().first()
+    if row is None:
+        raise NotFound("no micro-power list for post %s" % d["post"])
+    out = dict(row)
+    out["draft"] = json.loads(out["draft"])
+    out["published"] = json.loads(out["published"]) if out["published"] else None
+    return out
+
+
+@app.query("published_micro_power", s.PublishedMicroPower, public=True)
+def published_micro_power(conn, d, actor):
+    """Public, read-only: what a unit has published (no token needed; drafts never shown)."""
+    unit = _require_unit(conn, d["unit_id"])
+    rows = conn.execute(select(micro_power).where(micro_power.c.unit_id == d["unit_id"],
+                                                  micro_power.c.published.isnot(None))
+                        .order_by(micro_power.c.post)).mappings()
+    return {"unit_id": unit["unit_id"], "unit_name": unit["name"], "lists": [
+        {"post": r["post"], "version": r["published_version"], "published_on": r["published_on"],
+         **json.loads(r["published"])} for r in rows]}
+
+
+@app.query("history", s.History)
+def history(conn, d, actor):
+    """Every event of one record, oldest first (who, when, what)."""
+    store = EventStore(conn.engine)
+    stream_id = "%s:%s" % (d["stream"], d["id"])
+    rows = store.read_stream_rows(conn, stream_id)
+    if not rows:
+        raise NotFound("no %s %s" % (d["stream"], d["id"]))
+    return {"stream_id": stream_id, "events": [
+        {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)} for t, v, sv, p in rows]}

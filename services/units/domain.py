@@ -1,0 +1,316 @@
+"""单位与责任体系 - units and the responsibility system. Pure domain code.
+
+Aggregates (each its own stream):
+* ``Unit`` 机关单位 / 科室 / 基层站所: a node of the unit tree with kind, level, flags.
+* ``Person`` 人员: someone whose role matters here (党组织书记, 纪检委员, cadres);
+  promotions (新提拔干部) are events the education service reacts to. People are
+  private: their events never leave the node.
+* ``ResponsibilityDocument``: 任务清单 / 责任清单 / 考核细则, versioned by revision.
+* ``ResponsibilityLetter`` 责任书: issued for a period to a unit, then signed.
+* ``MicroPowerList`` 微权力清单: one post's duties, power boundary and procedure steps,
+  drafted, then published for public supervision.
+
+Tree-wide rules (no cycles when moving a unit, the parent must exist) need the tree,
+which lives in a read model; the service layer checks them before calling in here.
+"""
+from __future__ import annotations
+
+from shared.aggregate import Aggregate
+from shared.errors import RuleViolation
+
+UNIT_KINDS = (
+    "party_committee_dept",  # 党委部门
+    "government_dept",       # 政府部门
+    "subdistrict",           # 街道
+    "window_unit",           # 窗口单位
+    "law_enforcement",       # 执法部门
+    "grassroots_station",    # 基层站所
+    "section",               # 科室
+    "secondary_unit",        # 二级单位
+    "city_authority",        # 市级主管部门 (the city itself)
+    "district_authority",    # 区直机关工委 / 牵头单位
+)
+UNIT_LEVELS = ("city", "district", "unit", "section")
+PERSON_ROLES = (
+    "party_secretary",     # 党组织书记
+    "discipline_member",   # 纪检委员
+    "unit_head",           # 单位负责人
+    "cadre",               # 干部
+    "member",              # 党员
+)
+DOCUMENT_KINDS = ("task_list", "responsibility_list", "assessment_criteria")
+# units whose micro-power list must be published (the report: 窗口和执法部门)
+MICRO_POWER_KINDS = ("window_unit", "law_enforcement")
+
+
+class Unit(Aggregate):
+    class Registered(Aggregate.Event):
+        def apply(self, unit):
+            unit.name = self.name
+            unit.kind = self.kind
+            unit.level = self.level
+            unit.parent_id = self.parent_id
+            unit.demonstration_site = False
+            unit.pilot_flags = []
+            unit.active = True
+
+    class Renamed(Aggregate.Event):
+        def apply(self, unit):
+            unit.name = self.name
+
+    class Moved(Aggregate.Event):
+        def apply(self, unit):
+            unit.parent_id = self.parent_id
+
+    class DemonstrationSiteSet(Aggregate.Event):
+        """示范点 flag switched on or off."""
+
+        def apply(self, unit):
+            unit.demonstration_site = self.demonstration_site
+
+    class PilotFlagsSet(Aggregate.Event):
+        """试点 flags, e.g. 清廉便民服务."""
+
+        def apply(self, unit):
+            unit.pilot_flags = list(self.pilot_flags)
+
+    class Deactivated(Aggregate.Event):
+        def apply(self, unit):
+            unit.active = False
+
+    @classmethod
+    def register(cls, unit_id: str, name: str, kind: str, level: str, parent_id: str | None):
+        if parent_id is None and level not in ("city", "district"):
+            raise RuleViolation("only a city or district can be a root unit",
+                                {"parent_id": ["required for level %s" % level]})
+        unit = cls(unit_id)
+        unit.trigger(cls.Registered, unit_id=unit_id, name=name, kind=kind, level=level,
+                     parent_id=parent_id)
+        return unit
+
+    def _require_active(self):
+        if not self.active:
+            raise RuleViolation("unit %s is deactivated" % self.id)
+
+    def rename(self, name: str):
+        self._require_active()
+        if name == self.name:
+            return
+        self.trigger(self.Renamed, unit_id=self.id, name=name)
+
+    def move(self, parent_id: str):
+        self._require_active()
+        if parent_id == self.id:
+            raise RuleViolation("a unit cannot be its own parent", {"parent_id": ["is the unit itself"]})
+        if parent_id == self.parent_id:
+            return
+        self.trigger(self.Moved, unit_id=self.id, parent_id=parent_id, previous_parent_id=self.parent_id)
+
+    def set_demonstration_site(self, on: bool):
+        self._require_active()
+        if on != self.demonstration_site:
+            self.trigger(self.DemonstrationSiteSet, unit_id=self.id, demonstration_site=on)
+
+    def set_pilot_flags(self, flags: list[str]):
+        self._require_active()
+        flags = sorted(set(flags))
+        if flags != self.pilot_flags:
+            self.trigger(self.PilotFlagsSet, unit_id=self.id, pilot_flags=flags)
+
+    def deactivate(self, reason: str):
+        self._require_active()
+        self.trigger(self.Deactivated, unit_id=self.id, reason=reason)
+
+
+class Person(Aggregate):
+    """Someone in a unit. Private to the node: names never leave it."""
+
+    class Registered(Aggregate.Event):
+        private = True
+
+        def apply(self, p):
+            p.name = self.name
+            p.unit_id = self.unit_id
+            p.roles = []
+            p.young_cadre = self.young_cadre
+            p.post = self.post
+
+    class RoleAssigned(Aggregate.Event):
+        private = True
+
+        def apply(self, p):
+            p.roles = sorted(set(p.roles) | {self.role})
+
+    class RoleRemoved(Aggregate.Event):
+        private = True
+
+        def apply(self, p):
+            p.roles = [r for r in p.roles if r != self.role]
+
+    class Promoted(Aggregate.Event):
+        """新提拔干部: the education service schedules a 廉政谈话 from this."""
+
+        private = True
+
+        def apply(self, p):
+            p.post = self.new_post
+            p.unit_id = self.unit_id
+
+    @classmethod
+    def register(cls, person_id, name, unit_id, post, young_cadre=False):
+        p = cls(person_id)
+        p.trigger(cls.Registered, person_id=person_id, name=name, unit_id=unit_id, post=post,
+                  young_cadre=young_cadre)
+        return p
+
+    def assign_role(self, role: str, part_time: bool = False):
+        if role in self.roles:
+            raise RuleViolation("%s already has role %s" % (self.id, role))
+        self.trigger(self.RoleAssigned, person_id=self.id, unit_id=self.unit_id, role=role,
+                     part_time=part_time)
+
+    def remove_role(self, role: str):
+        if role not in self.roles:
+            raise RuleViolation("%s does not have role %s" % (self.id, role))
+        self.trigger(self.RoleRemoved, person_id=self.id, unit_id=self.unit_id, role=role)
+
+    def promote(self, new_post: str, unit_id: str, effective_on: str):
+        if new_post == self.post and unit_id == self.unit_id:
+            raise RuleViolation("the new post is the current post", {"new_post": ["unchanged"]})
+        self.trigger(self.Promoted, person_id=self.id, unit_id=unit_id, previous_post=self.post,
+                     new_post=new_post, effective_on=effective_on)
+
+
+class ResponsibilityDocument(Aggregate):
+    """任务清单 / 责任清单 / 考核细则 of a unit; each revision is a new version."""
+
+    class Drafted(Aggregate.Event):
+        def apply(self, d):
+            d.unit_id = self.unit_id
+            d.kind = self.kind
+            d.title = self.title
+            d.items = self.items
+            d.revision = 1
+
+    class Revised(Aggregate.Event):
+        def apply(self, d):
+            d.title = self.title
+            d.items = self.items
+            d.revision = self.revision
+
+    @classmethod
+    def draft(cls, doc_id, unit_id, kind, title, items):
+        d = cls(doc_id)
+        d.trigger(cls.Drafted, doc_id=doc_id, unit_id=unit_id, kind=kind, title=title,
+                  items=items, revision=1)
+        return d
+
+    def revise(self, title: str, items: list[dict], note: str):
+        if title == self.title and items == self.items:
+            raise RuleViolation("the revision changes nothing")
+        self.trigger(self.Revised, doc_id=self.id, unit_id=self.unit_id, title=title,
+                     items=items, revision=self.revision + 1, note=note)
+
+
+class ResponsibilityLetter(Aggregate):
+    """责任书 for one period, from an issuing unit to a unit below it."""
+
+    class Issued(Aggregate.Event):
+        def apply(self, letter):
+            letter.period = self.period
+            letter.issuer_unit_id = self.issuer_unit_id
+            letter.target_unit_id = self.target_unit_id
+            letter.signatory_role = self.signatory_role
+            letter.signed = False
+            letter.revoked = False
+
+    class Signed(Aggregate.Event):
+        def apply(self, letter):
+            letter.signed = True
+
+    class Revoked(Aggregate.Event):
+        def apply(self, letter):
+            letter.revoked = True
+
+    @classmethod
+    def letter_id(cls, period: str, target_unit_id: str) -> str:
+        # one letter per unit and period: the id says so, the unique stream enforces it
+        return "%s/%s" % (period, target_unit_id)
+
+    @classmethod
+    def issue(cls, period, issuer_unit_id, target_unit_id, signatory_role, content):
+        if issuer_unit_id == target_unit_id:
+            raise RuleViolation("a unit does not issue a letter to itself")
+        letter = cls(cls.letter_id(period, target_unit_id))
+        letter.trigger(cls.Issued, letter_id=letter.id, period=period,
+                       issuer_unit_id=issuer_unit_id, target_unit_id=target_unit_id,
+                       signatory_role=signatory_role, content=content)
+        return letter
+
+    def sign(self, signed_on: str, signatory_role: str):
+        if self.revoked:
+            raise RuleViolation("the letter was revoked")
+        if self.signed:
+            raise RuleViolation("the letter is already signed")
+        if signatory_role != self.signatory_role:
+            raise RuleViolation("this letter is signed by the %s" % self.signatory_role,
+                                {"signatory_role": ["must be %s" % self.signatory_role]})
+        self.trigger(self.Signed, letter_id=self.id, period=self.period,
+                     target_unit_id=self.target_unit_id, signed_on=signed_on)
+
+    def revoke(self, reason: str):
+        if self.revoked:
+            raise RuleViolation("the letter is already revoked")
+        self.trigger(self.Revoked, letter_id=self.id, period=self.period,
+                     target_unit_id=self.target_unit_id, reason=reason)
+
+
+class MicroPowerList(Aggregate):
+    """微权力清单 for one post of a window or law-enforcement unit."""
+
+    class Drafted(Aggregate.Event):
+        def apply(self, m):
+            m.unit_id = self.unit_id
+            m.post = self.post
+            m.draft = self.content
+            m.published = None
+            m.published_version = 0
+
+    class DraftEdited(Aggregate.Event):
+        def apply(self, m):
+            m.draft = self.content
+
+    class Published(Aggregate.Event):
+        def apply(self, m):
+            m.published = self.content
+            m.published_version = self.published_version
+
+    @classmethod
+    def list_id(cls, unit_id: str, post: str) -> str:
+        return "%s/%s" % (unit_id, post)
+
+    @classmethod
+    def draft_for(cls, unit_id: str, post: str, content: dict):
+        _check_steps(content)
+        m = cls(cls.list_id(unit_id, post))
+        m.trigger(cls.Drafted, list_id=m.id, unit_id=unit_id, post=post, content=content)
+        return m
+
+    def edit(self, content: dict):
+        _check_steps(content)
+        if content == self.draft:
+            raise RuleViolation("the draft is unchanged")
+        self.trigger(self.DraftEdited, list_id=self.id, unit_id=self.unit_id, content=content)
+
+    def publish(self, published_on: str):
+        if self.draft == self.published:
+            raise RuleViolation("nothing new to publish: the draft is the published version")
+        self.trigger(self.Published, list_id=self.id, unit_id=self.unit_id, post=self.post,
+                     content=self.draft, published_version=self.published_version + 1,
+                     published_on=published_on)
+
+
+def _check_steps(content: dict) -> None:
+    posts = {s["responsible_post"] for s in content.get("steps", [])}
+    if content.get("steps") and not all(posts):
+        raise RuleViolation("every procedure step needs its responsible post")

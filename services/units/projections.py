@@ -1,0 +1,205 @@
+"""Read models of the units service, and the queries that read them."""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import (
+    Boolean, Column, Integer, MetaData, String, Table, Text, and_, func, select,
+)
+
+from shared.events import StoredEvent
+from shared.projections import Projection, on, startswith
+from shared.unittree import UnitTreeProjection, path_of, subtree_of, unit_of, unit_tree_table
+
+metadata = MetaData()
+
+units = unit_tree_table(metadata, "unit_tree")
+
+people = Table(
+    "people", metadata,
+    Column("person_id", String(100), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("post", String(200), nullable=False),
+    Column("roles", Text, nullable=False, default="[]"),
+    Column("part_time_roles", Text, nullable=False, default="[]"),
+    Column("young_cadre", Boolean, nullable=False, default=False),
+    Column("last_promoted_on", String(10)),
+)
+
+documents = Table(
+    "responsibility_documents", metadata,
+    Column("doc_id", String(100), primary_key=True),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("kind", String(30), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("items", Text, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+letters = Table(
+    "responsibility_letters", metadata,
+    Column("letter_id", String(200), primary_key=True),
+    Column("period", String(20), nullable=False, index=True),
+    Column("issuer_unit_id", String(100), nullable=False),
+    Column("target_unit_id", String(100), nullable=False, index=True),
+    Column("signatory_role", String(50), nullable=False),
+    Column("status", String(10), nullable=False),  # issued | signed | revoked
+    Column("signed_on", String(10)),
+)
+
+micro_power = Table(
+    "micro_power_lists", metadata,
+    Column("list_id", String(300), primary_key=True),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("post", String(200), nullable=False),
+    Column("draft", Text, nullable=False),
+    Column("published", Text),
+    Column("published_version", Integer, nullable=False, default=0),
+    Column("published_on", String(10)),
+)
+
+
+class People(Projection):
+    name = "people"
+    tables = (people,)
+
+    @on("Person.Registered")
+    def registered(self, w, e):
+        p = e.payload
+        w.insert(people, person_id=p["person_id"], name=p["name"], unit_id=p["unit_id"],
+                 post=p["post"], roles="[]", part_time_roles="[]", young_cadre=p["young_cadre"])
+
+    @on("Person.RoleAssigned", "Person.RoleRemoved")
+    def roles(self, w, e):
+        row = w.get(people, person_id=e.payload["person_id"])
+        roles, part = set(json.loads(row["roles"])), set(json.loads(row["part_time_roles"]))
+        role = e.payload["role"]
+        if e.event_type == "Person.RoleAssigned":
+            roles.add(role)
+            if e.payload.get("part_time"):
+                part.add(role)
+        else:
+            roles.discard(role)
+            part.discard(role)
+        w.update(people, {"person_id": row["person_id"]}, roles=json.dumps(sorted(roles)),
+                 part_time_roles=json.dumps(sorted(part)))
+
+    @on("Person.Promoted")
+    def promoted(self, w, e):
+        w.update(people, {"person_id": e.payload["person_id"]}, post=e.payload["new_post"],
+                 unit_id=e.payload["unit_id"], last_promoted_on=e.payload["effective_on"])
+
+
+class Responsibility(Projection):
+    name = "responsibility"
+    tables = (documents, letters)
+
+    @on("ResponsibilityDocument.Drafted", "ResponsibilityDocument.Revised")
+    def document(self, w, e):
+        p = e.payload
+        values = dict(title=p["title"], revision=p["revision"],
+                      items=json.dumps(p["items"], ensure_ascii=False), updated_at=e.occurred_at)
+        if e.event_type.endswith("Drafted"):
+            w.insert(documents, doc_id=p["doc_id"], unit_id=p["unit_id"], kind=p["kind"], **values)
+        else:
+            w.update(documents, {"doc_id": p["doc_id"]}, **values)
+
+    @on("ResponsibilityLetter.Issued")
+    def issued(self, w, e):
+        p = e.payload
+        w.insert(letters, letter_id=p["letter_id"], period=p["period"],
+                 issuer_unit_id=p["issuer_unit_id"], target_unit_id=p["target_unit_id"],
+                 signatory_role=p["signatory_role"], status="issued", signed_on=None)
+
+    @on("ResponsibilityLetter.Signed")
+    def signed(self, w, e):
+        w.update(letters, {"letter_id": e.payload["letter_id"]}, status="signed",
+                 signed_on=e.payload["signed_on"])
+
+    @on("ResponsibilityLetter.Revoked")
+    def revoked(self, w, e):
+        w.update(letters, {"letter_id": e.payload["letter_id"]}, status="revoked")
+
+
+class MicroPower(Projection):
+    name = "micro_power"
+    tables = (micro_power,)
+
+    @on("MicroPowerList.Drafted")
+    def drafted(self, w, e):
+        p = e.payload
+        w.insert(micro_power, list_id=p["list_id"], unit_id=p["unit_id"], post=p["post"],
+                 draft=json.dumps(p["content"], ensure_ascii=False), published=None,
+                 published_version=0, published_on=None)
+
+    @on("MicroPowerList.DraftEdited")
+    def edited(self, w, e):
+        w.update(micro_power, {"list_id": e.payload["list_id"]},
+                 draft=json.dumps(e.payload["content"], ensure_ascii=False))
+
+    @on("MicroPowerList.Published")
+    def published(self, w, e):
+        p = e.payload
+        w.update(micro_power, {"list_id": p["list_id"]},
+                 published=json.dumps(p["content"], ensure_ascii=False),
+                 published_version=p["published_version"], published_on=p["published_on"])
+
+
+UNIT_TREE = UnitTreeProjection(units, "Unit", "unit_tree")
+PROJECTIONS = [UNIT_TREE, People(), Responsibility(), MicroPower()]
+
+
+# -- queries ---------------------------------------------------------------------------
+def unit_path(conn, unit_id: str) -> str | None:
+    return path_of(conn, units, unit_id)
+
+
+def unit_row(conn, unit_id: str) -> dict | None:
+    return unit_of(conn, units, unit_id)
+
+
+def subtree(conn, unit_id: str, include_inactive: bool = False) -> list[dict]:
+    return subtree_of(conn, units, unit_id, include_inactive)
+
+
+def _prefix(path: str):
+    return startswith(units.c.path, path)
+
+
+def coverage(conn, unit_id: str, period: str) -> dict:
+    """责任书 coverage (全覆盖) of a subtree: every active unit below the root, down to
+    基层站所, should hold a signed letter for the period."""
+    path = unit_path(conn, unit_id)
+    rows = conn.execute(
+        select(units.c.unit_id, units.c.name, units.c.kind, units.c.level, units.c.depth,
+               letters.c.status)
+        .select_from(units.outerjoin(letters, and_(letters.c.target_unit_id == units.c.unit_id,
+                                                   letters.c.period == period)))
+        .where(_prefix(path), units.c.unit_id != unit_id, units.c.active.is_(True))
+        .order_by(units.c.path)
+    ).mappings().all()
+    unsigned = [
+        {"unit_id": r["unit_id"], "name": r["name"], "kind": r["kind"], "level": r["level"],
+         "letter": r["status"] or "none"}
+        for r in rows if r["status"] != "signed"
+    ]
+    total = len(rows)
+    signed = total - len(unsigned)
+    by_kind: dict[str, dict] = {}
+    for r in rows:
+        k = by_kind.setdefault(r["kind"], {"total": 0, "signed": 0})
+        k["total"] += 1
+        k["signed"] += r["status"] == "signed"
+    return {"unit_id": unit_id, "period": period, "total": total, "signed": signed,
+            "coverage": round(signed / total, 4) if total else 1.0,
+            "by_kind": by_kind, "unsigned": unsigned}
+
+
+def count_units(conn) -> int:
+    return conn.execute(select(func.count()).select_from(units)).scalar()
+
+
+__all__ = ["PROJECTIONS", "unit_path", "unit_row", "subtree", "coverage", "metadata",
+           "units", "people", "documents", "letters", "micro_power"]

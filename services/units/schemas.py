@@ -1,0 +1,186 @@
+"""Input schemas (marshmallow): unknown fields are rejected, lengths and enums enforced."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate, validates_schema, ValidationError
+
+from services.units.domain import DOCUMENT_KINDS, PERSON_ROLES, UNIT_KINDS, UNIT_LEVELS
+
+Id = lambda **kw: fields.String(validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$",  # noqa: E731
+                                                         error="1-100 letters, digits, _ . -"), **kw)
+Name = lambda n=200, **kw: fields.String(validate=validate.Length(1, n), **kw)  # noqa: E731
+Date = lambda **kw: fields.String(validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}$",  # noqa: E731
+                                                           error="YYYY-MM-DD"), **kw)
+Period = lambda **kw: fields.String(validate=validate.Regexp(r"^\d{4}(-(H[12]|Q[1-4]|\d{2}))?$",  # noqa: E731
+                                                             error="YYYY, YYYY-Qn, YYYY-Hn or YYYY-MM"), **kw)
+
+
+class RegisterUnit(Schema):
+    unit_id = Id(load_default=None)
+    name = Name(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(UNIT_KINDS))
+    level = fields.String(required=True, validate=validate.OneOf(UNIT_LEVELS))
+    parent_id = Id(load_default=None, allow_none=True)
+
+
+class UnitRef(Schema):
+    unit_id = Id(required=True)
+
+
+class RenameUnit(UnitRef):
+    name = Name(required=True)
+
+
+class MoveUnit(UnitRef):
+    parent_id = Id(required=True)
+
+
+class SetDemonstrationSite(UnitRef):
+    demonstration_site = fields.Boolean(required=True)
+
+
+class SetPilotFlags(UnitRef):
+    pilot_flags = fields.List(Name(50), required=True, validate=validate.Length(max=20))
+
+
+class DeactivateUnit(UnitRef):
+    reason = Name(500, required=True)
+
+
+class ListUnits(Schema):
+    unit_id = Id(required=True)
+    include_inactive = fields.Boolean(load_default=False)
+
+
+class RegisterPerson(Schema):
+    person_id = Id(load_default=None)
+    name = Name(100, required=True)
+    unit_id = Id(required=True)
+    post = Name(required=True)
+    young_cadre = fields.Boolean(load_default=False)
+
+
+class PersonRef(Schema):
+    person_id = Id(required=True)
+
+
+class AssignRole(PersonRef):
+    role = fields.String(required=True, validate=validate.OneOf(PERSON_ROLES))
+    part_time = fields.Boolean(load_default=False)  # 身兼数职
+
+
+class RemoveRole(PersonRef):
+    role = fields.String(required=True, validate=validate.OneOf(PERSON_ROLES))
+
+
+class PromotePerson(PersonRef):
+    new_post = Name(required=True)
+    unit_id = Id(required=True)
+    effective_on = Date(required=True)
+
+
+class DocumentItem(Schema):
+    text = Name(2000, required=True)
+    owner_post = Name(200, load_default=None)
+    score = fields.Float(load_default=None, validate=validate.Range(0, 1000))
+
+
+class DraftDocument(Schema):
+    doc_id = Id(load_default=None)
+    unit_id = Id(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(DOCUMENT_KINDS))
+    title = Name(required=True)
+    items = fields.List(fields.Nested(DocumentItem), required=True,
+                        validate=validate.Length(1, 500))
+
+
+class ReviseDocument(Schema):
+    doc_id = Id(required=True)
+    title = Name(required=True)
+    items = fields.List(fields.Nested(DocumentItem), required=True,
+                        validate=validate.Length(1, 500))
+    note = Name(1000, required=True)
+
+
+class DocumentRef(Schema):
+    doc_id = Id(required=True)
+
+
+class ListDocuments(Schema):
+    unit_id = Id(required=True)
+    kind = fields.String(load_default=None, validate=validate.OneOf(DOCUMENT_KINDS))
+
+
+class IssueLetter(Schema):
+    period = Period(required=True)
+    issuer_unit_id = Id(required=True)
+    target_unit_id = Id(required=True)
+    signatory_role = fields.String(required=True, validate=validate.OneOf(PERSON_ROLES))
+    content = Name(5000, required=True)
+
+
+class LetterRef(Schema):
+    period = Period(required=True)
+    target_unit_id = Id(required=True)
+
+
+class SignLetter(LetterRef):
+    signed_on = Date(required=True)
+    signatory_role = fields.String(required=True, validate=validate.OneOf(PERSON_ROLES))
+
+
+class RevokeLetter(LetterRef):
+    reason = Name(500, required=True)
+
+
+class Coverage(Schema):
+    unit_id = Id(required=True)
+    period = Period(required=True)
+
+
+class Step(Schema):
+    name = Name(required=True)
+    responsible_post = Name(required=True)
+    time_limit = Name(100, load_default=None)
+
+
+class MicroPowerContent(Schema):
+    duties = fields.List(Name(1000), required=True, validate=validate.Length(1, 100))
+    power_boundary = Name(5000, required=True)
+    steps = fields.List(fields.Nested(Step), required=True, validate=validate.Length(1, 100))
+    accountability = Name(2000, load_default=None)
+
+
+class DraftMicroPower(Schema):
+    unit_id = Id(required=True)
+    post = Name(required=True)
+    content = fields.Nested(MicroPowerContent, required=True)
+
+
+class MicroPowerRef(Schema):
+    unit_id = Id(required=True)
+    post = Name(required=True)
+
+
+class PublishMicroPower(MicroPowerRef):
+    published_on = Date(required=True)
+
+
+class PublishedMicroPower(Schema):
+    unit_id = Id(required=True)
+
+
+class History(Schema):
+    stream = fields.String(required=True, validate=validate.OneOf(
+        ("Unit", "Person", "ResponsibilityDocument", "ResponsibilityLetter", "MicroPowerList")))
+    id = fields.String(required=True, validate=validate.Length(1, 300))
+
+
+class AsOf(Schema):
+    unit_id = Id(required=True)
+    position = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    at = fields.AwareDateTime(load_default=None)
+
+    @validates_schema
+    def one_of(self, data, **kw):
+        if (data.get("position") is None) == (data.get("at") is None):
+            raise ValidationError("give exactly one of position or at", "_schema")

@@ -1,0 +1,1 @@
+"""Qinglian platform kernel: event store, aggregates, relay, consumers, projections, auth, metrics."""

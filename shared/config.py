@@ -1,0 +1,87 @@
+"""Node settings: one place that names every environment variable the code reads.
+
+A node runs with no configuration at all (the embedded default: SQLite files under
+``var/<node id>/`` and RabbitMQ on localhost). Every setting can be overridden by an
+environment variable, and every nameko service can also get it from its nameko config
+(``deploy/config.yaml`` maps the same names), so tests can pass a config dict.
+
+``ENV_VARS`` is read by the compose-file test: the variables docker-compose sets must
+be exactly ones the code reads.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SERVICES = ("units", "supervision", "education", "exchange")
+
+# Default HTTP port of each service process (WEB_SERVER_ADDRESS overrides it).
+DEFAULT_PORTS = {"units": 8101, "supervision": 8102, "education": 8103, "exchange": 8104}
+
+DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
+
+ENV_VARS = {
+    "NODE_ID": "this node's id, e.g. city or district-a (default: local)",
+    "NODE_LEVEL": "city or district (default: district)",
+    "NODE_PARENT": "the parent node's id (a district's city); empty for the city",
+    "AMQP_URI": "this node's RabbitMQ (default %s)" % DEFAULT_AMQP_URI,
+    "QINGLIAN_VAR": "folder for SQLite files, keys and benchmark output (default: var)",
+    "NODE_DATABASE_URL": "users, API tokens, node registry (default: SQLite under var/)",
+    "UNITS_DATABASE_URL": "the units service's event store and read models",
+    "SUPERVISION_DATABASE_URL": "the supervision service's event store and read models",
+    "EDUCATION_DATABASE_URL": "the education service's event store and read models",
+    "EXCHANGE_DATABASE_URL": "the exchange service's event store and read models",
+    "WEB_SERVER_ADDRESS": "host:port of one service process's HTTP server (nameko)",
+    "QINGLIAN_TZ": "the users' time zone for days and months (default Asia/Shanghai)",
+}
+
+
+def _get(name: str, config: dict | None = None, default: str | None = None) -> str | None:
+    if config and config.get(name):
+        return config[name]
+    return os.environ.get(name) or default
+
+
+def var_dir(config: dict | None = None) -> Path:
+    return Path(_get("QINGLIAN_VAR", config, "var"))
+
+
+def node_id(config: dict | None = None) -> str:
+    return _get("NODE_ID", config, "local")
+
+
+def node_level(config: dict | None = None) -> str:
+    return _get("NODE_LEVEL", config, "district")
+
+
+def node_parent(config: dict | None = None) -> str | None:
+    return _get("NODE_PARENT", config, None) or None
+
+
+def amqp_uri(config: dict | None = None) -> str:
+    return _get("AMQP_URI", config, DEFAULT_AMQP_URI)
+
+
+def timezone_name(config: dict | None = None) -> str:
+    return _get("QINGLIAN_TZ", config, "Asia/Shanghai")
+
+
+def _sqlite_default(config: dict | None, filename: str) -> str:
+    folder = var_dir(config) / node_id(config)
+    return "sqlite:///%s" % (folder / filename)
+
+
+def database_url(service: str, config: dict | None = None) -> str:
+    """The database of one service: its event log, tracking rows and read models."""
+    return _get("%s_DATABASE_URL" % service.upper(), config) or _sqlite_default(
+        config, "%s.db" % service
+    )
+
+
+def node_database_url(config: dict | None = None) -> str:
+    """The node's own database: users, hashed API tokens, trusted peer nodes."""
+    return _get("NODE_DATABASE_URL", config) or _sqlite_default(config, "node.db")
+
+
+def web_address(service: str, config: dict | None = None) -> str:
+    return _get("WEB_SERVER_ADDRESS", config, "0.0.0.0:%d" % DEFAULT_PORTS[service])

@@ -1,0 +1,89 @@
+"""Engines for the two back-ends, and throw-away databases for tests and benchmarks."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+
+def is_sqlite(engine_or_url) -> bool:
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(str(engine_or_url))
+    return url.get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, **kw) -> Engine:
+    """An engine whose transactions suit the event store.
+
+    SQLite: every write transaction starts with ``BEGIN IMMEDIATE`` so two writers
+    never both read the log's tail and then race to upgrade to a write lock (that
+    would be SQLITE_BUSY mid-transaction, or worse, two rows computed from one tail).
+    Read-only work passes ``execution_options(sqlite_readonly=True)`` and gets a plain
+    deferred ``BEGIN``. WAL lets readers run beside the one writer.
+    """
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite":
+        kw.setdefault("pool_size", 10)
+        kw.setdefault("max_overflow", 20)
+        kw.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kw)
+
+    memory = u.database in (None, "", ":memory:")
+    if memory:
+        # one connection shared by every greenthread, or each would see its own empty db
+        kw.setdefault("poolclass", StaticPool)
+    else:
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    connect_args = kw.pop("connect_args", {})
+    connect_args.setdefault("check_same_thread", False)
+    connect_args.setdefault("timeout", 30)
+    engine = create_engine(url, connect_args=connect_args, **kw)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL" if not memory else "PRAGMA synchronous=OFF")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        if conn.get_execution_options().get("sqlite_readonly"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def readonly(conn):
+    """Mark a connection as read-only (SQLite: deferred BEGIN; PostgreSQL: no-op)."""
+    return conn.execution_options(sqlite_readonly=True)
+
+
+# -- throw-away PostgreSQL databases ---------------------------------------------------
+def _admin_engine(server_url: str) -> Engine:
+    u = make_url(server_url).set(database="postgres")
+    return create_engine(u, isolation_level="AUTOCOMMIT", poolclass=None)
+
+
+def create_database(server_url: str, prefix: str = "qlt") -> str:
+    """Create a uniquely named database on the server of ``server_url``; return its URL."""
+    name = "%s_%s" % (prefix, uuid.uuid4().hex[:12])
+    admin = _admin_engine(server_url)
+    with admin.connect() as c:
+        c.execute(text('CREATE DATABASE "%s"' % name))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    u = make_url(url)
+    admin = _admin_engine(url)
+    with admin.connect() as c:
+        c.execute(text('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % u.database))
+    admin.dispose()

@@ -1,0 +1,425 @@
+"""Broker-level links between nodes, made of RabbitMQ's own federation plugin.
+
+Each node (the city, each district) has its own broker — a vhost of one broker in
+tests and in the local demo — and on it one durable topic exchange, ``qinglian.shared``,
+where the node publishes the signed envelopes of its shared records. Nodes are joined
+by *exchange federation*: the plugin copies messages from an upstream exchange into the
+downstream exchange of the same name, with publisher confirms (``ack-mode: on-confirm``)
+and a buffer queue on the upstream side, so a link that is down loses nothing.
+Everything here only configures the plugin through the management HTTP API; no byte of
+a record is forwarded by our code.
+
+Topology (``Topology``): a star. The city pulls from each district, and each district
+pulls from the city; a district reaches its peers through the city (2 hops)::
+
+    district-a ──► city ──► district-b
+    district-a ◄── city ◄── district-b
+
+Loops and max-hops. With links both ways a message could go district-a → city →
+district-a → ... The plugin stamps each copy with an ``x-received-from`` header (one
+entry per link crossed: cluster name, vhost, exchange) and, on the upstream side, drops a
+message for a downstream when (a) the header already has ``max-hops`` entries, or
+(b) the downstream (cluster name + vhost) is already in the header. ``max-hops`` is
+read from the *downstream's* upstream definition, so each direction has its own:
+
+- ``UP_MAX_HOPS = 1``  (the city's upstreams, i.e. district → city): the city takes
+  from a district only what was published there, never what the district itself
+  received from the city;
+- ``DOWN_MAX_HOPS = 2`` (each district's upstream, i.e. city → district): a district
+  takes the city's own records (0 hops so far) and the other districts' records that
+  reached the city (1 hop), and nothing that has already made 2 hops.
+
+So every node sees every message exactly once, and even if the visited-node check were
+defeated (see below) a message could make at most one extra round trip, never a loop.
+``tests/federation/test_broker.py`` proves both: exactly one copy per node, and with
+``max-hops`` 1 on the down-links district-b never hears from district-a.
+
+Separate brokers must have distinct **cluster names** (``rabbitmqctl set_cluster_name
+district-a``): the visited-node check compares cluster name + vhost, and containers
+that all default to the same host name (and vhost "/") would look like one node, so a
+district's records would be dropped before reaching its peers.
+
+Routing keys: ``<kind>.<origin>.<type>``, e.g. ``case.district-a.Case.Published``
+(kind = record kind: experience, case, activity, exemplar, problem; origin = node id;
+type = event type, which itself contains dots). Third-party subscribers bind a queue
+to ``qinglian.shared`` on *their own node's* broker with, for example::
+
+    case.#                    every case event, from every origin
+    *.district-a.#            everything district-a published
+    #.Problem.Resolved        one event type, any kind and origin
+    #                         everything this node receives
+
+Binding keys propagate upstream through the links, so a node only receives what
+something on it is bound to. Bodies are the signed envelope JSON
+(``envelope.dumps``); receivers must verify and dedupe (links redeliver on restart).
+
+Links are long-lived: deleting and re-adding an upstream or the policy deletes the
+upstream buffer queue and loses what is published in between (STACK-NOTES). ``link``
+is therefore idempotent and does not touch a link whose definition is unchanged, and
+``unlink`` is for decommissioning a node, not for restarts; the pull-based gap repair
+(``GET /feed?after=N``) is the backstop.
+
+Status needs the ``rabbitmq_federation_management`` plugin (``/api/federation-links``),
+besides ``rabbitmq_federation`` and ``rabbitmq_management``.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+from urllib.parse import quote, unquote, urlparse, urlunparse
+
+import requests
+
+from .envelope import dumps, validate_node_id
+
+__all__ = [
+    "SHARED_EXCHANGE",
+    "UP_MAX_HOPS",
+    "DOWN_MAX_HOPS",
+    "BrokerError",
+    "BrokerAdmin",
+    "NodeBroker",
+    "Topology",
+    "routing_key",
+    "routing_key_for",
+    "message_for",
+    "amqp_uri_for_vhost",
+    "vhost_of",
+]
+
+SHARED_EXCHANGE = "qinglian.shared"
+UP_MAX_HOPS = 1
+DOWN_MAX_HOPS = 2
+DEFAULT_API_URL = "http://127.0.0.1:15672"
+
+_KIND = re.compile(r"^[a-z][a-z0-9_-]*$")
+_TYPE_WORD = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+# ------------------------------------------------------------------- routing keys
+
+def routing_key(kind: str, origin: str, type_: str) -> str:
+    """``<kind>.<origin>.<type>``; each part is checked so wildcards cannot sneak in."""
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise ValueError("kind must be lower-case letters, digits, '_' or '-' (got %r)" % (kind,))
+    validate_node_id(origin, "origin")
+    words = type_.split(".") if isinstance(type_, str) else [""]
+    if not all(_TYPE_WORD.match(w) for w in words):
+        raise ValueError("type must be dot-separated words without '*' or '#' (got %r)" % (type_,))
+    return "%s.%s.%s" % (kind, origin, type_)
+
+
+def routing_key_for(envelope: Mapping[str, Any], kind: str | None = None) -> str:
+    """The routing key of a signed envelope. Without ``kind``, the first word of the
+    event type, lower-cased ("Case.Published" -> "case")."""
+    type_ = envelope["type"]
+    return routing_key(kind or type_.split(".", 1)[0].lower(), envelope["origin"], type_)
+
+
+def message_for(envelope: Mapping[str, Any], kind: str | None = None) -> tuple[str, bytes, dict]:
+    """(routing key, body, properties) to publish a signed envelope on qinglian.shared.
+
+    ``message_id`` = event id lets any AMQP tool dedupe; messages are persistent.
+    Property names are kombu's/py-amqp's (``delivery_mode``, ``content_type`` ...).
+    """
+    props = {
+        "message_id": envelope["event_id"],
+        "content_type": "application/json",
+        "content_encoding": "utf-8",
+        "delivery_mode": 2,
+        "type": envelope["type"],
+        "app_id": envelope["origin"],
+    }
+    return routing_key_for(envelope, kind), dumps(envelope), props
+
+
+# ----------------------------------------------------------------------- AMQP URIs
+
+def vhost_of(amqp_uri: str) -> str:
+    """The vhost an AMQP URI names ("amqp://h:5672/district-a" -> "district-a";
+    no path, or "/", -> the default vhost "/")."""
+    path = urlparse(amqp_uri).path
+    return unquote(path[1:]) if len(path) > 1 else "/"
+
+
+def amqp_uri_for_vhost(base_uri: str, vhost: str) -> str:
+    """``base_uri`` pointed at ``vhost`` (percent-encoded, so "/" becomes "%2F")."""
+    u = urlparse(base_uri)
+    return urlunparse(u._replace(path="/" + quote(vhost, safe="")))
+
+
+# ------------------------------------------------------------------ management API
+
+class BrokerError(Exception):
+    """The management API refused or failed a request."""
+
+    def __init__(self, message: str, status: int | None = None, body: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class BrokerAdmin:
+    """One broker's management HTTP API (``rabbitmq_management``)."""
+
+    def __init__(self, api_url: str = DEFAULT_API_URL, user: str = "guest",
+                 password: str = "guest", timeout: float = 10.0):
+        self.api_url = api_url.rstrip("/")
+        self.user = user
+        self.timeout = timeout
+        self._http = requests.Session()
+        self._http.auth = (user, password)
+        self._http.headers["content-type"] = "application/json"
+
+    @classmethod
+    def from_amqp_uri(cls, amqp_uri: str, api_port: int = 15672, **kw) -> "BrokerAdmin":
+        """Same host and credentials as the AMQP URI, management port ``api_port``
+        (https when the URI is amqps)."""
+        u = urlparse(amqp_uri)
+        scheme = "https" if u.scheme == "amqps" else "http"
+        host = u.hostname or "127.0.0.1"
+        if ":" in host:
+            host = "[%s]" % host
+        return cls("%s://%s:%d" % (scheme, host, api_port),
+                   unquote(u.username or "guest"), unquote(u.password or "guest"), **kw)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _url(self, *parts: str) -> str:
+        return self.api_url + "/api/" + "/".join(quote(p, safe="") for p in parts)
+
+    def _call(self, method: str, *parts: str, json: Any = None, ok=(200, 201, 204),
+              missing_ok: bool = False) -> Any:
+        url = self._url(*parts)
+        try:
+            r = self._http.request(method, url, json=json, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise BrokerError("%s %s: %s" % (method, url, exc)) from exc
+        if missing_ok and r.status_code == 404:
+            return None
+        if r.status_code not in ok:
+            raise BrokerError("%s %s -> %d %s" % (method, url, r.status_code, r.text[:300]),
+                              r.status_code, r.text)
+        if r.status_code == 204 or not r.content:
+            return True
+        return r.json()
+
+    # -------------------------------------------------------------- vhosts/exchange
+
+    def ensure_vhost(self, name: str) -> None:
+        """Create the vhost if missing and give this API user full permissions on it
+        (the federation links log in as that user)."""
+        self._call("PUT", "vhosts", name, json={})
+        self._call("PUT", "permissions", name, self.user,
+                   json={"configure": ".*", "write": ".*", "read": ".*"})
+
+    def delete_vhost(self, name: str) -> bool:
+        """Delete the vhost with everything in it (links included). False if absent."""
+        return self._call("DELETE", "vhosts", name, missing_ok=True) is not None
+
+    def declare_exchange(self, vhost: str, exchange: str = SHARED_EXCHANGE) -> None:
+        """The shared exchange: topic (routing by kind/origin/type), durable (it must
+        outlive broker restarts, the links and bindings hang on it)."""
+        self._call("PUT", "exchanges", vhost, exchange, json={
+            "type": "topic", "durable": True, "auto_delete": False, "internal": False,
+            "arguments": {}})
+
+    # ---------------------------------------------------------------------- links
+
+    @staticmethod
+    def policy_name(exchange: str) -> str:
+        return "qinglian-federate-" + exchange
+
+    def upstreams(self, vhost: str) -> dict[str, dict]:
+        """The federation upstreams defined in ``vhost``: name -> definition."""
+        rows = self._call("GET", "parameters", "federation-upstream", vhost,
+                          missing_ok=True) or []
+        return {r["name"]: r["value"] for r in rows}
+
+    def link(self, downstream_vhost: str, upstream_name: str, upstream_amqp_uri: str,
+             exchange: str = SHARED_EXCHANGE, *, max_hops: int = 1,
+             prefetch_count: int | None = None, reconnect_delay: int | None = None,
+             ) -> bool:
+        """Make ``downstream_vhost``'s ``exchange`` receive what is published to the
+        same-named exchange at ``upstream_amqp_uri``. Returns True if anything changed.
+
+        Two pieces, both in the downstream vhost: a ``federation-upstream`` parameter
+        named ``upstream_name`` (ack-mode on-confirm: acked upstream only once confirmed
+        downstream, the one mode that loses nothing), and one policy per exchange
+        applying the implicit upstream set "all" — so adding a district adds an
+        upstream and never rewrites the policy that carries the other links.
+        Unchanged definitions are not re-sent: re-creating a link drops its buffer.
+        """
+        if not isinstance(max_hops, int) or max_hops < 1:
+            raise ValueError("max_hops must be a positive integer")
+        value: dict[str, Any] = {
+            "uri": upstream_amqp_uri,
+            "ack-mode": "on-confirm",
+            "max-hops": max_hops,
+            "trust-user-id": False,
+        }
+        if prefetch_count is not None:
+            value["prefetch-count"] = prefetch_count
+        if reconnect_delay is not None:
+            value["reconnect-delay"] = reconnect_delay
+        changed = False
+        if self.upstreams(downstream_vhost).get(upstream_name) != value:
+            self._call("PUT", "parameters", "federation-upstream", downstream_vhost,
+                       upstream_name, json={"value": value})
+            changed = True
+        policy = {
+            "pattern": "^%s$" % re.escape(exchange),
+            "definition": {"federation-upstream-set": "all"},
+            "priority": 10,
+            "apply-to": "exchanges",
+        }
+        name = self.policy_name(exchange)
+        current = self._call("GET", "policies", downstream_vhost, name, missing_ok=True)
+        if not current or any(current.get(k) != v for k, v in policy.items()):
+            self._call("PUT", "policies", downstream_vhost, name, json=policy)
+            changed = True
+        return changed
+
+    def unlink(self, downstream_vhost: str, upstream_name: str,
+               exchange: str = SHARED_EXCHANGE) -> bool:
+        """Remove one upstream (its buffer queue goes with it: decommissioning only).
+        The exchange's federation policy is removed with the last upstream."""
+        removed = self._call("DELETE", "parameters", "federation-upstream", downstream_vhost,
+                             upstream_name, missing_ok=True) is not None
+        if not self.upstreams(downstream_vhost):
+            self._call("DELETE", "policies", downstream_vhost, self.policy_name(exchange),
+                       missing_ok=True)
+        return removed
+
+    def link_status(self, vhost: str) -> list[dict]:
+        """The federation links whose downstream is ``vhost``, as the plugin reports
+        them: dicts with ``upstream``, ``exchange``, ``status`` ("starting", "running",
+        "error" ...), ``error`` when failed, ``local_connection``, ``uri`` (no password),
+        ``timestamp``. Needs the rabbitmq_federation_management plugin."""
+        try:
+            return self._call("GET", "federation-links", vhost)
+        except BrokerError as exc:
+            if exc.status == 404:
+                raise BrokerError(
+                    "no /api/federation-links: enable it with "
+                    "`rabbitmq-plugins enable rabbitmq_federation_management`",
+                    404, exc.body) from None
+            raise
+
+    def wait_for_links(self, vhost: str, upstreams: Iterable[str], timeout: float = 20.0,
+                       exchange: str = SHARED_EXCHANGE) -> list[dict]:
+        """Block until every named upstream of ``vhost`` has a running link for
+        ``exchange``; ``TimeoutError`` (with what was last seen) otherwise."""
+        wanted = set(upstreams)
+        deadline = time.monotonic() + timeout
+        while True:
+            links = [l for l in self.link_status(vhost) if l.get("exchange") == exchange]
+            running = {l.get("upstream") for l in links if l.get("status") == "running"}
+            if wanted <= running:
+                return links
+            if time.monotonic() >= deadline:
+                seen = {l.get("upstream"): (l.get("status"), l.get("error")) for l in links}
+                raise TimeoutError("federation links of %r not running after %.0fs: "
+                                   "wanted %s, seen %s" % (vhost, timeout, sorted(wanted), seen))
+            time.sleep(0.1)
+
+
+# ------------------------------------------------------------------------ topology
+
+@dataclass(frozen=True)
+class NodeBroker:
+    """Where one node's broker is: its node id, the AMQP URI its *peers' brokers* use
+    to reach it (vhost included, credentials of the link user), and its management
+    API (derived from that URI when not given)."""
+
+    node_id: str
+    amqp_uri: str
+    admin: BrokerAdmin | None = None
+
+    @property
+    def vhost(self) -> str:
+        return vhost_of(self.amqp_uri)
+
+    @property
+    def api(self) -> BrokerAdmin:
+        return self.admin or BrokerAdmin.from_amqp_uri(self.amqp_uri)
+
+
+class Topology:
+    """City <-> each district, both ways; districts reach each other via the city.
+
+    In the city's broker, one upstream per district, named after the district's node
+    id; in each district's broker, one upstream named after the city's node id.
+    ``apply()`` is idempotent and leaves existing, unchanged links alone, so it is also
+    how a district is added to a running city.
+    """
+
+    def __init__(self, city: NodeBroker, districts: Iterable[NodeBroker],
+                 exchange: str = SHARED_EXCHANGE, *, up_max_hops: int = UP_MAX_HOPS,
+                 down_max_hops: int = DOWN_MAX_HOPS):
+        self.city = city
+        self.districts = {d.node_id: d for d in districts}
+        if city.node_id in self.districts:
+            raise ValueError("the city cannot also be one of its districts")
+        self.exchange = exchange
+        self.up_max_hops = up_max_hops
+        self.down_max_hops = down_max_hops
+        self._apis: dict[str, BrokerAdmin] = {}
+
+    def _api(self, node: NodeBroker) -> BrokerAdmin:
+        # one HTTP session per node, not one per call
+        if node.node_id not in self._apis:
+            self._apis[node.node_id] = node.api
+        return self._apis[node.node_id]
+
+    def nodes(self) -> list[NodeBroker]:
+        return [self.city, *self.districts.values()]
+
+    def apply(self) -> None:
+        """Declare the shared exchange on every node, then link (exchanges first: a
+        policy only starts links for exchanges that exist)."""
+        for node in self.nodes():
+            self._api(node).declare_exchange(node.vhost, self.exchange)
+        for district in self.districts.values():
+            self._link_pair(district)
+
+    def _link_pair(self, district: NodeBroker) -> None:
+        # the city pulls what district publishes ...
+        self._api(self.city).link(self.city.vhost, district.node_id, district.amqp_uri,
+                                  self.exchange, max_hops=self.up_max_hops)
+        # ... and the district pulls the city's, which includes its peers' records
+        self._api(district).link(district.vhost, self.city.node_id, self.city.amqp_uri,
+                                 self.exchange, max_hops=self.down_max_hops)
+
+    def add_district(self, district: NodeBroker) -> None:
+        if district.node_id == self.city.node_id:
+            raise ValueError("the city cannot also be one of its districts")
+        self.districts[district.node_id] = district
+        self._api(district).declare_exchange(district.vhost, self.exchange)
+        self._link_pair(district)
+
+    def remove_district(self, node_id: str) -> None:
+        """Decommission: remove both links of one district (what is queued is lost)."""
+        district = self.districts.pop(node_id)
+        self._api(self.city).unlink(self.city.vhost, node_id, self.exchange)
+        self._api(district).unlink(district.vhost, self.city.node_id, self.exchange)
+
+    def status(self) -> dict[str, list[dict]]:
+        """node id -> that node's incoming links (see ``BrokerAdmin.link_status``)."""
+        return {n.node_id: [l for l in self._api(n).link_status(n.vhost)
+                            if l.get("exchange") == self.exchange]
+                for n in self.nodes()}
+
+    def wait_running(self, timeout: float = 20.0) -> None:
+        """Block until every link of the star runs (TimeoutError otherwise)."""
+        deadline = time.monotonic() + timeout
+        self._api(self.city).wait_for_links(self.city.vhost, self.districts, timeout,
+                                            self.exchange)
+        for d in self.districts.values():
+            self._api(d).wait_for_links(d.vhost, [self.city.node_id],
+                                        max(0.1, deadline - time.monotonic()), self.exchange)

@@ -1,0 +1,196 @@
+"""The unit tree as a read model, and its mirror in every other service.
+
+The units service owns the tree (``Unit.*`` events). Every other service needs it too -
+for unit-admin scope checks, per-subtree figures, reacting to new units - and must not
+call the units service on each request. So each keeps a mirror: an idempotent consumer
+of ``units`` events records them as local ``UnitMirror.*`` events (same payloads), and
+the same projection code builds the same table from either stream. Being local events,
+the mirror is rebuilt from the local log like any other read model.
+"""
+from __future__ import annotations
+
+import json
+
+from nameko.events import event_handler
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, select
+
+from shared.aggregate import Aggregate
+from shared.events import StoredEvent
+from shared.projections import Projection, on, startswith
+
+UNIT_EVENTS = ("Registered", "Renamed", "Moved", "DemonstrationSiteSet", "PilotFlagsSet",
+               "Deactivated")
+
+
+def unit_tree_table(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name, metadata,
+        Column("unit_id", String(100), primary_key=True),
+        Column("name", String(200), nullable=False),
+        Column("kind", String(50), nullable=False),
+        Column("level", String(20), nullable=False),
+        Column("parent_id", String(100)),
+        # materialised path "/root/.../unit/": a subtree is a prefix match
+        Column("path", String(2000), nullable=False, index=True),
+        Column("depth", Integer, nullable=False),
+        Column("demonstration_site", Boolean, nullable=False, default=False),
+        Column("pilot_flags", Text, nullable=False, default="[]"),
+        Column("active", Boolean, nullable=False, default=True),
+        Column("version", Integer, nullable=False),
+    )
+
+
+class UnitTreeProjection(Projection):
+    """Builds a unit-tree table from ``<stream>.Registered`` ... events."""
+
+    def __init__(self, table: Table, stream: str, name: str):
+        self.table = table
+        self.tables = (table,)
+        self.name = name
+        self._by_type = {"%s.%s" % (stream, e): getattr(self, "_" + e) for e in UNIT_EVENTS}
+
+    @property
+    def event_types(self) -> set[str]:
+        return set(self._by_type)
+
+    def handle(self, w, e: StoredEvent) -> None:
+        fn = self._by_type.get(e.event_type)
+        if fn is not None:
+            fn(w, e.payload, e.version)
+
+    def _Registered(self, w, p, version):
+        t = self.table
+        parent = w.get(t, unit_id=p["parent_id"]) if p["parent_id"] else None
+        base = parent["path"] if parent else "/"
+        w.insert(t, unit_id=p["unit_id"], name=p["name"], kind=p["kind"], level=p["level"],
+                 parent_id=p["parent_id"], path="%s%s/" % (base, p["unit_id"]),
+                 depth=(parent["depth"] + 1) if parent else 0, demonstration_site=False,
+                 pilot_flags="[]", active=True, version=version)
+
+    def _Renamed(self, w, p, version):
+        w.update(self.table, {"unit_id": p["unit_id"]}, name=p["name"], version=version)
+
+    def _Moved(self, w, p, version):
+        t = self.table
+        unit = w.get(t, unit_id=p["unit_id"])
+        parent = w.get(t, unit_id=p["parent_id"])
+        old, new = unit["path"], "%s%s/" % (parent["path"], unit["unit_id"])
+        shift = parent["depth"] + 1 - unit["depth"]
+        for row in w.find_prefix(t, "path", old):
+            w.update(t, {"unit_id": row["unit_id"]}, path=new + row["path"][len(old):],
+                     depth=row["depth"] + shift)
+        w.update(t, {"unit_id": unit["unit_id"]}, parent_id=parent["unit_id"], version=version)
+
+    def _DemonstrationSiteSet(self, w, p, version):
+        w.update(self.table, {"unit_id": p["unit_id"]},
+                 demonstration_site=p["demonstration_site"], version=version)
+
+    def _PilotFlagsSet(self, w, p, version):
+        w.update(self.table, {"unit_id": p["unit_id"]},
+                 pilot_flags=json.dumps(p["pilot_flags"], ensure_ascii=False), version=version)
+
+    def _Deactivated(self, w, p, version):
+        w.update(self.table, {"unit_id": p["unit_id"]}, active=False, version=version)
+
+
+# -- queries over either table ------------------------------------------------------------
+def _unit(row) -> dict:
+    d = dict(row)
+    d["pilot_flags"] = json.loads(d["pilot_flags"])
+    return d
+
+
+def path_of(conn, table: Table, unit_id: str) -> str | None:
+    return conn.execute(select(table.c.path).where(table.c.unit_id == unit_id)).scalar()
+
+
+def unit_of(conn, table: Table, unit_id: str) -> dict | None:
+    row = conn.execute(select(table).where(table.c.unit_id == unit_id)).mappings().first()
+    return _unit(row) if row else None
+
+
+def subtree_of(conn, table: Table, unit_id: str, include_inactive: bool = False) -> list[dict]:
+    path = path_of(conn, table, unit_id)
+    if path is None:
+        return []
+    q = select(table).where(startswith(table.c.path, path))
+    if not include_inactive:
+        q = q.where(table.c.active.is_(True))
+    return [_unit(r) for r in conn.execute(q.order_by(table.c.path)).mappings()]
+
+
+# -- the mirror in other services ----------------------------------------------------------
+class UnitMirror(Aggregate):
+    """A local copy of one unit's history, recorded from the units service's events."""
+
+    class Registered(Aggregate.Event):
+        def apply(self, m):
+            m.kind = self.kind
+
+    class Renamed(Aggregate.Event):
+        pass
+
+    class Moved(Aggregate.Event):
+        pass
+
+    class DemonstrationSiteSet(Aggregate.Event):
+        pass
+
+    class PilotFlagsSet(Aggregate.Event):
+        pass
+
+    class Deactivated(Aggregate.Event):
+        pass
+
+
+mirror_metadata = MetaData()
+unit_directory = unit_tree_table(mirror_metadata, "unit_directory")
+
+
+def unit_directory_projection() -> UnitTreeProjection:
+    return UnitTreeProjection(unit_directory, "UnitMirror", "unit_directory")
+
+
+def directory_path(conn, unit_id: str) -> str | None:
+    """For ``Application(unit_path=...)`` in services that mirror the tree."""
+    return path_of(conn, unit_directory, unit_id)
+
+
+class MirrorBehind(Exception):
+    """An event arrived before its predecessor: requeue it and try again shortly."""
+
+
+def record_unit_event(uow, event: StoredEvent) -> None:
+    """Record a units-service event as the matching ``UnitMirror`` event.
+
+    Why the version check: nameko handles a queue's messages in concurrent workers, so
+    ``Unit.Renamed`` (v2) can be handled before ``Unit.Registered`` (v1). The mirror
+    keeps the source's version numbers; an event whose predecessor is not mirrored yet
+    raises ``MirrorBehind`` (the message is requeued), one already mirrored is skipped.
+    """
+    unit_id = event.payload["unit_id"]
+    current = uow.rt.store.stream_version(uow.conn, UnitMirror.stream_id_for(unit_id))
+    if current >= event.version:
+        return
+    if current < event.version - 1:
+        raise MirrorBehind("unit %s: have v%d, got v%d" % (unit_id, current, event.version))
+    kind = event.event_type.split(".", 1)[1]
+    m = UnitMirror.__new__(UnitMirror)
+    m.id, m.version, m._pending = unit_id, current, []
+    m.trigger(getattr(UnitMirror, kind), **event.payload)
+    uow.save(m)
+
+
+class MirrorsUnits:
+    """Mixin for a service class: keeps the local unit directory in step with units.
+
+    Services using it add ``unit_directory_projection()`` to their projections and pass
+    ``directory_path`` as their application's ``unit_path``. One queue bound to
+    ``Unit.*`` receives every unit event; ``requeue_on_error`` retries one that came
+    too early (see ``record_unit_event``).
+    """
+
+    @event_handler("units", "Unit.*", requeue_on_error=True)
+    def mirror_units(self, body):
+        from shared.service import handle_once
+        handle_once(self, "mirror_units", body, record_unit_event)
