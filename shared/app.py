@@ -124,11 +124,21 @@ class Application:
         authorize(actor, roles, unit_id, unit_path, scope_path)
 
     def execute(self, rt: Runtime, name: str, data, actor: Actor | None,
-                correlation_id: str | None = None, causation_id: str | None = None):
-        """Validate, authorise, then run a command in one unit of work."""
+                correlation_id: str | None = None, causation_id: str | None = None,
+                expected_version: int | None = None):
+        """Validate, authorise, then run a command in one unit of work.
+
+        ``expected_version`` (HTTP ``If-Match``) is checked against the first record the
+        command loads: a stale edit gets 409 and writes nothing."""
         op = self.operation(name, "command")
         loaded = op.load(data)
+        if expected_version is not None and (not isinstance(expected_version, int)
+                                             or isinstance(expected_version, bool)
+                                             or expected_version < 1):
+            raise BadInput("expected_version must be a positive integer",
+                           {"expected_version": ["positive integer"]})
         with rt.unit_of_work(actor, correlation_id, causation_id) as uow:
+            uow.expected_version = expected_version
             self._authorize(uow.conn, op, actor, loaded)
             return op.fn(uow, loaded)
 

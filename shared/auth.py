@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from shared.db import readonly
 from shared.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
 from shared.events import now_us
 
@@ -156,7 +157,7 @@ class UserDirectory:
     def authenticate(self, token: str | None) -> Actor:
         if not token:
             raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
-        with self.engine.connect() as c:
+        with readonly(self.engine.connect()) as c:
             row = c.execute(
                 select(users.c.user_id, users.c.roles, users.c.unit_scope, users.c.disabled,
                        api_tokens.c.revoked)
@@ -168,6 +169,6 @@ class UserDirectory:
         return Actor(row.user_id, tuple(row.roles.split(",")), row.unit_scope, self.node)
 
     def get(self, user_id: str) -> dict | None:
-        with self.engine.connect() as c:
+        with readonly(self.engine.connect()) as c:
             row = c.execute(select(users).where(users.c.user_id == user_id)).mappings().first()
         return dict(row) if row else None

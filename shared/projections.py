@@ -29,7 +29,7 @@ from sqlalchemy import MetaData, Table, and_, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from shared.db import make_engine
+from shared.db import make_engine, readonly
 from shared.events import StoredEvent
 from shared.store import EventStore, checkpoints
 
@@ -235,7 +235,7 @@ def apply_inline(store: EventStore, conn: Connection, projections: Iterable[Proj
 
 def catch_up(store: EventStore, projection: Projection) -> int:
     """Start-up: a projection with no checkpoint is rebuilt; one behind catches up."""
-    with store.engine.connect() as conn:
+    with readonly(store.engine.connect()) as conn:
         cp = store.get_checkpoint(conn, projection.checkpoint_name)
     if cp is None:
         return rebuild(store, projection)
@@ -276,7 +276,7 @@ def rebuild(store: EventStore, projection: Projection, progress: Callable | None
     never seen half-built (the delete and the inserts commit together).
     """
     w = BufferedWriter()
-    with store.engine.connect() as conn:
+    with readonly(store.engine.connect()) as conn:
         n, last = _replay(store, conn, [projection], w, 0, progress=progress)
     with store.engine.begin() as conn:
         store.lock(conn)
@@ -295,7 +295,7 @@ def build_as_of(store: EventStore, projections: list[Projection], position: int 
     """Replay the log up to a position or a time into a private in-memory database
     holding the projections' tables; run the usual query functions against it."""
     w = BufferedWriter()
-    with store.engine.connect() as conn:
+    with readonly(store.engine.connect()) as conn:
         _replay(store, conn, projections, w, 0, upto_position=position, until_us=until_us)
     engine = make_engine("sqlite://")
     md = MetaData()

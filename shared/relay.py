@@ -27,6 +27,7 @@ from typing import Callable
 from kombu import Connection as AmqpConnection, Exchange, Producer
 from sqlalchemy import text
 
+from shared.db import readonly
 from shared.events import StoredEvent, now_us
 from shared.store import EventStore
 
@@ -91,7 +92,7 @@ class Relay:
 
     # -- one batch --------------------------------------------------------------------------
     def pending(self) -> tuple[int, list[StoredEvent], int]:
-        with self.store.engine.connect() as conn:
+        with readonly(self.store.engine.connect()) as conn:
             position = self.store.get_checkpoint(conn, self.name) or 0
             batch = self.store.read_all(conn, after=position, limit=self.batch_size)
             head = self.store.head(conn) if batch else position

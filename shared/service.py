@@ -60,9 +60,10 @@ class ServiceApi:
     def correlation_id(self) -> str | None:
         return self._ctx.data.get("correlation_id") or self._ctx.call_id
 
-    def execute(self, name: str, data, actor: Actor | None):
+    def execute(self, name: str, data, actor: Actor | None, expected_version: int | None = None):
         with self.metrics.command(name):
-            return self.app.execute(self.runtime, name, data, actor, self.correlation_id)
+            return self.app.execute(self.runtime, name, data, actor, self.correlation_id,
+                                    expected_version=expected_version)
 
     def query(self, name: str, params, actor: Actor | None):
         with self.metrics.command(name):
@@ -154,6 +155,16 @@ def _request_json(request):
         raise BadInput("request body is not valid JSON", {"_schema": [str(exc)]}) from exc
 
 
+def _if_match(request) -> int | None:
+    value = request.headers.get("If-Match")
+    if value is None:
+        return None
+    value = value.strip().strip('"')
+    if not value.isdigit():
+        raise BadInput("If-Match must be the record's version number", {"If-Match": ["an integer"]})
+    return int(value)
+
+
 def _actor_arg(actor) -> Actor | None:
     if actor is None or isinstance(actor, Actor):
         return actor
@@ -162,8 +173,8 @@ def _actor_arg(actor) -> Actor | None:
 
 def _rpc_operation(name: str, kind: str):
     if kind == "command":
-        def method(self, data=None, actor=None):
-            return self.store.execute(name, data, _actor_arg(actor))
+        def method(self, data=None, actor=None, expected_version=None):
+            return self.store.execute(name, data, _actor_arg(actor), expected_version)
     else:
         def method(self, params=None, actor=None):
             return self.store.query(name, params, _actor_arg(actor))
@@ -190,8 +201,8 @@ class NodeService:
 
     # -- generic entrypoints ---------------------------------------------------------------
     @rpc(expected_exceptions=QinglianError)
-    def execute(self, command, data=None, actor=None):
-        return self.store.execute(command, data, _actor_arg(actor))
+    def execute(self, command, data=None, actor=None, expected_version=None):
+        return self.store.execute(command, data, _actor_arg(actor), expected_version)
 
     @rpc(expected_exceptions=QinglianError)
     def query(self, name, params=None, actor=None):
@@ -203,7 +214,8 @@ class NodeService:
             op = self.store.app.operation(name, "command")
             data = _request_json(request)
             actor = self.store.authenticate(bearer_token(request))
-            return json_response(self.store.execute(name, data, actor), op.status)
+            result = self.store.execute(name, data, actor, _if_match(request))
+            return json_response(result, op.status)
         except QinglianError as exc:
             return error_response(exc)
 

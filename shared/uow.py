@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from shared.aggregate import EVENT_TYPES, Aggregate
 from shared.db import readonly
+from shared.errors import ConcurrencyError
 from shared.events import NewEvent, StoredEvent, canonical_json, upcasters
 from shared.projections import Projection, apply_inline
 from shared.store import EventStore, snapshots, tracking
@@ -70,6 +71,10 @@ class UnitOfWork:
         self.correlation_id = correlation_id or str(uuid.uuid4())
         self.causation_id = causation_id
         self.appended: list[StoredEvent] = []
+        # If-Match: the version the caller last saw of the record it is changing; the
+        # first aggregate loaded must still be at it (an edit made on stale data is
+        # refused with 409 instead of silently overwriting someone else's change)
+        self.expected_version: int | None = None
         self.conn = None
         self._tx = None
 
@@ -109,7 +114,14 @@ class UnitOfWork:
             if snap is not None:
                 start, after = cls.from_snapshot(json.loads(snap.state)), snap.version
         rows = self.rt.store.read_stream_rows(self.conn, stream_id, after)
-        return cls.replay(id, _decode(rows), start)
+        agg = cls.replay(id, _decode(rows), start)
+        if self.expected_version is not None:
+            expected, self.expected_version = self.expected_version, None
+            if agg.version != expected:
+                raise ConcurrencyError(
+                    "%s %s is at version %d, you edited version %d: reload and retry"
+                    % (cls.stream_type, id, agg.version, expected))
+        return agg
 
     def exists(self, cls: type[Aggregate], id: str) -> bool:
         return self.rt.store.stream_version(self.conn, cls.stream_id_for(id)) > 0

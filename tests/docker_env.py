@@ -6,7 +6,7 @@ docker-compose.yml. Otherwise (this kind of machine: docker client, no engine) a
 stand-in points at the services already running on 127.0.0.1, with the same
 ``port_for``/``wait_until_responsive`` surface, so tests don't care which they got.
 
-Register it from tests/conftest.py: ``pytest_plugins = ["tests.docker_env"]``.
+Registered from the root conftest.py: ``pytest_plugins = [..., "tests.docker_env"]``.
 
 Every pytest-docker fixture that ``docker_services`` needs is defined here too, so this
 works whether or not pytest-docker's plugin is active; a conftest can still override

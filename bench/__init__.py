@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): each figure printed beside a raw baseline measured in the same run."""

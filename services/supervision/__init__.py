@@ -1,0 +1,1 @@
+"""监督 - the supervision service: inspections, rectification, risk points, ecology assessment."""

@@ -1,0 +1,341 @@
+"""``qinglian``: the node operator's console.
+
+    qinglian node init --node-id district-a --level district --parent city
+    qinglian user add zhang --name 张三 --role unit-admin --unit-scope x-bureau
+    qinglian events verify [--service units]
+    qinglian projections rebuild --service units [--projection unit_tree] [--as-of 2026-10-01T00:00:00+08:00]
+    qinglian contracts asyncapi [--check]
+    qinglian run                      # every service of this node, as `make run` does
+
+Settings come from the environment (see ``shared.config.ENV_VARS``). Services may add
+subcommands by providing ``services/<name>/cli.py`` with
+``register(groups, root)`` (groups: "node", "user", "federation", ...).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlparse
+
+from shared import config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _progress(label: str, total: int):
+    width = 30
+    start = time.monotonic()
+
+    def show(done: int):
+        frac = min(1.0, done / total) if total else 1.0
+        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
+        rate = done / max(time.monotonic() - start, 1e-6)
+        sys.stderr.write("\r%s [%s] %d/%d  %.0f events/s" % (label, bar, done, total, rate))
+        sys.stderr.flush()
+        if done >= total:
+            sys.stderr.write("\n")
+    return show
+
+
+def _application(service: str):
+    return importlib.import_module("services.%s.application" % service).app
+
+
+def _runtime(service: str):
+    from shared.db import make_engine
+    from shared.uow import Runtime
+    app = _application(service)
+    rt = Runtime(make_engine(config.database_url(service)), app.projections,
+                 config.node_id(), service)
+    rt.create_schema()
+    return rt
+
+
+def _users():
+    from shared.auth import UserDirectory
+    from shared.db import make_engine
+    users = UserDirectory(make_engine(config.node_database_url()), config.node_id())
+    users.create_schema()
+    return users
+
+
+# -- node ------------------------------------------------------------------------------------
+def cmd_node_init(args) -> int:
+    from shared.db import make_engine
+    from shared.federation.envelope import public_key_b64
+    from shared.federation.keys import load_or_create_node_key
+    from shared.federation.registry import NodeRegistry
+    os.environ["NODE_ID"] = args.node_id
+    os.environ["NODE_LEVEL"] = args.level
+    if args.parent:
+        os.environ["NODE_PARENT"] = args.parent
+    key = load_or_create_node_key(None)
+    registry = NodeRegistry(make_engine(config.node_database_url()))
+    pub = public_key_b64(key.public_key())
+    registry.trust(args.node_id, args.level, args.parent, pub, args.feed_url, replace=True)
+    registry.set_this_node(args.node_id)
+    users = _users()
+    token = None
+    if users.get(args.admin_user) is None:
+        users.add_user(args.admin_user, args.admin_name, ["node-admin"])
+        token = users.issue_token(args.admin_user, "first admin")
+    print("node %s (%s%s) initialised" % (args.node_id, args.level,
+                                          ", parent %s" % args.parent if args.parent else ""))
+    print("public key: %s" % pub)
+    if token:
+        print("admin %s token (shown once): %s" % (args.admin_user, token))
+    print("export NODE_ID=%s NODE_LEVEL=%s%s" % (args.node_id, args.level,
+                                                 " NODE_PARENT=%s" % args.parent if args.parent else ""))
+    return 0
+
+
+def cmd_user_add(args) -> int:
+    users = _users()
+    users.add_user(args.user_id, args.name, args.role, args.unit_scope)
+    print("user %s added; token (shown once): %s" % (args.user_id, users.issue_token(args.user_id)))
+    return 0
+
+
+def cmd_user_token(args) -> int:
+    print(_users().issue_token(args.user_id, args.label))
+    return 0
+
+
+# -- events and projections -----------------------------------------------------------------
+def _services(arg: str | None) -> list[str]:
+    return [arg] if arg else [s for s in config.SERVICES if _has_service(s)]
+
+
+def _has_service(service: str) -> bool:
+    return (REPO / "services" / service / "application.py").exists()
+
+
+def cmd_events_verify(args) -> int:
+    failed = 0
+    for service in _services(args.service):
+        rt = _runtime(service)
+        with rt.read() as conn:
+            total = rt.store.head(conn)
+            result = rt.store.verify(conn, progress=_progress("%-12s" % service, total) if total else None)
+        if result.ok:
+            print("%s: hash chain intact (%d events)" % (service, result.checked))
+        else:
+            failed += 1
+            print("%s: TAMPERED at position %s: %s (%d events verified before it)"
+                  % (service, result.first_bad_position, result.reason, result.checked))
+    return 1 if failed else 0
+
+
+def _parse_as_of(value: str) -> tuple[int | None, int | None]:
+    if value.isdigit():
+        return int(value), None
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        from zoneinfo import ZoneInfo
+        dt = dt.replace(tzinfo=ZoneInfo(config.timezone_name()))
+    return None, int(dt.astimezone(timezone.utc).timestamp() * 1_000_000)
+
+
+def cmd_projections_rebuild(args) -> int:
+    from shared.projections import build_as_of, rebuild
+    rt = _runtime(args.service)
+    chosen = [p for p in rt.projections if not args.projection or p.name == args.projection]
+    if not chosen:
+        print("no projection %s in %s (have: %s)" % (args.projection, args.service,
+                                                     ", ".join(p.name for p in rt.projections)))
+        return 2
+    with rt.read() as conn:
+        total = rt.store.head(conn)
+    if args.as_of:
+        position, until = _parse_as_of(args.as_of)
+        engine = build_as_of(rt.store, chosen, position=position, until_us=until)
+        out = Path(args.out or config.var_dir() / config.node_id() /
+                   ("%s-as-of-%s.db" % (args.service, args.as_of.replace(":", ""))))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            out.unlink()
+        import sqlite3
+        with engine.connect() as c:
+            src = c.connection.driver_connection
+            dst = sqlite3.connect(str(out))
+            src.backup(dst)
+            dst.close()
+        print("read models of %s as of %s written to %s" % (args.service, args.as_of, out))
+        return 0
+    for p in chosen:
+        n = rebuild(rt.store, p, progress=_progress("%-16s" % p.name, total))
+        print("%s: rebuilt from %d events" % (p.name, n))
+    return 0
+
+
+def cmd_contracts_asyncapi(args) -> int:
+    from shared import contracts
+    text = contracts.render_asyncapi()
+    if args.check:
+        problems = contracts.drift()
+        for p in problems:
+            print(p)
+        return 1 if problems else 0
+    contracts.ASYNCAPI.write_text(text, encoding="utf-8")
+    print("wrote %s" % contracts.ASYNCAPI)
+    return 0
+
+
+# -- running a node ----------------------------------------------------------------------------
+SERVICE_CLASSES = {"units": "UnitsService", "supervision": "SupervisionService",
+                   "education": "EducationService", "exchange": "ExchangeService"}
+
+
+def broker_answers(uri: str, timeout: float = 3.0) -> bool:
+    u = urlparse(uri)
+    try:
+        with socket.create_connection((u.hostname or "localhost", u.port or 5672), timeout=timeout):
+            pass
+    except OSError:
+        return False
+    from kombu import Connection
+    try:
+        with Connection(uri, connect_timeout=timeout) as c:
+            c.ensure_connection(max_retries=1)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
+        return False
+
+
+def service_command(service: str) -> list[str]:
+    return [sys.executable, "-m", "nameko", "run", "--config", str(REPO / "deploy" / "config.yaml"),
+            "services.%s.service:%s" % (service, SERVICE_CLASSES[service])]
+
+
+def cmd_run(args) -> int:
+    uri = config.amqp_uri()
+    if not broker_answers(uri):
+        print("RabbitMQ is not answering at %s - start it with `rabbitmq-server -detached` "
+              "(or `docker compose up -d rabbitmq`), or set AMQP_URI." % uri)
+        return 1
+    services = args.services or [s for s in config.SERVICES if _has_service(s)]
+    base_port = args.base_port
+    procs = []
+    for i, service in enumerate(services):
+        env = dict(os.environ)
+        port = base_port + i if base_port else config.DEFAULT_PORTS[service]
+        env["WEB_SERVER_ADDRESS"] = "%s:%d" % (args.host, port)
+        env.setdefault("NODE_ID", config.node_id())
+        procs.append((service, port, subprocess.Popen(service_command(service), env=env, cwd=str(REPO))))
+        print("%-12s http://%s:%d  (/health, /metrics, /api/...)" % (service, args.host, port))
+    print("node %s running on %s; Ctrl-C stops it." % (config.node_id(), uri))
+
+    stopping = []
+
+    def stop(*_):
+        stopping.append(1)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping:
+            for service, _port, p in procs:
+                if p.poll() is not None:
+                    print("%s exited with %s; stopping the node" % (service, p.returncode))
+                    stopping.append(1)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    for _s, _p, p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for _s, _p, p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qinglian", description="Qinglian node console")
+    root = parser.add_subparsers(dest="command", required=True)
+    groups = {}
+
+    node = root.add_parser("node", help="this node: identity and peers").add_subparsers(dest="sub", required=True)
+    groups["node"] = node
+    p = node.add_parser("init", help="node id, level, parent, key pair, first admin")
+    p.add_argument("--node-id", required=True)
+    p.add_argument("--level", required=True, choices=["city", "district"])
+    p.add_argument("--parent")
+    p.add_argument("--feed-url")
+    p.add_argument("--admin-user", default="admin")
+    p.add_argument("--admin-name", default="管理员")
+    p.set_defaults(func=cmd_node_init)
+
+    user = root.add_parser("user", help="users and API tokens").add_subparsers(dest="sub", required=True)
+    groups["user"] = user
+    p = user.add_parser("add")
+    p.add_argument("user_id")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", action="append", required=True,
+                   choices=["node-admin", "unit-admin", "inspector", "viewer"])
+    p.add_argument("--unit-scope")
+    p.set_defaults(func=cmd_user_add)
+    p = user.add_parser("token", help="issue another token")
+    p.add_argument("user_id")
+    p.add_argument("--label", default="api")
+    p.set_defaults(func=cmd_user_token)
+
+    events = root.add_parser("events").add_subparsers(dest="sub", required=True)
+    p = events.add_parser("verify", help="walk the hash chain; name the first tampered row")
+    p.add_argument("--service", choices=config.SERVICES)
+    p.set_defaults(func=cmd_events_verify)
+
+    proj = root.add_parser("projections").add_subparsers(dest="sub", required=True)
+    p = proj.add_parser("rebuild", help="rebuild read models (or build them as of a past point)")
+    p.add_argument("--service", required=True, choices=config.SERVICES)
+    p.add_argument("--projection")
+    p.add_argument("--as-of", help="a log position, or an ISO date-time (local time zone if none)")
+    p.add_argument("--out", help="with --as-of: SQLite file to write the read models to")
+    p.set_defaults(func=cmd_projections_rebuild)
+
+    contracts = root.add_parser("contracts").add_subparsers(dest="sub", required=True)
+    p = contracts.add_parser("asyncapi", help="regenerate contracts/asyncapi.yaml from the code")
+    p.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
+    p.set_defaults(func=cmd_contracts_asyncapi)
+
+    p = root.add_parser("run", help="start every service of this node")
+    p.add_argument("--services", nargs="*", choices=config.SERVICES)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--base-port", type=int, default=0)
+    p.set_defaults(func=cmd_run)
+
+    groups["federation"] = root.add_parser("federation", help="links to other nodes").add_subparsers(
+        dest="sub", required=True)
+    for service in config.SERVICES:
+        try:
+            mod = importlib.import_module("services.%s.cli" % service)
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("services.%s.cli" % service, "services.%s" % service):
+                raise
+            continue
+        mod.register(groups, root)
+    return parser
+
+
+def main(argv=None) -> int:
+    from shared.errors import QinglianError
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except QinglianError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

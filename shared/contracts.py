@@ -1,0 +1,151 @@
+"""Event contracts: JSON Schemas per event type and version, and the AsyncAPI document.
+
+* ``contracts/envelope.schema.json`` - the message body every relay publishes.
+* ``contracts/events/<type>.v<schema_version>.schema.json`` - one payload schema per
+  event type and version, written by hand: it is the promise to subscribers.
+* ``contracts/asyncapi.yaml`` - exchanges, routing keys and messages as they are on the
+  wire; generated from the code by ``qinglian contracts asyncapi`` so it cannot be
+  hand-edited out of step. ``drift()`` lists every way code and contracts disagree; a
+  test fails on any.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from shared.aggregate import EVENT_TYPES
+from shared.config import SERVICES
+
+CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"
+EVENTS_DIR = CONTRACTS / "events"
+ASYNCAPI = CONTRACTS / "asyncapi.yaml"
+
+
+def load_all_event_types() -> dict[str, type]:
+    """Import every service's domain so EVENT_TYPES is complete."""
+    import shared.unittree  # noqa: F401 - UnitMirror events
+    for service in SERVICES:
+        try:
+            importlib.import_module("services.%s.domain" % service)
+        except ModuleNotFoundError as exc:
+            if exc.name != "services.%s" % service and exc.name != "services.%s.domain" % service:
+                raise
+    return dict(EVENT_TYPES)
+
+
+def publishers() -> dict[str, list[str]]:
+    """service -> event types it publishes (every event in its log goes on its exchange)."""
+    load_all_event_types()
+    out: dict[str, list[str]] = {s: [] for s in SERVICES}
+    mirrored = sorted(t for t in EVENT_TYPES if t.startswith("UnitMirror."))
+    for event_type, cls in EVENT_TYPES.items():
+        module = cls.aggregate_cls.__module__
+        if module.startswith("services."):
+            out[module.split(".")[1]].append(event_type)
+    for service in SERVICES:
+        if service != "units" and _mirrors_units(service):
+            out[service].extend(mirrored)
+    return {s: sorted(v) for s, v in out.items() if v}
+
+
+def _mirrors_units(service: str) -> bool:
+    try:
+        mod = importlib.import_module("services.%s.application" % service)
+    except ModuleNotFoundError:
+        return False
+    return any(getattr(p, "name", "") == "unit_directory" for p in getattr(mod.app, "projections", []))
+
+
+def schema_file(event_type: str, version: int) -> Path:
+    return EVENTS_DIR / ("%s.v%d.schema.json" % (event_type, version))
+
+
+@lru_cache(maxsize=None)
+def _schema(path: str) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def validate_message(body: dict) -> None:
+    """Raise ``jsonschema.ValidationError`` unless ``body`` matches the contracts."""
+    jsonschema.validate(body, _schema(str(CONTRACTS / "envelope.schema.json")),
+                        format_checker=jsonschema.FormatChecker())
+    path = schema_file(body["type"], body["schema_version"])
+    if not path.exists():
+        raise jsonschema.ValidationError("no contract for %s v%d (%s)"
+                                         % (body["type"], body["schema_version"], path.name))
+    jsonschema.validate(body["payload"], _schema(str(path)),
+                        format_checker=jsonschema.FormatChecker())
+
+
+def asyncapi_document() -> dict:
+    channels, messages = {}, {}
+    for service, types in publishers().items():
+        for event_type in types:
+            cls = EVENT_TYPES[event_type]
+            msg = "%s.v%d" % (event_type, cls.schema_version)
+            messages[msg] = {
+                "name": event_type,
+                "title": event_type,
+                "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else event_type,
+                "contentType": "application/json",
+                "x-schema-version": cls.schema_version,
+                "x-private": bool(cls.private),
+                "payload": {"allOf": [
+                    {"$ref": "envelope.schema.json"},
+                    {"properties": {"payload": {"$ref": "events/%s" % schema_file(event_type, cls.schema_version).name}}},
+                ]},
+                "bindings": {"amqp": {"deliveryMode": 2, "messageType": event_type}},
+            }
+            channels["%s/%s" % (service, event_type)] = {
+                "description": "Published by the %s service's relay after commit." % service,
+                "subscribe": {"operationId": "on_%s" % event_type.replace(".", "_"),
+                              "message": {"$ref": "#/components/messages/%s" % msg}},
+                "bindings": {"amqp": {
+                    "is": "routingKey",
+                    "exchange": {"name": "%s.events" % service, "type": "topic", "durable": True,
+                                 "autoDelete": False, "vhost": "<node vhost>"},
+                    "x-routing-key": event_type,
+                }},
+            }
+    return {
+        "asyncapi": "2.6.0",
+        "info": {"title": "Qinglian service events", "version": "1",
+                 "description": "Every event a Qinglian service records is published by its relay "
+                                 "to the topic exchange <service>.events with routing key = event "
+                                 "type, persistent, at-least-once (dedupe on event_id). Generated by "
+                                 "`qinglian contracts asyncapi`; checked by tests/test_contracts.py."},
+        "defaultContentType": "application/json",
+        "channels": dict(sorted(channels.items())),
+        "components": {"messages": dict(sorted(messages.items()))},
+    }
+
+
+def render_asyncapi() -> str:
+    return yaml.safe_dump(asyncapi_document(), allow_unicode=True, sort_keys=False, width=100)
+
+
+def drift() -> list[str]:
+    """Every disagreement between code and contracts, as readable lines."""
+    problems = []
+    types = load_all_event_types()
+    wanted = {schema_file(t, cls.schema_version).name for t, cls in types.items()}
+    have = {p.name for p in EVENTS_DIR.glob("*.schema.json")}
+    for name in sorted(wanted - have):
+        problems.append("missing contract: contracts/events/%s" % name)
+    for name in sorted(have - wanted):
+        base = name.rsplit(".v", 1)[0]
+        if base not in types:
+            problems.append("contract for an event type the code no longer has: %s" % name)
+    for name in sorted(have):
+        try:
+            jsonschema.Draft202012Validator.check_schema(_schema(str(EVENTS_DIR / name)))
+        except jsonschema.SchemaError as exc:
+            problems.append("invalid JSON Schema %s: %s" % (name, exc.message))
+    if not ASYNCAPI.exists() or ASYNCAPI.read_text(encoding="utf-8") != render_asyncapi():
+        problems.append("contracts/asyncapi.yaml is out of date: run `qinglian contracts asyncapi`")
+    return problems

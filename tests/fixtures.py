@@ -1,0 +1,115 @@
+"""Fixtures shared by every test tier (loaded by the root conftest.py)."""
+import os  # noqa: E402
+import uuid  # noqa: E402
+
+import pytest  # noqa: E402
+
+from shared.db import create_database, drop_database, make_engine  # noqa: E402
+
+PG_SERVER = os.environ.get("QINGLIAN_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+AMQP_SERVER = os.environ.get("QINGLIAN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, uniquely named PostgreSQL database, dropped afterwards."""
+    url = create_database(PG_SERVER)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return "sqlite:///%s" % (tmp_path / ("store-%s.db" % uuid.uuid4().hex[:8]))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Runs a test once per back-end: the same recorder suite for both."""
+    if request.param == "sqlite":
+        yield "sqlite:///%s" % (tmp_path / "store.db")
+    else:
+        url = create_database(PG_SERVER)
+        try:
+            yield url
+        finally:
+            drop_database(url)
+
+
+@pytest.fixture
+def engine_for():
+    made = []
+
+    def make(url, **kw):
+        e = make_engine(url, **kw)
+        made.append(e)
+        return e
+    yield make
+    for e in made:
+        e.dispose()
+
+
+# -- RabbitMQ: one vhost per test, removed afterwards ------------------------------------
+RABBIT_API = os.environ.get("QINGLIAN_TEST_RABBIT_API", "http://127.0.0.1:15672/api")
+
+
+def _rabbit(method, path, **kw):
+    import requests
+    r = requests.request(method, RABBIT_API + path, auth=("guest", "guest"), timeout=10, **kw)
+    r.raise_for_status()
+    return r
+
+
+@pytest.fixture
+def vhost():
+    """A fresh vhost (the broker of one test node) and its AMQP URI."""
+    name = "qlt-%s" % uuid.uuid4().hex[:10]
+    _rabbit("PUT", "/vhosts/%s" % name)
+    _rabbit("PUT", "/permissions/%s/guest" % name,
+            json={"configure": ".*", "write": ".*", "read": ".*"})
+    try:
+        yield {"name": name, "uri": AMQP_SERVER.rstrip("/") + "/" + name}
+    finally:
+        _rabbit("DELETE", "/vhosts/%s" % name)
+
+
+@pytest.fixture
+def node_config(vhost, tmp_path):
+    """nameko config for one node on SQLite files under tmp_path; tests add keys."""
+    from nameko.testing.utils import find_free_port
+    return {
+        "AMQP_URI": vhost["uri"],
+        "NODE_ID": "district-test",
+        "QINGLIAN_VAR": str(tmp_path / "var"),
+        "WEB_SERVER_ADDRESS": "127.0.0.1:%d" % find_free_port(),
+    }
+
+
+@pytest.fixture
+def admin_token(node_config):
+    """A node-admin's bearer token on the test node."""
+    from shared import config
+    from shared.auth import UserDirectory
+    users = UserDirectory(make_engine(config.node_database_url(node_config)), node_config["NODE_ID"])
+    users.create_schema()
+    users.add_user("admin", "管理员", ["node-admin"])
+    token = users.issue_token("admin")
+    users.engine.dispose()
+    return token
+
+
+@pytest.fixture
+def make_user(node_config):
+    from shared import config
+    from shared.auth import UserDirectory
+
+    def make(user_id, roles, unit_scope=None):
+        users = UserDirectory(make_engine(config.node_database_url(node_config)), node_config["NODE_ID"])
+        users.create_schema()
+        users.add_user(user_id, user_id, roles, unit_scope)
+        token = users.issue_token(user_id)
+        users.engine.dispose()
+        return token
+    return make

@@ -1,0 +1,208 @@
+"""Aggregates, repository, snapshots, upcasting, inline projections, rebuild and as-of."""
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
+
+from shared.aggregate import Aggregate
+from shared.errors import ConcurrencyError, NotFound, RuleViolation
+from shared.events import upcasters
+from shared.projections import Projection, build_as_of, catch_up, on, rebuild
+from shared.uow import Runtime
+
+
+class Account(Aggregate):
+    snapshot_every = 5
+
+    class Opened(Aggregate.Event):
+        def apply(self, a):
+            a.owner, a.balance = self.owner, 0
+
+    class Deposited(Aggregate.Event):
+        schema_version = 2  # v1 had "amount_fen"; v2 has "amount" in yuan
+
+        def apply(self, a):
+            a.balance += self.amount
+
+    @classmethod
+    def open(cls, id, owner):
+        a = cls(id)
+        a.trigger(cls.Opened, account_id=id, owner=owner)
+        return a
+
+    def deposit(self, amount):
+        if amount <= 0:
+            raise RuleViolation("deposit must be positive")
+        self.trigger(self.Deposited, account_id=self.id, amount=amount)
+
+
+@upcasters.register("Account.Deposited", 1)
+def _fen_to_yuan(p):
+    return {"account_id": p["account_id"], "amount": p.pop("amount_fen") / 100}
+
+
+md = MetaData()
+balances = Table("test_balances", md, Column("account_id", String(50), primary_key=True),
+                 Column("owner", String(50)), Column("balance", Integer), Column("deposits", Integer))
+
+
+class Balances(Projection):
+    name = "balances"
+    tables = (balances,)
+
+    @on("Account.Opened")
+    def opened(self, w, e):
+        w.insert(balances, account_id=e.payload["account_id"], owner=e.payload["owner"],
+                 balance=0, deposits=0)
+
+    @on("Account.Deposited")
+    def deposited(self, w, e):
+        row = w.get(balances, account_id=e.payload["account_id"])
+        w.update(balances, {"account_id": row["account_id"]},
+                 balance=row["balance"] + e.payload["amount"], deposits=row["deposits"] + 1)
+
+
+@pytest.fixture
+def rt(db_url, engine_for):
+    r = Runtime(engine_for(db_url), [Balances()], node_id="n1", service="test")
+    r.create_schema()
+    return r
+
+
+def rows(rt):
+    with rt.read() as c:
+        return [dict(r) for r in c.execute(select(balances).order_by(balances.c.account_id)).mappings()]
+
+
+def test_commands_record_events_and_reload_rebuilds_state(rt):
+    with rt.unit_of_work() as uow:
+        a = Account.open("a1", "区纪委")
+        a.deposit(10)
+        uow.save(a)
+    with rt.unit_of_work() as uow:
+        a = uow.get(Account, "a1")
+        assert (a.owner, a.balance, a.version) == ("区纪委", 10, 2)
+        with pytest.raises(NotFound):
+            uow.get(Account, "nope")
+
+
+def test_a_failed_command_writes_nothing(rt):
+    with rt.unit_of_work() as uow:
+        uow.save(Account.open("a1", "x"))
+    with pytest.raises(RuleViolation):
+        with rt.unit_of_work() as uow:
+            a = uow.get(Account, "a1")
+            a.deposit(5)
+            uow.save(a)
+            a.deposit(-1)  # fails after a save: the whole unit of work rolls back
+    with rt.read() as c:
+        assert rt.store.head(c) == 1
+    assert rows(rt)[0]["balance"] == 0
+
+
+def test_lost_update_is_a_concurrency_error(rt):
+    with rt.unit_of_work() as uow:
+        uow.save(Account.open("a1", "x"))
+    with rt.unit_of_work() as u1:
+        first = u1.get(Account, "a1")
+    with rt.unit_of_work() as u2:
+        second = u2.get(Account, "a1")
+        second.deposit(1)
+        u2.save(second)
+    with pytest.raises(ConcurrencyError):
+        with rt.unit_of_work() as u1:
+            first.deposit(2)
+            u1.save(first)
+    assert rows(rt)[0]["balance"] == 1
+
+
+def test_snapshots_are_taken_and_used(rt):
+    with rt.unit_of_work() as uow:
+        a = Account.open("a1", "x")
+        for _ in range(11):
+            a.deposit(1)
+        uow.save(a)
+    with rt.read() as c:
+        snap = c.execute(text("SELECT version, state FROM snapshots")).one()
+    assert snap.version == 12 and json.loads(snap.state)["balance"] == 11
+    # prove the snapshot is used: rewrite it and see the loaded state follow
+    with rt.engine.begin() as c:
+        c.execute(text("UPDATE snapshots SET state = :s"),
+                  {"s": json.dumps({"id": "a1", "version": 12, "owner": "x", "balance": 1000})})
+    with rt.unit_of_work() as uow:
+        a = uow.get(Account, "a1")
+        assert a.balance == 1000 and a.version == 12
+
+
+def test_old_event_versions_are_upcast_on_read(rt):
+    from shared.events import NewEvent
+    with rt.engine.begin() as c:  # a v1 event as an older release stored it
+        rt.store.append(c, [NewEvent("Account:old", "Account", 1, "Account.Opened", 1,
+                                     {"account_id": "old", "owner": "y"}),
+                            NewEvent("Account:old", "Account", 2, "Account.Deposited", 1,
+                                     {"account_id": "old", "amount_fen": 250})])
+    with rt.unit_of_work() as uow:
+        assert uow.get(Account, "old").balance == 2.5
+    with rt.read() as c:  # stored payloads are never edited
+        assert json.loads(c.execute(text("SELECT payload FROM events WHERE position = 2")).scalar()) == \
+            {"account_id": "old", "amount_fen": 250}
+
+
+def test_projection_is_updated_in_the_same_transaction(rt):
+    with rt.unit_of_work() as uow:
+        a = Account.open("a1", "x")
+        a.deposit(3)
+        uow.save(a)
+        # visible inside the unit of work already
+        assert uow.conn.execute(select(balances.c.balance)).scalar() == 3
+    assert rows(rt) == [{"account_id": "a1", "owner": "x", "balance": 3, "deposits": 1}]
+
+
+def test_rebuild_equals_live_and_catch_up_fills_a_gap(rt):
+    for i in range(20):
+        with rt.unit_of_work() as uow:
+            a = Account.open("a%02d" % i, "o%d" % i)
+            for k in range(i % 4):
+                a.deposit(k + 1)
+            uow.save(a)
+    live = rows(rt)
+    with rt.engine.begin() as c:  # wreck the read model
+        c.execute(balances.delete())
+    with rt.read() as c:
+        head = rt.store.head(c)
+    assert rebuild(rt.store, Balances()) == head
+    assert rows(rt) == live
+    # a projection whose checkpoint is behind catches up on start-up
+    with rt.engine.begin() as c:
+        c.execute(balances.delete())
+        rt.store.set_checkpoint(c, Balances().checkpoint_name, 0)
+    catch_up(rt.store, Balances())
+    assert rows(rt) == live
+
+
+def test_as_of_a_position_and_a_time(rt):
+    t0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    clock = [t0]
+    rt.clock = lambda: clock[0]
+    with rt.unit_of_work() as uow:
+        uow.save(Account.open("a1", "x"))
+    captured = rows(rt)
+    clock[0] = t0 + timedelta(days=10)
+    with rt.unit_of_work() as uow:
+        a = uow.get(Account, "a1")
+        a.deposit(7)
+        uow.save(a)
+    for kwargs in ({"position": 1}, {"until_us": int((t0 + timedelta(days=1)).timestamp() * 1e6)}):
+        engine = build_as_of(rt.store, [Balances()], **kwargs)
+        with engine.connect() as c:
+            assert [dict(r) for r in c.execute(select(balances)).mappings()] == captured
+    assert rows(rt)[0]["balance"] == 7
+
+
+def test_tracking_makes_a_consumer_idempotent(rt):
+    with rt.unit_of_work() as uow:
+        assert uow.track("svc.handler", "ev-1") is True
+    with rt.unit_of_work() as uow:
+        assert uow.track("svc.handler", "ev-1") is False
+        assert uow.track("other.handler", "ev-1") is True

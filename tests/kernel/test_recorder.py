@@ -1,0 +1,126 @@
+"""One recorder suite, run against both back-ends (SQLite and PostgreSQL)."""
+import pytest
+from sqlalchemy import text
+
+from shared.errors import ConcurrencyError
+from shared.events import NewEvent
+from shared.store import EventStore
+
+
+def ev(stream, version, n=0, etype="Thing.Happened"):
+    return NewEvent(stream, "Thing", version, etype, 1, {"n": n, "名称": "清廉"}, {"node": "t"})
+
+
+@pytest.fixture
+def store(db_url, engine_for):
+    s = EventStore(engine_for(db_url))
+    s.create_schema()
+    return s
+
+
+def append(store, events):
+    with store.engine.begin() as c:
+        return store.append(c, events)
+
+
+def test_append_assigns_gap_free_positions_and_reads_back(store):
+    first = append(store, [ev("a", 1), ev("a", 2)])
+    second = append(store, [ev("b", 1, 7)])
+    assert [e.position for e in first + second] == [1, 2, 3]
+    with store.engine.connect() as c:
+        rows = store.read_stream_rows(c, "a")
+        assert [(r[0], r[1]) for r in rows] == [("Thing.Happened", 1), ("Thing.Happened", 2)]
+        everything = store.read_all(c, after=0)
+        assert [e.stream_id for e in everything] == ["a", "a", "b"]
+        assert everything[2].payload == {"n": 7, "名称": "清廉"}
+        assert everything[0].metadata == {"node": "t"}
+        assert store.head(c) == 3
+
+
+def test_read_all_from_a_position_with_limit_and_upper_bound(store):
+    append(store, [ev("s", i) for i in range(1, 11)])
+    with store.engine.connect() as c:
+        assert [e.position for e in store.read_all(c, after=4, limit=3)] == [5, 6, 7]
+        assert [e.position for e in store.read_all(c, after=7, upto_position=9)] == [8, 9]
+        assert [e.position for e in store.iter_all(c, after=0, page=3)] == list(range(1, 11))
+
+
+def test_version_conflict_is_a_concurrency_error_and_writes_nothing(store):
+    append(store, [ev("a", 1), ev("a", 2)])
+    with pytest.raises(ConcurrencyError):
+        append(store, [ev("b", 1), ev("a", 2, n=99)])  # b is fine, a@2 is taken
+    with store.engine.connect() as c:
+        assert store.head(c) == 2  # the whole batch was refused, b included
+        assert store.read_stream_rows(c, "b") == []
+
+
+def test_next_append_after_a_conflict_has_no_gap(store):
+    append(store, [ev("a", 1)])
+    with pytest.raises(ConcurrencyError):
+        append(store, [ev("a", 1)])
+    assert [e.position for e in append(store, [ev("a", 2)])] == [2]
+
+
+def test_hash_chain_verifies(store):
+    append(store, [ev("a", i) for i in range(1, 6)])
+    with store.engine.connect() as c:
+        result = store.verify(c)
+    assert result.ok and result.checked == 5
+
+
+@pytest.mark.parametrize("column,value", [("payload", '{"n":666}'), ("event_type", "Thing.Forged"),
+                                          ("meta", '{"node":"evil"}'), ("version", 9)])
+def test_tampering_is_pinpointed_to_the_row(store, column, value):
+    append(store, [ev("a", i) for i in range(1, 6)])
+    with store.engine.begin() as c:
+        c.execute(text("UPDATE events SET %s = :v WHERE position = 3" % column), {"v": value})
+    with store.engine.connect() as c:
+        result = store.verify(c)
+    assert not result.ok
+    assert result.first_bad_position == 3
+    assert result.checked == 2
+
+
+def test_a_deleted_row_breaks_the_chain(store):
+    append(store, [ev("a", i) for i in range(1, 6)])
+    with store.engine.begin() as c:
+        c.execute(text("DELETE FROM events WHERE position = 4"))
+    with store.engine.connect() as c:
+        result = store.verify(c)
+    assert not result.ok and result.first_bad_position == 4
+
+
+def test_rewriting_a_row_and_its_hash_is_caught_at_the_next_row(store):
+    from shared.store import chain_hash
+    append(store, [ev("a", i) for i in range(1, 4)])
+    with store.engine.begin() as c:
+        r1 = c.execute(text("SELECT hash FROM events WHERE position = 1")).scalar()
+        r2 = c.execute(text("SELECT * FROM events WHERE position = 2")).mappings().one()
+        forged = chain_hash(r1, 2, r2["event_id"], r2["stream_id"], r2["stream_type"], r2["version"],
+                            r2["event_type"], r2["schema_version"], '{"n":1}', r2["meta"],
+                            r2["recorded_at_us"])
+        c.execute(text("UPDATE events SET payload = :p, hash = :h WHERE position = 2"),
+                  {"p": '{"n":1}', "h": forged})
+    with store.engine.connect() as c:
+        result = store.verify(c)
+    assert not result.ok and result.first_bad_position == 3
+
+
+def test_checkpoints(store):
+    with store.engine.begin() as c:
+        assert store.get_checkpoint(c, "p") is None
+        store.set_checkpoint(c, "p", 5)
+        store.set_checkpoint(c, "p", 9)
+    with store.engine.connect() as c:
+        assert store.get_checkpoint(c, "p") == 9
+
+
+def test_position_at_a_time(store):
+    with store.engine.begin() as c:
+        store.append(c, [ev("a", 1)], recorded_at_us=1_000_000)
+    with store.engine.begin() as c:
+        store.append(c, [ev("a", 2)], recorded_at_us=2_000_000)
+    with store.engine.connect() as c:
+        assert store.position_at(c, 1_500_000) == 1
+        assert store.position_at(c, 2_000_000) == 2
+        assert store.position_at(c, 10) == 0
