@@ -53,6 +53,7 @@ class Relay:
         self._conn: AmqpConnection | None = None
         self._producer: Producer | None = None
         self._lock_conn = None
+        self._leader = False
 
     # -- broker connection ----------------------------------------------------------------
     def _producer_ready(self) -> Producer:
@@ -73,22 +74,27 @@ class Relay:
         self._conn = self._producer = None
         if self._lock_conn is not None:
             try:
+                # invalidate, not close: a pooled connection would keep its session,
+                # and with it the advisory lock
+                self._lock_conn.invalidate()
                 self._lock_conn.close()
             except Exception:  # noqa: BLE001
                 pass
             self._lock_conn = None
+        self._leader = False
 
     # -- leadership ------------------------------------------------------------------------
     def acquire_leadership(self) -> bool:
         """PostgreSQL: hold a session advisory lock for as long as we relay."""
-        if self.store.sqlite:
+        if self.store.sqlite or self._leader:
             return True
         if self._lock_conn is None:
             self._lock_conn = self.store.engine.connect()
         key = zlib.crc32(self.name.encode()) & 0x7FFFFFFF
         got = self._lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
         self._lock_conn.commit()
-        return bool(got)
+        self._leader = bool(got)
+        return self._leader
 
     # -- one batch --------------------------------------------------------------------------
     def pending(self) -> tuple[int, list[StoredEvent], int]:

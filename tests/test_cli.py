@@ -1,0 +1,91 @@
+"""The `qinglian` console, run as an operator would run it."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from services.units.domain import Unit
+from shared.db import make_engine
+from shared.uow import Runtime
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = dict(os.environ, QINGLIAN_VAR=str(tmp_path / "var"), NODE_ID="district-a")
+    e.pop("UNITS_DATABASE_URL", None)
+    return e
+
+
+def qinglian(env, *args):
+    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env, cwd=str(REPO),
+                          capture_output=True, text=True, timeout=120)
+
+
+def units_runtime(env):
+    from services.units.application import app
+    url = "sqlite:///%s/district-a/units.db" % env["QINGLIAN_VAR"]
+    rt = Runtime(make_engine(url), app.projections, "district-a", "units")
+    rt.create_schema()
+    return rt
+
+
+def test_node_init_creates_keys_registry_and_first_admin(env):
+    r = qinglian(env, "node", "init", "--node-id", "district-a", "--level", "district", "--parent", "city")
+    assert r.returncode == 0, r.stderr
+    assert "token (shown once): ql_" in r.stdout
+    key = Path(env["QINGLIAN_VAR"]) / "district-a" / "keys" / "node.key"
+    assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
+    # idempotent: a second init keeps the key and does not add a second admin
+    again = qinglian(env, "node", "init", "--node-id", "district-a", "--level", "district", "--parent", "city")
+    assert again.returncode == 0 and "token" not in again.stdout
+    assert r.stdout.split("public key: ")[1].split()[0] == again.stdout.split("public key: ")[1].split()[0]
+
+
+def test_user_add_rejects_bad_input_and_issues_tokens(env):
+    bad = qinglian(env, "user", "add", "zhang", "--name", "张三", "--role", "unit-admin")
+    assert bad.returncode == 2 and "unit_scope" in bad.stderr
+    ok = qinglian(env, "user", "add", "zhang", "--name", "张三", "--role", "unit-admin", "--unit-scope", "xj")
+    assert ok.returncode == 0 and "ql_" in ok.stdout
+    assert qinglian(env, "user", "add", "zhang", "--name", "张三", "--role", "viewer").returncode == 2
+
+
+def test_events_verify_and_projection_rebuild(env):
+    rt = units_runtime(env)
+    with rt.unit_of_work() as uow:
+        uow.save(Unit.register("qu", "区", "district_authority", "district", None))
+    for i in range(30):
+        with rt.unit_of_work() as uow:
+            uow.save(Unit.register("u%d" % i, "单位%d" % i, "government_dept", "unit", "qu"))
+    r = qinglian(env, "events", "verify", "--service", "units")
+    assert r.returncode == 0 and "intact (31 events)" in r.stdout
+
+    with rt.engine.begin() as c:
+        c.execute(text("DELETE FROM unit_tree"))
+    r = qinglian(env, "projections", "rebuild", "--service", "units", "--projection", "unit_tree")
+    assert r.returncode == 0 and "rebuilt from 31 events" in r.stdout
+    with rt.read() as c:
+        assert c.execute(text("SELECT count(*) FROM unit_tree")).scalar() == 31
+
+    out = Path(env["QINGLIAN_VAR"]) / "asof.db"
+    r = qinglian(env, "projections", "rebuild", "--service", "units", "--as-of", "11", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    with make_engine("sqlite:///%s" % out).connect() as c:
+        assert c.execute(text("SELECT count(*) FROM unit_tree")).scalar() == 11
+
+    with rt.engine.begin() as c:
+        c.execute(text("UPDATE events SET payload = '{}' WHERE position = 17"))
+    r = qinglian(env, "events", "verify", "--service", "units")
+    assert r.returncode == 1 and "TAMPERED at position 17" in r.stdout
+
+
+def test_run_says_clearly_when_no_broker_answers(env):
+    env["AMQP_URI"] = "amqp://guest:guest@127.0.0.1:1/"
+    r = qinglian(env, "run")
+    assert r.returncode == 1
+    assert r.stdout.strip().count("\n") == 0  # one clear line
+    assert "RabbitMQ is not answering" in r.stdout and "rabbitmq-server -detached" in r.stdout
