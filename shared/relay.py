@@ -19,11 +19,13 @@ process per file anyway.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 import zlib
 from typing import Callable
 
+import amqp
 from kombu import Connection as AmqpConnection, Exchange, Producer
 from sqlalchemy import text
 
@@ -41,7 +43,7 @@ def events_exchange(service: str) -> Exchange:
 
 class Relay:
     def __init__(self, store: EventStore, amqp_uri: str, service: str,
-                 batch_size: int = 500, name: str | None = None,
+                 batch_size: int = 1000, name: str | None = None,
                  on_published: Callable[[int, int, float], None] | None = None):
         self.store = store
         self.amqp_uri = amqp_uri
@@ -105,14 +107,21 @@ class Relay:
         return position, batch, head
 
     def publish_batch(self, batch: list[StoredEvent]) -> None:
-        producer = self._producer_ready()
+        """Publish a batch and commit it on the broker.
+
+        Straight onto the channel (kombu's Producer would re-encode and re-declare per
+        message): the body is the JSON nameko's event handlers decode."""
+        channel = self._producer_ready().channel
+        exchange = self.exchange.name
+        dumps = json.dumps
         for ev in batch:
-            producer.publish(
-                ev.to_message(), routing_key=ev.event_type, delivery_mode=2,
-                message_id=ev.event_id,
-                headers={"qinglian.position": ev.position},
-            )
-        producer.channel.tx_commit()  # broker has every message of the batch now
+            channel.basic_publish(
+                amqp.Message(dumps(ev.to_message(), ensure_ascii=False).encode("utf-8"),
+                             content_type="application/json", content_encoding="utf-8",
+                             delivery_mode=2, message_id=ev.event_id,
+                             application_headers={"qinglian.position": ev.position}),
+                exchange=exchange, routing_key=ev.event_type)
+        channel.tx_commit()  # broker has every message of the batch now
 
     def run_once(self) -> int:
         position, batch, head = self.pending()

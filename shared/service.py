@@ -35,7 +35,7 @@ from shared.db import make_engine
 from shared.errors import ALL_ERRORS, BadInput, QinglianError
 from shared.events import StoredEvent
 from shared.metrics import ServiceMetrics
-from shared.projections import catch_up
+from shared.projections import prepare
 from shared.relay import Relay
 from shared.uow import Runtime
 
@@ -94,8 +94,7 @@ class EventSourcing(DependencyProvider):
         self.engine = make_engine(config.database_url(service, cfg))
         self.runtime = Runtime(self.engine, self.app.projections, config.node_id(cfg), service)
         self.runtime.create_schema()
-        for projection in self.runtime.projections:
-            catch_up(self.runtime.store, projection)
+        prepare(self.runtime.store, self.runtime.projections, self.runtime.inline_checkpoint)
         self.users = UserDirectory(make_engine(config.node_database_url(cfg)), config.node_id(cfg))
         self.users.create_schema()
         self._stopping = False

@@ -47,18 +47,10 @@ class UnitTreeProjection(Projection):
         self.table = table
         self.tables = (table,)
         self.name = name
-        self._by_type = {"%s.%s" % (stream, e): getattr(self, "_" + e) for e in UNIT_EVENTS}
+        self._handlers = {"%s.%s" % (stream, e): "_" + e for e in UNIT_EVENTS}
 
-    @property
-    def event_types(self) -> set[str]:
-        return set(self._by_type)
-
-    def handle(self, w, e: StoredEvent) -> None:
-        fn = self._by_type.get(e.event_type)
-        if fn is not None:
-            fn(w, e.payload, e.version)
-
-    def _Registered(self, w, p, version):
+    def _Registered(self, w, e: StoredEvent):
+        p, version = e.payload, e.version
         t = self.table
         parent = w.get(t, unit_id=p["parent_id"]) if p["parent_id"] else None
         base = parent["path"] if parent else "/"
@@ -67,10 +59,12 @@ class UnitTreeProjection(Projection):
                  depth=(parent["depth"] + 1) if parent else 0, demonstration_site=False,
                  pilot_flags="[]", active=True, version=version)
 
-    def _Renamed(self, w, p, version):
+    def _Renamed(self, w, e: StoredEvent):
+        p, version = e.payload, e.version
         w.update(self.table, {"unit_id": p["unit_id"]}, name=p["name"], version=version)
 
-    def _Moved(self, w, p, version):
+    def _Moved(self, w, e: StoredEvent):
+        p, version = e.payload, e.version
         t = self.table
         unit = w.get(t, unit_id=p["unit_id"])
         parent = w.get(t, unit_id=p["parent_id"])
@@ -81,15 +75,18 @@ class UnitTreeProjection(Projection):
                      depth=row["depth"] + shift)
         w.update(t, {"unit_id": unit["unit_id"]}, parent_id=parent["unit_id"], version=version)
 
-    def _DemonstrationSiteSet(self, w, p, version):
+    def _DemonstrationSiteSet(self, w, e: StoredEvent):
+        p, version = e.payload, e.version
         w.update(self.table, {"unit_id": p["unit_id"]},
                  demonstration_site=p["demonstration_site"], version=version)
 
-    def _PilotFlagsSet(self, w, p, version):
+    def _PilotFlagsSet(self, w, e: StoredEvent):
+        p, version = e.payload, e.version
         w.update(self.table, {"unit_id": p["unit_id"]},
                  pilot_flags=json.dumps(p["pilot_flags"], ensure_ascii=False), version=version)
 
-    def _Deactivated(self, w, p, version):
+    def _Deactivated(self, w, e: StoredEvent):
+        p, version = e.payload, e.version
         w.update(self.table, {"unit_id": p["unit_id"]}, active=False, version=version)
 
 

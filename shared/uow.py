@@ -49,6 +49,7 @@ class Runtime:
         # called with the stored events after every commit that appended some
         # (wakes the relay, counts metrics); must not raise
         self.after_commit: list[Callable[[list[StoredEvent]], None]] = []
+        self.inline_checkpoint = "inline:%s" % (service or "default")
 
     def create_schema(self) -> None:
         mds = {id(t.metadata): t.metadata for p in self.projections for t in p.tables}
@@ -153,7 +154,8 @@ class UnitOfWork:
         self.appended.extend(stored)
         # read models move with the log, still under the writer lock: a query later in
         # this unit of work (or right after the command) sees what was just recorded
-        apply_inline(self.rt.store, self.conn, self.rt.projections, stored)
+        apply_inline(self.rt.store, self.conn, self.rt.projections, stored,
+                     self.rt.inline_checkpoint)
         for agg in aggregates:
             every = agg.snapshot_every
             if every and agg.version // every > (agg.version - _count(stored, agg)) // every:

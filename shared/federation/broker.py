@@ -1,16 +1,39 @@
 """Broker-level links between nodes, made of RabbitMQ's own federation plugin.
 
 Each node (the city, each district) has its own broker — a vhost of one broker in
-tests and in the local demo — and on it one durable topic exchange, ``qinglian.shared``,
-where the node publishes the signed envelopes of its shared records. Nodes are joined
-by *exchange federation*: the plugin copies messages from an upstream exchange into the
-downstream exchange of the same name, with publisher confirms (``ack-mode: on-confirm``)
-and a buffer queue on the upstream side, so a link that is down loses nothing.
-Everything here only configures the plugin through the management HTTP API; no byte of
-a record is forwarded by our code.
+tests and in the local demo. Nodes are joined by *exchange federation*: the plugin
+copies messages from an upstream exchange into the downstream exchange of the same
+name, with publisher confirms (``ack-mode: on-confirm``) and a buffer queue on the
+upstream side, so a link that is down loses nothing. Everything here only configures
+the plugin through the management HTTP API; no byte of a record is forwarded by our code.
 
-Topology (``Topology``): a star. The city pulls from each district, and each district
-pulls from the city; a district reaches its peers through the city (2 hops)::
+Three exchanges, one per sharing level that leaves a node. The broker does not know
+about sharing levels: federation copies whatever a downstream has a binding for. So
+the audience of a record is enforced by *which exchange it is published to and which
+exchanges are federated in which direction*, not by receivers politely ignoring it:
+
+- ``qinglian.shared`` ("all": the city and every district) — federated both ways.
+- ``qinglian.city``   ("city": up to the city only) — federated district → city only.
+  No district has a link for it, so a district's city-only record cannot reach another
+  district's broker whatever that district binds.
+- ``qinglian.named``  ("named": listed nodes) — federated both ways, but the routing
+  key starts with the recipient's node id (``<recipient>.<kind>.<origin>.<type>``; one
+  copy per recipient). Federation only pulls messages matching a binding that exists
+  downstream, and each node's exchange service binds only ``<itself>.#``, so a named
+  record travels origin → (city) → recipient and never enters a non-recipient
+  district's broker. A district-to-district record transits the city's broker (it is
+  the hub of the star) but is not routed to any city queue unless the city is a
+  recipient. A subscriber on some node binding ``#`` to ``qinglian.named`` would pull
+  every named record towards that node: per-district link users with topic
+  permissions (``grant_district_link_user``) make the city's broker refuse such a
+  binding. Receivers check the audience again on receipt (defence in depth).
+
+``node``-level records are never published at all (the exchange service's outbox
+refuses to stage them and its publisher refuses to send them).
+
+Topology (``Topology``): a star. The city pulls all three exchanges from each
+district; each district pulls ``qinglian.shared`` and ``qinglian.named`` (never
+``qinglian.city``) from the city; a district reaches its peers through the city (2 hops)::
 
     district-a ──► city ──► district-b
     district-a ◄── city ◄── district-b
@@ -40,14 +63,18 @@ that all default to the same host name (and vhost "/") would look like one node,
 district's records would be dropped before reaching its peers.
 
 Routing keys: ``<kind>.<origin>.<type>``, e.g. ``case.district-a.Case.Published``
-(kind = record kind: experience, case, activity, exemplar, problem; origin = node id;
-type = event type, which itself contains dots). Third-party subscribers bind a queue
-to ``qinglian.shared`` on *their own node's* broker with, for example::
+(kind = record kind: experience, case, activity, exemplar, problem, indicators;
+origin = node id; type = event type, which itself contains dots); on
+``qinglian.named`` prefixed by the recipient: ``city.case.district-a.Case.Published``.
+Third-party subscribers bind a queue to ``qinglian.shared`` (or, at the city,
+``qinglian.city``) on *their own node's* broker with, for example::
 
-    case.#                    every case event, from every origin
-    *.district-a.#            everything district-a published
-    #.Problem.Resolved        one event type, any kind and origin
-    #                         everything this node receives
+    case.#                         every case event, from every origin
+    *.district-a.#                 everything district-a published
+    #.JointProblem.Resolved        one event type, any kind and origin
+    #                              everything this node receives on that exchange
+
+(``contracts/federation/asyncapi.yaml`` is the stable description of these feeds.)
 
 Binding keys propagate upstream through the links, so a node only receives what
 something on it is bound to. Bodies are the signed envelope JSON
@@ -76,6 +103,11 @@ from .envelope import dumps, validate_node_id
 
 __all__ = [
     "SHARED_EXCHANGE",
+    "CITY_EXCHANGE",
+    "NAMED_EXCHANGE",
+    "EXCHANGES",
+    "UP_EXCHANGES",
+    "DOWN_EXCHANGES",
     "UP_MAX_HOPS",
     "DOWN_MAX_HOPS",
     "BrokerError",
@@ -84,12 +116,21 @@ __all__ = [
     "Topology",
     "routing_key",
     "routing_key_for",
+    "routes_for",
+    "exchange_for",
     "message_for",
     "amqp_uri_for_vhost",
     "vhost_of",
 ]
 
 SHARED_EXCHANGE = "qinglian.shared"
+CITY_EXCHANGE = "qinglian.city"
+NAMED_EXCHANGE = "qinglian.named"
+EXCHANGES = (SHARED_EXCHANGE, CITY_EXCHANGE, NAMED_EXCHANGE)
+# district -> city: everything a district may send upwards
+UP_EXCHANGES = (SHARED_EXCHANGE, CITY_EXCHANGE, NAMED_EXCHANGE)
+# city -> district: never qinglian.city (that is what keeps city-only records up)
+DOWN_EXCHANGES = (SHARED_EXCHANGE, NAMED_EXCHANGE)
 UP_MAX_HOPS = 1
 DOWN_MAX_HOPS = 2
 DEFAULT_API_URL = "http://127.0.0.1:15672"
@@ -118,13 +159,43 @@ def routing_key_for(envelope: Mapping[str, Any], kind: str | None = None) -> str
     return routing_key(kind or type_.split(".", 1)[0].lower(), envelope["origin"], type_)
 
 
+def exchange_for(envelope: Mapping[str, Any]) -> str:
+    """Which exchange carries a record of this sharing level (module doc). ``node``
+    has none: asking is a programming error, and it fails loudly."""
+    sharing = envelope.get("sharing")
+    if sharing == "all":
+        return SHARED_EXCHANGE
+    if sharing == "city":
+        return CITY_EXCHANGE
+    if sharing == "named":
+        return NAMED_EXCHANGE
+    raise ValueError("a %r record never leaves its node: there is no exchange for it"
+                     % (sharing,))
+
+
+def routes_for(envelope: Mapping[str, Any], kind: str | None = None) -> tuple[str, list[str]]:
+    """(exchange, routing keys) to publish a signed envelope under. One key, except on
+    ``qinglian.named``: one key per recipient other than the origin itself (a named
+    record for nobody but its origin publishes nothing)."""
+    exchange = exchange_for(envelope)
+    key = routing_key_for(envelope, kind)
+    if exchange != NAMED_EXCHANGE:
+        return exchange, [key]
+    recipients = sorted(set(envelope.get("recipients") or ()) - {envelope["origin"]})
+    return exchange, ["%s.%s" % (validate_node_id(r, "recipient"), key) for r in recipients]
+
+
 def message_for(envelope: Mapping[str, Any], kind: str | None = None) -> tuple[str, bytes, dict]:
     """(routing key, body, properties) to publish a signed envelope on qinglian.shared.
 
     ``message_id`` = event id lets any AMQP tool dedupe; messages are persistent.
     Property names are kombu's/py-amqp's (``delivery_mode``, ``content_type`` ...).
     """
-    props = {
+    return routing_key_for(envelope, kind), dumps(envelope), message_properties(envelope)
+
+
+def message_properties(envelope: Mapping[str, Any]) -> dict:
+    return {
         "message_id": envelope["event_id"],
         "content_type": "application/json",
         "content_encoding": "utf-8",
@@ -132,7 +203,6 @@ def message_for(envelope: Mapping[str, Any], kind: str | None = None) -> tuple[s
         "type": envelope["type"],
         "app_id": envelope["origin"],
     }
-    return routing_key_for(envelope, kind), dumps(envelope), props
 
 
 # ----------------------------------------------------------------------- AMQP URIs
@@ -223,11 +293,15 @@ class BrokerAdmin:
         return self._call("DELETE", "vhosts", name, missing_ok=True) is not None
 
     def declare_exchange(self, vhost: str, exchange: str = SHARED_EXCHANGE) -> None:
-        """The shared exchange: topic (routing by kind/origin/type), durable (it must
+        """A federated exchange: topic (routing by kind/origin/type), durable (it must
         outlive broker restarts, the links and bindings hang on it)."""
         self._call("PUT", "exchanges", vhost, exchange, json={
             "type": "topic", "durable": True, "auto_delete": False, "internal": False,
             "arguments": {}})
+
+    def declare_exchanges(self, vhost: str, exchanges: Iterable[str] = EXCHANGES) -> None:
+        for exchange in exchanges:
+            self.declare_exchange(vhost, exchange)
 
     # ---------------------------------------------------------------------- links
 
@@ -242,21 +316,25 @@ class BrokerAdmin:
         return {r["name"]: r["value"] for r in rows}
 
     def link(self, downstream_vhost: str, upstream_name: str, upstream_amqp_uri: str,
-             exchange: str = SHARED_EXCHANGE, *, max_hops: int = 1,
+             exchange: str | Iterable[str] = SHARED_EXCHANGE, *, max_hops: int = 1,
              prefetch_count: int | None = None, reconnect_delay: int | None = None,
              ) -> bool:
-        """Make ``downstream_vhost``'s ``exchange`` receive what is published to the
-        same-named exchange at ``upstream_amqp_uri``. Returns True if anything changed.
+        """Make ``downstream_vhost``'s ``exchange`` (one name or several) receive what is
+        published to the same-named exchange at ``upstream_amqp_uri``. Returns True if
+        anything changed.
 
         Two pieces, both in the downstream vhost: a ``federation-upstream`` parameter
         named ``upstream_name`` (ack-mode on-confirm: acked upstream only once confirmed
         downstream, the one mode that loses nothing), and one policy per exchange
         applying the implicit upstream set "all" — so adding a district adds an
-        upstream and never rewrites the policy that carries the other links.
+        upstream and never rewrites the policy that carries the other links. Which
+        exchanges a vhost federates is decided by which policies exist in it: a
+        district gets no policy for ``qinglian.city``, so it has no link for it.
         Unchanged definitions are not re-sent: re-creating a link drops its buffer.
         """
         if not isinstance(max_hops, int) or max_hops < 1:
             raise ValueError("max_hops must be a positive integer")
+        exchanges = [exchange] if isinstance(exchange, str) else list(exchange)
         value: dict[str, Any] = {
             "uri": upstream_amqp_uri,
             "ack-mode": "on-confirm",
@@ -272,61 +350,105 @@ class BrokerAdmin:
             self._call("PUT", "parameters", "federation-upstream", downstream_vhost,
                        upstream_name, json={"value": value})
             changed = True
-        policy = {
-            "pattern": "^%s$" % re.escape(exchange),
-            "definition": {"federation-upstream-set": "all"},
-            "priority": 10,
-            "apply-to": "exchanges",
-        }
-        name = self.policy_name(exchange)
-        current = self._call("GET", "policies", downstream_vhost, name, missing_ok=True)
-        if not current or any(current.get(k) != v for k, v in policy.items()):
-            self._call("PUT", "policies", downstream_vhost, name, json=policy)
-            changed = True
+        for ex in exchanges:
+            policy = {
+                "pattern": "^%s$" % re.escape(ex),
+                "definition": {"federation-upstream-set": "all"},
+                "priority": 10,
+                "apply-to": "exchanges",
+            }
+            name = self.policy_name(ex)
+            current = self._call("GET", "policies", downstream_vhost, name, missing_ok=True)
+            if not current or any(current.get(k) != v for k, v in policy.items()):
+                self._call("PUT", "policies", downstream_vhost, name, json=policy)
+                changed = True
         return changed
 
     def unlink(self, downstream_vhost: str, upstream_name: str,
-               exchange: str = SHARED_EXCHANGE) -> bool:
-        """Remove one upstream (its buffer queue goes with it: decommissioning only).
-        The exchange's federation policy is removed with the last upstream."""
+               exchange: str | Iterable[str] = EXCHANGES) -> bool:
+        """Remove one upstream (its buffer queues go with it: decommissioning only).
+        The exchanges' federation policies are removed with the last upstream."""
         removed = self._call("DELETE", "parameters", "federation-upstream", downstream_vhost,
                              upstream_name, missing_ok=True) is not None
         if not self.upstreams(downstream_vhost):
-            self._call("DELETE", "policies", downstream_vhost, self.policy_name(exchange),
-                       missing_ok=True)
+            for ex in ([exchange] if isinstance(exchange, str) else list(exchange)):
+                self._call("DELETE", "policies", downstream_vhost, self.policy_name(ex),
+                           missing_ok=True)
         return removed
 
     def link_status(self, vhost: str) -> list[dict]:
         """The federation links whose downstream is ``vhost``, as the plugin reports
         them: dicts with ``upstream``, ``exchange``, ``status`` ("starting", "running",
         "error" ...), ``error`` when failed, ``local_connection``, ``uri`` (no password),
-        ``timestamp``. Needs the rabbitmq_federation_management plugin."""
-        try:
-            return self._call("GET", "federation-links", vhost)
-        except BrokerError as exc:
-            if exc.status == 404:
-                raise BrokerError(
-                    "no /api/federation-links: enable it with "
-                    "`rabbitmq-plugins enable rabbitmq_federation_management`",
-                    404, exc.body) from None
-            raise
+        ``timestamp``. Needs the rabbitmq_federation_management plugin.
+
+        The plugin answers 500 now and then while links of the vhost are being started
+        or torn down (seen here right after ``apply``): a few quick retries, then the
+        error."""
+        for attempt in range(5):
+            try:
+                return self._call("GET", "federation-links", vhost)
+            except BrokerError as exc:
+                if exc.status == 404:
+                    raise BrokerError(
+                        "no /api/federation-links: enable it with "
+                        "`rabbitmq-plugins enable rabbitmq_federation_management`",
+                        404, exc.body) from None
+                if exc.status != 500 or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def wait_for_links(self, vhost: str, upstreams: Iterable[str], timeout: float = 20.0,
-                       exchange: str = SHARED_EXCHANGE) -> list[dict]:
-        """Block until every named upstream of ``vhost`` has a running link for
+                       exchange: str | Iterable[str] = SHARED_EXCHANGE) -> list[dict]:
+        """Block until every named upstream of ``vhost`` has a running link for each
         ``exchange``; ``TimeoutError`` (with what was last seen) otherwise."""
-        wanted = set(upstreams)
+        exchanges = {exchange} if isinstance(exchange, str) else set(exchange)
+        wanted = {(u, ex) for u in upstreams for ex in exchanges}
         deadline = time.monotonic() + timeout
         while True:
-            links = [l for l in self.link_status(vhost) if l.get("exchange") == exchange]
-            running = {l.get("upstream") for l in links if l.get("status") == "running"}
+            links = [l for l in self.link_status(vhost) if l.get("exchange") in exchanges]
+            running = {(l.get("upstream"), l.get("exchange")) for l in links
+                       if l.get("status") == "running"}
             if wanted <= running:
                 return links
             if time.monotonic() >= deadline:
-                seen = {l.get("upstream"): (l.get("status"), l.get("error")) for l in links}
+                seen = {"%s/%s" % (l.get("upstream"), l.get("exchange")):
+                        (l.get("status"), l.get("error")) for l in links}
                 raise TimeoutError("federation links of %r not running after %.0fs: "
                                    "wanted %s, seen %s" % (vhost, timeout, sorted(wanted), seen))
             time.sleep(0.1)
+
+    # ----------------------------------------------------------- link users
+
+    def ensure_user(self, user: str, password: str) -> None:
+        """A broker user with no tags (no management access): a link's identity."""
+        self._call("PUT", "users", user, json={"password": password, "tags": ""})
+
+    def delete_user(self, user: str) -> bool:
+        return self._call("DELETE", "users", user, missing_ok=True) is not None
+
+    def grant_district_link_user(self, city_vhost: str, user: str, district: str) -> None:
+        """On the city's broker, the identity district ``district``'s down-link logs in
+        with, allowed to pull no more than that district may see:
+
+        - resource permissions: the link declares and consumes its own buffer queue
+          (named ``federation: ...``) and binds it to the exchanges; reading
+          ``qinglian.city`` is not granted, so a district that added a policy for it
+          on its own broker would get an access-refused link, not the records;
+        - topic permission on ``qinglian.named``: bindings only with keys starting
+          ``<district>.``, so a ``#`` bound on the district's broker cannot pull the
+          records named for other nodes through the city.
+        """
+        validate_node_id(district, "district")
+        named = re.escape(NAMED_EXCHANGE)
+        self._call("PUT", "permissions", city_vhost, user, json={
+            "configure": "^federation: ",
+            "write": "^federation: ",
+            "read": "^(federation: .*|%s|%s)$" % (re.escape(SHARED_EXCHANGE), named)})
+        self._call("PUT", "topic-permissions", city_vhost, user, json={
+            "exchange": NAMED_EXCHANGE, "write": "^$",
+            "read": "^%s\\." % re.escape(district)})
 
 
 # ------------------------------------------------------------------------ topology
@@ -351,22 +473,31 @@ class NodeBroker:
 
 
 class Topology:
-    """City <-> each district, both ways; districts reach each other via the city.
+    """City <-> each district; districts reach each other via the city.
 
     In the city's broker, one upstream per district, named after the district's node
-    id; in each district's broker, one upstream named after the city's node id.
+    id, applied to ``up_exchanges``; in each district's broker, one upstream named
+    after the city's node id, applied to ``down_exchanges`` (never ``qinglian.city``).
     ``apply()`` is idempotent and leaves existing, unchanged links alone, so it is also
     how a district is added to a running city.
+
+    ``exchange`` (one name) is kept for callers that federate a single exchange both
+    ways (tests of the plugin's behaviour); it overrides both sets.
     """
 
     def __init__(self, city: NodeBroker, districts: Iterable[NodeBroker],
-                 exchange: str = SHARED_EXCHANGE, *, up_max_hops: int = UP_MAX_HOPS,
-                 down_max_hops: int = DOWN_MAX_HOPS):
+                 exchange: str | None = None, *, up_exchanges: Iterable[str] = UP_EXCHANGES,
+                 down_exchanges: Iterable[str] = DOWN_EXCHANGES,
+                 up_max_hops: int = UP_MAX_HOPS, down_max_hops: int = DOWN_MAX_HOPS):
         self.city = city
         self.districts = {d.node_id: d for d in districts}
         if city.node_id in self.districts:
             raise ValueError("the city cannot also be one of its districts")
-        self.exchange = exchange
+        if exchange is not None:
+            up_exchanges = down_exchanges = (exchange,)
+        self.up_exchanges = tuple(up_exchanges)
+        self.down_exchanges = tuple(down_exchanges)
+        self.exchanges = tuple(dict.fromkeys(self.up_exchanges + self.down_exchanges))
         self.up_max_hops = up_max_hops
         self.down_max_hops = down_max_hops
         self._apis: dict[str, BrokerAdmin] = {}
@@ -381,45 +512,47 @@ class Topology:
         return [self.city, *self.districts.values()]
 
     def apply(self) -> None:
-        """Declare the shared exchange on every node, then link (exchanges first: a
-        policy only starts links for exchanges that exist)."""
+        """Declare the exchanges on every node, then link (exchanges first: a policy
+        only starts links for exchanges that exist)."""
         for node in self.nodes():
-            self._api(node).declare_exchange(node.vhost, self.exchange)
+            self._api(node).declare_exchanges(node.vhost, self.exchanges)
         for district in self.districts.values():
             self._link_pair(district)
 
     def _link_pair(self, district: NodeBroker) -> None:
         # the city pulls what district publishes ...
         self._api(self.city).link(self.city.vhost, district.node_id, district.amqp_uri,
-                                  self.exchange, max_hops=self.up_max_hops)
+                                  self.up_exchanges, max_hops=self.up_max_hops)
         # ... and the district pulls the city's, which includes its peers' records
         self._api(district).link(district.vhost, self.city.node_id, self.city.amqp_uri,
-                                 self.exchange, max_hops=self.down_max_hops)
+                                 self.down_exchanges, max_hops=self.down_max_hops)
 
     def add_district(self, district: NodeBroker) -> None:
         if district.node_id == self.city.node_id:
             raise ValueError("the city cannot also be one of its districts")
         self.districts[district.node_id] = district
-        self._api(district).declare_exchange(district.vhost, self.exchange)
+        self._api(district).declare_exchanges(district.vhost, self.exchanges)
+        self._api(self.city).declare_exchanges(self.city.vhost, self.exchanges)
         self._link_pair(district)
 
     def remove_district(self, node_id: str) -> None:
         """Decommission: remove both links of one district (what is queued is lost)."""
         district = self.districts.pop(node_id)
-        self._api(self.city).unlink(self.city.vhost, node_id, self.exchange)
-        self._api(district).unlink(district.vhost, self.city.node_id, self.exchange)
+        self._api(self.city).unlink(self.city.vhost, node_id, self.up_exchanges)
+        self._api(district).unlink(district.vhost, self.city.node_id, self.down_exchanges)
 
     def status(self) -> dict[str, list[dict]]:
         """node id -> that node's incoming links (see ``BrokerAdmin.link_status``)."""
         return {n.node_id: [l for l in self._api(n).link_status(n.vhost)
-                            if l.get("exchange") == self.exchange]
+                            if l.get("exchange") in self.exchanges]
                 for n in self.nodes()}
 
     def wait_running(self, timeout: float = 20.0) -> None:
         """Block until every link of the star runs (TimeoutError otherwise)."""
         deadline = time.monotonic() + timeout
         self._api(self.city).wait_for_links(self.city.vhost, self.districts, timeout,
-                                            self.exchange)
+                                            self.up_exchanges)
         for d in self.districts.values():
             self._api(d).wait_for_links(d.vhost, [self.city.node_id],
-                                        max(0.1, deadline - time.monotonic()), self.exchange)
+                                        max(0.1, deadline - time.monotonic()),
+                                        self.down_exchanges)

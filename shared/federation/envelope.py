@@ -64,6 +64,10 @@ __all__ = [
     "SignatureInvalid",
     "SignerMismatch",
     "NotOwner",
+    "NotEntitled",
+    "UnknownType",
+    "InvalidPayload",
+    "UnsupportedSchema",
     "KeyResolver",
     "KeyRing",
     "canonical_bytes",
@@ -147,6 +151,36 @@ class NotOwner(EnvelopeRejected):
     the contributor's own records, never as edits of someone else's)."""
 
     reason = "not_owner"
+
+
+# Raised by receivers *after* ``verify`` accepted the envelope: it is authentic, but
+# what it says may not be applied here. (``verify`` itself never raises these.)
+
+class NotEntitled(EnvelopeRejected):
+    """The origin may not write this (a contribution to a case it cannot see), or this
+    node is not in the envelope's audience (it should never have been delivered)."""
+
+    reason = "not_entitled"
+
+
+class UnknownType(EnvelopeRejected):
+    """An event type this node does not share (or does not know)."""
+
+    reason = "unknown_type"
+
+
+class InvalidPayload(EnvelopeRejected):
+    """The payload does not match the event type's contract, or contradicts the
+    envelope (sharing level, owner)."""
+
+    reason = "invalid_payload"
+
+
+class UnsupportedSchema(EnvelopeRejected):
+    """A newer schema version than this node's code understands: the origin's stream
+    waits here (nothing after it is applied) until this node is upgraded."""
+
+    reason = "unsupported_schema"
 
 
 # --------------------------------------------------------------------- key resolution

@@ -6,6 +6,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
 from shared.app import Application
 from shared.events import NewEvent
+from shared.projections import Projection
 from shared.service import NodeService, idempotent
 
 SOURCE = "relaysource"
@@ -14,15 +15,10 @@ seen = Table("seen_things", md, Column("event_id", String(36), primary_key=True)
              Column("n", Integer, nullable=False))
 
 
-class _Seen:
-    """Only contributes the table to the consumer's schema."""
+class _Seen(Projection):
+    """Only contributes the table to the consumer's schema (the handler writes it)."""
     name = "seen"
     tables = (seen,)
-    checkpoint_name = "projection:seen:v1"
-    event_types: set = set()
-
-    def handle(self, w, e):
-        return None
 
 
 consumer_app = Application("relayconsumer")

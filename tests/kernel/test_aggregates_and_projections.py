@@ -8,7 +8,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
 from shared.aggregate import Aggregate
 from shared.errors import ConcurrencyError, NotFound, RuleViolation
 from shared.events import upcasters
-from shared.projections import Projection, build_as_of, catch_up, on, rebuild
+from shared.projections import Projection, build_as_of, on, prepare, rebuild
 from shared.uow import Runtime
 
 
@@ -162,7 +162,7 @@ def test_projection_is_updated_in_the_same_transaction(rt):
 def test_rebuild_equals_live_and_catch_up_fills_a_gap(rt):
     for i in range(20):
         with rt.unit_of_work() as uow:
-            a = Account.open("a%02d" % i, "o%d" % i)
+            a = Account.open("a%02d" % i, "o%d\t\\N\n清" % i if i % 2 else None)
             for k in range(i % 4):
                 a.deposit(k + 1)
             uow.save(a)
@@ -173,11 +173,17 @@ def test_rebuild_equals_live_and_catch_up_fills_a_gap(rt):
         head = rt.store.head(c)
     assert rebuild(rt.store, Balances()) == head
     assert rows(rt) == live
-    # a projection whose checkpoint is behind catches up on start-up
+    # projections behind the shared checkpoint catch up on start-up
     with rt.engine.begin() as c:
         c.execute(balances.delete())
-        rt.store.set_checkpoint(c, Balances().checkpoint_name, 0)
-    catch_up(rt.store, Balances())
+        rt.store.set_checkpoint(c, rt.inline_checkpoint, 0)
+    prepare(rt.store, rt.projections, rt.inline_checkpoint)
+    assert rows(rt) == live
+    # a projection never built here (new, or its version bumped) is rebuilt on start-up
+    with rt.engine.begin() as c:
+        c.execute(balances.delete())
+        c.execute(text("DELETE FROM checkpoints WHERE name = :n"), {"n": Balances().checkpoint_name})
+    prepare(rt.store, rt.projections, rt.inline_checkpoint)
     assert rows(rt) == live
 
 

@@ -124,3 +124,22 @@ def test_position_at_a_time(store):
         assert store.position_at(c, 1_500_000) == 1
         assert store.position_at(c, 2_000_000) == 2
         assert store.position_at(c, 10) == 0
+
+
+def test_two_writers_with_stale_tails_keep_the_chain(db_url, engine_for, store):
+    """Each store caches the tail it last wrote; interleaved writers make those caches
+    stale, and a rolled-back append leaves one pointing at a row that never existed."""
+    other = EventStore(engine_for(db_url))
+    append(store, [ev("a", 1)])
+    append(other, [ev("b", 1)])
+    append(store, [ev("a", 2)])  # store's cached tail (1) is stale: falls back
+    conn = store.engine.connect()
+    tx = conn.begin()
+    store.append(conn, [ev("a", 3)])  # caches position 4 ...
+    tx.rollback()  # ... which never commits
+    conn.close()
+    append(other, [ev("b", 2)])  # position 4, another hash
+    append(store, [ev("a", 3)])  # cached (4, wrong hash): must not chain onto it
+    with store.engine.connect() as c:
+        assert [e.position for e in store.read_all(c)] == [1, 2, 3, 4, 5]
+        assert store.verify(c).ok

@@ -1,0 +1,240 @@
+"""The pull side of federation: a node's signed feed, ``GET /feed?after=N&limit=M``.
+
+Realtime delivery is AMQP (exchange federation); this feed is the repair path. A node
+that sees a jump in an origin's sequence, or that was offline for days, asks the
+origin for everything after the last sequence number it applied.
+
+Both directions are authenticated with the nodes' Ed25519 keys, so plain HTTP inside a
+government network is not a weakness of the protocol (use TLS anyway):
+
+* **Request.** The requester signs ``qinglian-feed-request/1``, the origin's node id,
+  its own node id, ``after``, ``limit`` and the current time, and sends
+  ``X-Qinglian-Node``, ``X-Qinglian-Date`` and ``X-Qinglian-Signature``. The origin
+  answers only a trusted node, only within ``MAX_SKEW`` seconds of its own clock, and
+  only with the entries that node is entitled to (``envelope.audience``): a district
+  asking does not get city-only records, and a node that is not a recipient does not
+  get named ones. Anonymous requests are refused (401).
+* **Page.** ``{"origin", "requester", "after", "through", "head", "entries", "signature"}``.
+  Each entry is a signed envelope, exactly as published on AMQP. ``through`` says "every
+  entry you are entitled to with sequence <= through is in this page": the requester may
+  move its watermark to ``through`` even where the page skips numbers (those were
+  records for someone else). Because a forged ``through`` would make a node skip
+  records for ever, the page itself is signed by the origin over the page's fields and
+  the (sequence, event id) of every entry, so nothing can be dropped from or added to
+  a page in transit.
+
+Pages scan at most ``limit`` sequence numbers (not ``limit`` entitled entries), so a
+request is bounded work for the origin however little of its log the requester may see.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import requests
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .envelope import EnvelopeRejected, KeyResolver, validate_node_id
+
+__all__ = ["FEED_PATH", "PAGE_MAX", "MAX_SKEW", "FeedError", "FeedRefused", "FeedPageInvalid",
+           "FeedPage", "request_headers", "verify_request", "sign_page", "verify_page",
+           "FeedClient", "page_body"]
+
+FEED_PATH = "/feed"
+PAGE_MAX = 1000
+MAX_SKEW = 300.0  # seconds between the requester's clock and the origin's
+
+H_NODE = "X-Qinglian-Node"
+H_DATE = "X-Qinglian-Date"
+H_SIGNATURE = "X-Qinglian-Signature"
+
+
+class FeedError(Exception):
+    """The feed could not be read (network, HTTP status, not JSON)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class FeedRefused(FeedError):
+    """The origin refused the request (401 unauthenticated, 403 untrusted, 400 bad)."""
+
+
+class FeedPageInvalid(EnvelopeRejected):
+    """A page that does not verify under the origin's key or contradicts the request."""
+
+    reason = "feed_page_invalid"
+
+
+def _b64sig(key: Ed25519PrivateKey, data: bytes) -> str:
+    return base64.b64encode(key.sign(data)).decode("ascii")
+
+
+def _check_sig(registry: KeyResolver, node_id: str, signature: str, data: bytes) -> bool:
+    public = registry.public_key(node_id)
+    if public is None:
+        return False
+    try:
+        public.verify(base64.b64decode(signature, validate=True), data)
+    except (InvalidSignature, binascii.Error, ValueError, TypeError):
+        return False
+    return True
+
+
+def _utc_iso(now: datetime | None = None) -> str:
+    return (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ------------------------------------------------------------------------- request
+
+def _request_bytes(origin: str, requester: str, after: int, limit: int, date: str) -> bytes:
+    return "\n".join(["qinglian-feed-request/1", origin, requester, str(after), str(limit),
+                      date]).encode("utf-8")
+
+
+def request_headers(key: Ed25519PrivateKey, requester: str, origin: str, after: int,
+                    limit: int, now: datetime | None = None) -> dict[str, str]:
+    date = _utc_iso(now)
+    return {H_NODE: requester, H_DATE: date,
+            H_SIGNATURE: _b64sig(key, _request_bytes(origin, requester, after, limit, date))}
+
+
+def verify_request(headers: Mapping[str, str], origin: str, after: int, limit: int,
+                   registry: KeyResolver, now: datetime | None = None) -> str:
+    """The requesting node's id, or ``FeedRefused`` (status 401/403)."""
+    requester = headers.get(H_NODE)
+    date = headers.get(H_DATE)
+    signature = headers.get(H_SIGNATURE)
+    if not (requester and date and signature):
+        raise FeedRefused("a signed request is required (%s, %s, %s)"
+                          % (H_NODE, H_DATE, H_SIGNATURE), 401)
+    try:
+        validate_node_id(requester, H_NODE)
+        sent = datetime.fromisoformat(date.replace("Z", "+00:00"))
+        if sent.tzinfo is None:
+            raise ValueError("no time zone")
+    except ValueError as exc:
+        raise FeedRefused(str(exc), 400) from None
+    skew = abs(((now or datetime.now(timezone.utc)) - sent).total_seconds())
+    if skew > MAX_SKEW:
+        raise FeedRefused("request time is %.0fs away from this node's clock" % skew, 401)
+    if registry.public_key(requester) is None:
+        raise FeedRefused("node %r is not trusted here" % requester, 403)
+    if not _check_sig(registry, requester, signature,
+                      _request_bytes(origin, requester, after, limit, date)):
+        raise FeedRefused("request signature does not verify under %r's key" % requester, 401)
+    return requester
+
+
+# ---------------------------------------------------------------------------- page
+
+def _page_bytes(origin: str, requester: str, after: int, through: int, head: int,
+                entries: list[tuple[int, str]]) -> bytes:
+    return json.dumps({"origin": origin, "requester": requester, "after": after,
+                       "through": through, "head": head, "entries": entries},
+                      sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def sign_page(key: Ed25519PrivateKey, origin: str, requester: str, after: int, through: int,
+              head: int, entries: list[tuple[int, str]]) -> str:
+    """``entries``: (origin_seq, event_id) of each entry, in page order."""
+    return _b64sig(key, _page_bytes(origin, requester, after, through, head, entries))
+
+
+def page_body(key: Ed25519PrivateKey, origin: str, requester: str, after: int, through: int,
+              head: int, entries: list[tuple[int, str, str]]) -> bytes:
+    """The response body, built from stored envelope texts without re-encoding them:
+    ``entries`` are (origin_seq, event_id, envelope JSON text)."""
+    signature = sign_page(key, origin, requester, after, through, head,
+                          [(seq, eid) for seq, eid, _ in entries])
+    meta = json.dumps({"origin": origin, "requester": requester, "after": after,
+                       "through": through, "head": head, "signature": signature},
+                      separators=(",", ":"))
+    return ("%s,\"entries\":[%s]}" % (meta[:-1], ",".join(t for _, _, t in entries))
+            ).encode("utf-8")
+
+
+@dataclass
+class FeedPage:
+    origin: str
+    requester: str
+    after: int
+    through: int
+    head: int
+    entries: list[dict]
+
+    @property
+    def complete(self) -> bool:
+        """Nothing newer than this page existed at the origin when it was served."""
+        return self.through >= self.head
+
+
+def verify_page(body: Any, origin: str, requester: str, after: int,
+                registry: KeyResolver) -> FeedPage:
+    """Check a page against the request and the origin's key; entries still have to be
+    verified one by one (``envelope.verify``) like any AMQP message."""
+    if not isinstance(body, dict):
+        raise FeedPageInvalid("feed page is not a JSON object")
+    try:
+        page = FeedPage(body["origin"], body["requester"], int(body["after"]),
+                        int(body["through"]), int(body["head"]), list(body["entries"]))
+        signature = body["signature"]
+        pairs = [(int(e["origin_seq"]), str(e["event_id"])) for e in page.entries]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FeedPageInvalid("feed page is malformed: %s" % exc) from None
+    if (page.origin, page.requester, page.after) != (origin, requester, after):
+        raise FeedPageInvalid("feed page answers another request (%s/%s after %d)"
+                              % (page.origin, page.requester, page.after))
+    if not _check_sig(registry, origin, signature,
+                      _page_bytes(origin, requester, after, page.through, page.head, pairs)):
+        raise FeedPageInvalid("feed page signature does not verify under %r's key" % origin)
+    seqs = [s for s, _ in pairs]
+    if page.through < after or page.head < page.through or seqs != sorted(set(seqs)) or \
+            (seqs and (seqs[0] <= after or seqs[-1] > page.through)):
+        raise FeedPageInvalid("feed page sequence numbers are inconsistent")
+    if any(e.get("origin") != origin for e in page.entries):
+        raise FeedPageInvalid("feed page of %r holds another origin's entries" % origin)
+    return page
+
+
+# -------------------------------------------------------------------------- client
+
+class FeedClient:
+    """Reads other nodes' feeds as ``node_id`` (one HTTP session, reused)."""
+
+    def __init__(self, node_id: str, key: Ed25519PrivateKey, registry: KeyResolver,
+                 timeout: float = 30.0):
+        self.node_id = node_id
+        self.key = key
+        self.registry = registry
+        self.timeout = timeout
+        self._http = requests.Session()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def fetch(self, feed_url: str, origin: str, after: int, limit: int = PAGE_MAX) -> FeedPage:
+        limit = max(1, min(int(limit), PAGE_MAX))
+        headers = request_headers(self.key, self.node_id, origin, after, limit)
+        try:
+            r = self._http.get(feed_url, params={"after": after, "limit": limit},
+                               headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise FeedError("GET %s: %s" % (feed_url, exc)) from exc
+        if r.status_code in (400, 401, 403):
+            raise FeedRefused("GET %s -> %d %s" % (feed_url, r.status_code, r.text[:300]),
+                              r.status_code)
+        if r.status_code != 200:
+            raise FeedError("GET %s -> %d %s" % (feed_url, r.status_code, r.text[:300]),
+                            r.status_code)
+        try:
+            body = r.json()
+        except ValueError as exc:
+            raise FeedError("GET %s: not JSON (%s)" % (feed_url, exc)) from exc
+        return verify_page(body, origin, self.node_id, after, self.registry)
