@@ -189,6 +189,18 @@ def cmd_contracts_asyncapi(args) -> int:
     return 0
 
 
+def cmd_docs_api(args) -> int:
+    from shared import apidoc
+    text = apidoc.render()
+    if args.check:
+        current = apidoc.API_MD.read_text(encoding="utf-8") if apidoc.API_MD.exists() else ""
+        print("docs/API.md is %s" % ("up to date" if current == text else "OUT OF DATE: run `qinglian docs api`"))
+        return 0 if current == text else 1
+    apidoc.API_MD.write_text(text, encoding="utf-8")
+    print("wrote %s" % apidoc.API_MD)
+    return 0
+
+
 # -- running a node ----------------------------------------------------------------------------
 SERVICE_CLASSES = {"units": "UnitsService", "supervision": "SupervisionService",
                    "education": "EducationService", "exchange": "ExchangeService"}
@@ -307,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = contracts.add_parser("asyncapi", help="regenerate contracts/asyncapi.yaml from the code")
     p.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
     p.set_defaults(func=cmd_contracts_asyncapi)
+
+    docs = root.add_parser("docs").add_subparsers(dest="sub", required=True)
+    p = docs.add_parser("api", help="regenerate docs/API.md from the services' declarations")
+    p.add_argument("--check", action="store_true", help="exit 1 if docs/API.md is out of date")
+    p.set_defaults(func=cmd_docs_api)
 
     p = root.add_parser("run", help="start every service of this node")
     p.add_argument("--services", nargs="*", choices=config.SERVICES)

@@ -1,0 +1,90 @@
+"""docs/API.md, generated from the services' declarations so it cannot drift.
+
+`qinglian docs api` rewrites it; tests/test_docs.py fails when it is out of date.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from marshmallow import fields, validate
+
+from shared.config import DEFAULT_PORTS, SERVICES
+
+API_MD = Path(__file__).resolve().parent.parent / "docs" / "API.md"
+
+
+def _field_doc(name: str, f: fields.Field) -> str:
+    kind = type(f).__name__
+    if isinstance(f, fields.Nested):
+        inner = f.nested if isinstance(f.nested, type) else type(f.nested)
+        kind = "object (%s)" % ", ".join(sorted(inner._declared_fields))
+    elif isinstance(f, fields.List):
+        inner = f.inner
+        if isinstance(inner, fields.Nested):
+            nested = inner.nested if isinstance(inner.nested, type) else type(inner.nested)
+            kind = "list of objects (%s)" % ", ".join(sorted(nested._declared_fields))
+        else:
+            kind = "list of %s" % type(inner).__name__
+    rules = []
+    for v in f.validators:
+        if isinstance(v, validate.OneOf):
+            rules.append("one of: %s" % ", ".join(map(str, v.choices)))
+        elif isinstance(v, validate.Length):
+            rules.append("length %s..%s" % (v.min if v.min is not None else 0,
+                                            v.max if v.max is not None else "∞"))
+        elif isinstance(v, validate.Range):
+            rules.append("range %s..%s" % (v.min, v.max))
+        elif isinstance(v, validate.Regexp):
+            rules.append("pattern `%s`" % v.regex.pattern)
+    req = "required" if f.required else "optional"
+    return "| `%s` | %s | %s | %s |" % (name, kind, req, "; ".join(rules).replace("|", "\\|"))
+
+
+def render() -> str:
+    out = [
+        "# API",
+        "",
+        "Generated from each service's `application.py` by `qinglian docs api`; do not edit by hand.",
+        "",
+        "Every command and query is available three ways:",
+        "",
+        "* **HTTP** on the service's port: commands `POST /api/<name>` with a JSON body, queries",
+        "  `GET /api/<name>?field=value`. `Authorization: Bearer <token>` (tokens from",
+        "  `qinglian user add`); public queries need none. Optional `If-Match: <version>` on a",
+        "  command refuses the edit with 409 if the record changed since you read that version.",
+        "* **RPC** (nameko, inside the node): `n.rpc.<service>.<name>(data, actor={user_id, roles,",
+        "  unit_scope, node}[, expected_version=N])`; errors come back as the same typed",
+        "  exceptions (`shared.errors`).",
+        "* Errors: 400 `bad_input` with `fields` (one message list per field; nothing written),",
+        "  401 `unauthenticated`, 403 `forbidden` (role, or a unit-admin outside their subtree),",
+        "  404 `not_found`, 409 `conflict` / `rule_violation` / `version_conflict`, 503 `store_busy`.",
+        "",
+        "Every service also serves `GET /health` and `GET /metrics` (Prometheus).",
+        "",
+    ]
+    for service in SERVICES:
+        try:
+            app = importlib.import_module("services.%s.application" % service).app
+        except ModuleNotFoundError:
+            continue
+        out += ["## %s (port %d)" % (service, DEFAULT_PORTS[service]), ""]
+        for name, op in sorted(app.operations.items(), key=lambda kv: (kv[1].kind, kv[0])):
+            verb = "POST" if op.kind == "command" else "GET"
+            who = "anyone (public)" if op.public else ", ".join(op.roles)
+            scope = op.scope if isinstance(op.scope, str) else ("derived from the record" if op.scope else "")
+            out.append("### `%s` — %s `%s /api/%s`" % (name, op.kind, verb, name))
+            out.append("")
+            if op.doc:
+                out += [op.doc.splitlines()[0], ""]
+            subtree = scope and "unit-admin" in op.roles
+            out.append("Who: %s%s. Success: %d." % (
+                who, "; unit-admins only within their subtree (unit: `%s`)" % scope if subtree else "",
+                op.status))
+            out.append("")
+            schema_fields = op.schema._declared_fields
+            if schema_fields:
+                out += ["| field | type | | rules |", "|---|---|---|---|"]
+                out += [_field_doc(n, f) for n, f in schema_fields.items()]
+                out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,38 @@
+"""Code and its contracts/docs must not drift apart."""
+import jsonschema
+import pytest
+
+from shared import apidoc, contracts
+from shared.aggregate import EVENT_TYPES
+
+
+def test_no_drift_between_code_and_contracts():
+    problems = contracts.drift()
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_event_type_has_a_payload_schema_that_rejects_junk():
+    contracts.load_all_event_types()
+    for event_type, cls in EVENT_TYPES.items():
+        schema = contracts._schema(str(contracts.schema_file(event_type, cls.schema_version)))
+        assert schema.get("additionalProperties") is False, event_type
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"unexpected": 1}, schema)
+
+
+def test_the_envelope_schema_rejects_a_message_missing_its_metadata():
+    body = {"event_id": "7c1d5f8e-3a52-4c55-9f5c-1d2f1b0f7a10", "position": 1, "stream_id": "Unit:x",
+            "stream_type": "Unit", "version": 1, "type": "Unit.Renamed", "schema_version": 1,
+            "payload": {"unit_id": "x", "name": "y"}, "metadata": {}}
+    with pytest.raises(jsonschema.ValidationError):
+        contracts.validate_message(body)
+    body["metadata"] = {"node": "n", "correlation_id": "c", "occurred_at": "2026-11-01T08:00:00+08:00"}
+    contracts.validate_message(body)
+    body["payload"]["name"] = ""
+    with pytest.raises(jsonschema.ValidationError):
+        contracts.validate_message(body)
+
+
+def test_api_doc_is_generated_from_the_code():
+    assert apidoc.API_MD.read_text(encoding="utf-8") == apidoc.render(), \
+        "docs/API.md is out of date: run `qinglian docs api`"
