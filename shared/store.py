@@ -9,8 +9,9 @@ Guarantees, and how they are kept:
   transaction and computes ``last position + 1``. The lock is held until commit, so
   the next writer sees this writer's rows or waits: commit order = position order.
   PostgreSQL: ``LOCK TABLE events IN EXCLUSIVE MODE`` (readers, which take ACCESS
-  SHARE, are not blocked) with ``lock_timeout`` so a stuck writer makes others fail
-  fast with ``StoreBusy`` rather than pile up. SQLite: ``BEGIN IMMEDIATE`` (see
+  SHARE, are not blocked) under a 5 s ``lock_timeout`` (set on every connection by
+  ``shared.db.make_engine``) so a stuck writer makes others fail fast with
+  ``StoreBusy`` rather than pile up. SQLite: ``BEGIN IMMEDIATE`` (see
   ``shared.db``), which is the database's single writer lock.
 * **Optimistic concurrency.** ``(stream_id, version)`` is unique. A command that loaded
   version 4 appends version 5; if another writer got there first the insert fails and
@@ -37,7 +38,9 @@ from shared.errors import ConcurrencyError, StoreBusy
 from shared.events import NewEvent, StoredEvent, canonical_json, now_us
 
 GENESIS = "0" * 64
-LOCK_TIMEOUT = "5s"
+# Batches up to this size use the one-round-trip path (and its cached SQL text); for
+# bigger ones the extra round trip to read the tail does not matter.
+FAST_PATH_MAX = 16
 
 metadata = MetaData()
 
@@ -118,6 +121,18 @@ class _Style(dict):
         return self.style % key
 
 
+def _fast_insert_sql(n_rows: int, has_tail: bool) -> str:
+    cols = _EVENT_COLUMNS
+    values = ", ".join("(%s)" % ", ".join("%%(%s_%d)s" % (c, i) for c in cols) for i in range(n_rows))
+    guard = "NOT EXISTS (SELECT 1 FROM events WHERE position > %(last)s)"
+    if has_tail:
+        guard += " AND EXISTS (SELECT 1 FROM events WHERE position = %(last)s AND hash = %(last_hash)s)"
+    # lock_timeout is set per connection (shared.db), so the lock needs no SET LOCAL here
+    return ("LOCK TABLE events IN EXCLUSIVE MODE; "
+            "INSERT INTO events (%s) SELECT * FROM (VALUES %s) AS v WHERE %s"
+            % (", ".join(cols), values, guard))
+
+
 def chain_hash(prev: str, position: int, event_id: str, stream_id: str, stream_type: str,
                version: int, event_type: str, schema_version: int, payload: str,
                meta: str, recorded_at_us: int) -> str:
@@ -149,6 +164,7 @@ class EventStore:
         self.sqlite = is_sqlite(engine)
         self._sql = {name: _raw_sql(name, self.sqlite) for name in _RAW}
         self._integrity_errors = (IntegrityError, engine.dialect.dbapi.IntegrityError)
+        self._fast_sql: dict[tuple[int, bool], str] = {}
         # (position, hash) of the last row this process appended: see _append_on_cached_tail
         self._tail: tuple[int, str] | None = None
 
@@ -168,9 +184,7 @@ class EventStore:
                 # One round trip: the lock and the tail read travel together (the
                 # single-event append is dominated by round trips and the commit).
                 row = conn.exec_driver_sql(
-                    "SET LOCAL lock_timeout = '%s'; LOCK TABLE events IN EXCLUSIVE MODE; %s"
-                    % (LOCK_TIMEOUT, tail_sql)
-                ).first()
+                    "LOCK TABLE events IN EXCLUSIVE MODE; %s" % tail_sql).first()
         except OperationalError as exc:
             if "lock" in str(exc).lower():
                 raise StoreBusy("the event log is busy (writer lock timeout); try again") from exc
@@ -207,7 +221,7 @@ class EventStore:
         recorded = recorded_at_us or now_us()
         try:
             stored = None
-            if not self.sqlite and self._tail is not None:
+            if not self.sqlite and self._tail is not None and len(new_events) <= FAST_PATH_MAX:
                 stored = self._append_on_cached_tail(conn, new_events, recorded)
             if stored is None:
                 last_position, last_hash = self.lock(conn)
@@ -237,17 +251,14 @@ class EventStore:
         """
         last_position, last_hash = self._tail
         rows, stored = self._rows(new_events, last_position, last_hash, recorded)
-        cols = [c.name for c in events.columns]
-        params, values = {"last": last_position, "last_hash": last_hash}, []
+        params = {"last": last_position, "last_hash": last_hash}
         for i, row in enumerate(rows):
-            values.append("(%s)" % ", ".join("%%(%s_%d)s" % (c, i) for c in cols))
-            params.update({"%s_%d" % (c, i): row[c] for c in cols})
-        guard = "NOT EXISTS (SELECT 1 FROM events WHERE position > %(last)s)"
-        if last_position:
-            guard += " AND EXISTS (SELECT 1 FROM events WHERE position = %(last)s AND hash = %(last_hash)s)"
-        sql = ("SET LOCAL lock_timeout = '%s'; LOCK TABLE events IN EXCLUSIVE MODE; "
-               "INSERT INTO events (%s) SELECT * FROM (VALUES %s) AS v WHERE %s"
-               % (LOCK_TIMEOUT, ", ".join(cols), ", ".join(values), guard))
+            for c, v in row.items():
+                params["%s_%d" % (c, i)] = v
+        sql = self._fast_sql.get((len(rows), bool(last_position)))
+        if sql is None:
+            sql = self._fast_sql[(len(rows), bool(last_position))] = _fast_insert_sql(
+                len(rows), bool(last_position))
         try:
             inserted = conn.exec_driver_sql(sql, params).rowcount
         except OperationalError as exc:

@@ -143,3 +143,27 @@ def test_two_writers_with_stale_tails_keep_the_chain(db_url, engine_for, store):
     with store.engine.connect() as c:
         assert [e.position for e in store.read_all(c)] == [1, 2, 3, 4, 5]
         assert store.verify(c).ok
+
+
+def test_a_writer_that_cannot_get_the_lock_in_time_gets_store_busy(pg_url):
+    from shared.db import make_engine
+    from shared.errors import StoreBusy
+    holder = EventStore(make_engine(pg_url))
+    holder.create_schema()
+    waiter = EventStore(make_engine(pg_url, lock_timeout="200ms"))
+    with holder.engine.begin() as c:
+        holder.lock(c)  # a stuck writer
+        with pytest.raises(StoreBusy):
+            append(waiter, [ev("a", 1)])
+    assert [e.position for e in append(waiter, [ev("a", 1)])] == [1]
+    holder.engine.dispose()
+    waiter.engine.dispose()
+
+
+def test_large_batches_take_the_locked_path_and_stay_gap_free(store):
+    append(store, [ev("a", 1)])
+    append(store, [ev("b", v) for v in range(1, 41)])  # above FAST_PATH_MAX
+    append(store, [ev("a", 2)])
+    with store.engine.connect() as c:
+        assert [e.position for e in store.read_all(c, limit=100)] == list(range(1, 43))
+        assert store.verify(c).ok
