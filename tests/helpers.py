@@ -79,6 +79,8 @@ class Capture:
     def close(self):
         try:
             self._consumer.cancel()
+        except Exception:  # noqa: BLE001 - the broker may have restarted under us
+            pass
         finally:
             self.conn.release()
 
