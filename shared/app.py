@@ -112,9 +112,10 @@ class Application:
         if actor is None:
             raise Unauthenticated("this operation needs an authenticated actor")
         unit_id = op.scope_unit(conn, data)
-        self.check_scope(conn, actor, op.roles, unit_id)
+        self.check_scope(conn, actor, op.roles, unit_id, scoped=op.scope is not None)
 
-    def check_scope(self, conn, actor: Actor, roles: tuple, unit_id: str | None) -> None:
+    def check_scope(self, conn, actor: Actor, roles: tuple, unit_id: str | None,
+                    scoped: bool = True) -> None:
         """Authorise ``actor`` for ``roles`` on ``unit_id`` (its subtree rule included).
         Commands that touch a second unit (a move's new parent) call this again."""
         if actor.has(NODE_ADMIN) and NODE_ADMIN in roles:
@@ -126,7 +127,7 @@ class Application:
                 raise NotFound("unit %s not found" % unit_id)
             if actor.unit_scope:
                 scope_path = self._unit_path(conn, actor.unit_scope)
-        authorize(actor, roles, unit_id, unit_path, scope_path)
+        authorize(actor, roles, unit_id, unit_path, scope_path, scoped)
 
     def execute(self, rt: Runtime, name: str, data, actor: Actor | None,
                 correlation_id: str | None = None, causation_id: str | None = None,

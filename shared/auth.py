@@ -63,12 +63,15 @@ def system_actor(node: str, name: str = "system") -> Actor:
 
 
 def authorize(actor: Actor, allowed: tuple, unit_id: str | None = None,
-              unit_path: str | None = None, scope_path: str | None = None) -> None:
+              unit_path: str | None = None, scope_path: str | None = None,
+              scoped: bool = False) -> None:
     """Raise Forbidden unless ``actor`` may act.
 
     A node-admin may act anywhere on the node. Any other allowed role acts anywhere
     too, except a unit-admin, who acts only inside their subtree: ``unit_path`` (the
-    target unit's materialised path) must start with ``scope_path``.
+    target unit's materialised path) must start with ``scope_path``. For a ``scoped``
+    operation whose unit could not be resolved (the record does not exist) a unit-admin
+    is refused rather than waved through.
     """
     if actor.has(NODE_ADMIN) and NODE_ADMIN in allowed:
         return
@@ -76,6 +79,8 @@ def authorize(actor: Actor, allowed: tuple, unit_id: str | None = None,
     if not usable:
         raise Forbidden("role %s required (you have: %s)"
                         % (" or ".join(allowed), ", ".join(actor.roles) or "none"))
+    if usable == [UNIT_ADMIN] and unit_id is None and scoped:
+        raise NotFound("no such record in your unit scope")
     if usable == [UNIT_ADMIN] and unit_id is not None:
         if not actor.unit_scope:
             raise Forbidden("this unit-admin has no unit scope")

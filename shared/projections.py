@@ -313,25 +313,26 @@ def catch_up(store: EventStore, projections: list[Projection], checkpoint: str) 
 
 
 def _replay(store: EventStore, conn: Connection, projections, w: BufferedWriter, after: int,
-            upto_position=None, until_us=None, progress=None) -> tuple[int, int]:
-    n, last = 0, after
+            upto_position: int, until_us=None, progress=None) -> int:
+    """Apply the events in (after, upto_position] that these projections handle."""
     types = set().union(*(p.event_types for p in projections)) if projections else set()
+    if not types:
+        return 0
+    n = 0
     for ev in store.iter_all(conn, after=after, page=5000, upto_position=upto_position,
-                             until_us=until_us):
-        last = ev.position
-        if ev.event_type in types:
-            for p in projections:
-                if ev.event_type in p._handlers:
-                    p.handle(w, ev)
+                             until_us=until_us, event_types=types):
+        for p in projections:
+            if ev.event_type in p._handlers:
+                p.handle(w, ev)
         n += 1
         if progress and n % 5000 == 0:
-            progress(n)
-    return n, last
+            progress(ev.position)
+    return n
 
 
 def rebuild(store: EventStore, projection: Projection, progress: Callable | None = None,
             init_checkpoint: str | None = None) -> int:
-    """Rebuild a projection's tables from the whole log.
+    """Rebuild a projection's tables from the whole log; returns the position reached.
 
     Phase 1 replays into memory without blocking writers. Phase 2 takes the writer
     lock, replays whatever was appended meanwhile, swaps the table contents and moves
@@ -340,10 +341,11 @@ def rebuild(store: EventStore, projection: Projection, progress: Callable | None
     """
     w = BufferedWriter()
     with readonly(store.engine.connect()) as conn:
-        n, last = _replay(store, conn, [projection], w, 0, progress=progress)
+        head = store.head(conn)
+        _replay(store, conn, [projection], w, 0, head, progress=progress)
     with store.engine.begin() as conn:
-        store.lock(conn)
-        m, last = _replay(store, conn, [projection], w, last)
+        last, _ = store.lock(conn)
+        _replay(store, conn, [projection], w, head, last)
         for table in reversed(projection.tables):
             conn.execute(delete(table))
         w.flush(conn, projection.tables)
@@ -353,8 +355,8 @@ def rebuild(store: EventStore, projection: Projection, progress: Callable | None
         if init_checkpoint and store.get_checkpoint(conn, init_checkpoint) is None:
             store.set_checkpoint(conn, init_checkpoint, last)
     if progress:
-        progress(n + m)
-    return n + m
+        progress(last)
+    return last
 
 
 def build_as_of(store: EventStore, projections: list[Projection], position: int | None = None,
@@ -363,7 +365,8 @@ def build_as_of(store: EventStore, projections: list[Projection], position: int 
     holding the projections' tables; run the usual query functions against it."""
     w = BufferedWriter()
     with readonly(store.engine.connect()) as conn:
-        _replay(store, conn, projections, w, 0, upto_position=position, until_us=until_us)
+        upto = position if position is not None else store.head(conn)
+        _replay(store, conn, projections, w, 0, upto, until_us=until_us)
     engine = make_engine("sqlite://")
     md = MetaData()
     unique = {t.name: t for p in projections for t in p.tables}

@@ -279,9 +279,13 @@ class EventStore:
         return conn.execute(_STREAM_VERSION, {"stream_id": stream_id}).scalar() or 0
 
     def read_all(self, conn: Connection, after: int = 0, limit: int = 1000,
-                 upto_position: int | None = None, until_us: int | None = None
-                 ) -> list[StoredEvent]:
+                 upto_position: int | None = None, until_us: int | None = None,
+                 event_types=None) -> list[StoredEvent]:
         q = select(events).where(events.c.position > after)
+        if event_types is not None:
+            # replays ask only for what their projections handle: the rest is neither
+            # sent nor decoded
+            q = q.where(events.c.event_type.in_(sorted(event_types)))
         if upto_position is not None:
             q = q.where(events.c.position <= upto_position)
         if until_us is not None:
@@ -296,10 +300,10 @@ class EventStore:
         ]
 
     def iter_all(self, conn: Connection, after: int = 0, page: int = 1000,
-                 upto_position: int | None = None, until_us: int | None = None
-                 ) -> Iterator[StoredEvent]:
+                 upto_position: int | None = None, until_us: int | None = None,
+                 event_types=None) -> Iterator[StoredEvent]:
         while True:
-            batch = self.read_all(conn, after, page, upto_position, until_us)
+            batch = self.read_all(conn, after, page, upto_position, until_us, event_types)
             if not batch:
                 return
             yield from batch

@@ -160,17 +160,24 @@ class MirrorBehind(Exception):
 def record_unit_event(uow, event: StoredEvent) -> None:
     """Record a units-service event as the matching ``UnitMirror`` event.
 
-    Why the version check: nameko handles a queue's messages in concurrent workers, so
-    ``Unit.Renamed`` (v2) can be handled before ``Unit.Registered`` (v1). The mirror
-    keeps the source's version numbers; an event whose predecessor is not mirrored yet
+    Why the checks: nameko handles a queue's messages in concurrent workers, so
+    ``Unit.Renamed`` (v2) can be handled before ``Unit.Registered`` (v1), and a
+    department's ``Registered`` before its district's. The mirror keeps the source's
+    version numbers; an event whose predecessor - or whose parent - is not mirrored yet
     raises ``MirrorBehind`` (the message is requeued), one already mirrored is skipped.
+    Without the parent check the department would be mirrored as a root and drop out
+    of every subtree query for good.
     """
-    unit_id = event.payload["unit_id"]
+    p = event.payload
+    unit_id = p["unit_id"]
     current = uow.rt.store.stream_version(uow.conn, UnitMirror.stream_id_for(unit_id))
     if current >= event.version:
         return
     if current < event.version - 1:
         raise MirrorBehind("unit %s: have v%d, got v%d" % (unit_id, current, event.version))
+    if event.event_type in ("Unit.Registered", "Unit.Moved") and p.get("parent_id") \
+            and directory_path(uow.conn, p["parent_id"]) is None:
+        raise MirrorBehind("unit %s: parent %s is not mirrored yet" % (unit_id, p["parent_id"]))
     kind = event.event_type.split(".", 1)[1]
     m = UnitMirror.__new__(UnitMirror)
     m.id, m.version, m._pending = unit_id, current, []

@@ -1,4 +1,4 @@
-"""Configuration of the supervision service (nameko config key ``SUPERVISION``).
+"""Configuration of the supervision service: nameko config keys (or environment variables).
 
 Everything a district may want to tune without a code change lives here: the
 escalation ladder with its grace periods, the risk scale and its thresholds, the weights
@@ -6,26 +6,31 @@ for sensitive posts and the default screening cadence. A missing key takes the d
 a wrong value stops the service at start-up with a message naming the key, because a
 silently ignored ladder would mean overdue rectifications that nobody escalates.
 
-    SUPERVISION:
-      escalation_ladder:            # days overdue before each step is reached
-        - {level: owner_unit, after_days: 0}
-        - {level: unit_head, after_days: 7}
-        - {level: district_office, after_days: 15}
-        - {level: city, after_days: 30}
-      risk_scale: 5                 # likelihood and impact are 1..risk_scale
-      risk_thresholds: {high: 0.6, medium: 0.32}   # share of risk_scale**2
-      post_flag_weights: {concentrated_power: 0.2, fund_intensive: 0.2, resource_rich: 0.2}
-      screening_cadence: quarterly  # monthly | quarterly | half_yearly | yearly
-      district_office_unit_id: null # default: the root unit of the owner's tree
+    SUPERVISION_ESCALATION_LADDER:     # days overdue before each step is reached
+      - {level: owner_unit, after_days: 0}
+      - {level: unit_head, after_days: 7}
+      - {level: district_office, after_days: 15}
+      - {level: city, after_days: 30}
+    SUPERVISION_RISK_SCALE: 5          # likelihood and impact are 1..scale
+    SUPERVISION_RISK_THRESHOLDS: {high: 0.6, medium: 0.32}   # shares of scale²
+    SUPERVISION_POST_FLAG_WEIGHTS: {concentrated_power: 0.2, fund_intensive: 0.2, resource_rich: 0.2}
+    SUPERVISION_SCREENING_CADENCE: quarterly   # monthly | quarterly | half_yearly | yearly
+    SUPERVISION_DISTRICT_OFFICE_UNIT: ""       # default: the root unit of the owner's tree
+
+Structured values may also be given as JSON text (environment variables). The users'
+time zone is the node's ``QINGLIAN_TZ``.
 
 Pure Python: the domain and the application read a ``Settings`` value, never the config.
+The service registers the value against its database engine (``register``), so both a
+command (``uow.conn``) and a query (``conn``) find the settings of their own node.
 """
 from __future__ import annotations
 
+import json
+import os
+import weakref
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-CONFIG_KEY = "SUPERVISION"
 
 # Who an overdue rectification is escalated to, in ladder order.
 ESCALATION_LEVELS = (
@@ -46,7 +51,7 @@ DEFAULT_LADDER = (
 
 
 class ConfigError(ValueError):
-    """The SUPERVISION config is wrong; the message names the key."""
+    """A SUPERVISION_* setting is wrong; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -71,47 +76,72 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: dict | None, timezone: str = "Asia/Shanghai") -> "Settings":
-        raw = (config or {}).get(CONFIG_KEY) or {}
-        if not isinstance(raw, dict):
-            raise ConfigError("%s must be a mapping" % CONFIG_KEY)
-        unknown = set(raw) - {"escalation_ladder", "risk_scale", "risk_thresholds",
-                              "post_flag_weights", "screening_cadence", "district_office_unit_id"}
-        if unknown:
-            raise ConfigError("%s: unknown key(s) %s" % (CONFIG_KEY, ", ".join(sorted(unknown))))
-        ladder = tuple(dict(s) for s in raw.get("escalation_ladder") or DEFAULT_LADDER)
+        def raw(key):
+            if config and config.get(key) not in (None, ""):
+                return config[key]
+            return os.environ.get(key) or None
+
+        ladder = _structured("SUPERVISION_ESCALATION_LADDER",
+                             raw("SUPERVISION_ESCALATION_LADDER")) or DEFAULT_LADDER
+        if not isinstance(ladder, (list, tuple)) or not all(isinstance(s, dict) for s in ladder):
+            _fail("SUPERVISION_ESCALATION_LADDER: a list of {level, after_days}")
+        ladder = tuple(dict(s) for s in ladder)
         _check_ladder(ladder)
-        scale = raw.get("risk_scale", 5)
-        if not isinstance(scale, int) or not 2 <= scale <= 10:
-            raise ConfigError("%s.risk_scale: an integer from 2 to 10" % CONFIG_KEY)
-        thresholds = raw.get("risk_thresholds") or {}
+        scale = raw("SUPERVISION_RISK_SCALE") or 5
+        try:
+            scale = int(scale)
+        except (TypeError, ValueError):
+            _fail("SUPERVISION_RISK_SCALE: a whole number, got %r" % scale)
+        if not 2 <= scale <= 10:
+            _fail("SUPERVISION_RISK_SCALE: from 2 to 10")
+        thresholds = _structured("SUPERVISION_RISK_THRESHOLDS",
+                                 raw("SUPERVISION_RISK_THRESHOLDS")) or {}
+        if not isinstance(thresholds, dict) or set(thresholds) - {"high", "medium"}:
+            _fail("SUPERVISION_RISK_THRESHOLDS: {high: share, medium: share}")
         high, medium = thresholds.get("high", 0.6), thresholds.get("medium", 0.32)
         if not (isinstance(high, (int, float)) and isinstance(medium, (int, float))
                 and 0 < medium < high <= 1):
-            raise ConfigError("%s.risk_thresholds: 0 < medium < high <= 1 (shares of scale²)"
-                              % CONFIG_KEY)
+            _fail("SUPERVISION_RISK_THRESHOLDS: 0 < medium < high <= 1 (shares of scale²)")
         weights = {f: 0.2 for f in POST_FLAGS}
-        for flag, w in (raw.get("post_flag_weights") or {}).items():
+        given = _structured("SUPERVISION_POST_FLAG_WEIGHTS",
+                            raw("SUPERVISION_POST_FLAG_WEIGHTS")) or {}
+        if not isinstance(given, dict):
+            _fail("SUPERVISION_POST_FLAG_WEIGHTS: {flag: weight}")
+        for flag, w in given.items():
             if flag not in POST_FLAGS or not isinstance(w, (int, float)) or not 0 <= w <= 2:
-                raise ConfigError("%s.post_flag_weights: %s must be one of %s with a weight 0..2"
-                                  % (CONFIG_KEY, flag, ", ".join(POST_FLAGS)))
+                _fail("SUPERVISION_POST_FLAG_WEIGHTS: %s must be one of %s with a weight 0..2"
+                      % (flag, ", ".join(POST_FLAGS)))
             weights[flag] = float(w)
-        cadence = raw.get("screening_cadence", "quarterly")
+        cadence = raw("SUPERVISION_SCREENING_CADENCE") or "quarterly"
         if cadence not in CADENCE_MONTHS:
-            raise ConfigError("%s.screening_cadence: one of %s"
-                              % (CONFIG_KEY, ", ".join(CADENCE_MONTHS)))
+            _fail("SUPERVISION_SCREENING_CADENCE: one of %s" % ", ".join(CADENCE_MONTHS))
         try:
             ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ConfigError("QINGLIAN_TZ: unknown time zone %r" % timezone) from exc
+        except (ZoneInfoNotFoundError, ValueError):
+            _fail("QINGLIAN_TZ: unknown time zone %r" % timezone)
         return cls(ladder=ladder, risk_scale=scale, risk_high=float(high),
                    risk_medium=float(medium), post_flag_weights=weights,
                    screening_cadence=cadence,
-                   district_office_unit_id=raw.get("district_office_unit_id") or None,
+                   district_office_unit_id=raw("SUPERVISION_DISTRICT_OFFICE_UNIT"),
                    timezone=timezone)
 
 
+def _fail(message: str):
+    raise ConfigError(message)
+
+
+def _structured(key: str, value):
+    """Lists and mappings come as they are from YAML, or as JSON text from the environment."""
+    if value is None or isinstance(value, (list, tuple, dict)):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        _fail("%s: not valid JSON" % key)
+
+
 def _check_ladder(ladder: tuple) -> None:
-    where = "%s.escalation_ladder" % CONFIG_KEY
+    where = "SUPERVISION_ESCALATION_LADDER"
     if not 1 <= len(ladder) <= len(ESCALATION_LEVELS):
         raise ConfigError("%s: 1 to %d steps" % (where, len(ESCALATION_LEVELS)))
     seen, previous = set(), -1
@@ -134,7 +164,15 @@ def _check_ladder(ladder: tuple) -> None:
 
 DEFAULT_SETTINGS = Settings()
 
+# engine -> settings of the service that owns that database
+_BY_ENGINE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
-def settings_of(runtime) -> Settings:
-    """The settings the service attached to its runtime (defaults when run bare)."""
-    return getattr(runtime, "supervision_settings", None) or DEFAULT_SETTINGS
+
+def register(engine, settings: Settings) -> None:
+    _BY_ENGINE[engine] = settings
+
+
+def settings_for(conn_or_engine) -> Settings:
+    """The settings registered for this connection's database (defaults when run bare)."""
+    engine = getattr(conn_or_engine, "engine", conn_or_engine)
+    return _BY_ENGINE.get(engine, DEFAULT_SETTINGS)

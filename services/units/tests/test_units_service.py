@@ -292,3 +292,13 @@ def test_the_same_commands_on_postgresql(pg_units_node):
     status, body = api.get("list_units", {"unit_id": "xj"})
     assert [u["unit_id"] for u in body["units"]] == ["xj", "xj-office", "xj-station", "yj-team"]
     assert api.post("register_unit", TREE[1])[0] == 409
+
+
+def test_unit_admin_on_a_record_that_does_not_exist_gets_404_not_a_pass(units_node, make_user):
+    build_tree(units_node.api)
+    xj_admin = make_user("xj-admin2", ["unit-admin"], unit_scope="xj")
+    head = units_node.head()
+    # the scope is derived from the person's unit: no person, no unit, no pass
+    status, body = units_node.api.post("assign_role", {"person_id": "ghost", "role": "cadre"}, token=xj_admin)
+    assert status == 404, body
+    assert units_node.head() == head

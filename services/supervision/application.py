@@ -1,0 +1,812 @@
+"""The supervision service layer: each command and query, its input schema and who may run it.
+
+Roles (see docs/supervision.md for the full table):
+* inspectors (``inspector``, and ``node-admin``) plan and score inspections, record
+  findings, verify or reject rectification evidence, run assessment rounds;
+* a ``unit-admin`` works only inside their unit subtree: submits evidence for the
+  rectifications their units own, identifies and assesses their risk points, records
+  screenings - and never verifies anything;
+* 四种形态 records are the ``inspector`` role's alone (a node-admin without it is refused);
+* any role may read dashboards, lists and the counts of the four forms.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, time
+
+from sqlalchemy import select
+
+from services.supervision import queries as q
+from services.supervision import schemas as s
+from services.supervision.domain import (
+    DEFAULT_CHECKLIST_ID, DEFAULT_INDICATOR_SYSTEM_ID, MICRO_POWER_KINDS, AssessmentRound,
+    Checklist, DisciplineCounts, DisciplineRecord, DistrictIndicators, EducationFacts, Finding,
+    IndicatorSystem, Inspection, MicroPowerWatch, Rectification, RiskPoint, ScreeningSchedule,
+    UnitIndicators, due_escalations, parse_date,
+)
+from services.supervision.projections import (
+    PROJECTIONS, ROUND_PROJECTIONS, VIEW_PROJECTIONS, discipline_counts, discipline_records,
+    inspections, published_districts, published_units, rectifications, risk_points, rounds,
+    screening,
+)
+from services.supervision.settings import settings_for
+from shared.app import Application
+from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
+from shared.errors import BadInput, Conflict, NotFound, RuleViolation
+from shared.events import iso_to_us
+from shared.projections import build_as_of
+from shared.store import EventStore
+from shared.unittree import directory_path, subtree_of, unit_directory, unit_of
+
+app = Application("supervision", unit_path=directory_path)
+app.projections = PROJECTIONS
+
+INSPECTORS = (NODE_ADMIN, INSPECTOR)
+RISK_WRITERS = (NODE_ADMIN, UNIT_ADMIN, INSPECTOR)
+DISCIPLINE = (INSPECTOR,)  # deliberately not node-admin: see docs/supervision.md
+READERS = (NODE_ADMIN, UNIT_ADMIN, INSPECTOR, VIEWER)
+# levels that get a screening schedule: departments, secondary units and 基层站所 (the
+# report's cause #2 is supervision that stops at the department and never reaches them)
+SCREENED_LEVELS = ("unit",)
+
+
+# -- helpers --------------------------------------------------------------------------------
+def _new_id(given: str | None) -> str:
+    return given or uuid.uuid4().hex[:16]
+
+
+def _today(uow) -> str:
+    """Today in the users' time zone, from the unit of work's (controllable) clock."""
+    return uow.now.astimezone(settings_for(uow.conn).tz).date().isoformat()
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _active_unit(conn, unit_id: str, field: str = "unit_id") -> dict:
+    row = q.require_unit(conn, unit_id)
+    if not row["active"]:
+        raise RuleViolation("unit %s is deactivated" % unit_id, {field: ["deactivated"]})
+    return row
+
+
+def _not_future(day: str, today: str, field: str) -> None:
+    if day > today:
+        raise BadInput("%s is in the future" % field, {field: ["after today (%s)" % today]})
+
+
+def _owner(table, key: str, what: str):
+    """A scope function: the unit that owns the record named by ``key`` (404 if none)."""
+    def scope(conn, data):
+        unit_id = conn.execute(select(table.c.unit_id)
+                               .where(table.c[key] == data[key])).scalar()
+        if unit_id is None:
+            raise NotFound("%s %s not found" % (what, data[key]), {key: ["not found"]})
+        return unit_id
+    scope.__name__ = "%s_owner" % what.replace(" ", "_")
+    return scope
+
+
+_inspection_unit = _owner(inspections, "inspection_id", "inspection")
+_rect_unit = _owner(rectifications, "rect_id", "rectification")
+_risk_unit = _owner(risk_points, "risk_point_id", "risk point")
+_discipline_unit = _owner(discipline_records, "record_id", "discipline record")
+
+
+def _load_or_default(uow, cls, id_: str, default_id: str, default):
+    """The aggregate, or the built-in default (recorded as its first event) when the
+    district has not defined its own yet. Returns (aggregate, created)."""
+    if uow.exists(cls, id_):
+        return uow.get(cls, id_), False
+    if id_ != default_id:
+        raise NotFound("%s %s not found" % (cls.__name__, id_))
+    return default(), True
+
+
+def as_of_us(value: str, tz) -> int:
+    """A date means the end of that day in the users' time zone; a date-time is exact."""
+    if len(value) == 10:
+        day = date.fromisoformat(value)
+        dt = datetime.combine(day, time(23, 59, 59, 999999), tzinfo=tz)
+    else:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return iso_to_us(dt.isoformat())
+
+
+def _maybe_as_of(conn, d, projections, fn):
+    """Run ``fn(conn)`` on the live read models, or on the models rebuilt from the log up
+    to ``as_of`` (the same query code either way)."""
+    if not d.get("as_of"):
+        return fn(conn)
+    until = as_of_us(d["as_of"], settings_for(conn).tz)
+    engine = build_as_of(EventStore(conn.engine), projections, until_us=until)
+    try:
+        with engine.connect() as c:
+            out = fn(c)
+    finally:
+        engine.dispose()
+    out["as_of"] = d["as_of"]
+    return out
+
+
+# -- checklists -------------------------------------------------------------------------------
+@app.command("revise_checklist", s.ReviseChecklist, roles=(NODE_ADMIN,))
+def revise_checklist(uow, d):
+    """Add or change criteria: a new checklist version. Inspections already planned keep
+    the version they were planned with. A new checklist id starts at version 1."""
+    cid = d["checklist_id"]
+    if uow.exists(Checklist, cid):
+        checklist = uow.get(Checklist, cid)
+    elif cid == DEFAULT_CHECKLIST_ID:
+        checklist = Checklist.default()
+    else:
+        checklist = Checklist.define(cid, d["title"] or cid, d["criteria"])
+        uow.save(checklist)
+        return {"checklist_id": cid, "version": checklist.current}
+    checklist.revise(d["title"] or checklist.title, d["criteria"], d["note"])
+    uow.save(checklist)
+    return {"checklist_id": cid, "version": checklist.current}
+
+
+@app.query("get_checklist", s.ChecklistRef)
+def get_checklist(conn, d, actor):
+    """A checklist version (the latest by default), with the list of its versions."""
+    try:
+        return q.checklist(conn, d["checklist_id"], d["version"])
+    except NotFound:
+        if d["checklist_id"] != DEFAULT_CHECKLIST_ID or d["version"] not in (None, 1):
+            raise
+        c = Checklist.default()  # not recorded yet: show what the first plan will record
+        return {"checklist_id": c.id, "version": 1, "title": c.title, "criteria": c.criteria(),
+                "note": None, "defined_at": None, "versions": []}
+
+
+# -- inspections ---------------------------------------------------------------------------------
+def _plan(uow, unit_id, d, checklist, inspection_id=None, batch_id=None):
+    _active_unit(uow.conn, unit_id)
+    iid = _new_id(inspection_id)
+    if uow.exists(Inspection, iid):
+        raise Conflict("inspection %s already exists" % iid, {"inspection_id": ["already taken"]})
+    return Inspection.plan(iid, unit_id, d["title"], d["planned_on"].isoformat(), checklist,
+                           batch_id, d["inspectors"])
+
+
+@app.command("plan_inspection", s.PlanInspection, roles=INSPECTORS, scope="unit_id", status=201)
+def plan_inspection(uow, d):
+    """检查督导: plan a visit to one unit under the current checklist version."""
+    checklist, created = _load_or_default(uow, Checklist, d["checklist_id"], DEFAULT_CHECKLIST_ID,
+                                          Checklist.default)
+    insp = _plan(uow, d["unit_id"], d, checklist, d["inspection_id"])
+    uow.save(*([checklist] if created else []), insp)
+    return q.inspection(uow.conn, insp.id)
+
+
+@app.command("plan_inspection_batch", s.PlanInspectionBatch, roles=INSPECTORS, status=201)
+def plan_inspection_batch(uow, d):
+    """Plan the same inspection for a batch of units (one inspection each, one batch id)."""
+    checklist, created = _load_or_default(uow, Checklist, d["checklist_id"], DEFAULT_CHECKLIST_ID,
+                                          Checklist.default)
+    batch_id = _new_id(d["batch_id"])
+    planned = [_plan(uow, unit_id, d, checklist, batch_id=batch_id) for unit_id in d["unit_ids"]]
+    uow.save(*([checklist] if created else []), *planned)
+    return {"batch_id": batch_id, "checklist_version": checklist.current,
+            "inspections": [{"inspection_id": i.id, "unit_id": i.unit_id} for i in planned]}
+
+
+@app.command("score_inspection", s.ScoreInspection, roles=INSPECTORS, scope=_inspection_unit)
+def score_inspection(uow, d):
+    """Score criteria (0..max of the version planned with); a deduction needs a note."""
+    insp = uow.get(Inspection, d["inspection_id"])
+    insp.score(d["scores"])
+    uow.save(insp)
+    return {"inspection_id": insp.id, "scores": insp.scores}
+
+
+@app.command("give_feedback", s.GiveFeedback, roles=INSPECTORS, scope=_inspection_unit)
+def give_feedback(uow, d):
+    """现场反馈: record who at the unit was told about which findings, and when."""
+    insp = uow.get(Inspection, d["inspection_id"])
+    insp.give_feedback(d["told"], d["told_at"].isoformat(), d["finding_ids"], d["summary"])
+    uow.save(insp)
+    return {"inspection_id": insp.id, "fed_back": insp.fed_back}
+
+
+@app.command("complete_inspection", s.InspectionRef, roles=INSPECTORS, scope=_inspection_unit)
+def complete_inspection(uow, d):
+    """Close the visit: every criterion scored, every finding fed back on site."""
+    insp = uow.get(Inspection, d["inspection_id"])
+    insp.complete(_today(uow))
+    uow.save(insp)
+    return q.inspection(uow.conn, insp.id)
+
+
+@app.command("cancel_inspection", s.CancelInspection, roles=INSPECTORS, scope=_inspection_unit)
+def cancel_inspection(uow, d):
+    insp = uow.get(Inspection, d["inspection_id"])
+    insp.cancel(d["reason"])
+    uow.save(insp)
+    return {"inspection_id": insp.id, "status": insp.status}
+
+
+@app.query("get_inspection", s.InspectionRef, roles=READERS, scope=_inspection_unit)
+def get_inspection(conn, d, actor):
+    return q.inspection(conn, d["inspection_id"])
+
+
+@app.query("list_inspections", s.ListInspections, roles=READERS, scope="unit_id")
+def list_inspections(conn, d, actor):
+    return q.list_inspections(conn, d["unit_id"], d["include_subtree"], d["status"], d["limit"],
+                              d["offset"])
+
+
+# -- findings and rectification ------------------------------------------------------------------------
+@app.command("record_finding", s.RecordFinding, roles=INSPECTORS, scope="unit_id", status=201)
+def record_finding(uow, d):
+    """A finding from any source; it becomes a rectification (限期整改) at once."""
+    today = _today(uow)
+    unit = _active_unit(uow.conn, d["unit_id"])
+    owner_id = d["owner_unit_id"] or d["unit_id"]
+    owner = _active_unit(uow.conn, owner_id, "owner_unit_id")
+    if not owner["path"].startswith(unit["path"]):
+        raise RuleViolation("the owner unit must be the unit found at fault or a unit below it",
+                            {"owner_unit_id": ["not in the subtree of %s" % d["unit_id"]]})
+    found_on = _iso(d["found_on"]) or today
+    _not_future(found_on, today, "found_on")
+    finding_id = _new_id(d["finding_id"])
+    if uow.exists(Finding, finding_id):
+        raise Conflict("finding %s already exists" % finding_id, {"finding_id": ["already taken"]})
+    finding = Finding.record(finding_id, d["unit_id"], d["source"], d["description"],
+                             d["severity"], found_on, d["inspection_id"], d["source_ref"],
+                             d["category"])
+    rect = Rectification.open(finding, owner_id, d["responsible_role"], d["deadline"].isoformat(),
+                              found_on, d["requirement"])
+    also = []
+    if d["inspection_id"]:
+        insp = uow.get(Inspection, d["inspection_id"])
+        if insp.unit_id != d["unit_id"]:
+            raise RuleViolation("inspection %s is of unit %s" % (insp.id, insp.unit_id),
+                                {"inspection_id": ["inspects another unit"]})
+        insp.note_finding(finding_id)
+        also.append(insp)
+    uow.save(finding, rect, *also)
+    return q.rectification(uow.conn, finding_id)
+
+
+@app.command("submit_evidence", s.SubmitEvidence, roles=WRITERS, scope=_rect_unit)
+def submit_evidence(uow, d):
+    """整改佐证: references (path + sha256) to files in the evidence store, never the files.
+    A unit-admin may do this only for rectifications owned inside their subtree."""
+    rect = uow.get(Rectification, d["rect_id"])
+    rect.submit_evidence([dict(e) for e in d["evidence"]], d["note"], _today(uow),
+                         uow.actor.user_id)
+    uow.save(rect)
+    return {"rect_id": rect.id, "status": rect.status}
+
+
+@app.command("verify_rectification", s.VerifyRectification, roles=INSPECTORS, scope=_rect_unit)
+def verify_rectification(uow, d):
+    """验收销号: accept the evidence and close. Not by whoever submitted it."""
+    rect = uow.get(Rectification, d["rect_id"])
+    rect.verify(_today(uow), uow.actor.user_id, d["note"])
+    uow.save(rect)
+    return {"rect_id": rect.id, "status": rect.status}
+
+
+@app.command("reject_rectification", s.RejectRectification, roles=INSPECTORS, scope=_rect_unit)
+def reject_rectification(uow, d):
+    """Send it back to open with the reason (整改不到位)."""
+    rect = uow.get(Rectification, d["rect_id"])
+    rect.reject(d["reason"], _today(uow), uow.actor.user_id)
+    uow.save(rect)
+    return {"rect_id": rect.id, "status": rect.status}
+
+
+@app.command("reopen_rectification", s.ReopenRectification, roles=INSPECTORS, scope=_rect_unit)
+def reopen_rectification(uow, d):
+    """A closed rectification comes back (the problem recurred), with a new deadline."""
+    rect = uow.get(Rectification, d["rect_id"])
+    rect.reopen(d["reason"], d["deadline"].isoformat(), _today(uow))
+    uow.save(rect)
+    return {"rect_id": rect.id, "status": rect.status, "deadline": rect.deadline}
+
+
+@app.command("extend_deadline", s.ExtendDeadline, roles=INSPECTORS, scope=_rect_unit)
+def extend_deadline(uow, d):
+    """延期: a later deadline with a reason; the escalation ladder starts again from it."""
+    rect = uow.get(Rectification, d["rect_id"])
+    rect.extend_deadline(d["deadline"].isoformat(), d["reason"], _today(uow))
+    uow.save(rect)
+    return {"rect_id": rect.id, "deadline": rect.deadline}
+
+
+def _targets(conn, owner_unit_id: str, settings, cache: dict) -> dict:
+    """Who each ladder level reaches for a rectification owned by ``owner_unit_id``."""
+    if owner_unit_id not in cache:
+        path = directory_path(conn, owner_unit_id) or "/%s/" % owner_unit_id
+        office = settings.district_office_unit_id or path.strip("/").split("/")[0]
+        cache[owner_unit_id] = {
+            "owner_unit": {"unit_id": owner_unit_id},
+            "unit_head": {"unit_id": owner_unit_id, "roles": ["unit_head", "discipline_member"]},
+            "district_office": {"unit_id": office},
+            "city": {"counts_only": True},
+        }
+    return cache[owner_unit_id]
+
+
+@app.command("detect_overdue", s.Empty, roles=INSPECTORS)
+def detect_overdue(uow, d):
+    """Run by the timer: overdue rectifications and screenings become events, and every
+    escalation step now due is taken. Running it twice changes nothing the second time."""
+    settings = settings_for(uow.conn)
+    today = _today(uow)
+    day = parse_date(today)
+    rows = uow.conn.execute(
+        select(rectifications.c.rect_id, rectifications.c.unit_id, rectifications.c.deadline,
+               rectifications.c.overdue, rectifications.c.escalation_step)
+        .where(rectifications.c.status == "open", rectifications.c.deadline < today)).all()
+    changed, cache, detected, escalated = [], {}, 0, 0
+    for row in rows:
+        # skip without loading what has nothing new due (most rows on most days)
+        days = (day - parse_date(row.deadline)).days
+        if row.overdue and not due_escalations(settings.ladder, days, row.escalation_step):
+            continue
+        rect = uow.get(Rectification, row.rect_id)
+        before = rect.overdue
+        if rect.detect_overdue(today, settings.ladder,
+                               _targets(uow.conn, rect.unit_id, settings, cache)):
+            detected += not before
+            escalated += sum(1 for e in rect.pending_events
+                             if e.event_type == "Rectification.Escalated")
+            changed.append(rect)
+    flagged = 0
+    # a deactivated unit (撤并) has nothing left to screen
+    for (unit_id,) in uow.conn.execute(
+            select(screening.c.unit_id)
+            .select_from(screening.join(unit_directory,
+                                        unit_directory.c.unit_id == screening.c.unit_id))
+            .where(screening.c.overdue.is_(False), screening.c.due_on < today,
+                   unit_directory.c.active.is_(True))).all():
+        sched = uow.get(ScreeningSchedule, unit_id)
+        if sched.detect_overdue(today):
+            flagged += 1
+            changed.append(sched)
+    if changed:
+        uow.save(*changed)
+    return {"checked_on": today, "overdue_detected": detected, "escalations": escalated,
+            "screenings_flagged": flagged}
+
+
+@app.query("get_rectification", s.RectRef, roles=READERS, scope=_rect_unit)
+def get_rectification(conn, d, actor):
+    """A finding with its rectification, evidence references and escalations."""
+    return q.rectification(conn, d["rect_id"])
+
+
+@app.query("list_rectifications", s.ListRectifications, roles=READERS, scope="unit_id")
+def list_rectifications(conn, d, actor):
+    return q.list_rectifications(conn, d["unit_id"], d["include_subtree"], d["status"],
+                                 d["source"], d["limit"], d["offset"])
+
+
+@app.query("overdue_list", s.OverdueList, roles=READERS, scope="unit_id")
+def overdue_list(conn, d, actor):
+    """Overdue rectifications in a subtree, oldest deadline first, with their ladder step."""
+    return _maybe_as_of(conn, d, VIEW_PROJECTIONS, lambda c: q.overdue_list(
+        c, d["unit_id"], d["level"], d["limit"], d["offset"]))
+
+
+# -- integrity-risk points -------------------------------------------------------------------------------
+@app.command("identify_risk_point", s.IdentifyRiskPoint, roles=RISK_WRITERS, scope="unit_id",
+             status=201)
+def identify_risk_point(uow, d):
+    """辨识: a risk point of a unit or one of its posts (optionally assessed at once)."""
+    today = _today(uow)
+    _active_unit(uow.conn, d["unit_id"])
+    mpl = d["micro_power_list_id"]
+    if mpl and not mpl.startswith(d["unit_id"] + "/"):
+        # the units service names a 微权力清单 "<unit id>/<post>"
+        raise BadInput("not a 微权力清单 of this unit",
+                       {"micro_power_list_id": ["must be %s/<post>" % d["unit_id"]]})
+    rp_id = _new_id(d["risk_point_id"])
+    if uow.exists(RiskPoint, rp_id):
+        raise Conflict("risk point %s already exists" % rp_id, {"risk_point_id": ["already taken"]})
+    point = RiskPoint.identify(rp_id, d["unit_id"], d["description"], d["category"], d["post"],
+                               mpl, d["micro_power_steps"], d["post_flags"], today)
+    if d["likelihood"] is not None:
+        point.assess(d["likelihood"], d["impact"], settings_for(uow.conn).risk_rules(), today,
+                     uow.actor.user_id)
+    uow.save(point)
+    return q.risk_point(uow.conn, rp_id)
+
+
+@app.command("assess_risk_point", s.AssessRiskPoint, roles=RISK_WRITERS, scope=_risk_unit)
+def assess_risk_point(uow, d):
+    """评估 / 再评估: likelihood × impact on the configured scale; history is kept."""
+    point = uow.get(RiskPoint, d["risk_point_id"])
+    result = point.assess(d["likelihood"], d["impact"], settings_for(uow.conn).risk_rules(),
+                          _today(uow), uow.actor.user_id, d["note"], d["post_flags"])
+    uow.save(point)
+    return {"risk_point_id": point.id, "assessments": point.assessments, **result}
+
+
+@app.command("add_control", s.AddControl, roles=RISK_WRITERS, scope=_risk_unit, status=201)
+def add_control(uow, d):
+    """防控措施 with its owner post and review date."""
+    point = uow.get(RiskPoint, d["risk_point_id"])
+    control_id = _new_id(d["control_id"])
+    point.add_control(control_id, d["measure"], d["owner_post"], d["review_date"].isoformat(),
+                      _today(uow))
+    uow.save(point)
+    return {"risk_point_id": point.id, "control_id": control_id}
+
+
+@app.command("review_control", s.ReviewControl, roles=RISK_WRITERS, scope=_risk_unit)
+def review_control(uow, d):
+    point = uow.get(RiskPoint, d["risk_point_id"])
+    point.review_control(d["control_id"], _today(uow), d["effective"], d["note"],
+                         d["next_review_date"].isoformat())
+    uow.save(point)
+    return {"risk_point_id": point.id, "control_id": d["control_id"]}
+
+
+@app.command("retire_risk_point", s.RetireRiskPoint, roles=RISK_WRITERS, scope=_risk_unit)
+def retire_risk_point(uow, d):
+    point = uow.get(RiskPoint, d["risk_point_id"])
+    point.retire(d["reason"], _today(uow))
+    uow.save(point)
+    return {"risk_point_id": point.id, "status": "retired"}
+
+
+@app.query("list_risk_points", s.ListRiskPoints, roles=READERS, scope="unit_id")
+def list_risk_points(conn, d, actor):
+    """Active risk points, highest weighted score first, with red / yellow / green."""
+    return q.list_risk_points(conn, d["unit_id"], d["include_subtree"], d["level"], d["limit"],
+                              d["offset"])
+
+
+@app.query("get_risk_point", s.RiskPointRef, roles=READERS, scope=_risk_unit)
+def get_risk_point(conn, d, actor):
+    """A risk point with every assessment it has had and its controls."""
+    return q.risk_point(conn, d["risk_point_id"])
+
+
+# -- screening --------------------------------------------------------------------------------------------
+def _establish(uow, unit_id: str, cadence: str | None) -> ScreeningSchedule:
+    return ScreeningSchedule.establish(unit_id, cadence or settings_for(uow.conn).screening_cadence,
+                                       _today(uow))
+
+
+@app.command("establish_screening", s.EstablishScreening, roles=(NODE_ADMIN,), scope="unit_id",
+             status=201)
+def establish_screening(uow, d):
+    """A screening schedule for a unit that has none (new units get one automatically)."""
+    _active_unit(uow.conn, d["unit_id"])
+    if uow.exists(ScreeningSchedule, d["unit_id"]):
+        raise Conflict("unit %s already has a screening schedule" % d["unit_id"])
+    sched = _establish(uow, d["unit_id"], d["cadence"])
+    uow.save(sched)
+    return {"unit_id": sched.id, "cadence": sched.cadence, "due_on": sched.due_on}
+
+
+@app.command("set_screening_cadence", s.SetCadence, roles=(NODE_ADMIN,), scope="unit_id")
+def set_screening_cadence(uow, d):
+    sched = uow.get(ScreeningSchedule, d["unit_id"])
+    sched.change_cadence(d["cadence"], _today(uow))
+    uow.save(sched)
+    return {"unit_id": sched.id, "cadence": sched.cadence, "due_on": sched.due_on}
+
+
+@app.command("record_screening", s.RecordScreening, roles=RISK_WRITERS, scope="unit_id")
+def record_screening(uow, d):
+    """排查 done: on time, late (missed periods counted) or an extra one."""
+    today = _today(uow)
+    _active_unit(uow.conn, d["unit_id"])
+    screened_on = _iso(d["screened_on"]) or today
+    _not_future(screened_on, today, "screened_on")
+    if uow.exists(ScreeningSchedule, d["unit_id"]):
+        sched, created = uow.get(ScreeningSchedule, d["unit_id"]), False
+    else:  # a unit from before this service ran: its schedule starts with this screening
+        sched, created = _establish(uow, d["unit_id"], None), True
+    status = sched.record(screened_on, d["risk_points_reviewed"], d["new_risk_points"],
+                          d["summary"])
+    uow.save(sched)
+    return {"unit_id": sched.id, "status": status, "next_due_on": sched.due_on,
+            "schedule_created": created}
+
+
+@app.query("screening_status", s.ScreeningStatus, roles=READERS, scope="unit_id")
+def screening_status(conn, d, actor):
+    """Screening schedules in a subtree, overdue ones first (the report's problem #1)."""
+    return q.screening_status(conn, d["unit_id"], d["overdue_only"], d["limit"], d["offset"])
+
+
+@app.query("micro_power_gaps", s.UnitRef, roles=READERS, scope="unit_id")
+def micro_power_gaps(conn, d, actor):
+    """Window and law-enforcement units that have not published a 微权力清单."""
+    return q.micro_power_gaps(conn, d["unit_id"])
+
+
+# -- unit views and lists -----------------------------------------------------------------------------------
+@app.query("unit_view", s.UnitView, roles=READERS, scope="unit_id")
+def unit_view(conn, d, actor):
+    """单位画像 / district dashboard: a unit and everything below it; ``as_of`` rebuilds it
+    from the log as it stood at the end of that day."""
+    return _maybe_as_of(conn, d, VIEW_PROJECTIONS, lambda c: q.unit_view(c, d["unit_id"]))
+
+
+@app.query("unit_lists", s.UnitLists, roles=READERS, scope="unit_id")
+def unit_lists(conn, d, actor):
+    """问题清单 / 责任清单 / 整改清单 as data (GET /export/unit_lists for CSV or XLSX)."""
+    return _maybe_as_of(conn, d, VIEW_PROJECTIONS,
+                        lambda c: q.unit_lists(c, d["unit_id"], d["include_subtree"]))
+
+
+# -- political-ecology assessment ----------------------------------------------------------------------------
+@app.command("revise_indicator_system", s.ReviseIndicatorSystem, roles=(NODE_ADMIN,))
+def revise_indicator_system(uow, d):
+    """A new version of the indicator system (dimensions, indicators, weights). Rounds
+    already opened keep the version they were opened with."""
+    sid = d["system_id"]
+    effective = _iso(d["effective_from"]) or _today(uow)
+    if uow.exists(IndicatorSystem, sid):
+        system = uow.get(IndicatorSystem, sid)
+    elif sid == DEFAULT_INDICATOR_SYSTEM_ID:
+        system = IndicatorSystem.default()
+    else:
+        system = IndicatorSystem.define(sid, d["title"] or sid, d["dimensions"])
+        uow.save(system)
+        return {"system_id": sid, "version": system.current}
+    system.revise(d["title"] or system.title, d["dimensions"], d["note"], effective)
+    uow.save(system)
+    return {"system_id": sid, "version": system.current}
+
+
+@app.query("get_indicator_system", s.IndicatorSystemRef)
+def get_indicator_system(conn, d, actor):
+    try:
+        return q.indicator_system(conn, d["system_id"], d["version"])
+    except NotFound:
+        if d["system_id"] != DEFAULT_INDICATOR_SYSTEM_ID or d["version"] not in (None, 1):
+            raise
+        system = IndicatorSystem.default()
+        return {"system_id": system.id, "version": 1, "title": system.title,
+                "dimensions": system.dimensions(), "effective_from": None, "note": None,
+                "defined_at": None, "versions": []}
+
+
+@app.command("open_round", s.OpenRound, roles=INSPECTORS, scope="unit_id", status=201)
+def open_round(uow, d):
+    """研判轮次 for a period, over the department-level units under ``unit_id`` (or the
+    units listed), under the indicator system version in force now."""
+    if d["unit_id"]:
+        root = q.require_unit(uow.conn, d["unit_id"])
+        unit_ids = [u["unit_id"] for u in subtree_of(uow.conn, unit_directory, root["unit_id"])
+                    if u["unit_id"] != root["unit_id"] and u["level"] == "unit"]
+    else:
+        unit_ids = d["unit_ids"]
+        for n, unit_id in enumerate(unit_ids):
+            if unit_of(uow.conn, unit_directory, unit_id) is None:
+                raise NotFound("unit %s not found" % unit_id, {"unit_ids.%d" % n: ["no such unit"]})
+    system, created = _load_or_default(uow, IndicatorSystem, d["system_id"],
+                                       DEFAULT_INDICATOR_SYSTEM_ID, IndicatorSystem.default)
+    round_id = _new_id(d["round_id"])
+    if uow.exists(AssessmentRound, round_id):
+        raise Conflict("round %s already exists" % round_id, {"round_id": ["already taken"]})
+    rnd = AssessmentRound.open(round_id, d["title"], d["period"], system, unit_ids, _today(uow))
+    uow.save(*([system] if created else []), rnd)
+    return {"round_id": round_id, "system_version": system.current, "units": len(unit_ids)}
+
+
+@app.command("record_round_scores", s.RecordRoundScores, roles=INSPECTORS)
+def record_round_scores(uow, d):
+    """Manual scores (实地走访、个别座谈、查看资料) for indicators scored by hand."""
+    rnd = uow.get(AssessmentRound, d["round_id"])
+    rnd.record_scores(d["scores"], uow.actor.user_id)
+    uow.save(rnd)
+    return {"round_id": rnd.id, "recorded": len(d["scores"])}
+
+
+@app.command("collect_round_facts", s.RoundRef, roles=INSPECTORS)
+def collect_round_facts(uow, d):
+    """Freeze what the platform knows for the round's period into the round."""
+    rnd = uow.get(AssessmentRound, d["round_id"])
+    facts = q.round_facts(uow.conn, rnd.unit_ids, rnd.period, rnd.auto_indicators())
+    rnd.collect_facts(facts, _today(uow))
+    uow.save(rnd)
+    return {"round_id": rnd.id, "units": len(facts)}
+
+
+@app.command("finalize_round", s.RoundRef, roles=INSPECTORS)
+def finalize_round(uow, d):
+    """Rank and freeze the round for the collective review (集中研判)."""
+    rnd = uow.get(AssessmentRound, d["round_id"])
+    ranking = rnd.finalize(_today(uow))
+    uow.save(rnd)
+    return {"round_id": rnd.id, "status": rnd.status, "ranking": ranking}
+
+
+@app.query("list_rounds", s.Empty)
+def list_rounds(conn, d, actor):
+    rows = conn.execute(select(rounds).order_by(rounds.c.opened_on.desc(), rounds.c.round_id))
+    return {"rounds": [dict(x._mapping, dimensions=json.loads(x.dimensions)) for x in rows]}
+
+
+@app.query("round_ranking", s.RoundQuery)
+def round_ranking(conn, d, actor):
+    """The ranking of a round (as it stood at ``as_of`` when given)."""
+    return _maybe_as_of(conn, d, ROUND_PROJECTIONS, lambda c: q.round_ranking(c, d["round_id"]))
+
+
+@app.query("assessment_report", s.RoundQuery)
+def assessment_report(conn, d, actor):
+    """研判报告 for the collective review (GET /export/assessment_report for XLSX/CSV)."""
+    return _maybe_as_of(conn, d, ROUND_PROJECTIONS,
+                        lambda c: q.assessment_report(c, d["round_id"]))
+
+
+# -- four forms of discipline (四种形态) ---------------------------------------------------------------------
+@app.command("record_discipline", s.RecordDiscipline, roles=DISCIPLINE, scope="unit_id", status=201)
+def record_discipline(uow, d):
+    """One instance of 四种形态 handling. Stays on this node; only counts leave it."""
+    today = _today(uow)
+    q.require_unit(uow.conn, d["unit_id"])
+    record_id = _new_id(d["record_id"])
+    if uow.exists(DisciplineRecord, record_id):
+        raise Conflict("record %s already exists" % record_id, {"record_id": ["already taken"]})
+    rec = DisciplineRecord.record(record_id, d["unit_id"], d["form"], d["person_name"],
+                                  d["person_id"], d["post"], d["measure"], d["summary"],
+                                  d["handled_on"].isoformat(), today, uow.actor.user_id)
+    uow.save(rec)
+    return {"record_id": record_id, "period": rec.period, "form": rec.form}
+
+
+@app.command("void_discipline_record", s.VoidDiscipline, roles=DISCIPLINE, scope=_discipline_unit)
+def void_discipline_record(uow, d):
+    rec = uow.get(DisciplineRecord, d["record_id"])
+    rec.void(d["reason"], uow.actor.user_id)
+    uow.save(rec)
+    return {"record_id": rec.id, "status": "voided"}
+
+
+@app.query("list_discipline_records", s.ListDiscipline, roles=DISCIPLINE)
+def list_discipline_records(conn, d, actor):
+    """The records themselves: inspector role only."""
+    return q.discipline_list(conn, d["unit_id"], d["period"])
+
+
+@app.query("discipline_counts", s.DisciplineCountsQuery, roles=READERS)
+def discipline_counts_query(conn, d, actor):
+    """Counts per form and quarter - the only discipline figures other roles see."""
+    counts = q.discipline_counts_by_period(conn, d["period"])
+    return {"periods": [{"period": p, **{"form_%d" % f: n for f, n in c.items()},
+                         "total": sum(c.values())} for p, c in sorted(counts.items())]}
+
+
+# -- publishing for 上下互比 ----------------------------------------------------------------------------------
+def _all_active_units(conn) -> list[dict]:
+    return [dict(x) for x in conn.execute(
+        select(unit_directory).where(unit_directory.c.active.is_(True))
+        .order_by(unit_directory.c.path)).mappings()]
+
+
+@app.command("publish_indicators", s.Empty, roles=(NODE_ADMIN,))
+def publish_indicators(uow, d):
+    """Run by the timer: per-unit and per-district figures, and the quarterly counts of
+    the four forms, published as events - only those that changed since last time."""
+    today = _today(uow)
+    conn = uow.conn
+    changed = []
+    last_unit = {x.unit_id: json.loads(x.figures) for x in conn.execute(select(published_units))}
+    figures = q.unit_figures(conn, "/", _all_active_units(conn))
+    for unit_id, fig in figures.items():
+        pub = q.published_unit_figures(fig)
+        if last_unit.get(unit_id) == pub:
+            continue
+        agg = uow.get(UnitIndicators, unit_id) if unit_id in last_unit else UnitIndicators.start(unit_id)
+        if agg.publish(pub, today):
+            changed.append(agg)
+    n_units = len(changed)
+    last_district = {x.unit_id: json.loads(x.figures)
+                     for x in conn.execute(select(published_districts))}
+    for root in q.district_roots(conn):
+        fig = q.district_figures(conn, root)
+        pub = {k: fig[k] for k in DistrictIndicators.FIGURES}
+        if last_district.get(root["unit_id"]) == pub:
+            continue
+        agg = (uow.get(DistrictIndicators, root["unit_id"]) if root["unit_id"] in last_district
+               else DistrictIndicators.start(root["unit_id"]))
+        if agg.publish(pub, today):
+            changed.append(agg)
+    n_districts = len(changed) - n_units
+    counts = q.discipline_counts_by_period(conn)
+    published = {x.period for x in conn.execute(select(discipline_counts.c.period))}
+    for period in sorted(set(counts) | published):
+        agg = uow.get(DisciplineCounts, period) if period in published else DisciplineCounts.start(period)
+        if agg.publish(counts.get(period, {}), today):
+            changed.append(agg)
+    if changed:
+        uow.save(*changed)
+    return {"as_of": today, "units": n_units, "districts": n_districts,
+            "discipline_periods": len(changed) - n_units - n_districts}
+
+
+@app.query("district_indicators", s.UnitRef, roles=READERS, scope="unit_id")
+def district_indicators(conn, d, actor):
+    """The figures of a subtree as they would be published now (上下互比)."""
+    root = q.require_unit(conn, d["unit_id"])
+    return {"unit_id": root["unit_id"], "name": root["name"], **q.district_figures(conn, root)}
+
+
+@app.query("history", s.History, roles=INSPECTORS)
+def history(conn, d, actor):
+    """Every event of one record, oldest first (who, when, what)."""
+    store = EventStore(conn.engine)
+    stream_id = "%s:%s" % (d["stream"], d["id"])
+    rows = store.read_stream_rows(conn, stream_id)
+    if not rows:
+        raise NotFound("no %s %s" % (d["stream"], d["id"]))
+    return {"stream_id": stream_id, "events": [
+        {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)}
+        for t, v, sv, p in rows]}
+
+
+# -- reactions to other services' events (called by the nameko handlers in service.py) -------------------
+def on_unit_registered(uow, event) -> None:
+    """A new unit gets its screening schedule; a window / law-enforcement unit is watched
+    until it publishes a 微权力清单."""
+    p = event.payload
+    touched = []
+    if p["level"] in SCREENED_LEVELS and not uow.exists(ScreeningSchedule, p["unit_id"]):
+        touched.append(_establish(uow, p["unit_id"], None))
+    if p["kind"] in MICRO_POWER_KINDS:
+        watch = (uow.get(MicroPowerWatch, p["unit_id"]) if uow.exists(MicroPowerWatch, p["unit_id"])
+                 else MicroPowerWatch.start(p["unit_id"]))
+        watch.require(p["kind"], _today(uow))
+        touched.append(watch)
+    if touched:
+        uow.save(*touched)
+
+
+def on_micro_power_published(uow, event) -> None:
+    p = event.payload
+    watch = (uow.get(MicroPowerWatch, p["unit_id"]) if uow.exists(MicroPowerWatch, p["unit_id"])
+             else MicroPowerWatch.start(p["unit_id"]))
+    watch.list_published(p["list_id"], p["post"], p["published_version"], p["published_on"])
+    uow.save(watch)
+
+
+def _education_payload(p: dict) -> dict:
+    """Check the education service's payload before it is recorded here (its contract)."""
+    errors = {}
+    if not isinstance(p.get("unit_id"), str) or not p["unit_id"]:
+        errors["unit_id"] = ["a unit id"]
+    period = p.get("period")
+    if not (isinstance(period, str) and len(period) == 7 and period[4] == "-"
+            and period[:4].isdigit() and period[5:].isdigit() and 1 <= int(period[5:]) <= 12):
+        errors["period"] = ["YYYY-MM"]
+    if not isinstance(p.get("warning_education_held"), bool):
+        errors["warning_education_held"] = ["true or false"]
+    cov = p.get("checkin_coverage")
+    if isinstance(cov, bool) or not isinstance(cov, (int, float)) or not 0 <= cov <= 1:
+        errors["checkin_coverage"] = ["a share 0..1"]
+    talks = p.get("talks_on_time_rate")
+    if talks is not None and (isinstance(talks, bool) or not isinstance(talks, (int, float))
+                              or not 0 <= talks <= 1):
+        errors["talks_on_time_rate"] = ["a share 0..1, or null"]
+    if errors:
+        raise BadInput("EducationIndicators.Published payload does not match its contract", errors)
+    return p
+
+
+def on_education_indicators(uow, event) -> None:
+    p = _education_payload(event.payload)
+    facts = (uow.get(EducationFacts, EducationFacts.fact_id(p["unit_id"], p["period"]))
+             if uow.exists(EducationFacts, EducationFacts.fact_id(p["unit_id"], p["period"]))
+             else EducationFacts.start(p["unit_id"], p["period"]))
+    if facts.record(p["unit_id"], p["period"], p["warning_education_held"],
+                    float(p["checkin_coverage"]),
+                    None if p.get("talks_on_time_rate") is None else float(p["talks_on_time_rate"]),
+                    event.event_id):
+        uow.save(facts)

@@ -1,0 +1,1084 @@
+"""监督 - supervision. Pure domain code: aggregates, their events and the rules they keep.
+
+Aggregates (each its own stream):
+* ``Checklist`` 检查督导评分表: criteria as data, versioned; an inspection keeps the version
+  (and a copy of its criteria) it was planned with.
+* ``Inspection`` 检查督导: a planned visit to one unit, scored per criterion, with the
+  findings noted on site and the 现场反馈 given before it can be completed.
+* ``Finding`` 问题: what was found and where it came from (inspection, cross-supervision,
+  audit, judicial, financial, public report).
+* ``Rectification`` 限期整改: one per finding; open → evidence_submitted → closed, or
+  rejected back to open; reopenable; overdue detection and the escalation ladder.
+* ``RiskPoint`` 廉政风险点: identified per unit and post, assessed (likelihood × impact,
+  weighted for sensitive posts, history kept), controlled (防控措施).
+* ``ScreeningSchedule`` 风险排查计划: one per unit, calendar periods, overdue flag.
+* ``MicroPowerWatch``: whether a window / law-enforcement unit has published its 微权力清单.
+* ``IndicatorSystem`` 政治生态研判指标体系 and ``AssessmentRound`` 研判轮次.
+* ``DisciplineRecord`` 四种形态 (private) and ``DisciplineCounts`` (the counts that leave).
+* ``EducationFacts``: the education service's monthly indicators, recorded locally.
+* ``UnitIndicators`` / ``DistrictIndicators``: figures published for 上下互比.
+
+Dates in payloads are ISO strings (``YYYY-MM-DD``); "today" is always passed in by the
+caller (the unit of work's clock in the users' time zone), never read here.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from shared.aggregate import Aggregate
+from shared.errors import BadInput, RuleViolation
+from services.supervision.settings import CADENCE_MONTHS, POST_FLAGS
+
+# -- vocabularies ------------------------------------------------------------------------
+FINDING_SOURCES = (
+    "inspection",                # 检查督导
+    "department_to_department",  # 部门对部门
+    "community_to_department",   # 社区对部门
+    "enterprise_to_department",  # 企业对部门
+    "audit",                     # 审计监督
+    "judicial",                  # 司法监督
+    "financial",                 # 财务监督
+    "public_report",             # 群众监督
+)
+SEVERITIES = ("minor", "general", "serious")  # 轻微 / 一般 / 严重
+# The same role codes as the units service's people (no import: services stay separable).
+RESPONSIBLE_ROLES = ("party_secretary", "unit_head", "discipline_member", "cadre", "member")
+RISK_LEVELS = ("high", "medium", "low")
+LEVEL_COLOURS = {"high": "red", "medium": "yellow", "low": "green"}
+RISK_CATEGORIES = (
+    "political",      # 政治风险
+    "post_duty",      # 岗位职责风险
+    "procedure",      # 制度机制 / 业务流程风险
+    "external",       # 外部环境风险
+    "ideological",    # 思想道德风险
+)
+# Facts the platform has that an indicator may be scored from instead of by hand.
+FACT_SOURCES = (
+    "manual",
+    "rectification_closure_rate",   # 整改完成率
+    "rectification_timeliness",     # 整改及时率
+    "screening_on_time",            # 风险排查按时率
+    "education_compliance",         # 廉政教育落实 (education service)
+    "inspection_score",             # 检查督导得分率
+)
+DISCIPLINE_FORMS = (1, 2, 3, 4)  # 第一种形态 ... 第四种形态
+DISCIPLINE_FORM_NAMES = {
+    1: "第一种形态 (批评和自我批评、约谈函询, 咬耳扯袖)",
+    2: "第二种形态 (党纪轻处分、组织调整)",
+    3: "第三种形态 (党纪重处分、重大职务调整)",
+    4: "第四种形态 (严重违纪涉嫌违法立案审查)",
+}
+
+DEFAULT_CHECKLIST_ID = "default"
+DEFAULT_CRITERIA = (
+    {"code": "prescribed_actions", "name": "规定动作全不全", "max_score": 25,
+     "description": "上级部署的规定动作是否全部落实、有无缺项"},
+    {"code": "optional_actions", "name": "自选动作实不实", "max_score": 25,
+     "description": "结合本单位实际的自选动作是否务实管用、有无形式主义"},
+    {"code": "business_integration", "name": "业务融合紧不紧", "max_score": 25,
+     "description": "清廉机关建设与业务工作、模范机关创建是否深度融合"},
+    {"code": "rectification_speed", "name": "问题整改快不快", "max_score": 25,
+     "description": "以往发现问题是否按期整改到位"},
+)
+
+DEFAULT_INDICATOR_SYSTEM_ID = "political-ecology"
+DEFAULT_DIMENSIONS = (
+    {"code": "integrity_building", "name": "清廉机关建设情况", "weight": 0.5, "indicators": [
+        {"code": "closure_rate", "name": "问题整改完成率", "weight": 0.25,
+         "source": "rectification_closure_rate", "max_score": 100},
+        {"code": "timeliness", "name": "问题整改及时率", "weight": 0.2,
+         "source": "rectification_timeliness", "max_score": 100},
+        {"code": "screening", "name": "廉政风险排查按时率", "weight": 0.2,
+         "source": "screening_on_time", "max_score": 100},
+        {"code": "education", "name": "廉政教育落实情况", "weight": 0.15,
+         "source": "education_compliance", "max_score": 100},
+        {"code": "inspection", "name": "检查督导得分", "weight": 0.2,
+         "source": "inspection_score", "max_score": 100},
+    ]},
+    {"code": "leadership", "name": "领导班子团结干事创业情况", "weight": 0.3, "indicators": [
+        {"code": "unity", "name": "班子团结、民主集中制执行", "weight": 0.4,
+         "source": "manual", "max_score": 100},
+        {"code": "enterprise", "name": "担当作为、干事创业", "weight": 0.35,
+         "source": "manual", "max_score": 100},
+        {"code": "life_meeting", "name": "民主生活会、组织生活会质量", "weight": 0.25,
+         "source": "manual", "max_score": 100},
+    ]},
+    {"code": "civility", "name": "精神文明创建情况", "weight": 0.2, "indicators": [
+        {"code": "civilisation", "name": "文明单位创建", "weight": 0.5,
+         "source": "manual", "max_score": 100},
+        {"code": "integrity_culture", "name": "廉洁文化氛围", "weight": 0.5,
+         "source": "manual", "max_score": 100},
+    ]},
+)
+
+WEIGHT_TOLERANCE = 1e-6
+
+
+# -- dates and periods -------------------------------------------------------------------
+def parse_date(value: str) -> date:
+    return date.fromisoformat(value)
+
+
+def period_of(day: date, cadence: str) -> str:
+    """The calendar period containing ``day``: 2024-03 / 2024-Q1 / 2024-H1 / 2024."""
+    months = CADENCE_MONTHS[cadence]
+    index = (day.month - 1) // months + 1
+    if months == 1:
+        return "%04d-%02d" % (day.year, day.month)
+    if months == 3:
+        return "%04d-Q%d" % (day.year, index)
+    if months == 6:
+        return "%04d-H%d" % (day.year, index)
+    return "%04d" % day.year
+
+
+def period_bounds(period: str) -> tuple[date, date]:
+    """First and last day of a period label (any of the four forms)."""
+    year = int(period[:4])
+    if len(period) == 4:
+        start_month, months = 1, 12
+    elif period[5] == "Q":
+        start_month, months = (int(period[6]) - 1) * 3 + 1, 3
+    elif period[5] == "H":
+        start_month, months = (int(period[6]) - 1) * 6 + 1, 6
+    else:
+        start_month, months = int(period[5:7]), 1
+    start = date(year, start_month, 1)
+    end_month = start_month + months
+    end = (date(year + 1, 1, 1) if end_month > 12 else date(year, end_month, 1)) - timedelta(days=1)
+    return start, end
+
+
+def next_period(period: str, cadence: str) -> str:
+    _, end = period_bounds(period)
+    return period_of(end + timedelta(days=1), cadence)
+
+
+def months_in(period: str) -> list[str]:
+    start, end = period_bounds(period)
+    out, y, m = [], start.year, start.month
+    while date(y, m, 1) <= end:
+        out.append("%04d-%02d" % (y, m))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+# -- checklist ---------------------------------------------------------------------------
+def _check_criteria(criteria: list[dict]) -> None:
+    codes = [c["code"] for c in criteria]
+    dupes = sorted({c for c in codes if codes.count(c) > 1})
+    if dupes:
+        raise BadInput("criterion codes must be unique",
+                       {"criteria": ["duplicate code(s): %s" % ", ".join(dupes)]})
+
+
+class Checklist(Aggregate):
+    """检查督导评分表. Each revision is a new version; old versions stay readable so an
+    inspection planned under version 1 is scored under version 1."""
+
+    class Defined(Aggregate.Event):
+        def apply(self, c):
+            c.title = self.title
+            c.versions = {str(self.version): self.criteria}
+            c.current = self.version
+
+    class Revised(Aggregate.Event):
+        def apply(self, c):
+            c.title = self.title
+            c.versions[str(self.version)] = self.criteria
+            c.current = self.version
+
+    @classmethod
+    def define(cls, checklist_id: str, title: str, criteria: list[dict]):
+        _check_criteria(criteria)
+        c = cls(checklist_id)
+        c.trigger(cls.Defined, checklist_id=checklist_id, title=title, version=1,
+                  criteria=[dict(x) for x in criteria])
+        return c
+
+    @classmethod
+    def default(cls):
+        return cls.define(DEFAULT_CHECKLIST_ID, "清廉机关建设检查督导评分表", list(DEFAULT_CRITERIA))
+
+    def criteria(self, version: int | None = None) -> list[dict]:
+        return self.versions[str(version or self.current)]
+
+    def revise(self, title: str, criteria: list[dict], note: str):
+        _check_criteria(criteria)
+        if title == self.title and criteria == self.criteria():
+            raise RuleViolation("the revision changes nothing")
+        self.trigger(self.Revised, checklist_id=self.id, title=title, version=self.current + 1,
+                     criteria=[dict(x) for x in criteria], note=note)
+
+
+# -- inspections -----------------------------------------------------------------------------
+class Inspection(Aggregate):
+    class Planned(Aggregate.Event):
+        def apply(self, i):
+            i.unit_id = self.unit_id
+            i.criteria = self.criteria
+            i.checklist_version = self.checklist_version
+            i.status = "planned"
+            i.scores = {}
+            i.findings = []
+            i.fed_back = []
+            i.feedback_count = 0
+
+    class CriterionScored(Aggregate.Event):
+        def apply(self, i):
+            i.scores[self.criterion] = self.score
+
+    class FindingNoted(Aggregate.Event):
+        def apply(self, i):
+            i.findings.append(self.finding_id)
+
+    class FeedbackGiven(Aggregate.Event):
+        """现场反馈: who at the unit was told, when, about which findings. Names people."""
+
+        private = True
+
+        def apply(self, i):
+            i.fed_back = sorted(set(i.fed_back) | set(self.finding_ids))
+            i.feedback_count += 1
+
+    class Completed(Aggregate.Event):
+        def apply(self, i):
+            i.status = "completed"
+
+    class Cancelled(Aggregate.Event):
+        def apply(self, i):
+            i.status = "cancelled"
+
+    @classmethod
+    def plan(cls, inspection_id, unit_id, title, planned_on, checklist: Checklist,
+             batch_id=None, inspectors=()):
+        i = cls(inspection_id)
+        i.trigger(cls.Planned, inspection_id=inspection_id, unit_id=unit_id, title=title,
+                  planned_on=planned_on, batch_id=batch_id, checklist_id=checklist.id,
+                  checklist_version=checklist.current, criteria=checklist.criteria(),
+                  inspectors=list(inspectors))
+        return i
+
+    def _require_open(self, doing: str):
+        if self.status != "planned":
+            raise RuleViolation("cannot %s: the inspection is %s" % (doing, self.status))
+
+    def score(self, scores: list[dict]):
+        """Score criteria of the version planned with; a deduction needs a note (扣分说明)."""
+        self._require_open("score")
+        by_code = {c["code"]: c for c in self.criteria}
+        errors = {}
+        for n, s in enumerate(scores):
+            c = by_code.get(s["criterion"])
+            if c is None:
+                errors["scores.%d.criterion" % n] = [
+                    "not in checklist version %d (%s)" % (self.checklist_version, ", ".join(by_code))]
+            elif not 0 <= s["score"] <= c["max_score"]:
+                errors["scores.%d.score" % n] = ["must be between 0 and %s for %s"
+                                                 % (c["max_score"], c["name"])]
+            elif s["score"] < c["max_score"] and not (s.get("note") or "").strip():
+                errors["scores.%d.note" % n] = ["a deduction needs a note (扣分说明)"]
+        if errors:
+            raise BadInput("scores do not fit the checklist", errors)
+        for s in scores:
+            c = by_code[s["criterion"]]
+            self.trigger(self.CriterionScored, inspection_id=self.id, unit_id=self.unit_id,
+                         criterion=c["code"], score=s["score"], max_score=c["max_score"],
+                         note=s.get("note") or "")
+
+    def note_finding(self, finding_id: str):
+        self._require_open("record a finding")
+        self.trigger(self.FindingNoted, inspection_id=self.id, unit_id=self.unit_id,
+                     finding_id=finding_id)
+
+    def give_feedback(self, told: list[dict], told_at: str, finding_ids: list[str] | None,
+                      summary: str):
+        self._require_open("give feedback")
+        if finding_ids is None:
+            finding_ids = [f for f in self.findings if f not in self.fed_back]
+        unknown = [f for f in finding_ids if f not in self.findings]
+        if unknown:
+            raise RuleViolation("finding(s) %s were not recorded in this inspection"
+                                % ", ".join(unknown), {"finding_ids": ["not in this inspection"]})
+        self.trigger(self.FeedbackGiven, inspection_id=self.id, unit_id=self.unit_id,
+                     told=told, told_at=told_at, finding_ids=list(finding_ids), summary=summary)
+
+    def complete(self, completed_on: str):
+        self._require_open("complete")
+        missing = [c["code"] for c in self.criteria if c["code"] not in self.scores]
+        if missing:
+            raise RuleViolation("criteria not scored yet: %s" % ", ".join(missing))
+        not_told = [f for f in self.findings if f not in self.fed_back]
+        if not_told:
+            raise RuleViolation("findings not fed back on site yet (现场反馈): %s"
+                                % ", ".join(not_told))
+        total = sum(self.scores.values())
+        maximum = sum(c["max_score"] for c in self.criteria)
+        self.trigger(self.Completed, inspection_id=self.id, unit_id=self.unit_id,
+                     completed_on=completed_on, total_score=total, max_score=maximum,
+                     percent=round(100.0 * total / maximum, 2) if maximum else 0.0,
+                     findings=len(self.findings))
+
+    def cancel(self, reason: str):
+        self._require_open("cancel")
+        if self.findings:
+            raise RuleViolation("the inspection has %d finding(s) under rectification; "
+                                "it cannot be cancelled" % len(self.findings))
+        self.trigger(self.Cancelled, inspection_id=self.id, unit_id=self.unit_id, reason=reason)
+
+
+# -- findings and rectification -----------------------------------------------------------------
+class Finding(Aggregate):
+    class Recorded(Aggregate.Event):
+        def apply(self, f):
+            f.unit_id = self.unit_id
+            f.source = self.source
+
+    @classmethod
+    def record(cls, finding_id, unit_id, source, description, severity, found_on,
+               inspection_id=None, source_ref=None, category=None):
+        if (source == "inspection") != (inspection_id is not None):
+            raise BadInput("an inspection finding names its inspection, and only it does",
+                           {"inspection_id": ["required when source is inspection, "
+                                              "otherwise not allowed"]})
+        f = cls(finding_id)
+        f.trigger(cls.Recorded, finding_id=finding_id, unit_id=unit_id, source=source,
+                  source_ref=source_ref, inspection_id=inspection_id, description=description,
+                  severity=severity, category=category, found_on=found_on)
+        return f
+
+
+def due_escalations(ladder, days_overdue: int, reached: int) -> list[tuple[int, dict]]:
+    """Ladder steps (1-based index, step) due at ``days_overdue`` and not reached yet."""
+    return [(n, step) for n, step in enumerate(ladder, start=1)
+            if n > reached and days_overdue >= step["after_days"]]
+
+
+class Rectification(Aggregate):
+    """限期整改 of one finding (same id as the finding)."""
+
+    class Opened(Aggregate.Event):
+        def apply(self, r):
+            r.unit_id = self.unit_id
+            r.finding_unit_id = self.finding_unit_id
+            r.deadline = self.deadline
+            r.status = "open"
+            r.evidence = []
+            r.submitted_by = None
+            r.submitted_on = None
+            r.overdue = False
+            r.escalation_step = 0
+
+    class EvidenceSubmitted(Aggregate.Event):
+        """Evidence by reference (path + sha256) - the files stay in the node's store."""
+
+        private = True
+
+        def apply(self, r):
+            r.status = "evidence_submitted"
+            r.evidence = self.evidence
+            r.submitted_by = self.submitted_by
+            r.submitted_on = self.submitted_on
+
+    class Verified(Aggregate.Event):
+        def apply(self, r):
+            r.status = "closed"
+
+    class Rejected(Aggregate.Event):
+        def apply(self, r):
+            r.status = "open"
+
+    class Reopened(Aggregate.Event):
+        def apply(self, r):
+            r.status = "open"
+            r.deadline = self.deadline
+            r.overdue = False
+            r.escalation_step = 0
+
+    class DeadlineExtended(Aggregate.Event):
+        def apply(self, r):
+            r.deadline = self.deadline
+            r.overdue = False
+            r.escalation_step = 0
+
+    class OverdueDetected(Aggregate.Event):
+        def apply(self, r):
+            r.overdue = True
+
+    class Escalated(Aggregate.Event):
+        def apply(self, r):
+            r.escalation_step = self.step
+
+    @classmethod
+    def open(cls, finding: Finding, owner_unit_id, responsible_role, deadline, found_on,
+             requirement=""):
+        if deadline < found_on:
+            raise BadInput("the deadline is before the finding",
+                           {"deadline": ["must be on or after %s" % found_on]})
+        r = cls(finding.id)
+        r.trigger(cls.Opened, rect_id=finding.id, finding_id=finding.id, unit_id=owner_unit_id,
+                  finding_unit_id=finding.unit_id, responsible_role=responsible_role,
+                  deadline=deadline, requirement=requirement)
+        return r
+
+    def submit_evidence(self, evidence: list[dict], note: str, submitted_on: str, by: str):
+        if self.status == "closed":
+            raise RuleViolation("the rectification is closed; reopen it first")
+        if self.status == "evidence_submitted":
+            raise RuleViolation("evidence is already awaiting verification")
+        self.trigger(self.EvidenceSubmitted, rect_id=self.id, unit_id=self.unit_id,
+                     evidence=evidence, note=note, submitted_on=submitted_on, submitted_by=by)
+
+    def _require_evidence(self, doing: str, by: str):
+        if self.status == "closed":
+            raise RuleViolation("the rectification is already closed")
+        if self.status != "evidence_submitted" or not self.evidence:
+            raise RuleViolation("cannot %s: no evidence has been submitted" % doing)
+        if by == self.submitted_by:
+            # 四眼原则: whoever submitted the evidence does not also judge it
+            raise RuleViolation("cannot %s evidence you submitted yourself" % doing)
+
+    def verify(self, verified_on: str, by: str, note: str):
+        self._require_evidence("verify", by)
+        self.trigger(self.Verified, rect_id=self.id, unit_id=self.unit_id, verified_on=verified_on,
+                     verified_by=by, note=note, deadline=self.deadline,
+                     # on time if the evidence that closed it came in by the deadline
+                     on_time=self.submitted_on <= self.deadline)
+
+    def reject(self, reason: str, rejected_on: str, by: str):
+        self._require_evidence("reject", by)
+        self.trigger(self.Rejected, rect_id=self.id, unit_id=self.unit_id, reason=reason,
+                     rejected_on=rejected_on, rejected_by=by)
+
+    def reopen(self, reason: str, deadline: str, today: str):
+        if self.status != "closed":
+            raise RuleViolation("only a closed rectification can be reopened (it is %s)"
+                                % self.status)
+        if deadline < today:
+            raise RuleViolation("the new deadline is in the past", {"deadline": ["before today"]})
+        self.trigger(self.Reopened, rect_id=self.id, unit_id=self.unit_id, reason=reason,
+                     reopened_on=today, deadline=deadline)
+
+    def extend_deadline(self, deadline: str, reason: str, today: str):
+        if self.status == "closed":
+            raise RuleViolation("the rectification is closed")
+        if deadline <= self.deadline:
+            raise RuleViolation("an extension moves the deadline later than %s" % self.deadline,
+                                {"deadline": ["not after the current deadline"]})
+        if deadline < today:
+            raise RuleViolation("the new deadline is in the past", {"deadline": ["before today"]})
+        self.trigger(self.DeadlineExtended, rect_id=self.id, unit_id=self.unit_id,
+                     previous_deadline=self.deadline, deadline=deadline, reason=reason,
+                     extended_on=today)
+
+    def detect_overdue(self, today: str, ladder, targets: dict) -> int:
+        """Record overdue and every ladder step now due; returns the events recorded.
+
+        Idempotent: a second run the same day finds the flag set and the steps reached.
+        Only an *open* rectification moves up the ladder - once evidence is in, the next
+        move is the inspector's, not the unit's. ``targets``: level -> who is told.
+        """
+        if self.status != "open" or today <= self.deadline:
+            return 0
+        days = (parse_date(today) - parse_date(self.deadline)).days
+        n = 0
+        if not self.overdue:
+            self.trigger(self.OverdueDetected, rect_id=self.id, unit_id=self.unit_id,
+                         deadline=self.deadline, detected_on=today, days_overdue=days)
+            n += 1
+        for step, rung in due_escalations(ladder, days, self.escalation_step):
+            self.trigger(self.Escalated, rect_id=self.id, unit_id=self.unit_id, step=step,
+                         level=rung["level"], target=targets.get(rung["level"], {}),
+                         days_overdue=days, escalated_on=today, deadline=self.deadline)
+            n += 1
+        return n
+
+
+# -- integrity-risk points ------------------------------------------------------------------------
+def assess_level(likelihood: int, impact: int, flags: list[str], rules: dict) -> dict:
+    """likelihood × impact, weighted up for sensitive posts, mapped to a level.
+
+    ``rules``: {scale, high, medium, flag_weights} - recorded with the assessment, so an
+    old assessment keeps its level when the district later changes the rules.
+    """
+    scale = rules["scale"]
+    errors = {}
+    for name, value in (("likelihood", likelihood), ("impact", impact)):
+        if not 1 <= value <= scale:
+            errors[name] = ["must be between 1 and %d" % scale]
+    if errors:
+        raise BadInput("outside the %d×%d risk scale" % (scale, scale), errors)
+    score = likelihood * impact
+    weight = round(1.0 + sum(rules["flag_weights"].get(f, 0.0) for f in flags), 4)
+    weighted = round(score * weight, 2)
+    share = weighted / float(scale * scale)
+    level = "high" if share >= rules["high"] else "medium" if share >= rules["medium"] else "low"
+    return {"score": score, "weight": weight, "weighted_score": weighted, "level": level,
+            "colour": LEVEL_COLOURS[level]}
+
+
+class RiskPoint(Aggregate):
+    class Identified(Aggregate.Event):
+        def apply(self, p):
+            p.unit_id = self.unit_id
+            p.post_flags = self.post_flags
+            p.assessments = 0
+            p.controls = {}
+            p.retired = False
+
+    class Assessed(Aggregate.Event):
+        def apply(self, p):
+            p.assessments += 1
+            p.post_flags = self.post_flags
+            p.level = self.level
+
+    class ControlAdded(Aggregate.Event):
+        def apply(self, p):
+            p.controls[self.control_id] = {"review_date": self.review_date}
+
+    class ControlReviewed(Aggregate.Event):
+        def apply(self, p):
+            p.controls[self.control_id]["review_date"] = self.next_review_date
+
+    class Retired(Aggregate.Event):
+        def apply(self, p):
+            p.retired = True
+
+    @classmethod
+    def identify(cls, risk_point_id, unit_id, description, category, post=None,
+                 micro_power_list_id=None, micro_power_steps=(), post_flags=(),
+                 identified_on=None):
+        flags = sorted(set(post_flags))
+        bad = [f for f in flags if f not in POST_FLAGS]
+        if bad:
+            raise BadInput("unknown post flag", {"post_flags": ["unknown: %s" % ", ".join(bad)]})
+        if micro_power_steps and not micro_power_list_id:
+            raise BadInput("steps belong to a 微权力清单",
+                           {"micro_power_list_id": ["required when steps are given"]})
+        p = cls(risk_point_id)
+        p.trigger(cls.Identified, risk_point_id=risk_point_id, unit_id=unit_id,
+                  description=description, category=category, post=post,
+                  micro_power_list_id=micro_power_list_id,
+                  micro_power_steps=list(micro_power_steps), post_flags=flags,
+                  identified_on=identified_on)
+        return p
+
+    def _require_active(self):
+        if self.retired:
+            raise RuleViolation("risk point %s is retired" % self.id)
+
+    def assess(self, likelihood: int, impact: int, rules: dict, assessed_on: str, by: str,
+               note: str = "", post_flags: list[str] | None = None):
+        """评估 (or re-assessment): every assessment is kept; the latest is current."""
+        self._require_active()
+        flags = sorted(set(self.post_flags if post_flags is None else post_flags))
+        result = assess_level(likelihood, impact, flags, rules)
+        self.trigger(self.Assessed, risk_point_id=self.id, unit_id=self.unit_id,
+                     seq=self.assessments + 1, likelihood=likelihood, impact=impact,
+                     post_flags=flags, rules=rules, assessed_on=assessed_on, assessed_by=by,
+                     note=note, **result)
+        return result
+
+    def add_control(self, control_id: str, measure: str, owner_post: str, review_date: str,
+                    today: str):
+        self._require_active()
+        if control_id in self.controls:
+            raise RuleViolation("control %s already exists" % control_id)
+        if review_date < today:
+            raise RuleViolation("the review date is in the past",
+                                {"review_date": ["before today"]})
+        self.trigger(self.ControlAdded, risk_point_id=self.id, unit_id=self.unit_id,
+                     control_id=control_id, measure=measure, owner_post=owner_post,
+                     review_date=review_date, added_on=today)
+
+    def review_control(self, control_id: str, reviewed_on: str, effective: bool, note: str,
+                       next_review_date: str):
+        self._require_active()
+        if control_id not in self.controls:
+            raise RuleViolation("no control %s on this risk point" % control_id,
+                                {"control_id": ["unknown"]})
+        if next_review_date <= reviewed_on:
+            raise RuleViolation("the next review comes after this one",
+                                {"next_review_date": ["must be after reviewed_on"]})
+        self.trigger(self.ControlReviewed, risk_point_id=self.id, unit_id=self.unit_id,
+                     control_id=control_id, reviewed_on=reviewed_on, effective=effective,
+                     note=note, next_review_date=next_review_date)
+
+    def retire(self, reason: str, retired_on: str):
+        self._require_active()
+        self.trigger(self.Retired, risk_point_id=self.id, unit_id=self.unit_id, reason=reason,
+                     retired_on=retired_on)
+
+
+# -- routine screening (排查) ----------------------------------------------------------------------
+class ScreeningSchedule(Aggregate):
+    """One per unit (id = unit id). Each calendar period of the cadence needs a screening;
+    the due date is the period's last day. Problem #1 of the report: screening not done
+    routinely - so a missed period is flagged, not silently skipped."""
+
+    class Established(Aggregate.Event):
+        def apply(self, s):
+            s.unit_id = self.unit_id
+            s.cadence = self.cadence
+            s.due_period = self.due_period
+            s.due_on = self.due_on
+            s.overdue = False
+
+    class CadenceChanged(Aggregate.Event):
+        def apply(self, s):
+            s.cadence = self.cadence
+            s.due_period = self.due_period
+            s.due_on = self.due_on
+            s.overdue = False
+
+    class ScreeningRecorded(Aggregate.Event):
+        def apply(self, s):
+            s.due_period = self.next_period
+            s.due_on = self.next_due_on
+            if self.status != "extra":
+                s.overdue = False
+
+    class OverdueFlagged(Aggregate.Event):
+        def apply(self, s):
+            s.overdue = True
+
+    @classmethod
+    def establish(cls, unit_id: str, cadence: str, today: str):
+        period = period_of(parse_date(today), cadence)
+        s = cls(unit_id)
+        s.trigger(cls.Established, unit_id=unit_id, cadence=cadence, due_period=period,
+                  due_on=period_bounds(period)[1].isoformat(), established_on=today)
+        return s
+
+    def change_cadence(self, cadence: str, today: str):
+        if cadence == self.cadence:
+            raise RuleViolation("the cadence is already %s" % cadence)
+        period = period_of(parse_date(today), cadence)
+        self.trigger(self.CadenceChanged, unit_id=self.id, cadence=cadence, due_period=period,
+                     due_on=period_bounds(period)[1].isoformat(), previous=self.cadence)
+
+    def record(self, screened_on: str, reviewed: int, new_points: int, summary: str) -> str:
+        """A screening covers the period it falls in. Before the due period: an extra
+        screening (kept, moves nothing). In it: on time. After it: late, and the periods
+        in between were missed."""
+        day = parse_date(screened_on)
+        period = period_of(day, self.cadence)
+        start = period_bounds(period)[0]
+        due_start = period_bounds(self.due_period)[0]
+        missed = 0
+        if start < due_start:
+            status, next_p = "extra", self.due_period
+        elif period == self.due_period:
+            status, next_p = "on_time", next_period(period, self.cadence)
+        else:
+            status, next_p = "late", next_period(period, self.cadence)
+            p = next_period(self.due_period, self.cadence)
+            while p != period:
+                missed += 1
+                p = next_period(p, self.cadence)
+        self.trigger(self.ScreeningRecorded, unit_id=self.id, screened_on=screened_on,
+                     period=period, due_period=self.due_period, due_on=self.due_on,
+                     status=status, missed_periods=missed, risk_points_reviewed=reviewed,
+                     new_risk_points=new_points, summary=summary, next_period=next_p,
+                     next_due_on=period_bounds(next_p)[1].isoformat())
+        return status
+
+    def detect_overdue(self, today: str) -> int:
+        if self.overdue or today <= self.due_on:
+            return 0
+        self.trigger(self.OverdueFlagged, unit_id=self.id, due_period=self.due_period,
+                     due_on=self.due_on, flagged_on=today)
+        return 1
+
+
+# -- 微权力清单 watch --------------------------------------------------------------------------------
+MICRO_POWER_KINDS = ("window_unit", "law_enforcement")
+
+
+class MicroPowerWatch(Aggregate):
+    """Does a window / law-enforcement unit have a published 微权力清单? (id = unit id).
+    Either event may come first: they arrive on different queues."""
+
+    class Required(Aggregate.Event):
+        def apply(self, w):
+            w.required = True
+
+    class ListPublished(Aggregate.Event):
+        def apply(self, w):
+            w.published = sorted(set(w.published) | {self.list_id})
+
+    # defaults as class attributes: replay builds the object without __init__
+    required = False
+    published: tuple = ()
+
+    @classmethod
+    def start(cls, unit_id: str):
+        return cls(unit_id)
+
+    def require(self, kind: str, since: str):
+        if not self.required:
+            self.trigger(self.Required, unit_id=self.id, kind=kind, since=since)
+
+    def list_published(self, list_id: str, post: str, published_version: int, published_on: str):
+        self.trigger(self.ListPublished, unit_id=self.id, list_id=list_id, post=post,
+                     published_version=published_version, published_on=published_on)
+
+
+# -- political-ecology assessment (政治生态分析研判) --------------------------------------------------------
+def check_dimensions(dimensions: list[dict]) -> None:
+    """Weights add up to 1 at each level; codes are unique across the whole system."""
+    errors = {}
+    total = sum(d["weight"] for d in dimensions)
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        errors["dimensions"] = ["dimension weights add up to %g, not 1" % round(total, 6)]
+    codes = []
+    for n, d in enumerate(dimensions):
+        codes.append(d["code"])
+        sub = sum(i["weight"] for i in d["indicators"])
+        if abs(sub - 1.0) > WEIGHT_TOLERANCE:
+            errors["dimensions.%d.indicators" % n] = [
+                "indicator weights of %s add up to %g, not 1" % (d["code"], round(sub, 6))]
+        codes.extend(i["code"] for i in d["indicators"])
+    dupes = sorted({c for c in codes if codes.count(c) > 1})
+    if dupes:
+        errors.setdefault("dimensions", []).append("duplicate code(s): %s" % ", ".join(dupes))
+    if errors:
+        raise BadInput("the indicator system is not well formed", errors)
+
+
+def indicators_of(dimensions: list[dict]) -> dict[str, dict]:
+    return {i["code"]: i for d in dimensions for i in d["indicators"]}
+
+
+class IndicatorSystem(Aggregate):
+    """政治生态研判指标体系, versioned: a round records the version (and its weights) it was
+    opened under, so revising the system never rescores the past."""
+
+    class Defined(Aggregate.Event):
+        def apply(self, s):
+            s.title = self.title
+            s.versions = {str(self.version): self.dimensions}
+            s.current = self.version
+
+    class Revised(Aggregate.Event):
+        def apply(self, s):
+            s.title = self.title
+            s.versions[str(self.version)] = self.dimensions
+            s.current = self.version
+
+    @classmethod
+    def define(cls, system_id: str, title: str, dimensions: list[dict]):
+        check_dimensions(dimensions)
+        s = cls(system_id)
+        s.trigger(cls.Defined, system_id=system_id, title=title, version=1,
+                  dimensions=dimensions)
+        return s
+
+    @classmethod
+    def default(cls):
+        return cls.define(DEFAULT_INDICATOR_SYSTEM_ID, "政治生态分析研判指标体系",
+                          [dict(d, indicators=[dict(i) for i in d["indicators"]])
+                           for d in DEFAULT_DIMENSIONS])
+
+    def dimensions(self, version: int | None = None) -> list[dict]:
+        return self.versions[str(version or self.current)]
+
+    def revise(self, title: str, dimensions: list[dict], note: str, effective_from: str):
+        check_dimensions(dimensions)
+        if title == self.title and dimensions == self.dimensions():
+            raise RuleViolation("the revision changes nothing")
+        self.trigger(self.Revised, system_id=self.id, title=title, version=self.current + 1,
+                     dimensions=dimensions, note=note, effective_from=effective_from)
+
+
+def score_unit(dimensions: list[dict], manual: dict, facts: dict) -> dict:
+    """One unit's score under one indicator system version.
+
+    Every indicator is brought to 0..100. An indicator without a value (a fact the
+    platform does not have for this unit, e.g. no rectifications due in the period)
+    is left out and the remaining weights of its dimension are re-normalised - a unit
+    is neither rewarded nor punished for data that does not exist; the report lists
+    what was missing.
+    """
+    dims, missing, total, total_w = {}, [], 0.0, 0.0
+    for d in dimensions:
+        acc, acc_w = 0.0, 0.0
+        for ind in d["indicators"]:
+            if ind["source"] == "manual":
+                raw = manual.get(ind["code"])
+                value = None if raw is None else 100.0 * raw / ind["max_score"]
+            else:
+                value = facts.get(ind["code"])
+            if value is None:
+                missing.append(ind["code"])
+                continue
+            acc += ind["weight"] * value
+            acc_w += ind["weight"]
+        if acc_w > 0:
+            dims[d["code"]] = round(acc / acc_w, 2)
+            total += d["weight"] * acc / acc_w
+            total_w += d["weight"]
+        else:
+            dims[d["code"]] = None
+    return {"total": round(total / total_w, 2) if total_w else None, "dimensions": dims,
+            "missing": missing}
+
+
+def rank(scored: dict[str, dict]) -> list[dict]:
+    """Competition ranking (1, 2, 2, 4) by total, highest first; unscored units last."""
+    rows = sorted(scored.items(), key=lambda kv: (kv[1]["total"] is None,
+                                                  -(kv[1]["total"] or 0), kv[0]))
+    out, last, last_rank = [], object(), 0
+    for n, (unit_id, s) in enumerate(rows, start=1):
+        if s["total"] != last:
+            last, last_rank = s["total"], n
+        out.append({"unit_id": unit_id, "rank": last_rank if s["total"] is not None else None,
+                    **s})
+    return out
+
+
+class AssessmentRound(Aggregate):
+    """研判轮次: units scored for a period, ranked, and frozen for the collective review."""
+
+    class Opened(Aggregate.Event):
+        def apply(self, r):
+            r.dimensions = self.dimensions
+            r.unit_ids = self.unit_ids
+            r.period = self.period
+            r.status = "open"
+            r.manual = {}
+            r.facts = None
+
+    class ScoresRecorded(Aggregate.Event):
+        def apply(self, r):
+            for s in self.scores:
+                r.manual.setdefault(s["unit_id"], {})[s["indicator"]] = s["score"]
+
+    class FactsCollected(Aggregate.Event):
+        def apply(self, r):
+            r.facts = self.facts
+
+    class Finalized(Aggregate.Event):
+        def apply(self, r):
+            r.status = "finalized"
+
+    @classmethod
+    def open(cls, round_id, title, period, system: IndicatorSystem, unit_ids, opened_on):
+        if not unit_ids:
+            raise RuleViolation("a round needs at least one unit to assess")
+        r = cls(round_id)
+        r.trigger(cls.Opened, round_id=round_id, title=title, period=period,
+                  system_id=system.id, system_version=system.current,
+                  dimensions=system.dimensions(), unit_ids=sorted(unit_ids), opened_on=opened_on)
+        return r
+
+    def _require_open(self):
+        if self.status != "open":
+            raise RuleViolation("the round is finalized; its scores are frozen")
+
+    def record_scores(self, scores: list[dict], by: str):
+        self._require_open()
+        indicators = indicators_of(self.dimensions)
+        units = set(self.unit_ids)
+        errors = {}
+        for n, s in enumerate(scores):
+            ind = indicators.get(s["indicator"])
+            if s["unit_id"] not in units:
+                errors["scores.%d.unit_id" % n] = ["not assessed in this round"]
+            if ind is None:
+                errors["scores.%d.indicator" % n] = ["no such indicator in this round's system"]
+            elif ind["source"] != "manual":
+                errors["scores.%d.indicator" % n] = [
+                    "scored from platform facts (%s), not by hand" % ind["source"]]
+            elif not 0 <= s["score"] <= ind["max_score"]:
+                errors["scores.%d.score" % n] = ["must be between 0 and %s" % ind["max_score"]]
+        if errors:
+            raise BadInput("scores do not fit this round", errors)
+        self.trigger(self.ScoresRecorded, round_id=self.id, recorded_by=by,
+                     scores=[{"unit_id": s["unit_id"], "indicator": s["indicator"],
+                              "score": s["score"], "note": s.get("note") or ""} for s in scores])
+
+    def auto_indicators(self) -> dict[str, str]:
+        return {i["code"]: i["source"] for i in indicators_of(self.dimensions).values()
+                if i["source"] != "manual"}
+
+    def collect_facts(self, facts: dict[str, dict], collected_on: str):
+        """Freeze the platform's facts into the round, so the ranking can be re-derived
+        from the log alone however the facts move afterwards."""
+        self._require_open()
+        self.trigger(self.FactsCollected, round_id=self.id, collected_on=collected_on,
+                     facts={u: facts.get(u, {}) for u in self.unit_ids})
+
+    def scores(self) -> dict[str, dict]:
+        facts = self.facts or {}
+        return {u: score_unit(self.dimensions, self.manual.get(u, {}), facts.get(u, {}))
+                for u in self.unit_ids}
+
+    def finalize(self, finalized_on: str):
+        self._require_open()
+        if self.auto_indicators() and self.facts is None:
+            raise RuleViolation("collect the platform facts before finalizing")
+        manual = [c for c, i in indicators_of(self.dimensions).items() if i["source"] == "manual"]
+        gaps = sum(1 for u in self.unit_ids for c in manual if c not in self.manual.get(u, {}))
+        if gaps:
+            raise RuleViolation("%d manual score(s) are still missing" % gaps)
+        ranking = rank(self.scores())
+        self.trigger(self.Finalized, round_id=self.id, finalized_on=finalized_on,
+                     ranking=ranking)
+        return ranking
+
+
+# -- education facts (from the education service) -------------------------------------------------
+def education_compliance(held: bool, coverage: float, talks: float | None) -> float:
+    """One month's 廉政教育落实 score, 0..100: warning education held (月月行) weighs 0.4,
+    check-in coverage 0.3, 廉政谈话 on time 0.3 (re-normalised when no talk was due)."""
+    parts = [(0.4, 1.0 if held else 0.0), (0.3, coverage)]
+    if talks is not None:
+        parts.append((0.3, talks))
+    return round(100.0 * sum(w * v for w, v in parts) / sum(w for w, _ in parts), 2)
+
+
+class EducationFacts(Aggregate):
+    """The education service's indicators for one unit and month (id ``unit/YYYY-MM``)."""
+
+    class Recorded(Aggregate.Event):
+        def apply(self, e):
+            e.values = (self.warning_education_held, self.checkin_coverage,
+                        self.talks_on_time_rate)
+
+    @classmethod
+    def fact_id(cls, unit_id: str, period: str) -> str:
+        return "%s/%s" % (unit_id, period)
+
+    values = None  # class default: replay builds the object without __init__
+
+    @classmethod
+    def start(cls, unit_id: str, period: str):
+        return cls(cls.fact_id(unit_id, period))
+
+    def record(self, unit_id, period, held, coverage, talks, source_event_id) -> bool:
+        """False (nothing recorded) when the figures are the ones already held."""
+        if self.values == (held, coverage, talks):
+            return False
+        self.trigger(self.Recorded, unit_id=unit_id, period=period, warning_education_held=held,
+                     checkin_coverage=coverage, talks_on_time_rate=talks,
+                     compliance=education_compliance(held, coverage, talks),
+                     source_event_id=source_event_id)
+        return True
+
+
+# -- four forms of discipline (四种形态) --------------------------------------------------------------
+def quarter_of(day: str) -> str:
+    return period_of(parse_date(day), "quarterly")
+
+
+class DisciplineRecord(Aggregate):
+    """One instance of 四种形态 handling. Private: names and details never leave the node;
+    only ``DisciplineCounts`` (numbers per form and quarter) do."""
+
+    class Recorded(Aggregate.Event):
+        private = True
+
+        def apply(self, d):
+            d.form = self.form
+            d.period = self.period
+            d.unit_id = self.unit_id
+            d.voided = False
+
+    class Voided(Aggregate.Event):
+        private = True
+
+        def apply(self, d):
+            d.voided = True
+
+    @classmethod
+    def record(cls, record_id, unit_id, form, person_name, person_id, post, measure, summary,
+               handled_on, today, by):
+        if form not in DISCIPLINE_FORMS:
+            raise BadInput("unknown form", {"form": ["1, 2, 3 or 4"]})
+        if handled_on > today:
+            raise BadInput("handled in the future", {"handled_on": ["after today"]})
+        d = cls(record_id)
+        d.trigger(cls.Recorded, record_id=record_id, unit_id=unit_id, form=form,
+                  person_name=person_name, person_id=person_id, post=post, measure=measure,
+                  summary=summary, handled_on=handled_on, period=quarter_of(handled_on),
+                  recorded_by=by)
+        return d
+
+    def void(self, reason: str, by: str):
+        if self.voided:
+            raise RuleViolation("the record is already voided")
+        self.trigger(self.Voided, record_id=self.id, unit_id=self.unit_id, form=self.form,
+                     period=self.period, reason=reason, voided_by=by)
+
+
+class DisciplineCounts(Aggregate):
+    """Counts per form for one quarter (id = ``YYYY-Qn``): the only discipline figures
+    that leave the service. No unit id: per-unit numbers this small would point at people."""
+
+    class Published(Aggregate.Event):
+        def apply(self, c):
+            c.counts = {k: getattr(self, k) for k in ("form_1", "form_2", "form_3", "form_4")}
+
+    counts = None  # class default: replay builds the object without __init__
+
+    @classmethod
+    def start(cls, period: str):
+        return cls(period)
+
+    def publish(self, counts: dict, published_on: str) -> bool:
+        figures = {"form_%d" % f: int(counts.get(f, 0)) for f in DISCIPLINE_FORMS}
+        if figures == self.counts:
+            return False
+        self.trigger(self.Published, period=self.id, total=sum(figures.values()),
+                     published_on=published_on, **figures)
+        return True
+
+
+# -- indicators for 上下互比 ------------------------------------------------------------------------
+UNIT_FIGURES = ("findings_total", "rectifications_closed", "closed_on_time", "closure_rate",
+                "timeliness_rate", "overdue_count", "escalated_count", "risk_high",
+                "risk_medium", "risk_low", "screening_on_time", "screening_overdue",
+                "micro_power_missing")
+DISTRICT_FIGURES = ("units", "findings_total", "rectifications_closed", "closure_rate",
+                    "timeliness_rate", "overdue_count", "escalated_to_city", "risk_high",
+                    "risk_medium", "risk_low", "screening_on_time_rate", "screening_overdue_units",
+                    "micro_power_missing_units")
+
+
+class _Published(Aggregate):
+    FIGURES: tuple = ()
+    figures = None  # class default: replay builds the object without __init__
+
+    @classmethod
+    def start(cls, key: str):
+        return cls(key)
+
+    def publish(self, figures: dict, as_of: str) -> bool:
+        """Record only what changed: a timer publishing every hour must not flood the
+        city with identical figures."""
+        values = {k: figures[k] for k in self.FIGURES}
+        if values == self.figures:
+            return False
+        self.trigger(self.Published, unit_id=self.id, as_of=as_of, **values)
+        return True
+
+
+class UnitIndicators(_Published):
+    """Per-unit supervision figures (id = unit id)."""
+
+    FIGURES = UNIT_FIGURES
+
+    class Published(Aggregate.Event):
+        def apply(self, p):
+            p.figures = {k: getattr(self, k) for k in UNIT_FIGURES}
+
+
+class DistrictIndicators(_Published):
+    """Figures of a whole district (id = the district's root unit id)."""
+
+    FIGURES = DISTRICT_FIGURES
+
+    class Published(Aggregate.Event):
+        def apply(self, p):
+            p.figures = {k: getattr(self, k) for k in DISTRICT_FIGURES}

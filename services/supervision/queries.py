@@ -1,0 +1,647 @@
+"""Query helpers over the supervision read models: plain functions ``(conn, ...)``.
+
+The same functions answer a live query, a dashboard and an "as of" view (run against
+the in-memory database ``build_as_of`` returns), and they compute the figures the
+service publishes for 上下互比 - so a number on the district's dashboard, in a round's
+facts and in the city's comparison is always computed one way.
+"""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import and_, case, func, select
+
+from services.supervision.domain import (
+    DISCIPLINE_FORMS, LEVEL_COLOURS, UNIT_FIGURES, indicators_of, months_in, period_bounds, rank,
+    score_unit,
+)
+from services.supervision.projections import (
+    checklists, discipline_records, education, escalations, evidence_submissions, feedback,
+    indicator_systems, inspection_scores, inspections, micro_power, rectifications,
+    risk_assessments, risk_controls, risk_points, round_units, rounds, screening,
+    screening_periods,
+)
+from shared.errors import NotFound
+from shared.projections import startswith
+from shared.unittree import subtree_of, unit_directory, unit_of
+
+ud = unit_directory
+r = rectifications
+
+# -- the users' words for codes (lists, exports, the collective-review report) ------------------
+SOURCE_ZH = {
+    "inspection": "检查督导", "department_to_department": "部门对部门",
+    "community_to_department": "社区对部门", "enterprise_to_department": "企业对部门",
+    "audit": "审计监督", "judicial": "司法监督", "financial": "财务监督",
+    "public_report": "群众监督",
+}
+STATUS_ZH = {"open": "整改中", "evidence_submitted": "待验收", "closed": "已销号"}
+ROLE_ZH = {"party_secretary": "党组织书记", "unit_head": "单位负责人",
+           "discipline_member": "纪检委员", "cadre": "干部", "member": "党员"}
+LEVEL_ZH = {"high": "高(红)", "medium": "中(黄)", "low": "低(绿)", None: "未评估"}
+SEVERITY_ZH = {"minor": "轻微", "general": "一般", "serious": "严重"}
+ESCALATION_ZH = {"owner_unit": "责任单位", "unit_head": "单位负责人/纪检委员",
+                 "district_office": "区直机关工委", "city": "市级(仅计数)", None: ""}
+CATEGORY_ZH = {"political": "政治风险", "post_duty": "岗位职责风险", "procedure": "制度机制风险",
+               "external": "外部环境风险", "ideological": "思想道德风险"}
+
+
+def require_unit(conn, unit_id: str) -> dict:
+    row = unit_of(conn, ud, unit_id)
+    if row is None:
+        raise NotFound("unit %s not found" % unit_id, {"unit_id": ["no such unit"]})
+    return row
+
+
+def _in_subtree(path: str):
+    return startswith(ud.c.path, path)
+
+
+def _rate(part: int, whole: int):
+    return round(part / whole, 4) if whole else None
+
+
+# -- figures per unit ----------------------------------------------------------------------------
+def _count(cond):
+    return func.sum(case((cond, 1), else_=0))
+
+
+def rect_counts(conn, path: str, found_from: str | None = None, found_to: str | None = None) -> dict:
+    """unit id -> rectification counts for owner units in the subtree at ``path``."""
+    not_closed = r.c.status != "closed"
+    q = (select(r.c.unit_id, func.count().label("total"),
+                _count(r.c.status == "closed").label("closed"),
+                _count(and_(r.c.status == "closed", r.c.on_time.is_(True))).label("on_time"),
+                _count(and_(not_closed, r.c.overdue.is_(True))).label("overdue"),
+                _count(and_(not_closed, r.c.escalation_step > 0)).label("escalated"),
+                _count(and_(not_closed, r.c.escalation_level == "city")).label("city"),
+                _count(r.c.status == "evidence_submitted").label("awaiting"))
+         .select_from(r.join(ud, ud.c.unit_id == r.c.unit_id))
+         .where(_in_subtree(path)).group_by(r.c.unit_id))
+    if found_from:
+        q = q.where(r.c.found_on >= found_from, r.c.found_on <= found_to)
+    return {row.unit_id: {k: int(row._mapping[k] or 0) for k in row._mapping if k != "unit_id"}
+            for row in conn.execute(q)}
+
+
+def risk_counts(conn, path: str) -> dict:
+    q = (select(risk_points.c.unit_id, risk_points.c.level, func.count().label("n"))
+         .select_from(risk_points.join(ud, ud.c.unit_id == risk_points.c.unit_id))
+         .where(_in_subtree(path), risk_points.c.status == "active")
+         .group_by(risk_points.c.unit_id, risk_points.c.level))
+    out: dict[str, dict] = {}
+    for row in conn.execute(q):
+        out.setdefault(row.unit_id, {"high": 0, "medium": 0, "low": 0, "unassessed": 0})[
+            row.level or "unassessed"] += row.n
+    return out
+
+
+def _by_unit(conn, table, path: str) -> dict:
+    q = (select(table).select_from(table.join(ud, ud.c.unit_id == table.c.unit_id))
+         .where(_in_subtree(path)))
+    return {row["unit_id"]: dict(row) for row in conn.execute(q).mappings()}
+
+
+def inspection_summary(conn, path: str) -> dict:
+    q = (select(inspections.c.unit_id, func.count().label("completed"),
+                func.avg(inspections.c.percent).label("avg_percent"),
+                func.max(inspections.c.completed_on).label("last_on"))
+         .select_from(inspections.join(ud, ud.c.unit_id == inspections.c.unit_id))
+         .where(_in_subtree(path), inspections.c.status == "completed")
+         .group_by(inspections.c.unit_id))
+    return {row.unit_id: {"completed": row.completed,
+                          "avg_percent": round(row.avg_percent, 2) if row.avg_percent is not None else None,
+                          "last_completed_on": row.last_on}
+            for row in conn.execute(q)}
+
+
+def _unit_figures(rc: dict, rk: dict, sc: dict | None, mp: dict | None) -> dict:
+    total, closed = rc.get("total", 0), rc.get("closed", 0)
+    on_time, overdue = rc.get("on_time", 0), rc.get("overdue", 0)
+    return {
+        "findings_total": total,
+        "rectifications_closed": closed,
+        "closed_on_time": on_time,
+        "closure_rate": _rate(closed, total),
+        # 整改及时率: closed by the deadline ÷ everything that was due (closed, or overdue now)
+        "timeliness_rate": _rate(on_time, closed + overdue),
+        "overdue_count": overdue,
+        "escalated_count": rc.get("escalated", 0),
+        "risk_high": rk.get("high", 0),
+        "risk_medium": rk.get("medium", 0),
+        "risk_low": rk.get("low", 0),
+        "screening_on_time": None if sc is None else not sc["overdue"],
+        "screening_overdue": bool(sc and sc["overdue"]),
+        "micro_power_missing": bool(mp and mp["required"] and mp["lists"] == "[]"),
+    }
+
+
+def unit_figures(conn, path: str, units: list[dict]) -> dict[str, dict]:
+    """unit id -> the published per-unit figures (``UNIT_FIGURES``) plus a few extras."""
+    rc, rk = rect_counts(conn, path), risk_counts(conn, path)
+    sc, mp = _by_unit(conn, screening, path), _by_unit(conn, micro_power, path)
+    out = {}
+    for u in units:
+        uid = u["unit_id"]
+        fig = _unit_figures(rc.get(uid, {}), rk.get(uid, {}), sc.get(uid), mp.get(uid))
+        fig["awaiting_verification"] = rc.get(uid, {}).get("awaiting", 0)
+        fig["escalated_to_city"] = rc.get(uid, {}).get("city", 0)
+        fig["risk_unassessed"] = rk.get(uid, {}).get("unassessed", 0)
+        fig["screening_due_on"] = sc[uid]["due_on"] if uid in sc else None
+        fig["micro_power_required"] = bool(mp.get(uid) and mp[uid]["required"])
+        out[uid] = fig
+    return out
+
+
+def combine(figures: list[dict]) -> dict:
+    """Figures of a set of units (a subtree, a district) from their per-unit figures."""
+    s = lambda k: sum(f[k] for f in figures)  # noqa: E731
+    closed, on_time, overdue = s("rectifications_closed"), s("closed_on_time"), s("overdue_count")
+    scheduled = [f for f in figures if f["screening_on_time"] is not None]
+    return {
+        "units": len(figures),
+        "findings_total": s("findings_total"),
+        "rectifications_closed": closed,
+        "closure_rate": _rate(closed, s("findings_total")),
+        "timeliness_rate": _rate(on_time, closed + overdue),
+        "overdue_count": overdue,
+        "escalated_count": s("escalated_count"),
+        "escalated_to_city": s("escalated_to_city"),
+        "awaiting_verification": s("awaiting_verification"),
+        "risk_high": s("risk_high"),
+        "risk_medium": s("risk_medium"),
+        "risk_low": s("risk_low"),
+        "screening_on_time_rate": _rate(sum(1 for f in scheduled if f["screening_on_time"]),
+                                        len(scheduled)),
+        "screening_overdue_units": sum(1 for f in figures if f["screening_overdue"]),
+        "micro_power_missing_units": sum(1 for f in figures if f["micro_power_missing"]),
+    }
+
+
+def published_unit_figures(fig: dict) -> dict:
+    return {k: fig[k] for k in UNIT_FIGURES}
+
+
+def district_roots(conn) -> list[dict]:
+    q = select(ud).where(ud.c.parent_id.is_(None), ud.c.active.is_(True)).order_by(ud.c.unit_id)
+    return [dict(row) for row in conn.execute(q).mappings()]
+
+
+def district_figures(conn, root: dict) -> dict:
+    units = [u for u in subtree_of(conn, ud, root["unit_id"]) if u["unit_id"] != root["unit_id"]]
+    return combine(list(unit_figures(conn, root["path"], units).values()))
+
+
+# -- the unit view (单位画像) -----------------------------------------------------------------
+def unit_view(conn, unit_id: str) -> dict:
+    """A unit with everything below it: the district dashboard when asked for the root."""
+    unit = require_unit(conn, unit_id)
+    units = subtree_of(conn, ud, unit_id)
+    figs = unit_figures(conn, unit["path"], units)
+    insp = inspection_summary(conn, unit["path"])
+    rows = [{"unit_id": u["unit_id"], "name": u["name"], "kind": u["kind"], "level": u["level"],
+             "depth": u["depth"] - unit["depth"], **figs[u["unit_id"]],
+             "inspections": insp.get(u["unit_id"], {"completed": 0, "avg_percent": None,
+                                                    "last_completed_on": None})}
+            for u in units]
+    below = [f for uid, f in figs.items() if uid != unit_id] or []
+    return {"unit": {k: unit[k] for k in ("unit_id", "name", "kind", "level", "parent_id",
+                                          "active", "demonstration_site")},
+            "own": figs.get(unit_id) or _unit_figures({}, {}, None, None),
+            "subtree": combine(list(figs.values())),
+            "below": combine(below) if below else None,
+            "units": rows}
+
+
+# -- overdue list ----------------------------------------------------------------------------
+def overdue_list(conn, unit_id: str, level: str | None, limit: int, offset: int) -> dict:
+    unit = require_unit(conn, unit_id)
+    where = [_in_subtree(unit["path"]), r.c.overdue.is_(True), r.c.status != "closed"]
+    if level:
+        where.append(r.c.escalation_level == level)
+    base = r.join(ud, ud.c.unit_id == r.c.unit_id)
+    total = conn.execute(select(func.count()).select_from(base).where(*where)).scalar()
+    q = (select(r.c.rect_id, r.c.unit_id, ud.c.name.label("unit_name"), r.c.description,
+                r.c.source, r.c.severity, r.c.responsible_role, r.c.deadline, r.c.status,
+                r.c.overdue_since, r.c.days_overdue, r.c.escalation_step, r.c.escalation_level,
+                r.c.last_escalated_on)
+         .select_from(base).where(*where)
+         .order_by(r.c.deadline, r.c.rect_id).limit(limit).offset(offset))
+    return {"unit_id": unit_id, "total": total,
+            "items": [dict(row) for row in conn.execute(q).mappings()]}
+
+
+# -- rectifications and findings --------------------------------------------------------------
+def rectification(conn, rect_id: str) -> dict:
+    row = conn.execute(select(r).where(r.c.rect_id == rect_id)).mappings().first()
+    if row is None:
+        raise NotFound("rectification %s not found" % rect_id)
+    out = dict(row)
+    subs = conn.execute(select(evidence_submissions)
+                        .where(evidence_submissions.c.rect_id == rect_id)
+                        .order_by(evidence_submissions.c.submission)).mappings()
+    out["evidence"] = [dict(s, items=json.loads(s["items"])) for s in subs]
+    esc = conn.execute(select(escalations).where(escalations.c.rect_id == rect_id)
+                       .order_by(escalations.c.seq)).mappings()
+    out["escalations"] = [dict(e, target=json.loads(e["target"])) for e in esc]
+    return out
+
+
+def list_rectifications(conn, unit_id, include_subtree, status, source, limit, offset) -> dict:
+    unit = require_unit(conn, unit_id)
+    where = [_in_subtree(unit["path"]) if include_subtree else r.c.unit_id == unit_id]
+    if status:
+        where.append(r.c.status == status)
+    if source:
+        where.append(r.c.source == source)
+    base = r.join(ud, ud.c.unit_id == r.c.unit_id)
+    total = conn.execute(select(func.count()).select_from(base).where(*where)).scalar()
+    q = (select(r, ud.c.name.label("unit_name")).select_from(base).where(*where)
+         .order_by(r.c.found_on.desc(), r.c.rect_id).limit(limit).offset(offset))
+    return {"unit_id": unit_id, "total": total,
+            "items": [dict(row) for row in conn.execute(q).mappings()]}
+
+
+# -- inspections ----------------------------------------------------------------------------------
+def inspection(conn, inspection_id: str) -> dict:
+    row = conn.execute(select(inspections).where(inspections.c.inspection_id == inspection_id)
+                       ).mappings().first()
+    if row is None:
+        raise NotFound("inspection %s not found" % inspection_id)
+    out = dict(row)
+    out["criteria"] = json.loads(out["criteria"])
+    out["inspectors"] = json.loads(out["inspectors"])
+    out["finding_count"] = out.pop("findings")
+    out["scores"] = [dict(s) for s in conn.execute(
+        select(inspection_scores).where(inspection_scores.c.inspection_id == inspection_id)
+        .order_by(inspection_scores.c.criterion)).mappings()]
+    out["findings"] = [dict(f) for f in conn.execute(
+        select(r.c.rect_id.label("finding_id"), r.c.description, r.c.severity, r.c.status,
+               r.c.deadline).where(r.c.inspection_id == inspection_id)
+        .order_by(r.c.rect_id)).mappings()]
+    out["feedback"] = [dict(f, told=json.loads(f["told"]), finding_ids=json.loads(f["finding_ids"]))
+                       for f in conn.execute(select(feedback)
+                                             .where(feedback.c.inspection_id == inspection_id)
+                                             .order_by(feedback.c.seq)).mappings()]
+    return out
+
+
+def list_inspections(conn, unit_id, include_subtree, status, limit, offset) -> dict:
+    unit = require_unit(conn, unit_id)
+    where = [_in_subtree(unit["path"]) if include_subtree else inspections.c.unit_id == unit_id]
+    if status:
+        where.append(inspections.c.status == status)
+    base = inspections.join(ud, ud.c.unit_id == inspections.c.unit_id)
+    total = conn.execute(select(func.count()).select_from(base).where(*where)).scalar()
+    q = (select(inspections.c.inspection_id, inspections.c.unit_id, ud.c.name.label("unit_name"),
+                inspections.c.batch_id, inspections.c.title, inspections.c.planned_on,
+                inspections.c.checklist_id, inspections.c.checklist_version,
+                inspections.c.status, inspections.c.findings, inspections.c.percent,
+                inspections.c.completed_on)
+         .select_from(base).where(*where)
+         .order_by(inspections.c.planned_on.desc(), inspections.c.inspection_id)
+         .limit(limit).offset(offset))
+    return {"unit_id": unit_id, "total": total,
+            "items": [dict(row) for row in conn.execute(q).mappings()]}
+
+
+def checklist(conn, checklist_id: str, version: int | None) -> dict:
+    q = select(checklists).where(checklists.c.checklist_id == checklist_id)
+    q = q.where(checklists.c.version == version) if version else q.order_by(
+        checklists.c.version.desc()).limit(1)
+    row = conn.execute(q).mappings().first()
+    if row is None:
+        raise NotFound("no checklist %s%s" % (checklist_id, " v%d" % version if version else ""))
+    versions = [v for (v,) in conn.execute(select(checklists.c.version)
+                                          .where(checklists.c.checklist_id == checklist_id)
+                                          .order_by(checklists.c.version))]
+    return dict(row, criteria=json.loads(row["criteria"]), versions=versions)
+
+
+# -- risk points ---------------------------------------------------------------------------------
+def _risk_row(row) -> dict:
+    d = dict(row)
+    d["post_flags"] = json.loads(d["post_flags"])
+    d["micro_power_steps"] = json.loads(d["micro_power_steps"])
+    d["colour"] = LEVEL_COLOURS.get(d["level"])
+    return d
+
+
+def list_risk_points(conn, unit_id, include_subtree, level, limit, offset) -> dict:
+    unit = require_unit(conn, unit_id)
+    rp = risk_points
+    where = [_in_subtree(unit["path"]) if include_subtree else rp.c.unit_id == unit_id,
+             rp.c.status == "active"]
+    if level:
+        where.append(rp.c.level == level)
+    base = rp.join(ud, ud.c.unit_id == rp.c.unit_id)
+    total = conn.execute(select(func.count()).select_from(base).where(*where)).scalar()
+    q = (select(rp, ud.c.name.label("unit_name")).select_from(base).where(*where)
+         .order_by(rp.c.weighted_score.desc(), rp.c.risk_point_id).limit(limit).offset(offset))
+    return {"unit_id": unit_id, "total": total,
+            "items": [_risk_row(row) for row in conn.execute(q).mappings()]}
+
+
+def risk_point(conn, risk_point_id: str) -> dict:
+    row = conn.execute(select(risk_points).where(risk_points.c.risk_point_id == risk_point_id)
+                       ).mappings().first()
+    if row is None:
+        raise NotFound("risk point %s not found" % risk_point_id)
+    out = _risk_row(row)
+    out["history"] = [dict(a, post_flags=json.loads(a["post_flags"]), rules=json.loads(a["rules"]))
+                      for a in conn.execute(select(risk_assessments)
+                                            .where(risk_assessments.c.risk_point_id == risk_point_id)
+                                            .order_by(risk_assessments.c.seq)).mappings()]
+    out["control_measures"] = [dict(c) for c in conn.execute(
+        select(risk_controls).where(risk_controls.c.risk_point_id == risk_point_id)
+        .order_by(risk_controls.c.control_id)).mappings()]
+    return out
+
+
+# -- screening and 微权力清单 ------------------------------------------------------------------------
+def screening_status(conn, unit_id, overdue_only, limit, offset) -> dict:
+    unit = require_unit(conn, unit_id)
+    where = [_in_subtree(unit["path"])]
+    if overdue_only:
+        where.append(screening.c.overdue.is_(True))
+    base = screening.join(ud, ud.c.unit_id == screening.c.unit_id)
+    total = conn.execute(select(func.count()).select_from(base).where(*where)).scalar()
+    q = (select(screening, ud.c.name.label("unit_name")).select_from(base).where(*where)
+         .order_by(screening.c.overdue.desc(), screening.c.due_on, screening.c.unit_id)
+         .limit(limit).offset(offset))
+    items = [dict(row) for row in conn.execute(q).mappings()]
+    for item in items:
+        item["periods"] = [dict(p) for p in conn.execute(
+            select(screening_periods).where(screening_periods.c.unit_id == item["unit_id"])
+            .order_by(screening_periods.c.due_on.desc()).limit(8)).mappings()]
+    return {"unit_id": unit_id, "total": total, "items": items}
+
+
+def micro_power_gaps(conn, unit_id: str) -> dict:
+    """Window and law-enforcement units in the subtree without a published 微权力清单."""
+    unit = require_unit(conn, unit_id)
+    q = (select(micro_power, ud.c.name.label("unit_name"))
+         .select_from(micro_power.join(ud, ud.c.unit_id == micro_power.c.unit_id))
+         .where(_in_subtree(unit["path"]), micro_power.c.required.is_(True), ud.c.active.is_(True))
+         .order_by(micro_power.c.unit_id))
+    rows = [dict(row, lists=json.loads(row["lists"])) for row in conn.execute(q).mappings()]
+    return {"unit_id": unit_id, "required": len(rows),
+            "missing": [x for x in rows if not x["lists"]],
+            "published": [x for x in rows if x["lists"]]}
+
+
+# -- the three lists (问题清单 / 责任清单 / 整改清单) ---------------------------------------------------
+LIST_COLUMNS = {
+    "problems": ("问题清单", [
+        ("no", "序号"), ("kind", "类别"), ("unit_name", "单位"), ("origin", "来源/风险类别"),
+        ("description", "问题/风险描述"), ("post", "岗位"), ("date", "发现/辨识日期"),
+        ("grade", "严重程度/风险等级"), ("ref", "编号")]),
+    "responsibilities": ("责任清单", [
+        ("no", "序号"), ("kind", "类别"), ("unit_name", "责任单位"), ("subject", "问题/风险点"),
+        ("duty", "整改要求/防控措施"), ("responsible", "责任人/责任岗位"), ("due", "时限/复核日期"),
+        ("ref", "编号")]),
+    "rectifications": ("整改清单", [
+        ("no", "序号"), ("unit_name", "责任单位"), ("description", "问题"), ("requirement", "整改要求"),
+        ("responsible", "责任人"), ("deadline", "整改时限"), ("status", "状态"),
+        ("submitted_on", "提交佐证日期"), ("verified_on", "验收销号日期"), ("on_time", "是否按期"),
+        ("overdue", "是否逾期"), ("escalation", "督办层级"), ("ref", "编号")]),
+}
+
+
+def unit_lists(conn, unit_id: str, include_subtree: bool) -> dict:
+    unit = require_unit(conn, unit_id)
+    rp, rc = risk_points, risk_controls
+    scope_r = _in_subtree(unit["path"]) if include_subtree else r.c.unit_id == unit_id
+    scope_p = _in_subtree(unit["path"]) if include_subtree else rp.c.unit_id == unit_id
+    scope_c = _in_subtree(unit["path"]) if include_subtree else rc.c.unit_id == unit_id
+    rects = conn.execute(select(r, ud.c.name.label("unit_name"))
+                         .select_from(r.join(ud, ud.c.unit_id == r.c.unit_id)).where(scope_r)
+                         .order_by(r.c.found_on, r.c.rect_id)).mappings().all()
+    points = conn.execute(select(rp, ud.c.name.label("unit_name"))
+                          .select_from(rp.join(ud, ud.c.unit_id == rp.c.unit_id))
+                          .where(scope_p, rp.c.status == "active")
+                          .order_by(rp.c.identified_on, rp.c.risk_point_id)).mappings().all()
+    controls = conn.execute(select(rc, ud.c.name.label("unit_name"),
+                                   rp.c.description.label("risk"))
+                            .select_from(rc.join(ud, ud.c.unit_id == rc.c.unit_id)
+                                         .join(rp, rp.c.risk_point_id == rc.c.risk_point_id))
+                            .where(scope_c, rp.c.status == "active")
+                            .order_by(rc.c.risk_point_id, rc.c.control_id)).mappings().all()
+    problems = [{"kind": "廉政风险点", "unit_name": p["unit_name"],
+                 "origin": CATEGORY_ZH.get(p["category"], p["category"]),
+                 "description": p["description"], "post": p["post"] or "",
+                 "date": p["identified_on"] or "", "grade": LEVEL_ZH.get(p["level"]),
+                 "ref": p["risk_point_id"]} for p in points]
+    problems += [{"kind": "问题", "unit_name": x["unit_name"],
+                  "origin": SOURCE_ZH[x["source"]] + (" %s" % x["source_ref"] if x["source_ref"] else ""),
+                  "description": x["description"], "post": "", "date": x["found_on"],
+                  "grade": SEVERITY_ZH[x["severity"]], "ref": x["rect_id"]} for x in rects]
+    duties = [{"kind": "整改责任", "unit_name": x["unit_name"], "subject": x["description"],
+               "duty": x["requirement"] or "", "responsible": ROLE_ZH.get(x["responsible_role"], ""),
+               "due": x["deadline"], "ref": x["rect_id"]} for x in rects if x["status"] != "closed"]
+    duties += [{"kind": "防控责任", "unit_name": c["unit_name"], "subject": c["risk"],
+                "duty": c["measure"], "responsible": c["owner_post"], "due": c["review_date"],
+                "ref": "%s/%s" % (c["risk_point_id"], c["control_id"])} for c in controls]
+    fixes = [{"unit_name": x["unit_name"], "description": x["description"],
+              "requirement": x["requirement"] or "",
+              "responsible": ROLE_ZH.get(x["responsible_role"], ""), "deadline": x["deadline"],
+              "status": STATUS_ZH[x["status"]], "submitted_on": x["submitted_on"] or "",
+              "verified_on": x["verified_on"] or "",
+              "on_time": "" if x["on_time"] is None else ("是" if x["on_time"] else "否"),
+              "overdue": "是" if x["overdue"] and x["status"] != "closed" else "否",
+              "escalation": ESCALATION_ZH.get(x["escalation_level"], ""), "ref": x["rect_id"]}
+             for x in rects]
+    out = {"unit_id": unit_id, "unit_name": unit["name"], "include_subtree": include_subtree}
+    for key, rows in (("problems", problems), ("responsibilities", duties),
+                      ("rectifications", fixes)):
+        title, columns = LIST_COLUMNS[key]
+        for n, row in enumerate(rows, start=1):
+            row["no"] = n
+        out[key] = {"title": title, "columns": [{"key": k, "title": t} for k, t in columns],
+                    "rows": rows}
+    return out
+
+
+# -- political ecology ---------------------------------------------------------------------------
+def indicator_system(conn, system_id: str, version: int | None) -> dict:
+    t = indicator_systems
+    q = select(t).where(t.c.system_id == system_id)
+    q = q.where(t.c.version == version) if version else q.order_by(t.c.version.desc()).limit(1)
+    row = conn.execute(q).mappings().first()
+    if row is None:
+        raise NotFound("no indicator system %s%s" % (system_id, " v%d" % version if version else ""))
+    versions = [v for (v,) in conn.execute(select(t.c.version).where(t.c.system_id == system_id)
+                                          .order_by(t.c.version))]
+    return dict(row, dimensions=json.loads(row["dimensions"]), versions=versions)
+
+
+def round_row(conn, round_id: str) -> dict:
+    row = conn.execute(select(rounds).where(rounds.c.round_id == round_id)).mappings().first()
+    if row is None:
+        raise NotFound("assessment round %s not found" % round_id)
+    return dict(row, dimensions=json.loads(row["dimensions"]))
+
+
+def round_ranking(conn, round_id: str) -> dict:
+    """The ranking under the weights the round was opened with: frozen once finalized,
+    computed from the recorded scores and facts before that."""
+    rnd = round_row(conn, round_id)
+    rows = conn.execute(select(round_units, ud.c.name.label("unit_name"))
+                        .select_from(round_units.outerjoin(ud, ud.c.unit_id == round_units.c.unit_id))
+                        .where(round_units.c.round_id == round_id)).mappings().all()
+    names = {x["unit_id"]: x["unit_name"] for x in rows}
+    if rnd["status"] == "finalized":
+        ranking = sorted(({"unit_id": x["unit_id"], "rank": x["rank"], "total": x["total"],
+                           "dimensions": json.loads(x["dimension_scores"]),
+                           "missing": json.loads(x["missing"])} for x in rows),
+                         key=lambda x: (x["rank"] is None, x["rank"] or 0, x["unit_id"]))
+    else:
+        ranking = rank({x["unit_id"]: score_unit(rnd["dimensions"], json.loads(x["manual"]),
+                                                 json.loads(x["facts"])) for x in rows})
+    for entry in ranking:
+        entry["unit_name"] = names.get(entry["unit_id"])
+    return {"round": rnd, "ranking": ranking}
+
+
+def _band(total) -> str:
+    if total is None:
+        return "无数据"
+    return "好" if total >= 90 else "较好" if total >= 80 else "一般" if total >= 60 else "较差"
+
+
+def assessment_report(conn, round_id: str) -> dict:
+    """研判报告 for the collective review (集中研判): ranking, how each dimension and
+    indicator went across units, who needs attention, and what data was missing."""
+    data = round_ranking(conn, round_id)
+    rnd, ranking = data["round"], data["ranking"]
+    facts = {x["unit_id"]: (json.loads(x["manual"]), json.loads(x["facts"])) for x in conn.execute(
+        select(round_units).where(round_units.c.round_id == round_id)).mappings()}
+    dims = rnd["dimensions"]
+    dim_avg = {}
+    for d in dims:
+        vals = [e["dimensions"].get(d["code"]) for e in ranking if e["dimensions"].get(d["code"]) is not None]
+        dim_avg[d["code"]] = {"name": d["name"], "weight": d["weight"],
+                              "average": round(sum(vals) / len(vals), 2) if vals else None}
+    indicators = []
+    for code, ind in indicators_of(dims).items():
+        vals = []
+        for manual, fact in facts.values():
+            if ind["source"] == "manual":
+                v = manual.get(code)
+                v = None if v is None else 100.0 * v / ind["max_score"]
+            else:
+                v = fact.get(code)
+            if v is not None:
+                vals.append(v)
+        indicators.append({"code": code, "name": ind["name"], "source": ind["source"],
+                           "units_with_data": len(vals),
+                           "average": round(sum(vals) / len(vals), 2) if vals else None})
+    scored = [e for e in ranking if e["total"] is not None]
+    bands: dict[str, int] = {}
+    for e in ranking:
+        bands[_band(e["total"])] = bands.get(_band(e["total"]), 0) + 1
+    weakest = sorted((i for i in indicators if i["average"] is not None),
+                     key=lambda i: i["average"])[:3]
+    attention = [e for e in ranking if e["total"] is not None and e["total"] < 60] or scored[-3:]
+    lines = ["%s（%s）研判报告" % (rnd["title"], rnd["period"]),
+             "指标体系：%s 第%d版；参评单位 %d 个；状态：%s。" % (
+                 rnd["system_id"], rnd["system_version"], len(ranking),
+                 "已定稿" if rnd["status"] == "finalized" else "评分中")]
+    for d in dims:
+        avg = dim_avg[d["code"]]["average"]
+        lines.append("%s（权重%g）平均得分 %s。" % (d["name"], d["weight"],
+                                            "无数据" if avg is None else "%.2f" % avg))
+    if scored:
+        lines.append("排名前列：%s。" % "、".join("%s（%.2f）" % (e["unit_name"] or e["unit_id"], e["total"])
+                                            for e in scored[:3]))
+        lines.append("需重点关注：%s。" % "、".join("%s（%.2f）" % (e["unit_name"] or e["unit_id"], e["total"])
+                                             for e in attention))
+    if weakest:
+        lines.append("薄弱指标：%s。" % "、".join("%s（平均%.2f）" % (i["name"], i["average"])
+                                            for i in weakest))
+    missing = sorted({m for e in ranking for m in e["missing"]})
+    if missing:
+        lines.append("部分单位缺少数据的指标（已按权重重新折算）：%s。" % "、".join(
+            indicators_of(dims)[m]["name"] for m in missing))
+    return {"round": rnd, "ranking": ranking, "dimensions": dim_avg, "indicators": indicators,
+            "bands": bands, "attention": attention, "weakest_indicators": weakest,
+            "missing_indicators": missing, "text": lines}
+
+
+def round_facts(conn, unit_ids: list[str], period: str, sources: dict[str, str]) -> dict:
+    """Facts the platform holds for a round's units and period, as 0..100 scores.
+
+    ``sources``: indicator code -> fact source. A fact the platform does not have for a
+    unit (no rectification fell due, no education figures yet) is None, not 0.
+    """
+    start, end = (d.isoformat() for d in period_bounds(period))
+    wanted = set(unit_ids)
+    rc = {}
+    q = (select(r.c.unit_id, func.count().label("total"),
+                _count(r.c.status == "closed").label("closed"),
+                _count(and_(r.c.status == "closed", r.c.on_time.is_(True))).label("on_time"),
+                _count(and_(r.c.status != "closed", r.c.overdue.is_(True))).label("overdue"))
+         .where(r.c.found_on >= start, r.c.found_on <= end).group_by(r.c.unit_id))
+    for row in conn.execute(q):
+        if row.unit_id in wanted:
+            rc[row.unit_id] = row
+    sp = {}
+    q = (select(screening_periods.c.unit_id, func.count().label("due"),
+                _count(screening_periods.c.status == "on_time").label("on_time"))
+         .where(screening_periods.c.due_on >= start, screening_periods.c.due_on <= end)
+         .group_by(screening_periods.c.unit_id))
+    for row in conn.execute(q):
+        sp[row.unit_id] = row
+    months = months_in(period)
+    ed: dict[str, list] = {}
+    for row in conn.execute(select(education.c.unit_id, education.c.compliance)
+                            .where(education.c.period.in_(months))):
+        ed.setdefault(row.unit_id, []).append(row.compliance)
+    ins = {}
+    q = (select(inspections.c.unit_id, func.avg(inspections.c.percent).label("avg"))
+         .where(inspections.c.status == "completed", inspections.c.completed_on >= start,
+                inspections.c.completed_on <= end).group_by(inspections.c.unit_id))
+    for row in conn.execute(q):
+        ins[row.unit_id] = row.avg
+
+    def pct(part, whole):
+        return round(100.0 * part / whole, 2) if whole else None
+
+    out = {}
+    for uid in unit_ids:
+        c, s, e = rc.get(uid), sp.get(uid), ed.get(uid)
+        value_of = {
+            "rectification_closure_rate": pct(c.closed, c.total) if c else None,
+            "rectification_timeliness": pct(c.on_time, c.closed + c.overdue) if c else None,
+            "screening_on_time": pct(s.on_time, s.due) if s else None,
+            "education_compliance": round(sum(e) / len(e), 2) if e else None,
+            "inspection_score": round(ins[uid], 2) if ins.get(uid) is not None else None,
+        }
+        out[uid] = {code: value_of[src] for code, src in sources.items()}
+    return out
+
+
+# -- four forms: records (inspector only) and counts (anyone) -----------------------------------
+def discipline_list(conn, unit_id: str | None, period: str | None) -> dict:
+    d = discipline_records
+    q = select(d)
+    if unit_id:
+        unit = require_unit(conn, unit_id)
+        q = q.select_from(d.join(ud, ud.c.unit_id == d.c.unit_id)).where(_in_subtree(unit["path"]))
+    if period:
+        q = q.where(d.c.period == period)
+    rows = conn.execute(q.order_by(d.c.handled_on.desc(), d.c.record_id)).mappings()
+    return {"records": [dict(x) for x in rows]}
+
+
+def discipline_counts_by_period(conn, period: str | None = None) -> dict[str, dict]:
+    """period -> {form: n} of records not voided. Counts only: nothing else leaves here."""
+    d = discipline_records
+    q = (select(d.c.period, d.c.form, func.count().label("n")).where(d.c.status == "recorded")
+         .group_by(d.c.period, d.c.form))
+    if period:
+        q = q.where(d.c.period == period)
+    out: dict[str, dict] = {}
+    for row in conn.execute(q):
+        out.setdefault(row.period, {f: 0 for f in DISCIPLINE_FORMS})[row.form] = row.n
+    return out

@@ -1,0 +1,404 @@
+"""Input schemas (marshmallow 4): unknown fields are rejected, lengths and enums enforced.
+
+What a schema cannot know - a checklist's maximum score, the configured risk scale, an
+indicator's weight - the domain checks, raising ``BadInput`` with the same kind of field
+messages, so a caller sees one error shape either way.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.supervision.domain import (
+    DISCIPLINE_FORMS, FACT_SOURCES, FINDING_SOURCES, RESPONSIBLE_ROLES, RISK_CATEGORIES,
+    RISK_LEVELS, SEVERITIES,
+)
+from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
+
+ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
+Id = lambda **kw: fields.String(validate=validate.Regexp(ID_RE, error="1-100 letters, digits, _ . -"),  # noqa: E731
+                                **kw)
+Text = lambda n=200, **kw: fields.String(validate=validate.Length(1, n), **kw)  # noqa: E731
+Date = lambda **kw: fields.Date(format="iso", **kw)  # noqa: E731
+Period = lambda **kw: fields.String(  # noqa: E731
+    validate=validate.Regexp(r"^\d{4}(-(H[12]|Q[1-4]|0[1-9]|1[0-2]))?$",
+                             error="YYYY, YYYY-Qn, YYYY-Hn or YYYY-MM"), **kw)
+Quarter = lambda **kw: fields.String(  # noqa: E731
+    validate=validate.Regexp(r"^\d{4}-Q[1-4]$", error="YYYY-Qn"), **kw)
+# a past date (end of that day, users' time zone) or an ISO date-time with its offset
+AsOf = lambda **kw: fields.String(  # noqa: E731
+    validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
+                             r"(Z|[+-]\d{2}:?\d{2}))?$",
+                             error="YYYY-MM-DD or an ISO date-time with offset"), **kw)
+Limit = lambda: fields.Integer(load_default=100, validate=validate.Range(1, 1000))  # noqa: E731
+Offset = lambda: fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))  # noqa: E731
+SHA256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$",
+                                                                error="64 lowercase hex digits"))
+Score = lambda **kw: fields.Float(allow_nan=False, **kw)  # noqa: E731
+
+
+class Empty(Schema):
+    pass
+
+
+class UnitRef(Schema):
+    unit_id = Id(required=True)
+
+
+class SubtreeQuery(UnitRef):
+    include_subtree = fields.Boolean(load_default=True)
+    limit = Limit()
+    offset = Offset()
+
+
+# -- checklists ------------------------------------------------------------------------------
+class Criterion(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,49}$",
+                                                                 error="a-z, 0-9, _ (max 50)"))
+    name = Text(100, required=True)
+    max_score = Score(required=True, validate=validate.Range(min=1, max=1000))
+    description = Text(1000, load_default="")
+
+
+class DefineChecklist(Schema):
+    checklist_id = Id(required=True)
+    title = Text(200, required=True)
+    criteria = fields.List(fields.Nested(Criterion), required=True,
+                           validate=validate.Length(1, 50))
+
+
+class ReviseChecklist(Schema):
+    checklist_id = Id(load_default="default")
+    title = Text(200, load_default=None)
+    criteria = fields.List(fields.Nested(Criterion), required=True,
+                           validate=validate.Length(1, 50))
+    note = Text(1000, required=True)
+
+
+class ChecklistRef(Schema):
+    checklist_id = Id(load_default="default")
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+
+
+# -- inspections ---------------------------------------------------------------------------------
+class PlanInspection(Schema):
+    inspection_id = Id(load_default=None)
+    unit_id = Id(required=True)
+    title = Text(200, required=True)
+    planned_on = Date(required=True)
+    checklist_id = Id(load_default="default")
+    inspectors = fields.List(Id(), load_default=list, validate=validate.Length(max=20))
+
+
+class PlanInspectionBatch(Schema):
+    batch_id = Id(load_default=None)
+    unit_ids = fields.List(Id(), required=True, validate=validate.Length(1, 500))
+    title = Text(200, required=True)
+    planned_on = Date(required=True)
+    checklist_id = Id(load_default="default")
+    inspectors = fields.List(Id(), load_default=list, validate=validate.Length(max=20))
+
+    @validates_schema
+    def distinct(self, data, **kw):
+        if len(set(data["unit_ids"])) != len(data["unit_ids"]):
+            raise ValidationError("a unit appears twice", "unit_ids")
+
+
+class InspectionRef(Schema):
+    inspection_id = Id(required=True)
+
+
+class CriterionScore(Schema):
+    criterion = fields.String(required=True, validate=validate.Length(1, 50))
+    score = Score(required=True)
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class ScoreInspection(InspectionRef):
+    scores = fields.List(fields.Nested(CriterionScore), required=True,
+                         validate=validate.Length(1, 50))
+
+
+class Told(Schema):
+    """Who was told on site: their role and name (names stay on the node)."""
+
+    role = fields.String(required=True, validate=validate.OneOf(RESPONSIBLE_ROLES))
+    name = Text(100, required=True)
+
+
+class GiveFeedback(InspectionRef):
+    told = fields.List(fields.Nested(Told), required=True, validate=validate.Length(1, 20))
+    told_at = fields.AwareDateTime(required=True)
+    finding_ids = fields.List(Id(), load_default=None, validate=validate.Length(max=200))
+    summary = Text(2000, required=True)
+
+
+class CancelInspection(InspectionRef):
+    reason = Text(500, required=True)
+
+
+class ListInspections(SubtreeQuery):
+    status = fields.String(load_default=None,
+                           validate=validate.OneOf(("planned", "completed", "cancelled")))
+
+
+# -- findings and rectification -----------------------------------------------------------------------
+class RecordFinding(Schema):
+    finding_id = Id(load_default=None)
+    unit_id = Id(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(FINDING_SOURCES))
+    source_ref = Text(200, load_default=None)
+    inspection_id = Id(load_default=None)
+    description = Text(2000, required=True)
+    severity = fields.String(load_default="general", validate=validate.OneOf(SEVERITIES))
+    category = Text(100, load_default=None)
+    found_on = Date(load_default=None)
+    # the rectification the finding becomes
+    owner_unit_id = Id(load_default=None)
+    responsible_role = fields.String(required=True, validate=validate.OneOf(RESPONSIBLE_ROLES))
+    deadline = Date(required=True)
+    requirement = Text(2000, load_default="")
+
+
+class RectRef(Schema):
+    rect_id = Id(required=True)
+
+
+class EvidenceItem(Schema):
+    """A reference to a file in the node's evidence store: never the file itself."""
+
+    path = fields.String(required=True, validate=[
+        validate.Length(1, 500),
+        validate.Regexp(r"^(?!/)(?!.*(^|/)\.\.(/|$))[^\\\x00]+$",
+                        error="a relative path inside the evidence store, without '..'"),
+    ])
+    sha256 = SHA256
+    size_bytes = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    description = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class SubmitEvidence(RectRef):
+    evidence = fields.List(fields.Nested(EvidenceItem), required=True,
+                           validate=validate.Length(1, 20))
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class VerifyRectification(RectRef):
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class RejectRectification(RectRef):
+    reason = Text(1000, required=True)
+
+
+class ReopenRectification(RectRef):
+    reason = Text(1000, required=True)
+    deadline = Date(required=True)
+
+
+class ExtendDeadline(RectRef):
+    deadline = Date(required=True)
+    reason = Text(1000, required=True)
+
+
+class ListRectifications(SubtreeQuery):
+    status = fields.String(load_default=None,
+                           validate=validate.OneOf(("open", "evidence_submitted", "closed")))
+    source = fields.String(load_default=None, validate=validate.OneOf(FINDING_SOURCES))
+
+
+class OverdueList(UnitRef):
+    level = fields.String(load_default=None, validate=validate.OneOf(ESCALATION_LEVELS))
+    limit = Limit()
+    offset = Offset()
+    as_of = AsOf(load_default=None)
+
+
+# -- risk points ------------------------------------------------------------------------------------
+class IdentifyRiskPoint(Schema):
+    risk_point_id = Id(load_default=None)
+    unit_id = Id(required=True)
+    description = Text(2000, required=True)
+    category = fields.String(required=True, validate=validate.OneOf(RISK_CATEGORIES))
+    post = Text(200, load_default=None)
+    # the units service's 微权力清单 id ("<unit>/<post>") and the names of its steps
+    micro_power_list_id = fields.String(load_default=None, validate=validate.Length(1, 300))
+    micro_power_steps = fields.List(Text(200), load_default=list, validate=validate.Length(max=50))
+    post_flags = fields.List(fields.String(validate=validate.OneOf(POST_FLAGS)),
+                             load_default=list, validate=validate.Length(max=3))
+    # optional first assessment in the same step (辨识 + 评估 at once)
+    likelihood = fields.Integer(load_default=None)
+    impact = fields.Integer(load_default=None)
+
+    @validates_schema
+    def both_or_neither(self, data, **kw):
+        if (data.get("likelihood") is None) != (data.get("impact") is None):
+            raise ValidationError("give both likelihood and impact, or neither", "impact")
+
+
+class RiskPointRef(Schema):
+    risk_point_id = Id(required=True)
+
+
+class AssessRiskPoint(RiskPointRef):
+    likelihood = fields.Integer(required=True)
+    impact = fields.Integer(required=True)
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    post_flags = fields.List(fields.String(validate=validate.OneOf(POST_FLAGS)),
+                             load_default=None, validate=validate.Length(max=3))
+
+
+class AddControl(RiskPointRef):
+    control_id = Id(load_default=None)
+    measure = Text(2000, required=True)
+    owner_post = Text(200, required=True)
+    review_date = Date(required=True)
+
+
+class ReviewControl(RiskPointRef):
+    control_id = Id(required=True)
+    effective = fields.Boolean(required=True)
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    next_review_date = Date(required=True)
+
+
+class RetireRiskPoint(RiskPointRef):
+    reason = Text(1000, required=True)
+
+
+class ListRiskPoints(SubtreeQuery):
+    level = fields.String(load_default=None, validate=validate.OneOf(RISK_LEVELS))
+
+
+# -- screening ----------------------------------------------------------------------------------------
+class EstablishScreening(UnitRef):
+    cadence = fields.String(load_default=None, validate=validate.OneOf(tuple(CADENCE_MONTHS)))
+
+
+class SetCadence(UnitRef):
+    cadence = fields.String(required=True, validate=validate.OneOf(tuple(CADENCE_MONTHS)))
+
+
+class RecordScreening(UnitRef):
+    screened_on = Date(load_default=None)
+    risk_points_reviewed = fields.Integer(load_default=0, validate=validate.Range(0, 100_000))
+    new_risk_points = fields.Integer(load_default=0, validate=validate.Range(0, 100_000))
+    summary = Text(2000, required=True)
+
+
+class ScreeningStatus(UnitRef):
+    overdue_only = fields.Boolean(load_default=False)
+    limit = Limit()
+    offset = Offset()
+
+
+# -- political ecology -----------------------------------------------------------------------------------
+class Indicator(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,49}$",
+                                                                 error="a-z, 0-9, _ (max 50)"))
+    name = Text(100, required=True)
+    weight = Score(required=True, validate=validate.Range(min=0, max=1, min_inclusive=False))
+    source = fields.String(load_default="manual", validate=validate.OneOf(FACT_SOURCES))
+    max_score = Score(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class Dimension(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,49}$",
+                                                                 error="a-z, 0-9, _ (max 50)"))
+    name = Text(100, required=True)
+    weight = Score(required=True, validate=validate.Range(min=0, max=1, min_inclusive=False))
+    indicators = fields.List(fields.Nested(Indicator), required=True,
+                             validate=validate.Length(1, 50))
+
+
+class ReviseIndicatorSystem(Schema):
+    system_id = Id(load_default="political-ecology")
+    title = Text(200, load_default=None)
+    dimensions = fields.List(fields.Nested(Dimension), required=True,
+                             validate=validate.Length(1, 20))
+    note = Text(1000, required=True)
+    effective_from = Date(load_default=None)
+
+
+class IndicatorSystemRef(Schema):
+    system_id = Id(load_default="political-ecology")
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+
+
+class OpenRound(Schema):
+    round_id = Id(load_default=None)
+    title = Text(200, required=True)
+    period = Period(required=True)
+    system_id = Id(load_default="political-ecology")
+    unit_id = Id(load_default=None)  # assess the department-level units under this unit
+    unit_ids = fields.List(Id(), load_default=None, validate=validate.Length(1, 2000))
+
+    @validates_schema
+    def one_of(self, data, **kw):
+        if (data.get("unit_id") is None) == (data.get("unit_ids") is None):
+            raise ValidationError("give exactly one of unit_id or unit_ids", "_schema")
+
+
+class RoundRef(Schema):
+    round_id = Id(required=True)
+
+
+class RoundScore(Schema):
+    unit_id = Id(required=True)
+    indicator = fields.String(required=True, validate=validate.Length(1, 50))
+    score = Score(required=True)
+    note = fields.String(load_default="", validate=validate.Length(max=1000))
+
+
+class RecordRoundScores(RoundRef):
+    scores = fields.List(fields.Nested(RoundScore), required=True,
+                         validate=validate.Length(1, 20_000))
+
+
+class RoundQuery(RoundRef):
+    as_of = AsOf(load_default=None)
+
+
+# -- four forms ---------------------------------------------------------------------------------------------
+class RecordDiscipline(Schema):
+    record_id = Id(load_default=None)
+    unit_id = Id(required=True)
+    form = fields.Integer(required=True, validate=validate.OneOf(DISCIPLINE_FORMS))
+    person_name = Text(100, required=True)
+    person_id = Id(load_default=None)
+    post = Text(200, load_default=None)
+    measure = Text(200, required=True)   # e.g. 谈话提醒 / 批评教育 / 诫勉
+    summary = Text(4000, required=True)
+    handled_on = Date(required=True)
+
+
+class VoidDiscipline(Schema):
+    record_id = Id(required=True)
+    reason = Text(1000, required=True)
+
+
+class ListDiscipline(Schema):
+    unit_id = Id(load_default=None)
+    period = Quarter(load_default=None)
+
+
+class DisciplineCountsQuery(Schema):
+    period = Quarter(load_default=None)
+
+
+# -- views -------------------------------------------------------------------------------------------------
+class UnitView(UnitRef):
+    as_of = AsOf(load_default=None)
+
+
+class UnitLists(UnitRef):
+    include_subtree = fields.Boolean(load_default=False)
+    as_of = AsOf(load_default=None)
+
+
+class History(Schema):
+    # DisciplineRecord is not listed: its history is read through list_discipline_records
+    stream = fields.String(required=True, validate=validate.OneOf(
+        ("Checklist", "Inspection", "Finding", "Rectification", "RiskPoint",
+         "ScreeningSchedule", "MicroPowerWatch", "IndicatorSystem", "AssessmentRound",
+         "EducationFacts", "UnitIndicators", "DistrictIndicators", "DisciplineCounts")))
+    id = fields.String(required=True, validate=validate.Length(1, 300))

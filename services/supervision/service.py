@@ -1,0 +1,181 @@
+"""The supervision nameko service: commands and queries come from application.py; here are
+only what nameko itself must carry - reactions to other services' events, the timers,
+file downloads (CSV / XLSX) and the evidence upload.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from nameko.events import event_handler
+from nameko.timer import timer
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from services.supervision import application as appl
+from services.supervision.application import app
+from services.supervision.exports import (
+    CSV_TYPE, XLSX_TYPE, content_disposition, ranking_table, render_csv, render_xlsx,
+)
+from services.supervision.settings import Settings, register
+from shared import config
+from shared.auth import WRITERS
+from shared.errors import BadInput, NotFound, QinglianError
+from shared.service import (
+    EventSourcing, NodeService, ServiceApi, bearer_token, error_response,
+    idempotent, json_response,
+)
+from shared.unittree import MirrorsUnits
+
+log = logging.getLogger(__name__)
+
+# How often the timers run. Overdue detection is idempotent, so running it often only
+# costs a query; publication sends only figures that changed.
+OVERDUE_INTERVAL_S = 300
+PUBLISH_INTERVAL_S = 3600
+MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
+LISTS = ("problems", "responsibilities", "rectifications")
+
+
+class SupervisionApi(ServiceApi):
+    @property
+    def evidence_dir(self) -> Path:
+        return self._p.evidence_dir
+
+
+class SupervisionStore(EventSourcing):
+    """The kernel's provider, plus this service's settings (read and checked before
+    anything starts, so a wrong ladder stops the service instead of being ignored)."""
+
+    def setup(self):
+        cfg = self.container.config
+        settings = Settings.from_config(cfg, config.timezone_name(cfg))
+        super().setup()
+        self.runtime.supervision_settings = settings
+        register(self.runtime.engine, settings)
+        self.evidence_dir = config.var_dir(cfg) / config.node_id(cfg) / "evidence"
+
+    def get_dependency(self, worker_ctx) -> SupervisionApi:
+        return SupervisionApi(self, worker_ctx)
+
+
+class SupervisionService(MirrorsUnits, NodeService):
+    name = "supervision"
+    app = app
+    store = SupervisionStore()
+
+    # -- reactions ------------------------------------------------------------------------
+    # requeue_on_error: a transient failure (the log's writer lock busy, a version race)
+    # must not lose a reaction; the handlers are idempotent, so a redelivery is safe.
+    @event_handler("units", "Unit.Registered", requeue_on_error=True)
+    @idempotent
+    def on_unit_registered(self, event, uow):
+        appl.on_unit_registered(uow, event)
+
+    @event_handler("units", "MicroPowerList.Published", requeue_on_error=True)
+    @idempotent
+    def on_micro_power_published(self, event, uow):
+        appl.on_micro_power_published(uow, event)
+
+    @event_handler("education", "EducationIndicators.Published", requeue_on_error=True)
+    @idempotent
+    def on_education_indicators(self, event, uow):
+        try:
+            appl.on_education_indicators(uow, event)
+        except BadInput as exc:
+            # a payload that breaks its contract will not get better by redelivery:
+            # say so loudly and let it be marked handled
+            self.store.metrics.consumer_failed("%s.on_education_indicators" % self.name)
+            log.error("EducationIndicators.Published %s refused: %s", event.event_id, exc)
+
+    # -- timers ---------------------------------------------------------------------------
+    @timer(interval=OVERDUE_INTERVAL_S)
+    def overdue_timer(self):
+        return self.store.execute("detect_overdue", {}, self.store.system_actor())
+
+    @timer(interval=PUBLISH_INTERVAL_S)
+    def publish_timer(self):
+        return self.store.execute("publish_indicators", {}, self.store.system_actor())
+
+    # -- downloads ---------------------------------------------------------------------------
+    @http("GET", "/export/<string:name>")
+    def export(self, request, name):
+        """GET /export/unit_lists?unit_id=..&format=xlsx|csv[&list=problems|...]
+        GET /export/assessment_report?round_id=..&format=xlsx|csv - a file download."""
+        try:
+            actor = self.store.authenticate(bearer_token(request))
+            params = request.args.to_dict(flat=True)
+            fmt = params.pop("format", "xlsx")
+            which = params.pop("list", None)
+            errors = {}
+            if fmt not in ("csv", "xlsx"):
+                errors["format"] = ["csv or xlsx"]
+            if name == "unit_lists" and which is not None and which not in LISTS:
+                errors["list"] = ["one of %s" % ", ".join(LISTS)]
+            if name == "unit_lists" and fmt == "csv" and which is None:
+                errors["list"] = ["a CSV file holds one list: name it"]
+            if errors:
+                raise BadInput("invalid export request", errors)
+            if name == "unit_lists":
+                data = self.store.query("unit_lists", params, actor)
+                tables = [data[k] for k in ([which] if which else LISTS)]
+                stem = "%s_%s" % (data["unit_name"], "、".join(t["title"] for t in tables))
+                heading = data["unit_name"]
+            elif name == "assessment_report":
+                data = self.store.query("assessment_report", params, actor)
+                tables = [ranking_table(data), {
+                    "title": "研判意见", "columns": [{"key": "line", "title": "内容"}],
+                    "rows": [{"line": line} for line in data["text"]]}]
+                if fmt == "csv":
+                    tables = tables[:1]
+                stem = "%s_研判报告" % data["round"]["title"]
+                heading = data["round"]["title"]
+            else:
+                raise NotFound("no export named %s (unit_lists, assessment_report)" % name)
+            if fmt == "csv":
+                body, mimetype = render_csv(tables[0]), CSV_TYPE
+            else:
+                body, mimetype = render_xlsx(tables, heading), XLSX_TYPE
+            return Response(body, status=200, content_type=mimetype, headers={
+                "Content-Disposition": content_disposition("%s.%s" % (stem, fmt))})
+        except QinglianError as exc:
+            return error_response(exc)
+
+    # -- evidence files -------------------------------------------------------------------------
+    @http("POST", "/evidence")
+    def upload_evidence(self, request):
+        """POST /evidence?unit_id=..&filename=.. (raw body): store a file by its sha256 and
+        return the reference ``{path, sha256, size_bytes}`` to pass to submit_evidence.
+        Content-addressed, so uploading the same file twice stores it once."""
+        try:
+            actor = self.store.authenticate(bearer_token(request))
+            unit_id = request.args.get("unit_id") or ""
+            if not unit_id:
+                raise BadInput("which unit's evidence is this?", {"unit_id": ["required"]})
+            with self.store.read() as conn:
+                self.store.app.check_scope(conn, actor, WRITERS, unit_id)
+            body = request.get_data(cache=False)
+            if not body:
+                raise BadInput("empty upload", {"_schema": ["the request body is the file"]})
+            if len(body) > MAX_EVIDENCE_BYTES:
+                raise BadInput("file too large", {"_schema": ["at most %d bytes"
+                                                              % MAX_EVIDENCE_BYTES]})
+            digest = hashlib.sha256(body).hexdigest()
+            suffix = Path(request.args.get("filename") or "").suffix.lower()
+            if not (suffix[1:].isalnum() and len(suffix) <= 10):
+                suffix = ""
+            rel = "%s/%s/%s%s" % (unit_id, digest[:2], digest, suffix)
+            target = self.store.evidence_dir / rel
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                # write then rename: a reader never sees half a file under its final name
+                fd, tmp = tempfile.mkstemp(dir=target.parent)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(body)
+                os.replace(tmp, target)
+            return json_response({"path": rel, "sha256": digest, "size_bytes": len(body)}, 201)
+        except QinglianError as exc:
+            return error_response(exc)
