@@ -9,6 +9,7 @@ actor explicitly: the node's broker is the trust boundary.
 from __future__ import annotations
 
 import hashlib
+import time
 import secrets
 from dataclasses import dataclass, field
 
@@ -115,11 +116,22 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+TOKEN_CACHE_SECONDS = 5.0
+
+
 @dataclass
 class UserDirectory:
+    """Users and tokens in the node database.
+
+    ``authenticate`` runs on every HTTP request; it keeps what it learnt about a token
+    for a few seconds (hashed, like the table) so a burst of requests does not become a
+    burst of lookups. The price: a revoked token keeps working for at most
+    ``TOKEN_CACHE_SECONDS`` on nodes other than the one that revoked it.
+    """
+
     engine: Engine
     node: str = "local"
-    _ready: bool = field(default=False, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)
 
     def create_schema(self) -> None:
         auth_metadata.create_all(self.engine)
@@ -155,6 +167,7 @@ class UserDirectory:
         return token
 
     def revoke_token(self, token: str) -> None:
+        self._cache.pop(hash_token(token), None)
         with self.engine.begin() as c:
             c.execute(update(api_tokens).where(api_tokens.c.token_hash == hash_token(token))
                       .values(revoked=True))
@@ -162,16 +175,24 @@ class UserDirectory:
     def authenticate(self, token: str | None) -> Actor:
         if not token:
             raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
+        key = hash_token(token)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
         with readonly(self.engine.connect()) as c:
             row = c.execute(
                 select(users.c.user_id, users.c.roles, users.c.unit_scope, users.c.disabled,
                        api_tokens.c.revoked)
                 .select_from(api_tokens.join(users, users.c.user_id == api_tokens.c.user_id))
-                .where(api_tokens.c.token_hash == hash_token(token))
+                .where(api_tokens.c.token_hash == key)
             ).first()
         if row is None or row.revoked or row.disabled:
             raise Unauthenticated("invalid or revoked token")
-        return Actor(row.user_id, tuple(row.roles.split(",")), row.unit_scope, self.node)
+        actor = Actor(row.user_id, tuple(row.roles.split(",")), row.unit_scope, self.node)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + TOKEN_CACHE_SECONDS, actor)
+        return actor
 
     def get(self, user_id: str) -> dict | None:
         with readonly(self.engine.connect()) as c:

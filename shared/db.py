@@ -36,7 +36,10 @@ def make_engine(url: str, lock_timeout: str = LOCK_TIMEOUT, **kw) -> Engine:
         kw["connect_args"] = connect_args
         kw.setdefault("pool_size", 10)
         kw.setdefault("max_overflow", 20)
-        kw.setdefault("pool_pre_ping", True)
+        # No pre-ping: it is a round trip on every checkout, i.e. on every command. A
+        # connection that died (database restart) fails one request with a clear error
+        # and is discarded by the pool; recycling bounds how old a connection gets.
+        kw.setdefault("pool_recycle", 1800)
         return create_engine(url, **kw)
 
     memory = u.database in (None, "", ":memory:")

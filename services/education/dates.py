@@ -27,11 +27,6 @@ def local_date(at: datetime, tz: str) -> date:
     return at.astimezone(zone(tz)).date()
 
 
-def local_iso(at: datetime, tz: str) -> str:
-    """The instant written with the users' offset, e.g. 2026-02-01T01:00:00+08:00."""
-    return at.astimezone(zone(tz)).isoformat()
-
-
 def utc_iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat()
 
@@ -73,9 +68,3 @@ def week_start(week: str) -> date:
     """The Monday of an ISO week ``YYYY-Www``."""
     return date.fromisocalendar(int(week[:4]), int(week[6:8]), 1)
 
-
-def days(first: date, last: date):
-    d = first
-    while d <= last:
-        yield d
-        d += timedelta(days=1)

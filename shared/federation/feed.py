@@ -168,6 +168,8 @@ class FeedPage:
     through: int
     head: int
     entries: list[dict]
+    # (entry, rejection or None) once the receiver has verified the entries
+    checked: list | None = None
 
     @property
     def complete(self) -> bool:
@@ -204,6 +206,37 @@ def verify_page(body: Any, origin: str, requester: str, after: int,
 
 
 # -------------------------------------------------------------------------- client
+
+def fetch_page(http_client, key: Ed25519PrivateKey, requester: str, registry: KeyResolver,
+               feed_url: str, origin: str, after: int, limit: int = PAGE_MAX,
+               timeout: float = 30.0) -> FeedPage:
+    """One page with a given ``http.client`` module: under eventlet the caller may pass
+    the unpatched one (``eventlet.patcher.original``) and run this in a native thread,
+    so that a page downloads and verifies while the green threads keep working."""
+    from urllib.parse import urlencode, urlparse
+    limit = max(1, min(int(limit), PAGE_MAX))
+    u = urlparse(feed_url)
+    conn_cls = http_client.HTTPSConnection if u.scheme == "https" else http_client.HTTPConnection
+    conn = conn_cls(u.hostname, u.port, timeout=timeout)
+    try:
+        path = "%s?%s" % (u.path or "/", urlencode({"after": after, "limit": limit}))
+        conn.request("GET", path, headers=request_headers(key, requester, origin, after, limit))
+        r = conn.getresponse()
+        data = r.read()
+    except (OSError, http_client.HTTPException) as exc:
+        raise FeedError("GET %s: %s" % (feed_url, exc)) from exc
+    finally:
+        conn.close()
+    if r.status in (400, 401, 403):
+        raise FeedRefused("GET %s -> %d %s" % (feed_url, r.status, data[:300]), r.status)
+    if r.status != 200:
+        raise FeedError("GET %s -> %d %s" % (feed_url, r.status, data[:300]), r.status)
+    try:
+        body = json.loads(data)
+    except ValueError as exc:
+        raise FeedError("GET %s: not JSON (%s)" % (feed_url, exc)) from exc
+    return verify_page(body, origin, requester, after, registry)
+
 
 class FeedClient:
     """Reads other nodes' feeds as ``node_id`` (one HTTP session, reused)."""

@@ -106,3 +106,22 @@ def test_rpc_rejects_an_actor_with_an_unknown_role(container_factory, node_confi
             hook({"unit_id": "qu"}, actor={"user_id": "a", "roles": ["emperor"]})
         with pytest.raises(Unauthenticated):
             hook({"unit_id": "qu"})
+
+
+def test_tokens_are_hashed_checked_and_revocable(sqlite_url):
+    from shared.auth import UserDirectory, api_tokens
+    from shared.db import make_engine
+    users = UserDirectory(make_engine(sqlite_url), "n")
+    users.create_schema()
+    users.add_user("zhang", "张三", ["unit-admin"], "xj")
+    token = users.issue_token("zhang")
+    with users.engine.connect() as c:
+        stored = [r.token_hash for r in c.execute(api_tokens.select())]
+    assert token not in stored and len(stored[0]) == 64  # only the hash is kept
+    actor = users.authenticate(token)
+    assert (actor.user_id, actor.roles, actor.unit_scope) == ("zhang", ("unit-admin",), "xj")
+    users.revoke_token(token)
+    with pytest.raises(Unauthenticated):
+        users.authenticate(token)
+    with pytest.raises(Unauthenticated):
+        users.authenticate("ql_not-a-token")

@@ -1,0 +1,1052 @@
+"""The education service layer: each command and query, its input and who may run it.
+
+Three small extensions of ``shared.app.Application`` (see ``EducationApplication``):
+queries that default to "today" receive the runtime (clock and settings); commands
+whose only possible conflict is a concurrent duplicate are retried once on a version
+conflict, so that e.g. a notice acknowledged twice at once answers "already
+acknowledged" instead of 409; and in the running service ``check_in`` is validated and
+role-checked here, then handed to the group commit (``burst.py``).
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from shared.app import Application
+from shared.auth import ANY_ROLE, INSPECTOR, NODE_ADMIN, UNIT_ADMIN, WRITERS
+from shared.errors import (
+    ConcurrencyError, Conflict, Forbidden, NotFound, QinglianError, RuleViolation,
+)
+from shared.events import iso_to_us
+from shared.projections import build_as_of
+from shared.store import EventStore
+from shared.unittree import directory_path, subtree_of, unit_directory, unit_directory_projection
+
+from services.education import projections as pr
+from services.education import schemas as s
+from services.education.dates import (
+    iso_week, local_date, parse_date, parse_instant, period_of, previous_period, utc_iso, week_start,
+)
+from services.education.domain import (
+    ROTATION_KINDS, SESSION_KINDS, ContentItem, DailyReminder,
+    DistrictEducationIndicators, EducationIndicators, ExternalCase, ExternalSession, IntegrityNotice,
+    IntegrityTalk, MemberMirror, NoticeReceipt, PublicityRotation, ReminderCheckIn,
+    SessionParticipation, StudySession, UnitProfile, UserInbox, YoungCadreProgramme,
+    choose_rotation, JOINABLE_KINDS, live_streak, next_streak, normalise_tags, session_key,
+)
+from services.education.settings import EducationSettings
+
+STREAMS = {cls.__name__: cls for cls in (
+    StudySession, SessionParticipation, ExternalSession, ExternalCase, DailyReminder,
+    ReminderCheckIn, ContentItem, PublicityRotation, UnitProfile, IntegrityNotice, NoticeReceipt,
+    IntegrityTalk, YoungCadreProgramme, MemberMirror, UserInbox, EducationIndicators,
+    DistrictEducationIndicators)}
+
+
+class EducationApplication(Application):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.retry_on_conflict: set[str] = set()
+        self.needs_runtime: set[str] = set()
+
+    def execute(self, rt, name, data, actor, *args, **kwargs):
+        batcher = getattr(rt, "checkin_batcher", None)
+        if name == "check_in" and batcher is not None and batcher.running:
+            # validated and role-checked here, recorded by the group commit (burst.py)
+            op = self.operation(name, "command")
+            loaded = op.load(data)
+            self._authorize(None, op, actor, loaded)
+            return batcher.submit(loaded, actor, kwargs.get("correlation_id") or
+                                  (args[0] if args else None))
+        attempts = 2 if name in self.retry_on_conflict else 1
+        for attempt in range(attempts):
+            try:
+                return super().execute(rt, name, data, actor, *args, **kwargs)
+            except ConcurrencyError:
+                # the other writer's record is committed now: the retry sees it and
+                # answers as an idempotent repeat
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def run_query(self, rt, name, params, actor):
+        if name not in self.needs_runtime:
+            return super().run_query(rt, name, params, actor)
+        op = self.operation(name, "query")
+        loaded = op.load(params)
+        with rt.read() as conn:
+            self._authorize(conn, op, actor, loaded)
+            return op.fn(conn, loaded, actor, rt)
+
+
+app = EducationApplication("education", unit_path=directory_path)
+UNIT_DIRECTORY = unit_directory_projection()
+app.projections = [UNIT_DIRECTORY, *pr.PROJECTIONS]
+
+
+def runtime_query(name, schema, roles=ANY_ROLE, scope=None):
+    """A query whose function is ``fn(conn, data, actor, rt)``."""
+    def deco(fn):
+        app.query(name, schema, roles=roles, scope=scope)(fn)
+        app.needs_runtime.add(name)
+        return fn
+    return deco
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def settings_of(rt) -> EducationSettings:
+    """The service's settings ride on the runtime (``service.EducationSourcing`` puts
+    them there from the nameko config); a bare runtime (scripts) reads the environment."""
+    settings = getattr(rt, "settings", None)
+    if settings is None:
+        settings = rt.settings = EducationSettings.from_config()
+    return settings
+
+
+def today_of(rt) -> date:
+    return local_date(rt.clock(), settings_of(rt).timezone)
+
+
+def _new_id(given: str | None) -> str:
+    return given or uuid.uuid4().hex[:16]
+
+
+def _require_unit(conn, unit_id: str, field: str = "unit_id") -> dict:
+    row = pr.unit_row(conn, unit_id)
+    if row is None:
+        raise NotFound("unit %s not found" % unit_id, {field: ["no such unit"]})
+    return row
+
+
+def _require_units(conn, unit_ids, field: str) -> None:
+    missing = [u for u in unit_ids if pr.unit_row(conn, u) is None]
+    if missing:
+        raise NotFound("unknown unit(s): %s" % ", ".join(missing), {field: ["no such unit: %s" % ", ".join(missing)]})
+
+
+def _session_row(conn, session_id: str) -> dict:
+    row = pr.get_session(conn, session_id)
+    if row is None:
+        raise NotFound("session %s not found" % session_id, {"session_id": ["no such session"]})
+    return row
+
+
+def _session_unit(conn, d):
+    return conn.execute(select(pr.sessions.c.organiser_unit_id)
+                        .where(pr.sessions.c.session_id == d["session_id"])).scalar()
+
+
+def _talk_unit(conn, d):
+    return conn.execute(select(pr.talks.c.unit_id).where(pr.talks.c.talk_id == d["talk_id"])).scalar()
+
+
+def _young_cadre_unit(conn, d):
+    return conn.execute(select(pr.young_cadres.c.unit_id)
+                        .where(pr.young_cadres.c.person_id == d["person_id"])).scalar()
+
+
+def _root_of(conn, unit_id: str) -> str:
+    path = pr.unit_path(conn, unit_id) or "/%s/" % unit_id
+    return path.strip("/").split("/")[0]
+
+
+def _materials(items) -> list[dict]:
+    return [dict(m) for m in items or ()]
+
+
+# =================================================================================================
+# sessions
+# =================================================================================================
+def _plan(uow, d) -> StudySession:
+    _require_unit(uow.conn, d["organiser_unit_id"], "organiser_unit_id")
+    audience = {"unit_ids": sorted(set(d["audience"].get("unit_ids", []))),
+                "roles": sorted(set(d["audience"].get("roles", []))),
+                "posts": sorted(set(d["audience"].get("posts", [])))}
+    _require_units(uow.conn, audience["unit_ids"], "audience.unit_ids")
+    session_id = _new_id(d["session_id"])
+    if uow.exists(StudySession, session_id):
+        raise Conflict("session %s already exists" % session_id, {"session_id": ["already taken"]})
+    tz = settings_of(uow.rt).timezone
+    at = d["scheduled_at"]
+    joinable = d["joinable"] if d["joinable"] is not None else d["kind"] in JOINABLE_KINDS
+    speaker = dict(d["speaker"]) if d.get("speaker") else None
+    return StudySession.plan(session_id, d["kind"], d["title"], d["organiser_unit_id"],
+                             utc_iso(at), local_date(at, tz).isoformat(), audience, d["tags"],
+                             _materials(d["materials"]), joinable, speaker, d["case_refs"])
+
+
+def _hold(uow, session: StudySession, d, audience_unit_ids) -> dict:
+    conn, rt = uow.conn, uow.rt
+    tz = settings_of(rt).timezone
+    held_at = d.get("held_at") or parse_instant(session.scheduled_at)
+    att = d["attendance"]
+    roster = att.get("roster")
+    attended = d["attended_unit_ids"] if d["attended_unit_ids"] is not None else audience_unit_ids
+    _require_units(conn, attended, "attended_unit_ids")
+    if roster:
+        known = set(conn.execute(select(pr.members.c.person_id)
+                                 .where(pr.members.c.person_id.in_(roster))).scalars())
+        unknown = sorted(set(roster) - known)
+        if unknown:
+            raise NotFound("roster names people not known here", {"attendance.roster": [
+                "unknown member(s): %s" % ", ".join(unknown[:20])]})
+    headcount = len(set(roster)) if roster else att["headcount"]
+    today = today_of(rt)
+    session.hold(utc_iso(held_at), local_date(held_at, tz).isoformat(), today, headcount,
+                 attended, d.get("discussion"), d.get("leader_comment"), d.get("activities") or (),
+                 [dict(c) for c in d.get("case_analysis") or ()], _materials(d.get("extra_materials")))
+    touched = [session]
+    if roster:
+        session.record_roster(roster)
+        # a young cadre on the roster has had this session's education: credit it
+        cadence = settings_of(rt).young_cadre_cadence_days
+        for person_id in sorted(set(roster)):
+            if uow.exists(YoungCadreProgramme, person_id):
+                y = uow.get(YoungCadreProgramme, person_id)
+                y.record(parse_date(session.local_date), SESSION_KINDS[session.kind], session.id,
+                         cadence, today)
+                touched.append(y)
+    uow.save(*touched)
+    return pr.get_session(conn, session.id)
+
+
+@app.command("plan_session", s.PlanSession, roles=WRITERS, scope="organiser_unit_id", status=201)
+def plan_session(uow, d):
+    """Plan a session of any kind (主题联学, 上下联学, 廉政微党课, 专题党日, 警示教育, 廉政谈话)."""
+    session = _plan(uow, d)
+    uow.save(session)
+    return pr.get_session(uow.conn, session.id)
+
+
+@app.command("hold_session", s.HoldSession, roles=WRITERS, scope=_session_unit)
+def hold_session(uow, d):
+    """Record that a planned session took place: attendance (headcount or roster) and
+    what its kind requires (微党课: 议 and 评; 专题党日: the four 共)."""
+    row = _session_row(uow.conn, d["session_id"])
+    session = uow.get(StudySession, d["session_id"])
+    return _hold(uow, session, d, row["audience"]["unit_ids"])
+
+
+@app.command("record_session", s.RecordSession, roles=WRITERS, scope="organiser_unit_id", status=201)
+def record_session(uow, d):
+    """Enter a session after the fact: planned and held in one step."""
+    session = _plan(uow, d)
+    d = dict(d, held_at=None)
+    return _hold(uow, session, d, sorted(set(d["audience"].get("unit_ids", []))))
+
+
+@app.command("cancel_session", s.CancelSession, roles=WRITERS, scope=_session_unit)
+def cancel_session(uow, d):
+    session = uow.get(StudySession, d["session_id"])
+    session.cancel(d["reason"])
+    uow.save(session)
+    return {"session_id": session.id, "status": session.status}
+
+
+def _session_facts(uow, node: str, session_id: str, unit_id: str) -> tuple[str, str, str, bool, str]:
+    """(kind, title, local_date, external, status) of a session to join, here or elsewhere."""
+    if node == uow.rt.node_id:
+        row = _session_row(uow.conn, session_id)
+        if row["status"] == "cancelled":
+            raise RuleViolation("session %s was cancelled" % session_id)
+        if row["organiser_unit_id"] == unit_id:
+            raise RuleViolation("unit %s organises this session; it does not join it" % unit_id,
+                                {"unit_id": ["is the organiser"]})
+        if not row["joinable"]:
+            raise RuleViolation("session %s is not open to other units" % session_id)
+        return row["kind"], row["title"], row["local_date"], False, row["status"]
+    ref = pr.external_ref(uow.conn, "session", session_key(node, session_id))
+    if ref is None:
+        raise NotFound("session %s of node %s has not been received from its feed" % (session_id, node),
+                       {"session_id": ["unknown on %s" % node]})
+    return ref["kind"], ref["title"], ref["local_date"], True, "held"
+
+
+def _participation(uow, d):
+    node = d["session_node"] or uow.rt.node_id
+    _require_unit(uow.conn, d["unit_id"])
+    facts = _session_facts(uow, node, d["session_id"], d["unit_id"])
+    pid = SessionParticipation.participation_id(node, d["session_id"], d["unit_id"])
+    if uow.exists(SessionParticipation, pid):
+        return uow.get(SessionParticipation, pid), facts, False
+    kind, title, day, external, _ = facts
+    return SessionParticipation.join(node, d["session_id"], d["unit_id"], kind, title, day,
+                                     external), facts, True
+
+
+@app.command("join_session", s.JoinSession, roles=WRITERS, scope="unit_id")
+def join_session(uow, d):
+    """A unit joins a session organised at another level or on another node (上下联学);
+    joining again is a no-op."""
+    p, _, new = _participation(uow, d)
+    if new:
+        uow.save(p)
+    return {"participation_id": p.id, "session_key": p.session_key, "unit_id": p.unit_id,
+            "joined": new}
+
+
+@app.command("record_participation", s.RecordParticipation, roles=WRITERS, scope="unit_id")
+def record_participation(uow, d):
+    """The joining unit's attendance (headcount); a warning-education session attended this
+    way counts for the unit's 月月行."""
+    p, facts, _ = _participation(uow, d)
+    kind, title, day, external, status = facts
+    if status != "held":
+        raise RuleViolation("the session has not been held yet", {"session_id": ["still %s" % status]})
+    p.attend(d["headcount"], day, today_of(uow.rt))
+    uow.save(p)
+    return {"participation_id": p.id, "unit_id": p.unit_id, "kind": kind, "local_date": day,
+            "counts_for": period_of(day)}
+
+
+@app.command("register_external_session", s.RegisterExternalSession, roles=(NODE_ADMIN,))
+def register_external_session(uow, d):
+    """From another node's feed (the exchange service calls this): a session units here may
+    join. Delivery is at-least-once, so a repeat changes nothing and a correction is
+    recorded as an update."""
+    if d["origin_node"] == uow.rt.node_id:
+        raise RuleViolation("a session of this node is planned here, not registered as external",
+                            {"origin_node": ["is this node"]})
+    key = session_key(d["origin_node"], d["record_id"])
+    held = d["held_at"]
+    day = local_date(held, settings_of(uow.rt).timezone).isoformat()
+    fields = dict(origin_node=d["origin_node"], record_id=d["record_id"], title=d["title"],
+                  kind=d["kind"], held_at=utc_iso(held), local_date=day, period=day[:7],
+                  organiser=d["organiser"], tags=normalise_tags(d["tags"]))
+    return _register_external(uow, ExternalSession, key, fields)
+
+
+@app.command("register_external_case", s.RegisterExternalCase, roles=(NODE_ADMIN,))
+def register_external_case(uow, d):
+    """A typical case (典型案例) from the city's case library, for warning education."""
+    if d["origin_node"] == uow.rt.node_id:
+        raise RuleViolation("this node's own cases are not external", {"origin_node": ["is this node"]})
+    key = session_key(d["origin_node"], d["record_id"])
+    fields = dict(origin_node=d["origin_node"], record_id=d["record_id"], title=d["title"],
+                  summary=d["summary"], tags=normalise_tags(d["tags"]))
+    return _register_external(uow, ExternalCase, key, fields)
+
+
+def _register_external(uow, cls, key, fields):
+    if uow.exists(cls, key):
+        ref = uow.get(cls, key)
+        changed = ref.update(**fields)
+    else:
+        ref, changed = cls.register(key, **fields), True
+    if changed:
+        uow.save(ref)
+    return {"key": key, "changed": changed}
+
+
+# =================================================================================================
+# 廉洁提醒日打卡
+# =================================================================================================
+@app.command("set_daily_reminder", s.SetDailyReminder, roles=(NODE_ADMIN,))
+def set_daily_reminder(uow, d):
+    """The one-line reminder of a day, set in advance; today's may be reworded only until
+    the first member acknowledges it."""
+    day = d["on"]
+    today = today_of(uow.rt)
+    if day < today:
+        raise RuleViolation("the reminder of a past day is closed", {"on": ["in the past"]})
+    on = day.isoformat()
+    if uow.exists(DailyReminder, on):
+        r = uow.get(DailyReminder, on)
+        n = uow.conn.execute(select(func.count()).select_from(pr.checkins)
+                             .where(pr.checkins.c.day == on)).scalar()
+        r.revise(d["text"], d["item_id"], today, n)
+    else:
+        r = DailyReminder.publish(on, d["text"], d["item_id"])
+    uow.save(r)
+    return {"on": on, "text": r.text}
+
+
+@app.command("publish_daily_reminder", s.Nothing, roles=(NODE_ADMIN,))
+def publish_daily_reminder(uow, d):
+    """Routine (timer): if nobody set today's reminder, take the library's 一句话提醒 used
+    longest ago, so the daily rhythm never stops because an office forgot."""
+    on = today_of(uow.rt).isoformat()
+    if uow.exists(DailyReminder, on):
+        return {"on": on, "published": False}
+    items = [i for i in pr.library(uow.conn) if i["kind"] == "reminder"]
+    if not items:
+        return {"on": on, "published": False, "reason": "the library has no 一句话提醒"}
+    last_used = dict(uow.conn.execute(select(pr.reminders.c.item_id, func.max(pr.reminders.c.day))
+                                      .where(pr.reminders.c.item_id.isnot(None))
+                                      .group_by(pr.reminders.c.item_id)).all())
+    item = min(items, key=lambda i: (last_used.get(i["item_id"], ""), i["item_id"]))
+    r = DailyReminder.publish(on, item["text"][:100].splitlines()[0], item["item_id"])
+    uow.save(r)
+    return {"on": on, "published": True, "item_id": item["item_id"], "text": r.text}
+
+
+def record_check_ins(uow, items) -> list:
+    """Record check-ins - one, or a batch from ``burst.CheckInBatcher`` - in ``uow``.
+
+    Returns one outcome per item, a result dict or the error for that item; errors are
+    decided before anything is written, so they never spoil the others. One read
+    fetches every member's state, one append records every new check-in (the payload's
+    ``by`` says who recorded each), one multi-row write per table updates the read
+    model (``projections.bulk_checkins``)."""
+    conn = uow.conn
+    now = uow.now
+    day = local_date(now, settings_of(uow.rt).timezone).isoformat()
+    checked_at = utc_iso(now)
+    states = pr.checkin_states(conn, [it.data["person_id"] for it in items], day)
+    outcomes, done_here, new = [], {}, []
+    for it in items:
+        person_id, actor = it.data["person_id"], it.actor
+        state = states.get(person_id)
+        try:
+            if actor.user_id != person_id:
+                if not actor.has(NODE_ADMIN, UNIT_ADMIN):
+                    raise Forbidden("members check in for themselves "
+                                    "(a unit-admin may for members in scope)")
+                app.check_scope(conn, actor, WRITERS, state.unit_id if state else None)
+            if state is None:
+                raise NotFound("member %s is not known here (yet)" % person_id,
+                               {"person_id": ["not a registered member"]})
+            if state.reminder_day is None:
+                raise RuleViolation("no 廉洁提醒 has been published for %s" % day)
+        except QinglianError as exc:
+            outcomes.append(exc)
+            continue
+        if state.checked_at is not None or person_id in done_here:
+            first = state.checked_at or done_here[person_id][0]
+            streak = (live_streak(state.last_day, state.current, parse_date(day))
+                      if state.checked_at else done_here[person_id][1])
+            outcomes.append({"person_id": person_id, "on": day, "checked_at": first,
+                             "duplicate": True, "streak": streak})
+            continue
+        streak = next_streak(state.last_day, state.current or 0, day)
+        new.append(ReminderCheckIn.check_in(person_id, state.unit_id, day, checked_at, streak,
+                                            actor.user_id))
+        done_here[person_id] = (checked_at, streak)
+        outcomes.append({"person_id": person_id, "on": day, "checked_at": checked_at,
+                         "duplicate": False, "streak": streak})
+    if new:
+        with pr.bulk_checkins(conn):
+            uow.save(*new)
+    return outcomes
+
+
+class _One:
+    def __init__(self, data, actor, correlation_id=None):
+        self.data, self.actor, self.correlation_id = data, actor, correlation_id
+
+
+@app.command("check_in", s.CheckIn, roles=ANY_ROLE)
+def check_in(uow, d):
+    """日打卡: a member acknowledges today's reminder (today in the users' zone). A member
+    checks in for themselves (their user id is their person id); a unit-admin or
+    node-admin - e.g. the 打卡 mini-program's gateway account - for members in scope.
+    Idempotent: a second check-in the same day answers 200 with ``duplicate: true`` and
+    the first check-in's time; it is counted once. In the running service concurrent
+    check-ins are group-committed (``burst.py``); this is the same code for one."""
+    outcome = record_check_ins(uow, [_One(d, uow.actor)])[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def check_in_alone(rt, item):
+    """The batcher's fallback: one check-in through the ordinary command path (not the
+    batcher's queue: this runs on the batcher's own thread), retried once on a version
+    conflict - a concurrent duplicate from another process - to answer as a repeat."""
+    for attempt in (0, 1):
+        try:
+            return Application.execute(app, rt, "check_in", item.data, item.actor,
+                                       item.correlation_id)
+        except ConcurrencyError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+app.retry_on_conflict.add("check_in")
+
+
+@runtime_query("todays_reminder", s.Day)
+def todays_reminder(conn, d, actor, rt):
+    day = (d["on"] or today_of(rt)).isoformat()
+    row = conn.execute(select(pr.reminders).where(pr.reminders.c.day == day)).mappings().first()
+    if row is None:
+        raise NotFound("no reminder for %s" % day)
+    return dict(row)
+
+
+@runtime_query("checkin_daily", s.UnitDay, scope="unit_id")
+def checkin_daily(conn, d, actor, rt):
+    """Daily coverage per party organisation below a unit (default: today)."""
+    _require_unit(conn, d["unit_id"])
+    day = (d["on"] or today_of(rt)).isoformat()
+    return pr.checkin_daily(conn, d["unit_id"], day, settings_of(rt).party_org_levels)
+
+
+@runtime_query("checkin_monthly", s.UnitPeriod, scope="unit_id")
+def checkin_monthly(conn, d, actor, rt):
+    """Monthly coverage per party organisation, and the subtree's day-by-day series."""
+    _require_unit(conn, d["unit_id"])
+    return pr.checkin_monthly(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels)
+
+
+def _person_scope(conn, d):
+    row = conn.execute(select(pr.members.c.unit_id)
+                       .where(pr.members.c.person_id == d["person_id"])).first()
+    return row.unit_id if row else None
+
+
+@runtime_query("member_streak", s.PersonRef, scope=_person_scope)
+def member_streak(conn, d, actor, rt):
+    """A member's current and best streak (consecutive days) and total check-ins."""
+    if not actor.has(NODE_ADMIN, UNIT_ADMIN, INSPECTOR) and actor.user_id != d["person_id"]:
+        raise Forbidden("a member sees their own streak")
+    return pr.member_streak(conn, d["person_id"], today_of(rt))
+
+
+# =================================================================================================
+# 警示教育月月行 and sessions
+# =================================================================================================
+@runtime_query("warning_education_compliance", s.UnitPeriod, scope="unit_id")
+def warning_education_compliance(conn, d, actor, rt):
+    """月月行: every party organisation below the unit, whether it held (or attended) a
+    warning-education session in the month, and the list of those that missed."""
+    _require_unit(conn, d["unit_id"])
+    return pr.warning_compliance(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels)
+
+
+@app.query("get_session", s.SessionRef, scope=_session_unit)
+def get_session(conn, d, actor):
+    return _session_row(conn, d["session_id"])
+
+
+@app.query("list_sessions", s.ListSessions, scope="unit_id")
+def list_sessions(conn, d, actor):
+    """Sessions organised in a subtree, and those its units joined elsewhere."""
+    _require_unit(conn, d["unit_id"])
+    return pr.list_sessions(conn, d["unit_id"], d["period"], d["kind"])
+
+
+# =================================================================================================
+# library, 周更新, tailoring
+# =================================================================================================
+@app.command("add_content", s.AddContent, roles=(NODE_ADMIN,), status=201)
+def add_content(uow, d):
+    """Add a slogan, an image (by reference), a short text or a one-line reminder to the
+    district's library, tagged by business type, post and risk point."""
+    item_id = _new_id(d["item_id"])
+    if uow.exists(ContentItem, item_id):
+        raise Conflict("content %s already exists" % item_id, {"item_id": ["already taken"]})
+    item = ContentItem.add(item_id, d["kind"], d["title"], d["text"], d["ref"], d["tags"])
+    uow.save(item)
+    return {"item_id": item_id, "kind": item.kind, "tags": item.tags}
+
+
+@app.command("retag_content", s.RetagContent, roles=(NODE_ADMIN,))
+def retag_content(uow, d):
+    item = uow.get(ContentItem, d["item_id"])
+    item.retag(d["tags"])
+    uow.save(item)
+    return {"item_id": item.id, "tags": item.tags}
+
+
+@app.command("retire_content", s.RetireContent, roles=(NODE_ADMIN,))
+def retire_content(uow, d):
+    item = uow.get(ContentItem, d["item_id"])
+    item.retire(d["reason"])
+    uow.save(item)
+    return {"item_id": item.id, "retired": True}
+
+
+@app.query("list_content", s.ListContent)
+def list_content(conn, d, actor):
+    items = pr.library(conn, d["include_retired"])
+    if d["kind"]:
+        items = [i for i in items if i["kind"] == d["kind"]]
+    for dim, key in (("risk_points", "risk_point"), ("posts", "post"),
+                     ("business_types", "business_type")):
+        if d[key]:
+            items = [i for i in items if d[key] in i["tags"][dim]]
+    return {"items": items}
+
+
+def _rotation_candidates(conn) -> list[dict]:
+    return [i for i in pr.library(conn) if i["kind"] in ROTATION_KINDS]
+
+
+def _auto_choice(conn, unit_id: str, items: list[dict]) -> list[str]:
+    last = dict(conn.execute(select(pr.shown.c.item_id, pr.shown.c.last_week)
+                             .where(pr.shown.c.unit_id == unit_id)).all())
+    return choose_rotation(items, pr.unit_profile(conn, unit_id), last)
+
+
+@app.command("rotate_publicity", s.RotatePublicity, roles=WRITERS, scope="unit_id")
+def rotate_publicity(uow, d):
+    """周更新 for one unit and ISO week (default: this week): the given items, or the
+    library's best fitting items shown longest ago. Choosing again the same week is kept
+    as a new version - the log says what was shown when."""
+    conn = uow.conn
+    _require_unit(conn, d["unit_id"])
+    week = d["week"] or iso_week(today_of(uow.rt))
+    if d["item_ids"]:
+        active = {i["item_id"]: i for i in _rotation_candidates(conn)}
+        bad = [i for i in d["item_ids"] if i not in active]
+        if bad:
+            raise RuleViolation("not active slogans, images or short texts: %s" % ", ".join(bad),
+                                {"item_ids": ["not rotatable: %s" % ", ".join(bad)]})
+        item_ids, chosen_by = list(dict.fromkeys(d["item_ids"])), "manual"
+    else:
+        item_ids, chosen_by = _auto_choice(conn, d["unit_id"], _rotation_candidates(conn)), "auto"
+    rid = PublicityRotation.rotation_id(d["unit_id"], week)
+    starts_on = week_start(week).isoformat()
+    if uow.exists(PublicityRotation, rid):
+        rotation = uow.get(PublicityRotation, rid)
+        if chosen_by == "auto":
+            return {"unit_id": d["unit_id"], "week": week, "item_ids": rotation.item_ids,
+                    "changed": False}
+        rotation.replace(d["unit_id"], week, starts_on, item_ids, chosen_by)
+    else:
+        rotation = PublicityRotation.start(d["unit_id"], week, starts_on, item_ids, chosen_by)
+    uow.save(rotation)
+    return {"unit_id": d["unit_id"], "week": week, "item_ids": rotation.item_ids, "changed": True}
+
+
+@app.command("rotate_publicity_all", s.Nothing, roles=(NODE_ADMIN,))
+def rotate_publicity_all(uow, d):
+    """Routine (timer): every party organisation without a rotation this week gets one."""
+    conn = uow.conn
+    week = iso_week(today_of(uow.rt))
+    starts_on = week_start(week).isoformat()
+    items = _rotation_candidates(conn)
+    done = set(conn.execute(select(pr.rotations.c.unit_id).where(pr.rotations.c.week == week)).scalars())
+    rotated, skipped = [], []
+    for org in pr.party_orgs(conn, None, settings_of(uow.rt).party_org_levels):
+        if org["unit_id"] in done:
+            continue
+        item_ids = _auto_choice(conn, org["unit_id"], items)
+        if not item_ids:
+            skipped.append(org["unit_id"])
+            continue
+        uow.save(PublicityRotation.start(org["unit_id"], week, starts_on, item_ids, "auto"))
+        rotated.append(org["unit_id"])
+    return {"week": week, "rotated": rotated, "skipped_no_content": skipped}
+
+
+@app.query("publicity_history", s.UnitLimit, scope="unit_id")
+def publicity_history(conn, d, actor):
+    """What a unit showed, week by week (newest first)."""
+    _require_unit(conn, d["unit_id"])
+    return {"unit_id": d["unit_id"], "weeks": pr.rotation_history(conn, d["unit_id"], d["limit"])}
+
+
+@app.command("set_unit_profile", s.SetUnitProfile, roles=WRITERS, scope="unit_id")
+def set_unit_profile(uow, d):
+    """A unit's business types, posts and integrity-risk points: what its material should fit."""
+    _require_unit(uow.conn, d["unit_id"])
+    tags = {k: d[k] for k in ("business_types", "posts", "risk_points")}
+    if uow.exists(UnitProfile, d["unit_id"]):
+        profile = uow.get(UnitProfile, d["unit_id"])
+        profile.set(tags)
+    else:
+        profile = UnitProfile.create(d["unit_id"], tags)
+    uow.save(profile)
+    return {"unit_id": d["unit_id"], **profile.tags}
+
+
+@runtime_query("offer_for_unit", s.UnitLimit, scope="unit_id")
+def offer_for_unit(conn, d, actor, rt):
+    """精准滴灌: material, joinable sessions and typical cases fitting the unit's posts,
+    business types and risk points, best fit first."""
+    _require_unit(conn, d["unit_id"])
+    return pr.offer_for_unit(conn, d["unit_id"], today_of(rt), d["limit"])
+
+
+@runtime_query("risk_point_coverage", s.UnitPeriod, scope="unit_id")
+def risk_point_coverage(conn, d, actor, rt):
+    """Per integrity-risk point: units carrying it, those that had education on it this
+    month, the gaps, and the library material addressing it."""
+    _require_unit(conn, d["unit_id"])
+    return pr.risk_point_coverage(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels)
+
+
+# =================================================================================================
+# 廉洁通知
+# =================================================================================================
+NOTICE_BODY = ("%s将至。请各单位教育提醒党员干部严守中央八项规定及其实施细则精神，"
+               "严禁公款吃喝、违规收送礼品礼金、公车私用，坚决防止\"四风\"问题反弹回潮，"
+               "风清气正过节。收到后请回执。")
+
+
+@app.command("schedule_notice", s.ScheduleNotice, roles=(NODE_ADMIN,), status=201)
+def schedule_notice(uow, d):
+    """A notice for a sensitive period not in the calendar (e.g. 换届, 重大活动)."""
+    notice_id = _new_id(d["notice_id"])
+    if uow.exists(IntegrityNotice, notice_id):
+        raise Conflict("notice %s already exists" % notice_id, {"notice_id": ["already taken"]})
+    n = IntegrityNotice.schedule(notice_id, d["title"], d["body"], d["send_on"].isoformat(),
+                                 d["occasion"],
+                                 d["occasion_date"].isoformat() if d["occasion_date"] else None,
+                                 "manual", today_of(uow.rt))
+    uow.save(n)
+    return {"notice_id": notice_id, "send_on": n.send_on, "status": n.status}
+
+
+@app.command("schedule_calendar_notices", s.Nothing, roles=(NODE_ADMIN,))
+def schedule_calendar_notices(uow, d):
+    """Routine (timer): schedule the calendar's holiday notices whose send date falls
+    within the horizon (a send date already passed, holiday still ahead: today). Ids
+    are ``<key>-<holiday date>``, so running it again is a no-op."""
+    st = settings_of(uow.rt)
+    today = today_of(uow.rt)
+    last = today + timedelta(days=st.notice_horizon_days)
+    scheduled = []
+    for entry in st.notice_calendar:
+        for occasion in entry.occasions(today, last):
+            notice_id = IntegrityNotice.calendar_id(entry.key, occasion)
+            if uow.exists(IntegrityNotice, notice_id):
+                continue
+            send_on = max(occasion - timedelta(days=entry.lead_days), today)
+            n = IntegrityNotice.schedule(
+                notice_id, "关于%s期间严守纪律、廉洁过节的通知" % entry.name, NOTICE_BODY % entry.name,
+                send_on.isoformat(), entry.name, occasion.isoformat(), "calendar", today)
+            uow.save(n)
+            scheduled.append(notice_id)
+    return {"scheduled": scheduled}
+
+
+@app.command("dispatch_due_notices", s.Nothing, roles=(NODE_ADMIN,))
+def dispatch_due_notices(uow, d):
+    """Routine (timer): send every scheduled notice that is due to every party
+    organisation on the node; each then owes a receipt."""
+    conn = uow.conn
+    today = today_of(uow.rt)
+    due = conn.execute(select(pr.notices.c.notice_id).where(
+        pr.notices.c.status == "scheduled", pr.notices.c.send_on <= today.isoformat())
+        .order_by(pr.notices.c.send_on, pr.notices.c.notice_id)).scalars().all()
+    if not due:
+        return {"sent": []}
+    units = [u["unit_id"] for u in pr.party_orgs(conn, None, settings_of(uow.rt).party_org_levels)]
+    sent = []
+    for notice_id in due:
+        n = uow.get(IntegrityNotice, notice_id)
+        n.send(units, utc_iso(uow.now), today)
+        uow.save(n)
+        sent.append(notice_id)
+    return {"sent": sent, "recipients": len(units)}
+
+
+@app.command("cancel_notice", s.CancelNotice, roles=(NODE_ADMIN,))
+def cancel_notice(uow, d):
+    n = uow.get(IntegrityNotice, d["notice_id"])
+    n.cancel(d["reason"])
+    uow.save(n)
+    return {"notice_id": n.id, "status": n.status}
+
+
+@app.command("acknowledge_notice", s.AcknowledgeNotice, roles=WRITERS, scope="unit_id")
+def acknowledge_notice(uow, d):
+    """A unit's receipt (回执). Idempotent: acknowledging again answers with the first receipt."""
+    conn = uow.conn
+    row = conn.execute(select(pr.receipts).where(pr.receipts.c.notice_id == d["notice_id"],
+                                                 pr.receipts.c.unit_id == d["unit_id"])).mappings().first()
+    if row is None:
+        if not uow.exists(IntegrityNotice, d["notice_id"]):
+            raise NotFound("notice %s not found" % d["notice_id"], {"notice_id": ["no such notice"]})
+        raise RuleViolation("unit %s has not been sent notice %s" % (d["unit_id"], d["notice_id"]),
+                            {"unit_id": ["not a recipient (yet)"]})
+    if row["acknowledged_at"]:
+        return {"notice_id": d["notice_id"], "unit_id": d["unit_id"],
+                "acknowledged_at": row["acknowledged_at"], "duplicate": True}
+    r = NoticeReceipt.acknowledge(d["notice_id"], d["unit_id"], utc_iso(uow.now), uow.actor.user_id)
+    uow.save(r)
+    return {"notice_id": d["notice_id"], "unit_id": d["unit_id"], "acknowledged_at": utc_iso(uow.now),
+            "duplicate": False}
+
+
+app.retry_on_conflict.add("acknowledge_notice")
+
+
+@app.query("list_notices", s.ListNotices)
+def list_notices(conn, d, actor):
+    q = select(pr.notices)
+    if d["status"]:
+        q = q.where(pr.notices.c.status == d["status"])
+    return {"notices": [dict(r) for r in conn.execute(
+        q.order_by(pr.notices.c.send_on, pr.notices.c.notice_id)).mappings()]}
+
+
+@app.query("notice_receipts", s.NoticeRef)
+def notice_receipts(conn, d, actor):
+    """Who acknowledged a notice, and who has not."""
+    if conn.execute(select(pr.notices.c.notice_id)
+                    .where(pr.notices.c.notice_id == d["notice_id"])).first() is None:
+        raise NotFound("notice %s not found" % d["notice_id"])
+    return pr.notice_receipts(conn, d["notice_id"])
+
+
+# =================================================================================================
+# 廉政谈话 and young cadres
+# =================================================================================================
+def record_person_event(uow, event, kind: str) -> dict:
+    """Fold a units-service ``Person.Registered`` / ``Person.Promoted`` into this service:
+    the member mirror always; a promotion also schedules the 廉政谈话; a young cadre's
+    registration enrols them in periodic education."""
+    st = settings_of(uow.rt)
+    p = event.payload
+    person_id = p["person_id"]
+    member = uow.get(MemberMirror, person_id) if uow.exists(MemberMirror, person_id) \
+        else MemberMirror.blank(person_id)
+    member.merge(kind, event.version, p)
+    touched = [member]
+    out = {"person_id": person_id}
+    if kind == "Promoted":
+        talk_id = IntegrityTalk.talk_id(person_id, p["effective_on"])
+        if not uow.exists(IntegrityTalk, talk_id):
+            touched.append(IntegrityTalk.schedule(person_id, p["unit_id"], p["new_post"],
+                                                  p["effective_on"], st.talk_due_days))
+            out["talk_id"] = talk_id
+    young = uow.exists(YoungCadreProgramme, person_id)
+    if member.young_cadre and member.registered and not young:
+        touched.append(YoungCadreProgramme.enrol(person_id, member.unit_id, today_of(uow.rt),
+                                                 st.young_cadre_cadence_days))
+    elif young:
+        y = uow.get(YoungCadreProgramme, person_id)
+        y.move(member.unit_id)
+        touched.append(y)
+    uow.save(*touched)
+    return out
+
+
+@app.command("record_talk_held", s.RecordTalkHeld, roles=WRITERS + (INSPECTOR,), scope=_talk_unit)
+def record_talk_held(uow, d):
+    """The 廉政谈话 took place (who conducted it, by post); on time if by the due date."""
+    talk = uow.get(IntegrityTalk, d["talk_id"])
+    talk.hold(d["held_on"].isoformat(), d["conducted_by"], d["note"], today_of(uow.rt))
+    uow.save(talk)
+    return dict(uow.conn.execute(select(pr.talks).where(pr.talks.c.talk_id == talk.id)).mappings().first())
+
+
+def _escalation_target(conn, unit_id: str, notify: str) -> str:
+    if notify == "unit":
+        return unit_id
+    row = pr.unit_row(conn, unit_id)
+    if notify == "parent":
+        return (row or {}).get("parent_id") or unit_id
+    return _root_of(conn, unit_id)
+
+
+@app.command("detect_overdue", s.Nothing, roles=(NODE_ADMIN,))
+def detect_overdue(uow, d):
+    """Routine (timer): talks past their due date become overdue and climb the escalation
+    ladder one rung per threshold reached (each rung notifies its unit's inbox once);
+    young cadres past their cadence become overdue."""
+    conn, rt = uow.conn, uow.rt
+    st = settings_of(rt)
+    today = today_of(rt)
+    overdue, escalations = [], []
+    talk_ids = conn.execute(select(pr.talks.c.talk_id).where(
+        pr.talks.c.status == "scheduled", pr.talks.c.due_on < today.isoformat(),
+        pr.talks.c.escalation_step < len(st.talk_ladder)).order_by(pr.talks.c.talk_id)).scalars().all()
+    for talk_id in talk_ids:
+        talk = uow.get(IntegrityTalk, talk_id)
+        was_overdue = talk.overdue
+        for step in talk.detect_overdue(today, st.talk_ladder):
+            target = _escalation_target(conn, talk.unit_id, step.notify)
+            talk.escalate(step, target, today)
+            escalations.append({"talk_id": talk_id, "step": step.step, "notify_unit_id": target})
+        if talk.overdue and not was_overdue:
+            overdue.append(talk_id)
+        uow.save(talk)
+    young = conn.execute(select(pr.young_cadres.c.person_id).where(
+        pr.young_cadres.c.overdue.is_(False), pr.young_cadres.c.next_due_on < today.isoformat())
+        .order_by(pr.young_cadres.c.person_id)).scalars().all()
+    for person_id in young:
+        y = uow.get(YoungCadreProgramme, person_id)
+        if y.detect_overdue(today):
+            uow.save(y)
+    return {"today": today.isoformat(), "talks_overdue": overdue, "escalations": escalations,
+            "young_cadres_overdue": list(young)}
+
+
+@app.command("record_young_cadre_education", s.RecordYoungCadreEducation,
+             roles=WRITERS, scope=_young_cadre_unit)
+def record_young_cadre_education(uow, d):
+    """A young cadre's periodic discipline and integrity education, given outside a
+    session with a roster (a session roster credits it automatically)."""
+    y = uow.get(YoungCadreProgramme, d["person_id"])
+    y.record(d["on"], d["topic"], d["session_id"], settings_of(uow.rt).young_cadre_cadence_days,
+             today_of(uow.rt))
+    uow.save(y)
+    return {"person_id": y.id, "next_due_on": y.next_due_on}
+
+
+@app.query("list_talks", s.ListTalks, roles=WRITERS + (INSPECTOR,), scope="unit_id")
+def list_talks(conn, d, actor):
+    """廉政谈话 of people in a subtree: scheduled, overdue (with escalation rung) or held."""
+    _require_unit(conn, d["unit_id"])
+    return {"unit_id": d["unit_id"], "talks": pr.list_talks(conn, d["unit_id"], d["status"])}
+
+
+@app.query("young_cadre_programme", s.UnitRef, roles=WRITERS + (INSPECTOR,), scope="unit_id")
+def young_cadre_programme(conn, d, actor):
+    _require_unit(conn, d["unit_id"])
+    return {"unit_id": d["unit_id"], "young_cadres": pr.list_young_cadres(conn, d["unit_id"])}
+
+
+# =================================================================================================
+# inbox
+# =================================================================================================
+def _visible_units(conn, actor) -> list[str] | None:
+    """A unit-admin's inbox is their subtree's; other roles see the whole node."""
+    if actor.has(NODE_ADMIN) or not actor.unit_scope:
+        return None
+    return [u["unit_id"] for u in subtree_of(conn, unit_directory, actor.unit_scope, True)]
+
+
+@app.query("unit_inbox", s.UnitInbox, scope="unit_id")
+def unit_inbox(conn, d, actor):
+    """A unit's inbox: notices to acknowledge, talks due or overdue, escalations, young
+    cadres overdue, missed 月月行, this week's publicity - with the caller's read marks."""
+    _require_unit(conn, d["unit_id"])
+    units = ([u["unit_id"] for u in subtree_of(conn, unit_directory, d["unit_id"], True)]
+             if d["subtree"] else [d["unit_id"]])
+    return {"unit_id": d["unit_id"], **pr.inbox_items(conn, units, actor.user_id,
+                                                      d["include_closed"], d["limit"])}
+
+
+@app.query("my_inbox", s.MyInbox)
+def my_inbox(conn, d, actor):
+    """The caller's inbox: their unit scope's items (node-admins: the whole node)."""
+    return {"user_id": actor.user_id, **pr.inbox_items(conn, _visible_units(conn, actor),
+                                                       actor.user_id, d["include_closed"], d["limit"])}
+
+
+@app.command("mark_inbox_read", s.MarkInboxRead, roles=ANY_ROLE)
+def mark_inbox_read(uow, d):
+    conn = uow.conn
+    rows = dict(conn.execute(select(pr.inbox.c.item_id, pr.inbox.c.unit_id)
+                             .where(pr.inbox.c.item_id.in_(d["item_ids"]))).all())
+    unknown = sorted(set(d["item_ids"]) - set(rows))
+    if unknown:
+        raise NotFound("no such inbox item(s)", {"item_ids": ["unknown: %s" % ", ".join(unknown[:20])]})
+    visible = _visible_units(conn, uow.actor)
+    if visible is not None:
+        outside = sorted(i for i, u in rows.items() if u not in set(visible))
+        if outside:
+            raise Forbidden("item(s) outside your unit scope: %s" % ", ".join(outside[:20]))
+    inbox = UserInbox.for_user(uow.actor.user_id)
+    if uow.exists(UserInbox, uow.actor.user_id):
+        inbox = uow.get(UserInbox, uow.actor.user_id)
+    inbox.read(d["item_ids"], utc_iso(uow.now))
+    uow.save(inbox)
+    return {"user_id": uow.actor.user_id, "read": sorted(set(d["item_ids"]))}
+
+
+app.retry_on_conflict.add("mark_inbox_read")
+
+
+# =================================================================================================
+# indicators
+# =================================================================================================
+def _publish(uow, period: str, only_missing: bool) -> dict:
+    conn, rt = uow.conn, uow.rt
+    published, unchanged = [], 0
+    for org in pr.party_orgs(conn, None, settings_of(rt).party_org_levels):
+        iid = EducationIndicators.indicators_id(org["unit_id"], period)
+        if uow.exists(EducationIndicators, iid):
+            if only_missing:
+                continue
+            agg = uow.get(EducationIndicators, iid)
+        else:
+            agg = EducationIndicators.blank(org["unit_id"], period)
+        values = pr.unit_indicators(conn, org["unit_id"], period)
+        if agg.publish(org["unit_id"], period, values):
+            uow.save(agg)
+            published.append(org["unit_id"])
+        else:
+            unchanged += 1
+    district_published = False
+    did = "%s/%s" % (rt.node_id, period)
+    if not (only_missing and uow.exists(DistrictEducationIndicators, did) and not published):
+        figures, _ = pr.district_figures(conn, period, settings_of(rt).party_org_levels)
+        agg = uow.get(DistrictEducationIndicators, did) if uow.exists(DistrictEducationIndicators, did) \
+            else DistrictEducationIndicators.blank(rt.node_id, period)
+        if agg.publish(rt.node_id, period, figures):
+            uow.save(agg)
+            district_published = True
+    return {"period": period, "published": published, "unchanged": unchanged,
+            "district_published": district_published}
+
+
+@app.command("publish_indicators", s.PublishIndicators, roles=(NODE_ADMIN,))
+def publish_indicators(uow, d):
+    """Publish (or correct) each party organisation's and the district's figures for a
+    month: ``EducationIndicators.Published`` / ``DistrictEducationIndicators.Published``,
+    only where they changed since last published."""
+    return _publish(uow, d["period"], only_missing=False)
+
+
+@app.command("publish_due_indicators", s.Nothing, roles=(NODE_ADMIN,))
+def publish_due_indicators(uow, d):
+    """Routine (timer): once a month is over, publish its figures for every organisation
+    that has none yet. Corrections afterwards go through ``publish_indicators``."""
+    return _publish(uow, previous_period(period_of(today_of(uow.rt))), only_missing=True)
+
+
+@runtime_query("unit_indicators", s.UnitPeriod, scope="unit_id")
+def unit_indicators(conn, d, actor, rt):
+    """The figures as they stand now (not necessarily published)."""
+    _require_unit(conn, d["unit_id"])
+    return pr.unit_indicators(conn, d["unit_id"], d["period"])
+
+
+@app.query("published_indicators", s.Period)
+def published_indicators(conn, d, actor):
+    rows = conn.execute(select(pr.indicators).where(pr.indicators.c.period == d["period"])
+                        .order_by(pr.indicators.c.unit_id)).mappings()
+    district = conn.execute(select(pr.district_indicators)
+                            .where(pr.district_indicators.c.period == d["period"])).mappings().first()
+    return {"period": d["period"], "units": [dict(r) for r in rows],
+            "district": dict(district, figures=json.loads(district["figures"])) if district else None}
+
+
+@runtime_query("indicators_as_of", s.AsOf, scope="unit_id")
+def indicators_as_of(conn, d, actor, rt):
+    """月月行 compliance, check-in coverage and talks on time of a subtree for a month, as
+    they stood at a past log position or time - replayed from the log."""
+    store = EventStore(conn.engine)
+    until = iso_to_us(d["at"].isoformat()) if d.get("at") else None
+    engine = build_as_of(store, app.projections, position=d.get("position"), until_us=until)
+    try:
+        with engine.connect() as c:
+            if pr.unit_row(c, d["unit_id"]) is None:
+                raise NotFound("unit %s did not exist then" % d["unit_id"])
+            levels = settings_of(rt).party_org_levels
+            return {"as_of": d.get("position") if d.get("position") is not None else d["at"].isoformat(),
+                    "compliance": pr.warning_compliance(c, d["unit_id"], d["period"], levels),
+                    "checkins": pr.checkin_monthly(c, d["unit_id"], d["period"], levels),
+                    "indicators": pr.unit_indicators(c, d["unit_id"], d["period"])}
+    finally:
+        engine.dispose()
+
+
+@app.query("history", s.History, roles=(NODE_ADMIN, INSPECTOR))
+def history(conn, d, actor):
+    """Every event of one record, oldest first (who, when, what). Not for unit-admins:
+    a stream id does not say whose unit it is, and talks and check-ins are personal."""
+    store = EventStore(conn.engine)
+    stream_id = STREAMS[d["stream"]].stream_id_for(d["id"])
+    rows = store.read_stream_rows(conn, stream_id)
+    if not rows:
+        raise NotFound("no %s %s" % (d["stream"], d["id"]))
+    return {"stream_id": stream_id, "events": [
+        {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)}
+        for t, v, sv, p in rows]}
+
+
+# Routine commands the service's timer runs, in this order (each its own transaction).
+ROUTINES = ("publish_daily_reminder", "schedule_calendar_notices", "dispatch_due_notices",
+            "detect_overdue", "rotate_publicity_all", "publish_due_indicators")

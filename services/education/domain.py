@@ -1,0 +1,774 @@
+"""教育 - integrity education. Pure domain code (no nameko, SQLAlchemy or kombu).
+
+Aggregates (each its own stream):
+
+* ``StudySession`` 学习教育活动: 主题联学, 上下联学, 廉政微党课, 专题党日, 警示教育,
+  集体廉政谈话 - planned by an organiser unit, then held (attendance, and what each
+  kind requires: the micro-lesson's discussion and leader's comment, the party day's
+  four 共) or cancelled. A roster of who attended is a separate, private event.
+* ``SessionParticipation``: one unit joining a session organised elsewhere - at
+  another level of this node, or on another node (上下联学 with the city).
+* ``ExternalSession`` / ``ExternalCase``: references to a session or a typical case
+  (典型案例) recorded on another node and received from its feed.
+* ``DailyReminder`` 廉洁提醒: the one-line reminder of a day.
+* ``ReminderCheckIn`` 日打卡: one member acknowledging one day's reminder. One stream
+  per member and day, so a whole district checking in at once never contends on a
+  stream, and the unique (stream, version) makes a second check-in impossible.
+* ``ContentItem`` 廉政宣传内容 and ``PublicityRotation`` 周更新: the library and what a
+  unit shows in one ISO week.
+* ``UnitProfile``: a unit's business types, posts and integrity-risk points (精准滴灌).
+* ``IntegrityNotice`` 廉洁通知 and ``NoticeReceipt`` (one per notice and unit).
+* ``IntegrityTalk`` 廉政谈话 for a newly promoted cadre; ``YoungCadreProgramme`` for
+  young cadres' periodic education.
+* ``MemberMirror``: what this service keeps of the units service's people (unit, post,
+  young-cadre flag - never the name).
+* ``UserInbox``: which inbox items a node user has read.
+* ``EducationIndicators`` / ``DistrictEducationIndicators``: the monthly figures the
+  supervision and exchange services consume.
+
+Events about people (check-ins, rosters, talks, young cadres, members) are
+``private``: they never leave the node; only counts do, via the indicators.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from shared.aggregate import Aggregate
+from shared.errors import RuleViolation
+
+from services.education.dates import parse_date
+
+SESSION_KINDS = {
+    "theme_joint_study": "主题联学",
+    "updown_joint_study": "上下联学",
+    "micro_party_lesson": "廉政微党课",
+    "themed_party_day": "专题党日",
+    "warning_education": "警示教育",
+    "integrity_talk": "廉政谈话",
+}
+# Kinds other units (here or on other nodes) are expected to join.
+JOINABLE_KINDS = ("theme_joint_study", "updown_joint_study")
+WARNING_EDUCATION = "warning_education"
+MICRO_PARTY_LESSON = "micro_party_lesson"
+THEMED_PARTY_DAY = "themed_party_day"
+
+# 专题党日: 共学党纪法规、共看警示短片、共上廉政党课、共话清廉感悟
+PARTY_DAY_ACTIVITIES = {
+    "study_regulations": "共学党纪法规",
+    "watch_warning_film": "共看警示短片",
+    "integrity_lesson": "共上廉政党课",
+    "share_reflections": "共话清廉感悟",
+}
+
+CONTENT_KINDS = {
+    "slogan": "廉政短句",        # 贴桌面
+    "image": "廉政图片",         # 作屏保 (by reference: the file lives elsewhere)
+    "short_text": "廉政短文",
+    "reminder": "一句话提醒",     # the daily 廉洁提醒 library
+}
+# what a weekly rotation puts on desks and screens, in this order
+ROTATION_KINDS = ("slogan", "image", "short_text")
+
+TAG_DIMENSIONS = ("business_types", "posts", "risk_points")
+
+
+def normalise_tags(tags: dict | None) -> dict:
+    """Every dimension present, each a sorted list without duplicates."""
+    tags = tags or {}
+    return {dim: sorted(set(tags.get(dim) or ())) for dim in TAG_DIMENSIONS}
+
+
+def session_key(node: str, session_id: str) -> str:
+    """A session's name across nodes: ``<node>/<id>``. A local session is keyed by this
+    node's id, one from the city's feed by the city's - so a join always names both."""
+    return "%s/%s" % (node, session_id)
+
+
+# -- sessions ------------------------------------------------------------------------------
+class StudySession(Aggregate):
+    class Planned(Aggregate.Event):
+        def apply(self, s):
+            s.kind = self.kind
+            s.organiser_unit_id = self.organiser_unit_id
+            s.scheduled_at = self.scheduled_at
+            s.local_date = self.local_date
+            s.joinable = self.joinable
+            s.speaker = self.speaker
+            s.status = "planned"
+
+    class Held(Aggregate.Event):
+        def apply(self, s):
+            s.status = "held"
+            s.local_date = self.local_date
+            s.attended_unit_ids = list(self.attended_unit_ids)
+
+    class RosterRecorded(Aggregate.Event):
+        """Who attended, by person id. Private: people stay on the node."""
+
+        private = True
+
+        def apply(self, s):
+            s.roster_size = len(self.person_ids)
+
+    class Cancelled(Aggregate.Event):
+        def apply(self, s):
+            s.status = "cancelled"
+
+    @classmethod
+    def plan(cls, session_id, kind, title, organiser_unit_id, scheduled_at, local_date,
+             audience, tags, materials, joinable, speaker=None, case_refs=()):
+        if kind not in SESSION_KINDS:
+            raise RuleViolation("unknown session kind %s" % kind, {"kind": ["unknown"]})
+        if kind == MICRO_PARTY_LESSON and not speaker:
+            raise RuleViolation("a 廉政微党课 needs its speaker (一人讲)",
+                                {"speaker": ["required for 廉政微党课"]})
+        s = cls(session_id)
+        s.trigger(cls.Planned, session_id=session_id, kind=kind, title=title,
+                  organiser_unit_id=organiser_unit_id, scheduled_at=scheduled_at,
+                  local_date=local_date, period=local_date[:7], audience=audience,
+                  tags=normalise_tags(tags), materials=list(materials), joinable=joinable,
+                  speaker=speaker, case_refs=sorted(set(case_refs)))
+        return s
+
+    def hold(self, held_at: str, local_date: str, today: date, headcount: int,
+             attended_unit_ids: list[str], discussion=None, leader_comment=None,
+             activities=(), case_analysis=(), materials=()):
+        if self.status != "planned":
+            raise RuleViolation("session %s is %s, not planned" % (self.id, self.status))
+        if parse_date(local_date) > today:
+            raise RuleViolation("a session is recorded as held on or after the day it is held",
+                                {"held_at": ["in the future"]})
+        errors = {}
+        if self.kind == MICRO_PARTY_LESSON:
+            # 一人讲、大家议、领导评: the lesson counts only with all three
+            if not discussion:
+                errors["discussion"] = ["required for 廉政微党课 (大家议)"]
+            if not leader_comment:
+                errors["leader_comment"] = ["required for 廉政微党课 (领导评)"]
+        if self.kind == THEMED_PARTY_DAY:
+            missing = [PARTY_DAY_ACTIVITIES[a] for a in PARTY_DAY_ACTIVITIES if a not in activities]
+            if missing:
+                errors["activities"] = ["专题党日 covers all four 共; missing: %s" % "、".join(missing)]
+        if errors:
+            raise RuleViolation("the session is missing what its kind requires", errors)
+        units = [self.organiser_unit_id] + [u for u in dict.fromkeys(attended_unit_ids)
+                                            if u != self.organiser_unit_id]
+        self.trigger(self.Held, session_id=self.id, kind=self.kind,
+                     organiser_unit_id=self.organiser_unit_id, held_at=held_at,
+                     local_date=local_date, period=local_date[:7], headcount=headcount,
+                     attended_unit_ids=units, discussion=discussion,
+                     leader_comment=leader_comment, activities=sorted(set(activities)),
+                     case_analysis=list(case_analysis), materials=list(materials))
+
+    def record_roster(self, person_ids: list[str]):
+        if self.status != "held":
+            raise RuleViolation("a roster is recorded for a held session")
+        self.trigger(self.RosterRecorded, session_id=self.id,
+                     organiser_unit_id=self.organiser_unit_id,
+                     person_ids=sorted(set(person_ids)), local_date=self.local_date)
+
+    def cancel(self, reason: str):
+        if self.status != "planned":
+            raise RuleViolation("only a planned session can be cancelled (it is %s)" % self.status)
+        self.trigger(self.Cancelled, session_id=self.id,
+                     organiser_unit_id=self.organiser_unit_id, reason=reason)
+
+
+class SessionParticipation(Aggregate):
+    """A unit joining a session organised elsewhere, and its attendance."""
+
+    class Joined(Aggregate.Event):
+        def apply(self, p):
+            p.unit_id = self.unit_id
+            p.kind = self.kind
+            p.session_key = self.session_key
+            p.attended = False
+
+    class Attended(Aggregate.Event):
+        def apply(self, p):
+            p.attended = True
+
+    @staticmethod
+    def participation_id(session_node: str, session_id: str, unit_id: str) -> str:
+        return "%s/%s" % (session_key(session_node, session_id), unit_id)
+
+    @classmethod
+    def join(cls, session_node, session_id, unit_id, kind, title, local_date, external):
+        p = cls(cls.participation_id(session_node, session_id, unit_id))
+        p.trigger(cls.Joined, participation_id=p.id, session_key=session_key(session_node, session_id),
+                  session_node=session_node, session_id=session_id, unit_id=unit_id, kind=kind,
+                  title=title, local_date=local_date, period=local_date[:7], external=external)
+        return p
+
+    def attend(self, headcount: int, local_date: str, today: date):
+        if self.attended:
+            raise RuleViolation("attendance of %s at this session is already recorded" % self.unit_id)
+        if parse_date(local_date) > today:
+            raise RuleViolation("the session has not taken place yet", {"session_id": ["in the future"]})
+        self.trigger(self.Attended, participation_id=self.id, session_key=self.session_key,
+                     unit_id=self.unit_id, kind=self.kind, headcount=headcount,
+                     local_date=local_date, period=local_date[:7])
+
+
+class ExternalSession(Aggregate):
+    """A session recorded on another node (the city's 上下联学), as its feed told us."""
+
+    class Registered(Aggregate.Event):
+        def apply(self, s):
+            s.fields = {k: v for k, v in self.__dict__.items()}
+
+    class Updated(Aggregate.Event):
+        def apply(self, s):
+            s.fields = {k: v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def register(cls, key, **fields):
+        s = cls(key)
+        s.trigger(cls.Registered, key=key, **fields)
+        return s
+
+    def update(self, **fields) -> bool:
+        """Record changes; False when the feed repeated what we have (at-least-once)."""
+        if {**self.fields, **fields, "key": self.id} == self.fields:
+            return False
+        self.trigger(self.Updated, key=self.id, **fields)
+        return True
+
+
+class ExternalCase(ExternalSession):
+    """A typical case (典型案例) from another node's case library (案例联编)."""
+
+    stream_type = "ExternalCase"
+
+    class Registered(Aggregate.Event):
+        def apply(self, s):
+            s.fields = {k: v for k, v in self.__dict__.items()}
+
+    class Updated(Aggregate.Event):
+        def apply(self, s):
+            s.fields = {k: v for k, v in self.__dict__.items()}
+
+
+# -- daily reminder and check-in -----------------------------------------------------------
+class DailyReminder(Aggregate):
+    class Published(Aggregate.Event):
+        def apply(self, r):
+            r.text = self.text
+
+    class Revised(Aggregate.Event):
+        def apply(self, r):
+            r.text = self.text
+
+    @classmethod
+    def publish(cls, on: str, text: str, item_id: str | None):
+        r = cls(on)
+        r.trigger(cls.Published, on=on, text=text, item_id=item_id)
+        return r
+
+    def revise(self, text: str, item_id: str | None, today: date, checked_in: int):
+        if parse_date(self.id) < today:
+            raise RuleViolation("the reminder of a past day is closed", {"on": ["in the past"]})
+        if checked_in:
+            raise RuleViolation("%d members have already acknowledged this reminder" % checked_in)
+        if text != self.text:
+            self.trigger(self.Revised, on=self.id, text=text, item_id=item_id)
+
+
+class ReminderCheckIn(Aggregate):
+    """日打卡: one member, one day. ``streak`` is the run of consecutive days this
+    check-in completes - what the member is told ("连续打卡第 N 天") - decided when it is
+    recorded, from the member's previous check-in. ``by`` is the user who recorded it
+    (the member, or a gateway account): check-ins are group-committed, several users'
+    in one append, so the payload rather than the envelope's actor names who."""
+
+    class CheckedIn(Aggregate.Event):
+        private = True
+
+        def apply(self, c):
+            c.unit_id = self.unit_id
+
+    @staticmethod
+    def checkin_id(on: str, person_id: str) -> str:
+        return "%s/%s" % (on, person_id)
+
+    @classmethod
+    def check_in(cls, person_id: str, unit_id: str, on: str, checked_at: str, streak: int, by: str):
+        c = cls(cls.checkin_id(on, person_id))
+        c.trigger(cls.CheckedIn, person_id=person_id, unit_id=unit_id, on=on,
+                  checked_at=checked_at, streak=streak, by=by)
+        return c
+
+
+def next_streak(last_on: str | None, current: int, on: str) -> int:
+    """Consecutive calendar days ending on ``on``. Days, not months: 31 Dec then 1 Jan
+    continue a streak."""
+    if last_on is None:
+        return 1
+    gap = (parse_date(on) - parse_date(last_on)).days
+    if gap <= 0:  # the same day again, or a day before the streak's end: no change
+        return current
+    return current + 1 if gap == 1 else 1
+
+
+def longest_run(days: list[str]) -> int:
+    """The longest run of consecutive days in a member's check-in history."""
+    best = run = 0
+    previous = None
+    for d in sorted(set(days)):
+        day = parse_date(d)
+        run = run + 1 if previous is not None and (day - previous).days == 1 else 1
+        best = max(best, run)
+        previous = day
+    return best
+
+
+def live_streak(last_on: str | None, current: int, today: date) -> int:
+    """A streak still counts today if the member checked in today or yesterday."""
+    if last_on is None:
+        return 0
+    return current if (today - parse_date(last_on)).days <= 1 else 0
+
+
+# -- library, weekly rotation, tailoring -----------------------------------------------------
+class ContentItem(Aggregate):
+    class Added(Aggregate.Event):
+        def apply(self, c):
+            c.kind = self.kind
+            c.tags = self.tags
+            c.retired = False
+
+    class Retagged(Aggregate.Event):
+        def apply(self, c):
+            c.tags = self.tags
+
+    class Retired(Aggregate.Event):
+        def apply(self, c):
+            c.retired = True
+
+    @classmethod
+    def add(cls, item_id, kind, title, text, ref, tags):
+        if kind not in CONTENT_KINDS:
+            raise RuleViolation("unknown content kind %s" % kind, {"kind": ["unknown"]})
+        if kind == "image" and not ref:
+            raise RuleViolation("an image is stored by reference", {"ref": ["required for an image"]})
+        if kind != "image" and not text:
+            raise RuleViolation("a %s needs its text" % CONTENT_KINDS[kind], {"text": ["required"]})
+        c = cls(item_id)
+        c.trigger(cls.Added, item_id=item_id, kind=kind, title=title, text=text, ref=ref,
+                  tags=normalise_tags(tags))
+        return c
+
+    def retag(self, tags):
+        self._require_active()
+        tags = normalise_tags(tags)
+        if tags == self.tags:
+            raise RuleViolation("the tags are unchanged")
+        self.trigger(self.Retagged, item_id=self.id, tags=tags)
+
+    def retire(self, reason: str):
+        self._require_active()
+        self.trigger(self.Retired, item_id=self.id, reason=reason)
+
+    def _require_active(self):
+        if self.retired:
+            raise RuleViolation("content %s is retired" % self.id)
+
+
+def fit_score(tags: dict, profile: dict) -> int:
+    """How well tagged material fits a unit (精准滴灌): a shared risk point weighs most,
+    then a post, then a business type. Untagged material is general (score 0)."""
+    tags = normalise_tags(tags)
+    profile = normalise_tags(profile)
+    return (3 * len(set(tags["risk_points"]) & set(profile["risk_points"]))
+            + 2 * len(set(tags["posts"]) & set(profile["posts"]))
+            + len(set(tags["business_types"]) & set(profile["business_types"])))
+
+
+def fits(tags: dict, profile: dict) -> bool:
+    """Material is offered to a unit if it is general (untagged) or shares a tag."""
+    tags = normalise_tags(tags)
+    return not any(tags.values()) or fit_score(tags, profile) > 0
+
+
+def choose_rotation(items: list[dict], profile: dict, last_shown: dict[str, str]) -> list[str]:
+    """One item of each rotation kind for a unit's week: among the items that fit the
+    unit, the one shown longest ago (never shown first), best fit breaking ties, then id
+    - deterministic, so a replay or a retried timer picks the same items."""
+    chosen = []
+    for kind in ROTATION_KINDS:
+        candidates = [i for i in items if i["kind"] == kind and fits(i["tags"], profile)]
+        if not candidates:
+            continue
+        best = min(candidates, key=lambda i: (last_shown.get(i["item_id"], ""),
+                                              -fit_score(i["tags"], profile), i["item_id"]))
+        chosen.append(best["item_id"])
+    return chosen
+
+
+class PublicityRotation(Aggregate):
+    """周更新: what one unit shows in one ISO week; a later choice in the same week is a
+    new version, so the log keeps what was shown when."""
+
+    class Rotated(Aggregate.Event):
+        def apply(self, r):
+            r.item_ids = list(self.item_ids)
+
+    @staticmethod
+    def rotation_id(unit_id: str, week: str) -> str:
+        return "%s/%s" % (unit_id, week)
+
+    @classmethod
+    def start(cls, unit_id, week, starts_on, item_ids, chosen_by):
+        r = cls(cls.rotation_id(unit_id, week))
+        r._rotate(unit_id, week, starts_on, item_ids, chosen_by)
+        return r
+
+    def replace(self, unit_id, week, starts_on, item_ids, chosen_by):
+        if list(item_ids) == self.item_ids:
+            raise RuleViolation("the week already shows these items")
+        self._rotate(unit_id, week, starts_on, item_ids, chosen_by)
+
+    def _rotate(self, unit_id, week, starts_on, item_ids, chosen_by):
+        if not item_ids:
+            raise RuleViolation("nothing to show: the library has no fitting item",
+                                {"item_ids": ["empty"]})
+        self.trigger(self.Rotated, rotation_id=self.id, unit_id=unit_id, week=week,
+                     starts_on=starts_on, item_ids=list(item_ids), chosen_by=chosen_by)
+
+
+class UnitProfile(Aggregate):
+    class Set(Aggregate.Event):
+        def apply(self, p):
+            p.tags = {k: self.__dict__[k] for k in TAG_DIMENSIONS}
+
+    @classmethod
+    def create(cls, unit_id: str, tags: dict):
+        p = cls(unit_id)
+        p.tags = None
+        p.set(tags)
+        return p
+
+    def set(self, tags: dict):
+        tags = normalise_tags(tags)
+        if tags == getattr(self, "tags", None):
+            raise RuleViolation("the profile is unchanged")
+        self.trigger(self.Set, unit_id=self.id, **tags)
+
+
+# -- 廉洁通知 ----------------------------------------------------------------------------------
+class IntegrityNotice(Aggregate):
+    class Scheduled(Aggregate.Event):
+        def apply(self, n):
+            n.status = "scheduled"
+            n.title = self.title
+            n.send_on = self.send_on
+
+    class Sent(Aggregate.Event):
+        def apply(self, n):
+            n.status = "sent"
+            n.recipients = list(self.unit_ids)
+
+    class Cancelled(Aggregate.Event):
+        def apply(self, n):
+            n.status = "cancelled"
+
+    @staticmethod
+    def calendar_id(key: str, occasion: date) -> str:
+        return "%s-%s" % (key, occasion.isoformat())
+
+    @classmethod
+    def schedule(cls, notice_id, title, body, send_on, occasion, occasion_date, source, today):
+        if parse_date(send_on) < today:
+            raise RuleViolation("a notice is scheduled for today or later", {"send_on": ["in the past"]})
+        n = cls(notice_id)
+        n.trigger(cls.Scheduled, notice_id=notice_id, title=title, body=body, send_on=send_on,
+                  occasion=occasion, occasion_date=occasion_date, source=source)
+        return n
+
+    def send(self, unit_ids: list[str], sent_at: str, today: date):
+        if self.status != "scheduled":
+            raise RuleViolation("notice %s is %s" % (self.id, self.status))
+        if parse_date(self.send_on) > today:
+            raise RuleViolation("notice %s is due on %s" % (self.id, self.send_on))
+        self.trigger(self.Sent, notice_id=self.id, title=self.title,
+                     unit_ids=sorted(set(unit_ids)), sent_at=sent_at, send_on=self.send_on)
+
+    def cancel(self, reason: str):
+        if self.status != "scheduled":
+            raise RuleViolation("only a scheduled notice can be cancelled (it is %s)" % self.status)
+        self.trigger(self.Cancelled, notice_id=self.id, reason=reason)
+
+
+class NoticeReceipt(Aggregate):
+    """A unit's receipt of one notice (回执)."""
+
+    class Acknowledged(Aggregate.Event):
+        pass
+
+    @staticmethod
+    def receipt_id(notice_id: str, unit_id: str) -> str:
+        return "%s/%s" % (notice_id, unit_id)
+
+    @classmethod
+    def acknowledge(cls, notice_id, unit_id, acknowledged_at, by):
+        r = cls(cls.receipt_id(notice_id, unit_id))
+        r.trigger(cls.Acknowledged, notice_id=notice_id, unit_id=unit_id,
+                  acknowledged_at=acknowledged_at, by=by)
+        return r
+
+
+# -- 廉政谈话 and young cadres ----------------------------------------------------------------
+class IntegrityTalk(Aggregate):
+    """The 廉政谈话 a newly promoted cadre is due within N days of the promotion."""
+
+    class Scheduled(Aggregate.Event):
+        private = True
+
+        def apply(self, t):
+            t.person_id = self.person_id
+            t.unit_id = self.unit_id
+            t.promoted_on = self.promoted_on
+            t.due_on = self.due_on
+            t.status = "scheduled"
+            t.overdue = False
+            t.escalation_step = 0
+
+    class Held(Aggregate.Event):
+        private = True
+
+        def apply(self, t):
+            t.status = "held"
+
+    class BecameOverdue(Aggregate.Event):
+        private = True
+
+        def apply(self, t):
+            t.overdue = True
+
+    class Escalated(Aggregate.Event):
+        private = True
+
+        def apply(self, t):
+            t.escalation_step = self.step
+
+    @staticmethod
+    def talk_id(person_id: str, promoted_on: str) -> str:
+        return "%s/%s" % (person_id, promoted_on)
+
+    @classmethod
+    def schedule(cls, person_id, unit_id, new_post, promoted_on, due_days):
+        due = parse_date(promoted_on) + timedelta(days=due_days)
+        t = cls(cls.talk_id(person_id, promoted_on))
+        t.trigger(cls.Scheduled, talk_id=t.id, person_id=person_id, unit_id=unit_id,
+                  new_post=new_post, promoted_on=promoted_on, due_on=due.isoformat())
+        return t
+
+    def hold(self, held_on: str, conducted_by: str, note: str | None, today: date):
+        if self.status == "held":
+            raise RuleViolation("the talk is already recorded as held")
+        held = parse_date(held_on)
+        if held > today:
+            raise RuleViolation("a talk is recorded once held", {"held_on": ["in the future"]})
+        if held < parse_date(self.promoted_on):
+            raise RuleViolation("the talk follows the promotion",
+                                {"held_on": ["before the promotion (%s)" % self.promoted_on]})
+        late = (held - parse_date(self.due_on)).days
+        self.trigger(self.Held, talk_id=self.id, person_id=self.person_id, unit_id=self.unit_id,
+                     held_on=held_on, conducted_by=conducted_by, note=note, due_on=self.due_on,
+                     on_time=late <= 0, days_late=max(0, late))
+
+    def detect_overdue(self, today: date, ladder) -> list[dict]:
+        """Record what ``today`` makes true: overdue, then each rung of the ladder reached
+        and not yet climbed. Returns the escalations (the caller resolves the target)."""
+        if self.status != "scheduled":
+            return []
+        overdue_days = (today - parse_date(self.due_on)).days
+        if overdue_days <= 0:
+            return []
+        if not self.overdue:
+            self.trigger(self.BecameOverdue, talk_id=self.id, person_id=self.person_id,
+                         unit_id=self.unit_id, due_on=self.due_on, detected_on=today.isoformat())
+        return [step for step in ladder
+                if step.step > self.escalation_step and overdue_days >= step.overdue_days]
+
+    def escalate(self, step, notify_unit_id: str, today: date):
+        self.trigger(self.Escalated, talk_id=self.id, person_id=self.person_id,
+                     unit_id=self.unit_id, step=step.step, notify=step.notify, label=step.label,
+                     notify_unit_id=notify_unit_id,
+                     overdue_days=(today - parse_date(self.due_on)).days, due_on=self.due_on)
+
+
+class YoungCadreProgramme(Aggregate):
+    """年轻干部 periodic discipline and integrity education, on a cadence."""
+
+    class Enrolled(Aggregate.Event):
+        private = True
+
+        def apply(self, y):
+            y.unit_id = self.unit_id
+            y.next_due_on = self.next_due_on
+            y.last_on = None
+            y.overdue = False
+
+    class EducationRecorded(Aggregate.Event):
+        private = True
+
+        def apply(self, y):
+            y.next_due_on = self.next_due_on
+            y.last_on = max(self.on, y.last_on) if y.last_on else self.on
+            y.overdue = False
+
+    class BecameOverdue(Aggregate.Event):
+        private = True
+
+        def apply(self, y):
+            y.overdue = True
+
+    class Moved(Aggregate.Event):
+        private = True
+
+        def apply(self, y):
+            y.unit_id = self.unit_id
+
+    @classmethod
+    def enrol(cls, person_id, unit_id, enrolled_on: date, cadence_days: int):
+        y = cls(person_id)
+        y.trigger(cls.Enrolled, person_id=person_id, unit_id=unit_id,
+                  enrolled_on=enrolled_on.isoformat(), cadence_days=cadence_days,
+                  next_due_on=(enrolled_on + timedelta(days=cadence_days)).isoformat())
+        return y
+
+    def record(self, on: date, topic: str, session_id: str | None, cadence_days: int, today: date):
+        if on > today:
+            raise RuleViolation("education is recorded once given", {"on": ["in the future"]})
+        # the next one is due a cadence after the latest education on record: entering an
+        # older session late never brings the due date forward
+        latest = max(on, parse_date(self.last_on)) if self.last_on else on
+        self.trigger(self.EducationRecorded, person_id=self.id, unit_id=self.unit_id,
+                     on=on.isoformat(), topic=topic, session_id=session_id,
+                     next_due_on=(latest + timedelta(days=cadence_days)).isoformat())
+
+    def detect_overdue(self, today: date) -> bool:
+        if self.overdue or today <= parse_date(self.next_due_on):
+            return False
+        self.trigger(self.BecameOverdue, person_id=self.id, unit_id=self.unit_id,
+                     due_on=self.next_due_on, detected_on=today.isoformat())
+        return True
+
+    def move(self, unit_id: str):
+        if unit_id != self.unit_id:
+            self.trigger(self.Moved, person_id=self.id, unit_id=unit_id)
+
+
+# -- people, as the units service tells us --------------------------------------------------
+class MemberMirror(Aggregate):
+    """A member's unit, post and young-cadre flag, merged from the units service's
+    ``Person.Registered`` / ``Person.Promoted``. Those arrive on two queues and may be
+    handled in either order, so each is merged by its source version rather than applied
+    in arrival order: the newest unit and post win, the young-cadre flag comes from the
+    registration whenever it arrives."""
+
+    class Recorded(Aggregate.Event):
+        private = True
+
+        def apply(self, m):
+            m.unit_id = self.unit_id
+            m.post = self.post
+            m.young_cadre = self.young_cadre
+            m.source_version = self.source_version
+            m.registered = self.registered
+
+    @classmethod
+    def blank(cls, person_id: str) -> "MemberMirror":
+        m = cls(person_id)
+        m.unit_id = m.post = None
+        m.young_cadre = False
+        m.source_version = 0
+        m.registered = False
+        return m
+
+    def merge(self, kind: str, version: int, payload: dict) -> bool:
+        """Fold one source event in; False if it changes nothing (an old promotion)."""
+        unit_id, post, young, registered = self.unit_id, self.post, self.young_cadre, self.registered
+        newer = version > self.source_version
+        if kind == "Registered":
+            registered = True
+            young = bool(payload.get("young_cadre"))
+            if newer:
+                unit_id, post = payload["unit_id"], payload["post"]
+        elif kind == "Promoted" and newer:
+            unit_id, post = payload["unit_id"], payload["new_post"]
+        source_version = max(version, self.source_version)
+        state = (unit_id, post, young, source_version, registered)
+        if state == (self.unit_id, self.post, self.young_cadre, self.source_version, self.registered):
+            return False
+        self.trigger(self.Recorded, person_id=self.id, unit_id=unit_id, post=post,
+                     young_cadre=young, source_version=source_version, registered=registered)
+        return True
+
+
+class UserInbox(Aggregate):
+    class ItemsRead(Aggregate.Event):
+        pass
+
+    @classmethod
+    def for_user(cls, user_id: str) -> "UserInbox":
+        return cls(user_id)
+
+    def read(self, item_ids: list[str], read_at: str):
+        self.trigger(self.ItemsRead, user_id=self.id, item_ids=sorted(set(item_ids)), read_at=read_at)
+
+
+# -- indicators ------------------------------------------------------------------------------
+INDICATOR_FIELDS = ("warning_education_held", "checkin_coverage", "talks_on_time_rate")
+
+
+class EducationIndicators(Aggregate):
+    """A unit's education figures for a month; published again only when they change
+    (a late-recorded session corrects the month)."""
+
+    class Published(Aggregate.Event):
+        def apply(self, i):
+            i.values = {k: self.__dict__[k] for k in INDICATOR_FIELDS}
+
+    @staticmethod
+    def indicators_id(unit_id: str, period: str) -> str:
+        return "%s/%s" % (unit_id, period)
+
+    @classmethod
+    def blank(cls, unit_id: str, period: str) -> "EducationIndicators":
+        i = cls(cls.indicators_id(unit_id, period))
+        i.values = None
+        return i
+
+    def publish(self, unit_id: str, period: str, values: dict) -> bool:
+        values = {k: values[k] for k in INDICATOR_FIELDS}
+        if values == self.values:
+            return False
+        # payload exactly {unit_id, period, warning_education_held, checkin_coverage,
+        # talks_on_time_rate}: the supervision service's ecology scoring reads it
+        self.trigger(self.Published, unit_id=unit_id, period=period, **values)
+        return True
+
+
+DISTRICT_FIELDS = ("units_total", "units_warning_education_held", "warning_education_compliance",
+                   "checkin_coverage", "talks_due", "talks_on_time", "talks_on_time_rate")
+
+
+class DistrictEducationIndicators(Aggregate):
+    class Published(Aggregate.Event):
+        def apply(self, i):
+            i.values = {k: self.__dict__[k] for k in DISTRICT_FIELDS}
+
+    @classmethod
+    def blank(cls, node_id: str, period: str) -> "DistrictEducationIndicators":
+        i = cls("%s/%s" % (node_id, period))
+        i.values = None
+        return i
+
+    def publish(self, node_id: str, period: str, values: dict) -> bool:
+        values = {k: values[k] for k in DISTRICT_FIELDS}
+        if values == self.values:
+            return False
+        self.trigger(self.Published, node_id=node_id, period=period, **values)
+        return True

@@ -1,0 +1,1113 @@
+"""Read models of the education service, and the queries that read them.
+
+One projection per concern, each owning its tables, so any one can be rebuilt alone
+(bump its ``version``). They cost nothing extra per command: the kernel moves one
+shared inline checkpoint per commit. ``CheckInBoard`` is what the morning check-in
+path touches - members, reminders, check-ins, streaks - and nothing else; its handler
+does one insert and one keyed read-modify-write. Handlers look rows up by primary key
+(or, for the inbox, by a record's ``ref``), so a rebuild or an as-of replay (in-memory
+buffer) stays linear in the log.
+"""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+from sqlalchemy import (
+    Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, and_, bindparam, func,
+    select,
+)
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from shared.projections import Projection, on, startswith
+from shared.unittree import path_of, subtree_of, unit_directory, unit_of
+
+from services.education.dates import iso_week, month_bounds, parse_date
+from services.education.domain import (
+    CONTENT_KINDS, SESSION_KINDS, WARNING_EDUCATION, fit_score, fits, live_streak, longest_run,
+    normalise_tags,
+)
+
+metadata = MetaData()
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+# -- check-in board ----------------------------------------------------------------------------
+members = Table(
+    "edu_members", metadata,
+    Column("person_id", String(100), primary_key=True),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("post", String(200)),
+    Column("young_cadre", Boolean, nullable=False, default=False),
+)
+
+reminders = Table(
+    "edu_reminders", metadata,
+    Column("day", String(10), primary_key=True),
+    Column("text", String(200), nullable=False),
+    Column("item_id", String(100)),
+    Column("published_at", String(40), nullable=False),
+)
+
+checkins = Table(
+    "edu_checkins", metadata,
+    Column("day", String(10), primary_key=True),
+    Column("person_id", String(100), primary_key=True),
+    # the member's unit when they checked in: a later move does not rewrite history
+    Column("unit_id", String(100), nullable=False),
+    Column("checked_at", String(40), nullable=False),
+    Index("ix_edu_checkins_unit_day", "unit_id", "day"),
+    Index("ix_edu_checkins_person_day", "person_id", "day"),
+)
+
+# the run each member is on: written blind from the check-in event (no read under the
+# log's writer lock); best run and total are counted from edu_checkins when asked
+streaks = Table(
+    "edu_checkin_streaks", metadata,
+    Column("person_id", String(100), primary_key=True),
+    Column("last_day", String(10), nullable=False),
+    Column("current", Integer, nullable=False),
+)
+
+
+class CheckInBoard(Projection):
+    name = "education_checkins"
+    tables = (members, reminders, checkins, streaks)
+
+    @on("MemberMirror.Recorded")
+    def member(self, w, e):
+        p = e.payload
+        w.upsert(members, {"person_id": p["person_id"]}, unit_id=p["unit_id"], post=p["post"],
+                 young_cadre=bool(p["young_cadre"]))
+
+    @on("DailyReminder.Published", "DailyReminder.Revised")
+    def reminder(self, w, e):
+        p = e.payload
+        w.upsert(reminders, {"day": p["on"]}, text=p["text"], item_id=p["item_id"],
+                 published_at=e.occurred_at)
+
+    @on("ReminderCheckIn.CheckedIn")
+    def checked_in(self, w, e):
+        p = e.payload
+        pending = _bulk_rows(w)
+        if pending is not None:  # a group commit in progress: written in bulk, see bulk_checkins
+            pending.append(p)
+            return
+        w.insert(checkins, day=p["on"], person_id=p["person_id"], unit_id=p["unit_id"],
+                 checked_at=p["checked_at"])
+        w.upsert(streaks, {"person_id": p["person_id"]}, last_day=p["on"], current=p["streak"])
+
+
+_BULK = "education.bulk_checkins"
+
+
+def _bulk_rows(w):
+    conn = getattr(w, "conn", None)  # the live writer; rebuild / as-of buffers have none
+    return conn.info.get(_BULK) if conn is not None else None
+
+
+@contextmanager
+def bulk_checkins(conn):
+    """Within this block, check-ins appended on ``conn`` reach the read model as one
+    multi-row insert per table when the block ends - still inside the transaction, so
+    still under the log's writer lock and committed with the events.
+
+    Why: the kernel's live writer sends one statement per row, and under load each
+    round trip waits milliseconds for the eventlet hub; a group commit of 50 check-ins
+    would spend 100 round trips holding the lock. Rebuilds and as-of replays go through
+    the ordinary handler (same rows, same values)."""
+    conn.info[_BULK] = rows = []
+    try:
+        yield
+        conn.info.pop(_BULK, None)
+        if rows:
+            conn.execute(checkins.insert(), [
+                {"day": p["on"], "person_id": p["person_id"], "unit_id": p["unit_id"],
+                 "checked_at": p["checked_at"]} for p in rows])
+            ins = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(streaks)
+            conn.execute(ins.on_conflict_do_update(
+                index_elements=["person_id"],
+                set_={"last_day": ins.excluded.last_day, "current": ins.excluded.current}),
+                [{"person_id": p["person_id"], "last_day": p["on"], "current": p["streak"]}
+                 for p in rows])
+    finally:
+        conn.info.pop(_BULK, None)
+
+
+# -- education records -------------------------------------------------------------------------
+sessions = Table(
+    "edu_sessions", metadata,
+    Column("session_id", String(100), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("organiser_unit_id", String(100), nullable=False, index=True),
+    Column("status", String(12), nullable=False),  # planned | held | cancelled
+    Column("scheduled_at", String(40), nullable=False),
+    Column("held_at", String(40)),
+    Column("local_date", String(10), nullable=False),
+    Column("period", String(7), nullable=False, index=True),
+    Column("headcount", Integer),
+    Column("roster_size", Integer),
+    Column("joinable", Boolean, nullable=False),
+    Column("attended_unit_ids", Text, nullable=False, default="[]"),
+    Column("audience", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("materials", Text, nullable=False),
+    Column("details", Text, nullable=False),  # kind-specific: speaker, 议/评, 四共, cases
+)
+
+external_refs = Table(
+    "edu_external_refs", metadata,
+    Column("ref_kind", String(10), primary_key=True),  # session | case
+    Column("ref_key", String(201), primary_key=True),  # <origin node>/<record id>
+    Column("origin_node", String(100), nullable=False),
+    Column("record_id", String(100), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("kind", String(40)),
+    Column("held_at", String(40)),
+    Column("local_date", String(10)),
+    Column("period", String(7)),
+    Column("organiser", String(200)),
+    Column("summary", Text),
+    Column("tags", Text, nullable=False),
+    Column("received_at", String(40), nullable=False),
+)
+
+participations = Table(
+    "edu_participations", metadata,
+    Column("participation_id", String(310), primary_key=True),
+    Column("session_key", String(201), nullable=False, index=True),
+    Column("session_node", String(100), nullable=False),
+    Column("session_id", String(100), nullable=False),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("external", Boolean, nullable=False),
+    Column("status", String(10), nullable=False),  # joined | attended
+    Column("headcount", Integer),
+    Column("local_date", String(10), nullable=False),
+    Column("period", String(7), nullable=False),
+)
+
+# 月月行: warning-education sessions credited to a unit in a month (held as organiser,
+# attended as an audience unit, or joined from elsewhere)
+warning_months = Table(
+    "edu_warning_months", metadata,
+    Column("unit_id", String(100), primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("sessions", Integer, nullable=False),
+    Column("first_on", String(10), nullable=False),
+)
+
+content = Table(
+    "edu_content", metadata,
+    Column("item_id", String(100), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("text", Text),
+    Column("ref", String(1000)),
+    Column("tags", Text, nullable=False),
+    Column("retired", Boolean, nullable=False, default=False),
+    Column("added_at", String(40), nullable=False),
+)
+
+rotations = Table(
+    "edu_rotations", metadata,
+    Column("unit_id", String(100), primary_key=True),
+    Column("week", String(8), primary_key=True),
+    Column("starts_on", String(10), nullable=False),
+    Column("item_ids", Text, nullable=False),
+    Column("chosen_by", String(10), nullable=False),
+    Column("rotated_at", String(40), nullable=False),
+    Column("revision", Integer, nullable=False),
+)
+
+shown = Table(
+    "edu_shown", metadata,
+    Column("unit_id", String(100), primary_key=True),
+    Column("item_id", String(100), primary_key=True),
+    Column("last_week", String(8), nullable=False),
+    Column("times", Integer, nullable=False),
+)
+
+profiles = Table(
+    "edu_unit_profiles", metadata,
+    Column("unit_id", String(100), primary_key=True),
+    Column("tags", Text, nullable=False),
+)
+
+notices = Table(
+    "edu_notices", metadata,
+    Column("notice_id", String(100), primary_key=True),
+    Column("occasion", String(100)),
+    Column("occasion_date", String(10)),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("send_on", String(10), nullable=False, index=True),
+    Column("status", String(10), nullable=False),  # scheduled | sent | cancelled
+    Column("source", String(10), nullable=False),  # calendar | manual
+    Column("sent_at", String(40)),
+    Column("recipients", Integer, nullable=False, default=0),
+)
+
+receipts = Table(
+    "edu_notice_receipts", metadata,
+    Column("notice_id", String(100), primary_key=True),
+    Column("unit_id", String(100), primary_key=True),
+    Column("acknowledged_at", String(40)),
+    Column("by_user", String(100)),
+)
+
+talks = Table(
+    "edu_talks", metadata,
+    Column("talk_id", String(120), primary_key=True),
+    Column("person_id", String(100), nullable=False),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("new_post", String(200), nullable=False),
+    Column("promoted_on", String(10), nullable=False),
+    Column("due_on", String(10), nullable=False, index=True),
+    Column("status", String(10), nullable=False),  # scheduled | held
+    Column("overdue", Boolean, nullable=False, default=False),
+    Column("escalation_step", Integer, nullable=False, default=0),
+    Column("escalated_to", String(100)),
+    Column("held_on", String(10)),
+    Column("on_time", Boolean),
+    Column("days_late", Integer),
+    Column("conducted_by", String(200)),
+)
+
+young_cadres = Table(
+    "edu_young_cadres", metadata,
+    Column("person_id", String(100), primary_key=True),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("next_due_on", String(10), nullable=False),
+    Column("last_on", String(10)),
+    Column("records", Integer, nullable=False, default=0),
+    Column("overdue", Boolean, nullable=False, default=False),
+)
+
+inbox = Table(
+    "edu_inbox", metadata,
+    Column("item_id", String(300), primary_key=True),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("ref", String(250), nullable=False, index=True),  # "<subject>:<record id>"
+    Column("due_on", String(10)),
+    Column("status", String(10), nullable=False),  # open | closed
+    Column("created_at", String(40), nullable=False),
+    Column("closed_at", String(40)),
+)
+
+inbox_reads = Table(
+    "edu_inbox_reads", metadata,
+    Column("user_id", String(100), primary_key=True),
+    Column("item_id", String(300), primary_key=True),
+    Column("read_at", String(40), nullable=False),
+)
+
+indicators = Table(
+    "edu_indicators", metadata,
+    Column("unit_id", String(100), primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("warning_education_held", Boolean, nullable=False),
+    Column("checkin_coverage", Float, nullable=False),
+    Column("talks_on_time_rate", Float),
+    Column("revision", Integer, nullable=False),
+    Column("published_at", String(40), nullable=False),
+)
+
+district_indicators = Table(
+    "edu_district_indicators", metadata,
+    Column("node_id", String(100), primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("figures", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("published_at", String(40), nullable=False),
+)
+
+
+def _credit_warning(w, unit_id, period, local_date):
+    row = w.get(warning_months, unit_id=unit_id, period=period)
+    if row is None:
+        w.insert(warning_months, unit_id=unit_id, period=period, sessions=1, first_on=local_date)
+    else:
+        w.update(warning_months, {"unit_id": unit_id, "period": period},
+                 sessions=row["sessions"] + 1, first_on=min(row["first_on"], local_date))
+
+
+class Sessions(Projection):
+    """Sessions, joins, external references and the 月月行 credit per unit and month."""
+
+    name = "education_sessions"
+    tables = (sessions, external_refs, participations, warning_months)
+
+    @on("StudySession.Planned")
+    def planned(self, w, e):
+        p = e.payload
+        w.insert(sessions, session_id=p["session_id"], kind=p["kind"], title=p["title"],
+                 organiser_unit_id=p["organiser_unit_id"], status="planned",
+                 scheduled_at=p["scheduled_at"], held_at=None, local_date=p["local_date"],
+                 period=p["period"], headcount=None, roster_size=None, joinable=p["joinable"],
+                 attended_unit_ids="[]", audience=_json(p["audience"]), tags=_json(p["tags"]),
+                 materials=_json(p["materials"]),
+                 details=_json({"speaker": p["speaker"], "case_refs": p["case_refs"]}))
+
+    @on("StudySession.Held")
+    def held(self, w, e):
+        p = e.payload
+        row = w.get(sessions, session_id=p["session_id"])
+        details = json.loads(row["details"])
+        details.update(discussion=p["discussion"], leader_comment=p["leader_comment"],
+                       activities=p["activities"], case_analysis=p["case_analysis"])
+        w.update(sessions, {"session_id": p["session_id"]}, status="held", held_at=p["held_at"],
+                 local_date=p["local_date"], period=p["period"], headcount=p["headcount"],
+                 attended_unit_ids=_json(p["attended_unit_ids"]),
+                 materials=_json(json.loads(row["materials"]) + p["materials"]),
+                 details=_json(details))
+        if p["kind"] == WARNING_EDUCATION:
+            for unit_id in p["attended_unit_ids"]:
+                _credit_warning(w, unit_id, p["period"], p["local_date"])
+
+    @on("StudySession.RosterRecorded")
+    def roster(self, w, e):
+        w.update(sessions, {"session_id": e.payload["session_id"]},
+                 roster_size=len(e.payload["person_ids"]))
+
+    @on("StudySession.Cancelled")
+    def cancelled(self, w, e):
+        w.update(sessions, {"session_id": e.payload["session_id"]}, status="cancelled")
+
+    @on("SessionParticipation.Joined")
+    def joined(self, w, e):
+        p = e.payload
+        w.insert(participations, participation_id=p["participation_id"],
+                 session_key=p["session_key"], session_node=p["session_node"],
+                 session_id=p["session_id"], unit_id=p["unit_id"], kind=p["kind"],
+                 title=p["title"], external=p["external"], status="joined", headcount=None,
+                 local_date=p["local_date"], period=p["period"])
+
+    @on("SessionParticipation.Attended")
+    def attended(self, w, e):
+        p = e.payload
+        w.update(participations, {"participation_id": p["participation_id"]}, status="attended",
+                 headcount=p["headcount"], local_date=p["local_date"], period=p["period"])
+        if p["kind"] == WARNING_EDUCATION:
+            _credit_warning(w, p["unit_id"], p["period"], p["local_date"])
+
+    @on("ExternalSession.Registered", "ExternalSession.Updated",
+        "ExternalCase.Registered", "ExternalCase.Updated")
+    def external(self, w, e):
+        p = e.payload
+        kind = "session" if e.event_type.startswith("ExternalSession") else "case"
+        w.upsert(external_refs, {"ref_kind": kind, "ref_key": p["key"]},
+                 origin_node=p["origin_node"], record_id=p["record_id"], title=p["title"],
+                 kind=p.get("kind"), held_at=p.get("held_at"), local_date=p.get("local_date"),
+                 period=p.get("period"), organiser=p.get("organiser"), summary=p.get("summary"),
+                 tags=_json(p["tags"]), received_at=e.occurred_at)
+
+
+class Library(Projection):
+    """The content library, unit profiles, and what each unit showed each week."""
+
+    name = "education_library"
+    tables = (content, rotations, shown, profiles)
+
+    @on("ContentItem.Added")
+    def content_added(self, w, e):
+        p = e.payload
+        w.insert(content, item_id=p["item_id"], kind=p["kind"], title=p["title"], text=p["text"],
+                 ref=p["ref"], tags=_json(p["tags"]), retired=False, added_at=e.occurred_at)
+
+    @on("ContentItem.Retagged")
+    def content_retagged(self, w, e):
+        w.update(content, {"item_id": e.payload["item_id"]}, tags=_json(e.payload["tags"]))
+
+    @on("ContentItem.Retired")
+    def content_retired(self, w, e):
+        w.update(content, {"item_id": e.payload["item_id"]}, retired=True)
+
+    @on("PublicityRotation.Rotated")
+    def rotated(self, w, e):
+        p = e.payload
+        key = {"unit_id": p["unit_id"], "week": p["week"]}
+        row = w.get(rotations, **key)
+        values = dict(starts_on=p["starts_on"], item_ids=_json(p["item_ids"]),
+                      chosen_by=p["chosen_by"], rotated_at=e.occurred_at)
+        if row is None:
+            w.insert(rotations, **key, revision=1, **values)
+        else:
+            w.update(rotations, key, revision=row["revision"] + 1, **values)
+        for item_id in p["item_ids"]:
+            s = w.get(shown, unit_id=p["unit_id"], item_id=item_id)
+            if s is None:
+                w.insert(shown, unit_id=p["unit_id"], item_id=item_id, last_week=p["week"], times=1)
+            elif s["last_week"] != p["week"]:
+                w.update(shown, {"unit_id": p["unit_id"], "item_id": item_id},
+                         last_week=max(s["last_week"], p["week"]), times=s["times"] + 1)
+
+    @on("UnitProfile.Set")
+    def profile(self, w, e):
+        p = e.payload
+        w.upsert(profiles, {"unit_id": p["unit_id"]}, tags=_json(normalise_tags(p)))
+
+
+class Notices(Projection):
+    name = "education_notices"
+    tables = (notices, receipts)
+
+    @on("IntegrityNotice.Scheduled")
+    def scheduled(self, w, e):
+        p = e.payload
+        w.insert(notices, notice_id=p["notice_id"], occasion=p["occasion"],
+                 occasion_date=p["occasion_date"], title=p["title"], body=p["body"],
+                 send_on=p["send_on"], status="scheduled", source=p["source"], sent_at=None,
+                 recipients=0)
+
+    @on("IntegrityNotice.Sent")
+    def sent(self, w, e):
+        p = e.payload
+        w.update(notices, {"notice_id": p["notice_id"]}, status="sent", sent_at=p["sent_at"],
+                 recipients=len(p["unit_ids"]))
+        for unit_id in p["unit_ids"]:
+            w.insert(receipts, notice_id=p["notice_id"], unit_id=unit_id, acknowledged_at=None,
+                     by_user=None)
+
+    @on("IntegrityNotice.Cancelled")
+    def cancelled(self, w, e):
+        w.update(notices, {"notice_id": e.payload["notice_id"]}, status="cancelled")
+
+    @on("NoticeReceipt.Acknowledged")
+    def acknowledged(self, w, e):
+        p = e.payload
+        w.update(receipts, {"notice_id": p["notice_id"], "unit_id": p["unit_id"]},
+                 acknowledged_at=p["acknowledged_at"], by_user=p["by"])
+
+
+class Talks(Projection):
+    """廉政谈话 of promoted cadres and the young cadres' programme."""
+
+    name = "education_talks"
+    tables = (talks, young_cadres)
+
+    @on("IntegrityTalk.Scheduled")
+    def scheduled(self, w, e):
+        p = e.payload
+        w.insert(talks, talk_id=p["talk_id"], person_id=p["person_id"], unit_id=p["unit_id"],
+                 new_post=p["new_post"], promoted_on=p["promoted_on"], due_on=p["due_on"],
+                 status="scheduled", overdue=False, escalation_step=0, escalated_to=None,
+                 held_on=None, on_time=None, days_late=None, conducted_by=None)
+
+    @on("IntegrityTalk.BecameOverdue")
+    def overdue(self, w, e):
+        w.update(talks, {"talk_id": e.payload["talk_id"]}, overdue=True)
+
+    @on("IntegrityTalk.Escalated")
+    def escalated(self, w, e):
+        p = e.payload
+        w.update(talks, {"talk_id": p["talk_id"]}, escalation_step=p["step"],
+                 escalated_to=p["notify_unit_id"])
+
+    @on("IntegrityTalk.Held")
+    def held(self, w, e):
+        p = e.payload
+        w.update(talks, {"talk_id": p["talk_id"]}, status="held", held_on=p["held_on"],
+                 on_time=p["on_time"], days_late=p["days_late"], conducted_by=p["conducted_by"])
+
+    @on("YoungCadreProgramme.Enrolled")
+    def enrolled(self, w, e):
+        p = e.payload
+        w.insert(young_cadres, person_id=p["person_id"], unit_id=p["unit_id"],
+                 next_due_on=p["next_due_on"], last_on=None, records=0, overdue=False)
+
+    @on("YoungCadreProgramme.EducationRecorded")
+    def recorded(self, w, e):
+        p = e.payload
+        row = w.get(young_cadres, person_id=p["person_id"])
+        w.update(young_cadres, {"person_id": p["person_id"]}, next_due_on=p["next_due_on"],
+                 last_on=max(row["last_on"] or p["on"], p["on"]), records=row["records"] + 1,
+                 overdue=False)
+
+    @on("YoungCadreProgramme.BecameOverdue")
+    def young_overdue(self, w, e):
+        w.update(young_cadres, {"person_id": e.payload["person_id"]}, overdue=True)
+
+    @on("YoungCadreProgramme.Moved")
+    def moved(self, w, e):
+        w.update(young_cadres, {"person_id": e.payload["person_id"]}, unit_id=e.payload["unit_id"])
+
+
+def talk_item_id(talk_id: str) -> str:
+    return "talk:%s" % talk_id
+
+
+def escalation_item_id(talk_id: str, step: int) -> str:
+    return "talk:%s:step%d" % (talk_id, step)
+
+
+def _open_item(w, item_id, unit_id, kind, title, ref, due_on, at):
+    w.upsert(inbox, {"item_id": item_id}, unit_id=unit_id, kind=kind, title=title[:300],
+             ref=ref, due_on=due_on, status="open", created_at=at, closed_at=None)
+
+
+def _close(w, at, **where):
+    """Close the open items matching ``where``: one item by id (a keyed read, so a rebuild
+    stays linear), or every item of a record by ``ref``."""
+    if set(where) == {"item_id"}:
+        row = w.get(inbox, item_id=where["item_id"])
+        rows = [row] if row else []
+    else:
+        rows = w.find(inbox, **where)
+    for row in rows:
+        if row["status"] == "open":
+            w.update(inbox, {"item_id": row["item_id"]}, status="closed", closed_at=at)
+
+
+class Inbox(Projection):
+    """Each unit's inbox: what is new (notices, this week's publicity), due (talks) and
+    overdue (talks and their escalations, young cadres, a missed 月月行). Items close
+    when the record they point at is done. ``ref`` names the record ("talk:<id>"), so a
+    record's items are found by it; the projection keeps to its own tables and so
+    rebuilds on its own."""
+
+    name = "education_inbox"
+    tables = (inbox, inbox_reads)
+
+    @on("IntegrityNotice.Sent")
+    def notice_sent(self, w, e):
+        p = e.payload
+        for unit_id in p["unit_ids"]:
+            _open_item(w, "notice:%s:%s" % (p["notice_id"], unit_id), unit_id, "notice",
+                       "廉洁通知: %s" % p["title"], "notice:%s" % p["notice_id"], None, e.occurred_at)
+
+    @on("NoticeReceipt.Acknowledged")
+    def notice_acknowledged(self, w, e):
+        p = e.payload
+        _close(w, e.occurred_at, item_id="notice:%s:%s" % (p["notice_id"], p["unit_id"]))
+
+    @on("IntegrityTalk.Scheduled")
+    def talk_scheduled(self, w, e):
+        p = e.payload
+        _open_item(w, talk_item_id(p["talk_id"]), p["unit_id"], "talk_due",
+                   "新提拔干部廉政谈话 (%s, %s) 应于 %s 前完成" % (p["person_id"], p["new_post"], p["due_on"]),
+                   "talk:%s" % p["talk_id"], p["due_on"], e.occurred_at)
+
+    @on("IntegrityTalk.BecameOverdue")
+    def talk_overdue(self, w, e):
+        w.update(inbox, {"item_id": talk_item_id(e.payload["talk_id"])}, kind="talk_overdue")
+
+    @on("IntegrityTalk.Escalated")
+    def talk_escalated(self, w, e):
+        p = e.payload
+        title = "廉政谈话逾期 %d 天 (%s, %s): %s" % (p["overdue_days"], p["person_id"], p["unit_id"], p["label"])
+        if p["notify_unit_id"] == p["unit_id"]:
+            # a rung addressed to the talk's own unit sharpens the item it already has
+            w.update(inbox, {"item_id": talk_item_id(p["talk_id"])}, kind="talk_overdue", title=title)
+            return
+        _open_item(w, escalation_item_id(p["talk_id"], p["step"]), p["notify_unit_id"],
+                   "talk_escalated", title, "talk:%s" % p["talk_id"], p["due_on"], e.occurred_at)
+
+    @on("IntegrityTalk.Held")
+    def talk_held(self, w, e):
+        _close(w, e.occurred_at, ref="talk:%s" % e.payload["talk_id"])
+
+    @on("YoungCadreProgramme.BecameOverdue")
+    def young_overdue(self, w, e):
+        p = e.payload
+        _open_item(w, "young:%s:%s" % (p["person_id"], p["due_on"]), p["unit_id"],
+                   "young_cadre_overdue",
+                   "年轻干部 %s 的定期纪律和廉政教育已逾期 (应于 %s 前)" % (p["person_id"], p["due_on"]),
+                   "young:%s" % p["person_id"], p["due_on"], e.occurred_at)
+
+    @on("YoungCadreProgramme.EducationRecorded")
+    def young_recorded(self, w, e):
+        _close(w, e.occurred_at, ref="young:%s" % e.payload["person_id"])
+
+    @on("YoungCadreProgramme.Moved")
+    def young_moved(self, w, e):
+        p = e.payload
+        for row in w.find(inbox, ref="young:%s" % p["person_id"]):
+            if row["status"] == "open":
+                w.update(inbox, {"item_id": row["item_id"]}, unit_id=p["unit_id"])
+
+    @on("PublicityRotation.Rotated")
+    def publicity(self, w, e):
+        p = e.payload
+        previous = iso_week(parse_date(p["starts_on"]) - timedelta(days=7))
+        _close(w, e.occurred_at, item_id="publicity:%s:%s" % (p["unit_id"], previous))
+        _open_item(w, "publicity:%s:%s" % (p["unit_id"], p["week"]), p["unit_id"], "publicity",
+                   "廉政宣传周更新 %s: 请更换桌面短句与屏保" % p["week"],
+                   "publicity:%s/%s" % (p["unit_id"], p["week"]), None, e.occurred_at)
+
+    @on("EducationIndicators.Published")
+    def indicators(self, w, e):
+        p = e.payload
+        item_id = "warning:%s:%s" % (p["unit_id"], p["period"])
+        if p["warning_education_held"]:
+            _close(w, e.occurred_at, item_id=item_id)
+        else:
+            _open_item(w, item_id, p["unit_id"], "warning_education_missed",
+                       "%s 未开展警示教育 (月月行)" % p["period"],
+                       "warning:%s/%s" % (p["unit_id"], p["period"]), None, e.occurred_at)
+
+    @on("UserInbox.ItemsRead")
+    def items_read(self, w, e):
+        p = e.payload
+        for item_id in p["item_ids"]:
+            # the first reading is the one that counts; reading again changes nothing
+            if w.get(inbox_reads, user_id=p["user_id"], item_id=item_id) is None:
+                w.insert(inbox_reads, user_id=p["user_id"], item_id=item_id, read_at=p["read_at"])
+
+
+class Indicators(Projection):
+    """What was published, month by month (the live figures are computed by queries)."""
+
+    name = "education_indicators"
+    tables = (indicators, district_indicators)
+
+    @on("EducationIndicators.Published")
+    def published(self, w, e):
+        p = e.payload
+        key = {"unit_id": p["unit_id"], "period": p["period"]}
+        row = w.get(indicators, **key)
+        values = dict(warning_education_held=p["warning_education_held"],
+                      checkin_coverage=p["checkin_coverage"],
+                      talks_on_time_rate=p["talks_on_time_rate"], published_at=e.occurred_at)
+        if row is None:
+            w.insert(indicators, **key, revision=1, **values)
+        else:
+            w.update(indicators, key, revision=row["revision"] + 1, **values)
+
+    @on("DistrictEducationIndicators.Published")
+    def district_published(self, w, e):
+        p = e.payload
+        key = {"node_id": p["node_id"], "period": p["period"]}
+        row = w.get(district_indicators, **key)
+        figures = _json({k: v for k, v in p.items() if k not in ("node_id", "period")})
+        if row is None:
+            w.insert(district_indicators, **key, figures=figures, revision=1, published_at=e.occurred_at)
+        else:
+            w.update(district_indicators, key, figures=figures, revision=row["revision"] + 1,
+                     published_at=e.occurred_at)
+
+
+PROJECTIONS = [CheckInBoard(), Sessions(), Library(), Notices(), Talks(), Inbox(), Indicators()]
+
+
+# ============================================================================================
+# queries: plain functions over a connection (live database or an as-of replay)
+# ============================================================================================
+def ratio(part: float, whole: float) -> float:
+    return round(min(1.0, part / whole), 4) if whole else 0.0
+
+
+def unit_path(conn, unit_id: str) -> str | None:
+    return path_of(conn, unit_directory, unit_id)
+
+
+def unit_row(conn, unit_id: str) -> dict | None:
+    return unit_of(conn, unit_directory, unit_id)
+
+
+def party_orgs(conn, root_id: str | None, levels) -> list[dict]:
+    """Active units that count as party organisations, in a subtree or on the node."""
+    if root_id is None:
+        q = select(unit_directory).where(unit_directory.c.active.is_(True))
+        rows = [dict(r) for r in conn.execute(q.order_by(unit_directory.c.path)).mappings()]
+    else:
+        rows = subtree_of(conn, unit_directory, root_id)
+    return [u for u in rows if u["level"] in levels]
+
+
+def _rollup(orgs: list[dict], counts: dict[str, float], paths: dict[str, str]) -> dict[str, float]:
+    """Sum per-unit counts into each organisation over its subtree (科室, 基层站所 below a
+    unit belong to its party organisation)."""
+    out = {}
+    for org in orgs:
+        prefix = org["path"]
+        out[org["unit_id"]] = sum(n for uid, n in counts.items()
+                                  if (paths.get(uid) or "").startswith(prefix))
+    return out
+
+
+def _paths(conn) -> dict[str, str]:
+    return dict(conn.execute(select(unit_directory.c.unit_id, unit_directory.c.path)).all())
+
+
+def warning_compliance(conn, root_id: str, period: str, levels) -> dict:
+    """月月行: each party organisation below ``root_id`` and whether it held (or attended)
+    at least one warning-education session in the month."""
+    orgs = party_orgs(conn, root_id, levels)
+    counts = dict(conn.execute(select(warning_months.c.unit_id, warning_months.c.sessions)
+                               .where(warning_months.c.period == period)).all())
+    rolled = _rollup(orgs, counts, _paths(conn))
+    units = [{"unit_id": o["unit_id"], "name": o["name"], "kind": o["kind"],
+              "sessions": int(rolled[o["unit_id"]]), "held": rolled[o["unit_id"]] > 0} for o in orgs]
+    missed = [{"unit_id": u["unit_id"], "name": u["name"], "kind": u["kind"]}
+              for u in units if not u["held"]]
+    held = len(units) - len(missed)
+    return {"unit_id": root_id, "period": period, "units_total": len(units), "compliant": held,
+            "rate": ratio(held, len(units)), "units": units, "missed": missed}
+
+
+def _member_counts(conn) -> dict[str, int]:
+    return dict(conn.execute(select(members.c.unit_id, func.count())
+                             .group_by(members.c.unit_id)).all())
+
+
+def checkin_daily(conn, root_id: str, day: str, levels) -> dict:
+    """Daily coverage: members who acknowledged the day's reminder, per organisation."""
+    orgs = party_orgs(conn, root_id, levels)
+    paths = _paths(conn)
+    member_counts = _member_counts(conn)
+    checked = dict(conn.execute(select(checkins.c.unit_id, func.count())
+                                .where(checkins.c.day == day).group_by(checkins.c.unit_id)).all())
+    m = _rollup(orgs, member_counts, paths)
+    c = _rollup(orgs, checked, paths)
+    root_path = paths.get(root_id) or ""
+    total_m = sum(n for uid, n in member_counts.items() if (paths.get(uid) or "").startswith(root_path))
+    total_c = sum(n for uid, n in checked.items() if (paths.get(uid) or "").startswith(root_path))
+    reminder = conn.execute(select(reminders.c.text).where(reminders.c.day == day)).scalar()
+    return {"unit_id": root_id, "day": day, "reminder": reminder, "members": total_m,
+            "checked_in": total_c, "coverage": ratio(total_c, total_m),
+            "units": [{"unit_id": o["unit_id"], "name": o["name"], "members": int(m[o["unit_id"]]),
+                       "checked_in": int(c[o["unit_id"]]),
+                       "coverage": ratio(c[o["unit_id"]], m[o["unit_id"]])} for o in orgs]}
+
+
+def reminder_days(conn, period: str) -> list[str]:
+    first, last = month_bounds(period)
+    return [r for (r,) in conn.execute(select(reminders.c.day).where(
+        reminders.c.day >= first.isoformat(), reminders.c.day <= last.isoformat())
+        .order_by(reminders.c.day))]
+
+
+def checkin_monthly(conn, root_id: str, period: str, levels) -> dict:
+    """Monthly coverage: member-days checked in / (members x days with a reminder)."""
+    first, last = month_bounds(period)
+    days_ = reminder_days(conn, period)
+    orgs = party_orgs(conn, root_id, levels)
+    paths = _paths(conn)
+    root_path = paths.get(root_id) or ""
+    in_root = lambda uid: (paths.get(uid) or "").startswith(root_path)  # noqa: E731
+    member_counts = _member_counts(conn)
+    rows = conn.execute(select(checkins.c.unit_id, checkins.c.day, func.count())
+                        .where(checkins.c.day >= first.isoformat(), checkins.c.day <= last.isoformat())
+                        .group_by(checkins.c.unit_id, checkins.c.day)).all()
+    per_unit: dict[str, int] = {}
+    per_day: dict[str, int] = {}
+    for uid, day, n in rows:
+        per_unit[uid] = per_unit.get(uid, 0) + n
+        if in_root(uid):
+            per_day[day] = per_day.get(day, 0) + n
+    m = _rollup(orgs, member_counts, paths)
+    c = _rollup(orgs, per_unit, paths)
+    total_m = sum(n for uid, n in member_counts.items() if in_root(uid))
+    total_c = sum(per_day.values())
+    return {"unit_id": root_id, "period": period, "reminder_days": len(days_), "members": total_m,
+            "member_days": total_c, "coverage": ratio(total_c, total_m * len(days_)),
+            "days": [{"day": d, "checked_in": per_day.get(d, 0),
+                      "coverage": ratio(per_day.get(d, 0), total_m)} for d in days_],
+            "units": [{"unit_id": o["unit_id"], "name": o["name"], "members": int(m[o["unit_id"]]),
+                       "member_days": int(c[o["unit_id"]]),
+                       "coverage": ratio(c[o["unit_id"]], m[o["unit_id"]] * len(days_))}
+                      for o in orgs]}
+
+
+# Everything a check-in decides on, for a whole batch of members in one round trip:
+# each member's unit, whether the day has a reminder, whether they already checked in,
+# and the run they are on. Built once: the burst runs it many times a minute.
+_CHECKIN_STATE = (
+    select(members.c.person_id, members.c.unit_id, reminders.c.day.label("reminder_day"),
+           checkins.c.checked_at, streaks.c.last_day, streaks.c.current)
+    .select_from(
+        members
+        .outerjoin(reminders, reminders.c.day == bindparam("day"))
+        .outerjoin(checkins, and_(checkins.c.day == bindparam("day"),
+                                  checkins.c.person_id == members.c.person_id))
+        .outerjoin(streaks, streaks.c.person_id == members.c.person_id))
+    .where(members.c.person_id.in_(bindparam("person_ids", expanding=True)))
+)
+
+
+def checkin_states(conn, person_ids: list[str], day: str) -> dict:
+    """person id -> (person_id, unit_id, reminder_day, checked_at, last_day, current);
+    members not known here are absent."""
+    return {r.person_id: r for r in conn.execute(
+        _CHECKIN_STATE, {"person_ids": sorted(set(person_ids)), "day": day})}
+
+
+def member_streak(conn, person_id: str, today: date) -> dict:
+    row = conn.execute(select(streaks).where(streaks.c.person_id == person_id)).mappings().first()
+    days = list(conn.execute(select(checkins.c.day).where(checkins.c.person_id == person_id)).scalars())
+    if row is None:
+        return {"person_id": person_id, "current": 0, "best": 0, "total": 0, "last_day": None}
+    return {"person_id": person_id, "current": live_streak(row["last_day"], row["current"], today),
+            "best": longest_run(days), "total": len(days), "last_day": row["last_day"]}
+
+
+def _in_subtree(conn, unit_id: str) -> list[str]:
+    return [u["unit_id"] for u in subtree_of(conn, unit_directory, unit_id, include_inactive=True)]
+
+
+def talks_on_time(conn, unit_ids: list[str], period: str) -> tuple[int, int]:
+    """Talks due in the month for people of these units, and how many were held by then."""
+    first, last = month_bounds(period)
+    rows = conn.execute(select(talks.c.on_time).where(
+        talks.c.unit_id.in_(unit_ids), talks.c.due_on >= first.isoformat(),
+        talks.c.due_on <= last.isoformat())).all()
+    return len(rows), sum(1 for (ok,) in rows if ok)
+
+
+def unit_indicators(conn, unit_id: str, period: str) -> dict:
+    """The three published figures of one party organisation (its subtree) for a month."""
+    unit_ids = _in_subtree(conn, unit_id)
+    first, last = month_bounds(period)
+    held = conn.execute(select(func.coalesce(func.sum(warning_months.c.sessions), 0)).where(
+        warning_months.c.unit_id.in_(unit_ids), warning_months.c.period == period)).scalar()
+    n_members = conn.execute(select(func.count()).select_from(members)
+                             .where(members.c.unit_id.in_(unit_ids))).scalar()
+    member_days = conn.execute(select(func.count()).select_from(checkins).where(
+        checkins.c.unit_id.in_(unit_ids), checkins.c.day >= first.isoformat(),
+        checkins.c.day <= last.isoformat())).scalar()
+    due, on_time = talks_on_time(conn, unit_ids, period)
+    return {"unit_id": unit_id, "period": period,
+            "warning_education_held": bool(held),
+            "checkin_coverage": ratio(member_days, n_members * len(reminder_days(conn, period))),
+            "talks_on_time_rate": round(on_time / due, 4) if due else None,
+            "details": {"warning_sessions": int(held), "members": n_members,
+                        "member_days": member_days, "talks_due": due, "talks_on_time": on_time}}
+
+
+def district_figures(conn, period: str, levels) -> dict:
+    orgs = party_orgs(conn, None, levels)
+    per_unit = [unit_indicators(conn, o["unit_id"], period) for o in orgs]
+    held = sum(1 for u in per_unit if u["warning_education_held"])
+    first, last = month_bounds(period)
+    n_members = conn.execute(select(func.count()).select_from(members)).scalar()
+    member_days = conn.execute(select(func.count()).select_from(checkins).where(
+        checkins.c.day >= first.isoformat(), checkins.c.day <= last.isoformat())).scalar()
+    # talks across the node, not only those under a party organisation (the district
+    # office's own cadres count too)
+    rows = conn.execute(select(talks.c.on_time).where(
+        talks.c.due_on >= first.isoformat(), talks.c.due_on <= last.isoformat())).all()
+    due, on_time = len(rows), sum(1 for (ok,) in rows if ok)
+    return {"units_total": len(orgs), "units_warning_education_held": held,
+            "warning_education_compliance": ratio(held, len(orgs)),
+            "checkin_coverage": ratio(member_days, n_members * len(reminder_days(conn, period))),
+            "talks_due": due, "talks_on_time": on_time,
+            "talks_on_time_rate": round(on_time / due, 4) if due else None}, per_unit
+
+
+# -- sessions ----------------------------------------------------------------------------------
+def session_dict(row) -> dict:
+    d = dict(row)
+    for k in ("audience", "tags", "materials", "details", "attended_unit_ids"):
+        d[k] = json.loads(d[k])
+    d["kind_name"] = SESSION_KINDS[d["kind"]]
+    return d
+
+
+def get_session(conn, session_id: str) -> dict | None:
+    row = conn.execute(select(sessions).where(sessions.c.session_id == session_id)).mappings().first()
+    return session_dict(row) if row else None
+
+
+def list_sessions(conn, unit_id: str, period: str | None, kind: str | None) -> dict:
+    """Sessions organised in a subtree, and the sessions its units joined elsewhere."""
+    path = unit_path(conn, unit_id)
+    q = select(sessions).select_from(sessions.join(
+        unit_directory, unit_directory.c.unit_id == sessions.c.organiser_unit_id)
+    ).where(startswith(unit_directory.c.path, path))
+    pq = select(participations).select_from(participations.join(
+        unit_directory, unit_directory.c.unit_id == participations.c.unit_id)
+    ).where(startswith(unit_directory.c.path, path))
+    if period:
+        q, pq = q.where(sessions.c.period == period), pq.where(participations.c.period == period)
+    if kind:
+        q, pq = q.where(sessions.c.kind == kind), pq.where(participations.c.kind == kind)
+    organised = [session_dict(r) for r in conn.execute(
+        q.order_by(sessions.c.local_date, sessions.c.session_id)).mappings()]
+    joined = [dict(r) for r in conn.execute(
+        pq.order_by(participations.c.local_date, participations.c.participation_id)).mappings()]
+    return {"unit_id": unit_id, "period": period, "organised": organised, "joined": joined}
+
+
+def external_ref(conn, ref_kind: str, key: str) -> dict | None:
+    row = conn.execute(select(external_refs).where(external_refs.c.ref_kind == ref_kind,
+                                                   external_refs.c.ref_key == key)).mappings().first()
+    if row is None:
+        return None
+    d = dict(row)
+    d["tags"] = json.loads(d["tags"])
+    return d
+
+
+# -- library and tailoring ---------------------------------------------------------------------
+def content_dict(row) -> dict:
+    d = dict(row)
+    d["tags"] = json.loads(d["tags"])
+    d["kind_name"] = CONTENT_KINDS[d["kind"]]
+    return d
+
+
+def library(conn, include_retired: bool = False) -> list[dict]:
+    q = select(content)
+    if not include_retired:
+        q = q.where(content.c.retired.is_(False))
+    return [content_dict(r) for r in conn.execute(q.order_by(content.c.item_id)).mappings()]
+
+
+def unit_profile(conn, unit_id: str) -> dict:
+    """What a unit's material should fit: its declared business types, posts and risk
+    points, plus the posts its mirrored members actually hold (subtree)."""
+    row = conn.execute(select(profiles.c.tags).where(profiles.c.unit_id == unit_id)).scalar()
+    tags = normalise_tags(json.loads(row) if row else None)
+    path = unit_path(conn, unit_id)
+    if path is not None:
+        posts = conn.execute(select(members.c.post).distinct().select_from(members.join(
+            unit_directory, unit_directory.c.unit_id == members.c.unit_id))
+            .where(startswith(unit_directory.c.path, path), members.c.post.isnot(None))).scalars()
+        tags["posts"] = sorted(set(tags["posts"]) | set(posts))
+    return {"unit_id": unit_id, "declared": bool(row), **tags}
+
+
+def offer_for_unit(conn, unit_id: str, today: date, limit: int) -> dict:
+    """精准滴灌: library items, upcoming joinable sessions and typical cases that fit the
+    unit's business types, posts and risk points, best fit first."""
+    profile = unit_profile(conn, unit_id)
+
+    def ranked(items):
+        fitting = [dict(i, fit=fit_score(i["tags"], profile)) for i in items if fits(i["tags"], profile)]
+        return sorted(fitting, key=lambda i: (-i["fit"], i.get("title", "")))[:limit]
+
+    upcoming = [session_dict(r) for r in conn.execute(select(sessions).where(
+        sessions.c.status == "planned", sessions.c.joinable.is_(True),
+        sessions.c.local_date >= today.isoformat())).mappings()]
+    ext = [dict(r, key=r["ref_key"], tags=json.loads(r["tags"])) for r in conn.execute(
+        select(external_refs)).mappings()]
+    ext_sessions = [e for e in ext if e["ref_kind"] == "session" and (e["local_date"] or "") >= today.isoformat()]
+    cases = [e for e in ext if e["ref_kind"] == "case"]
+    return {"unit_id": unit_id, "profile": profile,
+            "content": ranked(library(conn)),
+            "sessions": ranked(upcoming + ext_sessions),
+            "cases": ranked(cases)}
+
+
+def risk_point_coverage(conn, root_id: str, period: str, levels) -> dict:
+    """For each integrity-risk point of the units below ``root_id``: which units carry
+    it, which of them took part in a session tagged with it this month, and how much
+    library material addresses it - the gaps are what 精准滴灌 should fill next."""
+    orgs = party_orgs(conn, root_id, levels)
+    paths = _paths(conn)
+    unit_risks = {o["unit_id"]: set(unit_profile(conn, o["unit_id"])["risk_points"]) for o in orgs}
+    # risk points each unit's sessions this month addressed (organised, attended, joined)
+    covered: dict[str, set] = {o["unit_id"]: set() for o in orgs}
+
+    def credit(unit_id, tags):
+        p = paths.get(unit_id) or ""
+        for o in orgs:
+            if p.startswith(o["path"]):
+                covered[o["unit_id"]] |= set(normalise_tags(tags)["risk_points"])
+
+    for r in conn.execute(select(sessions.c.attended_unit_ids, sessions.c.tags).where(
+            sessions.c.status == "held", sessions.c.period == period)):
+        for uid in json.loads(r.attended_unit_ids):
+            credit(uid, json.loads(r.tags))
+    parts = conn.execute(select(participations.c.unit_id, participations.c.session_key,
+                                participations.c.session_node, participations.c.session_id,
+                                participations.c.external).where(
+        participations.c.status == "attended", participations.c.period == period)).all()
+    for p in parts:
+        if p.external:
+            ref = external_ref(conn, "session", p.session_key)
+            tags = ref["tags"] if ref else {}
+        else:
+            s = get_session(conn, p.session_id)
+            tags = s["tags"] if s else {}
+        credit(p.unit_id, tags)
+    items = library(conn)
+    points = sorted(set().union(*unit_risks.values())) if unit_risks else []
+    out = []
+    for point in points:
+        carrying = sorted(u for u, risks in unit_risks.items() if point in risks)
+        done = [u for u in carrying if point in covered[u]]
+        out.append({"risk_point": point, "units": len(carrying), "units_covered": len(done),
+                    "coverage": ratio(len(done), len(carrying)),
+                    "gaps": [u for u in carrying if u not in done],
+                    "library_items": sum(1 for i in items if point in i["tags"]["risk_points"])})
+    untagged = sorted(u for u, risks in unit_risks.items() if not risks)
+    return {"unit_id": root_id, "period": period, "risk_points": out,
+            "units_without_risk_points": untagged}
+
+
+# -- notices, talks, young cadres ----------------------------------------------------------------
+def notice_receipts(conn, notice_id: str) -> dict:
+    rows = conn.execute(select(receipts, unit_directory.c.name).select_from(receipts.outerjoin(
+        unit_directory, unit_directory.c.unit_id == receipts.c.unit_id))
+        .where(receipts.c.notice_id == notice_id).order_by(receipts.c.unit_id)).mappings().all()
+    done = [dict(r) for r in rows if r["acknowledged_at"]]
+    pending = [{"unit_id": r["unit_id"], "name": r["name"]} for r in rows if not r["acknowledged_at"]]
+    return {"notice_id": notice_id, "recipients": len(rows), "acknowledged": done,
+            "not_acknowledged": pending, "rate": ratio(len(done), len(rows))}
+
+
+def list_talks(conn, unit_id: str, status: str | None) -> list[dict]:
+    q = select(talks).where(talks.c.unit_id.in_(_in_subtree(conn, unit_id)))
+    if status == "overdue":
+        q = q.where(talks.c.status == "scheduled", talks.c.overdue.is_(True))
+    elif status:
+        q = q.where(talks.c.status == status)
+    return [dict(r) for r in conn.execute(q.order_by(talks.c.due_on, talks.c.talk_id)).mappings()]
+
+
+def list_young_cadres(conn, unit_id: str) -> list[dict]:
+    q = select(young_cadres).where(young_cadres.c.unit_id.in_(_in_subtree(conn, unit_id)))
+    return [dict(r) for r in conn.execute(q.order_by(young_cadres.c.next_due_on,
+                                                     young_cadres.c.person_id)).mappings()]
+
+
+# -- inbox ---------------------------------------------------------------------------------------
+def inbox_items(conn, unit_ids: list[str] | None, user_id: str | None, include_closed: bool,
+                limit: int) -> dict:
+    """Items for some units (None: the whole node), newest first, read marks per user."""
+    q = select(inbox)
+    if unit_ids is not None:
+        q = q.where(inbox.c.unit_id.in_(unit_ids))
+    if not include_closed:
+        q = q.where(inbox.c.status == "open")
+    rows = [dict(r) for r in conn.execute(
+        q.order_by(inbox.c.created_at.desc(), inbox.c.item_id).limit(limit)).mappings()]
+    read = set()
+    if user_id and rows:
+        read = set(conn.execute(select(inbox_reads.c.item_id).where(
+            inbox_reads.c.user_id == user_id,
+            inbox_reads.c.item_id.in_([r["item_id"] for r in rows]))).scalars())
+    for r in rows:
+        r["read"] = r["item_id"] in read
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r["status"] == "open":
+            counts[r["kind"]] = counts.get(r["kind"], 0) + 1
+    return {"items": rows, "open_by_kind": counts,
+            "unread": sum(1 for r in rows if not r["read"] and r["status"] == "open")}
+
+
+def rotation_history(conn, unit_id: str, limit: int) -> list[dict]:
+    rows = conn.execute(select(rotations).where(rotations.c.unit_id == unit_id)
+                        .order_by(rotations.c.week.desc()).limit(limit)).mappings().all()
+    titles = dict(conn.execute(select(content.c.item_id, content.c.title)).all())
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["item_ids"] = json.loads(d["item_ids"])
+        d["items"] = [{"item_id": i, "title": titles.get(i)} for i in d["item_ids"]]
+        out.append(d)
+    return out
+

@@ -1,0 +1,319 @@
+"""Input schemas (marshmallow 4): unknown fields are rejected, lengths and enums enforced.
+
+Shape errors are caught here, before a transaction opens, and come back as 400 with
+one message per field. Rules that need recorded state (a session already held, a
+member not known yet) are the domain's and come back as 404/409.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.education.domain import (
+    CONTENT_KINDS, MICRO_PARTY_LESSON, PARTY_DAY_ACTIVITIES, SESSION_KINDS,
+)
+
+ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
+Id = lambda **kw: fields.String(validate=validate.Regexp(ID_RE, error="1-100 letters, digits, _ . -"), **kw)  # noqa: E731
+# "<node>/<record>" and "<person>/<date>" keys
+Key = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
+    r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$",
+    error="<id>/<id>"), **kw)
+Name = lambda n=200, **kw: fields.String(validate=validate.Length(1, n), **kw)  # noqa: E731
+Tag = lambda: fields.String(validate=validate.Length(1, 100))  # noqa: E731
+Month = lambda **kw: fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="YYYY-MM"), **kw)  # noqa: E731
+Week = lambda **kw: fields.String(validate=validate.Regexp(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$", error="YYYY-Www"), **kw)  # noqa: E731
+
+
+class Tags(Schema):
+    """业务类型 / 岗位 / 廉政风险点 - how material is matched to a unit."""
+
+    business_types = fields.List(Tag(), load_default=list, validate=validate.Length(max=50))
+    posts = fields.List(Tag(), load_default=list, validate=validate.Length(max=50))
+    risk_points = fields.List(Tag(), load_default=list, validate=validate.Length(max=50))
+
+
+class Audience(Schema):
+    unit_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=500))
+    roles = fields.List(Name(50), load_default=list, validate=validate.Length(max=20))
+    posts = fields.List(Name(), load_default=list, validate=validate.Length(max=50))
+
+
+class Material(Schema):
+    """Materials are referenced, not stored: a URL or a document number."""
+
+    title = Name(required=True)
+    ref = Name(1000, required=True)
+    kind = fields.String(load_default="document",
+                         validate=validate.OneOf(("document", "video", "image", "link")))
+
+
+class Speaker(Schema):
+    post = Name(required=True)
+    person_id = Id(load_default=None)
+
+
+class Attendance(Schema):
+    """Either a person-free headcount or a roster of member ids (kept on the node)."""
+
+    headcount = fields.Integer(load_default=None, validate=validate.Range(0, 100000))
+    roster = fields.List(Id(), load_default=None, validate=validate.Length(1, 5000))
+
+    @validates_schema
+    def one_of(self, data, **kw):
+        if (data.get("headcount") is None) == (data.get("roster") is None):
+            raise ValidationError("give exactly one of headcount or roster", "_schema")
+
+
+class CaseAnalysis(Schema):
+    """典型案例 analysed, not just read out: the lessons drawn for the unit's own posts."""
+
+    case_ref = Key(required=True)
+    lessons = Name(2000, required=True)
+
+
+class PlanSession(Schema):
+    session_id = Id(load_default=None)
+    kind = fields.String(required=True, validate=validate.OneOf(tuple(SESSION_KINDS)))
+    title = Name(required=True)
+    organiser_unit_id = Id(required=True)
+    scheduled_at = fields.AwareDateTime(required=True)
+    audience = fields.Nested(Audience, load_default=dict)
+    tags = fields.Nested(Tags, load_default=dict)
+    materials = fields.List(fields.Nested(Material), load_default=list,
+                            validate=validate.Length(max=50))
+    speaker = fields.Nested(Speaker, load_default=None)
+    case_refs = fields.List(Key(), load_default=list, validate=validate.Length(max=20))
+    joinable = fields.Boolean(load_default=None)
+
+    @validates_schema
+    def kind_needs(self, data, **kw):
+        if data.get("kind") == MICRO_PARTY_LESSON and not data.get("speaker"):
+            raise ValidationError("required for 廉政微党课 (一人讲)", "speaker")
+
+
+class HoldFields(Schema):
+    attendance = fields.Nested(Attendance, required=True)
+    attended_unit_ids = fields.List(Id(), load_default=None, validate=validate.Length(max=500))
+    discussion = Name(5000, load_default=None)
+    leader_comment = Name(2000, load_default=None)
+    activities = fields.List(fields.String(validate=validate.OneOf(tuple(PARTY_DAY_ACTIVITIES))),
+                             load_default=list)
+    case_analysis = fields.List(fields.Nested(CaseAnalysis), load_default=list,
+                                validate=validate.Length(max=20))
+    extra_materials = fields.List(fields.Nested(Material), load_default=list,
+                                  validate=validate.Length(max=50))
+
+
+class HoldSession(HoldFields):
+    session_id = Id(required=True)
+    held_at = fields.AwareDateTime(load_default=None)
+
+
+class RecordSession(PlanSession, HoldFields):
+    """Plan and hold in one go: what a unit contact enters after the fact."""
+
+
+class SessionRef(Schema):
+    session_id = Id(required=True)
+
+
+class CancelSession(SessionRef):
+    reason = Name(500, required=True)
+
+
+class JoinSession(Schema):
+    session_node = Id(load_default=None)  # None: this node
+    session_id = Id(required=True)
+    unit_id = Id(required=True)
+
+
+class RecordParticipation(JoinSession):
+    headcount = fields.Integer(required=True, validate=validate.Range(0, 100000))
+
+
+class RegisterExternalSession(Schema):
+    origin_node = Id(required=True)
+    record_id = Id(required=True)
+    title = Name(required=True)
+    kind = fields.String(load_default="updown_joint_study", validate=validate.OneOf(tuple(SESSION_KINDS)))
+    held_at = fields.AwareDateTime(required=True)
+    organiser = Name(load_default=None)
+    tags = fields.Nested(Tags, load_default=dict)
+
+
+class RegisterExternalCase(Schema):
+    origin_node = Id(required=True)
+    record_id = Id(required=True)
+    title = Name(required=True)
+    summary = Name(5000, load_default=None)
+    tags = fields.Nested(Tags, load_default=dict)
+
+
+class SetDailyReminder(Schema):
+    on = fields.Date(required=True)
+    # 一句话提醒: one line
+    text = fields.String(required=True, validate=[validate.Length(1, 100),
+                                                  validate.Regexp(r"^[^\r\n]+$", error="one line")])
+    item_id = Id(load_default=None)
+
+
+class Nothing(Schema):
+    """Routine commands (timers) take no input: the clock says what is due."""
+
+
+class CheckIn(Schema):
+    person_id = Id(required=True)
+
+
+class AddContent(Schema):
+    item_id = Id(load_default=None)
+    kind = fields.String(required=True, validate=validate.OneOf(tuple(CONTENT_KINDS)))
+    title = Name(required=True)
+    text = Name(2000, load_default=None)
+    ref = Name(1000, load_default=None)
+    tags = fields.Nested(Tags, load_default=dict)
+
+
+class ContentRef(Schema):
+    item_id = Id(required=True)
+
+
+class RetagContent(ContentRef):
+    tags = fields.Nested(Tags, required=True)
+
+
+class RetireContent(ContentRef):
+    reason = Name(500, required=True)
+
+
+class RotatePublicity(Schema):
+    unit_id = Id(required=True)
+    week = Week(load_default=None)
+    item_ids = fields.List(Id(), load_default=None, validate=validate.Length(1, 10))
+
+
+class SetUnitProfile(Tags):
+    unit_id = Id(required=True)
+
+
+class ScheduleNotice(Schema):
+    notice_id = Id(load_default=None)
+    title = Name(required=True)
+    body = Name(5000, required=True)
+    send_on = fields.Date(required=True)
+    occasion = Name(100, load_default=None)
+    occasion_date = fields.Date(load_default=None)
+
+
+class NoticeRef(Schema):
+    notice_id = Id(required=True)
+
+
+class CancelNotice(NoticeRef):
+    reason = Name(500, required=True)
+
+
+class AcknowledgeNotice(NoticeRef):
+    unit_id = Id(required=True)
+
+
+class RecordTalkHeld(Schema):
+    talk_id = Key(required=True)
+    held_on = fields.Date(required=True)
+    conducted_by = Name(required=True)  # the post: 党组织书记, 纪检委员 ...
+    note = Name(2000, load_default=None)
+
+
+class RecordYoungCadreEducation(Schema):
+    person_id = Id(required=True)
+    on = fields.Date(required=True)
+    topic = Name(required=True)
+    session_id = Id(load_default=None)
+
+
+class MarkInboxRead(Schema):
+    item_ids = fields.List(Name(300), required=True, validate=validate.Length(1, 500))
+
+
+class PublishIndicators(Schema):
+    period = Month(required=True)
+
+
+# -- queries -------------------------------------------------------------------------------------
+class UnitRef(Schema):
+    unit_id = Id(required=True)
+
+
+class ListSessions(UnitRef):
+    period = Month(load_default=None)
+    kind = fields.String(load_default=None, validate=validate.OneOf(tuple(SESSION_KINDS)))
+
+
+class UnitPeriod(UnitRef):
+    period = Month(required=True)
+
+
+class UnitDay(UnitRef):
+    on = fields.Date(load_default=None)  # default: today in the users' zone
+
+
+class Day(Schema):
+    on = fields.Date(load_default=None)
+
+
+class PersonRef(Schema):
+    person_id = Id(required=True)
+
+
+class ListContent(Schema):
+    kind = fields.String(load_default=None, validate=validate.OneOf(tuple(CONTENT_KINDS)))
+    risk_point = Name(100, load_default=None)
+    post = Name(100, load_default=None)
+    business_type = Name(100, load_default=None)
+    include_retired = fields.Boolean(load_default=False)
+
+
+class UnitLimit(UnitRef):
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 200))
+
+
+class ListNotices(Schema):
+    status = fields.String(load_default=None, validate=validate.OneOf(("scheduled", "sent", "cancelled")))
+
+
+class ListTalks(UnitRef):
+    status = fields.String(load_default=None, validate=validate.OneOf(("scheduled", "overdue", "held")))
+
+
+class UnitInbox(UnitRef):
+    include_closed = fields.Boolean(load_default=False)
+    subtree = fields.Boolean(load_default=False)
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class MyInbox(Schema):
+    include_closed = fields.Boolean(load_default=False)
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class Period(Schema):
+    period = Month(required=True)
+
+
+class AsOf(UnitPeriod):
+    position = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    at = fields.AwareDateTime(load_default=None)
+
+    @validates_schema
+    def one_of(self, data, **kw):
+        if (data.get("position") is None) == (data.get("at") is None):
+            raise ValidationError("give exactly one of position or at", "_schema")
+
+
+class History(Schema):
+    stream = fields.String(required=True, validate=validate.OneOf((
+        "StudySession", "SessionParticipation", "ExternalSession", "ExternalCase", "DailyReminder",
+        "ReminderCheckIn", "ContentItem", "PublicityRotation", "UnitProfile", "IntegrityNotice",
+        "NoticeReceipt", "IntegrityTalk", "YoungCadreProgramme", "MemberMirror", "UserInbox",
+        "EducationIndicators", "DistrictEducationIndicators")))
+    id = fields.String(required=True, validate=validate.Length(1, 300))

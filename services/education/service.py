@@ -1,0 +1,74 @@
+"""The education nameko service: its operations come from application.py; here only
+what nameko itself must declare - the people it hears about from the units service,
+and the daily routines on a timer."""
+from __future__ import annotations
+
+import logging
+
+from nameko.events import event_handler
+from nameko.timer import timer
+
+from shared.service import EventSourcing, NodeService, idempotent
+from shared.unittree import MirrorsUnits
+
+from services.education.application import (
+    ROUTINES, app, check_in_alone, record_check_ins, record_person_event,
+)
+from services.education.burst import CheckInBatcher
+from services.education.settings import EducationSettings
+
+log = logging.getLogger(__name__)
+
+
+class EducationSourcing(EventSourcing):
+    """The kernel's provider, plus this service's settings on the runtime, where
+    commands (``uow.rt``) and runtime queries read them (parsed at start-up, so a bad
+    ladder or calendar stops the service with the key's name), and the check-in group
+    commit (``burst.py``) running as a managed thread."""
+
+    def setup(self):
+        super().setup()
+        self.runtime.settings = EducationSettings.from_config(self.container.config)
+        rt = self.runtime
+        rt.checkin_batcher = CheckInBatcher(rt, record_check_ins, lambda item: check_in_alone(rt, item))
+        self._batcher_stop = False
+
+    def start(self):
+        super().start()
+        self.container.spawn_managed_thread(
+            lambda: self.runtime.checkin_batcher.run(lambda: self._batcher_stop),
+            identifier="checkin-batcher")
+
+    def stop(self):
+        self._batcher_stop = True
+        super().stop()
+
+
+class EducationService(MirrorsUnits, NodeService):
+    name = "education"
+    app = app
+    store = EducationSourcing()
+
+    # requeue_on_error: a failed transaction (the store busy, the database restarting)
+    # must not drop a promotion - the talk it schedules is the point of the chain
+    @event_handler("units", "Person.Registered", requeue_on_error=True)
+    @idempotent
+    def on_person_registered(self, event, uow):
+        return record_person_event(uow, event, "Registered")
+
+    @event_handler("units", "Person.Promoted", requeue_on_error=True)
+    @idempotent
+    def on_person_promoted(self, event, uow):
+        return record_person_event(uow, event, "Promoted")
+
+    @timer(interval=60)
+    def routines(self):
+        """Each routine is an ordinary command run as the system: validated, metered,
+        one transaction, and idempotent for the day - so running every minute costs a
+        few reads when nothing is due, and a node that was down catches up on restart."""
+        actor = self.store.system_actor()
+        for name in ROUTINES:
+            try:
+                self.store.execute(name, {}, actor)
+            except Exception:  # noqa: BLE001 - one failing routine must not stop the others
+                log.exception("education routine %s failed; retried on the next tick", name)

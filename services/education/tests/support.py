@@ -1,0 +1,114 @@
+"""Helpers for the education tests: a runtime on a real database, a settable clock, and
+the units service's events recorded the way the service's consumers record them."""
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import datetime, timezone
+
+from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, Actor
+from shared.db import make_engine
+from shared.events import StoredEvent
+from shared.projections import prepare
+from shared.unittree import record_unit_event
+from shared.uow import Runtime
+
+from services.education.application import app, record_person_event
+from services.education.settings import EducationSettings
+
+NODE = "district-test"
+ADMIN = Actor("admin", (NODE_ADMIN,), None, NODE)
+SYSTEM = Actor("system:education", (NODE_ADMIN,), None, NODE)
+
+
+def unit_admin(unit_id: str, user_id: str | None = None) -> Actor:
+    return Actor(user_id or "ua-%s" % unit_id, (UNIT_ADMIN,), unit_id, NODE)
+
+
+def viewer(user_id: str) -> Actor:
+    return Actor(user_id, (VIEWER,), None, NODE)
+
+
+def inspector(user_id: str = "jjwy") -> Actor:
+    return Actor(user_id, (INSPECTOR,), None, NODE)
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, *args) -> None:
+        self.now = utc(*args)
+
+
+_positions = itertools.count(1)
+
+
+def source_event(event_type: str, version: int, payload: dict, at: str = "2026-01-01T00:00:00+00:00"):
+    """A units-service event as it arrives over AMQP (``StoredEvent.from_message``)."""
+    return StoredEvent(next(_positions), str(uuid.uuid4()), "x", event_type.split(".")[0], version,
+                       event_type, 1, payload, {"occurred_at": at}, 0)
+
+
+class Node:
+    """The education service's runtime without nameko: commands and queries go through the
+    same ``Application`` (validation, authorisation, one unit of work)."""
+
+    def __init__(self, url: str, now: datetime, settings: EducationSettings | None = None):
+        self.clock = Clock(now)
+        self.engine = make_engine(url)
+        self.rt = Runtime(self.engine, app.projections, NODE, "education", clock=self.clock)
+        self.rt.create_schema()
+        prepare(self.rt.store, self.rt.projections, self.rt.inline_checkpoint)  # as at start-up
+        self.rt.settings = settings or EducationSettings()
+        self.unit_versions: dict[str, int] = {}
+
+    def close(self):
+        self.engine.dispose()
+
+    def run(self, name, data=None, actor=ADMIN):
+        return app.execute(self.rt, name, data or {}, actor)
+
+    def ask(self, name, params=None, actor=ADMIN):
+        return app.run_query(self.rt, name, params or {}, actor)
+
+    def head(self) -> int:
+        with self.rt.read() as conn:
+            return self.rt.store.head(conn)
+
+    # -- what the units service would send ------------------------------------------------------
+    def unit(self, unit_id, parent_id=None, level="unit", kind="government_dept", name=None):
+        ev = source_event("Unit.Registered", 1, {"unit_id": unit_id, "name": name or unit_id,
+                                                  "kind": kind, "level": level, "parent_id": parent_id})
+        with self.rt.unit_of_work(SYSTEM) as uow:
+            record_unit_event(uow, ev)
+        self.unit_versions[unit_id] = 1
+
+    def tree(self):
+        """district-x: 财政局 (fin) with 科室 fin-s1, 市场监管局 (mkt) with 基层站所 mkt-g1, 教育局 (edu)."""
+        self.unit("dist", None, "district", "district_authority", "X区")
+        for uid, name in (("fin", "财政局"), ("mkt", "市场监管局"), ("edu", "教育局")):
+            self.unit(uid, "dist", "unit", "government_dept", name)
+        self.unit("fin-s1", "fin", "section", "section", "预算科")
+        self.unit("mkt-g1", "mkt", "section", "grassroots_station", "城关所")
+
+    def person(self, person_id, unit_id, post="科员", young_cadre=False, version=1):
+        ev = source_event("Person.Registered", version, {
+            "person_id": person_id, "name": "某某", "unit_id": unit_id, "post": post,
+            "young_cadre": young_cadre})
+        with self.rt.unit_of_work(SYSTEM) as uow:
+            return record_person_event(uow, ev, "Registered")
+
+    def promote(self, person_id, unit_id, new_post, effective_on, previous_post="科员", version=2):
+        ev = source_event("Person.Promoted", version, {
+            "person_id": person_id, "unit_id": unit_id, "previous_post": previous_post,
+            "new_post": new_post, "effective_on": effective_on})
+        with self.rt.unit_of_work(SYSTEM) as uow:
+            return record_person_event(uow, ev, "Promoted")
