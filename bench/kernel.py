@@ -10,7 +10,7 @@ import time
 import uuid
 
 import requests
-from kombu import Connection, Exchange, Producer
+from kombu import Connection, Exchange, Producer, Queue
 from sqlalchemy import Column, Index, MetaData, Table, UniqueConstraint
 from bench.common import Timer, figure, percentile, rate
 from shared.db import create_database, drop_database, make_engine
@@ -137,10 +137,14 @@ def bench_rebuild(url: str, n_units=20_000) -> dict:
 
 
 def bench_relay(store: EventStore, vhost_uri: str, n=10_000, n_raw=2_000) -> dict:
+    """Both sides publish persistent messages into a bound durable queue, so the broker
+    really writes them (an exchange with no queue confirms without persisting)."""
     exchange = Exchange("bench.events", type="topic", durable=True)
+    queue = Queue("bench-consumer", exchange=exchange, routing_key="#", durable=True)
     with Connection(vhost_uri, transport_options={"confirm_publish": True}) as conn:
         producer = Producer(conn.channel(), exchange=exchange, serializer="json")
         exchange(producer.channel).declare()
+        queue(producer.channel).declare()
         body = _new(1).__dict__
         with Timer() as t:
             for i in range(n_raw):
