@@ -11,16 +11,13 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from services.education.domain import (
     CONTENT_KINDS, MICRO_PARTY_LESSON, PARTY_DAY_ACTIVITIES, SESSION_KINDS,
 )
+from shared.fields import Id, Month, Name
 
-ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
-Id = lambda **kw: fields.String(validate=validate.Regexp(ID_RE, error="1-100 letters, digits, _ . -"), **kw)  # noqa: E731
 # "<node>/<record>" and "<person>/<date>" keys
 Key = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
     r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$",
     error="<id>/<id>"), **kw)
-Name = lambda n=200, **kw: fields.String(validate=validate.Length(1, n), **kw)  # noqa: E731
 Tag = lambda: fields.String(validate=validate.Length(1, 100))  # noqa: E731
-Month = lambda **kw: fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="YYYY-MM"), **kw)  # noqa: E731
 Week = lambda **kw: fields.String(validate=validate.Regexp(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$", error="YYYY-Www"), **kw)  # noqa: E731
 
 

@@ -13,11 +13,9 @@ from services.supervision.domain import (
     RISK_LEVELS, SEVERITIES,
 )
 from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
+from shared.fields import ID_RE, Id, Name
 
-ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
-Id = lambda **kw: fields.String(validate=validate.Regexp(ID_RE, error="1-100 letters, digits, _ . -"),  # noqa: E731
-                                **kw)
-Text = lambda n=200, **kw: fields.String(validate=validate.Length(1, n), **kw)  # noqa: E731
+Text = Name
 Date = lambda **kw: fields.Date(format="iso", **kw)  # noqa: E731
 Period = lambda **kw: fields.String(  # noqa: E731
     validate=validate.Regexp(r"^\d{4}(-(H[12]|Q[1-4]|0[1-9]|1[0-2]))?$",

@@ -4,12 +4,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
 from services.units.domain import DOCUMENT_KINDS, PERSON_ROLES, UNIT_KINDS, UNIT_LEVELS
+from shared.fields import DateString, Id, Name
 
-Id = lambda **kw: fields.String(validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$",  # noqa: E731
-                                                         error="1-100 letters, digits, _ . -"), **kw)
-Name = lambda n=200, **kw: fields.String(validate=validate.Length(1, n), **kw)  # noqa: E731
-Date = lambda **kw: fields.String(validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}$",  # noqa: E731
-                                                           error="YYYY-MM-DD"), **kw)
+Date = DateString
 Period = lambda **kw: fields.String(validate=validate.Regexp(r"^\d{4}(-(H[12]|Q[1-4]|\d{2}))?$",  # noqa: E731
                                                              error="YYYY, YYYY-Qn, YYYY-Hn or YYYY-MM"), **kw)
 
