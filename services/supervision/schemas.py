@@ -13,7 +13,7 @@ from services.supervision.domain import (
     RISK_LEVELS, SEVERITIES,
 )
 from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
-from shared.fields import ID_RE, Id, Name
+from shared.fields import Id, Name
 
 Text = Name
 Date = lambda **kw: fields.Date(format="iso", **kw)  # noqa: E731

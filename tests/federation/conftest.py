@@ -67,23 +67,26 @@ def make_vhost(admin):
 class Tap:
     """A test queue bound to qinglian.shared on one node, read with basic.get."""
 
-    def __init__(self, vhost: str, binding: str = "#"):
+    def __init__(self, vhost: str, binding: str = "#", exchange: str = SHARED_EXCHANGE,
+                 user: str | None = None, password: str | None = None):
         self.vhost = vhost
+        self.exchange = exchange
         u = urlparse(AMQP_BASE)
         self.conn = amqp.Connection("%s:%d" % (u.hostname, u.port or 5672),
-                                    userid=unquote(u.username or "guest"),
-                                    password=unquote(u.password or "guest"),
+                                    userid=user or unquote(u.username or "guest"),
+                                    password=password or unquote(u.password or "guest"),
                                     virtual_host=vhost, connect_timeout=5)
         self.conn.connect()
         self.channel = self.conn.channel()
         self.queue = self.channel.queue_declare("", exclusive=True).queue
-        self.channel.queue_bind(self.queue, SHARED_EXCHANGE, binding)
+        self.channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+        self.channel.queue_bind(self.queue, exchange, binding)
         self.received: list[amqp.Message] = []
 
     def publish(self, routing_key: str, body: bytes, **properties) -> None:
         properties.setdefault("delivery_mode", 2)
         self.channel.basic_publish(amqp.Message(body, **properties),
-                                   exchange=SHARED_EXCHANGE, routing_key=routing_key)
+                                   exchange=self.exchange, routing_key=routing_key)
 
     def drain(self) -> list[amqp.Message]:
         """Everything waiting now, appended to ``received``."""
@@ -132,25 +135,28 @@ class Star:
         self.topology.wait_running(WAIT)
         self.taps = {n: Tap(v) for n, v in self.vhosts.items()}
 
-    def warm_up(self, paths):
+    def warm_up(self, paths, taps=None, key="probe.{source}.Ping"):
         """Links run before the test queues' bindings have travelled upstream (that is
         asynchronous), so send probes along each (from, to) path until one arrives.
-        Probes carry their own ids; tests count only their own message ids."""
+        Probes carry their own ids; tests count only their own message ids.
+        ``taps`` (default: the qinglian.shared taps) and ``key`` (formatted with
+        source and target) let the same probing run on the other exchanges."""
+        taps = taps or self.taps
         for source, target in paths:
             n = 0
 
             def arrived():
                 nonlocal n
                 n += 1
-                self.taps[source].publish("probe.%s.Ping" % source, b"probe",
-                                          message_id="probe-%s-%d" % (source, n))
-                self.taps[target].drain()
+                taps[source].publish(key.format(source=source, target=target), b"probe",
+                                     message_id="probe-%s-%d" % (source, n))
+                taps[target].drain()
                 return any((m.properties.get("message_id") or "").startswith("probe-" + source)
-                           for m in self.taps[target].received)
+                           for m in taps[target].received)
 
             wait_for(arrived, what="a probe from %s at %s" % (source, target))
         time.sleep(0.3)
-        for tap in self.taps.values():
+        for tap in taps.values():
             tap.drain()
             tap.received.clear()
 

@@ -11,12 +11,17 @@ import uuid
 import pytest
 
 from shared.federation.broker import (
+    CITY_EXCHANGE,
+    DOWN_EXCHANGES,
     DOWN_MAX_HOPS,
+    NAMED_EXCHANGE,
+    UP_EXCHANGES,
     SHARED_EXCHANGE,
     UP_MAX_HOPS,
     BrokerAdmin,
     amqp_uri_for_vhost,
     message_for,
+    routes_for,
     routing_key,
     routing_key_for,
     vhost_of,
@@ -111,10 +116,14 @@ def test_city_record_reaches_both_districts_exactly_once(star):
 
 def test_link_status_reports_running_links(star, admin):
     status = star.topology.status()
-    assert sorted(l["upstream"] for l in status["city"]) == ["district-a", "district-b"]
-    assert [l["upstream"] for l in status["district-a"]] == ["city"]
-    assert all(l["status"] == "running" and l["exchange"] == SHARED_EXCHANGE
-               for links in status.values() for l in links)
+    # the city pulls all three exchanges from each district ...
+    assert sorted((l["upstream"], l["exchange"]) for l in status["city"]) == sorted(
+        (d, ex) for d in ("district-a", "district-b") for ex in UP_EXCHANGES)
+    # ... a district pulls everything but qinglian.city from the city
+    assert sorted((l["upstream"], l["exchange"]) for l in status["district-a"]) == sorted(
+        ("city", ex) for ex in DOWN_EXCHANGES)
+    assert CITY_EXCHANGE not in DOWN_EXCHANGES
+    assert all(l["status"] == "running" for links in status.values() for l in links)
     assert all("guest:guest" not in l["uri"] for links in status.values() for l in links)
 
     city_up = admin.upstreams(star.vhosts["city"])
@@ -182,3 +191,150 @@ def test_max_hops_one_on_down_links_would_cut_districts_off(star_factory):
     seen = publish_and_count(star, "district-a", ["city"], env)
     assert len(seen["city"]) == 1
     assert seen["district-b"] == []
+
+
+# ------------------------------------------------- sharing levels and exchanges
+
+def test_routes_follow_the_sharing_level():
+    key, _ = generate_keypair()
+    env = published_case(key)
+    assert routes_for(env, "case") == (SHARED_EXCHANGE, ["case.district-a.Case.Published"])
+    city = sign(dict(env, sharing="city", signature=None), key)
+    assert routes_for(city, "case") == (CITY_EXCHANGE, ["case.district-a.Case.Published"])
+    named = sign(dict(env, sharing="named", recipients=["district-b", "city", "district-a"]), key)
+    # one copy per recipient, never one addressed back to the origin
+    assert routes_for(named, "case") == (NAMED_EXCHANGE, [
+        "city.case.district-a.Case.Published", "district-b.case.district-a.Case.Published"])
+    with pytest.raises(ValueError):
+        routes_for(dict(env, sharing="node"), "case")
+
+
+def taps_on(star, exchange, bindings):
+    from .conftest import Tap
+    taps = {n: Tap(star.vhosts[n], bindings[n], exchange) for n in bindings}
+    star.extra_taps = getattr(star, "extra_taps", []) + list(taps.values())
+    return taps
+
+
+def settle_and_count(taps, mid):
+    time.sleep(SETTLE)
+    for tap in taps.values():
+        tap.drain()
+    return {n: len(tap.with_id(mid)) for n, tap in taps.items()}
+
+
+def test_city_only_record_never_reaches_another_district(star):
+    # district-b binds everything it can, on every exchange: none of it may bring
+    # district-a's city-only record to district-b's broker
+    city_taps = taps_on(star, CITY_EXCHANGE, {"city": "#", "district-a": "#", "district-b": "#"})
+    named_b = taps_on(star, NAMED_EXCHANGE, {"district-b": "#"})
+    star.warm_up([("district-a", "city")], taps=city_taps)
+    key, _ = generate_keypair()
+    env = sign(dict(published_case(key), sharing="city"), key)
+    exchange, keys = routes_for(env, "case")
+    rk_body_props = message_for(env, "case")
+    city_taps["district-a"].publish(keys[0], rk_body_props[1], **rk_body_props[2])
+    wait_for(lambda: city_taps["city"].drain() or city_taps["city"].with_id(env["event_id"]),
+             what="the city-only record at the city")
+    seen = settle_and_count(city_taps, env["event_id"])
+    assert seen == {"city": 1, "district-a": 1, "district-b": 0}
+    star.taps["district-b"].drain()
+    named_b["district-b"].drain()
+    assert not star.taps["district-b"].with_id(env["event_id"])
+    assert not named_b["district-b"].with_id(env["event_id"])
+    for tap in city_taps.values():
+        tap.close()
+    named_b["district-b"].close()
+
+
+def test_named_record_enters_only_its_recipients_brokers(star):
+    # each node's exchange service binds "<itself>.#"
+    taps = taps_on(star, NAMED_EXCHANGE, {n: "%s.#" % n for n in star.vhosts})
+    star.warm_up([("district-a", "district-b"), ("district-a", "city")], taps=taps,
+                 key="{target}.probe.{source}.Ping")
+    key, _ = generate_keypair()
+    env = sign(dict(published_case(key), sharing="named", recipients=["district-b"]), key)
+    exchange, keys = routes_for(env, "case")
+    assert exchange == NAMED_EXCHANGE and keys == ["district-b.case.district-a.Case.Published"]
+    _, body, props = message_for(env, "case")
+    taps["district-a"].publish(keys[0], body, **props)
+    wait_for(lambda: taps["district-b"].drain() or taps["district-b"].with_id(env["event_id"]),
+             what="the named record at district-b")
+    assert settle_and_count(taps, env["event_id"]) == {
+        "city": 0, "district-a": 0, "district-b": 1}
+    for tap in taps.values():
+        tap.close()
+
+
+def _bind_as(vhost, user, password, exchange, binding):
+    """Declare a queue named like the federation plugin's own and bind it, as ``user``."""
+    import amqp
+    from urllib.parse import urlparse
+
+    from .conftest import AMQP_BASE
+    u = urlparse(AMQP_BASE)
+    conn = amqp.Connection("%s:%d" % (u.hostname, u.port or 5672), userid=user,
+                           password=password, virtual_host=vhost, connect_timeout=5)
+    conn.connect()
+    try:
+        ch = conn.channel()
+        q = "federation: probe %s" % uuid.uuid4().hex[:6]
+        ch.queue_declare(q, auto_delete=True)
+        ch.queue_bind(q, exchange, binding)
+    finally:
+        try:
+            conn.close()
+        except Exception:
+            pass
+
+
+def test_district_link_user_cannot_pull_what_the_district_may_not_see(star, admin):
+    """Defence at the city's broker: district-b's down-link logs in as a user that may
+    bind only district-b's own named keys and may not read qinglian.city at all - and
+    that is enough for the real link to run."""
+    import amqp.exceptions
+
+    from .conftest import Tap
+
+    city_vhost = star.vhosts["city"]
+    user, password = "qlt-link-%s" % uuid.uuid4().hex[:8], uuid.uuid4().hex
+    admin.ensure_user(user, password)
+    try:
+        admin.grant_district_link_user(city_vhost, user, "district-b")
+        _bind_as(city_vhost, user, password, NAMED_EXCHANGE, "district-b.#")
+        _bind_as(city_vhost, user, password, SHARED_EXCHANGE, "#")
+        for exchange, binding in ((NAMED_EXCHANGE, "#"), (NAMED_EXCHANGE, "city.#"),
+                                  (CITY_EXCHANGE, "#")):
+            with pytest.raises(amqp.exceptions.AccessRefused):
+                _bind_as(city_vhost, user, password, exchange, binding)
+
+        # district-b's link now logs in as that user: named records still flow
+        from urllib.parse import quote
+        restricted = star.brokers["city"].amqp_uri.replace(
+            "guest:guest@", "%s:%s@" % (quote(user), quote(password)))
+        assert restricted != star.brokers["city"].amqp_uri
+        admin.link(star.vhosts["district-b"], "city", restricted, DOWN_EXCHANGES,
+                   max_hops=DOWN_MAX_HOPS)
+        # the redefined upstream restarts its links: wait until they log in as the new
+        # identity (the status hides the URI's user; the city's connections show it)
+        def as_link_user():
+            conns = [c for c in admin._call("GET", "connections")
+                     if c.get("user") == user and c.get("vhost") == city_vhost]
+            running = [l for l in admin.link_status(star.vhosts["district-b"])
+                       if l.get("status") == "running"]
+            return len(conns) >= len(DOWN_EXCHANGES) and len(running) == len(DOWN_EXCHANGES)
+        wait_for(as_link_user, what="district-b's links as %s" % user)
+        taps = {n: Tap(star.vhosts[n], "%s.#" % n, NAMED_EXCHANGE) for n in star.vhosts}
+        star.warm_up([("district-a", "district-b")], taps=taps,
+                     key="{target}.probe.{source}.Ping")
+        key, _ = generate_keypair()
+        env = sign(dict(published_case(key), sharing="named", recipients=["district-b"]), key)
+        _, keys = routes_for(env, "case")
+        _, body, props = message_for(env, "case")
+        taps["district-a"].publish(keys[0], body, **props)
+        wait_for(lambda: taps["district-b"].drain() or taps["district-b"].with_id(env["event_id"]),
+                 what="the named record at district-b over the restricted link")
+        for tap in taps.values():
+            tap.close()
+    finally:
+        admin.delete_user(user)
