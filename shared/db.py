@@ -64,10 +64,9 @@ def make_engine(url: str, lock_timeout: str = LOCK_TIMEOUT, **kw) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        if conn.get_execution_options().get("sqlite_readonly"):
-            conn.exec_driver_sql("BEGIN")
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # straight to the driver: this runs for every unit of work
+        raw = conn.connection.driver_connection
+        raw.execute("BEGIN" if conn.get_execution_options().get("sqlite_readonly") else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -179,7 +179,9 @@ class EventStore:
         tail_sql = "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
         try:
             if self.sqlite:
-                row = conn.exec_driver_sql(tail_sql).first()
+                cur = self._cursor(conn)
+                cur.execute(tail_sql)
+                row = cur.fetchone()
             else:
                 # One round trip: the lock and the tail read travel together (the
                 # single-event append is dominated by round trips and the commit).
