@@ -279,6 +279,17 @@ class BrokerAdmin:
             return True
         return r.json()
 
+    # ----------------------------------------------------------------- cluster name
+
+    def cluster_name(self) -> str:
+        return self._call("GET", "cluster-name")["name"]
+
+    def set_cluster_name(self, name: str) -> None:
+        """Federation's loop detection tells brokers apart by cluster name (+ vhost):
+        separate brokers that kept the default (their host name, often identical in
+        containers) look like one, and records stop at the city (module doc)."""
+        self._call("PUT", "cluster-name", json={"name": name})
+
     # -------------------------------------------------------------- vhosts/exchange
 
     def ensure_vhost(self, name: str) -> None:

@@ -1,0 +1,642 @@
+"""The exchange service layer: every command and query, its input and who may run it.
+
+Rules that need more than one aggregate live here, before the domain is called:
+
+* **Ownership.** Only the owner node changes a record (revises a case, accepts a
+  proposal); other nodes get a ``Forbidden`` that says what they can do instead.
+* **Visibility.** A node can add to a record (contribute, comment, propose, sign up,
+  endorse) only if the record is here and published - i.e. it was shared with this
+  node - and the sub-record then reaches exactly the record's audience (``sub_sharing``).
+* **Peers.** Named recipients and invited nodes must be trusted nodes in the registry.
+
+Every command that records a shared aggregate ends with ``save_and_share``: the events
+are appended and, in the same transaction, the shareable ones are signed into the
+outbox (``services.exchange.federation.Federation.stage``). Bad input is refused by the
+schemas or by a check above before anything is saved, so nothing is written.
+"""
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import timezone
+
+from services.exchange import schemas as s
+from services.exchange.domain import (
+    ROOTS, Attendance, Case, Comment, Contribution, Endorsement, Exemplar, Experience,
+    IndicatorReport, JointActivity, JointProblem, LearnedFrom, Proposal, SignUp, derived_id,
+    owner_of, record_id,
+)
+from services.exchange.federation import current_city
+from services.exchange.projections import (
+    PROJECTIONS, audience_of, compare_indicators, district_summary, record_detail,
+    record_history, record_row, shared_feed, sub_row,
+)
+from shared.app import Application
+from shared.auth import ANY_ROLE, NODE_ADMIN, WRITERS
+from shared.errors import BadInput, Conflict, Forbidden, NotFound, RuleViolation
+from shared.unittree import directory_path, unit_directory, unit_of
+
+app = Application("exchange", unit_path=directory_path)
+app.projections = PROJECTIONS
+
+
+# -- helpers ---------------------------------------------------------------------------
+def fed(uow_or_rt):
+    rt = getattr(uow_or_rt, "rt", uow_or_rt)
+    federation = getattr(rt, "federation", None)
+    if federation is None:
+        raise RuntimeError("the exchange service runs without its federation context")
+    return federation
+
+
+def save_and_share(uow, *aggregates) -> None:
+    stored = uow.save(*aggregates)
+    fed(uow).stage(uow, stored)
+
+
+def new_id(uow, given: str | None) -> str:
+    return record_id(fed(uow).node_id, given or uuid.uuid4().hex[:12])
+
+
+def unit_name(conn, unit_id: str | None, field: str = "unit_id") -> str | None:
+    """The name of a unit of this node (from the mirrored unit tree); travels with the
+    record, since other nodes do not have this node's units."""
+    if unit_id is None:
+        return None
+    unit = unit_of(conn, unit_directory, unit_id)
+    if unit is None or not unit["active"]:
+        raise NotFound("unit %s not found on this node" % unit_id, {field: ["no such active unit"]})
+    return unit["name"]
+
+
+def iso_utc(dt) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def require_own(uow, rid: str, what: str, instead: str) -> None:
+    owner = owner_of(rid)
+    if owner != fed(uow).node_id:
+        raise Forbidden("%s %s belongs to %s: only its owner changes it (%s)"
+                        % (what, rid, owner, instead))
+
+
+def check_peers(uow, nodes: list[str], field: str) -> None:
+    registry = fed(uow).registry
+    unknown = [n for n in nodes if registry.get(n) is None]
+    if unknown:
+        raise BadInput("unknown nodes", {field: ["not trusted nodes here: %s" % ", ".join(unknown)]})
+
+
+def visible_record(conn, rid: str, kind: str | None = None) -> dict:
+    """A published record this node can see (its own, or shared with it)."""
+    row = record_row(conn, rid)
+    if row is None or (kind and row["kind"] != kind):
+        raise NotFound("no %s %s on this node" % (kind or "record", rid),
+                       {"record_id": ["not shared with this node"]})
+    if not row["published"]:
+        raise RuleViolation("%s %s is not published (%s)" % (row["kind"], rid, row["status"]))
+    return row
+
+
+def sub_sharing(uow, row: dict) -> tuple[str, list[str]]:
+    """The audience of something added to ``row``: the record's own audience."""
+    f = fed(uow)
+    if row["sharing"] == "all":
+        return "all", []
+    if row["sharing"] == "node":
+        return "node", []
+    others = sorted(audience_of(row, f.city_id) - {f.node_id})
+    return ("named", others) if others else ("node", [])
+
+
+def share_now(uow, record, sharing: dict | None) -> None:
+    if sharing:
+        check_sharing_peers(uow, sharing)
+        record.share(sharing["sharing"], sharing["recipients"])
+
+
+def check_sharing_peers(uow, sharing: dict) -> None:
+    if sharing["sharing"] == "named":
+        check_peers(uow, sharing["recipients"], "recipients")
+
+
+def numbers(indicators: dict) -> dict:
+    """Whole numbers as ints: they print the same in every language that verifies."""
+    out = {}
+    for name, value in indicators.items():
+        if not math.isfinite(value):
+            raise BadInput("indicators must be finite numbers", {"indicators": [name]})
+        out[name] = int(value) if float(value).is_integer() else value
+    return out
+
+
+# -- sharing (every kind) ----------------------------------------------------------------
+@app.command("share_record", s.ShareRecord, roles=WRITERS,
+             scope=lambda conn, d: (record_row(conn, d["record_id"]) or {}).get("unit_id"))
+def share_record(uow, d):
+    """Publish a record at a sharing level (node / city / all / named), or move it to
+    another level (the nodes that lose sight of it are told: Withdrawn, then Published)."""
+    require_own(uow, d["record_id"], d["kind"], "share your own records")
+    record = uow.get(ROOTS[d["kind"]], d["record_id"])
+    check_sharing_peers(uow, d)
+    if d["kind"] == "activity":
+        _check_invited_can_see(uow, record.invited_nodes, d["sharing"], d["recipients"])
+    record.share(d["sharing"], d["recipients"])
+    save_and_share(uow, record)
+    return {"record_id": record.id, "sharing": record.sharing, "recipients": record.recipients}
+
+
+@app.command("withdraw_record", s.WithdrawRecord, roles=WRITERS,
+             scope=lambda conn, d: (record_row(conn, d["record_id"]) or {}).get("unit_id"))
+def withdraw_record(uow, d):
+    """Stop sharing a record; the nodes that could see it drop it from their feeds."""
+    require_own(uow, d["record_id"], d["kind"], "withdraw your own records")
+    record = uow.get(ROOTS[d["kind"]], d["record_id"])
+    record.withdraw(d["reason"])
+    save_and_share(uow, record)
+    return {"record_id": record.id, "published": False}
+
+
+def _check_invited_can_see(uow, invited: list[str], sharing: str, recipients: list[str]):
+    f = fed(uow)
+    if sharing == "all" or not invited:
+        return
+    if sharing == "named":
+        return  # the domain adds the invited nodes to the recipients
+    visible = {f.node_id} | ({f.city_id} if sharing == "city" and f.city_id else set())
+    blind = [n for n in invited if n not in visible]
+    if blind:
+        raise RuleViolation("invited nodes could not see the activity at level %s" % sharing,
+                            {"sharing": ["share it 'all' or 'named' (invited: %s)"
+                                         % ", ".join(blind)]})
+
+
+# -- 经验联享 ----------------------------------------------------------------------------
+@app.command("draft_experience", s.DraftExperience, roles=WRITERS, scope="unit_id", status=201)
+def draft_experience(uow, d):
+    """Write up an experience (经验联享); ``share`` publishes it at once."""
+    eid = new_id(uow, d["experience_id"])
+    if uow.exists(Experience, eid):
+        raise Conflict("experience %s already exists" % eid, {"experience_id": ["already taken"]})
+    content = {k: d[k] for k in ("unit_id", "title", "summary", "body", "business_type",
+                                 "topics", "attachments")}
+    content["unit_name"] = unit_name(uow.conn, d["unit_id"])
+    exp = Experience.draft(eid, content)
+    share_now(uow, exp, d["share"])
+    save_and_share(uow, exp)
+    return {"experience_id": eid, "sharing": exp.sharing, "published": exp.published}
+
+
+@app.command("edit_experience", s.EditExperience, roles=WRITERS,
+             scope=lambda conn, d: (record_row(conn, d["experience_id"]) or {}).get("unit_id"))
+def edit_experience(uow, d):
+    require_own(uow, d["experience_id"], "experience", "comment on it instead")
+    exp = uow.get(Experience, d["experience_id"])
+    exp.edit({k: v for k, v in d.items() if k != "experience_id"})
+    save_and_share(uow, exp)
+    return {"experience_id": exp.id, "version": exp.version}
+
+
+@app.command("mark_learned", s.MarkLearned, roles=WRITERS, scope="unit_id", status=201)
+def mark_learned(uow, d):
+    """上下互学: one of this node's units learnt from an experience."""
+    row = visible_record(uow.conn, d["experience_id"], "experience")
+    name = unit_name(uow.conn, d["unit_id"])
+    lid = derived_id(fed(uow).node_id, "learned", d["experience_id"], d["unit_id"])
+    if uow.exists(LearnedFrom, lid):
+        raise Conflict("unit %s already marked %s as learnt from"
+                       % (d["unit_id"], d["experience_id"]))
+    sharing, recipients = sub_sharing(uow, row)
+    save_and_share(uow, LearnedFrom.mark(lid, sharing, recipients, d["experience_id"],
+                                         d["unit_id"], name, d["note"]))
+    return {"learned_id": lid}
+
+
+@app.command("post_comment", s.PostComment, roles=WRITERS, scope="unit_id", status=201)
+def post_comment(uow, d):
+    """Discussion on a shared record or on a proposal (讨论)."""
+    if d["parent_kind"] == "proposal":
+        proposal = sub_row(uow.conn, d["parent_id"])
+        if proposal is None or proposal["sub_kind"] != "proposal":
+            raise NotFound("no proposal %s on this node" % d["parent_id"])
+        root = visible_record(uow.conn, proposal["record_id"], "problem")
+    else:
+        root = visible_record(uow.conn, d["parent_id"], d["parent_kind"])
+    if d["reply_to"] is not None:
+        reply = sub_row(uow.conn, d["reply_to"])
+        if reply is None or reply["sub_kind"] != "comment" or reply["record_id"] != root["record_id"]:
+            raise BadInput("reply_to is not a comment of this discussion",
+                           {"reply_to": ["no such comment on %s" % root["record_id"]]})
+    cid = new_id(uow, d["comment_id"])
+    if uow.exists(Comment, cid):
+        raise Conflict("comment %s already exists" % cid)
+    sharing, recipients = sub_sharing(uow, root)
+    save_and_share(uow, Comment.post(cid, sharing, recipients, d["parent_kind"], d["parent_id"],
+                                     root["record_id"], d["text"], d["unit_id"],
+                                     unit_name(uow.conn, d["unit_id"]), d["reply_to"]))
+    return {"comment_id": cid, "record_id": root["record_id"]}
+
+
+# -- 案例联编 ----------------------------------------------------------------------------
+@app.command("compile_case", s.CompileCase, roles=WRITERS, scope="unit_id", status=201)
+def compile_case(uow, d):
+    """Compile a typical case (案例联编), analysed, with lessons (举一反三)."""
+    cid = new_id(uow, d["case_id"])
+    if uow.exists(Case, cid):
+        raise Conflict("case %s already exists" % cid, {"case_id": ["already taken"]})
+    content = {k: d[k] for k in ("unit_id", "title", "category", "summary", "facts", "analysis",
+                                 "lessons", "tags")}
+    content["unit_name"] = unit_name(uow.conn, d["unit_id"])
+    case = Case.compile(cid, content)
+    share_now(uow, case, d["share"])
+    save_and_share(uow, case)
+    return {"case_id": cid, "revision": case.revision, "published": case.published}
+
+
+@app.command("revise_case", s.ReviseCase, roles=WRITERS,
+             scope=lambda conn, d: (record_row(conn, d["case_id"]) or {}).get("unit_id"))
+def revise_case(uow, d):
+    """The owner's new revision, merging contributions other nodes made."""
+    require_own(uow, d["case_id"], "case", "add a contribution instead")
+    for cid in d["merge_contributions"]:
+        row = sub_row(uow.conn, cid)
+        if row is None or row["sub_kind"] != "contribution" or row["parent_id"] != d["case_id"]:
+            raise BadInput("not a contribution to this case",
+                           {"merge_contributions": ["%s is not a contribution to %s"
+                                                    % (cid, d["case_id"])]})
+    case = uow.get(Case, d["case_id"])
+    changes = {k: v for k, v in d.items() if k in Case.EDITABLE}
+    case.revise(changes, d["merge_contributions"], d["note"])
+    save_and_share(uow, case)
+    return {"case_id": case.id, "revision": case.revision,
+            "merged_contributions": case.merged_contributions}
+
+
+@app.command("contribute_to_case", s.Contribute, roles=WRITERS, scope="unit_id", status=201)
+def contribute_to_case(uow, d):
+    """Add analysis or a local lesson to another node's case (append-only)."""
+    row = visible_record(uow.conn, d["case_id"], "case")
+    if row["owner"] == fed(uow).node_id:
+        raise RuleViolation("this node owns the case: revise it instead of contributing")
+    cid = new_id(uow, d["contribution_id"])
+    if uow.exists(Contribution, cid):
+        raise Conflict("contribution %s already exists" % cid)
+    sharing, recipients = sub_sharing(uow, row)
+    save_and_share(uow, Contribution.add(cid, sharing, recipients, d["case_id"],
+                                         d["contribution_type"], d["text"], d["unit_id"],
+                                         unit_name(uow.conn, d["unit_id"])))
+    return {"contribution_id": cid, "case_id": d["case_id"]}
+
+
+# -- 活动联办 ----------------------------------------------------------------------------
+@app.command("plan_activity", s.PlanActivity, roles=WRITERS, scope="unit_id", status=201)
+def plan_activity(uow, d):
+    """Plan a joint activity and invite other nodes; ``share`` announces it at once."""
+    aid = new_id(uow, d["activity_id"])
+    if uow.exists(JointActivity, aid):
+        raise Conflict("activity %s already exists" % aid, {"activity_id": ["already taken"]})
+    invited = sorted(set(d["invited_nodes"]) - {fed(uow).node_id})
+    check_peers(uow, invited, "invited_nodes")
+    content = {k: d[k] for k in ("unit_id", "title", "theme", "description", "location")}
+    content.update(unit_name=unit_name(uow.conn, d["unit_id"]), invited_nodes=invited,
+                   starts_at=iso_utc(d["starts_at"]), ends_at=iso_utc(d["ends_at"]))
+    activity = JointActivity.plan(aid, content)
+    if d["share"]:
+        check_sharing_peers(uow, d["share"])
+        _check_invited_can_see(uow, invited, d["share"]["sharing"], d["share"]["recipients"])
+        activity.share(d["share"]["sharing"], d["share"]["recipients"])
+    save_and_share(uow, activity)
+    return {"activity_id": aid, "status": activity.status, "sharing": activity.sharing}
+
+
+@app.command("reschedule_activity", s.Reschedule, roles=WRITERS,
+             scope=lambda conn, d: (record_row(conn, d["activity_id"]) or {}).get("unit_id"))
+def reschedule_activity(uow, d):
+    require_own(uow, d["activity_id"], "activity", "only the organiser reschedules")
+    activity = uow.get(JointActivity, d["activity_id"])
+    activity.reschedule(iso_utc(d["starts_at"]), iso_utc(d["ends_at"]), d["location"], d["note"])
+    save_and_share(uow, activity)
+    return {"activity_id": activity.id, "starts_at": activity.starts_at,
+            "ends_at": activity.ends_at, "location": activity.location}
+
+
+def _open_activity(conn, aid: str) -> dict:
+    row = visible_record(conn, aid, "activity")
+    if row["status"] in ("completed", "cancelled"):
+        raise RuleViolation("the activity is %s" % row["status"])
+    return row
+
+
+@app.command("sign_up", s.SignUpInput, roles=WRITERS, scope="unit_id", status=201)
+def sign_up(uow, d):
+    """报名: a unit of this node takes part, with a headcount (again after withdrawing)."""
+    row = _open_activity(uow.conn, d["activity_id"])
+    name = unit_name(uow.conn, d["unit_id"])
+    sid = derived_id(fed(uow).node_id, "signup", d["activity_id"], d["unit_id"])
+    sharing, recipients = sub_sharing(uow, row)
+    if uow.exists(SignUp, sid):
+        signup = uow.get(SignUp, sid)
+        if signup.active:
+            raise Conflict("unit %s has already signed up; change the headcount instead"
+                           % d["unit_id"])
+        signup.register_again(sharing, recipients, name, d["headcount"])
+    else:
+        signup = SignUp.register(sid, sharing, recipients, d["activity_id"], d["unit_id"], name,
+                                 d["headcount"])
+    save_and_share(uow, signup)
+    return {"signup_id": sid, "headcount": d["headcount"]}
+
+
+def _signup(uow, d) -> SignUp:
+    sid = derived_id(fed(uow).node_id, "signup", d["activity_id"], d["unit_id"])
+    if not uow.exists(SignUp, sid):
+        raise NotFound("unit %s has not signed up for %s" % (d["unit_id"], d["activity_id"]))
+    return uow.get(SignUp, sid)
+
+
+@app.command("change_headcount", s.SignUpInput, roles=WRITERS, scope="unit_id")
+def change_headcount(uow, d):
+    _open_activity(uow.conn, d["activity_id"])
+    signup = _signup(uow, d)
+    signup.change(d["headcount"])
+    save_and_share(uow, signup)
+    return {"signup_id": signup.id, "headcount": signup.headcount}
+
+
+@app.command("withdraw_sign_up", s.WithdrawSignUp, roles=WRITERS, scope="unit_id")
+def withdraw_sign_up(uow, d):
+    signup = _signup(uow, d)
+    signup.withdraw(d["reason"])
+    save_and_share(uow, signup)
+    return {"signup_id": signup.id, "active": False}
+
+
+@app.command("record_attendance", s.RecordAttendance, roles=(NODE_ADMIN,), status=201)
+def record_attendance(uow, d):
+    """This node's attendance at a joint activity: its units and how many came (no
+    names). Recording again corrects it."""
+    row = visible_record(uow.conn, d["activity_id"], "activity")
+    if row["status"] == "cancelled":
+        raise RuleViolation("the activity was cancelled")
+    units = [{"unit_id": u["unit_id"], "unit_name": unit_name(uow.conn, u["unit_id"], "units"),
+              "attendees": u["attendees"]} for u in d["units"]]
+    aid = derived_id(fed(uow).node_id, "attendance", d["activity_id"])
+    if uow.exists(Attendance, aid):
+        attendance = uow.get(Attendance, aid)
+        attendance.correct(units, d["note"])
+    else:
+        sharing, recipients = sub_sharing(uow, row)
+        attendance = Attendance.record(aid, sharing, recipients, d["activity_id"], units, d["note"])
+    save_and_share(uow, attendance)
+    return {"attendance_id": aid, "attendees": attendance.attendees}
+
+
+@app.command("report_outcome", s.ReportOutcome, roles=WRITERS,
+             scope=lambda conn, d: (record_row(conn, d["activity_id"]) or {}).get("unit_id"))
+def report_outcome(uow, d):
+    require_own(uow, d["activity_id"], "activity", "only the organiser reports the outcome")
+    activity = uow.get(JointActivity, d["activity_id"])
+    activity.report_outcome(d["summary"], d["results"])
+    save_and_share(uow, activity)
+    return {"activity_id": activity.id, "status": activity.status}
+
+
+@app.command("cancel_activity", s.CancelActivity, roles=WRITERS,
+             scope=lambda conn, d: (record_row(conn, d["activity_id"]) or {}).get("unit_id"))
+def cancel_activity(uow, d):
+    require_own(uow, d["activity_id"], "activity", "only the organiser cancels")
+    activity = uow.get(JointActivity, d["activity_id"])
+    activity.cancel(d["reason"])
+    save_and_share(uow, activity)
+    return {"activity_id": activity.id, "status": activity.status}
+
+
+# -- 典型联树 ----------------------------------------------------------------------------
+@app.command("nominate_exemplar", s.NominateExemplar, roles=WRITERS, scope="unit_id", status=201)
+def nominate_exemplar(uow, d):
+    """典型联树: nominate a unit or section, with the indicators it stands out on."""
+    eid = new_id(uow, d["exemplar_id"])
+    if uow.exists(Exemplar, eid):
+        raise Conflict("exemplar %s already exists" % eid, {"exemplar_id": ["already taken"]})
+    content = {k: d[k] for k in ("unit_id", "category", "title", "section", "description",
+                                 "period")}
+    content.update(unit_name=unit_name(uow.conn, d["unit_id"]),
+                   indicators=numbers(d["indicators"]))
+    exemplar = Exemplar.nominate(eid, content)
+    share_now(uow, exemplar, d["share"])
+    save_and_share(uow, exemplar)
+    return {"exemplar_id": eid, "published": exemplar.published}
+
+
+@app.command("update_exemplar_indicators", s.UpdateExemplarIndicators, roles=WRITERS,
+             scope=lambda conn, d: (record_row(conn, d["exemplar_id"]) or {}).get("unit_id"))
+def update_exemplar_indicators(uow, d):
+    require_own(uow, d["exemplar_id"], "exemplar", "endorse it instead")
+    exemplar = uow.get(Exemplar, d["exemplar_id"])
+    exemplar.update_indicators(numbers(d["indicators"]), d["period"])
+    save_and_share(uow, exemplar)
+    return {"exemplar_id": exemplar.id, "period": exemplar.period}
+
+
+@app.command("endorse_exemplar", s.Endorse, roles=WRITERS, scope="unit_id", status=201)
+def endorse_exemplar(uow, d):
+    """Another node endorses an exemplar (once per node)."""
+    row = visible_record(uow.conn, d["exemplar_id"], "exemplar")
+    me = fed(uow).node_id
+    if row["owner"] == me:
+        raise RuleViolation("a node does not endorse its own exemplar")
+    eid = derived_id(me, "endorsement", d["exemplar_id"])
+    if uow.exists(Endorsement, eid):
+        raise Conflict("this node already endorsed %s" % d["exemplar_id"])
+    sharing, recipients = sub_sharing(uow, row)
+    save_and_share(uow, Endorsement.give(eid, sharing, recipients, d["exemplar_id"],
+                                         d["comment"], d["unit_id"],
+                                         unit_name(uow.conn, d["unit_id"])))
+    return {"endorsement_id": eid}
+
+
+# -- 难题联解 ----------------------------------------------------------------------------
+@app.command("post_problem", s.PostProblem, roles=WRITERS, scope="unit_id", status=201)
+def post_problem(uow, d):
+    """难题联解: a problem with its context and a deadline; ``share`` posts it at once."""
+    pid = new_id(uow, d["problem_id"])
+    if uow.exists(JointProblem, pid):
+        raise Conflict("problem %s already exists" % pid, {"problem_id": ["already taken"]})
+    content = {k: d[k] for k in ("unit_id", "title", "context", "deadline", "tags")}
+    content["unit_name"] = unit_name(uow.conn, d["unit_id"])
+    problem = JointProblem.post(pid, content)
+    share_now(uow, problem, d["share"])
+    save_and_share(uow, problem)
+    return {"problem_id": pid, "status": problem.status}
+
+
+@app.command("extend_problem_deadline", s.ExtendDeadline, roles=WRITERS,
+             scope=lambda conn, d: (record_row(conn, d["problem_id"]) or {}).get("unit_id"))
+def extend_problem_deadline(uow, d):
+    require_own(uow, d["problem_id"], "problem", "only its owner extends the deadline")
+    problem = uow.get(JointProblem, d["problem_id"])
+    problem.extend_deadline(d["deadline"], d["reason"])
+    save_and_share(uow, problem)
+    return {"problem_id": problem.id, "deadline": problem.deadline}
+
+
+@app.command("propose_solution", s.Propose, roles=WRITERS, scope="unit_id", status=201)
+def propose_solution(uow, d):
+    """A proposal from any node that can see the problem, while it is open."""
+    row = visible_record(uow.conn, d["problem_id"], "problem")
+    if row["status"] != "open":
+        raise RuleViolation("the problem is %s: no more proposals" % row["status"])
+    pid = new_id(uow, d["proposal_id"])
+    if uow.exists(Proposal, pid):
+        raise Conflict("proposal %s already exists" % pid)
+    sharing, recipients = sub_sharing(uow, row)
+    save_and_share(uow, Proposal.submit(pid, sharing, recipients, d["problem_id"], d["summary"],
+                                        d["detail"], d["unit_id"],
+                                        unit_name(uow.conn, d["unit_id"])))
+    return {"proposal_id": pid, "problem_id": d["problem_id"]}
+
+
+@app.command("accept_proposal", s.AcceptProposal, roles=WRITERS,
+             scope=lambda conn, d: (record_row(conn, d["problem_id"]) or {}).get("unit_id"))
+def accept_proposal(uow, d):
+    require_own(uow, d["problem_id"], "problem", "only its owner accepts a solution")
+    proposal = sub_row(uow.conn, d["proposal_id"])
+    if proposal is None or proposal["sub_kind"] != "proposal" or \
+            proposal["parent_id"] != d["problem_id"]:
+        raise BadInput("not a proposal for this problem",
+                       {"proposal_id": ["no proposal %s for %s here" % (d["proposal_id"],
+                                                                        d["problem_id"])]})
+    problem = uow.get(JointProblem, d["problem_id"])
+    problem.accept(d["proposal_id"], proposal["owner"], d["note"])
+    save_and_share(uow, problem)
+    return {"problem_id": problem.id, "status": problem.status,
+            "accepted_proposal_id": problem.accepted_proposal_id}
+
+
+@app.command("record_resolution", s.RecordResolution, roles=WRITERS,
+             scope=lambda conn, d: (record_row(conn, d["problem_id"]) or {}).get("unit_id"))
+def record_resolution(uow, d):
+    """The resolution record: what was done and its results (status: resolved)."""
+    require_own(uow, d["problem_id"], "problem", "only its owner records the resolution")
+    problem = uow.get(JointProblem, d["problem_id"])
+    problem.resolve(d["summary"], d["results"], d["measures"], d["resolved_on"])
+    save_and_share(uow, problem)
+    return {"problem_id": problem.id, "status": problem.status, "resolution": problem.resolution}
+
+
+# -- figures from the supervision and education services ---------------------------------
+INDICATOR_SOURCES = {
+    # event type -> (source service, scope); payloads as those services publish them
+    "UnitIndicators.Published": ("supervision", "unit"),
+    "DistrictIndicators.Published": ("supervision", "district"),
+    "EducationIndicators.Published": ("education", "unit"),
+    "DistrictEducationIndicators.Published": ("education", "district"),
+}
+# fields of those payloads that identify rather than measure
+_NOT_FIGURES = {"unit_id", "node_id", "as_of", "period", "source_event_id"}
+
+
+def indicator_figures(payload: dict) -> dict:
+    """The numbers of a published-figures payload: an ``indicators`` object if there is
+    one, else every top-level number (booleans as 0/1). Strings are never taken, so
+    no name, finding or file can ride along."""
+    raw = payload.get("indicators") if isinstance(payload.get("indicators"), dict) else {
+        k: v for k, v in payload.items() if k not in _NOT_FIGURES}
+    out = {}
+    for k, v in raw.items():
+        if isinstance(v, bool):
+            v = int(v)
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            out[str(k)[:60]] = v
+    return out
+
+
+def record_indicators(uow, event) -> str | None:
+    """Record another service's published figures as this node's ``IndicatorReport``
+    and share it up to the city (上下互比 without re-typing).
+
+    Only the unit id, the period (``period``, or the month of ``as_of``) and the
+    numbers are taken (``indicator_figures``): whatever else the source put in its
+    payload stays on this node, because it is never copied. Returns the report id, or
+    None when the payload has no period or no numbers (the caller logs it).
+    """
+    source, scope = INDICATOR_SOURCES[event.event_type]
+    p = event.payload if isinstance(event.payload, dict) else {}
+    period = p.get("period") or (p.get("as_of") or "")[:7] or None
+    values = indicator_figures(p)
+    if not isinstance(period, str) or not values:
+        return None
+    unit_id = p.get("unit_id") if scope == "unit" and isinstance(p.get("unit_id"), str) else None
+    name = None
+    if unit_id is not None:
+        unit = unit_of(uow.conn, unit_directory, unit_id)
+        name = unit["name"] if unit else None
+    me = fed(uow).node_id
+    rid = derived_id(me, "indicators", source, scope, unit_id or "", period)
+    indicators = numbers(values)
+    if uow.exists(IndicatorReport, rid):
+        report = uow.get(IndicatorReport, rid)
+        if not report.update(source, scope, unit_id, name, period, indicators):
+            return rid
+    else:
+        report = IndicatorReport.record(rid, "city", source, scope, unit_id, name, period,
+                                        indicators)
+    save_and_share(uow, report)
+    return rid
+
+
+# -- queries -------------------------------------------------------------------------------
+@app.query("shared_feed", s.Feed, roles=ANY_ROLE)
+def shared_feed_query(conn, d, actor):
+    """Everything this node can see, newest first; filter by kind, origin, tag."""
+    return shared_feed(conn, d["kind"], d["origin"], d["tag"], d["before"], d["limit"])
+
+
+@app.query("get_record", s.RecordRef, roles=ANY_ROLE)
+def get_record(conn, d, actor):
+    """One record with what every node added to it."""
+    out = record_detail(conn, d["record_id"], current_city(conn))
+    if out is None:
+        raise NotFound("no record %s on this node" % d["record_id"])
+    return out
+
+
+@app.query("record_history", s.RecordRef, roles=ANY_ROLE)
+def record_history_query(conn, d, actor):
+    """The record's full history across nodes: its events and those of everything added
+    to it, in the order they happened, each with the node that recorded it."""
+    events = record_history(conn, d["record_id"])
+    if not events:
+        raise NotFound("no record %s on this node" % d["record_id"])
+    return {"record_id": d["record_id"], "events": events}
+
+
+@app.query("district_summary", s.NoInput, roles=ANY_ROLE)
+def district_summary_query(conn, d, actor):
+    """Per node: records shared, problems open/solved, activity participation (at the
+    city: every district, from what they shared)."""
+    return {"nodes": district_summary(conn)}
+
+
+@app.query("compare_indicators", s.Compare, roles=ANY_ROLE)
+def compare_indicators_query(conn, d, actor):
+    """上下互比: units and districts side by side for a period, ranked per indicator."""
+    return compare_indicators(conn, d["period"], d["indicator"], d["source"])
+
+
+@app.query("federation_status", s.NoInput, roles=ANY_ROLE)
+def federation_status(conn, d, actor):
+    """Outbox (published or not) and, per origin, what was applied and rejected."""
+    from services.exchange.federation import PUBLISHER_CHECKPOINT, inbox, outbox
+    from sqlalchemy import func, select
+
+    from shared.store import checkpoints
+    head = conn.execute(select(func.max(outbox.c.origin_seq))).scalar() or 0
+    published = conn.execute(select(checkpoints.c.position).where(
+        checkpoints.c.name == PUBLISHER_CHECKPOINT)).scalar() or 0
+    origins = [{k: v for k, v in dict(r).items() if k != "updated_at_us"}
+               for r in conn.execute(select(inbox).order_by(inbox.c.origin)).mappings()]
+    return {"outbox": {"head": head, "published": published, "pending": head - published},
+            "inbox": origins}
+
+

@@ -1,0 +1,338 @@
+"""``qinglian`` subcommands of the exchange service (loaded by ``shared.cli``).
+
+    qinglian node trust district-a --level district --parent city \\
+        --public-key <base64> --feed-url http://district-a.example:8104/feed
+    qinglian node untrust district-c             # a leaked key, a decommissioned node
+    qinglian federation identity                 # what to send to the peers' operators
+    qinglian federation resign-outbox            # after a key rotation
+    qinglian federation link --peer city --peer-amqp amqp://ql-link:***@mq.city.example/city
+    qinglian federation link-user --district district-a --user ql-link-a --password ***
+    qinglian federation unlink --peer district-c # decommissioning only
+    qinglian federation status [--json]
+    qinglian federation contracts [--check]    # contracts/federation/ from the code
+    qinglian federation cluster-name [NAME]    # distinct per broker (loop detection)
+    qinglian demo [--check] [--base-port 8200]   # `make demo`
+
+Settings come from the environment like every other command (``NODE_ID``,
+``AMQP_URI``, ``QINGLIAN_VAR``, ``NODE_DATABASE_URL``, ``EXCHANGE_DATABASE_URL``).
+Without the lead's ``qinglian`` script, ``python -m services.exchange.cli ...`` runs
+the same commands.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from shared import config
+
+
+def _registry():
+    from shared.federation.keys import node_registry
+    return node_registry()
+
+
+def _admin(args):
+    from urllib.parse import unquote, urlparse
+
+    from shared.federation.broker import BrokerAdmin
+    uri = config.amqp_uri()
+    if getattr(args, "api", None):
+        u = urlparse(uri)
+        return BrokerAdmin(args.api, unquote(u.username or "guest"), unquote(u.password or "guest"))
+    return BrokerAdmin.from_amqp_uri(uri)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print("error: %s" % message, file=sys.stderr)
+    return code
+
+
+# -- node trust ------------------------------------------------------------------------------
+def cmd_node_trust(args) -> int:
+    from shared.federation.registry import KeyConflict
+    try:
+        record = _registry().trust(args.node_id, args.level, args.parent, args.public_key,
+                                   args.feed_url, replace=args.replace)
+    except KeyConflict as exc:
+        return _fail("%s (if the peer really changed its key: --replace)" % exc)
+    except ValueError as exc:
+        return _fail(str(exc))
+    print("trusted %s (%s%s), key %s…, feed %s" % (
+        record.node_id, record.level, ", parent %s" % record.parent if record.parent else "",
+        record.public_key[:12], record.feed_url or "-"))
+    return 0
+
+
+def cmd_node_untrust(args) -> int:
+    """Stop trusting a node (its key leaked, or it is decommissioned): its messages are
+    refused as untrusted_node from now on (within seconds: the key cache)."""
+    try:
+        removed = _registry().untrust(args.node_id)
+    except ValueError as exc:
+        return _fail(str(exc))
+    print("%s is no longer trusted" % args.node_id if removed else "%s was not trusted" % args.node_id)
+    return 0
+
+
+def cmd_resign(args) -> int:
+    """After a key rotation: sign this node's outbox again with its current key."""
+    from shared.db import make_engine
+    from shared.federation.keys import MissingNodeKey, load_node_key
+
+    from services.exchange.federation import metadata, resign_outbox
+    try:
+        key = load_node_key()
+    except MissingNodeKey as exc:
+        return _fail(str(exc))
+    engine = make_engine(config.database_url("exchange"))
+    try:
+        metadata.create_all(engine)
+        n = resign_outbox(engine, key, config.node_id())
+    finally:
+        engine.dispose()
+    print("signed %d envelopes again with the current key" % n)
+    return 0
+
+
+def cmd_identity(args) -> int:
+    from shared.federation.keys import MissingNodeKey, identity
+    try:
+        ident = identity()
+    except MissingNodeKey as exc:
+        return _fail(str(exc))
+    print(json.dumps(ident, ensure_ascii=False, indent=2))
+    if ident.get("level"):
+        print("# on the peer: qinglian node trust %s --level %s%s --public-key %s%s" % (
+            ident["node_id"], ident["level"],
+            " --parent %s" % ident["parent"] if ident.get("parent") else "", ident["public_key"],
+            " --feed-url %s" % ident["feed_url"] if ident.get("feed_url") else ""),
+            file=sys.stderr)
+    return 0
+
+
+# -- federation link ---------------------------------------------------------------------------
+def cmd_link(args) -> int:
+    """The broker-level link to one peer, on this node's broker (the downstream side):
+    a district pulls qinglian.shared and qinglian.named from its city (max-hops 2); the
+    city pulls all three exchanges from a district (max-hops 1)."""
+    from shared.federation.broker import (
+        DOWN_EXCHANGES, DOWN_MAX_HOPS, EXCHANGES, UP_EXCHANGES, UP_MAX_HOPS, BrokerError, vhost_of,
+    )
+    registry = _registry()
+    me, peer = registry.this_node(), registry.get(args.peer)
+    if me is None:
+        return _fail("this node has no identity yet: run `qinglian node init`")
+    if peer is None:
+        return _fail("%s is not trusted here: `qinglian node trust %s ...` first" % (args.peer, args.peer))
+    if me.level == "city" and peer.level == "district":
+        exchanges, hops = UP_EXCHANGES, UP_MAX_HOPS
+    elif me.level == "district" and peer.level == "city":
+        if me.parent and me.parent != peer.node_id:
+            return _fail("%s's city is %s, not %s" % (me.node_id, me.parent, peer.node_id))
+        exchanges, hops = DOWN_EXCHANGES, DOWN_MAX_HOPS
+    else:
+        return _fail("only city <-> district links exist (districts reach each other through "
+                     "the city); %s is %s, %s is %s" % (me.node_id, me.level, peer.node_id, peer.level))
+    admin = _admin(args)
+    vhost = vhost_of(config.amqp_uri())
+    try:
+        admin.declare_exchanges(vhost, EXCHANGES)
+        changed = admin.link(vhost, peer.node_id, args.peer_amqp, exchanges, max_hops=hops)
+        if args.wait:
+            admin.wait_for_links(vhost, [peer.node_id], args.wait, exchanges)
+    except (BrokerError, TimeoutError) as exc:
+        return _fail(str(exc), 1)
+    print("%s link %s <- %s on %s (max-hops %d, exchanges %s)" % (
+        "created" if changed else "unchanged", me.node_id, peer.node_id, vhost, hops,
+        ", ".join(exchanges)))
+    return 0
+
+
+def cmd_unlink(args) -> int:
+    from shared.federation.broker import BrokerError, vhost_of
+    try:
+        removed = _admin(args).unlink(vhost_of(config.amqp_uri()), args.peer)
+    except BrokerError as exc:
+        return _fail(str(exc), 1)
+    print("removed the link from %s" % args.peer if removed else "no link from %s" % args.peer)
+    return 0
+
+
+def cmd_link_user(args) -> int:
+    """At the city: the broker user a district's down-link logs in with, limited to what
+    that district may see (see BrokerAdmin.grant_district_link_user)."""
+    from shared.federation.broker import BrokerError, vhost_of
+    admin = _admin(args)
+    try:
+        admin.ensure_user(args.user, args.password)
+        admin.grant_district_link_user(vhost_of(config.amqp_uri()), args.user, args.district)
+    except (BrokerError, ValueError) as exc:
+        return _fail(str(exc), 1)
+    print("user %s may pull what %s may see from this broker; give %s its URI" % (
+        args.user, args.district, args.district))
+    return 0
+
+
+def cmd_status(args) -> int:
+    from sqlalchemy import select
+
+    from shared.db import make_engine, readonly
+    from shared.federation.broker import EXCHANGES, BrokerError, vhost_of
+    out = {"node": config.node_id(), "links": [], "outbox": None, "inbox": []}
+    try:
+        out["links"] = [{k: l.get(k) for k in ("upstream", "exchange", "status", "error")}
+                        for l in _admin(args).link_status(vhost_of(config.amqp_uri()))
+                        if l.get("exchange") in EXCHANGES]
+    except BrokerError as exc:
+        out["links_error"] = str(exc)
+    from services.exchange.federation import PUBLISHER_CHECKPOINT, inbox, outbox
+    from shared.store import checkpoints
+    engine = make_engine(config.database_url("exchange"))
+    try:
+        with readonly(engine.connect()) as conn:
+            from sqlalchemy import func
+            head = conn.execute(select(func.max(outbox.c.origin_seq))).scalar() or 0
+            done = conn.execute(select(checkpoints.c.position)
+                                .where(checkpoints.c.name == PUBLISHER_CHECKPOINT)).scalar() or 0
+            out["outbox"] = {"head": head, "published": done, "pending": head - done}
+            out["inbox"] = [{k: v for k, v in dict(r).items() if k != "updated_at_us"}
+                            for r in conn.execute(select(inbox).order_by(inbox.c.origin)).mappings()]
+    except Exception as exc:  # noqa: BLE001 - a node whose exchange service never ran
+        out["store_error"] = "no exchange store yet (%s)" % type(exc).__name__
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0 if "links_error" not in out else 1
+    print("node %s" % out["node"])
+    if "links_error" in out:
+        print("  links: %s" % out["links_error"])
+    for l in out["links"]:
+        print("  link  %-12s %-16s %s%s" % (l["upstream"], l["exchange"], l["status"],
+                                           " (%s)" % l["error"] if l.get("error") else ""))
+    if out["outbox"]:
+        o = out["outbox"]
+        print("  outbox: %d signed, %d published, %d pending" % (o["head"], o["published"], o["pending"]))
+    for i in out["inbox"]:
+        print("  from %-12s applied through #%d: %d events, %d refused, last %s" % (
+            i["origin"], i["applied_through"], i["events_applied"], i["rejected"],
+            i["last_occurred_at"] or "-"))
+    if "store_error" in out:
+        print("  %s" % out["store_error"])
+    return 0 if "links_error" not in out else 1
+
+
+def cmd_cluster_name(args) -> int:
+    """Show or set this broker's cluster name (distinct per node: loop detection)."""
+    from shared.federation.broker import BrokerError
+    admin = _admin(args)
+    try:
+        if args.name:
+            admin.set_cluster_name(args.name)
+        print(admin.cluster_name())
+    except BrokerError as exc:
+        return _fail(str(exc), 1)
+    return 0
+
+
+def cmd_contracts(args) -> int:
+    from services.exchange import contracts
+    if args.check:
+        problems = contracts.drift()
+        for problem in problems:
+            print(problem)
+        return 1 if problems else 0
+    for path in contracts.write():
+        print("wrote %s" % path)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from services.exchange.demo import run_demo
+    return run_demo(check=args.check, base_port=args.base_port, prefix=args.prefix,
+                    keep=args.keep, services=args.services)
+
+
+# -- wiring ----------------------------------------------------------------------------------
+def register(groups: dict, root) -> None:
+    node, fed = groups["node"], groups["federation"]
+
+    p = node.add_parser("trust", help="trust a peer node: id, level, parent, public key, feed URL")
+    p.add_argument("node_id")
+    p.add_argument("--level", required=True, choices=["city", "district"])
+    p.add_argument("--parent", help="a district's city")
+    p.add_argument("--public-key", required=True, help="base64 Ed25519 public key (its `federation identity`)")
+    p.add_argument("--feed-url", help="http(s)://host:port/feed of its exchange service")
+    p.add_argument("--replace", action="store_true", help="replace a different key already trusted")
+    p.set_defaults(func=cmd_node_trust)
+
+    p = node.add_parser("untrust", help="stop trusting a node (leaked key, decommissioned)")
+    p.add_argument("node_id")
+    p.set_defaults(func=cmd_node_untrust)
+
+    p = fed.add_parser("resign-outbox", help="after a key rotation: sign the outbox again")
+    p.set_defaults(func=cmd_resign)
+
+    p = fed.add_parser("identity", help="this node's id, level, parent, public key and feed URL")
+    p.set_defaults(func=cmd_identity)
+
+    p = fed.add_parser("link", help="create the federation link from a peer on this node's broker")
+    p.add_argument("--peer", required=True, help="the peer's node id (trusted already)")
+    p.add_argument("--peer-amqp", required=True,
+                   help="the peer's broker as this broker reaches it, vhost included")
+    p.add_argument("--api", help="this broker's management API (default: from AMQP_URI, port 15672)")
+    p.add_argument("--wait", type=float, default=20.0, help="seconds to wait for the link to run (0: don't)")
+    p.set_defaults(func=cmd_link)
+
+    p = fed.add_parser("unlink", help="remove a peer's link (decommissioning: its buffer is lost)")
+    p.add_argument("--peer", required=True)
+    p.add_argument("--api")
+    p.set_defaults(func=cmd_unlink)
+
+    p = fed.add_parser("link-user", help="(city) a district's link identity, limited to what it may see")
+    p.add_argument("--district", required=True)
+    p.add_argument("--user", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--api")
+    p.set_defaults(func=cmd_link_user)
+
+    p = fed.add_parser("status", help="links, outbox and what was received from each node")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--api")
+    p.set_defaults(func=cmd_status)
+
+    p = fed.add_parser("cluster-name", help="show or set this broker's cluster name "
+                                             "(must differ between nodes' brokers)")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--api")
+    p.set_defaults(func=cmd_cluster_name)
+
+    p = fed.add_parser("contracts", help="regenerate contracts/federation/ (envelope, AsyncAPI)")
+    p.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
+    p.set_defaults(func=cmd_contracts)
+
+    p = root.add_parser("demo", help="a city and two districts on this machine, with a scenario")
+    p.add_argument("--check", action="store_true",
+                   help="run the scenario, check all three nodes agree, stop; exit 0/1")
+    p.add_argument("--base-port", type=int, default=8200)
+    p.add_argument("--prefix", default="qinglian-demo", help="vhost name prefix")
+    p.add_argument("--keep", action="store_true", help="keep the vhosts when stopping")
+    p.add_argument("--services", nargs="*", default=None,
+                   help="services per node (default: units and exchange)")
+    p.set_defaults(func=cmd_demo)
+
+
+def main(argv=None) -> int:
+    """Stand-alone entry (the same commands as under ``qinglian``)."""
+    parser = argparse.ArgumentParser(prog="python -m services.exchange.cli")
+    root = parser.add_subparsers(dest="command", required=True)
+    groups = {"node": root.add_parser("node").add_subparsers(dest="sub", required=True),
+              "federation": root.add_parser("federation").add_subparsers(dest="sub", required=True)}
+    register(groups, root)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,724 @@
+"""五联五互 - what the city and the districts share, as aggregates. Pure domain code.
+
+Five record kinds, each owned by the node that created it (its *owner*), each its own
+aggregate and stream:
+
+========================  ============  ===============================================
+经验联享 ``Experience``     上下互学      a write-up others comment on and mark "learned from"
+案例联编 ``Case``           上下互通      compiled and revised by its owner; others contribute
+活动联办 ``JointActivity``  上下互动      organised by one node; units sign up, nodes attend
+典型联树 ``Exemplar``       上下互比      a nomination with indicators; others endorse
+难题联解 ``JointProblem``   上下互助      posted with context and deadline; proposals, a
+                                         discussion, an accepted solution, a resolution
+========================  ============  ===============================================
+
+What other nodes add to a record is never an edit of it: it is a *sub-record* they own
+(``Contribution``, ``Comment``, ``LearnedFrom``, ``SignUp``, ``Attendance``,
+``Endorsement``, ``Proposal``), append-only, pointing at the record. The owner then acts
+on it in its own stream (merges a contribution into a new case revision, accepts a
+proposal). One writer per stream, on one node: co-editing never conflicts, by
+construction, and a receiver can check "who may write this" from the id alone.
+
+Record ids are ``<owner node>/<slug>`` (``district-a/case-2025-007``): the owner is
+part of the identity, so a message about ``district-a/...`` that comes from any other
+origin is refused as ``not_owner`` even before the record itself has arrived.
+
+Sharing. Every event of these aggregates carries ``sharing`` and ``recipients`` in its
+payload: the audience it may reach. A root record is a draft (``"node"``) until its
+owner publishes it; publishing emits a ``Published`` event holding the record's whole
+content, so a node that first hears of it then has everything. Later events carry the
+record's level; ``Withdrawn`` carries the level it is withdrawn *from*, so the nodes
+that saw the record learn that it is gone. A sub-record takes its parent's audience
+(the application layer computes it). ``IndicatorReport`` (figures for 上下互比, recorded
+from the supervision and education services) is shared up to the city.
+
+Nothing here may describe a person: records are about units, sections and practice
+(``Exemplar.description`` is person-free by rule), and input schemas refuse any field
+not listed. People, discipline records and evidence files live in other services and
+never reach this one's shared events.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+
+from shared.aggregate import Aggregate, Event
+from shared.errors import BadInput, RuleViolation
+
+SHARING_LEVELS = ("node", "city", "all", "named")
+RECORD_KINDS = ("experience", "case", "activity", "exemplar", "problem")
+SUB_KINDS = ("contribution", "comment", "learned", "signup", "attendance", "endorsement",
+             "proposal")
+
+CONTRIBUTION_TYPES = ("analysis", "local_lesson", "supplement")  # 分析 / 本地教训 / 补充材料
+EXEMPLAR_CATEGORIES = ("model_section", "demonstration_site", "practice", "window")
+# 模范科室 / 示范点 / 典型做法 / 窗口
+INDICATOR_SOURCES = ("supervision", "education")
+INDICATOR_SCOPES = ("unit", "district")
+
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+_NODE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+# -- identity --------------------------------------------------------------------------
+def record_id(owner: str, slug: str) -> str:
+    if not _NODE.match(owner or ""):
+        raise BadInput("invalid node id", {"owner": ["lower-case letters, digits, '-'"]})
+    if not _SLUG.match(slug or ""):
+        raise BadInput("invalid id", {"id": ["1-80 letters, digits, _ . - (no '/')"]})
+    return "%s/%s" % (owner, slug)
+
+
+def owner_of(rid: str) -> str | None:
+    """The owner node named by a record id, or None if the id is not ``<node>/<slug>``."""
+    if not isinstance(rid, str) or rid.count("/") != 1:
+        return None
+    owner, slug = rid.split("/", 1)
+    return owner if _NODE.match(owner) and _SLUG.match(slug) else None
+
+
+def derived_id(owner: str, prefix: str, *parts: str) -> str:
+    """A deterministic id for "one per X" sub-records (one sign-up per activity and
+    unit, one endorsement per exemplar and node): a second attempt finds the stream."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+    return record_id(owner, "%s-%s" % (prefix, digest))
+
+
+def check_sharing(sharing: str, recipients: list[str] | None, owner: str) -> list[str]:
+    """Validate a sharing choice; returns the normalised recipients."""
+    recipients = sorted(set(recipients or ()))
+    if sharing not in SHARING_LEVELS:
+        raise BadInput("unknown sharing level", {"sharing": ["one of %s" % ", ".join(SHARING_LEVELS)]})
+    if sharing == "named":
+        others = [r for r in recipients if r != owner]
+        if not others:
+            raise BadInput("named sharing needs recipients",
+                           {"recipients": ["at least one node other than this one"]})
+        bad = [r for r in recipients if not _NODE.match(r)]
+        if bad:
+            raise BadInput("invalid recipients", {"recipients": ["not node ids: %s" % ", ".join(bad)]})
+        return others
+    if recipients:
+        raise BadInput("recipients are only for named sharing",
+                       {"recipients": ["only with sharing 'named'"]})
+    return []
+
+
+# -- base classes ----------------------------------------------------------------------
+class SharedAggregate(Aggregate):
+    """Base of every aggregate here: one owner, and each event stamped with the audience
+    it may reach (see the module doc)."""
+
+    kind = ""       # the routing-key kind: experience, case, activity, exemplar, problem...
+    id_field = ""   # payload field holding the aggregate's id
+
+    @property
+    def owner(self) -> str:
+        return owner_of(self.id)
+
+    def audience_now(self) -> tuple[str, list[str]]:
+        return getattr(self, "sharing", "node"), list(getattr(self, "recipients", []))
+
+    def trigger(self, event_cls, **data):
+        data.setdefault(self.id_field, self.id)
+        if "sharing" not in data:
+            data["sharing"], data["recipients"] = self.audience_now()
+        return super().trigger(event_cls, **data)
+
+
+class _Created(Event):
+    """First event of a record: its content, not yet shared."""
+
+    def apply(self, r):
+        r.sharing, r.recipients = self.sharing, list(self.recipients)
+        r.published = False
+        r.withdrawn = False
+        r.load_content(self.__dict__)
+
+
+class _Published(Event):
+    """The record is shared at ``sharing``: the payload is its whole current content,
+    so a node that first hears of it has everything."""
+
+    def apply(self, r):
+        r.load_content(self.__dict__)
+        r.published, r.withdrawn = True, False
+        r.sharing, r.recipients = self.sharing, list(self.recipients)
+
+
+class _Withdrawn(Event):
+    """No longer shared: the nodes that could see it drop it from their feeds."""
+
+    def apply(self, r):
+        r.published, r.withdrawn = False, True
+
+
+class Record(SharedAggregate):
+    """A root record: drafted by its owner, then published, revised, withdrawn."""
+
+    CONTENT: tuple[str, ...] = ()
+
+    def load_content(self, payload: dict) -> None:
+        for field in self.CONTENT:
+            if field in payload:
+                setattr(self, field, payload[field])
+
+    def content(self) -> dict:
+        return {f: getattr(self, f, None) for f in self.CONTENT}
+
+    def published_content(self) -> dict:
+        """What the ``Published`` event carries (a kind may move its status on)."""
+        return self.content()
+
+    def audience_now(self):
+        if getattr(self, "published", False):
+            return self.sharing, list(self.recipients)
+        return "node", []
+
+    def require_published(self, what: str) -> None:
+        if not getattr(self, "published", False):
+            raise RuleViolation("%s %s is not published" % (what, self.id))
+
+    def share(self, sharing: str, recipients: list[str]) -> None:
+        """Publish at a level; re-sharing at another level withdraws from the old
+        audience first (nodes that lose sight of it must hear so)."""
+        recipients = check_sharing(sharing, recipients, self.owner)
+        if getattr(self, "published", False):
+            if (self.sharing, self.recipients) == (sharing, recipients):
+                raise RuleViolation("%s is already shared at level %s" % (self.id, sharing))
+            self.trigger(type(self).Withdrawn, reason="sharing changed to %s" % sharing)
+        self.trigger(type(self).Published, sharing=sharing, recipients=recipients,
+                     **self.published_content())
+
+    def withdraw(self, reason: str) -> None:
+        self.require_published(self.kind)
+        self.trigger(type(self).Withdrawn, reason=reason)
+
+
+class SubRecord(SharedAggregate):
+    """Something a node adds to another record: created already shared, with its
+    parent's audience, never edited by anyone but its owner."""
+
+    parent_field = ""  # payload field naming the parent record
+
+
+# -- 经验联享 ----------------------------------------------------------------------------
+class Experience(Record):
+    """经验联享: a write-up of what worked, tagged by business type and topic."""
+
+    kind, id_field = "experience", "experience_id"
+    CONTENT = ("unit_id", "unit_name", "title", "summary", "body", "business_type", "topics",
+               "attachments")
+
+    class Drafted(_Created):
+        """An experience write-up was drafted (not shared yet)."""
+
+    class Edited(Event):
+        """The write-up was edited (shared if the experience is published)."""
+
+        def apply(self, r):
+            r.load_content(self.__dict__)
+
+    class Published(_Published):
+        """The experience was shared: full content."""
+
+    class Withdrawn(_Withdrawn):
+        """The experience is no longer shared."""
+
+    @classmethod
+    def draft(cls, eid: str, content: dict) -> "Experience":
+        e = cls(eid)
+        e.trigger(cls.Drafted, **{f: content.get(f) for f in cls.CONTENT})
+        return e
+
+    def edit(self, changes: dict) -> None:
+        new = dict(self.content(), **{k: v for k, v in changes.items() if k in self.CONTENT})
+        if new == self.content():
+            raise RuleViolation("the edit changes nothing")
+        self.trigger(self.Edited, **new)
+
+
+class LearnedFrom(SubRecord):
+    """上下互学: a unit of some node marks that it learnt from an experience."""
+
+    kind, id_field, parent_field = "experience", "learned_id", "experience_id"
+
+    class Marked(Event):
+        """A unit marked an experience as learnt from, with what it took from it."""
+
+    @classmethod
+    def mark(cls, lid, sharing, recipients, experience_id, unit_id, unit_name, note):
+        m = cls(lid)
+        m.trigger(cls.Marked, sharing=sharing, recipients=recipients,
+                  experience_id=experience_id, unit_id=unit_id, unit_name=unit_name, note=note)
+        return m
+
+
+class Comment(SubRecord):
+    """Discussion on any shared record (or on a proposal): append-only."""
+
+    id_field, parent_field = "comment_id", "parent_id"
+
+    class Posted(Event):
+        """A comment in the discussion of a shared record."""
+
+    @classmethod
+    def post(cls, cid, sharing, recipients, parent_kind, parent_id, record_id, text, unit_id,
+             unit_name, reply_to):
+        """``record_id`` is the root record the discussion belongs to (the problem, for
+        a comment on one of its proposals): a receiver files it without a lookup."""
+        c = cls(cid)
+        c.trigger(cls.Posted, sharing=sharing, recipients=recipients, parent_kind=parent_kind,
+                  parent_id=parent_id, record_id=record_id, text=text, unit_id=unit_id,
+                  unit_name=unit_name, reply_to=reply_to)
+        return c
+
+
+# -- 案例联编 ----------------------------------------------------------------------------
+class Case(Record):
+    """案例联编: a typical case compiled by its owner node, analysed jointly."""
+
+    kind, id_field = "case", "case_id"
+    CONTENT = ("unit_id", "unit_name", "title", "category", "summary", "facts", "analysis",
+               "lessons", "tags", "revision", "merged_contributions")
+    EDITABLE = ("title", "category", "summary", "facts", "analysis", "lessons", "tags")
+
+    class Compiled(_Created):
+        """A case was compiled (revision 1, not shared yet)."""
+
+    class Published(_Published):
+        """The case was shared: full content of its current revision."""
+
+    class Revised(Event):
+        """The owner made a new revision, possibly merging others' contributions."""
+
+        def apply(self, c):
+            c.load_content(self.__dict__)
+            c.merged_contributions = sorted(set(c.merged_contributions)
+                                            | set(self.merged_now))
+
+    class Withdrawn(_Withdrawn):
+        """The case is no longer shared."""
+
+    @classmethod
+    def compile(cls, cid: str, content: dict) -> "Case":
+        c = cls(cid)
+        data = {f: content.get(f) for f in cls.CONTENT}
+        data.update(revision=1, merged_contributions=[])
+        c.trigger(cls.Compiled, **data)
+        return c
+
+    def revise(self, changes: dict, merge: list[str], note: str) -> None:
+        merge = sorted(set(merge))
+        already = sorted(set(merge) & set(self.merged_contributions))
+        if already:
+            raise RuleViolation("contributions already merged: %s" % ", ".join(already),
+                                {"merge_contributions": ["already merged"]})
+        new = {f: getattr(self, f) for f in self.EDITABLE}
+        new.update({k: v for k, v in changes.items() if k in self.EDITABLE})
+        if new == {f: getattr(self, f) for f in self.EDITABLE} and not merge:
+            raise RuleViolation("the revision changes nothing and merges nothing")
+        self.trigger(self.Revised, revision=self.revision + 1, merged_now=merge, note=note,
+                     **new)
+
+
+class Contribution(SubRecord):
+    """What another node adds to a case: analysis, a local lesson, supplementary facts."""
+
+    kind, id_field, parent_field = "case", "contribution_id", "case_id"
+
+    class Added(Event):
+        """A node contributed to another node's case (append-only)."""
+
+    @classmethod
+    def add(cls, cid, sharing, recipients, case_id, contribution_type, text, unit_id, unit_name):
+        c = cls(cid)
+        c.trigger(cls.Added, sharing=sharing, recipients=recipients, case_id=case_id,
+                  contribution_type=contribution_type, text=text, unit_id=unit_id,
+                  unit_name=unit_name)
+        return c
+
+
+# -- 活动联办 ----------------------------------------------------------------------------
+class JointActivity(Record):
+    """活动联办: an activity one node organises with others (e.g. a 专题党日 where
+    everyone 共学党纪法规、共看警示短片、共上廉政党课、共话清廉感悟)."""
+
+    kind, id_field = "activity", "activity_id"
+    CONTENT = ("unit_id", "unit_name", "title", "theme", "description", "starts_at", "ends_at",
+               "location", "invited_nodes", "status", "outcome")
+
+    class Planned(_Created):
+        """A joint activity was planned (not announced yet)."""
+
+    class Published(_Published):
+        """The activity was announced to the invited nodes."""
+
+    class Rescheduled(Event):
+        """The schedule or place changed."""
+
+        def apply(self, a):
+            a.starts_at, a.ends_at, a.location = self.starts_at, self.ends_at, self.location
+
+    class OutcomeReported(Event):
+        """The organiser reported how it went (成效)."""
+
+        def apply(self, a):
+            a.status = "completed"
+            a.outcome = {"summary": self.summary, "results": self.results}
+
+    class Cancelled(Event):
+        """The activity will not take place."""
+
+        def apply(self, a):
+            a.status = "cancelled"
+
+    class Withdrawn(_Withdrawn):
+        """The activity is no longer shared."""
+
+    @classmethod
+    def plan(cls, aid: str, content: dict) -> "JointActivity":
+        if content["ends_at"] < content["starts_at"]:
+            raise BadInput("the activity ends before it starts", {"ends_at": ["before starts_at"]})
+        a = cls(aid)
+        data = {f: content.get(f) for f in cls.CONTENT}
+        data.update(status="planned", outcome=None,
+                    invited_nodes=sorted(set(content.get("invited_nodes") or ())))
+        a.trigger(cls.Planned, **data)
+        return a
+
+    def share(self, sharing: str, recipients: list[str]) -> None:
+        """Announcing. Shared 'named', the invited nodes are always among the recipients
+        (the application layer checks, for every level, that they can see it)."""
+        if sharing == "named":
+            recipients = sorted(set(recipients or ()) | set(self.invited_nodes))
+        super().share(sharing, recipients)
+
+    def published_content(self) -> dict:
+        content = self.content()
+        if content["status"] == "planned":
+            content["status"] = "announced"
+        return content
+
+    def _require_open(self) -> None:
+        self.require_published("activity")
+        if self.status in ("completed", "cancelled"):
+            raise RuleViolation("the activity is %s" % self.status)
+
+    def reschedule(self, starts_at: str, ends_at: str, location: str, note: str) -> None:
+        self._require_open()
+        if ends_at < starts_at:
+            raise BadInput("the activity ends before it starts", {"ends_at": ["before starts_at"]})
+        if (starts_at, ends_at, location) == (self.starts_at, self.ends_at, self.location):
+            raise RuleViolation("the schedule is unchanged")
+        self.trigger(self.Rescheduled, starts_at=starts_at, ends_at=ends_at, location=location,
+                     note=note)
+
+    def report_outcome(self, summary: str, results: list[str]) -> None:
+        self._require_open()
+        self.trigger(self.OutcomeReported, summary=summary, results=results)
+
+    def cancel(self, reason: str) -> None:
+        self._require_open()
+        self.trigger(self.Cancelled, reason=reason)
+
+
+class SignUp(SubRecord):
+    """报名: one unit of some node signs up for a joint activity, with a headcount."""
+
+    kind, id_field, parent_field = "activity", "signup_id", "activity_id"
+
+    class Registered(Event):
+        """A unit signed up for a joint activity."""
+
+        def apply(self, s):
+            s.sharing, s.recipients = self.sharing, list(self.recipients)
+            s.activity_id, s.unit_id, s.headcount, s.active = (
+                self.activity_id, self.unit_id, self.headcount, True)
+
+    class HeadcountChanged(Event):
+        """The unit changed how many people it sends."""
+
+        def apply(self, s):
+            s.headcount = self.headcount
+
+    class Withdrawn(Event):
+        """The unit withdrew its sign-up."""
+
+        def apply(self, s):
+            s.active = False
+
+    @classmethod
+    def register(cls, sid, sharing, recipients, activity_id, unit_id, unit_name, headcount):
+        s = cls(sid)
+        s.trigger(cls.Registered, sharing=sharing, recipients=recipients,
+                  activity_id=activity_id, unit_id=unit_id, unit_name=unit_name,
+                  headcount=headcount)
+        return s
+
+    def register_again(self, sharing, recipients, unit_name, headcount) -> None:
+        """Sign up again after withdrawing (same unit, same activity, same stream)."""
+        if self.active:
+            raise RuleViolation("the unit is already signed up")
+        self.trigger(self.Registered, sharing=sharing, recipients=recipients,
+                     activity_id=self.activity_id, unit_id=self.unit_id, unit_name=unit_name,
+                     headcount=headcount)
+
+    def change(self, headcount: int) -> None:
+        if not self.active:
+            raise RuleViolation("the sign-up was withdrawn; sign up again")
+        if headcount == self.headcount:
+            raise RuleViolation("the headcount is unchanged")
+        self.trigger(self.HeadcountChanged, activity_id=self.activity_id, unit_id=self.unit_id,
+                     headcount=headcount)
+
+    def withdraw(self, reason: str) -> None:
+        if not self.active:
+            raise RuleViolation("the sign-up is already withdrawn")
+        self.trigger(self.Withdrawn, activity_id=self.activity_id, unit_id=self.unit_id,
+                     reason=reason)
+
+
+class Attendance(SubRecord):
+    """出席: one participant node's attendance at a joint activity - its own event,
+    recorded by that node (units and headcounts, no names)."""
+
+    kind, id_field, parent_field = "activity", "attendance_id", "activity_id"
+
+    class Recorded(Event):
+        """A participant node recorded who of its units attended, and how many."""
+
+        def apply(self, a):
+            a.activity_id, a.attendees = self.activity_id, self.attendees
+
+    class Corrected(Event):
+        """The participant node corrected its attendance."""
+
+        def apply(self, a):
+            a.attendees = self.attendees
+
+    @classmethod
+    def record(cls, aid, sharing, recipients, activity_id, units, note):
+        a = cls(aid)
+        a.trigger(cls.Recorded, sharing=sharing, recipients=recipients, activity_id=activity_id,
+                  attendees=sum(u["attendees"] for u in units), units=units, note=note)
+        return a
+
+    def correct(self, units: list[dict], note: str) -> None:
+        self.trigger(self.Corrected, activity_id=self.activity_id,
+                     attendees=sum(u["attendees"] for u in units), units=units, note=note)
+
+
+# -- 典型联树 ----------------------------------------------------------------------------
+class Exemplar(Record):
+    """典型联树: a unit or section nominated as an example (模范科室, 示范点...), with the
+    indicators it stands out on. The description is about practice, never a person."""
+
+    kind, id_field = "exemplar", "exemplar_id"
+    CONTENT = ("unit_id", "unit_name", "category", "title", "section", "description",
+               "indicators", "period")
+
+    class Nominated(_Created):
+        """A unit or section was nominated (not shared yet)."""
+
+    class Published(_Published):
+        """The nomination was shared."""
+
+    class IndicatorsUpdated(Event):
+        """The figures the exemplar stands out on were updated for a period."""
+
+        def apply(self, e):
+            e.indicators, e.period = self.indicators, self.period
+
+    class Withdrawn(_Withdrawn):
+        """The nomination is no longer shared."""
+
+    @classmethod
+    def nominate(cls, eid: str, content: dict) -> "Exemplar":
+        e = cls(eid)
+        e.trigger(cls.Nominated, **{f: content.get(f) for f in cls.CONTENT})
+        return e
+
+    def update_indicators(self, indicators: dict, period: str) -> None:
+        if (indicators, period) == (self.indicators, self.period):
+            raise RuleViolation("the indicators are unchanged")
+        self.trigger(self.IndicatorsUpdated, indicators=indicators, period=period)
+
+
+class Endorsement(SubRecord):
+    """Another node endorses an exemplar (one endorsement per node and exemplar)."""
+
+    kind, id_field, parent_field = "exemplar", "endorsement_id", "exemplar_id"
+
+    class Given(Event):
+        """A node endorsed another node's exemplar."""
+
+    @classmethod
+    def give(cls, eid, sharing, recipients, exemplar_id, comment, unit_id, unit_name):
+        e = cls(eid)
+        e.trigger(cls.Given, sharing=sharing, recipients=recipients, exemplar_id=exemplar_id,
+                  comment=comment, unit_id=unit_id, unit_name=unit_name)
+        return e
+
+
+class IndicatorReport(SharedAggregate):
+    """上下互比 figures recorded on this node from its supervision and education services
+    (``UnitIndicators.Published`` ...), shared up to the city so it can compare districts
+    without anyone re-typing them. Only numbers per unit and period; never people."""
+
+    kind, id_field = "indicators", "report_id"
+
+    class Recorded(Event):
+        """Figures for one unit (or the whole district) and period."""
+
+        def apply(self, r):
+            r.sharing, r.recipients = self.sharing, list(self.recipients)
+            r.indicators = self.indicators
+
+    class Updated(Event):
+        """The source published new figures for the same unit and period."""
+
+        def apply(self, r):
+            r.indicators = self.indicators
+
+    @classmethod
+    def record(cls, rid, sharing, source, scope, unit_id, unit_name, period, indicators):
+        r = cls(rid)
+        r.trigger(cls.Recorded, sharing=sharing, recipients=[], source=source, scope=scope,
+                  unit_id=unit_id, unit_name=unit_name, period=period, indicators=indicators)
+        return r
+
+    def update(self, source, scope, unit_id, unit_name, period, indicators) -> bool:
+        if indicators == self.indicators:
+            return False
+        self.trigger(self.Updated, source=source, scope=scope, unit_id=unit_id,
+                     unit_name=unit_name, period=period, indicators=indicators)
+        return True
+
+
+# -- 难题联解 ----------------------------------------------------------------------------
+class JointProblem(Record):
+    """难题联解: a problem a node cannot solve alone, posted with its context and a
+    deadline; entitled nodes propose, discuss; the owner accepts one proposal and
+    records the resolution with its results. Status is visible to every node that
+    can see the problem."""
+
+    kind, id_field = "problem", "problem_id"
+    CONTENT = ("unit_id", "unit_name", "title", "context", "deadline", "tags", "status",
+               "accepted_proposal_id", "resolution")
+
+    class Posted(_Created):
+        """A problem was written up (not shared yet)."""
+
+    class Published(_Published):
+        """The problem was shared: proposals are welcome."""
+
+    class DeadlineExtended(Event):
+        """More time for proposals."""
+
+        def apply(self, p):
+            p.deadline = self.deadline
+
+    class SolutionAccepted(Event):
+        """The owner accepted one proposal as the solution."""
+
+        def apply(self, p):
+            p.status = "solution_accepted"
+            p.accepted_proposal_id = self.proposal_id
+
+    class Resolved(Event):
+        """The resolution record: what was done and with what results."""
+
+        def apply(self, p):
+            p.status = "resolved"
+            p.resolution = {"summary": self.summary, "results": self.results,
+                            "measures": self.measures, "resolved_on": self.resolved_on,
+                            "proposal_id": self.proposal_id}
+
+    class Withdrawn(_Withdrawn):
+        """The problem is no longer shared."""
+
+    @classmethod
+    def post(cls, pid: str, content: dict) -> "JointProblem":
+        p = cls(pid)
+        data = {f: content.get(f) for f in cls.CONTENT}
+        data.update(status="draft", accepted_proposal_id=None, resolution=None)
+        p.trigger(cls.Posted, **data)
+        return p
+
+    def published_content(self) -> dict:
+        content = self.content()
+        if content["status"] == "draft":
+            content["status"] = "open"
+        return content
+
+    def extend_deadline(self, deadline: str, reason: str) -> None:
+        self.require_published("problem")
+        if self.status == "resolved":
+            raise RuleViolation("the problem is resolved")
+        if deadline <= self.deadline:
+            raise RuleViolation("the new deadline must be later than %s" % self.deadline,
+                                {"deadline": ["not later than the current one"]})
+        self.trigger(self.DeadlineExtended, deadline=deadline, reason=reason)
+
+    def accept(self, proposal_id: str, proposal_origin: str, note: str) -> None:
+        self.require_published("problem")
+        if self.status != "open":
+            raise RuleViolation("a solution can only be accepted while the problem is open "
+                                "(it is %s)" % self.status)
+        self.trigger(self.SolutionAccepted, proposal_id=proposal_id,
+                     proposal_origin=proposal_origin, note=note)
+
+    def resolve(self, summary: str, results: list[str], measures: list[str],
+                resolved_on: str) -> None:
+        if self.status != "solution_accepted":
+            raise RuleViolation("accept a proposal before recording the resolution "
+                                "(status is %s)" % self.status)
+        self.trigger(self.Resolved, summary=summary, results=results, measures=measures,
+                     resolved_on=resolved_on, proposal_id=self.accepted_proposal_id)
+
+
+class Proposal(SubRecord):
+    """A node's proposed solution to another (or its own) node's joint problem."""
+
+    kind, id_field, parent_field = "problem", "proposal_id", "problem_id"
+
+    class Submitted(Event):
+        """A proposal for a joint problem."""
+
+    @classmethod
+    def submit(cls, pid, sharing, recipients, problem_id, summary, detail, unit_id, unit_name):
+        p = cls(pid)
+        p.trigger(cls.Submitted, sharing=sharing, recipients=recipients, problem_id=problem_id,
+                  summary=summary, detail=detail, unit_id=unit_id, unit_name=unit_name)
+        return p
+
+
+ROOTS: dict[str, type[Record]] = {
+    "experience": Experience, "case": Case, "activity": JointActivity, "exemplar": Exemplar,
+    "problem": JointProblem,
+}
+SUBS: dict[str, type[SubRecord]] = {
+    "contribution": Contribution, "comment": Comment, "learned": LearnedFrom,
+    "signup": SignUp, "attendance": Attendance, "endorsement": Endorsement,
+    "proposal": Proposal,
+}
+SHARED_AGGREGATES: tuple[type[SharedAggregate], ...] = (
+    *ROOTS.values(), *SUBS.values(), IndicatorReport)
+
+
+_BY_STREAM = {cls.stream_type: cls for cls in SHARED_AGGREGATES}
+
+
+def aggregate_of(event_type: str) -> type[SharedAggregate] | None:
+    """The aggregate class of a shareable event type ("Case.Revised" -> Case)."""
+    return _BY_STREAM.get(event_type.split(".", 1)[0])
+
+
+def routing_kind(event_type: str, payload: dict) -> str:
+    """The ``<kind>`` of the routing key: a sub-record travels under its parent's kind
+    (a subscriber bound to ``case.#`` also gets contributions to cases)."""
+    cls = aggregate_of(event_type)
+    if cls is Comment:
+        return "problem" if payload["parent_kind"] == "proposal" else payload["parent_kind"]
+    return cls.kind

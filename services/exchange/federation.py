@@ -1,0 +1,1036 @@
+"""Federation inside the exchange service: what leaves this node and what comes in.
+
+Outgoing (this node's own records)
+----------------------------------
+* **Outbox, in the command's transaction.** ``Federation.stage`` runs inside every
+  command that saves a shared aggregate. For each new event whose payload says it may
+  leave (``sharing`` is not ``"node"``, the event class is not ``private``) it takes the
+  next *origin sequence number*, signs the envelope and inserts it into
+  ``federation_outbox``. Gap-free numbering needs no sequence object: the command's
+  transaction already holds the event log's writer lock (taken by the append just
+  before), so ``max(origin_seq) + 1`` cannot be computed twice, and numbers are
+  committed in the same order as the log. A rolled-back command takes its numbers
+  with it. Drafts (``"node"``) are never staged: only published items leave a node.
+* **Publisher thread.** ``OutboxPublisher`` tails the outbox from its checkpoint and
+  publishes each envelope to the exchange of its sharing level (``broker.routes_for``)
+  in AMQP transactions of up to 500, moving the checkpoint only after ``tx.commit``
+  (the kernel relay's reasoning: at-least-once, receivers dedupe). It refuses an
+  outbox row of level ``"node"`` outright, whatever put it there.
+* **Feed.** ``GET /feed?after=N`` (``Federation.feed_page``) serves the same signed
+  envelopes to a trusted node that asks, filtered to what that node may see
+  (``shared.federation.feed``).
+
+Incoming (other nodes' records)
+-------------------------------
+* **One consumer thread**, ``InboxConsumer``, reads this node's durable inbox queue,
+  bound to ``qinglian.shared`` (``#``), ``qinglian.named`` (``<this node>.#``) and, at
+  the city only, ``qinglian.city`` (``#``). One thread, on purpose: envelopes of one
+  origin must be applied in that origin's order, and nameko's concurrent workers would
+  reorder them. The same thread pulls feeds (repair, periodic sync), so the ordering
+  state (``shared.federation.ordering.OriginSequencer``) is never shared between threads.
+* **Verify** (``envelope.verify``: trusted origin, signature, signer = origin, owner =
+  origin), then **check the content** here: a known shared type, the payload matches
+  its contract and the envelope's sharing level, the record id's owner is the origin,
+  a sub-record's origin may see the record it adds to, and this node is in the
+  audience. Any failure is counted (``qinglian_federation_rejected_total{origin,reason}``),
+  logged and never projected. An authentic envelope that fails a content check still
+  *consumes* its sequence number (recorded as rejected in ``federation_received``) so it
+  cannot block its origin; an unauthentic one does not (the genuine one is pulled from
+  the origin's feed instead).
+* **Dedupe and order** per origin by ``origin_seq`` (``OriginSequencer``); a jump waits
+  ``grace`` seconds for stragglers, then the range is pulled from the origin's feed.
+  Every ``sync_interval`` (and at start) every trusted node's feed is asked for what
+  came after the watermark, which is how a node that was offline for days catches up.
+* **Apply**: accepted envelopes are appended to this node's log as the *same event
+  types with the same payloads and event ids*, in streams named after the record
+  (``Case:district-a/case-7``), so the ordinary projections build the shared feed from
+  them, ``uow.get(Case, ...)`` works on a replica, and rebuilding the read models from
+  the log gives the same result. A batch, its projection updates, its
+  ``federation_received`` rows and the new watermark commit in one transaction: a crash
+  cannot apply something without remembering it, or remember it without applying it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable
+
+import jsonschema
+from kombu import Connection as AmqpConnection, Consumer, Exchange, Producer, Queue
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, func, select, update
+
+from services.exchange.batching import BatchWriter, _insert_sql
+from services.exchange.domain import ROOTS, _Created, aggregate_of, owner_of, routing_kind
+from shared.aggregate import EVENT_TYPES
+from shared.auth import system_actor
+from shared.events import NewEvent, StoredEvent, iso_to_us, now_us
+from shared.federation.contract import Unsupported, compile_schema
+from shared.federation.broker import (
+    CITY_EXCHANGE, EXCHANGES, NAMED_EXCHANGE, SHARED_EXCHANGE, message_properties, routes_for,
+)
+from shared.federation.envelope import (
+    EnvelopeRejected, InvalidPayload, KeyRing, NotEntitled, NotOwner, UnknownType,
+    UnsupportedSchema, audience, loads, sign, verify,
+)
+from shared.federation.feed import (
+    PAGE_MAX, FeedClient, FeedError, FeedPageInvalid, fetch_page, page_body, verify_request,
+)
+from shared.federation.ordering import Offer, OriginSequencer
+from shared.federation.registry import NodeRegistry
+from shared.projections import apply_inline
+from shared.store import events
+
+ROOT_STREAMS = {cls.stream_type for cls in ROOTS.values()}
+
+log = logging.getLogger(__name__)
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "events"
+INBOX_QUEUE = "qinglian.exchange.inbox"
+PUBLISHER_CHECKPOINT = "federation:publisher"
+
+metadata = MetaData()
+
+outbox = Table(
+    "federation_outbox", metadata,
+    Column("origin_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False),
+    Column("position", BigInteger, nullable=False),  # in this node's log
+    Column("event_type", String(150), nullable=False),
+    Column("sharing", String(10), nullable=False),
+    Column("recipients", Text, nullable=False),
+    Column("exchange", String(64), nullable=False),
+    Column("routing_keys", Text, nullable=False),
+    Column("envelope", Text, nullable=False),  # the signed envelope, as sent and served
+    Column("recorded_at_us", BigInteger, nullable=False),
+)
+
+# per origin: everything up to applied_through is applied or known not to be ours
+inbox = Table(
+    "federation_inbox", metadata,
+    Column("origin", String(63), primary_key=True),
+    Column("applied_through", BigInteger, nullable=False),
+    Column("events_applied", BigInteger, nullable=False),
+    Column("rejected", BigInteger, nullable=False),
+    Column("last_occurred_at", String(40)),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+
+# what was received and what became of it (the dedupe record and the audit trail)
+received = Table(
+    "federation_received", metadata,
+    Column("origin", String(63), primary_key=True),
+    Column("origin_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False),
+    Column("position", BigInteger),  # in this node's log; NULL when rejected
+    Column("outcome", String(40), nullable=False),  # applied | rejected:<reason>
+    Column("via", String(8), nullable=False),  # amqp | feed
+    Column("envelope", Text, nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+)
+
+
+# who this node is, written by the service at start: queries (which get only a
+# connection to this database) need the city's id to compute audiences
+identity = Table(
+    "federation_identity", metadata,
+    Column("singleton", BigInteger, primary_key=True, autoincrement=False),
+    Column("node_id", String(63), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("city", String(63)),
+)
+
+
+def write_identity(engine, node_id: str, level: str, city: str | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(identity.delete())
+        conn.execute(identity.insert().values(singleton=1, node_id=node_id, level=level,
+                                              city=city))
+
+
+def current_city(conn) -> str | None:
+    return conn.execute(select(identity.c.city)).scalar()
+
+
+def utc_z(iso: str) -> str:
+    """Any ISO time as the envelope writes it: UTC, microseconds, 'Z'."""
+    seconds, micro = divmod(iso_to_us(iso), 1_000_000)  # exact: no float on the way
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=micro).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@lru_cache(maxsize=None)
+def _contract(event_type: str, version: int):
+    """A function payload -> error message or None, for the event type's contract
+    (compiled once; jsonschema where the schema needs more than the compiler knows)."""
+    path = CONTRACTS / ("%s.v%d.schema.json" % (event_type, version))
+    if not path.exists():
+        return None
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return compile_schema(schema)
+    except Unsupported:
+        validator = jsonschema.Draft202012Validator(schema)
+        return lambda payload: next((e.message for e in validator.iter_errors(payload)), None)
+
+
+def shareable(event_type: str) -> bool:
+    cls = EVENT_TYPES.get(event_type)
+    return cls is not None and not cls.private and aggregate_of(event_type) is not None
+
+
+class Federation:
+    """This node's side of federation for one exchange-service container.
+
+    Attached to the kernel ``Runtime`` as ``runtime.federation`` so that command
+    functions (which receive only the unit of work) can stage what they share.
+    """
+
+    def __init__(self, runtime, node_id: str, level: str, parent: str | None, key,
+                 registry: NodeRegistry, metrics=None, grace: float = 0.25,
+                 sync_interval: float = 60.0):
+        self.rt = runtime
+        self.node_id = node_id
+        self.level = level
+        self.parent = parent
+        self.key = key
+        self.registry = registry
+        self.metrics = metrics
+        self.sync_interval = sync_interval
+        self.sequencer = OriginSequencer(grace=grace)
+        self.feed_client = FeedClient(node_id, key, registry)
+        self.publisher_wake = threading.Event()
+        self.sync_requested = threading.Event()
+        self.recent_rejections: deque = deque(maxlen=50)
+        self._pull_backoff: dict[str, tuple[float, float]] = {}
+        self._loaded = False
+        if metrics is not None:
+            m = metrics
+            self.m_rejected = m.counter("qinglian_federation_rejected_total",
+                                        "Cross-node messages refused (never projected)",
+                                        ("origin", "reason"))
+            self.m_applied = m.counter("qinglian_federation_applied_total",
+                                       "Other nodes' events applied here", ("origin", "via"))
+            self.m_duplicates = m.counter("qinglian_federation_duplicates_total",
+                                          "Cross-node messages already applied (skipped)",
+                                          ("origin",))
+            self.m_pulls = m.counter("qinglian_federation_feed_pulls_total",
+                                     "Pages pulled from other nodes' feeds", ("origin", "outcome"))
+            self.m_lag = m.gauge("qinglian_federation_lag_seconds",
+                                 "Age of the newest applied event, per origin node", ("origin",))
+            self.m_held = m.gauge("qinglian_federation_held",
+                                  "Envelopes held back waiting for a missing predecessor",
+                                  ("origin",))
+            self.m_staged = m.counter("qinglian_federation_staged_total",
+                                      "Own events signed into the outbox", ("sharing",))
+            self.m_published = m.counter("qinglian_federation_published_total",
+                                         "Outbox envelopes published with broker confirmation",
+                                         ("exchange",))
+            self.m_outbox_lag = m.gauge("qinglian_federation_outbox_lag",
+                                        "Staged envelopes not yet confirmed by the broker")
+
+    @property
+    def city_id(self) -> str | None:
+        return self.node_id if self.level == "city" else self.parent
+
+    def _metric(self, name, *labels, value=1, set_=False):
+        if self.metrics is None:
+            return
+        m = getattr(self, name).labels(self.metrics.service, *labels)
+        m.set(value) if set_ else m.inc(value)
+
+    # =========================================================================== out
+    def stage(self, uow, stored: list[StoredEvent]) -> int:
+        """Sign this command's shareable events into the outbox (same transaction)."""
+        pick = []
+        for ev in stored:
+            if not shareable(ev.event_type):
+                continue
+            if ev.payload.get("sharing", "node") == "node":
+                continue  # a draft or a node-only record: it never leaves
+            cls = aggregate_of(ev.event_type)
+            if owner_of(ev.payload[cls.id_field]) != self.node_id:
+                raise AssertionError("refusing to publish %s of a record this node does not own"
+                                     % ev.event_type)
+            pick.append(ev)
+        if not pick:
+            return 0
+        conn = uow.conn
+        # the log's writer lock is held by this transaction (uow.save appended first):
+        # nobody else can compute the same next number, and numbers commit in log order
+        seq = conn.execute(select(func.max(outbox.c.origin_seq))).scalar() or 0
+        rows = []
+        for ev in pick:
+            seq += 1
+            env = sign({
+                "event_id": ev.event_id, "origin": self.node_id, "origin_seq": seq,
+                "type": ev.event_type, "schema_version": ev.schema_version,
+                "sharing": ev.payload["sharing"], "recipients": list(ev.payload.get("recipients") or []),
+                "payload": ev.payload, "occurred_at": utc_z(ev.occurred_at),
+                "owner": self.node_id,
+            }, self.key)
+            exchange, keys = routes_for(env, routing_kind(ev.event_type, ev.payload))
+            rows.append({"origin_seq": seq, "event_id": ev.event_id, "position": ev.position,
+                         "event_type": ev.event_type, "sharing": env["sharing"],
+                         "recipients": json.dumps(env["recipients"]), "exchange": exchange,
+                         "routing_keys": json.dumps(keys),
+                         "envelope": json.dumps(env, ensure_ascii=False, separators=(",", ":")),
+                         "recorded_at_us": ev.recorded_at_us})
+            self._metric("m_staged", env["sharing"])
+        conn.execute(outbox.insert(), rows)
+        # the publisher is woken by the provider's after-commit hook, once this commits
+        return len(rows)
+
+    def outbox_head(self, conn) -> int:
+        return conn.execute(select(func.max(outbox.c.origin_seq))).scalar() or 0
+
+    # ========================================================================== feed
+    def feed_page(self, headers, args) -> bytes:
+        """The body of ``GET /feed`` (raises ``FeedRefused``/``ValueError``)."""
+        try:
+            after = int(args.get("after", 0))
+            limit = int(args.get("limit", PAGE_MAX))
+        except (TypeError, ValueError):
+            raise ValueError("after and limit must be integers") from None
+        if after < 0 or not 1 <= limit <= PAGE_MAX:
+            raise ValueError("after >= 0 and 1 <= limit <= %d" % PAGE_MAX)
+        requester = verify_request(headers, self.node_id, after, limit, self.registry)
+        level = self.registry.get(requester).level
+        with self.rt.read() as conn:
+            head = self.outbox_head(conn)
+            rows = conn.execute(
+                select(outbox.c.origin_seq, outbox.c.event_id, outbox.c.sharing,
+                       outbox.c.recipients, outbox.c.envelope)
+                .where(outbox.c.origin_seq > after, outbox.c.origin_seq <= head)
+                .order_by(outbox.c.origin_seq).limit(limit)).all()
+        through = rows[-1].origin_seq if len(rows) == limit else head
+        entries = [(r.origin_seq, r.event_id, r.envelope) for r in rows if audience(
+            {"origin": self.node_id, "sharing": r.sharing,
+             "recipients": json.loads(r.recipients)}, requester, level)]
+        return page_body(self.key, self.node_id, requester, after, through, head, entries)
+
+    # ============================================================================ in
+    def load_state(self) -> None:
+        """(Re)start from the database's watermarks, nothing held."""
+        with self.rt.read() as conn:
+            rows = conn.execute(select(inbox.c.origin, inbox.c.applied_through)).all()
+        self.sequencer.load((r[0], r[1]) for r in rows)
+        self._loaded = True
+
+    def _origin_label(self, origin) -> str:
+        # a forged origin must not create a metric series per made-up name
+        if isinstance(origin, str) and self.registry.public_key(origin) is not None:
+            return origin
+        return "untrusted"
+
+    def _rejected(self, exc: EnvelopeRejected, via: str) -> None:
+        """Count, log and remember a refusal (never projected)."""
+        origin = self._origin_label(exc.origin)
+        self._metric("m_rejected", origin, exc.reason)
+        entry = {"at": datetime.now(timezone.utc).isoformat(), "origin": exc.origin,
+                 "signer": exc.signer, "event_id": exc.event_id, "reason": exc.reason,
+                 "via": via, "message": exc.message}
+        self.recent_rejections.append(entry)
+        log.warning("federation: rejected %s from %s via %s (%s): %s", exc.event_id,
+                    exc.origin, via, exc.reason, exc.message)
+
+    def _verify(self, env) -> dict:
+        """``envelope.verify`` plus "is this node in the audience" (raises)."""
+        if not isinstance(env, dict):
+            raise InvalidPayload("entry is not a JSON object")
+        verify(env, self.registry)
+        if not audience(env, self.node_id, self.level, self.parent):
+            raise NotEntitled("this node (%s) is not in the audience of a %r record"
+                              % (self.node_id, env.get("sharing")), env)
+        return env
+
+    def verify_entries(self, origin: str, entries: list) -> list[tuple[dict, object]]:
+        """(entry, None or the rejection) for a feed page's entries, in order.
+
+        Ed25519 verification releases the GIL, so under nameko the signatures are
+        checked in a native thread (``eventlet.tpool``) while other green threads run.
+        The origin's key is looked up here first (the registry is a database); an entry
+        signed by a node other than its origin takes the ordinary path, to get its
+        precise rejection.
+        """
+        key = self.registry.public_key(origin)
+        ring = KeyRing({origin: key}) if key is not None else None
+        me, level, parent = self.node_id, self.level, self.parent
+        return self.resolve_slow(_native(lambda: check_entries(entries, origin, ring, me,
+                                                                level, parent)))
+
+    def resolve_slow(self, checked: list) -> list:
+        out = list(checked)
+        for i, (entry, outcome) in enumerate(out):
+            if outcome is _SLOW:
+                try:
+                    out[i] = (self._verify(entry), None)
+                except EnvelopeRejected as exc:
+                    out[i] = (entry, exc)
+        return out
+
+    def receive(self, bodies: Iterable[bytes], via: str = "amqp") -> None:
+        """Handle a batch of AMQP message bodies (called by the consumer thread).
+
+        A message that fails ``verify`` is dropped here without touching its origin's
+        sequence: if it was a genuine record damaged or forged on the way, the hole it
+        leaves is filled from the origin's own feed, where the genuine one is.
+        """
+        if not self._loaded:
+            self.load_state()
+        for body in bodies:
+            refused = None
+            try:
+                env = loads(body)
+                origin, seq = env.get("origin"), env.get("origin_seq")
+                if origin == self.node_id:
+                    continue  # our own record, delivered by our own binding
+                if isinstance(seq, int) and isinstance(origin, str) and \
+                        seq <= self.sequencer.watermark.get(origin, 0):
+                    # already applied (a link redelivering, or AMQP bringing what the
+                    # feed already gave us): dropped before the costly signature check,
+                    # which cannot make a difference to something we will not apply
+                    self._metric("m_duplicates", self._origin_label(origin))
+                    continue
+                self._verify(env)
+            except (NotOwner, NotEntitled) as exc:
+                # authentic (these are checked after the signature): the origin really
+                # published this number, so it is consumed - in order - as refused
+                self._rejected(exc, via)
+                refused = exc
+            except EnvelopeRejected as exc:
+                self._rejected(exc, via)
+                continue
+            if self.sequencer.offer(env["origin"], env["origin_seq"], (env, refused)) is Offer.DUPLICATE:
+                self._metric("m_duplicates", env["origin"])
+        for origin in self.sequencer.ready_origins():
+            self._apply_ready(origin, via)
+        self._update_held()
+
+    def _update_held(self) -> None:
+        if self.metrics is None:
+            return
+        for origin in list(self.sequencer.held):
+            self._metric("m_held", origin, value=self.sequencer.held_count(origin), set_=True)
+
+    def _apply_ready(self, origin: str, via: str) -> None:
+        items = self.sequencer.take_ready(origin)
+        for i in range(0, len(items), 1000):
+            chunk = items[i:i + 1000]
+            self._apply(origin, chunk[0][0] - 1, [(seq, env, refused) for seq, (env, refused) in chunk],
+                        through=chunk[-1][0], via=via)
+            if not self._loaded:
+                return  # the database disagreed: reload, the feed supplies the rest
+
+    # -- content checks ------------------------------------------------------------------
+    def _check_content(self, conn, env: dict) -> tuple[type, str]:
+        event_type = env["type"]
+        cls = EVENT_TYPES.get(event_type)
+        agg = aggregate_of(event_type)
+        if cls is None or agg is None or cls.private or issubclass(cls, _Created):
+            # (a draft's first event never crosses: its content travels in Published)
+            raise UnknownType("%s is not a shared event type here" % event_type, env)
+        if env["schema_version"] > cls.schema_version:
+            raise UnsupportedSchema("%s v%d is newer than this node understands (v%d)"
+                                    % (event_type, env["schema_version"], cls.schema_version), env)
+        p = env["payload"]
+        check = _contract(event_type, env["schema_version"])
+        if check is None:
+            raise UnknownType("no contract for %s v%d" % (event_type, env["schema_version"]), env)
+        error = check(p)
+        if error is not None:
+            raise InvalidPayload("payload does not match %s: %s" % (event_type, error), env)
+        if p.get("sharing") != env["sharing"] or sorted(p.get("recipients") or []) != env["recipients"]:
+            raise InvalidPayload("the payload's sharing level contradicts the envelope's", env)
+        rid = p.get(agg.id_field)
+        if owner_of(rid) != env["origin"]:
+            raise NotOwner("%s is about %s, which %s does not own" % (event_type, rid, env["origin"]), env)
+        parent_id = None
+        if agg.stream_type == "Comment":
+            parent_id = p["record_id"]
+        elif getattr(agg, "parent_field", ""):
+            parent_id = p[agg.parent_field]
+        if parent_id is not None:
+            self._check_parent(conn, env, parent_id)
+        return agg, agg.stream_id_for(rid)
+
+    def _check_parent(self, conn, env: dict, parent_id: str) -> None:
+        from services.exchange.projections import may_see, record_row
+        cache = self._parents
+        if parent_id not in cache:
+            cache[parent_id] = record_row(conn, parent_id)
+        row = cache[parent_id]
+        if row is None:
+            # not here (yet): it may come later from its owner; the queries still hide
+            # a sub-record whose owner turns out not to be entitled (projections.py)
+            return
+        if not may_see(row, env["origin"], self.city_id):
+            raise NotEntitled("%s may not add to %s (shared %s)"
+                              % (env["origin"], parent_id, row["sharing"]), env)
+
+    # -- the transaction ----------------------------------------------------------------
+    def _apply(self, origin: str, after: int, items: list[tuple[int, dict, object]],
+               through: int, via: str) -> None:
+        """Apply envelopes of ``origin`` that continue from ``after`` and close the range
+        up to ``through`` (a feed page skips numbers that were not for this node).
+        ``items``: (seq, envelope, rejection or None) - an authentic envelope that
+        ``verify`` already refused for its content still consumes its number."""
+        rt = self.rt
+        now = now_us()
+        applied = 0
+        with rt.unit_of_work(system_actor(self.node_id, "system:federation")) as uow:
+            conn = uow.conn
+            # the log's writer lock: serialises us with commands and with any other
+            # process consuming for this node; the watermark is re-read under it
+            rt.store.lock(conn)
+            row = conn.execute(select(inbox).where(inbox.c.origin == origin)).first()
+            db_w = row.applied_through if row else 0
+            if db_w != after:
+                log.warning("federation: %s watermark is %d here but %d in the database; "
+                            "reloading", origin, after, db_w)
+                self._loaded = False
+                return
+            new, rows, accepted_at, rejected = [], [], [], 0
+            self._parents = {}  # parent records looked up for this batch
+            versions = self._stream_versions(conn, items)
+            last_occurred = row.last_occurred_at if row else None
+            for seq, env, refused in items:
+                try:
+                    if refused is not None:
+                        raise refused
+                    agg, stream_id = self._check_content(conn, env)
+                except UnsupportedSchema as exc:
+                    self._rejected(exc, via)
+                    through = seq - 1  # the origin waits here until this node is upgraded
+                    break
+                except EnvelopeRejected as exc:
+                    if refused is None:
+                        self._rejected(exc, via)
+                    rejected += 1
+                    rows.append(self._received_row(env, via, "rejected:" + exc.reason, now))
+                    continue
+                versions[stream_id] = versions.get(stream_id, 0) + 1
+                new.append(NewEvent(stream_id, agg.stream_type, versions[stream_id], env["type"],
+                                    env["schema_version"], env["payload"],
+                                    {"node": origin, "correlation_id": env["event_id"],
+                                     "occurred_at": env["occurred_at"]},
+                                    event_id=env["event_id"]))
+                rows.append(self._received_row(env, via, "applied", now))
+                accepted_at.append(len(rows) - 1)
+                last_occurred = env["occurred_at"]
+            if through <= after:
+                return
+            stored = rt.store.append(conn, new, recorded_at_us=now) if new else []
+            for i, ev in zip(accepted_at, stored):
+                rows[i]["position"] = ev.position
+            uow.appended.extend(stored)
+            self._project(conn, stored)
+            if rows:
+                sql, names, positional = _insert_sql(received, conn.dialect)
+                conn.connection.driver_connection.cursor().executemany(
+                    sql, [tuple(r[n] for n in names) for r in rows] if positional else rows)
+            applied = len(stored)
+            values = dict(applied_through=through,
+                          events_applied=(row.events_applied if row else 0) + applied,
+                          rejected=(row.rejected if row else 0) + rejected,
+                          last_occurred_at=last_occurred, updated_at_us=now)
+            if row is None:
+                conn.execute(inbox.insert().values(origin=origin, **values))
+            else:
+                conn.execute(update(inbox).where(inbox.c.origin == origin).values(**values))
+        self.sequencer.applied(origin, through)
+        if applied:
+            self._metric("m_applied", origin, via, value=applied)
+        if last_occurred:
+            self._metric("m_lag", origin, value=max(0.0, (now - iso_to_us(last_occurred)) / 1e6),
+                         set_=True)
+
+    def _stream_versions(self, conn, items) -> dict[str, int]:
+        """Current versions of every stream this batch may append to, in one query."""
+        ids = set()
+        for _seq, env, _refused in items:
+            agg = aggregate_of(env.get("type", ""))
+            rid = (env.get("payload") or {}).get(agg.id_field) if agg else None
+            if isinstance(rid, str):
+                ids.add(agg.stream_id_for(rid))
+        out: dict[str, int] = {}
+        ids = sorted(ids)
+        for i in range(0, len(ids), 500):
+            out.update(conn.execute(select(events.c.stream_id, func.max(events.c.version))
+                                    .where(events.c.stream_id.in_(ids[i:i + 500]))
+                                    .group_by(events.c.stream_id)).all())
+        return out
+
+    def _project(self, conn, stored: list[StoredEvent]) -> None:
+        """The read models, for a batch of replicas, in this transaction. Same handlers,
+        same checkpoint as the kernel's ``apply_inline``; a ``BatchWriter`` so that a
+        thousand new records cost a handful of statements, not five thousand."""
+        if not stored:
+            return
+        from services.exchange.projections import records, subs
+        rt = self.rt
+        if not rt.store.move_checkpoint(conn, rt.inline_checkpoint, stored[0].position - 1,
+                                        stored[-1].position, stored[-1].recorded_at_us):
+            # the read models are behind the log (someone appended without them): the
+            # kernel's path catches them up first
+            apply_inline(rt.store, conn, rt.projections, stored, rt.inline_checkpoint)
+            return
+        w = BatchWriter(conn)
+        record_ids, sub_ids = set(), set()
+        for ev in stored:
+            agg = aggregate_of(ev.event_type)
+            p = ev.payload
+            (record_ids if agg.stream_type in ROOT_STREAMS else sub_ids).add(p.get(agg.id_field))
+            for field in ("case_id", "problem_id", "activity_id", "experience_id", "exemplar_id",
+                          "record_id", "parent_id"):
+                if field in p and field != agg.id_field:
+                    record_ids.add(p[field])
+            sub_ids.update(p.get("merged_now") or ())
+            if "proposal_id" in p and agg.stream_type != "Proposal":
+                sub_ids.add(p["proposal_id"])
+        w.prefetch(records, record_ids)
+        w.prefetch(subs, sub_ids)
+        for ev in stored:
+            for projection in rt.projections:
+                if ev.event_type in projection._handlers:
+                    projection.handle(w, ev)
+        w.flush()
+
+    @staticmethod
+    def _received_row(env: dict, via: str, outcome: str, now: int) -> dict:
+        """What was received, signature included, without the payload. An applied
+        envelope's payload is the event in the log (same event id): the signed envelope
+        can be put back together and verified again at any time. A refused one keeps
+        only the payload's SHA-256 - what a misbehaving peer sent (a field the contract
+        does not have, a person's name) is evidence of the refusal, not data to keep."""
+        kept = {k: v for k, v in env.items() if k != "payload"}
+        if outcome != "applied":
+            import hashlib
+            kept["payload_sha256"] = hashlib.sha256(json.dumps(
+                env.get("payload"), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                default=str).encode("utf-8")).hexdigest()
+        return {"origin": env["origin"], "origin_seq": env["origin_seq"],
+                "event_id": env["event_id"], "position": None, "outcome": outcome,
+                "via": via, "envelope": json.dumps(kept, ensure_ascii=False, separators=(",", ":")),
+                "received_at_us": now}
+
+    # -- pulling ----------------------------------------------------------------------------
+    def pull(self, origin: str) -> int:
+        """Read ``origin``'s feed from our watermark up to its head; returns the
+        entries taken. Transport errors are raised (the caller backs off)."""
+        if not self._loaded:
+            self.load_state()
+        record = self.registry.get(origin)
+        if record is None or not record.feed_url or origin == self.node_id:
+            return 0
+        total = 0
+        ahead = None  # the next page, asked for while this one is applied
+        try:
+            while True:
+                after = self.sequencer.watermark.get(origin, 0)
+                if ahead is not None and ahead.after != after:
+                    ahead.wait()  # stale (this page stopped short): one request at a time
+                    ahead = None
+                try:
+                    page = ahead.result() if ahead is not None else \
+                        self.feed_client.fetch(record.feed_url, origin, after, PAGE_MAX)
+                except FeedPageInvalid as exc:
+                    exc.origin = origin
+                    self._rejected(exc, "feed")
+                    self._metric("m_pulls", origin, "invalid")
+                    raise
+                finally:
+                    ahead = None
+                self._metric("m_pulls", origin, "ok")
+                checked = page.checked or self.verify_entries(origin, page.entries)
+                if not page.complete and page.through > after:
+                    # catching up: the origin prepares the next page, and its signatures
+                    # are checked on another core, while we apply this one (it is used
+                    # only if this page takes us to `through`)
+                    ahead = _Prefetch(self, record.feed_url, origin, page.through)
+                    # let it send the request before we apply: the origin then prepares
+                    # the page while this one is written (a green thread runs only when
+                    # this one yields, and applying does not)
+                    time.sleep(0)
+                items, through, blocked = [], page.through, False
+                for entry, outcome in checked:
+                    try:
+                        if outcome is not None:
+                            raise outcome
+                        items.append((entry["origin_seq"], entry, None))
+                    except (NotOwner, NotEntitled) as exc:
+                        # authentic (the signature verified) but not acceptable: it is
+                        # recorded as rejected and its number consumed
+                        self._rejected(exc, "feed")
+                        items.append((entry["origin_seq"], entry, exc))
+                    except EnvelopeRejected as exc:
+                        # the origin signed the page, yet this entry does not verify (its
+                        # key was replaced and we were not told?): stop before it, never
+                        # skip it
+                        self._rejected(exc, "feed")
+                        through, blocked = entry.get("origin_seq", after + 1) - 1, True
+                        break
+                if through > after:
+                    self._apply(origin, after, items, through, "feed")
+                    if not self._loaded:
+                        self.load_state()
+                        continue
+                    total += len(items)
+                if origin in self.sequencer.ready_origins():
+                    self._apply_ready(origin, "amqp")
+                self._update_held()
+                if blocked or page.complete or self.sequencer.watermark.get(origin, 0) <= after:
+                    return total
+        finally:
+            if ahead is not None:
+                ahead.wait()
+
+    def _pull_guarded(self, origin: str) -> None:
+        """Pull with per-origin back-off: an origin that is down is not hammered."""
+        until, delay = self._pull_backoff.get(origin, (0.0, 0.0))
+        if time.monotonic() < until:
+            return
+        try:
+            self.pull(origin)
+            self._pull_backoff.pop(origin, None)
+        except (FeedError, FeedPageInvalid, OSError) as exc:
+            delay = min(max(delay * 2, 1.0), 60.0)
+            self._pull_backoff[origin] = (time.monotonic() + delay, delay)
+            self._metric("m_pulls", origin, "error")
+            log.warning("federation: pulling %s's feed failed (%s); next try in %.0fs",
+                        origin, exc, delay)
+
+    def repair_due(self) -> None:
+        for origin in self.sequencer.gaps():
+            self._pull_guarded(origin)
+
+    def sync_all(self) -> None:
+        for record in self.registry.all():
+            if record.node_id != self.node_id and record.feed_url:
+                self._pull_guarded(record.node_id)
+
+    # -- status ---------------------------------------------------------------------------
+    def status(self) -> dict:
+        from shared.store import checkpoints
+        with self.rt.read() as conn:
+            origins = [dict(r) for r in conn.execute(select(inbox).order_by(inbox.c.origin)).mappings()]
+            head = self.outbox_head(conn)
+            published = conn.execute(select(checkpoints.c.position).where(
+                checkpoints.c.name == PUBLISHER_CHECKPOINT)).scalar() or 0
+        for o in origins:
+            o["held"] = self.sequencer.held_count(o["origin"])
+            o.pop("updated_at_us", None)
+        return {"node": self.node_id, "level": self.level, "city": self.city_id,
+                "outbox": {"head": head, "published": published, "pending": head - published},
+                "inbox": origins, "recent_rejections": list(self.recent_rejections)}
+
+
+def resign_outbox(engine, key, node_id: str, batch: int = 1000) -> int:
+    """Sign every envelope of the outbox again with ``key`` (after a key rotation).
+
+    Peers trust only the new key once re-trusted, and envelopes are never skipped: an
+    old-key envelope they pull from the feed would hold that origin up for good. The
+    content is unchanged, so receivers that applied the old copy see the new one as a
+    duplicate. Returns the number of envelopes signed.
+    """
+    done, after = 0, 0
+    while True:
+        with engine.begin() as conn:
+            rows = conn.execute(select(outbox.c.origin_seq, outbox.c.envelope)
+                                .where(outbox.c.origin_seq > after)
+                                .order_by(outbox.c.origin_seq).limit(batch)).all()
+            for seq, text in rows:
+                env = json.loads(text)
+                if env["origin"] != node_id:
+                    raise ValueError("outbox row %d is not %s's" % (seq, node_id))
+                env = sign({k: v for k, v in env.items() if k != "signature"}, key)
+                conn.execute(update(outbox).where(outbox.c.origin_seq == seq).values(
+                    envelope=json.dumps(env, ensure_ascii=False, separators=(",", ":"))))
+        if not rows:
+            return done
+        done += len(rows)
+        after = rows[-1].origin_seq
+
+
+# ================================================================== publisher thread
+_SLOW = object()  # marker: verify this entry on the ordinary path
+
+
+def _patched() -> bool:
+    import eventlet.patcher
+    return eventlet.patcher.is_monkey_patched("thread")
+
+
+def _native(fn):
+    """Run ``fn`` in a native thread when eventlet patched this process (a green thread
+    waits for it while the others run), else right here."""
+    if _patched():
+        from eventlet import tpool
+        return tpool.execute(fn)
+    return fn()
+
+
+def check_entries(entries: list, origin: str, ring, me: str, level: str, parent) -> list:
+    """(entry, None | rejection | _SLOW) per entry: pure (no database), so it may run
+    in a native thread; ``ring`` holds the origin's key only."""
+    out = []
+    for entry in entries:
+        if ring is None or not isinstance(entry, dict) or entry.get("signer") != origin:
+            out.append((entry, _SLOW))
+            continue
+        try:
+            verify(entry, ring)
+            if not audience(entry, me, level, parent):
+                raise NotEntitled("this node (%s) is not in the audience of a %r record"
+                                  % (me, entry.get("sharing")), entry)
+            out.append((entry, None))
+        except EnvelopeRejected as exc:
+            out.append((entry, exc))
+    return out
+
+
+class _Prefetch:
+    """The next feed page, downloaded and verified in the background.
+
+    Under nameko (eventlet) all of it - the HTTP request on an unpatched socket, the
+    JSON, the page signature and the ~1,000 entry signatures - runs in a native thread
+    (``eventlet.tpool``), so it proceeds on the other core while this node's green
+    thread applies the current page; applying never yields, so a green prefetch would
+    only start once it was done. Only what needs the registry (a database) stays in
+    the green thread: the origin's key, looked up first, and the rare entry signed by
+    a node other than its origin.
+    """
+
+    def __init__(self, fed: "Federation", url: str, origin: str, after: int):
+        self.after = after
+        self._page = self._error = None
+        key = fed.registry.public_key(origin)
+        self._ring = KeyRing({origin: key}) if key is not None else None
+        self._thread = threading.Thread(target=self._run, args=(fed, url, origin, after),
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, fed, url, origin, after):
+        try:
+            if _patched() and self._ring is not None:
+                from eventlet import patcher, tpool
+                http_client = patcher.original("http.client")
+                ring, me, level, parent = self._ring, fed.node_id, fed.level, fed.parent
+
+                native_threading = patcher.original("threading")
+
+                def work():
+                    page = fetch_page(http_client, fed.key, me, ring, url, origin, after)
+                    # the signature checks release the GIL: half of them on a second
+                    # native thread, so that both cores check while the page is applied
+                    half = len(page.entries) // 2
+                    second: list = []
+                    helper = native_threading.Thread(target=lambda: second.extend(
+                        check_entries(page.entries[half:], origin, ring, me, level, parent)))
+                    helper.start()
+                    first = check_entries(page.entries[:half], origin, ring, me, level, parent)
+                    helper.join()
+                    page.checked = first + second
+                    return page
+                page = tpool.execute(work)
+                page.checked = fed.resolve_slow(page.checked)
+            else:
+                page = fed.feed_client.fetch(url, origin, after, PAGE_MAX)
+                page.checked = fed.verify_entries(origin, page.entries)
+            self._page = page
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._page
+
+    def wait(self) -> None:
+        self._thread.join()
+
+
+class OutboxPublisher:
+    """Publishes the outbox in order, checkpoint after broker confirmation."""
+
+    def __init__(self, fed: Federation, amqp_uri: str, batch_size: int = 500):
+        self.fed = fed
+        self.store = fed.rt.store
+        self.amqp_uri = amqp_uri
+        self.batch_size = batch_size
+        self._conn = None
+        self._producer = None
+
+    def _producer_ready(self) -> Producer:
+        if self._producer is None:
+            self._conn = AmqpConnection(self.amqp_uri, heartbeat=0, connect_timeout=5)
+            channel = self._conn.channel()
+            for name in EXCHANGES:
+                Exchange(name, type="topic", durable=True, auto_delete=False)(channel).declare()
+            channel.tx_select()
+            self._producer = Producer(channel)
+        return self._producer
+
+    def close(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.release()
+        except Exception:  # noqa: BLE001 - closing a broken connection may fail too
+            pass
+        self._conn = self._producer = None
+
+    def run_once(self) -> int:
+        with self.store.engine.connect() as conn:
+            done = self.store.get_checkpoint(conn, PUBLISHER_CHECKPOINT) or 0
+            rows = conn.execute(select(outbox).where(outbox.c.origin_seq > done)
+                                .order_by(outbox.c.origin_seq).limit(self.batch_size)).all()
+            head = self.fed.outbox_head(conn) if rows else done
+        if not rows:
+            self.fed._metric("m_outbox_lag", value=0, set_=True) if self.fed.metrics else None
+            return 0
+        producer = self._producer_ready()
+        counts: dict[str, int] = {}
+        for r in rows:
+            if r.sharing == "node" or r.exchange not in EXCHANGES:
+                # whatever wrote this row, a node-level record does not leave the node
+                raise RuntimeError("outbox row %d has sharing %r: refusing to publish it"
+                                   % (r.origin_seq, r.sharing))
+            env = json.loads(r.envelope)
+            body = r.envelope.encode("utf-8")
+            props = message_properties(env)
+            for key in json.loads(r.routing_keys):
+                producer.publish(body, exchange=r.exchange, routing_key=key,
+                                 content_type=props["content_type"],
+                                 content_encoding=props["content_encoding"],
+                                 delivery_mode=2, message_id=props["message_id"],
+                                 type=props["type"], app_id=props["app_id"],
+                                 headers={"qinglian-origin-seq": r.origin_seq})
+            counts[r.exchange] = counts.get(r.exchange, 0) + 1
+        producer.channel.tx_commit()  # the broker holds every message of the batch now
+        with self.store.engine.begin() as conn:
+            self.store.set_checkpoint(conn, PUBLISHER_CHECKPOINT, rows[-1].origin_seq)
+        if self.fed.metrics is not None:
+            for exchange, n in counts.items():
+                self.fed._metric("m_published", exchange, value=n)
+            self.fed._metric("m_outbox_lag", value=head - rows[-1].origin_seq, set_=True)
+        return len(rows)
+
+    def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None]) -> None:
+        backoff = 0.5
+        while not should_stop():
+            try:
+                if self.run_once() == 0:
+                    wait(0.05)
+                backoff = 0.5
+            except Exception as exc:  # noqa: BLE001 - broker or db down: retry, never die
+                log.warning("federation publisher: %s; retrying in %.1fs", exc, backoff)
+                self.close()
+                wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+        self.close()
+
+
+# =================================================================== consumer thread
+def inbox_queue(node_id: str, level: str) -> Queue:
+    """The node's durable inbox: what the federation links bring, and nothing more
+    (binding ``#`` on qinglian.named would pull every named record towards us)."""
+    bindings = [(SHARED_EXCHANGE, "#"), (NAMED_EXCHANGE, "%s.#" % node_id)]
+    if level == "city":
+        bindings.append((CITY_EXCHANGE, "#"))
+    from kombu import binding
+    return Queue(INBOX_QUEUE, bindings=[
+        binding(Exchange(name, type="topic", durable=True, auto_delete=False), routing_key=key)
+        for name, key in bindings], durable=True, auto_delete=False)
+
+
+class InboxConsumer:
+    """The one thread that applies other nodes' records (module doc)."""
+
+    def __init__(self, fed: Federation, amqp_uri: str, prefetch: int = 1000,
+                 batch_size: int = 1000, idle: float = 0.2):
+        self.fed = fed
+        self.amqp_uri = amqp_uri
+        self.prefetch = prefetch
+        self.batch_size = batch_size
+        self.idle = idle
+        self._conn = None
+        self._pending: list = []
+        self._next_sync = 0.0  # sync at start: catch up whatever happened while we were off
+
+    def _connect(self) -> None:
+        self._conn = AmqpConnection(self.amqp_uri, heartbeat=0, connect_timeout=5)
+        channel = self._conn.channel()
+        queue = inbox_queue(self.fed.node_id, self.fed.level)(channel)
+        queue.declare()
+        # on_message: the raw message, no decoding by kombu (we verify the bytes)
+        self._consumer = Consumer(channel, queues=[queue], on_message=self._on_message,
+                                  auto_declare=False)
+        self._consumer.qos(prefetch_count=self.prefetch)
+        self._consumer.consume()
+
+    def _on_message(self, message) -> None:
+        self._pending.append(message)
+
+    def close(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.release()
+        except Exception:  # noqa: BLE001
+            pass
+        self._conn = None
+        self._pending = []
+
+    def _drain(self) -> list:
+        """Wait up to ``idle`` for a first message, then take whatever else is already
+        here (up to ``batch_size``) so a backlog is applied in large transactions."""
+        try:
+            self._conn.drain_events(timeout=self.idle)
+        except socket.timeout:
+            return []
+        while len(self._pending) < self.batch_size:
+            try:
+                self._conn.drain_events(timeout=0.002)
+            except socket.timeout:
+                break
+        batch, self._pending = self._pending, []
+        return batch
+
+    def step(self) -> int:
+        batch = self._drain()
+        if batch:
+            self.fed.receive((m.body for m in batch), "amqp")
+            # ack only after the batch is committed; what is held back in memory is
+            # acked too - the origin's feed can always give it again
+            batch[-1].ack(multiple=True)
+        self.fed.repair_due()
+        now = time.monotonic()
+        if now >= self._next_sync or self.fed.sync_requested.is_set():
+            self.fed.sync_requested.clear()
+            self.fed.sync_all()
+            self._next_sync = now + self.fed.sync_interval
+        return len(batch)
+
+    def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None]) -> None:
+        backoff = 0.5
+        while not should_stop():
+            try:
+                if self._conn is None:
+                    self._connect()
+                    self.fed.load_state()  # unacked messages come again: start clean
+                self.step()
+                backoff = 0.5
+            except Exception as exc:  # noqa: BLE001 - broker, db or peer down: retry
+                log.warning("federation consumer: %s; retrying in %.1fs", exc, backoff,
+                            exc_info=not isinstance(exc, (OSError, FeedError)))
+                self.close()
+                self.fed._loaded = False
+                wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+        self.close()

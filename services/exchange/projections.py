@@ -1,0 +1,512 @@
+"""Read models of the exchange service, and the queries that read them.
+
+They are built from this node's log, which holds this node's own records *and* the
+replicas of other nodes' records it received (same event types, same payloads; see
+``services.exchange.federation``). So one set of handlers serves both, a rebuild from
+the log gives the same tables, and "what this node can see" is simply "what is here".
+
+* ``shared_records`` + ``record_tags`` - one row per root record (the shared feed).
+* ``sub_records`` - contributions, comments, learned-from marks, sign-ups, attendance,
+  endorsements, proposals: one row each, pointing at their record.
+* a record's full history across nodes needs no table of its own: it is the log's
+  events of the record's stream and of its sub-records' streams (``record_history``).
+* ``indicator_values`` - the 上下互比 figures, one row per report and indicator.
+"""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import (
+    BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text, desc,
+    func, select,
+)
+
+from services.exchange.domain import aggregate_of, owner_of
+from shared.events import StoredEvent, iso_to_us
+from shared.projections import Projection, on
+from shared.unittree import unit_directory_projection
+
+metadata = MetaData()
+
+records = Table(
+    "shared_records", metadata,
+    Column("record_id", String(150), primary_key=True),
+    Column("kind", String(20), nullable=False, index=True),
+    Column("owner", String(63), nullable=False, index=True),
+    Column("unit_id", String(100)),
+    Column("unit_name", String(200)),
+    Column("title", String(300), nullable=False),
+    Column("summary", Text),
+    Column("sharing", String(10), nullable=False),
+    Column("recipients", Text, nullable=False, default="[]"),
+    Column("published", Boolean, nullable=False, default=False),
+    Column("status", String(30), nullable=False),
+    Column("tags", Text, nullable=False, default="[]"),
+    Column("content", Text, nullable=False),  # the record's current content (JSON)
+    Column("first_published_at", String(40)),
+    Column("updated_at", String(40), nullable=False),
+    # ordering of the feed: when it happened at its owner (not when it arrived here)
+    Column("updated_us", BigInteger, nullable=False, index=True),
+    Column("events", Integer, nullable=False, default=0),
+)
+
+record_tags = Table(
+    "record_tags", metadata,
+    Column("record_id", String(150), primary_key=True),
+    Column("tag", String(60), primary_key=True, index=True),
+)
+
+subs = Table(
+    "sub_records", metadata,
+    Column("sub_id", String(150), primary_key=True),
+    Column("sub_kind", String(20), nullable=False),
+    Column("record_id", String(150), nullable=False, index=True),  # the root record
+    Column("parent_id", String(150), nullable=False, index=True),
+    Column("owner", String(63), nullable=False, index=True),
+    Column("unit_id", String(100)),
+    Column("unit_name", String(200)),
+    Column("status", String(20), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+indicator_values = Table(
+    "indicator_values", metadata,
+    Column("report_id", String(150), primary_key=True),
+    Column("indicator", String(60), primary_key=True),
+    Column("node", String(63), nullable=False, index=True),
+    Column("source", String(20), nullable=False),
+    Column("scope", String(10), nullable=False),
+    Column("unit_id", String(100)),
+    Column("unit_name", String(200)),
+    Column("period", String(10), nullable=False, index=True),
+    Column("value", Float, nullable=False),
+)
+
+_dumps = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)  # noqa: E731
+SUMMARY_FIELDS = {"experience": "summary", "case": "summary", "activity": "description",
+                  "exemplar": "description", "problem": "context"}
+SUB_KIND = {"Contribution": "contribution", "Comment": "comment", "LearnedFrom": "learned",
+            "SignUp": "signup", "Attendance": "attendance", "Endorsement": "endorsement",
+            "Proposal": "proposal"}
+
+
+def _tags(kind: str, content: dict) -> list[str]:
+    """Tags a feed can be filtered by: topics, business type, category, tags, theme."""
+    tags = list(content.get("tags") or []) + list(content.get("topics") or [])
+    for field in ("business_type", "category", "theme"):
+        if content.get(field):
+            tags.append(content[field])
+    return sorted(set(t[:60] for t in tags))
+
+
+class SharedRecords(Projection):
+    """The shared feed (root records) and what nodes added to them (sub-records)."""
+
+    name = "exchange_records"
+    tables = (records, record_tags, subs)
+
+    # -- root records -----------------------------------------------------------------
+    def _write(self, w, e: StoredEvent, content: dict, **values) -> None:
+        cls = aggregate_of(e.event_type)
+        rid = e.payload[cls.id_field]
+        row = w.get(records, record_id=rid)
+        merged = dict(json.loads(row["content"])) if row else {}
+        merged.update(content)
+        summary = merged.get(SUMMARY_FIELDS[cls.kind]) or ""
+        tags = _tags(cls.kind, merged)
+        base = dict(kind=cls.kind, owner=owner_of(rid), unit_id=merged.get("unit_id"),
+                    unit_name=merged.get("unit_name"), title=merged.get("title") or rid,
+                    summary=summary[:300], content=_dumps(merged), tags=_dumps(tags),
+                    updated_at=e.occurred_at, updated_us=iso_to_us(e.occurred_at),
+                    events=(row["events"] if row else 0) + 1)
+        # a value may depend on the row as it was (first_published_at keeps the first)
+        base.update({k: (v(row) if callable(v) else v) for k, v in values.items()})
+        if row is None:
+            base.setdefault("sharing", e.payload.get("sharing", "node"))
+            if "recipients" not in base:
+                base["recipients"] = _dumps(e.payload.get("recipients", []))
+            base.setdefault("published", False)
+            base.setdefault("status", merged.get("status") or "draft")
+            w.insert(records, record_id=rid, **base)
+        else:
+            w.update(records, {"record_id": rid}, **base)
+        # (a delete by record id alone is a scan of the buffer in a rebuild: only when
+        # the tags of an existing record change, which is rare)
+        if row is not None and row["tags"] != base["tags"]:
+            w.delete(record_tags, record_id=rid)
+        if row is None or row["tags"] != base["tags"]:
+            for tag in tags:
+                w.insert(record_tags, record_id=rid, tag=tag)
+
+    @staticmethod
+    def _content(e: StoredEvent) -> dict:
+        cls = aggregate_of(e.event_type)
+        return {k: v for k, v in e.payload.items() if k in cls.CONTENT}
+
+    @on("Experience.Drafted", "Case.Compiled", "JointActivity.Planned", "Exemplar.Nominated",
+        "JointProblem.Posted")
+    def created(self, w, e):
+        self._write(w, e, self._content(e), sharing="node", recipients="[]", published=False,
+                    status=e.payload.get("status") or "draft")
+
+    @on("Experience.Published", "Case.Published", "JointActivity.Published",
+        "Exemplar.Published", "JointProblem.Published")
+    def published(self, w, e):
+        self._write(w, e, self._content(e), sharing=e.payload["sharing"],
+                    recipients=_dumps(e.payload["recipients"]), published=True,
+                    status=e.payload.get("status") or "published",
+                    first_published_at=lambda row: (row or {}).get("first_published_at") or e.occurred_at)
+
+    @on("Experience.Withdrawn", "Case.Withdrawn", "JointActivity.Withdrawn",
+        "Exemplar.Withdrawn", "JointProblem.Withdrawn")
+    def withdrawn(self, w, e):
+        self._write(w, e, {}, published=False, status="withdrawn")
+
+    @on("Experience.Edited", "Exemplar.IndicatorsUpdated", "JointProblem.DeadlineExtended",
+        "JointActivity.Rescheduled")
+    def edited(self, w, e):
+        self._write(w, e, self._content(e))
+
+    @on("Case.Revised")
+    def case_revised(self, w, e):
+        rid = e.payload["case_id"]
+        row = w.get(records, record_id=rid)
+        merged = sorted(set(json.loads(row["content"]).get("merged_contributions") or [])
+                        | set(e.payload["merged_now"])) if row else e.payload["merged_now"]
+        self._write(w, e, dict(self._content(e), merged_contributions=merged))
+        for cid in e.payload["merged_now"]:
+            w.update(subs, {"sub_id": cid}, status="merged", updated_at=e.occurred_at)
+
+    @on("JointActivity.OutcomeReported")
+    def outcome(self, w, e):
+        self._write(w, e, {"status": "completed", "outcome": {
+            "summary": e.payload["summary"], "results": e.payload["results"]}},
+            status="completed")
+
+    @on("JointActivity.Cancelled")
+    def cancelled(self, w, e):
+        self._write(w, e, {"status": "cancelled"}, status="cancelled")
+
+    @on("JointProblem.SolutionAccepted")
+    def accepted(self, w, e):
+        self._write(w, e, {"status": "solution_accepted",
+                           "accepted_proposal_id": e.payload["proposal_id"]},
+                    status="solution_accepted")
+        w.update(subs, {"sub_id": e.payload["proposal_id"]}, status="accepted",
+                 updated_at=e.occurred_at)
+
+    @on("JointProblem.Resolved")
+    def resolved(self, w, e):
+        p = e.payload
+        self._write(w, e, {"status": "resolved", "resolution": {
+            "summary": p["summary"], "results": p["results"], "measures": p["measures"],
+            "resolved_on": p["resolved_on"], "proposal_id": p["proposal_id"]}},
+            status="resolved")
+
+    # -- sub-records ----------------------------------------------------------------------
+    def _sub(self, w, e, status: str, parent_id: str, root_id: str | None = None) -> None:
+        cls = aggregate_of(e.event_type)
+        sid = e.payload[cls.id_field]
+        skip = {cls.id_field, "sharing", "recipients"}
+        content = {k: v for k, v in e.payload.items() if k not in skip}
+        w.insert(subs, sub_id=sid, sub_kind=SUB_KIND[cls.stream_type], record_id=root_id or parent_id,
+                 parent_id=parent_id, owner=owner_of(sid), unit_id=e.payload.get("unit_id"),
+                 unit_name=e.payload.get("unit_name"), status=status, content=_dumps(content),
+                 created_at=e.occurred_at, updated_at=e.occurred_at)
+
+    def _sub_update(self, w, e, status: str | None = None, **changes) -> None:
+        cls = aggregate_of(e.event_type)
+        sid = e.payload[cls.id_field]
+        row = w.get(subs, sub_id=sid)
+        if row is None:
+            return
+        content = json.loads(row["content"])
+        content.update(changes)
+        w.update(subs, {"sub_id": sid}, content=_dumps(content), updated_at=e.occurred_at,
+                 status=status or row["status"])
+
+    @on("Contribution.Added")
+    def contribution(self, w, e):
+        self._sub(w, e, "open", e.payload["case_id"])
+
+    @on("Comment.Posted")
+    def comment(self, w, e):
+        self._sub(w, e, "posted", e.payload["parent_id"], e.payload["record_id"])
+
+    @on("LearnedFrom.Marked")
+    def learned(self, w, e):
+        self._sub(w, e, "marked", e.payload["experience_id"])
+
+    @on("SignUp.Registered")
+    def signed_up(self, w, e):
+        row = w.get(subs, sub_id=e.payload["signup_id"])
+        if row is None:
+            self._sub(w, e, "active", e.payload["activity_id"])
+        else:  # signed up again after withdrawing
+            self._sub_update(w, e, "active", headcount=e.payload["headcount"])
+
+    @on("SignUp.HeadcountChanged")
+    def headcount(self, w, e):
+        self._sub_update(w, e, headcount=e.payload["headcount"])
+
+    @on("SignUp.Withdrawn")
+    def signup_withdrawn(self, w, e):
+        self._sub_update(w, e, "withdrawn", reason=e.payload["reason"])
+
+    @on("Attendance.Recorded")
+    def attendance(self, w, e):
+        self._sub(w, e, "recorded", e.payload["activity_id"])
+
+    @on("Attendance.Corrected")
+    def attendance_corrected(self, w, e):
+        self._sub_update(w, e, "corrected", attendees=e.payload["attendees"],
+                         units=e.payload["units"], note=e.payload["note"])
+
+    @on("Endorsement.Given")
+    def endorsed(self, w, e):
+        self._sub(w, e, "given", e.payload["exemplar_id"])
+
+    @on("Proposal.Submitted")
+    def proposed(self, w, e):
+        self._sub(w, e, "submitted", e.payload["problem_id"])
+
+
+class Indicators(Projection):
+    """上下互比: the figures of every unit and district this node can see."""
+
+    name = "exchange_indicators"
+    tables = (indicator_values,)
+
+    @on("IndicatorReport.Recorded", "IndicatorReport.Updated")
+    def report(self, w, e):
+        p = e.payload
+        rid = p["report_id"]
+        w.delete(indicator_values, report_id=rid)
+        for name, value in sorted(p["indicators"].items()):
+            w.insert(indicator_values, report_id=rid, indicator=name, node=owner_of(rid),
+                     source=p["source"], scope=p["scope"], unit_id=p.get("unit_id"),
+                     unit_name=p.get("unit_name"), period=p["period"], value=float(value))
+
+
+UNIT_DIRECTORY = unit_directory_projection()
+PROJECTIONS = [UNIT_DIRECTORY, SharedRecords(), Indicators()]
+
+
+# -- queries ------------------------------------------------------------------------------
+def audience_of(row: dict, city_id: str | None) -> set[str]:
+    """Every node entitled to see a record row (its owner included)."""
+    owner = row["owner"]
+    sharing = row["sharing"]
+    recipients = row["recipients"]
+    if isinstance(recipients, str):
+        recipients = json.loads(recipients)
+    if sharing == "all":
+        return {"*"}
+    nodes = {owner}
+    if sharing == "city" and city_id:
+        nodes.add(city_id)
+    if sharing == "named":
+        nodes.update(recipients)
+    return nodes
+
+
+def may_see(row: dict, node: str, city_id: str | None) -> bool:
+    aud = audience_of(row, city_id)
+    return "*" in aud or node in aud
+
+
+def record_row(conn, rid: str) -> dict | None:
+    row = conn.execute(select(records).where(records.c.record_id == rid)).mappings().first()
+    return dict(row) if row else None
+
+
+def sub_row(conn, sid: str) -> dict | None:
+    row = conn.execute(select(subs).where(subs.c.sub_id == sid)).mappings().first()
+    return dict(row) if row else None
+
+
+def _record_out(row: dict, full: bool = False) -> dict:
+    out = {k: row[k] for k in ("record_id", "kind", "owner", "unit_id", "unit_name", "title",
+                               "summary", "sharing", "status", "first_published_at",
+                               "updated_at")}
+    out["recipients"] = json.loads(row["recipients"])
+    out["tags"] = json.loads(row["tags"])
+    out["cursor"] = row["updated_us"]
+    if full:
+        out["content"] = json.loads(row["content"])
+        out["published"] = bool(row["published"])
+    return out
+
+
+def shared_feed(conn, kind=None, origin=None, tag=None, before=None, limit=50) -> dict:
+    """Everything this node can see, newest first. ``before`` is the ``cursor`` of the
+    last item of the previous page."""
+    q = select(records).where(records.c.published.is_(True))
+    if kind:
+        q = q.where(records.c.kind == kind)
+    if origin:
+        q = q.where(records.c.owner == origin)
+    if tag:
+        q = q.where(records.c.record_id.in_(
+            select(record_tags.c.record_id).where(record_tags.c.tag == tag)))
+    if before is not None:
+        q = q.where(records.c.updated_us < before)
+    rows = conn.execute(q.order_by(desc(records.c.updated_us), records.c.record_id)
+                        .limit(limit)).mappings().all()
+    items = [_record_out(dict(r)) for r in rows]
+    return {"items": items, "next_before": items[-1]["cursor"] if len(items) == limit else None}
+
+
+def record_detail(conn, rid: str, city_id: str | None) -> dict | None:
+    row = record_row(conn, rid)
+    if row is None:
+        return None
+    out = _record_out(row, full=True)
+    rows = conn.execute(select(subs).where(subs.c.record_id == rid)
+                        .order_by(subs.c.created_at, subs.c.sub_id)).mappings().all()
+    grouped: dict[str, list] = {}
+    for r in rows:
+        # defence in depth: a sub-record from a node that cannot see the record (it
+        # arrived before the record did, so it could not be checked on receipt)
+        if not may_see(row, r["owner"], city_id):
+            continue
+        item = {"id": r["sub_id"], "owner": r["owner"], "unit_id": r["unit_id"],
+                "unit_name": r["unit_name"], "status": r["status"],
+                "created_at": r["created_at"], **json.loads(r["content"])}
+        grouped.setdefault(r["sub_kind"], []).append(item)
+    out["sub_records"] = grouped
+    if row["kind"] == "activity":
+        signups = [s for s in grouped.get("signup", []) if s["status"] == "active"]
+        out["participation"] = {
+            "units_signed_up": len(signups),
+            "headcount": sum(s["headcount"] for s in signups),
+            "nodes_attended": sorted({a["owner"] for a in grouped.get("attendance", [])}),
+            "attendees": sum(a["attendees"] for a in grouped.get("attendance", [])),
+        }
+    return out
+
+
+def record_history(conn, rid: str) -> list[dict]:
+    """Every event of the record and of everything added to it, whichever node recorded
+    it, in the order they happened (then in this node's log order). Read straight from
+    the log: the record's stream, and the streams of its sub-records."""
+    import json as _json
+
+    from services.exchange.domain import ROOTS, SUBS
+    from shared.store import events
+    row = record_row(conn, rid)
+    if row is None:
+        return []
+    streams = [ROOTS[row["kind"]].stream_id_for(rid)]
+    for sub_id, sub_kind in conn.execute(select(subs.c.sub_id, subs.c.sub_kind)
+                                         .where(subs.c.record_id == rid)):
+        streams.append(SUBS[sub_kind].stream_id_for(sub_id))
+    out = []
+    for i in range(0, len(streams), 500):
+        for r in conn.execute(select(events.c.position, events.c.stream_id, events.c.event_id,
+                                     events.c.event_type, events.c.payload, events.c.meta)
+                              .where(events.c.stream_id.in_(streams[i:i + 500]))):
+            meta = _json.loads(r.meta)
+            occurred = meta.get("occurred_at") or ""
+            out.append({"event_type": r.event_type, "node": meta.get("node") or owner_of(rid),
+                        "occurred_at": occurred, "stream_id": r.stream_id,
+                        "event_id": r.event_id, "payload": _json.loads(r.payload),
+                        "_order": (iso_to_us(occurred) if occurred else 0, r.position)})
+    out.sort(key=lambda e: e["_order"])
+    for e in out:
+        del e["_order"]
+    return out
+
+
+def district_summary(conn) -> list[dict]:
+    """Per node (the city sees every district): records shared, problems open/solved,
+    activity participation, contributions to others' records."""
+    out: dict[str, dict] = {}
+
+    def node(n):
+        return out.setdefault(n, {"node": n, "records_shared": {}, "problems": {
+            "open": 0, "solution_accepted": 0, "resolved": 0}, "activities_organised": 0,
+            "units_signed_up": 0, "headcount_signed_up": 0, "attendees": 0,
+            "activities_attended": 0, "contributions": 0, "proposals": 0, "comments": 0,
+            "learned_from": 0, "endorsements": 0})
+
+    for r in conn.execute(select(records.c.owner, records.c.kind, func.count())
+                          .where(records.c.published.is_(True))
+                          .group_by(records.c.owner, records.c.kind)):
+        node(r[0])["records_shared"][r[1]] = r[2]
+    for r in conn.execute(select(records.c.owner, records.c.status, func.count())
+                          .where(records.c.kind == "problem", records.c.published.is_(True))
+                          .group_by(records.c.owner, records.c.status)):
+        if r[1] in ("open", "solution_accepted", "resolved"):
+            node(r[0])["problems"][r[1]] = r[2]
+    for r in conn.execute(select(records.c.owner, func.count())
+                          .where(records.c.kind == "activity", records.c.published.is_(True))
+                          .group_by(records.c.owner)):
+        node(r[0])["activities_organised"] = r[1]
+    counters = {"contribution": "contributions", "proposal": "proposals", "comment": "comments",
+                "learned": "learned_from", "endorsement": "endorsements"}
+    for r in conn.execute(select(subs.c.owner, subs.c.sub_kind, func.count())
+                          .group_by(subs.c.owner, subs.c.sub_kind)):
+        if r[1] in counters:
+            node(r[0])[counters[r[1]]] = r[2]
+    for r in conn.execute(select(subs).where(subs.c.sub_kind.in_(("signup", "attendance")))
+                          ).mappings():
+        n = node(r["owner"])
+        content = json.loads(r["content"])
+        if r["sub_kind"] == "signup" and r["status"] == "active":
+            n["units_signed_up"] += 1
+            n["headcount_signed_up"] += content["headcount"]
+        elif r["sub_kind"] == "attendance":
+            n["activities_attended"] += 1
+            n["attendees"] += content["attendees"]
+    return [out[k] for k in sorted(out)]
+
+
+_LOWER_IS_BETTER = ("overdue", "missing", "escalated", "risk_high", "risk_medium")
+
+
+def lower_is_better(indicator: str) -> bool:
+    """Counts of what went wrong rank the other way round (fewest first)."""
+    return any(word in indicator for word in _LOWER_IS_BETTER)
+
+
+def compare_indicators(conn, period: str, indicator: str | None = None,
+                       source: str | None = None) -> dict:
+    """上下互比: every unit's and district's figures for a period, ranked per indicator
+    (best first: highest, or lowest for overdue/missing/escalated/risk counts)."""
+    q = select(indicator_values).where(indicator_values.c.period == period)
+    if indicator:
+        q = q.where(indicator_values.c.indicator == indicator)
+    if source:
+        q = q.where(indicator_values.c.source == source)
+    rows = [dict(r) for r in conn.execute(q.order_by(indicator_values.c.node,
+                                                     indicator_values.c.unit_id)).mappings()]
+    exemplar_units = {r[0] for r in conn.execute(
+        select(records.c.unit_id).where(records.c.kind == "exemplar",
+                                        records.c.published.is_(True)))}
+    districts: dict[str, dict] = {}
+    units: dict[tuple, dict] = {}
+    for r in rows:
+        if r["scope"] == "district":
+            d = districts.setdefault(r["node"], {"node": r["node"], "values": {}})
+            d["values"][r["indicator"]] = r["value"]
+        else:
+            u = units.setdefault((r["node"], r["unit_id"]), {
+                "node": r["node"], "unit_id": r["unit_id"], "unit_name": r["unit_name"],
+                "exemplar": r["unit_id"] in exemplar_units, "values": {}})
+            u["values"][r["indicator"]] = r["value"]
+    names = sorted({r["indicator"] for r in rows})
+    ranking = {}
+    for name in names:
+        sign = 1 if lower_is_better(name) else -1
+        for rows_, key in ((units.values(), "units"), (districts.values(), "districts")):
+            scored = sorted(((r["values"][name], r["node"], r.get("unit_id")) for r in rows_
+                             if name in r["values"]), key=lambda t: (sign * t[0], t[1], t[2] or ""))
+            ranking.setdefault(name, {"lower_is_better": sign == 1})[key] = [
+                {"rank": i + 1, "node": n, "unit_id": uid, "value": v}
+                for i, (v, n, uid) in enumerate(scored)]
+    return {"period": period, "indicators": names,
+            "districts": [districts[k] for k in sorted(districts)],
+            "units": [units[k] for k in sorted(units)], "ranking": ranking}

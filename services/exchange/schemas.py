@@ -1,0 +1,294 @@
+"""Input schemas (marshmallow 4: unknown fields are refused, so a caller cannot slip a
+person's name or an evidence file into a shared record under a field we do not know).
+
+Ids: a new record takes an optional ``*_id`` *slug* (``case-2025-007``); the service
+makes it ``<this node>/<slug>``. Everything that refers to an existing record takes
+the full id (``district-a/case-2025-007``), which names its owner.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.exchange.domain import (
+    CONTRIBUTION_TYPES, EXEMPLAR_CATEGORIES, RECORD_KINDS, SHARING_LEVELS,
+)
+
+_SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"
+_REF = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"
+_NODE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+_UNIT = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
+
+Slug = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
+    _SLUG, error="1-80 letters, digits, _ . - (the service prefixes this node's id)"), **kw)
+Ref = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
+    _REF, error="a record id <node>/<slug>, e.g. district-a/case-2025-007"), **kw)
+NodeId = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
+    _NODE, error="a node id: lower-case letters, digits, '-'"), **kw)
+UnitId = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
+    _UNIT, error="1-100 letters, digits, _ . -"), **kw)
+Text = lambda n, **kw: fields.String(validate=validate.Length(1, n), **kw)  # noqa: E731
+Date = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
+    r"^\d{4}-\d{2}-\d{2}$", error="YYYY-MM-DD"), **kw)
+Period = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
+    r"^\d{4}(-(H[12]|Q[1-4]|\d{2}))?$", error="YYYY, YYYY-Qn, YYYY-Hn or YYYY-MM"), **kw)
+Tags = lambda **kw: fields.List(Text(50), validate=validate.Length(max=20), **kw)  # noqa: E731
+Lines = lambda n, **kw: fields.List(Text(2000), validate=validate.Length(n, 50), **kw)  # noqa: E731
+
+
+class Sharing(Schema):
+    """Who may see a record (MISP-style distribution levels)."""
+
+    sharing = fields.String(required=True, validate=validate.OneOf(SHARING_LEVELS))
+    recipients = fields.List(NodeId(), load_default=list, validate=validate.Length(max=50))
+
+
+Share = lambda: fields.Nested(Sharing, load_default=None)  # noqa: E731  publish at once
+
+
+class Attachment(Schema):
+    """A reference to a document kept elsewhere (never the file itself)."""
+
+    title = Text(200, required=True)
+    uri = fields.Url(required=True, schemes={"http", "https"}, validate=validate.Length(max=1000))
+    sha256 = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
+class Indicators(fields.Dict):
+    """{indicator name: number}; names are short labels, values plain numbers."""
+
+    def __init__(self, **kw):
+        super().__init__(keys=fields.String(validate=validate.Length(1, 60)),
+                         values=fields.Float(allow_nan=False),
+                         validate=validate.Length(1, 50), **kw)
+
+
+# -- records ---------------------------------------------------------------------------
+class DraftExperience(Schema):
+    experience_id = Slug(load_default=None)
+    unit_id = UnitId(required=True)
+    title = Text(200, required=True)
+    summary = Text(1000, required=True)
+    body = Text(20000, required=True)
+    business_type = Text(50, required=True)   # 业务类型
+    topics = Tags(load_default=list)          # 主题
+    attachments = fields.List(fields.Nested(Attachment), load_default=list,
+                              validate=validate.Length(max=20))
+    share = Share()
+
+
+class EditExperience(Schema):
+    experience_id = Ref(required=True)
+    title = Text(200)
+    summary = Text(1000)
+    body = Text(20000)
+    business_type = Text(50)
+    topics = Tags()
+    attachments = fields.List(fields.Nested(Attachment), validate=validate.Length(max=20))
+
+
+class ShareRecord(Sharing):
+    kind = fields.String(required=True, validate=validate.OneOf(RECORD_KINDS))
+    record_id = Ref(required=True)
+
+
+class WithdrawRecord(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(RECORD_KINDS))
+    record_id = Ref(required=True)
+    reason = Text(500, required=True)
+
+
+class PostComment(Schema):
+    comment_id = Slug(load_default=None)
+    parent_kind = fields.String(required=True,
+                                validate=validate.OneOf((*RECORD_KINDS, "proposal")))
+    parent_id = Ref(required=True)
+    text = Text(5000, required=True)
+    unit_id = UnitId(load_default=None)
+    reply_to = Ref(load_default=None)
+
+
+class MarkLearned(Schema):
+    experience_id = Ref(required=True)
+    unit_id = UnitId(required=True)
+    note = Text(2000, required=True)
+
+
+class CompileCase(Schema):
+    case_id = Slug(load_default=None)
+    unit_id = UnitId(required=True)
+    title = Text(200, required=True)
+    category = Text(100, required=True)       # e.g. 违规发放补贴 / 四风
+    summary = Text(1000, required=True)
+    facts = Text(20000, required=True)
+    analysis = Text(20000, required=True)     # 深入分析, not just 传达学习
+    lessons = Lines(1, required=True)         # 举一反三
+    tags = Tags(load_default=list)
+    share = Share()
+
+
+class ReviseCase(Schema):
+    case_id = Ref(required=True)
+    title = Text(200)
+    category = Text(100)
+    summary = Text(1000)
+    facts = Text(20000)
+    analysis = Text(20000)
+    lessons = Lines(1)
+    tags = Tags()
+    merge_contributions = fields.List(Ref(), load_default=list, validate=validate.Length(max=100))
+    note = Text(1000, required=True)
+
+
+class Contribute(Schema):
+    contribution_id = Slug(load_default=None)
+    case_id = Ref(required=True)
+    contribution_type = fields.String(required=True, validate=validate.OneOf(CONTRIBUTION_TYPES))
+    text = Text(20000, required=True)
+    unit_id = UnitId(load_default=None)
+
+
+class PlanActivity(Schema):
+    activity_id = Slug(load_default=None)
+    unit_id = UnitId(required=True)
+    title = Text(200, required=True)
+    theme = Text(200, required=True)          # e.g. 警示教育 / 专题党日
+    description = Text(5000, required=True)
+    starts_at = fields.AwareDateTime(required=True, format="iso")
+    ends_at = fields.AwareDateTime(required=True, format="iso")
+    location = Text(300, required=True)
+    invited_nodes = fields.List(NodeId(), load_default=list, validate=validate.Length(max=50))
+    share = Share()
+
+
+class Reschedule(Schema):
+    activity_id = Ref(required=True)
+    starts_at = fields.AwareDateTime(required=True, format="iso")
+    ends_at = fields.AwareDateTime(required=True, format="iso")
+    location = Text(300, required=True)
+    note = Text(500, required=True)
+
+
+class SignUpInput(Schema):
+    activity_id = Ref(required=True)
+    unit_id = UnitId(required=True)
+    headcount = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10000))
+
+
+class WithdrawSignUp(Schema):
+    activity_id = Ref(required=True)
+    unit_id = UnitId(required=True)
+    reason = Text(500, required=True)
+
+
+class UnitAttendance(Schema):
+    unit_id = UnitId(required=True)
+    attendees = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10000))
+
+
+class RecordAttendance(Schema):
+    activity_id = Ref(required=True)
+    units = fields.List(fields.Nested(UnitAttendance), required=True,
+                        validate=validate.Length(1, 200))
+    note = Text(1000, load_default=None)
+
+    @validates_schema
+    def distinct_units(self, data, **kw):
+        ids = [u["unit_id"] for u in data.get("units", [])]
+        if len(ids) != len(set(ids)):
+            raise ValidationError("each unit once", "units")
+
+
+class ReportOutcome(Schema):
+    activity_id = Ref(required=True)
+    summary = Text(5000, required=True)
+    results = Lines(1, required=True)
+
+
+class CancelActivity(Schema):
+    activity_id = Ref(required=True)
+    reason = Text(500, required=True)
+
+
+class NominateExemplar(Schema):
+    exemplar_id = Slug(load_default=None)
+    unit_id = UnitId(required=True)
+    category = fields.String(required=True, validate=validate.OneOf(EXEMPLAR_CATEGORIES))
+    title = Text(200, required=True)
+    section = Text(100, load_default=None)    # 科室 / 窗口 name: a place, not a person
+    description = Text(5000, required=True)
+    indicators = Indicators(required=True)
+    period = Period(required=True)
+    share = Share()
+
+
+class UpdateExemplarIndicators(Schema):
+    exemplar_id = Ref(required=True)
+    indicators = Indicators(required=True)
+    period = Period(required=True)
+
+
+class Endorse(Schema):
+    exemplar_id = Ref(required=True)
+    comment = Text(2000, required=True)
+    unit_id = UnitId(load_default=None)
+
+
+class PostProblem(Schema):
+    problem_id = Slug(load_default=None)
+    unit_id = UnitId(required=True)
+    title = Text(200, required=True)
+    context = Text(20000, required=True)
+    deadline = Date(required=True)
+    tags = Tags(load_default=list)
+    share = Share()
+
+
+class ExtendDeadline(Schema):
+    problem_id = Ref(required=True)
+    deadline = Date(required=True)
+    reason = Text(500, required=True)
+
+
+class Propose(Schema):
+    proposal_id = Slug(load_default=None)
+    problem_id = Ref(required=True)
+    summary = Text(500, required=True)
+    detail = Text(20000, required=True)
+    unit_id = UnitId(load_default=None)
+
+
+class AcceptProposal(Schema):
+    problem_id = Ref(required=True)
+    proposal_id = Ref(required=True)
+    note = Text(1000, required=True)
+
+
+class RecordResolution(Schema):
+    problem_id = Ref(required=True)
+    summary = Text(5000, required=True)
+    results = Lines(1, required=True)
+    measures = Lines(0, load_default=list)
+    resolved_on = Date(required=True)
+
+
+# -- queries ---------------------------------------------------------------------------
+class Feed(Schema):
+    kind = fields.String(load_default=None, validate=validate.OneOf(RECORD_KINDS))
+    origin = NodeId(load_default=None)
+    tag = Text(50, load_default=None)
+    before = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+
+
+class RecordRef(Schema):
+    record_id = Ref(required=True)
+
+
+class Compare(Schema):
+    period = Period(required=True)
+    indicator = Text(60, load_default=None)
+    source = fields.String(load_default=None, validate=validate.OneOf(("supervision", "education")))
+
+
+class NoInput(Schema):
+    pass

@@ -1,0 +1,187 @@
+"""The exchange nameko service (五联五互): the kernel's service plus federation.
+
+``ExchangeStore`` extends the kernel's ``EventSourcing`` provider rather than sitting
+beside it: nameko sets all extensions up concurrently, and federation needs the
+runtime (engine, projections) that ``EventSourcing.setup`` builds, so it is done in the
+same ``setup``, after it. ``start`` adds two managed threads to the kernel's relay: the
+outbox publisher and the inbox consumer (``services.exchange.federation``).
+
+Settings (nameko config keys, with defaults):
+
+* ``QINGLIAN_FEDERATION``: ``on``; ``off`` runs the service without its two threads
+  (local work only, e.g. tests of the commands).
+* ``FEDERATION_SYNC_SECONDS``: 60 - how often every peer's feed is asked for news (the
+  backstop behind AMQP; also run at start).
+* ``FEDERATION_GAP_GRACE_SECONDS``: 0.25 - how long a hole in an origin's sequence may
+  wait for the missing message before its feed is pulled.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from nameko.events import event_handler
+from nameko.rpc import rpc
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from services.exchange.application import INDICATOR_SOURCES, app, record_indicators
+from services.exchange.federation import (
+    Federation, InboxConsumer, OutboxPublisher, metadata as federation_metadata, write_identity,
+)
+from shared import config
+from shared.auth import NODE_ADMIN
+from shared.errors import Forbidden, QinglianError
+from shared.federation.feed import FeedRefused
+from shared.federation.keys import init_this_node, load_or_create_node_key, node_registry
+from shared.service import (
+    EventSourcing, NodeService, ServiceApi, bearer_token, idempotent, json_response,
+)
+from shared.unittree import MirrorsUnits
+
+log = logging.getLogger(__name__)
+
+
+class ExchangeApi(ServiceApi):
+    """``self.store`` in an exchange worker: the kernel's API plus ``federation``."""
+
+    def __init__(self, provider: "ExchangeStore", worker_ctx):
+        super().__init__(provider, worker_ctx)
+        self.federation: Federation = provider.federation
+
+
+class ExchangeStore(EventSourcing):
+    def setup(self):
+        super().setup()
+        cfg = self.container.config
+        federation_metadata.create_all(self.engine)
+        registry = node_registry(cfg)
+        me = registry.this_node()
+        if me is None:
+            # a fresh node (`make run` before `qinglian node init`): give it an identity
+            # so it works locally; its peers must be told its key before they trust it
+            me = init_this_node(cfg, registry=registry)
+            log.warning("node %s had no identity: created its key and registry entry; give "
+                        "its peers `qinglian federation identity` before linking", me.node_id)
+        key = load_or_create_node_key(cfg)
+        self.federation = Federation(
+            self.runtime, me.node_id, me.level, me.parent, key, registry, self.metrics,
+            grace=float(cfg.get("FEDERATION_GAP_GRACE_SECONDS", 0.25)),
+            sync_interval=float(cfg.get("FEDERATION_SYNC_SECONDS", 60)))
+        self.runtime.federation = self.federation
+        write_identity(self.engine, me.node_id, me.level, self.federation.city_id)
+        # wake the publisher after every commit that appended (cheap when nothing staged)
+        self.runtime.after_commit.append(lambda _events: self.federation.publisher_wake.set())
+        self._federate = str(cfg.get("QINGLIAN_FEDERATION", "on")).lower() not in ("off", "0", "false")
+        amqp = config.amqp_uri(cfg)
+        self.publisher = OutboxPublisher(self.federation, amqp)
+        self.consumer = InboxConsumer(self.federation, amqp)
+
+    def start(self):
+        super().start()
+        self._threads = []
+        if self._federate:
+            self._threads = [
+                self.container.spawn_managed_thread(self._run_publisher,
+                                                    identifier="federation-publisher"),
+                self.container.spawn_managed_thread(self._run_consumer,
+                                                    identifier="federation-consumer")]
+
+    def _wait_publisher(self, seconds: float) -> None:
+        self.federation.publisher_wake.wait(seconds)
+        self.federation.publisher_wake.clear()
+
+    def _run_publisher(self):
+        self.publisher.run(lambda: self._stopping, self._wait_publisher)
+
+    def _run_consumer(self):
+        self.consumer.run(lambda: self._stopping, time.sleep)
+
+    def stop(self):
+        super().stop()
+        self.federation.publisher_wake.set()
+        # let both threads finish what they are doing (a batch being applied commits or
+        # rolls back as a whole either way, but a clean stop does not leave it to a kill)
+        import eventlet
+        for gt in getattr(self, "_threads", ()):
+            with eventlet.Timeout(5, False):
+                gt.wait()
+
+    def get_dependency(self, worker_ctx) -> ExchangeApi:
+        return ExchangeApi(self, worker_ctx)
+
+
+class ExchangeService(MirrorsUnits, NodeService):
+    name = "exchange"
+    app = app
+    store = ExchangeStore()
+
+    # -- the feed other nodes pull (repair and catch-up) -----------------------------------
+    @http("GET", "/feed")
+    def feed(self, request):
+        """Signed entries after ``after`` for the signed-in node (shared.federation.feed)."""
+        try:
+            body = self.store.federation.feed_page(request.headers, request.args)
+        except FeedRefused as exc:
+            return json_response({"error": "feed_refused", "message": str(exc)}, exc.status or 403)
+        except ValueError as exc:
+            return json_response({"error": "bad_input", "message": str(exc)}, 400)
+        return Response(body, status=200, mimetype="application/json")
+
+    @http("GET", "/federation/status")
+    def federation_status_http(self, request):
+        try:
+            self.store.authenticate(bearer_token(request))
+        except QinglianError as exc:
+            return json_response(exc.to_dict(), exc.status)
+        return json_response(self.store.federation.status())
+
+    @http("POST", "/federation/sync")
+    def federation_sync_http(self, request):
+        try:
+            actor = self.store.authenticate(bearer_token(request))
+            if not actor.has(NODE_ADMIN):
+                raise Forbidden("node-admin only")
+        except QinglianError as exc:
+            return json_response(exc.to_dict(), exc.status)
+        self.store.federation.sync_requested.set()
+        return json_response({"sync": "requested"}, 202)
+
+    @rpc
+    def federation_sync(self):
+        """Ask the consumer thread to pull every peer's feed now (it runs it next)."""
+        self.store.federation.sync_requested.set()
+        return {"sync": "requested"}
+
+    @rpc
+    def federation_state(self):
+        return self.store.federation.status()
+
+    # -- 上下互比 figures from this node's other services ---------------------------------
+    @event_handler("supervision", "UnitIndicators.Published")
+    @idempotent
+    def unit_indicators(self, event, uow):
+        self._indicators(event, uow)
+
+    @event_handler("supervision", "DistrictIndicators.Published")
+    @idempotent
+    def district_indicators(self, event, uow):
+        self._indicators(event, uow)
+
+    @event_handler("education", "EducationIndicators.Published")
+    @idempotent
+    def education_indicators(self, event, uow):
+        self._indicators(event, uow)
+
+    @event_handler("education", "DistrictEducationIndicators.Published")
+    @idempotent
+    def district_education_indicators(self, event, uow):
+        self._indicators(event, uow)
+
+    @staticmethod
+    def _indicators(event, uow):
+        assert event.event_type in INDICATOR_SOURCES
+        if record_indicators(uow, event) is None:
+            log.warning("exchange: %s %s has no period or no numeric indicators; ignored",
+                        event.event_type, event.event_id)
+
