@@ -13,6 +13,12 @@ subcommands by providing ``services/<name>/cli.py`` with
 """
 from __future__ import annotations
 
+import warnings
+
+# nameko 2.14 needs eventlet, which announces on import that it is deprecated; an
+# operator's console has no use for that notice (only that exact warning is hidden)
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
 import argparse
 import importlib
 import os
@@ -69,19 +75,13 @@ def _users():
 
 # -- node ------------------------------------------------------------------------------------
 def cmd_node_init(args) -> int:
-    from shared.db import make_engine
-    from shared.federation.envelope import public_key_b64
-    from shared.federation.keys import load_or_create_node_key
-    from shared.federation.registry import NodeRegistry
+    from shared.federation.keys import identity, init_this_node
     os.environ["NODE_ID"] = args.node_id
     os.environ["NODE_LEVEL"] = args.level
     if args.parent:
         os.environ["NODE_PARENT"] = args.parent
-    key = load_or_create_node_key(None)
-    registry = NodeRegistry(make_engine(config.node_database_url()))
-    pub = public_key_b64(key.public_key())
-    registry.trust(args.node_id, args.level, args.parent, pub, args.feed_url, replace=True)
-    registry.set_this_node(args.node_id)
+    init_this_node(None, args.level, args.parent, args.feed_url)
+    me = identity(None)
     users = _users()
     token = None
     if users.get(args.admin_user) is None:
@@ -89,9 +89,13 @@ def cmd_node_init(args) -> int:
         token = users.issue_token(args.admin_user, "first admin")
     print("node %s (%s%s) initialised" % (args.node_id, args.level,
                                           ", parent %s" % args.parent if args.parent else ""))
-    print("public key: %s" % pub)
+    print("public key: %s" % me["public_key"])
     if token:
         print("admin %s token (shown once): %s" % (args.admin_user, token))
+    print("peers trust this node with:")
+    print("  qinglian node trust %s --level %s%s --public-key %s%s" % (
+        me["node_id"], me["level"], " --parent %s" % me["parent"] if me["parent"] else "",
+        me["public_key"], " --feed-url %s" % me["feed_url"] if me["feed_url"] else ""))
     print("export NODE_ID=%s NODE_LEVEL=%s%s" % (args.node_id, args.level,
                                                  " NODE_PARENT=%s" % args.parent if args.parent else ""))
     return 0

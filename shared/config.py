@@ -33,6 +33,10 @@ ENV_VARS = {
     "EXCHANGE_DATABASE_URL": "the exchange service's event store and read models",
     "WEB_SERVER_ADDRESS": "host:port of one service process's HTTP server (nameko)",
     "QINGLIAN_TZ": "the users' time zone for days and months (default Asia/Shanghai)",
+    "QINGLIAN_RELAY": "on (default) or off: run the outbox relay in this service process",
+    "QINGLIAN_FEDERATION": "exchange service: on (default) or off (no receive/sync threads)",
+    "FEDERATION_SYNC_SECONDS": "exchange service: how often peers' feeds are polled (default 60)",
+    "FEDERATION_GAP_GRACE_SECONDS": "exchange service: wait before pulling a sequence gap (default 0.25)",
 }
 
 
