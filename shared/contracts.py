@@ -27,7 +27,8 @@ ASYNCAPI = CONTRACTS / "asyncapi.yaml"
 
 
 def load_all_event_types() -> dict[str, type]:
-    """Import every service's domain so EVENT_TYPES is complete."""
+    """Every event type the platform records (services and kernel; aggregates defined by
+    tests or scripts in the same process are not the platform's and are left out)."""
     import shared.unittree  # noqa: F401 - UnitMirror events
     for service in SERVICES:
         try:
@@ -35,7 +36,8 @@ def load_all_event_types() -> dict[str, type]:
         except ModuleNotFoundError as exc:
             if exc.name != "services.%s" % service and exc.name != "services.%s.domain" % service:
                 raise
-    return dict(EVENT_TYPES)
+    return {t: cls for t, cls in EVENT_TYPES.items()
+            if cls.aggregate_cls.__module__.startswith(("services.", "shared."))}
 
 
 def publishers() -> dict[str, list[str]]:
