@@ -64,6 +64,9 @@ class Projection:
     def event_types(self):
         return self._handlers.keys()
 
+    def handles(self, event_type: str) -> bool:
+        return event_type in self._handlers
+
     def handle(self, w, event: StoredEvent) -> None:
         attr = self._handlers.get(event.event_type)
         if attr is not None:
@@ -76,8 +79,11 @@ def startswith(column, prefix: str):
     return column.like(like, escape="\\")
 
 
-def _pk(table: Table) -> tuple[str, ...]:
+def primary_key(table: Table) -> tuple[str, ...]:
     return tuple(c.name for c in table.primary_key.columns)
+
+
+_pk = primary_key
 
 
 def _where(table: Table, key: dict):
@@ -253,7 +259,7 @@ def _copy_into(conn: Connection, table: Table, rows: list[dict]) -> None:
 
 # -- running projections ---------------------------------------------------------------
 def apply_inline(store: EventStore, conn: Connection, projections: list[Projection],
-                 new_events: list[StoredEvent], checkpoint: str) -> None:
+                 new_events: list[StoredEvent], checkpoint: str, writer=None) -> None:
     """Bring a service's projections up to the events just appended, in the same
     transaction.
 
@@ -272,6 +278,8 @@ def apply_inline(store: EventStore, conn: Connection, projections: list[Projecti
         _apply(projections, w, store.iter_all(conn, after=cp, upto_position=first - 1))
         store.set_checkpoint(conn, checkpoint, last)
     _apply(projections, w, new_events)
+    if writer is not None:
+        writer.flush()
 
 
 def _apply(projections: list[Projection], w, events_) -> int:

@@ -162,6 +162,18 @@ class UnitOfWork:
                 self._snapshot(agg)
         return stored
 
+    def append_events(self, new: list[NewEvent], recorded_at_us: int | None = None,
+                      writer=None) -> list[StoredEvent]:
+        """Append events built elsewhere - replicas received from another node, with
+        their own ids and versions - and bring the read models along, as ``save`` does.
+        ``writer``: see ``apply_inline``."""
+        stored = self.rt.store.append(
+            self.conn, new, recorded_at_us=recorded_at_us or int(self.now.timestamp() * 1_000_000))
+        self.appended.extend(stored)
+        apply_inline(self.rt.store, self.conn, self.rt.projections, stored,
+                     self.rt.inline_checkpoint, writer)
+        return stored
+
     def _snapshot(self, agg: Aggregate) -> None:
         values = dict(version=agg.version, state=canonical_json(agg.snapshot_state()),
                       recorded_at_us=int(self.now.timestamp() * 1_000_000))

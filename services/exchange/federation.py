@@ -66,7 +66,7 @@ import jsonschema
 from kombu import Connection as AmqpConnection, Consumer, Exchange, Producer, Queue
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, func, select, update
 
-from services.exchange.batching import BatchWriter, _insert_sql
+from shared.batching import BatchWriter, _insert_sql
 from services.exchange.domain import ROOTS, _Created, aggregate_of, owner_of, routing_kind
 from shared.aggregate import EVENT_TYPES
 from shared.auth import system_actor
@@ -84,7 +84,6 @@ from shared.federation.feed import (
 )
 from shared.federation.ordering import Offer, OriginSequencer
 from shared.federation.registry import NodeRegistry
-from shared.projections import apply_inline
 from shared.store import events
 
 ROOT_STREAMS = {cls.stream_type for cls in ROOTS.values()}
@@ -526,11 +525,10 @@ class Federation:
                 last_occurred = env["occurred_at"]
             if through <= after:
                 return
-            stored = rt.store.append(conn, new, recorded_at_us=now) if new else []
+            stored = uow.append_events(new, recorded_at_us=now,
+                                       writer=self._batch_writer(conn, new)) if new else []
             for i, ev in zip(accepted_at, stored):
                 rows[i]["position"] = ev.position
-            uow.appended.extend(stored)
-            self._project(conn, stored)
             if rows:
                 sql, names, positional = _insert_sql(received, conn.dialect)
                 conn.connection.driver_connection.cursor().executemany(
@@ -567,23 +565,14 @@ class Federation:
                                     .group_by(events.c.stream_id)).all())
         return out
 
-    def _project(self, conn, stored: list[StoredEvent]) -> None:
-        """The read models, for a batch of replicas, in this transaction. Same handlers,
-        same checkpoint as the kernel's ``apply_inline``; a ``BatchWriter`` so that a
-        thousand new records cost a handful of statements, not five thousand."""
-        if not stored:
-            return
+    @staticmethod
+    def _batch_writer(conn, new: list[NewEvent]) -> BatchWriter:
+        """The read models for a batch of replicas are written through a ``BatchWriter``
+        (a thousand new records cost a handful of statements, not five thousand), with
+        every record and sub-record the batch touches fetched in two queries up front."""
         from services.exchange.projections import records, subs
-        rt = self.rt
-        if not rt.store.move_checkpoint(conn, rt.inline_checkpoint, stored[0].position - 1,
-                                        stored[-1].position, stored[-1].recorded_at_us):
-            # the read models are behind the log (someone appended without them): the
-            # kernel's path catches them up first
-            apply_inline(rt.store, conn, rt.projections, stored, rt.inline_checkpoint)
-            return
-        w = BatchWriter(conn)
         record_ids, sub_ids = set(), set()
-        for ev in stored:
+        for ev in new:
             agg = aggregate_of(ev.event_type)
             p = ev.payload
             (record_ids if agg.stream_type in ROOT_STREAMS else sub_ids).add(p.get(agg.id_field))
@@ -594,13 +583,10 @@ class Federation:
             sub_ids.update(p.get("merged_now") or ())
             if "proposal_id" in p and agg.stream_type != "Proposal":
                 sub_ids.add(p["proposal_id"])
+        w = BatchWriter(conn)
         w.prefetch(records, record_ids)
         w.prefetch(subs, sub_ids)
-        for ev in stored:
-            for projection in rt.projections:
-                if ev.event_type in projection._handlers:
-                    projection.handle(w, ev)
-        w.flush()
+        return w
 
     @staticmethod
     def _received_row(env: dict, via: str, outcome: str, now: int) -> dict:

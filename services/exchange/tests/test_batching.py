@@ -12,7 +12,6 @@ from services.exchange.tests.test_commands import Solo, seed
 from shared.auth import Actor
 from shared.events import NewEvent
 from shared.federation.envelope import public_key_b64
-from shared.projections import apply_inline
 
 TABLES = (records, record_tags, subs, indicator_values)
 
@@ -77,11 +76,10 @@ def test_batch_writer_builds_what_the_live_writer_builds(tmp_path):
         sid = agg.stream_id_for(e["payload"][agg.id_field])
         versions[sid] = versions.get(sid, 0) + 1
         with live.rt.unit_of_work(Actor("x", ("node-admin",), None, "city")) as uow:
-            stored = live.rt.store.append(uow.conn, [NewEvent(
+            uow.append_events([NewEvent(
                 sid, agg.stream_type, versions[sid], e["type"], 1, e["payload"],
                 {"node": "district-a", "correlation_id": e["event_id"], "occurred_at": e["occurred_at"]},
                 event_id=e["event_id"])])
-            apply_inline(live.rt.store, uow.conn, live.rt.projections, stored, live.rt.inline_checkpoint)
 
     got, want = dump(batch), dump(live)
     assert got == want

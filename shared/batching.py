@@ -1,6 +1,7 @@
-"""Applying a batch of received events to the read models with few statements.
+"""Applying a batch of events to the read models with few statements.
 
-A catching-up node applies replicas a thousand at a time, in one transaction. Through
+The exchange service's catching-up node applies replicas a thousand at a time, in one
+transaction. Through
 the kernel's ``LiveWriter`` every ``insert``/``get`` is its own statement (~50 µs each
 in SQLAlchemy here, five per received record): that alone caps catch-up at about
 4,000 events/s. ``BatchWriter`` offers the same writer interface to the same projection
@@ -16,16 +17,15 @@ handlers, but
 
 The result is the one ``LiveWriter`` gives (tests apply the same events both ways and
 compare the tables); rows reach the database later within the transaction, which no
-handler can observe. Only the exchange service's receive path uses it; commands keep
-the kernel's inline path. (Kernel change wished for: ``apply_inline`` taking a writer.)
+handler can observe. Pass one to ``UnitOfWork.append_events(..., writer=...)``;
+ordinary commands keep the ``LiveWriter``.
 """
 from __future__ import annotations
 
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
-from shared.projections import LiveWriter
-from shared.projections import _pk as _pk_columns
+from shared.projections import LiveWriter, primary_key
 
 _PKS: dict[int, tuple[str, ...]] = {}
 
@@ -61,7 +61,7 @@ def _pk(table: Table) -> tuple[str, ...]:
     """The table's primary-key column names (cached: asked for on every call)."""
     cols = _PKS.get(id(table))
     if cols is None:
-        cols = _PKS[id(table)] = _pk_columns(table)
+        cols = _PKS[id(table)] = primary_key(table)
     return cols
 
 
