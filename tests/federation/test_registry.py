@@ -154,10 +154,8 @@ def test_this_node_and_untrust(registry):
 
 def test_works_on_the_kernels_engine(tmp_path):
     """shared.db's SQLite engine issues BEGIN IMMEDIATE itself; the registry must cope."""
-    db = pytest.importorskip("shared.db")
-    if not hasattr(db, "make_engine"):
-        pytest.skip("shared.db.make_engine not there yet")
-    engine = db.make_engine("sqlite:///%s" % (tmp_path / "node.db"))
+    from shared.db import make_engine
+    engine = make_engine("sqlite:///%s" % (tmp_path / "node.db"))
     try:
         reg = NodeRegistry(engine)
         key, _ = generate_keypair()
