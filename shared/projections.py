@@ -268,11 +268,13 @@ def apply_inline(store: EventStore, conn: Connection, projections: list[Projecti
     together, so they share one checkpoint: the common case is one conditional UPDATE
     per commit, whatever the number of projections. If the checkpoint is not where this
     batch starts (someone appended without projections), they catch up from the log.
+    ``writer`` replaces the ``LiveWriter`` (e.g. a ``shared.batching.BatchWriter`` for a
+    large batch); it is flushed before returning.
     """
     if not new_events or not projections:
         return
     first, last = new_events[0].position, new_events[-1].position
-    w = LiveWriter(conn)
+    w = writer if writer is not None else LiveWriter(conn)
     if not store.move_checkpoint(conn, checkpoint, first - 1, last, new_events[-1].recorded_at_us):
         cp = store.get_checkpoint(conn, checkpoint) or 0
         _apply(projections, w, store.iter_all(conn, after=cp, upto_position=first - 1))

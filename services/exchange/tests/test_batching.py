@@ -65,8 +65,18 @@ def test_batch_writer_builds_what_the_live_writer_builds(tmp_path):
     batch.registry.trust("district-a", "district", "city", public_key_b64(a.keys["district-a"]),
                          replace=True)
     batch.fed.load_state()
-    batch.fed._apply("district-a", 0, [(e["origin_seq"], e, None) for e in envelopes],
-                     envelopes[-1]["origin_seq"], "feed")
+    # and it really is the BatchWriter at work: hardly any row goes through LiveWriter
+    from shared.projections import LiveWriter
+    live_inserts = []
+    original = LiveWriter.insert
+    LiveWriter.insert = lambda self, table, **values: (live_inserts.append(table.name),
+                                                        original(self, table, **values))
+    try:
+        batch.fed._apply("district-a", 0, [(e["origin_seq"], e, None) for e in envelopes],
+                         envelopes[-1]["origin_seq"], "feed")
+    finally:
+        LiveWriter.insert = original
+    assert len(live_inserts) < len(envelopes) / 4, live_inserts
     # ... and one by one through the kernel's inline path (LiveWriter)
     live = Solo(tmp_path / "live", node_id="city", level="city", parent=None)
     versions: dict[str, int] = {}
