@@ -49,7 +49,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import figure, percentile, table, write
+from bench.common import figure, percentile
 
 PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -377,10 +377,4 @@ def run(var_dir: str = "var") -> dict:
         figures["checkin_burst_accepted"]["first_error"] = first_error
     figures["checkin_burst_lost"].update(counted=rows, distinct_members=distinct,
                                          retaps=len(retap_people), retaps_answered_duplicate=retaps_ok)
-    write("education", figures, str(var))
-    print(table("education", figures))
-    return figures
-
-
-if __name__ == "__main__":
-    run(sys.argv[1] if len(sys.argv) > 1 else "var")
+    return figures  # `python -m bench education` prints it and writes var/bench/education.json
