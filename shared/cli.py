@@ -245,7 +245,10 @@ def cmd_run(args) -> int:
         port = base_port + i if base_port else config.DEFAULT_PORTS[service]
         env["WEB_SERVER_ADDRESS"] = "%s:%d" % (args.host, port)
         env.setdefault("NODE_ID", config.node_id())
-        procs.append((service, port, subprocess.Popen(service_command(service), env=env, cwd=str(REPO))))
+        # own session: Ctrl-C reaches only this launcher, which stops each service once
+        # (nameko 2.14 trips over a second stop signal while stopping its timers)
+        procs.append((service, port, subprocess.Popen(service_command(service), env=env, cwd=str(REPO),
+                                                      start_new_session=True)))
         print("%-12s http://%s:%d  (/health, /metrics, /api/...)" % (service, args.host, port))
     print("node %s running on %s; Ctrl-C stops it." % (config.node_id(), uri))
 

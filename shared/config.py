@@ -22,7 +22,7 @@ DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
 
 ENV_VARS = {
     "NODE_ID": "this node's id, e.g. city or district-a (default: local)",
-    "NODE_LEVEL": "city or district (default: district)",
+    "NODE_LEVEL": "city or district (default: district if NODE_PARENT is set, else city)",
     "NODE_PARENT": "the parent node's id (a district's city); empty for the city",
     "AMQP_URI": "this node's RabbitMQ (default %s)" % DEFAULT_AMQP_URI,
     "QINGLIAN_VAR": "folder for SQLite files, keys and benchmark output (default: var)",
@@ -55,7 +55,10 @@ def node_id(config: dict | None = None) -> str:
 
 
 def node_level(config: dict | None = None) -> str:
-    return _get("NODE_LEVEL", config, "district")
+    """``NODE_LEVEL`` if set; otherwise a node with a parent is a district and one
+    without is the top of its own tree (so `make run` with no settings is a working,
+    unfederated node)."""
+    return _get("NODE_LEVEL", config) or ("district" if node_parent(config) else "city")
 
 
 def node_parent(config: dict | None = None) -> str | None:
