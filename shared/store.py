@@ -121,12 +121,24 @@ class _Style(dict):
         return self.style % key
 
 
+_PARAM_NAMES: list[list[tuple[str, str]]] = []
+
+
+def _param_names(n_rows: int) -> list[list[tuple[str, str]]]:
+    """("payload", "payload_3") pairs per row, built once (formatted on every append otherwise)."""
+    while len(_PARAM_NAMES) < n_rows:
+        i = len(_PARAM_NAMES)
+        _PARAM_NAMES.append([(c, "%s_%d" % (c, i)) for c in _EVENT_COLUMNS])
+    return _PARAM_NAMES[:n_rows]
+
+
 def _fast_insert_sql(n_rows: int, has_tail: bool) -> str:
     cols = _EVENT_COLUMNS
     values = ", ".join("(%s)" % ", ".join("%%(%s_%d)s" % (c, i) for c in cols) for i in range(n_rows))
-    guard = "NOT EXISTS (SELECT 1 FROM events WHERE position > %(last)s)"
-    if has_tail:
-        guard += " AND EXISTS (SELECT 1 FROM events WHERE position = %(last)s AND hash = %(last_hash)s)"
+    # the last row's hash covers its position and the whole chain before it: if it is
+    # the hash we cached, the tail is exactly the row we cached (one backward index step)
+    guard = ("(SELECT hash FROM events ORDER BY position DESC LIMIT 1) = %(last_hash)s"
+             if has_tail else "NOT EXISTS (SELECT 1 FROM events)")
     # lock_timeout is set per connection (shared.db), so the lock needs no SET LOCAL here
     return ("LOCK TABLE events IN EXCLUSIVE MODE; "
             "INSERT INTO events (%s) SELECT * FROM (VALUES %s) AS v WHERE %s"
@@ -253,10 +265,10 @@ class EventStore:
         """
         last_position, last_hash = self._tail
         rows, stored = self._rows(new_events, last_position, last_hash, recorded)
-        params = {"last": last_position, "last_hash": last_hash}
-        for i, row in enumerate(rows):
-            for c, v in row.items():
-                params["%s_%d" % (c, i)] = v
+        params = {"last_hash": last_hash}
+        for names, row in zip(_param_names(len(rows)), rows):
+            for c, name in names:
+                params[name] = row[c]
         sql = self._fast_sql.get((len(rows), bool(last_position)))
         if sql is None:
             sql = self._fast_sql[(len(rows), bool(last_position))] = _fast_insert_sql(
