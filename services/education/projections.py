@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shared.events import canonical_json
 from shared.projections import Projection, on, startswith
 from shared.unittree import path_of, subtree_of, unit_directory, unit_of
 
@@ -34,8 +35,7 @@ from services.education.domain import (
 metadata = MetaData()
 
 
-def _json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+_json = canonical_json  # read-model JSON columns: the log's one canonical form
 
 
 # -- check-in board ----------------------------------------------------------------------------

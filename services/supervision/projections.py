@@ -16,14 +16,14 @@ from sqlalchemy import (
 )
 
 from services.supervision.domain import DISTRICT_FIGURES, UNIT_FIGURES, next_period, period_bounds
+from shared.events import canonical_json
 from shared.projections import Projection, on
 from shared.unittree import unit_directory, unit_directory_projection
 
 metadata = MetaData()
 
 
-def _json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+_json = canonical_json  # read-model JSON columns: the log's one canonical form
 
 
 # -- inspections --------------------------------------------------------------------------
