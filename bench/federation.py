@@ -40,11 +40,9 @@ ROUNDS = 3          # catch-up rounds (the machine is shared: the median is repo
 def run(var_dir) -> dict:
     from nameko.containers import ServiceContainer
     from nameko.testing.utils import get_extension
-    from sqlalchemy import select
-
     from services.exchange.application import app, save_and_share
     from services.exchange.domain import Experience
-    from services.exchange.federation import INBOX_QUEUE, inbox
+    from services.exchange.federation import INBOX_QUEUE
     from services.exchange.localnet import LocalNetwork
     from services.exchange.service import ExchangeService, ExchangeStore
     from shared.auth import Actor

@@ -174,9 +174,6 @@ def bench_relay(store: EventStore, vhost_uri: str, n=10_000, n_raw=2_000) -> dic
             for i in range(n_raw):
                 producer.publish(body, routing_key="Unit.Registered", delivery_mode=2)
         raw = rate(n_raw, t.seconds)
-    head0 = 0
-    with store.engine.connect() as c:
-        head0 = store.head(c)
     relay = Relay(store, vhost_uri, "bench", batch_size=500)
     relay.drain(timeout=120)  # publish what the append benchmark left
     with store.engine.begin() as c:

@@ -19,6 +19,7 @@ transaction is opened, so nothing can be written.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -29,6 +30,11 @@ from shared.errors import BadInput, NotFound, Unauthenticated
 from shared.uow import Runtime
 
 UnitPath = Callable[[object, str], "str | None"]
+
+
+def new_id(given: str | None = None) -> str:
+    """The id a caller chose (idempotent imports), or a fresh one."""
+    return given or uuid.uuid4().hex[:16]
 
 
 @dataclass

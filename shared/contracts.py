@@ -29,7 +29,7 @@ ASYNCAPI = CONTRACTS / "asyncapi.yaml"
 def load_all_event_types() -> dict[str, type]:
     """Every event type the platform records (services and kernel; aggregates defined by
     tests or scripts in the same process are not the platform's and are left out)."""
-    import shared.unittree  # noqa: F401 - UnitMirror events
+    import shared.unittree  # noqa: F401 - registers the UnitMirror events
     for service in SERVICES:
         try:
             importlib.import_module("services.%s.domain" % service)

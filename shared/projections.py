@@ -22,7 +22,6 @@ Handlers never write SQL themselves; they call the writer ``w``
 """
 from __future__ import annotations
 
-import json
 from typing import Callable, Iterable
 
 from sqlalchemy import MetaData, Table, and_, bindparam, delete, select
@@ -81,9 +80,6 @@ def startswith(column, prefix: str):
 
 def primary_key(table: Table) -> tuple[str, ...]:
     return tuple(c.name for c in table.primary_key.columns)
-
-
-_pk = primary_key
 
 
 def _where(table: Table, key: dict):
@@ -147,9 +143,9 @@ class LiveWriter:
     def upsert(self, table: Table, key: dict, **values) -> None:
         ins = (postgresql.insert if self._pg else sqlite.insert)(table).values(**key, **values)
         if values:
-            ins = ins.on_conflict_do_update(index_elements=list(_pk(table)), set_=values)
+            ins = ins.on_conflict_do_update(index_elements=list(primary_key(table)), set_=values)
         else:
-            ins = ins.on_conflict_do_nothing(index_elements=list(_pk(table)))
+            ins = ins.on_conflict_do_nothing(index_elements=list(primary_key(table)))
         self.conn.execute(ins)
 
     def update(self, table: Table, key: dict, **values) -> None:
@@ -175,7 +171,7 @@ class BufferedWriter:
 
     @staticmethod
     def _key(table: Table, values: dict) -> tuple:
-        return tuple(values[c] for c in _pk(table))
+        return tuple(values[c] for c in primary_key(table))
 
     def get(self, table: Table, **key) -> dict | None:
         row = self._rows(table).get(self._key(table, key))
@@ -214,7 +210,7 @@ class BufferedWriter:
 
     def update(self, table: Table, key: dict, **values) -> None:
         rows = self._rows(table)
-        if len(key) == len(_pk(table)) and all(c in key for c in _pk(table)):
+        if len(key) == len(primary_key(table)) and all(c in key for c in primary_key(table)):
             existing = rows.get(self._key(table, key))
             if existing is not None:
                 existing.update(values)
@@ -225,7 +221,7 @@ class BufferedWriter:
 
     def delete(self, table: Table, **key) -> None:
         rows = self._rows(table)
-        if all(c in key for c in _pk(table)):
+        if all(c in key for c in primary_key(table)):
             rows.pop(self._key(table, key), None)
             return
         for k in [k for k, r in rows.items() if all(r.get(c) == v for c, v in key.items())]:

@@ -26,7 +26,7 @@ import zlib
 from typing import Callable, NamedTuple
 
 import amqp
-from kombu import Connection as AmqpConnection, Exchange, Producer
+from kombu import Connection as AmqpConnection, Exchange
 from sqlalchemy import bindparam, select, text
 
 from shared.db import readonly
@@ -84,19 +84,20 @@ class Relay:
         self.name = name or "relay:%s" % service
         self.on_published = on_published  # (published, lag_events, lag_seconds)
         self._conn: AmqpConnection | None = None
-        self._producer: Producer | None = None
+        self._channel = None
         self._lock_conn = None
         self._leader = False
 
     # -- broker connection ----------------------------------------------------------------
-    def _producer_ready(self) -> Producer:
-        if self._producer is None:
+    def _channel_ready(self):
+        """A channel in transaction mode on which the exchange is declared."""
+        if self._channel is None:
             self._conn = AmqpConnection(self.amqp_uri, heartbeat=0, connect_timeout=5)
             channel = self._conn.channel()
             self.exchange(channel).declare()
             channel.tx_select()
-            self._producer = Producer(channel, exchange=self.exchange, serializer="json")
-        return self._producer
+            self._channel = channel
+        return self._channel
 
     def close(self) -> None:
         try:
@@ -104,7 +105,7 @@ class Relay:
                 self._conn.release()
         except Exception:  # noqa: BLE001 - closing a broken connection may fail too
             pass
-        self._conn = self._producer = None
+        self._conn = self._channel = None
         if self._lock_conn is not None:
             try:
                 # invalidate, not close: a pooled connection would keep its session,
@@ -142,7 +143,7 @@ class Relay:
 
         Straight onto the channel (kombu's Producer would re-encode and re-declare per
         message): the body is the JSON nameko's event handlers decode."""
-        channel = self._producer_ready().channel
+        channel = self._channel_ready()
         exchange = self.exchange.name
         for ev in batch:
             channel.basic_publish(

@@ -15,8 +15,9 @@ from nameko.events import event_handler
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, select
 
 from shared.aggregate import Aggregate
+from shared.errors import NotFound
 from shared.events import StoredEvent
-from shared.projections import Projection, on, startswith
+from shared.projections import Projection, startswith
 
 UNIT_EVENTS = ("Registered", "Renamed", "Moved", "DemonstrationSiteSet", "PilotFlagsSet",
                "Deactivated")
@@ -106,6 +107,14 @@ def unit_of(conn, table: Table, unit_id: str) -> dict | None:
     return _unit(row) if row else None
 
 
+def require_unit(conn, table: Table, unit_id: str, field: str = "unit_id") -> dict:
+    """The unit, or a 404 naming the input field that pointed at it."""
+    row = unit_of(conn, table, unit_id)
+    if row is None:
+        raise NotFound("unit %s not found" % unit_id, {field: ["no such unit"]})
+    return row
+
+
 def subtree_of(conn, table: Table, unit_id: str, include_inactive: bool = False) -> list[dict]:
     path = path_of(conn, table, unit_id)
     if path is None:
@@ -118,26 +127,30 @@ def subtree_of(conn, table: Table, unit_id: str, include_inactive: bool = False)
 
 # -- the mirror in other services ----------------------------------------------------------
 class UnitMirror(Aggregate):
-    """A local copy of one unit's history, recorded from the units service's events."""
+    """A local copy of one unit's history, recorded from the units service's events.
+
+    Only the version matters to the aggregate (ordering, see ``record_unit_event``);
+    what the events say is read by the unit-directory projection, so most of them
+    change no aggregate state."""
 
     class Registered(Aggregate.Event):
         def apply(self, m):
             m.kind = self.kind
 
     class Renamed(Aggregate.Event):
-        pass
+        """Mirrors ``Unit.Renamed``."""
 
     class Moved(Aggregate.Event):
-        pass
+        """Mirrors ``Unit.Moved``."""
 
     class DemonstrationSiteSet(Aggregate.Event):
-        pass
+        """Mirrors ``Unit.DemonstrationSiteSet``."""
 
     class PilotFlagsSet(Aggregate.Event):
-        pass
+        """Mirrors ``Unit.PilotFlagsSet``."""
 
     class Deactivated(Aggregate.Event):
-        pass
+        """Mirrors ``Unit.Deactivated``."""
 
 
 mirror_metadata = MetaData()

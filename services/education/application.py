@@ -10,12 +10,11 @@ role-checked here, then handed to the group commit (``burst.py``).
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from shared.app import Application
+from shared.app import Application, new_id
 from shared.auth import ANY_ROLE, INSPECTOR, NODE_ADMIN, UNIT_ADMIN, WRITERS
 from shared.errors import (
     ConcurrencyError, Conflict, Forbidden, NotFound, QinglianError, RuleViolation,
@@ -23,7 +22,9 @@ from shared.errors import (
 from shared.events import iso_to_us
 from shared.projections import build_as_of
 from shared.store import EventStore
-from shared.unittree import directory_path, subtree_of, unit_directory, unit_directory_projection
+from shared.unittree import (
+    directory_path, require_unit, subtree_of, unit_directory, unit_directory_projection,
+)
 
 from services.education import projections as pr
 from services.education import schemas as s
@@ -110,15 +111,8 @@ def today_of(rt) -> date:
     return local_date(rt.clock(), settings_of(rt).timezone)
 
 
-def _new_id(given: str | None) -> str:
-    return given or uuid.uuid4().hex[:16]
-
-
 def _require_unit(conn, unit_id: str, field: str = "unit_id") -> dict:
-    row = pr.unit_row(conn, unit_id)
-    if row is None:
-        raise NotFound("unit %s not found" % unit_id, {field: ["no such unit"]})
-    return row
+    return require_unit(conn, unit_directory, unit_id, field)
 
 
 def _require_units(conn, unit_ids, field: str) -> None:
@@ -166,7 +160,7 @@ def _plan(uow, d) -> StudySession:
                 "roles": sorted(set(d["audience"].get("roles", []))),
                 "posts": sorted(set(d["audience"].get("posts", [])))}
     _require_units(uow.conn, audience["unit_ids"], "audience.unit_ids")
-    session_id = _new_id(d["session_id"])
+    session_id = new_id(d["session_id"])
     if uow.exists(StudySession, session_id):
         raise Conflict("session %s already exists" % session_id, {"session_id": ["already taken"]})
     tz = settings_of(uow.rt).timezone
@@ -537,7 +531,7 @@ def list_sessions(conn, d, actor):
 def add_content(uow, d):
     """Add a slogan, an image (by reference), a short text or a one-line reminder to the
     district's library, tagged by business type, post and risk point."""
-    item_id = _new_id(d["item_id"])
+    item_id = new_id(d["item_id"])
     if uow.exists(ContentItem, item_id):
         raise Conflict("content %s already exists" % item_id, {"item_id": ["already taken"]})
     item = ContentItem.add(item_id, d["kind"], d["title"], d["text"], d["ref"], d["tags"])
@@ -683,7 +677,7 @@ NOTICE_BODY = ("%s将至。请各单位教育提醒党员干部严守中央八�
 @app.command("schedule_notice", s.ScheduleNotice, roles=(NODE_ADMIN,), status=201)
 def schedule_notice(uow, d):
     """A notice for a sensitive period not in the calendar (e.g. 换届, 重大活动)."""
-    notice_id = _new_id(d["notice_id"])
+    notice_id = new_id(d["notice_id"])
     if uow.exists(IntegrityNotice, notice_id):
         raise Conflict("notice %s already exists" % notice_id, {"notice_id": ["already taken"]})
     n = IntegrityNotice.schedule(notice_id, d["title"], d["body"], d["send_on"].isoformat(),

@@ -12,7 +12,6 @@ Roles (see docs/supervision.md for the full table):
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import date, datetime, time
 
 from sqlalchemy import select
@@ -31,7 +30,7 @@ from services.supervision.projections import (
     screening,
 )
 from services.supervision.settings import settings_for
-from shared.app import Application
+from shared.app import Application, new_id
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
 from shared.errors import BadInput, Conflict, NotFound, RuleViolation
 from shared.events import iso_to_us
@@ -52,10 +51,6 @@ SCREENED_LEVELS = ("unit",)
 
 
 # -- helpers --------------------------------------------------------------------------------
-def _new_id(given: str | None) -> str:
-    return given or uuid.uuid4().hex[:16]
-
-
 def _today(uow) -> str:
     """Today in the users' time zone, from the unit of work's (controllable) clock."""
     return uow.now.astimezone(settings_for(uow.conn).tz).date().isoformat()
@@ -166,7 +161,7 @@ def get_checklist(conn, d, actor):
 # -- inspections ---------------------------------------------------------------------------------
 def _plan(uow, unit_id, d, checklist, inspection_id=None, batch_id=None):
     _active_unit(uow.conn, unit_id)
-    iid = _new_id(inspection_id)
+    iid = new_id(inspection_id)
     if uow.exists(Inspection, iid):
         raise Conflict("inspection %s already exists" % iid, {"inspection_id": ["already taken"]})
     return Inspection.plan(iid, unit_id, d["title"], d["planned_on"].isoformat(), checklist,
@@ -188,7 +183,7 @@ def plan_inspection_batch(uow, d):
     """Plan the same inspection for a batch of units (one inspection each, one batch id)."""
     checklist, created = _load_or_default(uow, Checklist, d["checklist_id"], DEFAULT_CHECKLIST_ID,
                                           Checklist.default)
-    batch_id = _new_id(d["batch_id"])
+    batch_id = new_id(d["batch_id"])
     planned = [_plan(uow, unit_id, d, checklist, batch_id=batch_id) for unit_id in d["unit_ids"]]
     uow.save(*([checklist] if created else []), *planned)
     return {"batch_id": batch_id, "checklist_version": checklist.current,
@@ -254,7 +249,7 @@ def record_finding(uow, d):
                             {"owner_unit_id": ["not in the subtree of %s" % d["unit_id"]]})
     found_on = _iso(d["found_on"]) or today
     _not_future(found_on, today, "found_on")
-    finding_id = _new_id(d["finding_id"])
+    finding_id = new_id(d["finding_id"])
     if uow.exists(Finding, finding_id):
         raise Conflict("finding %s already exists" % finding_id, {"finding_id": ["already taken"]})
     finding = Finding.record(finding_id, d["unit_id"], d["source"], d["description"],
@@ -409,7 +404,7 @@ def identify_risk_point(uow, d):
         # the units service names a 微权力清单 "<unit id>/<post>"
         raise BadInput("not a 微权力清单 of this unit",
                        {"micro_power_list_id": ["must be %s/<post>" % d["unit_id"]]})
-    rp_id = _new_id(d["risk_point_id"])
+    rp_id = new_id(d["risk_point_id"])
     if uow.exists(RiskPoint, rp_id):
         raise Conflict("risk point %s already exists" % rp_id, {"risk_point_id": ["already taken"]})
     point = RiskPoint.identify(rp_id, d["unit_id"], d["description"], d["category"], d["post"],
@@ -435,7 +430,7 @@ def assess_risk_point(uow, d):
 def add_control(uow, d):
     """防控措施 with its owner post and review date."""
     point = uow.get(RiskPoint, d["risk_point_id"])
-    control_id = _new_id(d["control_id"])
+    control_id = new_id(d["control_id"])
     point.add_control(control_id, d["measure"], d["owner_post"], d["review_date"].isoformat(),
                       _today(uow))
     uow.save(point)
@@ -591,7 +586,7 @@ def open_round(uow, d):
                 raise NotFound("unit %s not found" % unit_id, {"unit_ids.%d" % n: ["no such unit"]})
     system, created = _load_or_default(uow, IndicatorSystem, d["system_id"],
                                        DEFAULT_INDICATOR_SYSTEM_ID, IndicatorSystem.default)
-    round_id = _new_id(d["round_id"])
+    round_id = new_id(d["round_id"])
     if uow.exists(AssessmentRound, round_id):
         raise Conflict("round %s already exists" % round_id, {"round_id": ["already taken"]})
     rnd = AssessmentRound.open(round_id, d["title"], d["period"], system, unit_ids, _today(uow))
@@ -652,7 +647,7 @@ def record_discipline(uow, d):
     """One instance of 四种形态 handling. Stays on this node; only counts leave it."""
     today = _today(uow)
     q.require_unit(uow.conn, d["unit_id"])
-    record_id = _new_id(d["record_id"])
+    record_id = new_id(d["record_id"])
     if uow.exists(DisciplineRecord, record_id):
         raise Conflict("record %s already exists" % record_id, {"record_id": ["already taken"]})
     rec = DisciplineRecord.record(record_id, d["unit_id"], d["form"], d["person_name"],

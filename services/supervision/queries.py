@@ -23,7 +23,8 @@ from services.supervision.projections import (
 )
 from shared.errors import NotFound
 from shared.projections import startswith
-from shared.unittree import subtree_of, unit_directory, unit_of
+from shared.unittree import require_unit as shared_require_unit
+from shared.unittree import subtree_of, unit_directory
 
 ud = unit_directory
 r = rectifications
@@ -47,10 +48,7 @@ CATEGORY_ZH = {"political": "政治风险", "post_duty": "岗位职责风险", "
 
 
 def require_unit(conn, unit_id: str) -> dict:
-    row = unit_of(conn, ud, unit_id)
-    if row is None:
-        raise NotFound("unit %s not found" % unit_id, {"unit_id": ["no such unit"]})
-    return row
+    return shared_require_unit(conn, ud, unit_id)
 
 
 def _in_subtree(path: str):

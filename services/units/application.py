@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 from sqlalchemy import select
 
@@ -14,7 +13,8 @@ from services.units.projections import (
     PROJECTIONS, UNIT_TREE, coverage, documents, letters, micro_power, people, subtree, unit_path,
     unit_row, units,
 )
-from shared.app import Application
+from shared.app import Application, new_id
+from shared.unittree import require_unit
 from shared.auth import NODE_ADMIN, WRITERS
 from shared.errors import Conflict, NotFound, RuleViolation
 from shared.projections import build_as_of
@@ -25,15 +25,8 @@ app = Application("units", unit_path=unit_path)
 app.projections = PROJECTIONS
 
 
-def _new_id(given: str | None) -> str:
-    return given or uuid.uuid4().hex[:16]
-
-
 def _require_unit(conn, unit_id: str) -> dict:
-    row = unit_row(conn, unit_id)
-    if row is None:
-        raise NotFound("unit %s not found" % unit_id, {"unit_id": ["no such unit"]})
-    return row
+    return require_unit(conn, units, unit_id)
 
 
 def _person_unit(conn, data) -> str | None:
@@ -62,7 +55,7 @@ def register_unit(uow, d):
         parent = _require_unit(uow.conn, d["parent_id"])
         if not parent["active"]:
             raise RuleViolation("parent unit %s is deactivated" % d["parent_id"])
-    unit_id = _new_id(d["unit_id"])
+    unit_id = new_id(d["unit_id"])
     if uow.exists(Unit, unit_id):
         raise Conflict("unit %s already exists" % unit_id, {"unit_id": ["already taken"]})
     unit = Unit.register(unit_id, d["name"], d["kind"], d["level"], d["parent_id"])
@@ -154,7 +147,7 @@ def unit_tree_as_of(conn, d, actor):
 def register_person(uow, d):
     """Someone whose role matters (党组织书记, 纪检委员, cadres). Stays on this node."""
     _require_unit(uow.conn, d["unit_id"])
-    person_id = _new_id(d["person_id"])
+    person_id = new_id(d["person_id"])
     if uow.exists(Person, person_id):
         raise Conflict("person %s already exists" % person_id, {"person_id": ["already taken"]})
     person = Person.register(person_id, d["name"], d["unit_id"], d["post"], d["young_cadre"])
@@ -218,7 +211,7 @@ def list_people(conn, d, actor):
 def draft_document(uow, d):
     """任务清单 / 责任清单 / 考核细则: first version."""
     _require_unit(uow.conn, d["unit_id"])
-    doc_id = _new_id(d["doc_id"])
+    doc_id = new_id(d["doc_id"])
     if uow.exists(ResponsibilityDocument, doc_id):
         raise Conflict("document %s already exists" % doc_id, {"doc_id": ["already taken"]})
     doc = ResponsibilityDocument.draft(doc_id, d["unit_id"], d["kind"], d["title"], d["items"])

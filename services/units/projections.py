@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import (
-    Boolean, Column, Integer, MetaData, String, Table, Text, and_, func, select,
+    Boolean, Column, Integer, MetaData, String, Table, Text, and_, select,
 )
 
-from shared.events import StoredEvent
 from shared.projections import Projection, on, startswith
 from shared.unittree import UnitTreeProjection, path_of, subtree_of, unit_of, unit_tree_table
 
@@ -195,10 +194,6 @@ def coverage(conn, unit_id: str, period: str) -> dict:
     return {"unit_id": unit_id, "period": period, "total": total, "signed": signed,
             "coverage": round(signed / total, 4) if total else 1.0,
             "by_kind": by_kind, "unsigned": unsigned}
-
-
-def count_units(conn) -> int:
-    return conn.execute(select(func.count()).select_from(units)).scalar()
 
 
 __all__ = ["PROJECTIONS", "unit_path", "unit_row", "subtree", "coverage", "metadata",
