@@ -75,16 +75,20 @@ def vhost():
         _rabbit("DELETE", "/vhosts/%s" % name)
 
 
-@pytest.fixture
-def node_config(vhost, tmp_path):
-    """nameko config for one node on SQLite files under tmp_path; tests add keys."""
+def _node_config(amqp_uri, tmp_path):
     from nameko.testing.utils import find_free_port
     return {
-        "AMQP_URI": vhost["uri"],
+        "AMQP_URI": amqp_uri,
         "NODE_ID": "district-test",
         "QINGLIAN_VAR": str(tmp_path / "var"),
         "WEB_SERVER_ADDRESS": "127.0.0.1:%d" % find_free_port(),
     }
+
+
+@pytest.fixture
+def node_config(vhost, tmp_path):
+    """nameko config for one node on SQLite files under tmp_path; tests add keys."""
+    return _node_config(vhost["uri"], tmp_path)
 
 
 @pytest.fixture
@@ -113,3 +117,41 @@ def make_user(node_config):
         users.engine.dispose()
         return token
     return make
+
+
+# -- a RabbitMQ node of this run's own, for fault tests (they stop and restart it) -------
+@pytest.fixture(scope="session")
+def fault_broker(tmp_path_factory):
+    """A dedicated RabbitMQ node (own name, ports, data; see tests/brokernode.py),
+    started once per session on first use and stopped at the end. Fault tests stop,
+    restart and cut it; the machine's broker is never touched."""
+    from tests.brokernode import RabbitNode
+    node = RabbitNode(tmp_path_factory.mktemp("rabbit-fault"))
+    try:
+        node.start()
+    except Exception as exc:  # noqa: BLE001 - one clear reason, and whatever it started goes
+        node.stop()
+        pytest.fail("could not start a dedicated RabbitMQ node for the fault tests: %s" % exc)
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def fault_vhost(fault_broker):
+    """A fresh vhost on the dedicated broker (one test node's broker)."""
+    name = "qlt-%s" % uuid.uuid4().hex[:10]
+    admin = fault_broker.admin()
+    admin.ensure_vhost(name)
+    try:
+        yield {"name": name, "uri": fault_broker.amqp_uri(name), "broker": fault_broker}
+    finally:
+        try:
+            admin.delete_vhost(name)
+        finally:
+            admin.close()
+
+
+@pytest.fixture
+def fault_node_config(fault_vhost, tmp_path):
+    """``node_config`` on the dedicated broker."""
+    return _node_config(fault_vhost["uri"], tmp_path)
