@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 import zlib
 from typing import Callable, NamedTuple
@@ -72,17 +73,41 @@ def events_exchange(service: str) -> Exchange:
     return Exchange("%s.events" % service, type="topic", durable=True, auto_delete=False)
 
 
+class BrokerWatch:
+    """Called while a publisher is idle: (re)connects and reads whatever the broker
+    sent, at most every ``every`` seconds, so a broker that went away (or came back) is
+    noticed - and shown in ``qinglian_broker_connected`` - without waiting for the next
+    event. Raises when the broker is unreachable (the caller's retry loop handles it)."""
+
+    def __init__(self, connect: Callable[[], AmqpConnection], every: float = 5.0):
+        self.connect = connect
+        self.every = every
+        self._at = 0.0
+
+    def __call__(self) -> None:
+        if time.monotonic() - self._at < self.every:
+            return
+        self._at = time.monotonic()
+        try:
+            self.connect().drain_events(timeout=0.01)  # a connection.close arrives here
+        except socket.timeout:
+            pass
+
+
 class Relay:
     def __init__(self, store: EventStore, amqp_uri: str, service: str,
                  batch_size: int = 1000, name: str | None = None,
-                 on_published: Callable[[int, int, float], None] | None = None):
+                 on_published: Callable[[int], None] | None = None,
+                 on_connection: Callable[[bool], None] | None = None):
         self.store = store
         self.amqp_uri = amqp_uri
         self.service = service
         self.exchange = events_exchange(service)
         self.batch_size = batch_size
         self.name = name or "relay:%s" % service
-        self.on_published = on_published  # (published, lag_events, lag_seconds)
+        self.on_published = on_published  # (events the broker confirmed)
+        self.on_connection = on_connection  # (connected?) whenever that changes
+        self.check_broker = BrokerWatch(lambda: (self._channel_ready(), self._conn)[1])
         self._conn: AmqpConnection | None = None
         self._channel = None
         self._lock_conn = None
@@ -97,7 +122,10 @@ class Relay:
             self.exchange(channel).declare()
             channel.tx_select()
             self._channel = channel
+            if self.on_connection:
+                self.on_connection(True)
         return self._channel
+
 
     def close(self) -> None:
         try:
@@ -105,6 +133,8 @@ class Relay:
                 self._conn.release()
         except Exception:  # noqa: BLE001 - closing a broken connection may fail too
             pass
+        if self._channel is not None and self.on_connection:
+            self.on_connection(False)
         self._conn = self._channel = None
         if self._lock_conn is not None:
             try:
@@ -131,12 +161,25 @@ class Relay:
         return self._leader
 
     # -- one batch --------------------------------------------------------------------------
-    def pending(self) -> tuple[int, list[Outgoing], int]:
+    def pending(self) -> tuple[int, list[Outgoing]]:
         with readonly(self.store.engine.connect()) as conn:
             position = self.store.get_checkpoint(conn, self.name) or 0
             rows = conn.execute(_OUTGOING, {"after": position, "limit": self.batch_size}).all()
-            head = self.store.head(conn) if rows else position
-        return position, [_outgoing(r) for r in rows], head
+        return position, [_outgoing(r) for r in rows]
+
+    def lag(self) -> tuple[int, float]:
+        """(events the broker has not confirmed, age in seconds of the oldest of them),
+        from the log's head and this relay's checkpoint: true whether or not the relay
+        is running, and (0, 0.0) when caught up."""
+        with readonly(self.store.engine.connect()) as conn:
+            position = self.store.get_checkpoint(conn, self.name) or 0
+            head = self.store.head(conn)
+            if head <= position:
+                return 0, 0.0
+            oldest = conn.execute(select(events.c.recorded_at_us)
+                                  .where(events.c.position > position)
+                                  .order_by(events.c.position).limit(1)).scalar()
+        return head - position, max(0.0, (now_us() - oldest) / 1e6) if oldest else 0.0
 
     def publish_batch(self, batch: list[Outgoing]) -> None:
         """Publish a batch and commit it on the broker.
@@ -154,20 +197,15 @@ class Relay:
         channel.tx_commit()  # broker has every message of the batch now
 
     def run_once(self) -> int:
-        position, batch, head = self.pending()
+        _position, batch = self.pending()
         if not batch:
-            if self.on_published:
-                self.on_published(0, 0, 0.0)
             return 0
         self.publish_batch(batch)
         last = batch[-1].position
         with self.store.engine.begin() as conn:
             self.store.set_checkpoint(conn, self.name, last)
         if self.on_published:
-            lag_events = head - last
-            # how long the oldest event of the batch waited between commit and publish
-            lag_s = max(0.0, (now_us() - batch[0].recorded_at_us) / 1e6)
-            self.on_published(len(batch), lag_events, lag_s)
+            self.on_published(len(batch))
         return len(batch)
 
     def drain(self, timeout: float = 30.0) -> int:
@@ -190,6 +228,7 @@ class Relay:
                     wait(2.0)
                     continue
                 if self.run_once() == 0:
+                    self.check_broker()
                     wait(idle_wait)
                 backoff = 0.5
             except Exception as exc:  # noqa: BLE001 - broker or db down: retry, never die
