@@ -6,7 +6,7 @@
     qinglian federation identity                 # what to send to the peers' operators
     qinglian federation resign-outbox            # after a key rotation
     qinglian federation link --peer city --peer-amqp amqp://ql-link:***@mq.city.example/city
-    qinglian federation link-user --district district-a --user ql-link-a --password ***
+    qinglian federation link-user --peer district-a --user ql-link-a --password ***
     qinglian federation unlink --peer district-c # decommissioning only
     qinglian federation status [--json]
     qinglian federation contracts [--check]    # contracts/federation/ from the code
@@ -33,14 +33,8 @@ def _registry():
 
 
 def _admin(args):
-    from urllib.parse import unquote, urlparse
-
     from shared.federation.broker import BrokerAdmin
-    uri = config.amqp_uri()
-    if getattr(args, "api", None):
-        u = urlparse(uri)
-        return BrokerAdmin(args.api, unquote(u.username or "guest"), unquote(u.password or "guest"))
-    return BrokerAdmin.from_amqp_uri(uri)
+    return BrokerAdmin.for_node(config.amqp_uri(), getattr(args, "api", None) or config.rabbit_api_url())
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -137,16 +131,34 @@ def cmd_link(args) -> int:
     admin = _admin(args)
     vhost = vhost_of(config.amqp_uri())
     try:
+        before = admin.upstreams(vhost).get(peer.node_id)
         admin.declare_exchanges(vhost, EXCHANGES)
+    except BrokerError as exc:
+        return _fail(str(exc), 1)
+    try:
         changed = admin.link(vhost, peer.node_id, args.peer_amqp, exchanges, max_hops=hops)
         if args.wait:
             admin.wait_for_links(vhost, [peer.node_id], args.wait, exchanges)
     except (BrokerError, TimeoutError) as exc:
-        return _fail(str(exc), 1)
+        return _fail("%s; %s" % (exc, _undo_link(admin, vhost, peer.node_id, before)), 1)
     print("%s link %s <- %s on %s (max-hops %d, exchanges %s)" % (
         "created" if changed else "unchanged", me.node_id, peer.node_id, vhost, hops,
         ", ".join(exchanges)))
     return 0
+
+
+def _undo_link(admin, vhost: str, peer: str, before: dict | None) -> str:
+    """A link that does not run is not left behind: a new one is removed (with the
+    policies, if no other link needs them), a changed one gets its old definition back."""
+    from shared.federation.broker import BrokerError
+    try:
+        if before is None:
+            admin.unlink(vhost, peer)
+            return "the new link was removed again"
+        admin.put_upstream(vhost, peer, before)
+        return "the link's previous definition was put back"
+    except BrokerError as exc:
+        return "and undoing it failed too (%s): `qinglian federation unlink --peer %s`" % (exc, peer)
 
 
 def cmd_unlink(args) -> int:
@@ -160,17 +172,31 @@ def cmd_unlink(args) -> int:
 
 
 def cmd_link_user(args) -> int:
-    """At the city: the broker user a district's down-link logs in with, limited to what
-    that district may see (see BrokerAdmin.grant_district_link_user)."""
+    """The broker user a peer's link logs in with on this node's broker. At the city,
+    for a district's down-link: limited to what that district may see (see
+    BrokerAdmin.grant_district_link_user). At a district, for its city's up-link."""
     from shared.federation.broker import BrokerError, vhost_of
+    peer = args.peer or args.district
+    if not peer:
+        return _fail("name the peer whose link logs in as this user: --peer <node id>")
+    me = _registry().this_node()
+    if me is None:
+        return _fail("this node has no identity yet: run `qinglian node init`")
+    if me.level == "district" and peer != me.parent:
+        return _fail("a district's broker is pulled from by its city only (%s's city is %s, not %s)"
+                     % (me.node_id, me.parent, peer))
     admin = _admin(args)
+    vhost = vhost_of(config.amqp_uri())
     try:
         admin.ensure_user(args.user, args.password)
-        admin.grant_district_link_user(vhost_of(config.amqp_uri()), args.user, args.district)
+        if me.level == "city":
+            admin.grant_district_link_user(vhost, args.user, peer)
+        else:
+            admin.grant_city_link_user(vhost, args.user)
     except (BrokerError, ValueError) as exc:
         return _fail(str(exc), 1)
-    print("user %s may pull what %s may see from this broker; give %s its URI" % (
-        args.user, args.district, args.district))
+    print("user %s may pull what %s may see from this broker (vhost %s); give %s its URI" % (
+        args.user, peer, vhost, peer))
     return 0
 
 
@@ -251,10 +277,14 @@ def cmd_contracts(args) -> int:
 def cmd_demo(args) -> int:
     from services.exchange.demo import run_demo
     return run_demo(check=args.check, base_port=args.base_port, prefix=args.prefix,
-                    keep=args.keep, services=args.services)
+                    keep=args.keep, services=args.services, api=args.api)
 
 
 # -- wiring ----------------------------------------------------------------------------------
+API_HELP = ("this node's RabbitMQ management API, http(s)://[user:password@]host:port "
+            "(default: RABBITMQ_API_URL, else AMQP_URI's host, port 15672)")
+
+
 def register(groups: dict, root) -> None:
     node, fed = groups["node"], groups["federation"]
 
@@ -281,31 +311,33 @@ def register(groups: dict, root) -> None:
     p.add_argument("--peer", required=True, help="the peer's node id (trusted already)")
     p.add_argument("--peer-amqp", required=True,
                    help="the peer's broker as this broker reaches it, vhost included")
-    p.add_argument("--api", help="this broker's management API (default: from AMQP_URI, port 15672)")
+    p.add_argument("--api", help=API_HELP)
     p.add_argument("--wait", type=float, default=20.0, help="seconds to wait for the link to run (0: don't)")
     p.set_defaults(func=cmd_link)
 
     p = fed.add_parser("unlink", help="remove a peer's link (decommissioning: its buffer is lost)")
     p.add_argument("--peer", required=True)
-    p.add_argument("--api")
+    p.add_argument("--api", help=API_HELP)
     p.set_defaults(func=cmd_unlink)
 
-    p = fed.add_parser("link-user", help="(city) a district's link identity, limited to what it may see")
-    p.add_argument("--district", required=True)
+    p = fed.add_parser("link-user", help="the broker user a peer's link logs in with here "
+                                          "(at the city: limited to what that district may see)")
+    p.add_argument("--peer", help="the node whose link uses this user (a district, or this district's city)")
+    p.add_argument("--district", help=argparse.SUPPRESS)  # the older name of --peer
     p.add_argument("--user", required=True)
     p.add_argument("--password", required=True)
-    p.add_argument("--api")
+    p.add_argument("--api", help=API_HELP)
     p.set_defaults(func=cmd_link_user)
 
     p = fed.add_parser("status", help="links, outbox and what was received from each node")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api")
+    p.add_argument("--api", help=API_HELP)
     p.set_defaults(func=cmd_status)
 
     p = fed.add_parser("cluster-name", help="show or set this broker's cluster name "
                                              "(must differ between nodes' brokers)")
     p.add_argument("name", nargs="?")
-    p.add_argument("--api")
+    p.add_argument("--api", help=API_HELP)
     p.set_defaults(func=cmd_cluster_name)
 
     p = fed.add_parser("contracts", help="regenerate contracts/federation/ (envelope, AsyncAPI)")
@@ -320,6 +352,7 @@ def register(groups: dict, root) -> None:
     p.add_argument("--keep", action="store_true", help="keep the vhosts when stopping")
     p.add_argument("--services", nargs="*", default=None,
                    help="services per node (default: units and exchange)")
+    p.add_argument("--api", help=API_HELP)
     p.set_defaults(func=cmd_demo)
 
 

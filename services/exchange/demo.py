@@ -96,7 +96,7 @@ def say(text: str) -> None:
 
 
 class Demo:
-    def __init__(self, base_port: int, prefix: str, services):
+    def __init__(self, base_port: int, prefix: str, services, api: str | None = None):
         from services.exchange.localnet import LocalNetwork
         self.var_root = Path(config.var_dir()).resolve() / "demo"
         if self.var_root.exists():
@@ -108,7 +108,8 @@ class Demo:
         ports = {n: base_port + 10 * i + PORT_OFFSET["exchange"]
                  for i, n in enumerate(("city", "district-a", "district-b"))}
         self.net = LocalNetwork(self.var_root, prefix="%s-%s" % (prefix, uuid.uuid4().hex[:4]),
-                                amqp_base=config.amqp_uri(), ports=ports)
+                                amqp_base=config.amqp_uri(), ports=ports,
+                                api_url=api or config.rabbit_api_url())
         self.base_port = base_port
         self.procs: list[tuple[str, str, subprocess.Popen]] = []
         self.tokens: dict[str, str] = {}
@@ -405,11 +406,11 @@ class Demo:
         say("  city       %s/api/compare_indicators?period=2025-03   上下互比" % city)
         say("             %s/api/district_summary                   per-district summary" % city)
         say("             %s/federation/status                       outbox and inbox per origin" % city)
-        say("  RabbitMQ   http://127.0.0.1:15672/#/federation  (vhosts %s-*)" % self.net.prefix)
+        say("  RabbitMQ   %s/#/federation  (vhosts %s-*)" % (self.net.admin.api_url, self.net.prefix))
 
 
 def run_demo(check: bool = False, base_port: int = 8200, prefix: str = "qinglian-demo",
-             keep: bool = False, services=None) -> int:
+             keep: bool = False, services=None, api: str | None = None) -> int:
     from shared.federation.broker import BrokerError
     demo = None
     stopping = []
@@ -419,7 +420,7 @@ def run_demo(check: bool = False, base_port: int = 8200, prefix: str = "qinglian
         raise KeyboardInterrupt
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        demo = Demo(base_port, prefix, services)
+        demo = Demo(base_port, prefix, services, api)
         demo.start()
         ids = demo.scenario()
         say("\nChecking that the nodes agree …")

@@ -26,6 +26,8 @@ from shared.federation.envelope import public_key_b64
 from shared.federation.keys import init_this_node, load_or_create_node_key, node_registry
 
 DEFAULT_AMQP = os.environ.get("QINGLIAN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+# its management API (None: the AMQP host, port 15672)
+DEFAULT_API = os.environ.get("QINGLIAN_TEST_RABBIT_API")
 
 
 @dataclass
@@ -76,9 +78,9 @@ class LocalNetwork:
     def __init__(self, var_root: str | Path, districts=("district-a", "district-b"),
                  city: str = "city", prefix: str | None = None, amqp_base: str = DEFAULT_AMQP,
                  ports: dict[str, int] | None = None, extra: dict | None = None,
-                 admin: BrokerAdmin | None = None):
+                 admin: BrokerAdmin | None = None, api_url: str | None = None):
         self.prefix = prefix or "qlt-%s" % uuid.uuid4().hex[:8]
-        self.admin = admin or BrokerAdmin.from_amqp_uri(amqp_base)
+        self.admin = admin or BrokerAdmin.for_node(amqp_base, api_url or DEFAULT_API)
         self.var_root = Path(var_root)
         ports = ports or {}
         self.nodes: dict[str, LocalNode] = {}

@@ -231,17 +231,52 @@ class BrokerError(Exception):
         self.body = body
 
 
+# Answers worth asking again: the API is up but the broker behind it is busy or
+# (re)starting its links. Anything else (400, 401, 404 ...) is the answer.
+RETRY_STATUSES = (500, 502, 503, 504)
+
+
 class BrokerAdmin:
-    """One broker's management HTTP API (``rabbitmq_management``)."""
+    """One broker's management HTTP API (``rabbitmq_management``).
+
+    Every call is retried with exponential back-off: a broker that is only slow (a busy
+    machine, thousands of queues) gets a longer read deadline on each attempt, up to
+    ``deadline`` seconds in all; answers in ``RETRY_STATUSES`` are asked again likewise;
+    a refused connection (nothing listens: the broker is down or its management plugin
+    restarting) only for ``connect_grace`` seconds, so a missing broker is reported at
+    once. All calls are idempotent (GET, PUT, DELETE), so asking twice is harmless.
+    """
 
     def __init__(self, api_url: str = DEFAULT_API_URL, user: str = "guest",
-                 password: str = "guest", timeout: float = 10.0):
+                 password: str = "guest", timeout: float = 15.0, *, deadline: float = 120.0,
+                 connect_grace: float = 5.0):
         self.api_url = api_url.rstrip("/")
         self.user = user
         self.timeout = timeout
+        self.deadline = deadline
+        self.connect_grace = connect_grace
         self._http = requests.Session()
         self._http.auth = (user, password)
         self._http.headers["content-type"] = "application/json"
+
+    @classmethod
+    def for_node(cls, amqp_uri: str, api_url: str | None = None, **kw) -> "BrokerAdmin":
+        """A node's broker API: ``api_url`` (the ``RABBITMQ_API_URL`` setting or
+        ``--api``; its own ``user:password@`` if it has one, else the AMQP URI's), or,
+        without it, derived from the AMQP URI (``from_amqp_uri``)."""
+        if not api_url:
+            return cls.from_amqp_uri(amqp_uri, **kw)
+        a, u = urlparse(api_url), urlparse(amqp_uri)
+        if a.scheme not in ("http", "https") or not a.hostname:
+            raise ValueError("the management API URL must be http(s)://host:port, not %r" % api_url)
+        netloc = a.hostname if ":" not in a.hostname else "[%s]" % a.hostname
+        if a.port:
+            netloc += ":%d" % a.port
+        path = re.sub(r"/api/?$", "", a.path.rstrip("/"))
+        user = a.username if a.username is not None else u.username
+        password = a.password if a.username is not None else u.password
+        return cls("%s://%s%s" % (a.scheme, netloc, path), unquote(user or "guest"),
+                   unquote(password or "guest"), **kw)
 
     @classmethod
     def from_amqp_uri(cls, amqp_uri: str, api_port: int = 15672, **kw) -> "BrokerAdmin":
@@ -266,10 +301,33 @@ class BrokerAdmin:
     def _call(self, method: str, *parts: str, json: Any = None, ok=(200, 201, 204),
               missing_ok: bool = False) -> Any:
         url = self._url(*parts)
-        try:
-            r = self._http.request(method, url, json=json, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise BrokerError("%s %s: %s" % (method, url, exc)) from exc
+        start = time.monotonic()
+        attempt, pause = 0, 0.2
+        while True:
+            attempt += 1
+            waited = time.monotonic() - start
+            read_timeout = min(self.timeout * 2 ** (attempt - 1), max(self.deadline - waited, 1.0))
+            status = None
+            try:
+                r = self._http.request(method, url, json=json, timeout=read_timeout)
+            except requests.Timeout as exc:  # slow: ask again with a longer deadline
+                failure, retry = "%s %s: no answer in %.0fs (%s)" % (method, url, read_timeout,
+                                                                    type(exc).__name__), True
+            except requests.ConnectionError as exc:  # nothing listens
+                failure = "%s %s: cannot connect (%s)" % (method, url, _reason(exc))
+                retry = waited + pause <= self.connect_grace
+            except requests.RequestException as exc:
+                raise BrokerError("%s %s: %s" % (method, url, exc)) from exc
+            else:
+                if r.status_code not in RETRY_STATUSES:
+                    break
+                status = r.status_code
+                failure, retry = "%s %s -> %d %s" % (method, url, status, r.text[:300]), True
+            if not retry or time.monotonic() - start + pause > self.deadline:
+                raise BrokerError("%s (after %d attempts in %.0fs)"
+                                  % (failure, attempt, time.monotonic() - start), status)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
         if missing_ok and r.status_code == 404:
             return None
         if r.status_code not in ok:
@@ -358,8 +416,7 @@ class BrokerAdmin:
             value["reconnect-delay"] = reconnect_delay
         changed = False
         if self.upstreams(downstream_vhost).get(upstream_name) != value:
-            self._call("PUT", "parameters", "federation-upstream", downstream_vhost,
-                       upstream_name, json={"value": value})
+            self.put_upstream(downstream_vhost, upstream_name, value)
             changed = True
         for ex in exchanges:
             policy = {
@@ -374,6 +431,10 @@ class BrokerAdmin:
                 self._call("PUT", "policies", downstream_vhost, name, json=policy)
                 changed = True
         return changed
+
+    def put_upstream(self, vhost: str, name: str, value: dict) -> None:
+        """Define (or redefine) one federation upstream as is."""
+        self._call("PUT", "parameters", "federation-upstream", vhost, name, json={"value": value})
 
     def unlink(self, downstream_vhost: str, upstream_name: str,
                exchange: str | Iterable[str] = EXCHANGES) -> bool:
@@ -394,21 +455,16 @@ class BrokerAdmin:
         ``timestamp``. Needs the rabbitmq_federation_management plugin.
 
         The plugin answers 500 now and then while links of the vhost are being started
-        or torn down (seen here right after ``apply``): a few quick retries, then the
-        error."""
-        for attempt in range(5):
-            try:
-                return self._call("GET", "federation-links", vhost)
-            except BrokerError as exc:
-                if exc.status == 404:
-                    raise BrokerError(
-                        "no /api/federation-links: enable it with "
-                        "`rabbitmq-plugins enable rabbitmq_federation_management`",
-                        404, exc.body) from None
-                if exc.status != 500 or attempt == 4:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+        or torn down (seen here right after ``apply``): ``_call`` asks again."""
+        try:
+            return self._call("GET", "federation-links", vhost)
+        except BrokerError as exc:
+            if exc.status == 404:
+                raise BrokerError(
+                    "no /api/federation-links: enable it with "
+                    "`rabbitmq-plugins enable rabbitmq_federation_management`",
+                    404, exc.body) from None
+            raise
 
     def wait_for_links(self, vhost: str, upstreams: Iterable[str], timeout: float = 20.0,
                        exchange: str | Iterable[str] = SHARED_EXCHANGE) -> list[dict]:
@@ -439,6 +495,15 @@ class BrokerAdmin:
     def delete_user(self, user: str) -> bool:
         return self._call("DELETE", "users", user, missing_ok=True) is not None
 
+    def grant_city_link_user(self, district_vhost: str, user: str) -> None:
+        """On a district's broker, the identity its city's up-link logs in with: it
+        declares and consumes its own ``federation: ...`` buffer queue and binds it to
+        the three exchanges (a district sends the city everything it may see)."""
+        self._call("PUT", "permissions", district_vhost, user, json={
+            "configure": "^federation: ",
+            "write": "^federation: ",
+            "read": "^(federation: .*|%s)$" % "|".join(re.escape(ex) for ex in UP_EXCHANGES)})
+
     def grant_district_link_user(self, city_vhost: str, user: str, district: str) -> None:
         """On the city's broker, the identity district ``district``'s down-link logs in
         with, allowed to pull no more than that district may see:
@@ -460,6 +525,19 @@ class BrokerAdmin:
         self._call("PUT", "topic-permissions", city_vhost, user, json={
             "exchange": NAMED_EXCHANGE, "write": "^$",
             "read": "^%s\\." % re.escape(district)})
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost cause of a requests ConnectionError ("Connection refused"), not
+    urllib3's nested repr."""
+    inner = exc
+    while inner.__context__ is not None or getattr(inner, "reason", None) is not None:
+        nxt = getattr(inner, "reason", None) or inner.__context__
+        if nxt is inner or not isinstance(nxt, BaseException):
+            break
+        inner = nxt
+    text = getattr(inner, "strerror", None) or str(inner)
+    return text.split(": ", 1)[-1] if "Errno" in text else text
 
 
 # ------------------------------------------------------------------------ topology
