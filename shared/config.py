@@ -25,6 +25,8 @@ ENV_VARS = {
     "NODE_LEVEL": "city or district (default: district if NODE_PARENT is set, else city)",
     "NODE_PARENT": "the parent node's id (a district's city); empty for the city",
     "AMQP_URI": "this node's RabbitMQ (default %s)" % DEFAULT_AMQP_URI,
+    "RABBITMQ_API_URL": "this node's RabbitMQ management API, http(s)://[user:password@]host:port "
+                        "(default: AMQP_URI's host, port 15672, AMQP_URI's credentials)",
     "QINGLIAN_VAR": "folder for SQLite files, keys and benchmark output (default: var)",
     "NODE_DATABASE_URL": "users, API tokens, node registry (default: SQLite under var/)",
     "UNITS_DATABASE_URL": "the units service's event store and read models",
@@ -67,6 +69,11 @@ def node_parent(config: dict | None = None) -> str | None:
 
 def amqp_uri(config: dict | None = None) -> str:
     return _get("AMQP_URI", config, DEFAULT_AMQP_URI)
+
+
+def rabbit_api_url(config: dict | None = None) -> str | None:
+    """The management API when set; None: derive it from the AMQP URI."""
+    return _get("RABBITMQ_API_URL", config, None) or None
 
 
 def timezone_name(config: dict | None = None) -> str:
