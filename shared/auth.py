@@ -3,18 +3,27 @@
 Every command carries an actor: who (user id), with which roles, over which unit
 subtree, on which node. HTTP callers prove who they are with a bearer token; the node
 stores only the token's SHA-256, so a copied database does not leak usable tokens.
-Calls between services inside one node (nameko RPC on the node's own broker) pass the
-actor explicitly: the node's broker is the trust boundary.
+An RPC call proves it the same way: its ``actor`` argument is ``{"token": ...}`` (an API
+token or a console session token), never a dict of roles - whoever reaches the broker
+must not be able to name themselves an admin. Only the platform's own timers and event
+handlers act as the system actor, inside their process.
+
+API tokens expire (``QINGLIAN_TOKEN_DAYS``); console sessions have an idle and an
+absolute expiry. A revoke, a disable or an ended session bumps the node's revocation
+generation, which every ``authenticate`` reads (one primary-key row), so no cached answer
+outlives it in any process of the node.
 """
 from __future__ import annotations
 
 import hashlib
-import time
+import re
 import secrets
+import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, MetaData, String, Table, select, update,
+    BigInteger, Boolean, Column, MetaData, String, Table, case, inspect, select, text, update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -22,12 +31,14 @@ from sqlalchemy.exc import IntegrityError
 from shared.db import readonly
 from shared.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
 from shared.events import now_us
+from shared.labels import Choices
 
 NODE_ADMIN = "node-admin"
 UNIT_ADMIN = "unit-admin"
 INSPECTOR = "inspector"
 VIEWER = "viewer"
-ROLES = (NODE_ADMIN, UNIT_ADMIN, INSPECTOR, VIEWER)
+ROLES = Choices("角色", {NODE_ADMIN: "节点管理员", UNIT_ADMIN: "单位管理员",
+                        INSPECTOR: "检查员", VIEWER: "查看员"})
 
 ANY_ROLE = ROLES
 WRITERS = (NODE_ADMIN, UNIT_ADMIN)
@@ -46,16 +57,6 @@ class Actor:
     def to_dict(self) -> dict:
         return {"user_id": self.user_id, "roles": list(self.roles),
                 "unit_scope": self.unit_scope, "node": self.node}
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "Actor":
-        if not isinstance(d, dict) or not d.get("user_id"):
-            raise Unauthenticated("an actor {user_id, roles, unit_scope, node} is required")
-        roles = tuple(d.get("roles") or ())
-        bad = [r for r in roles if r not in ROLES]
-        if bad:
-            raise BadInput("unknown role", {"actor.roles": ["unknown role(s): %s" % ", ".join(bad)]})
-        return cls(str(d["user_id"]), roles, d.get("unit_scope"), d.get("node") or "local")
 
 
 def system_actor(node: str, name: str = "system") -> Actor:
@@ -109,6 +110,26 @@ api_tokens = Table(
     Column("label", String(200), nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    Column("expires_at_us", BigInteger),  # NULL only on tokens issued before expiry existed
+)
+
+console_sessions = Table(
+    "console_sessions", auth_metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(100), nullable=False, index=True),
+    Column("client", String(200)),  # e.g. the browser's address and user agent, for audit
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("idle_seconds", BigInteger, nullable=False),
+    Column("idle_expires_at_us", BigInteger, nullable=False),
+    Column("absolute_expires_at_us", BigInteger, nullable=False),
+    Column("ended_at_us", BigInteger),
+)
+
+# One row: bumped by every revoke, disable and ended session (see the module doc).
+auth_generation = Table(
+    "auth_generation", auth_metadata,
+    Column("name", String(20), primary_key=True),
+    Column("generation", BigInteger, nullable=False),
 )
 
 
@@ -117,24 +138,59 @@ def hash_token(token: str) -> str:
 
 
 TOKEN_CACHE_SECONDS = 5.0
+DEFAULT_TOKEN_DAYS = 90
+API_TOKEN_PREFIX = "ql_"
+SESSION_TOKEN_PREFIX = "qs_"
+TOKEN_ID_LENGTH = 12  # the start of a token's hash: names it in lists and revokes
+_REVOCATIONS = "revocations"
+_US = 1_000_000
+
+REFUSED = "令牌无效、已过期或已撤销 (invalid, expired or revoked token)"
 
 
 @dataclass
 class UserDirectory:
-    """Users and tokens in the node database.
+    """Users, API tokens and console sessions in the node database.
 
-    ``authenticate`` runs on every HTTP request; it keeps what it learnt about a token
-    for a few seconds (hashed, like the table) so a burst of requests does not become a
-    burst of lookups. The price: a revoked token keeps working for at most
-    ``TOKEN_CACHE_SECONDS`` on nodes other than the one that revoked it.
+    ``authenticate`` runs on every request; it keeps what it learnt about a token for a
+    few seconds (hashed, like the table) together with the revocation generation it saw.
+    A cached answer is used only while that generation is still current and the token
+    or session has not expired, so a revoke is effective at once on the whole node.
     """
 
     engine: Engine
     node: str = "local"
+    token_days: float = DEFAULT_TOKEN_DAYS
+    clock: Callable[[], int] = now_us  # microseconds since the epoch; tests move it
     _cache: dict = field(default_factory=dict, repr=False)
 
     def create_schema(self) -> None:
         auth_metadata.create_all(self.engine)
+        # node databases made before tokens expired lack the column
+        if "expires_at_us" not in {c["name"] for c in inspect(self.engine).get_columns("api_tokens")}:
+            with self.engine.begin() as c:
+                c.execute(text("ALTER TABLE api_tokens ADD COLUMN expires_at_us BIGINT"))
+        try:
+            with self.engine.begin() as c:
+                if self.generation(c) == 0:
+                    c.execute(auth_generation.insert().values(name=_REVOCATIONS, generation=1))
+        except IntegrityError:
+            pass  # another process of the node made the row first
+
+    # -- the revocation generation ---------------------------------------------------------
+    def generation(self, conn=None) -> int:
+        if conn is None:
+            with readonly(self.engine.connect()) as c:
+                return self.generation(c)
+        value = conn.execute(select(auth_generation.c.generation)
+                             .where(auth_generation.c.name == _REVOCATIONS)).scalar()
+        return value or 0
+
+    def _bump(self, conn) -> None:
+        """In the transaction that revokes: every process's cache is stale from its commit."""
+        conn.execute(update(auth_generation).where(auth_generation.c.name == _REVOCATIONS)
+                     .values(generation=auth_generation.c.generation + 1))
+        self._cache.clear()
 
     def add_user(self, user_id: str, name: str, roles: list[str], unit_scope: str | None = None) -> None:
         errors = {}
@@ -153,46 +209,177 @@ class UserDirectory:
             with self.engine.begin() as c:
                 c.execute(users.insert().values(user_id=user_id, name=name, roles=",".join(roles),
                                                 unit_scope=unit_scope, disabled=False,
-                                                created_at_us=now_us()))
+                                                created_at_us=self.clock()))
         except IntegrityError as exc:
             raise Conflict("user %s already exists" % user_id) from exc
 
-    def issue_token(self, user_id: str, label: str = "api") -> str:
+    def _require_user(self, conn, user_id: str) -> None:
+        if conn.execute(select(users.c.user_id).where(users.c.user_id == user_id)).first() is None:
+            raise NotFound("没有用户 %s (no user %s)" % (user_id, user_id))
+
+    # -- API tokens --------------------------------------------------------------------------
+    def issue_token(self, user_id: str, label: str = "api", days: float | None = None) -> str:
+        """A new API token for ``user_id``, valid ``days`` (default: the node's setting)."""
+        days = self.token_days if days is None else days
+        if not isinstance(days, (int, float)) or isinstance(days, bool) or not 0 < days <= 3660:
+            raise BadInput("有效期须为 1 天至 10 年", {"days": ["a number of days, more than 0 and at most 3660"]})
+        token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self.clock()
         with self.engine.begin() as c:
-            if c.execute(select(users.c.user_id).where(users.c.user_id == user_id)).first() is None:
-                raise NotFound("no user %s" % user_id)
-            token = "ql_" + secrets.token_urlsafe(32)
+            self._require_user(c, user_id)
             c.execute(api_tokens.insert().values(token_hash=hash_token(token), user_id=user_id,
-                                                 label=label, created_at_us=now_us(), revoked=False))
+                                                 label=label, created_at_us=now, revoked=False,
+                                                 expires_at_us=now + int(days * 86400 * _US)))
         return token
 
+    def list_tokens(self, user_id: str) -> list[dict]:
+        """A user's tokens, newest first, each named by its id (never the token itself)."""
+        with readonly(self.engine.connect()) as c:
+            self._require_user(c, user_id)
+            rows = c.execute(select(api_tokens).where(api_tokens.c.user_id == user_id)
+                             .order_by(api_tokens.c.created_at_us.desc())).mappings().all()
+        return [{"token_id": r["token_hash"][:TOKEN_ID_LENGTH], "label": r["label"],
+                 "created_at_us": r["created_at_us"], "expires_at_us": r["expires_at_us"],
+                 "revoked": r["revoked"]} for r in rows]
+
     def revoke_token(self, token: str) -> None:
-        self._cache.pop(hash_token(token), None)
+        """Revoke the token itself (the holder revoking their own)."""
         with self.engine.begin() as c:
             c.execute(update(api_tokens).where(api_tokens.c.token_hash == hash_token(token))
                       .values(revoked=True))
+            self._bump(c)
 
-    def authenticate(self, token: str | None) -> Actor:
+    def revoke_tokens(self, user_id: str, token_id: str | None = None) -> int:
+        """Revoke one of ``user_id``'s tokens by its id, or all of them (``token_id=None``).
+        Returns how many were revoked; an id that names no token of the user is 404."""
+        if token_id is not None and not re.fullmatch(r"[0-9a-f]{%d}" % TOKEN_ID_LENGTH, token_id):
+            raise BadInput("令牌编号格式不对", {"token_id": ["%d lower-case hex digits, as listed"
+                                                      % TOKEN_ID_LENGTH]})
+        with self.engine.begin() as c:
+            self._require_user(c, user_id)
+            where = (api_tokens.c.user_id == user_id) & (api_tokens.c.revoked.is_(False))
+            if token_id is not None:
+                where = where & api_tokens.c.token_hash.like(token_id + "%")
+            done = c.execute(update(api_tokens).where(where).values(revoked=True)).rowcount
+            if token_id is not None and not done:
+                raise NotFound("用户 %s 没有未撤销的令牌 %s" % (user_id, token_id))
+            self._bump(c)
+        return done
+
+    # -- users -------------------------------------------------------------------------------
+    def set_disabled(self, user_id: str, disabled: bool = True) -> None:
+        """Disable (or re-enable) a user: every token and session of theirs is refused at once."""
+        with self.engine.begin() as c:
+            self._require_user(c, user_id)
+            c.execute(update(users).where(users.c.user_id == user_id).values(disabled=disabled))
+            if disabled:
+                c.execute(update(console_sessions).where((console_sessions.c.user_id == user_id)
+                                                         & console_sessions.c.ended_at_us.is_(None))
+                          .values(ended_at_us=self.clock()))
+            self._bump(c)
+
+    # -- console sessions ----------------------------------------------------------------------
+    def open_session(self, user_id: str, idle_seconds: int, absolute_seconds: int,
+                     client: str | None = None) -> str:
+        """A console session token (``qs_...``): refused after ``idle_seconds`` without a
+        ``touch_session`` and after ``absolute_seconds`` whatever happens."""
+        errors = {}
+        for name, value in (("idle_seconds", idle_seconds), ("absolute_seconds", absolute_seconds)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                errors[name] = ["a positive number of seconds"]
+        if not errors and idle_seconds > absolute_seconds:
+            errors["idle_seconds"] = ["at most absolute_seconds"]
+        if errors:
+            raise BadInput("会话期限不对", errors)
+        token = SESSION_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self.clock()
+        with self.engine.begin() as c:
+            row = c.execute(select(users.c.disabled).where(users.c.user_id == user_id)).first()
+            if row is None:
+                raise NotFound("没有用户 %s (no user %s)" % (user_id, user_id))
+            if row.disabled:
+                raise Unauthenticated("用户 %s 已停用 (user disabled)" % user_id)
+            c.execute(console_sessions.insert().values(
+                token_hash=hash_token(token), user_id=user_id, client=(client or "")[:200] or None,
+                created_at_us=now, idle_seconds=idle_seconds,
+                idle_expires_at_us=now + idle_seconds * _US,
+                absolute_expires_at_us=now + absolute_seconds * _US))
+        return token
+
+    def touch_session(self, token: str | None) -> Actor:
+        """The session's actor, its idle expiry pushed back (never past the absolute one)."""
+        actor = self.authenticate(token)
+        if not token.startswith(SESSION_TOKEN_PREFIX):
+            raise Unauthenticated("这不是控制台会话令牌 (not a console session token)")
+        s = console_sessions.c
+        now = self.clock()
+        with self.engine.begin() as c:
+            c.execute(update(console_sessions).where(s.token_hash == hash_token(token))
+                      .values(idle_expires_at_us=case(
+                          (now + s.idle_seconds * _US < s.absolute_expires_at_us,
+                           now + s.idle_seconds * _US),
+                          else_=s.absolute_expires_at_us)))
+        return actor
+
+    def end_session(self, token: str | None) -> None:
+        """Sign out: the token is refused from now on, in every process of the node."""
         if not token:
-            raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
+            return
+        with self.engine.begin() as c:
+            c.execute(update(console_sessions)
+                      .where((console_sessions.c.token_hash == hash_token(token))
+                             & console_sessions.c.ended_at_us.is_(None))
+                      .values(ended_at_us=self.clock()))
+            self._bump(c)
+
+    # -- authentication ------------------------------------------------------------------------
+    def authenticate(self, token: str | None) -> Actor:
+        if not token or not isinstance(token, str):
+            raise Unauthenticated("缺少令牌 (missing bearer token: Authorization: Bearer <token>)")
         key = hash_token(token)
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
         with readonly(self.engine.connect()) as c:
-            row = c.execute(
-                select(users.c.user_id, users.c.roles, users.c.unit_scope, users.c.disabled,
-                       api_tokens.c.revoked)
-                .select_from(api_tokens.join(users, users.c.user_id == api_tokens.c.user_id))
-                .where(api_tokens.c.token_hash == key)
-            ).first()
-        if row is None or row.revoked or row.disabled:
-            raise Unauthenticated("invalid or revoked token")
+            generation = self.generation(c)
+            hit = self._cache.get(key)
+            now = self.clock()
+            if (hit is not None and hit[0] == generation and hit[1] > now
+                    and hit[2] > time.monotonic()):
+                return hit[3]
+            if token.startswith(SESSION_TOKEN_PREFIX):
+                s = console_sessions.c
+                row = c.execute(
+                    select(users.c.user_id, users.c.roles, users.c.unit_scope, users.c.disabled,
+                           s.ended_at_us, s.idle_expires_at_us, s.absolute_expires_at_us)
+                    .select_from(console_sessions.join(users, users.c.user_id == s.user_id))
+                    .where(s.token_hash == key)).first()
+                refused = row is None or row.ended_at_us is not None
+                valid_until = None if row is None else min(row.idle_expires_at_us,
+                                                           row.absolute_expires_at_us)
+            else:
+                row = c.execute(
+                    select(users.c.user_id, users.c.roles, users.c.unit_scope, users.c.disabled,
+                           api_tokens.c.revoked, api_tokens.c.expires_at_us)
+                    .select_from(api_tokens.join(users, users.c.user_id == api_tokens.c.user_id))
+                    .where(api_tokens.c.token_hash == key)).first()
+                refused = row is None or row.revoked
+                valid_until = None if row is None else row.expires_at_us
+        if refused or row.disabled or (valid_until is not None and valid_until <= now):
+            raise Unauthenticated(REFUSED)
         actor = Actor(row.user_id, tuple(row.roles.split(",")), row.unit_scope, self.node)
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[key] = (time.monotonic() + TOKEN_CACHE_SECONDS, actor)
+        self._cache[key] = (generation, valid_until if valid_until is not None else float("inf"),
+                            time.monotonic() + TOKEN_CACHE_SECONDS, actor)
         return actor
+
+    def authenticate_rpc(self, proof) -> Actor | None:
+        """The actor of an RPC call from its proof ``{"token": ...}``; ``None`` stays None
+        (public queries). A dict of roles, or anything else, is refused."""
+        if proof is None:
+            return None
+        if isinstance(proof, dict) and set(proof) == {"token"}:
+            return self.authenticate(proof["token"])
+        raise Unauthenticated('RPC 调用须带凭证 actor={"token": "<API 令牌或控制台会话令牌>"}，'
+                              "不接受角色字典 (an RPC actor must be a token, not a dict of roles)")
 
     def get(self, user_id: str) -> dict | None:
         with readonly(self.engine.connect()) as c:

@@ -68,24 +68,14 @@ def _runtime(service: str):
 def _users():
     from shared.auth import UserDirectory
     from shared.db import make_engine
-    users = UserDirectory(make_engine(config.node_database_url()), config.node_id())
+    users = UserDirectory(make_engine(config.node_database_url()), config.node_id(), config.token_days())
     users.create_schema()
     return users
 
 
 # -- node ------------------------------------------------------------------------------------
 def cmd_node_init(args) -> int:
-    from shared.errors import BadInput
     from shared.federation.keys import identity, init_this_node
-    # checked before anything is written (a key made for a node that cannot exist)
-    parent = args.parent or config.node_parent()
-    level = args.level or ("district" if parent else config.node_level())
-    if level == "district" and not parent:
-        raise BadInput("区级节点需要上级节点：请加 --parent <市级节点编号> "
-                       "(a district needs its parent city; a stand-alone node is --level city)")
-    if level == "city" and args.parent:
-        raise BadInput("市级节点没有上级节点：请去掉 --parent (a city has no parent)")
-    args.level, args.parent = level, parent if level == "district" else None
     os.environ["NODE_ID"] = args.node_id
     os.environ["NODE_LEVEL"] = args.level
     if args.parent:
@@ -118,9 +108,40 @@ def cmd_user_add(args) -> int:
     return 0
 
 
-def cmd_user_token(args) -> int:
-    print(_users().issue_token(args.user_id, args.label))
+def cmd_user_token_issue(args) -> int:
+    print(_users().issue_token(args.user_id, args.label, args.days))
     return 0
+
+
+def _when(us) -> str:
+    from datetime import datetime, timezone
+    if us is None:
+        return "never"
+    return datetime.fromtimestamp(us / 1e6, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cmd_user_token_list(args) -> int:
+    for t in _users().list_tokens(args.user_id):
+        print("%s  %-8s  created %s  expires %s  %s" % (
+            t["token_id"], "revoked" if t["revoked"] else "active", _when(t["created_at_us"]),
+            _when(t["expires_at_us"]), t["label"]))
+    return 0
+
+
+def cmd_user_token_revoke(args) -> int:
+    from shared.errors import BadInput
+    if bool(args.token_id) == bool(args.all):
+        raise BadInput("请给出一个令牌编号或 --all (a token id from `user token list`, or --all)")
+    n = _users().revoke_tokens(args.user_id, None if args.all else args.token_id)
+    print("%d token(s) of %s revoked, effective now on this node" % (n, args.user_id))
+    return 0
+
+
+def cmd_user_disable(args) -> int:
+    _users().set_disabled(args.user_id, not args.enable)
+    print("user %s %s, effective now on this node" % (args.user_id, "enabled" if args.enable else "disabled"))
+    return 0
+
 
 
 # -- events and projections -----------------------------------------------------------------
@@ -290,7 +311,7 @@ def cmd_run(args) -> int:
 
 # -- parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="qinglian", description="Qinglian node console")
+    parser = argparse.ArgumentParser(prog="qinglian", description="Qinglian node console")
     root = parser.add_subparsers(dest="command", required=True)
     groups = {}
 
@@ -298,8 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups["node"] = node
     p = node.add_parser("init", help="node id, level, parent, key pair, first admin")
     p.add_argument("--node-id", required=True)
-    p.add_argument("--level", choices=["city", "district"],
-                   help="default: district with --parent (or NODE_PARENT), else NODE_LEVEL or city")
+    p.add_argument("--level", required=True, choices=["city", "district"])
     p.add_argument("--parent")
     p.add_argument("--feed-url")
     p.add_argument("--admin-user", default="admin")
@@ -315,10 +335,27 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["node-admin", "unit-admin", "inspector", "viewer"])
     p.add_argument("--unit-scope")
     p.set_defaults(func=cmd_user_add)
-    p = user.add_parser("token", help="issue another token")
+    token = user.add_parser("token", help="a user's API tokens").add_subparsers(dest="tsub", required=True)
+    p = token.add_parser("issue", help="issue another token (shown once)")
     p.add_argument("user_id")
     p.add_argument("--label", default="api")
-    p.set_defaults(func=cmd_user_token)
+    p.add_argument("--days", type=float, help="valid for this many days (default QINGLIAN_TOKEN_DAYS)")
+    p.set_defaults(func=cmd_user_token_issue)
+    p = token.add_parser("list", help="a user's tokens by id (never the token itself)")
+    p.add_argument("user_id")
+    p.set_defaults(func=cmd_user_token_list)
+    p = token.add_parser("revoke", help="revoke one token by id, or --all")
+    p.add_argument("user_id")
+    p.add_argument("token_id", nargs="?")
+    p.add_argument("--all", action="store_true")
+    p.set_defaults(func=cmd_user_token_revoke)
+    p = user.add_parser("disable", help="refuse every token and session of a user")
+    p.add_argument("user_id")
+    p.set_defaults(func=cmd_user_disable, enable=False)
+    p = user.add_parser("enable", help="undo disable")
+    p.add_argument("user_id")
+    p.set_defaults(func=cmd_user_disable, enable=True)
+
 
     events = root.add_parser("events").add_subparsers(dest="sub", required=True)
     p = events.add_parser("verify", help="walk the hash chain; name the first tampered row")
@@ -362,47 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as the one line an operator reads: what failed and why, no
-    traceback (QINGLIAN_TRACEBACK=1 shows it, for a bug report)."""
-    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        text = "database: %s" % exc.orig
-    elif isinstance(exc, SQLAlchemyError):
-        text = "database: %s" % exc
-    elif isinstance(exc, OSError) and exc.filename:
-        text = "%s: %s" % (exc.strerror or type(exc).__name__, exc.filename)
-    else:
-        text = str(exc) or type(exc).__name__
-        if not isinstance(exc, (ValueError, LookupError, RuntimeError, OSError)) or type(exc).__module__ != "builtins":
-            text = "%s: %s" % (type(exc).__name__, text)
-    text = " ".join(text.split())
-    return text if len(text) <= 400 else text[:397] + "..."
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line too (with where to find the usage)."""
-
-    def error(self, message):
-        self.exit(2, "%s: error: %s (see `%s --help`)\n" % (self.prog, message, self.prog))
-
-
 def main(argv=None) -> int:
     from shared.errors import QinglianError
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except QinglianError as exc:
-        print("error: %s" % " ".join(str(exc).split()), file=sys.stderr)
+        print("error: %s" % exc, file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - an operator's console never shows a traceback
-        if os.environ.get("QINGLIAN_TRACEBACK"):
-            raise
-        print("error: %s" % one_line(exc), file=sys.stderr)
-        return 1
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ ENV_VARS = {
     "WEB_SERVER_ADDRESS": "host:port of one service process's HTTP server (nameko)",
     "QINGLIAN_TZ": "the users' time zone for days and months (default Asia/Shanghai)",
     "QINGLIAN_RELAY": "on (default) or off: run the outbox relay in this service process",
+    "QINGLIAN_TOKEN_DAYS": "how long a new API token is valid, in days (default 90)",
     "QINGLIAN_FEDERATION": "exchange service: on (default) or off (no receive/sync threads)",
     "FEDERATION_SYNC_SECONDS": "exchange service: how often peers' feeds are polled (default 60)",
     "FEDERATION_GAP_GRACE_SECONDS": "exchange service: wait before pulling a sequence gap (default 0.25)",
@@ -69,6 +70,20 @@ def node_parent(config: dict | None = None) -> str | None:
 
 def amqp_uri(config: dict | None = None) -> str:
     return _get("AMQP_URI", config, DEFAULT_AMQP_URI)
+
+
+def timezone_name(config: dict | None = None) -> str:
+    return _get("QINGLIAN_TZ", config, "Asia/Shanghai")
+
+def token_days(config: dict | None = None) -> float:
+    value = _get("QINGLIAN_TOKEN_DAYS", config, "90")
+    try:
+        days = float(value)
+    except ValueError:
+        days = 0
+    if not 0 < days <= 3660:
+        raise ValueError("QINGLIAN_TOKEN_DAYS must be a number of days in (0, 3660], not %r" % value)
+    return days
 
 
 def rabbit_api_url(config: dict | None = None) -> str | None:

@@ -24,9 +24,7 @@ import threading
 
 from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
-from nameko.events import EventHandler
 from nameko.rpc import rpc
-from nameko.timer import Timer
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
@@ -63,8 +61,7 @@ class ServiceApi:
         return self._ctx.data.get("correlation_id") or self._ctx.call_id
 
     def execute(self, name: str, data, actor: Actor | None, expected_version: int | None = None):
-        # a timer's routine is counted apart: its calls are not users' commands
-        with self.metrics.command(name, routine=isinstance(self._ctx.entrypoint, Timer)):
+        with self.metrics.command(name):
             return self.app.execute(self.runtime, name, data, actor, self.correlation_id,
                                     expected_version=expected_version)
 
@@ -83,6 +80,10 @@ class ServiceApi:
     def authenticate(self, token: str | None) -> Actor:
         return self.users.authenticate(token)
 
+    def rpc_actor(self, proof) -> Actor | None:
+        """An RPC caller's actor from its proof ``{"token": ...}`` (see shared.auth)."""
+        return self.users.authenticate_rpc(proof)
+
     def system_actor(self) -> Actor:
         return system_actor(self.node_id, "system:%s" % self.app.service)
 
@@ -94,16 +95,12 @@ class EventSourcing(DependencyProvider):
         service = self.container.service_name
         # one registry per container: two containers in one process must not collide
         self.metrics = ServiceMetrics(service)
-        self.metrics.declare(
-            operations=self.app.operations,
-            routines=getattr(self.container.service_cls, "routines", ()),
-            consumers=["%s.%s" % (service, ep.method_name) for ep in self.container.entrypoints
-                       if isinstance(ep, EventHandler)])
         self.engine = make_engine(config.database_url(service, cfg))
         self.runtime = Runtime(self.engine, self.app.projections, config.node_id(cfg), service)
         self.runtime.create_schema()
         prepare(self.runtime.store, self.runtime.projections, self.runtime.inline_checkpoint)
-        self.users = UserDirectory(make_engine(config.node_database_url(cfg)), config.node_id(cfg))
+        self.users = UserDirectory(make_engine(config.node_database_url(cfg)), config.node_id(cfg),
+                                   config.token_days(cfg))
         self.users.create_schema()
         self._stopping = False
         self._wake = threading.Event()
@@ -112,15 +109,7 @@ class EventSourcing(DependencyProvider):
         self.relay = None
         if str(cfg.get("QINGLIAN_RELAY", "on")).lower() not in ("off", "0", "false"):
             self.relay = Relay(self.runtime.store, config.amqp_uri(cfg), service,
-                               on_published=self.metrics.relay_progress,
-                               on_connection=self.metrics.connection("relay"))
-            self.metrics.probe("relay_lag", self._relay_lag,
-                               (self.metrics.relay_lag_events, self.metrics.relay_lag_seconds))
-
-    def _relay_lag(self) -> None:
-        lag_events, lag_seconds = self.relay.lag()
-        self.metrics.relay_lag_events.labels(self.metrics.service).set(lag_events)
-        self.metrics.relay_lag_seconds.labels(self.metrics.service).set(lag_seconds)
+                               on_published=self.metrics.relay_progress)
 
     def start(self):
         if self.relay is not None:
@@ -180,19 +169,13 @@ def _if_match(request) -> int | None:
     return int(value)
 
 
-def _actor_arg(actor) -> Actor | None:
-    if actor is None or isinstance(actor, Actor):
-        return actor
-    return Actor.from_dict(actor)
-
-
 def _rpc_operation(name: str, kind: str):
     if kind == "command":
         def method(self, data=None, actor=None, expected_version=None):
-            return self.store.execute(name, data, _actor_arg(actor), expected_version)
+            return self.store.execute(name, data, self.store.rpc_actor(actor), expected_version)
     else:
         def method(self, params=None, actor=None):
-            return self.store.query(name, params, _actor_arg(actor))
+            return self.store.query(name, params, self.store.rpc_actor(actor))
     method.__name__ = name
     method.__doc__ = "RPC for the %s %s (see docs/API.md)." % (kind, name)
     return rpc(expected_exceptions=QinglianError)(method)
@@ -217,11 +200,11 @@ class NodeService:
     # -- generic entrypoints ---------------------------------------------------------------
     @rpc(expected_exceptions=QinglianError)
     def execute(self, command, data=None, actor=None, expected_version=None):
-        return self.store.execute(command, data, _actor_arg(actor), expected_version)
+        return self.store.execute(command, data, self.store.rpc_actor(actor), expected_version)
 
     @rpc(expected_exceptions=QinglianError)
     def query(self, name, params=None, actor=None):
-        return self.store.query(name, params, _actor_arg(actor))
+        return self.store.query(name, params, self.store.rpc_actor(actor))
 
     @http("POST", "/api/<string:name>")
     def http_command(self, request, name):

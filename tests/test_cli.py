@@ -89,3 +89,37 @@ def test_run_says_clearly_when_no_broker_answers(env):
     assert r.returncode == 1
     assert r.stdout.strip().count("\n") == 0  # one clear line
     assert "RabbitMQ is not answering" in r.stdout and "rabbitmq-server -detached" in r.stdout
+
+
+def test_user_token_issue_list_revoke_and_disable(env):
+    from shared.auth import UserDirectory
+    from shared.errors import Unauthenticated
+    assert qinglian(env, "user", "add", "li", "--name", "李四", "--role", "viewer").returncode == 0
+    issued = qinglian(env, "user", "token", "issue", "li", "--label", "ci", "--days", "7")
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.strip()
+    listed = qinglian(env, "user", "token", "list", "li")
+    assert listed.returncode == 0 and token not in listed.stdout
+    ci_line = next(line for line in listed.stdout.splitlines() if line.endswith("ci"))
+    assert " active " in ci_line
+    token_id = ci_line.split()[0]
+    users = UserDirectory(make_engine("sqlite:///%s/district-a/node.db" % env["QINGLIAN_VAR"]), "district-a")
+    assert users.authenticate(token).user_id == "li"
+    # neither an id nor --all; a malformed id; an unknown user: one-line errors, exit 2
+    for args in (["li"], ["li", "zz"], ["nobody", "--all"], ["li", token_id, "--all"]):
+        bad = qinglian(env, "user", "token", "revoke", *args)
+        assert bad.returncode == 2 and bad.stderr.startswith("error:"), (args, bad.stderr)
+    assert users.authenticate(token).user_id == "li"
+    revoked = qinglian(env, "user", "token", "revoke", "li", token_id)
+    assert revoked.returncode == 0 and "1 token" in revoked.stdout
+    with pytest.raises(Unauthenticated):
+        users.authenticate(token)
+    assert " revoked " in qinglian(env, "user", "token", "list", "li").stdout
+    other = qinglian(env, "user", "token", "issue", "li").stdout.strip()
+    assert users.authenticate(other).user_id == "li"
+    assert qinglian(env, "user", "disable", "li").returncode == 0
+    with pytest.raises(Unauthenticated):
+        users.authenticate(other)
+    assert qinglian(env, "user", "enable", "li").returncode == 0
+    assert users.authenticate(other).user_id == "li"
+    users.engine.dispose()

@@ -81,7 +81,7 @@ class FailingUnits(UnitsService):
             raise RuntimeError("the worker failed after recording")
 
 
-def test_a_failing_worker_leaves_nothing_behind(container_factory, node_config):
+def test_a_failing_worker_leaves_nothing_behind(container_factory, node_config, make_user):
     node_config["QINGLIAN_RELAY"] = "off"
     container = container_factory(FailingUnits, node_config)
     container.start()
@@ -91,21 +91,35 @@ def test_a_failing_worker_leaves_nothing_behind(container_factory, node_config):
     with entrypoint_hook(container, "get_unit") as hook:
         from shared.errors import NotFound
         with pytest.raises(NotFound):
-            hook({"unit_id": "qu"}, actor={"user_id": "a", "roles": ["viewer"]})
+            hook({"unit_id": "qu"}, actor={"token": make_user("a", ["viewer"])})
     rt = get_extension(container, EventSourcing).runtime
     with rt.read() as c:
         assert rt.store.head(c) == 0
 
 
-def test_rpc_rejects_an_actor_with_an_unknown_role(container_factory, node_config):
+def test_rpc_refuses_an_actor_without_proof(container_factory, node_config, admin_token):
+    """A dict of roles is what anyone on the broker could send: refused, typed, and
+    nothing is written; the same call with the admin's token goes through."""
     node_config["QINGLIAN_RELAY"] = "off"
     container = container_factory(UnitsService, node_config)
     container.start()
-    with entrypoint_hook(container, "get_unit") as hook:
-        with pytest.raises(BadInput):
-            hook({"unit_id": "qu"}, actor={"user_id": "a", "roles": ["emperor"]})
+    unit = {"unit_id": "qu", "name": "区", "kind": "district_authority", "level": "district"}
+    forged = [{"user_id": "nobody", "roles": ["node-admin"], "node": "district-test"},
+              {"user_id": "admin", "roles": ["node-admin"], "token": admin_token},  # extra keys
+              {"token": "ql_forged"}, {"token": None}, {"token": ["x"]}, "admin", ["node-admin"]]
+    with entrypoint_hook(container, "register_unit") as hook:
+        for actor in forged:
+            with pytest.raises(Unauthenticated):
+                hook(unit, actor=actor)
         with pytest.raises(Unauthenticated):
-            hook({"unit_id": "qu"})
+            hook(unit)
+    rt = get_extension(container, EventSourcing).runtime
+    with rt.read() as c:
+        assert rt.store.head(c) == 0
+    with entrypoint_hook(container, "register_unit") as hook:
+        assert hook(unit, actor={"token": admin_token})["unit_id"] == "qu"
+    with rt.read() as c:
+        assert rt.store.head(c) == 1
 
 
 def test_tokens_are_hashed_checked_and_revocable(sqlite_url):

@@ -21,7 +21,6 @@ from services.education.service import EducationService
 from services.units.service import UnitsService
 
 NODE = "district-test"
-ADMIN = {"user_id": "admin", "roles": ["node-admin"], "node": NODE}
 
 
 def wait_for(check, timeout=20.0, what="condition"):
@@ -59,14 +58,14 @@ def set_clock(container, *args):
     get_extension(container, EventSourcing).runtime.clock = lambda: datetime(*args, tzinfo=timezone.utc)
 
 
-def register_district(n):
+def register_district(n, admin):
     n.units.register_unit({"unit_id": "dist", "name": "X区", "kind": "district_authority",
-                           "level": "district"}, actor=ADMIN)
+                           "level": "district"}, actor=admin)
     for uid, name in (("fin", "财政局"), ("mkt", "市场监管局")):
         n.units.register_unit({"unit_id": uid, "name": name, "kind": "government_dept", "level": "unit",
-                               "parent_id": "dist"}, actor=ADMIN)
+                               "parent_id": "dist"}, actor=admin)
     n.units.register_unit({"unit_id": "fin-s1", "name": "预算科", "kind": "section", "level": "section",
-                           "parent_id": "fin"}, actor=ADMIN)
+                           "parent_id": "fin"}, actor=admin)
 
 
 def head(base):
@@ -83,18 +82,19 @@ def api(base, token, name, body=None, method="POST"):
 def test_promotion_talk_overdue_chain_across_units_and_education(start_node, node_config, admin_token,
                                                                   make_user):
     education, base = start_node({"EDUCATION_TALK_DUE_DAYS": "10"})
+    admin = {"token": admin_token}  # an RPC actor is proof, not a dict of roles
     set_clock(education, 2026, 3, 1, 1, 0)  # the young cadre is enrolled today, due in 90 days
     fin_token = make_user("zhang", ["unit-admin"], "fin")
     mkt_token = make_user("li", ["unit-admin"], "mkt")
     with ClusterRpcProxy(node_config) as n:
-        register_district(n)
+        register_district(n, admin)
         n.units.register_person({"person_id": "p1", "name": "王某", "unit_id": "fin-s1", "post": "科员",
-                                 "young_cadre": True}, actor=ADMIN)
-        wait_for(lambda: n.education.young_cadre_programme({"unit_id": "fin"}, actor=ADMIN)["young_cadres"],
+                                 "young_cadre": True}, actor=admin)
+        wait_for(lambda: n.education.young_cadre_programme({"unit_id": "fin"}, actor=admin)["young_cadres"],
                  what="the young cadre enrolled from Person.Registered")
         n.units.promote_person({"person_id": "p1", "new_post": "预算科副科长", "unit_id": "fin-s1",
-                                "effective_on": "2026-03-02"}, actor=ADMIN)
-        talks = wait_for(lambda: n.education.list_talks({"unit_id": "fin"}, actor=ADMIN)["talks"],
+                                "effective_on": "2026-03-02"}, actor=admin)
+        talks = wait_for(lambda: n.education.list_talks({"unit_id": "fin"}, actor=admin)["talks"],
                          what="the talk scheduled from Person.Promoted")
     assert [(t["talk_id"], t["due_on"], t["status"]) for t in talks] == [
         ("p1/2026-03-02", "2026-03-12", "scheduled")]
@@ -107,7 +107,7 @@ def test_promotion_talk_overdue_chain_across_units_and_education(start_node, nod
     # 12 days late in Shanghai: the timer's command, run with a controlled clock
     set_clock(education, 2026, 3, 23, 17, 0)   # 24 March, 01:00 in Shanghai
     with ClusterRpcProxy(node_config) as n:
-        out = n.education.detect_overdue({}, actor=ADMIN)
+        out = n.education.detect_overdue({}, actor=admin)
         assert out["today"] == "2026-03-24" and out["talks_overdue"] == ["p1/2026-03-02"]
         assert [(e["step"], e["notify_unit_id"]) for e in out["escalations"]] == [
             (1, "fin-s1"), (2, "fin")]
@@ -128,15 +128,16 @@ def test_http_checkins_errors_and_scope_on_postgresql(pg_url, start_node, node_c
                                                        make_user):
     # pg_url first: set up first, dropped last - after the containers have stopped
     education, base = start_node({"EDUCATION_DATABASE_URL": pg_url})
+    admin = {"token": admin_token}  # an RPC actor is proof, not a dict of roles
     set_clock(education, 2026, 1, 31, 23, 0)  # 1 February, 07:00 in Shanghai
     people = ["m%02d" % i for i in range(12)]
     with ClusterRpcProxy(node_config) as n:
-        register_district(n)
+        register_district(n, admin)
         for i, pid in enumerate(people):
             n.units.register_person({"person_id": pid, "name": "党员", "unit_id": "fin-s1" if i % 2 else "mkt",
-                                     "post": "科员"}, actor=ADMIN)
+                                     "post": "科员"}, actor=admin)
         wait_for(lambda: n.education.checkin_daily({"unit_id": "dist", "on": "2026-02-01"},
-                                                   actor=ADMIN)["members"] == len(people),
+                                                   actor=admin)["members"] == len(people),
                  what="members mirrored from Person.Registered")
     tokens = {pid: make_user(pid, ["viewer"]) for pid in people}
     r = api(base, admin_token, "set_daily_reminder", {"on": "2026-02-01", "text": "新春将至, 廉洁过节"})
@@ -180,8 +181,7 @@ def test_http_checkins_errors_and_scope_on_postgresql(pg_url, start_node, node_c
     # RPC: the same typed errors come back
     with ClusterRpcProxy(node_config) as n:
         with pytest.raises(Forbidden):
-            n.education.publish_indicators({"period": "2026-01"},
-                                           actor={"user_id": "li", "roles": ["unit-admin"], "unit_scope": "mkt"})
+            n.education.publish_indicators({"period": "2026-01"}, actor={"token": mkt_admin})
     assert head(base) == before
 
 
@@ -190,25 +190,26 @@ def test_city_feed_references_and_indicators_reach_the_broker(start_node, node_c
     education, base = start_node()
     set_clock(education, 2026, 3, 1, 2, 0)
     exchange = Exchange("education.events", type="topic", durable=True)
+    admin = {"token": admin_token}  # an RPC actor is proof, not a dict of roles
     with Connection(vhost["uri"]) as conn:
         queue = Queue("test-indicators", exchange=exchange, routing_key="EducationIndicators.Published",
                       durable=False, auto_delete=False)
         queue(conn.channel()).declare()
         with ClusterRpcProxy(node_config) as n:
-            register_district(n)
+            register_district(n, admin)
             wait_for(lambda: n.education.warning_education_compliance(
-                {"unit_id": "dist", "period": "2026-02"}, actor=ADMIN)["units_total"] == 2,
+                {"unit_id": "dist", "period": "2026-02"}, actor=admin)["units_total"] == 2,
                 what="the unit tree mirrored")
             # what the exchange service does with the city's feed
             system = {"user_id": "system:exchange", "roles": ["node-admin"], "node": NODE}
             assert n.education.register_external_session({
                 "origin_node": "city", "record_id": "joint-12", "title": "市区上下联学: 警示教育专场",
                 "kind": "warning_education", "held_at": "2026-02-27T06:00:00Z", "organiser": "市直机关工委",
-                "tags": {"risk_points": ["违规吃喝"]}}, actor=system)["changed"] is True
+                "tags": {"risk_points": ["违规吃喝"]}}, actor=admin)["changed"] is True
             n.education.register_external_case({"origin_node": "city", "record_id": "case-3",
-                                                "title": "某局干部违规吃喝案"}, actor=system)
+                                                "title": "某局干部违规吃喝案"}, actor=admin)
             n.education.join_session({"session_node": "city", "session_id": "joint-12", "unit_id": "fin"},
-                                     actor=ADMIN)
+                                     actor=admin)
         fin_admin = make_user("zhang", ["unit-admin"], "fin")
         r = api(base, fin_admin, "record_participation", {"session_node": "city", "session_id": "joint-12",
                                                           "unit_id": "fin", "headcount": 35})

@@ -167,8 +167,8 @@ EVIDENCE = [{"path": "u1/ab/" + "ab" * 32 + ".pdf", "sha256": "ab" * 32, "size_b
 class Client:
     """One interface over RPC and HTTP: ``cmd/get(name, data, who) -> (status, body)``.
 
-    ``who`` names a user made with the ``make_user`` fixture; RPC passes that actor
-    explicitly (inside a node the broker is the trust boundary), HTTP its bearer token.
+    ``who`` names a user made with the ``make_user`` fixture; RPC and HTTP both carry
+    that user's token (an RPC actor is proof, ``{"token": ...}``, never a dict of roles).
     Both answer 200 for success (HTTP's 201 for creating commands is folded into it).
     """
 
@@ -192,11 +192,11 @@ class Client:
             self._cluster.stop()
 
     def call(self, kind: str, name: str, data: dict | None, who: str):
-        actor, token = self.users[who]
+        _, token = self.users[who]
         if self.transport == "rpc":
             try:
                 method = getattr(self._proxy.supervision, name)
-                return 200, method(data or {}, actor=actor.to_dict())
+                return 200, method(data or {}, actor={"token": token})
             except QinglianError as exc:
                 return exc.status, {"error": exc.code, "message": exc.message,
                                     "fields": exc.fields}

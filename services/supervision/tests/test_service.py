@@ -71,7 +71,8 @@ class Running:
         return Client(transport, self.config, self.users)
 
     def actor(self, who) -> dict:
-        return self.users[who][0].to_dict()
+        """``who`` as an RPC actor: their token, the proof the service checks."""
+        return {"token": self.users[who][1]}
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.units.service import UnitsService
 from tests.helpers import Api, Capture
 
-ADMIN = {"user_id": "admin", "roles": ["node-admin"], "node": "district-test"}
-
 
 @pytest.fixture
 def units_node(container_factory, node_config, admin_token):
@@ -17,6 +15,7 @@ def units_node(container_factory, node_config, admin_token):
     class Node:
         config = node_config
         api = Api(node_config["WEB_SERVER_ADDRESS"], admin_token)
+        admin = {"token": admin_token}  # an RPC actor is proof, not a dict of roles
         captured = capture
 
         def rpc(self):

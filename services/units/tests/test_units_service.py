@@ -5,7 +5,6 @@ from shared.contracts import validate_message
 from shared.errors import BadInput, ConcurrencyError, Forbidden, NotFound, RuleViolation
 from tests.helpers import wait_for
 
-ADMIN = {"user_id": "admin", "roles": ["node-admin"], "node": "district-test"}
 
 TREE = [
     {"unit_id": "qu", "name": "某区区直机关工委", "kind": "district_authority", "level": "district", "parent_id": None},
@@ -36,24 +35,24 @@ def test_register_and_list_the_tree_over_http(units_node):
 def test_every_unit_command_over_rpc(units_node):
     with units_node.rpc() as n:
         for u in TREE:
-            n.units.register_unit(u, actor=ADMIN)
-        assert n.units.rename_unit({"unit_id": "yj", "name": "y执法局"}, actor=ADMIN)["name"] == "y执法局"
-        moved = n.units.move_unit({"unit_id": "yj-team", "parent_id": "xj"}, actor=ADMIN)
+            n.units.register_unit(u, actor=units_node.admin)
+        assert n.units.rename_unit({"unit_id": "yj", "name": "y执法局"}, actor=units_node.admin)["name"] == "y执法局"
+        moved = n.units.move_unit({"unit_id": "yj-team", "parent_id": "xj"}, actor=units_node.admin)
         assert moved["path"] == "/qu/xj/yj-team/"
         assert n.units.set_demonstration_site({"unit_id": "xj", "demonstration_site": True},
-                                              actor=ADMIN)["demonstration_site"] is True
+                                              actor=units_node.admin)["demonstration_site"] is True
         assert n.units.set_pilot_flags({"unit_id": "xj", "pilot_flags": ["清廉便民服务"]},
-                                       actor=ADMIN)["pilot_flags"] == ["清廉便民服务"]
+                                       actor=units_node.admin)["pilot_flags"] == ["清廉便民服务"]
         n.units.register_unit({"unit_id": "tmp", "name": "临时", "kind": "section", "level": "section",
-                               "parent_id": "yj"}, actor=ADMIN)
-        assert n.units.deactivate_unit({"unit_id": "tmp", "reason": "撤并"}, actor=ADMIN)["active"] is False
-        assert "tmp" not in [u["unit_id"] for u in n.units.list_units({"unit_id": "qu"}, actor=ADMIN)["units"]]
-        unit = n.units.get_unit({"unit_id": "xj"}, actor=ADMIN)
+                               "parent_id": "yj"}, actor=units_node.admin)
+        assert n.units.deactivate_unit({"unit_id": "tmp", "reason": "撤并"}, actor=units_node.admin)["active"] is False
+        assert "tmp" not in [u["unit_id"] for u in n.units.list_units({"unit_id": "qu"}, actor=units_node.admin)["units"]]
+        unit = n.units.get_unit({"unit_id": "xj"}, actor=units_node.admin)
         assert unit["demonstration_site"] and unit["pilot_flags"] == ["清廉便民服务"]
         with pytest.raises(RuleViolation):
-            n.units.deactivate_unit({"unit_id": "xj", "reason": "x"}, actor=ADMIN)  # has children
+            n.units.deactivate_unit({"unit_id": "xj", "reason": "x"}, actor=units_node.admin)  # has children
         with pytest.raises(RuleViolation):
-            n.units.move_unit({"unit_id": "xj", "parent_id": "xj-office"}, actor=ADMIN)  # a cycle
+            n.units.move_unit({"unit_id": "xj", "parent_id": "xj-office"}, actor=units_node.admin)  # a cycle
 
 
 def test_people_roles_and_promotion_event(units_node):
@@ -200,10 +199,10 @@ def test_malformed_json_and_unknown_command(units_node):
 def test_bad_input_over_rpc_is_a_typed_error(units_node):
     with units_node.rpc() as n:
         with pytest.raises(BadInput) as exc:
-            n.units.register_unit({"name": "x", "kind": "?", "level": "unit"}, actor=ADMIN)
+            n.units.register_unit({"name": "x", "kind": "?", "level": "unit"}, actor=units_node.admin)
         assert "kind" in exc.value.fields
         with pytest.raises(NotFound):
-            n.units.get_unit({"unit_id": "nope"}, actor=ADMIN)
+            n.units.get_unit({"unit_id": "nope"}, actor=units_node.admin)
     assert units_node.head() == 0
 
 
@@ -221,7 +220,7 @@ def test_not_found_and_conflicts(units_node):
     assert api.post("rename_unit", {"unit_id": "xj", "name": "新名"}, if_match=1)[0] == 200
     with units_node.rpc() as n:
         with pytest.raises(ConcurrencyError):
-            n.units.rename_unit({"unit_id": "xj", "name": "又名"}, actor=ADMIN, expected_version=1)
+            n.units.rename_unit({"unit_id": "xj", "name": "又名"}, actor=units_node.admin, expected_version=1)
 
 
 def test_roles_and_unit_admin_subtree(units_node, make_user):
@@ -252,8 +251,7 @@ def test_roles_and_unit_admin_subtree(units_node, make_user):
     assert api.get("get_unit", {"unit_id": "xj"}, token=viewer)[0] == 200
     with units_node.rpc() as n:
         with pytest.raises(Forbidden):
-            n.units.rename_unit({"unit_id": "yj", "name": "x"},
-                                actor={"user_id": "u", "roles": ["unit-admin"], "unit_scope": "xj"})
+            n.units.rename_unit({"unit_id": "yj", "name": "x"}, actor={"token": xj_admin})
 
 
 def test_every_published_message_matches_the_contracts(units_node):
