@@ -126,6 +126,16 @@ class SharedAggregate(Aggregate):
         return super().trigger(event_cls, **data)
 
 
+class _Opened(Event):
+    """First event of a sub-record (or an indicator report): it sets the audience that
+    every later event of the stream carries (``SharedAggregate.trigger``). Every such
+    first event derives from this class, so a replayed stream never forgets its level
+    and emits its next event as node-only."""
+
+    def apply(self, s):
+        s.sharing, s.recipients = self.sharing, list(self.recipients)
+
+
 class _Created(Event):
     """First event of a record: its content, not yet shared."""
 
@@ -243,7 +253,7 @@ class LearnedFrom(SubRecord):
 
     kind, id_field, parent_field = "experience", "learned_id", "experience_id"
 
-    class Marked(Event):
+    class Marked(_Opened):
         """A unit marked an experience as learnt from, with what it took from it."""
 
     @classmethod
@@ -259,7 +269,7 @@ class Comment(SubRecord):
 
     id_field, parent_field = "comment_id", "parent_id"
 
-    class Posted(Event):
+    class Posted(_Opened):
         """A comment in the discussion of a shared record."""
 
     @classmethod
@@ -327,7 +337,7 @@ class Contribution(SubRecord):
 
     kind, id_field, parent_field = "case", "contribution_id", "case_id"
 
-    class Added(Event):
+    class Added(_Opened):
         """A node contributed to another node's case (append-only)."""
 
     @classmethod
@@ -428,11 +438,11 @@ class SignUp(SubRecord):
 
     kind, id_field, parent_field = "activity", "signup_id", "activity_id"
 
-    class Registered(Event):
+    class Registered(_Opened):
         """A unit signed up for a joint activity."""
 
         def apply(self, s):
-            s.sharing, s.recipients = self.sharing, list(self.recipients)
+            super().apply(s)
             s.activity_id, s.unit_id, s.headcount, s.active = (
                 self.activity_id, self.unit_id, self.headcount, True)
 
@@ -485,10 +495,11 @@ class Attendance(SubRecord):
 
     kind, id_field, parent_field = "activity", "attendance_id", "activity_id"
 
-    class Recorded(Event):
+    class Recorded(_Opened):
         """A participant node recorded who of its units attended, and how many."""
 
         def apply(self, a):
+            super().apply(a)
             a.activity_id, a.attendees = self.activity_id, self.attendees
 
     class Corrected(Event):
@@ -550,7 +561,7 @@ class Endorsement(SubRecord):
 
     kind, id_field, parent_field = "exemplar", "endorsement_id", "exemplar_id"
 
-    class Given(Event):
+    class Given(_Opened):
         """A node endorsed another node's exemplar."""
 
     @classmethod
@@ -568,11 +579,11 @@ class IndicatorReport(SharedAggregate):
 
     kind, id_field = "indicators", "report_id"
 
-    class Recorded(Event):
+    class Recorded(_Opened):
         """Figures for one unit (or the whole district) and period."""
 
         def apply(self, r):
-            r.sharing, r.recipients = self.sharing, list(self.recipients)
+            super().apply(r)
             r.indicators = self.indicators
 
     class Updated(Event):
@@ -683,7 +694,7 @@ class Proposal(SubRecord):
 
     kind, id_field, parent_field = "problem", "proposal_id", "problem_id"
 
-    class Submitted(Event):
+    class Submitted(_Opened):
         """A proposal for a joint problem."""
 
     @classmethod

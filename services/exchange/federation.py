@@ -33,10 +33,17 @@ Incoming (other nodes' records)
   its contract and the envelope's sharing level, the record id's owner is the origin,
   a sub-record's origin may see the record it adds to, and this node is in the
   audience. Any failure is counted (``qinglian_federation_rejected_total{origin,reason}``),
-  logged and never projected. An authentic envelope that fails a content check still
-  *consumes* its sequence number (recorded as rejected in ``federation_received``) so it
-  cannot block its origin; an unauthentic one does not (the genuine one is pulled from
-  the origin's feed instead).
+  logged and never projected. A refused *message* never consumes its sequence number,
+  authentic or not: anyone holding a key could otherwise erase the genuine record
+  published later under that number. The number is fetched from the origin's own feed
+  instead, and only an entry of that signed feed that is refused is consumed (recorded
+  as rejected in ``federation_received``) so it cannot block its origin. A body that is
+  not even an envelope (not JSON, nested thousands deep, a lone surrogate ...) is
+  counted as ``malformed`` and acknowledged like every other refusal: nothing a peer
+  sends can make the consumer fail, and be handed the same message, for ever.
+  Under an old number, an exact redelivery is a duplicate; anything else is checked
+  and counted as ``signature_invalid`` or ``sequence_reused``; a message claiming this
+  node as origin that is not what its outbox holds, as ``own_origin``.
 * **Dedupe and order** per origin by ``origin_seq`` (``OriginSequencer``); a jump waits
   ``grace`` seconds for stragglers, then the range is pulled from the origin's feed.
   Every ``sync_interval`` (and at start) every trusted node's feed is asked for what
@@ -51,6 +58,7 @@ Incoming (other nodes' records)
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import socket
@@ -65,6 +73,7 @@ from typing import Callable, Iterable
 import jsonschema
 from kombu import Connection as AmqpConnection, Consumer, Exchange, Producer, Queue
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.batching import BatchWriter, _insert_sql
 from services.exchange.domain import ROOTS, _Created, aggregate_of, owner_of, routing_kind
@@ -76,8 +85,8 @@ from shared.federation.broker import (
     CITY_EXCHANGE, EXCHANGES, NAMED_EXCHANGE, SHARED_EXCHANGE, message_properties, routes_for,
 )
 from shared.federation.envelope import (
-    EnvelopeRejected, InvalidPayload, KeyRing, NotEntitled, NotOwner, UnknownType,
-    UnsupportedSchema, audience, loads, sign, verify,
+    EnvelopeMalformed, EnvelopeRejected, InvalidPayload, KeyRing, NotEntitled, NotOwner,
+    OwnOrigin, SequenceReused, UnknownType, UnsupportedSchema, audience, loads, sign, verify,
 )
 from shared.federation.feed import (
     PAGE_MAX, FeedClient, FeedError, FeedPageInvalid, fetch_page, page_body, verify_request,
@@ -184,6 +193,52 @@ def shareable(event_type: str) -> bool:
     return cls is not None and not cls.private and aggregate_of(event_type) is not None
 
 
+def same_record(a: dict, b: dict) -> bool:
+    """The same signed content (a re-signed copy after a key rotation is the same)."""
+    return {k: v for k, v in a.items() if k != "signature"} == \
+        {k: v for k, v in b.items() if k != "signature"}
+
+
+def payload_sha256(payload) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False, default=str)
+                          .encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _fingerprint(env: dict) -> tuple:
+    head = {k: v for k, v in env.items() if k not in ("payload", "signature")}
+    return json.dumps(head, sort_keys=True, default=str), payload_sha256(env.get("payload"))
+
+
+def _stored_fingerprint(kept: str, payload: str | None) -> tuple:
+    """``_fingerprint`` of a ``federation_received`` row: an applied envelope's payload
+    is its event in the log, a refused one kept only the payload's digest."""
+    env = json.loads(kept)
+    digest = env.pop("payload_sha256", None)
+    env.pop("signature", None)
+    if payload is not None:
+        digest = payload_sha256(json.loads(payload))
+    return json.dumps(env, sort_keys=True, default=str), digest
+
+
+# failures of this node's own infrastructure: retried, unlike anything about a message
+_INFRASTRUCTURE = (SQLAlchemyError, OSError)
+
+
+def unreadable(exc: Exception, env=None) -> EnvelopeMalformed:
+    """A message that broke a check in a way no check foresaw: malformed, with the cause."""
+    return EnvelopeMalformed("unreadable message (%s: %s)" % (type(exc).__name__, str(exc)[:200]),
+                             env)
+
+
+def _rows_by_seq(conn, key_col, value_col, seqs) -> dict:
+    seqs, out = sorted(seqs), {}
+    for i in range(0, len(seqs), 500):
+        out.update(conn.execute(select(key_col, value_col)
+                                .where(key_col.in_(seqs[i:i + 500]))).all())
+    return out
+
+
 class Federation:
     """This node's side of federation for one exchange-service container.
 
@@ -193,7 +248,7 @@ class Federation:
 
     def __init__(self, runtime, node_id: str, level: str, parent: str | None, key,
                  registry: NodeRegistry, metrics=None, grace: float = 0.25,
-                 sync_interval: float = 60.0):
+                 sync_interval: float = 60.0, gap_ceiling: float = 300.0):
         self.rt = runtime
         self.node_id = node_id
         self.level = level
@@ -202,7 +257,7 @@ class Federation:
         self.registry = registry
         self.metrics = metrics
         self.sync_interval = sync_interval
-        self.sequencer = OriginSequencer(grace=grace)
+        self.sequencer = OriginSequencer(grace=grace, ceiling=gap_ceiling)
         self.feed_client = FeedClient(node_id, key, registry)
         self.publisher_wake = threading.Event()
         self.sync_requested = threading.Event()
@@ -226,6 +281,10 @@ class Federation:
             self.m_held = m.gauge("qinglian_federation_held",
                                   "Envelopes held back waiting for a missing predecessor",
                                   ("origin",))
+            self.m_unfillable = m.counter(
+                "qinglian_federation_unfillable_total",
+                "Envelopes numbered beyond the head of their origin's own feed (dropped)",
+                ("origin",))
             self.m_staged = m.counter("qinglian_federation_staged_total",
                                       "Own events signed into the outbox", ("sharing",))
             self.m_published = m.counter("qinglian_federation_published_total",
@@ -377,40 +436,111 @@ class Federation:
     def receive(self, bodies: Iterable[bytes], via: str = "amqp") -> None:
         """Handle a batch of AMQP message bodies (called by the consumer thread).
 
-        A message that fails ``verify`` is dropped here without touching its origin's
-        sequence: if it was a genuine record damaged or forged on the way, the hole it
-        leaves is filled from the origin's own feed, where the genuine one is.
+        Whatever a body holds, it ends here as applied, held, a duplicate or a counted
+        rejection - never as an exception that would have the broker deliver it again
+        for ever. Nothing received this way consumes a sequence number by being refused:
+        only the origin's own feed may say what a number holds (the hole is filled from
+        there), so one authentic but refused message cannot erase the genuine record.
         """
         if not self._loaded:
             self.load_state()
+        fresh, own, seen = [], [], []
         for body in bodies:
-            refused = None
             try:
                 env = loads(body)
-                origin, seq = env.get("origin"), env.get("origin_seq")
-                if origin == self.node_id:
-                    continue  # our own record, delivered by our own binding
-                if isinstance(seq, int) and isinstance(origin, str) and \
-                        seq <= self.sequencer.watermark.get(origin, 0):
-                    # already applied (a link redelivering, or AMQP bringing what the
-                    # feed already gave us): dropped before the costly signature check,
-                    # which cannot make a difference to something we will not apply
-                    self._metric("m_duplicates", self._origin_label(origin))
-                    continue
-                self._verify(env)
-            except (NotOwner, NotEntitled) as exc:
-                # authentic (these are checked after the signature): the origin really
-                # published this number, so it is consumed - in order - as refused
-                self._rejected(exc, via)
-                refused = exc
             except EnvelopeRejected as exc:
                 self._rejected(exc, via)
                 continue
-            if self.sequencer.offer(env["origin"], env["origin_seq"], (env, refused)) is Offer.DUPLICATE:
-                self._metric("m_duplicates", env["origin"])
+            origin, seq = env.get("origin"), env.get("origin_seq")
+            if not (isinstance(origin, str) and type(seq) is int):
+                fresh.append(env)  # verify names what is wrong with it
+            elif origin == self.node_id:
+                own.append(env)
+            elif seq <= self.sequencer.watermark.get(origin, 0):
+                seen.append(env)
+            else:
+                fresh.append(env)
+        if own:
+            self._check_own(own, via)
+        if seen:
+            self._check_seen(seen, via)
+        for env in fresh:
+            try:
+                self._verify(env)
+            except EnvelopeRejected as exc:
+                self._rejected(exc, via)
+                continue
+            except _INFRASTRUCTURE:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a body no check foresaw
+                self._rejected(unreadable(exc, env), via)
+                continue
+            origin, seq = env["origin"], env["origin_seq"]
+            offer = self.sequencer.offer(origin, seq, (env, None))
+            if offer is Offer.DUPLICATE:
+                held = (self.sequencer.held.get(origin) or {}).get(seq)
+                if held is not None and not same_record(held[0], env):
+                    self._rejected(SequenceReused(
+                        "%s #%d differs from the record held under that number"
+                        % (origin, seq), env), via)
+                else:
+                    self._metric("m_duplicates", origin)
         for origin in self.sequencer.ready_origins():
             self._apply_ready(origin, via)
         self._update_held()
+
+    def _check_own(self, envelopes: list[dict], via: str) -> None:
+        """This node's own records come back through its own binding: skip those that
+        are exactly what the outbox holds under their number, count the rest."""
+        with self.rt.read() as conn:
+            mine = _rows_by_seq(conn, outbox.c.origin_seq, outbox.c.envelope,
+                                {e["origin_seq"] for e in envelopes})
+        for env in envelopes:
+            text = mine.get(env["origin_seq"])
+            if text is None or not same_record(json.loads(text), env):
+                self._rejected(OwnOrigin("claims to be %s's #%d, which is not what %s published"
+                                         % (self.node_id, env["origin_seq"], self.node_id),
+                                         env), via)
+
+    def _check_seen(self, envelopes: list[dict], via: str) -> None:
+        """Numbers at or below the watermark: a redelivery of what was received is a
+        duplicate (no signature check needed, it changes nothing); anything else under
+        an old number is checked and counted under its own reason."""
+        by_origin: dict[str, list[dict]] = {}
+        for env in envelopes:
+            by_origin.setdefault(env["origin"], []).append(env)
+        with self.rt.read() as conn:
+            known = {}
+            for origin, envs in by_origin.items():
+                rows = conn.execute(select(received.c.origin_seq, received.c.outcome,
+                                           received.c.envelope, events.c.payload)
+                                    .select_from(received.outerjoin(
+                                        events, events.c.position == received.c.position))
+                                    .where(received.c.origin == origin,
+                                           received.c.origin_seq.in_(sorted(
+                                               {e["origin_seq"] for e in envs})))).all()
+                for seq, outcome, kept, payload in rows:
+                    known[(origin, seq)] = _stored_fingerprint(kept, payload)
+        for env in envelopes:
+            origin, seq = env["origin"], env["origin_seq"]
+            try:
+                if known.get((origin, seq)) == _fingerprint(env):
+                    self._metric("m_duplicates", self._origin_label(origin))
+                    continue
+                self._verify(env)
+            except EnvelopeRejected as exc:
+                self._rejected(exc, via)
+                continue
+            except _INFRASTRUCTURE:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a body no check foresaw
+                self._rejected(unreadable(exc, env), via)
+                continue
+            self._rejected(SequenceReused(
+                "%s #%d differs from what this node received under that number"
+                % (origin, seq) if (origin, seq) in known else
+                "%s #%d: the origin's feed said that number was not for this node"
+                % (origin, seq), env), via)
 
     def _update_held(self) -> None:
         if self.metrics is None:
@@ -499,11 +629,18 @@ class Federation:
             self._parents = {}  # parent records looked up for this batch
             versions = self._stream_versions(conn, items)
             last_occurred = row.last_occurred_at if row else None
+            refetch = False
             for seq, env, refused in items:
                 try:
                     if refused is not None:
                         raise refused
-                    agg, stream_id = self._check_content(conn, env)
+                    try:
+                        agg, stream_id = self._check_content(conn, env)
+                    except (EnvelopeRejected, *_INFRASTRUCTURE):
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - a payload no check foresaw
+                        raise InvalidPayload("payload breaks a check (%s: %s)"
+                                             % (type(exc).__name__, exc), env) from None
                 except UnsupportedSchema as exc:
                     self._rejected(exc, via)
                     through = seq - 1  # the origin waits here until this node is upgraded
@@ -511,6 +648,12 @@ class Federation:
                 except EnvelopeRejected as exc:
                     if refused is None:
                         self._rejected(exc, via)
+                    if via != "feed":
+                        # a message proves nothing about its number: only the origin's
+                        # own feed may say it holds a refused record. Stop before it and
+                        # fetch the number from there (the genuine record, if any).
+                        through, refetch = seq - 1, True
+                        break
                     rejected += 1
                     rows.append(self._received_row(env, via, "rejected:" + exc.reason, now))
                     continue
@@ -524,6 +667,8 @@ class Federation:
                 accepted_at.append(len(rows) - 1)
                 last_occurred = env["occurred_at"]
             if through <= after:
+                if refetch:
+                    self.sequencer.note_gap(origin)
                 return
             stored = uow.append_events(new, recorded_at_us=now,
                                        writer=self._batch_writer(conn, new)) if new else []
@@ -543,6 +688,8 @@ class Federation:
             else:
                 conn.execute(update(inbox).where(inbox.c.origin == origin).values(**values))
         self.sequencer.applied(origin, through)
+        if refetch:
+            self.sequencer.note_gap(origin)
         if applied:
             self._metric("m_applied", origin, via, value=applied)
         if last_occurred:
@@ -597,10 +744,7 @@ class Federation:
         does not have, a person's name) is evidence of the refusal, not data to keep."""
         kept = {k: v for k, v in env.items() if k != "payload"}
         if outcome != "applied":
-            import hashlib
-            kept["payload_sha256"] = hashlib.sha256(json.dumps(
-                env.get("payload"), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                default=str).encode("utf-8")).hexdigest()
+            kept["payload_sha256"] = payload_sha256(env.get("payload"))
         return {"origin": env["origin"], "origin_seq": env["origin_seq"],
                 "event_id": env["event_id"], "position": None, "outcome": outcome,
                 "via": via, "envelope": json.dumps(kept, ensure_ascii=False, separators=(",", ":")),
@@ -671,6 +815,8 @@ class Federation:
                 if origin in self.sequencer.ready_origins():
                     self._apply_ready(origin, "amqp")
                 self._update_held()
+                if page.complete:
+                    self._unfillable(origin, page.head)
                 if blocked or page.complete or self.sequencer.watermark.get(origin, 0) <= after:
                     return total
         finally:
@@ -692,9 +838,23 @@ class Federation:
             log.warning("federation: pulling %s's feed failed (%s); next try in %.0fs",
                         origin, exc, delay)
 
+    def _unfillable(self, origin: str, head: int) -> None:
+        """Held numbers above the head of the origin's own signed feed: reported and
+        dropped (ordering module doc). If the origin ever reaches them, its feed has them."""
+        dropped = self.sequencer.beyond(origin, head)
+        if dropped:
+            self._metric("m_unfillable", origin, value=len(dropped))
+            log.warning("federation: %d envelope(s) of %s numbered beyond its feed's head %d "
+                        "(first %d, last %d) cannot be filled; dropped, not polled for",
+                        len(dropped), origin, head, dropped[0], dropped[-1])
+
     def repair_due(self) -> None:
         for origin in self.sequencer.gaps():
             self._pull_guarded(origin)
+            if self.sequencer.has_gap(origin):
+                wait = self.sequencer.repair_failed(origin)
+                log.info("federation: %s's gap after %d is still open; next pull in %.1fs",
+                         origin, self.sequencer.watermark.get(origin, 0), wait)
 
     def sync_all(self) -> None:
         for record in self.registry.all():

@@ -14,6 +14,8 @@ Settings (nameko config keys, with defaults):
   backstop behind AMQP; also run at start).
 * ``FEDERATION_GAP_GRACE_SECONDS``: 0.25 - how long a hole in an origin's sequence may
   wait for the missing message before its feed is pulled.
+* ``FEDERATION_GAP_CEILING_SECONDS``: 300 - the longest wait between two pulls for a
+  hole that stays open (the wait doubles after each pull that does not close it).
 """
 from __future__ import annotations
 
@@ -67,7 +69,8 @@ class ExchangeStore(EventSourcing):
         self.federation = Federation(
             self.runtime, me.node_id, me.level, me.parent, key, registry, self.metrics,
             grace=float(cfg.get("FEDERATION_GAP_GRACE_SECONDS", 0.25)),
-            sync_interval=float(cfg.get("FEDERATION_SYNC_SECONDS", 60)))
+            sync_interval=float(cfg.get("FEDERATION_SYNC_SECONDS", 60)),
+            gap_ceiling=float(cfg.get("FEDERATION_GAP_CEILING_SECONDS", 300)))
         self.runtime.federation = self.federation
         write_identity(self.engine, me.node_id, me.level, self.federation.city_id)
         # wake the publisher after every commit that appended (cheap when nothing staged)

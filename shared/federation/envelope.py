@@ -68,6 +68,8 @@ __all__ = [
     "UnknownType",
     "InvalidPayload",
     "UnsupportedSchema",
+    "OwnOrigin",
+    "SequenceReused",
     "KeyResolver",
     "KeyRing",
     "canonical_bytes",
@@ -174,6 +176,21 @@ class InvalidPayload(EnvelopeRejected):
     envelope (sharing level, owner)."""
 
     reason = "invalid_payload"
+
+
+class OwnOrigin(EnvelopeRejected):
+    """Claims this very node as its origin, but is not what this node published under
+    that number (its own records come back through its own binding, byte for byte)."""
+
+    reason = "own_origin"
+
+
+class SequenceReused(EnvelopeRejected):
+    """Authentic, but this node already holds a different record of the origin under
+    the same number (or the origin's feed said that number was not for this node):
+    the origin signed two records as one. The first one stays."""
+
+    reason = "sequence_reused"
 
 
 class UnsupportedSchema(EnvelopeRejected):
@@ -337,7 +354,7 @@ def verify(envelope: Mapping[str, Any], registry: KeyResolver) -> Mapping[str, A
     try:
         sig = base64.b64decode(envelope["signature"], validate=True)
         signer_key.verify(sig, canonical_bytes(envelope))
-    except (InvalidSignature, binascii.Error, ValueError) as exc:
+    except (InvalidSignature, binascii.Error, ValueError, RecursionError) as exc:
         raise SignatureInvalid(
             "signature does not verify under %r's key (%s)" % (signer, type(exc).__name__),
             envelope) from None
@@ -392,8 +409,11 @@ def loads(body: bytes | str) -> dict:
     """Parse a message body; anything that is not a JSON object is ``EnvelopeMalformed``."""
     try:
         env = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, TypeError) as exc:
         raise EnvelopeMalformed("body is not JSON: %s" % exc) from None
+    except RecursionError:
+        # deep nesting ("[[[[..." a few thousand times) exhausts the parser's stack
+        raise EnvelopeMalformed("body is nested too deeply to be an envelope") from None
     if not isinstance(env, dict):
         raise EnvelopeMalformed("body is not a JSON object")
     return env

@@ -15,6 +15,13 @@ applied (or learnt from the origin's feed that it is not entitled to) everything
   (A district also sees holes where the origin published something not meant for it;
   the feed's ``through`` closes those.)
 
+Repair backs off. A pull that leaves the hole open doubles that origin's wait before
+the next one (``grace``, 2×, 4× ... up to ``ceiling`` seconds), so a hole the feed
+cannot fill at once costs a pull every few minutes, not four a second; the wait starts
+again from ``grace`` once the hole closes. A held item whose number is above the head
+the origin's own signed feed reports can never be filled (the origin commits a record
+to its feed before publishing it): ``beyond`` drops it, and the caller reports it.
+
 Held items live in memory only, on purpose: the watermark in the database is the
 truth, and anything above it can always be pulled again from the origin's feed. A
 crash therefore loses nothing but the chance to skip a pull. ``max_held`` bounds the
@@ -41,13 +48,15 @@ class Offer(Enum):
 
 class OriginSequencer:
     def __init__(self, grace: float = 0.25, max_held: int = 20_000,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, ceiling: float = 300.0):
         self.grace = grace
+        self.ceiling = max(ceiling, grace)
         self.max_held = max_held
         self.clock = clock
         self.watermark: dict[str, int] = {}
         self.held: dict[str, dict[int, Any]] = {}
         self._gap_since: dict[str, float] = {}
+        self._wait: dict[str, float] = {}  # current repair back-off, per origin
         self._held_count = 0
 
     def load(self, watermarks: Iterable[tuple[str, int]]) -> None:
@@ -55,6 +64,7 @@ class OriginSequencer:
         self.watermark = {origin: int(w) for origin, w in watermarks}
         self.held.clear()
         self._gap_since.clear()
+        self._wait.clear()
         self._held_count = 0
 
     def offer(self, origin: str, seq: int, item: Any) -> Offer:
@@ -63,16 +73,17 @@ class OriginSequencer:
         if seq <= w or seq in held:
             return Offer.DUPLICATE
         if seq != w + 1 and self._held_count >= self.max_held:
-            self._note_gap(origin)
+            self.note_gap(origin)
             return Offer.DROPPED
         held[seq] = item
         self._held_count += 1
         if seq == w + 1:
             return Offer.READY
-        self._note_gap(origin)
+        self.note_gap(origin)
         return Offer.HELD
 
-    def _note_gap(self, origin: str) -> None:
+    def note_gap(self, origin: str) -> None:
+        """Something after the watermark is known to be missing: pull after the wait."""
         self._gap_since.setdefault(origin, self.clock())
 
     def take_ready(self, origin: str) -> list[tuple[int, Any]]:
@@ -96,6 +107,7 @@ class OriginSequencer:
             self._held_count -= 1
         if not held or min(held) == w + 1:
             self._gap_since.pop(origin, None)
+            self._wait.pop(origin, None)
         else:
             # still a hole: restart the grace period from now, the next pull is due then
             self._gap_since[origin] = self.clock()
@@ -107,7 +119,32 @@ class OriginSequencer:
     def gaps(self) -> list[str]:
         """Origins whose hole has outlived the grace period: pull their feed."""
         now = self.clock()
-        return [o for o, since in self._gap_since.items() if now - since >= self.grace]
+        return [o for o, since in self._gap_since.items()
+                if now - since >= self._wait.get(o, self.grace)]
+
+    def repair_failed(self, origin: str) -> float:
+        """A pull left the hole open: wait twice as long (at most ``ceiling``) before
+        the next one. Returns the new wait."""
+        wait = min(self._wait.get(origin, self.grace) * 2, self.ceiling)
+        self._wait[origin] = wait
+        self._gap_since[origin] = self.clock()
+        return wait
+
+    def has_gap(self, origin: str) -> bool:
+        return origin in self._gap_since
+
+    def beyond(self, origin: str, head: int) -> list[int]:
+        """Drop the held items numbered above ``head``, the origin's own last number:
+        nothing can fill the hole below them. Returns their numbers."""
+        held = self.held.get(origin) or {}
+        dropped = sorted(s for s in held if s > head)
+        for seq in dropped:
+            del held[seq]
+        self._held_count -= len(dropped)
+        if dropped and not held:
+            self._gap_since.pop(origin, None)
+            self._wait.pop(origin, None)
+        return dropped
 
     def missing(self, origin: str) -> tuple[int, int] | None:
         """(first, last) missing sequence number below the lowest held item."""
