@@ -1,87 +1,60 @@
-"""CSV and XLSX files of the lists a unit hands in (问题清单 / 责任清单 / 整改清单) and of a
-round's ranking. Pure rendering: the data comes from the same queries RPC callers get.
-
-CSV is written with a UTF-8 byte-order mark: Excel on a district office's PC opens a
-BOM-less UTF-8 file as GBK and shows the Chinese headers as mojibake.
+"""The files supervision hands out: a unit's three lists (问题清单 / 责任清单 / 整改清单) and a
+round's 研判报告 (ranking + 研判意见), described as ``shared.exports`` reports and rendered
+there to XLSX, PDF or CSV. The data comes from the same queries RPC callers get.
 """
 from __future__ import annotations
 
-import csv
-import io
-from urllib.parse import quote
+from datetime import datetime
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from shared.exports import Report, Table, zh_date, zh_datetime
 
-CSV_TYPE = "text/csv; charset=utf-8"
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+LISTS = ("problems", "responsibilities", "rectifications")
 
 
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    return value
+def period_label(period: str) -> str:
+    """A period (2024 / 2024-H1 / 2024-Q1 / 2024-03) as a report's title says it:
+    2024年度 / 2024年上半年 / 2024年第一季度 / 2024年3月."""
+    year = period[:4]
+    if len(period) == 4:
+        return "%s年度" % year
+    if period[5] == "Q":
+        return "%s年第%s季度" % (year, "一二三四"[int(period[6]) - 1])
+    if period[5] == "H":
+        return "%s年%s半年" % (year, "上下"[int(period[6]) - 1])
+    return "%s年%d月" % (year, int(period[5:7]))
 
 
-def render_csv(table: dict) -> bytes:
-    """``table``: {"title", "columns": [{key, title}], "rows": [dict]}."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([c["title"] for c in table["columns"]])
-    for row in table["rows"]:
-        writer.writerow([_cell(row.get(c["key"])) for c in table["columns"]])
-    return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
+def _as_of_label(as_of: str | None, exported_at: datetime) -> str:
+    """The moment a list stands at: the ``as_of`` asked for, else the export time."""
+    if not as_of:
+        return "截至%s" % zh_date(exported_at)
+    if len(as_of) == 10:
+        return "截至%s" % zh_date(datetime.fromisoformat(as_of))
+    moment = datetime.fromisoformat(as_of.replace("Z", "+00:00")).astimezone(exported_at.tzinfo)
+    return "截至%s" % zh_datetime(moment)
 
 
-def render_xlsx(tables: list[dict], heading: str | None = None) -> bytes:
-    """One sheet per table, header row bold and frozen, columns sized to their content."""
-    wb = Workbook()
-    wb.remove(wb.active)
-    bold = Font(bold=True)
-    fill = PatternFill("solid", fgColor="DDEBF7")
-    for table in tables:
-        ws = wb.create_sheet(title=table["title"][:31])
-        first = 1
-        if heading:
-            ws.cell(row=1, column=1, value="%s - %s" % (heading, table["title"])).font = Font(
-                bold=True, size=13)
-            first = 2
-        for col, c in enumerate(table["columns"], start=1):
-            cell = ws.cell(row=first, column=col, value=c["title"])
-            cell.font, cell.fill = bold, fill
-        widths = [len(c["title"]) * 2 + 2 for c in table["columns"]]
-        for n, row in enumerate(table["rows"], start=first + 1):
-            for col, c in enumerate(table["columns"], start=1):
-                value = _cell(row.get(c["key"]))
-                cell = ws.cell(row=n, column=col, value=value)
-                if isinstance(value, str) and len(value) > 30:
-                    cell.alignment = Alignment(wrap_text=True, vertical="top")
-                widths[col - 1] = max(widths[col - 1], min(60, len(str(value)) * 2 + 2))
-        for col, w in enumerate(widths, start=1):
-            ws.column_dimensions[get_column_letter(col)].width = w
-        ws.freeze_panes = ws.cell(row=first + 1, column=1)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+def unit_lists_report(data: dict, which: list[str], node: str,
+                      exported_at: datetime) -> tuple[Report, str]:
+    """``data``: the ``unit_lists`` query's answer; ``which``: the lists wanted, in order.
+    Returns the report and the file's name without extension."""
+    tables = [data[k] for k in which]
+    title = "、".join(t["title"] for t in tables)
+    unit = data["unit_name"] + ("（含下级单位）" if data.get("include_subtree") else "")
+    report = Report(title=title, unit=unit, period=_as_of_label(data.get("as_of"), exported_at),
+                    node=node, exported_at=exported_at, tables=tables)
+    return report, "%s_%s" % (data["unit_name"], title)
 
 
-def content_disposition(filename: str) -> str:
-    """RFC 6266: an ASCII fallback plus the UTF-8 name (Chinese file names)."""
-    fallback = "".join(ch if ch.isascii() and ch not in '"\\' else "_" for ch in filename)
-    return "attachment; filename=\"%s\"; filename*=UTF-8''%s" % (fallback, quote(filename))
-
-
-def ranking_table(data: dict) -> dict:
+def ranking_table(data: dict) -> Table:
     """A round's ranking as a table (排名 / 单位 / 总分 / one column per dimension)."""
     dims = data["round"]["dimensions"]
-    columns = [{"key": "rank", "title": "排名"}, {"key": "unit_name", "title": "单位"},
-               {"key": "total", "title": "总分"}]
-    columns += [{"key": "dim:" + d["code"], "title": "%s(%g)" % (d["name"], d["weight"])}
-                for d in dims]
-    columns.append({"key": "missing", "title": "缺少数据的指标"})
+    columns = [{"key": "rank", "title": "排名", "kind": "integer"},
+               {"key": "unit_name", "title": "单位"},
+               {"key": "total", "title": "总分", "kind": "number"}]
+    columns += [{"key": "dim:" + d["code"], "title": "%s(%g)" % (d["name"], d["weight"]),
+                 "kind": "number"} for d in dims]
+    columns.append({"key": "missing", "title": "缺少数据的指标", "kind": "longtext"})
     rows = []
     for e in data["ranking"]:
         row = {"rank": e["rank"], "unit_name": e.get("unit_name") or e["unit_id"],
@@ -89,4 +62,23 @@ def ranking_table(data: dict) -> dict:
         for d in dims:
             row["dim:" + d["code"]] = e["dimensions"].get(d["code"])
         rows.append(row)
-    return {"title": "排名", "columns": columns, "rows": rows}
+    return Table.of({"title": "排名", "columns": columns, "rows": rows})
+
+
+def assessment_report(data: dict, node: str, exported_at: datetime) -> tuple[Report, str]:
+    """``data``: the ``assessment_report`` query's answer: the ranking, then 研判意见."""
+    rnd = data["round"]
+    opinion = Table.of({"title": "研判意见",
+                        "columns": [{"key": "line", "title": "内容", "kind": "longtext",
+                                     "width": 90}],
+                        "rows": [{"line": line} for line in data["text"]]})
+    ranking = ranking_table(data)
+    for table in (ranking, opinion):
+        table.caption = "%s %s" % (rnd["title"], table.title)
+    period = period_label(rnd["period"])
+    if data.get("as_of"):
+        period += "，" + _as_of_label(data["as_of"], exported_at)
+    report = Report(title="%s 研判报告" % rnd["title"],
+                    unit=(data.get("unit") or {}).get("name") or node, period=period,
+                    node=node, exported_at=exported_at, tables=[ranking, opinion])
+    return report, "%s_研判报告" % rnd["title"]

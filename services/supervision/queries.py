@@ -389,20 +389,26 @@ def micro_power_gaps(conn, unit_id: str) -> dict:
 
 
 # -- the three lists (问题清单 / 责任清单 / 整改清单) ---------------------------------------------------
+# (key, header, kind): the kind says how a file stores and prints the column (shared.exports)
 LIST_COLUMNS = {
     "problems": ("问题清单", [
-        ("no", "序号"), ("kind", "类别"), ("unit_name", "单位"), ("origin", "来源/风险类别"),
-        ("description", "问题/风险描述"), ("post", "岗位"), ("date", "发现/辨识日期"),
-        ("grade", "严重程度/风险等级"), ("ref", "编号")]),
+        ("no", "序号", "integer"), ("kind", "类别", "text"), ("unit_name", "单位", "text"),
+        ("origin", "来源/风险类别", "text"), ("description", "问题/风险描述", "longtext"),
+        ("post", "岗位", "text"), ("date", "发现/辨识日期", "date"),
+        ("grade", "严重程度/风险等级", "text"), ("ref", "编号", "text")]),
     "responsibilities": ("责任清单", [
-        ("no", "序号"), ("kind", "类别"), ("unit_name", "责任单位"), ("subject", "问题/风险点"),
-        ("duty", "整改要求/防控措施"), ("responsible", "责任人/责任岗位"), ("due", "时限/复核日期"),
-        ("ref", "编号")]),
+        ("no", "序号", "integer"), ("kind", "类别", "text"), ("unit_name", "责任单位", "text"),
+        ("subject", "问题/风险点", "longtext"), ("duty", "整改要求/防控措施", "longtext"),
+        ("responsible", "责任人/责任岗位", "text"), ("due", "时限/复核日期", "date"),
+        ("ref", "编号", "text")]),
     "rectifications": ("整改清单", [
-        ("no", "序号"), ("unit_name", "责任单位"), ("description", "问题"), ("requirement", "整改要求"),
-        ("responsible", "责任人"), ("deadline", "整改时限"), ("status", "状态"),
-        ("submitted_on", "提交佐证日期"), ("verified_on", "验收销号日期"), ("on_time", "是否按期"),
-        ("overdue", "是否逾期"), ("escalation", "督办层级"), ("ref", "编号")]),
+        ("no", "序号", "integer"), ("unit_name", "责任单位", "text"),
+        ("description", "问题", "longtext"), ("requirement", "整改要求", "longtext"),
+        ("responsible", "责任人", "text"), ("deadline", "整改时限", "date"),
+        ("status", "状态", "text"), ("submitted_on", "提交佐证日期", "date"),
+        ("verified_on", "验收销号日期", "date"), ("on_time", "是否按期", "text"),
+        ("overdue", "是否逾期", "text"), ("escalation", "督办层级", "text"),
+        ("ref", "编号", "text")]),
 }
 
 
@@ -455,8 +461,8 @@ def unit_lists(conn, unit_id: str, include_subtree: bool) -> dict:
         title, columns = LIST_COLUMNS[key]
         for n, row in enumerate(rows, start=1):
             row["no"] = n
-        out[key] = {"title": title, "columns": [{"key": k, "title": t} for k, t in columns],
-                    "rows": rows}
+        out[key] = {"title": title, "rows": rows,
+                    "columns": [{"key": k, "title": t, "kind": kind} for k, t, kind in columns]}
     return out
 
 
@@ -499,6 +505,25 @@ def round_ranking(conn, round_id: str) -> dict:
     for entry in ranking:
         entry["unit_name"] = names.get(entry["unit_id"])
     return {"round": rnd, "ranking": ranking}
+
+
+def scope_unit(conn, unit_ids: list[str]) -> dict | None:
+    """The lowest unit above all of ``unit_ids`` (the unit a round was opened over), or None
+    when they share none."""
+    paths = [p for (p,) in conn.execute(select(ud.c.path).where(ud.c.unit_id.in_(unit_ids)))]
+    if not paths:
+        return None
+    parents = [p.strip("/").split("/")[:-1] for p in paths]
+    common = parents[0]
+    for other in parents[1:]:
+        n = 0
+        while n < min(len(common), len(other)) and common[n] == other[n]:
+            n += 1
+        common = common[:n]
+    if not common:
+        return None
+    row = conn.execute(select(ud.c.unit_id, ud.c.name).where(ud.c.unit_id == common[-1])).first()
+    return {"unit_id": row.unit_id, "name": row.name} if row else None
 
 
 def _band(total) -> str:
@@ -562,6 +587,7 @@ def assessment_report(conn, round_id: str) -> dict:
         lines.append("部分单位缺少数据的指标（已按权重重新折算）：%s。" % "、".join(
             indicators_of(dims)[m]["name"] for m in missing))
     return {"round": rnd, "ranking": ranking, "dimensions": dim_avg, "indicators": indicators,
+            "unit": scope_unit(conn, [e["unit_id"] for e in ranking]),
             "bands": bands, "attention": attention, "weakest_indicators": weakest,
             "missing_indicators": missing, "text": lines}
 

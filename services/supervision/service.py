@@ -1,6 +1,6 @@
 """The supervision nameko service: commands and queries come from application.py; here are
 only what nameko itself must carry - reactions to other services' events, the timers,
-file downloads (CSV / XLSX) and the evidence upload.
+file downloads (XLSX / PDF / CSV) and the evidence upload.
 """
 from __future__ import annotations
 
@@ -13,17 +13,15 @@ from pathlib import Path
 from nameko.events import event_handler
 from nameko.timer import timer
 from nameko.web.handlers import http
-from werkzeug.wrappers import Response
 
 from services.supervision import application as appl
 from services.supervision.application import app
-from services.supervision.exports import (
-    CSV_TYPE, XLSX_TYPE, content_disposition, ranking_table, render_csv, render_xlsx,
-)
+from services.supervision.exports import LISTS, assessment_report, unit_lists_report
 from services.supervision.settings import Settings, register
 from shared import config
 from shared.auth import WRITERS
 from shared.errors import BadInput, NotFound, QinglianError
+from shared.exports import download, export_format
 from shared.service import (
     EventSourcing, NodeService, ServiceApi, bearer_token, error_response,
     idempotent, json_response,
@@ -37,7 +35,6 @@ log = logging.getLogger(__name__)
 OVERDUE_INTERVAL_S = 300
 PUBLISH_INTERVAL_S = 3600
 MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
-LISTS = ("problems", "responsibilities", "rectifications")
 
 
 class SupervisionApi(ServiceApi):
@@ -104,44 +101,30 @@ class SupervisionService(MirrorsUnits, NodeService):
     # -- downloads ---------------------------------------------------------------------------
     @http("GET", "/export/<string:name>")
     def export(self, request, name):
-        """GET /export/unit_lists?unit_id=..&format=xlsx|csv[&list=problems|...]
-        GET /export/assessment_report?round_id=..&format=xlsx|csv - a file download."""
+        """GET /export/unit_lists?unit_id=..&format=xlsx|pdf|csv[&list=problems|...]
+        GET /export/assessment_report?round_id=..&format=xlsx|pdf|csv - a file download."""
         try:
             actor = self.store.authenticate(bearer_token(request))
+            if name not in ("unit_lists", "assessment_report"):
+                raise NotFound("没有名为 %s 的导出（可导出 unit_lists、assessment_report）" % name)
             params = request.args.to_dict(flat=True)
-            fmt = params.pop("format", "xlsx")
-            which = params.pop("list", None)
             errors = {}
-            if fmt not in ("csv", "xlsx"):
-                errors["format"] = ["csv or xlsx"]
+            fmt = export_format(params.pop("format", None), errors)
+            which = params.pop("list", None)
             if name == "unit_lists" and which is not None and which not in LISTS:
-                errors["list"] = ["one of %s" % ", ".join(LISTS)]
+                errors["list"] = ["应为 %s 之一" % "、".join(LISTS)]
             if name == "unit_lists" and fmt == "csv" and which is None:
-                errors["list"] = ["a CSV file holds one list: name it"]
+                errors["list"] = ["一个 CSV 文件只含一张清单：请用 list 指定"]
             if errors:
-                raise BadInput("invalid export request", errors)
+                raise BadInput("导出请求有误", errors)
+            data = self.store.query(name, params, actor)
+            node, now = self.store.node_id, self.store.runtime.clock().astimezone(
+                self.store.runtime.supervision_settings.tz)
             if name == "unit_lists":
-                data = self.store.query("unit_lists", params, actor)
-                tables = [data[k] for k in ([which] if which else LISTS)]
-                stem = "%s_%s" % (data["unit_name"], "、".join(t["title"] for t in tables))
-                heading = data["unit_name"]
-            elif name == "assessment_report":
-                data = self.store.query("assessment_report", params, actor)
-                tables = [ranking_table(data), {
-                    "title": "研判意见", "columns": [{"key": "line", "title": "内容"}],
-                    "rows": [{"line": line} for line in data["text"]]}]
-                if fmt == "csv":
-                    tables = tables[:1]
-                stem = "%s_研判报告" % data["round"]["title"]
-                heading = data["round"]["title"]
-            else:
-                raise NotFound("no export named %s (unit_lists, assessment_report)" % name)
-            if fmt == "csv":
-                body, mimetype = render_csv(tables[0]), CSV_TYPE
-            else:
-                body, mimetype = render_xlsx(tables, heading), XLSX_TYPE
-            return Response(body, status=200, content_type=mimetype, headers={
-                "Content-Disposition": content_disposition("%s.%s" % (stem, fmt))})
+                report, stem = unit_lists_report(data, [which] if which else list(LISTS), node, now)
+            else:  # as CSV: the ranking only (the first table)
+                report, stem = assessment_report(data, node, now)
+            return download(report, fmt, stem)
         except QinglianError as exc:
             return error_response(exc)
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime
 
 import pytest
 from openpyxl import load_workbook
 
 from services.supervision.domain import DEFAULT_DIMENSIONS
-from services.supervision.exports import content_disposition, render_csv, render_xlsx
+from services.supervision.exports import unit_lists_report
 from services.supervision.tests.support import (
     ADMIN, EVIDENCE, INSPECTOR, INSPECTOR_2, VIEWER, Node, unit_admin,
 )
 from shared.aggregate import EVENT_TYPES
+from shared.exports import content_disposition, render_csv, render_xlsx
 from shared.contracts import validate_message
 
 FEEDBACK = {"told": [{"role": "party_secretary", "name": "张三"}],
@@ -435,12 +437,14 @@ def test_three_lists_as_data_csv_and_xlsx(node):
         f["rect_id"], "整改中", "单位负责人", "一个月内完成制度修订")
     csv_bytes = render_csv(lists["problems"])
     assert csv_bytes.startswith(b"\xef\xbb\xbf") and "问题/风险描述" in csv_bytes.decode("utf-8-sig")
-    wb = load_workbook(io.BytesIO(render_xlsx([lists[k] for k in ("problems", "responsibilities",
-                                                                   "rectifications")], "单位u1")))
+    report, stem = unit_lists_report(lists, ["problems", "responsibilities", "rectifications"],
+                                     "district-a", datetime.fromisoformat("2024-03-01T09:00+08:00"))
+    wb = load_workbook(io.BytesIO(render_xlsx(report)))
     assert wb.sheetnames == ["问题清单", "责任清单", "整改清单"]
+    assert wb["整改清单"].cell(row=1, column=1).value == "单位u1 整改清单（截至2024年3月1日）"
     assert wb["整改清单"].cell(row=2, column=3).value == "问题"
     assert wb["整改清单"].cell(row=3, column=3).value == "公务接待超标准"
-    assert "filename*=UTF-8''" in content_disposition("单位u1_问题清单.csv")
+    assert "filename*=UTF-8''" in content_disposition(stem + ".csv")
 
 
 # -- political-ecology assessment ----------------------------------------------------------------------------
