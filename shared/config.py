@@ -35,6 +35,8 @@ ENV_VARS = {
     "EXCHANGE_DATABASE_URL": "the exchange service's event store and read models",
     "WEB_SERVER_ADDRESS": "host:port of one service process's HTTP server (nameko)",
     "QINGLIAN_TZ": "the users' time zone for days and months (default Asia/Shanghai)",
+    "QINGLIAN_PDF_FONT": "a TrueType CJK font file PDF exports embed (default: Debian's "
+                         "fonts-wqy-zenhei, wqy-microhei or arphic uming, the first found)",
     "QINGLIAN_RELAY": "on (default) or off: run the outbox relay in this service process",
     "QINGLIAN_TOKEN_DAYS": "how long a new API token is valid, in days (default 90)",
     "QINGLIAN_FEDERATION": "exchange service: on (default) or off (no receive/sync threads)",

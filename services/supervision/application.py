@@ -533,7 +533,7 @@ def unit_view(conn, d, actor):
 
 @app.query("unit_lists", s.UnitLists, roles=READERS, scope="unit_id")
 def unit_lists(conn, d, actor):
-    """问题清单 / 责任清单 / 整改清单 as data (GET /export/unit_lists for CSV or XLSX)."""
+    """问题清单 / 责任清单 / 整改清单 as data (GET /export/unit_lists for XLSX, PDF or CSV)."""
     return _maybe_as_of(conn, d, VIEW_PROJECTIONS,
                         lambda c: q.unit_lists(c, d["unit_id"], d["include_subtree"]))
 
@@ -636,7 +636,7 @@ def round_ranking(conn, d, actor):
 
 @app.query("assessment_report", s.RoundQuery)
 def assessment_report(conn, d, actor):
-    """研判报告 for the collective review (GET /export/assessment_report for XLSX/CSV)."""
+    """研判报告 for the collective review (GET /export/assessment_report for XLSX, PDF or CSV)."""
     return _maybe_as_of(conn, d, ROUND_PROJECTIONS,
                         lambda c: q.assessment_report(c, d["round_id"]))
 
