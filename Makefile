@@ -21,8 +21,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# make bench SUITE=kernel (one suite) or SUITE=kernel.reload_10k (one figure); default: all
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(SUITE)
 
 demo: install
 	$(BIN)/qinglian demo

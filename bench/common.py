@@ -1,18 +1,406 @@
-"""The one result form every benchmark writes: ``var/bench/<suite>.json``.
+"""What every benchmark shares: the suite registry, the selection a command line makes,
+the verdict, the machine calibration line, and the one result form.
 
-``{"<name>": {"value": v, "unit": "...", "baseline": b, "ratio": r, "target": t}}`` -
-ratio is value / baseline where a baseline applies (target is then a ratio), else
-value / target (so ratio >= 1 means the target is met; for "lower is better" figures
-such as latencies the ratio is target / value).
+A verdict is never an absolute number: the machine is shared, and a neighbour's load
+moves an absolute figure as much as the code does. Each figure is measured beside a
+*baseline* taken in the same run, interleaved with it (so load that arrives mid-run falls
+on both), and judged by ``ratio = value / baseline`` against a ``target_ratio``:
+
+* ``goal: "at_least"`` - rates (events/s, calls/s): the ratio must reach the target;
+* ``goal: "at_most"`` - latencies and losses: the ratio must not exceed it.
+
+The absolute targets of earlier issues are kept beside as ``quiet_machine_target``: what
+the figure should read on an idle machine, not what decides. A load test whose client
+could not offer the intended rate measured nothing, and says so (``"not measured"``).
+
+``var/bench/<suite>.json``::
+
+    {"suite": ..., "selection": [...] | null, "machine": ..., "calibration": {...},
+     "figures": {"<name>": {"value", "unit", "baseline", "baseline_name", "ratio",
+                            "target_ratio", "goal", "quiet_machine_target", "verdict", ...}}}
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import platform
 import statistics
 import time
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
+
+PG_SERVER = os.environ.get("QINGLIAN_BENCH_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+AMQP = os.environ.get("QINGLIAN_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+RABBIT_API = "http://127.0.0.1:15672/api"
+# every database and vhost a run creates starts with this (and is removed afterwards)
+PREFIX = os.environ.get("QINGLIAN_BENCH_PREFIX", "qlbench")
+
+# name -> module exposing FIGURES (the names it can measure) and run(var_dir, only).
+# The scale suite (issue 13) and the console's add themselves here.
+SUITES = {
+    "kernel": "bench.kernel",
+    "supervision": "bench.supervision",
+    "education": "bench.education",
+    "federation": "bench.federation",
+}
+
+MET, FAILED, NOT_MEASURED = "met", "failed", "not measured"
+AT_LEAST, AT_MOST = "at_least", "at_most"
+OFFERED_SHARE = 0.9        # below 90 % of the intended rate, the load was not offered
+CLIENT_LAG_MS = 10.0       # a free client sending this late (median) was starved itself
+
+
+def catalogue() -> dict:
+    """suite -> the figure names it can measure (each module's FIGURES)."""
+    import importlib
+    return {name: tuple(importlib.import_module(path).FIGURES) for name, path in SUITES.items()}
+
+
+class SelectionError(ValueError):
+    """A command line naming a suite or figure that does not exist."""
+
+
+# -- selection ---------------------------------------------------------------------------------
+def parse_selection(args, catalogue: dict) -> list[tuple[str, frozenset | None]]:
+    """``[]`` -> every suite; ``kernel`` -> that suite; ``kernel.reload_10k`` -> one figure.
+
+    ``catalogue`` maps suite -> its figure names. Returns (suite, figures or None = all)
+    in the order first named, figures of one suite merged."""
+    if not args:
+        return [(s, None) for s in catalogue]
+    chosen: dict[str, set | None] = {}
+    for arg in args:
+        suite, _, name = arg.partition(".")
+        if suite not in catalogue:
+            raise SelectionError("未知的基准套件 %r（可选：%s）" % (suite, "、".join(catalogue)))
+        if name and name not in catalogue[suite]:
+            raise SelectionError("套件 %s 没有指标 %r（可选：%s）"
+                                 % (suite, name, "、".join(catalogue[suite])))
+        if not name or (suite in chosen and chosen[suite] is None):
+            chosen[suite] = None
+        else:
+            chosen.setdefault(suite, set()).add(name)
+    return [(s, None if f is None else frozenset(f)) for s, f in chosen.items()]
+
+
+def wanted(only, *names: str) -> bool:
+    """Does the selection ask for any of these figures (``only`` None = all)?"""
+    return only is None or any(n in only for n in names)
+
+
+# -- verdicts ----------------------------------------------------------------------------------
+def verdict(ratio: float | None, target_ratio: float, goal: str, not_measured: str | None = None) -> str:
+    if not_measured or ratio is None:
+        return NOT_MEASURED
+    if goal == AT_LEAST:
+        return MET if ratio >= target_ratio else FAILED
+    if goal == AT_MOST:
+        return MET if ratio <= target_ratio else FAILED
+    raise ValueError("goal must be %r or %r" % (AT_LEAST, AT_MOST))
+
+
+def judged(value: float, unit: str, baseline: float, baseline_name: str, target_ratio: float,
+           goal: str = AT_LEAST, quiet_machine_target: str | None = None,
+           not_measured: str | None = None, **extra) -> dict:
+    """One figure in the result form (module doc). ``not_measured`` is the reason a run
+    measured nothing (e.g. the rate was not offered); the figure then has no verdict."""
+    ratio = value / baseline if baseline else None
+    f = {"value": _round(value), "unit": unit, "baseline": _round(baseline),
+         "baseline_name": baseline_name, "ratio": None if ratio is None else round(ratio, 4),
+         "target_ratio": target_ratio, "goal": goal, "quiet_machine_target": quiet_machine_target}
+    f["verdict"] = verdict(ratio, target_ratio, goal, not_measured or (None if baseline else
+                                                                     "baseline was zero"))
+    if f["verdict"] == NOT_MEASURED:
+        f["not_measured"] = not_measured or "baseline was zero"
+    f.update(extra)
+    return f
+
+
+def offered_shortfall(intended_rps: float, offered_rps: float, client_lag_ms: float) -> str | None:
+    """Why a paced load run measured nothing, or None if it did.
+
+    The client was short when it sent less than 90 % of the intended rate *and* the
+    shortfall was its own: a connection was free and the request due, yet it went out
+    late (median lag over ``CLIENT_LAG_MS``) - the load generator did not get the CPU. A
+    server that held every connection also lowers the offered rate, but then a request
+    waits for a connection, not for the client: that is the server's result (latency is
+    counted from when each request was due), judged as usual."""
+    if offered_rps >= OFFERED_SHARE * intended_rps:
+        return None
+    if client_lag_ms <= CLIENT_LAG_MS:
+        return None
+    return ("客户端未能按计划施压：计划 %.0f 次/秒，实际发出 %.0f 次/秒（空闲连接上的发送延迟中位数 %.1f ms）"
+            % (intended_rps, offered_rps, client_lag_ms))
+
+
+def _round(v):
+    return None if v is None else round(v, 4)
+
+
+# -- measuring ---------------------------------------------------------------------------------
+def percentile(samples, p) -> float:
+    s = sorted(samples)
+    if not s:
+        return 0.0
+    k = max(0, min(len(s) - 1, int(round(p / 100.0 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else 0.0
+
+
+def interleaved(pairs: int, measure_baseline, measure_value) -> tuple[float, float]:
+    """Alternate baseline and measured rounds (``fn(round) -> float``), return the medians
+    (baseline, value): load that arrives mid-run falls on both sides, not on whichever
+    happened to run second."""
+    base, value = [], []
+    for r in range(pairs):
+        if r % 2 == 0:
+            base.append(measure_baseline(r))
+            value.append(measure_value(r))
+        else:
+            value.append(measure_value(r))
+            base.append(measure_baseline(r))
+    return statistics.median(base), statistics.median(value)
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
+
+
+# -- the floor of a rebuild: read and decode the events, write the rows ---------------------------
+def raw_decoded_read(engine, event_types=None, until_us=None, page=5000) -> tuple[int, float]:
+    """Fetch the events a replay would (same filter, same pages) and ``json.loads`` each
+    payload, applying nothing. Returns (events, seconds)."""
+    from sqlalchemy import select
+
+    from shared.db import readonly
+    from shared.store import events
+    q = select(events.c.position, events.c.event_type, events.c.payload)
+    if event_types is not None:
+        q = q.where(events.c.event_type.in_(sorted(event_types)))
+    if until_us is not None:
+        q = q.where(events.c.recorded_at_us <= until_us)
+    n, after = 0, 0
+    with readonly(engine.connect()) as conn:
+        t0 = time.perf_counter()
+        while True:
+            rows = conn.execute(q.where(events.c.position > after)
+                                .order_by(events.c.position).limit(page)).all()
+            for r in rows:
+                json.loads(r[2])
+            n += len(rows)
+            if len(rows) < page:
+                break
+            after = rows[-1][0]
+        seconds = time.perf_counter() - t0
+    return n, seconds
+
+
+def table_rows(engine, tables) -> dict[str, list[dict]]:
+    """Every row of these tables (what a rebuild left), by table name."""
+    from sqlalchemy import select
+    with engine.connect() as conn:
+        return {t.name: [dict(r._mapping) for r in conn.execute(select(t))] for t in tables}
+
+
+def raw_insert(engine, tables, rows: dict, copy: bool = False) -> float:
+    """Seconds to write ``rows`` into tables of the same shape in one transaction, by the
+    driver's bulk path (psycopg2 ``execute_values``, 1,000 rows a statement; SQLite
+    ``executemany``) - emptying them first, as a rebuild swaps contents. ``copy``
+    (PostgreSQL): into ``floor_<name>`` copies with the same columns, keys and indexes
+    (created once), leaving the real tables alone."""
+    from sqlalchemy import text
+    names = {t.name: ("floor_" + t.name if copy else t.name) for t in tables}
+    if copy:
+        with engine.begin() as conn:
+            for source, target in names.items():
+                conn.execute(text('CREATE TABLE IF NOT EXISTS "%s" (LIKE "%s" INCLUDING ALL)'
+                                  % (target, source)))
+    with Timer() as timer:
+        with engine.begin() as conn:
+            for table in tables:
+                target, batch = names[table.name], rows.get(table.name) or []
+                conn.execute(text('DELETE FROM "%s"' % target))
+                if not batch:
+                    continue
+                cols = [c.name for c in table.columns]
+                if conn.dialect.name == "postgresql":
+                    from psycopg2.extras import execute_values
+                    cur = conn.connection.driver_connection.cursor()
+                    try:
+                        execute_values(cur, 'INSERT INTO "%s" (%s) VALUES %%s' % (
+                            target, ", ".join('"%s"' % c for c in cols)),
+                            [tuple(r[c] for c in cols) for r in batch], page_size=1000)
+                    finally:
+                        cur.close()
+                else:
+                    conn.execute(table.insert(), batch)
+    return timer.seconds
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection (http.client: the load generator must spend
+    less CPU per request than the server it measures)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = None
+
+    def request(self, method, path, body=None, token=None):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = "Bearer %s" % token
+        for attempt in (0, 1):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                self.conn.request(method, path, body=body, headers=headers)
+                resp = self.conn.getresponse()
+                return resp.status, resp.read()
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self.conn = None  # the server closed an idle connection: reconnect once
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_service(target: str, config: dict, folder: Path, name: str, timeout: float = 90.0):
+    """``nameko run`` of one service as its own process (the load generator must not
+    share the server's interpreter), answering ``/health`` on the config's
+    WEB_SERVER_ADDRESS; its log goes to ``folder/<name>-server.log``. Returns the Popen."""
+    import subprocess
+    import sys
+
+    import requests
+    cfg = Path(folder) / ("%s-bench.yaml" % name)
+    cfg.write_text(json.dumps(dict({  # JSON is YAML
+        "LOGGING": {"version": 1, "root": {"level": "WARNING", "handlers": ["err"]},
+                    "handlers": {"err": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}}},
+    }, **config)))
+    log = Path(folder) / ("%s-server.log" % name)
+    proc = subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config", str(cfg), target],
+                            cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    url = "http://%s/health" % config["WEB_SERVER_ADDRESS"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited: %s" % (target, log.read_text()[-2000:]))
+        try:
+            if requests.get(url, timeout=1).ok:
+                return proc
+        except requests.RequestException:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("%s did not answer /health within %.0f s" % (target, timeout))
+
+
+def stop_service(proc) -> None:
+    import subprocess
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_relay_idle(url: str, service: str, timeout: float = 120.0) -> float:
+    """Wait until a service's relay has published what was seeded before it started (a
+    history is not part of the day being measured). Returns the seconds waited."""
+    from sqlalchemy import func, select
+
+    from shared.db import make_engine
+    from shared.store import checkpoints, events
+    engine = make_engine(url)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < timeout:
+            with engine.connect() as c:
+                head = c.execute(select(func.max(events.c.position))).scalar() or 0
+                done = c.execute(select(checkpoints.c.position)
+                                 .where(checkpoints.c.name == "relay:%s" % service)).scalar() or 0
+            if done >= head:
+                return time.monotonic() - started
+            time.sleep(0.25)
+        raise RuntimeError("the %s relay did not publish the seeded events within %.0f s"
+                           % (service, timeout))
+    finally:
+        engine.dispose()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux /proc)."""
+    fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def paired_latencies(port: int, trivial, measured, pairs: int) -> tuple[list, list, list]:
+    """Closed loop on one keep-alive connection, alternating a trivial request and a
+    measured one (``trivial`` = (method, path, token); ``measured(i)`` -> (label, method,
+    path, token)): the trivial endpoint of the same process is the peer of every request
+    there, with load that comes and goes falling on both. Returns (trivial ms, measured
+    ms, [(label, ms)]). A non-200 answer is an error, not a sample."""
+    client = Client(port)
+    trivial_ms, measured_ms, labelled = [], [], []
+    for i in range(pairs):
+        order = (0, 1) if i % 2 == 0 else (1, 0)
+        for side in order:
+            label, method, path, token = ("", *trivial) if side == 0 else measured(i)
+            t0 = time.perf_counter()
+            status, body = client.request(method, path, token=token)
+            ms = (time.perf_counter() - t0) * 1000
+            if status != 200:
+                raise RuntimeError("%s %s answered %d: %s" % (method, path, status, body[:300]))
+            if side == 0:
+                trivial_ms.append(ms)
+            else:
+                measured_ms.append(ms)
+                labelled.append((label, ms))
+    return trivial_ms, measured_ms, labelled
+
+
+# -- scratch resources (named with PREFIX, removed by the caller) -------------------------------
+def scratch_database(suite: str) -> str:
+    from shared.db import create_database
+    return create_database(PG_SERVER, "%s_%s" % (PREFIX.replace("-", "_"), suite))
+
+
+def scratch_vhost(suite: str) -> tuple[str, str]:
+    import requests
+    name = "%s-%s-%s" % (PREFIX.replace("_", "-"), suite, uuid.uuid4().hex[:8])
+    auth = ("guest", "guest")
+    requests.put("%s/vhosts/%s" % (RABBIT_API, name), auth=auth, timeout=10).raise_for_status()
+    requests.put("%s/permissions/%s/guest" % (RABBIT_API, name), auth=auth, timeout=10,
+                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    return name, AMQP.rstrip("/") + "/" + name
+
+
+def drop_vhost(name: str) -> None:
+    import requests
+    requests.delete("%s/vhosts/%s" % (RABBIT_API, name), auth=("guest", "guest"), timeout=10)
+
+
+# -- the machine -------------------------------------------------------------------------------
+PY_LOOP_STEPS = 10_000_000
+PG_COMMITS = 200
 
 
 def machine() -> str:
@@ -29,56 +417,106 @@ def machine() -> str:
                                                   platform.python_version())
 
 
-def figure(value, unit, target, baseline=None, lower_is_better=False) -> dict:
-    if baseline:
-        ratio = (baseline / value if lower_is_better else value / baseline) if value else 0.0
-    else:
-        ratio = (target / value if lower_is_better else value / target) if value else 0.0
-    return {"value": round(value, 4), "unit": unit, "baseline": baseline and round(baseline, 4),
-            "ratio": round(ratio, 3), "target": target}
+def _cpu_times() -> list[int]:
+    try:
+        return [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    except OSError:
+        return []
 
 
-def percentile(samples, p) -> float:
-    s = sorted(samples)
-    if not s:
-        return 0.0
-    k = max(0, min(len(s) - 1, int(round(p / 100.0 * len(s) + 0.5)) - 1))
-    return s[k]
+def calibrate(pg_url: str) -> dict:
+    """The machine's state right now, by two fixed loops: a pure-Python loop (CPU, steal
+    included) and single-row inserts each committed with ``synchronous_commit = on`` in
+    a throw-away database (the WAL fsync every command pays). Two runs compare honestly
+    only beside these."""
+    from sqlalchemy import text
+
+    from shared.db import make_engine
+    load = os.getloadavg()[0]
+    before = _cpu_times()
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(PY_LOOP_STEPS):
+        x += i
+    py_s = time.perf_counter() - t0
+    after = _cpu_times()
+    delta = [b - a for a, b in zip(before, after)]
+    steal = 100.0 * delta[7] / sum(delta) if len(delta) > 7 and sum(delta) else 0.0
+    engine = make_engine(pg_url)
+    try:
+        with engine.begin() as c:
+            c.execute(text("CREATE TABLE calibration (n integer PRIMARY KEY, at double precision)"))
+            fsync = c.execute(text("SHOW fsync")).scalar()
+        t0 = time.perf_counter()
+        for n in range(PG_COMMITS):
+            with engine.begin() as c:
+                c.execute(text("SET LOCAL synchronous_commit = on"))
+                c.execute(text("INSERT INTO calibration VALUES (:n, :at)"), {"n": n, "at": time.time()})
+        pg_s = time.perf_counter() - t0
+        with engine.begin() as c:
+            c.execute(text("DROP TABLE calibration"))
+    finally:
+        engine.dispose()
+    return {"python_loop_steps": PY_LOOP_STEPS, "python_loop_s": round(py_s, 3),
+            "pg_commits": PG_COMMITS, "pg_commits_s": round(pg_s, 3), "pg_fsync": fsync,
+            "cpu_steal_percent": round(steal, 1), "load_average_1m": round(load, 2),
+            "cores": os.cpu_count()}
 
 
-def rate(n: int, seconds: float) -> float:
-    return n / seconds if seconds > 0 else 0.0
+def calibration_line(c: dict) -> str:
+    return ("calibration: %s-step Python loop %.2f s (steal %.0f %%), %d fsync'd PostgreSQL "
+            "single-row commits %.2f s (%.1f ms each, fsync=%s), load average %.2f on %s cores"
+            % (format(c["python_loop_steps"], ","), c["python_loop_s"], c["cpu_steal_percent"],
+               c["pg_commits"], c["pg_commits_s"], 1000 * c["pg_commits_s"] / c["pg_commits"],
+               c["pg_fsync"], c["load_average_1m"], c["cores"]))
 
 
-def best_of(fn, repeats: int = 3):
-    """Median of a few runs of ``fn() -> float`` (a rate): the machine is shared."""
-    return statistics.median(fn() for _ in range(repeats))
+# -- the result ------------------------------------------------------------------------------
+def report(suite: str, figures: dict, calibration: dict, selection=None) -> dict:
+    return {"suite": suite, "selection": sorted(selection) if selection else None,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(), "calibration": calibration, "figures": figures}
 
 
-def write(suite: str, figures: dict, var: str | None = None) -> Path:
+def write(result: dict, var: str | None = None) -> Path:
     folder = Path(var or os.environ.get("QINGLIAN_VAR", "var")) / "bench"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / ("%s.json" % suite)
-    path.write_text(json.dumps(figures, indent=2, ensure_ascii=False))
+    path = folder / ("%s.json" % result["suite"])
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
     return path
 
 
-def table(suite: str, figures: dict) -> str:
-    lines = ["", "%s  (%s)" % (suite, machine()),
-             "%-28s %14s %-10s %14s %8s %8s  %s" % ("figure", "value", "unit", "baseline",
-                                                   "ratio", "target", "met")]
-    for name, f in figures.items():
-        met = "yes" if f["ratio"] >= (f["target"] if f["baseline"] else 1.0) else "NO"
-        lines.append("%-28s %14s %-10s %14s %8.2f %8s  %s" % (
-            name, f["value"], f["unit"], f["baseline"] if f["baseline"] is not None else "-",
-            f["ratio"], f["target"], met))
+def _num(v) -> str:
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return format(round(v), ",")
+    return "%.3g" % v
+
+
+def table(result: dict) -> str:
+    head = "%-26s %12s %-9s %12s %-30s %8s %8s  %-12s %s" % (
+        "figure", "value", "unit", "baseline", "baseline is", "ratio", "target", "verdict",
+        "quiet machine")
+    lines = ["", "%s  (%s)" % (result["suite"], result["machine"]),
+             calibration_line(result["calibration"]), head]
+    for name, f in result["figures"].items():
+        target = ("≥ " if f["goal"] == AT_LEAST else "≤ ") + _num(f["target_ratio"])
+        lines.append("%-26s %12s %-9s %12s %-30s %8s %8s  %-12s %s" % (
+            name, _num(f["value"]), f["unit"], _num(f["baseline"]), f["baseline_name"][:30],
+            _num(f["ratio"]), target, f["verdict"], f.get("quiet_machine_target") or "-"))
+        if f.get("not_measured"):
+            lines.append("%26s   not measured: %s" % ("", f["not_measured"]))
     return "\n".join(lines)
 
 
-class Timer:
-    def __enter__(self):
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.t0
+def details(result: dict) -> str:
+    """The figures' extra fields (percentiles, counts), one line each."""
+    core = {"value", "unit", "baseline", "baseline_name", "ratio", "target_ratio", "goal",
+            "quiet_machine_target", "verdict", "not_measured"}
+    out = []
+    for name, f in result["figures"].items():
+        extra = {k: v for k, v in f.items() if k not in core}
+        if extra:
+            out.append("  %s: %s" % (name, ", ".join("%s=%s" % kv for kv in extra.items())))
+    return "\n".join(out)

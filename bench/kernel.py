@@ -1,27 +1,43 @@
-"""Kernel benchmark: every figure beside a raw baseline measured in the same run.
+"""Kernel benchmark: every figure beside a raw baseline measured in the same run,
+interleaved with it (bench/common.py).
 
 Runs on PostgreSQL (the production back-end) in a throw-away database, and on a
-throw-away RabbitMQ vhost. Names and form: see bench/common.py and issue 2.
+throw-away RabbitMQ vhost.
+
+* ``append_single`` / ``append_batch100`` - the event store's append vs a raw
+  SQLAlchemy Core insert of rows of the same shape into a table of the same shape
+  (the floor: an append cannot write less).
+* ``reload_10k`` - an aggregate loaded from a 10,000-event stream vs the raw decoded
+  read of the same rows (fetch + ``json.loads``, nothing applied: the floor).
+* ``projection_rebuild`` - the units tree rebuilt from 20,000 registrations vs the
+  floor of that work: the raw decoded read of the same events plus a raw batch insert
+  of the rows the rebuild produced, into a table of the same shape, in one transaction.
+* ``relay_confirmed`` - the relay (AMQP transaction per batch) vs raw kombu publishing
+  with a confirm per message, both into a bound durable queue: the peer it replaces.
+* ``rpc_command`` / ``rpc_command_postgresql`` - a units command through nameko RPC
+  (load, decide, append, reply) vs a trivial RPC method of the same service: the peer
+  with every cost but the command's own.
 """
 from __future__ import annotations
 
 import json
-import statistics
 import time
 import uuid
 
-import requests
 from kombu import Connection, Exchange, Producer, Queue
 from sqlalchemy import Column, Index, MetaData, Table, UniqueConstraint
-from bench.common import Timer, figure, percentile, rate
-from shared.db import create_database, drop_database, make_engine
+
+from bench.common import (
+    AT_LEAST, Timer, drop_vhost, interleaved, judged, percentile, rate, raw_decoded_read,
+    raw_insert, scratch_database, scratch_vhost, table_rows, wanted,
+)
+from shared.db import drop_database, make_engine
 from shared.events import NewEvent, canonical_json, now_us
 from shared.relay import Relay
 from shared.store import EventStore, events
 
-PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-AMQP = "amqp://guest:guest@127.0.0.1:5672/"
-RABBIT_API = "http://127.0.0.1:15672/api"
+FIGURES = ("append_single", "append_batch100", "reload_10k", "projection_rebuild",
+           "relay_confirmed", "rpc_command", "rpc_command_postgresql")
 
 # the raw baseline writes rows of the same shape into a table of the same shape
 # (same columns, primary key, unique (stream_id, version) and time index)
@@ -49,21 +65,7 @@ def _new(i: int, stream: str | None = None, version: int = 1) -> NewEvent:
                     {"node": "bench"})
 
 
-def _interleaved(pairs: int, measure_baseline, measure_value) -> tuple[float, float]:
-    """Alternate baseline and measured rounds and take medians.
-
-    The machine is shared: load that arrives mid-run would otherwise fall entirely on
-    whichever side happened to run second."""
-    base, value = [], []
-    for r in range(pairs):
-        first, second = (measure_baseline, measure_value) if r % 2 == 0 else (measure_value, measure_baseline)
-        a, b = first(r), second(r)
-        (base, value)[0 if first is measure_baseline else 1].append(a)
-        (value, base)[0 if first is measure_baseline else 1].append(b)
-    return statistics.median(base), statistics.median(value)
-
-
-def bench_append(store: EventStore, rounds=8, n_single=250, n_batches=25) -> dict:
+def bench_append(store: EventStore, only, rounds=8, n_single=250, n_batches=25) -> dict:
     engine = store.engine
     counter = iter(range(1, 10**9))
 
@@ -95,15 +97,17 @@ def bench_append(store: EventStore, rounds=8, n_single=250, n_batches=25) -> dic
                     store.append(c, [_new(next(counter)) for _k in range(100)])
         return rate(n_batches * 100, t.seconds)
 
-    raw_s, single = _interleaved(rounds, raw_single, our_single)
-    raw_b, batch = _interleaved(rounds, raw_batch, our_batch)
-    return {
-        "append_single": figure(single, "events/s", 0.8, baseline=raw_s),
-        "append_batch100": figure(batch, "events/s", 0.6, baseline=raw_b),
-    }
+    out = {}
+    if wanted(only, "append_single"):
+        raw_s, single = interleaved(rounds, raw_single, our_single)
+        out["append_single"] = judged(single, "events/s", raw_s, "raw Core single-row insert", 0.8)
+    if wanted(only, "append_batch100"):
+        raw_b, batch = interleaved(rounds, raw_batch, our_batch)
+        out["append_batch100"] = judged(batch, "events/s", raw_b, "raw Core 100-row insert", 0.6)
+    return out
 
 
-def bench_reload(store: EventStore, n=10_000) -> tuple[dict, float]:
+def bench_reload(store: EventStore, n=10_000, pairs=5) -> dict:
     from services.units.domain import Unit
     from shared.uow import Runtime
     stream = "Unit:big"
@@ -117,14 +121,14 @@ def bench_reload(store: EventStore, n=10_000) -> tuple[dict, float]:
             store.append(c, ([first] if k == 0 else []) + rest[max(0, k - 1):k + 999])
     rt = Runtime(store.engine, [], "bench", "bench")
 
-    def reload_once():
+    def reload_once(_=None):
         with rt.unit_of_work() as uow:
             with Timer() as t:
                 unit = uow.get(Unit, "big")
         assert unit.version == n
         return rate(n, t.seconds)
 
-    def raw_decoded_once():
+    def raw_decoded_once(_=None):
         with rt.read() as c:
             with Timer() as t:
                 rows = store.read_stream_rows(c, stream)
@@ -132,12 +136,12 @@ def bench_reload(store: EventStore, n=10_000) -> tuple[dict, float]:
         assert len(decoded) == n
         return rate(n, t.seconds)
     reload_once()  # warm caches
-    value = max(reload_once() for _ in range(3))
-    raw = max(raw_decoded_once() for _ in range(3))
-    return {"reload_10k": figure(value, "events/s", 100_000)}, raw
+    raw, value = interleaved(pairs, raw_decoded_once, reload_once)
+    return {"reload_10k": judged(value, "events/s", raw, "raw decoded read of the stream", 0.6,
+                                 quiet_machine_target="≥ 100,000 events/s")}
 
 
-def bench_rebuild(url: str, n_units=20_000) -> dict:
+def bench_rebuild(url: str, n_units=20_000, pairs=3) -> dict:
     from services.units.application import app
     from services.units.domain import Unit
     from shared.projections import rebuild
@@ -154,35 +158,62 @@ def bench_rebuild(url: str, n_units=20_000) -> dict:
     with rt.read() as c:
         head = rt.store.head(c)
     tree = rt.projections[0]
-    with Timer() as t:
-        rebuild(rt.store, tree)
+
+    def ours(_=None):
+        with Timer() as t:
+            rebuild(rt.store, tree)
+        return rate(head, t.seconds)
+
+    ours()  # warm; and the rows the floor writes are the ones a rebuild leaves
+    rows = table_rows(rt.engine, tree.tables)
+
+    def floor(_):
+        n, read_s = raw_decoded_read(rt.engine, tree.event_types)
+        return rate(n, read_s + raw_insert(rt.engine, tree.tables, rows, copy=True))
+    base, value = interleaved(pairs, floor, ours)
     rt.engine.dispose()
-    return {"projection_rebuild": figure(rate(head, t.seconds), "events/s", 20_000)}
+    return {"projection_rebuild": judged(
+        value, "events/s", base, "raw decoded read + batch insert", 0.5,
+        quiet_machine_target="≥ 20,000 events/s", events=head,
+        rows=sum(len(v) for v in rows.values()))}
 
 
-def bench_relay(store: EventStore, vhost_uri: str, n=10_000, n_raw=2_000) -> dict:
+def bench_relay(store: EventStore, vhost_uri: str, pairs=4, n=4_000, n_raw=1_000) -> dict:
     """Both sides publish persistent messages into a bound durable queue, so the broker
-    really writes them (an exchange with no queue confirms without persisting)."""
+    really writes them (an exchange with no queue confirms without persisting); the
+    queue is purged between rounds so neither side pays for the other's backlog."""
     exchange = Exchange("bench.events", type="topic", durable=True)
     queue = Queue("bench-consumer", exchange=exchange, routing_key="#", durable=True)
+    relay = Relay(store, vhost_uri, "bench", batch_size=500)
     with Connection(vhost_uri, transport_options={"confirm_publish": True}) as conn:
         producer = Producer(conn.channel(), exchange=exchange, serializer="json")
         exchange(producer.channel).declare()
-        queue(producer.channel).declare()
+        bound = queue(producer.channel)
+        bound.declare()
+        relay.drain(timeout=300)  # publish what the other figures left
+        bound.purge()
         body = _new(1).__dict__
-        with Timer() as t:
-            for i in range(n_raw):
-                producer.publish(body, routing_key="Unit.Registered", delivery_mode=2)
-        raw = rate(n_raw, t.seconds)
-    relay = Relay(store, vhost_uri, "bench", batch_size=500)
-    relay.drain(timeout=120)  # publish what the append benchmark left
-    with store.engine.begin() as c:
-        for k in range(0, n, 1000):
-            store.append(c, [_new(k + j, stream="Relay:%d" % (k + j)) for j in range(1000)])
-    with Timer() as t:
-        published = relay.drain(timeout=300)
+        counter = iter(range(10**9))
+
+        def raw(_):
+            with Timer() as t:
+                for _i in range(n_raw):
+                    producer.publish(body, routing_key="Unit.Registered", delivery_mode=2)
+            bound.purge()
+            return rate(n_raw, t.seconds)
+
+        def ours(_):
+            with store.engine.begin() as c:
+                for _k in range(0, n, 1000):
+                    base = next(counter) * 1000
+                    store.append(c, [_new(base + j, stream="Relay:%d" % (base + j)) for j in range(1000)])
+            with Timer() as t:
+                published = relay.drain(timeout=300)
+            bound.purge()
+            return rate(published, t.seconds)
+        base, value = interleaved(pairs, raw, ours)
     relay.close()
-    return {"relay_confirmed": figure(rate(published, t.seconds), "events/s", 2.0, baseline=raw)}
+    return {"relay_confirmed": judged(value, "events/s", base, "kombu publish, confirm each", 2.0)}
 
 
 def bench_rpc(url: str, vhost_uri: str, tmp_var: str, calls=600, units=100) -> dict:
@@ -203,9 +234,9 @@ def bench_rpc(url: str, vhost_uri: str, tmp_var: str, calls=600, units=100) -> d
 
     cfg = {"AMQP_URI": vhost_uri, "UNITS_DATABASE_URL": url, "NODE_ID": "bench", "QINGLIAN_VAR": tmp_var,
            "WEB_SERVER_ADDRESS": "127.0.0.1:0", "QINGLIAN_RELAY": "off"}
+    actor = rpc_actor(cfg, "bench", ["node-admin"])
     container = ServiceContainer(BenchUnits, cfg)
     container.start()
-    actor = {"user_id": "bench", "roles": ["node-admin"], "node": "bench"}
     try:
         with ClusterRpcProxy(cfg) as n:
             n.units.register_unit({"unit_id": "qu2", "name": "区", "kind": "district_authority",
@@ -234,50 +265,65 @@ def bench_rpc(url: str, vhost_uri: str, tmp_var: str, calls=600, units=100) -> d
                                              "name": "x局%d-%d" % (r, i)}, actor=actor)
                         lat_cmd.append(time.perf_counter() - s)
                 return rate(chunk, t.seconds)
-            ping_rate, cmd_rate = _interleaved(6, pings, commands)
+            ping_rate, cmd_rate = interleaved(6, pings, commands)
     finally:
         container.stop()
-    f = figure(cmd_rate, "calls/s", 0.7, baseline=ping_rate)
-    f["p50_ms"] = round(percentile(lat_cmd, 50) * 1000, 2)
-    f["p99_ms"] = round(percentile(lat_cmd, 99) * 1000, 2)
-    f["baseline_p50_ms"] = round(percentile(lat_ping, 50) * 1000, 2)
-    f["baseline_p99_ms"] = round(percentile(lat_ping, 99) * 1000, 2)
-    return f
+    return judged(cmd_rate, "calls/s", ping_rate, "trivial RPC of the same service", 0.7, AT_LEAST,
+                  p50_ms=round(percentile(lat_cmd, 50) * 1000, 2),
+                  p99_ms=round(percentile(lat_cmd, 99) * 1000, 2),
+                  baseline_p50_ms=round(percentile(lat_ping, 50) * 1000, 2),
+                  baseline_p99_ms=round(percentile(lat_ping, 99) * 1000, 2))
 
 
-def _vhost():
-    name = "qlbench-%s" % uuid.uuid4().hex[:8]
-    requests.put("%s/vhosts/%s" % (RABBIT_API, name), auth=("guest", "guest"), timeout=10).raise_for_status()
-    requests.put("%s/permissions/%s/guest" % (RABBIT_API, name), auth=("guest", "guest"), timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
-    return name, AMQP.rstrip("/") + "/" + name
-
-
-def run(var_dir: str = "var") -> dict:
-    import tempfile
-    url = create_database(PG_SERVER, "qlbench")
-    url2 = create_database(PG_SERVER, "qlbench")
-    url3 = create_database(PG_SERVER, "qlbench")
-    vhost, vhost_uri = _vhost()
+def rpc_actor(cfg: dict, user_id: str, roles: list[str]) -> dict:
+    """The ``actor`` an RPC caller passes: a token credential (``{"token": ...}``) issued
+    through the node's user directory, authenticated by the service as HTTP's bearer
+    token is."""
+    from shared import config
+    from shared.auth import UserDirectory
+    engine = make_engine(config.node_database_url(cfg))
     try:
-        store = EventStore(make_engine(url))
-        store.create_schema()
-        raw_events.create(store.engine)
-        figures = {}
-        figures.update(bench_append(store))
-        reload, raw_decoded = bench_reload(store)
-        # for context: fetching and decoding the same rows, without applying them
-        reload["reload_10k"]["raw_decoded_events_per_s"] = round(raw_decoded)
-        figures.update(reload)
-        figures.update(bench_rebuild(url2))
-        figures.update(bench_relay(store, vhost_uri))
-        store.engine.dispose()
-        tmp = tempfile.mkdtemp()
-        # the embedded default back-end (what `make run` uses), then PostgreSQL
-        figures["rpc_command"] = bench_rpc("sqlite:///%s/units.db" % tmp, vhost_uri, tmp)
-        figures["rpc_command_postgresql"] = bench_rpc(url3, vhost_uri, tmp)
+        users = UserDirectory(engine, cfg["NODE_ID"])
+        users.create_schema()
+        user_id = "%s-%s" % (user_id, uuid.uuid4().hex[:6])
+        users.add_user(user_id, user_id, roles)
+        return {"token": users.issue_token(user_id, "bench")}
     finally:
-        requests.delete("%s/vhosts/%s" % (RABBIT_API, vhost), auth=("guest", "guest"), timeout=10)
-        for u in (url, url2, url3):
+        engine.dispose()
+
+
+def run(var_dir: str = "var", only=None) -> dict:
+    import tempfile
+    urls, vhost = [], None
+    try:
+        figures = {}
+        if wanted(only, "append_single", "append_batch100", "reload_10k", "relay_confirmed"):
+            urls.append(scratch_database("kernel"))
+            store = EventStore(make_engine(urls[-1]))
+            store.create_schema()
+            raw_events.create(store.engine)
+            figures.update(bench_append(store, only))
+            if wanted(only, "reload_10k"):
+                figures.update(bench_reload(store))
+            if wanted(only, "relay_confirmed"):
+                vhost, vhost_uri = scratch_vhost("kernel")
+                figures.update(bench_relay(store, vhost_uri))
+            store.engine.dispose()
+        if wanted(only, "projection_rebuild"):
+            urls.append(scratch_database("kernel"))
+            figures.update(bench_rebuild(urls[-1]))
+        if wanted(only, "rpc_command", "rpc_command_postgresql"):
+            if vhost is None:
+                vhost, vhost_uri = scratch_vhost("kernel")
+            tmp = tempfile.mkdtemp()
+            if wanted(only, "rpc_command"):  # the embedded default back-end (what `make run` uses)
+                figures["rpc_command"] = bench_rpc("sqlite:///%s/units.db" % tmp, vhost_uri, tmp)
+            if wanted(only, "rpc_command_postgresql"):
+                urls.append(scratch_database("kernel"))
+                figures["rpc_command_postgresql"] = bench_rpc(urls[-1], vhost_uri, tmp)
+    finally:
+        if vhost:
+            drop_vhost(vhost)
+        for u in urls:
             drop_database(u)
-    return figures
+    return {k: figures[k] for k in FIGURES if k in figures and wanted(only, k)}
