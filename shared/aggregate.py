@@ -132,5 +132,5 @@ class Aggregate:
             event.apply(agg)
             agg.version = version
         if agg.version == 0:
-            raise NotFound("%s %s not found" % (cls.stream_type, id))
+            raise NotFound("记录 %s %s 不存在" % (cls.stream_type, id))
         return agg

@@ -27,7 +27,10 @@ from marshmallow import Schema, ValidationError
 
 from shared.auth import ANY_ROLE, NODE_ADMIN, Actor, authorize
 from shared.errors import BadInput, NotFound, Unauthenticated
+from shared.fields import refuse_unsafe
 from shared.uow import Runtime
+
+_KIND_NAMES = {"command": "命令", "query": "查询"}
 
 UnitPath = Callable[[object, str], "str | None"]
 
@@ -55,13 +58,16 @@ class Operation:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise BadInput("expected a JSON object", {"_schema": ["expected a JSON object"]})
+            raise BadInput("输入应为 JSON 对象", {"_schema": ["输入应为 JSON 对象"]})
+        unsafe = refuse_unsafe(data)  # HTTP and RPC alike
+        if unsafe:
+            raise BadInput("%s 的输入含有不允许的内容" % self.name, unsafe)
         if self._schema is None:  # schemas are stateless: build once (50 µs each time)
             self._schema = self.schema()
         try:
             return self._schema.load(data)
         except ValidationError as exc:
-            raise BadInput("invalid input for %s" % self.name, exc.messages) from exc
+            raise BadInput("%s 的输入有误" % self.name, exc.messages) from exc
 
     def scope_unit(self, conn, data: dict) -> str | None:
         if self.scope is None:
@@ -108,7 +114,7 @@ class Application:
     def operation(self, name: str, kind: str | None = None) -> Operation:
         op = self.operations.get(name)
         if op is None or (kind and op.kind != kind):
-            raise NotFound("no %s named %s in %s" % (kind or "operation", name, self.service))
+            raise NotFound("%s 服务中没有名为 %s 的%s" % (self.service, name, _KIND_NAMES.get(kind, "操作")))
         return op
 
     # -- running -------------------------------------------------------------------------
@@ -116,7 +122,7 @@ class Application:
         if op.public:
             return
         if actor is None:
-            raise Unauthenticated("this operation needs an authenticated actor")
+            raise Unauthenticated("此操作需要登录（请提供有效的令牌）")
         unit_id = op.scope_unit(conn, data)
         self.check_scope(conn, actor, op.roles, unit_id, scoped=op.scope is not None)
 
@@ -130,7 +136,7 @@ class Application:
         if unit_id is not None and self._unit_path is not None:
             unit_path = self._unit_path(conn, unit_id)
             if unit_path is None and not actor.has("node-admin"):
-                raise NotFound("unit %s not found" % unit_id)
+                raise NotFound("单位 %s 不存在" % unit_id)
             if actor.unit_scope:
                 scope_path = self._unit_path(conn, actor.unit_scope)
         authorize(actor, roles, unit_id, unit_path, scope_path, scoped)
@@ -147,8 +153,8 @@ class Application:
         if expected_version is not None and (not isinstance(expected_version, int)
                                              or isinstance(expected_version, bool)
                                              or expected_version < 1):
-            raise BadInput("expected_version must be a positive integer",
-                           {"expected_version": ["positive integer"]})
+            raise BadInput("expected_version 应为正整数（记录的版本号）",
+                           {"expected_version": ["应为正整数"]})
         with rt.unit_of_work(actor, correlation_id, causation_id) as uow:
             uow.expected_version = expected_version
             self._authorize(uow.conn, op, actor, loaded)

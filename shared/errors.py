@@ -10,8 +10,10 @@ from __future__ import annotations
 class QinglianError(Exception):
     status = 500
     code = "error"
+    default_message = "服务内部错误，请稍后重试或联系管理员"  # what a person reads (Chinese)
 
     def __init__(self, message: str = "", fields: dict | None = None):
+        message = message or self.default_message
         super().__init__(message, fields or {})
         self.message = message
         self.fields = fields or {}
@@ -33,11 +35,13 @@ class BadInput(QinglianError):
 
     status = 400
     code = "bad_input"
+    default_message = "输入有误"
 
 
 class Unauthenticated(QinglianError):
     status = 401
     code = "unauthenticated"
+    default_message = "需要登录（请提供有效的令牌）"
 
 
 class Forbidden(QinglianError):
@@ -45,11 +49,13 @@ class Forbidden(QinglianError):
 
     status = 403
     code = "forbidden"
+    default_message = "无权执行此操作"
 
 
 class NotFound(QinglianError):
     status = 404
     code = "not_found"
+    default_message = "记录不存在"
 
 
 class Conflict(QinglianError):
@@ -57,6 +63,7 @@ class Conflict(QinglianError):
 
     status = 409
     code = "conflict"
+    default_message = "记录当前的状态不允许此操作"
 
 
 class RuleViolation(Conflict):
@@ -76,9 +83,39 @@ class StoreBusy(QinglianError):
 
     status = 503
     code = "store_busy"
+    default_message = "系统繁忙，请稍后重试"
+
+
+class Unavailable(QinglianError):
+    """A dependency (database, broker) failed: the details go to the log, never to the
+    caller, who only learns to try again later. Nothing was written."""
+
+    status = 503
+    code = "unavailable"
+    default_message = "服务暂时不可用（数据库或消息服务故障），请稍后重试"
+
+
+# -- refusals of the HTTP request itself, before any operation runs ---------------------
+class UnsupportedMediaType(QinglianError):
+    status = 415
+    code = "unsupported_media_type"
+    default_message = "请求体须为 JSON（Content-Type: application/json）"
+
+
+class PayloadTooLarge(QinglianError):
+    status = 413
+    code = "payload_too_large"
+    default_message = "请求体过大"
+
+
+class RequestTimeout(QinglianError):
+    status = 408
+    code = "request_timeout"
+    default_message = "请求体发送超时"
 
 
 ALL_ERRORS = (
     QinglianError, BadInput, Unauthenticated, Forbidden, NotFound, Conflict,
-    RuleViolation, ConcurrencyError, StoreBusy,
+    RuleViolation, ConcurrencyError, StoreBusy, Unavailable, UnsupportedMediaType,
+    PayloadTooLarge, RequestTimeout,
 )

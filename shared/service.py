@@ -18,22 +18,25 @@ worker that raises has its transaction rolled back by the same context manager.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
+import time
 
 from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
-from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from shared import config
 from shared.app import Application
 from shared.auth import Actor, UserDirectory, system_actor
 from shared.db import make_engine
-from shared.errors import ALL_ERRORS, BadInput, QinglianError
+from shared.errors import ALL_ERRORS, QinglianError
 from shared.events import StoredEvent
+from shared.http import (  # noqa: F401 - bearer_token, json_response, error_response: re-exported
+    bearer_token, dependency_failures, error_response, http, if_match, json_response, live,
+    request_json,
+)
 from shared.metrics import ServiceMetrics
 from shared.projections import prepare
 from shared.relay import Relay
@@ -61,12 +64,12 @@ class ServiceApi:
         return self._ctx.data.get("correlation_id") or self._ctx.call_id
 
     def execute(self, name: str, data, actor: Actor | None, expected_version: int | None = None):
-        with self.metrics.command(name):
+        with self.metrics.command(name), dependency_failures(self.metrics, name):
             return self.app.execute(self.runtime, name, data, actor, self.correlation_id,
                                     expected_version=expected_version)
 
     def query(self, name: str, params, actor: Actor | None):
-        with self.metrics.command(name):
+        with self.metrics.command(name), dependency_failures(self.metrics, name):
             return self.app.run_query(self.runtime, name, params, actor)
 
     def unit_of_work(self, actor: Actor | None = None, causation_id: str | None = None,
@@ -78,7 +81,8 @@ class ServiceApi:
         return self.runtime.read()
 
     def authenticate(self, token: str | None) -> Actor:
-        return self.users.authenticate(token)
+        with dependency_failures(self.metrics, "authenticate"):
+            return self.users.authenticate(token)
 
     def rpc_actor(self, proof) -> Actor | None:
         """An RPC caller's actor from its proof ``{"token": ...}`` (see shared.auth)."""
@@ -112,8 +116,57 @@ class EventSourcing(DependencyProvider):
                                on_published=self.metrics.relay_progress)
 
     def start(self):
+        self._relay_thread = None
+        self._ready_cache = (0.0, None)
         if self.relay is not None:
-            self.container.spawn_managed_thread(self._run_relay, identifier="relay")
+            self._relay_thread = self.container.spawn_managed_thread(self._run_relay,
+                                                                     identifier="relay")
+
+    # -- readiness (GET /health/ready): can this process do its work right now? -----------
+    READY_CACHE_SECONDS = 1.0  # a probe storm costs one round of checks a second
+    CHECK_SECONDS = 2.0
+
+    def readiness(self) -> tuple[bool, dict]:
+        at, cached = self._ready_cache
+        if cached is not None and time.monotonic() - at < self.READY_CACHE_SECONDS:
+            return cached
+        checks = {"database": self._check(self._check_database),
+                  "node_database": self._check(self._check_node_database),
+                  "broker": self._check(self._check_broker),
+                  "relay": self._check_relay()}
+        result = (all(c["ok"] for c in checks.values()), checks)
+        self._ready_cache = (time.monotonic(), result)
+        return result
+
+    def _check(self, probe) -> dict:
+        import eventlet
+        try:
+            with eventlet.Timeout(self.CHECK_SECONDS):
+                return {"ok": True, **(probe() or {})}
+        except BaseException as exc:  # noqa: BLE001 - eventlet.Timeout is a BaseException
+            if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                raise
+            log.warning("readiness: %s failed: %s: %s", probe.__name__, type(exc).__name__, exc)
+            return {"ok": False, "error": type(exc).__name__}  # details in the log only
+
+    def _check_database(self):
+        with self.runtime.read() as conn:
+            return {"head": self.runtime.store.head(conn)}
+
+    def _check_node_database(self):
+        with self.users.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def _check_broker(self):
+        from kombu import Connection
+        with Connection(config.amqp_uri(self.container.config), connect_timeout=self.CHECK_SECONDS) as c:
+            c.connect()
+
+    def _check_relay(self) -> dict:
+        if self.relay is None:
+            return {"ok": True, "running": False, "note": "relay off in this process"}
+        running = self._relay_thread is not None and not self._relay_thread.dead
+        return {"ok": running, "running": running}
 
     def _wait(self, seconds: float) -> None:
         self._wake.wait(seconds)
@@ -131,42 +184,6 @@ class EventSourcing(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> ServiceApi:
         return ServiceApi(self, worker_ctx)
-
-
-# -- HTTP helpers ---------------------------------------------------------------------
-def json_response(body, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
-                    mimetype="application/json")
-
-
-def error_response(exc: QinglianError) -> Response:
-    return json_response(exc.to_dict(), exc.status)
-
-
-def bearer_token(request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return None
-
-
-def _request_json(request):
-    if not request.get_data():
-        return {}
-    try:
-        return json.loads(request.get_data(as_text=True))
-    except ValueError as exc:
-        raise BadInput("request body is not valid JSON", {"_schema": [str(exc)]}) from exc
-
-
-def _if_match(request) -> int | None:
-    value = request.headers.get("If-Match")
-    if value is None:
-        return None
-    value = value.strip().strip('"')
-    if not value.isdigit():
-        raise BadInput("If-Match must be the record's version number", {"If-Match": ["an integer"]})
-    return int(value)
 
 
 def _rpc_operation(name: str, kind: str):
@@ -210,9 +227,10 @@ class NodeService:
     def http_command(self, request, name):
         try:
             op = self.store.app.operation(name, "command")
-            data = _request_json(request)
-            actor = self.store.authenticate(bearer_token(request))
-            result = self.store.execute(name, data, actor, _if_match(request))
+            # a request with a body was authenticated before it was read (shared.http)
+            actor = (request.environ.get("qinglian.actor")
+                     or self.store.authenticate(bearer_token(request)))
+            result = self.store.execute(name, request_json(request), actor, if_match(request))
             return json_response(result, op.status)
         except QinglianError as exc:
             return error_response(exc)
@@ -230,9 +248,21 @@ class NodeService:
 
     @http("GET", "/health")
     def health(self, request):
-        with self.store.read() as conn:
-            head = self.store.runtime.store.head(conn)
-        return json_response({"service": self.name, "node": self.store.node_id, "head": head})
+        """Readiness, as /health/ready (kept for the clients that know only /health)."""
+        return self.health_ready(request)
+
+    @http("GET", "/health/ready")
+    def health_ready(self, request):
+        """200 when the database, the node database, the broker and the relay all work,
+        else 503 naming which does not (the compose healthcheck asks this)."""
+        ready, checks = self.store._p.readiness()
+        head = checks["database"].get("head")
+        return json_response({"service": self.name, "node": self.store.node_id, "ready": ready,
+                              "head": head, "checks": checks}, 200 if ready else 503)
+
+    # answered by the connection's own green thread, without a worker: the process lives
+    # and its event loop turns, even when every worker is busy (see shared.http)
+    health_live = live("GET", "/health/live")(lambda self, request: None)
 
     @http("GET", "/metrics")
     def metrics(self, request):

@@ -201,7 +201,7 @@ class EventStore:
                     "LOCK TABLE events IN EXCLUSIVE MODE; %s" % tail_sql).first()
         except OperationalError as exc:
             if "lock" in str(exc).lower():
-                raise StoreBusy("the event log is busy (writer lock timeout); try again") from exc
+                raise StoreBusy("系统繁忙（事件日志写锁等待超时），请稍后重试") from exc
             raise
         return (row[0], row[1]) if row else (0, GENESIS)
 
@@ -246,7 +246,7 @@ class EventStore:
                     conn.execute(_INSERT_EVENTS, rows)
         except self._integrity_errors as exc:
             raise ConcurrencyError(
-                "stream %s was changed by someone else (version conflict); reload and retry"
+                "记录 %s 已被他人修改（版本冲突），请重新加载后再试"
                 % new_events[0].stream_id
             ) from exc
         if not self.sqlite:
@@ -277,7 +277,7 @@ class EventStore:
             inserted = conn.exec_driver_sql(sql, params).rowcount
         except OperationalError as exc:
             if "lock" in str(exc).lower():
-                raise StoreBusy("the event log is busy (writer lock timeout); try again") from exc
+                raise StoreBusy("系统繁忙（事件日志写锁等待超时），请稍后重试") from exc
             raise
         return stored if inserted == len(rows) else None
 

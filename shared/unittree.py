@@ -111,7 +111,7 @@ def require_unit(conn, table: Table, unit_id: str, field: str = "unit_id") -> di
     """The unit, or a 404 naming the input field that pointed at it."""
     row = unit_of(conn, table, unit_id)
     if row is None:
-        raise NotFound("unit %s not found" % unit_id, {field: ["no such unit"]})
+        raise NotFound("单位 %s 不存在" % unit_id, {field: ["没有这个单位"]})
     return row
 
 

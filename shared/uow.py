@@ -120,7 +120,7 @@ class UnitOfWork:
             expected, self.expected_version = self.expected_version, None
             if agg.version != expected:
                 raise ConcurrencyError(
-                    "%s %s is at version %d, you edited version %d: reload and retry"
+                    "记录 %s %s 当前为第 %d 版，您修改的是第 %d 版，请重新加载后再试"
                     % (cls.stream_type, id, agg.version, expected))
         return agg
 

@@ -26,8 +26,12 @@ class Api:
             h["If-Match"] = str(if_match)
         return h
 
-    def post(self, name, data=None, token=..., if_match=None, raw=None):
-        r = self.session.post("%s/api/%s" % (self.base, name), headers=self._headers(token, if_match),
+    def post(self, name, data=None, token=..., if_match=None, raw=None,
+             content_type="application/json"):
+        headers = self._headers(token, if_match)
+        if content_type:
+            headers["Content-Type"] = content_type
+        r = self.session.post("%s/api/%s" % (self.base, name), headers=headers,
                               data=raw if raw is not None else json.dumps(data or {}), timeout=30)
         return r.status_code, _body(r)
 

@@ -11,14 +11,14 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from services.education.domain import (
     CONTENT_KINDS, MICRO_PARTY_LESSON, PARTY_DAY_ACTIVITIES, SESSION_KINDS,
 )
-from shared.fields import Id, Month, Name
+from shared.fields import AwareDateTime, Date, Id, Integer, Month, Name, Pattern
 
 # "<node>/<record>" and "<person>/<date>" keys
-Key = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
-    r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$",
-    error="<id>/<id>"), **kw)
+Key = lambda **kw: fields.String(validate=Pattern(  # noqa: E731
+    r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}",
+    error="格式应为 <编号>/<编号>"), **kw)
 Tag = lambda: fields.String(validate=validate.Length(1, 100))  # noqa: E731
-Week = lambda **kw: fields.String(validate=validate.Regexp(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$", error="YYYY-Www"), **kw)  # noqa: E731
+Week = lambda **kw: fields.String(validate=Pattern(r"[0-9]{4}-W(0[1-9]|[1-4][0-9]|5[0-3])", error="周格式应为 YYYY-Www"), **kw)  # noqa: E731
 
 
 class Tags(Schema):
@@ -52,13 +52,13 @@ class Speaker(Schema):
 class Attendance(Schema):
     """Either a person-free headcount or a roster of member ids (kept on the node)."""
 
-    headcount = fields.Integer(load_default=None, validate=validate.Range(0, 100000))
+    headcount = Integer(load_default=None, validate=validate.Range(0, 100000))
     roster = fields.List(Id(), load_default=None, validate=validate.Length(1, 5000))
 
     @validates_schema
     def one_of(self, data, **kw):
         if (data.get("headcount") is None) == (data.get("roster") is None):
-            raise ValidationError("give exactly one of headcount or roster", "_schema")
+            raise ValidationError("headcount 与 roster 须且只能给出其一", "_schema")
 
 
 class CaseAnalysis(Schema):
@@ -73,7 +73,7 @@ class PlanSession(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(tuple(SESSION_KINDS)))
     title = Name(required=True)
     organiser_unit_id = Id(required=True)
-    scheduled_at = fields.AwareDateTime(required=True)
+    scheduled_at = AwareDateTime(required=True)
     audience = fields.Nested(Audience, load_default=dict)
     tags = fields.Nested(Tags, load_default=dict)
     materials = fields.List(fields.Nested(Material), load_default=list,
@@ -85,7 +85,7 @@ class PlanSession(Schema):
     @validates_schema
     def kind_needs(self, data, **kw):
         if data.get("kind") == MICRO_PARTY_LESSON and not data.get("speaker"):
-            raise ValidationError("required for 廉政微党课 (一人讲)", "speaker")
+            raise ValidationError("廉政微党课（一人讲）须填写主讲人", "speaker")
 
 
 class HoldFields(Schema):
@@ -103,7 +103,7 @@ class HoldFields(Schema):
 
 class HoldSession(HoldFields):
     session_id = Id(required=True)
-    held_at = fields.AwareDateTime(load_default=None)
+    held_at = AwareDateTime(load_default=None)
 
 
 class RecordSession(PlanSession, HoldFields):
@@ -125,7 +125,7 @@ class JoinSession(Schema):
 
 
 class RecordParticipation(JoinSession):
-    headcount = fields.Integer(required=True, validate=validate.Range(0, 100000))
+    headcount = Integer(required=True, validate=validate.Range(0, 100000))
 
 
 class RegisterExternalSession(Schema):
@@ -133,7 +133,7 @@ class RegisterExternalSession(Schema):
     record_id = Id(required=True)
     title = Name(required=True)
     kind = fields.String(load_default="updown_joint_study", validate=validate.OneOf(tuple(SESSION_KINDS)))
-    held_at = fields.AwareDateTime(required=True)
+    held_at = AwareDateTime(required=True)
     organiser = Name(load_default=None)
     tags = fields.Nested(Tags, load_default=dict)
 
@@ -147,10 +147,10 @@ class RegisterExternalCase(Schema):
 
 
 class SetDailyReminder(Schema):
-    on = fields.Date(required=True)
+    on = Date(required=True)
     # 一句话提醒: one line
     text = fields.String(required=True, validate=[validate.Length(1, 100),
-                                                  validate.Regexp(r"^[^\r\n]+$", error="one line")])
+                                                  Pattern(r"[^\r\n]+", error="只能是一行文字")])
     item_id = Id(load_default=None)
 
 
@@ -197,9 +197,9 @@ class ScheduleNotice(Schema):
     notice_id = Id(load_default=None)
     title = Name(required=True)
     body = Name(5000, required=True)
-    send_on = fields.Date(required=True)
+    send_on = Date(required=True)
     occasion = Name(100, load_default=None)
-    occasion_date = fields.Date(load_default=None)
+    occasion_date = Date(load_default=None)
 
 
 class NoticeRef(Schema):
@@ -216,14 +216,14 @@ class AcknowledgeNotice(NoticeRef):
 
 class RecordTalkHeld(Schema):
     talk_id = Key(required=True)
-    held_on = fields.Date(required=True)
+    held_on = Date(required=True)
     conducted_by = Name(required=True)  # the post: 党组织书记, 纪检委员 ...
     note = Name(2000, load_default=None)
 
 
 class RecordYoungCadreEducation(Schema):
     person_id = Id(required=True)
-    on = fields.Date(required=True)
+    on = Date(required=True)
     topic = Name(required=True)
     session_id = Id(load_default=None)
 
@@ -251,11 +251,11 @@ class UnitPeriod(UnitRef):
 
 
 class UnitDay(UnitRef):
-    on = fields.Date(load_default=None)  # default: today in the users' zone
+    on = Date(load_default=None)  # default: today in the users' zone
 
 
 class Day(Schema):
-    on = fields.Date(load_default=None)
+    on = Date(load_default=None)
 
 
 class PersonRef(Schema):
@@ -271,7 +271,7 @@ class ListContent(Schema):
 
 
 class UnitLimit(UnitRef):
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 200))
+    limit = Integer(load_default=20, validate=validate.Range(1, 200))
 
 
 class ListNotices(Schema):
@@ -285,12 +285,12 @@ class ListTalks(UnitRef):
 class UnitInbox(UnitRef):
     include_closed = fields.Boolean(load_default=False)
     subtree = fields.Boolean(load_default=False)
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    limit = Integer(load_default=100, validate=validate.Range(1, 1000))
 
 
 class MyInbox(Schema):
     include_closed = fields.Boolean(load_default=False)
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    limit = Integer(load_default=100, validate=validate.Range(1, 1000))
 
 
 class Period(Schema):
@@ -298,13 +298,13 @@ class Period(Schema):
 
 
 class AsOf(UnitPeriod):
-    position = fields.Integer(load_default=None, validate=validate.Range(min=0))
-    at = fields.AwareDateTime(load_default=None)
+    position = Integer(load_default=None, validate=validate.Range(min=1, error="日志位置从 1 开始"))
+    at = AwareDateTime(load_default=None)
 
     @validates_schema
     def one_of(self, data, **kw):
         if (data.get("position") is None) == (data.get("at") is None):
-            raise ValidationError("give exactly one of position or at", "_schema")
+            raise ValidationError("position 与 at 须且只能给出其一", "_schema")
 
 
 class History(Schema):

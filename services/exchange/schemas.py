@@ -12,25 +12,20 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from services.exchange.domain import (
     CONTRIBUTION_TYPES, EXEMPLAR_CATEGORIES, RECORD_KINDS, SHARING_LEVELS,
 )
+from shared.fields import AwareDateTime, DateString, Id, Integer, Pattern, Period, Text
 
-_SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"
-_REF = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"
-_NODE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
-_UNIT = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
+_SLUG = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}"
+_REF = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}"
+_NODE = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
 
-Slug = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
-    _SLUG, error="1-80 letters, digits, _ . - (the service prefixes this node's id)"), **kw)
-Ref = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
-    _REF, error="a record id <node>/<slug>, e.g. district-a/case-2025-007"), **kw)
-NodeId = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
-    _NODE, error="a node id: lower-case letters, digits, '-'"), **kw)
-UnitId = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
-    _UNIT, error="1-100 letters, digits, _ . -"), **kw)
-Text = lambda n, **kw: fields.String(validate=validate.Length(1, n), **kw)  # noqa: E731
-Date = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
-    r"^\d{4}-\d{2}-\d{2}$", error="YYYY-MM-DD"), **kw)
-Period = lambda **kw: fields.String(validate=validate.Regexp(  # noqa: E731
-    r"^\d{4}(-(H[12]|Q[1-4]|\d{2}))?$", error="YYYY, YYYY-Qn, YYYY-Hn or YYYY-MM"), **kw)
+Slug = lambda **kw: fields.String(validate=Pattern(  # noqa: E731
+    _SLUG, error="1-80 个字符：字母、数字、_ . -（服务会加上本节点编号前缀）"), **kw)
+Ref = lambda **kw: fields.String(validate=Pattern(  # noqa: E731
+    _REF, error="记录编号 <节点>/<编号>，如 district-a/case-2025-007"), **kw)
+NodeId = lambda **kw: fields.String(validate=Pattern(  # noqa: E731
+    _NODE, error="节点编号：小写字母、数字、-"), **kw)
+UnitId = Id
+Date = DateString
 Tags = lambda **kw: fields.List(Text(50), validate=validate.Length(max=20), **kw)  # noqa: E731
 Lines = lambda n, **kw: fields.List(Text(2000), validate=validate.Length(n, 50), **kw)  # noqa: E731
 
@@ -50,7 +45,7 @@ class Attachment(Schema):
 
     title = Text(200, required=True)
     uri = fields.Url(required=True, schemes={"http", "https"}, validate=validate.Length(max=1000))
-    sha256 = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    sha256 = fields.String(load_default=None, validate=Pattern(r"[0-9a-f]{64}", error="64 位小写十六进制数字"))
 
 
 class Indicators(fields.Dict):
@@ -153,8 +148,8 @@ class PlanActivity(Schema):
     title = Text(200, required=True)
     theme = Text(200, required=True)          # e.g. 警示教育 / 专题党日
     description = Text(5000, required=True)
-    starts_at = fields.AwareDateTime(required=True, format="iso")
-    ends_at = fields.AwareDateTime(required=True, format="iso")
+    starts_at = AwareDateTime(required=True, format="iso")
+    ends_at = AwareDateTime(required=True, format="iso")
     location = Text(300, required=True)
     invited_nodes = fields.List(NodeId(), load_default=list, validate=validate.Length(max=50))
     share = Share()
@@ -162,8 +157,8 @@ class PlanActivity(Schema):
 
 class Reschedule(Schema):
     activity_id = Ref(required=True)
-    starts_at = fields.AwareDateTime(required=True, format="iso")
-    ends_at = fields.AwareDateTime(required=True, format="iso")
+    starts_at = AwareDateTime(required=True, format="iso")
+    ends_at = AwareDateTime(required=True, format="iso")
     location = Text(300, required=True)
     note = Text(500, required=True)
 
@@ -171,7 +166,7 @@ class Reschedule(Schema):
 class SignUpInput(Schema):
     activity_id = Ref(required=True)
     unit_id = UnitId(required=True)
-    headcount = fields.Integer(required=True, strict=True, validate=validate.Range(1, 10000))
+    headcount = Integer(required=True, strict=True, validate=validate.Range(1, 10000))
 
 
 class WithdrawSignUp(Schema):
@@ -182,7 +177,7 @@ class WithdrawSignUp(Schema):
 
 class UnitAttendance(Schema):
     unit_id = UnitId(required=True)
-    attendees = fields.Integer(required=True, strict=True, validate=validate.Range(0, 10000))
+    attendees = Integer(required=True, strict=True, validate=validate.Range(0, 10000))
 
 
 class RecordAttendance(Schema):
@@ -195,7 +190,7 @@ class RecordAttendance(Schema):
     def distinct_units(self, data, **kw):
         ids = [u["unit_id"] for u in data.get("units", [])]
         if len(ids) != len(set(ids)):
-            raise ValidationError("each unit once", "units")
+            raise ValidationError("每个单位只能出现一次", "units")
 
 
 class ReportOutcome(Schema):
@@ -276,8 +271,8 @@ class Feed(Schema):
     kind = fields.String(load_default=None, validate=validate.OneOf(RECORD_KINDS))
     origin = NodeId(load_default=None)
     tag = Text(50, load_default=None)
-    before = fields.Integer(load_default=None, validate=validate.Range(min=0))
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    before = Integer(load_default=None, validate=validate.Range(min=0))
+    limit = Integer(load_default=50, validate=validate.Range(1, 200))
 
 
 class RecordRef(Schema):

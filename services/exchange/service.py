@@ -24,7 +24,6 @@ import time
 
 from nameko.events import event_handler
 from nameko.rpc import rpc
-from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from services.exchange.application import INDICATOR_SOURCES, app, record_indicators
@@ -36,6 +35,7 @@ from shared.auth import NODE_ADMIN
 from shared.errors import Forbidden, QinglianError
 from shared.federation.feed import FeedRefused
 from shared.federation.keys import init_this_node, load_or_create_node_key, node_registry
+from shared.http import http
 from shared.service import (
     EventSourcing, NodeService, ServiceApi, bearer_token, idempotent, json_response,
 )

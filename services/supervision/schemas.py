@@ -13,24 +13,15 @@ from services.supervision.domain import (
     RISK_LEVELS, SEVERITIES,
 )
 from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
-from shared.fields import Id, Name
+from shared.fields import AsOf, AwareDateTime, Date, Id, Integer, Name, Pattern, Period
 
 Text = Name
-Date = lambda **kw: fields.Date(format="iso", **kw)  # noqa: E731
-Period = lambda **kw: fields.String(  # noqa: E731
-    validate=validate.Regexp(r"^\d{4}(-(H[12]|Q[1-4]|0[1-9]|1[0-2]))?$",
-                             error="YYYY, YYYY-Qn, YYYY-Hn or YYYY-MM"), **kw)
 Quarter = lambda **kw: fields.String(  # noqa: E731
-    validate=validate.Regexp(r"^\d{4}-Q[1-4]$", error="YYYY-Qn"), **kw)
-# a past date (end of that day, users' time zone) or an ISO date-time with its offset
-AsOf = lambda **kw: fields.String(  # noqa: E731
-    validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
-                             r"(Z|[+-]\d{2}:?\d{2}))?$",
-                             error="YYYY-MM-DD or an ISO date-time with offset"), **kw)
-Limit = lambda: fields.Integer(load_default=100, validate=validate.Range(1, 1000))  # noqa: E731
-Offset = lambda: fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))  # noqa: E731
-SHA256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$",
-                                                                error="64 lowercase hex digits"))
+    validate=Pattern(r"[0-9]{4}-Q[1-4]", error="季度格式应为 YYYY-Qn"), **kw)
+Limit = lambda: Integer(load_default=100, validate=validate.Range(1, 1000))  # noqa: E731
+Offset = lambda: Integer(load_default=0, validate=validate.Range(0, 10_000_000))  # noqa: E731
+SHA256 = fields.String(required=True, validate=Pattern(r"[0-9a-f]{64}",
+                                                                error="64 位小写十六进制数字"))
 Score = lambda **kw: fields.Float(allow_nan=False, **kw)  # noqa: E731
 
 
@@ -50,8 +41,8 @@ class SubtreeQuery(UnitRef):
 
 # -- checklists ------------------------------------------------------------------------------
 class Criterion(Schema):
-    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,49}$",
-                                                                 error="a-z, 0-9, _ (max 50)"))
+    code = fields.String(required=True, validate=Pattern(r"^[a-z][a-z0-9_]{0,49}$",
+                                                                 error="小写字母开头，可含 a-z、0-9、_，最多 50 个字符"))
     name = Text(100, required=True)
     max_score = Score(required=True, validate=validate.Range(min=1, max=1000))
     description = Text(1000, load_default="")
@@ -74,7 +65,7 @@ class ReviseChecklist(Schema):
 
 class ChecklistRef(Schema):
     checklist_id = Id(load_default="default")
-    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    version = Integer(load_default=None, validate=validate.Range(min=1))
 
 
 # -- inspections ---------------------------------------------------------------------------------
@@ -98,7 +89,7 @@ class PlanInspectionBatch(Schema):
     @validates_schema
     def distinct(self, data, **kw):
         if len(set(data["unit_ids"])) != len(data["unit_ids"]):
-            raise ValidationError("a unit appears twice", "unit_ids")
+            raise ValidationError("同一单位出现了两次", "unit_ids")
 
 
 class InspectionRef(Schema):
@@ -125,7 +116,7 @@ class Told(Schema):
 
 class GiveFeedback(InspectionRef):
     told = fields.List(fields.Nested(Told), required=True, validate=validate.Length(1, 20))
-    told_at = fields.AwareDateTime(required=True)
+    told_at = AwareDateTime(required=True)
     finding_ids = fields.List(Id(), load_default=None, validate=validate.Length(max=200))
     summary = Text(2000, required=True)
 
@@ -166,11 +157,11 @@ class EvidenceItem(Schema):
 
     path = fields.String(required=True, validate=[
         validate.Length(1, 500),
-        validate.Regexp(r"^(?!/)(?!.*(^|/)\.\.(/|$))[^\\\x00]+$",
-                        error="a relative path inside the evidence store, without '..'"),
+        Pattern(r"^(?!/)(?!.*(^|/)\.\.(/|$))[^\\\x00]+$",
+                        error="证据库内的相对路径，不能含 .."),
     ])
     sha256 = SHA256
-    size_bytes = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    size_bytes = Integer(load_default=None, validate=validate.Range(min=0))
     description = fields.String(load_default="", validate=validate.Length(max=500))
 
 
@@ -224,13 +215,13 @@ class IdentifyRiskPoint(Schema):
     post_flags = fields.List(fields.String(validate=validate.OneOf(POST_FLAGS)),
                              load_default=list, validate=validate.Length(max=3))
     # optional first assessment in the same step (辨识 + 评估 at once)
-    likelihood = fields.Integer(load_default=None)
-    impact = fields.Integer(load_default=None)
+    likelihood = Integer(load_default=None)
+    impact = Integer(load_default=None)
 
     @validates_schema
     def both_or_neither(self, data, **kw):
         if (data.get("likelihood") is None) != (data.get("impact") is None):
-            raise ValidationError("give both likelihood and impact, or neither", "impact")
+            raise ValidationError("可能性与影响须同时给出或同时不给", "impact")
 
 
 class RiskPointRef(Schema):
@@ -238,8 +229,8 @@ class RiskPointRef(Schema):
 
 
 class AssessRiskPoint(RiskPointRef):
-    likelihood = fields.Integer(required=True)
-    impact = fields.Integer(required=True)
+    likelihood = Integer(required=True)
+    impact = Integer(required=True)
     note = fields.String(load_default="", validate=validate.Length(max=2000))
     post_flags = fields.List(fields.String(validate=validate.OneOf(POST_FLAGS)),
                              load_default=None, validate=validate.Length(max=3))
@@ -278,8 +269,8 @@ class SetCadence(UnitRef):
 
 class RecordScreening(UnitRef):
     screened_on = Date(load_default=None)
-    risk_points_reviewed = fields.Integer(load_default=0, validate=validate.Range(0, 100_000))
-    new_risk_points = fields.Integer(load_default=0, validate=validate.Range(0, 100_000))
+    risk_points_reviewed = Integer(load_default=0, validate=validate.Range(0, 100_000))
+    new_risk_points = Integer(load_default=0, validate=validate.Range(0, 100_000))
     summary = Text(2000, required=True)
 
 
@@ -291,8 +282,8 @@ class ScreeningStatus(UnitRef):
 
 # -- political ecology -----------------------------------------------------------------------------------
 class Indicator(Schema):
-    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,49}$",
-                                                                 error="a-z, 0-9, _ (max 50)"))
+    code = fields.String(required=True, validate=Pattern(r"^[a-z][a-z0-9_]{0,49}$",
+                                                                 error="小写字母开头，可含 a-z、0-9、_，最多 50 个字符"))
     name = Text(100, required=True)
     weight = Score(required=True, validate=validate.Range(min=0, max=1, min_inclusive=False))
     source = fields.String(load_default="manual", validate=validate.OneOf(FACT_SOURCES))
@@ -300,8 +291,8 @@ class Indicator(Schema):
 
 
 class Dimension(Schema):
-    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,49}$",
-                                                                 error="a-z, 0-9, _ (max 50)"))
+    code = fields.String(required=True, validate=Pattern(r"^[a-z][a-z0-9_]{0,49}$",
+                                                                 error="小写字母开头，可含 a-z、0-9、_，最多 50 个字符"))
     name = Text(100, required=True)
     weight = Score(required=True, validate=validate.Range(min=0, max=1, min_inclusive=False))
     indicators = fields.List(fields.Nested(Indicator), required=True,
@@ -319,7 +310,7 @@ class ReviseIndicatorSystem(Schema):
 
 class IndicatorSystemRef(Schema):
     system_id = Id(load_default="political-ecology")
-    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    version = Integer(load_default=None, validate=validate.Range(min=1))
 
 
 class OpenRound(Schema):
@@ -333,7 +324,7 @@ class OpenRound(Schema):
     @validates_schema
     def one_of(self, data, **kw):
         if (data.get("unit_id") is None) == (data.get("unit_ids") is None):
-            raise ValidationError("give exactly one of unit_id or unit_ids", "_schema")
+            raise ValidationError("unit_id 与 unit_ids 须且只能给出其一", "_schema")
 
 
 class RoundRef(Schema):
@@ -360,7 +351,7 @@ class RoundQuery(RoundRef):
 class RecordDiscipline(Schema):
     record_id = Id(load_default=None)
     unit_id = Id(required=True)
-    form = fields.Integer(required=True, validate=validate.OneOf(DISCIPLINE_FORMS))
+    form = Integer(required=True, validate=validate.OneOf(DISCIPLINE_FORMS))
     person_name = Text(100, required=True)
     person_id = Id(load_default=None)
     post = Text(200, load_default=None)

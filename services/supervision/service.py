@@ -12,7 +12,6 @@ from pathlib import Path
 
 from nameko.events import event_handler
 from nameko.timer import timer
-from nameko.web.handlers import http
 
 from services.supervision import application as appl
 from services.supervision.application import app
@@ -22,6 +21,7 @@ from shared import config
 from shared.auth import WRITERS
 from shared.errors import BadInput, NotFound, QinglianError
 from shared.exports import download, export_format
+from shared.http import http
 from shared.service import (
     EventSourcing, NodeService, ServiceApi, bearer_token, error_response,
     idempotent, json_response,
@@ -129,7 +129,8 @@ class SupervisionService(MirrorsUnits, NodeService):
             return error_response(exc)
 
     # -- evidence files -------------------------------------------------------------------------
-    @http("POST", "/evidence")
+    # a file, not JSON; its own size limit; the token is checked before it is read
+    @http("POST", "/evidence", body="raw", max_body=MAX_EVIDENCE_BYTES, body_seconds=120)
     def upload_evidence(self, request):
         """POST /evidence?unit_id=..&filename=.. (raw body): store a file by its sha256 and
         return the reference ``{path, sha256, size_bytes}`` to pass to submit_evidence.

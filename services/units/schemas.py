@@ -4,11 +4,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
 from services.units.domain import DOCUMENT_KINDS, PERSON_ROLES, UNIT_KINDS, UNIT_LEVELS
-from shared.fields import DateString, Id, Name
+from shared.fields import AwareDateTime, DateString, Id, Integer, Name, Period
 
 Date = DateString
-Period = lambda **kw: fields.String(validate=validate.Regexp(r"^\d{4}(-(H[12]|Q[1-4]|\d{2}))?$",  # noqa: E731
-                                                             error="YYYY, YYYY-Qn, YYYY-Hn or YYYY-MM"), **kw)
 
 
 class RegisterUnit(Schema):
@@ -174,10 +172,10 @@ class History(Schema):
 
 class AsOf(Schema):
     unit_id = Id(required=True)
-    position = fields.Integer(load_default=None, validate=validate.Range(min=0))
-    at = fields.AwareDateTime(load_default=None)
+    position = Integer(load_default=None, validate=validate.Range(min=1, error="日志位置从 1 开始"))
+    at = AwareDateTime(load_default=None)
 
     @validates_schema
     def one_of(self, data, **kw):
         if (data.get("position") is None) == (data.get("at") is None):
-            raise ValidationError("give exactly one of position or at", "_schema")
+            raise ValidationError("position 与 at 须且只能给出其一", "_schema")

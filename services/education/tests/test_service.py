@@ -161,12 +161,13 @@ def test_http_checkins_errors_and_scope_on_postgresql(pg_url, start_node, node_c
     # bad input: 400 with field messages, nothing written
     before = head(base)
     r = api(base, tokens["m01"], "check_in", {})
-    assert r.status_code == 400 and r.json()["fields"] == {"person_id": ["Missing data for required field."]}
+    assert r.status_code == 400 and r.json()["fields"] == {"person_id": ["必填项"]}
     r = api(base, admin_token, "plan_session", {"kind": "warning_education", "title": "",
                                                 "organiser_unit_id": "fin", "scheduled_at": "tomorrow"})
     assert r.status_code == 400 and {"title", "scheduled_at"} <= set(r.json()["fields"])
     r = requests.post(base + "/api/check_in", data="{not json", timeout=5,
-                      headers={"Authorization": "Bearer %s" % admin_token})
+                      headers={"Authorization": "Bearer %s" % admin_token,
+                               "Content-Type": "application/json"})
     assert r.status_code == 400
     # who may: 401 without a token, 403 outside the unit scope or without the role
     assert api(base, None, "check_in", {"person_id": "m01"}).status_code == 401

@@ -1,0 +1,323 @@
+"""The HTTP request path every service shares: what happens before an operation runs.
+
+nameko's own ``@http`` reads a request inside a *worker* (one of ``max_workers``, 10 by
+default, shared with RPC and event handlers), so ten clients that send a body one byte
+every few seconds hold every worker and the service stops answering, ``/health``
+included; and it reads a 50 MB body before anyone has checked a token. Here, in the
+connection's own green thread and before a worker is taken:
+
+1. the caller's token is checked (routes that take a body and need one);
+2. the body is refused unless it is JSON (415) or within the route's size (413);
+3. it is read against a deadline for the whole body (408), not only per read;
+
+so a slow or oversized client costs one green thread and at most the route's limit in
+memory, never a worker. At most ``MAX_RECEIVING`` bodies are received at once.
+
+Every failure ends as a typed error with a Chinese message: an infrastructure failure
+(database, broker) is a 503 ``unavailable``, counted in
+``qinglian_infrastructure_errors_total``, its details only in the log; anything else
+unexpected is a 500 whose body says nothing about the code.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+
+import eventlet
+from eventlet.semaphore import Semaphore
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import HttpOnlyProtocol, WebServer as NamekoWebServer
+from werkzeug.wrappers import Response
+
+from shared import config
+from shared.errors import (
+    BadInput, PayloadTooLarge, QinglianError, RequestTimeout, Unavailable, UnsupportedMediaType,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_RECEIVING = 256  # bodies being received at once (x the limit = worst-case memory)
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+def body_limit(cfg) -> int:
+    return int(config._get("QINGLIAN_HTTP_BODY_BYTES", cfg, str(1024 * 1024)))
+
+
+def client_timeout(cfg) -> float:
+    return float(config._get("QINGLIAN_HTTP_TIMEOUT", cfg, "10"))
+
+
+# -- responses ------------------------------------------------------------------------
+def json_response(body, status: int = 200) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
+                    mimetype="application/json")
+
+
+def error_response(exc: QinglianError) -> Response:
+    return json_response(exc.to_dict(), exc.status)
+
+
+def bearer_token(request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+# -- request parts ----------------------------------------------------------------------
+def _no_constants(name):
+    raise ValueError("%s is not JSON" % name)
+
+
+def request_json(request):
+    """The body as a JSON value ({} when empty): strict UTF-8, no NaN/Infinity, and a
+    nesting too deep for the parser is a 400 like any other malformed body (the depth a
+    schema accepts is checked after, in ``shared.fields.refuse_unsafe``)."""
+    raw = request.get_data()
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise BadInput("请求体不是有效的 UTF-8 文本", {"_schema": ["请求体须为 UTF-8 编码的 JSON"]}) from None
+    except RecursionError:
+        raise BadInput("请求体的 JSON 嵌套过深", {"_schema": ["JSON 嵌套过深"]}) from None
+    except ValueError as exc:
+        where = ("（第 %d 行第 %d 列）" % (exc.lineno, exc.colno)) if hasattr(exc, "lineno") else ""
+        raise BadInput("请求体不是有效的 JSON%s" % where, {"_schema": ["不是有效的 JSON"]}) from None
+
+
+_VERSION = re.compile(r'(?:W/)?"?([0-9]{1,18})"?', re.ASCII)
+
+
+def if_match(request) -> int | None:
+    """``If-Match: <version>`` (ASCII digits; ``"3"`` and ``W/"3"`` too) or None."""
+    value = request.headers.get("If-Match")
+    if value is None:
+        return None
+    match = _VERSION.fullmatch(value.strip())
+    if match is None:
+        raise BadInput("If-Match 应为记录的版本号", {"If-Match": ["应为正整数（ASCII 数字）"]})
+    return int(match.group(1))
+
+
+# -- infrastructure failures ------------------------------------------------------------
+def _infrastructure_types():
+    import sqlite3
+
+    import amqp.exceptions
+    import kombu.exceptions
+    import sqlalchemy.exc
+    types = [(sqlalchemy.exc.OperationalError, "database"), (sqlalchemy.exc.InterfaceError, "database"),
+             (sqlalchemy.exc.DisconnectionError, "database"), (sqlalchemy.exc.TimeoutError, "database"),
+             (sqlite3.OperationalError, "database"), (sqlite3.InterfaceError, "database"),
+             (amqp.exceptions.ConnectionError, "broker"), (kombu.exceptions.OperationalError, "broker"),
+             (ConnectionError, "network"), (socket.timeout, "network")]
+    try:
+        import psycopg2
+        types += [(psycopg2.OperationalError, "database"), (psycopg2.InterfaceError, "database")]
+    except ImportError:  # pragma: no cover - SQLite-only install
+        pass
+    return tuple(types)
+
+
+_INFRASTRUCTURE = _infrastructure_types()
+
+
+def infrastructure(exc: BaseException) -> str | None:
+    """Which dependency ``exc`` says failed ("database", "broker", "network"), or None."""
+    for cls, what in _INFRASTRUCTURE:
+        if isinstance(exc, cls):
+            return what
+    if getattr(exc, "connection_invalidated", False):  # sqlalchemy DBAPIError
+        return "database"
+    return None
+
+
+def unavailable(exc: BaseException, what: str, metrics, where: str) -> Unavailable:
+    """The 503 a caller gets for ``exc``; logged with its details and counted."""
+    log.error("%s: %s failure: %s: %s", where, what, type(exc).__name__, exc, exc_info=exc)
+    if metrics is not None:
+        infrastructure_counter(metrics).labels(metrics.service, what).inc()
+    return Unavailable()
+
+
+def infrastructure_counter(metrics):
+    return metrics.counter("qinglian_infrastructure_errors_total",
+                           "Requests refused with 503 because a database or the broker failed",
+                           labels=("dependency",))
+
+
+def as_qinglian_error(exc: BaseException, metrics, where: str) -> QinglianError:
+    if isinstance(exc, QinglianError):
+        return exc
+    what = infrastructure(exc)
+    if what is not None:
+        return unavailable(exc, what, metrics, where)
+    log.error("%s: unexpected %s: %s", where, type(exc).__name__, exc, exc_info=exc)
+    if metrics is not None:
+        metrics.counter("qinglian_http_unexpected_errors_total",
+                        "HTTP requests that failed with an unexpected error (500)").labels(
+            metrics.service).inc()
+    return QinglianError()
+
+
+# -- the server and the entrypoint ------------------------------------------------------
+class Protocol(HttpOnlyProtocol):
+    """Lets the application close a connection whose body it refused to read (else
+    eventlet would read and discard the whole body to keep the connection alive)."""
+
+    def get_environ(self, *args, **kw):
+        env = super().get_environ(*args, **kw)
+        env["qinglian.protocol"] = self
+        return env
+
+
+class WebServer(NamekoWebServer):
+    """nameko's server with a socket timeout for every client read and write: an idle
+    or stalled connection is closed instead of being kept for ever."""
+
+    @property
+    def sharing_key(self):
+        return NamekoWebServer  # one server per container, whichever @http binds first
+
+    def get_wsgi_server(self, sock, wsgi_app, protocol=Protocol, debug=False):
+        server = super().get_wsgi_server(sock, wsgi_app, protocol=Protocol, debug=debug)
+        server.socket_timeout = client_timeout(self.container.config)
+        return server
+
+
+class HttpEntrypoint(HttpRequestHandler):
+    """``@http(method, url, body="json"|"raw"|None, max_body=None, public=False)``.
+
+    ``body``: "json" (the default for POST/PUT/PATCH) refuses any other content type;
+    "raw" takes any (file uploads); None takes no body. ``max_body``: the route's limit
+    in bytes (default ``QINGLIAN_HTTP_BODY_BYTES``). A route that takes a body checks
+    the bearer token *before* reading it unless ``public``; the actor is then in
+    ``request.environ["qinglian.actor"]``.
+    """
+
+    server = WebServer()
+    _receiving = Semaphore(MAX_RECEIVING)
+
+    def __init__(self, method, url, body=..., max_body=None, public=False, body_seconds=None, **kw):
+        super().__init__(method, url, **kw)
+        takes_body = any(m in BODY_METHODS for m in method.split(","))
+        self.body = ("json" if takes_body else None) if body is ... else body
+        self.max_body = max_body
+        self.public = public
+        self.body_seconds = body_seconds
+
+    def _provider(self):
+        for dep in self.container.dependencies:
+            if hasattr(dep, "users") and hasattr(dep, "metrics"):
+                return dep
+        return None
+
+    def handle_request(self, request):
+        request.shallow = False
+        provider = self._provider()
+        metrics = getattr(provider, "metrics", None)
+        try:
+            self._receive(request, provider)
+        except Exception as exc:  # noqa: BLE001 - every refusal becomes a typed answer
+            error = as_qinglian_error(exc, metrics, "HTTP %s %s" % (request.method, request.path))
+            if metrics is not None:
+                metrics.counter("qinglian_http_refused_total",
+                                "HTTP requests refused before an operation ran, by reason",
+                                labels=("reason",)).labels(metrics.service, error.code).inc()
+            protocol = request.environ.get("qinglian.protocol")
+            if protocol is not None:
+                protocol.close_connection = 1  # do not read the rest of the body
+            return error_response(error)
+        return super().handle_request(request)
+
+    def _receive(self, request, provider) -> None:
+        length = request.content_length
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if not length and not chunked:
+            return
+        if self.body is None:
+            raise PayloadTooLarge("此接口不接受请求体")
+        if not self.public and provider is not None:
+            request.environ["qinglian.actor"] = provider.users.authenticate(bearer_token(request))
+        if self.body == "json" and (request.mimetype != "application/json" or
+                                    request.mimetype_params.get("charset", "utf-8").lower()
+                                    not in ("utf-8", "utf8")):
+            raise UnsupportedMediaType()
+        cfg = self.container.config
+        limit = self.max_body or body_limit(cfg)
+        if length and length > limit:
+            raise PayloadTooLarge("请求体过大（此接口最多 %d 字节）" % limit)
+        if not self._receiving.acquire(blocking=False):
+            raise Unavailable("服务繁忙（同时上传的请求过多），请稍后重试")
+        try:
+            # chunked: werkzeug's stream would be empty; eventlet's input decodes chunks
+            stream = request.environ["wsgi.input"] if chunked else request.stream
+            request._cached_data = self._read(stream, request.content_length, limit,
+                                              self.body_seconds or client_timeout(cfg))
+        finally:
+            self._receiving.release()
+
+    @staticmethod
+    def _read(stream, length: int | None, limit: int, seconds: float) -> bytes:
+        chunks, size = [], 0
+        try:
+            with eventlet.Timeout(seconds):
+                while True:
+                    chunk = stream.read(min(64 * 1024, limit + 1 - size))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLarge("请求体过大（此接口最多 %d 字节）" % limit)
+        except eventlet.Timeout:
+            raise RequestTimeout("请求体未在 %g 秒内发送完" % seconds) from None
+        except socket.timeout:
+            raise RequestTimeout() from None
+        if length and size < length:
+            raise BadInput("请求体不完整", {"_schema": ["连接在请求体发送完之前断开"]})
+        return b"".join(chunks)
+
+    def response_from_exception(self, exc):
+        # nameko's would answer "Error: OperationalError: <driver text>" with a 500
+        provider = self._provider()
+        error = as_qinglian_error(exc, getattr(provider, "metrics", None), "HTTP %s" % self.url)
+        return error_response(error)
+
+
+http = HttpEntrypoint.decorator
+
+
+class dependency_failures:  # noqa: N801 - used as a context manager
+    """``with dependency_failures(metrics, where):`` turns a database or broker failure
+    into ``Unavailable`` (logged, counted); every other exception passes unchanged. Used
+    around each operation, so RPC callers get the same typed 503 as HTTP callers."""
+
+    def __init__(self, metrics, where: str):
+        self.metrics, self.where = metrics, where
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or isinstance(exc, QinglianError):
+            return False
+        what = infrastructure(exc)
+        if what is None:
+            return False
+        raise unavailable(exc, what, self.metrics, self.where) from None
+
+
+class LivenessEntrypoint(HttpEntrypoint):
+    """``GET /health/live``: answered without a worker and without any I/O."""
+
+    def handle_request(self, request):
+        return json_response({"live": True, "service": self.container.service_name})
+
+
+live = LivenessEntrypoint.decorator
