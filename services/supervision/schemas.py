@@ -13,6 +13,7 @@ from services.supervision.domain import (
     RISK_LEVELS, SEVERITIES,
 )
 from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
+from services.supervision.evidence import REF_RE
 from shared.fields import AsOf, AwareDateTime, Date, Id, Integer, Name, Pattern, Period
 
 Text = Name
@@ -155,14 +156,16 @@ class RectRef(Schema):
 class EvidenceItem(Schema):
     """A reference to a file in the node's evidence store: never the file itself."""
 
-    path = fields.String(required=True, validate=[
-        validate.Length(1, 500),
-        Pattern(r"^(?!/)(?!.*(^|/)\.\.(/|$))[^\\\x00]+$",
-                        error="证据库内的相对路径，不能含 .."),
-    ])
+    path = fields.String(required=True, validate=Pattern(
+        REF_RE, error="证据库里的文件引用（上传 /evidence 时返回的 path），形如 ab/<sha256>.pdf"))
     sha256 = SHA256
     size_bytes = Integer(load_default=None, validate=validate.Range(min=0))
     description = fields.String(load_default="", validate=validate.Length(max=500))
+
+    @validates_schema
+    def _path_names_its_hash(self, data, **kw):
+        if data["path"][3:67] != data["sha256"]:
+            raise ValidationError("引用的文件名就是它的 sha256：两者不符", "path")
 
 
 class SubmitEvidence(RectRef):

@@ -4,29 +4,27 @@ file downloads (XLSX / PDF / CSV) and the evidence upload.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import tempfile
-from pathlib import Path
 
 from nameko.events import event_handler
 from nameko.timer import timer
 
 from services.supervision import application as appl
 from services.supervision.application import app
+from services.supervision.evidence import EvidenceStore, file_suffix
 from services.supervision.exports import LISTS, assessment_report, unit_lists_report
 from services.supervision.settings import Settings, register
 from shared import config
 from shared.auth import WRITERS
 from shared.errors import BadInput, NotFound, QinglianError
+from shared.fields import ID_MESSAGE, ID_RE, Pattern
 from shared.exports import download, export_format
 from shared.http import http
 from shared.service import (
     EventSourcing, NodeService, ServiceApi, bearer_token, error_response,
     idempotent, json_response,
 )
-from shared.unittree import MirrorsUnits
+from shared.unittree import MirrorsUnits, directory_path
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +37,8 @@ MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
 
 class SupervisionApi(ServiceApi):
     @property
-    def evidence_dir(self) -> Path:
-        return self._p.evidence_dir
+    def evidence(self) -> EvidenceStore:
+        return self._p.evidence
 
 
 class SupervisionStore(EventSourcing):
@@ -53,7 +51,7 @@ class SupervisionStore(EventSourcing):
         super().setup()
         self.runtime.supervision_settings = settings
         register(self.runtime.engine, settings)
-        self.evidence_dir = config.var_dir(cfg) / config.node_id(cfg) / "evidence"
+        self.evidence = EvidenceStore(config.var_dir(cfg) / config.node_id(cfg) / "evidence")
 
     def get_dependency(self, worker_ctx) -> SupervisionApi:
         return SupervisionApi(self, worker_ctx)
@@ -139,28 +137,20 @@ class SupervisionService(MirrorsUnits, NodeService):
             actor = self.store.authenticate(bearer_token(request))
             unit_id = request.args.get("unit_id") or ""
             if not unit_id:
-                raise BadInput("which unit's evidence is this?", {"unit_id": ["required"]})
+                raise BadInput("这是哪个单位的佐证材料？", {"unit_id": ["必填"]})
+            if not Pattern(ID_RE, ID_MESSAGE).regex.fullmatch(unit_id):
+                raise BadInput("单位编号不合规", {"unit_id": [ID_MESSAGE]})
+            suffix = file_suffix(request.args.get("filename"))
             with self.store.read() as conn:
+                if directory_path(conn, unit_id) is None:
+                    raise NotFound("单位 %s 不存在" % unit_id)
                 self.store.app.check_scope(conn, actor, WRITERS, unit_id)
             body = request.get_data(cache=False)
             if not body:
-                raise BadInput("empty upload", {"_schema": ["the request body is the file"]})
+                raise BadInput("上传内容为空", {"_schema": ["请求体就是文件本身"]})
             if len(body) > MAX_EVIDENCE_BYTES:
-                raise BadInput("file too large", {"_schema": ["at most %d bytes"
-                                                              % MAX_EVIDENCE_BYTES]})
-            digest = hashlib.sha256(body).hexdigest()
-            suffix = Path(request.args.get("filename") or "").suffix.lower()
-            if not (suffix[1:].isalnum() and len(suffix) <= 10):
-                suffix = ""
-            rel = "%s/%s/%s%s" % (unit_id, digest[:2], digest, suffix)
-            target = self.store.evidence_dir / rel
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                # write then rename: a reader never sees half a file under its final name
-                fd, tmp = tempfile.mkstemp(dir=target.parent)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(body)
-                os.replace(tmp, target)
-            return json_response({"path": rel, "sha256": digest, "size_bytes": len(body)}, 201)
+                raise BadInput("文件过大", {"_schema": ["至多 %d 字节" % MAX_EVIDENCE_BYTES]})
+            ref = self.store.evidence.put(body, suffix)
+            return json_response(ref, 201)
         except QinglianError as exc:
             return error_response(exc)

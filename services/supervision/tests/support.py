@@ -160,7 +160,7 @@ class Node:
         return self.run("record_finding", data, actor)
 
 
-EVIDENCE = [{"path": "u1/ab/" + "ab" * 32 + ".pdf", "sha256": "ab" * 32, "size_bytes": 1024,
+EVIDENCE = [{"path": "ab/" + "ab" * 32 + ".pdf", "sha256": "ab" * 32, "size_bytes": 1024,
              "description": "整改报告"}]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import uuid
 
 import pytest
@@ -21,7 +22,7 @@ from services.units.service import UnitsService
 from shared.aggregate import EVENT_TYPES
 from shared.auth import Actor
 from shared.contracts import validate_message
-from shared.errors import NotFound
+from shared.errors import BadInput, NotFound
 from shared.service import EventSourcing
 from shared.store import tracking
 from tests.helpers import Api, Capture, wait_for
@@ -39,7 +40,7 @@ USERS = {  # user id -> roles, unit scope
     "insp-1": (["inspector"], None), "insp-2": (["inspector"], None),
     "ua-u1": (["unit-admin"], "u1"), "ua-u2": (["unit-admin"], "u2"), "viewer": (["viewer"], None),
 }
-EVIDENCE = [{"path": "u1/ab/" + "ab" * 32 + ".pdf", "sha256": "ab" * 32, "size_bytes": 10,
+EVIDENCE = [{"path": "ab/" + "ab" * 32 + ".pdf", "sha256": "ab" * 32, "size_bytes": 10,
              "description": "整改报告"}]
 
 
@@ -293,7 +294,8 @@ def test_evidence_is_uploaded_by_hash_and_referenced(running):
     assert r.status_code == 201, r.text
     ref = r.json()
     assert ref["sha256"] == hashlib.sha256(content).hexdigest() and ref["path"].endswith(".pdf")
-    stored = (get_extension(running.container, EventSourcing).evidence_dir / ref["path"])
+    assert ref["path"] == "%s/%s.pdf" % (ref["sha256"][:2], ref["sha256"])  # by content only
+    stored = get_extension(running.container, EventSourcing).evidence.root / ref["path"]
     assert stored.read_bytes() == content
     r = requests.post(base + "/evidence", params={"unit_id": "u2"}, data=content,
                       headers={"Authorization": "Bearer %s" % token}, timeout=30)
@@ -307,6 +309,66 @@ def test_evidence_is_uploaded_by_hash_and_referenced(running):
     submitted = running.events("Rectification.EvidenceSubmitted")[0]
     assert submitted.payload["evidence"][0]["sha256"] == ref["sha256"]
     assert content.decode("utf-8") not in json.dumps(submitted.payload, ensure_ascii=False)
+
+
+TRAVERSALS = ["../../../../outside", "/etc", "/tmp/outside", "u1/../../../outside", "u1/..", "..",
+              "u1\x00", "u1\x00/../../x", "..\\..\\outside", "u1\\..\\..\\x", "C:\\outside",
+              "C:outside", "\\\\server\\share", "u1\n", "u1/x"]
+BAD_NAMES = ["../../outside.txt", "/etc/passwd", "a\x00.txt", "x.txt\x00.pdf", "..\\..\\x.txt",
+             "C:\\x.txt", "C:x.txt", "..", ".", "sub/x.pdf", "x.txt:stream", "a\tb.txt"]
+
+
+def test_evidence_upload_refuses_every_path_trick_and_writes_nothing(running, tmp_path):
+    """Issue 11 C13: a node-admin's `unit_id=../../../../outside` wrote outside the store.
+    Every trick is a 400 (or 404 for a unit that does not exist) and no file appears
+    anywhere under the node's folders; then a plain upload lands under the fixed root."""
+    import requests
+    base = Api(running.config["WEB_SERVER_ADDRESS"]).base
+    root = get_extension(running.container, EventSourcing).evidence.root
+
+    outside = [(root / "../../../../outside").resolve(), (root / "../outside").resolve()]
+
+    def files():  # every file the test node has, but its databases (which the queries touch)
+        return sorted(str(p) for p in tmp_path.rglob("*")
+                      if p.is_file() and not re.search(r"\.db(-wal|-shm|-journal)?$", p.name))
+    before = files()
+    content = b"%PDF-1.4 evidence"
+    for who in ("admin", "ua-u1"):
+        headers = {"Authorization": "Bearer %s" % running.users[who][1]}
+        for unit_id in TRAVERSALS:
+            r = requests.post(base + "/evidence", params={"unit_id": unit_id, "filename": "x.txt"},
+                              data=content, headers=headers, timeout=30)
+            assert r.status_code == 400, (who, unit_id, r.status_code, r.text)
+            assert r.json()["fields"]["unit_id"]
+        for name in BAD_NAMES:
+            r = requests.post(base + "/evidence", params={"unit_id": "u1", "filename": name},
+                              data=content, headers=headers, timeout=30)
+            assert r.status_code == 400, (who, name, r.status_code, r.text)
+            assert r.json()["fields"]["filename"]
+        r = requests.post(base + "/evidence", params={"unit_id": "no-such-unit", "filename": "x.txt"},
+                          data=content, headers=headers, timeout=30)
+        assert r.status_code == 404, r.text
+    assert files() == before and not any(p.exists() for p in outside)
+    # a reference that is not the store's own form is refused by submit_evidence too
+    with running.rpc() as n:
+        f = n.supervision.record_finding({"unit_id": "u1", "source": "financial", "description": "票据",
+                                          "responsible_role": "cadre", "deadline": "2024-04-01"},
+                                         actor=running.actor("insp-1"))
+        head = running.head()
+        digest = hashlib.sha256(content).hexdigest()
+        for path in ("u1/%s/%s.pdf" % (digest[:2], digest), "../%s/%s.pdf" % (digest[:2], digest),
+                     "/%s/%s.pdf" % (digest[:2], digest), "%s\\%s.pdf" % (digest[:2], digest),
+                     "%s/%s.pdf" % ("00", "0" * 64)):
+            with pytest.raises(BadInput):
+                n.supervision.submit_evidence({"rect_id": f["rect_id"], "evidence": [
+                    {"path": path, "sha256": digest}]}, actor=running.actor("ua-u1"))
+        assert running.head() == head
+    r = requests.post(base + "/evidence", params={"unit_id": "u1", "filename": "整改报告.PDF"}, data=content,
+                      headers={"Authorization": "Bearer %s" % running.users["admin"][1]}, timeout=30)
+    assert r.status_code == 201, r.text
+    assert (root / r.json()["path"]).read_bytes() == content
+    assert r.json()["path"] == "%s/%s.pdf" % (digest[:2], digest)
+    assert files() == sorted(before + [str(root / r.json()["path"])])
 
 
 def _education_message(payload: dict) -> dict:
