@@ -10,6 +10,7 @@ from pathlib import Path
 from marshmallow import fields, validate
 
 from shared.config import DEFAULT_PORTS, SERVICES
+from shared.fields import Pattern
 
 API_MD = Path(__file__).resolve().parent.parent / "docs" / "API.md"
 
@@ -35,8 +36,10 @@ def _field_doc(name: str, f: fields.Field) -> str:
                                             v.max if v.max is not None else "∞"))
         elif isinstance(v, validate.Range):
             rules.append("range %s..%s" % (v.min, v.max))
-        elif isinstance(v, validate.Regexp):
-            rules.append("pattern `%s`" % v.regex.pattern)
+        elif isinstance(v, Pattern):
+            rules.append("pattern `%s` (the whole value, ASCII)" % v.regex.pattern)
+        elif getattr(v, "rule", None):
+            rules.append(v.rule)
     req = "required" if f.required else "optional"
     return "| `%s` | %s | %s | %s |" % (name, kind, req, "; ".join(rules).replace("|", "\\|"))
 
@@ -49,18 +52,28 @@ def render() -> str:
         "",
         "Every command and query is available three ways:",
         "",
-        "* **HTTP** on the service's port: commands `POST /api/<name>` with a JSON body, queries",
-        "  `GET /api/<name>?field=value`. `Authorization: Bearer <token>` (tokens from",
-        "  `qinglian user add`); public queries need none. Optional `If-Match: <version>` on a",
-        "  command refuses the edit with 409 if the record changed since you read that version.",
+        "* **HTTP** on the service's port: commands `POST /api/<name>` with a JSON body",
+        "  (`Content-Type: application/json`, UTF-8, at most `QINGLIAN_HTTP_BODY_BYTES`, sent within",
+        "  `QINGLIAN_HTTP_TIMEOUT` seconds), queries `GET /api/<name>?field=value`.",
+        "  `Authorization: Bearer <token>` (tokens from `qinglian user add`), checked before the body",
+        "  is read; public queries need none. Optional `If-Match: <version>` on a command refuses",
+        "  the edit with 409 if the record changed since you read that version.",
         "* **RPC** (nameko, inside the node): `n.rpc.<service>.<name>(data, actor={user_id, roles,",
         "  unit_scope, node}[, expected_version=N])`; errors come back as the same typed",
         "  exceptions (`shared.errors`).",
         "* Errors: 400 `bad_input` with `fields` (one message list per field; nothing written),",
         "  401 `unauthenticated`, 403 `forbidden` (role, or a unit-admin outside their subtree),",
-        "  404 `not_found`, 409 `conflict` / `rule_violation` / `version_conflict`, 503 `store_busy`.",
+        "  404 `not_found`, 408 `request_timeout`, 409 `conflict` / `rule_violation` /",
+        "  `version_conflict`, 413 `payload_too_large`, 415 `unsupported_media_type`,",
+        "  503 `store_busy` / `unavailable` (a database or the broker failed: try again later).",
+        "  Every message is Chinese. No input may hold NUL, control characters (but tab and line",
+        "  breaks in multi-line text), lone surrogates, bidirectional overrides (U+202A-U+202E,",
+        "  U+2066-U+2069), objects or lists nested more than 16 deep, or integers beyond ±2^63.",
         "",
-        "Every service also serves `GET /health` and `GET /metrics` (Prometheus).",
+        "Every service also serves `GET /health/live` (the process answers; no I/O, no worker),",
+        "`GET /health/ready` (200 when its database, the node database, the broker and the relay",
+        "work, else 503 naming which does not; `GET /health` is the same) and `GET /metrics`",
+        "(Prometheus).",
         "",
     ]
     for service in SERVICES:

@@ -34,6 +34,8 @@ ENV_VARS = {
     "EDUCATION_DATABASE_URL": "the education service's event store and read models",
     "EXCHANGE_DATABASE_URL": "the exchange service's event store and read models",
     "WEB_SERVER_ADDRESS": "host:port of one service process's HTTP server (nameko)",
+    "QINGLIAN_HTTP_BODY_BYTES": "largest JSON request body a service reads, in bytes (default 1048576)",
+    "QINGLIAN_HTTP_TIMEOUT": "seconds a client has to send its request body, and per socket read (default 10)",
     "QINGLIAN_TZ": "the users' time zone for days and months (default Asia/Shanghai)",
     "QINGLIAN_PDF_FONT": "a TrueType CJK font file PDF exports embed (default: Debian's "
                          "fonts-wqy-zenhei, wqy-microhei or arphic uming, the first found)",

@@ -113,6 +113,12 @@ def _check_as_of(value: str) -> str:
     return value
 
 
+_check_day.rule = "a real day `YYYY-MM-DD`, %d-%d" % (FIRST_YEAR, LAST_YEAR)
+_check_as_of.rule = "a real day `YYYY-MM-DD` or an ISO date-time with its offset, %d-%d" % (
+    FIRST_YEAR, LAST_YEAR)
+_single_line.rule = "one line"
+
+
 def DateString(**kw) -> fields.String:  # noqa: N802
     """A calendar day as ``YYYY-MM-DD``, kept as a string (how events store it)."""
     return fields.String(validate=_check_day, **kw)
