@@ -34,8 +34,6 @@ ENV_VARS = {
     "EDUCATION_DATABASE_URL": "the education service's event store and read models",
     "EXCHANGE_DATABASE_URL": "the exchange service's event store and read models",
     "WEB_SERVER_ADDRESS": "host:port of one service process's HTTP server (nameko)",
-    "QINGLIAN_HTTP_BODY_BYTES": "largest JSON request body a service reads, in bytes (default 1048576)",
-    "QINGLIAN_HTTP_TIMEOUT": "seconds a client has to send its request body, and per socket read (default 10)",
     "QINGLIAN_TZ": "the users' time zone for days and months (default Asia/Shanghai)",
     "QINGLIAN_PDF_FONT": "a TrueType CJK font file PDF exports embed (default: Debian's "
                          "fonts-wqy-zenhei, wqy-microhei or arphic uming, the first found)",
@@ -74,6 +72,11 @@ def node_parent(config: dict | None = None) -> str | None:
 
 def amqp_uri(config: dict | None = None) -> str:
     return _get("AMQP_URI", config, DEFAULT_AMQP_URI)
+
+
+def pdf_font(config: dict | None = None) -> str | None:
+    """The TrueType CJK font file PDF exports embed; None: the first Debian one found."""
+    return _get("QINGLIAN_PDF_FONT", config) or None
 
 
 def timezone_name(config: dict | None = None) -> str:

@@ -290,32 +290,30 @@ CJK_FONT_FILES = (
     ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
     ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
 )
-PDF_FONT = "QinglianCJK"
 PDF_MAX_FONT, PDF_MIN_FONT = 9.5, 6  # points: a table's text, before and after fitting
 _font_lock = threading.Lock()
-_font_ready = False
+_fonts: dict[str, str] = {}  # font file -> the name it is registered under in reportlab
 
 
-def _cjk_font() -> str:
-    """Register the first CJK TrueType font found (QINGLIAN_PDF_FONT=path overrides)."""
-    global _font_ready
+def _cjk_font(font_file: str | None = None) -> str:
+    """Register ``font_file`` (QINGLIAN_PDF_FONT), or else the first CJK font found, once."""
+    candidates = ((font_file, 0),) if font_file else CJK_FONT_FILES
     with _font_lock:
-        if _font_ready:
-            return PDF_FONT
-        own = os.environ.get("QINGLIAN_PDF_FONT")
-        candidates = ((own, 0),) if own else CJK_FONT_FILES
         for path, index in candidates:
+            if path in _fonts:
+                return _fonts[path]
             if os.path.exists(path):
-                pdfmetrics.registerFont(TTFont(PDF_FONT, path, subfontIndex=index))
-                _font_ready = True
-                return PDF_FONT
-        raise ExportUnavailable(
-            "服务器未安装中文字体，无法生成 PDF：请安装 Debian 软件包 fonts-wqy-zenhei"
-            "（或用 QINGLIAN_PDF_FONT 指定一个 TrueType 中文字体文件）")
+                name = "QinglianCJK%d" % len(_fonts)
+                pdfmetrics.registerFont(TTFont(name, path, subfontIndex=index))
+                _fonts[path] = name
+                return name
+    raise ExportUnavailable(
+        "服务器未安装中文字体，无法生成 PDF：请安装 Debian 软件包 fonts-wqy-zenhei"
+        "（或用 QINGLIAN_PDF_FONT 指定一个 TrueType 中文字体文件）")
 
 
-def render_pdf(report: Report) -> bytes:
-    font = _cjk_font()
+def render_pdf(report: Report, font_file: str | None = None) -> bytes:
+    font = _cjk_font(font_file)
     title_style = ParagraphStyle("title", fontName=font, fontSize=14, leading=18,
                                  alignment=TA_CENTER, spaceAfter=4 * mm, wordWrap="CJK")
     margin = 12 * mm
@@ -424,11 +422,11 @@ def export_format(value: str | None, errors: dict) -> str:
     return fmt
 
 
-def render(report: Report, fmt: str) -> bytes:
+def render(report: Report, fmt: str, font_file: str | None = None) -> bytes:
     if fmt == "xlsx":
         return render_xlsx(report)
     if fmt == "pdf":
-        return render_pdf(report)
+        return render_pdf(report, font_file)
     return render_csv(report.tables[0])
 
 
@@ -438,7 +436,8 @@ def content_disposition(filename: str) -> str:
     return "attachment; filename=\"%s\"; filename*=UTF-8''%s" % (fallback, quote(filename))
 
 
-def download(report: Report, fmt: str, stem: str):
-    """A werkzeug response carrying the file (``stem`` + the format's extension)."""
-    return Response(render(report, fmt), status=200, content_type=MIMETYPES[fmt], headers={
+def download(report: Report, fmt: str, stem: str, font_file: str | None = None):
+    """A werkzeug response carrying the file (``stem`` + the format's extension);
+    ``font_file``: ``shared.config.pdf_font`` of the service's config."""
+    return Response(render(report, fmt, font_file), status=200, content_type=MIMETYPES[fmt], headers={
         "Content-Disposition": content_disposition("%s.%s" % (stem, fmt))})

@@ -40,6 +40,10 @@ class SupervisionApi(ServiceApi):
     def evidence(self) -> EvidenceStore:
         return self._p.evidence
 
+    @property
+    def pdf_font(self) -> str | None:
+        return self._p.pdf_font
+
 
 class SupervisionStore(EventSourcing):
     """The kernel's provider, plus this service's settings (read and checked before
@@ -52,6 +56,7 @@ class SupervisionStore(EventSourcing):
         self.runtime.supervision_settings = settings
         register(self.runtime.engine, settings)
         self.evidence = EvidenceStore(config.var_dir(cfg) / config.node_id(cfg) / "evidence")
+        self.pdf_font = config.pdf_font(cfg)
 
     def get_dependency(self, worker_ctx) -> SupervisionApi:
         return SupervisionApi(self, worker_ctx)
@@ -122,7 +127,7 @@ class SupervisionService(MirrorsUnits, NodeService):
                 report, stem = unit_lists_report(data, [which] if which else list(LISTS), node, now)
             else:  # as CSV: the ranking only (the first table)
                 report, stem = assessment_report(data, node, now)
-            return download(report, fmt, stem)
+            return download(report, fmt, stem, self.store.pdf_font)
         except QinglianError as exc:
             return error_response(exc)
 
