@@ -28,7 +28,7 @@ from pathlib import Path
 
 import eventlet
 
-from bench.common import AT_LEAST, AT_MOST, Timer, judged, percentile, rate, wanted
+from bench.common import AT_LEAST, AT_MOST, Timer, judged, offered_shortfall, percentile, rate, wanted
 
 FIGURES = ("propagation_p50_s", "propagation_p99_s", "catchup_events_per_s")
 RATE = 100          # events per second, steady
@@ -216,12 +216,16 @@ def propagation(net, city, district, actor, only) -> dict:
             "summary": "聚焦责任抓落实", "body": "示范点建设经验做法。", "business_type": "示范点建设",
             "topics": ["示范点"], "share": {"sharing": "all", "recipients": []}}, actor)["experience_id"]
 
+    lateness = []  # ms each record was sent after it was due: the sender's own shortfall
+
     def paced(n, send):
         t0 = time.perf_counter()
         for k in range(n):
             delay = t0 + k / RATE - time.perf_counter()
             if delay > 0:
                 eventlet.sleep(delay)
+            elif send is record:
+                lateness.append(-delay * 1000)
             send()
         return rate(n, time.perf_counter() - t0)
 
@@ -257,14 +261,17 @@ def propagation(net, city, district, actor, only) -> dict:
     ids = ["district-a/bench-%05d" % i for i in range(WARMUP, WARMUP + SAMPLES)]
     lat = [arrived[r] - sent[r] for r in ids if r in arrived]
     raw_lat = [raw.arrived[m] - t for m, t in raw_sent.items() if m in raw.arrived]
+    lag = percentile(lateness + [0.0] * (SAMPLES - len(lateness)), 50)
     common = dict(samples=len(lat), lost=len(ids) - len(lat), baseline_samples=len(raw_lat),
-                  baseline_lost=len(raw_sent) - len(raw_lat), offered_per_s=round(min(offered), 1))
+                  baseline_lost=len(raw_sent) - len(raw_lat), intended_per_s=RATE,
+                  offered_per_s=round(min(offered), 1), sender_lag_p50_ms=round(lag, 2),
+                  not_measured=offered_shortfall(RATE, min(offered), lag))
     return {
         "propagation_p50_s": judged(percentile(lat, 50), "s", percentile(raw_lat, 50),
-                                    "raw AMQP round trip p50, same link", 40.0, AT_MOST,
+                                    "raw AMQP round trip p50, same link", 50.0, AT_MOST,
                                     quiet_machine_target="≤ 0.25 s", **common),
         "propagation_p99_s": judged(percentile(lat, 99), "s", percentile(raw_lat, 99),
-                                    "raw AMQP round trip p99, same link", 40.0, AT_MOST,
+                                    "raw AMQP round trip p99, same link", 50.0, AT_MOST,
                                     quiet_machine_target="≤ 0.25 s", **common),
     }
 
