@@ -156,3 +156,18 @@ def fault_vhost(fault_broker):
 def fault_node_config(fault_vhost, tmp_path):
     """``node_config`` on the dedicated broker."""
     return _node_config(fault_vhost["uri"], tmp_path)
+
+
+def pytest_sessionstart(session):
+    """The broker has the plugins the suite needs (enabled here when it is local and
+    ours to manage), or the run stops at once with one line saying what to enable."""
+    from tests.broker_setup import BrokerNotReady, ensure_plugins, local_enabler
+    from tests.docker_env import docker_available
+    if docker_available():
+        return  # the compose broker is started later, with its plugins (docker-compose.yml)
+    try:
+        enabled = ensure_plugins(AMQP_SERVER, RABBIT_API.rsplit("/api", 1)[0], local_enabler(AMQP_SERVER))
+    except BrokerNotReady as exc:
+        pytest.exit(str(exc), returncode=3)
+    if enabled:
+        print("enabled RabbitMQ plugins: %s" % ", ".join(enabled))

@@ -38,7 +38,8 @@ def _admin(args):
 
 
 def _fail(message: str, code: int = 2) -> int:
-    print("error: %s" % message, file=sys.stderr)
+    # one line, even when the broker's reason is a multi-line Erlang term
+    print("error: %s" % " ".join(message.split()), file=sys.stderr)
     return code
 
 
@@ -140,20 +141,20 @@ def cmd_link(args) -> int:
         if args.wait:
             admin.wait_for_links(vhost, [peer.node_id], args.wait, exchanges)
     except (BrokerError, TimeoutError) as exc:
-        return _fail("%s; %s" % (exc, _undo_link(admin, vhost, peer.node_id, before)), 1)
+        return _fail("%s; %s" % (exc, _undo_link(admin, vhost, peer.node_id, before, exchanges)), 1)
     print("%s link %s <- %s on %s (max-hops %d, exchanges %s)" % (
         "created" if changed else "unchanged", me.node_id, peer.node_id, vhost, hops,
         ", ".join(exchanges)))
     return 0
 
 
-def _undo_link(admin, vhost: str, peer: str, before: dict | None) -> str:
+def _undo_link(admin, vhost: str, peer: str, before: dict | None, exchanges) -> str:
     """A link that does not run is not left behind: a new one is removed (with the
     policies, if no other link needs them), a changed one gets its old definition back."""
     from shared.federation.broker import BrokerError
     try:
         if before is None:
-            admin.unlink(vhost, peer)
+            admin.unlink(vhost, peer, exchanges)
             return "the new link was removed again"
         admin.put_upstream(vhost, peer, before)
         return "the link's previous definition was put back"
@@ -188,6 +189,9 @@ def cmd_link_user(args) -> int:
     admin = _admin(args)
     vhost = vhost_of(config.amqp_uri())
     try:
+        # the peer's link binds to these exchanges: they must exist before it starts,
+        # whether or not this node's exchange service has run yet
+        admin.declare_exchanges(vhost)
         admin.ensure_user(args.user, args.password)
         if me.level == "city":
             admin.grant_district_link_user(vhost, args.user, peer)
