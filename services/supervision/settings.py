@@ -32,14 +32,17 @@ import weakref
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared.labels import Choices
+
 # Who an overdue rectification is escalated to, in ladder order.
-ESCALATION_LEVELS = (
-    "owner_unit",       # 整改责任单位
-    "unit_head",        # 单位负责人 / 纪检委员
-    "district_office",  # 区直机关工委 (the district supervising office)
-    "city",             # 市级主管部门: counts only, via DistrictIndicators
-)
-POST_FLAGS = ("concentrated_power", "fund_intensive", "resource_rich")  # 权力集中 资金密集 资源富集
+ESCALATION_LEVELS = Choices("督办层级", {
+    "owner_unit": "整改责任单位",
+    "unit_head": "单位负责人、纪检委员",
+    "district_office": "区直机关工委",  # the district supervising office
+    "city": "市级主管部门",             # counts only, via DistrictIndicators
+})
+POST_FLAGS = Choices("岗位特征", {"concentrated_power": "权力集中", "fund_intensive": "资金密集",
+                                "resource_rich": "资源富集"})
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "half_yearly": 6, "yearly": 12}
 
 DEFAULT_LADDER = (

@@ -10,14 +10,15 @@ from services.units.domain import (
     MicroPowerList, Person, ResponsibilityDocument, ResponsibilityLetter, Unit,
 )
 from services.units.projections import (
-    PROJECTIONS, UNIT_TREE, coverage, documents, letters, micro_power, people, subtree, unit_path,
-    unit_row, units,
+    PROJECTIONS, UNIT_TREE, coverage, documents, letters, micro_power, people, subtree,
+    subtree_units_page,
+    unit_path, unit_row, units,
 )
 from shared.app import Application, new_id
 from shared.unittree import require_unit
 from shared.auth import NODE_ADMIN, WRITERS
 from shared.errors import Conflict, NotFound, RuleViolation
-from shared.projections import build_as_of
+from shared.projections import as_of_view
 from shared.store import EventStore
 from shared.events import iso_to_us
 
@@ -123,23 +124,31 @@ def get_unit(conn, d, actor):
 
 @app.query("list_units", s.ListUnits)
 def list_units(conn, d, actor):
-    """The subtree under a unit (the unit itself first)."""
+    """The subtree under a unit (the unit itself first), a page of ``limit`` at a time:
+    pass the answer's ``next`` as ``cursor`` for the next page (None: the last)."""
     _require_unit(conn, d["unit_id"])
-    return {"units": subtree(conn, d["unit_id"], d["include_inactive"])}
+    return subtree_units_page(conn, d["unit_id"], d["limit"], d["cursor"], d["include_inactive"])
+
+
+@app.query("root_units", s.Empty)
+def root_units(conn, d, actor):
+    """The tops of the node's tree (where a node-admin's console starts); a unit-admin
+    gets their own subtree's root instead."""
+    if actor.has(NODE_ADMIN):
+        q = select(units).where(units.c.parent_id.is_(None)).order_by(units.c.name)
+        return {"units": [dict(r) for r in conn.execute(q).mappings()]}
+    return {"units": [_require_unit(conn, actor.unit_scope)] if actor.unit_scope else []}
 
 
 @app.query("unit_tree_as_of", s.AsOf)
 def unit_tree_as_of(conn, d, actor):
-    """The subtree as it stood at a past log position or time, rebuilt from the log."""
+    """The subtree as it stood at a past log position or time, a page at a time (as
+    ``list_units``); rebuilt from the log once per moment and kept (``as_of_view``)."""
     store = EventStore(conn.engine)
     until = iso_to_us(d["at"].isoformat()) if d.get("at") else None
-    engine = build_as_of(store, [UNIT_TREE], position=d.get("position"), until_us=until)
-    try:
-        with engine.connect() as c:
-            return {"as_of": d.get("position") or d["at"].isoformat(),
-                    "units": subtree(c, d["unit_id"], include_inactive=True)}
-    finally:
-        engine.dispose()
+    with as_of_view(store, [UNIT_TREE], position=d.get("position"), until_us=until) as c:
+        page = subtree_units_page(c, d["unit_id"], d["limit"], d["cursor"], include_inactive=True)
+    return {"as_of": d["position"] if d.get("position") is not None else d["at"].isoformat(), **page}
 
 
 # -- people ---------------------------------------------------------------------------------
@@ -286,7 +295,7 @@ def revoke_letter(uow, d):
 def letter_coverage(conn, d, actor):
     """全覆盖: share of the subtree (down to 基层站所) holding a signed 责任书, and who has not."""
     _require_unit(conn, d["unit_id"])
-    return coverage(conn, d["unit_id"], d["period"])
+    return coverage(conn, d["unit_id"], d["period"], d["limit"], d["cursor"])
 
 
 # -- 微权力清单 ---------------------------------------------------------------------------------

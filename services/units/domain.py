@@ -17,28 +17,31 @@ from __future__ import annotations
 
 from shared.aggregate import Aggregate
 from shared.errors import RuleViolation
+from shared.labels import Choices
 
-UNIT_KINDS = (
-    "party_committee_dept",  # 党委部门
-    "government_dept",       # 政府部门
-    "subdistrict",           # 街道
-    "window_unit",           # 窗口单位
-    "law_enforcement",       # 执法部门
-    "grassroots_station",    # 基层站所
-    "section",               # 科室
-    "secondary_unit",        # 二级单位
-    "city_authority",        # 市级主管部门 (the city itself)
-    "district_authority",    # 区直机关工委 / 牵头单位
-)
-UNIT_LEVELS = ("city", "district", "unit", "section")
-PERSON_ROLES = (
-    "party_secretary",     # 党组织书记
-    "discipline_member",   # 纪检委员
-    "unit_head",           # 单位负责人
-    "cadre",               # 干部
-    "member",              # 党员
-)
-DOCUMENT_KINDS = ("task_list", "responsibility_list", "assessment_criteria")
+UNIT_KINDS = Choices("单位类型", {
+    "party_committee_dept": "党委部门",
+    "government_dept": "政府部门",
+    "subdistrict": "街道",
+    "window_unit": "窗口单位",
+    "law_enforcement": "执法部门",
+    "grassroots_station": "基层站所",
+    "section": "科室",
+    "secondary_unit": "二级单位",
+    "city_authority": "市级主管部门",      # the city itself
+    "district_authority": "区直机关工委",  # / 牵头单位
+})
+UNIT_LEVELS = Choices("单位层级", {"city": "市级", "district": "区级", "unit": "机关单位",
+                                  "section": "科室、站所"})
+PERSON_ROLES = Choices("人员职务", {
+    "party_secretary": "党组织书记",
+    "discipline_member": "纪检委员",
+    "unit_head": "单位负责人",
+    "cadre": "干部",
+    "member": "党员",
+})
+DOCUMENT_KINDS = Choices("清单类型", {"task_list": "任务清单", "responsibility_list": "责任清单",
+                                     "assessment_criteria": "考评细则"})
 # units whose micro-power list must be published (the report: 窗口和执法部门)
 MICRO_POWER_KINDS = ("window_unit", "law_enforcement")
 

@@ -1,0 +1,406 @@
+"""The console's pages: each reads and writes through the services, nothing else."""
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from werkzeug.wrappers import Response
+
+from services.console.signin import OUTCOMES, Refusal
+from services.console.web import (
+    LOGIN_COOKIE, SESSION_COOKIE, WRITERS, describe, new_csrf_cookie, page,
+)
+from shared.errors import BadInput, NotFound, QinglianError
+
+NODE_ADMIN = ("node-admin",)
+INSPECTORS = ("node-admin", "inspector")
+
+
+def _today(web) -> date:
+    return datetime.now(ZoneInfo(web.settings.timezone)).date()
+
+
+def _safe_next(target: str) -> str:
+    # only a path on this console: never an absolute address (open redirect)
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+# -- assets and health --------------------------------------------------------------------------
+@page("/static/<path:path>", public=True, csrf="none")
+def static(web, path):
+    return web.static(path)
+
+
+# -- sign-in ----------------------------------------------------------------------------------
+@page("/login", methods=("GET", "POST"), public=True, csrf="login")
+def login(web):
+    nonce = web.request.cookies.get(LOGIN_COOKIE) or new_csrf_cookie()
+    web.cookies.append((LOGIN_COOKIE, nonce, {"max_age": 3600}))
+    next_url = _safe_next(web.arg("next") or web.form("next") or "/")
+    if web.request.method == "GET":
+        return web.render("login.html", nonce=nonce, next_url=next_url, user_id="")
+    user_id = web.form("user_id")
+    try:
+        if not user_id or not web.form("password"):
+            raise ValueError("请输入用户名和密码")
+        web.dep.signin.attempt(user_id, web.request.form.get("password", ""), web.client)
+    except Refusal as r:
+        return web.render("login.html", status=429, nonce=nonce, next_url=next_url,
+                          user_id=user_id, message=r.message())
+    except ValueError as exc:
+        return web.render("login.html", status=401, nonce=nonce, next_url=next_url,
+                          user_id=user_id, message=str(exc))
+    s = web.settings
+    token = web.users.open_session(user_id, min(s.idle_seconds, s.absolute_seconds),
+                                   s.absolute_seconds, client=web.client)
+    web.cookies.append((SESSION_COOKIE, token, {}))
+    return web.redirect(next_url)
+
+
+@page("/logout", methods=("POST",))
+def logout(web):
+    web.users.end_session(web.token)
+    web.dep.signin.record(web.actor.user_id, web.client, "logout")
+    web.cookies.append((SESSION_COOKIE, "", {"expires": 0}))
+    return web.redirect("/login", "您已退出登录")
+
+
+@page("/account", methods=("GET", "POST"))
+def account(web):
+    errors = {}
+    if web.request.method == "POST":
+        if not web.users.check_password(web.actor.user_id, web.request.form.get("old_password", "")):
+            errors["old_password"] = "原密码不正确"
+        elif web.request.form.get("new_password") != web.request.form.get("new_password2"):
+            errors["new_password2"] = "两次输入的新密码不一致"
+        else:
+            try:
+                web.users.set_password(web.actor.user_id, web.request.form.get("new_password", ""))
+                return web.redirect("/account", "密码已修改")
+            except BadInput as exc:
+                errors = describe(exc)
+    return web.render("account.html", status=400 if errors else 200, errors=errors)
+
+
+# -- units: pickers read the tree once -----------------------------------------------------------
+def roots(web) -> list[dict]:
+    return web.query("units", "root_units")["units"]
+
+
+def tree(web, include_inactive: bool = False) -> list[dict]:
+    """Every unit the user sees, in tree order (path), with its depth below the top."""
+    out = []
+    for root in roots(web):
+        out += web.query("units", "list_units", {"unit_id": root["unit_id"],
+                                                 "include_inactive": include_inactive})["units"]
+    if out:
+        top = min(u["depth"] for u in out)
+        for u in out:
+            u["indent"] = u["depth"] - top
+    return out
+
+
+def _nested(units: list[dict]) -> list[dict]:
+    by_id = {u["unit_id"]: dict(u, children=[]) for u in units}
+    top = []
+    for u in by_id.values():
+        parent = by_id.get(u.get("parent_id"))
+        (parent["children"] if parent else top).append(u)
+    return top
+
+
+# -- 工作台 -------------------------------------------------------------------------------------
+def _colour(deadline: str, today: date, soon_days: int) -> str:
+    if not deadline:
+        return "green"
+    d = date.fromisoformat(deadline[:10])
+    if d < today:
+        return "red"
+    return "yellow" if d <= today + timedelta(days=soon_days) else "green"
+
+
+@page("/")
+def home(web):
+    today = _today(web)
+    todos, per_unit = [], {}
+    for root in roots(web):
+        listed = web.query("supervision", "list_rectifications", {
+            "unit_id": root["unit_id"], "include_subtree": True, "status": "open", "limit": 200})
+        for item in listed["items"]:
+            colour = _colour(item.get("deadline"), today, web.settings.due_soon_days)
+            todos.append({"kind": "整改", "title": item.get("description", ""),
+                          "unit": item.get("unit_name", ""), "due": item.get("deadline"),
+                          "colour": colour, "href": "/rectifications/%s" % item["rect_id"]})
+            counts = per_unit.setdefault(item.get("unit_name", ""),
+                                         {"red": 0, "yellow": 0, "green": 0})
+            counts[colour] += 1
+        period = str(today.year)
+        cov = web.query("units", "letter_coverage", {"unit_id": root["unit_id"], "period": period})
+        for u in cov["unsigned"]:
+            todos.append({"kind": "责任书", "title": "%s年度责任书未签订" % period, "unit": u["name"],
+                          "due": None, "colour": "yellow", "href": "/letters?period=%s" % period})
+    order = {"red": 0, "yellow": 1, "green": 2}
+    todos.sort(key=lambda t: (order[t["colour"]], t["due"] or "9999"))
+    totals = {c: sum(1 for t in todos if t["colour"] == c) for c in order}
+    return web.render("home.html", todos=todos, totals=totals, per_unit=sorted(per_unit.items()),
+                      today=today)
+
+
+# -- 单位与责任 ------------------------------------------------------------------------------------
+@page("/units")
+def units_page(web):
+    units = tree(web, include_inactive=web.arg("inactive") == "1")
+    return web.render("units.html", nested=_nested(units), units=units, errors={})
+
+
+@page("/units/new", methods=("GET", "POST"), roles=WRITERS)
+def unit_new(web):
+    units = tree(web)
+    errors = {}
+    if web.request.method == "POST":
+        data = {"name": web.form("name"), "kind": web.form("kind"), "level": web.form("level"),
+                "parent_id": web.form("parent_id") or None}
+        result, errors = web.attempt("units", "register_unit", data)
+        if not errors:
+            return web.redirect("/units/%s" % result["unit_id"], "已登记单位：%s" % data["name"])
+    return web.render("unit_new.html", status=400 if errors else 200, units=units,
+                      errors=errors or {}, values=web.request.form)
+
+
+def _unit(web, unit_id: str) -> dict:
+    return web.query("units", "get_unit", {"unit_id": unit_id})
+
+
+@page("/units/<unit_id>")
+def unit_detail(web, unit_id):
+    unit = _unit(web, unit_id)
+    people = web.query("units", "list_people", {"unit_id": unit_id})["people"]
+    documents = web.query("units", "list_documents", {"unit_id": unit_id})["documents"]
+    return web.render("unit_detail.html", unit=unit, people=people, documents=documents,
+                      units=tree(web), errors={})
+
+
+def _unit_action(web, unit_id, command, data, done):
+    result, errors = web.attempt("units", command, dict(data, unit_id=unit_id))
+    if errors:
+        unit = _unit(web, unit_id)
+        return web.render("unit_detail.html", status=400, unit=unit, units=tree(web),
+                          people=web.query("units", "list_people", {"unit_id": unit_id})["people"],
+                          documents=web.query("units", "list_documents",
+                                              {"unit_id": unit_id})["documents"],
+                          errors=errors)
+    return web.redirect("/units/%s" % unit_id, done)
+
+
+@page("/units/<unit_id>/rename", methods=("POST",), roles=WRITERS)
+def unit_rename(web, unit_id):
+    return _unit_action(web, unit_id, "rename_unit", {"name": web.form("name")}, "已改名")
+
+
+@page("/units/<unit_id>/move", methods=("POST",), roles=WRITERS)
+def unit_move(web, unit_id):
+    return _unit_action(web, unit_id, "move_unit", {"parent_id": web.form("parent_id")},
+                        "已调整上级单位")
+
+
+@page("/units/<unit_id>/deactivate", methods=("POST",), roles=NODE_ADMIN)
+def unit_deactivate(web, unit_id):
+    return _unit_action(web, unit_id, "deactivate_unit", {"reason": web.form("reason")},
+                        "已撤销该单位")
+
+
+@page("/units/<unit_id>/people", methods=("POST",), roles=WRITERS)
+def person_new(web, unit_id):
+    return _unit_action(web, unit_id, "register_person",
+                        {"name": web.form("name"), "post": web.form("post"),
+                         "young_cadre": web.form("young_cadre") == "1"}, "已登记人员")
+
+
+@page("/people/<person_id>/roles", methods=("POST",), roles=WRITERS)
+def person_role(web, person_id):
+    person = web.query("units", "get_person", {"person_id": person_id})
+    result, errors = web.attempt("units", "assign_role", {
+        "person_id": person_id, "role": web.form("role"), "part_time": web.form("part_time") == "1"})
+    return web.redirect("/units/%s" % person["unit_id"],
+                        "已设置职务" if not errors else "未能设置职务：%s" % "；".join(errors.values()))
+
+
+@page("/people/options")
+def people_options(web):
+    """htmx: the people of the chosen unit, by name (nobody types an id)."""
+    unit_id = web.arg("unit_id")
+    people = web.query("units", "list_people", {"unit_id": unit_id})["people"] if unit_id else []
+    return web.render("people_options.html", people=people)
+
+
+# -- 责任书 ----------------------------------------------------------------------------------
+@page("/letters", methods=("GET", "POST"))
+def letters(web):
+    period = web.arg("period") or web.form("period") or str(_today(web).year)
+    units = tree(web)
+    errors = {}
+    if web.request.method == "POST":
+        if not web.writer:
+            raise_forbidden()
+        action = web.form("action")
+        if action == "issue":
+            data = {"period": period, "issuer_unit_id": web.form("issuer_unit_id"),
+                    "target_unit_id": web.form("target_unit_id"),
+                    "signatory_role": web.form("signatory_role"), "content": web.form("content")}
+            _r, errors = web.attempt("units", "issue_letter", data)
+            done = "已下达责任书"
+        elif action == "sign":
+            data = {"period": period, "target_unit_id": web.form("target_unit_id"),
+                    "signed_on": _today(web).isoformat(), "signatory_role": web.form("signatory_role")}
+            _r, errors = web.attempt("units", "sign_letter", data)
+            done = "已签订责任书"
+        else:
+            data = {"period": period, "target_unit_id": web.form("target_unit_id"),
+                    "reason": web.form("reason")}
+            _r, errors = web.attempt("units", "revoke_letter", data)
+            done = "已撤回责任书"
+        if not errors:
+            return web.redirect("/letters?period=%s" % period, done)
+    coverage = [web.query("units", "letter_coverage", {"unit_id": r["unit_id"], "period": period})
+                | {"root_name": r["name"]} for r in roots(web)] if not errors or units else []
+    return web.render("letters.html", status=400 if errors else 200, period=period, units=units,
+                      coverage=coverage, errors=errors)
+
+
+def raise_forbidden():
+    from shared.errors import Forbidden
+    raise Forbidden("您的角色只能查看，不能修改")
+
+
+# -- 微权力清单 ----------------------------------------------------------------------------------
+@page("/micro-power")
+def micro_power(web):
+    unit_id = web.arg("unit_id")
+    units = tree(web)
+    published = None
+    if unit_id:
+        published = web.query("units", "published_micro_power", {"unit_id": unit_id}, public=True)
+    return web.render("micro_power.html", units=units, unit_id=unit_id, published=published)
+
+
+def _content(web) -> dict:
+    steps = []
+    names = web.request.form.getlist("step_name")
+    posts = web.request.form.getlist("step_post")
+    limits = web.request.form.getlist("step_limit")
+    for name, post, limit in zip(names, posts, limits):
+        if name.strip() or post.strip():
+            steps.append({"name": name.strip(), "responsible_post": post.strip(),
+                          "time_limit": limit.strip() or None})
+    duties = [line.strip() for line in web.form("duties").splitlines() if line.strip()]
+    return {"duties": duties, "power_boundary": web.form("power_boundary"), "steps": steps,
+            "accountability": web.form("accountability") or None}
+
+
+@page("/micro-power/edit", methods=("GET", "POST"), roles=WRITERS)
+def micro_power_edit(web):
+    unit_id, post = web.arg("unit_id") or web.form("unit_id"), web.arg("post") or web.form("post")
+    existing, errors = None, {}
+    if unit_id and post:
+        try:
+            existing = web.query("units", "get_micro_power", {"unit_id": unit_id, "post": post})
+        except NotFound:
+            existing = None
+    if web.request.method == "POST":
+        data = {"unit_id": unit_id, "post": post, "content": _content(web)}
+        command = "edit_micro_power" if existing else "draft_micro_power"
+        _r, errors = web.attempt("units", command, data)
+        if not errors and web.form("publish") == "1":
+            _r, errors = web.attempt("units", "publish_micro_power", {
+                "unit_id": unit_id, "post": post, "published_on": _today(web).isoformat()})
+        if not errors:
+            return web.redirect("/micro-power?unit_id=%s" % unit_id,
+                                "已发布" if web.form("publish") == "1" else "草稿已保存")
+    draft = existing["draft"] if existing else None
+    return web.render("micro_power_edit.html", status=400 if errors else 200, units=tree(web),
+                      unit_id=unit_id, post=post, draft=draft, errors=errors)
+
+
+@page("/public/units/<unit_id>/micro-power", public=True, csrf="none")
+def public_micro_power(web, unit_id):
+    published = web.query("units", "published_micro_power", {"unit_id": unit_id}, public=True)
+    return web.render("public_micro_power.html", published=published,
+                      qr_url="/public/units/%s/micro-power/qr.svg" % unit_id)
+
+
+def public_address(web, unit_id: str) -> str:
+    base = web.settings.public_url or web.request.host_url.rstrip("/")
+    return "%s/public/units/%s/micro-power" % (base, unit_id)
+
+
+@page("/public/units/<unit_id>/micro-power/qr.svg", public=True, csrf="none")
+def public_micro_power_qr(web, unit_id):
+    import segno
+    web.query("units", "published_micro_power", {"unit_id": unit_id}, public=True)  # 404 if none
+    out = io.BytesIO()
+    segno.make(public_address(web, unit_id), error="m").save(out, kind="svg", scale=6, border=2)
+    return Response(out.getvalue(), mimetype="image/svg+xml")
+
+
+# -- 整改 ---------------------------------------------------------------------------------------
+STATUSES = ("open", "evidence_submitted", "closed")
+
+
+@page("/rectifications")
+def rectifications(web):
+    today = _today(web)
+    columns = {s: [] for s in STATUSES}
+    for root in roots(web):
+        for status in STATUSES:
+            listed = web.query("supervision", "list_rectifications", {
+                "unit_id": root["unit_id"], "include_subtree": True, "status": status,
+                "limit": 200})
+            for item in listed["items"]:
+                item["colour"] = ("green" if status == "closed" else
+                                  _colour(item.get("deadline"), today, web.settings.due_soon_days))
+                columns[status].append(item)
+    return web.render("rectifications.html", columns=columns, statuses=STATUSES)
+
+
+@page("/rectifications/<rect_id>")
+def rectification(web, rect_id):
+    rect = web.query("supervision", "get_rectification", {"rect_id": rect_id})
+    return web.render("rectification.html", rect=rect)
+
+
+# -- 用户与登录 (node-admins) --------------------------------------------------------------------
+@page("/admin/users", methods=("GET", "POST"), roles=NODE_ADMIN)
+def admin_users(web):
+    errors = {}
+    if web.request.method == "POST":
+        user_id, action = web.form("user_id"), web.form("action")
+        try:
+            if web.users.get(user_id) is None:
+                raise NotFound("没有这个用户")
+            if action == "reset":
+                web.users.set_password(user_id, web.request.form.get("password", ""))
+                done = "已重置密码"
+            elif action == "disable":
+                if user_id == web.actor.user_id:
+                    raise BadInput("不能停用自己的账号")
+                web.users.set_disabled(user_id, True)
+                done = "已停用用户"
+            elif action == "enable":
+                web.users.set_disabled(user_id, False)
+                done = "已启用用户"
+            elif action == "revoke":
+                web.users.revoke_tokens(user_id, web.form("token_id") or None)
+                done = "已撤销令牌"
+            else:
+                raise BadInput("未知操作")
+            return web.redirect("/admin/users", done)
+        except QinglianError as exc:
+            errors = describe(exc)
+    people = web.users.list_users()
+    for u in people:
+        u["tokens"] = web.users.list_tokens(u["user_id"])
+        u["roles_list"] = u["roles"].split(",")
+    return web.render("admin_users.html", status=400 if errors else 200, people=people,
+                      records=web.dep.signin.recent(100), outcomes=OUTCOMES, errors=errors)
+

@@ -1,0 +1,59 @@
+"""The console nameko service (管理控制台): the one address a browser needs.
+
+Thin, like the other services: it only wires nameko to ``services.console.web``. The
+pages call the four services over nameko RPC with the signed-in user's session token
+as the actor proof (``{"token": ...}``), so every service checks the session itself;
+the console never opens their databases. Its only state is the node database's users,
+sessions and sign-in records.
+"""
+from __future__ import annotations
+
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
+from nameko.web.handlers import http
+
+import shared.service  # noqa: F401 - registers the typed errors for RPC replies
+from services.console.settings import Settings
+from services.console.signin import SignIn
+from services.console.web import Web, json_health
+from shared import config
+from shared.auth import UserDirectory
+from shared.db import make_engine
+
+
+class ConsoleDependency(DependencyProvider):
+    """Built once per container: settings, the node's user directory, sign-in records."""
+
+    def setup(self):
+        cfg = self.container.config
+        self.settings = Settings.from_config(cfg)
+        self.node_id = config.node_id(cfg)
+        self.users = UserDirectory(make_engine(config.node_database_url(cfg)), self.node_id)
+        self.users.create_schema()
+        self.signin = SignIn(self.users, self.settings)
+        self.signin.create_schema()
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class ConsoleService:
+    name = "console"
+
+    units = RpcProxy("units")
+    supervision = RpcProxy("supervision")
+    education = RpcProxy("education")
+    exchange = RpcProxy("exchange")
+    console = ConsoleDependency()
+
+    @http("GET", "/health")
+    def health(self, request):
+        return json_health(self.console.node_id)
+
+    @http("GET,POST", "/")
+    def root(self, request):
+        return Web(self, request).handle()
+
+    @http("GET,POST", "/<path:path>")
+    def page(self, request, path):
+        return Web(self, request).handle()

@@ -1,0 +1,340 @@
+"""The console's request cycle: route, session, CSRF, role, render.
+
+One ``Web`` per request. A page is a function registered with ``@page(rule, ...)`` in
+``services.console.pages``; it reads through ``web.query`` / ``web.command`` (nameko RPC
+to a service with the session token as the actor proof) and answers with
+``web.render`` or ``web.redirect``. The services stay the authority: a page only hides
+what the user's role may not do; whatever is posted, the service decides.
+
+* Session: cookie ``ql_session`` (HttpOnly, SameSite=Lax, Secure when configured), a
+  ``qs_`` token of the node's user directory, touched on every request (idle expiry).
+* CSRF: every POST carries ``_csrf`` (form field) or ``X-CSRF-Token`` (htmx), derived
+  from the session token; without it the answer is 403 and nothing is called. The
+  sign-in form, having no session yet, uses a double-submit cookie.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.utils import send_from_directory
+from werkzeug.wrappers import Response
+
+from shared import labels
+from shared.errors import BadInput, Forbidden, NotFound, QinglianError, Unauthenticated
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+SESSION_COOKIE = "ql_session"
+LOGIN_COOKIE = "ql_login"
+FLASH_COOKIE = "ql_flash"
+
+ENV = Environment(loader=FileSystemLoader(str(HERE / "templates")),
+                  autoescape=select_autoescape(default=True, default_for_string=True),
+                  trim_blocks=True, lstrip_blocks=True)
+ENV.filters["zh_date"] = labels.zh_date
+ENV.filters["zh_datetime"] = labels.zh_datetime
+ENV.filters["label"] = lambda code, enum: labels.label(enum, code)
+ENV.filters["percent"] = lambda v: "%.1f%%" % (100 * (v or 0))
+ENV.globals["choices"] = lambda enum: labels.catalogue()[enum].options()
+
+
+def json_health(node_id: str) -> Response:
+    return Response(json.dumps({"service": "console", "node": node_id}), mimetype="application/json")
+
+
+# -- the page registry ------------------------------------------------------------------------
+@dataclass
+class Page:
+    fn: object
+    roles: tuple | None   # None: any signed-in user
+    public: bool          # no sign-in (the published 微权力清单, the sign-in page, assets)
+    csrf: str             # "session" | "login" | "none" (GET-only pages)
+
+
+PAGES: dict[str, Page] = {}
+RULES: list[Rule] = []
+
+
+def page(rule: str, methods=("GET",), roles: tuple | None = None, public: bool = False,
+         csrf: str = "session"):
+    def deco(fn):
+        endpoint = fn.__name__
+        if endpoint in PAGES:
+            raise ValueError("page %s declared twice" % endpoint)
+        PAGES[endpoint] = Page(fn, roles, public, csrf)
+        RULES.append(Rule(rule, endpoint=endpoint, methods=list(methods)))
+        return fn
+    return deco
+
+
+_map: Map | None = None
+
+
+def routes() -> Map:
+    global _map
+    if _map is None:
+        from services.console import pages  # noqa: F401 - registers every page
+        _map = Map(RULES, strict_slashes=False)
+    return _map
+
+
+# -- menus follow the role -----------------------------------------------------------------
+MENU = (
+    ("工作台", "/", None),
+    ("单位与责任", "/units", None),
+    ("责任书", "/letters", None),
+    ("微权力清单", "/micro-power", None),
+    ("整改", "/rectifications", None),
+    ("用户与登录", "/admin/users", ("node-admin",)),
+)
+
+WRITERS = ("node-admin", "unit-admin")
+
+
+def csrf_for(session_token: str) -> str:
+    return hmac.new(session_token.encode(), b"csrf", hashlib.sha256).hexdigest()[:40]
+
+
+class Redirect(Exception):
+    def __init__(self, location: str):
+        self.location = location
+
+
+class Web:
+    def __init__(self, service, request):
+        self.service = service
+        self.dep = service.console
+        self.settings = self.dep.settings
+        self.users = self.dep.users
+        self.request = request
+        self.token = request.cookies.get(SESSION_COOKIE)
+        self.actor = None
+        self.user = None
+        self.cookies: list[tuple] = []  # (name, value, kwargs) set on the response
+        self.flash = self._take_flash()
+
+    # -- the cycle ---------------------------------------------------------------------------
+    def handle(self) -> Response:
+        adapter = routes().bind_to_environ(self.request.environ)
+        try:
+            endpoint, args = adapter.match()
+        except RouteNotFound:
+            return self.error(404, "页面不存在")
+        except MethodNotAllowed:
+            return self.error(405, "不支持这种请求方式")
+        spec = PAGES[endpoint]
+        try:
+            if not spec.public:
+                self._sign_in_check()
+            if self.request.method == "POST":
+                self._csrf_check(spec.csrf)
+            if spec.roles and not self.actor.has(*spec.roles):
+                raise Forbidden("您的角色无权打开此页面")
+            response = spec.fn(self, **args)
+        except Redirect as r:
+            response = self.redirect(r.location)
+        except Unauthenticated:
+            if self.token:
+                self.dep.signin.record(self._token_user() or "", self.client, "expired")
+            self.cookies.append((SESSION_COOKIE, "", {"expires": 0}))
+            target = "/login?" + urlencode({"next": self.request.full_path.rstrip("?")})
+            if self.request.headers.get("HX-Request"):
+                response = Response("", 401, headers={"HX-Redirect": target})
+            else:
+                response = self.redirect(target)
+        except Forbidden as exc:
+            response = self.error(403, exc.message if _readable(exc.message) else "无权访问此页面或执行此操作")
+        except NotFound as exc:
+            response = self.error(404, exc.message if _readable(exc.message) else "记录不存在或不在您的管理范围内")
+        for name, value, kw in self.cookies:
+            response.set_cookie(name, value, httponly=True, samesite="Lax",
+                                secure=self.settings.secure_cookie, path="/", **kw)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self' 'unsafe-inline' 'unsafe-eval'")
+        return response
+
+    @property
+    def client(self) -> str:
+        return self.request.remote_addr or "unknown"
+
+    def _token_user(self) -> str | None:
+        from sqlalchemy import select
+        from shared.auth import console_sessions, hash_token
+        with self.users.engine.connect() as c:
+            return c.execute(select(console_sessions.c.user_id).where(
+                console_sessions.c.token_hash == hash_token(self.token))).scalar()
+
+    def _sign_in_check(self) -> None:
+        if not self.token:
+            raise Unauthenticated()
+        self.actor = self.users.touch_session(self.token)
+        self.user = self.users.get(self.actor.user_id)
+
+    def _csrf_check(self, kind: str) -> None:
+        sent = self.request.form.get("_csrf") or self.request.headers.get("X-CSRF-Token") or ""
+        if kind == "login":
+            expected = self.request.cookies.get(LOGIN_COOKIE) or ""
+        elif kind == "session" and self.token:
+            expected = csrf_for(self.token)
+        else:
+            expected = ""
+        if not expected or not hmac.compare_digest(sent, expected):
+            raise Forbidden("请求缺少有效的安全校验码（CSRF），已拒绝，未做任何修改。请刷新页面后重试。")
+
+    # -- answers -------------------------------------------------------------------------------
+    def render(self, template: str, status: int = 200, **context) -> Response:
+        context.setdefault("errors", {})
+        body = ENV.get_template(template).render(web=self, **context)
+        return Response(body, status=status, mimetype="text/html")
+
+    def redirect(self, location: str, flash: str | None = None) -> Response:
+        if flash:
+            self.cookies.append((FLASH_COOKIE, quote(flash), {"max_age": 60}))
+        if self.request.headers.get("HX-Request"):
+            return Response("", 200, headers={"HX-Redirect": location})
+        return Response("", 303, headers={"Location": location})
+
+    def error(self, status: int, message: str) -> Response:
+        return self.render("error.html", status=status, message=message)
+
+    def _take_flash(self) -> str | None:
+        value = self.request.cookies.get(FLASH_COOKIE)
+        if value:
+            self.cookies.append((FLASH_COOKIE, "", {"expires": 0}))
+            return unquote(value)[:500]
+        return None
+
+    # -- what templates use ------------------------------------------------------------------
+    @property
+    def csrf(self) -> str:
+        return csrf_for(self.token) if self.token else ""
+
+    def can(self, *roles: str) -> bool:
+        return self.actor is not None and self.actor.has(*roles)
+
+    @property
+    def writer(self) -> bool:
+        return self.can(*WRITERS)
+
+    def menu(self) -> list[tuple]:
+        return [(t, u) for t, u, roles in MENU if roles is None or self.can(*roles)]
+
+    def role_names(self) -> str:
+        return "、".join(labels.label("auth.ROLES", r) for r in self.actor.roles)
+
+    # -- calling the services --------------------------------------------------------------------
+    def _proof(self) -> dict | None:
+        return {"token": self.token} if self.token and self.actor else None
+
+    def query(self, service: str, name: str, params: dict | None = None, public: bool = False):
+        proxy = getattr(self.service, service)
+        return proxy.query(name=name, params=params or {}, actor=None if public else self._proof())
+
+    def command(self, service: str, name: str, data: dict):
+        proxy = getattr(self.service, service)
+        return proxy.execute(command=name, data=data, actor=self._proof())
+
+    def attempt(self, service: str, name: str, data: dict):
+        """Run a command; ``(result, None)`` or ``(None, errors)`` with Chinese messages."""
+        try:
+            return self.command(service, name, data), None
+        except (Forbidden, NotFound, Unauthenticated):
+            raise
+        except QinglianError as exc:
+            return None, describe(exc)
+
+    # -- form input ----------------------------------------------------------------------------
+    def form(self, name: str, default: str = "") -> str:
+        return (self.request.form.get(name) or default).strip()
+
+    def arg(self, name: str, default: str = "") -> str:
+        return (self.request.args.get(name) or default).strip()
+
+    def static(self, path: str) -> Response:
+        return send_from_directory(str(STATIC), path, self.request.environ, max_age=3600)
+
+
+def new_csrf_cookie() -> str:
+    return secrets.token_urlsafe(24)
+
+
+# -- errors a person reads ------------------------------------------------------------------------
+FIELD_NAMES = {
+    "name": "名称", "kind": "单位类型", "level": "单位层级", "parent_id": "上级单位",
+    "unit_id": "单位", "reason": "原因", "post": "岗位", "person_id": "人员", "role": "职务",
+    "period": "期间", "issuer_unit_id": "下达单位", "target_unit_id": "签订单位",
+    "signatory_role": "签订人职务", "content": "内容", "signed_on": "签订日期",
+    "published_on": "发布日期", "duties": "岗位职责", "power_boundary": "权力边界",
+    "steps": "办理流程", "accountability": "责任追究", "password": "密码",
+    "new_post": "新岗位", "effective_on": "生效日期", "deadline": "整改期限",
+    "description": "问题描述", "source": "问题来源", "severity": "严重程度",
+    "responsible_role": "责任人职务", "requirement": "整改要求", "note": "说明",
+    "title": "标题", "items": "条目",
+}
+# a field whose values are one enum: its error names the labels, never the codes
+FIELD_ENUMS = {"kind": "units.UNIT_KINDS", "level": "units.UNIT_LEVELS",
+               "role": "units.PERSON_ROLES", "signatory_role": "units.PERSON_ROLES",
+               "source": "supervision.FINDING_SOURCES", "severity": "supervision.SEVERITIES",
+               "responsible_role": "supervision.RESPONSIBLE_ROLES"}
+
+
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text or "")
+
+
+def _flatten(messages, prefix="") -> list[tuple[str, str]]:
+    out = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            nested_index = isinstance(key, int) or str(key).isdigit()
+            out += _flatten(value, prefix if nested_index else str(key))
+    elif isinstance(messages, (list, tuple)):
+        for m in messages:
+            out += _flatten(m, prefix)
+    else:
+        out.append((prefix, str(messages)))
+    return out
+
+
+def describe(exc: QinglianError) -> dict:
+    """Field -> Chinese message (``_`` for the form as a whole)."""
+    errors: dict[str, str] = {}
+    for field, message in _flatten(exc.fields or {}):
+        enum = FIELD_ENUMS.get(field)
+        if enum and ("one of" in message or "之一" in message):
+            text = labels.catalogue()[enum].error()
+        elif _readable(message):
+            text = message
+        elif "required" in message.lower() or "missing" in message.lower():
+            text = "必填"
+        elif "length" in message.lower() or "characters" in message.lower():
+            text = "长度不符合要求"
+        else:
+            text = "填写有误"
+        name = FIELD_NAMES.get(field, "")
+        errors[field or "_"] = ("%s: %s" % (name, text)) if name else text
+    if isinstance(exc, BadInput):
+        errors.setdefault("_", "输入有误，请按提示修改后再提交")
+    else:
+        errors.setdefault("_", exc.message if _readable(exc.message) else {
+            409: "记录当前的状态不允许此操作"}.get(exc.status, "操作未成功，请稍后重试"))
+    return errors
+
+
+def _readable(text: str) -> bool:
+    """Chinese, and no code or id in it (those the person did not type and cannot read)."""
+    return _chinese(text) and not re.search(r"[A-Za-z0-9_]{3,}", text)
