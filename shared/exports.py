@@ -31,7 +31,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.page import PageMargins
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.pagesizes import landscape as turned
 from reportlab.lib.styles import ParagraphStyle
@@ -366,9 +366,13 @@ def render_pdf(report: Report, font_file: str | None = None) -> bytes:
                                     alignment=TA_CENTER, wordWrap="CJK")
         cell_style = ParagraphStyle("cell", fontName=font, fontSize=size, leading=size * 1.3,
                                     wordWrap="CJK")
+        # figures line up on the right, as a spreadsheet shows them
+        number_style = ParagraphStyle("number", parent=cell_style, alignment=TA_RIGHT)
+        styles = [number_style if c.kind in ("integer", "number", "percent") else cell_style
+                  for c in table.columns]
         data = [[Paragraph(escape(c.title), head_style) for c in table.columns]]
-        data += [[Paragraph(escape(display(c, v)).replace("\n", "<br/>"), cell_style)
-                  for c, v in zip(table.columns, row)] for row in values]
+        data += [[Paragraph(escape(display(c, v)).replace("\n", "<br/>"), st)
+                  for c, v, st in zip(table.columns, row, styles)] for row in values]
         if not values:
             data.append([Paragraph("（无记录）", cell_style)] + [""] * (len(table.columns) - 1))
         grid = LongTable(data, colWidths=[w * scale for w in col_widths], repeatRows=1)
