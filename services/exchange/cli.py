@@ -109,10 +109,12 @@ def cmd_identity(args) -> int:
 # -- federation link ---------------------------------------------------------------------------
 def cmd_link(args) -> int:
     """The broker-level link to one peer, on this node's broker (the downstream side):
-    a district pulls qinglian.shared and qinglian.named from its city (max-hops 2); the
+    a district pulls qinglian.shared and its qinglian.to.<district> from its city
+    (max-hops 2); the
     city pulls all three exchanges from a district (max-hops 1)."""
     from shared.federation.broker import (
-        DOWN_EXCHANGES, DOWN_MAX_HOPS, EXCHANGES, UP_EXCHANGES, UP_MAX_HOPS, BrokerError, vhost_of,
+        DOWN_MAX_HOPS, EXCHANGES, UP_EXCHANGES, UP_MAX_HOPS, BrokerError, down_exchanges,
+        vhost_of,
     )
     registry = _registry()
     me, peer = registry.this_node(), registry.get(args.peer)
@@ -125,7 +127,7 @@ def cmd_link(args) -> int:
     elif me.level == "district" and peer.level == "city":
         if me.parent and me.parent != peer.node_id:
             return _fail("%s's city is %s, not %s" % (me.node_id, me.parent, peer.node_id))
-        exchanges, hops = DOWN_EXCHANGES, DOWN_MAX_HOPS
+        exchanges, hops = down_exchanges(me.node_id), DOWN_MAX_HOPS
     else:
         return _fail("only city <-> district links exist (districts reach each other through "
                      "the city); %s is %s, %s is %s" % (me.node_id, me.level, peer.node_id, peer.level))
@@ -134,6 +136,9 @@ def cmd_link(args) -> int:
     try:
         before = admin.upstreams(vhost).get(peer.node_id)
         admin.declare_exchanges(vhost, EXCHANGES)
+        # named records travel through the district's own exchange (broker module doc)
+        district = peer.node_id if me.level == "city" else me.node_id
+        admin.route_named(vhost, district, at_city=me.level == "city")
     except BrokerError as exc:
         return _fail(str(exc), 1)
     try:
@@ -195,6 +200,7 @@ def cmd_link_user(args) -> int:
         admin.ensure_user(args.user, args.password)
         if me.level == "city":
             admin.grant_district_link_user(vhost, args.user, peer)
+            admin.route_named(vhost, peer, at_city=True)  # what that user may read
         else:
             admin.grant_city_link_user(vhost, args.user)
     except (BrokerError, ValueError) as exc:
@@ -208,12 +214,13 @@ def cmd_status(args) -> int:
     from sqlalchemy import select
 
     from shared.db import make_engine, readonly
-    from shared.federation.broker import EXCHANGES, BrokerError, vhost_of
+    from shared.federation.broker import EXCHANGES, NAMED_FOR_PREFIX, BrokerError, vhost_of
     out = {"node": config.node_id(), "links": [], "outbox": None, "inbox": []}
     try:
         out["links"] = [{k: l.get(k) for k in ("upstream", "exchange", "status", "error")}
                         for l in _admin(args).link_status(vhost_of(config.amqp_uri()))
-                        if l.get("exchange") in EXCHANGES]
+                        if l.get("exchange") in EXCHANGES
+                        or l.get("exchange", "").startswith(NAMED_FOR_PREFIX)]
     except BrokerError as exc:
         out["links_error"] = str(exc)
     from services.exchange.federation import PUBLISHER_CHECKPOINT, inbox, outbox

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from shared.federation.broker import (
     CITY_EXCHANGE, NAMED_EXCHANGE, SHARED_EXCHANGE, BrokerAdmin, NodeBroker, Topology,
-    amqp_uri_for_vhost,
+    amqp_uri_for_vhost, named_for,
 )
 from shared.federation.envelope import public_key_b64
 from shared.federation.keys import init_this_node, load_or_create_node_key, node_registry
@@ -142,6 +142,8 @@ class LocalNetwork:
         """Delete the vhosts; returns those that could not be deleted. Retries for a
         while: on a shared machine the management API can be briefly away (a plugin
         restart), and a vhost left behind keeps its links running."""
+        if self.topology is not None:
+            self.topology.delete_link_users()
         left = [n.vhost for n in self.nodes.values()]
         for attempt in range(attempts):
             for vhost in list(left):
@@ -189,7 +191,11 @@ class LocalNetwork:
                     if not all(has(d, exchange, key, r) for d in self.districts):
                         return False
                     continue
-                if not has(self.city, exchange, key, r):
+                # named records come down through the district's own exchange, which
+                # its link binds whole ("#": broker module doc)
+                at_city = (named_for(r.node_id), "#") if exchange == NAMED_EXCHANGE \
+                    else (exchange, key)
+                if not has(self.city, *at_city, r):
                     return False
                 for d in self.districts:
                     if d is not r and not has(d, exchange, key, self.city):

@@ -16,24 +16,30 @@ exchanges are federated in which direction*, not by receivers politely ignoring 
 - ``qinglian.city``   ("city": up to the city only) — federated district → city only.
   No district has a link for it, so a district's city-only record cannot reach another
   district's broker whatever that district binds.
-- ``qinglian.named``  ("named": listed nodes) — federated both ways, but the routing
-  key starts with the recipient's node id (``<recipient>.<kind>.<origin>.<type>``; one
-  copy per recipient). Federation only pulls messages matching a binding that exists
-  downstream, and each node's exchange service binds only ``<itself>.#``, so a named
-  record travels origin → (city) → recipient and never enters a non-recipient
-  district's broker. A district-to-district record transits the city's broker (it is
-  the hub of the star) but is not routed to any city queue unless the city is a
-  recipient. A subscriber on some node binding ``#`` to ``qinglian.named`` would pull
-  every named record towards that node: per-district link users with topic
-  permissions (``grant_district_link_user``) make the city's broker refuse such a
-  binding. Receivers check the audience again on receipt (defence in depth).
+- ``qinglian.named``  ("named": listed nodes) — the routing key starts with the
+  recipient's node id (``<recipient>.<kind>.<origin>.<type>``; one copy per
+  recipient). Districts send it up to the city (the hub of the star, which every
+  district-to-district record transits). Down, a district is never linked to the
+  city's ``qinglian.named`` itself: at the city, an exchange-to-exchange binding
+  ``<district>.#`` feeds a per-district exchange ``qinglian.to.<district>``
+  (``named_for``), and that is what the district's down-link pulls, into its own
+  ``qinglian.to.<district>``, bound ``#`` to its local ``qinglian.named``. So whatever
+  anyone binds on a district's broker - ``#`` included - only records addressed to that
+  district (and its own) are ever in it. The district's link user at the city may
+  read ``qinglian.shared`` and its own ``qinglian.to.<district>`` and nothing else
+  (``grant_district_link_user``): a district that re-pointed its link elsewhere would
+  get an access-refused link, not the records. Receivers check the audience again on
+  receipt (defence in depth).
 
 ``node``-level records are never published at all (the exchange service's outbox
 refuses to stage them and its publisher refuses to send them).
 
 Topology (``Topology``): a star. The city pulls all three exchanges from each
-district; each district pulls ``qinglian.shared`` and ``qinglian.named`` (never
-``qinglian.city``) from the city; a district reaches its peers through the city (2 hops)::
+district; each district pulls ``qinglian.shared`` and its ``qinglian.to.<district>``
+(never ``qinglian.city``) from the city; a district reaches its peers through the city
+(2 hops). Every link logs in as a *link user* of its own that may read only the
+exchanges that link carries (``Topology`` makes them; ``qinglian federation link-user``
+in a deployment), never the broker's admin or guest::
 
     district-a ──► city ──► district-b
     district-a ◄── city ◄── district-b
@@ -92,6 +98,7 @@ besides ``rabbitmq_federation`` and ``rabbitmq_management``.
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -107,7 +114,9 @@ __all__ = [
     "NAMED_EXCHANGE",
     "EXCHANGES",
     "UP_EXCHANGES",
-    "DOWN_EXCHANGES",
+    "down_exchanges",
+    "named_for",
+    "NAMED_FOR_PREFIX",
     "UP_MAX_HOPS",
     "DOWN_MAX_HOPS",
     "BrokerError",
@@ -120,6 +129,7 @@ __all__ = [
     "exchange_for",
     "message_for",
     "amqp_uri_for_vhost",
+    "with_credentials",
     "vhost_of",
 ]
 
@@ -129,8 +139,20 @@ NAMED_EXCHANGE = "qinglian.named"
 EXCHANGES = (SHARED_EXCHANGE, CITY_EXCHANGE, NAMED_EXCHANGE)
 # district -> city: everything a district may send upwards
 UP_EXCHANGES = (SHARED_EXCHANGE, CITY_EXCHANGE, NAMED_EXCHANGE)
-# city -> district: never qinglian.city (that is what keeps city-only records up)
-DOWN_EXCHANGES = (SHARED_EXCHANGE, NAMED_EXCHANGE)
+NAMED_FOR_PREFIX = "qinglian.to."
+
+
+def named_for(node_id: str) -> str:
+    """The exchange carrying the named records addressed to ``node_id`` (module doc)."""
+    return NAMED_FOR_PREFIX + validate_node_id(node_id, "node_id")
+
+
+def down_exchanges(district: str) -> tuple[str, str]:
+    """city -> district: ``qinglian.shared`` and the district's own named exchange;
+    never ``qinglian.city`` (that is what keeps city-only records up)."""
+    return (SHARED_EXCHANGE, named_for(district))
+
+
 UP_MAX_HOPS = 1
 DOWN_MAX_HOPS = 2
 DEFAULT_API_URL = "http://127.0.0.1:15672"
@@ -495,36 +517,52 @@ class BrokerAdmin:
     def delete_user(self, user: str) -> bool:
         return self._call("DELETE", "users", user, missing_ok=True) is not None
 
-    def grant_city_link_user(self, district_vhost: str, user: str) -> None:
-        """On a district's broker, the identity its city's up-link logs in with: it
-        declares and consumes its own ``federation: ...`` buffer queue and binds it to
-        the three exchanges (a district sends the city everything it may see)."""
-        self._call("PUT", "permissions", district_vhost, user, json={
-            "configure": "^federation: ",
-            "write": "^federation: ",
-            "read": "^(federation: .*|%s)$" % "|".join(re.escape(ex) for ex in UP_EXCHANGES)})
+    def grant_link_user(self, vhost: str, user: str, exchanges: Iterable[str],
+                        downstream_vhost: str | None = None) -> None:
+        """Permissions for a federation link's user on its upstream broker: read only
+        ``exchanges``, and configure/write/read only the plugin's own buffer queue and
+        exchange for those exchanges (named ``federation: <exchange> -> <cluster>:
+        <downstream vhost>:<exchange>``; narrowed to ``downstream_vhost`` when given, so
+        one link's user cannot touch another link's buffer). No tags: no management API."""
+        names = "|".join(re.escape(ex) for ex in exchanges)
+        own = "federation: (?:%s) -> %s" % (
+            names, ".*:%s:" % re.escape(downstream_vhost) if downstream_vhost else "")
+        self._call("PUT", "permissions", vhost, user, json={
+            "configure": "^%s" % own, "write": "^%s" % own,
+            "read": "^(?:%s.*|%s)$" % (own, names)})
 
-    def grant_district_link_user(self, city_vhost: str, user: str, district: str) -> None:
+    def grant_city_link_user(self, district_vhost: str, user: str,
+                             city_vhost: str | None = None) -> None:
+        """On a district's broker, the identity its city's up-link logs in with: the
+        three exchanges a district sends up, nothing else of that broker."""
+        self.grant_link_user(district_vhost, user, UP_EXCHANGES, city_vhost)
+
+    def grant_district_link_user(self, city_vhost: str, user: str, district: str,
+                                 district_vhost: str | None = None) -> None:
         """On the city's broker, the identity district ``district``'s down-link logs in
-        with, allowed to pull no more than that district may see:
-
-        - resource permissions: the link declares and consumes its own buffer queue
-          (named ``federation: ...``) and binds it to the exchanges; reading
-          ``qinglian.city`` is not granted, so a district that added a policy for it
-          on its own broker would get an access-refused link, not the records;
-        - topic permission on ``qinglian.named``: bindings only with keys starting
-          ``<district>.``, so a ``#`` bound on the district's broker cannot pull the
-          records named for other nodes through the city.
-        """
+        with, allowed to pull no more than that district may see: ``qinglian.shared``
+        and ``qinglian.to.<district>`` (module doc). Not ``qinglian.named``, where the
+        records named for every node pass, nor ``qinglian.city``."""
         validate_node_id(district, "district")
-        named = re.escape(NAMED_EXCHANGE)
-        self._call("PUT", "permissions", city_vhost, user, json={
-            "configure": "^federation: ",
-            "write": "^federation: ",
-            "read": "^(federation: .*|%s|%s)$" % (re.escape(SHARED_EXCHANGE), named)})
-        self._call("PUT", "topic-permissions", city_vhost, user, json={
-            "exchange": NAMED_EXCHANGE, "write": "^$",
-            "read": "^%s\\." % re.escape(district)})
+        self.grant_link_user(city_vhost, user, down_exchanges(district), district_vhost)
+
+    # ------------------------------------------------------- named records' route
+
+    def bind_exchange(self, vhost: str, source: str, destination: str, key: str) -> None:
+        """An exchange-to-exchange binding (the same binding twice is one binding)."""
+        self._call("POST", "bindings", vhost, "e", source, "e", destination,
+                   json={"routing_key": key, "arguments": {}}, ok=(201, 204))
+
+    def route_named(self, vhost: str, district: str, at_city: bool) -> None:
+        """The per-district named exchange (module doc): at the city, fed from
+        ``qinglian.named`` with ``<district>.#``; at the district, feeding its local
+        ``qinglian.named`` with everything the link brings."""
+        exchange = named_for(district)
+        self.declare_exchanges(vhost, (NAMED_EXCHANGE, exchange))
+        if at_city:
+            self.bind_exchange(vhost, NAMED_EXCHANGE, exchange, "%s.#" % district)
+        else:
+            self.bind_exchange(vhost, exchange, NAMED_EXCHANGE, "#")
 
 
 def _reason(exc: Exception) -> str:
@@ -566,9 +604,16 @@ class Topology:
 
     In the city's broker, one upstream per district, named after the district's node
     id, applied to ``up_exchanges``; in each district's broker, one upstream named
-    after the city's node id, applied to ``down_exchanges`` (never ``qinglian.city``).
+    after the city's node id, applied to that district's ``down_exchanges`` (never
+    ``qinglian.city``), with the route of its named records (``route_named``).
     ``apply()`` is idempotent and leaves existing, unchanged links alone, so it is also
     how a district is added to a running city.
+
+    ``link_users`` (default): each link logs in as its own user, made here on the
+    upstream broker with ``grant_*_link_user`` and a random password, instead of the
+    credentials in the ``NodeBroker``'s URI (which are the admin's, for the management
+    API). A link already defined with that user is left as it is, password included;
+    ``delete_link_users`` removes them with the network.
 
     ``exchange`` (one name) is kept for callers that federate a single exchange both
     ways (tests of the plugin's behaviour); it overrides both sets.
@@ -576,20 +621,30 @@ class Topology:
 
     def __init__(self, city: NodeBroker, districts: Iterable[NodeBroker],
                  exchange: str | None = None, *, up_exchanges: Iterable[str] = UP_EXCHANGES,
-                 down_exchanges: Iterable[str] = DOWN_EXCHANGES,
-                 up_max_hops: int = UP_MAX_HOPS, down_max_hops: int = DOWN_MAX_HOPS):
+                 up_max_hops: int = UP_MAX_HOPS, down_max_hops: int = DOWN_MAX_HOPS,
+                 link_users: bool = True):
         self.city = city
         self.districts = {d.node_id: d for d in districts}
         if city.node_id in self.districts:
             raise ValueError("the city cannot also be one of its districts")
-        if exchange is not None:
-            up_exchanges = down_exchanges = (exchange,)
-        self.up_exchanges = tuple(up_exchanges)
-        self.down_exchanges = tuple(down_exchanges)
-        self.exchanges = tuple(dict.fromkeys(self.up_exchanges + self.down_exchanges))
+        self.single = exchange
+        self.up_exchanges = (exchange,) if exchange is not None else tuple(up_exchanges)
         self.up_max_hops = up_max_hops
         self.down_max_hops = down_max_hops
+        self.link_users = link_users
         self._apis: dict[str, BrokerAdmin] = {}
+
+    def down_exchanges(self, district: str) -> tuple[str, ...]:
+        return (self.single,) if self.single is not None else down_exchanges(district)
+
+    def exchanges(self, node: NodeBroker) -> tuple[str, ...]:
+        """Every exchange a node's links touch (declared before linking)."""
+        if self.single is not None:
+            return (self.single,)
+        names = list(self.up_exchanges)
+        for d in ([node.node_id] if node.node_id in self.districts else self.districts):
+            names.extend(self.down_exchanges(d))
+        return tuple(dict.fromkeys(names))
 
     def _api(self, node: NodeBroker) -> BrokerAdmin:
         # one HTTP session per node, not one per call
@@ -604,36 +659,85 @@ class Topology:
         """Declare the exchanges on every node, then link (exchanges first: a policy
         only starts links for exchanges that exist)."""
         for node in self.nodes():
-            self._api(node).declare_exchanges(node.vhost, self.exchanges)
+            self._api(node).declare_exchanges(node.vhost, self.exchanges(node))
         for district in self.districts.values():
             self._link_pair(district)
 
+    # -- link users -------------------------------------------------------------------
+    @staticmethod
+    def link_user_name(upstream: NodeBroker, downstream: NodeBroker) -> str:
+        """Broker users are per broker, not per vhost: the upstream's vhost is part of
+        the name where several nodes share one broker (tests, the demo)."""
+        if upstream.vhost == "/":
+            return "ql-link-%s" % downstream.node_id
+        return "%s.link.%s" % (upstream.vhost, downstream.node_id)
+
+    def _link_uri(self, upstream: NodeBroker, downstream: NodeBroker) -> str:
+        """The URI ``downstream``'s link uses to reach ``upstream``."""
+        if not self.link_users:
+            return upstream.amqp_uri
+        user = self.link_user_name(upstream, downstream)
+        current = self._api(downstream).upstreams(downstream.vhost).get(upstream.node_id)
+        if current and unquote(urlparse(current.get("uri", "")).username or "") == user \
+                and vhost_of(current["uri"]) == upstream.vhost:
+            return current["uri"]  # unchanged: re-creating the link would drop its buffer
+        password = secrets.token_urlsafe(24)
+        api = self._api(upstream)
+        api.ensure_user(user, password)
+        if upstream is self.city:
+            api.grant_link_user(upstream.vhost, user, self.down_exchanges(downstream.node_id),
+                                downstream.vhost)
+        else:
+            api.grant_link_user(upstream.vhost, user, self.up_exchanges, downstream.vhost)
+        return with_credentials(upstream.amqp_uri, user, password)
+
+    def delete_link_users(self) -> None:
+        if not self.link_users:
+            return
+        for d in self.districts.values():
+            for upstream, downstream in ((self.city, d), (d, self.city)):
+                try:
+                    self._api(upstream).delete_user(self.link_user_name(upstream, downstream))
+                except BrokerError:
+                    pass  # the broker is away: nothing more to do at teardown
+
     def _link_pair(self, district: NodeBroker) -> None:
+        down = self.down_exchanges(district.node_id)
+        if self.single is None:
+            self._api(self.city).route_named(self.city.vhost, district.node_id, at_city=True)
+            self._api(district).route_named(district.vhost, district.node_id, at_city=False)
         # the city pulls what district publishes ...
-        self._api(self.city).link(self.city.vhost, district.node_id, district.amqp_uri,
+        self._api(self.city).link(self.city.vhost, district.node_id,
+                                  self._link_uri(district, self.city),
                                   self.up_exchanges, max_hops=self.up_max_hops)
         # ... and the district pulls the city's, which includes its peers' records
-        self._api(district).link(district.vhost, self.city.node_id, self.city.amqp_uri,
-                                 self.down_exchanges, max_hops=self.down_max_hops)
+        self._api(district).link(district.vhost, self.city.node_id,
+                                 self._link_uri(self.city, district),
+                                 down, max_hops=self.down_max_hops)
 
     def add_district(self, district: NodeBroker) -> None:
         if district.node_id == self.city.node_id:
             raise ValueError("the city cannot also be one of its districts")
         self.districts[district.node_id] = district
-        self._api(district).declare_exchanges(district.vhost, self.exchanges)
-        self._api(self.city).declare_exchanges(self.city.vhost, self.exchanges)
+        self._api(district).declare_exchanges(district.vhost, self.exchanges(district))
+        self._api(self.city).declare_exchanges(self.city.vhost, self.exchanges(self.city))
         self._link_pair(district)
 
     def remove_district(self, node_id: str) -> None:
         """Decommission: remove both links of one district (what is queued is lost)."""
-        district = self.districts.pop(node_id)
+        district = self.districts[node_id]
         self._api(self.city).unlink(self.city.vhost, node_id, self.up_exchanges)
-        self._api(district).unlink(district.vhost, self.city.node_id, self.down_exchanges)
+        self._api(district).unlink(district.vhost, self.city.node_id,
+                                   self.down_exchanges(node_id))
+        for upstream, downstream in ((self.city, district), (district, self.city)):
+            if self.link_users:
+                self._api(upstream).delete_user(self.link_user_name(upstream, downstream))
+        del self.districts[node_id]
 
     def status(self) -> dict[str, list[dict]]:
         """node id -> that node's incoming links (see ``BrokerAdmin.link_status``)."""
         return {n.node_id: [l for l in self._api(n).link_status(n.vhost)
-                            if l.get("exchange") in self.exchanges]
+                            if l.get("exchange") in self.exchanges(n)]
                 for n in self.nodes()}
 
     def wait_running(self, timeout: float = 20.0) -> None:
@@ -644,4 +748,15 @@ class Topology:
         for d in self.districts.values():
             self._api(d).wait_for_links(d.vhost, [self.city.node_id],
                                         max(0.1, deadline - time.monotonic()),
-                                        self.down_exchanges)
+                                        self.down_exchanges(d.node_id))
+
+
+def with_credentials(amqp_uri: str, user: str, password: str) -> str:
+    """``amqp_uri`` logging in as ``user`` (both percent-encoded)."""
+    u = urlparse(amqp_uri)
+    host = u.hostname or ""
+    if ":" in host:
+        host = "[%s]" % host
+    netloc = "%s:%s@%s%s" % (quote(user, safe=""), quote(password, safe=""), host,
+                             ":%d" % u.port if u.port else "")
+    return urlunparse(u._replace(netloc=netloc))

@@ -163,6 +163,7 @@ class Star:
     def close(self):
         for tap in self.taps.values():
             tap.close()
+        self.topology.delete_link_users()
 
 
 @pytest.fixture

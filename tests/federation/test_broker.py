@@ -12,7 +12,6 @@ import pytest
 
 from shared.federation.broker import (
     CITY_EXCHANGE,
-    DOWN_EXCHANGES,
     DOWN_MAX_HOPS,
     NAMED_EXCHANGE,
     UP_EXCHANGES,
@@ -20,7 +19,9 @@ from shared.federation.broker import (
     UP_MAX_HOPS,
     BrokerAdmin,
     amqp_uri_for_vhost,
+    down_exchanges,
     message_for,
+    named_for,
     routes_for,
     routing_key,
     routing_key_for,
@@ -119,10 +120,11 @@ def test_link_status_reports_running_links(star, admin):
     # the city pulls all three exchanges from each district ...
     assert sorted((l["upstream"], l["exchange"]) for l in status["city"]) == sorted(
         (d, ex) for d in ("district-a", "district-b") for ex in UP_EXCHANGES)
-    # ... a district pulls everything but qinglian.city from the city
+    # ... a district pulls qinglian.shared and its own named exchange from the city
     assert sorted((l["upstream"], l["exchange"]) for l in status["district-a"]) == sorted(
-        ("city", ex) for ex in DOWN_EXCHANGES)
-    assert CITY_EXCHANGE not in DOWN_EXCHANGES
+        ("city", ex) for ex in down_exchanges("district-a"))
+    assert down_exchanges("district-a") == (SHARED_EXCHANGE, named_for("district-a"))
+    assert CITY_EXCHANGE not in down_exchanges("district-a")
     assert all(l["status"] == "running" for links in status.values() for l in links)
     assert all("guest:guest" not in l["uri"] for links in status.values() for l in links)
 
@@ -141,8 +143,9 @@ def test_link_status_reports_running_links(star, admin):
 def test_apply_again_leaves_running_links_alone(star, admin):
     before = {n: sorted((l["upstream"], l["local_connection"]) for l in links)
               for n, links in star.topology.status().items()}
-    star.topology.apply()
-    assert not admin.link(star.vhosts["city"], "district-a", star.brokers["district-a"].amqp_uri,
+    star.topology.apply()  # the link users' links are kept, passwords included
+    uri = admin.upstreams(star.vhosts["city"])["district-a"]["uri"]
+    assert not admin.link(star.vhosts["city"], "district-a", uri, UP_EXCHANGES,
                           max_hops=UP_MAX_HOPS)
     time.sleep(0.5)
     after = {n: sorted((l["upstream"], l["local_connection"]) for l in links)
@@ -266,7 +269,7 @@ def test_named_record_enters_only_its_recipients_brokers(star):
         tap.close()
 
 
-def _bind_as(vhost, user, password, exchange, binding):
+def _bind_as(vhost, user, password, exchange, binding, queue=None):
     """Declare a queue named like the federation plugin's own and bind it, as ``user``."""
     import amqp
     from urllib.parse import urlparse
@@ -278,7 +281,7 @@ def _bind_as(vhost, user, password, exchange, binding):
     conn.connect()
     try:
         ch = conn.channel()
-        q = "federation: probe %s" % uuid.uuid4().hex[:6]
+        q = queue or "federation: probe %s" % uuid.uuid4().hex[:6]
         ch.queue_declare(q, auto_delete=True)
         ch.queue_bind(q, exchange, binding)
     finally:
@@ -288,53 +291,96 @@ def _bind_as(vhost, user, password, exchange, binding):
             pass
 
 
-def test_district_link_user_cannot_pull_what_the_district_may_not_see(star, admin):
-    """Defence at the city's broker: district-b's down-link logs in as a user that may
-    bind only district-b's own named keys and may not read qinglian.city at all - and
-    that is enough for the real link to run."""
+def _link_credentials(admin, downstream_vhost, upstream):
+    """The user and password the downstream's link to ``upstream`` logs in with."""
+    from urllib.parse import unquote, urlparse
+    u = urlparse(admin.upstreams(downstream_vhost)[upstream]["uri"])
+    return unquote(u.username), unquote(u.password)
+
+
+def test_links_log_in_as_least_privilege_link_users(star, admin):
+    """Every link logs in as its own user, never guest or an admin, and that user may
+    read on the upstream broker only the exchanges its link carries (issue 11, A4)."""
     import amqp.exceptions
 
+    city_vhost, b_vhost = star.vhosts["city"], star.vhosts["district-b"]
+    for downstream, upstream in (("district-b", "city"), ("city", "district-b"),
+                                 ("district-a", "city"), ("city", "district-a")):
+        user, _ = _link_credentials(admin, star.vhosts[downstream], upstream)
+        assert user not in ("guest", admin.user)
+        # (the management API lists connections with a few seconds' delay)
+        wait_for(lambda: any(c.get("user") == user and c.get("vhost") == star.vhosts[upstream]
+                             for c in admin._call("GET", "connections")),
+                 what="%s's link to %s logged in as %s" % (downstream, upstream, user))
+        tags = admin._call("GET", "users", user)["tags"]
+        assert not tags  # no management access
+
+    # district-b's user at the city: qinglian.shared and its own named exchange only
+    user, password = _link_credentials(admin, b_vhost, "city")
+    own = "federation: %%s -> probe:%s:x" % b_vhost
+    _bind_as(city_vhost, user, password, named_for("district-b"), "#",
+             queue=own % named_for("district-b"))
+    _bind_as(city_vhost, user, password, SHARED_EXCHANGE, "#", queue=own % SHARED_EXCHANGE)
+    for exchange, binding in ((NAMED_EXCHANGE, "#"), (NAMED_EXCHANGE, "district-b.#"),
+                              (named_for("district-a"), "#"), (CITY_EXCHANGE, "#")):
+        with pytest.raises(amqp.exceptions.AccessRefused):
+            _bind_as(city_vhost, user, password, exchange, binding,
+                     queue=own % named_for("district-b"))
+    # ... and may not touch another link's buffer queue (district-a's, on the same broker)
+    with pytest.raises(amqp.exceptions.AccessRefused):
+        _bind_as(city_vhost, user, password, SHARED_EXCHANGE, "#",
+                 queue="federation: %s -> probe:%s:x" % (SHARED_EXCHANGE, star.vhosts["district-a"]))
+    # the city's user at district-b: the three exchanges a district sends up
+    user, password = _link_credentials(admin, city_vhost, "district-b")
+    own = "federation: %%s -> probe:%s:x" % city_vhost
+    for exchange in (SHARED_EXCHANGE, CITY_EXCHANGE, NAMED_EXCHANGE):
+        _bind_as(b_vhost, user, password, exchange, "#", queue=own % exchange)
+    with pytest.raises(amqp.exceptions.AccessRefused):
+        _bind_as(b_vhost, user, password, "amq.topic", "#", queue=own % SHARED_EXCHANGE)
+
+
+def test_hash_bound_on_every_node_brings_only_its_own_named_records(star):
+    """``#`` bound on qinglian.named at every node: a district's broker receives only
+    the named records addressed to it (and its own). The city is the hub every
+    district-to-district record transits, so its ``#`` sees them all. Each district
+    first waits for markers addressed to it, sent after everything else along the very
+    paths a leaked record would take."""
     from .conftest import Tap
 
-    city_vhost = star.vhosts["city"]
-    user, password = "qlt-link-%s" % uuid.uuid4().hex[:8], uuid.uuid4().hex
-    admin.ensure_user(user, password)
+    taps = {n: Tap(v, "#", NAMED_EXCHANGE) for n, v in star.vhosts.items()}
     try:
-        admin.grant_district_link_user(city_vhost, user, "district-b")
-        _bind_as(city_vhost, user, password, NAMED_EXCHANGE, "district-b.#")
-        _bind_as(city_vhost, user, password, SHARED_EXCHANGE, "#")
-        for exchange, binding in ((NAMED_EXCHANGE, "#"), (NAMED_EXCHANGE, "city.#"),
-                                  (CITY_EXCHANGE, "#")):
-            with pytest.raises(amqp.exceptions.AccessRefused):
-                _bind_as(city_vhost, user, password, exchange, binding)
-
-        # district-b's link now logs in as that user: named records still flow
-        from urllib.parse import quote
-        restricted = star.brokers["city"].amqp_uri.replace(
-            "guest:guest@", "%s:%s@" % (quote(user), quote(password)))
-        assert restricted != star.brokers["city"].amqp_uri
-        admin.link(star.vhosts["district-b"], "city", restricted, DOWN_EXCHANGES,
-                   max_hops=DOWN_MAX_HOPS)
-        # the redefined upstream restarts its links: wait until they log in as the new
-        # identity (the status hides the URI's user; the city's connections show it)
-        def as_link_user():
-            conns = [c for c in admin._call("GET", "connections")
-                     if c.get("user") == user and c.get("vhost") == city_vhost]
-            running = [l for l in admin.link_status(star.vhosts["district-b"])
-                       if l.get("status") == "running"]
-            return len(conns) >= len(DOWN_EXCHANGES) and len(running) == len(DOWN_EXCHANGES)
-        wait_for(as_link_user, what="district-b's links as %s" % user)
-        taps = {n: Tap(star.vhosts[n], "%s.#" % n, NAMED_EXCHANGE) for n in star.vhosts}
-        star.warm_up([("district-a", "district-b")], taps=taps,
-                     key="{target}.probe.{source}.Ping")
-        key, _ = generate_keypair()
-        env = sign(dict(published_case(key), sharing="named", recipients=["district-b"]), key)
-        _, keys = routes_for(env, "case")
-        _, body, props = message_for(env, "case")
-        taps["district-a"].publish(keys[0], body, **props)
-        wait_for(lambda: taps["district-b"].drain() or taps["district-b"].with_id(env["event_id"]),
-                 what="the named record at district-b over the restricted link")
+        _only_own_named_records(star, taps)
+    finally:
         for tap in taps.values():
             tap.close()
-    finally:
-        admin.delete_user(user)
+
+
+def _only_own_named_records(star, taps):
+    nodes = list(star.vhosts)
+    star.warm_up([(s, t) for s in nodes for t in nodes if s != t], taps=taps,
+                 key="{target}.probe.{source}.Ping")
+    keys = {n: generate_keypair()[0] for n in nodes}
+
+    def named(origin, recipient, tag):
+        env = sign(dict(published_case(keys[origin], origin=origin), sharing="named",
+                        recipients=[recipient]), keys[origin])
+        _, [rk] = routes_for(env, "case")
+        _, body, props = message_for(env, "case")
+        taps[origin].publish(rk, body, **props)
+        return tag, env["event_id"]
+
+    sent = [named(o, r, "%s>%s" % (o, r)) for o in nodes for r in nodes if o != r]
+    markers = {d: [named(o, d, "marker %s>%s" % (o, d)) for o in nodes if o != d]
+               for d in ("district-a", "district-b")}
+    for d, ms in markers.items():
+        wait_for(lambda: taps[d].drain() or all(taps[d].with_id(m) for _, m in ms),
+                 what="the markers at %s" % d)
+    time.sleep(0.5)
+    for tap in taps.values():
+        tap.drain()
+    seen = {n: sorted(tag for tag, mid in sent if taps[n].with_id(mid)) for n in nodes}
+    for d in ("district-a", "district-b"):
+        assert seen[d] == sorted(tag for tag, _ in sent if d in tag.split(">")), d
+    assert seen["city"] == sorted(tag for tag, _ in sent)  # the hub
+    # exactly one copy of each where it arrives
+    assert all(len(taps[n].with_id(mid)) <= 1 for n in nodes for _, mid in sent)

@@ -85,5 +85,11 @@ def test_federation_scripts_are_valid_and_use_real_commands():
     assert used and used <= known, used - known
     assert {"node init", "node trust", "federation link", "federation link-user",
             "federation identity", "federation cluster-name"} <= used
-    # the district's link logs in as the restricted user the city creates for it
-    assert "ql-link-$NODE_ID" in (DIR / "federate.sh").read_text()
+    # every link logs in as the restricted user its upstream made for it (the district's
+    # at the city, the city's at each district), never as a broker's admin
+    federate = (DIR / "federate.sh").read_text()
+    assert "ql-link-$NODE_ID" in federate
+    assert federate.count("federation link-user") == 2
+    links = re.findall(r"link_from \"[^\n]*", federate)
+    assert len(links) == 2 and all("amqp://ql-link-$NODE_ID:" in l for l in links), links
+    assert "BROKER_USER" not in federate and "BROKER_PASSWORD" not in federate
