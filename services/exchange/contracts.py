@@ -173,10 +173,11 @@ def asyncapi_document() -> dict:
                 refs, params),
             "%s/{recipient}.{kind}.{origin}.{eventType}" % NAMED_EXCHANGE: _channel(
                 NAMED_EXCHANGE, "<recipient>.<kind>.<origin>.<eventType>",
-                "Records shared with named nodes, one copy per recipient. Bind ONLY "
-                "`<your node id>.#`: a wider binding would pull records addressed to other "
-                "nodes towards this broker (the city's broker refuses it to district link "
-                "users).", refs, named_params),
+                "Records shared with named nodes, one copy per recipient. Bind "
+                "`<your node id>.#`. On a district's broker only records addressed to that "
+                "district (and its own) are ever here: its link is fed by the city's "
+                "`qinglian.to.<district>`; the city, the hub, carries them all.",
+                refs, named_params),
         },
         "components": {
             "messages": {t: _message(t) for t in types},
