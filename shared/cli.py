@@ -169,6 +169,25 @@ def cmd_events_verify(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_events_dead_letters(args) -> int:
+    """What consumers gave up on (shared.service.handle_once), oldest first, to inspect
+    and publish again once the cause is fixed."""
+    from sqlalchemy import select
+    from shared.store import dead_letters
+    for service in _services(args.service):
+        rt = _runtime(service)
+        with rt.read() as conn:
+            rows = conn.execute(select(dead_letters).order_by(dead_letters.c.id)).mappings().all()
+        print("%s: %d dead letter(s)" % (service, len(rows)))
+        for r in rows:
+            print("  #%d %s  %s  event %s  %d attempt(s)  %s" % (
+                r["id"], _when(r["failed_at_us"]), r["consumer"], r["event_id"] or "(unparseable)",
+                r["attempts"], " ".join(r["error"].split())[:200]))
+            if args.body:
+                print("    %s" % r["body"])
+    return 0
+
+
 def _parse_as_of(value: str) -> tuple[int | None, int | None]:
     if value.isdigit():
         return int(value), None
@@ -361,6 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = events.add_parser("verify", help="walk the hash chain; name the first tampered row")
     p.add_argument("--service", choices=config.SERVICES)
     p.set_defaults(func=cmd_events_verify)
+    p = events.add_parser("dead-letters", help="events a consumer gave up on, with the error")
+    p.add_argument("--service", choices=config.SERVICES)
+    p.add_argument("--body", action="store_true", help="print each message body too")
+    p.set_defaults(func=cmd_events_dead_letters)
 
     proj = root.add_parser("projections").add_subparsers(dest="sub", required=True)
     p = proj.add_parser("rebuild", help="rebuild read models (or build them as of a past point)")

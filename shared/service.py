@@ -18,6 +18,7 @@ worker that raises has its transaction rolled back by the same context manager.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 import time
@@ -31,8 +32,8 @@ from shared import config
 from shared.app import Application
 from shared.auth import Actor, UserDirectory, system_actor
 from shared.db import make_engine
-from shared.errors import ALL_ERRORS, QinglianError
-from shared.events import StoredEvent
+from shared.errors import ALL_ERRORS, ConcurrencyError, QinglianError, StoreBusy
+from shared.events import StoredEvent, now_us
 from shared.http import (  # noqa: F401 - bearer_token, json_response, error_response: re-exported
     bearer_token, dependency_failures, error_response, http, if_match, json_response, live,
     request_json,
@@ -40,6 +41,7 @@ from shared.http import (  # noqa: F401 - bearer_token, json_response, error_res
 from shared.metrics import ServiceMetrics
 from shared.projections import prepare
 from shared.relay import Relay
+from shared.store import dead_letters
 from shared.uow import Runtime
 
 log = logging.getLogger(__name__)
@@ -270,26 +272,73 @@ class NodeService:
                         headers={"Content-Type": self.store.metrics.content_type})
 
 
+# A handler that fails raises, and ``requeue_on_error=True`` (required on every
+# ``@event_handler``: tests/kernel/test_event_handlers.py) puts the message back. Busy or
+# unreachable databases are retried for as long as it takes; any other failure up to
+# ``MAX_HANDLER_ATTEMPTS`` times in this process, then the event is dead-lettered.
+MAX_HANDLER_ATTEMPTS = 30
+RETRY_PAUSE_MAX_S = 2.0
+_failures: dict[tuple[str, str], int] = {}  # (consumer, event id) -> failed attempts
+
+
+def _transient(exc: BaseException) -> bool:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+    return isinstance(exc, (StoreBusy, ConcurrencyError, OperationalError, InterfaceError))
+
+
+def dead_letter(store, consumer: str, event_id: str | None, body, exc: BaseException,
+                attempts: int) -> None:
+    """Keep a message the consumer gives up on (raises, so it is requeued, if even
+    that cannot be written)."""
+    log.error("%s gives up on event %s after %d attempt(s), dead-lettered: %r",
+              consumer, event_id, attempts, exc)
+    with store.runtime.engine.begin() as c:
+        c.execute(dead_letters.insert().values(
+            consumer=consumer, event_id=event_id, attempts=attempts, failed_at_us=now_us(),
+            body=json.dumps(body, ensure_ascii=False, default=str), error=repr(exc)[:2000]))
+
+
 def handle_once(service, name: str, body: dict, fn) -> object:
     """Run ``fn(uow, event)`` once per event id for the consumer ``<service>.<name>``.
 
     The tracking row and whatever ``fn`` writes (projection rows, new events) commit
     together, so a crash after the commit but before the broker ack leads to a
-    redelivery that is skipped and counted, never applied twice.
+    redelivery that is skipped and counted, never applied twice. A failure raises
+    after a pause that grows with each attempt (no hot redelivery loop), so the message
+    is requeued; see ``MAX_HANDLER_ATTEMPTS`` for when it is dead-lettered instead.
     """
-    event = StoredEvent.from_message(body)
     consumer = "%s.%s" % (service.name, name)
     store = service.store
+    try:
+        event = StoredEvent.from_message(body)
+    except Exception as exc:  # noqa: BLE001 - no retry makes a malformed message parse
+        store.metrics.consumer_failed(consumer)
+        dead_letter(store, consumer, None, body, exc, 1)
+        return None
+    key = (consumer, event.event_id)
     try:
         with store.unit_of_work(store.system_actor(), causation_id=event.event_id,
                                 correlation_id=event.metadata.get("correlation_id")) as uow:
             if not uow.track(consumer, event.event_id):
                 store.metrics.redelivered(consumer)
-                return None
-            return fn(uow, event)
-    except Exception:
+                result = None
+            else:
+                result = fn(uow, event)
+    except Exception as exc:
         store.metrics.consumer_failed(consumer)
+        if len(_failures) > 10_000:
+            _failures.clear()
+        attempts = _failures[key] = _failures.get(key, 0) + 1
+        if attempts >= MAX_HANDLER_ATTEMPTS and not _transient(exc):
+            _failures.pop(key, None)
+            dead_letter(store, consumer, event.event_id, body, exc, attempts)
+            return None
+        log.warning("%s failed on event %s (attempt %d), requeued: %r", consumer,
+                    event.event_id, attempts, exc)
+        time.sleep(min(0.05 * 2 ** (attempts - 1), RETRY_PAUSE_MAX_S))
         raise
+    _failures.pop(key, None)
+    return result
 
 
 def idempotent(fn):

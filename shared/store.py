@@ -78,6 +78,20 @@ tracking = Table(
     Column("processed_at_us", BigInteger, nullable=False),
 )
 
+# Events a consumer gave up on (one that cannot be parsed, or one failing every retry
+# for a reason that is not the database being busy): kept here for ops to inspect
+# (`qinglian events dead-letters`), never acknowledged and dropped unseen.
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("consumer", String(150), nullable=False),
+    Column("event_id", String(64)),
+    Column("body", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("failed_at_us", BigInteger, nullable=False),
+)
+
 snapshots = Table(
     "snapshots", metadata,
     Column("stream_id", String(200), primary_key=True),

@@ -123,3 +123,17 @@ def test_user_token_issue_list_revoke_and_disable(env):
     assert qinglian(env, "user", "enable", "li").returncode == 0
     assert users.authenticate(other).user_id == "li"
     users.engine.dispose()
+
+
+def test_events_dead_letters_lists_what_consumers_gave_up_on(env):
+    from shared.store import dead_letters
+    rt = units_runtime(env)
+    with rt.engine.begin() as c:
+        c.execute(dead_letters.insert().values(consumer="units.example", event_id="e-1", attempts=30,
+                                               body='{"type": "X"}', error="RuntimeError('boom')",
+                                               failed_at_us=1_800_000_000_000_000))
+    r = qinglian(env, "events", "dead-letters", "--service", "units", "--body")
+    assert r.returncode == 0, r.stderr
+    assert "units: 1 dead letter(s)" in r.stdout
+    assert "units.example" in r.stdout and "e-1" in r.stdout and "boom" in r.stdout
+    assert '{"type": "X"}' in r.stdout

@@ -161,22 +161,24 @@ class ExchangeService(MirrorsUnits, NodeService):
         return self.store.federation.status()
 
     # -- 上下互比 figures from this node's other services ---------------------------------
-    @event_handler("supervision", "UnitIndicators.Published")
+    # requeue_on_error: a figure that meets a busy log must come back, not be acked and
+    # lost (shared.service.handle_once pauses, retries and dead-letters what never works)
+    @event_handler("supervision", "UnitIndicators.Published", requeue_on_error=True)
     @idempotent
     def unit_indicators(self, event, uow):
         self._indicators(event, uow)
 
-    @event_handler("supervision", "DistrictIndicators.Published")
+    @event_handler("supervision", "DistrictIndicators.Published", requeue_on_error=True)
     @idempotent
     def district_indicators(self, event, uow):
         self._indicators(event, uow)
 
-    @event_handler("education", "EducationIndicators.Published")
+    @event_handler("education", "EducationIndicators.Published", requeue_on_error=True)
     @idempotent
     def education_indicators(self, event, uow):
         self._indicators(event, uow)
 
-    @event_handler("education", "DistrictEducationIndicators.Published")
+    @event_handler("education", "DistrictEducationIndicators.Published", requeue_on_error=True)
     @idempotent
     def district_education_indicators(self, event, uow):
         self._indicators(event, uow)
