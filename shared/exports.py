@@ -26,6 +26,8 @@ from datetime import date, datetime
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+import eventlet.patcher
+from eventlet import tpool
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
@@ -298,6 +300,9 @@ _fonts: dict[str, str] = {}  # font file -> the name it is registered under in r
 def _cjk_font(font_file: str | None = None) -> str:
     """Register ``font_file`` (QINGLIAN_PDF_FONT), or else the first CJK font found, once."""
     candidates = ((font_file, 0),) if font_file else CJK_FONT_FILES
+    for path, _ in candidates:
+        if path in _fonts:
+            return _fonts[path]
     with _font_lock:
         for path, index in candidates:
             if path in _fonts:
@@ -442,6 +447,15 @@ def content_disposition(filename: str) -> str:
 
 def download(report: Report, fmt: str, stem: str, font_file: str | None = None):
     """A werkzeug response carrying the file (``stem`` + the format's extension);
-    ``font_file``: ``shared.config.pdf_font`` of the service's config."""
-    return Response(render(report, fmt, font_file), status=200, content_type=MIMETYPES[fmt], headers={
+    ``font_file``: ``shared.config.pdf_font`` of the service's config.
+
+    Rendering a long list takes seconds of CPU: under eventlet it runs in a native thread
+    (``tpool``) so the service's other requests and consumers go on meanwhile."""
+    if fmt == "pdf":
+        _cjk_font(font_file)  # registered here, so the native thread only reads the registry
+    if eventlet.patcher.is_monkey_patched("thread"):
+        body = tpool.execute(render, report, fmt, font_file)
+    else:
+        body = render(report, fmt, font_file)
+    return Response(body, status=200, content_type=MIMETYPES[fmt], headers={
         "Content-Disposition": content_disposition("%s.%s" % (stem, fmt))})
