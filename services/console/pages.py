@@ -92,8 +92,17 @@ def tree(web, include_inactive: bool = False) -> list[dict]:
     """Every unit the user sees, in tree order (path), with its depth below the top."""
     out = []
     for root in roots(web):
-        out += web.query("units", "list_units", {"unit_id": root["unit_id"],
-                                                 "include_inactive": include_inactive})["units"]
+        cursor = None
+        while True:  # the service answers a page at a time
+            params = {"unit_id": root["unit_id"], "include_inactive": include_inactive,
+                      "limit": 1000}
+            if cursor:
+                params["cursor"] = cursor
+            answer = web.query("units", "list_units", params)
+            out += answer["units"]
+            cursor = answer.get("next")
+            if not cursor:
+                break
     if out:
         top = min(u["depth"] for u in out)
         for u in out:
