@@ -112,3 +112,26 @@ def test_csv_keeps_iso_dates_and_a_byte_order_mark():
     assert body.startswith(b"\xef\xbb\xbf")
     assert body.decode("utf-8-sig").splitlines() == ["序号,单位名称,整改时限,得分,是否按期",
                                                      "1,区财政局,2024-04-01,,是"]
+
+
+def test_a_download_renders_beside_the_other_green_threads():
+    """conftest monkey-patches eventlet as a service process does: while a long PDF renders,
+    the service's other green threads (requests, consumers, heartbeats) still get turns."""
+    import eventlet
+
+    from shared.exports import download
+    turns, rendering = [], [True]
+
+    def other_work():
+        while rendering[0]:
+            turns.append(1)
+            eventlet.sleep(0.005)
+
+    eventlet.spawn(other_work)
+    eventlet.sleep(0)
+    before = len(turns)
+    response = download(report(Table("整改清单", WIDE, rows(200))), "pdf", "整改清单")
+    during = len(turns) - before
+    rendering[0] = False
+    assert response.status_code == 200 and response.data.startswith(b"%PDF")
+    assert during >= 5, "the other green threads stood still while the file rendered"
