@@ -409,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-port", type=int, default=0)
     p.set_defaults(func=cmd_run)
 
+    from shared import backup
+    backup.register(root)
+
     groups["federation"] = root.add_parser("federation", help="links to other nodes").add_subparsers(
         dest="sub", required=True)
     for service in config.SERVICES:
