@@ -12,6 +12,7 @@ Messages are Chinese: people read them (the console shows them next to the field
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 
@@ -113,6 +114,19 @@ def _check_as_of(value: str) -> str:
     return value
 
 
+def distinct(values) -> list:
+    """A list validator: each item once (a duplicate would collide on a row key)."""
+    seen, twice = set(), []
+    for v in values:
+        if v in seen and v not in twice:
+            twice.append(v)
+        seen.add(v)
+    if twice:
+        raise ValidationError("不能重复：%s" % "、".join(map(str, twice[:5])))
+    return values
+
+
+distinct.rule = "each item once"
 _check_day.rule = "a real day `YYYY-MM-DD`, %d-%d" % (FIRST_YEAR, LAST_YEAR)
 _check_as_of.rule = "a real day `YYYY-MM-DD` or an ISO date-time with its offset, %d-%d" % (
     FIRST_YEAR, LAST_YEAR)
@@ -159,6 +173,33 @@ class Integer(fields.Integer):
         super().__init__(**kw)
         self.validators.insert(0, validate.Range(-INT64_MAX, INT64_MAX,
                                                  error="数值超出范围（须在 ±2^63 以内）"))
+
+
+# -- paging: every list is a page (limit + cursor) --------------------------------------
+def Limit(default: int = 100, maximum: int = 1000) -> Integer:  # noqa: N802
+    """How many items a page holds."""
+    return Integer(load_default=default, validate=validate.Range(1, maximum))
+
+
+def cursor_after(key: str) -> str:
+    """The ``next`` cursor of a page whose last item sorts at ``key`` (opaque to callers)."""
+    return base64.urlsafe_b64encode(key.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+class Cursor(fields.String):
+    """The ``next`` of the previous page; loads as the sort key to continue after."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,800}", text, re.ASCII):
+            raise ValidationError("不是有效的翻页游标（请使用上一页返回的 next）")
+        try:
+            key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise ValidationError("不是有效的翻页游标（请使用上一页返回的 next）") from None
+        if _FORBIDDEN.search(key):
+            raise ValidationError("不是有效的翻页游标（请使用上一页返回的 next）")
+        return key
 
 
 # -- marshmallow's own messages, in Chinese ---------------------------------------------

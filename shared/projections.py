@@ -22,6 +22,8 @@ Handlers never write SQL themselves; they call the writer ``w``
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+from contextlib import contextmanager
 from typing import Callable, Iterable
 
 from sqlalchemy import MetaData, Table, and_, bindparam, delete, select
@@ -381,3 +383,36 @@ def build_as_of(store: EventStore, projections: list[Projection], position: int 
     with engine.begin() as conn:
         w.flush(conn, tables)
     return engine
+
+
+# as-of views already built, newest last: (log, projections, position, time) -> engine
+_AS_OF_VIEWS: "OrderedDict[tuple, Engine]" = OrderedDict()
+AS_OF_VIEWS_KEPT = 8  # a view of 5,000 units is a few MB
+
+
+@contextmanager
+def as_of_view(store: EventStore, projections: list[Projection], position: int | None = None,
+               until_us: int | None = None):
+    """A connection to the projections' tables as they stood at a log position or a time.
+
+    The log is append-only, so the view of a position at or below the head never changes:
+    it is built once (``build_as_of``) and kept, and the next request for the same
+    moment - a dashboard asked again, the next page of a list - reads it from memory
+    instead of replaying the log. A position beyond the head is the head (so a view is
+    never cached before its events exist)."""
+    with readonly(store.engine.connect()) as conn:
+        head = store.head(conn)
+        upto = head if position is None else min(position, head)
+        if until_us is not None:
+            upto = min(upto, store.position_at(conn, until_us))
+    key = (str(store.engine.url), tuple(t.name for p in projections for t in p.tables), upto, until_us)
+    engine = _AS_OF_VIEWS.get(key)
+    if engine is None:
+        engine = build_as_of(store, projections, position=upto, until_us=until_us)
+        _AS_OF_VIEWS[key] = engine
+        while len(_AS_OF_VIEWS) > AS_OF_VIEWS_KEPT:
+            _AS_OF_VIEWS.popitem(last=False)[1].dispose()
+    else:
+        _AS_OF_VIEWS.move_to_end(key)
+    with engine.connect() as c:
+        yield c

@@ -16,6 +16,7 @@ from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, 
 
 from shared.aggregate import Aggregate
 from shared.errors import NotFound
+from shared.fields import cursor_after
 from shared.events import StoredEvent
 from shared.projections import Projection, startswith
 
@@ -115,14 +116,30 @@ def require_unit(conn, table: Table, unit_id: str, field: str = "unit_id") -> di
     return row
 
 
-def subtree_of(conn, table: Table, unit_id: str, include_inactive: bool = False) -> list[dict]:
+def subtree_of(conn, table: Table, unit_id: str, include_inactive: bool = False,
+               limit: int | None = None, after: str | None = None) -> list[dict]:
+    """The units under ``unit_id`` (itself first) in path order; a page of ``limit``
+    after the path ``after`` when given (keyset paging: no offset to skip through)."""
     path = path_of(conn, table, unit_id)
     if path is None:
         return []
     q = select(table).where(startswith(table.c.path, path))
     if not include_inactive:
         q = q.where(table.c.active.is_(True))
+    if after is not None:
+        q = q.where(table.c.path > after)
+    if limit is not None:
+        q = q.limit(limit)
     return [_unit(r) for r in conn.execute(q.order_by(table.c.path)).mappings()]
+
+
+def subtree_page(conn, table: Table, unit_id: str, limit: int, after: str | None = None,
+                 include_inactive: bool = False) -> tuple[list[dict], str | None]:
+    """One page of ``subtree_of`` and the cursor of the next (None on the last page)."""
+    rows = subtree_of(conn, table, unit_id, include_inactive, limit + 1, after)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (cursor_after(rows[-1]["path"]) if more else None)
 
 
 # -- the mirror in other services ----------------------------------------------------------

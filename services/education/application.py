@@ -20,7 +20,7 @@ from shared.errors import (
     ConcurrencyError, Conflict, Forbidden, NotFound, QinglianError, RuleViolation,
 )
 from shared.events import iso_to_us
-from shared.projections import build_as_of
+from shared.projections import as_of_view
 from shared.store import EventStore
 from shared.unittree import (
     directory_path, require_unit, subtree_of, unit_directory, unit_directory_projection,
@@ -1013,18 +1013,14 @@ def indicators_as_of(conn, d, actor, rt):
     they stood at a past log position or time - replayed from the log."""
     store = EventStore(conn.engine)
     until = iso_to_us(d["at"].isoformat()) if d.get("at") else None
-    engine = build_as_of(store, app.projections, position=d.get("position"), until_us=until)
-    try:
-        with engine.connect() as c:
-            if pr.unit_row(c, d["unit_id"]) is None:
-                raise NotFound("unit %s did not exist then" % d["unit_id"])
-            levels = settings_of(rt).party_org_levels
-            return {"as_of": d.get("position") if d.get("position") is not None else d["at"].isoformat(),
-                    "compliance": pr.warning_compliance(c, d["unit_id"], d["period"], levels),
-                    "checkins": pr.checkin_monthly(c, d["unit_id"], d["period"], levels),
-                    "indicators": pr.unit_indicators(c, d["unit_id"], d["period"])}
-    finally:
-        engine.dispose()
+    with as_of_view(store, app.projections, position=d.get("position"), until_us=until) as c:
+        if pr.unit_row(c, d["unit_id"]) is None:
+            raise NotFound("unit %s did not exist then" % d["unit_id"])
+        levels = settings_of(rt).party_org_levels
+        return {"as_of": d.get("position") if d.get("position") is not None else d["at"].isoformat(),
+                "compliance": pr.warning_compliance(c, d["unit_id"], d["period"], levels),
+                "checkins": pr.checkin_monthly(c, d["unit_id"], d["period"], levels),
+                "indicators": pr.unit_indicators(c, d["unit_id"], d["period"])}
 
 
 @app.query("history", s.History, roles=(NODE_ADMIN, INSPECTOR))

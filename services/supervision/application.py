@@ -34,7 +34,7 @@ from shared.app import Application, new_id
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
 from shared.errors import BadInput, Conflict, NotFound, RuleViolation
 from shared.events import iso_to_us
-from shared.projections import build_as_of
+from shared.projections import as_of_view
 from shared.store import EventStore
 from shared.unittree import directory_path, subtree_of, unit_directory, unit_of
 
@@ -116,12 +116,8 @@ def _maybe_as_of(conn, d, projections, fn):
     if not d.get("as_of"):
         return fn(conn)
     until = as_of_us(d["as_of"], settings_for(conn).tz)
-    engine = build_as_of(EventStore(conn.engine), projections, until_us=until)
-    try:
-        with engine.connect() as c:
-            out = fn(c)
-    finally:
-        engine.dispose()
+    with as_of_view(EventStore(conn.engine), projections, until_us=until) as c:
+        out = fn(c)
     out["as_of"] = d["as_of"]
     return out
 
@@ -527,8 +523,10 @@ def micro_power_gaps(conn, d, actor):
 @app.query("unit_view", s.UnitView, roles=READERS, scope="unit_id")
 def unit_view(conn, d, actor):
     """单位画像 / district dashboard: a unit and everything below it; ``as_of`` rebuilds it
-    from the log as it stood at the end of that day."""
-    return _maybe_as_of(conn, d, VIEW_PROJECTIONS, lambda c: q.unit_view(c, d["unit_id"]))
+    from the log as it stood at the end of that day. The figures cover the whole subtree;
+    ``units`` is a page of ``limit`` rows (``next``: the cursor of the next page)."""
+    return _maybe_as_of(conn, d, VIEW_PROJECTIONS,
+                        lambda c: q.unit_view(c, d["unit_id"], d["limit"], d["cursor"]))
 
 
 @app.query("unit_lists", s.UnitLists, roles=READERS, scope="unit_id")

@@ -22,6 +22,7 @@ from services.supervision.projections import (
     screening_periods,
 )
 from shared.errors import NotFound
+from shared.fields import cursor_after
 from shared.projections import startswith
 from shared.unittree import require_unit as shared_require_unit
 from shared.unittree import subtree_of, unit_directory
@@ -191,24 +192,26 @@ def district_figures(conn, root: dict) -> dict:
 
 
 # -- the unit view (单位画像) -----------------------------------------------------------------
-def unit_view(conn, unit_id: str) -> dict:
-    """A unit with everything below it: the district dashboard when asked for the root."""
+def unit_view(conn, unit_id: str, limit: int = 500, after: str | None = None) -> dict:
+    """A unit with everything below it: the district dashboard when asked for the root.
+    The figures are the whole subtree's; the rows are one page (path order after ``after``)."""
     unit = require_unit(conn, unit_id)
     units = subtree_of(conn, ud, unit_id)
     figs = unit_figures(conn, unit["path"], units)
     insp = inspection_summary(conn, unit["path"])
+    page = [u for u in units if after is None or u["path"] > after][:limit + 1]
     rows = [{"unit_id": u["unit_id"], "name": u["name"], "kind": u["kind"], "level": u["level"],
              "depth": u["depth"] - unit["depth"], **figs[u["unit_id"]],
              "inspections": insp.get(u["unit_id"], {"completed": 0, "avg_percent": None,
                                                     "last_completed_on": None})}
-            for u in units]
+            for u in page[:limit]]
     below = [f for uid, f in figs.items() if uid != unit_id] or []
     return {"unit": {k: unit[k] for k in ("unit_id", "name", "kind", "level", "parent_id",
                                           "active", "demonstration_site")},
             "own": figs.get(unit_id) or _unit_figures({}, {}, None, None),
             "subtree": combine(list(figs.values())),
             "below": combine(below) if below else None,
-            "units": rows}
+            "units": rows, "next": cursor_after(page[limit - 1]["path"]) if len(page) > limit else None}
 
 
 # -- overdue list ----------------------------------------------------------------------------

@@ -14,12 +14,13 @@ from services.supervision.domain import (
 )
 from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
 from services.supervision.evidence import REF_RE
-from shared.fields import AsOf, AwareDateTime, Date, Id, Integer, Name, Pattern, Period
+from shared.fields import (
+    AsOf, AwareDateTime, Cursor, Date, Id, Integer, Limit, Name, Pattern, Period, distinct,
+)
 
 Text = Name
 Quarter = lambda **kw: fields.String(  # noqa: E731
     validate=Pattern(r"[0-9]{4}-Q[1-4]", error="季度格式应为 YYYY-Qn"), **kw)
-Limit = lambda: Integer(load_default=100, validate=validate.Range(1, 1000))  # noqa: E731
 Offset = lambda: Integer(load_default=0, validate=validate.Range(0, 10_000_000))  # noqa: E731
 SHA256 = fields.String(required=True, validate=Pattern(r"[0-9a-f]{64}",
                                                                 error="64 位小写十六进制数字"))
@@ -322,7 +323,7 @@ class OpenRound(Schema):
     period = Period(required=True)
     system_id = Id(load_default="political-ecology")
     unit_id = Id(load_default=None)  # assess the department-level units under this unit
-    unit_ids = fields.List(Id(), load_default=None, validate=validate.Length(1, 2000))
+    unit_ids = fields.List(Id(), load_default=None, validate=[validate.Length(1, 2000), distinct])
 
     @validates_schema
     def one_of(self, data, **kw):
@@ -380,6 +381,8 @@ class DisciplineCountsQuery(Schema):
 # -- views -------------------------------------------------------------------------------------------------
 class UnitView(UnitRef):
     as_of = AsOf(load_default=None)
+    limit = Limit(500, 1000)
+    cursor = Cursor(load_default=None)
 
 
 class UnitLists(UnitRef):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
 from services.units.domain import DOCUMENT_KINDS, PERSON_ROLES, UNIT_KINDS, UNIT_LEVELS
-from shared.fields import AwareDateTime, DateString, Id, Integer, Name, Period
+from shared.fields import AwareDateTime, Cursor, DateString, Id, Integer, Limit, Name, Period
 
 Date = DateString
 
@@ -15,6 +15,10 @@ class RegisterUnit(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(UNIT_KINDS))
     level = fields.String(required=True, validate=validate.OneOf(UNIT_LEVELS))
     parent_id = Id(load_default=None, allow_none=True)
+
+
+class Empty(Schema):
+    pass
 
 
 class UnitRef(Schema):
@@ -44,6 +48,8 @@ class DeactivateUnit(UnitRef):
 class ListUnits(Schema):
     unit_id = Id(required=True)
     include_inactive = fields.Boolean(load_default=False)
+    limit = Limit(500, 1000)
+    cursor = Cursor(load_default=None)
 
 
 class RegisterPerson(Schema):
@@ -130,6 +136,8 @@ class RevokeLetter(LetterRef):
 class Coverage(Schema):
     unit_id = Id(required=True)
     period = Period(required=True)
+    limit = Limit(500, 1000)  # of the unsigned units listed
+    cursor = Cursor(load_default=None)
 
 
 class Step(Schema):
@@ -174,6 +182,8 @@ class AsOf(Schema):
     unit_id = Id(required=True)
     position = Integer(load_default=None, validate=validate.Range(min=1, error="日志位置从 1 开始"))
     at = AwareDateTime(load_default=None)
+    limit = Limit(500, 1000)
+    cursor = Cursor(load_default=None)
 
     @validates_schema
     def one_of(self, data, **kw):
