@@ -121,13 +121,13 @@ def test_period_labels_say_the_period_in_chinese():
 
 # -- over HTTP ----------------------------------------------------------------------------------------------
 def test_lists_and_report_download_as_pdf_and_printable_xlsx(running):
-    admin = running.actor("admin")
-    with running.rpc() as n:
-        n.supervision.record_finding({"unit_id": "u1", "source": "audit", "description": "预算执行偏差",
-                                      "responsible_role": "unit_head", "deadline": "2024-04-30",
-                                      "requirement": "调整预算并说明"}, actor=admin)
-        rnd = n.supervision.open_round({"title": "2024年一季度研判", "period": "2024-Q1",
-                                        "unit_id": "qu"}, actor=admin)
+    finding = {"unit_id": "u1", "source": "financial", "description": "三重一大事项未集体决策",
+               "responsible_role": "party_secretary", "deadline": "2024-04-30"}
+    status, body = running.api.post("record_finding", finding)
+    assert status == 201, body
+    status, rnd = running.api.post("open_round", {"title": "2024年一季度研判", "period": "2024-Q1",
+                                                  "unit_id": "qu"})
+    assert status == 201, rnd
     base = "http://%s" % running.config["WEB_SERVER_ADDRESS"].replace("0.0.0.0", "127.0.0.1")
     auth = {"Authorization": "Bearer %s" % running.users["ua-u1"][1]}
     r = requests.get(base + "/export/unit_lists", params={"unit_id": "u1", "format": "pdf"},
