@@ -27,7 +27,7 @@ def run_suite(suite: str, only, var: str) -> dict:
         cal = calibrate(url)
     finally:
         drop_database(url)
-    print(calibration_line(cal), flush=True)  # before the suite: a run that dies keeps it
+    print("%s: %s; running…" % (suite, calibration_line(cal)), flush=True)  # kept if the suite dies
     t0 = time.monotonic()
     figures = importlib.import_module(SUITES[suite]).run(var, only)
     cal["suite_seconds"] = round(time.monotonic() - t0, 1)

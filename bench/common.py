@@ -118,18 +118,25 @@ def judged(value: float, unit: str, baseline: float, baseline_name: str, target_
     return f
 
 
-def offered_shortfall(intended_rps: float, offered_rps: float, client_lag_ms: float) -> str | None:
+def offered_shortfall(intended_rps: float, offered_rps: float, client_lag_ms: float,
+                      baseline_offered_rps: float | None = None) -> str | None:
     """Why a paced load run measured nothing, or None if it did.
 
-    The client was short when it sent less than 90 % of the intended rate *and* the
-    shortfall was its own: a connection was free and the request due, yet it went out
-    late (median lag over ``CLIENT_LAG_MS``) - the load generator did not get the CPU. A
-    server that held every connection also lowers the offered rate, but then a request
-    waits for a connection, not for the client: that is the server's result (latency is
-    counted from when each request was due), judged as usual."""
-    if offered_rps >= OFFERED_SHARE * intended_rps:
-        return None
-    if client_lag_ms <= CLIENT_LAG_MS:
+    * The baseline (the same node's trivial endpoint, paced at the same rate from the
+      same clients) was sent less than 90 % of the intended rate: this machine cannot
+      carry the load at all right now, whatever the code does.
+    * Or the measured side was sent less than 90 % of the rate *and* the shortfall was
+      the client's own: a connection was free and the request due, yet it went out late
+      (median lag over ``CLIENT_LAG_MS``) - the load generator did not get the CPU.
+
+    A server that held every connection while its trivial endpoint kept up lowers the
+    offered rate too, but then requests wait for a connection, not for the client
+    (latency is counted from when each was due): that is the code's result, judged."""
+    share = OFFERED_SHARE * intended_rps
+    if baseline_offered_rps is not None and baseline_offered_rps < share:
+        return ("本机无法承载计划负载：同一进程的简单端点也只发出 %.0f 次/秒（计划 %.0f 次/秒）"
+                % (baseline_offered_rps, intended_rps))
+    if offered_rps >= share or client_lag_ms <= CLIENT_LAG_MS:
         return None
     return ("客户端未能按计划施压：计划 %.0f 次/秒，实际发出 %.0f 次/秒（空闲连接上的发送延迟中位数 %.1f ms）"
             % (intended_rps, offered_rps, client_lag_ms))
@@ -495,15 +502,15 @@ def _num(v) -> str:
 
 
 def table(result: dict) -> str:
-    head = "%-26s %12s %-9s %12s %-30s %8s %8s  %-12s %s" % (
+    head = "%-26s %12s %-9s %12s %-36s %8s %8s  %-12s %s" % (
         "figure", "value", "unit", "baseline", "baseline is", "ratio", "target", "verdict",
         "quiet machine")
     lines = ["", "%s  (%s)" % (result["suite"], result["machine"]),
              calibration_line(result["calibration"]), head]
     for name, f in result["figures"].items():
         target = ("≥ " if f["goal"] == AT_LEAST else "≤ ") + _num(f["target_ratio"])
-        lines.append("%-26s %12s %-9s %12s %-30s %8s %8s  %-12s %s" % (
-            name, _num(f["value"]), f["unit"], _num(f["baseline"]), f["baseline_name"][:30],
+        lines.append("%-26s %12s %-9s %12s %-36s %8s %8s  %-12s %s" % (
+            name, _num(f["value"]), f["unit"], _num(f["baseline"]), f["baseline_name"][:36],
             _num(f["ratio"]), target, f["verdict"], f.get("quiet_machine_target") or "-"))
         if f.get("not_measured"):
             lines.append("%26s   not measured: %s" % ("", f["not_measured"]))

@@ -269,7 +269,7 @@ def run(var_dir: str = "var", only=None) -> dict:
     retaps_ok = sum(1 for r in retaps if r and r[0] == 200 and r[1] is True)
     offered = len(jobs)
     lost = abs(offered - rows) + (rows - distinct)
-    short = (offered_shortfall(RATE, ours.offered_rps, ours.lag)
+    short = (offered_shortfall(RATE, ours.offered_rps, ours.lag, health.offered_rps)
              or offered_shortfall(RATE, health.offered_rps, health.lag))
     statuses: dict[str, int] = {}
     for r in results:

@@ -235,7 +235,7 @@ def propagation(net, city, district, actor, only) -> dict:
     raw = RawLink(net, body_size=_envelope_size(district))
     try:
         counter, raw_counter = iter(range(WARMUP, 10**6)), iter(range(10**6))
-        offered = []
+        offered, raw_offered = [], []
 
         def record():
             rid = publish(next(counter))
@@ -248,9 +248,7 @@ def propagation(net, city, district, actor, only) -> dict:
         for b in range(SAMPLES // BLOCK):
             first, second = (record, raw_message) if b % 2 == 0 else (raw_message, record)
             for fn in (first, second):
-                r = paced(BLOCK, fn)
-                if fn is record:
-                    offered.append(r)
+                (offered if fn is record else raw_offered).append(paced(BLOCK, fn))
         total = WARMUP + SAMPLES
         deadline = time.monotonic() + 60
         while (len(arrived) < total or len(raw.arrived) < len(raw_sent)) and time.monotonic() < deadline:
@@ -264,8 +262,9 @@ def propagation(net, city, district, actor, only) -> dict:
     lag = percentile(lateness + [0.0] * (SAMPLES - len(lateness)), 50)
     common = dict(samples=len(lat), lost=len(ids) - len(lat), baseline_samples=len(raw_lat),
                   baseline_lost=len(raw_sent) - len(raw_lat), intended_per_s=RATE,
-                  offered_per_s=round(min(offered), 1), sender_lag_p50_ms=round(lag, 2),
-                  not_measured=offered_shortfall(RATE, min(offered), lag))
+                  offered_per_s=round(min(offered), 1), baseline_offered_per_s=round(min(raw_offered), 1),
+                  sender_lag_p50_ms=round(lag, 2),
+                  not_measured=offered_shortfall(RATE, min(offered), lag, min(raw_offered)))
     return {
         "propagation_p50_s": judged(percentile(lat, 50), "s", percentile(raw_lat, 50),
                                     "raw AMQP round trip p50, same link", 50.0, AT_MOST,

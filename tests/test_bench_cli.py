@@ -134,8 +134,16 @@ def test_burst_offered_in_full_is_judged():
 
 
 def test_a_server_that_holds_every_connection_is_judged_not_excused():
-    # the rate fell short, but requests waited for a connection, not for the client
+    # the rate fell short, but requests waited for a connection, not for the client,
+    # while the trivial endpoint of the same process was offered in full
     assert offered_shortfall(500, 120, client_lag_ms=0.4) is None
+    assert offered_shortfall(500, 120, client_lag_ms=0.4, baseline_offered_rps=497) is None
+
+
+def test_a_machine_that_cannot_carry_even_the_trivial_endpoint_is_not_measured():
+    # the case: /health itself ran at 296/s instead of about 2,300
+    reason = offered_shortfall(500, 74, client_lag_ms=0.2, baseline_offered_rps=296)
+    assert reason and "296" in reason and "500" in reason
 
 
 def test_interleaving_alternates_which_side_goes_first():
