@@ -154,18 +154,58 @@ def _has_service(service: str) -> bool:
 
 
 def cmd_events_verify(args) -> int:
-    failed = 0
+    """Exit 0: intact; 1: tampering found; 2: nothing to verify here (wrong path...).
+    Only reads: a missing database is reported, never created (shared.verify)."""
+    from shared.store import EventStore
+    from shared.verify import MissingLog, open_readonly, verify_log
+    engines, missing = {}, []
     for service in _services(args.service):
-        rt = _runtime(service)
-        with rt.read() as conn:
-            total = rt.store.head(conn)
-            result = rt.store.verify(conn, progress=_progress("%-12s" % service, total) if total else None)
-        if result.ok:
-            print("%s: hash chain intact (%d events)" % (service, result.checked))
+        try:
+            engines[service] = open_readonly(config.database_url(service))
+        except MissingLog as exc:
+            missing.append("%s: %s" % (service, exc))
+    if not engines or (args.service and missing):
+        for line in missing:
+            print(line, file=sys.stderr)
+        return 2
+    failed = 0
+    for service, engine in engines.items():
+        extra = []
+        if service == "exchange":
+            from services.exchange.anchors import check_outbox
+            extra.append(check_outbox)
+        report = verify_log(service, engine, EventStore(engine), extra,
+                            progress=lambda total: _progress("%-12s" % service, total))
+        if report.ok:
+            print("%s: hash chain intact (%d events), checkpoints within it" % (service, report.checked))
         else:
             failed += 1
-            print("%s: TAMPERED at position %s: %s (%d events verified before it)"
-                  % (service, result.first_bad_position, result.reason, result.checked))
+            first = report.first()
+            print("%s: TAMPERED at position %s: %s (%d events verified, %d finding(s))"
+                  % (service, first.position, first.reason, report.checked, len(report.findings)))
+    for line in missing:
+        print("%s (not on this node?)" % line)
+    if args.against_anchors:
+        from services.exchange.anchors import AnchorRefused, check_anchors, fetch_own_anchors
+        try:
+            statements, problems = fetch_own_anchors()
+        except AnchorRefused as exc:
+            print("anchors: %s" % exc, file=sys.stderr)
+            return 2
+        for problem in problems:
+            print("anchors: %s" % problem)
+        failed += bool(problems)
+        mismatched = check_anchors(statements, engines)
+        for service in sorted(set(engines) | set(mismatched)):
+            if service in mismatched:
+                failed += 1
+                first = mismatched[service][0]
+                print("%s: TAMPERED at position %s: %s" % (service, first.position, first.reason))
+            else:
+                n = sum(1 for s in statements for h in s["heads"] if h["service"] == service)
+                print("%s: matches the %d anchor(s) other nodes hold" % (service, n))
+    for engine in engines.values():
+        engine.dispose()
     return 1 if failed else 0
 
 
@@ -379,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     events = root.add_parser("events").add_subparsers(dest="sub", required=True)
     p = events.add_parser("verify", help="walk the hash chain; name the first tampered row")
     p.add_argument("--service", choices=config.SERVICES)
+    p.add_argument("--against-anchors", action="store_true",
+                   help="also compare with the signed log heads another node holds")
     p.set_defaults(func=cmd_events_verify)
     p = events.add_parser("dead-letters", help="events a consumer gave up on, with the error")
     p.add_argument("--service", choices=config.SERVICES)

@@ -14,11 +14,14 @@ Settings (nameko config keys, with defaults):
   backstop behind AMQP; also run at start).
 * ``FEDERATION_GAP_GRACE_SECONDS``: 0.25 - how long a hole in an origin's sequence may
   wait for the missing message before its feed is pulled.
+* ``FEDERATION_ANCHOR_SECONDS``: 300 - how often this node's log heads are signed and
+  sent to the node holding its anchors (0: never; services.exchange.anchors).
 * ``FEDERATION_GAP_CEILING_SECONDS``: 300 - the longest wait between two pulls for a
   hole that stays open (the wait doubles after each pull that does not close it).
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -26,6 +29,7 @@ from nameko.events import event_handler
 from nameko.rpc import rpc
 from werkzeug.wrappers import Response
 
+from services.exchange.anchors import AnchorRefused, Anchoring
 from services.exchange.application import INDICATOR_SOURCES, app, record_indicators
 from services.exchange.federation import (
     Federation, InboxConsumer, OutboxPublisher, metadata as federation_metadata, write_identity,
@@ -50,6 +54,7 @@ class ExchangeApi(ServiceApi):
     def __init__(self, provider: "ExchangeStore", worker_ctx):
         super().__init__(provider, worker_ctx)
         self.federation: Federation = provider.federation
+        self.anchoring: Anchoring = provider.anchoring
 
 
 class ExchangeStore(EventSourcing):
@@ -79,6 +84,8 @@ class ExchangeStore(EventSourcing):
         amqp = config.amqp_uri(cfg)
         self.publisher = OutboxPublisher(self.federation, amqp)
         self.consumer = InboxConsumer(self.federation, amqp)
+        self.anchoring = Anchoring(self.federation, cfg)
+        self._anchor_every = float(cfg.get("FEDERATION_ANCHOR_SECONDS", 300))
 
     def start(self):
         super().start()
@@ -89,6 +96,9 @@ class ExchangeStore(EventSourcing):
                                                     identifier="federation-publisher"),
                 self.container.spawn_managed_thread(self._run_consumer,
                                                     identifier="federation-consumer")]
+            if self._anchor_every > 0:
+                self._threads.append(self.container.spawn_managed_thread(
+                    self._run_anchors, identifier="federation-anchors"))
 
     def _wait_publisher(self, seconds: float) -> None:
         self.federation.publisher_wake.wait(seconds)
@@ -99,6 +109,22 @@ class ExchangeStore(EventSourcing):
 
     def _run_consumer(self):
         self.consumer.run(lambda: self._stopping, time.sleep)
+
+    def _run_anchors(self):
+        """Sign and send this node's log heads every FEDERATION_ANCHOR_SECONDS (the
+        first a few seconds after start)."""
+        wait = min(self._anchor_every, 5.0)
+        while not self._stopping:
+            deadline = time.monotonic() + wait
+            while not self._stopping and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if self._stopping:
+                return
+            try:
+                self.anchoring.take()
+            except Exception as exc:  # noqa: BLE001 - next time; a log never waits for it
+                log.warning("anchors: taking this node's log heads failed: %s", exc)
+            wait = self._anchor_every
 
     def stop(self):
         super().stop()
@@ -130,6 +156,30 @@ class ExchangeService(MirrorsUnits, NodeService):
         except ValueError as exc:
             return json_response({"error": "bad_input", "message": str(exc)}, 400)
         return Response(body, status=200, mimetype="application/json")
+
+    # public: a peer's statement carries its own proof (the node's signature)
+    @http("POST", "/anchors", public=True, max_body=64 * 1024)
+    def anchors_in(self, request):
+        """A peer's signed log heads, kept append-only (services.exchange.anchors)."""
+        try:
+            stmt = json.loads(request.get_data() or b"null")
+            new = self.store.anchoring.receive(stmt)
+        except AnchorRefused as exc:
+            return json_response({"error": "anchor_refused", "message": str(exc)}, exc.status)
+        except (ValueError, RecursionError):
+            return json_response({"error": "bad_input", "message": "body is not JSON"}, 400)
+        return json_response({"kept": new}, 201 if new else 200)
+
+    @http("GET", "/anchors")
+    def anchors_out(self, request):
+        """The anchors this node holds for ``node`` (a trusted node's signed request)."""
+        try:
+            held = self.store.anchoring.serve(request.headers, request.args)
+        except FeedRefused as exc:
+            return json_response({"error": "refused", "message": str(exc)}, exc.status or 403)
+        except AnchorRefused as exc:
+            return json_response({"error": "anchor_refused", "message": str(exc)}, exc.status)
+        return json_response({"anchors": held})
 
     @http("GET", "/federation/status")
     def federation_status_http(self, request):
