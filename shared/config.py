@@ -42,6 +42,8 @@ ENV_VARS = {
     "QINGLIAN_FEDERATION": "exchange service: on (default) or off (no receive/sync threads)",
     "FEDERATION_SYNC_SECONDS": "exchange service: how often peers' feeds are polled (default 60)",
     "FEDERATION_GAP_GRACE_SECONDS": "exchange service: wait before pulling a sequence gap (default 0.25)",
+    "FEDERATION_GAP_CEILING_SECONDS": "exchange service: longest back-off between pulls for a gap that stays open (default 300)",
+    "FEDERATION_ANCHOR_SECONDS": "exchange service: how often this node's signed log heads go to the node holding its anchors (default 300; 0 never)",
 }
 
 
