@@ -35,6 +35,13 @@ def pages_text(pdf: bytes | Path) -> list[str]:
     return ["".join((page.extract_text() or "").split()) for page in reader.pages]
 
 
+def landscape_pages(pdf: bytes | Path) -> list[bool]:
+    """For each page: is it wider than high?"""
+    data = pdf.read_bytes() if isinstance(pdf, Path) else pdf
+    return [float(p.mediabox.width) > float(p.mediabox.height)
+            for p in PdfReader(io.BytesIO(data)).pages]
+
+
 def embedded_fonts(pdf: bytes) -> dict[str, bool]:
     """Font name -> whether its program is embedded, for every font a page uses."""
     out = {}

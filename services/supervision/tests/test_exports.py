@@ -16,7 +16,7 @@ from services.supervision.queries import LIST_COLUMNS
 from services.supervision.tests.support import INSPECTOR, unit_admin
 from services.supervision.tests.test_service import running  # noqa: F401 - the fixture
 from shared.exports import render_pdf, render_xlsx
-from tests.office import convert_to_pdf, embedded_fonts, pages_text
+from tests.office import convert_to_pdf, embedded_fonts, landscape_pages, pages_text
 
 EXPORTED = datetime.fromisoformat("2024-03-31T16:05:00+08:00")
 
@@ -97,6 +97,8 @@ def test_the_lists_and_the_report_print_as_an_office_prints_them(node, tmp_path)
     for text in rect_pages:
         assert all(h in text for h in headers_of("rectifications"))
     assert sum(text.count("一个月内完成制度修订") for text in rect_pages) == 200
+    turned = landscape_pages(printed["many"])
+    assert all(turned[n] for n, p in enumerate(pages) if p in rect_pages)  # 13 columns: landscape
     pages = pages_text(printed["report"])
     assert len(pages) == 2 and "排名" in pages[0] and "研判意见" in pages[1]
 
@@ -112,6 +114,16 @@ def test_the_lists_and_the_report_print_as_an_office_prints_them(node, tmp_path)
         assert all(h in text for h in headers_of("rectifications"))
     pages = pages_text(render_pdf(report))
     assert "排名" in pages[0] and "总分" in pages[0] and "研判意见" in pages[-1]
+
+
+def test_a_title_says_the_subtree_and_the_moment_a_list_stands_at():
+    data = {"unit_id": "u1", "unit_name": "x局", "include_subtree": True, "as_of": "2024-03-15",
+            "problems": {"title": "问题清单", "columns": [], "rows": []}}
+    report, stem = unit_lists_report(data, ["problems"], "district-a", EXPORTED)
+    assert report.heading(report.tables[0]) == "x局（含下级单位） 问题清单（截至2024年3月15日）"
+    data["as_of"] = "2024-03-15T02:30:00Z"  # a moment: said in the users' zone
+    report, _ = unit_lists_report(data, ["problems"], "district-a", EXPORTED)
+    assert report.period == "截至2024年3月15日 10:30" and stem == "x局_问题清单"
 
 
 def test_period_labels_say_the_period_in_chinese():
