@@ -53,6 +53,9 @@ class Operation:
     status: int = 200
     doc: str = field(default="")
     _schema: Schema | None = field(default=None, repr=False)
+    # commands only: ``fn(steps, data)`` computes on ``steps.read()`` and writes in short
+    # ``steps.unit_of_work()``s (a timer's sweep over every unit; see ``Steps``)
+    phased: bool = False
 
     def load(self, data) -> dict:
         if data is None:
@@ -77,6 +80,32 @@ class Operation:
         return data.get(self.scope)
 
 
+@dataclass
+class Steps:
+    """What a phased command gets instead of one unit of work.
+
+    A sweep over a few hundred units inside one unit of work holds the log's writer
+    lock (SQLite: the whole database) while it computes, and every request waits behind
+    it. A phased command computes on ``read()``, which takes no lock, then writes in short
+    ``unit_of_work()``s, each checking again what it writes against the log; requests
+    are served between them. All share the command's actor and correlation id.
+    """
+
+    rt: Runtime
+    actor: Actor | None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    def __post_init__(self):
+        self.correlation_id = self.correlation_id or str(uuid.uuid4())
+
+    def read(self):
+        return self.rt.read()
+
+    def unit_of_work(self):
+        return self.rt.unit_of_work(self.actor, self.correlation_id, self.causation_id)
+
+
 class Application:
     def __init__(self, service: str, unit_path: UnitPath | None = None):
         self.service = service
@@ -85,17 +114,19 @@ class Application:
         self._unit_path = unit_path
 
     # -- declaring -----------------------------------------------------------------------
-    def _register(self, kind, name, schema, roles, scope, public, status):
+    def _register(self, kind, name, schema, roles, scope, public, status, phased=False):
         def deco(fn):
             if name in self.operations:
                 raise ValueError("%s declared twice" % name)
             self.operations[name] = Operation(name, kind, fn, schema, tuple(roles), scope,
-                                              public, status, (fn.__doc__ or "").strip())
+                                              public, status, (fn.__doc__ or "").strip(),
+                                              phased=phased)
             return fn
         return deco
 
-    def command(self, name: str, schema: type[Schema], roles: tuple, scope=None, status: int = 200):
-        return self._register("command", name, schema, roles, scope, False, status)
+    def command(self, name: str, schema: type[Schema], roles: tuple, scope=None, status: int = 200,
+                phased: bool = False):
+        return self._register("command", name, schema, roles, scope, False, status, phased)
 
     def query(self, name: str, schema: type[Schema], roles: tuple = ANY_ROLE, scope=None,
               public: bool = False):
@@ -155,6 +186,10 @@ class Application:
                                              or expected_version < 1):
             raise BadInput("expected_version 应为正整数（记录的版本号）",
                            {"expected_version": ["应为正整数"]})
+        if op.phased:
+            with rt.read() as conn:
+                self._authorize(conn, op, actor, loaded)
+            return op.fn(Steps(rt, actor, correlation_id, causation_id), loaded)
         with rt.unit_of_work(actor, correlation_id, causation_id) as uow:
             uow.expected_version = expected_version
             self._authorize(uow.conn, op, actor, loaded)

@@ -945,49 +945,68 @@ app.retry_on_conflict.add("mark_inbox_read")
 # =================================================================================================
 # indicators
 # =================================================================================================
-def _publish(uow, period: str, only_missing: bool) -> dict:
-    conn, rt = uow.conn, uow.rt
-    published, unchanged = [], 0
-    for org in pr.party_orgs(conn, None, settings_of(rt).party_org_levels):
-        iid = EducationIndicators.indicators_id(org["unit_id"], period)
-        if uow.exists(EducationIndicators, iid):
-            if only_missing:
-                continue
-            agg = uow.get(EducationIndicators, iid)
-        else:
-            agg = EducationIndicators.blank(org["unit_id"], period)
-        values = pr.unit_indicators(conn, org["unit_id"], period)
-        if agg.publish(org["unit_id"], period, values):
-            uow.save(agg)
-            published.append(org["unit_id"])
-        else:
-            unchanged += 1
-    district_published = False
+PUBLISH_BATCH = 50  # organisations per write: the writer lock is held for one batch at a time
+
+
+def _publish(steps, period: str, only_missing: bool) -> dict:
+    """Both publishing commands are phased (shared.app.Steps): the figures of every
+    organisation are computed on a read connection, then appended ``PUBLISH_BATCH`` at a
+    time, so a request waits for one short batch at most, never for the whole sweep."""
+    rt = steps.rt
+    levels = settings_of(rt).party_org_levels
     did = "%s/%s" % (rt.node_id, period)
-    if not (only_missing and uow.exists(DistrictEducationIndicators, did) and not published):
-        figures, _ = pr.district_figures(conn, period, settings_of(rt).party_org_levels)
-        agg = uow.get(DistrictEducationIndicators, did) if uow.exists(DistrictEducationIndicators, did) \
-            else DistrictEducationIndicators.blank(rt.node_id, period)
-        if agg.publish(rt.node_id, period, figures):
-            uow.save(agg)
-            district_published = True
+    with steps.read() as conn:
+        done = set() if not only_missing else set(conn.execute(
+            select(pr.indicators.c.unit_id).where(pr.indicators.c.period == period)).scalars())
+        todo = [(org["unit_id"], pr.unit_indicators(conn, org["unit_id"], period))
+                for org in pr.party_orgs(conn, None, levels) if org["unit_id"] not in done]
+        district_done = only_missing and not todo and rt.store.stream_version(
+            conn, DistrictEducationIndicators.stream_id_for(did)) > 0
+        figures = None if district_done else pr.district_figures(conn, period, levels)[0]
+    published, unchanged = [], 0
+    for start in range(0, len(todo), PUBLISH_BATCH):
+        with steps.unit_of_work() as uow:  # checked again against the log, under the lock
+            batch = []
+            for unit_id, values in todo[start:start + PUBLISH_BATCH]:
+                iid = EducationIndicators.indicators_id(unit_id, period)
+                if uow.exists(EducationIndicators, iid):
+                    if only_missing:
+                        continue  # published since the figures were computed
+                    agg = uow.get(EducationIndicators, iid)
+                else:
+                    agg = EducationIndicators.blank(unit_id, period)
+                if agg.publish(unit_id, period, values):
+                    batch.append((unit_id, agg))
+                else:
+                    unchanged += 1
+            if batch:
+                uow.save(*(agg for _, agg in batch))
+        published.extend(unit_id for unit_id, _ in batch)
+    district_published = False
+    if figures is not None:
+        with steps.unit_of_work() as uow:
+            agg = uow.get(DistrictEducationIndicators, did) if uow.exists(DistrictEducationIndicators, did) \
+                else DistrictEducationIndicators.blank(rt.node_id, period)
+            if agg.publish(rt.node_id, period, figures):
+                uow.save(agg)
+                district_published = True
     return {"period": period, "published": published, "unchanged": unchanged,
             "district_published": district_published}
 
 
-@app.command("publish_indicators", s.PublishIndicators, roles=(NODE_ADMIN,))
-def publish_indicators(uow, d):
+@app.command("publish_indicators", s.PublishIndicators, roles=(NODE_ADMIN,), phased=True)
+def publish_indicators(steps, d):
     """Publish (or correct) each party organisation's and the district's figures for a
     month: ``EducationIndicators.Published`` / ``DistrictEducationIndicators.Published``,
     only where they changed since last published."""
-    return _publish(uow, d["period"], only_missing=False)
+    return _publish(steps, d["period"], only_missing=False)
 
 
-@app.command("publish_due_indicators", s.Nothing, roles=(NODE_ADMIN,))
-def publish_due_indicators(uow, d):
+@app.command("publish_due_indicators", s.Nothing, roles=(NODE_ADMIN,), phased=True)
+def publish_due_indicators(steps, d):
     """Routine (timer): once a month is over, publish its figures for every organisation
     that has none yet. Corrections afterwards go through ``publish_indicators``."""
-    return _publish(uow, previous_period(period_of(today_of(uow.rt))), only_missing=True)
+    return _publish(steps, previous_period(period_of(today_of(steps.rt))), only_missing=True)
 
 
 @runtime_query("unit_indicators", s.UnitPeriod, scope="unit_id")
