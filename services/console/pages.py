@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -413,3 +414,87 @@ def admin_users(web):
     return web.render("admin_users.html", status=400 if errors else 200, people=people,
                       records=web.dep.signin.recent(100), outcomes=OUTCOMES, errors=errors)
 
+
+
+# -- 廉政风险 -------------------------------------------------------------------------------------
+@page("/risk")
+def risk(web):
+    points = []
+    for root in roots(web):
+        points += web.query("supervision", "list_risk_points", {
+            "unit_id": root["unit_id"], "include_subtree": True, "limit": 500})["items"]
+    cells = {}
+    for p in points:
+        if p.get("likelihood") and p.get("impact"):
+            key = (p["likelihood"], p["impact"])
+            cells[key] = cells.get(key, 0) + 1
+    # every cell coloured by likelihood × impact; its label: how many points sit there
+    heat = [[i - 1, l - 1, l * i, cells.get((l, i), 0)] for l in range(1, 6) for i in range(1, 6)]
+    return web.render("risk.html", points=points, heat=heat)
+
+
+# -- 政治生态研判 -----------------------------------------------------------------------------------
+def _as_of(web) -> str | None:
+    """The picker's 年-月-日 [时:分:秒] in the users' zone, as the services' ISO form."""
+    value = web.arg("as_of")
+    if not value:
+        return None
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return date.fromisoformat(value).isoformat()
+        moment = datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise BadInput("截至日期的格式应为 年-月-日 时:分:秒") from None
+    return moment.replace(tzinfo=ZoneInfo(web.settings.timezone)).isoformat()
+
+
+@page("/ecology")
+def ecology(web):
+    rounds = web.query("supervision", "list_rounds")["rounds"]
+    round_id = web.arg("round_id") or (rounds[0]["round_id"] if rounds else "")
+    ranking, as_of, errors = None, None, {}
+    try:
+        as_of = _as_of(web)
+    except BadInput as exc:
+        errors = {"_": exc.message}
+    if round_id:
+        params = {"round_id": round_id}
+        if as_of:
+            params["as_of"] = as_of
+        try:
+            ranking = web.query("supervision", "round_ranking", params)
+        except BadInput as exc:
+            errors = describe(exc)
+    return web.render("ecology.html", status=400 if errors else 200, rounds=rounds,
+                      round_id=round_id, ranking=ranking, as_of=as_of or "",
+                      as_of_input=web.arg("as_of") if as_of else "", errors=errors,
+                      units=tree(web))
+
+
+def _exported_at(web):
+    return datetime.now(ZoneInfo(web.settings.timezone))
+
+
+@page("/ecology/<round_id>/ranking.xlsx")
+def ecology_ranking_xlsx(web, round_id):
+    from services.supervision.exports import assessment_report
+    from shared.exports import download
+    data = web.query("supervision", "assessment_report", {"round_id": round_id})
+    report, stem = assessment_report(data, web.dep.node_id, _exported_at(web))
+    return download(report, "xlsx", stem)
+
+
+LISTS = {"problems": "问题清单", "responsibilities": "责任清单", "rectifications": "整改清单"}
+
+
+@page("/ecology/lists.xlsx")
+def ecology_lists_xlsx(web):
+    from services.supervision.exports import unit_lists_report
+    from shared.exports import download
+    which = web.arg("list")
+    if which not in LISTS:
+        raise NotFound("没有这种清单")
+    params = {"unit_id": web.arg("unit_id"), "include_subtree": True}
+    data = web.query("supervision", "unit_lists", params)
+    report, stem = unit_lists_report(data, [which], web.dep.node_id, _exported_at(web))
+    return download(report, "xlsx", stem)

@@ -95,6 +95,8 @@ MENU = (
     ("责任书", "/letters", None),
     ("微权力清单", "/micro-power", None),
     ("整改", "/rectifications", None),
+    ("廉政风险", "/risk", None),
+    ("政治生态研判", "/ecology", None),
     ("用户与登录", "/admin/users", ("node-admin",)),
 )
 

@@ -202,3 +202,77 @@ def test_viewer_menu_has_no_admin_entry_and_no_write_buttons(node, page):
     page.goto(node.url + "/units")
     assert page.locator("button:has-text('登记单位')").count() == 0
     assert not re.search(r"[a-z]+_[a-z]+", page.inner_text("main"))  # no code shown
+
+
+def test_risk_heat_map_ranking_as_of_and_excel_downloads(node, page, tmp_path):
+    import openpyxl
+    root = node.api("units", "register_unit", {"name": "某区机关工委", "kind": "district_authority",
+                                               "level": "district", "parent_id": None})["unit_id"]
+    a = node.api("units", "register_unit", {"name": "区教育局", "kind": "government_dept",
+                                            "level": "unit", "parent_id": root})["unit_id"]
+    b = node.api("units", "register_unit", {"name": "区卫健委", "kind": "government_dept",
+                                            "level": "unit", "parent_id": root})["unit_id"]
+    sv = "http://%s/api/" % node.addresses["supervision"]
+    auth = {"Authorization": "Bearer %s" % node.admin_token}
+
+    def post(name, data):
+        return requests.post(sv + name, json=data, headers=auth, timeout=10)
+
+    # the supervision service knows the units once their events arrived
+    _wait(lambda: post("identify_risk_point", {
+        "unit_id": b, "description": "药品采购中收受回扣", "category": "post_duty", "post": "采购岗",
+        "post_flags": ["fund_intensive"], "likelihood": 4, "impact": 5}).status_code == 201)
+    # b was registered last: once it is known, the round covers both units
+    rnd = post("open_round", {"title": "%s年度政治生态研判" % YEAR, "period": YEAR, "unit_id": root})
+    assert rnd.status_code == 201, rnd.text
+    rnd = rnd.json()
+    assert post("record_finding", {"unit_id": a, "source": "audit", "description": "三重一大记录不全",
+                                   "deadline": "%d-06-30" % (TODAY.year + 1), "requirement": "补齐会议记录",
+                                   "responsible_role": "party_secretary"}).status_code == 201
+
+    def scores(high, low):
+        return [{"unit_id": u, "indicator": i, "score": s} for u, s in ((high, 95), (low, 60))
+                for i in ("unity", "enterprise", "life_meeting", "civilisation", "integrity_culture")]
+    assert post("record_round_scores", {"round_id": rnd["round_id"], "scores": scores(a, b)}).status_code == 200
+    time.sleep(1.1)  # the as-of moment below lies strictly between the two recordings
+    then = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    time.sleep(1.1)
+    assert post("record_round_scores", {"round_id": rnd["round_id"], "scores": scores(b, a)}).status_code == 200
+
+    sign_in(page, node, "admin")
+    page.wait_for_selector("h1:has-text('工作台')")
+    page.goto(node.url + "/risk")
+    page.wait_for_selector("#heat svg")
+    row = page.locator("tr", has_text="药品采购中收受回扣")
+    assert "资金密集" in row.inner_text() and "岗位职责风险" in row.inner_text()
+    shoot(page, "10-risk")
+
+    page.goto(node.url + "/ecology?round_id=%s" % rnd["round_id"])
+    first = lambda: page.locator("table.ranking tr").nth(1).inner_text()  # noqa: E731
+    assert "区卫健委" in first()  # now: the second recording put it first
+    page.evaluate("document.querySelector('#as_of')._flatpickr.setDate(%r, true)" % then)
+    page.click("button:has-text('查看排名')")
+    page.wait_for_selector("h2:has-text('截至')")
+    assert "区教育局" in first()  # as it stood between the two recordings
+    shoot(page, "11-ecology")
+
+    with page.expect_download() as dl:
+        page.click("a:has-text('下载排名及研判报告')")
+    path = tmp_path / "ranking.xlsx"
+    dl.value.save_as(path)
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    cells = [c for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
+    assert "排名" in cells and "区卫健委" in cells and "区教育局" in cells
+
+    pick(page, "单位（含下级单位）", "某区机关工委")
+    page.select_option("select[name=list]", label="整改清单")
+    with page.expect_download() as dl:
+        page.click("button:has-text('下载')")
+    path = tmp_path / "lists.xlsx"
+    dl.value.save_as(path)
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    text = [c for row in rows for c in row if isinstance(c, str)]
+    assert "三重一大记录不全" in text and not any(re.fullmatch(r"[a-z_]+", t) for t in text)
+    dates = [c for row in rows for c in row if isinstance(c, datetime)]
+    assert dates, "deadlines are dates, not text"
