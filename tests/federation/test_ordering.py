@@ -71,3 +71,35 @@ def test_the_held_buffer_is_bounded():
     assert s.offer("a", 8, 8) is Offer.DROPPED   # the feed will supply it
     assert s.offer("a", 1, 1) is Offer.READY     # the next expected one always fits
     assert s.held_count() == 4
+
+
+def test_repair_backs_off_to_a_ceiling_and_starts_again_once_the_hole_closes():
+    now = [0.0]
+    s = OriginSequencer(grace=0.25, ceiling=2.0, clock=lambda: now[0])
+    s.offer("a", 3, "three")
+    now[0] = 0.25
+    assert s.gaps() == ["a"]
+    waits = [s.repair_failed("a") for _ in range(6)]
+    assert waits == [0.5, 1.0, 2.0, 2.0, 2.0, 2.0]  # doubling, never beyond the ceiling
+    assert s.gaps() == []  # the wait restarts from the failed pull
+    now[0] += 1.99
+    assert s.gaps() == []
+    now[0] += 0.01
+    assert s.gaps() == ["a"]
+    s.offer("a", 1, "one"), s.offer("a", 2, "two")
+    s.take_ready("a")
+    s.applied("a", 3)  # the hole closed: the next one starts from grace again
+    s.offer("a", 5, "five")
+    now[0] += 0.25
+    assert s.gaps() == ["a"]
+
+
+def test_held_items_beyond_the_origins_head_are_dropped_and_end_the_gap():
+    s = OriginSequencer(grace=0.0)
+    s.offer("a", 1_000_001, "far")
+    s.offer("a", 3, "three")
+    assert s.has_gap("a") and s.held_count("a") == 2
+    assert s.beyond("a", head=5) == [1_000_001]
+    assert s.held_count("a") == 1 and s.has_gap("a")  # 3 may still come: keep waiting
+    assert s.beyond("a", head=2) == [3]
+    assert s.held_count() == 0 and not s.has_gap("a") and s.gaps() == []

@@ -139,6 +139,29 @@ def test_joint_activity_signups_and_attendance_per_node(network):
     assert owners == ["city", "district-a", "district-b"]
 
 
+def test_a_corrected_attendance_reaches_every_node(network):
+    """A correction keeps its sharing level (issue 11, A5): it was emitted node-only, so
+    the district showed 39 attendees and the other nodes 40, for ever."""
+    a, city, b = network["district-a"], network["city"], network["district-b"]
+    aid = city.execute("plan_activity", {
+        "activity_id": "correction-day", "unit_id": "city-gw", "title": "警示教育专题党日",
+        "theme": "警示教育", "description": "更正出席人数。",
+        "starts_at": "2025-07-01T09:00:00+08:00", "ends_at": "2025-07-01T11:00:00+08:00",
+        "location": "市廉政教育基地", "invited_nodes": ["district-a", "district-b"],
+        "share": {"sharing": "all", "recipients": []}})["activity_id"]
+    wait_for(lambda: a.record(aid), what="the activity at district-a")
+
+    def attendees(node):
+        r = node.record(aid)
+        return r and (r.get("participation") or {}).get("attendees")
+    a.execute("record_attendance", {"activity_id": aid, "units": [{"unit_id": "a-xj", "attendees": 40}]})
+    for node in (a, city, b):
+        wait_for(lambda n=node: attendees(n) == 40, what="40 attendees at %s" % node.node_id)
+    a.execute("record_attendance", {"activity_id": aid, "units": [{"unit_id": "a-xj", "attendees": 39}]})
+    for node in (a, city, b):
+        wait_for(lambda n=node: attendees(n) == 39, what="the correction at %s" % node.node_id)
+
+
 def dispatch_supervision(node, event_type: str, payload: dict) -> None:
     """What the supervision service's relay publishes on this node's broker."""
     body = {"event_id": str(uuid.uuid4()), "position": 1, "stream_id": "X:%s" % uuid.uuid4().hex,
