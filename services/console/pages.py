@@ -373,10 +373,31 @@ def rectifications(web):
     return web.render("rectifications.html", columns=columns, statuses=STATUSES)
 
 
-@page("/rectifications/<rect_id>")
+RECT_ACTIONS = {  # form action -> (command, the fields it takes, what the person is told)
+    "verify": ("verify_rectification", ("note",), "已验收销号"),
+    "reject": ("reject_rectification", ("reason",), "已退回重新整改"),
+    "extend": ("extend_deadline", ("deadline", "reason"), "已延长整改期限"),
+    "reopen": ("reopen_rectification", ("reason", "deadline"), "已重新打开"),
+}
+
+
+@page("/rectifications/<rect_id>", methods=("GET", "POST"))
 def rectification(web, rect_id):
+    errors = {}
+    if web.request.method == "POST":
+        if not web.can(*INSPECTORS):
+            raise_forbidden()
+        action = RECT_ACTIONS.get(web.form("action"))
+        if action is None:
+            raise NotFound("没有这种操作")
+        command, fields, done = action
+        data = dict({f: web.form(f) for f in fields}, rect_id=rect_id)
+        _r, errors = web.attempt("supervision", command, data)
+        if not errors:
+            return web.redirect("/rectifications/%s" % rect_id, done)
     rect = web.query("supervision", "get_rectification", {"rect_id": rect_id})
-    return web.render("rectification.html", rect=rect)
+    return web.render("rectification.html", status=400 if errors else 200, rect=rect,
+                      errors=errors, inspector=web.can(*INSPECTORS))
 
 
 # -- 用户与登录 (node-admins) --------------------------------------------------------------------
