@@ -221,6 +221,16 @@ def _stored_fingerprint(kept: str, payload: str | None) -> tuple:
     return json.dumps(env, sort_keys=True, default=str), digest
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 # failures of this node's own infrastructure: retried, unlike anything about a message
 _INFRASTRUCTURE = (SQLAlchemyError, OSError)
 
@@ -575,6 +585,9 @@ class Federation:
         error = check(p)
         if error is not None:
             raise InvalidPayload("payload does not match %s: %s" % (event_type, error), env)
+        if _has_nul(p):
+            # PostgreSQL cannot store it: the whole batch would fail, and come again
+            raise InvalidPayload("text with a NUL character cannot be stored", env)
         if p.get("sharing") != env["sharing"] or sorted(p.get("recipients") or []) != env["recipients"]:
             raise InvalidPayload("the payload's sharing level contradicts the envelope's", env)
         rid = p.get(agg.id_field)

@@ -148,6 +148,21 @@ def test_fuzz_receive_path_with_arbitrary_bodies(network):
     wait_for(lambda: inbox_queue_state(city) == (0, 0), what="an empty inbox queue")
 
 
+def test_authentic_record_with_a_nul_is_refused_not_retried(network):
+    """A trusted origin's record with a NUL in its text verifies and matches the contract,
+    but PostgreSQL cannot store it: refused, never a batch that fails again and again."""
+    city = network["city"]
+    x = FakeOrigin(city, "district-nul")
+    bad = x.case(1, payload=dict(case_payload("district-nul/case-1"), title="a\x00b"))
+    bad = sign({k: v for k, v in bad.items() if k != "signature"}, x.key)
+    deliver(city, bad)
+    wait_for(lambda: rejected(city, "district-nul", "invalid_payload") == 1,
+             what="the NUL refused")
+    assert local_events(city, bad["event_id"]) == 0
+    deliver(city, x.case(1))
+    wait_for(lambda: watermark(city, "district-nul") == 1, what="the genuine number 1")
+
+
 # ------------------------------------------------------- A2 refused keeps its number
 
 def _b_next_seq(b) -> int:
