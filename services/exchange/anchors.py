@@ -208,8 +208,10 @@ class Anchoring:
         statement is checked against the log it names)."""
         heads = log_heads(self.cfg, self._engines)
         with self.fed.rt.store.engine.begin() as conn:
-            stmt = sign_statement(self.fed.key, self.fed.node_id,
-                                  next_seq(conn, self.fed.node_id), heads)
+            # numbered by the clock (microseconds), not only by what is kept here: a node
+            # restored from a backup must not reuse numbers its holders already keep
+            seq = max(next_seq(conn, self.fed.node_id), now_us())
+            stmt = sign_statement(self.fed.key, self.fed.node_id, seq, heads)
             keep(conn, stmt)
         me = self.fed.registry.get(self.fed.node_id)
         for holder in holders(self.fed.registry, me):
