@@ -282,7 +282,7 @@ def run(var_dir: str = "var", only=None) -> dict:
     return {
         "checkin_burst_p99_ms": judged(
             percentile(due_ms, 99), "ms", percentile(health.from_due_ms(), 99),
-            "paced GET /health p99, same process", 8.0, AT_MOST, quiet_machine_target="≤ 200 ms",
+            "paced GET /health p99, same process", 40.0, AT_MOST, quiet_machine_target="≤ 200 ms",
             not_measured=short,
             p50_ms=round(percentile(due_ms, 50), 1), p99_from_send_ms=round(percentile(sent_ms, 99), 1),
             max_ms=round(max(due_ms), 1), baseline_p50_ms=round(percentile(health.from_due_ms(), 50), 1),
