@@ -475,15 +475,7 @@ class Federation:
         if seen:
             self._check_seen(seen, via)
         for env in fresh:
-            try:
-                self._verify(env)
-            except EnvelopeRejected as exc:
-                self._rejected(exc, via)
-                continue
-            except _INFRASTRUCTURE:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a body no check foresaw
-                self._rejected(unreadable(exc, env), via)
+            if not self._passes(env, via):
                 continue
             origin, seq = env["origin"], env["origin_seq"]
             offer = self.sequencer.offer(origin, seq, (env, None))
@@ -498,6 +490,19 @@ class Federation:
         for origin in self.sequencer.ready_origins():
             self._apply_ready(origin, via)
         self._update_held()
+
+    def _passes(self, env, via: str) -> bool:
+        """``_verify``, any refusal counted and logged: False when refused."""
+        try:
+            self._verify(env)
+            return True
+        except EnvelopeRejected as exc:
+            self._rejected(exc, via)
+        except _INFRASTRUCTURE:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a body no check foresaw
+            self._rejected(unreadable(exc, env), via)
+        return False
 
     def _check_own(self, envelopes: list[dict], via: str) -> None:
         """This node's own records come back through its own binding: skip those that
@@ -534,17 +539,13 @@ class Federation:
         for env in envelopes:
             origin, seq = env["origin"], env["origin_seq"]
             try:
-                if known.get((origin, seq)) == _fingerprint(env):
-                    self._metric("m_duplicates", self._origin_label(origin))
-                    continue
-                self._verify(env)
-            except EnvelopeRejected as exc:
-                self._rejected(exc, via)
+                same = known.get((origin, seq)) == _fingerprint(env)
+            except (ValueError, RecursionError):
+                same = False  # cannot even be written down: certainly not what we hold
+            if same:
+                self._metric("m_duplicates", self._origin_label(origin))
                 continue
-            except _INFRASTRUCTURE:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a body no check foresaw
-                self._rejected(unreadable(exc, env), via)
+            if not self._passes(env, via):
                 continue
             self._rejected(SequenceReused(
                 "%s #%d differs from what this node received under that number"
