@@ -101,6 +101,25 @@ def cmd_node_init(args) -> int:
     return 0
 
 
+def cmd_node_broker_users(args) -> int:
+    from shared import brokerusers
+    from shared.federation.broker import BrokerAdmin
+    admin = BrokerAdmin.for_node(config.amqp_uri(), args.api or config.rabbit_api_url())
+    try:
+        if args.remove:
+            brokerusers.remove(admin)
+            print("broker users of node %s removed" % config.node_id())
+            return 0
+        for service, uri in brokerusers.provision(admin).items():
+            print("%-12s %s" % (service, brokerusers.user_name(None, service)))
+    finally:
+        admin.close()
+    print("`qinglian run` starts each service with its own login; give the same to any "
+          "other launcher (AMQP_URI per process, passwords in %s)"
+          % (config.var_dir() / config.node_id() / "broker"))
+    return 0
+
+
 def cmd_user_add(args) -> int:
     users = _users()
     users.add_user(args.user_id, args.name, args.role, args.unit_scope)
@@ -322,6 +341,7 @@ def service_command(service: str) -> list[str]:
 
 
 def cmd_run(args) -> int:
+    from shared.brokerusers import service_amqp_uri
     uri = config.amqp_uri()
     if not broker_answers(uri):
         print("RabbitMQ is not answering at %s - start it with `rabbitmq-server -detached` "
@@ -335,6 +355,8 @@ def cmd_run(args) -> int:
         port = base_port + i if base_port else config.DEFAULT_PORTS[service]
         env["WEB_SERVER_ADDRESS"] = "%s:%d" % (args.host, port)
         env.setdefault("NODE_ID", config.node_id())
+        # its own broker login once the node has them (qinglian node broker-users)
+        env["AMQP_URI"] = service_amqp_uri(service)
         # own session: Ctrl-C reaches only this launcher, which stops each service once
         # (nameko 2.14 trips over a second stop signal while stopping its timers)
         procs.append((service, port, subprocess.Popen(service_command(service), env=env, cwd=str(REPO),
@@ -384,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-user", default="admin")
     p.add_argument("--admin-name", default="管理员")
     p.set_defaults(func=cmd_node_init)
+    p = node.add_parser("broker-users", help="each service's own broker user on this node's vhost")
+    p.add_argument("--api", help="management API URL (default RABBITMQ_API_URL, else from AMQP_URI)")
+    p.add_argument("--remove", action="store_true", help="delete them (and their passwords)")
+    p.set_defaults(func=cmd_node_broker_users)
 
     user = root.add_parser("user", help="users and API tokens").add_subparsers(dest="sub", required=True)
     groups["user"] = user

@@ -137,3 +137,32 @@ def test_events_dead_letters_lists_what_consumers_gave_up_on(env):
     assert "units: 1 dead letter(s)" in r.stdout
     assert "units.example" in r.stdout and "e-1" in r.stdout and "boom" in r.stdout
     assert '{"type": "X"}' in r.stdout
+
+
+def test_node_broker_users_creates_and_removes_each_services_login(env, vhost):
+    import uuid
+
+    import requests
+
+    from tests.fixtures import RABBIT_API
+    node_id = "bu-%s" % uuid.uuid4().hex[:8]
+    env.update(NODE_ID=node_id, AMQP_URI=vhost["uri"], RABBITMQ_API_URL=RABBIT_API.removesuffix("/api"))
+
+    def permissions():
+        r = requests.get("%s/vhosts/%s/permissions" % (RABBIT_API, vhost["name"]), auth=("guest", "guest"),
+                         timeout=10)
+        return {p["user"]: p for p in r.json() if p["user"].startswith("ql-")}
+    made = qinglian(env, "node", "broker-users")
+    try:
+        assert made.returncode == 0, made.stderr
+        perms = permissions()
+        assert set(perms) == {"ql-%s-%s" % (vhost["name"], s) for s in
+                              ("console", "units", "supervision", "education", "exchange")}
+        assert perms["ql-%s-units" % vhost["name"]]["write"].startswith("^(units\\.events|")
+        secrets = sorted(p.name for p in (Path(env["QINGLIAN_VAR"]) / node_id / "broker").iterdir())
+        assert secrets == sorted("%s.secret" % s for s in ("console", "units", "supervision",
+                                                           "education", "exchange"))
+    finally:
+        removed = qinglian(env, "node", "broker-users", "--remove")
+    assert removed.returncode == 0, removed.stderr
+    assert permissions() == {}

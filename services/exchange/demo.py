@@ -109,7 +109,7 @@ class Demo:
                  for i, n in enumerate(("city", "district-a", "district-b"))}
         self.net = LocalNetwork(self.var_root, prefix="%s-%s" % (prefix, uuid.uuid4().hex[:4]),
                                 amqp_base=config.amqp_uri(), ports=ports,
-                                api_url=api or config.rabbit_api_url())
+                                api_url=api or config.rabbit_api_url(), service_users=True)
         self.base_port = base_port
         self.procs: list[tuple[str, str, subprocess.Popen]] = []
         self.tokens: dict[str, str] = {}
@@ -138,7 +138,8 @@ class Demo:
         for node in self.net.nodes.values():
             for service in self.services:
                 port = self.port(node.node_id, service)
-                env = dict(os.environ, **{k: str(v) for k, v in node.config.items()})
+                # each service logs in to its node's broker as its own user
+                env = dict(os.environ, **{k: str(v) for k, v in node.service_config(service).items()})
                 env["WEB_SERVER_ADDRESS"] = "127.0.0.1:%d" % port
                 env.pop("EXCHANGE_DATABASE_URL", None)
                 for name in ("UNITS", "SUPERVISION", "EDUCATION", "EXCHANGE", "NODE"):

@@ -58,6 +58,12 @@ class LocalNode:
         cfg.update(self.extra)
         return cfg
 
+    def service_config(self, service: str) -> dict:
+        """The config of one service process: the node's, logging in to the broker as
+        that service's own user once ``LocalNetwork(service_users=True)`` made them."""
+        from shared.brokerusers import service_amqp_uri
+        return dict(self.config, AMQP_URI=service_amqp_uri(service, self.config))
+
     def inbox_bindings(self) -> list[tuple[str, str]]:
         keys = [(SHARED_EXCHANGE, "#"), (NAMED_EXCHANGE, "%s.#" % self.node_id)]
         if self.level == "city":
@@ -78,7 +84,8 @@ class LocalNetwork:
     def __init__(self, var_root: str | Path, districts=("district-a", "district-b"),
                  city: str = "city", prefix: str | None = None, amqp_base: str = DEFAULT_AMQP,
                  ports: dict[str, int] | None = None, extra: dict | None = None,
-                 admin: BrokerAdmin | None = None, api_url: str | None = None):
+                 admin: BrokerAdmin | None = None, api_url: str | None = None,
+                 service_users: bool = False):
         self.prefix = prefix or "qlt-%s" % uuid.uuid4().hex[:8]
         self.admin = admin or BrokerAdmin.for_node(amqp_base, api_url or DEFAULT_API)
         self.var_root = Path(var_root)
@@ -92,6 +99,7 @@ class LocalNetwork:
         self.city = self.nodes[city]
         self.districts = [self.nodes[d] for d in districts]
         self.topology: Topology | None = None
+        self.service_users = service_users  # each service its own broker login (shared.brokerusers)
 
     def __getitem__(self, node_id: str) -> LocalNode:
         return self.nodes[node_id]
@@ -101,6 +109,9 @@ class LocalNetwork:
         self.wait_for_broker()
         for node in self.nodes.values():
             self.admin.ensure_vhost(node.vhost)
+            if self.service_users:
+                from shared.brokerusers import provision
+                provision(self.admin, node.config)
         self.trust_all()
         if link:
             self.link()
@@ -144,6 +155,13 @@ class LocalNetwork:
         restart), and a vhost left behind keeps its links running."""
         if self.topology is not None:
             self.topology.delete_link_users()
+        if self.service_users:
+            from shared.brokerusers import remove
+            for node in self.nodes.values():
+                try:
+                    remove(self.admin, node.config)
+                except Exception:  # noqa: BLE001 - the vhosts still go; users are named by them
+                    pass
         left = [n.vhost for n in self.nodes.values()]
         for attempt in range(attempts):
             for vhost in list(left):

@@ -517,6 +517,11 @@ class BrokerAdmin:
     def delete_user(self, user: str) -> bool:
         return self._call("DELETE", "users", user, missing_ok=True) is not None
 
+    def set_permissions(self, vhost: str, user: str, configure: str, write: str, read: str) -> None:
+        """``user``'s permission patterns on ``vhost`` (shared.brokerusers uses it)."""
+        self._call("PUT", "permissions", vhost, user,
+                   json={"configure": configure, "write": write, "read": read})
+
     def grant_link_user(self, vhost: str, user: str, exchanges: Iterable[str],
                         downstream_vhost: str | None = None) -> None:
         """Permissions for a federation link's user on its upstream broker: read only
