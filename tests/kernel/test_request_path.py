@@ -12,9 +12,11 @@ import time
 import eventlet
 import pytest
 import requests
+from nameko.testing.utils import get_extension
 from sqlalchemy import create_engine, text
 
 from services.units.service import UnitsService
+from shared.service import EventSourcing
 from tests.fixtures import PG_SERVER, RABBIT_API
 from tests.helpers import Api, wait_for
 
@@ -35,8 +37,10 @@ def node(container_factory, node_config, admin_token):
         config = node_config
         token = admin_token
 
-        def head(self):
-            return api.raw_get("/health/ready").json()["head"]
+        def head(self):  # the log itself, read beside the service
+            runtime = get_extension(container, EventSourcing).runtime
+            with runtime.read() as conn:
+                return runtime.store.head(conn)
     Node.api = api
     Node.container = container
     host, port = node_config["WEB_SERVER_ADDRESS"].rsplit(":", 1)
