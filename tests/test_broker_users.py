@@ -121,3 +121,24 @@ def test_a_forged_event_never_reaches_the_exchange_service(node, container_facto
             return [e.payload.get("unit_id") for e in rt.store.iter_all(c)
                     if e.event_type.startswith("IndicatorReport.")]
     assert wait_for(recorded, timeout=30) == ["real-unit"]  # the genuine one, after the forgery
+
+
+def test_the_exchange_services_own_rpcs_need_proof_too(node, container_factory):
+    from shared.errors import Forbidden, Unauthenticated
+    node_config, uris, admin = node
+    container_factory(ExchangeService, service_config(
+        node_config, uris, "exchange", QINGLIAN_FEDERATION="off")).start()
+    users = UserDirectory(make_engine(config.node_database_url(node_config)), node_config["NODE_ID"])
+    users.add_user("v", "v", ["viewer"])
+    viewer = {"token": users.issue_token("v")}
+    users.engine.dispose()
+    with ClusterRpcProxy(node_config, timeout=30) as n:
+        for forged in (None, {"user_id": "x", "roles": ["node-admin"]}):
+            with pytest.raises(Unauthenticated):
+                n.exchange.federation_sync(actor=forged)
+            with pytest.raises(Unauthenticated):
+                n.exchange.federation_state(actor=forged)
+        with pytest.raises(Forbidden):
+            n.exchange.federation_sync(actor=viewer)
+        assert n.exchange.federation_sync(actor=admin) == {"sync": "requested"}
+        assert isinstance(n.exchange.federation_state(actor=viewer), dict)

@@ -36,7 +36,7 @@ from services.exchange.federation import (
 )
 from shared import config
 from shared.auth import NODE_ADMIN
-from shared.errors import Forbidden, QinglianError
+from shared.errors import Forbidden, QinglianError, Unauthenticated
 from shared.federation.feed import FeedRefused
 from shared.federation.keys import init_this_node, load_or_create_node_key, node_registry
 from shared.http import http
@@ -200,14 +200,24 @@ class ExchangeService(MirrorsUnits, NodeService):
         self.store.federation.sync_requested.set()
         return json_response({"sync": "requested"}, 202)
 
-    @rpc
-    def federation_sync(self):
+    # over RPC as over HTTP: proof of who calls (``actor={"token": ...}``, shared.auth)
+    def _rpc_caller(self, proof):
+        actor = self.store.rpc_actor(proof)
+        if actor is None:
+            raise Unauthenticated('需要凭证 actor={"token": ...} (an RPC actor is required)')
+        return actor
+
+    @rpc(expected_exceptions=QinglianError)
+    def federation_sync(self, actor=None):
         """Ask the consumer thread to pull every peer's feed now (it runs it next)."""
+        if not self._rpc_caller(actor).has(NODE_ADMIN):
+            raise Forbidden("node-admin only")
         self.store.federation.sync_requested.set()
         return {"sync": "requested"}
 
-    @rpc
-    def federation_state(self):
+    @rpc(expected_exceptions=QinglianError)
+    def federation_state(self, actor=None):
+        self._rpc_caller(actor)
         return self.store.federation.status()
 
     # -- 上下互比 figures from this node's other services ---------------------------------
