@@ -316,3 +316,75 @@ def test_liveness_answers_without_a_worker(node):
         for g in holders:
             g.kill()
     time.sleep(0)
+
+
+# -- E22: every list is a page; as-of views are built once ---------------------------------
+def _tree(node, n):
+    for i in range(n):
+        assert node.api.post("register_unit", {"unit_id": "s%02d" % i, "name": "单位%02d" % i,
+                                               "kind": "section", "level": "section",
+                                               "parent_id": "qu"})[0] == 201
+
+
+def _all_pages(api, query, params, key):
+    items, cursor, pages = [], None, 0
+    while True:
+        status, body = api.get(query, {**params, **({"cursor": cursor} if cursor else {})})
+        assert status == 200, body
+        items += body[key]
+        pages += 1
+        cursor = body["next"]
+        if cursor is None:
+            return items, pages, body
+
+
+def test_list_units_and_the_tree_as_of_are_paged(node):
+    _tree(node, 7)
+    whole = node.api.get("list_units", {"unit_id": "qu"})[1]
+    assert len(whole["units"]) == 8 and whole["next"] is None
+    units, pages, _ = _all_pages(node.api, "list_units", {"unit_id": "qu", "limit": 3}, "units")
+    assert pages == 3 and [u["unit_id"] for u in units] == [u["unit_id"] for u in whole["units"]]
+    position = node.head()
+    node.api.post("register_unit", {"unit_id": "late", "name": "后来", "kind": "section",
+                                    "level": "section", "parent_id": "qu"})
+    units, pages, _ = _all_pages(node.api, "unit_tree_as_of",
+                                 {"unit_id": "qu", "position": position, "limit": 5}, "units")
+    assert pages == 2 and len(units) == 8 and "late" not in {u["unit_id"] for u in units}
+    assert node.api.get("list_units", {"unit_id": "qu", "limit": 0})[0] == 400
+    assert node.api.get("list_units", {"unit_id": "qu", "limit": 5000})[0] == 400
+    status, body = node.api.get("list_units", {"unit_id": "qu", "cursor": "!!not-a-cursor"})
+    assert status == 400 and "cursor" in body["fields"]
+
+
+def test_an_as_of_view_is_built_once_per_position(node):
+    from shared import projections
+    _tree(node, 3)
+    position = node.head()
+    before = dict(projections._AS_OF_VIEWS)
+    first = node.api.get("unit_tree_as_of", {"unit_id": "qu", "position": position})[1]
+    built = [k for k in projections._AS_OF_VIEWS if k not in before]
+    assert len(built) == 1 and built[0][2] == position
+    engine = projections._AS_OF_VIEWS[built[0]]
+    again = node.api.get("unit_tree_as_of", {"unit_id": "qu", "position": position, "limit": 2})[1]
+    assert projections._AS_OF_VIEWS[built[0]] is engine  # served from the kept build
+    assert again["units"] == first["units"][:2]
+    # a position beyond the head is the head: never kept under a position not yet written
+    node.api.get("unit_tree_as_of", {"unit_id": "qu", "position": position + 1000})
+    assert all(k[2] <= node.head() for k in projections._AS_OF_VIEWS if k[0] == built[0][0])
+
+
+def test_letter_coverage_counts_the_whole_subtree_and_pages_the_unsigned(node):
+    _tree(node, 5)
+    for i in range(5):
+        assert node.api.post("issue_letter", {"period": "2026", "issuer_unit_id": "qu",
+                                              "target_unit_id": "s%02d" % i,
+                                              "signatory_role": "party_secretary",
+                                              "content": "责任书"})[0] == 201
+    assert node.api.post("sign_letter", {"period": "2026", "target_unit_id": "s01",
+                                         "signed_on": "2026-02-01",
+                                         "signatory_role": "party_secretary"})[0] == 200
+    unsigned, pages, last = _all_pages(node.api, "letter_coverage",
+                                       {"unit_id": "qu", "period": "2026", "limit": 2}, "unsigned")
+    assert (last["total"], last["signed"], pages) == (5, 1, 2)
+    assert [u["unit_id"] for u in unsigned] == ["s00", "s02", "s03", "s04"]
+    assert last["by_kind"] == {"section": {"total": 5, "signed": 1}}
