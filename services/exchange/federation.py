@@ -85,17 +85,27 @@ from shared.federation.broker import (
     CITY_EXCHANGE, EXCHANGES, NAMED_EXCHANGE, SHARED_EXCHANGE, message_properties, routes_for,
 )
 from shared.federation.envelope import (
-    EnvelopeMalformed, EnvelopeRejected, InvalidPayload, KeyRing, NotEntitled, NotOwner,
-    OwnOrigin, SequenceReused, UnknownType, UnsupportedSchema, audience, loads, sign, verify,
+    SHARING_LEVELS, EnvelopeMalformed, EnvelopeRejected, InvalidPayload, KeyRing, NotEntitled,
+    NotOwner, OwnOrigin, SequenceReused, UnknownType, UnsupportedSchema, audience, loads, sign,
+    verify,
 )
 from shared.federation.feed import (
     PAGE_MAX, FeedClient, FeedError, FeedPageInvalid, fetch_page, page_body, verify_request,
 )
 from shared.federation.ordering import Offer, OriginSequencer
 from shared.federation.registry import NodeRegistry
+from shared.relay import BrokerWatch
 from shared.store import events
 
 ROOT_STREAMS = {cls.stream_type for cls in ROOTS.values()}
+
+
+def _reasons(cls=EnvelopeRejected) -> set[str]:
+    return {cls.reason}.union(*(_reasons(sub) for sub in cls.__subclasses__()))
+
+
+# every ``reason`` label of qinglian_federation_rejected_total (created at zero)
+REJECTION_REASONS = tuple(sorted(_reasons()))
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +284,7 @@ class Federation:
         self.recent_rejections: deque = deque(maxlen=50)
         self._pull_backoff: dict[str, tuple[float, float]] = {}
         self._loaded = False
+        self._started_us = now_us()
         if metrics is not None:
             m = metrics
             self.m_rejected = m.counter("qinglian_federation_rejected_total",
@@ -287,7 +298,11 @@ class Federation:
             self.m_pulls = m.counter("qinglian_federation_feed_pulls_total",
                                      "Pages pulled from other nodes' feeds", ("origin", "outcome"))
             self.m_lag = m.gauge("qinglian_federation_lag_seconds",
-                                 "Age of the newest applied event, per origin node", ("origin",))
+                                 "Age of the oldest event received from the origin and not "
+                                 "applied yet (0 when caught up)", ("origin",))
+            self.m_heard = m.gauge("qinglian_federation_last_heard_seconds",
+                                   "Seconds since the origin was last heard from (an authentic "
+                                   "message or a feed page)", ("origin",))
             self.m_held = m.gauge("qinglian_federation_held",
                                   "Envelopes held back waiting for a missing predecessor",
                                   ("origin",))
@@ -302,10 +317,64 @@ class Federation:
                                          ("exchange",))
             self.m_outbox_lag = m.gauge("qinglian_federation_outbox_lag",
                                         "Staged envelopes not yet confirmed by the broker")
+            self.m_outbox_lag_s = m.gauge("qinglian_federation_outbox_lag_seconds",
+                                          "Age of the oldest staged envelope the broker has not "
+                                          "confirmed (0 when caught up)")
+            for sharing in SHARING_LEVELS:
+                if sharing != "node":  # never staged
+                    self.m_staged.labels(m.service, sharing)
+            for exchange in EXCHANGES:
+                self.m_published.labels(m.service, exchange)
+            for reason in REJECTION_REASONS:  # what a forged origin is counted under
+                self.m_rejected.labels(m.service, "untrusted", reason)
+            m.probe("federation", self.refresh_metrics,
+                    (self.m_lag, self.m_heard, self.m_held, self.m_outbox_lag, self.m_outbox_lag_s))
+        self._heard: dict[str, int] = {}  # origin -> when last heard from (µs)
 
     @property
     def city_id(self) -> str | None:
         return self.node_id if self.level == "city" else self.parent
+
+    # -- metrics computed at scrape time (shared.metrics: probes) -------------------------
+    def heard_from(self, origin: str) -> None:
+        self._heard[origin] = now_us()
+
+    def refresh_metrics(self) -> None:
+        """Lags from the outbox, its checkpoint and what is held, for this scrape."""
+        service, now = self.metrics.service, now_us()
+        with self.rt.read() as conn:
+            head = self.outbox_head(conn)
+            done = self.rt.store.get_checkpoint(conn, PUBLISHER_CHECKPOINT) or 0
+            oldest = conn.execute(select(outbox.c.recorded_at_us).where(outbox.c.origin_seq > done)
+                                  .order_by(outbox.c.origin_seq).limit(1)).scalar() \
+                if head > done else None
+            stored = dict(conn.execute(select(inbox.c.origin, inbox.c.updated_at_us)).all())
+        self.m_outbox_lag.labels(service).set(max(0, head - done))
+        self.m_outbox_lag_s.labels(service).set(max(0.0, (now - oldest) / 1e6) if oldest else 0.0)
+        origins = {r.node_id for r in self.registry.all() if r.node_id != self.node_id}
+        for origin in origins | set(stored):
+            self._declare_origin(origin)
+            held = dict(self.sequencer.held.get(origin) or {})
+            # the oldest held envelope is younger than the hole before it: a lower bound
+            age = 0.0
+            if held:
+                occurred = held[min(held)][0].get("occurred_at")
+                age = max(0.0, (now - iso_to_us(occurred)) / 1e6) if occurred else 0.0
+            self.m_lag.labels(service, origin).set(age)
+            self.m_held.labels(service, origin).set(len(held))
+            heard = max(self._heard.get(origin, 0), stored.get(origin) or 0) or self._started_us
+            self.m_heard.labels(service, origin).set(max(0.0, (now - heard) / 1e6))
+
+    def _declare_origin(self, origin: str) -> None:
+        """This origin's counters at zero, so their first increase is seen."""
+        service = self.metrics.service
+        for reason in REJECTION_REASONS:
+            self.m_rejected.labels(service, origin, reason)
+        for via in ("amqp", "feed"):
+            self.m_applied.labels(service, origin, via)
+        for outcome in ("ok", "error", "invalid"):
+            self.m_pulls.labels(service, origin, outcome)
+        self.m_duplicates.labels(service, origin)
 
     def _metric(self, name, *labels, value=1, set_=False):
         if self.metrics is None:
@@ -413,6 +482,7 @@ class Federation:
         if not isinstance(env, dict):
             raise InvalidPayload("entry is not a JSON object")
         verify(env, self.registry)
+        self.heard_from(env["origin"])  # authentic: the origin is alive
         if not audience(env, self.node_id, self.level, self.parent):
             raise NotEntitled("this node (%s) is not in the audience of a %r record"
                               % (self.node_id, env.get("sharing")), env)
@@ -706,9 +776,6 @@ class Federation:
             self.sequencer.note_gap(origin)
         if applied:
             self._metric("m_applied", origin, via, value=applied)
-        if last_occurred:
-            self._metric("m_lag", origin, value=max(0.0, (now - iso_to_us(last_occurred)) / 1e6),
-                         set_=True)
 
     def _stream_versions(self, conn, items) -> dict[str, int]:
         """Current versions of every stream this batch may append to, in one query."""
@@ -792,6 +859,7 @@ class Federation:
                 finally:
                     ahead = None
                 self._metric("m_pulls", origin, "ok")
+                self.heard_from(origin)
                 checked = page.checked or self.verify_entries(origin, page.entries)
                 if not page.complete and page.through > after:
                     # catching up: the origin prepares the next page, and its signatures
@@ -1027,6 +1095,9 @@ class OutboxPublisher:
         self.batch_size = batch_size
         self._conn = None
         self._producer = None
+        self.on_connection = fed.metrics.connection("federation-publisher") if fed.metrics \
+            else (lambda _up: None)
+        self.check_broker = BrokerWatch(lambda: (self._producer_ready(), self._conn)[1])
 
     def _producer_ready(self) -> Producer:
         if self._producer is None:
@@ -1036,6 +1107,7 @@ class OutboxPublisher:
                 Exchange(name, type="topic", durable=True, auto_delete=False)(channel).declare()
             channel.tx_select()
             self._producer = Producer(channel)
+            self.on_connection(True)
         return self._producer
 
     def close(self) -> None:
@@ -1045,15 +1117,14 @@ class OutboxPublisher:
         except Exception:  # noqa: BLE001 - closing a broken connection may fail too
             pass
         self._conn = self._producer = None
+        self.on_connection(False)
 
     def run_once(self) -> int:
         with self.store.engine.connect() as conn:
             done = self.store.get_checkpoint(conn, PUBLISHER_CHECKPOINT) or 0
             rows = conn.execute(select(outbox).where(outbox.c.origin_seq > done)
                                 .order_by(outbox.c.origin_seq).limit(self.batch_size)).all()
-            head = self.fed.outbox_head(conn) if rows else done
         if not rows:
-            self.fed._metric("m_outbox_lag", value=0, set_=True) if self.fed.metrics else None
             return 0
         producer = self._producer_ready()
         counts: dict[str, int] = {}
@@ -1079,7 +1150,6 @@ class OutboxPublisher:
         if self.fed.metrics is not None:
             for exchange, n in counts.items():
                 self.fed._metric("m_published", exchange, value=n)
-            self.fed._metric("m_outbox_lag", value=head - rows[-1].origin_seq, set_=True)
         return len(rows)
 
     def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None]) -> None:
@@ -1087,6 +1157,7 @@ class OutboxPublisher:
         while not should_stop():
             try:
                 if self.run_once() == 0:
+                    self.check_broker()
                     wait(0.05)
                 backoff = 0.5
             except Exception as exc:  # noqa: BLE001 - broker or db down: retry, never die
@@ -1122,6 +1193,8 @@ class InboxConsumer:
         self.idle = idle
         self._conn = None
         self._pending: list = []
+        self.on_connection = fed.metrics.connection("federation-consumer") if fed.metrics \
+            else (lambda _up: None)
         self._next_sync = 0.0  # sync at start: catch up whatever happened while we were off
 
     def _connect(self) -> None:
@@ -1134,6 +1207,7 @@ class InboxConsumer:
                                   auto_declare=False)
         self._consumer.qos(prefetch_count=self.prefetch)
         self._consumer.consume()
+        self.on_connection(True)
 
     def _on_message(self, message) -> None:
         self._pending.append(message)
@@ -1146,6 +1220,7 @@ class InboxConsumer:
             pass
         self._conn = None
         self._pending = []
+        self.on_connection(False)
 
     def _drain(self) -> list:
         """Wait up to ``idle`` for a first message, then take whatever else is already
