@@ -88,7 +88,8 @@ class ServiceApi:
 
     def rpc_actor(self, proof) -> Actor | None:
         """An RPC caller's actor from its proof ``{"token": ...}`` (see shared.auth)."""
-        return self.users.authenticate_rpc(proof)
+        with dependency_failures(self.metrics, "authenticate"):
+            return self.users.authenticate_rpc(proof)
 
     def system_actor(self) -> Actor:
         return system_actor(self.node_id, "system:%s" % self.app.service)
