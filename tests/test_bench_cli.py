@@ -53,7 +53,7 @@ def test_unknown_names_are_refused_with_the_choices(arg, words):
 
 def test_the_registry_names_every_suite_and_its_figures():
     cat = common.catalogue()
-    assert set(cat) == {"kernel", "supervision", "education", "federation"}
+    assert {"kernel", "supervision", "education", "federation"} <= set(cat)  # others plug in
     assert "reload_10k" in cat["kernel"] and "checkin_burst_p99_ms" in cat["education"]
     assert all(cat[s] and len(set(cat[s])) == len(cat[s]) for s in cat)
 
