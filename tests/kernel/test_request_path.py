@@ -65,15 +65,21 @@ def refused(node, status, body, code=None):
     return status
 
 
+def _response_head(s: socket.socket) -> bytes:
+    """What the server sent up to the end of its headers (b"" if it closed first)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def _raw(address, head: bytes, body: bytes = b"", timeout: float = 10.0) -> tuple[int, bytes]:
     with socket.create_connection(address, timeout=timeout) as s:
         s.sendall(head + body)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = _response_head(s)
     return int(data.split(b" ", 2)[1]), data
 
 
@@ -223,15 +229,7 @@ def test_slow_clients_hold_no_worker_and_time_out(node):
             status, body = node.api.get("get_unit", {"unit_id": "qu"})
             assert status == 200 and body["unit_id"] == "qu"
             assert node.api.raw_get("/health/live").status_code == 200
-        answers = []
-        for s in slow:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            answers.append(data.split(b" ", 2)[1] if data else b"")
+        answers = [(_response_head(s).split(b" ", 2) + [b""])[1] for s in slow]
         assert answers == [b"408"] * 30
     finally:
         for s in slow:
