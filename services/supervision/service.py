@@ -8,11 +8,13 @@ import logging
 
 from nameko.events import event_handler
 from nameko.timer import timer
+from sqlalchemy import func, select
 
 from services.supervision import application as appl
 from services.supervision.application import app
 from services.supervision.evidence import EvidenceStore, file_suffix
 from services.supervision.exports import LISTS, assessment_report, unit_lists_report
+from services.supervision.projections import rectifications
 from services.supervision.settings import Settings, register
 from shared import config
 from shared.auth import WRITERS
@@ -57,6 +59,15 @@ class SupervisionStore(EventSourcing):
         register(self.runtime.engine, settings)
         self.evidence = EvidenceStore(config.var_dir(cfg) / config.node_id(cfg) / "evidence")
         self.pdf_font = config.pdf_font(cfg)
+        self.overdue = self.metrics.gauge("qinglian_rectifications_overdue",
+                                          "Rectifications past their deadline and not closed")
+        self.metrics.probe("rectifications", self._count_overdue, (self.overdue,))
+
+    def _count_overdue(self) -> None:
+        with self.runtime.read() as conn:
+            n = conn.execute(select(func.count()).select_from(rectifications).where(
+                rectifications.c.overdue.is_(True), rectifications.c.status != "closed")).scalar()
+        self.overdue.labels(self.metrics.service).set(n)
 
     def get_dependency(self, worker_ctx) -> SupervisionApi:
         return SupervisionApi(self, worker_ctx)
