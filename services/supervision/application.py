@@ -684,45 +684,46 @@ def _all_active_units(conn) -> list[dict]:
         .order_by(unit_directory.c.path)).mappings()]
 
 
-@app.command("publish_indicators", s.Empty, roles=(NODE_ADMIN,))
-def publish_indicators(uow, d):
+PUBLISH_BATCH = 50  # records per write: the writer lock is held for one batch at a time
+
+
+@app.command("publish_indicators", s.Empty, roles=(NODE_ADMIN,), phased=True)
+def publish_indicators(steps, d):
     """Run by the timer: per-unit and per-district figures, and the quarterly counts of
-    the four forms, published as events - only those that changed since last time."""
-    today = _today(uow)
-    conn = uow.conn
-    changed = []
-    last_unit = {x.unit_id: json.loads(x.figures) for x in conn.execute(select(published_units))}
-    figures = q.unit_figures(conn, "/", _all_active_units(conn))
-    for unit_id, fig in figures.items():
-        pub = q.published_unit_figures(fig)
-        if last_unit.get(unit_id) == pub:
-            continue
-        agg = uow.get(UnitIndicators, unit_id) if unit_id in last_unit else UnitIndicators.start(unit_id)
-        if agg.publish(pub, today):
-            changed.append(agg)
-    n_units = len(changed)
-    last_district = {x.unit_id: json.loads(x.figures)
-                     for x in conn.execute(select(published_districts))}
-    for root in q.district_roots(conn):
-        fig = q.district_figures(conn, root)
-        pub = {k: fig[k] for k in DistrictIndicators.FIGURES}
-        if last_district.get(root["unit_id"]) == pub:
-            continue
-        agg = (uow.get(DistrictIndicators, root["unit_id"]) if root["unit_id"] in last_district
-               else DistrictIndicators.start(root["unit_id"]))
-        if agg.publish(pub, today):
-            changed.append(agg)
-    n_districts = len(changed) - n_units
-    counts = q.discipline_counts_by_period(conn)
-    published = {x.period for x in conn.execute(select(discipline_counts.c.period))}
-    for period in sorted(set(counts) | published):
-        agg = uow.get(DisciplineCounts, period) if period in published else DisciplineCounts.start(period)
-        if agg.publish(counts.get(period, {}), today):
-            changed.append(agg)
-    if changed:
-        uow.save(*changed)
-    return {"as_of": today, "units": n_units, "districts": n_districts,
-            "discipline_periods": len(changed) - n_units - n_districts}
+    the four forms, published as events - only those that changed since last time.
+    Phased (shared.app.Steps): every figure is computed on a read connection, then
+    appended ``PUBLISH_BATCH`` records at a time, so no request waits for the sweep."""
+    with steps.read() as conn:
+        today = steps.rt.clock().astimezone(settings_for(conn).tz).date().isoformat()
+        todo = []  # (kind, record class, id, figures)
+        last_unit = {x.unit_id: json.loads(x.figures) for x in conn.execute(select(published_units))}
+        for unit_id, fig in q.unit_figures(conn, "/", _all_active_units(conn)).items():
+            pub = q.published_unit_figures(fig)
+            if last_unit.get(unit_id) != pub:
+                todo.append(("units", UnitIndicators, unit_id, pub))
+        last_district = {x.unit_id: json.loads(x.figures)
+                         for x in conn.execute(select(published_districts))}
+        for root in q.district_roots(conn):
+            fig = q.district_figures(conn, root)
+            pub = {k: fig[k] for k in DistrictIndicators.FIGURES}
+            if last_district.get(root["unit_id"]) != pub:
+                todo.append(("districts", DistrictIndicators, root["unit_id"], pub))
+        counts = q.discipline_counts_by_period(conn)
+        published = {x.period for x in conn.execute(select(discipline_counts.c.period))}
+        for period in sorted(set(counts) | published):
+            todo.append(("discipline_periods", DisciplineCounts, period, counts.get(period, {})))
+    done = {"units": 0, "districts": 0, "discipline_periods": 0}
+    for start in range(0, len(todo), PUBLISH_BATCH):
+        with steps.unit_of_work() as uow:  # each record loaded again, under the lock
+            changed = []
+            for kind, cls, rid, figures in todo[start:start + PUBLISH_BATCH]:
+                agg = uow.get(cls, rid) if uow.exists(cls, rid) else cls.start(rid)
+                if agg.publish(figures, today):
+                    changed.append(agg)
+                    done[kind] += 1
+            if changed:
+                uow.save(*changed)
+    return {"as_of": today, **done}
 
 
 @app.query("district_indicators", s.UnitRef, roles=READERS, scope="unit_id")
