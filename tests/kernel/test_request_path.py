@@ -386,3 +386,29 @@ def test_letter_coverage_counts_the_whole_subtree_and_pages_the_unsigned(node):
     assert (last["total"], last["signed"], pages) == (5, 1, 2)
     assert [u["unit_id"] for u in unsigned] == ["s00", "s02", "s03", "s04"]
     assert last["by_kind"] == {"section": {"total": 5, "signed": 1}}
+
+
+def test_supervision_unit_view_pages_its_rows_and_keeps_the_whole_figures(
+        container_factory, node_config, admin_token):
+    from nameko.testing.utils import find_free_port
+
+    from services.supervision.service import SupervisionService
+    # supervision first: its mirror of the units follows units' events from then on
+    config = dict(node_config, WEB_SERVER_ADDRESS="127.0.0.1:%d" % find_free_port())
+    container_factory(SupervisionService, config).start()
+    container_factory(UnitsService, node_config).start()
+    units = Api(node_config["WEB_SERVER_ADDRESS"], admin_token)
+    assert units.post("register_unit", ROOT)[0] == 201
+    for i in range(4):
+        assert units.post("register_unit", {"unit_id": "s%02d" % i, "name": "单位%02d" % i,
+                                            "kind": "section", "level": "section",
+                                            "parent_id": "qu"})[0] == 201
+    api = Api(config["WEB_SERVER_ADDRESS"], admin_token)
+
+    def mirrored():  # supervision's mirror of the units has all five
+        status, body = api.get("unit_view", {"unit_id": "qu"})
+        return status == 200 and len(body["units"]) == 5 and body
+    whole = wait_for(mirrored, timeout=20)
+    rows, pages, last = _all_pages(api, "unit_view", {"unit_id": "qu", "limit": 2}, "units")
+    assert pages == 3 and [r["unit_id"] for r in rows] == [r["unit_id"] for r in whole["units"]]
+    assert last["subtree"] == whole["subtree"] and last["below"] == whole["below"]
