@@ -37,7 +37,8 @@ def run_suite(suite: str, only, var: str) -> dict:
 def main(argv) -> int:
     var = os.environ.get("QINGLIAN_VAR", "var")
     try:
-        chosen = parse_selection([a for a in argv if a], catalogue())
+        args = [a for a in argv if a]
+        chosen = parse_selection(args, catalogue(args))
     except SelectionError as exc:
         print("bench: %s" % exc, file=sys.stderr)
         return 2

@@ -44,6 +44,7 @@ SUITES = {
     "supervision": "bench.supervision",
     "education": "bench.education",
     "federation": "bench.federation",
+    "console": "bench.console",
 }
 
 MET, FAILED, NOT_MEASURED = "met", "failed", "not measured"
@@ -52,10 +53,14 @@ OFFERED_SHARE = 0.9        # below 90 % of the intended rate, the load was not o
 CLIENT_LAG_MS = 10.0       # a free client sending this late (median) was starved itself
 
 
-def catalogue() -> dict:
-    """suite -> the figure names it can measure (each module's FIGURES)."""
+def catalogue(args=()) -> dict:
+    """suite -> the figure names it can measure (each module's FIGURES). With ``args``,
+    only the suites they name are imported (the others map to ``()``), so one suite's
+    module need not import for another to run."""
     import importlib
-    return {name: tuple(importlib.import_module(path).FIGURES) for name, path in SUITES.items()}
+    named = {a.partition(".")[0] for a in args}
+    return {name: tuple(importlib.import_module(path).FIGURES) if not named or name in named else ()
+            for name, path in SUITES.items()}
 
 
 class SelectionError(ValueError):

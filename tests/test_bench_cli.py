@@ -58,6 +58,11 @@ def test_the_registry_names_every_suite_and_its_figures():
     assert all(cat[s] and len(set(cat[s])) == len(cat[s]) for s in cat)
 
 
+def test_naming_a_suite_imports_only_that_suite():
+    cat = common.catalogue(["kernel.reload_10k"])
+    assert "reload_10k" in cat["kernel"] and cat["education"] == ()
+
+
 def test_wanted():
     assert wanted(None, "x")
     assert wanted(frozenset({"a"}), "b", "a")
