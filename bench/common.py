@@ -44,7 +44,6 @@ SUITES = {
     "supervision": "bench.supervision",
     "education": "bench.education",
     "federation": "bench.federation",
-    "console": "bench.console",
 }
 
 MET, FAILED, NOT_MEASURED = "met", "failed", "not measured"
