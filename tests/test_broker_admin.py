@@ -21,7 +21,7 @@ class SlowProxy:
     are accepted and then left unanswered for ``seconds``."""
 
     def __init__(self, hold: int, seconds: float):
-        self.hold, self.seconds, self.connections = hold, seconds, 0
+        self.hold, self.seconds, self.connections, self.closing = hold, seconds, 0, False
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -33,6 +33,10 @@ class SlowProxy:
             try:
                 client, _ = self.sock.accept()
             except OSError:
+                return
+            if self.closing:
+                client.close()
+                self.sock.close()
                 return
             self.connections += 1
             work = self._hold if self.connections <= self.hold else self._forward
@@ -52,7 +56,7 @@ class SlowProxy:
                     if not data:
                         break
                     dst.sendall(data)
-            except OSError:
+            except (OSError, EOFError):  # eventlet says EOFError for a socket closed under it
                 pass
             finally:
                 for s in (src, dst):
@@ -64,7 +68,13 @@ class SlowProxy:
         pipe(client, upstream)
 
     def close(self):
-        self.sock.close()
+        # under eventlet, close a socket only in the thread that waits on it: wake the
+        # accept() and let _serve close it
+        self.closing = True
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+        except OSError:
+            pass
 
 
 @pytest.fixture
