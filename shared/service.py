@@ -24,8 +24,10 @@ import threading
 import time
 
 from nameko.exceptions import deserialize_to_instance
+from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
+from nameko.timer import Timer
 from werkzeug.wrappers import Response
 
 from shared import config
@@ -66,7 +68,9 @@ class ServiceApi:
         return self._ctx.data.get("correlation_id") or self._ctx.call_id
 
     def execute(self, name: str, data, actor: Actor | None, expected_version: int | None = None):
-        with self.metrics.command(name), dependency_failures(self.metrics, name):
+        # a timer's routine is counted apart: its calls are not users' commands
+        with self.metrics.command(name, routine=isinstance(self._ctx.entrypoint, Timer)), \
+                dependency_failures(self.metrics, name):
             return self.app.execute(self.runtime, name, data, actor, self.correlation_id,
                                     expected_version=expected_version)
 
@@ -102,6 +106,11 @@ class EventSourcing(DependencyProvider):
         service = self.container.service_name
         # one registry per container: two containers in one process must not collide
         self.metrics = ServiceMetrics(service)
+        self.metrics.declare(
+            operations=self.app.operations,
+            routines=getattr(self.container.service_cls, "timer_routines", ()),
+            consumers=["%s.%s" % (service, ep.method_name) for ep in self.container.entrypoints
+                       if isinstance(ep, EventHandler)])
         self.engine = make_engine(config.database_url(service, cfg))
         self.runtime = Runtime(self.engine, self.app.projections, config.node_id(cfg), service)
         self.runtime.create_schema()
@@ -116,7 +125,15 @@ class EventSourcing(DependencyProvider):
         self.relay = None
         if str(cfg.get("QINGLIAN_RELAY", "on")).lower() not in ("off", "0", "false"):
             self.relay = Relay(self.runtime.store, config.amqp_uri(cfg), service,
-                               on_published=self.metrics.relay_progress)
+                               on_published=self.metrics.relay_progress,
+                               on_connection=self.metrics.connection("relay"))
+            self.metrics.probe("relay_lag", self._relay_lag,
+                               (self.metrics.relay_lag_events, self.metrics.relay_lag_seconds))
+
+    def _relay_lag(self) -> None:
+        lag_events, lag_seconds = self.relay.lag()
+        self.metrics.relay_lag_events.labels(self.metrics.service).set(lag_events)
+        self.metrics.relay_lag_seconds.labels(self.metrics.service).set(lag_seconds)
 
     def start(self):
         self._relay_thread = None

@@ -48,7 +48,7 @@ class EducationService(MirrorsUnits, NodeService):
     name = "education"
     app = app
     store = EducationSourcing()
-    routines = ROUTINES  # what the timer runs (metered apart from users' commands)
+    timer_routines = ROUTINES  # what the timer runs (metered apart from users' commands)
 
     # requeue_on_error: a failed transaction (the store busy, the database restarting)
     # must not drop a promotion - the talk it schedules is the point of the chain

@@ -77,7 +77,7 @@ class SupervisionService(MirrorsUnits, NodeService):
     name = "supervision"
     app = app
     store = SupervisionStore()
-    routines = ("detect_overdue", "publish_indicators")  # the timers' (metered apart)
+    timer_routines = ("detect_overdue", "publish_indicators")  # the timers' (metered apart)
 
     # -- reactions ------------------------------------------------------------------------
     # requeue_on_error: a transient failure (the log's writer lock busy, a version race)

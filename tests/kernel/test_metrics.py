@@ -89,7 +89,7 @@ def refuse(uow, data):
 class MeteredService(NodeService):
     name = "metered"
     app = metered
-    routines = ("tick",)
+    timer_routines = ("tick",)
 
     @timer(interval=0.1)
     def every_tick(self):
