@@ -11,7 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from services.education.domain import (
     CONTENT_KINDS, MICRO_PARTY_LESSON, PARTY_DAY_ACTIVITIES, SESSION_KINDS,
 )
-from shared.fields import AwareDateTime, Date, Id, Integer, Month, Name, Pattern
+from shared.fields import AwareDateTime, Date, Id, Integer, Month, Name, Pattern, Text
 
 # "<node>/<record>" and "<person>/<date>" keys
 Key = lambda **kw: fields.String(validate=Pattern(  # noqa: E731
@@ -39,7 +39,7 @@ class Material(Schema):
     """Materials are referenced, not stored: a URL or a document number."""
 
     title = Name(required=True)
-    ref = Name(1000, required=True)
+    ref = Text(1000, required=True)
     kind = fields.String(load_default="document",
                          validate=validate.OneOf(("document", "video", "image", "link")))
 
@@ -65,7 +65,7 @@ class CaseAnalysis(Schema):
     """典型案例 analysed, not just read out: the lessons drawn for the unit's own posts."""
 
     case_ref = Key(required=True)
-    lessons = Name(2000, required=True)
+    lessons = Text(2000, required=True)
 
 
 class PlanSession(Schema):
@@ -91,8 +91,8 @@ class PlanSession(Schema):
 class HoldFields(Schema):
     attendance = fields.Nested(Attendance, required=True)
     attended_unit_ids = fields.List(Id(), load_default=None, validate=validate.Length(max=500))
-    discussion = Name(5000, load_default=None)
-    leader_comment = Name(2000, load_default=None)
+    discussion = Text(5000, load_default=None)
+    leader_comment = Text(2000, load_default=None)
     activities = fields.List(fields.String(validate=validate.OneOf(tuple(PARTY_DAY_ACTIVITIES))),
                              load_default=list)
     case_analysis = fields.List(fields.Nested(CaseAnalysis), load_default=list,
@@ -115,7 +115,7 @@ class SessionRef(Schema):
 
 
 class CancelSession(SessionRef):
-    reason = Name(500, required=True)
+    reason = Text(500, required=True)
 
 
 class JoinSession(Schema):
@@ -142,7 +142,7 @@ class RegisterExternalCase(Schema):
     origin_node = Id(required=True)
     record_id = Id(required=True)
     title = Name(required=True)
-    summary = Name(5000, load_default=None)
+    summary = Text(5000, load_default=None)
     tags = fields.Nested(Tags, load_default=dict)
 
 
@@ -166,8 +166,8 @@ class AddContent(Schema):
     item_id = Id(load_default=None)
     kind = fields.String(required=True, validate=validate.OneOf(tuple(CONTENT_KINDS)))
     title = Name(required=True)
-    text = Name(2000, load_default=None)
-    ref = Name(1000, load_default=None)
+    text = Text(2000, load_default=None)
+    ref = Text(1000, load_default=None)
     tags = fields.Nested(Tags, load_default=dict)
 
 
@@ -180,7 +180,7 @@ class RetagContent(ContentRef):
 
 
 class RetireContent(ContentRef):
-    reason = Name(500, required=True)
+    reason = Text(500, required=True)
 
 
 class RotatePublicity(Schema):
@@ -196,7 +196,7 @@ class SetUnitProfile(Tags):
 class ScheduleNotice(Schema):
     notice_id = Id(load_default=None)
     title = Name(required=True)
-    body = Name(5000, required=True)
+    body = Text(5000, required=True)
     send_on = Date(required=True)
     occasion = Name(100, load_default=None)
     occasion_date = Date(load_default=None)
@@ -207,7 +207,7 @@ class NoticeRef(Schema):
 
 
 class CancelNotice(NoticeRef):
-    reason = Name(500, required=True)
+    reason = Text(500, required=True)
 
 
 class AcknowledgeNotice(NoticeRef):
@@ -218,7 +218,7 @@ class RecordTalkHeld(Schema):
     talk_id = Key(required=True)
     held_on = Date(required=True)
     conducted_by = Name(required=True)  # the post: 党组织书记, 纪检委员 ...
-    note = Name(2000, load_default=None)
+    note = Text(2000, load_default=None)
 
 
 class RecordYoungCadreEducation(Schema):
@@ -229,7 +229,7 @@ class RecordYoungCadreEducation(Schema):
 
 
 class MarkInboxRead(Schema):
-    item_ids = fields.List(Name(300), required=True, validate=validate.Length(1, 500))
+    item_ids = fields.List(Text(300), required=True, validate=validate.Length(1, 500))
 
 
 class PublishIndicators(Schema):

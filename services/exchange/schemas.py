@@ -12,7 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from services.exchange.domain import (
     CONTRIBUTION_TYPES, EXEMPLAR_CATEGORIES, RECORD_KINDS, SHARING_LEVELS,
 )
-from shared.fields import AwareDateTime, DateString, Id, Integer, Pattern, Period, Text
+from shared.fields import AwareDateTime, DateString, Id, Integer, Name, Pattern, Period, Text
 
 _SLUG = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}"
 _REF = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}"
@@ -26,7 +26,7 @@ NodeId = lambda **kw: fields.String(validate=Pattern(  # noqa: E731
     _NODE, error="节点编号：小写字母、数字、-"), **kw)
 UnitId = Id
 Date = DateString
-Tags = lambda **kw: fields.List(Text(50), validate=validate.Length(max=20), **kw)  # noqa: E731
+Tags = lambda **kw: fields.List(Name(50), validate=validate.Length(max=20), **kw)  # noqa: E731
 Lines = lambda n, **kw: fields.List(Text(2000), validate=validate.Length(n, 50), **kw)  # noqa: E731
 
 
@@ -43,7 +43,7 @@ Share = lambda: fields.Nested(Sharing, load_default=None)  # noqa: E731  publish
 class Attachment(Schema):
     """A reference to a document kept elsewhere (never the file itself)."""
 
-    title = Text(200, required=True)
+    title = Name(200, required=True)
     uri = fields.Url(required=True, schemes={"http", "https"}, validate=validate.Length(max=1000))
     sha256 = fields.String(load_default=None, validate=Pattern(r"[0-9a-f]{64}", error="64 位小写十六进制数字"))
 
@@ -61,10 +61,10 @@ class Indicators(fields.Dict):
 class DraftExperience(Schema):
     experience_id = Slug(load_default=None)
     unit_id = UnitId(required=True)
-    title = Text(200, required=True)
+    title = Name(200, required=True)
     summary = Text(1000, required=True)
     body = Text(20000, required=True)
-    business_type = Text(50, required=True)   # 业务类型
+    business_type = Name(50, required=True)   # 业务类型
     topics = Tags(load_default=list)          # 主题
     attachments = fields.List(fields.Nested(Attachment), load_default=list,
                               validate=validate.Length(max=20))
@@ -73,10 +73,10 @@ class DraftExperience(Schema):
 
 class EditExperience(Schema):
     experience_id = Ref(required=True)
-    title = Text(200)
+    title = Name(200)
     summary = Text(1000)
     body = Text(20000)
-    business_type = Text(50)
+    business_type = Name(50)
     topics = Tags()
     attachments = fields.List(fields.Nested(Attachment), validate=validate.Length(max=20))
 
@@ -111,8 +111,8 @@ class MarkLearned(Schema):
 class CompileCase(Schema):
     case_id = Slug(load_default=None)
     unit_id = UnitId(required=True)
-    title = Text(200, required=True)
-    category = Text(100, required=True)       # e.g. 违规发放补贴 / 四风
+    title = Name(200, required=True)
+    category = Name(100, required=True)       # e.g. 违规发放补贴 / 四风
     summary = Text(1000, required=True)
     facts = Text(20000, required=True)
     analysis = Text(20000, required=True)     # 深入分析, not just 传达学习
@@ -123,8 +123,8 @@ class CompileCase(Schema):
 
 class ReviseCase(Schema):
     case_id = Ref(required=True)
-    title = Text(200)
-    category = Text(100)
+    title = Name(200)
+    category = Name(100)
     summary = Text(1000)
     facts = Text(20000)
     analysis = Text(20000)
@@ -145,8 +145,8 @@ class Contribute(Schema):
 class PlanActivity(Schema):
     activity_id = Slug(load_default=None)
     unit_id = UnitId(required=True)
-    title = Text(200, required=True)
-    theme = Text(200, required=True)          # e.g. 警示教育 / 专题党日
+    title = Name(200, required=True)
+    theme = Name(200, required=True)          # e.g. 警示教育 / 专题党日
     description = Text(5000, required=True)
     starts_at = AwareDateTime(required=True, format="iso")
     ends_at = AwareDateTime(required=True, format="iso")
@@ -208,8 +208,8 @@ class NominateExemplar(Schema):
     exemplar_id = Slug(load_default=None)
     unit_id = UnitId(required=True)
     category = fields.String(required=True, validate=validate.OneOf(EXEMPLAR_CATEGORIES))
-    title = Text(200, required=True)
-    section = Text(100, load_default=None)    # 科室 / 窗口 name: a place, not a person
+    title = Name(200, required=True)
+    section = Name(100, load_default=None)    # 科室 / 窗口 name: a place, not a person
     description = Text(5000, required=True)
     indicators = Indicators(required=True)
     period = Period(required=True)
@@ -231,7 +231,7 @@ class Endorse(Schema):
 class PostProblem(Schema):
     problem_id = Slug(load_default=None)
     unit_id = UnitId(required=True)
-    title = Text(200, required=True)
+    title = Name(200, required=True)
     context = Text(20000, required=True)
     deadline = Date(required=True)
     tags = Tags(load_default=list)
@@ -270,7 +270,7 @@ class RecordResolution(Schema):
 class Feed(Schema):
     kind = fields.String(load_default=None, validate=validate.OneOf(RECORD_KINDS))
     origin = NodeId(load_default=None)
-    tag = Text(50, load_default=None)
+    tag = Name(50, load_default=None)
     before = Integer(load_default=None, validate=validate.Range(min=0))
     limit = Integer(load_default=50, validate=validate.Range(1, 200))
 
@@ -281,7 +281,7 @@ class RecordRef(Schema):
 
 class Compare(Schema):
     period = Period(required=True)
-    indicator = Text(60, load_default=None)
+    indicator = Name(60, load_default=None)
     source = fields.String(load_default=None, validate=validate.OneOf(("supervision", "education")))
 
 

@@ -15,10 +15,9 @@ from services.supervision.domain import (
 from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
 from services.supervision.evidence import REF_RE
 from shared.fields import (
-    AsOf, AwareDateTime, Cursor, Date, Id, Integer, Limit, Name, Pattern, Period, distinct,
+    AsOf, AwareDateTime, Cursor, Date, Id, Integer, Limit, Name, Pattern, Period, Text, distinct,
 )
 
-Text = Name
 Quarter = lambda **kw: fields.String(  # noqa: E731
     validate=Pattern(r"[0-9]{4}-Q[1-4]", error="季度格式应为 YYYY-Qn"), **kw)
 Offset = lambda: Integer(load_default=0, validate=validate.Range(0, 10_000_000))  # noqa: E731
@@ -45,21 +44,21 @@ class SubtreeQuery(UnitRef):
 class Criterion(Schema):
     code = fields.String(required=True, validate=Pattern(r"^[a-z][a-z0-9_]{0,49}$",
                                                                  error="小写字母开头，可含 a-z、0-9、_，最多 50 个字符"))
-    name = Text(100, required=True)
+    name = Name(100, required=True)
     max_score = Score(required=True, validate=validate.Range(min=1, max=1000))
     description = Text(1000, load_default="")
 
 
 class DefineChecklist(Schema):
     checklist_id = Id(required=True)
-    title = Text(200, required=True)
+    title = Name(200, required=True)
     criteria = fields.List(fields.Nested(Criterion), required=True,
                            validate=validate.Length(1, 50))
 
 
 class ReviseChecklist(Schema):
     checklist_id = Id(load_default="default")
-    title = Text(200, load_default=None)
+    title = Name(200, load_default=None)
     criteria = fields.List(fields.Nested(Criterion), required=True,
                            validate=validate.Length(1, 50))
     note = Text(1000, required=True)
@@ -74,7 +73,7 @@ class ChecklistRef(Schema):
 class PlanInspection(Schema):
     inspection_id = Id(load_default=None)
     unit_id = Id(required=True)
-    title = Text(200, required=True)
+    title = Name(200, required=True)
     planned_on = Date(required=True)
     checklist_id = Id(load_default="default")
     inspectors = fields.List(Id(), load_default=list, validate=validate.Length(max=20))
@@ -83,7 +82,7 @@ class PlanInspection(Schema):
 class PlanInspectionBatch(Schema):
     batch_id = Id(load_default=None)
     unit_ids = fields.List(Id(), required=True, validate=validate.Length(1, 500))
-    title = Text(200, required=True)
+    title = Name(200, required=True)
     planned_on = Date(required=True)
     checklist_id = Id(load_default="default")
     inspectors = fields.List(Id(), load_default=list, validate=validate.Length(max=20))
@@ -113,7 +112,7 @@ class Told(Schema):
     """Who was told on site: their role and name (names stay on the node)."""
 
     role = fields.String(required=True, validate=validate.OneOf(RESPONSIBLE_ROLES))
-    name = Text(100, required=True)
+    name = Name(100, required=True)
 
 
 class GiveFeedback(InspectionRef):
@@ -137,11 +136,11 @@ class RecordFinding(Schema):
     finding_id = Id(load_default=None)
     unit_id = Id(required=True)
     source = fields.String(required=True, validate=validate.OneOf(FINDING_SOURCES))
-    source_ref = Text(200, load_default=None)
+    source_ref = Name(200, load_default=None)
     inspection_id = Id(load_default=None)
     description = Text(2000, required=True)
     severity = fields.String(load_default="general", validate=validate.OneOf(SEVERITIES))
-    category = Text(100, load_default=None)
+    category = Name(100, load_default=None)
     found_on = Date(load_default=None)
     # the rectification the finding becomes
     owner_unit_id = Id(load_default=None)
@@ -212,10 +211,10 @@ class IdentifyRiskPoint(Schema):
     unit_id = Id(required=True)
     description = Text(2000, required=True)
     category = fields.String(required=True, validate=validate.OneOf(RISK_CATEGORIES))
-    post = Text(200, load_default=None)
+    post = Name(200, load_default=None)
     # the units service's 微权力清单 id ("<unit>/<post>") and the names of its steps
     micro_power_list_id = fields.String(load_default=None, validate=validate.Length(1, 300))
-    micro_power_steps = fields.List(Text(200), load_default=list, validate=validate.Length(max=50))
+    micro_power_steps = fields.List(Name(200), load_default=list, validate=validate.Length(max=50))
     post_flags = fields.List(fields.String(validate=validate.OneOf(POST_FLAGS)),
                              load_default=list, validate=validate.Length(max=3))
     # optional first assessment in the same step (辨识 + 评估 at once)
@@ -243,7 +242,7 @@ class AssessRiskPoint(RiskPointRef):
 class AddControl(RiskPointRef):
     control_id = Id(load_default=None)
     measure = Text(2000, required=True)
-    owner_post = Text(200, required=True)
+    owner_post = Name(200, required=True)
     review_date = Date(required=True)
 
 
@@ -288,7 +287,7 @@ class ScreeningStatus(UnitRef):
 class Indicator(Schema):
     code = fields.String(required=True, validate=Pattern(r"^[a-z][a-z0-9_]{0,49}$",
                                                                  error="小写字母开头，可含 a-z、0-9、_，最多 50 个字符"))
-    name = Text(100, required=True)
+    name = Name(100, required=True)
     weight = Score(required=True, validate=validate.Range(min=0, max=1, min_inclusive=False))
     source = fields.String(load_default="manual", validate=validate.OneOf(FACT_SOURCES))
     max_score = Score(load_default=100, validate=validate.Range(min=1, max=1000))
@@ -297,7 +296,7 @@ class Indicator(Schema):
 class Dimension(Schema):
     code = fields.String(required=True, validate=Pattern(r"^[a-z][a-z0-9_]{0,49}$",
                                                                  error="小写字母开头，可含 a-z、0-9、_，最多 50 个字符"))
-    name = Text(100, required=True)
+    name = Name(100, required=True)
     weight = Score(required=True, validate=validate.Range(min=0, max=1, min_inclusive=False))
     indicators = fields.List(fields.Nested(Indicator), required=True,
                              validate=validate.Length(1, 50))
@@ -305,7 +304,7 @@ class Dimension(Schema):
 
 class ReviseIndicatorSystem(Schema):
     system_id = Id(load_default="political-ecology")
-    title = Text(200, load_default=None)
+    title = Name(200, load_default=None)
     dimensions = fields.List(fields.Nested(Dimension), required=True,
                              validate=validate.Length(1, 20))
     note = Text(1000, required=True)
@@ -319,7 +318,7 @@ class IndicatorSystemRef(Schema):
 
 class OpenRound(Schema):
     round_id = Id(load_default=None)
-    title = Text(200, required=True)
+    title = Name(200, required=True)
     period = Period(required=True)
     system_id = Id(load_default="political-ecology")
     unit_id = Id(load_default=None)  # assess the department-level units under this unit
@@ -356,10 +355,10 @@ class RecordDiscipline(Schema):
     record_id = Id(load_default=None)
     unit_id = Id(required=True)
     form = Integer(required=True, validate=validate.OneOf(DISCIPLINE_FORMS))
-    person_name = Text(100, required=True)
+    person_name = Name(100, required=True)
     person_id = Id(load_default=None)
-    post = Text(200, load_default=None)
-    measure = Text(200, required=True)   # e.g. 谈话提醒 / 批评教育 / 诫勉
+    post = Name(200, load_default=None)
+    measure = Name(200, required=True)   # e.g. 谈话提醒 / 批评教育 / 诫勉
     summary = Text(4000, required=True)
     handled_on = Date(required=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
 from services.units.domain import DOCUMENT_KINDS, PERSON_ROLES, UNIT_KINDS, UNIT_LEVELS
-from shared.fields import AwareDateTime, Cursor, DateString, Id, Integer, Limit, Name, Period
+from shared.fields import AwareDateTime, Cursor, DateString, Id, Integer, Limit, Name, Period, Text
 
 Date = DateString
 
@@ -42,7 +42,7 @@ class SetPilotFlags(UnitRef):
 
 
 class DeactivateUnit(UnitRef):
-    reason = Name(500, required=True)
+    reason = Text(500, required=True)
 
 
 class ListUnits(Schema):
@@ -80,7 +80,7 @@ class PromotePerson(PersonRef):
 
 
 class DocumentItem(Schema):
-    text = Name(2000, required=True)
+    text = Text(2000, required=True)
     owner_post = Name(200, load_default=None)
     score = fields.Float(load_default=None, validate=validate.Range(0, 1000))
 
@@ -99,7 +99,7 @@ class ReviseDocument(Schema):
     title = Name(required=True)
     items = fields.List(fields.Nested(DocumentItem), required=True,
                         validate=validate.Length(1, 500))
-    note = Name(1000, required=True)
+    note = Text(1000, required=True)
 
 
 class DocumentRef(Schema):
@@ -116,7 +116,7 @@ class IssueLetter(Schema):
     issuer_unit_id = Id(required=True)
     target_unit_id = Id(required=True)
     signatory_role = fields.String(required=True, validate=validate.OneOf(PERSON_ROLES))
-    content = Name(5000, required=True)
+    content = Text(5000, required=True)
 
 
 class LetterRef(Schema):
@@ -130,7 +130,7 @@ class SignLetter(LetterRef):
 
 
 class RevokeLetter(LetterRef):
-    reason = Name(500, required=True)
+    reason = Text(500, required=True)
 
 
 class Coverage(Schema):
@@ -147,10 +147,10 @@ class Step(Schema):
 
 
 class MicroPowerContent(Schema):
-    duties = fields.List(Name(1000), required=True, validate=validate.Length(1, 100))
-    power_boundary = Name(5000, required=True)
+    duties = fields.List(Text(1000), required=True, validate=validate.Length(1, 100))
+    power_boundary = Text(5000, required=True)
     steps = fields.List(fields.Nested(Step), required=True, validate=validate.Length(1, 100))
-    accountability = Name(2000, load_default=None)
+    accountability = Text(2000, load_default=None)
 
 
 class DraftMicroPower(Schema):
