@@ -30,7 +30,7 @@ from sqlalchemy import MetaData, Table, and_, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from shared.db import make_engine, readonly
+from shared.db import Pipeline, make_engine, readonly
 from shared.events import StoredEvent
 from shared.store import EventStore
 
@@ -116,12 +116,54 @@ def _params(key: dict, values: dict) -> dict:
     return p
 
 
-class LiveWriter:
-    """Writes straight to the database in the caller's transaction."""
+_RENDERED: dict[tuple, tuple[str, bool] | None] = {}
 
-    def __init__(self, conn: Connection):
+
+def _rendered(sig: tuple, build, dialect) -> tuple[str, bool] | None:
+    """A write statement compiled once to the driver's SQL text, or None if it cannot be
+    sent deferred (a column needing SQLAlchemy's bind processing)."""
+    hit = _RENDERED.get(sig, False)
+    if hit is False:
+        compiled = build().compile(dialect=dialect)
+        hit = _RENDERED[sig] = None if compiled._bind_processors else (compiled.string, True)
+    return hit
+
+
+def _scalar_defaults(table: Table, values: dict) -> dict | None:
+    """``values`` with every omitted column's scalar default filled in (what SQLAlchemy
+    would add at execution); None if a column has a callable default."""
+    out = dict(values)
+    for c in table.columns:
+        if c.name in out or c.default is None:
+            continue
+        if not c.default.is_scalar:
+            return None
+        out[c.name] = c.default.arg
+    return out
+
+
+class LiveWriter:
+    """Writes straight to the database in the caller's transaction.
+
+    ``defer``: on PostgreSQL under a ``shared.db.Pipeline`` (a unit of work), a write is
+    rendered and handed to the pipeline, which sends it in front of the next statement
+    that needs the database or with COMMIT: a read-model write costs no round trip of
+    its own. A read (``get``/``find``) goes through the connection, so every earlier
+    write reaches the database before it - a handler reads what it wrote."""
+
+    def __init__(self, conn: Connection, defer: bool = False):
         self.conn = conn
         self._pg = conn.dialect.name == "postgresql"
+        self._pipe = Pipeline.of(conn) if (defer and self._pg) else None
+
+    def _deferred(self, sig: tuple, build, params: dict) -> bool:
+        if self._pipe is None:
+            return False
+        rendered = _rendered(sig, build, self.conn.dialect)
+        if rendered is None:
+            return False
+        self._pipe.defer(rendered[0], params)
+        return True
 
     def get(self, table: Table, **key) -> dict | None:
         stmt = _statement("get", table, tuple(key), ())
@@ -140,9 +182,32 @@ class LiveWriter:
         return [dict(r) for r in self.conn.execute(q).mappings()]
 
     def insert(self, table: Table, **values) -> None:
+        if self._pipe is not None:
+            full = _scalar_defaults(table, values)
+            if full is not None:
+                cols = tuple(full)
+                stmt = _statement("insert", table, (), cols)
+                if self._deferred(("insert", id(table), cols), lambda: stmt, _params({}, full)):
+                    return
         self.conn.execute(_statement("insert", table, (), tuple(values)), _params({}, values))
 
     def upsert(self, table: Table, key: dict, **values) -> None:
+        if self._pipe is not None:
+            full = _scalar_defaults(table, {**key, **values})
+            if full is not None:
+                cols, upd = tuple(full), tuple(values)
+
+                def build():
+                    ins = postgresql.insert(table).values({c: bindparam("v_" + c) for c in cols})
+                    pk = list(primary_key(table))
+                    if upd:
+                        return ins.on_conflict_do_update(
+                            index_elements=pk, set_={c: bindparam("u_" + c) for c in upd})
+                    return ins.on_conflict_do_nothing(index_elements=pk)
+                params = _params({}, full)
+                params.update({"u_" + c: values[c] for c in upd})
+                if self._deferred(("upsert", id(table), cols, upd), build, params):
+                    return
         ins = (postgresql.insert if self._pg else sqlite.insert)(table).values(**key, **values)
         if values:
             ins = ins.on_conflict_do_update(index_elements=list(primary_key(table)), set_=values)
@@ -151,10 +216,16 @@ class LiveWriter:
         self.conn.execute(ins)
 
     def update(self, table: Table, key: dict, **values) -> None:
-        self.conn.execute(_statement("update", table, tuple(key), tuple(values)), _params(key, values))
+        stmt = _statement("update", table, tuple(key), tuple(values))
+        params = _params(key, values)
+        if not self._deferred(("update", id(table), tuple(key), tuple(values)), lambda: stmt, params):
+            self.conn.execute(stmt, params)
 
     def delete(self, table: Table, **key) -> None:
-        self.conn.execute(_statement("delete", table, tuple(key), ()), _params(key, {}))
+        stmt = _statement("delete", table, tuple(key), ())
+        params = _params(key, {})
+        if not self._deferred(("delete", id(table), tuple(key)), lambda: stmt, params):
+            self.conn.execute(stmt, params)
 
 
 class BufferedWriter:
@@ -257,23 +328,28 @@ def _copy_into(conn: Connection, table: Table, rows: list[dict]) -> None:
 
 # -- running projections ---------------------------------------------------------------
 def apply_inline(store: EventStore, conn: Connection, projections: list[Projection],
-                 new_events: list[StoredEvent], checkpoint: str, writer=None) -> None:
+                 new_events: list[StoredEvent], checkpoint: str, writer=None,
+                 checkpoint_moved: bool = False) -> None:
     """Bring a service's projections up to the events just appended, in the same
     transaction.
 
     Runs while the appending transaction still holds the log's writer lock, so no other
     writer can slip events in between. All inline projections of a service move
     together, so they share one checkpoint: the common case is one conditional UPDATE
-    per commit, whatever the number of projections. If the checkpoint is not where this
-    batch starts (someone appended without projections), they catch up from the log.
+    per commit, whatever the number of projections - or none, when the append already
+    moved it in its own statement (``checkpoint_moved``, see ``EventStore.append_moving``).
+    If the checkpoint is not where this batch starts (someone appended without
+    projections), they catch up from the log.
     ``writer`` replaces the ``LiveWriter`` (e.g. a ``shared.batching.BatchWriter`` for a
-    large batch); it is flushed before returning.
+    large batch); it is flushed before returning. The default writer defers its writes
+    to the unit of work's pipeline where there is one (``LiveWriter``).
     """
     if not new_events or not projections:
         return
     first, last = new_events[0].position, new_events[-1].position
-    w = writer if writer is not None else LiveWriter(conn)
-    if not store.move_checkpoint(conn, checkpoint, first - 1, last, new_events[-1].recorded_at_us):
+    w = writer if writer is not None else LiveWriter(conn, defer=True)
+    if not checkpoint_moved and not store.move_checkpoint(
+            conn, checkpoint, first - 1, last, new_events[-1].recorded_at_us):
         cp = store.get_checkpoint(conn, checkpoint) or 0
         _apply(projections, w, store.iter_all(conn, after=cp, upto_position=first - 1))
         store.set_checkpoint(conn, checkpoint, last)

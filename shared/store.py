@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from shared.db import is_sqlite
+from shared.db import Pipeline, is_sqlite
 from shared.errors import ConcurrencyError, StoreBusy
 from shared.events import NewEvent, StoredEvent, canonical_json, now_us
 
@@ -146,17 +146,27 @@ def _param_names(n_rows: int) -> list[list[tuple[str, str]]]:
     return _PARAM_NAMES[:n_rows]
 
 
-def _fast_insert_sql(n_rows: int, has_tail: bool) -> str:
+def _fast_insert_sql(n_rows: int, has_tail: bool, checkpoint: bool = False) -> str:
     cols = _EVENT_COLUMNS
     values = ", ".join("(%s)" % ", ".join("%%(%s_%d)s" % (c, i) for c in cols) for i in range(n_rows))
     # the last row's hash covers its position and the whole chain before it: if it is
     # the hash we cached, the tail is exactly the row we cached (one backward index step)
     guard = ("(SELECT hash FROM events ORDER BY position DESC LIMIT 1) = %(last_hash)s"
              if has_tail else "NOT EXISTS (SELECT 1 FROM events)")
+    insert = ("INSERT INTO events (%s) SELECT * FROM (VALUES %s) AS v WHERE %s"
+              % (", ".join(cols), values, guard))
     # lock_timeout is set per connection (shared.db), so the lock needs no SET LOCAL here
+    if not checkpoint:
+        return "LOCK TABLE events IN EXCLUSIVE MODE; " + insert
+    # The inline projections' checkpoint moves in the same statement, and only if the
+    # rows went in and it stood exactly where this batch starts (else the caller catches
+    # the projections up from the log, as before). Both run under the lock taken first.
     return ("LOCK TABLE events IN EXCLUSIVE MODE; "
-            "INSERT INTO events (%s) SELECT * FROM (VALUES %s) AS v WHERE %s"
-            % (", ".join(cols), values, guard))
+            "WITH ins AS (%s RETURNING 1), "
+            "cp AS (UPDATE checkpoints SET position = %%(cp_to)s, updated_at_us = %%(cp_at)s "
+            "WHERE name = %%(cp_name)s AND position = %%(cp_from)s AND EXISTS (SELECT 1 FROM ins) "
+            "RETURNING 1) "
+            "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM cp)" % insert)
 
 
 def chain_hash(prev: str, position: int, event_id: str, stream_id: str, stream_type: str,
@@ -244,18 +254,27 @@ class EventStore:
 
     def append(self, conn: Connection, new_events: list[NewEvent],
                recorded_at_us: int | None = None) -> list[StoredEvent]:
+        return self.append_moving(conn, new_events, recorded_at_us)[0]
+
+    def append_moving(self, conn: Connection, new_events: list[NewEvent],
+                      recorded_at_us: int | None = None,
+                      checkpoint: str | None = None) -> tuple[list[StoredEvent], bool]:
+        """Append; and if ``checkpoint`` is given, try to move it from just before the
+        first new position to the last one in the same round trip (PostgreSQL fast path).
+        Returns (stored events, whether the checkpoint was moved)."""
         if not new_events:
-            return []
+            return [], False
         recorded = recorded_at_us or now_us()
+        moved = False
         try:
             stored = None
             if not self.sqlite and self._tail is not None and len(new_events) <= FAST_PATH_MAX:
-                stored = self._append_on_cached_tail(conn, new_events, recorded)
+                stored, moved = self._append_on_cached_tail(conn, new_events, recorded, checkpoint)
             if stored is None:
                 last_position, last_hash = self.lock(conn)
                 rows, stored = self._rows(new_events, last_position, last_hash, recorded)
                 if len(rows) == 1:
-                    self._cursor(conn).execute(self._sql["insert"], rows[0])
+                    self._execute(conn, self._sql["insert"], rows[0])
                 else:
                     conn.execute(_INSERT_EVENTS, rows)
         except self._integrity_errors as exc:
@@ -264,10 +283,13 @@ class EventStore:
                 % new_events[0].stream_id
             ) from exc
         if not self.sqlite:
+            # Why a cache of the tail is safe: it is only ever a guess that the guarded
+            # INSERT checks under the lock (see _append_on_cached_tail); if this
+            # transaction rolls back, the next append's guard fails and reads the tail.
             self._tail = (stored[-1].position, stored[-1].hash)
-        return stored
+        return stored, moved
 
-    def _append_on_cached_tail(self, conn, new_events, recorded) -> list[StoredEvent] | None:
+    def _append_on_cached_tail(self, conn, new_events, recorded, checkpoint=None):
         """PostgreSQL fast path: lock and insert in one round trip, guessing the tail.
 
         Why: a single-event append is dominated by round trips. This process usually
@@ -276,6 +298,7 @@ class EventStore:
         tail is exactly what we cached (same last position AND same hash - a row we
         cached may have been rolled back and another written at its position); else it
         inserts nothing and, still holding the lock, we fall back to reading the tail.
+        Returns (stored or None, checkpoint moved).
         """
         last_position, last_hash = self._tail
         rows, stored = self._rows(new_events, last_position, last_hash, recorded)
@@ -283,25 +306,32 @@ class EventStore:
         for names, row in zip(_param_names(len(rows)), rows):
             for c, name in names:
                 params[name] = row[c]
-        sql = self._fast_sql.get((len(rows), bool(last_position)))
+        if checkpoint is not None:
+            params.update(cp_name=checkpoint, cp_from=last_position, cp_to=stored[-1].position,
+                          cp_at=recorded)
+        key = (len(rows), bool(last_position), checkpoint is not None)
+        sql = self._fast_sql.get(key)
         if sql is None:
-            sql = self._fast_sql[(len(rows), bool(last_position))] = _fast_insert_sql(
-                len(rows), bool(last_position))
+            sql = self._fast_sql[key] = _fast_insert_sql(*key)
         try:
-            inserted = conn.exec_driver_sql(sql, params).rowcount
+            if checkpoint is None:
+                inserted, moved = conn.exec_driver_sql(sql, params).rowcount, 0
+            else:
+                inserted, moved = conn.exec_driver_sql(sql, params).first()
         except OperationalError as exc:
             if "lock" in str(exc).lower():
                 raise StoreBusy("系统繁忙（事件日志写锁等待超时），请稍后重试") from exc
             raise
-        return stored if inserted == len(rows) else None
+        if inserted != len(rows):
+            return None, False
+        return stored, bool(moved)
 
     # -- reading -----------------------------------------------------------------------
     def read_stream_rows(self, conn: Connection, stream_id: str, after_version: int = 0):
         """Raw ``(event_type, version, schema_version, payload_text)`` rows: the reload
         path decodes them itself, without building intermediate objects."""
-        cur = self._cursor(conn)
-        cur.execute(self._sql["read_stream"], {"stream_id": stream_id, "after": after_version})
-        return cur.fetchall()
+        return self._execute(conn, self._sql["read_stream"],
+                             {"stream_id": stream_id, "after": after_version}).fetchall()
 
     def stream_version(self, conn: Connection, stream_id: str) -> int:
         return conn.execute(_STREAM_VERSION, {"stream_id": stream_id}).scalar() or 0
@@ -354,15 +384,25 @@ class EventStore:
     def move_checkpoint(self, conn: Connection, name: str, expected: int, position: int,
                         at_us: int) -> bool:
         """Move a checkpoint only if it is at ``expected``; False if it was not."""
-        cur = self._cursor(conn)
-        cur.execute(self._sql["move_checkpoint"], {"cp_name": name, "expected": expected,
-                                                   "new_position": position, "at": at_us})
+        cur = self._execute(conn, self._sql["move_checkpoint"],
+                            {"cp_name": name, "expected": expected, "new_position": position,
+                             "at": at_us})
         return cur.rowcount == 1
 
     @staticmethod
     def _cursor(conn: Connection):
         """The driver cursor inside the caller's transaction (SQLAlchemy began it)."""
         return conn.connection.driver_connection.cursor()
+
+    def _execute(self, conn: Connection, sql: str, params):
+        """One statement on the driver's cursor; under a PostgreSQL ``Pipeline`` (a unit
+        of work) it carries the pipeline's BEGIN and deferred writes in front of it."""
+        pipe = None if self.sqlite else Pipeline.of(conn)
+        if pipe is not None:
+            return pipe.send(sql, params)
+        cur = self._cursor(conn)
+        cur.execute(sql, params)
+        return cur
 
     def set_checkpoint(self, conn: Connection, name: str, position: int) -> None:
         res = conn.execute(checkpoints.update().where(checkpoints.c.name == name)
