@@ -31,7 +31,7 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer as NamekoWebServer
 from werkzeug.wrappers import Response
 
-from shared import config
+from shared import config, logs
 from shared.errors import (
     BadInput, PayloadTooLarge, QinglianError, RequestTimeout, Unavailable, UnsupportedMediaType,
 )
@@ -167,10 +167,25 @@ def as_qinglian_error(exc: BaseException, metrics, where: str) -> QinglianError:
 
 # -- the server and the entrypoint ------------------------------------------------------
 class Protocol(HttpOnlyProtocol):
-    """Lets the application close a connection whose body it refused to read (else
-    eventlet would read and discard the whole body to keep the connection alive)."""
+    """eventlet's protocol with a deadline for a request's line and headers (a client that
+    trickles them a byte at a time would otherwise keep its connection, and a file
+    descriptor, for ever: the socket timeout is per read), which also bounds how long an
+    idle keep-alive connection stays open. It lets the application close a connection
+    whose body it refused to read (else eventlet would read and discard the whole body)."""
+
+    def handle_one_request(self):
+        self._headers_due = eventlet.Timeout(self.server.socket_timeout)
+        try:
+            super().handle_one_request()
+        except eventlet.Timeout as exc:
+            if exc is not self._headers_due:
+                raise
+            self.close_connection = 1  # too slow: close without an answer
+        finally:
+            self._headers_due.cancel()
 
     def get_environ(self, *args, **kw):
+        self._headers_due.cancel()  # the headers are in; the body has its own deadline
         env = super().get_environ(*args, **kw)
         env["qinglian.protocol"] = self
         return env
@@ -183,6 +198,11 @@ class WebServer(NamekoWebServer):
     @property
     def sharing_key(self):
         return NamekoWebServer  # one server per container, whichever @http binds first
+
+    def context_data_from_headers(self, request):
+        # the worker's correlation id (shared.logs): chosen once per request
+        cid = request.environ.get("qinglian.correlation_id") or logs.correlation_from(request.headers)
+        return {"correlation_id": cid}
 
     def get_wsgi_server(self, sock, wsgi_app, protocol=Protocol, debug=False):
         server = super().get_wsgi_server(sock, wsgi_app, protocol=Protocol, debug=debug)
@@ -218,6 +238,15 @@ class HttpEntrypoint(HttpRequestHandler):
         return None
 
     def handle_request(self, request):
+        cid = request.environ["qinglian.correlation_id"] = logs.correlation_from(request.headers)
+        # this connection's green thread, until its next request: the access log line
+        # written after the response carries the id too
+        logs.bind(correlation_id=cid, service=self.container.service_name)
+        response = self._handle(request)
+        response.headers["X-Correlation-Id"] = cid  # the id to quote when asking about it
+        return response
+
+    def _handle(self, request):
         request.shallow = False
         provider = self._provider()
         metrics = getattr(provider, "metrics", None)

@@ -412,3 +412,27 @@ def test_supervision_unit_view_pages_its_rows_and_keeps_the_whole_figures(
     rows, pages, last = _all_pages(api, "unit_view", {"unit_id": "qu", "limit": 2}, "units")
     assert pages == 3 and [r["unit_id"] for r in rows] == [r["unit_id"] for r in whole["units"]]
     assert last["subtree"] == whole["subtree"] and last["below"] == whole["below"]
+
+
+def test_clients_that_trickle_their_headers_are_closed(node):
+    """Thirty connections send half a request and then one byte a second - never idle
+    long enough for the 2 s socket timeout - for 8 s: each is closed at the 2 s deadline
+    for its headers, and meanwhile the service answers."""
+    def trickle(s):
+        s.sendall(b"POST /api/register_unit HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        for _ in range(8):
+            time.sleep(1)
+            try:
+                s.sendall(b"x")
+            except OSError:  # reset: the server closed it
+                return "closed"
+        return "open"
+    slow = [socket.create_connection(node.address, timeout=30) for _ in range(30)]
+    try:
+        pool = eventlet.GreenPool(30)
+        outcomes = pool.imap(trickle, slow)
+        assert node.api.get("get_unit", {"unit_id": "qu"})[0] == 200
+        assert list(outcomes) == ["closed"] * 30
+    finally:
+        for s in slow:
+            s.close()
