@@ -231,6 +231,8 @@ def raw_insert(engine, tables, rows: dict, copy: bool = False) -> float:
     (created once), leaving the real tables alone."""
     from sqlalchemy import text
     names = {t.name: ("floor_" + t.name if copy else t.name) for t in tables}
+    if copy and engine.dialect.name != "postgresql":
+        raise ValueError("floor copies are made with PostgreSQL's CREATE TABLE ... LIKE")
     if copy:
         with engine.begin() as conn:
             for source, target in names.items():
