@@ -62,10 +62,12 @@ def test_http_command_passes_body_actor_and_if_match():
 def test_http_rejects_bad_json_bad_if_match_and_missing_token_before_executing():
     fake = FakeApi(raise_on_auth=Unauthenticated("missing bearer token"))
     service = worker_factory(UnitsService, store=fake)
-    assert service.http_command(request(body="{", token=None), "rename_unit").status_code == 400
+    # the token is checked before the body is even parsed (shared.http)
+    assert service.http_command(request(body="{", token=None), "rename_unit").status_code == 401
     assert service.http_command(request(body="{}", token=None), "rename_unit").status_code == 401
     fake2 = FakeApi()
     service2 = worker_factory(UnitsService, store=fake2)
+    assert service2.http_command(request(body="{"), "rename_unit").status_code == 400
     assert service2.http_command(request(body="{}", headers={"If-Match": "v1"}), "rename_unit").status_code == 400
     assert service2.http_command(request(body="{}"), "no_such_command").status_code == 404
     assert fake.calls == [] and fake2.calls == []
