@@ -671,7 +671,12 @@ class Federation:
             parent_id = p[agg.parent_field]
         if parent_id is not None:
             self._check_parent(conn, env, parent_id)
-        return agg, agg.stream_id_for(rid)
+        stream_id = agg.stream_id_for(rid)
+        if len(env["event_id"]) > events.c.event_id.type.length or \
+                len(stream_id) > events.c.stream_id.type.length:
+            # PostgreSQL would refuse the row, and with it the batch, again and again
+            raise InvalidPayload("event id or record id too long to store", env)
+        return agg, stream_id
 
     def _check_parent(self, conn, env: dict, parent_id: str) -> None:
         from services.exchange.projections import may_see, record_row

@@ -148,9 +148,10 @@ def test_fuzz_receive_path_with_arbitrary_bodies(network):
     wait_for(lambda: inbox_queue_state(city) == (0, 0), what="an empty inbox queue")
 
 
-def test_authentic_record_with_a_nul_is_refused_not_retried(network):
-    """A trusted origin's record with a NUL in its text verifies and matches the contract,
-    but PostgreSQL cannot store it: refused, never a batch that fails again and again."""
+def test_authentic_record_the_database_cannot_store_is_refused_not_retried(network):
+    """A trusted origin's record with a NUL in its text, or an event id longer than the
+    log's, verifies and matches the contract, but PostgreSQL cannot store it: refused,
+    never a batch that fails again and again."""
     city = network["city"]
     x = FakeOrigin(city, "district-nul")
     bad = x.case(1, payload=dict(case_payload("district-nul/case-1"), title="a\x00b"))
@@ -159,6 +160,10 @@ def test_authentic_record_with_a_nul_is_refused_not_retried(network):
     wait_for(lambda: rejected(city, "district-nul", "invalid_payload") == 1,
              what="the NUL refused")
     assert local_events(city, bad["event_id"]) == 0
+    long_id = x.case(1, event_id="e" * 37)
+    deliver(city, long_id)  # the log's event ids are 36 characters (PostgreSQL refuses more)
+    wait_for(lambda: rejected(city, "district-nul", "invalid_payload") == 2,
+             what="the overlong event id refused")
     deliver(city, x.case(1))
     wait_for(lambda: watermark(city, "district-nul") == 1, what="the genuine number 1")
 
