@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from shared import config
+from shared.logs import QUIET_WARNINGS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -352,6 +353,8 @@ def cmd_run(args) -> int:
     procs = []
     for i, service in enumerate(services):
         env = dict(os.environ)
+        # nameko's CLI imports eventlet and pkg_resources first: hide their two notices
+        env.setdefault("PYTHONWARNINGS", QUIET_WARNINGS)
         port = base_port + i if base_port else config.DEFAULT_PORTS[service]
         env["WEB_SERVER_ADDRESS"] = "%s:%d" % (args.host, port)
         env.setdefault("NODE_ID", config.node_id())

@@ -31,6 +31,7 @@ from kombu import Connection as AmqpConnection, Exchange
 from sqlalchemy import bindparam, select, text
 
 from shared.db import readonly
+from shared.logs import well_formed
 from shared.events import now_us
 from shared.store import EventStore, events
 
@@ -43,6 +44,7 @@ class Outgoing(NamedTuple):
     event_type: str
     recorded_at_us: int
     body: bytes
+    correlation_id: str | None = None
 
 
 _OUTGOING = (
@@ -65,7 +67,18 @@ def _outgoing(r) -> Outgoing:
                 dumps(r.event_id), r.position, dumps(r.stream_id, ensure_ascii=False),
                 dumps(r.stream_type), r.version, dumps(r.event_type), r.schema_version,
                 r.payload, r.meta))
-    return Outgoing(r.position, r.event_id, r.event_type, r.recorded_at_us, body.encode("utf-8"))
+    return Outgoing(r.position, r.event_id, r.event_type, r.recorded_at_us, body.encode("utf-8"),
+                    correlation_of(r.meta))
+
+
+def correlation_of(meta: str | None) -> str | None:
+    """The correlation id in a stored metadata text, without decoding all of it (the
+    relay's hot path); it becomes the message's AMQP ``correlation_id`` property."""
+    i = meta.find('"correlation_id":"') if meta else -1
+    if i < 0:
+        return None
+    start = i + len('"correlation_id":"')
+    return well_formed(meta[start:meta.find('"', start)])
 
 
 def events_exchange(service: str) -> Exchange:
@@ -192,6 +205,7 @@ class Relay:
             channel.basic_publish(
                 amqp.Message(ev.body, content_type="application/json", content_encoding="utf-8",
                              delivery_mode=2, message_id=ev.event_id,
+                             correlation_id=ev.correlation_id,
                              application_headers={"qinglian.position": ev.position}),
                 exchange=exchange, routing_key=ev.event_type)
         channel.tx_commit()  # broker has every message of the batch now

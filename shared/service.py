@@ -30,7 +30,7 @@ from nameko.rpc import rpc
 from nameko.timer import Timer
 from werkzeug.wrappers import Response
 
-from shared import config
+from shared import config, logs
 from shared.app import Application
 from shared.auth import Actor, UserDirectory, system_actor
 from shared.db import make_engine
@@ -120,6 +120,8 @@ class EventSourcing(DependencyProvider):
         self.users.create_schema()
         self._stopping = False
         self._wake = threading.Event()
+        self._log_context: dict = {}  # worker -> its shared.logs token
+        logs.process_defaults.update(service=service, node=self.runtime.node_id)
         self.runtime.after_commit.append(self.metrics.events_appended)
         self.runtime.after_commit.append(lambda _events: self._wake.set())
         self.relay = None
@@ -193,7 +195,29 @@ class EventSourcing(DependencyProvider):
         self._wake.clear()
 
     def _run_relay(self):
+        logs.bind(service=self.container.service_name, node=self.runtime.node_id, task="relay")
         self.relay.run(lambda: self._stopping, self._wait)
+
+    # -- the log context (shared.logs) of each worker ----------------------------------------
+    def worker_setup(self, worker_ctx):
+        """The worker's correlation id: the caller's (HTTP header, RPC context), the
+        event's (its metadata) or a new one (a timer) - kept in the context data too, so
+        the RPC calls the worker makes carry it on."""
+        data = worker_ctx.data
+        cid = logs.well_formed(data.get("correlation_id"))
+        if cid is None and isinstance(worker_ctx.entrypoint, EventHandler) and worker_ctx.args:
+            body = worker_ctx.args[0]
+            meta = body.get("metadata") if isinstance(body, dict) else None
+            cid = logs.well_formed(meta.get("correlation_id")) if isinstance(meta, dict) else None
+        data["correlation_id"] = cid = cid or logs.new_correlation_id()
+        self._log_context[worker_ctx] = logs.bind(
+            correlation_id=cid, service=self.container.service_name, node=self.runtime.node_id,
+            task=worker_ctx.entrypoint.method_name)
+
+    def worker_teardown(self, worker_ctx):
+        token = self._log_context.pop(worker_ctx, None)
+        if token is not None:
+            logs.reset(token)
 
     def stop(self):
         self._stopping = True

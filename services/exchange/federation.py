@@ -94,7 +94,8 @@ from shared.federation.feed import (
 )
 from shared.federation.ordering import Offer, OriginSequencer
 from shared.federation.registry import NodeRegistry
-from shared.relay import BrokerWatch
+from shared.logs import well_formed
+from shared.relay import BrokerWatch, correlation_of
 from shared.store import events
 
 ROOT_STREAMS = {cls.stream_type for cls in ROOTS.values()}
@@ -330,6 +331,9 @@ class Federation:
             m.probe("federation", self.refresh_metrics,
                     (self.m_lag, self.m_heard, self.m_held, self.m_outbox_lag, self.m_outbox_lag_s))
         self._heard: dict[str, int] = {}  # origin -> when last heard from (µs)
+        # event id -> the origin's correlation id, from the AMQP property (logs only:
+        # it is not signed, so it never decides anything)
+        self.correlations: dict[str, str] = {}
 
     @property
     def city_id(self) -> str | None:
@@ -749,7 +753,10 @@ class Federation:
                 versions[stream_id] = versions.get(stream_id, 0) + 1
                 new.append(NewEvent(stream_id, agg.stream_type, versions[stream_id], env["type"],
                                     env["schema_version"], env["payload"],
-                                    {"node": origin, "correlation_id": env["event_id"],
+                                    {"node": origin,
+                                     # the origin's, when its message said (else its event id)
+                                     "correlation_id": self.correlations.pop(
+                                         env["event_id"], None) or env["event_id"],
                                      "occurred_at": env["occurred_at"]},
                                     event_id=env["event_id"]))
                 rows.append(self._received_row(env, via, "applied", now))
@@ -1129,6 +1136,9 @@ class OutboxPublisher:
             done = self.store.get_checkpoint(conn, PUBLISHER_CHECKPOINT) or 0
             rows = conn.execute(select(outbox).where(outbox.c.origin_seq > done)
                                 .order_by(outbox.c.origin_seq).limit(self.batch_size)).all()
+            # each message carries its event's correlation id (shared.logs) to the peers
+            metas = dict(conn.execute(select(events.c.position, events.c.meta).where(
+                events.c.position.in_([r.position for r in rows]))).all()) if rows else {}
         if not rows:
             return 0
         producer = self._producer_ready()
@@ -1147,6 +1157,7 @@ class OutboxPublisher:
                                  content_encoding=props["content_encoding"],
                                  delivery_mode=2, message_id=props["message_id"],
                                  type=props["type"], app_id=props["app_id"],
+                                 correlation_id=correlation_of(metas.get(r.position)),
                                  headers={"qinglian-origin-seq": r.origin_seq})
             counts[r.exchange] = counts.get(r.exchange, 0) + 1
         producer.channel.tx_commit()  # the broker holds every message of the batch now
@@ -1245,6 +1256,12 @@ class InboxConsumer:
     def step(self) -> int:
         batch = self._drain()
         if batch:
+            if len(self.fed.correlations) > 50_000:  # held for ever / never applied
+                self.fed.correlations.clear()
+            for m in batch:
+                cid = well_formed(m.properties.get("correlation_id"))
+                if cid and isinstance(m.properties.get("message_id"), str):
+                    self.fed.correlations[m.properties["message_id"]] = cid
             self.fed.receive((m.body for m in batch), "amqp")
             # ack only after the batch is committed; what is held back in memory is
             # acked too - the origin's feed can always give it again

@@ -34,7 +34,7 @@ from services.exchange.application import INDICATOR_SOURCES, app, record_indicat
 from services.exchange.federation import (
     Federation, InboxConsumer, OutboxPublisher, metadata as federation_metadata, write_identity,
 )
-from shared import config
+from shared import config, logs
 from shared.auth import NODE_ADMIN
 from shared.errors import Forbidden, QinglianError, Unauthenticated
 from shared.federation.feed import FeedRefused
@@ -105,9 +105,11 @@ class ExchangeStore(EventSourcing):
         self.federation.publisher_wake.clear()
 
     def _run_publisher(self):
+        logs.bind(service="exchange", node=self.federation.node_id, task="federation-publisher")
         self.publisher.run(lambda: self._stopping, self._wait_publisher)
 
     def _run_consumer(self):
+        logs.bind(service="exchange", node=self.federation.node_id, task="federation-consumer")
         self.consumer.run(lambda: self._stopping, time.sleep)
 
     def _run_anchors(self):

@@ -128,3 +128,14 @@ def test_outbox_lag_grows_while_the_broker_is_gone_and_returns_to_zero(lone_city
     assert back.value("qinglian_federation_outbox_lag_seconds") == 0
     assert back.value("qinglian_federation_published_total", exchange="qinglian.shared") == 3
 
+
+
+def test_a_record_is_applied_at_other_nodes_under_its_origins_correlation_id(network):
+    city, a = network["city"], network["district-a"]
+    case = city.provider.app.execute(city.runtime, "compile_case", dict(
+        _case(99), case_id="corr-1"), city.admin, correlation_id="req-city-1")["case_id"]
+    wait_for(lambda: a.record(case), what="the city's case at district-a")
+    with a.runtime.read() as conn:
+        applied = [ev for ev in a.runtime.store.iter_all(conn) if ev.payload.get("case_id") == case]
+    assert applied and {ev.metadata["correlation_id"] for ev in applied} == {"req-city-1"}
+    assert {ev.metadata["node"] for ev in applied} == {"city"}
