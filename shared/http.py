@@ -204,11 +204,6 @@ class WebServer(NamekoWebServer):
         cid = request.environ.get("qinglian.correlation_id") or logs.correlation_from(request.headers)
         return {"correlation_id": cid}
 
-    def context_data_from_headers(self, request):
-        # the worker's correlation id (shared.logs): chosen once per request
-        cid = request.environ.get("qinglian.correlation_id") or logs.correlation_from(request.headers)
-        return {"correlation_id": cid}
-
     def get_wsgi_server(self, sock, wsgi_app, protocol=Protocol, debug=False):
         server = super().get_wsgi_server(sock, wsgi_app, protocol=Protocol, debug=debug)
         server.socket_timeout = client_timeout(self.container.config)
