@@ -28,6 +28,7 @@ from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.timer import Timer
+from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from shared import config, logs
@@ -200,19 +201,7 @@ class EventSourcing(DependencyProvider):
 
     # -- the log context (shared.logs) of each worker ----------------------------------------
     def worker_setup(self, worker_ctx):
-        """The worker's correlation id: the caller's (HTTP header, RPC context), the
-        event's (its metadata) or a new one (a timer) - kept in the context data too, so
-        the RPC calls the worker makes carry it on."""
-        data = worker_ctx.data
-        cid = logs.well_formed(data.get("correlation_id"))
-        if cid is None and isinstance(worker_ctx.entrypoint, EventHandler) and worker_ctx.args:
-            body = worker_ctx.args[0]
-            meta = body.get("metadata") if isinstance(body, dict) else None
-            cid = logs.well_formed(meta.get("correlation_id")) if isinstance(meta, dict) else None
-        data["correlation_id"] = cid = cid or logs.new_correlation_id()
-        self._log_context[worker_ctx] = logs.bind(
-            correlation_id=cid, service=self.container.service_name, node=self.runtime.node_id,
-            task=worker_ctx.entrypoint.method_name)
+        self._log_context[worker_ctx] = bind_worker(worker_ctx, self.runtime.node_id)
 
     def worker_teardown(self, worker_ctx):
         token = self._log_context.pop(worker_ctx, None)
@@ -228,6 +217,39 @@ class EventSourcing(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> ServiceApi:
         return ServiceApi(self, worker_ctx)
+
+
+def bind_worker(worker_ctx, node: str):
+    """The worker's correlation id - the caller's (HTTP header, RPC context), the event's
+    (its metadata) or a new one (a timer) - bound for its log records and kept in its
+    context data, so the RPC calls it makes carry it on. Returns the ``logs`` token."""
+    data, args = worker_ctx.data, worker_ctx.args
+    cid = logs.well_formed(data.get("correlation_id"))
+    if cid is None and args and isinstance(worker_ctx.entrypoint, EventHandler):
+        meta = args[0].get("metadata") if isinstance(args[0], dict) else None
+        cid = logs.well_formed(meta.get("correlation_id")) if isinstance(meta, dict) else None
+    if cid is None and args and isinstance(worker_ctx.entrypoint, HttpRequestHandler):
+        cid = logs.correlation_from(args[0].headers)  # nameko's own @http (the console)
+    data["correlation_id"] = cid = cid or logs.new_correlation_id()
+    return logs.bind(correlation_id=cid, service=worker_ctx.service_name, node=node,
+                     task=worker_ctx.entrypoint.method_name)
+
+
+class CorrelationContext(DependencyProvider):
+    """For a service without ``EventSourcing`` (the console): its workers log under,
+    and pass on to the services they call, the correlation id of what they handle."""
+
+    def setup(self):
+        self.node = config.node_id(self.container.config)
+        self._tokens: dict = {}
+
+    def worker_setup(self, worker_ctx):
+        self._tokens[worker_ctx] = bind_worker(worker_ctx, self.node)
+
+    def worker_teardown(self, worker_ctx):
+        token = self._tokens.pop(worker_ctx, None)
+        if token is not None:
+            logs.reset(token)
 
 
 def _rpc_operation(name: str, kind: str):

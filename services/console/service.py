@@ -45,6 +45,8 @@ class ConsoleService:
     education = RpcProxy("education")
     exchange = RpcProxy("exchange")
     console = ConsoleDependency()
+    # a console action's correlation id goes with its RPC calls (docs/operations.md, Logs)
+    correlation = shared.service.CorrelationContext()
 
     @http("GET", "/health")
     def health(self, request):

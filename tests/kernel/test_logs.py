@@ -17,13 +17,15 @@ import requests
 from kombu import Connection, Exchange, Queue
 from marshmallow import Schema
 from nameko.events import event_handler
+from nameko.rpc import RpcProxy
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import find_free_port
+from nameko.web.handlers import http
 
 from services.units.service import UnitsService
 from shared.app import Application
 from shared.logs import QUIET_WARNINGS, JsonFormatter
-from shared.service import EventSourcing, NodeService, idempotent
+from shared.service import CorrelationContext, EventSourcing, NodeService, idempotent
 from tests.helpers import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,6 +145,31 @@ def test_json_lines_carry_the_context_and_keep_chinese_readable():
         record = logging.getLogger("x").makeRecord("x", logging.ERROR, __file__, 1, "failed", (),
                                                    sys.exc_info())
     assert "ValueError: 坏了" in json.loads(fmt.format(record))["exc_info"]
+
+
+class ActionService:
+    """Like the console: nameko's own @http, no EventSourcing, RPC calls to the services."""
+    name = "actions"
+    units = RpcProxy("units")
+    correlation = CorrelationContext()
+
+    @http("POST", "/register/<string:uid>")
+    def register(self, request, uid):
+        token = request.headers["Authorization"].split()[1]
+        self.units.register_unit(_unit(uid), actor={"token": token})
+        return "ok"
+
+
+def test_a_console_like_action_passes_its_correlation_id_to_the_services_it_calls(
+        container_factory, node_config, admin_token):
+    units = container_factory(UnitsService, node_config)
+    units.start()
+    port = find_free_port()
+    container_factory(ActionService, dict(node_config, WEB_SERVER_ADDRESS="127.0.0.1:%d" % port)).start()
+    r = requests.post("http://127.0.0.1:%d/register/qu" % port, timeout=30, headers={
+        "Authorization": "Bearer %s" % admin_token, "X-Request-Id": "req-console-1"})
+    assert r.status_code == 200, r.text
+    assert _stored_correlation(units, "qu") == "req-console-1"
 
 
 def _run_until_answering(cmd, env, port, tmp_path) -> str:
