@@ -138,7 +138,7 @@ def offered_shortfall(intended_rps: float, offered_rps: float, client_lag_ms: fl
     (latency is counted from when each was due): that is the code's result, judged."""
     share = OFFERED_SHARE * intended_rps
     if baseline_offered_rps is not None and baseline_offered_rps < share:
-        return ("本机无法承载计划负载：同一进程的简单端点也只发出 %.0f 次/秒（计划 %.0f 次/秒）"
+        return ("本机无法承载计划负载：同一运行的基线也只发出 %.0f 次/秒（计划 %.0f 次/秒）"
                 % (baseline_offered_rps, intended_rps))
     if offered_rps >= share or client_lag_ms <= CLIENT_LAG_MS:
         return None

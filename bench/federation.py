@@ -45,14 +45,19 @@ RAW_EXCHANGE = "qlbench.raw"
 class RawLink:
     """The baseline's path: ``RAW_EXCHANGE`` in both vhosts, the city's federated from the
     district's through the upstream the topology already defined (a policy for this
-    exchange alone), a queue in the city's vhost bound to it, and a consumer that notes
-    when each message arrived."""
+    exchange alone; the link's own user allowed to read it as it reads the record
+    exchanges), a queue in the city's vhost bound to it, and a consumer that notes when
+    each message arrived."""
 
     def __init__(self, net, body_size: int):
         from kombu import Connection, Exchange, Queue
         admin, city, district = net.admin, net.city, net.districts[0]
         for vhost in (city.vhost, district.vhost):
             admin.declare_exchange(vhost, RAW_EXCHANGE)
+        topology = net.topology
+        if topology.link_users:  # the up-link's own login may read this exchange too
+            admin.grant_link_user(district.vhost, topology.link_user_name(district, city),
+                                  (*topology.up_exchanges, RAW_EXCHANGE), city.vhost)
         admin._call("PUT", "policies", city.vhost, "qlbench-federate-raw", json={
             "pattern": "^qlbench\\.raw$", "definition": {"federation-upstream-set": "all"},
             "priority": 10, "apply-to": "exchanges"})

@@ -31,6 +31,7 @@ from __future__ import annotations
 import random
 import time
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bench.common import (
@@ -242,6 +243,58 @@ def measure_asof(rt, pairs=3) -> dict:
             "rows": sum(len(v) for v in rows.values())}
 
 
+class SeedCache:
+    """The seeded quarter as a ``pg_dump`` under ``var/bench/cache/``, keyed by the source
+    of this file, the supervision service and the kernel: the seeding is not what is
+    measured and takes minutes, so a later run with the same code restores it in seconds
+    (and any code change seeds afresh). Without ``pg_dump``/``pg_restore``, always seeds."""
+
+    def __init__(self, var: Path):
+        import hashlib
+        import shutil as sh
+        root = Path(__file__).resolve().parent.parent
+        h = hashlib.sha256()
+        for f in sorted([Path(__file__), *(root / "services" / "supervision").rglob("*.py"),
+                         *(root / "shared").rglob("*.py")]):
+            if "tests" not in f.parts:
+                h.update(f.read_bytes())
+        self.folder = var / "bench" / "cache"
+        self.dump = self.folder / ("supervision-%s.dump" % h.hexdigest()[:16])
+        self.tools = bool(sh.which("pg_dump") and sh.which("pg_restore"))
+
+    @staticmethod
+    def _libpq(url: str) -> str:
+        from sqlalchemy.engine import make_url
+        return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def restore(self, url: str) -> dict | None:
+        import json
+        import subprocess
+        meta = self.dump.with_suffix(".json")
+        if not (self.tools and self.dump.exists() and meta.exists()):
+            return None
+        subprocess.run(["pg_restore", "--no-owner", "-d", self._libpq(url), str(self.dump)],
+                       check=True, capture_output=True)
+        from sqlalchemy import create_engine, text
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as c:
+            c.execute(text("ANALYZE"))  # a restored database has no planner statistics yet
+        engine.dispose()
+        return dict(json.loads(meta.read_text()), restored_from=self.dump.name)
+
+    def save(self, url: str, seeded: dict) -> None:
+        import json
+        import subprocess
+        if not self.tools:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.glob("supervision-*"):  # one cached quarter: this code's
+            old.unlink()
+        subprocess.run(["pg_dump", "-Fc", "-f", str(self.dump), self._libpq(url)],
+                       check=True, capture_output=True)
+        self.dump.with_suffix(".json").write_text(json.dumps(seeded, ensure_ascii=False))
+
+
 def synchronous_commit(url: str, value: str | None) -> None:
     """Set (or with None reset) the database's default for new connections."""
     from sqlalchemy import create_engine, text
@@ -273,14 +326,12 @@ def issue_tokens(node_url: str, units) -> dict:
 def run(var_dir: str = "var", only=None) -> dict:
     import shutil
     import tempfile
-    from pathlib import Path
 
     from services.supervision.application import app
     from services.supervision.settings import Settings, register
     from shared.db import drop_database, make_engine
     from shared.uow import Runtime
 
-    rng = random.Random(20240415)
     url, node_url = scratch_database("supervision"), scratch_database("supervision_node")
     vhost, vhost_uri = scratch_vhost("supervision")
     folder = Path(tempfile.mkdtemp(prefix="supervision-bench-"))
@@ -288,18 +339,23 @@ def run(var_dir: str = "var", only=None) -> dict:
     proc, dash, asof = None, None, None
     engine = None
     try:
-        # the quarter's 14,000 commits are not what is measured: they need not wait for
-        # the WAL flush (set back before anything is timed)
-        synchronous_commit(url, "off")
-        engine = make_engine(url)
-        rt = Runtime(engine, app.projections, NODE, "supervision", clock=clock)
-        rt.create_schema()
-        register(engine, Settings())
         t0 = time.perf_counter()
-        seeded = seed(rt, clock, rng)
+        cache = SeedCache(Path(var_dir))
+        seeded = cache.restore(url)
+        if seeded is None:
+            # the quarter's 14,000 commits are not what is measured: they need not wait
+            # for the WAL flush (set back before anything is timed)
+            synchronous_commit(url, "off")
+            engine = make_engine(url)
+            rt = Runtime(engine, app.projections, NODE, "supervision", clock=clock)
+            rt.create_schema()
+            register(engine, Settings())
+            seeded = seed(rt, clock, random.Random(20240415))
+            engine.dispose()
+            synchronous_commit(url, None)
+            cache.save(url, seeded)
+        clock.at(END, 600)  # where the quarter ends (seed's last commands)
         seed_s = time.perf_counter() - t0
-        engine.dispose()
-        synchronous_commit(url, None)
         engine = make_engine(url)
         rt = Runtime(engine, app.projections, NODE, "supervision", clock=clock)
         if wanted(only, "asof_rebuild_events_per_s"):
@@ -312,7 +368,7 @@ def run(var_dir: str = "var", only=None) -> dict:
                 "SUPERVISION_DATABASE_URL": url, "NODE_DATABASE_URL": node_url,
                 "WEB_SERVER_ADDRESS": "127.0.0.1:%d" % port}, folder, "supervision")
             wait_relay_idle(url, "supervision")  # the seeded quarter is not part of the day
-            dash = measure_dashboard(port, tokens, seeded["units"], seeded["round_id"], rng)
+            dash = measure_dashboard(port, tokens, seeded["units"], seeded["round_id"], random.Random(7))
     finally:
         if proc is not None:
             stop_service(proc)
@@ -333,5 +389,6 @@ def run(var_dir: str = "var", only=None) -> dict:
         figures["asof_rebuild_events_per_s"] = judged(
             asof["rate"], "events/s", asof["floor"], "raw decoded read + batch insert", 0.25, AT_LEAST,
             quiet_machine_target="≥ 20,000 events/s", events=asof["events"], rows=asof["rows"],
-            seed_commands=seeded["commands"], seed_seconds=round(seed_s, 1))
+            seed_commands=seeded["commands"], seed_seconds=round(seed_s, 1),
+            seed_restored_from=seeded.get("restored_from"))
     return figures
