@@ -19,6 +19,12 @@ broker, as in tests and the local network: user names are broker-wide), whose pe
 Own queues are nameko's names for them: ``rpc-<service>``, ``rpc.reply-<service>-<uuid>``
 and ``evt-<source>-<type>--<service>.<method>``.
 
+The broker also stamps who published: each relay sets a message's ``user_id`` to its
+login, which RabbitMQ checks against the connection's user (a mismatch is refused), so
+a consumer that must trust the source - the exchange service, which signs and shares
+other services' figures - checks it too (``OwnedEventHandler``, ``owner_login``): even
+a message published with the broker's admin login is not taken for the owner's.
+
 Passwords are made here, once, and kept under ``<QINGLIAN_VAR>/<node>/broker/`` (mode
 0600); ``qinglian run`` gives each service process an ``AMQP_URI`` with its own login
 (``service_amqp_uri``). ``qinglian node broker-users`` (re)applies users and permissions.
@@ -29,6 +35,8 @@ import os
 import re
 import secrets
 from pathlib import Path
+
+from nameko.events import EventHandler
 
 from shared import config
 from shared.federation.broker import BrokerAdmin, vhost_of, with_credentials
@@ -67,6 +75,29 @@ def service_amqp_uri(service: str, cfg: dict | None = None) -> str:
         return uri
     return with_credentials(uri, user_name(cfg, service),
                             path.read_text(encoding="utf-8").strip())
+
+
+def owner_login(service: str, cfg: dict | None = None) -> str | None:
+    """The only login that may publish ``service``'s events on this node; None when the
+    node has no service users yet (every process shares the node's one login)."""
+    return user_name(cfg, service) if _secret_file(cfg, service).exists() else None
+
+
+PUBLISHER = "qinglian.publisher"  # worker context key: the broker-checked user_id
+
+
+class OwnedEventHandler(EventHandler):
+    """``@event_handler`` that also gives the worker, as ``PUBLISHER`` in its context
+    data, the ``user_id`` the broker checked - set after the headers are unpacked, so no
+    header can claim it."""
+
+    def unpack_message_headers(self, message):
+        data = super().unpack_message_headers(message)
+        data[PUBLISHER] = message.properties.get("user_id")
+        return data
+
+
+owned_event_handler = OwnedEventHandler.decorator
 
 
 def provision(admin: BrokerAdmin, cfg: dict | None = None,

@@ -25,6 +25,7 @@ import socket
 import time
 import zlib
 from typing import Callable, NamedTuple
+from urllib.parse import unquote, urlparse
 
 import amqp
 from kombu import Connection as AmqpConnection, Exchange
@@ -114,6 +115,8 @@ class Relay:
                  on_connection: Callable[[bool], None] | None = None):
         self.store = store
         self.amqp_uri = amqp_uri
+        # who publishes: the broker checks it against the login (shared.brokerusers)
+        self.login = unquote(urlparse(amqp_uri).username or "guest")
         self.service = service
         self.exchange = events_exchange(service)
         self.batch_size = batch_size
@@ -205,7 +208,7 @@ class Relay:
             channel.basic_publish(
                 amqp.Message(ev.body, content_type="application/json", content_encoding="utf-8",
                              delivery_mode=2, message_id=ev.event_id,
-                             correlation_id=ev.correlation_id,
+                             correlation_id=ev.correlation_id, user_id=self.login,
                              application_headers={"qinglian.position": ev.position}),
                 exchange=exchange, routing_key=ev.event_type)
         channel.tx_commit()  # broker has every message of the batch now

@@ -48,11 +48,15 @@ def service_config(node_config, uris, service, **extra):
                 WEB_SERVER_ADDRESS="127.0.0.1:%d" % find_free_port(), **extra)
 
 
-def publish(uri, exchange, body, routing_key):
+def publish(uri, exchange, body, routing_key, **properties):
     """Publish with confirms; the broker's refusal comes back as AccessRefused."""
     with Connection(uri, transport_options={"confirm_publish": True}) as conn:
         Producer(conn.channel(), exchange=Exchange(exchange, type="topic", durable=True),
-                 serializer="json").publish(body, routing_key=routing_key)
+                 serializer="json").publish(body, routing_key=routing_key, **properties)
+
+
+def login(uri):
+    return uri.split("//", 1)[1].split(":", 1)[0]
 
 
 def indicators(unit_id, note):
@@ -106,21 +110,43 @@ def test_no_service_user_can_publish_to_another_services_events(node):
 
 
 def test_a_forged_event_never_reaches_the_exchange_service(node, container_factory):
-    node_config, uris, _ = node
-    container = container_factory(ExchangeService, service_config(
+    """Refused by the broker for another service's login; for the broker's admin login,
+    which may publish anywhere, refused by the exchange service: the user_id the broker
+    checked is not supervision's own. Then the genuine figures, from supervision's relay."""
+    node_config, uris, admin = node
+    for service in ("units", "supervision"):
+        cls = UnitsService if service == "units" else SupervisionService
+        container_factory(cls, service_config(node_config, uris, service)).start()
+    exchange = container_factory(ExchangeService, service_config(
         node_config, uris, "exchange", QINGLIAN_FEDERATION="off"))
-    container.start()
-    forged, genuine = indicators("forged-unit", "forged"), indicators("real-unit", "genuine")
+    exchange.start()
+    forged = [indicators("forged-%d" % i, "forged") for i in range(4)]
     with pytest.raises(AccessRefused):  # units' login, supervision's exchange
-        publish(uris["units"], "supervision.events", forged, forged["type"])
-    publish(uris["supervision"], "supervision.events", genuine, genuine["type"])
-    rt = get_extension(container, EventSourcing).runtime
+        publish(uris["units"], "supervision.events", forged[0], forged[0]["type"],
+                user_id=login(uris["units"]))
+    publish(node_config["AMQP_URI"], "supervision.events", forged[1], forged[1]["type"])
+    publish(node_config["AMQP_URI"], "supervision.events", forged[2], forged[2]["type"], user_id="guest")
+    # a header cannot claim the publisher either
+    publish(node_config["AMQP_URI"], "supervision.events", forged[3], forged[3]["type"],
+            headers={"qinglian.publisher": login(uris["supervision"]),
+                     "nameko.qinglian.publisher": login(uris["supervision"])})
+    with pytest.raises(Exception):  # the broker refuses a user_id that is not the login's
+        publish(node_config["AMQP_URI"], "supervision.events", forged[0], forged[0]["type"],
+                user_id=login(uris["supervision"]))
+    with ClusterRpcProxy(node_config, timeout=30) as n:
+        n.units.register_unit({"unit_id": "qu", "name": "区", "kind": "district_authority",
+                               "level": "district"}, actor=admin)
+        wait_for(lambda: n.supervision.unit_view({"unit_id": "qu"}, actor=admin)["unit"]["name"] == "区",
+                 timeout=30)
+        n.supervision.publish_indicators({}, actor=admin)
+    rt = get_extension(exchange, EventSourcing).runtime
 
     def recorded():
         with rt.read() as c:
-            return [e.payload.get("unit_id") for e in rt.store.iter_all(c)
-                    if e.event_type.startswith("IndicatorReport.")]
-    assert wait_for(recorded, timeout=30) == ["real-unit"]  # the genuine one, after the forgery
+            return sorted(str(e.payload.get("unit_id")) for e in rt.store.iter_all(c)
+                          if e.event_type.startswith("IndicatorReport."))
+    got = wait_for(lambda: "qu" in recorded() and recorded(), timeout=30)  # the genuine figures
+    assert not [u for u in got if u.startswith("forged")], got
 
 
 def test_the_exchange_services_own_rpcs_need_proof_too(node, container_factory):

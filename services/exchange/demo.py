@@ -337,7 +337,9 @@ class Demo:
                    "district-b": [("b-xj", 0.96, 0), ("b-jczs", 0.78, 3)]}
         for node_id, rows in figures.items():
             node = self.net[node_id]
-            with Connection(node.amqp_uri) as conn:
+            # as supervision: its own broker login, which the exchange service checks
+            uri = node.service_config("supervision")["AMQP_URI"]
+            with Connection(uri) as conn:
                 producer = Producer(conn.channel(), Exchange("supervision.events", type="topic",
                                                              durable=True))
                 for uid, closure, overdue in rows:
@@ -353,7 +355,8 @@ class Demo:
                                     "screening_overdue": False, "micro_power_missing": False},
                         "metadata": {"node": node_id, "correlation_id": str(uuid.uuid4()),
                                      "occurred_at": "2025-03-31T08:00:00+00:00"}},
-                        routing_key="UnitIndicators.Published", serializer="json", delivery_mode=2)
+                        routing_key="UnitIndicators.Published", serializer="json", delivery_mode=2,
+                        user_id=conn.userid)
         say("  (standing in for the supervision service: UnitIndicators.Published on each district)")
 
     # -- agreement -------------------------------------------------------------------------------

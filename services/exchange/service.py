@@ -21,11 +21,11 @@ Settings (nameko config keys, with defaults):
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 
-from nameko.events import event_handler
 from nameko.rpc import rpc
 from werkzeug.wrappers import Response
 
@@ -36,6 +36,7 @@ from services.exchange.federation import (
 )
 from shared import config, logs
 from shared.auth import NODE_ADMIN
+from shared.brokerusers import PUBLISHER, owned_event_handler, owner_login
 from shared.errors import Forbidden, QinglianError, Unauthenticated
 from shared.federation.feed import FeedRefused
 from shared.federation.keys import init_this_node, load_or_create_node_key, node_registry
@@ -54,6 +55,8 @@ class ExchangeApi(ServiceApi):
     def __init__(self, provider: "ExchangeStore", worker_ctx):
         super().__init__(provider, worker_ctx)
         self.federation: Federation = provider.federation
+        self.config = provider.container.config
+        self.context = worker_ctx.data
         self.anchoring: Anchoring = provider.anchoring
 
 
@@ -142,6 +145,26 @@ class ExchangeStore(EventSourcing):
         return ExchangeApi(self, worker_ctx)
 
 
+def from_owner(source: str):
+    """Handle a message only if the broker says ``source``'s own login published it
+    (shared.brokerusers). Checked before the event is tracked, so a forgery carrying a
+    genuine event's id cannot make the genuine one look like a repeat."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(self, body):
+            expected = owner_login(source, self.store.config)
+            publisher = self.store.context.get(PUBLISHER)
+            if expected is not None and publisher != expected:
+                consumer = "%s.%s" % (self.name, fn.__name__)
+                self.store.metrics.consumer_failed(consumer)
+                log.warning("%s refused a message published by %r, not by %s's own login %s",
+                            consumer, publisher, source, expected)
+                return None
+            return fn(self, body)
+        return wrapper
+    return deco
+
+
 class ExchangeService(MirrorsUnits, NodeService):
     name = "exchange"
     app = app
@@ -225,22 +248,27 @@ class ExchangeService(MirrorsUnits, NodeService):
     # -- 上下互比 figures from this node's other services ---------------------------------
     # requeue_on_error: a figure that meets a busy log must come back, not be acked and
     # lost (shared.service.handle_once pauses, retries and dead-letters what never works)
-    @event_handler("supervision", "UnitIndicators.Published", requeue_on_error=True)
+    # from_owner: only what the owning service published is signed and shared onwards
+    @owned_event_handler("supervision", "UnitIndicators.Published", requeue_on_error=True)
+    @from_owner("supervision")
     @idempotent
     def unit_indicators(self, event, uow):
         self._indicators(event, uow)
 
-    @event_handler("supervision", "DistrictIndicators.Published", requeue_on_error=True)
+    @owned_event_handler("supervision", "DistrictIndicators.Published", requeue_on_error=True)
+    @from_owner("supervision")
     @idempotent
     def district_indicators(self, event, uow):
         self._indicators(event, uow)
 
-    @event_handler("education", "EducationIndicators.Published", requeue_on_error=True)
+    @owned_event_handler("education", "EducationIndicators.Published", requeue_on_error=True)
+    @from_owner("education")
     @idempotent
     def education_indicators(self, event, uow):
         self._indicators(event, uow)
 
-    @event_handler("education", "DistrictEducationIndicators.Published", requeue_on_error=True)
+    @owned_event_handler("education", "DistrictEducationIndicators.Published", requeue_on_error=True)
+    @from_owner("education")
     @idempotent
     def district_education_indicators(self, event, uow):
         self._indicators(event, uow)
