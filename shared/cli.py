@@ -208,13 +208,15 @@ def cmd_events_verify(args) -> int:
     if args.against_anchors:
         from services.exchange.anchors import AnchorRefused, check_anchors, fetch_own_anchors
         try:
-            statements, problems = fetch_own_anchors()
+            statements, unreachable, forged = fetch_own_anchors()
         except AnchorRefused as exc:
             print("anchors: %s" % exc, file=sys.stderr)
             return 2
-        for problem in problems:
-            print("anchors: %s" % problem)
-        failed += bool(problems)
+        for line in unreachable:  # the others answered: checked against theirs
+            print("anchors: %s" % line, file=sys.stderr)
+        for line in forged:
+            print("anchors: FORGED: %s" % line)
+        failed += bool(forged)
         mismatched = check_anchors(statements, engines)
         for service in sorted(set(engines) | set(mismatched)):
             if service in mismatched:

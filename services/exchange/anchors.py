@@ -297,9 +297,10 @@ def check_outbox(conn, head: int) -> list:
         after = rows[-1].origin_seq
 
 
-def fetch_own_anchors(cfg: dict | None = None) -> tuple[list[dict], list[str]]:
+def fetch_own_anchors(cfg: dict | None = None) -> tuple[list[dict], list[str], list[str]]:
     """This node's statements from every node holding them, each checked against this
-    node's own key: (statements, problems). Raises AnchorRefused if nobody could be asked."""
+    node's own key: (statements, holders that could not be asked, statements this node
+    did not sign). Raises AnchorRefused if no holder answered."""
     from shared.federation.keys import load_node_key, node_registry
     registry = node_registry(cfg)
     try:
@@ -311,26 +312,26 @@ def fetch_own_anchors(cfg: dict | None = None) -> tuple[list[dict], list[str]]:
         asked = holders(registry, me)
         if not asked:
             raise AnchorRefused("no trusted node with a feed URL holds %s's anchors" % me.node_id, 2)
-        got, problems, reached = {}, [], 0
+        got, unreachable, forged, reached = {}, [], [], 0
         for holder in asked:
             try:
                 statements = fetch(holder, key, me.node_id)
             except (requests.RequestException, ValueError) as exc:
-                problems.append("%s: could not fetch anchors: %s" % (holder.node_id, exc))
+                unreachable.append("%s: could not fetch anchors: %s" % (holder.node_id, exc))
                 continue
             reached += 1
             for stmt in statements:
                 try:
                     check_statement(stmt, public)
                 except AnchorRefused as exc:
-                    problems.append("%s serves an anchor %s did not sign: %s"
-                                    % (holder.node_id, me.node_id, exc))
+                    forged.append("%s serves an anchor %s did not sign: %s"
+                                  % (holder.node_id, me.node_id, exc))
                     continue
                 if stmt["node"] == me.node_id:
                     got[stmt["seq"]] = dict(stmt, held_by=holder.node_id)
         if not reached:
-            raise AnchorRefused("; ".join(problems), 2)
-        return [got[s] for s in sorted(got)], problems
+            raise AnchorRefused("; ".join(unreachable), 2)
+        return [got[s] for s in sorted(got)], unreachable, forged
     finally:
         registry.engine.dispose()
 

@@ -188,3 +188,14 @@ def test_the_city_keeps_anchors_append_only_and_signed_by_their_node(anchored):
     assert kept[0] == first and all(s["seq"] != first["seq"] - 1 for s in kept)
     # reading them needs a trusted node's signed request
     assert requests.get(url, params={"node": "district-a"}, timeout=10).status_code == 401
+
+
+def test_the_citys_own_anchors_are_held_by_its_districts(anchored, monkeypatch, capsys):
+    net, nodes, db, pristine, _ = anchored
+    city, b = nodes["city"], nodes["district-b"]
+    from services.exchange.anchors import held_for
+    with b.runtime.engine.connect() as conn:
+        assert held_for(conn, "city"), "district-b holds none of the city's anchors"
+    code, out = _verify(monkeypatch, capsys, city, "--against-anchors")
+    assert code == 0, out
+    assert "exchange: matches the" in out
