@@ -20,4 +20,9 @@ esac
 export WEB_SERVER_ADDRESS="${WEB_SERVER_ADDRESS:-0.0.0.0:$port}"
 
 cd "$(dirname "$0")/.."
+# the service's own broker login once the node has them (qinglian node broker-users),
+# else AMQP_URI as given
+if uri="$(python -m shared.brokerusers "$service" 2>/dev/null)" && [ -n "$uri" ]; then
+    export AMQP_URI="$uri"
+fi
 exec nameko run --config deploy/config.yaml "services.$service.service:$class"

@@ -128,3 +128,8 @@ def remove(admin: BrokerAdmin, cfg: dict | None = None, services=PROCESSES) -> N
     for service in services:
         admin.delete_user(user_name(cfg, service))
         _secret_file(cfg, service).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":  # deploy/entrypoint.sh: `python -m shared.brokerusers <service>`
+    import sys
+    print(service_amqp_uri(sys.argv[1]))
