@@ -190,8 +190,8 @@ def test_city_feed_references_and_indicators_reach_the_broker(start_node, node_c
                                                               make_user, vhost):
     education, base = start_node()
     set_clock(education, 2026, 3, 1, 2, 0)
-    exchange = Exchange("education.events", type="topic", durable=True)
     admin = {"token": admin_token}  # an RPC actor is proof, not a dict of roles
+    exchange = Exchange("education.events", type="topic", durable=True)
     with Connection(vhost["uri"]) as conn:
         queue = Queue("test-indicators", exchange=exchange, routing_key="EducationIndicators.Published",
                       durable=False, auto_delete=False)
@@ -202,7 +202,6 @@ def test_city_feed_references_and_indicators_reach_the_broker(start_node, node_c
                 {"unit_id": "dist", "period": "2026-02"}, actor=admin)["units_total"] == 2,
                 what="the unit tree mirrored")
             # what the exchange service does with the city's feed
-            system = {"user_id": "system:exchange", "roles": ["node-admin"], "node": NODE}
             assert n.education.register_external_session({
                 "origin_node": "city", "record_id": "joint-12", "title": "市区上下联学: 警示教育专场",
                 "kind": "warning_education", "held_at": "2026-02-27T06:00:00Z", "organiser": "市直机关工委",
