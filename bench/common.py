@@ -44,6 +44,7 @@ SUITES = {
     "supervision": "bench.supervision",
     "education": "bench.education",
     "federation": "bench.federation",
+    "console": "bench.console",
 }
 
 MET, FAILED, NOT_MEASURED = "met", "failed", "not measured"

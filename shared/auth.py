@@ -125,6 +125,14 @@ console_sessions = Table(
     Column("ended_at_us", BigInteger),
 )
 
+# Console passwords, argon2id-hashed (argon2-cffi); API tokens need none.
+user_passwords = Table(
+    "user_passwords", auth_metadata,
+    Column("user_id", String(100), primary_key=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("changed_at_us", BigInteger, nullable=False),
+)
+
 # One row: bumped by every revoke, disable and ended session (see the module doc).
 auth_generation = Table(
     "auth_generation", auth_metadata,
@@ -381,7 +389,83 @@ class UserDirectory:
         raise Unauthenticated('RPC 调用须带凭证 actor={"token": "<API 令牌或控制台会话令牌>"}，'
                               "不接受角色字典 (an RPC actor must be a token, not a dict of roles)")
 
+    # -- console passwords ------------------------------------------------------------------------
+    def set_password(self, user_id: str, password: str) -> None:
+        """Set (or reset) a user's console password; the old sessions stay until they end."""
+        problems = password_problems(password)
+        if problems:
+            raise BadInput("密码不符合要求", {"password": problems})
+        hashed = _hasher().hash(password)
+        with self.engine.begin() as c:
+            self._require_user(c, user_id)
+            done = c.execute(update(user_passwords).where(user_passwords.c.user_id == user_id)
+                             .values(password_hash=hashed, changed_at_us=self.clock())).rowcount
+            if not done:
+                c.execute(user_passwords.insert().values(user_id=user_id, password_hash=hashed,
+                                                         changed_at_us=self.clock()))
+
+    def check_password(self, user_id: str, password: str) -> bool:
+        """True only for an enabled user with that password. An unknown user costs the
+        same hashing time as a known one, so timing does not tell which names exist."""
+        with readonly(self.engine.connect()) as c:
+            row = c.execute(select(user_passwords.c.password_hash, users.c.disabled)
+                            .select_from(user_passwords.join(users, users.c.user_id
+                                                             == user_passwords.c.user_id))
+                            .where(user_passwords.c.user_id == user_id)).first()
+        from argon2.exceptions import InvalidHashError, VerificationError
+        try:
+            ok = _hasher().verify(row.password_hash if row else _dummy_hash(), password or "")
+        except (VerificationError, InvalidHashError):
+            return False
+        if row is None or row.disabled:
+            return False
+        if _hasher().check_needs_rehash(row.password_hash):
+            self.set_password(user_id, password)
+        return ok
+
+    def has_password(self, user_id: str) -> bool:
+        with readonly(self.engine.connect()) as c:
+            return c.execute(select(user_passwords.c.user_id)
+                             .where(user_passwords.c.user_id == user_id)).first() is not None
+
+    def list_users(self) -> list[dict]:
+        with readonly(self.engine.connect()) as c:
+            rows = c.execute(select(users).order_by(users.c.user_id)).mappings().all()
+        return [dict(r) for r in rows]
+
     def get(self, user_id: str) -> dict | None:
         with readonly(self.engine.connect()) as c:
             row = c.execute(select(users).where(users.c.user_id == user_id)).mappings().first()
         return dict(row) if row else None
+
+
+# -- password rules and hashing -------------------------------------------------------------
+PASSWORD_MIN_LENGTH = 8
+
+
+def password_problems(password) -> list[str]:
+    """What is wrong with a new password (empty when it is acceptable)."""
+    if not isinstance(password, str) or len(password) < PASSWORD_MIN_LENGTH:
+        return ["至少 %d 个字符" % PASSWORD_MIN_LENGTH]
+    problems = []
+    if len(password) > 128:
+        problems.append("最多 128 个字符")
+    if not (re.search(r"[A-Za-z]", password) and re.search(r"[0-9]", password)):
+        problems.append("须同时包含字母和数字")
+    return problems
+
+
+_HASHER = []
+
+
+def _hasher():
+    if not _HASHER:
+        from argon2 import PasswordHasher
+        _HASHER.append(PasswordHasher())  # argon2id with the library's recommended cost
+    return _HASHER[0]
+
+
+def _dummy_hash() -> str:
+    if len(_HASHER) < 2:
+        _HASHER.append(_hasher().hash(secrets.token_urlsafe(16)))
+    return _HASHER[1]

@@ -28,39 +28,46 @@ from datetime import date, timedelta
 from shared.aggregate import Aggregate
 from shared.errors import BadInput, RuleViolation
 from services.supervision.settings import CADENCE_MONTHS, POST_FLAGS
+from shared.labels import Choices
 
 # -- vocabularies ------------------------------------------------------------------------
-FINDING_SOURCES = (
-    "inspection",                # 检查督导
-    "department_to_department",  # 部门对部门
-    "community_to_department",   # 社区对部门
-    "enterprise_to_department",  # 企业对部门
-    "audit",                     # 审计监督
-    "judicial",                  # 司法监督
-    "financial",                 # 财务监督
-    "public_report",             # 群众监督
-)
-SEVERITIES = ("minor", "general", "serious")  # 轻微 / 一般 / 严重
+FINDING_SOURCES = Choices("问题来源", {
+    "inspection": "检查督导",
+    "department_to_department": "部门对部门",
+    "community_to_department": "社区对部门",
+    "enterprise_to_department": "企业对部门",
+    "audit": "审计监督",
+    "judicial": "司法监督",
+    "financial": "财务监督",
+    "public_report": "群众监督",
+})
+SEVERITIES = Choices("严重程度", {"minor": "轻微", "general": "一般", "serious": "严重"})
 # The same role codes as the units service's people (no import: services stay separable).
-RESPONSIBLE_ROLES = ("party_secretary", "unit_head", "discipline_member", "cadre", "member")
-RISK_LEVELS = ("high", "medium", "low")
+RESPONSIBLE_ROLES = Choices("责任人职务", {"party_secretary": "党组织书记", "unit_head": "单位负责人",
+                                         "discipline_member": "纪检委员", "cadre": "干部",
+                                         "member": "党员"})
+RISK_LEVELS = Choices("风险等级", {"high": "高", "medium": "中", "low": "低"})
 LEVEL_COLOURS = {"high": "red", "medium": "yellow", "low": "green"}
-RISK_CATEGORIES = (
-    "political",      # 政治风险
-    "post_duty",      # 岗位职责风险
-    "procedure",      # 制度机制 / 业务流程风险
-    "external",       # 外部环境风险
-    "ideological",    # 思想道德风险
-)
+RISK_CATEGORIES = Choices("风险类别", {
+    "political": "政治风险",
+    "post_duty": "岗位职责风险",
+    "procedure": "制度机制、业务流程风险",
+    "external": "外部环境风险",
+    "ideological": "思想道德风险",
+})
 # Facts the platform has that an indicator may be scored from instead of by hand.
-FACT_SOURCES = (
-    "manual",
-    "rectification_closure_rate",   # 整改完成率
-    "rectification_timeliness",     # 整改及时率
-    "screening_on_time",            # 风险排查按时率
-    "education_compliance",         # 廉政教育落实 (education service)
-    "inspection_score",             # 检查督导得分率
-)
+FACT_SOURCES = Choices("指标数据来源", {
+    "manual": "人工评分",
+    "rectification_closure_rate": "整改完成率",
+    "rectification_timeliness": "整改及时率",
+    "screening_on_time": "风险排查按时率",
+    "education_compliance": "廉政教育落实",   # education service
+    "inspection_score": "检查督导得分率",
+})
+INSPECTION_STATUSES = Choices("检查状态", {"planned": "已计划", "completed": "已完成",
+                                          "cancelled": "已取消"})
+RECTIFICATION_STATUSES = Choices("整改状态", {"open": "整改中", "evidence_submitted": "已提交佐证",
+                                             "closed": "已销号"})
 DISCIPLINE_FORMS = (1, 2, 3, 4)  # 第一种形态 ... 第四种形态
 DISCIPLINE_FORM_NAMES = {
     1: "第一种形态 (批评和自我批评、约谈函询, 咬耳扯袖)",

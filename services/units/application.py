@@ -132,12 +132,12 @@ def list_units(conn, d, actor):
 
 @app.query("root_units", s.Empty)
 def root_units(conn, d, actor):
-    """The tops of the node's tree (where a node-admin's console starts); a unit-admin
-    gets their own subtree's root instead."""
-    if actor.has(NODE_ADMIN):
-        q = select(units).where(units.c.parent_id.is_(None)).order_by(units.c.name)
-        return {"units": [dict(r) for r in conn.execute(q).mappings()]}
-    return {"units": [_require_unit(conn, actor.unit_scope)] if actor.unit_scope else []}
+    """The tops of the node's tree (where the console's tree starts); a unit-admin, who
+    acts only in their subtree, gets its root instead. Other roles see the whole node."""
+    if actor.unit_scope and not actor.has(NODE_ADMIN):
+        return {"units": [_require_unit(conn, actor.unit_scope)]}
+    q = select(units).where(units.c.parent_id.is_(None)).order_by(units.c.name)
+    return {"units": [dict(r) for r in conn.execute(q).mappings()]}
 
 
 @app.query("unit_tree_as_of", s.AsOf)
