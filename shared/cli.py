@@ -88,6 +88,8 @@ def cmd_node_init(args) -> int:
     if users.get(args.admin_user) is None:
         users.add_user(args.admin_user, args.admin_name, ["node-admin"])
         token = users.issue_token(args.admin_user, "first admin")
+    if not users.has_password(args.admin_user):
+        _set_password(users, args.admin_user, args)
     print("node %s (%s%s) initialised" % (args.node_id, args.level,
                                           ", parent %s" % args.parent if args.parent else ""))
     print("public key: %s" % me["public_key"])
@@ -121,10 +123,66 @@ def cmd_node_broker_users(args) -> int:
     return 0
 
 
+def _read_password(args, user_id: str) -> str | None:
+    """The console password from stdin (--password-stdin) or typed twice at a terminal;
+    None when neither is possible (no terminal): the user then has no password yet."""
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        return None
+    import getpass
+    first = getpass.getpass("%s 的控制台密码: " % user_id)
+    if getpass.getpass("再输一次: ") != first:
+        from shared.errors import BadInput
+        raise BadInput("两次输入的密码不一致 (the passwords differ)")
+    return first
+
+
+def _set_password(users, user_id: str, args) -> None:
+    password = _read_password(args, user_id)
+    if password is None:
+        print("no console password set for %s (use --password-stdin, or "
+              "`qinglian user passwd %s` at a terminal)" % (user_id, user_id))
+        return
+    users.set_password(user_id, password)
+    print("console password set for %s" % user_id)
+
+
+def cmd_node_broker_users(args) -> int:
+    from shared import brokerusers
+    from shared.federation.broker import BrokerAdmin
+    admin = BrokerAdmin.for_node(config.amqp_uri(), args.api or config.rabbit_api_url())
+    try:
+        if args.remove:
+            brokerusers.remove(admin)
+            print("broker users of node %s removed" % config.node_id())
+            return 0
+        for service, uri in brokerusers.provision(admin).items():
+            print("%-12s %s" % (service, brokerusers.user_name(None, service)))
+    finally:
+        admin.close()
+    print("`qinglian run` starts each service with its own login; give the same to any "
+          "other launcher (AMQP_URI per process, passwords in %s)"
+          % (config.var_dir() / config.node_id() / "broker"))
+    return 0
+
+
 def cmd_user_add(args) -> int:
     users = _users()
     users.add_user(args.user_id, args.name, args.role, args.unit_scope)
+    _set_password(users, args.user_id, args)
     print("user %s added; token (shown once): %s" % (args.user_id, users.issue_token(args.user_id)))
+    return 0
+
+
+def cmd_user_passwd(args) -> int:
+    users = _users()
+    password = _read_password(args, args.user_id)
+    if password is None:
+        from shared.errors import BadInput
+        raise BadInput("没有终端可输入密码：请用 --password-stdin (no terminal: use --password-stdin)")
+    users.set_password(args.user_id, password)
+    print("console password set for %s" % args.user_id)
     return 0
 
 
@@ -318,7 +376,8 @@ def cmd_docs_api(args) -> int:
 
 
 # -- running a node ----------------------------------------------------------------------------
-SERVICE_CLASSES = {"units": "UnitsService", "supervision": "SupervisionService",
+SERVICE_CLASSES = {"console": "ConsoleService", "units": "UnitsService",
+                   "supervision": "SupervisionService",
                    "education": "EducationService", "exchange": "ExchangeService"}
 
 
@@ -350,7 +409,8 @@ def cmd_run(args) -> int:
         print("RabbitMQ is not answering at %s - start it with `rabbitmq-server -detached` "
               "(or `docker compose up -d rabbitmq`), or set AMQP_URI." % uri)
         return 1
-    services = args.services or [s for s in config.SERVICES if _has_service(s)]
+    services = args.services or [s for s in config.NODE_PROCESSES
+                                 if s == "console" or _has_service(s)]
     base_port = args.base_port
     procs = []
     for i, service in enumerate(services):
@@ -366,7 +426,9 @@ def cmd_run(args) -> int:
         # (nameko 2.14 trips over a second stop signal while stopping its timers)
         procs.append((service, port, subprocess.Popen(service_command(service), env=env, cwd=str(REPO),
                                                       start_new_session=True)))
-        print("%-12s http://%s:%d  (/health, /metrics, /api/...)" % (service, args.host, port))
+        print("%-12s http://%s:%d  %s" % (service, args.host, port,
+                                          "(管理控制台: open this address in a browser)"
+                                          if service == "console" else "(/health, /metrics, /api/...)"))
     print("node %s running on %s; Ctrl-C stops it." % (config.node_id(), uri))
 
     stopping = []
@@ -410,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feed-url")
     p.add_argument("--admin-user", default="admin")
     p.add_argument("--admin-name", default="管理员")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the first admin's console password from stdin (else prompt)")
     p.set_defaults(func=cmd_node_init)
     p = node.add_parser("broker-users", help="each service's own broker user on this node's vhost")
     p.add_argument("--api", help="management API URL (default RABBITMQ_API_URL, else from AMQP_URI)")
@@ -424,7 +488,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", action="append", required=True,
                    choices=["node-admin", "unit-admin", "inspector", "viewer"])
     p.add_argument("--unit-scope")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the console password from stdin (else prompt at a terminal)")
     p.set_defaults(func=cmd_user_add)
+    p = user.add_parser("passwd", help="set or reset a user's console password")
+    p.add_argument("user_id")
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(func=cmd_user_passwd)
     token = user.add_parser("token", help="a user's API tokens").add_subparsers(dest="tsub", required=True)
     p = token.add_parser("issue", help="issue another token (shown once)")
     p.add_argument("user_id")
@@ -477,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_docs_api)
 
     p = root.add_parser("run", help="start every service of this node")
-    p.add_argument("--services", nargs="*", choices=config.SERVICES)
+    p.add_argument("--services", nargs="*", choices=config.NODE_PROCESSES)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--base-port", type=int, default=0)
     p.set_defaults(func=cmd_run)

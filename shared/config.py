@@ -16,7 +16,10 @@ from pathlib import Path
 SERVICES = ("units", "supervision", "education", "exchange")
 
 # Default HTTP port of each service process (WEB_SERVER_ADDRESS overrides it).
-DEFAULT_PORTS = {"units": 8101, "supervision": 8102, "education": 8103, "exchange": 8104}
+DEFAULT_PORTS = {"console": 8100, "units": 8101, "supervision": 8102, "education": 8103,
+                 "exchange": 8104}
+# What `qinglian run` starts: the console (the browser's one address) and the services.
+NODE_PROCESSES = ("console",) + SERVICES
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
 
@@ -35,6 +38,15 @@ ENV_VARS = {
     "EXCHANGE_DATABASE_URL": "the exchange service's event store and read models",
     "WEB_SERVER_ADDRESS": "host:port of one service process's HTTP server (nameko)",
     "QINGLIAN_TZ": "the users' time zone for days and months (default Asia/Shanghai)",
+    "CONSOLE_IDLE_MINUTES": "console: a session unused this long is ended (default 30)",
+    "CONSOLE_SESSION_HOURS": "console: no session lives longer than this (default 12)",
+    "CONSOLE_SECURE_COOKIE": "console: on behind TLS, so the session cookie is sent over HTTPS only (default off)",
+    "CONSOLE_LOCK_AFTER": "console: failed sign-ins of one user name before it is locked (default 5)",
+    "CONSOLE_ADDRESS_LOCK_AFTER": "console: failed sign-ins from one address before it is locked (default 20)",
+    "CONSOLE_LOCK_MINUTES": "console: how long such a lock lasts (default 15)",
+    "CONSOLE_BACKOFF_SECONDS": "console: wait after the 2nd failed sign-in, doubled after each next (default 1)",
+    "CONSOLE_DUE_SOON_DAYS": "console: a deadline within this many days is shown yellow (default 7)",
+    "CONSOLE_PUBLIC_URL": "console: its address as printed on QR codes (default: the address it was reached at)",
     "QINGLIAN_PDF_FONT": "a TrueType CJK font file PDF exports embed (default: Debian's "
                          "fonts-wqy-zenhei, wqy-microhei or arphic uming, the first found)",
     "QINGLIAN_RELAY": "on (default) or off: run the outbox relay in this service process",
