@@ -80,6 +80,18 @@ def _record_factory(*args, **kwargs) -> logging.LogRecord:
 logging.setLogRecordFactory(_record_factory)
 
 
+class ExpectedErrors(logging.Filter):
+    """nameko logs every typed error an RPC caller gets back (bad input, not found, ...)
+    as a WARNING with its traceback: that is the caller's answer, not the operator's
+    problem. Such a record is kept, as one INFO line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "nameko.containers" and str(record.msg).startswith("(expected) error"):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class JsonFormatter(_JsonFormatter):
     """``{"time", "level", "logger", "message", "process", "correlation_id", "service",
     "node", "task", ...}`` (and any ``extra=``); an exception goes under ``exc_info``."""

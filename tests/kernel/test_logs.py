@@ -172,8 +172,9 @@ def test_a_console_like_action_passes_its_correlation_id_to_the_services_it_call
     assert _stored_correlation(units, "qu") == "req-console-1"
 
 
-def _run_until_answering(cmd, env, port, tmp_path) -> str:
-    """Start ``cmd``, make one request once it answers, stop it; its whole output."""
+def _run_until_answering(cmd, env, port, tmp_path, then=lambda: None) -> str:
+    """Start ``cmd``, make one request once it answers (and ``then()``), stop it; its
+    whole output."""
     out = (tmp_path / "out.txt").open("w+")
     proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -187,6 +188,7 @@ def _run_until_answering(cmd, env, port, tmp_path) -> str:
         r = requests.get("http://127.0.0.1:%d/api/list_units" % port,
                          headers={"X-Correlation-Id": "req-run-1"}, timeout=10)
         assert r.headers["X-Correlation-Id"] == "req-run-1"
+        then()
         time.sleep(0.5)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -228,10 +230,23 @@ def test_bare_nameko_run_with_the_images_environment_is_quiet_too(vhost, tmp_pat
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text(encoding="utf-8")
     assert 'PYTHONWARNINGS="%s"' % QUIET_WARNINGS in dockerfile
     port = find_free_port()
+
+    def refused_rpc():  # a typed error for the caller: not a traceback in the log
+        from shared.errors import Unauthenticated
+        with ClusterRpcProxy({"AMQP_URI": vhost["uri"]}, timeout=30) as n:
+            try:
+                n.units.get_unit({"unit_id": "qu"}, actor={"user_id": "x", "roles": ["node-admin"]})
+            except Unauthenticated:
+                pass
+            else:
+                raise AssertionError("a bare dict of roles was accepted")
     output = _run_until_answering(
         [str(REPO / ".venv" / "bin" / "nameko"), "run", "--config", "deploy/config.yaml",
          "services.units.service:UnitsService"],
         _node_env(vhost, tmp_path, PYTHONWARNINGS=QUIET_WARNINGS,
-                  WEB_SERVER_ADDRESS="127.0.0.1:%d" % port), port, tmp_path)
+                  WEB_SERVER_ADDRESS="127.0.0.1:%d" % port), port, tmp_path, refused_rpc)
     lines = _assert_quiet_json(output, ())
     assert any(x["message"].startswith("starting services: units") for x in lines)
+    expected = [x for x in lines if x["message"].startswith("(expected) error handling worker")]
+    assert expected and all(x["level"] == "INFO" and "exc_info" not in x for x in expected)
+    assert "Traceback" not in output
