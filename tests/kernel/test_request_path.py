@@ -436,3 +436,25 @@ def test_clients_that_trickle_their_headers_are_closed(node):
     finally:
         for s in slow:
             s.close()
+
+
+def test_on_postgresql_nul_and_big_integers_are_400s_too(container_factory, node_config,
+                                                          admin_token, pg_url):
+    """PostgreSQL refuses NUL in text and SQLite integers beyond 64 bits: both are caught
+    before either database sees them."""
+    node_config["UNITS_DATABASE_URL"] = pg_url
+    container = container_factory(UnitsService, node_config)
+    container.start()
+    api = Api(node_config["WEB_SERVER_ADDRESS"], admin_token)
+    assert api.post("register_unit", ROOT)[0] == 201
+    runtime = get_extension(container, EventSourcing).runtime
+    with runtime.read() as conn:
+        before = runtime.store.head(conn)
+    for status, body in (
+            api.post("register_unit", {**ROOT, "unit_id": "nul", "name": "a\x00b"}),
+            api.post("rename_unit", {"unit_id": "qu", "name": "名\u202e"}),
+            api.get("history", {"stream": "Unit", "id": "qu\x00"}),
+            api.get("unit_tree_as_of", {"unit_id": "qu", "position": str(2 ** 64)})):
+        assert status == 400 and CHINESE.search(body["message"]), body
+    with runtime.read() as conn:
+        assert runtime.store.head(conn) == before
