@@ -608,24 +608,30 @@ def rotate_publicity(uow, d):
     return {"unit_id": d["unit_id"], "week": week, "item_ids": rotation.item_ids, "changed": True}
 
 
-@app.command("rotate_publicity_all", s.Nothing, roles=(NODE_ADMIN,))
-def rotate_publicity_all(uow, d):
-    """Routine (timer): every party organisation without a rotation this week gets one."""
-    conn = uow.conn
-    week = iso_week(today_of(uow.rt))
+@app.command("rotate_publicity_all", s.Nothing, roles=(NODE_ADMIN,), phased=True)
+def rotate_publicity_all(steps, d):
+    """Routine (timer): every party organisation without a rotation this week gets one.
+    Phased like the publishing routines: choices made on a read connection, rotations
+    appended ``PUBLISH_BATCH`` at a time."""
+    week = iso_week(today_of(steps.rt))
     starts_on = week_start(week).isoformat()
-    items = _rotation_candidates(conn)
-    done = set(conn.execute(select(pr.rotations.c.unit_id).where(pr.rotations.c.week == week)).scalars())
-    rotated, skipped = [], []
-    for org in pr.party_orgs(conn, None, settings_of(uow.rt).party_org_levels):
-        if org["unit_id"] in done:
-            continue
-        item_ids = _auto_choice(conn, org["unit_id"], items)
-        if not item_ids:
-            skipped.append(org["unit_id"])
-            continue
-        uow.save(PublicityRotation.start(org["unit_id"], week, starts_on, item_ids, "auto"))
-        rotated.append(org["unit_id"])
+    with steps.read() as conn:
+        items = _rotation_candidates(conn)
+        done = set(conn.execute(select(pr.rotations.c.unit_id).where(pr.rotations.c.week == week)).scalars())
+        chosen = [(org["unit_id"], _auto_choice(conn, org["unit_id"], items))
+                  for org in pr.party_orgs(conn, None, settings_of(steps.rt).party_org_levels)
+                  if org["unit_id"] not in done]
+    skipped = [unit_id for unit_id, item_ids in chosen if not item_ids]
+    todo = [(unit_id, item_ids) for unit_id, item_ids in chosen if item_ids]
+    rotated = []
+    for start in range(0, len(todo), PUBLISH_BATCH):
+        with steps.unit_of_work() as uow:
+            batch = [(unit_id, PublicityRotation.start(unit_id, week, starts_on, item_ids, "auto"))
+                     for unit_id, item_ids in todo[start:start + PUBLISH_BATCH]
+                     if not uow.exists(PublicityRotation, PublicityRotation.rotation_id(unit_id, week))]
+            if batch:
+                uow.save(*(r for _, r in batch))
+        rotated.extend(unit_id for unit_id, _ in batch)
     return {"week": week, "rotated": rotated, "skipped_no_content": skipped}
 
 

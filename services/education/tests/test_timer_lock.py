@@ -67,3 +67,30 @@ def test_the_routine_run_again_publishes_nothing_and_computes_nothing(node, monk
     again = node.run("publish_due_indicators")
     assert again["published"] == [] and again["district_published"] is False
     assert calls == [] and node.head() == head  # an idle tick costs a few reads
+
+
+def test_the_weekly_rotation_routine_does_not_hold_the_lock_while_it_chooses(node, monkeypatch):
+    for i in range(3):
+        node.run("add_content", {"kind": "slogan", "title": "标语%d" % i, "text": "清风%d" % i})
+    calls, sent = [], {}
+    choose = application._auto_choice
+
+    def auto_choice(conn, unit_id, items):
+        calls.append(unit_id)
+        if len(calls) == ORGS // 2:
+            try:
+                sent["result"] = node.run("set_daily_reminder", {"on": "2026-03-02", "text": "廉洁从政"})
+            except Exception as exc:  # noqa: BLE001 - asserted on below
+                sent["error"] = exc
+        return choose(conn, unit_id, items)
+
+    monkeypatch.setattr(application, "_auto_choice", auto_choice)
+    out = node.run("rotate_publicity_all")
+    assert "error" not in sent, "the command waited for the timer: %r" % sent.get("error")
+    assert len(out["rotated"]) == ORGS
+    with node.rt.read() as conn:
+        log = conn.execute(select(events.c.position, events.c.event_type)).all()
+    reminder = [p for p, t in log if t.startswith("DailyReminder")]
+    rotations = [p for p, t in log if t == "PublicityRotation.Rotated"]
+    assert len(rotations) == ORGS and reminder[0] < min(rotations)
+    assert node.run("rotate_publicity_all")["rotated"] == []  # once a week
