@@ -110,7 +110,8 @@ api_tokens = Table(
     Column("label", String(200), nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
-    Column("expires_at_us", BigInteger),  # NULL only on tokens issued before expiry existed
+    # NULL only on tokens issued before expiry existed: they expire token_days after issue
+    Column("expires_at_us", BigInteger),
 )
 
 console_sessions = Table(
@@ -365,11 +366,14 @@ class UserDirectory:
             else:
                 row = c.execute(
                     select(users.c.user_id, users.c.roles, users.c.unit_scope, users.c.disabled,
-                           api_tokens.c.revoked, api_tokens.c.expires_at_us)
+                           api_tokens.c.revoked, api_tokens.c.expires_at_us,
+                           api_tokens.c.created_at_us)
                     .select_from(api_tokens.join(users, users.c.user_id == api_tokens.c.user_id))
                     .where(api_tokens.c.token_hash == key)).first()
                 refused = row is None or row.revoked
-                valid_until = None if row is None else row.expires_at_us
+                valid_until = None if row is None else (
+                    row.expires_at_us if row.expires_at_us is not None
+                    else row.created_at_us + int(self.token_days * 86400 * _US))
         if refused or row.disabled or (valid_until is not None and valid_until <= now):
             raise Unauthenticated(REFUSED)
         actor = Actor(row.user_id, tuple(row.roles.split(",")), row.unit_scope, self.node)

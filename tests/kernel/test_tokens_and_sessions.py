@@ -152,8 +152,9 @@ def test_ending_a_session_is_effective_at_once_and_only_for_it(node):
         a.open_session("nobody", 10, 10)
 
 
-def test_tokens_made_before_expiry_existed_keep_working_after_the_upgrade(sqlite_url):
-    """A node database from before this change: create_schema adds the column."""
+def test_tokens_made_before_expiry_existed_expire_after_the_upgrade(sqlite_url):
+    """A node database from before this change: create_schema adds the column, and a token
+    issued then expires ``token_days`` after it was issued, like any other."""
     from sqlalchemy import text
     engine = make_engine(sqlite_url)
     with engine.begin() as c:
@@ -163,14 +164,20 @@ def test_tokens_made_before_expiry_existed_keep_working_after_the_upgrade(sqlite
         c.execute(text("CREATE TABLE api_tokens (token_hash VARCHAR(64) PRIMARY KEY, user_id VARCHAR(100)"
                        " NOT NULL, label VARCHAR(200) NOT NULL, created_at_us BIGINT NOT NULL,"
                        " revoked BOOLEAN NOT NULL)"))
-    users = UserDirectory(engine, "n")
+    clock = Clock()
+    users = UserDirectory(engine, "n", token_days=30, clock=clock)
     users.create_schema()
     users.add_user("wang", "王五", ["viewer"])
-    old = "ql_before-expiry"
     from shared.auth import hash_token
-    with engine.begin() as c:
-        c.execute(api_tokens.insert().values(token_hash=hash_token(old), user_id="wang", label="old",
-                                             created_at_us=1, revoked=False))
-    assert users.authenticate(old).user_id == "wang"
+    with engine.begin() as c:  # as the old code wrote them: no expiry
+        for token, days_ago in (("ql_recent", 29), ("ql_ancient", 31)):
+            c.execute(api_tokens.insert().values(
+                token_hash=hash_token(token), user_id="wang", label="old", revoked=False,
+                created_at_us=clock() - days_ago * DAY_US))
+    # they expire like new ones: token_days after they were issued
+    assert users.authenticate("ql_recent").user_id == "wang"
+    assert refused(users, "ql_ancient")
+    clock.forward(86400)
+    assert refused(users, "ql_recent")
     assert users.authenticate(users.issue_token("wang")).user_id == "wang"
     engine.dispose()
