@@ -519,3 +519,6 @@ def ecology_lists_xlsx(web):
     data = web.query("supervision", "unit_lists", params)
     report, stem = unit_lists_report(data, [which], web.dep.node_id, _exported_at(web))
     return download(report, "xlsx", stem)
+
+
+from services.console import education_pages  # noqa: E402,F401 - registers the education pages

@@ -97,6 +97,8 @@ MENU = (
     ("整改", "/rectifications", None),
     ("廉政风险", "/risk", None),
     ("政治生态研判", "/ecology", None),
+    ("廉洁提醒打卡", "/checkin", None),
+    ("警示教育月月行", "/warning-education", None),
     ("用户与登录", "/admin/users", ("node-admin",)),
 )
 

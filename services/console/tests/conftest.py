@@ -52,11 +52,13 @@ def browser_context_args():
 
 # -- the node ----------------------------------------------------------------------------------
 class ConsoleNode:
+    SERVICES = (UnitsService, SupervisionService)  # started before the console
+
     def __init__(self, base: dict, tmp: Path, console_extra: dict):
         self.base = base
         self.containers = []
         self.addresses = {}
-        for cls, extra in ((UnitsService, {}), (SupervisionService, {}), (ConsoleService, console_extra)):
+        for cls, extra in (*((c, {}) for c in self.SERVICES), (ConsoleService, console_extra)):
             cfg = dict(base, WEB_SERVER_ADDRESS="127.0.0.1:%d" % find_free_port(), **extra)
             container = ServiceContainer(cls, cfg)
             container.start()
@@ -97,13 +99,13 @@ class ConsoleNode:
         self.users.engine.dispose()
 
 
-def start_node(tmp_path_factory, rabbit_admin, **console_extra):
+def start_node(tmp_path_factory, rabbit_admin, node_class=None, **console_extra):
     name = "qlt-console-%s" % uuid.uuid4().hex[:8]
     rabbit_admin.ensure_vhost(name)
     base = {"AMQP_URI": AMQP_SERVER.rstrip("/") + "/" + name, "NODE_ID": NODE,
             "QINGLIAN_VAR": str(tmp_path_factory.mktemp("console-var"))}
     try:
-        node = ConsoleNode(base, Path(base["QINGLIAN_VAR"]), console_extra)
+        node = (node_class or ConsoleNode)(base, Path(base["QINGLIAN_VAR"]), console_extra)
     except BaseException:
         rabbit_admin.delete_vhost(name)
         raise

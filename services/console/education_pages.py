@@ -1,0 +1,172 @@
+"""The console's education pages: 廉洁提醒日打卡 and 警示教育月月行.
+
+Like every page, they read and write through the education service only. Check-ins are
+shown per party organisation (coverage), never per person: the page for a member shows
+their own streak, the pages for admins show units, so nobody ranks people by taps.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from services.console.pages import _today, raise_forbidden, roots
+from services.console.web import page
+from shared.errors import BadInput, NotFound, RuleViolation
+
+COVERAGE_ROLES = ("node-admin", "unit-admin", "inspector")
+MONTHS = range(1, 13)
+
+
+def _period(today: date) -> str:
+    return "%04d-%02d" % (today.year, today.month)
+
+
+def _reminder(web, on: str | None = None) -> dict | None:
+    try:
+        return web.query("education", "todays_reminder", {"on": on} if on else {})
+    except NotFound:
+        return None
+
+
+# -- 廉洁提醒日打卡: the member's page (phone first) -------------------------------------------------
+@page("/checkin", methods=("GET", "POST"))
+def checkin(web):
+    message, error = None, None
+    if web.request.method == "POST":
+        try:
+            done = web.command("education", "check_in", {"person_id": web.actor.user_id})
+            if done["duplicate"]:
+                message = "今天已经打过卡了，不重复计数"
+            else:
+                message = "打卡成功，已连续打卡 %d 天" % done["streak"]
+        except NotFound:
+            error = "您的账号未登记为本节点的党员，无法打卡。请联系本单位管理员。"
+        except RuleViolation:
+            error = "今天的廉洁提醒尚未发布，请稍后再来。"
+        if message:
+            return web.redirect("/checkin", message)
+    streak = web.query("education", "member_streak", {"person_id": web.actor.user_id})
+    checked_today = streak["last_day"] == _today(web).isoformat()
+    return web.render("checkin.html", status=409 if error else 200, reminder=_reminder(web),
+                      streak=streak, checked_today=checked_today, today=_today(web),
+                      message=error, coverage_link=web.can(*COVERAGE_ROLES))
+
+
+# -- coverage per unit (admins) ------------------------------------------------------------------
+def _chosen_root(web, units: list[dict]) -> dict | None:
+    chosen = web.arg("unit_id")
+    return next((u for u in units if u["unit_id"] == chosen), units[0] if units else None)
+
+
+def _day_arg(web, today: date) -> str:
+    value = web.arg("on") or today.isoformat()
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise BadInput("日期格式应为 年-月-日") from None
+
+
+def _month_arg(web, today: date) -> str:
+    value = web.arg("period") or _period(today)
+    try:
+        date.fromisoformat(value + "-01")
+    except ValueError:
+        raise BadInput("月份格式应为 年-月") from None
+    return value
+
+
+@page("/checkin/coverage", methods=("GET", "POST"), roles=COVERAGE_ROLES)
+def checkin_coverage(web):
+    today = _today(web)
+    errors, values = {}, {}
+    if web.request.method == "POST":  # the node-admin sets a day's one-line reminder
+        if not web.can("node-admin"):
+            raise_forbidden()
+        values = {"on": web.form("on"), "text": web.form("text")}
+        _r, errors = web.attempt("education", "set_daily_reminder", values)
+        if not errors:
+            return web.redirect("/checkin/coverage", "已设置%s的廉洁提醒" % values["on"])
+    units = roots(web)
+    root = _chosen_root(web, units)
+    daily = monthly = None
+    try:
+        day, period = _day_arg(web, today), _month_arg(web, today)
+    except BadInput as exc:
+        errors = errors or {"_": exc.message}
+        day, period = today.isoformat(), _period(today)
+    if root:
+        daily = web.query("education", "checkin_daily", {"unit_id": root["unit_id"], "on": day})
+        monthly = web.query("education", "checkin_monthly",
+                            {"unit_id": root["unit_id"], "period": period})
+    return web.render("checkin_coverage.html", status=400 if errors else 200, roots=units,
+                      root=root, day=day, period=period, daily=daily, monthly=monthly,
+                      errors=errors, values=values, today=today.isoformat())
+
+
+# -- 警示教育月月行 --------------------------------------------------------------------------------
+def month_state(period: str, current: str, held: bool | None) -> str:
+    """held / missed / in_progress / future: a month not over yet is never missed."""
+    if period > current:
+        return "future"
+    if held:
+        return "held"
+    return "in_progress" if period == current else "missed"
+
+
+STATE_TEXT = {"held": "已开展", "missed": "未开展", "in_progress": "进行中", "future": "未到"}
+
+
+def warning_grid(web, unit_id: str, year: int, today: date) -> tuple[list[dict], dict]:
+    """Rows: each party organisation with its twelve months' state; and per month the
+    service's answer (missed list), for the months that have begun."""
+    current = _period(today)
+    answers = {}
+    for m in MONTHS:
+        period = "%04d-%02d" % (year, m)
+        if period <= current:
+            answers[period] = web.query("education", "warning_education_compliance",
+                                        {"unit_id": unit_id, "period": period})
+    # a year still to come: the organisations are today's
+    listed = answers or {current: web.query("education", "warning_education_compliance",
+                                            {"unit_id": unit_id, "period": current})}
+    rows: dict[str, dict] = {}
+    for period, answer in listed.items():
+        for u in answer["units"]:
+            row = rows.setdefault(u["unit_id"], {"name": u["name"], "kind": u["kind"], "months": {}})
+            row["months"][period] = u["held"]
+    grid = []
+    for row in rows.values():
+        cells = []
+        for m in MONTHS:
+            period = "%04d-%02d" % (year, m)
+            state = month_state(period, current, row["months"].get(period))
+            cells.append({"period": period, "month": m, "state": state, "text": STATE_TEXT[state]})
+        grid.append(dict(row, cells=cells))
+    return grid, answers
+
+
+@page("/warning-education")
+def warning_education(web):
+    today = _today(web)
+    units = roots(web)
+    root = _chosen_root(web, units)
+    errors = {}
+    try:
+        year = int(web.arg("year") or today.year)
+        if not 2000 <= year <= 2100:
+            raise ValueError
+    except ValueError:
+        errors, year = {"_": "年份应为四位数字，例如 %d" % today.year}, today.year
+    default_month = today.month if year == today.year else 12
+    try:
+        month = int(web.arg("month") or default_month)
+        if month not in MONTHS:
+            raise ValueError
+    except ValueError:
+        errors, month = errors or {"_": "月份应为 1 至 12"}, default_month
+    grid, answers = warning_grid(web, root["unit_id"], year, today) if root else ([], {})
+    chosen = "%04d-%02d" % (year, month)
+    return web.render("warning_education.html", status=400 if errors else 200, roots=units,
+                      root=root, year=year, month=month, grid=grid, chosen=chosen,
+                      answer=answers.get(chosen),
+                      chosen_state=month_state(chosen, _period(today), None),
+                      months=MONTHS, errors=errors)
