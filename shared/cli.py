@@ -76,7 +76,17 @@ def _users():
 
 # -- node ------------------------------------------------------------------------------------
 def cmd_node_init(args) -> int:
+    from shared.errors import BadInput
     from shared.federation.keys import identity, init_this_node
+    # checked before anything is written (a key made for a node that cannot exist)
+    parent = args.parent or config.node_parent()
+    level = args.level or ("district" if parent else config.node_level())
+    if level == "district" and not parent:
+        raise BadInput("区级节点需要上级节点：请加 --parent <市级节点编号> "
+                       "(a district needs its parent city; a stand-alone node is --level city)")
+    if level == "city" and args.parent:
+        raise BadInput("市级节点没有上级节点：请去掉 --parent (a city has no parent)")
+    args.level, args.parent = level, parent if level == "district" else None
     os.environ["NODE_ID"] = args.node_id
     os.environ["NODE_LEVEL"] = args.level
     if args.parent:
@@ -459,7 +469,7 @@ def cmd_run(args) -> int:
 
 # -- parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qinglian", description="Qinglian node console")
+    parser = Parser(prog="qinglian", description="Qinglian node console")
     root = parser.add_subparsers(dest="command", required=True)
     groups = {}
 
@@ -467,7 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     groups["node"] = node
     p = node.add_parser("init", help="node id, level, parent, key pair, first admin")
     p.add_argument("--node-id", required=True)
-    p.add_argument("--level", required=True, choices=["city", "district"])
+    p.add_argument("--level", choices=["city", "district"],
+                   help="default: district with --parent (or NODE_PARENT), else NODE_LEVEL or city")
     p.add_argument("--parent")
     p.add_argument("--feed-url")
     p.add_argument("--admin-user", default="admin")
@@ -568,14 +579,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as the one line an operator reads: what failed and why, no
+    traceback (QINGLIAN_TRACEBACK=1 shows it, for a bug report)."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        text = "database: %s" % exc.orig
+    elif isinstance(exc, SQLAlchemyError):
+        text = "database: %s" % exc
+    elif isinstance(exc, OSError) and exc.filename:
+        text = "%s: %s" % (exc.strerror or type(exc).__name__, exc.filename)
+    else:
+        text = str(exc) or type(exc).__name__
+        if not isinstance(exc, (ValueError, LookupError, RuntimeError, OSError)) or type(exc).__module__ != "builtins":
+            text = "%s: %s" % (type(exc).__name__, text)
+    text = " ".join(text.split())
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line too (with where to find the usage)."""
+
+    def error(self, message):
+        self.exit(2, "%s: error: %s (see `%s --help`)\n" % (self.prog, message, self.prog))
+
+
 def main(argv=None) -> int:
     from shared.errors import QinglianError
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except QinglianError as exc:
-        print("error: %s" % exc, file=sys.stderr)
+        print("error: %s" % " ".join(str(exc).split()), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - an operator's console never shows a traceback
+        if os.environ.get("QINGLIAN_TRACEBACK"):
+            raise
+        print("error: %s" % one_line(exc), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
