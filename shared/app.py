@@ -112,6 +112,9 @@ class Application:
         self.operations: dict[str, Operation] = {}
         self.projections: list = []
         self._unit_path = unit_path
+        # queries declared with runtime=True are called fn(conn, data, actor, rt): they need
+        # the (controllable) clock, e.g. to count days up to today
+        self.needs_runtime: set[str] = set()
 
     # -- declaring -----------------------------------------------------------------------
     def _register(self, kind, name, schema, roles, scope, public, status, phased=False):
@@ -129,7 +132,9 @@ class Application:
         return self._register("command", name, schema, roles, scope, False, status, phased)
 
     def query(self, name: str, schema: type[Schema], roles: tuple = ANY_ROLE, scope=None,
-              public: bool = False):
+              public: bool = False, runtime: bool = False):
+        if runtime:
+            self.needs_runtime.add(name)
         return self._register("query", name, schema, roles, scope, public, 200)
 
     def unit_path_resolver(self, fn: UnitPath) -> UnitPath:
@@ -200,4 +205,6 @@ class Application:
         loaded = op.load(params)
         with rt.read() as conn:
             self._authorize(conn, op, actor, loaded)
+            if name in self.needs_runtime:
+                return op.fn(conn, loaded, actor, rt)
             return op.fn(conn, loaded, actor)

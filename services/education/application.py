@@ -51,7 +51,6 @@ class EducationApplication(Application):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.retry_on_conflict: set[str] = set()
-        self.needs_runtime: set[str] = set()
 
     def execute(self, rt, name, data, actor, *args, **kwargs):
         batcher = getattr(rt, "checkin_batcher", None)
@@ -73,15 +72,6 @@ class EducationApplication(Application):
                     raise
         raise AssertionError("unreachable")
 
-    def run_query(self, rt, name, params, actor):
-        if name not in self.needs_runtime:
-            return super().run_query(rt, name, params, actor)
-        op = self.operation(name, "query")
-        loaded = op.load(params)
-        with rt.read() as conn:
-            self._authorize(conn, op, actor, loaded)
-            return op.fn(conn, loaded, actor, rt)
-
 
 app = EducationApplication("education", unit_path=directory_path)
 UNIT_DIRECTORY = unit_directory_projection()
@@ -90,11 +80,7 @@ app.projections = [UNIT_DIRECTORY, *pr.PROJECTIONS]
 
 def runtime_query(name, schema, roles=ANY_ROLE, scope=None):
     """A query whose function is ``fn(conn, data, actor, rt)``."""
-    def deco(fn):
-        app.query(name, schema, roles=roles, scope=scope)(fn)
-        app.needs_runtime.add(name)
-        return fn
-    return deco
+    return app.query(name, schema, roles=roles, scope=scope, runtime=True)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -484,7 +470,8 @@ def checkin_daily(conn, d, actor, rt):
 def checkin_monthly(conn, d, actor, rt):
     """Monthly coverage per party organisation, and the subtree's day-by-day series."""
     _require_unit(conn, d["unit_id"])
-    return pr.checkin_monthly(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels)
+    return pr.checkin_monthly(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels,
+                              today_of(rt))
 
 
 def _person_scope(conn, d):
@@ -964,11 +951,12 @@ def _publish(steps, period: str, only_missing: bool) -> dict:
     with steps.read() as conn:
         done = set() if not only_missing else set(conn.execute(
             select(pr.indicators.c.unit_id).where(pr.indicators.c.period == period)).scalars())
-        todo = [(org["unit_id"], pr.unit_indicators(conn, org["unit_id"], period))
+        today = today_of(rt)
+        todo = [(org["unit_id"], pr.unit_indicators(conn, org["unit_id"], period, today))
                 for org in pr.party_orgs(conn, None, levels) if org["unit_id"] not in done]
         district_done = only_missing and not todo and rt.store.stream_version(
             conn, DistrictEducationIndicators.stream_id_for(did)) > 0
-        figures = None if district_done else pr.district_figures(conn, period, levels)[0]
+        figures = None if district_done else pr.district_figures(conn, period, levels, today)[0]
     published, unchanged = [], 0
     for start in range(0, len(todo), PUBLISH_BATCH):
         with steps.unit_of_work() as uow:  # checked again against the log, under the lock
@@ -1019,7 +1007,7 @@ def publish_due_indicators(steps, d):
 def unit_indicators(conn, d, actor, rt):
     """The figures as they stand now (not necessarily published)."""
     _require_unit(conn, d["unit_id"])
-    return pr.unit_indicators(conn, d["unit_id"], d["period"])
+    return pr.unit_indicators(conn, d["unit_id"], d["period"], today_of(rt))
 
 
 @app.query("published_indicators", s.Period)
@@ -1042,10 +1030,12 @@ def indicators_as_of(conn, d, actor, rt):
         if pr.unit_row(c, d["unit_id"]) is None:
             raise NotFound("unit %s did not exist then" % d["unit_id"])
         levels = settings_of(rt).party_org_levels
+        # coverage as it stood then: the days that had come by then
+        day = local_date(d["at"], settings_of(rt).timezone) if d.get("at") else today_of(rt)
         return {"as_of": d.get("position") if d.get("position") is not None else d["at"].isoformat(),
                 "compliance": pr.warning_compliance(c, d["unit_id"], d["period"], levels),
-                "checkins": pr.checkin_monthly(c, d["unit_id"], d["period"], levels),
-                "indicators": pr.unit_indicators(c, d["unit_id"], d["period"])}
+                "checkins": pr.checkin_monthly(c, d["unit_id"], d["period"], levels, day),
+                "indicators": pr.unit_indicators(c, d["unit_id"], d["period"], day)}
 
 
 @app.query("history", s.History, roles=(NODE_ADMIN, INSPECTOR))

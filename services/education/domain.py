@@ -36,7 +36,7 @@ from datetime import date, timedelta
 from shared.aggregate import Aggregate
 from shared.errors import RuleViolation
 
-from services.education.dates import parse_date
+from services.education.dates import month_bounds, parse_date
 
 SESSION_KINDS = {
     "theme_joint_study": "主题联学",
@@ -320,6 +320,15 @@ def longest_run(days: list[str]) -> int:
         best = max(best, run)
         previous = day
     return best
+
+
+def coverage_days(period: str, today: date) -> tuple[date, date] | None:
+    """The days of a month that count in its check-in coverage on ``today``: those that
+    have come. A reminder set in advance for tomorrow is not a day anyone could have
+    acknowledged yet, so it does not lower today's coverage. None: the month is ahead."""
+    first, last = month_bounds(period)
+    last = min(last, today)
+    return (first, last) if first <= last else None
 
 
 def live_streak(last_on: str | None, current: int, today: date) -> int:

@@ -28,8 +28,8 @@ from shared.unittree import path_of, subtree_of, unit_directory, unit_of
 
 from services.education.dates import iso_week, month_bounds, parse_date
 from services.education.domain import (
-    CONTENT_KINDS, SESSION_KINDS, WARNING_EDUCATION, fit_score, fits, live_streak, longest_run,
-    normalise_tags,
+    CONTENT_KINDS, SESSION_KINDS, WARNING_EDUCATION, coverage_days, fit_score, fits, live_streak,
+    longest_run, normalise_tags,
 )
 
 metadata = MetaData()
@@ -781,17 +781,22 @@ def checkin_daily(conn, root_id: str, day: str, levels) -> dict:
                        "coverage": ratio(c[o["unit_id"]], m[o["unit_id"]])} for o in orgs]}
 
 
-def reminder_days(conn, period: str) -> list[str]:
-    first, last = month_bounds(period)
+def reminder_days(conn, period: str, today: date) -> list[str]:
+    """The month's days with a reminder that count on ``today`` (domain.coverage_days)."""
+    window = coverage_days(period, today)
+    if window is None:
+        return []
+    first, last = window
     return [r for (r,) in conn.execute(select(reminders.c.day).where(
         reminders.c.day >= first.isoformat(), reminders.c.day <= last.isoformat())
         .order_by(reminders.c.day))]
 
 
-def checkin_monthly(conn, root_id: str, period: str, levels) -> dict:
-    """Monthly coverage: member-days checked in / (members x days with a reminder)."""
+def checkin_monthly(conn, root_id: str, period: str, levels, today: date) -> dict:
+    """Monthly coverage: member-days checked in / (members x days with a reminder, up to
+    today)."""
     first, last = month_bounds(period)
-    days_ = reminder_days(conn, period)
+    days_ = reminder_days(conn, period, today)
     orgs = party_orgs(conn, root_id, levels)
     paths = _paths(conn)
     root_path = paths.get(root_id) or ""
@@ -865,7 +870,7 @@ def talks_on_time(conn, unit_ids: list[str], period: str) -> tuple[int, int]:
     return len(rows), sum(1 for (ok,) in rows if ok)
 
 
-def unit_indicators(conn, unit_id: str, period: str) -> dict:
+def unit_indicators(conn, unit_id: str, period: str, today: date) -> dict:
     """The three published figures of one party organisation (its subtree) for a month."""
     unit_ids = _in_subtree(conn, unit_id)
     first, last = month_bounds(period)
@@ -879,15 +884,16 @@ def unit_indicators(conn, unit_id: str, period: str) -> dict:
     due, on_time = talks_on_time(conn, unit_ids, period)
     return {"unit_id": unit_id, "period": period,
             "warning_education_held": bool(held),
-            "checkin_coverage": ratio(member_days, n_members * len(reminder_days(conn, period))),
+            "checkin_coverage": ratio(member_days,
+                                      n_members * len(reminder_days(conn, period, today))),
             "talks_on_time_rate": round(on_time / due, 4) if due else None,
             "details": {"warning_sessions": int(held), "members": n_members,
                         "member_days": member_days, "talks_due": due, "talks_on_time": on_time}}
 
 
-def district_figures(conn, period: str, levels) -> dict:
+def district_figures(conn, period: str, levels, today: date) -> dict:
     orgs = party_orgs(conn, None, levels)
-    per_unit = [unit_indicators(conn, o["unit_id"], period) for o in orgs]
+    per_unit = [unit_indicators(conn, o["unit_id"], period, today) for o in orgs]
     held = sum(1 for u in per_unit if u["warning_education_held"])
     first, last = month_bounds(period)
     n_members = conn.execute(select(func.count()).select_from(members)).scalar()
@@ -900,7 +906,8 @@ def district_figures(conn, period: str, levels) -> dict:
     due, on_time = len(rows), sum(1 for (ok,) in rows if ok)
     return {"units_total": len(orgs), "units_warning_education_held": held,
             "warning_education_compliance": ratio(held, len(orgs)),
-            "checkin_coverage": ratio(member_days, n_members * len(reminder_days(conn, period))),
+            "checkin_coverage": ratio(member_days,
+                                      n_members * len(reminder_days(conn, period, today))),
             "talks_due": due, "talks_on_time": on_time,
             "talks_on_time_rate": round(on_time / due, 4) if due else None}, per_unit
 

@@ -56,6 +56,11 @@ def _today(uow) -> str:
     return uow.now.astimezone(settings_for(uow.conn).tz).date().isoformat()
 
 
+def _today_of(conn, rt) -> str:
+    """The same for a query (``runtime=True``) or a phased command: the runtime's clock."""
+    return rt.clock().astimezone(settings_for(conn).tz).date().isoformat()
+
+
 def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -108,6 +113,13 @@ def as_of_us(value: str, tz) -> int:
     else:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return iso_to_us(dt.isoformat())
+
+
+def _as_of_day(value: str, tz) -> str:
+    """The users' calendar day an ``as_of`` value falls on."""
+    if len(value) == 10:
+        return value
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(tz).date().isoformat()
 
 
 def _maybe_as_of(conn, d, projections, fn):
@@ -262,7 +274,7 @@ def record_finding(uow, d):
         insp.note_finding(finding_id)
         also.append(insp)
     uow.save(finding, rect, *also)
-    return q.rectification(uow.conn, finding_id)
+    return q.rectification(uow.conn, finding_id, today)
 
 
 @app.command("submit_evidence", s.SubmitEvidence, roles=WRITERS, scope=_rect_unit)
@@ -357,11 +369,12 @@ def detect_overdue(uow, d):
             select(screening.c.unit_id)
             .select_from(screening.join(unit_directory,
                                         unit_directory.c.unit_id == screening.c.unit_id))
-            .where(screening.c.overdue.is_(False), screening.c.due_on < today,
+            .where(screening.c.flag_after < today,
                    unit_directory.c.active.is_(True))).all():
         sched = uow.get(ScreeningSchedule, unit_id)
-        if sched.detect_overdue(today):
-            flagged += 1
+        n = sched.detect_overdue(today)
+        if n:
+            flagged += n
             changed.append(sched)
     if changed:
         uow.save(*changed)
@@ -369,23 +382,26 @@ def detect_overdue(uow, d):
             "screenings_flagged": flagged}
 
 
-@app.query("get_rectification", s.RectRef, roles=READERS, scope=_rect_unit)
-def get_rectification(conn, d, actor):
+@app.query("get_rectification", s.RectRef, roles=READERS, scope=_rect_unit, runtime=True)
+def get_rectification(conn, d, actor, rt):
     """A finding with its rectification, evidence references and escalations."""
-    return q.rectification(conn, d["rect_id"])
+    return q.rectification(conn, d["rect_id"], _today_of(conn, rt))
 
 
-@app.query("list_rectifications", s.ListRectifications, roles=READERS, scope="unit_id")
-def list_rectifications(conn, d, actor):
+@app.query("list_rectifications", s.ListRectifications, roles=READERS, scope="unit_id",
+           runtime=True)
+def list_rectifications(conn, d, actor, rt):
     return q.list_rectifications(conn, d["unit_id"], d["include_subtree"], d["status"],
-                                 d["source"], d["limit"], d["offset"])
+                                 d["source"], d["limit"], d["offset"], _today_of(conn, rt))
 
 
-@app.query("overdue_list", s.OverdueList, roles=READERS, scope="unit_id")
-def overdue_list(conn, d, actor):
-    """Overdue rectifications in a subtree, oldest deadline first, with their ladder step."""
+@app.query("overdue_list", s.OverdueList, roles=READERS, scope="unit_id", runtime=True)
+def overdue_list(conn, d, actor, rt):
+    """Overdue rectifications in a subtree, oldest deadline first, with their ladder step;
+    days overdue counted to today (to the ``as_of`` day for a past view)."""
+    today = _as_of_day(d["as_of"], settings_for(conn).tz) if d.get("as_of") else _today_of(conn, rt)
     return _maybe_as_of(conn, d, VIEW_PROJECTIONS, lambda c: q.overdue_list(
-        c, d["unit_id"], d["level"], d["limit"], d["offset"]))
+        c, d["unit_id"], d["level"], d["limit"], d["offset"], today))
 
 
 # -- integrity-risk points -------------------------------------------------------------------------------
@@ -694,7 +710,7 @@ def publish_indicators(steps, d):
     Phased (shared.app.Steps): every figure is computed on a read connection, then
     appended ``PUBLISH_BATCH`` records at a time, so no request waits for the sweep."""
     with steps.read() as conn:
-        today = steps.rt.clock().astimezone(settings_for(conn).tz).date().isoformat()
+        today = _today_of(conn, steps.rt)
         todo = []  # (kind, record class, id, figures)
         last_unit = {x.unit_id: json.loads(x.figures) for x in conn.execute(select(published_units))}
         for unit_id, fig in q.unit_figures(conn, "/", _all_active_units(conn)).items():

@@ -355,6 +355,17 @@ class Finding(Aggregate):
         return f
 
 
+def days_overdue(deadline: str, status: str, submitted_on: str | None, today: str) -> int:
+    """How many days an overdue rectification is past its deadline on ``today``.
+
+    An open one keeps counting every day, after the ladder's last rung too (the count is
+    not the one recorded with the last escalation); once evidence is in, the count stops
+    at the day it came, since the next move is the inspector's.
+    """
+    until = today if status == "open" or not submitted_on else min(submitted_on, today)
+    return max(0, (parse_date(until) - parse_date(deadline)).days)
+
+
 def due_escalations(ladder, days_overdue: int, reached: int) -> list[tuple[int, dict]]:
     """Ladder steps (1-based index, step) due at ``days_overdue`` and not reached yet."""
     return [(n, step) for n, step in enumerate(ladder, start=1)
@@ -618,6 +629,15 @@ class RiskPoint(Aggregate):
 
 
 # -- routine screening (排查) ----------------------------------------------------------------------
+def ended_periods(first: str, cadence: str, today: str) -> list[str]:
+    """``first`` and the periods after it whose last day is before ``today``."""
+    out, period = [], first
+    while period_bounds(period)[1].isoformat() < today:
+        out.append(period)
+        period = next_period(period, cadence)
+    return out
+
+
 class ScreeningSchedule(Aggregate):
     """One per unit (id = unit id). Each calendar period of the cadence needs a screening;
     the due date is the period's last day. Problem #1 of the report: screening not done
@@ -630,6 +650,7 @@ class ScreeningSchedule(Aggregate):
             s.due_period = self.due_period
             s.due_on = self.due_on
             s.overdue = False
+            s.flagged_through = None
 
     class CadenceChanged(Aggregate.Event):
         def apply(self, s):
@@ -637,6 +658,7 @@ class ScreeningSchedule(Aggregate):
             s.due_period = self.due_period
             s.due_on = self.due_on
             s.overdue = False
+            s.flagged_through = None
 
     class ScreeningRecorded(Aggregate.Event):
         def apply(self, s):
@@ -644,10 +666,14 @@ class ScreeningSchedule(Aggregate):
             s.due_on = self.next_due_on
             if self.status != "extra":
                 s.overdue = False
+                s.flagged_through = None
 
     class OverdueFlagged(Aggregate.Event):
+        """One per period that ended unscreened (``due_period`` is that period)."""
+
         def apply(self, s):
             s.overdue = True
+            s.flagged_through = self.due_period
 
     @classmethod
     def establish(cls, unit_id: str, cadence: str, today: str):
@@ -691,11 +717,15 @@ class ScreeningSchedule(Aggregate):
         return status
 
     def detect_overdue(self, today: str) -> int:
-        if self.overdue or today <= self.due_on:
-            return 0
-        self.trigger(self.OverdueFlagged, unit_id=self.id, due_period=self.due_period,
-                     due_on=self.due_on, flagged_on=today)
-        return 1
+        """Flag every period that has ended unscreened and was not flagged yet - a
+        monthly schedule left alone for a quarter shows three missed months, not one."""
+        start = (next_period(self.flagged_through, self.cadence) if self.flagged_through
+                 else self.due_period)
+        missed = ended_periods(start, self.cadence, today)
+        for period in missed:
+            self.trigger(self.OverdueFlagged, unit_id=self.id, due_period=period,
+                         due_on=period_bounds(period)[1].isoformat(), flagged_on=today)
+        return len(missed)
 
 
 # -- 微权力清单 watch --------------------------------------------------------------------------------

@@ -410,6 +410,10 @@ screening = Table(
     Column("due_on", String(10), nullable=False, index=True),
     Column("overdue", Boolean, nullable=False, default=False),
     Column("overdue_since", String(10)),
+    # periods flagged since the last screening, and the last day of the next one to flag:
+    # the timer loads only schedules whose flag_after has passed
+    Column("missed_periods", Integer, nullable=False, default=0),
+    Column("flag_after", String(10), nullable=False, index=True),
     Column("last_screened_on", String(10)),
     Column("screenings", Integer, nullable=False, default=0),
     Column("established_on", String(10), nullable=False),
@@ -428,24 +432,32 @@ screening_periods = Table(
 
 class Screening(Projection):
     name = "sv_screening"
+    version = 2  # v2: every missed period flagged (missed_periods, flag_after)
     tables = (screening, screening_periods)
 
     @on("ScreeningSchedule.Established")
     def established(self, w, e):
         p = e.payload
         w.insert(screening, unit_id=p["unit_id"], cadence=p["cadence"], due_period=p["due_period"],
-                 due_on=p["due_on"], overdue=False, screenings=0, established_on=p["established_on"])
+                 due_on=p["due_on"], overdue=False, missed_periods=0, flag_after=p["due_on"],
+                 screenings=0, established_on=p["established_on"])
 
     @on("ScreeningSchedule.CadenceChanged")
     def cadence(self, w, e):
         p = e.payload
         w.update(screening, {"unit_id": p["unit_id"]}, cadence=p["cadence"],
-                 due_period=p["due_period"], due_on=p["due_on"], overdue=False, overdue_since=None)
+                 due_period=p["due_period"], due_on=p["due_on"], overdue=False, overdue_since=None,
+                 missed_periods=0, flag_after=p["due_on"])
 
     @on("ScreeningSchedule.OverdueFlagged")
     def flagged(self, w, e):
         p = e.payload
-        w.update(screening, {"unit_id": p["unit_id"]}, overdue=True, overdue_since=p["flagged_on"])
+        row = w.get(screening, unit_id=p["unit_id"])
+        following = next_period(p["due_period"], row["cadence"])
+        w.update(screening, {"unit_id": p["unit_id"]}, overdue=True,
+                 overdue_since=row["overdue_since"] or p["flagged_on"],
+                 missed_periods=row["missed_periods"] + 1,
+                 flag_after=period_bounds(following)[1].isoformat())
         w.upsert(screening_periods, {"unit_id": p["unit_id"], "period": p["due_period"]},
                  due_on=p["due_on"], status="overdue")
 
@@ -456,7 +468,8 @@ class Screening(Projection):
         values = dict(screenings=row["screenings"] + 1, last_screened_on=p["screened_on"],
                       due_period=p["next_period"], due_on=p["next_due_on"])
         if p["status"] != "extra":
-            values.update(overdue=False, overdue_since=None)
+            values.update(overdue=False, overdue_since=None, missed_periods=0,
+                          flag_after=p["next_due_on"])
             key = {"unit_id": p["unit_id"]}
             w.upsert(screening_periods, dict(key, period=p["due_period"]), due_on=p["due_on"],
                      status=p["status"], screened_on=p["screened_on"])

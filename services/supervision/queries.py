@@ -12,8 +12,8 @@ import json
 from sqlalchemy import and_, case, func, select
 
 from services.supervision.domain import (
-    DISCIPLINE_FORMS, LEVEL_COLOURS, UNIT_FIGURES, indicators_of, months_in, period_bounds, rank,
-    score_unit,
+    DISCIPLINE_FORMS, LEVEL_COLOURS, UNIT_FIGURES, days_overdue, indicators_of, months_in,
+    period_bounds, rank, score_unit,
 )
 from services.supervision.projections import (
     checklists, discipline_records, education, escalations, evidence_submissions, feedback,
@@ -215,7 +215,17 @@ def unit_view(conn, unit_id: str, limit: int = 500, after: str | None = None) ->
 
 
 # -- overdue list ----------------------------------------------------------------------------
-def overdue_list(conn, unit_id: str, level: str | None, limit: int, offset: int) -> dict:
+def _live(row, today: str) -> dict:
+    """A rectification row with its days overdue counted to ``today``."""
+    out = dict(row)
+    if out.get("overdue") and out.get("deadline"):
+        out["days_overdue"] = days_overdue(out["deadline"], out["status"], out["submitted_on"],
+                                           today)
+    return out
+
+
+def overdue_list(conn, unit_id: str, level: str | None, limit: int, offset: int,
+                 today: str) -> dict:
     unit = require_unit(conn, unit_id)
     where = [_in_subtree(unit["path"]), r.c.overdue.is_(True), r.c.status != "closed"]
     if level:
@@ -224,20 +234,20 @@ def overdue_list(conn, unit_id: str, level: str | None, limit: int, offset: int)
     total = conn.execute(select(func.count()).select_from(base).where(*where)).scalar()
     q = (select(r.c.rect_id, r.c.unit_id, ud.c.name.label("unit_name"), r.c.description,
                 r.c.source, r.c.severity, r.c.responsible_role, r.c.deadline, r.c.status,
-                r.c.overdue_since, r.c.days_overdue, r.c.escalation_step, r.c.escalation_level,
-                r.c.last_escalated_on)
+                r.c.overdue, r.c.overdue_since, r.c.submitted_on, r.c.days_overdue,
+                r.c.escalation_step, r.c.escalation_level, r.c.last_escalated_on)
          .select_from(base).where(*where)
          .order_by(r.c.deadline, r.c.rect_id).limit(limit).offset(offset))
     return {"unit_id": unit_id, "total": total,
-            "items": [dict(row) for row in conn.execute(q).mappings()]}
+            "items": [_live(row, today) for row in conn.execute(q).mappings()]}
 
 
 # -- rectifications and findings --------------------------------------------------------------
-def rectification(conn, rect_id: str) -> dict:
+def rectification(conn, rect_id: str, today: str) -> dict:
     row = conn.execute(select(r).where(r.c.rect_id == rect_id)).mappings().first()
     if row is None:
         raise NotFound("rectification %s not found" % rect_id)
-    out = dict(row)
+    out = _live(row, today)
     subs = conn.execute(select(evidence_submissions)
                         .where(evidence_submissions.c.rect_id == rect_id)
                         .order_by(evidence_submissions.c.submission)).mappings()
@@ -248,7 +258,8 @@ def rectification(conn, rect_id: str) -> dict:
     return out
 
 
-def list_rectifications(conn, unit_id, include_subtree, status, source, limit, offset) -> dict:
+def list_rectifications(conn, unit_id, include_subtree, status, source, limit, offset,
+                        today: str) -> dict:
     unit = require_unit(conn, unit_id)
     where = [_in_subtree(unit["path"]) if include_subtree else r.c.unit_id == unit_id]
     if status:
@@ -260,7 +271,7 @@ def list_rectifications(conn, unit_id, include_subtree, status, source, limit, o
     q = (select(r, ud.c.name.label("unit_name")).select_from(base).where(*where)
          .order_by(r.c.found_on.desc(), r.c.rect_id).limit(limit).offset(offset))
     return {"unit_id": unit_id, "total": total,
-            "items": [dict(row) for row in conn.execute(q).mappings()]}
+            "items": [_live(row, today) for row in conn.execute(q).mappings()]}
 
 
 # -- inspections ----------------------------------------------------------------------------------

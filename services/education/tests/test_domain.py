@@ -18,7 +18,7 @@ from services.education.dates import (
 from services.education.domain import (
     EducationIndicators, ExternalSession, IntegrityNotice, IntegrityTalk, MemberMirror,
     PublicityRotation, StudySession, UnitProfile, YoungCadreProgramme, choose_rotation, fit_score,
-    fits, live_streak, longest_run, next_streak,
+    coverage_days, fits, live_streak, longest_run, next_streak,
 )
 from services.education.settings import (
     CalendarEntry, EducationSettings, SettingsError, parse_calendar, parse_ladder,
@@ -73,6 +73,12 @@ def test_streak_continues_across_month_and_year_ends():
     assert next_streak("2026-02-27", 3, "2026-03-01") == 1     # a missed day breaks it
     assert next_streak("2026-03-01", 4, "2026-03-01") == 4     # same day: unchanged
     assert next_streak("2026-03-02", 4, "2026-03-01") == 4     # an earlier day: unchanged
+
+
+def test_coverage_counts_the_days_that_have_come():
+    assert coverage_days("2026-02", date(2026, 2, 1)) == (date(2026, 2, 1), date(2026, 2, 1))
+    assert coverage_days("2026-02", date(2026, 3, 5)) == (date(2026, 2, 1), date(2026, 2, 28))
+    assert coverage_days("2026-03", date(2026, 2, 28)) is None  # set in advance, month ahead
 
 
 def test_live_streak_and_longest_run():

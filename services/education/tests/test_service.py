@@ -156,6 +156,19 @@ def test_http_checkins_errors_and_scope_on_postgresql(pg_url, start_node, node_c
     assert (daily["day"], daily["members"], daily["checked_in"], daily["coverage"]) == (
         "2026-02-01", 12, 12, 1.0)
     assert api(base, tokens["m01"], "member_streak", {"person_id": "m01"}, "GET").json()["current"] == 1
+    # tomorrow's reminder set in advance does not count tomorrow in today's coverage
+    assert api(base, admin_token, "set_daily_reminder",
+               {"on": "2026-02-02", "text": "廉洁从政, 从点滴做起"}).status_code == 200
+    month = api(base, admin_token, "checkin_monthly", {"unit_id": "dist", "period": "2026-02"}, "GET").json()
+    assert (month["reminder_days"], month["member_days"], month["coverage"]) == (1, 12, 1.0)
+    assert [d["day"] for d in month["days"]] == ["2026-02-01"]
+    fin = api(base, admin_token, "unit_indicators", {"unit_id": "fin", "period": "2026-02"}, "GET").json()
+    assert fin["checkin_coverage"] == 1.0
+    # on the day itself it counts: nobody has acknowledged it yet
+    set_clock(education, 2026, 2, 1, 23, 0)
+    month = api(base, admin_token, "checkin_monthly", {"unit_id": "dist", "period": "2026-02"}, "GET").json()
+    assert (month["reminder_days"], month["coverage"]) == (2, 0.5)
+    set_clock(education, 2026, 1, 31, 23, 0)
     assert api(base, tokens["m01"], "member_streak", {"person_id": "m02"}, "GET").status_code == 403
 
     # bad input: 400 with field messages, nothing written

@@ -6,7 +6,8 @@ import pytest
 from services.supervision.domain import (
     DEFAULT_DIMENSIONS, AssessmentRound, Checklist, DisciplineCounts, DisciplineRecord,
     EducationFacts, Finding, IndicatorSystem, Inspection, MicroPowerWatch, Rectification, RiskPoint,
-    ScreeningSchedule, UnitIndicators, assess_level, due_escalations, education_compliance,
+    ScreeningSchedule, UnitIndicators, assess_level, days_overdue, due_escalations,
+    education_compliance, ended_periods,
     months_in, next_period, period_bounds, period_of, rank, score_unit,
 )
 from services.supervision.settings import DEFAULT_LADDER, ConfigError, Settings
@@ -217,6 +218,17 @@ def test_due_escalations_follow_the_ladder():
     assert due_escalations(DEFAULT_LADDER, 40, 4) == []
 
 
+def test_days_overdue_keep_counting_after_the_last_rung_and_stop_at_the_evidence():
+    # the report's case: the last rung was taken at 93 days; a year on it is 312, not 93
+    assert days_overdue("2024-01-01", "open", None, "2024-04-03") == 93
+    assert days_overdue("2024-01-01", "open", None, "2024-11-08") == 312
+    # rejected evidence sends it back to open: counting to today again
+    assert days_overdue("2024-01-01", "open", "2024-02-01", "2024-11-08") == 312
+    assert days_overdue("2024-01-01", "evidence_submitted", "2024-02-01", "2024-11-08") == 31
+    assert days_overdue("2024-01-01", "closed", "2024-02-01", "2024-11-08") == 31
+    assert days_overdue("2024-01-01", "open", None, "2023-12-30") == 0
+
+
 def test_overdue_detection_is_idempotent_and_climbs_step_by_step():
     r = opened("2024-03-31")
     targets = {"owner_unit": {"unit_id": "u1"}}
@@ -314,6 +326,24 @@ def test_screening_on_time_extra_overdue_and_late():
     assert (late.missed_periods, late.next_period) == (1, "2025-Q1")  # Q3 missed, Q4 covered
     back = replayed(s)
     assert (back.overdue, back.due_on) == (False, "2025-03-31")
+
+
+def test_a_monthly_schedule_flags_every_missed_month_not_only_the_latest():
+    assert ended_periods("2024-01", "monthly", "2024-04-01") == ["2024-01", "2024-02", "2024-03"]
+    assert ended_periods("2024-01", "monthly", "2024-01-31") == []
+    s = ScreeningSchedule.establish("u1", "monthly", "2024-01-05")
+    assert s.detect_overdue("2024-02-01") == 1
+    assert s.detect_overdue("2024-02-20") == 0  # January is flagged already
+    # the timer missed March's end: April 2 catches up with February and March
+    assert s.detect_overdue("2024-04-02") == 2
+    assert [e.due_period for e in s.pending_events
+            if e.event_type.endswith("OverdueFlagged")] == ["2024-01", "2024-02", "2024-03"]
+    assert [e.due_on for e in s.pending_events][-1] == "2024-03-31"
+    back = replayed(s)
+    assert back.detect_overdue("2024-04-30") == 0 and back.flagged_through == "2024-03"
+    assert back.record("2024-04-10", 0, 0, "补查") == "late"
+    assert back.flagged_through is None and back.detect_overdue("2024-04-30") == 0
+    assert back.detect_overdue("2024-06-01") == 1  # May: a fresh flag
 
 
 def test_cadence_change():

@@ -182,6 +182,17 @@ def test_rectification_lifecycle_rules_and_ladder(running, transport):
         # as of the day of the first detection
         status, past = c.get("overdue_list", {"unit_id": "qu", "as_of": "2024-03-16"}, "viewer")
         assert status == 200 and past["items"][0]["escalation_level"] == "unit_head"
+        assert past["items"][0]["days_overdue"] == 6
+        # past the last rung nothing more is escalated, but the count goes on (not 15 for ever)
+        running.clock.set("2025-01-14")
+        assert c.cmd("detect_overdue", {}, "admin")[1]["escalations"] == 0
+        listed = c.get("overdue_list", {"unit_id": "qu"}, "viewer")[1]["items"]
+        assert [(i["escalation_level"], i["days_overdue"]) for i in listed] == [
+            ("district_office", 310)]
+        assert c.get("get_rectification", {"rect_id": rid}, "insp-2")[1]["days_overdue"] == 310
+        assert [i["days_overdue"] for i in c.get("list_rectifications", {
+            "unit_id": "qu", "include_subtree": True}, "viewer")[1]["items"]] == [310]
+        running.clock.set("2024-03-25")
         assert c.cmd("submit_evidence", {"rect_id": rid, "evidence": EVIDENCE}, "ua-u1")[0] == 200
         assert c.cmd("verify_rectification", {"rect_id": rid, "note": "销号"}, "insp-2")[0] == 200
         status, r = c.get("get_rectification", {"rect_id": rid}, "ua-u1")
@@ -195,6 +206,37 @@ def test_rectification_lifecycle_rules_and_ladder(running, transport):
     for ev in running.events():
         if ev.event_type.startswith(("Rectification.", "Finding.")):
             validate_message(ev.to_message())
+
+
+@pytest.mark.parametrize("running", [{}, {"pg": True}], indirect=True, ids=["sqlite", "postgresql"])
+def test_a_monthly_screening_schedule_flags_every_missed_month(running):
+    with running.client("http") as c:
+        head = running.head()
+        status, body = c.cmd("set_screening_cadence", {"unit_id": "u1", "cadence": "weekly"}, "admin")
+        assert status == 400 and "cadence" in body["fields"] and running.head() == head
+        assert c.cmd("set_screening_cadence", {"unit_id": "u1", "cadence": "monthly"}, "admin")[0] == 200
+        # nobody screens March, April or May; the timer first runs on June 2
+        running.clock.set("2024-06-02")
+        with entrypoint_hook(running.container, "overdue_timer") as tick:
+            assert tick()["screenings_flagged"] == 5  # u1: 3 months; u2, w1: their first quarter
+        with entrypoint_hook(running.container, "overdue_timer") as tick:
+            assert tick()["screenings_flagged"] == 0
+        status, listed = c.get("screening_status", {"unit_id": "u1", "overdue_only": True}, "viewer")
+        item = listed["items"][0]
+        assert (item["missed_periods"], item["overdue_since"]) == (3, "2024-06-02")
+        assert [(p["period"], p["status"]) for p in item["periods"]] == [
+            ("2024-05", "overdue"), ("2024-04", "overdue"), ("2024-03", "overdue")]
+        flagged = [e.payload["due_period"] for e in running.events("ScreeningSchedule.OverdueFlagged")
+                   if e.payload["unit_id"] == "u1"]
+        assert flagged == ["2024-03", "2024-04", "2024-05"]
+        # a late screening in June covers June; the three months stay on the record as missed
+        assert c.cmd("record_screening", {"unit_id": "u1", "summary": "补查"}, "ua-u1")[1]["status"] == "late"
+        item = c.get("screening_status", {"unit_id": "u1"}, "viewer")[1]["items"][0]
+        assert (item["overdue"], item["missed_periods"]) == (False, 0)
+        assert [(p["period"], p["status"]) for p in item["periods"]][:4] == [
+            ("2024-06", "on_time"), ("2024-05", "missed"), ("2024-04", "missed"), ("2024-03", "late")]
+    for ev in running.events("ScreeningSchedule.OverdueFlagged"):
+        validate_message(ev.to_message())
 
 
 def test_inspection_and_risk_work_over_http(running):
