@@ -20,6 +20,15 @@ def _period(today: date) -> str:
     return "%04d-%02d" % (today.year, today.month)
 
 
+def _months_back(today: date, n: int) -> list[str]:
+    """This month and the n-1 before it, newest first (the month picker's choices)."""
+    y, m, out = today.year, today.month, []
+    for _ in range(n):
+        out.append("%04d-%02d" % (y, m))
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return out
+
+
 def _reminder(web, on: str | None = None) -> dict | None:
     try:
         return web.query("education", "todays_reminder", {"on": on} if on else {})
@@ -97,7 +106,11 @@ def checkin_coverage(web):
         daily = web.query("education", "checkin_daily", {"unit_id": root["unit_id"], "on": day})
         monthly = web.query("education", "checkin_monthly",
                             {"unit_id": root["unit_id"], "period": period})
+    recent = _months_back(today, 12)
+    if period not in recent:
+        recent.append(period)
     return web.render("checkin_coverage.html", status=400 if errors else 200, roots=units,
+                      recent_months=recent,
                       root=root, day=day, period=period, daily=daily, monthly=monthly,
                       errors=errors, values=values, today=today.isoformat())
 
