@@ -102,13 +102,23 @@ class Pipeline:
         self.raw = raw
         self.begun = False
         self.deferred: list[str] = []
+        # has this transaction written anything yet (deferred or sent)?
+        self.wrote = False
+        # an append planned but not sent (``shared.uow``, write-behind): a callable that
+        # sends it; run before any other statement, so whatever follows runs under the
+        # log's writer lock exactly as if the append had been sent when it was made
+        self.pending = None
 
     @classmethod
     def of(cls, conn) -> "Pipeline | None":
         return conn.info.get(cls.KEY)
 
+    def render(self, sql: str, params) -> str:
+        return self.raw.cursor().mogrify(sql, params).decode()
+
     def defer(self, sql: str, params) -> None:
-        self.deferred.append(self.raw.cursor().mogrify(sql, params).decode())
+        self.deferred.append(self.render(sql, params))
+        self.wrote = True
 
     def _prefix(self) -> str:
         parts = [] if self.begun else ["BEGIN"]
@@ -118,6 +128,11 @@ class Pipeline:
 
     def before(self, statement: str, parameters, executemany: bool = False) -> str:
         """The statement to send instead of ``statement`` (with BEGIN and deferred writes)."""
+        if self.pending is not None:
+            send_pending, self.pending = self.pending, None
+            send_pending()
+        if not self.wrote and not statement.lstrip().upper().startswith("SELECT"):
+            self.wrote = True
         if self.begun and not self.deferred:
             return statement
         prefix = self._prefix()
@@ -135,13 +150,23 @@ class Pipeline:
         cur.execute(self.before(sql, params), params)
         return cur
 
-    def commit(self) -> None:
-        if self.begun or self.deferred:
-            self.raw.cursor().execute("; ".join(self.deferred + ["COMMIT"]))
-        self.begun, self.deferred = False, []
+    def commit(self, *last: str) -> None:
+        """COMMIT, with the deferred writes and ``last`` (rendered statements) in front of
+        it: one round trip. On an error the transaction is rolled back and it is raised."""
+        if self.pending is not None:
+            raise AssertionError("an append is still pending at COMMIT")
+        if self.begun or self.deferred or last:
+            sql = "; ".join(([] if self.begun else ["BEGIN"]) + self.deferred + list(last) + ["COMMIT"])
+            self.begun, self.deferred = True, []
+            try:
+                self.raw.cursor().execute(sql)
+            except BaseException:
+                self.rollback()
+                raise
+        self.begun, self.deferred, self.wrote = False, [], False
 
     def rollback(self) -> None:
-        self.deferred = []
+        self.deferred, self.pending, self.wrote = [], None, False
         if self.begun:
             self.begun = False
             self.raw.cursor().execute("ROLLBACK")

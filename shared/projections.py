@@ -151,26 +151,39 @@ class LiveWriter:
     its own. A read (``get``/``find``) goes through the connection, so every earlier
     write reaches the database before it - a handler reads what it wrote."""
 
-    def __init__(self, conn: Connection, defer: bool = False):
+    def __init__(self, conn: Connection, defer: bool = False, sink: list | None = None):
         self.conn = conn
         self._pg = conn.dialect.name == "postgresql"
-        self._pipe = Pipeline.of(conn) if (defer and self._pg) else None
+        self._pipe = Pipeline.of(conn) if ((defer or sink is not None) and self._pg) else None
+        # ``sink`` (plan_inline): rendered writes are collected here, reads are refused
+        self._sink = sink
 
     def _deferred(self, sig: tuple, build, params: dict) -> bool:
         if self._pipe is None:
             return False
         rendered = _rendered(sig, build, self.conn.dialect)
         if rendered is None:
+            if self._sink is not None:
+                raise _NotPlannable()
             return False
-        self._pipe.defer(rendered[0], params)
+        if self._sink is not None:
+            self._sink.append(self._pipe.render(rendered[0], params))
+        else:
+            self._pipe.defer(rendered[0], params)
         return True
 
+    def _read(self):
+        if self._sink is not None:
+            raise _NotPlannable()
+
     def get(self, table: Table, **key) -> dict | None:
+        self._read()
         stmt = _statement("get", table, tuple(key), ())
         row = self.conn.execute(stmt, _params(key, {})).mappings().first()
         return dict(row) if row else None
 
     def find(self, table: Table, **filters) -> list[dict]:
+        self._read()
         q = select(table)
         if filters:
             q = q.where(_where(table, filters))
@@ -178,6 +191,7 @@ class LiveWriter:
 
     def find_prefix(self, table: Table, column: str, prefix: str) -> list[dict]:
         """Rows whose ``column`` starts with ``prefix`` (materialised tree paths)."""
+        self._read()
         q = select(table).where(startswith(table.c[column], prefix))
         return [dict(r) for r in self.conn.execute(q).mappings()]
 
@@ -189,6 +203,7 @@ class LiveWriter:
                 stmt = _statement("insert", table, (), cols)
                 if self._deferred(("insert", id(table), cols), lambda: stmt, _params({}, full)):
                     return
+        self._read()  # not deferrable: under a plan that is a refusal
         self.conn.execute(_statement("insert", table, (), tuple(values)), _params({}, values))
 
     def upsert(self, table: Table, key: dict, **values) -> None:
@@ -208,6 +223,7 @@ class LiveWriter:
                 params.update({"u_" + c: values[c] for c in upd})
                 if self._deferred(("upsert", id(table), cols, upd), build, params):
                     return
+        self._read()
         ins = (postgresql.insert if self._pg else sqlite.insert)(table).values(**key, **values)
         if values:
             ins = ins.on_conflict_do_update(index_elements=list(primary_key(table)), set_=values)
@@ -219,12 +235,14 @@ class LiveWriter:
         stmt = _statement("update", table, tuple(key), tuple(values))
         params = _params(key, values)
         if not self._deferred(("update", id(table), tuple(key), tuple(values)), lambda: stmt, params):
+            self._read()
             self.conn.execute(stmt, params)
 
     def delete(self, table: Table, **key) -> None:
         stmt = _statement("delete", table, tuple(key), ())
         params = _params(key, {})
         if not self._deferred(("delete", id(table), tuple(key)), lambda: stmt, params):
+            self._read()
             self.conn.execute(stmt, params)
 
 
@@ -356,6 +374,23 @@ def apply_inline(store: EventStore, conn: Connection, projections: list[Projecti
     _apply(projections, w, new_events)
     if writer is not None:
         writer.flush()
+
+
+class _NotPlannable(Exception):
+    """A handler needs the database (a read, or a write that cannot be rendered)."""
+
+
+def plan_inline(conn: Connection, projections: list[Projection],
+                new_events: list[StoredEvent]) -> list[str] | None:
+    """The read-model writes these events cause, rendered, without touching the database
+    - or None if a handler needs to read it (then the events are applied live). Handlers
+    only ever act through their writer, so running them here has no other effect."""
+    sink: list[str] = []
+    try:
+        _apply(projections, LiveWriter(conn, sink=sink), new_events)
+    except _NotPlannable:
+        return None
+    return sink
 
 
 def _apply(projections: list[Projection], w, events_) -> int:

@@ -146,7 +146,8 @@ def _param_names(n_rows: int) -> list[list[tuple[str, str]]]:
     return _PARAM_NAMES[:n_rows]
 
 
-def _fast_insert_sql(n_rows: int, has_tail: bool, checkpoint: bool = False) -> str:
+def _fast_insert_sql(n_rows: int, has_tail: bool, checkpoint: bool = False,
+                     strict: bool = False) -> str:
     cols = _EVENT_COLUMNS
     values = ", ".join("(%s)" % ", ".join("%%(%s_%d)s" % (c, i) for c in cols) for i in range(n_rows))
     # the last row's hash covers its position and the whole chain before it: if it is
@@ -166,7 +167,15 @@ def _fast_insert_sql(n_rows: int, has_tail: bool, checkpoint: bool = False) -> s
             "cp AS (UPDATE checkpoints SET position = %%(cp_to)s, updated_at_us = %%(cp_at)s "
             "WHERE name = %%(cp_name)s AND position = %%(cp_from)s AND EXISTS (SELECT 1 FROM ins) "
             "RETURNING 1) "
-            "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM cp)" % insert)
+            "SELECT %s" % (insert, _STRICT if strict else
+                           "(SELECT count(*) FROM ins), (SELECT count(*) FROM cp)"))
+
+
+# ``strict``: the statement travels with COMMIT (shared.uow, write-behind), so nothing may
+# follow it if the guess was wrong: a division by zero (SQLSTATE 22012) aborts the whole
+# transaction when the rows did not go in or the checkpoint did not move.
+_STRICT = "1 / (SELECT count(*) FROM cp)"
+GUESS_FAILED = "22012"
 
 
 def chain_hash(prev: str, position: int, event_id: str, stream_id: str, stream_type: str,
@@ -257,11 +266,13 @@ class EventStore:
         return self.append_moving(conn, new_events, recorded_at_us)[0]
 
     def append_moving(self, conn: Connection, new_events: list[NewEvent],
-                      recorded_at_us: int | None = None,
-                      checkpoint: str | None = None) -> tuple[list[StoredEvent], bool]:
+                      recorded_at_us: int | None = None, checkpoint: str | None = None,
+                      guessed: list[StoredEvent] | None = None) -> tuple[list[StoredEvent], bool]:
         """Append; and if ``checkpoint`` is given, try to move it from just before the
         first new position to the last one in the same round trip (PostgreSQL fast path).
-        Returns (stored events, whether the checkpoint was moved)."""
+        Returns (stored events, whether the checkpoint was moved). ``guessed``: the events
+        ``guess`` returned for these, corrected in place and returned (their holders
+        see the real positions)."""
         if not new_events:
             return [], False
         recorded = recorded_at_us or now_us()
@@ -269,7 +280,8 @@ class EventStore:
         try:
             stored = None
             if not self.sqlite and self._tail is not None and len(new_events) <= FAST_PATH_MAX:
-                stored, moved = self._append_on_cached_tail(conn, new_events, recorded, checkpoint)
+                stored, moved = self._append_on_cached_tail(conn, new_events, recorded, checkpoint,
+                                                            guessed)
             if stored is None:
                 last_position, last_hash = self.lock(conn)
                 rows, stored = self._rows(new_events, last_position, last_hash, recorded)
@@ -277,6 +289,10 @@ class EventStore:
                     self._execute(conn, self._sql["insert"], rows[0])
                 else:
                     conn.execute(_INSERT_EVENTS, rows)
+                if guessed is not None:
+                    for g, real in zip(guessed, stored):
+                        g.position, g.hash = real.position, real.hash
+                    stored = guessed
         except self._integrity_errors as exc:
             raise ConcurrencyError(
                 "记录 %s 已被他人修改（版本冲突），请重新加载后再试"
@@ -289,7 +305,46 @@ class EventStore:
             self._tail = (stored[-1].position, stored[-1].hash)
         return stored, moved
 
-    def _append_on_cached_tail(self, conn, new_events, recorded, checkpoint=None):
+    def guess(self, new_events: list[NewEvent], recorded: int):
+        """(the events as they would be stored on the cached tail, that tail), computed
+        without the database (PostgreSQL; None without a cached tail or for a big batch)."""
+        if self.sqlite or self._tail is None or len(new_events) > FAST_PATH_MAX:
+            return None
+        tail = self._tail
+        return self._rows(new_events, *tail, recorded)[1], tail
+
+    def guessed_append_sql(self, guessed: list[StoredEvent], tail: tuple[int, str],
+                           checkpoint: str, render) -> str:
+        """The strict one-statement append of ``guess``'s events on ``tail``, rendered by
+        ``render(sql, params)``: it fails with SQLSTATE ``GUESS_FAILED`` unless the log's
+        tail is still ``tail`` and the checkpoint stood just before the first of them."""
+        last_position, prev = tail
+        params = {"last_hash": prev, "cp_name": checkpoint, "cp_from": last_position,
+                  "cp_to": guessed[-1].position, "cp_at": guessed[-1].recorded_at_us}
+        dumps = canonical_json
+        for names, ev in zip(_param_names(len(guessed)), guessed):
+            row = {"position": ev.position, "event_id": ev.event_id, "stream_id": ev.stream_id,
+                   "stream_type": ev.stream_type, "version": ev.version,
+                   "event_type": ev.event_type, "schema_version": ev.schema_version,
+                   "payload": dumps(ev.payload), "meta": dumps(ev.metadata),
+                   "recorded_at_us": ev.recorded_at_us, "hash": ev.hash}
+            for c, name in names:
+                params[name] = row[c]
+        key = (len(guessed), bool(last_position), True, True)
+        sql = self._fast_sql.get(key)
+        if sql is None:
+            sql = self._fast_sql[key] = _fast_insert_sql(*key)
+        return render(sql, params)
+
+    def forget_tail(self) -> None:
+        """The cached tail may name a row that was never committed: read it next time."""
+        self._tail = None
+
+    def remember_tail(self, stored: list[StoredEvent]) -> None:
+        if stored and not self.sqlite:
+            self._tail = (stored[-1].position, stored[-1].hash)
+
+    def _append_on_cached_tail(self, conn, new_events, recorded, checkpoint=None, guessed=None):
         """PostgreSQL fast path: lock and insert in one round trip, guessing the tail.
 
         Why: a single-event append is dominated by round trips. This process usually
@@ -302,6 +357,10 @@ class EventStore:
         """
         last_position, last_hash = self._tail
         rows, stored = self._rows(new_events, last_position, last_hash, recorded)
+        if guessed is not None:  # the holders' objects, with this tail's positions
+            for g, real in zip(guessed, stored):
+                g.position, g.hash = real.position, real.hash
+            stored = guessed
         params = {"last_hash": last_hash}
         for names, row in zip(_param_names(len(rows)), rows):
             for c, name in names:
@@ -309,7 +368,7 @@ class EventStore:
         if checkpoint is not None:
             params.update(cp_name=checkpoint, cp_from=last_position, cp_to=stored[-1].position,
                           cp_at=recorded)
-        key = (len(rows), bool(last_position), checkpoint is not None)
+        key = (len(rows), bool(last_position), checkpoint is not None, False)
         sql = self._fast_sql.get(key)
         if sql is None:
             sql = self._fast_sql[key] = _fast_insert_sql(*key)
