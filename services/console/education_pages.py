@@ -1,4 +1,4 @@
-"""The console's education pages: 廉洁提醒日打卡 and 警示教育月月行.
+"""The console's education pages: 廉洁提醒日打卡, 警示教育月月行 and 学习教育日历.
 
 Like every page, they read and write through the education service only. Check-ins are
 shown per party organisation (coverage), never per person: the page for a member shows
@@ -6,9 +6,11 @@ their own streak, the pages for admins show units, so nobody ranks people by tap
 """
 from __future__ import annotations
 
-from datetime import date
+import calendar
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
-from services.console.pages import _today, raise_forbidden, roots
+from services.console.pages import _today, _unit, raise_forbidden, roots, tree
 from services.console.web import page
 from shared.errors import BadInput, NotFound, RuleViolation
 
@@ -183,3 +185,122 @@ def warning_education(web):
                       answer=answers.get(chosen),
                       chosen_state=month_state(chosen, _period(today), None),
                       months=MONTHS, errors=errors)
+
+
+# -- 学习教育日历 ----------------------------------------------------------------------------------
+FIELD_TEXTS = {  # what a session kind requires, as the person reads it (the service says it in codes)
+    "discussion": "大家议：廉政微党课须填写讨论情况",
+    "leader_comment": "领导评：廉政微党课须填写领导点评",
+    "activities": "专题党日须包含全部“四共”内容",
+    "speaker": "廉政微党课须填写主讲人岗位",
+    "scheduled_at": "请填写日期（年-月-日）和时间（时:分）",
+}
+
+
+def _explain(errors: dict) -> dict:
+    for field, text in FIELD_TEXTS.items():
+        if field in errors:
+            errors[field] = text
+    return errors
+
+
+def _month_weeks(year: int, month: int) -> list[list[date | None]]:
+    return [[d if d.month == month else None for d in week]
+            for week in calendar.Calendar(firstweekday=0).monthdatescalendar(year, month)]
+
+
+def _ym(web, today: date) -> tuple[int, int, dict]:
+    try:
+        year, month = int(web.arg("year") or today.year), int(web.arg("month") or today.month)
+        if not (2000 <= year <= 2100 and 1 <= month <= 12):
+            raise ValueError
+        return year, month, {}
+    except ValueError:
+        return today.year, today.month, {"_": "年份应为四位数字，月份应为 1 至 12"}
+
+
+def _scheduled_at(web) -> str | None:
+    """年-月-日 and 时:分 in the users' zone, as the service's ISO instant (None if unreadable)."""
+    try:
+        at = datetime.strptime("%s %s" % (web.form("day"), web.form("time") or "09:00"),
+                               "%Y-%m-%d %H:%M")
+    except ValueError:
+        return None
+    return at.replace(tzinfo=ZoneInfo(web.settings.timezone)).isoformat()
+
+
+@page("/calendar", methods=("GET", "POST"))
+def study_calendar(web):
+    today = _today(web)
+    errors = {}
+    if web.request.method == "POST":
+        if not web.writer:
+            raise_forbidden()
+        data = {"kind": web.form("kind"), "title": web.form("title"),
+                "organiser_unit_id": web.form("organiser_unit_id"),
+                "scheduled_at": _scheduled_at(web)}
+        if web.form("speaker_post"):
+            data["speaker"] = {"post": web.form("speaker_post")}
+        if web.form("material_title") or web.form("material_ref"):
+            data["materials"] = [{"title": web.form("material_title"), "ref": web.form("material_ref")}]
+        if data["scheduled_at"] is None:
+            errors = {"_": "输入有误，请按提示修改后再提交", "scheduled_at": FIELD_TEXTS["scheduled_at"]}
+        else:
+            result, errors = web.attempt("education", "plan_session", data)
+        if not errors:
+            day = date.fromisoformat(result["local_date"])
+            return web.redirect("/calendar?year=%d&month=%d" % (day.year, day.month),
+                                "已计划：%s" % data["title"])
+        errors = _explain(errors)
+    year, month, bad = _ym(web, today)
+    errors = errors or bad
+    units = tree(web)
+    names = {u["unit_id"]: u["name"] for u in units}
+    period = "%04d-%02d" % (year, month)
+    by_day: dict[str, list] = {}
+    for root in roots(web):
+        listed = web.query("education", "list_sessions", {"unit_id": root["unit_id"], "period": period})
+        for s in listed["organised"]:
+            s["organiser"] = names.get(s["organiser_unit_id"], "")
+            by_day.setdefault(s["local_date"], []).append(s)
+    prev_m = (year, month - 1) if month > 1 else (year - 1, 12)
+    next_m = (year, month + 1) if month < 12 else (year + 1, 1)
+    return web.render("calendar.html", status=400 if errors else 200, year=year, month=month,
+                      weeks=_month_weeks(year, month), by_day=by_day, today=today, units=units,
+                      prev_m=prev_m, next_m=next_m, errors=errors, values=web.request.form)
+
+
+@page("/calendar/sessions/<session_id>", methods=("GET", "POST"))
+def study_session(web, session_id):
+    errors = {}
+    if web.request.method == "POST":
+        if not web.writer:
+            raise_forbidden()
+        action = web.form("action")
+        if action == "hold":
+            try:
+                headcount = int(web.form("headcount"))
+            except ValueError:
+                headcount = None
+            data = {"session_id": session_id, "attendance": {"headcount": headcount},
+                    "discussion": web.form("discussion") or None,
+                    "leader_comment": web.form("leader_comment") or None,
+                    "activities": web.request.form.getlist("activities")}
+            if headcount is None:
+                errors = {"_": "输入有误，请按提示修改后再提交", "headcount": "参加人数: 请填写整数"}
+            else:
+                _r, errors = web.attempt("education", "hold_session", data)
+            done = "已记录为已开展"
+        elif action == "cancel":
+            _r, errors = web.attempt("education", "cancel_session",
+                                     {"session_id": session_id, "reason": web.form("reason")})
+            done = "已取消"
+        else:
+            raise NotFound("没有这种操作")
+        if not errors:
+            return web.redirect("/calendar/sessions/%s" % session_id, done)
+        errors = _explain(errors)
+    session = web.query("education", "get_session", {"session_id": session_id})
+    organiser = _unit(web, session["organiser_unit_id"])["name"]
+    return web.render("study_session.html", status=400 if errors else 200, s=session,
+                      organiser=organiser, errors=errors, values=web.request.form)

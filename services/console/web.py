@@ -99,6 +99,7 @@ MENU = (
     ("政治生态研判", "/ecology", None),
     ("廉洁提醒打卡", "/checkin", None),
     ("警示教育月月行", "/warning-education", None),
+    ("学习教育日历", "/calendar", None),
     ("用户与登录", "/admin/users", ("node-admin",)),
 )
 

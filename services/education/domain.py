@@ -35,6 +35,7 @@ from datetime import date, timedelta
 
 from shared.aggregate import Aggregate
 from shared.errors import RuleViolation
+from shared.labels import Choices
 
 from services.education.dates import month_bounds, parse_date
 
@@ -59,6 +60,12 @@ PARTY_DAY_ACTIVITIES = {
     "integrity_lesson": "共上廉政党课",
     "share_reflections": "共话清廉感悟",
 }
+
+# the label catalogue's view of the two tables above (shared.labels)
+SESSION_KIND_LABELS = Choices("活动类型", SESSION_KINDS)
+PARTY_DAY_ACTIVITY_LABELS = Choices("专题党日内容", PARTY_DAY_ACTIVITIES)
+SESSION_STATUSES = Choices("活动状态", {"planned": "已计划", "held": "已开展", "cancelled": "已取消"})
+NOTICE_STATUSES = Choices("通知状态", {"scheduled": "待发送", "sent": "已发送", "cancelled": "已取消"})
 
 CONTENT_KINDS = {
     "slogan": "廉政短句",        # 贴桌面
@@ -118,10 +125,10 @@ class StudySession(Aggregate):
     def plan(cls, session_id, kind, title, organiser_unit_id, scheduled_at, local_date,
              audience, tags, materials, joinable, speaker=None, case_refs=()):
         if kind not in SESSION_KINDS:
-            raise RuleViolation("unknown session kind %s" % kind, {"kind": ["unknown"]})
+            raise RuleViolation("未知的活动类型「%s」" % kind, {"kind": ["未知"]})
         if kind == MICRO_PARTY_LESSON and not speaker:
-            raise RuleViolation("a 廉政微党课 needs its speaker (一人讲)",
-                                {"speaker": ["required for 廉政微党课"]})
+            raise RuleViolation("廉政微党课须有主讲人（一人讲）",
+                                {"speaker": ["廉政微党课必须填写"]})
         s = cls(session_id)
         s.trigger(cls.Planned, session_id=session_id, kind=kind, title=title,
                   organiser_unit_id=organiser_unit_id, scheduled_at=scheduled_at,
@@ -134,23 +141,23 @@ class StudySession(Aggregate):
              attended_unit_ids: list[str], discussion=None, leader_comment=None,
              activities=(), case_analysis=(), materials=()):
         if self.status != "planned":
-            raise RuleViolation("session %s is %s, not planned" % (self.id, self.status))
+            raise RuleViolation("活动「%s」当前为「%s」，不是计划中的活动" % (self.id, SESSION_STATUSES.label(self.status)))
         if parse_date(local_date) > today:
-            raise RuleViolation("a session is recorded as held on or after the day it is held",
-                                {"held_at": ["in the future"]})
+            raise RuleViolation("活动须在举办当天或之后才能登记为已举办",
+                                {"held_at": ["晚于今天"]})
         errors = {}
         if self.kind == MICRO_PARTY_LESSON:
             # 一人讲、大家议、领导评: the lesson counts only with all three
             if not discussion:
-                errors["discussion"] = ["required for 廉政微党课 (大家议)"]
+                errors["discussion"] = ["廉政微党课必须填写“大家议”"]
             if not leader_comment:
-                errors["leader_comment"] = ["required for 廉政微党课 (领导评)"]
+                errors["leader_comment"] = ["廉政微党课必须填写“领导评”"]
         if self.kind == THEMED_PARTY_DAY:
             missing = [PARTY_DAY_ACTIVITIES[a] for a in PARTY_DAY_ACTIVITIES if a not in activities]
             if missing:
-                errors["activities"] = ["专题党日 covers all four 共; missing: %s" % "、".join(missing)]
+                errors["activities"] = ["专题党日须包含全部四项“共”，缺少：%s" % "、".join(missing)]
         if errors:
-            raise RuleViolation("the session is missing what its kind requires", errors)
+            raise RuleViolation("该活动缺少其类型所要求的内容", errors)
         units = [self.organiser_unit_id] + [u for u in dict.fromkeys(attended_unit_ids)
                                             if u != self.organiser_unit_id]
         self.trigger(self.Held, session_id=self.id, kind=self.kind,
@@ -162,14 +169,14 @@ class StudySession(Aggregate):
 
     def record_roster(self, person_ids: list[str]):
         if self.status != "held":
-            raise RuleViolation("a roster is recorded for a held session")
+            raise RuleViolation("只能为已举办的活动登记参加名单")
         self.trigger(self.RosterRecorded, session_id=self.id,
                      organiser_unit_id=self.organiser_unit_id,
                      person_ids=sorted(set(person_ids)), local_date=self.local_date)
 
     def cancel(self, reason: str):
         if self.status != "planned":
-            raise RuleViolation("only a planned session can be cancelled (it is %s)" % self.status)
+            raise RuleViolation("只有计划中的活动才能取消（当前为「%s」）" % SESSION_STATUSES.label(self.status))
         self.trigger(self.Cancelled, session_id=self.id,
                      organiser_unit_id=self.organiser_unit_id, reason=reason)
 
@@ -202,9 +209,9 @@ class SessionParticipation(Aggregate):
 
     def attend(self, headcount: int, local_date: str, today: date):
         if self.attended:
-            raise RuleViolation("attendance of %s at this session is already recorded" % self.unit_id)
+            raise RuleViolation("「%s」参加本次活动的情况已经登记" % self.unit_id)
         if parse_date(local_date) > today:
-            raise RuleViolation("the session has not taken place yet", {"session_id": ["in the future"]})
+            raise RuleViolation("该活动尚未举办", {"session_id": ["晚于今天"]})
         self.trigger(self.Attended, participation_id=self.id, session_key=self.session_key,
                      unit_id=self.unit_id, kind=self.kind, headcount=headcount,
                      local_date=local_date, period=local_date[:7])
@@ -267,9 +274,9 @@ class DailyReminder(Aggregate):
 
     def revise(self, text: str, item_id: str | None, today: date, checked_in: int):
         if parse_date(self.id) < today:
-            raise RuleViolation("the reminder of a past day is closed", {"on": ["in the past"]})
+            raise RuleViolation("过去日期的提醒已关闭，不能再打卡", {"on": ["已经过去"]})
         if checked_in:
-            raise RuleViolation("%d members have already acknowledged this reminder" % checked_in)
+            raise RuleViolation("已有 %d 名成员确认了这条提醒" % checked_in)
         if text != self.text:
             self.trigger(self.Revised, on=self.id, text=text, item_id=item_id)
 
@@ -357,11 +364,11 @@ class ContentItem(Aggregate):
     @classmethod
     def add(cls, item_id, kind, title, text, ref, tags):
         if kind not in CONTENT_KINDS:
-            raise RuleViolation("unknown content kind %s" % kind, {"kind": ["unknown"]})
+            raise RuleViolation("未知的内容类型「%s」" % kind, {"kind": ["未知"]})
         if kind == "image" and not ref:
-            raise RuleViolation("an image is stored by reference", {"ref": ["required for an image"]})
+            raise RuleViolation("图片须以引用方式存储", {"ref": ["图片必须填写"]})
         if kind != "image" and not text:
-            raise RuleViolation("a %s needs its text" % CONTENT_KINDS[kind], {"text": ["required"]})
+            raise RuleViolation("「%s」必须填写正文" % CONTENT_KINDS[kind], {"text": ["必填"]})
         c = cls(item_id)
         c.trigger(cls.Added, item_id=item_id, kind=kind, title=title, text=text, ref=ref,
                   tags=normalise_tags(tags))
@@ -371,7 +378,7 @@ class ContentItem(Aggregate):
         self._require_active()
         tags = normalise_tags(tags)
         if tags == self.tags:
-            raise RuleViolation("the tags are unchanged")
+            raise RuleViolation("标签没有变化")
         self.trigger(self.Retagged, item_id=self.id, tags=tags)
 
     def retire(self, reason: str):
@@ -380,7 +387,7 @@ class ContentItem(Aggregate):
 
     def _require_active(self):
         if self.retired:
-            raise RuleViolation("content %s is retired" % self.id)
+            raise RuleViolation("内容「%s」已停用" % self.id)
 
 
 def fit_score(tags: dict, profile: dict) -> int:
@@ -434,13 +441,13 @@ class PublicityRotation(Aggregate):
 
     def replace(self, unit_id, week, starts_on, item_ids, chosen_by):
         if list(item_ids) == self.item_ids:
-            raise RuleViolation("the week already shows these items")
+            raise RuleViolation("本周展示的已经是这些内容")
         self._rotate(unit_id, week, starts_on, item_ids, chosen_by)
 
     def _rotate(self, unit_id, week, starts_on, item_ids, chosen_by):
         if not item_ids:
-            raise RuleViolation("nothing to show: the library has no fitting item",
-                                {"item_ids": ["empty"]})
+            raise RuleViolation("没有可展示的内容：内容库中没有合适的条目",
+                                {"item_ids": ["为空"]})
         self.trigger(self.Rotated, rotation_id=self.id, unit_id=unit_id, week=week,
                      starts_on=starts_on, item_ids=list(item_ids), chosen_by=chosen_by)
 
@@ -460,7 +467,7 @@ class UnitProfile(Aggregate):
     def set(self, tags: dict):
         tags = normalise_tags(tags)
         if tags == getattr(self, "tags", None):
-            raise RuleViolation("the profile is unchanged")
+            raise RuleViolation("档案没有变化")
         self.trigger(self.Set, unit_id=self.id, **tags)
 
 
@@ -488,7 +495,7 @@ class IntegrityNotice(Aggregate):
     @classmethod
     def schedule(cls, notice_id, title, body, send_on, occasion, occasion_date, source, today):
         if parse_date(send_on) < today:
-            raise RuleViolation("a notice is scheduled for today or later", {"send_on": ["in the past"]})
+            raise RuleViolation("通知的发送日期必须是今天或以后", {"send_on": ["已经过去"]})
         n = cls(notice_id)
         n.trigger(cls.Scheduled, notice_id=notice_id, title=title, body=body, send_on=send_on,
                   occasion=occasion, occasion_date=occasion_date, source=source)
@@ -496,15 +503,15 @@ class IntegrityNotice(Aggregate):
 
     def send(self, unit_ids: list[str], sent_at: str, today: date):
         if self.status != "scheduled":
-            raise RuleViolation("notice %s is %s" % (self.id, self.status))
+            raise RuleViolation("通知「%s」当前为「%s」" % (self.id, NOTICE_STATUSES.label(self.status)))
         if parse_date(self.send_on) > today:
-            raise RuleViolation("notice %s is due on %s" % (self.id, self.send_on))
+            raise RuleViolation("通知「%s」定于 %s 发送" % (self.id, self.send_on))
         self.trigger(self.Sent, notice_id=self.id, title=self.title,
                      unit_ids=sorted(set(unit_ids)), sent_at=sent_at, send_on=self.send_on)
 
     def cancel(self, reason: str):
         if self.status != "scheduled":
-            raise RuleViolation("only a scheduled notice can be cancelled (it is %s)" % self.status)
+            raise RuleViolation("只有待发送的通知才能取消（当前为「%s」）" % NOTICE_STATUSES.label(self.status))
         self.trigger(self.Cancelled, notice_id=self.id, reason=reason)
 
 
@@ -574,13 +581,13 @@ class IntegrityTalk(Aggregate):
 
     def hold(self, held_on: str, conducted_by: str, note: str | None, today: date):
         if self.status == "held":
-            raise RuleViolation("the talk is already recorded as held")
+            raise RuleViolation("该谈话已登记为已进行")
         held = parse_date(held_on)
         if held > today:
-            raise RuleViolation("a talk is recorded once held", {"held_on": ["in the future"]})
+            raise RuleViolation("谈话须在进行后才能登记", {"held_on": ["晚于今天"]})
         if held < parse_date(self.promoted_on):
-            raise RuleViolation("the talk follows the promotion",
-                                {"held_on": ["before the promotion (%s)" % self.promoted_on]})
+            raise RuleViolation("任前谈话须在提拔之后进行",
+                                {"held_on": ["早于提拔日期（%s）" % self.promoted_on]})
         late = (held - parse_date(self.due_on)).days
         self.trigger(self.Held, talk_id=self.id, person_id=self.person_id, unit_id=self.unit_id,
                      held_on=held_on, conducted_by=conducted_by, note=note, due_on=self.due_on,
@@ -649,7 +656,7 @@ class YoungCadreProgramme(Aggregate):
 
     def record(self, on: date, topic: str, session_id: str | None, cadence_days: int, today: date):
         if on > today:
-            raise RuleViolation("education is recorded once given", {"on": ["in the future"]})
+            raise RuleViolation("教育须在开展后才能登记", {"on": ["晚于今天"]})
         # the next one is due a cadence after the latest education on record: entering an
         # older session late never brings the due date forward
         latest = max(on, parse_date(self.last_on)) if self.last_on else on

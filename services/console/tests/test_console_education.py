@@ -209,3 +209,55 @@ def test_the_grid_over_a_month_and_a_year_boundary_in_shanghai(node, client_for)
     assert set(later.values()) == {"未到"}
     bad = admin.get("/warning-education?year=abc")
     assert bad.status_code == 400 and "年份应为四位数字" in bad.text
+
+
+# -- 学习教育日历 ----------------------------------------------------------------------------------
+def _sessions(n) -> list[dict]:
+    period = today().strftime("%Y-%m")
+    return n.api("education", "list_sessions", {"unit_id": n.ids["root"], "period": period},
+                 kind="query")["organised"]
+
+
+def _session_link(text: str, title: str) -> str:
+    return re.search(r'href="(/calendar/sessions/[^"]+)"[^>]*>[^<]*%s' % re.escape(title), text).group(1)
+
+
+def test_the_calendar_plans_holds_and_cancels_and_a_micro_lesson_needs_discussion_and_comment(
+        node, client_for):
+    admin = client_for(node, "admin")
+    day = today().isoformat()
+    lesson = {"kind": "micro_party_lesson", "title": "廉政微党课：守住小节", "organiser_unit_id":
+              node.ids["a"], "day": day, "time": "00:00", "speaker_post": ""}
+    before = len(_sessions(node))
+    no_speaker = admin.post("/calendar", lesson)
+    assert no_speaker.status_code == 400 and "廉政微党课须填写主讲人岗位" in no_speaker.text
+    bad_day = admin.post("/calendar", dict(lesson, day="明天"))
+    assert bad_day.status_code == 400 and "请填写日期（年-月-日）" in bad_day.text
+    assert client_for(node, "viewer").post("/calendar", dict(lesson, speaker_post="书记")).status_code == 403
+    assert len(_sessions(node)) == before
+    planned = admin.post("/calendar", dict(lesson, speaker_post="党组织书记"))
+    assert planned.status_code == 303
+    cal = admin.get(planned.headers["Location"]).text
+    assert "廉政微党课：廉政微党课：守住小节（已计划）" in cal
+    link = _session_link(cal, "廉政微党课：守住小节")
+    # 一人讲 without 议 and 评 is not a held 微党课: refused, still planned
+    refused = admin.post(link, {"action": "hold", "headcount": "25"})
+    assert refused.status_code == 400
+    assert "大家议：廉政微党课须填写讨论情况" in refused.text and "领导评：廉政微党课须填写领导点评" in refused.text
+    assert "required for" not in refused.text
+    half = admin.post(link, {"action": "hold", "headcount": "25", "discussion": "结合岗位谈体会"})
+    assert half.status_code == 400 and "领导评" in half.text
+    sid = link.rsplit("/", 1)[1]
+    assert node.api("education", "get_session", {"session_id": sid}, kind="query")["status"] == "planned"
+    held = admin.post(link, {"action": "hold", "headcount": "25", "discussion": "结合岗位谈体会",
+                             "leader_comment": "要求从小节做起"})
+    assert held.status_code == 303
+    shown = admin.get(link).text
+    assert 'data-testid="status">已开展<' in shown and "要求从小节做起" in shown
+    # plan another kind, then cancel it (a reason is required)
+    study = dict(lesson, kind="theme_joint_study", title="主题联学：新修订条例")
+    cal = admin.get(admin.post("/calendar", study).headers["Location"]).text
+    link2 = _session_link(cal, "主题联学：新修订条例")
+    assert admin.post(link2, {"action": "cancel", "reason": ""}).status_code == 400
+    assert admin.post(link2, {"action": "cancel", "reason": "与上级会议冲突"}).status_code == 303
+    assert "主题联学：主题联学：新修订条例（已取消）" in admin.get("/calendar").text

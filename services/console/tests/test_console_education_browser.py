@@ -110,3 +110,45 @@ def test_the_warning_education_grid_in_the_browser(node, browser):
         shoot(page, "23-warning-education")
     finally:
         desk.close()
+
+
+def test_the_calendar_in_the_browser_a_micro_lesson_is_held_only_with_discussion_and_comment(
+        node, browser):
+    from services.console.tests.test_console_browser import pick
+    from services.console.tests.test_console_education import today
+    desk = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
+                               timezone_id="Asia/Shanghai")
+    try:
+        page = desk.new_page()
+        sign_in(page, node, "admin")
+        page.wait_for_selector("h1:has-text('工作台')")
+        page.click("nav.menu a:has-text('学习教育日历')")
+        page.wait_for_selector("h1:has-text('学习教育日历')")
+        page.select_option("select[name=kind]", label="廉政微党课")
+        page.fill("input[name=title]", "守住小节")
+        pick(page, "组织单位", "区财政局")
+        page.fill("input[name=day]", today().isoformat())
+        page.fill("input[name=time]", "00:00")
+        page.fill("input[name=speaker_post]", "党组织书记")
+        page.click("button:has-text('计划')")
+        page.wait_for_selector("p.flash:has-text('已计划：守住小节')")
+        cell = page.locator("td[data-day='%s']" % today().isoformat())
+        assert "廉政微党课：守住小节（已计划）" in cell.inner_text()
+        _no_codes(page.inner_text("main"))
+        shoot(page, "24-calendar")
+        cell.locator("a.session", has_text="守住小节").click()
+        page.wait_for_selector("h1:has-text('守住小节')")
+        page.fill("input[name=headcount]", "25")
+        page.click("button:has-text('记为已开展')")
+        page.wait_for_selector("span.field-error:has-text('大家议：廉政微党课须填写讨论情况')")
+        assert page.inner_text("[data-testid=status]") == "已计划"
+        _no_codes(page.inner_text("main"))
+        shoot(page, "25-micro-lesson-needs-discussion")
+        page.fill("input[name=headcount]", "25")
+        page.fill("textarea[name=discussion]", "结合岗位谈体会")
+        page.fill("textarea[name=leader_comment]", "要求从小节做起")
+        page.click("button:has-text('记为已开展')")
+        page.wait_for_selector("p.flash:has-text('已记录为已开展')")
+        assert page.inner_text("[data-testid=status]") == "已开展"
+    finally:
+        desk.close()
