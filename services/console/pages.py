@@ -521,4 +521,73 @@ def ecology_lists_xlsx(web):
     return download(report, "xlsx", stem)
 
 
+# -- 检查督导 -------------------------------------------------------------------------------------
+@page("/inspections", methods=("GET", "POST"))
+def inspections(web):
+    errors = {}
+    if web.request.method == "POST":
+        if not web.can(*INSPECTORS):
+            raise_forbidden()
+        result, errors = web.attempt("supervision", "plan_inspection", {
+            "unit_id": web.form("unit_id"), "title": web.form("title"),
+            "planned_on": web.form("planned_on")})
+        if not errors:
+            return web.redirect("/inspections/%s" % result["inspection_id"], "已计划检查")
+    items = []
+    for root in roots(web):
+        items += web.query("supervision", "list_inspections", {
+            "unit_id": root["unit_id"], "include_subtree": True, "limit": 200})["items"]
+    return web.render("inspections.html", status=400 if errors else 200, items=items,
+                      units=tree(web), errors=errors, inspector=web.can(*INSPECTORS),
+                      today=_today(web).isoformat())
+
+
+@page("/inspections/<inspection_id>", methods=("GET", "POST"))
+def inspection(web, inspection_id):
+    errors = {}
+    if web.request.method == "POST":
+        if not web.can(*INSPECTORS):
+            raise_forbidden()
+        action = web.form("action")
+        insp = web.query("supervision", "get_inspection", {"inspection_id": inspection_id})
+        if action == "score":
+            scores = []
+            for c in insp["criteria"]:
+                if web.form("score_%s" % c["code"]):
+                    entry = {"criterion": c["code"], "score": web.form("score_%s" % c["code"])}
+                    if web.form("note_%s" % c["code"]):
+                        entry["note"] = web.form("note_%s" % c["code"])
+                    scores.append(entry)
+            _r, errors = web.attempt("supervision", "score_inspection",
+                                     {"inspection_id": inspection_id, "scores": scores})
+            if errors and "note" in errors:  # the service: a deduction needs a note
+                errors["note"] = "扣分须写明扣分说明"
+            done = "已记录评分"
+        elif action == "finding":
+            _r, errors = web.attempt("supervision", "record_finding", {
+                "unit_id": insp["unit_id"], "source": "inspection", "inspection_id": inspection_id,
+                "description": web.form("description"), "severity": web.form("severity"),
+                "deadline": web.form("deadline"), "requirement": web.form("requirement"),
+                "responsible_role": web.form("responsible_role")})
+            done = "已记录问题，并转为整改事项"
+        elif action == "feedback":
+            now = datetime.now(ZoneInfo(web.settings.timezone)).isoformat()
+            _r, errors = web.attempt("supervision", "give_feedback", {
+                "inspection_id": inspection_id, "summary": web.form("summary"), "told_at": now,
+                "told": [{"role": web.form("told_role"), "name": web.form("told_name")}]})
+            done = "已记录现场反馈"
+        elif action == "complete":
+            _r, errors = web.attempt("supervision", "complete_inspection",
+                                     {"inspection_id": inspection_id})
+            done = "检查已完成"
+        else:
+            raise NotFound("没有这种操作")
+        if not errors:
+            return web.redirect("/inspections/%s" % inspection_id, done)
+    insp = web.query("supervision", "get_inspection", {"inspection_id": inspection_id})
+    scores = {s["criterion"]: s for s in insp["scores"]}
+    return web.render("inspection.html", status=400 if errors else 200, insp=insp, scores=scores,
+                      errors=errors, inspector=web.can(*INSPECTORS), today=_today(web).isoformat())
+
+
 from services.console import education_pages  # noqa: E402,F401 - registers the education pages

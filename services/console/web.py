@@ -94,6 +94,7 @@ MENU = (
     ("单位与责任", "/units", None),
     ("责任书", "/letters", None),
     ("微权力清单", "/micro-power", None),
+    ("检查督导", "/inspections", None),
     ("整改", "/rectifications", None),
     ("廉政风险", "/risk", None),
     ("政治生态研判", "/ecology", None),
@@ -254,7 +255,9 @@ class Web:
         return proxy.execute(command=name, data=data, actor=self._proof())
 
     def attempt(self, service: str, name: str, data: dict):
-        """Run a command; ``(result, None)`` or ``(None, errors)`` with Chinese messages."""
+        """Run a command; ``(result, None)`` or ``(None, errors)`` with Chinese messages.
+        A form field left blank is a value not given (the service's default, or 必填)."""
+        data = {k: v for k, v in data.items() if v != ""}
         try:
             return self.command(service, name, data), None
         except (Forbidden, NotFound, Unauthenticated):
@@ -288,7 +291,8 @@ FIELD_NAMES = {
     "new_post": "新岗位", "effective_on": "生效日期", "deadline": "整改期限",
     "description": "问题描述", "source": "问题来源", "severity": "严重程度",
     "responsible_role": "责任人职务", "requirement": "整改要求", "note": "说明",
-    "title": "标题", "items": "条目",
+    "title": "标题", "items": "条目", "planned_on": "计划日期", "scores": "评分",
+    "score": "得分", "summary": "反馈内容", "told": "被反馈人", "told_at": "反馈时间",
 }
 # a field whose values are one enum: its error names the labels, never the codes
 FIELD_ENUMS = {"kind": "units.UNIT_KINDS", "level": "units.UNIT_LEVELS",
@@ -318,7 +322,8 @@ def _flatten(messages, prefix="") -> list[tuple[str, str]]:
 def describe(exc: QinglianError) -> dict:
     """Field -> Chinese message (``_`` for the form as a whole)."""
     errors: dict[str, str] = {}
-    for field, message in _flatten(exc.fields or {}):
+    for key, message in _flatten(exc.fields or {}):
+        field = key.split(".")[-1] if key else key  # "scores.0.note" names the field note
         enum = FIELD_ENUMS.get(field)
         if enum and ("one of" in message or "之一" in message):
             text = labels.catalogue()[enum].error()
@@ -331,7 +336,7 @@ def describe(exc: QinglianError) -> dict:
         else:
             text = "填写有误"
         name = FIELD_NAMES.get(field, "")
-        errors[field or "_"] = ("%s: %s" % (name, text)) if name else text
+        errors.setdefault(field or "_", ("%s: %s" % (name, text)) if name else text)
     if isinstance(exc, BadInput):
         errors.setdefault("_", "输入有误，请按提示修改后再提交")
     else:

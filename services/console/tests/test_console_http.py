@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 from sqlalchemy import select, update
 
 from services.console.signin import sign_in_records
@@ -264,3 +265,34 @@ def test_the_public_micro_power_page_needs_no_sign_in(node, client_for):
     qr = anon.get("/public/units/%s/micro-power/qr.svg" % node.ids["b"])
     assert qr.status_code == 200 and qr.headers["Content-Type"].startswith("image/svg+xml")
     assert anon.get("/public/units/nosuchunit/micro-power").status_code == 404
+
+
+def test_supervision_pages_refuse_what_the_role_may_not_do(node, client_for):
+    sv = "http://%s/api/record_finding" % node.addresses["supervision"]
+    from tests.helpers import wait_for
+
+    def recorded():  # the supervision service learns of the units from the units' events
+        r = requests.post(sv, json={"unit_id": node.ids["b"], "source": "audit",
+                                    "description": "执法记录仪使用不规范", "deadline": "2030-06-30",
+                                    "responsible_role": "unit_head"},
+                          headers={"Authorization": "Bearer %s" % node.admin_token}, timeout=10)
+        return r.json() if r.status_code == 201 else None
+    rect = wait_for(recorded, timeout=30)
+    rect_id = rect.get("rect_id") or rect.get("finding_id")
+    head = node.head("supervision")
+    viewer = client_for(node, "viewer")
+    page = viewer.get("/rectifications/%s" % rect_id)
+    assert page.status_code == 200 and "延期" not in page.text
+    r = viewer.post("/rectifications/%s" % rect_id, {"action": "extend", "deadline": "2031-01-01",
+                                                      "reason": "查看员延期"})
+    assert r.status_code == 403
+    r = viewer.post("/inspections", {"unit_id": node.ids["b"], "title": "查看员计划",
+                                     "planned_on": "2030-01-01"})
+    assert r.status_code == 403
+    # a unit-admin of 区财政局 opening 区市场监管局's rectification: refused by the service
+    ua = client_for(node, "ua-a")
+    assert ua.get("/rectifications/%s" % rect_id).status_code in (403, 404)
+    r = ua.post("/rectifications/%s" % rect_id, {"action": "extend", "deadline": "2031-01-01",
+                                                  "reason": "越权延期"})
+    assert r.status_code == 403
+    assert node.head("supervision") == head
