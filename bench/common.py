@@ -45,6 +45,7 @@ SUITES = {
     "education": "bench.education",
     "federation": "bench.federation",
     "console": "bench.console",
+    "scale": "bench.scale",
 }
 
 MET, FAILED, NOT_MEASURED = "met", "failed", "not measured"
