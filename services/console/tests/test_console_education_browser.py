@@ -6,22 +6,30 @@ import re
 
 import pytest
 
-from services.console.tests.conftest import shoot, start_node, stop_node
-from services.console.tests.test_console_education import EducationNode, REMINDER, seed
-from services.console.tests.test_console_browser import sign_in
+from services.console.tests.conftest import shoot
+from services.console.tests.test_console_browser import pick, sign_in
+from services.console.tests.test_console_education import (  # noqa: F401 - node: the fixture
+    REMINDER, node, today,
+)
 
 PHONE = {"width": 375, "height": 667}
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, node_class=EducationNode,
-                   CONSOLE_BACKOFF_SECONDS="0")
-    try:
-        seed(n)
-        yield n
-    finally:
-        stop_node(n)
+@pytest.fixture
+def admin_page(node, browser):
+    """The node-admin at a desk (1366×768), signed in on the 工作台."""
+    desk = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
+                               timezone_id="Asia/Shanghai")
+    page = desk.new_page()
+    sign_in(page, node, "admin")
+    page.wait_for_selector("h1:has-text('工作台')")
+    yield page
+    desk.close()
+
+
+def open_menu(page, title: str) -> None:
+    page.click("nav.menu a:has-text('%s')" % title)
+    page.wait_for_selector("h1:has-text('%s')" % title)
 
 
 def _daily_coverage(page, node) -> str:
@@ -34,15 +42,11 @@ def _no_codes(text: str) -> None:
     assert not re.search(r"\b(m-zhang|warning_education|government_dept|None)\b", text)
 
 
-def test_a_member_checks_in_on_a_phone_twice_and_it_counts_once(node, browser):
-    desk = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
-                               timezone_id="Asia/Shanghai")
+def test_a_member_checks_in_on_a_phone_twice_and_it_counts_once(node, browser, admin_page):
+    admin = admin_page
     phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True,
                                 device_scale_factor=2, locale="zh-CN", timezone_id="Asia/Shanghai")
     try:
-        admin = desk.new_page()
-        sign_in(admin, node, "admin")
-        admin.wait_for_selector("h1:has-text('工作台')")
         assert _daily_coverage(admin, node) == "0.0%"
 
         member = phone.new_page()
@@ -78,77 +82,58 @@ def test_a_member_checks_in_on_a_phone_twice_and_it_counts_once(node, browser):
         shoot(admin, "22-checkin-coverage")
     finally:
         phone.close()
-        desk.close()
 
 
-def test_the_warning_education_grid_in_the_browser(node, browser):
+def test_the_warning_education_grid_in_the_browser(node, admin_page):
+    page = admin_page
     node.api("education", "record_session", {
         "kind": "warning_education", "title": "警示教育：以案促改", "organiser_unit_id": node.ids["a"],
         "scheduled_at": "2026-01-15T09:00:00+08:00", "attendance": {"headcount": 30}})
-    desk = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
-                               timezone_id="Asia/Shanghai")
-    try:
-        page = desk.new_page()
-        sign_in(page, node, "admin")
-        page.wait_for_selector("h1:has-text('工作台')")
-        page.click("nav.menu a:has-text('警示教育月月行')")
-        page.wait_for_selector("h1:has-text('警示教育月月行')")
-        page.goto(node.url + "/warning-education?year=2026")
-        page.select_option("select[name=month]", label="2月")
-        page.click("button:has-text('查看')")
-        page.wait_for_selector("h2:has-text('2月')")
-        assert sorted(page.inner_text("[data-testid=missed]").split()) == [
-            "区审计局", "区财政局", "政府部门", "政府部门"]
-        page.click("table.grid th a:has-text('1月')")
-        page.wait_for_selector("h2:has-text('1月')")
-        assert page.inner_text("[data-testid=missed]").split() == ["区审计局", "政府部门"]
-        cell = page.locator("td[title='区财政局 1月：已开展']")
-        assert "held" in cell.get_attribute("class")
-        red = page.locator("td[title='区审计局 1月：未开展']")
-        assert red.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(248, 215, 218)"
-        _no_codes(page.inner_text("main"))
-        shoot(page, "23-warning-education")
-    finally:
-        desk.close()
+    open_menu(page, "警示教育月月行")
+    page.goto(node.url + "/warning-education?year=2026")
+    page.select_option("select[name=month]", label="2月")
+    page.click("button:has-text('查看')")
+    page.wait_for_selector("h2:has-text('2月')")
+    assert sorted(page.inner_text("[data-testid=missed]").split()) == [
+        "区审计局", "区财政局", "政府部门", "政府部门"]
+    page.click("table.grid th a:has-text('1月')")
+    page.wait_for_selector("h2:has-text('1月')")
+    assert page.inner_text("[data-testid=missed]").split() == ["区审计局", "政府部门"]
+    cell = page.locator("td[title='区财政局 1月：已开展']")
+    assert "held" in cell.get_attribute("class")
+    red = page.locator("td[title='区审计局 1月：未开展']")
+    assert red.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(248, 215, 218)"
+    _no_codes(page.inner_text("main"))
+    shoot(page, "23-warning-education")
 
 
 def test_the_calendar_in_the_browser_a_micro_lesson_is_held_only_with_discussion_and_comment(
-        node, browser):
-    from services.console.tests.test_console_browser import pick
-    from services.console.tests.test_console_education import today
-    desk = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
-                               timezone_id="Asia/Shanghai")
-    try:
-        page = desk.new_page()
-        sign_in(page, node, "admin")
-        page.wait_for_selector("h1:has-text('工作台')")
-        page.click("nav.menu a:has-text('学习教育日历')")
-        page.wait_for_selector("h1:has-text('学习教育日历')")
-        page.select_option("select[name=kind]", label="廉政微党课")
-        page.fill("input[name=title]", "守住小节")
-        pick(page, "组织单位", "区财政局")
-        page.fill("input[name=day]", today().isoformat())
-        page.fill("input[name=time]", "00:00")
-        page.fill("input[name=speaker_post]", "党组织书记")
-        page.click("button:has-text('计划')")
-        page.wait_for_selector("p.flash:has-text('已计划：守住小节')")
-        cell = page.locator("td[data-day='%s']" % today().isoformat())
-        assert "廉政微党课：守住小节（已计划）" in cell.inner_text()
-        _no_codes(page.inner_text("main"))
-        shoot(page, "24-calendar")
-        cell.locator("a.session", has_text="守住小节").click()
-        page.wait_for_selector("h1:has-text('守住小节')")
-        page.fill("input[name=headcount]", "25")
-        page.click("button:has-text('记为已开展')")
-        page.wait_for_selector("span.field-error:has-text('大家议：廉政微党课须填写讨论情况')")
-        assert page.inner_text("[data-testid=status]") == "已计划"
-        _no_codes(page.inner_text("main"))
-        shoot(page, "25-micro-lesson-needs-discussion")
-        page.fill("input[name=headcount]", "25")
-        page.fill("textarea[name=discussion]", "结合岗位谈体会")
-        page.fill("textarea[name=leader_comment]", "要求从小节做起")
-        page.click("button:has-text('记为已开展')")
-        page.wait_for_selector("p.flash:has-text('已记录为已开展')")
-        assert page.inner_text("[data-testid=status]") == "已开展"
-    finally:
-        desk.close()
+        node, admin_page):
+    page = admin_page
+    open_menu(page, "学习教育日历")
+    page.select_option("select[name=kind]", label="廉政微党课")
+    page.fill("input[name=title]", "守住小节")
+    pick(page, "组织单位", "区财政局")
+    page.fill("input[name=day]", today().isoformat())
+    page.fill("input[name=time]", "00:00")
+    page.fill("input[name=speaker_post]", "党组织书记")
+    page.click("button:has-text('计划')")
+    page.wait_for_selector("p.flash:has-text('已计划：守住小节')")
+    cell = page.locator("td[data-day='%s']" % today().isoformat())
+    assert "廉政微党课：守住小节（已计划）" in cell.inner_text()
+    _no_codes(page.inner_text("main"))
+    shoot(page, "24-calendar")
+    cell.locator("a.session", has_text="守住小节").click()
+    page.wait_for_selector("h1:has-text('守住小节')")
+    page.fill("input[name=headcount]", "25")
+    page.click("button:has-text('记为已开展')")
+    page.wait_for_selector("span.field-error:has-text('大家议：廉政微党课须填写讨论情况')")
+    assert page.inner_text("[data-testid=status]") == "已计划"
+    _no_codes(page.inner_text("main"))
+    shoot(page, "25-micro-lesson-needs-discussion")
+    page.fill("input[name=headcount]", "25")
+    page.fill("textarea[name=discussion]", "结合岗位谈体会")
+    page.fill("textarea[name=leader_comment]", "要求从小节做起")
+    page.click("button:has-text('记为已开展')")
+    page.wait_for_selector("p.flash:has-text('已记录为已开展')")
+    assert page.inner_text("[data-testid=status]") == "已开展"
