@@ -13,12 +13,13 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
+
+from services.exchange.localnet import free_port
 
 # The plugins the suite needs on a broker: the management API (vhosts per test), the
 # federation plugin and its status API.
@@ -34,12 +35,6 @@ def _tool(name: str) -> str:
     if not found:
         raise RuntimeError("%s not found: install the rabbitmq-server package" % name)
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RabbitNode:

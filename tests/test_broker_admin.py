@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import pytest
 
 from shared.federation.broker import BrokerAdmin, BrokerError
+from tests.faults.harness import splice
 from tests.fixtures import AMQP_SERVER, RABBIT_API
 
 API = urlparse(RABBIT_API)
@@ -47,25 +48,7 @@ class SlowProxy:
         client.close()
 
     def _forward(self, client):
-        upstream = socket.create_connection((API.hostname, API.port or 15672))
-
-        def pipe(src, dst):
-            try:
-                while True:
-                    data = src.recv(65536)
-                    if not data:
-                        break
-                    dst.sendall(data)
-            except (OSError, EOFError):  # eventlet says EOFError for a socket closed under it
-                pass
-            finally:
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
-        pipe(client, upstream)
+        splice(client, socket.create_connection((API.hostname, API.port or 15672)))
 
     def close(self):
         # under eventlet, close a socket only in the thread that waits on it: wake the

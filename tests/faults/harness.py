@@ -37,8 +37,10 @@ class Service:
         self.log = log_dir / ("%s-%s.log" % (node, name))
         self.proc: subprocess.Popen | None = None
         self.base = "http://127.0.0.1:%d" % self.port
+        self.down_on_purpose = True  # until started; the supervisor restarts only crashes
 
     def start(self) -> "Service":
+        self.down_on_purpose = False
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nameko", "run", "--config", str(REPO / "deploy" / "config.yaml"),
@@ -62,10 +64,12 @@ class Service:
         raise RuntimeError("%s/%s not answering on %s" % (self.node, self.name, self.base))
 
     def kill9(self) -> None:
+        self.down_on_purpose = True
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(30)
 
     def stop(self) -> None:
+        self.down_on_purpose = True
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -111,7 +115,8 @@ class Stream:
                     if status in (201, 200, 409):
                         self.ids.append(rid)
                         break
-                    if status not in (0, 502, 503, 504):
+                    # no answer, or the process died under the request: written or not
+                    if status not in (0, 500, 502, 503, 504):
                         self.refused.append((rid, status))
                         break
                     self.unanswered += 1
@@ -157,6 +162,8 @@ class FaultNetwork:
         self.net = LocalNetwork(root / "nodes", amqp_base=broker.amqp_uri(), api_url=broker.api_url,
                                 extra=FAST)
         self._engines = {}
+        self.crashes: list[str] = []  # services that exited on their own (and were restarted)
+        self._supervising = False
         self.nodes = {
             "district-a": Node(self, self.net["district-a"], ("units", "supervision", "education", "exchange"),
                                pg_urls),
@@ -200,7 +207,21 @@ class FaultNetwork:
         for s in services:
             s.wait_ready()
         self.net.wait_bindings(60)
+        self._supervising = True
+        threading.Thread(target=self._supervise, daemon=True).start()
         return self
+
+    def _supervise(self) -> None:
+        """What ``restart: unless-stopped`` does in docker-compose.yml: a service process
+        that exits on its own (nameko stops a container whose worker fails to ack on a
+        connection the broker dropped) is started again; the tests report each one."""
+        while self._supervising:
+            for node in self.nodes.values():
+                for s in node.services.values():
+                    if s.proc is not None and not s.down_on_purpose and s.proc.poll() is not None:
+                        self.crashes.append("%s/%s (exit %s)" % (s.node, s.name, s.proc.returncode))
+                        s.start()
+            time.sleep(0.5)
 
     def _route_district_b_through_a_partition(self) -> None:
         """district-b's links (both directions) go through ``self.partition``; the
@@ -224,11 +245,21 @@ class FaultNetwork:
         return "\n".join(out)
 
     def stop(self) -> None:
+        self._supervising = False
         if getattr(self, "partition", None):
             self.partition.close()
-        for node in self.nodes.values():
-            for s in node.services.values():
-                s.stop()
+        services = [s for n in self.nodes.values() for s in n.services.values()]
+        for s in services:  # all at once, then wait for each
+            s.down_on_purpose = True
+            if s.proc is not None and s.proc.poll() is None:
+                s.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for s in services:  # (a second SIGTERM trips nameko 2.14 up: wait, then kill)
+            if s.proc is not None:
+                try:
+                    s.proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    s.kill9()
         for e in self._engines.values():
             e.dispose()
         self.net.destroy()
@@ -283,31 +314,15 @@ class Partition:
             except OSError:
                 client.close()
                 continue
-            pair = [client, upstream, 2]  # two pipes; the last one out closes both
+            pair = splice(client, upstream, on_close=self._forget)
             with self.lock:
-                self.pairs.append(pair)
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(pair, src, dst), daemon=True).start()
+                self.pairs.append(pair)  # (a pair already closed again stays harmlessly)
         self.sock.close()
 
-    def _pipe(self, pair, src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except (OSError, EOFError):  # eventlet says EOFError for a socket shut under it
-            pass
-        _shutdown(dst)
+    def _forget(self, pair) -> None:
         with self.lock:
-            pair[2] -= 1
-            last = pair[2] == 0
-            if last and pair in self.pairs:
+            if pair in self.pairs:
                 self.pairs.remove(pair)
-        if last:
-            pair[0].close()
-            pair[1].close()
 
     def cut(self) -> None:
         self.open_ = False
@@ -328,6 +343,35 @@ class Partition:
             socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
         except OSError:
             pass
+
+
+def splice(a, b, on_close=None) -> list:
+    """Copy bytes both ways between two sockets, one green thread each way; the last
+    one out closes both (``on_close(pair)`` then)."""
+    pair = [a, b, 2]
+    lock = threading.Lock()
+
+    def pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except (OSError, EOFError):  # eventlet says EOFError for a socket shut under it
+            pass
+        _shutdown(dst)
+        with lock:
+            pair[2] -= 1
+            last = pair[2] == 0
+        if last:
+            a.close()
+            b.close()
+            if on_close:
+                on_close(pair)
+    for src, dst in ((a, b), (b, a)):
+        threading.Thread(target=pipe, args=(src, dst), daemon=True).start()
+    return pair
 
 
 def _shutdown(sock) -> None:
