@@ -344,22 +344,28 @@ def set_daily_reminder(uow, d):
     return {"on": on, "text": r.text}
 
 
-@app.command("publish_daily_reminder", s.Nothing, roles=(NODE_ADMIN,))
-def publish_daily_reminder(uow, d):
+@app.command("publish_daily_reminder", s.Nothing, roles=(NODE_ADMIN,), phased=True)
+def publish_daily_reminder(steps, d):
     """Routine (timer): if nobody set today's reminder, take the library's 一句话提醒 used
-    longest ago, so the daily rhythm never stops because an office forgot."""
-    on = today_of(uow.rt).isoformat()
-    if uow.exists(DailyReminder, on):
-        return {"on": on, "published": False}
-    items = [i for i in pr.library(uow.conn) if i["kind"] == "reminder"]
-    if not items:
-        return {"on": on, "published": False, "reason": "the library has no 一句话提醒"}
-    last_used = dict(uow.conn.execute(select(pr.reminders.c.item_id, func.max(pr.reminders.c.day))
+    longest ago, so the daily rhythm never stops because an office forgot. Phased: the
+    library is read without the lock; the one write checks again that nobody set the
+    day's reminder meanwhile (theirs wins)."""
+    on = today_of(steps.rt).isoformat()
+    with steps.read() as conn:
+        if steps.rt.store.stream_version(conn, DailyReminder.stream_id_for(on)) > 0:
+            return {"on": on, "published": False}
+        items = [i for i in pr.library(conn) if i["kind"] == "reminder"]
+        if not items:
+            return {"on": on, "published": False, "reason": "the library has no 一句话提醒"}
+        last_used = dict(conn.execute(select(pr.reminders.c.item_id, func.max(pr.reminders.c.day))
                                       .where(pr.reminders.c.item_id.isnot(None))
                                       .group_by(pr.reminders.c.item_id)).all())
     item = min(items, key=lambda i: (last_used.get(i["item_id"], ""), i["item_id"]))
-    r = DailyReminder.publish(on, item["text"][:100].splitlines()[0], item["item_id"])
-    uow.save(r)
+    with steps.unit_of_work() as uow:
+        if uow.exists(DailyReminder, on):
+            return {"on": on, "published": False}
+        r = DailyReminder.publish(on, item["text"][:100].splitlines()[0], item["item_id"])
+        uow.save(r)
     return {"on": on, "published": True, "item_id": item["item_id"], "text": r.text}
 
 
@@ -704,24 +710,30 @@ def schedule_calendar_notices(uow, d):
     return {"scheduled": scheduled}
 
 
-@app.command("dispatch_due_notices", s.Nothing, roles=(NODE_ADMIN,))
-def dispatch_due_notices(uow, d):
+@app.command("dispatch_due_notices", s.Nothing, roles=(NODE_ADMIN,), phased=True)
+def dispatch_due_notices(steps, d):
     """Routine (timer): send every scheduled notice that is due to every party
-    organisation on the node; each then owes a receipt."""
-    conn = uow.conn
-    today = today_of(uow.rt)
-    due = conn.execute(select(pr.notices.c.notice_id).where(
-        pr.notices.c.status == "scheduled", pr.notices.c.send_on <= today.isoformat())
-        .order_by(pr.notices.c.send_on, pr.notices.c.notice_id)).scalars().all()
-    if not due:
-        return {"sent": []}
-    units = [u["unit_id"] for u in pr.party_orgs(conn, None, settings_of(uow.rt).party_org_levels)]
+    organisation on the node; each then owes a receipt. Phased: the due notices and the
+    recipients are read without the lock, the notices sent ``PUBLISH_BATCH`` at a time,
+    each checked again under the lock (one cancelled meanwhile is not sent)."""
+    today = today_of(steps.rt)
+    with steps.read() as conn:
+        due = conn.execute(select(pr.notices.c.notice_id).where(
+            pr.notices.c.status == "scheduled", pr.notices.c.send_on <= today.isoformat())
+            .order_by(pr.notices.c.send_on, pr.notices.c.notice_id)).scalars().all()
+        if not due:
+            return {"sent": []}
+        units = [u["unit_id"] for u in pr.party_orgs(conn, None, settings_of(steps.rt).party_org_levels)]
     sent = []
-    for notice_id in due:
-        n = uow.get(IntegrityNotice, notice_id)
-        n.send(units, utc_iso(uow.now), today)
-        uow.save(n)
-        sent.append(notice_id)
+    for start in range(0, len(due), PUBLISH_BATCH):
+        with steps.unit_of_work() as uow:
+            batch = [n for n in (uow.get(IntegrityNotice, i) for i in due[start:start + PUBLISH_BATCH])
+                     if n.status == "scheduled"]
+            for n in batch:
+                n.send(units, utc_iso(uow.now), today)
+            if batch:
+                uow.save(*batch)
+        sent.extend(n.id for n in batch)
     return {"sent": sent, "recipients": len(units)}
 
 
@@ -825,37 +837,54 @@ def _escalation_target(conn, unit_id: str, notify: str) -> str:
     return _root_of(conn, unit_id)
 
 
-@app.command("detect_overdue", s.Nothing, roles=(NODE_ADMIN,))
-def detect_overdue(uow, d):
+@app.command("detect_overdue", s.Nothing, roles=(NODE_ADMIN,), phased=True)
+def detect_overdue(steps, d):
     """Routine (timer): talks past their due date become overdue and climb the escalation
     ladder one rung per threshold reached (each rung notifies its unit's inbox once);
-    young cadres past their cadence become overdue."""
-    conn, rt = uow.conn, uow.rt
-    st = settings_of(rt)
-    today = today_of(rt)
-    overdue, escalations = [], []
-    talk_ids = conn.execute(select(pr.talks.c.talk_id).where(
-        pr.talks.c.status == "scheduled", pr.talks.c.due_on < today.isoformat(),
-        pr.talks.c.escalation_step < len(st.talk_ladder)).order_by(pr.talks.c.talk_id)).scalars().all()
-    for talk_id in talk_ids:
-        talk = uow.get(IntegrityTalk, talk_id)
-        was_overdue = talk.overdue
-        for step in talk.detect_overdue(today, st.talk_ladder):
-            target = _escalation_target(conn, talk.unit_id, step.notify)
-            talk.escalate(step, target, today)
-            escalations.append({"talk_id": talk_id, "step": step.step, "notify_unit_id": target})
-        if talk.overdue and not was_overdue:
-            overdue.append(talk_id)
-        uow.save(talk)
-    young = conn.execute(select(pr.young_cadres.c.person_id).where(
-        pr.young_cadres.c.overdue.is_(False), pr.young_cadres.c.next_due_on < today.isoformat())
-        .order_by(pr.young_cadres.c.person_id)).scalars().all()
-    for person_id in young:
-        y = uow.get(YoungCadreProgramme, person_id)
-        if y.detect_overdue(today):
-            uow.save(y)
+    young cadres past their cadence become overdue. Phased: what is due, and which unit
+    each rung notifies, are read without the lock; the records are then loaded, decided
+    and appended ``PUBLISH_BATCH`` at a time."""
+    st = settings_of(steps.rt)
+    today = today_of(steps.rt)
+    notifies = {step.notify for step in st.talk_ladder}
+    with steps.read() as conn:
+        talks = conn.execute(select(pr.talks.c.talk_id, pr.talks.c.unit_id).where(
+            pr.talks.c.status == "scheduled", pr.talks.c.due_on < today.isoformat(),
+            pr.talks.c.escalation_step < len(st.talk_ladder)).order_by(pr.talks.c.talk_id)).all()
+        targets = {}  # (unit, whom a rung notifies) -> the unit told
+        for _, unit_id in talks:
+            for notify in notifies:
+                if (unit_id, notify) not in targets:
+                    targets[unit_id, notify] = _escalation_target(conn, unit_id, notify)
+        young = conn.execute(select(pr.young_cadres.c.person_id).where(
+            pr.young_cadres.c.overdue.is_(False), pr.young_cadres.c.next_due_on < today.isoformat())
+            .order_by(pr.young_cadres.c.person_id)).scalars().all()
+    todo = [(IntegrityTalk, talk_id) for talk_id, _ in talks] + [(YoungCadreProgramme, p) for p in young]
+    overdue, escalations, young_overdue = [], [], []
+    for start in range(0, len(todo), PUBLISH_BATCH):
+        with steps.unit_of_work() as uow:
+            changed = []
+            for cls, rid in todo[start:start + PUBLISH_BATCH]:
+                agg = uow.get(cls, rid)
+                if cls is YoungCadreProgramme:
+                    if agg.detect_overdue(today):
+                        changed.append(agg)
+                        young_overdue.append(rid)
+                    continue
+                was_overdue = agg.overdue
+                for step in agg.detect_overdue(today, st.talk_ladder):
+                    # a talk moved to another unit since the targets were read: look it up now
+                    target = targets.get((agg.unit_id, step.notify)) or \
+                        _escalation_target(uow.conn, agg.unit_id, step.notify)
+                    agg.escalate(step, target, today)
+                    escalations.append({"talk_id": rid, "step": step.step, "notify_unit_id": target})
+                if agg.overdue and not was_overdue:
+                    overdue.append(rid)
+                changed.append(agg)
+            if changed:
+                uow.save(*changed)
     return {"today": today.isoformat(), "talks_overdue": overdue, "escalations": escalations,
-            "young_cadres_overdue": list(young)}
+            "young_cadres_overdue": young_overdue}
 
 
 @app.command("record_young_cadre_education", s.RecordYoungCadreEducation,
@@ -938,7 +967,7 @@ app.retry_on_conflict.add("mark_inbox_read")
 # =================================================================================================
 # indicators
 # =================================================================================================
-PUBLISH_BATCH = 50  # organisations per write: the writer lock is held for one batch at a time
+PUBLISH_BATCH = 50  # records (organisations, notices, talks) per write: the writer lock is held for one batch at a time
 
 
 def _publish(steps, period: str, only_missing: bool) -> dict:

@@ -338,46 +338,62 @@ def _targets(conn, owner_unit_id: str, settings, cache: dict) -> dict:
     return cache[owner_unit_id]
 
 
-@app.command("detect_overdue", s.Empty, roles=INSPECTORS)
-def detect_overdue(uow, d):
+PUBLISH_BATCH = 50  # records per write: the writer lock is held for one batch at a time
+
+
+@app.command("detect_overdue", s.Empty, roles=INSPECTORS, phased=True)
+def detect_overdue(steps, d):
     """Run by the timer: overdue rectifications and screenings become events, and every
-    escalation step now due is taken. Running it twice changes nothing the second time."""
-    settings = settings_for(uow.conn)
-    today = _today(uow)
-    day = parse_date(today)
-    rows = uow.conn.execute(
-        select(rectifications.c.rect_id, rectifications.c.unit_id, rectifications.c.deadline,
-               rectifications.c.overdue, rectifications.c.escalation_step)
-        .where(rectifications.c.status == "open", rectifications.c.deadline < today)).all()
-    changed, cache, detected, escalated = [], {}, 0, 0
-    for row in rows:
-        # skip without loading what has nothing new due (most rows on most days)
-        days = (day - parse_date(row.deadline)).days
-        if row.overdue and not due_escalations(settings.ladder, days, row.escalation_step):
-            continue
-        rect = uow.get(Rectification, row.rect_id)
-        before = rect.overdue
-        if rect.detect_overdue(today, settings.ladder,
-                               _targets(uow.conn, rect.unit_id, settings, cache)):
-            detected += not before
-            escalated += sum(1 for e in rect.pending_events
-                             if e.event_type == "Rectification.Escalated")
-            changed.append(rect)
-    flagged = 0
-    # a deactivated unit (撤并) has nothing left to screen
-    for (unit_id,) in uow.conn.execute(
+    escalation step now due is taken. Running it twice changes nothing the second time.
+    Phased (shared.app.Steps): what is due and whom each ladder level reaches are worked
+    out on a read connection; the records are then loaded, decided and appended
+    ``PUBLISH_BATCH`` at a time, each checked again under the lock."""
+    with steps.read() as conn:
+        settings = settings_for(conn)
+        today = _today_of(conn, steps.rt)
+        day = parse_date(today)
+        rows = conn.execute(
+            select(rectifications.c.rect_id, rectifications.c.unit_id, rectifications.c.deadline,
+                   rectifications.c.overdue, rectifications.c.escalation_step)
+            .where(rectifications.c.status == "open", rectifications.c.deadline < today)
+            .order_by(rectifications.c.rect_id)).all()
+        cache, todo = {}, []  # (record class, id)
+        for row in rows:
+            # skip without loading what has nothing new due (most rows on most days)
+            days = (day - parse_date(row.deadline)).days
+            if row.overdue and not due_escalations(settings.ladder, days, row.escalation_step):
+                continue
+            todo.append((Rectification, row.rect_id))
+            _targets(conn, row.unit_id, settings, cache)  # whom each ladder level reaches
+        # a deactivated unit (撤并) has nothing left to screen
+        todo.extend((ScreeningSchedule, unit_id) for (unit_id,) in conn.execute(
             select(screening.c.unit_id)
             .select_from(screening.join(unit_directory,
                                         unit_directory.c.unit_id == screening.c.unit_id))
-            .where(screening.c.flag_after < today,
-                   unit_directory.c.active.is_(True))).all():
-        sched = uow.get(ScreeningSchedule, unit_id)
-        n = sched.detect_overdue(today)
-        if n:
-            flagged += n
-            changed.append(sched)
-    if changed:
-        uow.save(*changed)
+            .where(screening.c.flag_after < today, unit_directory.c.active.is_(True))
+            .order_by(screening.c.unit_id)).all())
+    detected = escalated = flagged = 0
+    for start in range(0, len(todo), PUBLISH_BATCH):
+        with steps.unit_of_work() as uow:
+            changed = []
+            for cls, rid in todo[start:start + PUBLISH_BATCH]:
+                agg = uow.get(cls, rid)
+                if cls is ScreeningSchedule:
+                    n = agg.detect_overdue(today)
+                    if n:
+                        flagged += n
+                        changed.append(agg)
+                    continue
+                before = agg.overdue
+                # a unit that took the rectification over since is looked up now
+                if agg.detect_overdue(today, settings.ladder,
+                                      _targets(uow.conn, agg.unit_id, settings, cache)):
+                    detected += not before
+                    escalated += sum(1 for e in agg.pending_events
+                                     if e.event_type == "Rectification.Escalated")
+                    changed.append(agg)
+            if changed:
+                uow.save(*changed)
     return {"checked_on": today, "overdue_detected": detected, "escalations": escalated,
             "screenings_flagged": flagged}
 
@@ -699,8 +715,6 @@ def _all_active_units(conn) -> list[dict]:
         select(unit_directory).where(unit_directory.c.active.is_(True))
         .order_by(unit_directory.c.path)).mappings()]
 
-
-PUBLISH_BATCH = 50  # records per write: the writer lock is held for one batch at a time
 
 
 @app.command("publish_indicators", s.Empty, roles=(NODE_ADMIN,), phased=True)

@@ -5,7 +5,8 @@ unit of work that held the log's writer lock: 12.8 s at about 400 units, while u
 503s. Here a command is sent *in the middle of* the sweep's computation (on the 150th
 of 300 organisations): it must be recorded at once, before any of the sweep's figures,
 and the sweep must still publish every organisation. The proof is the order of events
-in the log, not a clock."""
+in the log, not a clock (the harness is tests/midsweep.py). The other routines that
+sweep records - notices, overdue talks, the daily reminder - are held to the same."""
 from __future__ import annotations
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from services.education import application, projections as pr
 from services.education.tests.support import Node, utc
 from shared.store import events
+from tests.midsweep import interrupt
 
 ORGS = 300
 
@@ -28,26 +30,23 @@ def node(db_url):
     n.close()
 
 
-def test_a_command_sent_while_the_timer_computes_is_recorded_before_its_figures(node, monkeypatch):
-    computed, sent = [], {}
-    compute = pr.unit_indicators
+def _reminder(node, on="2026-03-02"):
+    """A user's command: a coming day's 廉洁提醒."""
+    return lambda: node.run("set_daily_reminder", {"on": on, "text": "廉洁从政"})
 
-    def unit_indicators(conn, unit_id, period):
-        computed.append(unit_id)
-        if len(computed) == ORGS // 2:  # a user's command arrives mid-sweep
-            try:
-                sent["result"] = node.run("set_daily_reminder", {"on": "2026-03-02", "text": "廉洁从政"})
-            except Exception as exc:  # noqa: BLE001 - kept to assert on below
-                sent["error"] = exc
-        return compute(conn, unit_id, period)
 
-    monkeypatch.setattr(pr, "unit_indicators", unit_indicators)
-    out = node.run("publish_due_indicators")
-    assert "error" not in sent, "the command waited for the timer: %r" % sent.get("error")
-    assert len(out["published"]) == ORGS and out["district_published"] is True
+def _log(node):
     with node.rt.read() as conn:
-        log = conn.execute(select(events.c.position, events.c.event_type)
-                           .order_by(events.c.position)).all()
+        return conn.execute(select(events.c.position, events.c.event_type)
+                            .order_by(events.c.position)).all()
+
+
+def test_a_command_sent_while_the_timer_computes_is_recorded_before_its_figures(node, monkeypatch):
+    sent = interrupt(monkeypatch, pr, "unit_indicators", _reminder(node), node.head, at=ORGS // 2)
+    out = node.run("publish_due_indicators")
+    sent.check()
+    assert len(out["published"]) == ORGS and out["district_published"] is True
+    log = _log(node)
     reminder = [p for p, t in log if t.startswith("DailyReminder")]
     figures = [p for p, t in log if t == "EducationIndicators.Published"]
     assert len(reminder) == 1 and len(figures) == ORGS
@@ -72,25 +71,65 @@ def test_the_routine_run_again_publishes_nothing_and_computes_nothing(node, monk
 def test_the_weekly_rotation_routine_does_not_hold_the_lock_while_it_chooses(node, monkeypatch):
     for i in range(3):
         node.run("add_content", {"kind": "slogan", "title": "标语%d" % i, "text": "清风%d" % i})
-    calls, sent = [], {}
-    choose = application._auto_choice
-
-    def auto_choice(conn, unit_id, items):
-        calls.append(unit_id)
-        if len(calls) == ORGS // 2:
-            try:
-                sent["result"] = node.run("set_daily_reminder", {"on": "2026-03-02", "text": "廉洁从政"})
-            except Exception as exc:  # noqa: BLE001 - asserted on below
-                sent["error"] = exc
-        return choose(conn, unit_id, items)
-
-    monkeypatch.setattr(application, "_auto_choice", auto_choice)
+    sent = interrupt(monkeypatch, application, "_auto_choice", _reminder(node), node.head, at=ORGS // 2)
     out = node.run("rotate_publicity_all")
-    assert "error" not in sent, "the command waited for the timer: %r" % sent.get("error")
+    sent.check()
     assert len(out["rotated"]) == ORGS
-    with node.rt.read() as conn:
-        log = conn.execute(select(events.c.position, events.c.event_type)).all()
+    log = _log(node)
     reminder = [p for p, t in log if t.startswith("DailyReminder")]
     rotations = [p for p, t in log if t == "PublicityRotation.Rotated"]
     assert len(rotations) == ORGS and reminder[0] < min(rotations)
     assert node.run("rotate_publicity_all")["rotated"] == []  # once a week
+
+
+def test_notices_go_out_after_a_command_sent_while_the_recipients_are_read(node, monkeypatch):
+    for notice_id in ("n-a", "n-b"):
+        node.run("schedule_notice", {"notice_id": notice_id, "title": "关于节日期间廉洁过节的通知",
+                                     "body": "严守中央八项规定精神。", "send_on": "2026-03-01"})
+    # while the routine reads its 300 recipients, the office cancels one notice
+    sent = interrupt(monkeypatch, pr, "party_orgs",
+                     lambda: node.run("cancel_notice", {"notice_id": "n-b", "reason": "内容有误"}),
+                     node.head)
+    out = node.run("dispatch_due_notices")
+    sent.check()
+    assert out == {"sent": ["n-a"], "recipients": ORGS}  # checked again under the lock
+    log = _log(node)
+    cancelled = [p for p, t in log if t == "IntegrityNotice.Cancelled"]
+    sent_events = [p for p, t in log if t == "IntegrityNotice.Sent"]
+    assert len(cancelled) == len(sent_events) == 1 and cancelled[0] < sent_events[0]
+    head = node.head()
+    assert node.run("dispatch_due_notices") == {"sent": []} and node.head() == head
+
+
+def test_overdue_talks_are_recorded_after_a_command_sent_mid_sweep(node, monkeypatch):
+    for i in range(ORGS):  # one promotion per organisation: a 廉政谈话 due in 30 days
+        node.person("p%03d" % i, "org-%03d" % i)
+        node.promote("p%03d" % i, "org-%03d" % i, "副科长", "2026-03-01")
+    node.clock.set(2026, 5, 20, 2, 0)  # weeks overdue: the ladder's rungs are reached
+    # whom each rung notifies is read per organisation, without the lock
+    sent = interrupt(monkeypatch, application, "_escalation_target", _reminder(node, "2026-05-21"),
+                     node.head,
+                     at=ORGS // 2)
+    out = node.run("detect_overdue")
+    sent.check()
+    assert len(out["talks_overdue"]) == ORGS and out["escalations"]
+    log = _log(node)
+    reminder = [p for p, t in log if t.startswith("DailyReminder")]
+    swept = [p for p, t in log if t in ("IntegrityTalk.BecameOverdue", "IntegrityTalk.Escalated")]
+    assert len(swept) == ORGS + len(out["escalations"]) > application.PUBLISH_BATCH
+    assert reminder[0] < min(swept)
+    head = node.head()
+    again = node.run("detect_overdue")
+    assert again["talks_overdue"] == again["escalations"] == [] and node.head() == head
+
+
+def test_the_daily_reminder_set_while_the_routine_reads_the_library_wins(node, monkeypatch):
+    node.run("add_content", {"kind": "reminder", "title": "提醒", "text": "慎独慎微"})
+    sent = interrupt(monkeypatch, pr, "library",
+                     lambda: node.run("set_daily_reminder", {"on": "2026-03-01", "text": "廉洁从政"}),
+                     node.head)
+    assert node.run("publish_daily_reminder") == {"on": "2026-03-01", "published": False}
+    sent.check()
+    published = [t for _, t in _log(node) if t.startswith("DailyReminder")]
+    assert published == ["DailyReminder.Published"]
+    assert node.ask("todays_reminder", {"on": "2026-03-01"})["text"] == "廉洁从政"

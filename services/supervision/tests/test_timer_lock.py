@@ -1,10 +1,12 @@
-"""No request waits behind supervision's hourly publishing timer (issue 11, B8): a
-command sent while ``publish_indicators`` computes the figures of a few hundred units
-is recorded at once, before any of the sweep's events (order in the log, not a clock)."""
+"""No request waits behind supervision's timers (issue 11, B8): a command sent while
+``publish_indicators`` or ``detect_overdue`` computes over a few hundred units is recorded
+at once, before any of the sweep's events (order in the log, not a clock; the harness is
+tests/midsweep.py)."""
 from __future__ import annotations
 
 from services.supervision import application, queries as q
 from services.supervision.tests.support import INSPECTOR
+from tests.midsweep import interrupt
 
 UNITS = ["u%03d" % i for i in range(150)]  # 150 departments + 150 sections + the district
 
@@ -12,27 +14,15 @@ UNITS = ["u%03d" % i for i in range(150)]  # 150 departments + 150 sections + th
 def test_a_command_sent_while_the_timer_computes_is_recorded_before_its_figures(any_node, monkeypatch):
     node = any_node
     node.district(UNITS)
-    sent = {}
     compute = q.unit_figures
-
-    def unit_figures(conn, *a, **kw):
-        figures = compute(conn, *a, **kw)  # the sweep's long part, done: now a user acts
-        before = node.head()
-        try:
-            node.finding("u001", actor=INSPECTOR)
-        except Exception as exc:  # noqa: BLE001 - asserted on below
-            sent["error"] = exc
-        sent["positions"] = (before, node.head())
-        return figures
-
-    monkeypatch.setattr(q, "unit_figures", unit_figures)
+    sent = interrupt(monkeypatch, q, "unit_figures", lambda: node.finding("u001", actor=INSPECTOR),
+                     node.head)
     out = node.run("publish_indicators")
-    assert "error" not in sent, "the command waited for the timer: %r" % sent.get("error")
+    sent.check()
     assert out["units"] >= len(UNITS) and out["districts"] == 1
-    before, after = sent["positions"]
     published = [e.position for e in node.events() if e.event_type == "UnitIndicators.Published"]
-    assert after > before and len(published) == out["units"] > application.PUBLISH_BATCH
-    assert min(published) > after
+    assert len(published) == out["units"] > application.PUBLISH_BATCH
+    assert min(published) > sent.after
     # run again: nothing changed, nothing written
     head = node.head()
     monkeypatch.setattr(q, "unit_figures", compute)
@@ -40,3 +30,26 @@ def test_a_command_sent_while_the_timer_computes_is_recorded_before_its_figures(
     assert node.run("publish_indicators") == {"as_of": out["as_of"], "units": 0, "districts": 0,
                                               "discipline_periods": 0}
     assert node.head() > head
+
+
+def test_a_command_sent_while_overdue_detection_computes_is_recorded_before_its_events(any_node, monkeypatch):
+    node = any_node
+    node.district(UNITS)
+    for unit_id in UNITS:  # one rectification per unit, all due on 31 March
+        node.finding(unit_id, deadline="2024-03-31")
+    node.clock.set("2024-05-20")  # well past: overdue, and up the ladder
+    # whom the ladder reaches is read once per owning unit: halfway through, a user acts
+    sent = interrupt(monkeypatch, application, "_targets",
+                     lambda: node.finding("u001", deadline="2024-06-30", actor=INSPECTOR),
+                     node.head, at=len(UNITS) // 2)
+    out = node.run("detect_overdue", {}, INSPECTOR)
+    sent.check()
+    assert out["overdue_detected"] == len(UNITS) and out["escalations"] > 0
+    swept = [e.position for e in node.events()
+             if e.event_type in ("Rectification.OverdueDetected", "Rectification.Escalated")]
+    assert len(swept) == out["overdue_detected"] + out["escalations"] > application.PUBLISH_BATCH
+    assert min(swept) > sent.after
+    # the user's finding is not overdue, and a second run the same day changes nothing
+    head = node.head()
+    again = node.run("detect_overdue", {}, INSPECTOR)
+    assert (again["overdue_detected"], again["escalations"]) == (0, 0) and node.head() == head
