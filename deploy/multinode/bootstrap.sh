@@ -11,7 +11,10 @@ if [ -n "${NODE_PARENT:-}" ]; then parent="--parent $NODE_PARENT"; fi
 # shellcheck disable=SC2086  # $parent is empty or two words on purpose
 qinglian node init --node-id "$NODE_ID" --level "$NODE_LEVEL" $parent --feed-url "$FEED_URL"
 qinglian federation cluster-name "qinglian-$NODE_ID"
-qinglian federation identity > "/identities/$NODE_ID.json"
+# each service's own broker user (its password in var/, read by deploy/entrypoint.sh
+# when the service starts): only units may publish on units.events, and so on
+qinglian node broker-users
+qinglian federation identity > "${IDENTITIES_DIR:-/identities}/$NODE_ID.json"
 # the job runs as root (the identities volume); the services run as `qinglian` and
 # must be able to read the key it just created
 chown -R qinglian /app/var 2>/dev/null || true
