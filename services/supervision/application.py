@@ -26,8 +26,8 @@ from services.supervision.domain import (
 )
 from services.supervision.projections import (
     PROJECTIONS, ROUND_PROJECTIONS, VIEW_PROJECTIONS, discipline_counts, discipline_records,
-    inspections, published_districts, published_units, rectifications, risk_points, rounds,
-    screening,
+    inspections, published_districts, published_units, rectifications, risk_controls, risk_points,
+    rounds, screening,
 )
 from services.supervision.settings import settings_for
 from shared.app import Application, new_id
@@ -372,7 +372,15 @@ def detect_overdue(steps, d):
                                         unit_directory.c.unit_id == screening.c.unit_id))
             .where(screening.c.flag_after < today, unit_directory.c.active.is_(True))
             .order_by(screening.c.unit_id)).all())
-    detected = escalated = flagged = 0
+        # controls past their review date (a retired risk point has none left to review)
+        todo.extend((RiskPoint, rp_id) for (rp_id,) in conn.execute(
+            select(risk_controls.c.risk_point_id).distinct()
+            .select_from(risk_controls.join(
+                risk_points, risk_points.c.risk_point_id == risk_controls.c.risk_point_id))
+            .where(risk_controls.c.review_overdue.is_(False), risk_controls.c.review_date < today,
+                   risk_points.c.status == "active")
+            .order_by(risk_controls.c.risk_point_id)).all())
+    detected = escalated = flagged = reviews = 0
     for start in range(0, len(todo), PUBLISH_BATCH):
         with steps.unit_of_work() as uow:
             changed = []
@@ -382,6 +390,12 @@ def detect_overdue(steps, d):
                     n = agg.detect_overdue(today)
                     if n:
                         flagged += n
+                        changed.append(agg)
+                    continue
+                if cls is RiskPoint:
+                    n = agg.flag_overdue_reviews(today)
+                    if n:
+                        reviews += n
                         changed.append(agg)
                     continue
                 before = agg.overdue
@@ -395,7 +409,7 @@ def detect_overdue(steps, d):
             if changed:
                 uow.save(*changed)
     return {"checked_on": today, "overdue_detected": detected, "escalations": escalated,
-            "screenings_flagged": flagged}
+            "screenings_flagged": flagged, "control_reviews_flagged": reviews}
 
 
 @app.query("get_rectification", s.RectRef, roles=READERS, scope=_rect_unit, runtime=True)
@@ -537,6 +551,15 @@ def record_screening(uow, d):
     uow.save(sched)
     return {"unit_id": sched.id, "status": status, "next_due_on": sched.due_on,
             "schedule_created": created}
+
+
+@app.query("control_reviews_due", s.SubtreeQuery, roles=READERS, scope="unit_id",
+           runtime=True)
+def control_reviews_due(conn, d, actor, rt):
+    """防控措施 past their review date and not reviewed, oldest first, with the owner post
+    and days overdue, and counts per owner unit (the home page's figures)."""
+    return q.control_reviews_due(conn, d["unit_id"], d["include_subtree"], d["limit"],
+                                 d["offset"], _today_of(conn, rt))
 
 
 @app.query("screening_status", s.ScreeningStatus, roles=READERS, scope="unit_id")

@@ -552,11 +552,18 @@ class RiskPoint(Aggregate):
 
     class ControlAdded(Aggregate.Event):
         def apply(self, p):
-            p.controls[self.control_id] = {"review_date": self.review_date}
+            p.controls[self.control_id] = {"review_date": self.review_date,
+                                           "owner_post": self.owner_post, "overdue": False}
 
     class ControlReviewed(Aggregate.Event):
         def apply(self, p):
-            p.controls[self.control_id]["review_date"] = self.next_review_date
+            p.controls[self.control_id].update(review_date=self.next_review_date, overdue=False)
+
+    class ControlReviewOverdue(Aggregate.Event):
+        """A control's review date passed without a review: once per review date."""
+
+        def apply(self, p):
+            p.controls[self.control_id]["overdue"] = True
 
     class Retired(Aggregate.Event):
         def apply(self, p):
@@ -621,6 +628,20 @@ class RiskPoint(Aggregate):
         self.trigger(self.ControlReviewed, risk_point_id=self.id, unit_id=self.unit_id,
                      control_id=control_id, reviewed_on=reviewed_on, effective=effective,
                      note=note, next_review_date=next_review_date)
+
+    def flag_overdue_reviews(self, today: str) -> int:
+        """防控措施 past their review date and not reviewed: each flagged once (until the
+        next review sets a new date). A retired risk point has nothing left to review."""
+        if self.retired:
+            return 0
+        due = sorted(cid for cid, c in self.controls.items()
+                     if c["review_date"] < today and not c["overdue"])
+        for cid in due:
+            c = self.controls[cid]
+            self.trigger(self.ControlReviewOverdue, risk_point_id=self.id, unit_id=self.unit_id,
+                         control_id=cid, owner_post=c["owner_post"],
+                         review_date=c["review_date"], flagged_on=today)
+        return len(due)
 
     def retire(self, reason: str, retired_on: str):
         self._require_active()

@@ -348,11 +348,16 @@ risk_controls = Table(
     Column("reviews", Integer, nullable=False, default=0),
     Column("last_reviewed_on", String(10)),
     Column("last_effective", Boolean),
+    # past its review date unreviewed (RiskPoint.ControlReviewOverdue), until reviewed
+    Column("review_overdue", Boolean, nullable=False, default=False),
+    Column("review_overdue_since", String(10)),
+    Index("ix_sv_risk_controls_review", "review_overdue", "review_date"),
 )
 
 
 class Risks(Projection):
     name = "sv_risks"
+    version = 2  # v2: controls past their review date
     tables = (risk_points, risk_assessments, risk_controls)
 
     @on("RiskPoint.Identified")
@@ -383,7 +388,8 @@ class Risks(Projection):
         p = e.payload
         w.insert(risk_controls, risk_point_id=p["risk_point_id"], control_id=p["control_id"],
                  unit_id=p["unit_id"], measure=p["measure"], owner_post=p["owner_post"],
-                 review_date=p["review_date"], added_on=p["added_on"], reviews=0)
+                 review_date=p["review_date"], added_on=p["added_on"], reviews=0,
+                 review_overdue=False)
         row = w.get(risk_points, risk_point_id=p["risk_point_id"])
         w.update(risk_points, {"risk_point_id": p["risk_point_id"]}, controls=row["controls"] + 1)
 
@@ -393,7 +399,14 @@ class Risks(Projection):
         key = {"risk_point_id": p["risk_point_id"], "control_id": p["control_id"]}
         row = w.get(risk_controls, **key)
         w.update(risk_controls, key, review_date=p["next_review_date"], reviews=row["reviews"] + 1,
-                 last_reviewed_on=p["reviewed_on"], last_effective=p["effective"])
+                 last_reviewed_on=p["reviewed_on"], last_effective=p["effective"],
+                 review_overdue=False, review_overdue_since=None)
+
+    @on("RiskPoint.ControlReviewOverdue")
+    def review_overdue(self, w, e):
+        p = e.payload
+        w.update(risk_controls, {"risk_point_id": p["risk_point_id"], "control_id": p["control_id"]},
+                 review_overdue=True, review_overdue_since=p["flagged_on"])
 
     @on("RiskPoint.Retired")
     def retired(self, w, e):

@@ -339,6 +339,29 @@ def _risk_row(row) -> dict:
     return d
 
 
+def control_reviews_due(conn, unit_id, include_subtree, limit, offset, today: str) -> dict:
+    unit = require_unit(conn, unit_id)
+    rc = risk_controls
+    base = (rc.join(risk_points, risk_points.c.risk_point_id == rc.c.risk_point_id)
+            .join(ud, ud.c.unit_id == rc.c.unit_id))
+    where = [_in_subtree(unit["path"]) if include_subtree else rc.c.unit_id == unit_id,
+             rc.c.review_overdue.is_(True), risk_points.c.status == "active"]
+    by_unit = dict(conn.execute(select(rc.c.unit_id, func.count()).select_from(base)
+                                .where(*where).group_by(rc.c.unit_id)).all())
+    rows = conn.execute(
+        select(rc.c.risk_point_id, rc.c.control_id, rc.c.unit_id, ud.c.name.label("unit_name"),
+               risk_points.c.description.label("risk_point"), risk_points.c.level, rc.c.measure,
+               rc.c.owner_post, rc.c.review_date, rc.c.review_overdue_since,
+               rc.c.last_reviewed_on)
+        .select_from(base).where(*where)
+        .order_by(rc.c.review_date, rc.c.risk_point_id, rc.c.control_id)
+        .limit(limit).offset(offset)).mappings()
+    items = [dict(r, days_overdue=days_overdue(r["review_date"], "open", None, today))
+             for r in rows]
+    return {"unit_id": unit_id, "total": sum(by_unit.values()), "by_unit": by_unit,
+            "items": items}
+
+
 def list_risk_points(conn, unit_id, include_subtree, level, limit, offset) -> dict:
     unit = require_unit(conn, unit_id)
     rp = risk_points

@@ -310,6 +310,24 @@ def test_controls_and_retirement():
         RiskPoint.identify("r2", "u1", "x", "procedure", micro_power_steps=["受理"])
 
 
+def test_a_control_past_its_review_date_is_flagged_once_until_reviewed():
+    p = RiskPoint.identify("r1", "u1", "x", "procedure")
+    p.add_control("c1", "双人审批", "科长", "2024-06-30", "2024-03-01")
+    p.add_control("c2", "定期轮岗", "副局长", "2024-09-30", "2024-03-01")
+    assert p.flag_overdue_reviews("2024-06-30") == 0  # due on the day, not past it
+    assert p.flag_overdue_reviews("2024-07-01") == 1
+    flag = p.pending_events[-1]
+    assert (flag.control_id, flag.owner_post, flag.review_date, flag.flagged_on) == (
+        "c1", "科长", "2024-06-30", "2024-07-01")
+    back = replayed(p)
+    assert back.flag_overdue_reviews("2024-07-15") == 0  # once per review date
+    back.review_control("c1", "2024-07-20", False, "未落实", "2024-12-31")
+    assert back.flag_overdue_reviews("2024-10-01") == 1  # c2 now; c1 has a new date
+    assert back.flag_overdue_reviews("2025-01-01") == 1  # c1 again, past its new date
+    back.retire("岗位撤销", "2025-01-02")
+    assert back.flag_overdue_reviews("2026-01-01") == 0
+
+
 # -- screening ---------------------------------------------------------------------------------------
 def test_screening_on_time_extra_overdue_and_late():
     s = ScreeningSchedule.establish("u1", "quarterly", "2024-02-10")
