@@ -79,15 +79,16 @@ def authorize(actor: Actor, allowed: tuple, unit_id: str | None = None,
         return
     usable = [r for r in actor.roles if r in allowed]
     if not usable:
-        raise Forbidden("role %s required (you have: %s)"
-                        % (" or ".join(allowed), ", ".join(actor.roles) or "none"))
+        raise Forbidden("需要以下角色之一：%s（您的角色：%s）"
+                        % ("、".join(ROLES.label(r) for r in allowed),
+                           "、".join(ROLES.label(r) for r in actor.roles) or "无"))
     if usable == [UNIT_ADMIN] and unit_id is None and scoped:
-        raise NotFound("no such record in your unit scope")
+        raise NotFound("您的管理范围内没有这条记录")
     if usable == [UNIT_ADMIN] and unit_id is not None:
         if not actor.unit_scope:
-            raise Forbidden("this unit-admin has no unit scope")
+            raise Forbidden("该单位管理员没有设置管理范围")
         if unit_path is None or scope_path is None or not unit_path.startswith(scope_path):
-            raise Forbidden("unit %s is outside your unit scope (%s)" % (unit_id, actor.unit_scope))
+            raise Forbidden("单位「%s」不在您的管理范围内（%s）" % (unit_id, actor.unit_scope))
 
 
 # -- users and tokens on the node -----------------------------------------------------
@@ -154,7 +155,7 @@ TOKEN_ID_LENGTH = 12  # the start of a token's hash: names it in lists and revok
 _REVOCATIONS = "revocations"
 _US = 1_000_000
 
-REFUSED = "令牌无效、已过期或已撤销 (invalid, expired or revoked token)"
+REFUSED = "令牌无效、已过期或已撤销"
 
 
 @dataclass
@@ -204,34 +205,34 @@ class UserDirectory:
     def add_user(self, user_id: str, name: str, roles: list[str], unit_scope: str | None = None) -> None:
         errors = {}
         if not user_id or len(user_id) > 100:
-            errors["user_id"] = ["1 to 100 characters"]
+            errors["user_id"] = ["长度须为 1 到 100 个字符"]
         if not name or len(name) > 200:
-            errors["name"] = ["1 to 200 characters"]
+            errors["name"] = ["长度须为 1 到 200 个字符"]
         bad = [r for r in roles if r not in ROLES]
         if not roles or bad:
-            errors["roles"] = ["one or more of %s" % ", ".join(ROLES)]
+            errors["roles"] = ["须为以下一个或多个：%s" % "、".join(ROLES.labels.values())]
         if UNIT_ADMIN in roles and not unit_scope:
-            errors["unit_scope"] = ["a unit-admin needs the unit whose subtree they manage"]
+            errors["unit_scope"] = ["单位管理员必须指定其管理的单位"]
         if errors:
-            raise BadInput("invalid user", errors)
+            raise BadInput("用户信息有误", errors)
         try:
             with self.engine.begin() as c:
                 c.execute(users.insert().values(user_id=user_id, name=name, roles=",".join(roles),
                                                 unit_scope=unit_scope, disabled=False,
                                                 created_at_us=self.clock()))
         except IntegrityError as exc:
-            raise Conflict("user %s already exists" % user_id) from exc
+            raise Conflict("用户「%s」已存在" % user_id) from exc
 
     def _require_user(self, conn, user_id: str) -> None:
         if conn.execute(select(users.c.user_id).where(users.c.user_id == user_id)).first() is None:
-            raise NotFound("没有用户 %s (no user %s)" % (user_id, user_id))
+            raise NotFound("用户「%s」不存在" % user_id)
 
     # -- API tokens --------------------------------------------------------------------------
     def issue_token(self, user_id: str, label: str = "api", days: float | None = None) -> str:
         """A new API token for ``user_id``, valid ``days`` (default: the node's setting)."""
         days = self.token_days if days is None else days
         if not isinstance(days, (int, float)) or isinstance(days, bool) or not 0 < days <= 3660:
-            raise BadInput("有效期须为 1 天至 10 年", {"days": ["a number of days, more than 0 and at most 3660"]})
+            raise BadInput("有效期须为 1 天至 10 年", {"days": ["天数，须大于 0 且不超过 3660"]})
         token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
         with self.engine.begin() as c:
@@ -262,7 +263,7 @@ class UserDirectory:
         """Revoke one of ``user_id``'s tokens by its id, or all of them (``token_id=None``).
         Returns how many were revoked; an id that names no token of the user is 404."""
         if token_id is not None and not re.fullmatch(r"[0-9a-f]{%d}" % TOKEN_ID_LENGTH, token_id):
-            raise BadInput("令牌编号格式不对", {"token_id": ["%d lower-case hex digits, as listed"
+            raise BadInput("令牌编号格式不对", {"token_id": ["%d 位小写十六进制字符，与列表中显示的一致"
                                                       % TOKEN_ID_LENGTH]})
         with self.engine.begin() as c:
             self._require_user(c, user_id)
@@ -295,9 +296,9 @@ class UserDirectory:
         errors = {}
         for name, value in (("idle_seconds", idle_seconds), ("absolute_seconds", absolute_seconds)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                errors[name] = ["a positive number of seconds"]
+                errors[name] = ["须为正整数秒数"]
         if not errors and idle_seconds > absolute_seconds:
-            errors["idle_seconds"] = ["at most absolute_seconds"]
+            errors["idle_seconds"] = ["不得超过会话最长时长"]
         if errors:
             raise BadInput("会话期限不对", errors)
         token = SESSION_TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -305,9 +306,9 @@ class UserDirectory:
         with self.engine.begin() as c:
             row = c.execute(select(users.c.disabled).where(users.c.user_id == user_id)).first()
             if row is None:
-                raise NotFound("没有用户 %s (no user %s)" % (user_id, user_id))
+                raise NotFound("用户「%s」不存在" % user_id)
             if row.disabled:
-                raise Unauthenticated("用户 %s 已停用 (user disabled)" % user_id)
+                raise Unauthenticated("用户「%s」已停用" % user_id)
             c.execute(console_sessions.insert().values(
                 token_hash=hash_token(token), user_id=user_id, client=(client or "")[:200] or None,
                 created_at_us=now, idle_seconds=idle_seconds,
@@ -319,7 +320,7 @@ class UserDirectory:
         """The session's actor, its idle expiry pushed back (never past the absolute one)."""
         actor = self.authenticate(token)
         if not token.startswith(SESSION_TOKEN_PREFIX):
-            raise Unauthenticated("这不是控制台会话令牌 (not a console session token)")
+            raise Unauthenticated("这不是控制台会话令牌")
         s = console_sessions.c
         now = self.clock()
         with self.engine.begin() as c:
@@ -344,7 +345,7 @@ class UserDirectory:
     # -- authentication ------------------------------------------------------------------------
     def authenticate(self, token: str | None) -> Actor:
         if not token or not isinstance(token, str):
-            raise Unauthenticated("缺少令牌 (missing bearer token: Authorization: Bearer <token>)")
+            raise Unauthenticated("缺少令牌（请在请求头 Authorization 中提供 Bearer 令牌）")
         key = hash_token(token)
         with readonly(self.engine.connect()) as c:
             generation = self.generation(c)
@@ -391,7 +392,7 @@ class UserDirectory:
         if isinstance(proof, dict) and set(proof) == {"token"}:
             return self.authenticate(proof["token"])
         raise Unauthenticated('RPC 调用须带凭证 actor={"token": "<API 令牌或控制台会话令牌>"}，'
-                              "不接受角色字典 (an RPC actor must be a token, not a dict of roles)")
+                              "不接受角色字典")
 
     # -- console passwords ------------------------------------------------------------------------
     def set_password(self, user_id: str, password: str) -> None:

@@ -204,10 +204,10 @@ def record_unit_event(uow, event: StoredEvent) -> None:
     if current >= event.version:
         return
     if current < event.version - 1:
-        raise MirrorBehind("unit %s: have v%d, got v%d" % (unit_id, current, event.version))
+        raise MirrorBehind("单位「%s」：本地为第 %d 版，收到第 %d 版" % (unit_id, current, event.version))
     if event.event_type in ("Unit.Registered", "Unit.Moved") and p.get("parent_id") \
             and directory_path(uow.conn, p["parent_id"]) is None:
-        raise MirrorBehind("unit %s: parent %s is not mirrored yet" % (unit_id, p["parent_id"]))
+        raise MirrorBehind("单位「%s」：上级单位「%s」尚未同步" % (unit_id, p["parent_id"]))
     kind = event.event_type.split(".", 1)[1]
     m = UnitMirror.__new__(UnitMirror)
     m.id, m.version, m._pending = unit_id, current, []

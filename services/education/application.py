@@ -32,7 +32,7 @@ from services.education.dates import (
     iso_week, local_date, parse_date, parse_instant, period_of, previous_period, utc_iso, week_start,
 )
 from services.education.domain import (
-    ROTATION_KINDS, SESSION_KINDS, ContentItem, DailyReminder,
+    ROTATION_KINDS, SESSION_KINDS, SESSION_STATUSES, ContentItem, DailyReminder,
     DistrictEducationIndicators, EducationIndicators, ExternalCase, ExternalSession, IntegrityNotice,
     IntegrityTalk, MemberMirror, NoticeReceipt, PublicityRotation, ReminderCheckIn,
     SessionParticipation, StudySession, UnitProfile, UserInbox, YoungCadreProgramme,
@@ -104,13 +104,13 @@ def _require_unit(conn, unit_id: str, field: str = "unit_id") -> dict:
 def _require_units(conn, unit_ids, field: str) -> None:
     missing = [u for u in unit_ids if pr.unit_row(conn, u) is None]
     if missing:
-        raise NotFound("unknown unit(s): %s" % ", ".join(missing), {field: ["no such unit: %s" % ", ".join(missing)]})
+        raise NotFound("未知的单位：%s" % ", ".join(missing), {field: ["没有这个单位：%s" % ", ".join(missing)]})
 
 
 def _session_row(conn, session_id: str) -> dict:
     row = pr.get_session(conn, session_id)
     if row is None:
-        raise NotFound("session %s not found" % session_id, {"session_id": ["no such session"]})
+        raise NotFound("活动「%s」不存在" % session_id, {"session_id": ["没有这个活动"]})
     return row
 
 
@@ -148,7 +148,7 @@ def _plan(uow, d) -> StudySession:
     _require_units(uow.conn, audience["unit_ids"], "audience.unit_ids")
     session_id = new_id(d["session_id"])
     if uow.exists(StudySession, session_id):
-        raise Conflict("session %s already exists" % session_id, {"session_id": ["already taken"]})
+        raise Conflict("活动「%s」已存在" % session_id, {"session_id": ["已被占用"]})
     tz = settings_of(uow.rt).timezone
     at = d["scheduled_at"]
     joinable = d["joinable"] if d["joinable"] is not None else d["kind"] in JOINABLE_KINDS
@@ -171,8 +171,8 @@ def _hold(uow, session: StudySession, d, audience_unit_ids) -> dict:
                                  .where(pr.members.c.person_id.in_(roster))).scalars())
         unknown = sorted(set(roster) - known)
         if unknown:
-            raise NotFound("roster names people not known here", {"attendance.roster": [
-                "unknown member(s): %s" % ", ".join(unknown[:20])]})
+            raise NotFound("参加名单中有本节点不认识的人员", {"attendance.roster": [
+                "未知的成员：%s" % ", ".join(unknown[:20])]})
     headcount = len(set(roster)) if roster else att["headcount"]
     today = today_of(rt)
     session.hold(utc_iso(held_at), local_date(held_at, tz).isoformat(), today, headcount,
@@ -231,17 +231,17 @@ def _session_facts(uow, node: str, session_id: str, unit_id: str) -> tuple[str, 
     if node == uow.rt.node_id:
         row = _session_row(uow.conn, session_id)
         if row["status"] == "cancelled":
-            raise RuleViolation("session %s was cancelled" % session_id)
+            raise RuleViolation("活动「%s」已取消" % session_id)
         if row["organiser_unit_id"] == unit_id:
-            raise RuleViolation("unit %s organises this session; it does not join it" % unit_id,
-                                {"unit_id": ["is the organiser"]})
+            raise RuleViolation("单位「%s」是本次活动的组织单位，不需要报名参加" % unit_id,
+                                {"unit_id": ["是组织单位"]})
         if not row["joinable"]:
-            raise RuleViolation("session %s is not open to other units" % session_id)
+            raise RuleViolation("活动「%s」不对其他单位开放" % session_id)
         return row["kind"], row["title"], row["local_date"], False, row["status"]
     ref = pr.external_ref(uow.conn, "session", session_key(node, session_id))
     if ref is None:
-        raise NotFound("session %s of node %s has not been received from its feed" % (session_id, node),
-                       {"session_id": ["unknown on %s" % node]})
+        raise NotFound("活动「%s」（节点「%s」）尚未从其数据源收到" % (session_id, node),
+                       {"session_id": ["在「%s」上未知" % node]})
     return ref["kind"], ref["title"], ref["local_date"], True, "held"
 
 
@@ -275,7 +275,7 @@ def record_participation(uow, d):
     p, facts, _ = _participation(uow, d)
     kind, title, day, external, status = facts
     if status != "held":
-        raise RuleViolation("the session has not been held yet", {"session_id": ["still %s" % status]})
+        raise RuleViolation("该活动尚未举办", {"session_id": ["仍为「%s」" % SESSION_STATUSES.label(status)]})
     p.attend(d["headcount"], day, today_of(uow.rt))
     uow.save(p)
     return {"participation_id": p.id, "unit_id": p.unit_id, "kind": kind, "local_date": day,
@@ -288,8 +288,8 @@ def register_external_session(uow, d):
     join. Delivery is at-least-once, so a repeat changes nothing and a correction is
     recorded as an update."""
     if d["origin_node"] == uow.rt.node_id:
-        raise RuleViolation("a session of this node is planned here, not registered as external",
-                            {"origin_node": ["is this node"]})
+        raise RuleViolation("本节点的活动应在本节点计划，不能登记为外部活动",
+                            {"origin_node": ["就是本节点"]})
     key = session_key(d["origin_node"], d["record_id"])
     held = d["held_at"]
     day = local_date(held, settings_of(uow.rt).timezone).isoformat()
@@ -303,7 +303,7 @@ def register_external_session(uow, d):
 def register_external_case(uow, d):
     """A typical case (典型案例) from the city's case library, for warning education."""
     if d["origin_node"] == uow.rt.node_id:
-        raise RuleViolation("this node's own cases are not external", {"origin_node": ["is this node"]})
+        raise RuleViolation("本节点自己的案例不是外部案例", {"origin_node": ["就是本节点"]})
     key = session_key(d["origin_node"], d["record_id"])
     fields = dict(origin_node=d["origin_node"], record_id=d["record_id"], title=d["title"],
                   summary=d["summary"], tags=normalise_tags(d["tags"]))
@@ -331,7 +331,7 @@ def set_daily_reminder(uow, d):
     day = d["on"]
     today = today_of(uow.rt)
     if day < today:
-        raise RuleViolation("the reminder of a past day is closed", {"on": ["in the past"]})
+        raise RuleViolation("过去日期的提醒已关闭，不能再打卡", {"on": ["已经过去"]})
     on = day.isoformat()
     if uow.exists(DailyReminder, on):
         r = uow.get(DailyReminder, on)
@@ -389,14 +389,13 @@ def record_check_ins(uow, items) -> list:
         try:
             if actor.user_id != person_id:
                 if not actor.has(NODE_ADMIN, UNIT_ADMIN):
-                    raise Forbidden("members check in for themselves "
-                                    "(a unit-admin may for members in scope)")
+                    raise Forbidden("成员须本人打卡（单位管理员可为其管理范围内的成员代打卡）")
                 app.check_scope(conn, actor, WRITERS, state.unit_id if state else None)
             if state is None:
-                raise NotFound("member %s is not known here (yet)" % person_id,
-                               {"person_id": ["not a registered member"]})
+                raise NotFound("本节点（尚）不认识成员「%s」" % person_id,
+                               {"person_id": ["不是已登记的成员"]})
             if state.reminder_day is None:
-                raise RuleViolation("no 廉洁提醒 has been published for %s" % day)
+                raise RuleViolation("%s 没有发布廉洁提醒" % day)
         except QinglianError as exc:
             outcomes.append(exc)
             continue
@@ -460,7 +459,7 @@ def todays_reminder(conn, d, actor, rt):
     day = (d["on"] or today_of(rt)).isoformat()
     row = conn.execute(select(pr.reminders).where(pr.reminders.c.day == day)).mappings().first()
     if row is None:
-        raise NotFound("no reminder for %s" % day)
+        raise NotFound("%s 没有提醒" % day)
     return dict(row)
 
 
@@ -490,7 +489,7 @@ def _person_scope(conn, d):
 def member_streak(conn, d, actor, rt):
     """A member's current and best streak (consecutive days) and total check-ins."""
     if not actor.has(NODE_ADMIN, UNIT_ADMIN, INSPECTOR) and actor.user_id != d["person_id"]:
-        raise Forbidden("a member sees their own streak")
+        raise Forbidden("成员只能查看自己的连续打卡记录")
     return pr.member_streak(conn, d["person_id"], today_of(rt))
 
 
@@ -526,7 +525,7 @@ def add_content(uow, d):
     district's library, tagged by business type, post and risk point."""
     item_id = new_id(d["item_id"])
     if uow.exists(ContentItem, item_id):
-        raise Conflict("content %s already exists" % item_id, {"item_id": ["already taken"]})
+        raise Conflict("内容「%s」已存在" % item_id, {"item_id": ["已被占用"]})
     item = ContentItem.add(item_id, d["kind"], d["title"], d["text"], d["ref"], d["tags"])
     uow.save(item)
     return {"item_id": item_id, "kind": item.kind, "tags": item.tags}
@@ -582,8 +581,8 @@ def rotate_publicity(uow, d):
         active = {i["item_id"]: i for i in _rotation_candidates(conn)}
         bad = [i for i in d["item_ids"] if i not in active]
         if bad:
-            raise RuleViolation("not active slogans, images or short texts: %s" % ", ".join(bad),
-                                {"item_ids": ["not rotatable: %s" % ", ".join(bad)]})
+            raise RuleViolation("以下条目不是在用的标语、图片或短文：%s" % ", ".join(bad),
+                                {"item_ids": ["不能轮播：%s" % ", ".join(bad)]})
         item_ids, chosen_by = list(dict.fromkeys(d["item_ids"])), "manual"
     else:
         item_ids, chosen_by = _auto_choice(conn, d["unit_id"], _rotation_candidates(conn)), "auto"
@@ -678,7 +677,7 @@ def schedule_notice(uow, d):
     """A notice for a sensitive period not in the calendar (e.g. 换届, 重大活动)."""
     notice_id = new_id(d["notice_id"])
     if uow.exists(IntegrityNotice, notice_id):
-        raise Conflict("notice %s already exists" % notice_id, {"notice_id": ["already taken"]})
+        raise Conflict("通知「%s」已存在" % notice_id, {"notice_id": ["已被占用"]})
     n = IntegrityNotice.schedule(notice_id, d["title"], d["body"], d["send_on"].isoformat(),
                                  d["occasion"],
                                  d["occasion_date"].isoformat() if d["occasion_date"] else None,
@@ -753,9 +752,9 @@ def acknowledge_notice(uow, d):
                                                  pr.receipts.c.unit_id == d["unit_id"])).mappings().first()
     if row is None:
         if not uow.exists(IntegrityNotice, d["notice_id"]):
-            raise NotFound("notice %s not found" % d["notice_id"], {"notice_id": ["no such notice"]})
-        raise RuleViolation("unit %s has not been sent notice %s" % (d["unit_id"], d["notice_id"]),
-                            {"unit_id": ["not a recipient (yet)"]})
+            raise NotFound("通知「%s」不存在" % d["notice_id"], {"notice_id": ["没有这条通知"]})
+        raise RuleViolation("单位「%s」尚未收到通知「%s」" % (d["unit_id"], d["notice_id"]),
+                            {"unit_id": ["（尚）不是接收单位"]})
     if row["acknowledged_at"]:
         return {"notice_id": d["notice_id"], "unit_id": d["unit_id"],
                 "acknowledged_at": row["acknowledged_at"], "duplicate": True}
@@ -782,7 +781,7 @@ def notice_receipts(conn, d, actor):
     """Who acknowledged a notice, and who has not."""
     if conn.execute(select(pr.notices.c.notice_id)
                     .where(pr.notices.c.notice_id == d["notice_id"])).first() is None:
-        raise NotFound("notice %s not found" % d["notice_id"])
+        raise NotFound("通知「%s」不存在" % d["notice_id"])
     return pr.notice_receipts(conn, d["notice_id"])
 
 
@@ -947,12 +946,12 @@ def mark_inbox_read(uow, d):
                              .where(pr.inbox.c.item_id.in_(d["item_ids"]))).all())
     unknown = sorted(set(d["item_ids"]) - set(rows))
     if unknown:
-        raise NotFound("no such inbox item(s)", {"item_ids": ["unknown: %s" % ", ".join(unknown[:20])]})
+        raise NotFound("收件箱中没有这些条目", {"item_ids": ["未知：%s" % ", ".join(unknown[:20])]})
     visible = _visible_units(conn, uow.actor)
     if visible is not None:
         outside = sorted(i for i, u in rows.items() if u not in set(visible))
         if outside:
-            raise Forbidden("item(s) outside your unit scope: %s" % ", ".join(outside[:20]))
+            raise Forbidden("以下条目不在您的管理范围内：%s" % ", ".join(outside[:20]))
     inbox = UserInbox.for_user(uow.actor.user_id)
     if uow.exists(UserInbox, uow.actor.user_id):
         inbox = uow.get(UserInbox, uow.actor.user_id)
@@ -1057,7 +1056,7 @@ def indicators_as_of(conn, d, actor, rt):
     until = iso_to_us(d["at"].isoformat()) if d.get("at") else None
     with as_of_view(store, app.projections, position=d.get("position"), until_us=until) as c:
         if pr.unit_row(c, d["unit_id"]) is None:
-            raise NotFound("unit %s did not exist then" % d["unit_id"])
+            raise NotFound("单位「%s」当时还不存在" % d["unit_id"])
         levels = settings_of(rt).party_org_levels
         # coverage as it stood then: the days that had come by then
         day = local_date(d["at"], settings_of(rt).timezone) if d.get("at") else today_of(rt)

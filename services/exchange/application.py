@@ -24,7 +24,7 @@ from services.exchange import schemas as s
 from services.exchange.domain import (
     ROOTS, Attendance, Case, Comment, Contribution, Endorsement, Exemplar, Experience,
     IndicatorReport, JointActivity, JointProblem, LearnedFrom, Proposal, SignUp, derived_id,
-    owner_of, record_id,
+    RECORD_STATUSES, SHARING_LEVELS, kind_label, owner_of, record_id,
 )
 from services.exchange.federation import current_city
 from services.exchange.projections import (
@@ -45,7 +45,7 @@ def fed(uow_or_rt):
     rt = getattr(uow_or_rt, "rt", uow_or_rt)
     federation = getattr(rt, "federation", None)
     if federation is None:
-        raise RuntimeError("the exchange service runs without its federation context")
+        raise RuntimeError("交流服务未配置联盟信息，暂时无法处理")
     return federation
 
 
@@ -65,7 +65,7 @@ def unit_name(conn, unit_id: str | None, field: str = "unit_id") -> str | None:
         return None
     unit = unit_of(conn, unit_directory, unit_id)
     if unit is None or not unit["active"]:
-        raise NotFound("unit %s not found on this node" % unit_id, {field: ["no such active unit"]})
+        raise NotFound("本节点没有单位「%s」" % unit_id, {field: ["没有这个在用的单位"]})
     return unit["name"]
 
 
@@ -76,25 +76,25 @@ def iso_utc(dt) -> str:
 def require_own(uow, rid: str, what: str, instead: str) -> None:
     owner = owner_of(rid)
     if owner != fed(uow).node_id:
-        raise Forbidden("%s %s belongs to %s: only its owner changes it (%s)"
-                        % (what, rid, owner, instead))
+        raise Forbidden("%s「%s」属于节点「%s」，只有其所属节点可以修改（%s）"
+                        % (kind_label(what), rid, owner, instead))
 
 
 def check_peers(uow, nodes: list[str], field: str) -> None:
     registry = fed(uow).registry
     unknown = [n for n in nodes if registry.get(n) is None]
     if unknown:
-        raise BadInput("unknown nodes", {field: ["not trusted nodes here: %s" % ", ".join(unknown)]})
+        raise BadInput("未知的节点", {field: ["不是本节点信任的节点：%s" % ", ".join(unknown)]})
 
 
 def visible_record(conn, rid: str, kind: str | None = None) -> dict:
     """A published record this node can see (its own, or shared with it)."""
     row = record_row(conn, rid)
     if row is None or (kind and row["kind"] != kind):
-        raise NotFound("no %s %s on this node" % (kind or "record", rid),
-                       {"record_id": ["not shared with this node"]})
+        raise NotFound("本节点没有%s「%s」" % (kind_label(kind) if kind else "记录", rid),
+                       {"record_id": ["未共享给本节点"]})
     if not row["published"]:
-        raise RuleViolation("%s %s is not published (%s)" % (row["kind"], rid, row["status"]))
+        raise RuleViolation("%s「%s」尚未发布（当前为「%s」）" % (kind_label(row["kind"]), rid, RECORD_STATUSES.label(row["status"])))
     return row
 
 
@@ -125,7 +125,7 @@ def numbers(indicators: dict) -> dict:
     out = {}
     for name, value in indicators.items():
         if not math.isfinite(value):
-            raise BadInput("indicators must be finite numbers", {"indicators": [name]})
+            raise BadInput("指标必须是有限的数值", {"indicators": [name]})
         out[name] = int(value) if float(value).is_integer() else value
     return out
 
@@ -136,7 +136,7 @@ def numbers(indicators: dict) -> dict:
 def share_record(uow, d):
     """Publish a record at a sharing level (node / city / all / named), or move it to
     another level (the nodes that lose sight of it are told: Withdrawn, then Published)."""
-    require_own(uow, d["record_id"], d["kind"], "share your own records")
+    require_own(uow, d["record_id"], d["kind"], "只能共享本节点自己的记录")
     record = uow.get(ROOTS[d["kind"]], d["record_id"])
     check_sharing_peers(uow, d)
     if d["kind"] == "activity":
@@ -150,7 +150,7 @@ def share_record(uow, d):
              scope=lambda conn, d: (record_row(conn, d["record_id"]) or {}).get("unit_id"))
 def withdraw_record(uow, d):
     """Stop sharing a record; the nodes that could see it drop it from their feeds."""
-    require_own(uow, d["record_id"], d["kind"], "withdraw your own records")
+    require_own(uow, d["record_id"], d["kind"], "只能撤回本节点自己的记录")
     record = uow.get(ROOTS[d["kind"]], d["record_id"])
     record.withdraw(d["reason"])
     save_and_share(uow, record)
@@ -166,9 +166,9 @@ def _check_invited_can_see(uow, invited: list[str], sharing: str, recipients: li
     visible = {f.node_id} | ({f.city_id} if sharing == "city" and f.city_id else set())
     blind = [n for n in invited if n not in visible]
     if blind:
-        raise RuleViolation("invited nodes could not see the activity at level %s" % sharing,
-                            {"sharing": ["share it 'all' or 'named' (invited: %s)"
-                                         % ", ".join(blind)]})
+        raise RuleViolation("按「%s」共享时，受邀节点看不到该活动" % SHARING_LEVELS.label(sharing),
+                            {"sharing": ["请设为“所有节点”或“指定节点”共享（受邀节点：%s）"
+                                         % "、".join(blind)]})
 
 
 # -- 经验联享 ----------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def draft_experience(uow, d):
     """Write up an experience (经验联享); ``share`` publishes it at once."""
     eid = new_id(uow, d["experience_id"])
     if uow.exists(Experience, eid):
-        raise Conflict("experience %s already exists" % eid, {"experience_id": ["already taken"]})
+        raise Conflict("经验「%s」已存在" % eid, {"experience_id": ["已被占用"]})
     content = {k: d[k] for k in ("unit_id", "title", "summary", "body", "business_type",
                                  "topics", "attachments")}
     content["unit_name"] = unit_name(uow.conn, d["unit_id"])
@@ -190,7 +190,7 @@ def draft_experience(uow, d):
 @app.command("edit_experience", s.EditExperience, roles=WRITERS,
              scope=lambda conn, d: (record_row(conn, d["experience_id"]) or {}).get("unit_id"))
 def edit_experience(uow, d):
-    require_own(uow, d["experience_id"], "experience", "comment on it instead")
+    require_own(uow, d["experience_id"], "experience", "可以改为发表评论")
     exp = uow.get(Experience, d["experience_id"])
     exp.edit({k: v for k, v in d.items() if k != "experience_id"})
     save_and_share(uow, exp)
@@ -204,7 +204,7 @@ def mark_learned(uow, d):
     name = unit_name(uow.conn, d["unit_id"])
     lid = derived_id(fed(uow).node_id, "learned", d["experience_id"], d["unit_id"])
     if uow.exists(LearnedFrom, lid):
-        raise Conflict("unit %s already marked %s as learnt from"
+        raise Conflict("单位「%s」已将「%s」标记为学习过"
                        % (d["unit_id"], d["experience_id"]))
     sharing, recipients = sub_sharing(uow, row)
     save_and_share(uow, LearnedFrom.mark(lid, sharing, recipients, d["experience_id"],
@@ -218,18 +218,18 @@ def post_comment(uow, d):
     if d["parent_kind"] == "proposal":
         proposal = sub_row(uow.conn, d["parent_id"])
         if proposal is None or proposal["sub_kind"] != "proposal":
-            raise NotFound("no proposal %s on this node" % d["parent_id"])
+            raise NotFound("本节点没有方案「%s」" % d["parent_id"])
         root = visible_record(uow.conn, proposal["record_id"], "problem")
     else:
         root = visible_record(uow.conn, d["parent_id"], d["parent_kind"])
     if d["reply_to"] is not None:
         reply = sub_row(uow.conn, d["reply_to"])
         if reply is None or reply["sub_kind"] != "comment" or reply["record_id"] != root["record_id"]:
-            raise BadInput("reply_to is not a comment of this discussion",
-                           {"reply_to": ["no such comment on %s" % root["record_id"]]})
+            raise BadInput("回复的对象不是本讨论中的评论",
+                           {"reply_to": ["「%s」下没有这条评论" % root["record_id"]]})
     cid = new_id(uow, d["comment_id"])
     if uow.exists(Comment, cid):
-        raise Conflict("comment %s already exists" % cid)
+        raise Conflict("评论「%s」已存在" % cid)
     sharing, recipients = sub_sharing(uow, root)
     save_and_share(uow, Comment.post(cid, sharing, recipients, d["parent_kind"], d["parent_id"],
                                      root["record_id"], d["text"], d["unit_id"],
@@ -243,7 +243,7 @@ def compile_case(uow, d):
     """Compile a typical case (案例联编), analysed, with lessons (举一反三)."""
     cid = new_id(uow, d["case_id"])
     if uow.exists(Case, cid):
-        raise Conflict("case %s already exists" % cid, {"case_id": ["already taken"]})
+        raise Conflict("案例「%s」已存在" % cid, {"case_id": ["已被占用"]})
     content = {k: d[k] for k in ("unit_id", "title", "category", "summary", "facts", "analysis",
                                  "lessons", "tags")}
     content["unit_name"] = unit_name(uow.conn, d["unit_id"])
@@ -257,12 +257,12 @@ def compile_case(uow, d):
              scope=lambda conn, d: (record_row(conn, d["case_id"]) or {}).get("unit_id"))
 def revise_case(uow, d):
     """The owner's new revision, merging contributions other nodes made."""
-    require_own(uow, d["case_id"], "case", "add a contribution instead")
+    require_own(uow, d["case_id"], "case", "可以改为提交补充内容")
     for cid in d["merge_contributions"]:
         row = sub_row(uow.conn, cid)
         if row is None or row["sub_kind"] != "contribution" or row["parent_id"] != d["case_id"]:
-            raise BadInput("not a contribution to this case",
-                           {"merge_contributions": ["%s is not a contribution to %s"
+            raise BadInput("不是该案例的补充内容",
+                           {"merge_contributions": ["「%s」不是「%s」的补充内容"
                                                     % (cid, d["case_id"])]})
     case = uow.get(Case, d["case_id"])
     changes = {k: v for k, v in d.items() if k in Case.EDITABLE}
@@ -277,10 +277,10 @@ def contribute_to_case(uow, d):
     """Add analysis or a local lesson to another node's case (append-only)."""
     row = visible_record(uow.conn, d["case_id"], "case")
     if row["owner"] == fed(uow).node_id:
-        raise RuleViolation("this node owns the case: revise it instead of contributing")
+        raise RuleViolation("该案例属于本节点：请直接修订，而不是提交补充")
     cid = new_id(uow, d["contribution_id"])
     if uow.exists(Contribution, cid):
-        raise Conflict("contribution %s already exists" % cid)
+        raise Conflict("补充内容「%s」已存在" % cid)
     sharing, recipients = sub_sharing(uow, row)
     save_and_share(uow, Contribution.add(cid, sharing, recipients, d["case_id"],
                                          d["contribution_type"], d["text"], d["unit_id"],
@@ -294,7 +294,7 @@ def plan_activity(uow, d):
     """Plan a joint activity and invite other nodes; ``share`` announces it at once."""
     aid = new_id(uow, d["activity_id"])
     if uow.exists(JointActivity, aid):
-        raise Conflict("activity %s already exists" % aid, {"activity_id": ["already taken"]})
+        raise Conflict("活动「%s」已存在" % aid, {"activity_id": ["已被占用"]})
     invited = sorted(set(d["invited_nodes"]) - {fed(uow).node_id})
     check_peers(uow, invited, "invited_nodes")
     content = {k: d[k] for k in ("unit_id", "title", "theme", "description", "location")}
@@ -312,7 +312,7 @@ def plan_activity(uow, d):
 @app.command("reschedule_activity", s.Reschedule, roles=WRITERS,
              scope=lambda conn, d: (record_row(conn, d["activity_id"]) or {}).get("unit_id"))
 def reschedule_activity(uow, d):
-    require_own(uow, d["activity_id"], "activity", "only the organiser reschedules")
+    require_own(uow, d["activity_id"], "activity", "只有组织方可以调整时间")
     activity = uow.get(JointActivity, d["activity_id"])
     activity.reschedule(iso_utc(d["starts_at"]), iso_utc(d["ends_at"]), d["location"], d["note"])
     save_and_share(uow, activity)
@@ -323,7 +323,7 @@ def reschedule_activity(uow, d):
 def _open_activity(conn, aid: str) -> dict:
     row = visible_record(conn, aid, "activity")
     if row["status"] in ("completed", "cancelled"):
-        raise RuleViolation("the activity is %s" % row["status"])
+        raise RuleViolation("该活动当前为「%s」" % RECORD_STATUSES.label(row["status"]))
     return row
 
 
@@ -337,7 +337,7 @@ def sign_up(uow, d):
     if uow.exists(SignUp, sid):
         signup = uow.get(SignUp, sid)
         if signup.active:
-            raise Conflict("unit %s has already signed up; change the headcount instead"
+            raise Conflict("单位「%s」已报名，请改为修改人数"
                            % d["unit_id"])
         signup.register_again(sharing, recipients, name, d["headcount"])
     else:
@@ -350,7 +350,7 @@ def sign_up(uow, d):
 def _signup(uow, d) -> SignUp:
     sid = derived_id(fed(uow).node_id, "signup", d["activity_id"], d["unit_id"])
     if not uow.exists(SignUp, sid):
-        raise NotFound("unit %s has not signed up for %s" % (d["unit_id"], d["activity_id"]))
+        raise NotFound("单位「%s」未报名「%s」" % (d["unit_id"], d["activity_id"]))
     return uow.get(SignUp, sid)
 
 
@@ -377,7 +377,7 @@ def record_attendance(uow, d):
     names). Recording again corrects it."""
     row = visible_record(uow.conn, d["activity_id"], "activity")
     if row["status"] == "cancelled":
-        raise RuleViolation("the activity was cancelled")
+        raise RuleViolation("该活动已取消")
     units = [{"unit_id": u["unit_id"], "unit_name": unit_name(uow.conn, u["unit_id"], "units"),
               "attendees": u["attendees"]} for u in d["units"]]
     aid = derived_id(fed(uow).node_id, "attendance", d["activity_id"])
@@ -394,7 +394,7 @@ def record_attendance(uow, d):
 @app.command("report_outcome", s.ReportOutcome, roles=WRITERS,
              scope=lambda conn, d: (record_row(conn, d["activity_id"]) or {}).get("unit_id"))
 def report_outcome(uow, d):
-    require_own(uow, d["activity_id"], "activity", "only the organiser reports the outcome")
+    require_own(uow, d["activity_id"], "activity", "只有组织方可以登记活动结果")
     activity = uow.get(JointActivity, d["activity_id"])
     activity.report_outcome(d["summary"], d["results"])
     save_and_share(uow, activity)
@@ -404,7 +404,7 @@ def report_outcome(uow, d):
 @app.command("cancel_activity", s.CancelActivity, roles=WRITERS,
              scope=lambda conn, d: (record_row(conn, d["activity_id"]) or {}).get("unit_id"))
 def cancel_activity(uow, d):
-    require_own(uow, d["activity_id"], "activity", "only the organiser cancels")
+    require_own(uow, d["activity_id"], "activity", "只有组织方可以取消活动")
     activity = uow.get(JointActivity, d["activity_id"])
     activity.cancel(d["reason"])
     save_and_share(uow, activity)
@@ -417,7 +417,7 @@ def nominate_exemplar(uow, d):
     """典型联树: nominate a unit or section, with the indicators it stands out on."""
     eid = new_id(uow, d["exemplar_id"])
     if uow.exists(Exemplar, eid):
-        raise Conflict("exemplar %s already exists" % eid, {"exemplar_id": ["already taken"]})
+        raise Conflict("典型「%s」已存在" % eid, {"exemplar_id": ["已被占用"]})
     content = {k: d[k] for k in ("unit_id", "category", "title", "section", "description",
                                  "period")}
     content.update(unit_name=unit_name(uow.conn, d["unit_id"]),
@@ -431,7 +431,7 @@ def nominate_exemplar(uow, d):
 @app.command("update_exemplar_indicators", s.UpdateExemplarIndicators, roles=WRITERS,
              scope=lambda conn, d: (record_row(conn, d["exemplar_id"]) or {}).get("unit_id"))
 def update_exemplar_indicators(uow, d):
-    require_own(uow, d["exemplar_id"], "exemplar", "endorse it instead")
+    require_own(uow, d["exemplar_id"], "exemplar", "可以改为推荐")
     exemplar = uow.get(Exemplar, d["exemplar_id"])
     exemplar.update_indicators(numbers(d["indicators"]), d["period"])
     save_and_share(uow, exemplar)
@@ -444,10 +444,10 @@ def endorse_exemplar(uow, d):
     row = visible_record(uow.conn, d["exemplar_id"], "exemplar")
     me = fed(uow).node_id
     if row["owner"] == me:
-        raise RuleViolation("a node does not endorse its own exemplar")
+        raise RuleViolation("节点不能为自己的典型点赞推荐")
     eid = derived_id(me, "endorsement", d["exemplar_id"])
     if uow.exists(Endorsement, eid):
-        raise Conflict("this node already endorsed %s" % d["exemplar_id"])
+        raise Conflict("本节点已推荐过「%s」" % d["exemplar_id"])
     sharing, recipients = sub_sharing(uow, row)
     save_and_share(uow, Endorsement.give(eid, sharing, recipients, d["exemplar_id"],
                                          d["comment"], d["unit_id"],
@@ -461,7 +461,7 @@ def post_problem(uow, d):
     """难题联解: a problem with its context and a deadline; ``share`` posts it at once."""
     pid = new_id(uow, d["problem_id"])
     if uow.exists(JointProblem, pid):
-        raise Conflict("problem %s already exists" % pid, {"problem_id": ["already taken"]})
+        raise Conflict("难题「%s」已存在" % pid, {"problem_id": ["已被占用"]})
     content = {k: d[k] for k in ("unit_id", "title", "context", "deadline", "tags")}
     content["unit_name"] = unit_name(uow.conn, d["unit_id"])
     problem = JointProblem.post(pid, content)
@@ -473,7 +473,7 @@ def post_problem(uow, d):
 @app.command("extend_problem_deadline", s.ExtendDeadline, roles=WRITERS,
              scope=lambda conn, d: (record_row(conn, d["problem_id"]) or {}).get("unit_id"))
 def extend_problem_deadline(uow, d):
-    require_own(uow, d["problem_id"], "problem", "only its owner extends the deadline")
+    require_own(uow, d["problem_id"], "problem", "只有发布方可以延长期限")
     problem = uow.get(JointProblem, d["problem_id"])
     problem.extend_deadline(d["deadline"], d["reason"])
     save_and_share(uow, problem)
@@ -485,10 +485,10 @@ def propose_solution(uow, d):
     """A proposal from any node that can see the problem, while it is open."""
     row = visible_record(uow.conn, d["problem_id"], "problem")
     if row["status"] != "open":
-        raise RuleViolation("the problem is %s: no more proposals" % row["status"])
+        raise RuleViolation("该难题当前为「%s」，不再接受方案" % RECORD_STATUSES.label(row["status"]))
     pid = new_id(uow, d["proposal_id"])
     if uow.exists(Proposal, pid):
-        raise Conflict("proposal %s already exists" % pid)
+        raise Conflict("方案「%s」已存在" % pid)
     sharing, recipients = sub_sharing(uow, row)
     save_and_share(uow, Proposal.submit(pid, sharing, recipients, d["problem_id"], d["summary"],
                                         d["detail"], d["unit_id"],
@@ -499,12 +499,12 @@ def propose_solution(uow, d):
 @app.command("accept_proposal", s.AcceptProposal, roles=WRITERS,
              scope=lambda conn, d: (record_row(conn, d["problem_id"]) or {}).get("unit_id"))
 def accept_proposal(uow, d):
-    require_own(uow, d["problem_id"], "problem", "only its owner accepts a solution")
+    require_own(uow, d["problem_id"], "problem", "只有发布方可以采纳方案")
     proposal = sub_row(uow.conn, d["proposal_id"])
     if proposal is None or proposal["sub_kind"] != "proposal" or \
             proposal["parent_id"] != d["problem_id"]:
-        raise BadInput("not a proposal for this problem",
-                       {"proposal_id": ["no proposal %s for %s here" % (d["proposal_id"],
+        raise BadInput("不是该难题的方案",
+                       {"proposal_id": ["本节点没有方案「%s」（难题「%s」）" % (d["proposal_id"],
                                                                         d["problem_id"])]})
     problem = uow.get(JointProblem, d["problem_id"])
     problem.accept(d["proposal_id"], proposal["owner"], d["note"])
@@ -517,7 +517,7 @@ def accept_proposal(uow, d):
              scope=lambda conn, d: (record_row(conn, d["problem_id"]) or {}).get("unit_id"))
 def record_resolution(uow, d):
     """The resolution record: what was done and its results (status: resolved)."""
-    require_own(uow, d["problem_id"], "problem", "only its owner records the resolution")
+    require_own(uow, d["problem_id"], "problem", "只有发布方可以登记解决结果")
     problem = uow.get(JointProblem, d["problem_id"])
     problem.resolve(d["summary"], d["results"], d["measures"], d["resolved_on"])
     save_and_share(uow, problem)
@@ -597,7 +597,7 @@ def get_record(conn, d, actor):
     """One record with what every node added to it."""
     out = record_detail(conn, d["record_id"], current_city(conn))
     if out is None:
-        raise NotFound("no record %s on this node" % d["record_id"])
+        raise NotFound("本节点没有记录「%s」" % d["record_id"])
     return out
 
 
@@ -607,7 +607,7 @@ def record_history_query(conn, d, actor):
     to it, in the order they happened, each with the node that recorded it."""
     events = record_history(conn, d["record_id"])
     if not events:
-        raise NotFound("no record %s on this node" % d["record_id"])
+        raise NotFound("本节点没有记录「%s」" % d["record_id"])
     return {"record_id": d["record_id"], "events": events}
 
 

@@ -44,11 +44,24 @@ import re
 
 from shared.aggregate import Aggregate, Event
 from shared.errors import BadInput, RuleViolation
+from shared.labels import Choices
 
-SHARING_LEVELS = ("node", "city", "all", "named")
-RECORD_KINDS = ("experience", "case", "activity", "exemplar", "problem")
-SUB_KINDS = ("contribution", "comment", "learned", "signup", "attendance", "endorsement",
-             "proposal")
+SHARING_LEVELS = Choices("共享范围", {"node": "仅本节点", "city": "市级", "all": "所有节点",
+                                   "named": "指定节点"})
+RECORD_KINDS = Choices("交流记录类型", {"experience": "经验", "case": "案例", "activity": "活动",
+                                    "exemplar": "典型", "problem": "难题"})
+SUB_KINDS = Choices("附属记录类型", {"contribution": "补充内容", "comment": "评论", "learned": "学习记录",
+                                 "signup": "报名", "attendance": "参加记录", "endorsement": "推荐",
+                                 "proposal": "方案"})
+# the statuses the five record kinds move through (each kind uses some of them)
+RECORD_STATUSES = Choices("记录状态", {"draft": "草稿", "planned": "计划中", "announced": "已发布",
+                                   "completed": "已完成", "cancelled": "已取消", "open": "待解决",
+                                   "solution_accepted": "已采纳方案", "resolved": "已解决"})
+
+
+def kind_label(kind: str) -> str:
+    """A record's or sub-record's kind as a person reads it (经验, 方案, ...)."""
+    return RECORD_KINDS.labels.get(kind) or SUB_KINDS.label(kind)
 
 CONTRIBUTION_TYPES = ("analysis", "local_lesson", "supplement")  # 分析 / 本地教训 / 补充材料
 EXEMPLAR_CATEGORIES = ("model_section", "demonstration_site", "practice", "window")
@@ -63,9 +76,9 @@ _NODE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # -- identity --------------------------------------------------------------------------
 def record_id(owner: str, slug: str) -> str:
     if not _NODE.match(owner or ""):
-        raise BadInput("invalid node id", {"owner": ["lower-case letters, digits, '-'"]})
+        raise BadInput("节点标识无效", {"owner": ["只能包含小写字母、数字和“-”"]})
     if not _SLUG.match(slug or ""):
-        raise BadInput("invalid id", {"id": ["1-80 letters, digits, _ . - (no '/')"]})
+        raise BadInput("标识无效", {"id": ["1 到 80 个字母、数字或“_ . -”（不能含“/”）"]})
     return "%s/%s" % (owner, slug)
 
 
@@ -88,19 +101,19 @@ def check_sharing(sharing: str, recipients: list[str] | None, owner: str) -> lis
     """Validate a sharing choice; returns the normalised recipients."""
     recipients = sorted(set(recipients or ()))
     if sharing not in SHARING_LEVELS:
-        raise BadInput("unknown sharing level", {"sharing": ["one of %s" % ", ".join(SHARING_LEVELS)]})
+        raise BadInput("未知的共享范围", {"sharing": [SHARING_LEVELS.error()]})
     if sharing == "named":
         others = [r for r in recipients if r != owner]
         if not others:
-            raise BadInput("named sharing needs recipients",
-                           {"recipients": ["at least one node other than this one"]})
+            raise BadInput("“指定节点”共享必须填写接收节点",
+                           {"recipients": ["至少一个本节点以外的节点"]})
         bad = [r for r in recipients if not _NODE.match(r)]
         if bad:
-            raise BadInput("invalid recipients", {"recipients": ["not node ids: %s" % ", ".join(bad)]})
+            raise BadInput("接收节点无效", {"recipients": ["不是节点标识：%s" % ", ".join(bad)]})
         return others
     if recipients:
-        raise BadInput("recipients are only for named sharing",
-                       {"recipients": ["only with sharing 'named'"]})
+        raise BadInput("只有“指定节点”共享才能填写接收节点",
+                       {"recipients": ["仅限“指定节点”共享"]})
     return []
 
 
@@ -187,7 +200,7 @@ class Record(SharedAggregate):
 
     def require_published(self, what: str) -> None:
         if not getattr(self, "published", False):
-            raise RuleViolation("%s %s is not published" % (what, self.id))
+            raise RuleViolation("%s「%s」尚未发布" % (kind_label(what), self.id))
 
     def share(self, sharing: str, recipients: list[str]) -> None:
         """Publish at a level; re-sharing at another level withdraws from the old
@@ -195,7 +208,7 @@ class Record(SharedAggregate):
         recipients = check_sharing(sharing, recipients, self.owner)
         if getattr(self, "published", False):
             if (self.sharing, self.recipients) == (sharing, recipients):
-                raise RuleViolation("%s is already shared at level %s" % (self.id, sharing))
+                raise RuleViolation("「%s」已经按「%s」共享" % (self.id, SHARING_LEVELS.label(sharing)))
             self.trigger(type(self).Withdrawn, reason="sharing changed to %s" % sharing)
         self.trigger(type(self).Published, sharing=sharing, recipients=recipients,
                      **self.published_content())
@@ -244,7 +257,7 @@ class Experience(Record):
     def edit(self, changes: dict) -> None:
         new = dict(self.content(), **{k: v for k, v in changes.items() if k in self.CONTENT})
         if new == self.content():
-            raise RuleViolation("the edit changes nothing")
+            raise RuleViolation("修改内容与当前版本相同，没有任何改动")
         self.trigger(self.Edited, **new)
 
 
@@ -322,12 +335,12 @@ class Case(Record):
         merge = sorted(set(merge))
         already = sorted(set(merge) & set(self.merged_contributions))
         if already:
-            raise RuleViolation("contributions already merged: %s" % ", ".join(already),
-                                {"merge_contributions": ["already merged"]})
+            raise RuleViolation("以下补充内容已合并：%s" % ", ".join(already),
+                                {"merge_contributions": ["已合并"]})
         new = {f: getattr(self, f) for f in self.EDITABLE}
         new.update({k: v for k, v in changes.items() if k in self.EDITABLE})
         if new == {f: getattr(self, f) for f in self.EDITABLE} and not merge:
-            raise RuleViolation("the revision changes nothing and merges nothing")
+            raise RuleViolation("修订既没有改动内容，也没有合并任何补充")
         self.trigger(self.Revised, revision=self.revision + 1, merged_now=merge, note=note,
                      **new)
 
@@ -389,7 +402,7 @@ class JointActivity(Record):
     @classmethod
     def plan(cls, aid: str, content: dict) -> "JointActivity":
         if content["ends_at"] < content["starts_at"]:
-            raise BadInput("the activity ends before it starts", {"ends_at": ["before starts_at"]})
+            raise BadInput("活动的结束时间早于开始时间", {"ends_at": ["早于开始时间"]})
         a = cls(aid)
         data = {f: content.get(f) for f in cls.CONTENT}
         data.update(status="planned", outcome=None,
@@ -413,14 +426,14 @@ class JointActivity(Record):
     def _require_open(self) -> None:
         self.require_published("activity")
         if self.status in ("completed", "cancelled"):
-            raise RuleViolation("the activity is %s" % self.status)
+            raise RuleViolation("该活动当前为「%s」" % RECORD_STATUSES.label(self.status))
 
     def reschedule(self, starts_at: str, ends_at: str, location: str, note: str) -> None:
         self._require_open()
         if ends_at < starts_at:
-            raise BadInput("the activity ends before it starts", {"ends_at": ["before starts_at"]})
+            raise BadInput("活动的结束时间早于开始时间", {"ends_at": ["早于开始时间"]})
         if (starts_at, ends_at, location) == (self.starts_at, self.ends_at, self.location):
-            raise RuleViolation("the schedule is unchanged")
+            raise RuleViolation("活动时间没有变化")
         self.trigger(self.Rescheduled, starts_at=starts_at, ends_at=ends_at, location=location,
                      note=note)
 
@@ -469,22 +482,22 @@ class SignUp(SubRecord):
     def register_again(self, sharing, recipients, unit_name, headcount) -> None:
         """Sign up again after withdrawing (same unit, same activity, same stream)."""
         if self.active:
-            raise RuleViolation("the unit is already signed up")
+            raise RuleViolation("该单位已报名")
         self.trigger(self.Registered, sharing=sharing, recipients=recipients,
                      activity_id=self.activity_id, unit_id=self.unit_id, unit_name=unit_name,
                      headcount=headcount)
 
     def change(self, headcount: int) -> None:
         if not self.active:
-            raise RuleViolation("the sign-up was withdrawn; sign up again")
+            raise RuleViolation("报名已撤回，请重新报名")
         if headcount == self.headcount:
-            raise RuleViolation("the headcount is unchanged")
+            raise RuleViolation("人数没有变化")
         self.trigger(self.HeadcountChanged, activity_id=self.activity_id, unit_id=self.unit_id,
                      headcount=headcount)
 
     def withdraw(self, reason: str) -> None:
         if not self.active:
-            raise RuleViolation("the sign-up is already withdrawn")
+            raise RuleViolation("报名已经撤回")
         self.trigger(self.Withdrawn, activity_id=self.activity_id, unit_id=self.unit_id,
                      reason=reason)
 
@@ -552,7 +565,7 @@ class Exemplar(Record):
 
     def update_indicators(self, indicators: dict, period: str) -> None:
         if (indicators, period) == (self.indicators, self.period):
-            raise RuleViolation("the indicators are unchanged")
+            raise RuleViolation("指标没有变化")
         self.trigger(self.IndicatorsUpdated, indicators=indicators, period=period)
 
 
@@ -666,25 +679,23 @@ class JointProblem(Record):
     def extend_deadline(self, deadline: str, reason: str) -> None:
         self.require_published("problem")
         if self.status == "resolved":
-            raise RuleViolation("the problem is resolved")
+            raise RuleViolation("该难题已解决")
         if deadline <= self.deadline:
-            raise RuleViolation("the new deadline must be later than %s" % self.deadline,
-                                {"deadline": ["not later than the current one"]})
+            raise RuleViolation("新的期限必须晚于 %s" % self.deadline,
+                                {"deadline": ["不晚于当前期限"]})
         self.trigger(self.DeadlineExtended, deadline=deadline, reason=reason)
 
     def accept(self, proposal_id: str, proposal_origin: str, note: str) -> None:
         self.require_published("problem")
         if self.status != "open":
-            raise RuleViolation("a solution can only be accepted while the problem is open "
-                                "(it is %s)" % self.status)
+            raise RuleViolation("只有待解决的难题才能采纳解决方案（当前为「%s」）" % RECORD_STATUSES.label(self.status))
         self.trigger(self.SolutionAccepted, proposal_id=proposal_id,
                      proposal_origin=proposal_origin, note=note)
 
     def resolve(self, summary: str, results: list[str], measures: list[str],
                 resolved_on: str) -> None:
         if self.status != "solution_accepted":
-            raise RuleViolation("accept a proposal before recording the resolution "
-                                "(status is %s)" % self.status)
+            raise RuleViolation("请先采纳一个方案，再登记解决结果（当前为「%s」）" % RECORD_STATUSES.label(self.status))
         self.trigger(self.Resolved, summary=summary, results=results, measures=measures,
                      resolved_on=resolved_on, proposal_id=self.accepted_proposal_id)
 

@@ -192,7 +192,7 @@ class ExchangeService(MirrorsUnits, NodeService):
         except AnchorRefused as exc:
             return json_response({"error": "anchor_refused", "message": str(exc)}, exc.status)
         except (ValueError, RecursionError):
-            return json_response({"error": "bad_input", "message": "body is not JSON"}, 400)
+            return json_response({"error": "bad_input", "message": "请求内容不是有效的 JSON"}, 400)
         return json_response({"kept": new}, 201 if new else 200)
 
     @http("GET", "/anchors")
@@ -219,7 +219,7 @@ class ExchangeService(MirrorsUnits, NodeService):
         try:
             actor = self.store.authenticate(bearer_token(request))
             if not actor.has(NODE_ADMIN):
-                raise Forbidden("node-admin only")
+                raise Forbidden("仅限节点管理员")
         except QinglianError as exc:
             return json_response(exc.to_dict(), exc.status)
         self.store.federation.sync_requested.set()
@@ -229,14 +229,14 @@ class ExchangeService(MirrorsUnits, NodeService):
     def _rpc_caller(self, proof):
         actor = self.store.rpc_actor(proof)
         if actor is None:
-            raise Unauthenticated('需要凭证 actor={"token": ...} (an RPC actor is required)')
+            raise Unauthenticated('需要凭证 actor={"token": ...}')
         return actor
 
     @rpc(expected_exceptions=QinglianError)
     def federation_sync(self, actor=None):
         """Ask the consumer thread to pull every peer's feed now (it runs it next)."""
         if not self._rpc_caller(actor).has(NODE_ADMIN):
-            raise Forbidden("node-admin only")
+            raise Forbidden("仅限节点管理员")
         self.store.federation.sync_requested.set()
         return {"sync": "requested"}
 

@@ -68,13 +68,13 @@ def _iso(value) -> str | None:
 def _active_unit(conn, unit_id: str, field: str = "unit_id") -> dict:
     row = q.require_unit(conn, unit_id)
     if not row["active"]:
-        raise RuleViolation("unit %s is deactivated" % unit_id, {field: ["deactivated"]})
+        raise RuleViolation("单位「%s」已停用" % unit_id, {field: ["已停用"]})
     return row
 
 
 def _not_future(day: str, today: str, field: str) -> None:
     if day > today:
-        raise BadInput("%s is in the future" % field, {field: ["after today (%s)" % today]})
+        raise BadInput("%s 晚于今天" % field, {field: ["晚于今天（%s）" % today]})
 
 
 def _owner(table, key: str, what: str):
@@ -83,16 +83,19 @@ def _owner(table, key: str, what: str):
         unit_id = conn.execute(select(table.c.unit_id)
                                .where(table.c[key] == data[key])).scalar()
         if unit_id is None:
-            raise NotFound("%s %s not found" % (what, data[key]), {key: ["not found"]})
+            raise NotFound("%s「%s」不存在" % (what, data[key]), {key: ["不存在"]})
         return unit_id
-    scope.__name__ = "%s_owner" % what.replace(" ", "_")
+    scope.__name__ = "%s_owner" % key
     return scope
 
 
-_inspection_unit = _owner(inspections, "inspection_id", "inspection")
-_rect_unit = _owner(rectifications, "rect_id", "rectification")
-_risk_unit = _owner(risk_points, "risk_point_id", "risk point")
-_discipline_unit = _owner(discipline_records, "record_id", "discipline record")
+_inspection_unit = _owner(inspections, "inspection_id", "检查")
+_rect_unit = _owner(rectifications, "rect_id", "整改")
+_risk_unit = _owner(risk_points, "risk_point_id", "风险点")
+_discipline_unit = _owner(discipline_records, "record_id", "执纪记录")
+
+
+_NAMES = {"Checklist": "检查清单", "IndicatorSystem": "指标体系"}  # for messages
 
 
 def _load_or_default(uow, cls, id_: str, default_id: str, default):
@@ -101,7 +104,7 @@ def _load_or_default(uow, cls, id_: str, default_id: str, default):
     if uow.exists(cls, id_):
         return uow.get(cls, id_), False
     if id_ != default_id:
-        raise NotFound("%s %s not found" % (cls.__name__, id_))
+        raise NotFound("%s「%s」不存在" % (_NAMES.get(cls.__name__, cls.__name__), id_))
     return default(), True
 
 
@@ -171,7 +174,7 @@ def _plan(uow, unit_id, d, checklist, inspection_id=None, batch_id=None):
     _active_unit(uow.conn, unit_id)
     iid = new_id(inspection_id)
     if uow.exists(Inspection, iid):
-        raise Conflict("inspection %s already exists" % iid, {"inspection_id": ["already taken"]})
+        raise Conflict("检查「%s」已存在" % iid, {"inspection_id": ["已被占用"]})
     return Inspection.plan(iid, unit_id, d["title"], d["planned_on"].isoformat(), checklist,
                            batch_id, d["inspectors"])
 
@@ -253,13 +256,13 @@ def record_finding(uow, d):
     owner_id = d["owner_unit_id"] or d["unit_id"]
     owner = _active_unit(uow.conn, owner_id, "owner_unit_id")
     if not owner["path"].startswith(unit["path"]):
-        raise RuleViolation("the owner unit must be the unit found at fault or a unit below it",
-                            {"owner_unit_id": ["not in the subtree of %s" % d["unit_id"]]})
+        raise RuleViolation("整改责任单位必须是被查出问题的单位或其下级单位",
+                            {"owner_unit_id": ["不是「%s」或其下级单位" % d["unit_id"]]})
     found_on = _iso(d["found_on"]) or today
     _not_future(found_on, today, "found_on")
     finding_id = new_id(d["finding_id"])
     if uow.exists(Finding, finding_id):
-        raise Conflict("finding %s already exists" % finding_id, {"finding_id": ["already taken"]})
+        raise Conflict("问题「%s」已存在" % finding_id, {"finding_id": ["已被占用"]})
     finding = Finding.record(finding_id, d["unit_id"], d["source"], d["description"],
                              d["severity"], found_on, d["inspection_id"], d["source_ref"],
                              d["category"])
@@ -269,8 +272,8 @@ def record_finding(uow, d):
     if d["inspection_id"]:
         insp = uow.get(Inspection, d["inspection_id"])
         if insp.unit_id != d["unit_id"]:
-            raise RuleViolation("inspection %s is of unit %s" % (insp.id, insp.unit_id),
-                                {"inspection_id": ["inspects another unit"]})
+            raise RuleViolation("检查「%s」属于单位「%s」" % (insp.id, insp.unit_id),
+                                {"inspection_id": ["检查的是另一个单位"]})
         insp.note_finding(finding_id)
         also.append(insp)
     uow.save(finding, rect, *also)
@@ -444,11 +447,11 @@ def identify_risk_point(uow, d):
     mpl = d["micro_power_list_id"]
     if mpl and not mpl.startswith(d["unit_id"] + "/"):
         # the units service names a 微权力清单 "<unit id>/<post>"
-        raise BadInput("not a 微权力清单 of this unit",
-                       {"micro_power_list_id": ["must be %s/<post>" % d["unit_id"]]})
+        raise BadInput("不是本单位的微权力清单",
+                       {"micro_power_list_id": ["必须是「%s/岗位」的形式" % d["unit_id"]]})
     rp_id = new_id(d["risk_point_id"])
     if uow.exists(RiskPoint, rp_id):
-        raise Conflict("risk point %s already exists" % rp_id, {"risk_point_id": ["already taken"]})
+        raise Conflict("风险点「%s」已存在" % rp_id, {"risk_point_id": ["已被占用"]})
     point = RiskPoint.identify(rp_id, d["unit_id"], d["description"], d["category"], d["post"],
                                mpl, d["micro_power_steps"], d["post_flags"], today)
     if d["likelihood"] is not None:
@@ -521,7 +524,7 @@ def establish_screening(uow, d):
     """A screening schedule for a unit that has none (new units get one automatically)."""
     _active_unit(uow.conn, d["unit_id"])
     if uow.exists(ScreeningSchedule, d["unit_id"]):
-        raise Conflict("unit %s already has a screening schedule" % d["unit_id"])
+        raise Conflict("单位「%s」已有排查计划" % d["unit_id"])
     sched = _establish(uow, d["unit_id"], d["cadence"])
     uow.save(sched)
     return {"unit_id": sched.id, "cadence": sched.cadence, "due_on": sched.due_on}
@@ -636,12 +639,12 @@ def open_round(uow, d):
         unit_ids = d["unit_ids"]
         for n, unit_id in enumerate(unit_ids):
             if unit_of(uow.conn, unit_directory, unit_id) is None:
-                raise NotFound("unit %s not found" % unit_id, {"unit_ids.%d" % n: ["no such unit"]})
+                raise NotFound("单位「%s」不存在" % unit_id, {"unit_ids.%d" % n: ["没有这个单位"]})
     system, created = _load_or_default(uow, IndicatorSystem, d["system_id"],
                                        DEFAULT_INDICATOR_SYSTEM_ID, IndicatorSystem.default)
     round_id = new_id(d["round_id"])
     if uow.exists(AssessmentRound, round_id):
-        raise Conflict("round %s already exists" % round_id, {"round_id": ["already taken"]})
+        raise Conflict("考核轮次「%s」已存在" % round_id, {"round_id": ["已被占用"]})
     rnd = AssessmentRound.open(round_id, d["title"], d["period"], system, unit_ids, _today(uow))
     uow.save(*([system] if created else []), rnd)
     return {"round_id": round_id, "system_version": system.current, "units": len(unit_ids)}
@@ -702,7 +705,7 @@ def record_discipline(uow, d):
     q.require_unit(uow.conn, d["unit_id"])
     record_id = new_id(d["record_id"])
     if uow.exists(DisciplineRecord, record_id):
-        raise Conflict("record %s already exists" % record_id, {"record_id": ["already taken"]})
+        raise Conflict("记录「%s」已存在" % record_id, {"record_id": ["已被占用"]})
     rec = DisciplineRecord.record(record_id, d["unit_id"], d["form"], d["person_name"],
                                   d["person_id"], d["post"], d["measure"], d["summary"],
                                   d["handled_on"].isoformat(), today, uow.actor.user_id)
@@ -843,7 +846,7 @@ def _education_payload(p: dict) -> dict:
                               or not 0 <= talks <= 1):
         errors["talks_on_time_rate"] = ["a share 0..1, or null"]
     if errors:
-        raise BadInput("EducationIndicators.Published payload does not match its contract", errors)
+        raise BadInput("收到的教育指标事件内容与约定的格式不符", errors)
     return p
 
 

@@ -175,8 +175,8 @@ def _check_criteria(criteria: list[dict]) -> None:
     codes = [c["code"] for c in criteria]
     dupes = sorted({c for c in codes if codes.count(c) > 1})
     if dupes:
-        raise BadInput("criterion codes must be unique",
-                       {"criteria": ["duplicate code(s): %s" % ", ".join(dupes)]})
+        raise BadInput("考核标准的编号不能重复",
+                       {"criteria": ["编号重复：%s" % ", ".join(dupes)]})
 
 
 class Checklist(Aggregate):
@@ -213,7 +213,7 @@ class Checklist(Aggregate):
     def revise(self, title: str, criteria: list[dict], note: str):
         _check_criteria(criteria)
         if title == self.title and criteria == self.criteria():
-            raise RuleViolation("the revision changes nothing")
+            raise RuleViolation("修订内容与当前版本相同，没有任何改动")
         self.trigger(self.Revised, checklist_id=self.id, title=title, version=self.current + 1,
                      criteria=[dict(x) for x in criteria], note=note)
 
@@ -268,25 +268,25 @@ class Inspection(Aggregate):
 
     def _require_open(self, doing: str):
         if self.status != "planned":
-            raise RuleViolation("cannot %s: the inspection is %s" % (doing, self.status))
+            raise RuleViolation("无法%s：该检查当前为「%s」" % (doing, INSPECTION_STATUSES.label(self.status)))
 
     def score(self, scores: list[dict]):
         """Score criteria of the version planned with; a deduction needs a note (扣分说明)."""
-        self._require_open("score")
+        self._require_open("评分")
         by_code = {c["code"]: c for c in self.criteria}
         errors = {}
         for n, s in enumerate(scores):
             c = by_code.get(s["criterion"])
             if c is None:
                 errors["scores.%d.criterion" % n] = [
-                    "not in checklist version %d (%s)" % (self.checklist_version, ", ".join(by_code))]
+                    "不在第 %d 版检查清单中（可选：%s）" % (self.checklist_version, "、".join(by_code))]
             elif not 0 <= s["score"] <= c["max_score"]:
-                errors["scores.%d.score" % n] = ["must be between 0 and %s for %s"
-                                                 % (c["max_score"], c["name"])]
+                errors["scores.%d.score" % n] = ["「%s」的得分须在 0 到 %s 之间"
+                                                 % (c["name"], c["max_score"])]
             elif s["score"] < c["max_score"] and not (s.get("note") or "").strip():
-                errors["scores.%d.note" % n] = ["a deduction needs a note (扣分说明)"]
+                errors["scores.%d.note" % n] = ["扣分时必须填写扣分说明"]
         if errors:
-            raise BadInput("scores do not fit the checklist", errors)
+            raise BadInput("评分与检查清单不符", errors)
         for s in scores:
             c = by_code[s["criterion"]]
             self.trigger(self.CriterionScored, inspection_id=self.id, unit_id=self.unit_id,
@@ -294,31 +294,31 @@ class Inspection(Aggregate):
                          note=s.get("note") or "")
 
     def note_finding(self, finding_id: str):
-        self._require_open("record a finding")
+        self._require_open("记录问题")
         self.trigger(self.FindingNoted, inspection_id=self.id, unit_id=self.unit_id,
                      finding_id=finding_id)
 
     def give_feedback(self, told: list[dict], told_at: str, finding_ids: list[str] | None,
                       summary: str):
-        self._require_open("give feedback")
+        self._require_open("反馈检查意见")
         if finding_ids is None:
             finding_ids = [f for f in self.findings if f not in self.fed_back]
         unknown = [f for f in finding_ids if f not in self.findings]
         if unknown:
-            raise RuleViolation("finding(s) %s were not recorded in this inspection"
-                                % ", ".join(unknown), {"finding_ids": ["not in this inspection"]})
+            raise RuleViolation("问题「%s」不是在本次检查中记录的"
+                                % ", ".join(unknown), {"finding_ids": ["不属于本次检查"]})
         self.trigger(self.FeedbackGiven, inspection_id=self.id, unit_id=self.unit_id,
                      told=told, told_at=told_at, finding_ids=list(finding_ids), summary=summary)
 
     def complete(self, completed_on: str):
-        self._require_open("complete")
+        self._require_open("完成检查")
         missing = [c["code"] for c in self.criteria if c["code"] not in self.scores]
         if missing:
-            raise RuleViolation("criteria not scored yet: %s" % ", ".join(missing))
+            raise RuleViolation("以下考核标准尚未评分：%s" % ", ".join(missing))
         not_told = [f for f in self.findings if f not in self.fed_back]
         if not_told:
-            raise RuleViolation("findings not fed back on site yet (现场反馈): %s"
-                                % ", ".join(not_told))
+            raise RuleViolation("以下问题尚未现场反馈：%s"
+                                % "、".join(not_told))
         total = sum(self.scores.values())
         maximum = sum(c["max_score"] for c in self.criteria)
         self.trigger(self.Completed, inspection_id=self.id, unit_id=self.unit_id,
@@ -327,10 +327,9 @@ class Inspection(Aggregate):
                      findings=len(self.findings))
 
     def cancel(self, reason: str):
-        self._require_open("cancel")
+        self._require_open("取消检查")
         if self.findings:
-            raise RuleViolation("the inspection has %d finding(s) under rectification; "
-                                "it cannot be cancelled" % len(self.findings))
+            raise RuleViolation("该检查有 %d 个问题正在整改，不能取消" % len(self.findings))
         self.trigger(self.Cancelled, inspection_id=self.id, unit_id=self.unit_id, reason=reason)
 
 
@@ -345,9 +344,8 @@ class Finding(Aggregate):
     def record(cls, finding_id, unit_id, source, description, severity, found_on,
                inspection_id=None, source_ref=None, category=None):
         if (source == "inspection") != (inspection_id is not None):
-            raise BadInput("an inspection finding names its inspection, and only it does",
-                           {"inspection_id": ["required when source is inspection, "
-                                              "otherwise not allowed"]})
+            raise BadInput("检查发现的问题必须注明所属检查，其他来源的问题不能注明",
+                           {"inspection_id": ["来源为检查时必填，其他来源不得填写"]})
         f = cls(finding_id)
         f.trigger(cls.Recorded, finding_id=finding_id, unit_id=unit_id, source=source,
                   source_ref=source_ref, inspection_id=inspection_id, description=description,
@@ -431,8 +429,8 @@ class Rectification(Aggregate):
     def open(cls, finding: Finding, owner_unit_id, responsible_role, deadline, found_on,
              requirement=""):
         if deadline < found_on:
-            raise BadInput("the deadline is before the finding",
-                           {"deadline": ["must be on or after %s" % found_on]})
+            raise BadInput("整改期限早于问题发现日期",
+                           {"deadline": ["不得早于 %s" % found_on]})
         r = cls(finding.id)
         r.trigger(cls.Opened, rect_id=finding.id, finding_id=finding.id, unit_id=owner_unit_id,
                   finding_unit_id=finding.unit_id, responsible_role=responsible_role,
@@ -441,50 +439,50 @@ class Rectification(Aggregate):
 
     def submit_evidence(self, evidence: list[dict], note: str, submitted_on: str, by: str):
         if self.status == "closed":
-            raise RuleViolation("the rectification is closed; reopen it first")
+            raise RuleViolation("该整改已销号，请先重新打开")
         if self.status == "evidence_submitted":
-            raise RuleViolation("evidence is already awaiting verification")
+            raise RuleViolation("整改材料已提交，正在等待核查")
         self.trigger(self.EvidenceSubmitted, rect_id=self.id, unit_id=self.unit_id,
                      evidence=evidence, note=note, submitted_on=submitted_on, submitted_by=by)
 
     def _require_evidence(self, doing: str, by: str):
         if self.status == "closed":
-            raise RuleViolation("the rectification is already closed")
+            raise RuleViolation("该整改已经销号")
         if self.status != "evidence_submitted" or not self.evidence:
-            raise RuleViolation("cannot %s: no evidence has been submitted" % doing)
+            raise RuleViolation("无法%s：尚未提交整改材料" % doing)
         if by == self.submitted_by:
             # 四眼原则: whoever submitted the evidence does not also judge it
-            raise RuleViolation("cannot %s evidence you submitted yourself" % doing)
+            raise RuleViolation("不能%s自己提交的整改材料" % doing)
 
     def verify(self, verified_on: str, by: str, note: str):
-        self._require_evidence("verify", by)
+        self._require_evidence("核查通过", by)
         self.trigger(self.Verified, rect_id=self.id, unit_id=self.unit_id, verified_on=verified_on,
                      verified_by=by, note=note, deadline=self.deadline,
                      # on time if the evidence that closed it came in by the deadline
                      on_time=self.submitted_on <= self.deadline)
 
     def reject(self, reason: str, rejected_on: str, by: str):
-        self._require_evidence("reject", by)
+        self._require_evidence("退回", by)
         self.trigger(self.Rejected, rect_id=self.id, unit_id=self.unit_id, reason=reason,
                      rejected_on=rejected_on, rejected_by=by)
 
     def reopen(self, reason: str, deadline: str, today: str):
         if self.status != "closed":
-            raise RuleViolation("only a closed rectification can be reopened (it is %s)"
-                                % self.status)
+            raise RuleViolation("只有已销号的整改才能重新打开（当前为「%s」）"
+                                % RECTIFICATION_STATUSES.label(self.status))
         if deadline < today:
-            raise RuleViolation("the new deadline is in the past", {"deadline": ["before today"]})
+            raise RuleViolation("新的整改期限已经过去", {"deadline": ["早于今天"]})
         self.trigger(self.Reopened, rect_id=self.id, unit_id=self.unit_id, reason=reason,
                      reopened_on=today, deadline=deadline)
 
     def extend_deadline(self, deadline: str, reason: str, today: str):
         if self.status == "closed":
-            raise RuleViolation("the rectification is closed")
+            raise RuleViolation("该整改已销号")
         if deadline <= self.deadline:
-            raise RuleViolation("an extension moves the deadline later than %s" % self.deadline,
-                                {"deadline": ["not after the current deadline"]})
+            raise RuleViolation("延期后的期限必须晚于 %s" % self.deadline,
+                                {"deadline": ["不晚于当前期限"]})
         if deadline < today:
-            raise RuleViolation("the new deadline is in the past", {"deadline": ["before today"]})
+            raise RuleViolation("新的整改期限已经过去", {"deadline": ["早于今天"]})
         self.trigger(self.DeadlineExtended, rect_id=self.id, unit_id=self.unit_id,
                      previous_deadline=self.deadline, deadline=deadline, reason=reason,
                      extended_on=today)
@@ -523,9 +521,9 @@ def assess_level(likelihood: int, impact: int, flags: list[str], rules: dict) ->
     errors = {}
     for name, value in (("likelihood", likelihood), ("impact", impact)):
         if not 1 <= value <= scale:
-            errors[name] = ["must be between 1 and %d" % scale]
+            errors[name] = ["须在 1 到 %d 之间" % scale]
     if errors:
-        raise BadInput("outside the %d×%d risk scale" % (scale, scale), errors)
+        raise BadInput("超出 %d×%d 的风险等级范围" % (scale, scale), errors)
     score = likelihood * impact
     weight = round(1.0 + sum(rules["flag_weights"].get(f, 0.0) for f in flags), 4)
     weighted = round(score * weight, 2)
@@ -576,10 +574,10 @@ class RiskPoint(Aggregate):
         flags = sorted(set(post_flags))
         bad = [f for f in flags if f not in POST_FLAGS]
         if bad:
-            raise BadInput("unknown post flag", {"post_flags": ["unknown: %s" % ", ".join(bad)]})
+            raise BadInput("未知的岗位标记", {"post_flags": ["未知：%s" % ", ".join(bad)]})
         if micro_power_steps and not micro_power_list_id:
-            raise BadInput("steps belong to a 微权力清单",
-                           {"micro_power_list_id": ["required when steps are given"]})
+            raise BadInput("流程环节必须属于一份微权力清单",
+                           {"micro_power_list_id": ["填写流程环节时必填"]})
         p = cls(risk_point_id)
         p.trigger(cls.Identified, risk_point_id=risk_point_id, unit_id=unit_id,
                   description=description, category=category, post=post,
@@ -590,7 +588,7 @@ class RiskPoint(Aggregate):
 
     def _require_active(self):
         if self.retired:
-            raise RuleViolation("risk point %s is retired" % self.id)
+            raise RuleViolation("风险点「%s」已停用" % self.id)
 
     def assess(self, likelihood: int, impact: int, rules: dict, assessed_on: str, by: str,
                note: str = "", post_flags: list[str] | None = None):
@@ -608,10 +606,10 @@ class RiskPoint(Aggregate):
                     today: str):
         self._require_active()
         if control_id in self.controls:
-            raise RuleViolation("control %s already exists" % control_id)
+            raise RuleViolation("防控措施「%s」已存在" % control_id)
         if review_date < today:
-            raise RuleViolation("the review date is in the past",
-                                {"review_date": ["before today"]})
+            raise RuleViolation("复核日期已经过去",
+                                {"review_date": ["早于今天"]})
         self.trigger(self.ControlAdded, risk_point_id=self.id, unit_id=self.unit_id,
                      control_id=control_id, measure=measure, owner_post=owner_post,
                      review_date=review_date, added_on=today)
@@ -620,11 +618,11 @@ class RiskPoint(Aggregate):
                        next_review_date: str):
         self._require_active()
         if control_id not in self.controls:
-            raise RuleViolation("no control %s on this risk point" % control_id,
-                                {"control_id": ["unknown"]})
+            raise RuleViolation("该风险点没有防控措施「%s」" % control_id,
+                                {"control_id": ["未知"]})
         if next_review_date <= reviewed_on:
-            raise RuleViolation("the next review comes after this one",
-                                {"next_review_date": ["must be after reviewed_on"]})
+            raise RuleViolation("下次复核日期必须晚于本次复核",
+                                {"next_review_date": ["必须晚于本次复核日期"]})
         self.trigger(self.ControlReviewed, risk_point_id=self.id, unit_id=self.unit_id,
                      control_id=control_id, reviewed_on=reviewed_on, effective=effective,
                      note=note, next_review_date=next_review_date)
@@ -706,7 +704,7 @@ class ScreeningSchedule(Aggregate):
 
     def change_cadence(self, cadence: str, today: str):
         if cadence == self.cadence:
-            raise RuleViolation("the cadence is already %s" % cadence)
+            raise RuleViolation("排查周期已经是「%s」" % cadence)
         period = period_of(parse_date(today), cadence)
         self.trigger(self.CadenceChanged, unit_id=self.id, cadence=cadence, due_period=period,
                      due_on=period_bounds(period)[1].isoformat(), previous=self.cadence)
@@ -788,20 +786,20 @@ def check_dimensions(dimensions: list[dict]) -> None:
     errors = {}
     total = sum(d["weight"] for d in dimensions)
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        errors["dimensions"] = ["dimension weights add up to %g, not 1" % round(total, 6)]
+        errors["dimensions"] = ["各维度权重之和为 %g，应为 1" % round(total, 6)]
     codes = []
     for n, d in enumerate(dimensions):
         codes.append(d["code"])
         sub = sum(i["weight"] for i in d["indicators"])
         if abs(sub - 1.0) > WEIGHT_TOLERANCE:
             errors["dimensions.%d.indicators" % n] = [
-                "indicator weights of %s add up to %g, not 1" % (d["code"], round(sub, 6))]
+                "「%s」下各指标权重之和为 %g，应为 1" % (d["code"], round(sub, 6))]
         codes.extend(i["code"] for i in d["indicators"])
     dupes = sorted({c for c in codes if codes.count(c) > 1})
     if dupes:
-        errors.setdefault("dimensions", []).append("duplicate code(s): %s" % ", ".join(dupes))
+        errors.setdefault("dimensions", []).append("编号重复：%s" % "、".join(dupes))
     if errors:
-        raise BadInput("the indicator system is not well formed", errors)
+        raise BadInput("指标体系的格式不正确", errors)
 
 
 def indicators_of(dimensions: list[dict]) -> dict[str, dict]:
@@ -844,7 +842,7 @@ class IndicatorSystem(Aggregate):
     def revise(self, title: str, dimensions: list[dict], note: str, effective_from: str):
         check_dimensions(dimensions)
         if title == self.title and dimensions == self.dimensions():
-            raise RuleViolation("the revision changes nothing")
+            raise RuleViolation("修订内容与当前版本相同，没有任何改动")
         self.trigger(self.Revised, system_id=self.id, title=title, version=self.current + 1,
                      dimensions=dimensions, note=note, effective_from=effective_from)
 
@@ -923,7 +921,7 @@ class AssessmentRound(Aggregate):
     @classmethod
     def open(cls, round_id, title, period, system: IndicatorSystem, unit_ids, opened_on):
         if not unit_ids:
-            raise RuleViolation("a round needs at least one unit to assess")
+            raise RuleViolation("考核轮次至少要有一个被考核单位")
         r = cls(round_id)
         r.trigger(cls.Opened, round_id=round_id, title=title, period=period,
                   system_id=system.id, system_version=system.current,
@@ -932,7 +930,7 @@ class AssessmentRound(Aggregate):
 
     def _require_open(self):
         if self.status != "open":
-            raise RuleViolation("the round is finalized; its scores are frozen")
+            raise RuleViolation("该考核轮次已定稿，分数不能再修改")
 
     def record_scores(self, scores: list[dict], by: str):
         self._require_open()
@@ -942,16 +940,16 @@ class AssessmentRound(Aggregate):
         for n, s in enumerate(scores):
             ind = indicators.get(s["indicator"])
             if s["unit_id"] not in units:
-                errors["scores.%d.unit_id" % n] = ["not assessed in this round"]
+                errors["scores.%d.unit_id" % n] = ["不是本轮的被考核单位"]
             if ind is None:
-                errors["scores.%d.indicator" % n] = ["no such indicator in this round's system"]
+                errors["scores.%d.indicator" % n] = ["本轮指标体系中没有这项指标"]
             elif ind["source"] != "manual":
                 errors["scores.%d.indicator" % n] = [
-                    "scored from platform facts (%s), not by hand" % ind["source"]]
+                    "该指标由平台数据（%s）自动计分，不能人工评分" % FACT_SOURCES.label(ind["source"])]
             elif not 0 <= s["score"] <= ind["max_score"]:
-                errors["scores.%d.score" % n] = ["must be between 0 and %s" % ind["max_score"]]
+                errors["scores.%d.score" % n] = ["须在 0 到 %s 之间" % ind["max_score"]]
         if errors:
-            raise BadInput("scores do not fit this round", errors)
+            raise BadInput("评分与本轮考核不符", errors)
         self.trigger(self.ScoresRecorded, round_id=self.id, recorded_by=by,
                      scores=[{"unit_id": s["unit_id"], "indicator": s["indicator"],
                               "score": s["score"], "note": s.get("note") or ""} for s in scores])
@@ -975,11 +973,11 @@ class AssessmentRound(Aggregate):
     def finalize(self, finalized_on: str):
         self._require_open()
         if self.auto_indicators() and self.facts is None:
-            raise RuleViolation("collect the platform facts before finalizing")
+            raise RuleViolation("定稿前请先采集平台数据")
         manual = [c for c, i in indicators_of(self.dimensions).items() if i["source"] == "manual"]
         gaps = sum(1 for u in self.unit_ids for c in manual if c not in self.manual.get(u, {}))
         if gaps:
-            raise RuleViolation("%d manual score(s) are still missing" % gaps)
+            raise RuleViolation("还有 %d 项人工评分未填写" % gaps)
         ranking = rank(self.scores())
         self.trigger(self.Finalized, round_id=self.id, finalized_on=finalized_on,
                      ranking=ranking)
@@ -1053,9 +1051,9 @@ class DisciplineRecord(Aggregate):
     def record(cls, record_id, unit_id, form, person_name, person_id, post, measure, summary,
                handled_on, today, by):
         if form not in DISCIPLINE_FORMS:
-            raise BadInput("unknown form", {"form": ["1, 2, 3 or 4"]})
+            raise BadInput("未知的处理形式", {"form": ["1, 2, 3 or 4"]})
         if handled_on > today:
-            raise BadInput("handled in the future", {"handled_on": ["after today"]})
+            raise BadInput("处理日期晚于今天", {"handled_on": ["晚于今天"]})
         d = cls(record_id)
         d.trigger(cls.Recorded, record_id=record_id, unit_id=unit_id, form=form,
                   person_name=person_name, person_id=person_id, post=post, measure=measure,
@@ -1065,7 +1063,7 @@ class DisciplineRecord(Aggregate):
 
     def void(self, reason: str, by: str):
         if self.voided:
-            raise RuleViolation("the record is already voided")
+            raise RuleViolation("该记录已作废")
         self.trigger(self.Voided, record_id=self.id, unit_id=self.unit_id, form=self.form,
                      period=self.period, reason=reason, voided_by=by)
 

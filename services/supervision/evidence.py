@@ -56,7 +56,7 @@ class EvidenceStore:
         target = self.path_of(ref)
         # the reference is built from hex digits only; checked anyway, should that change
         if not target.resolve().is_relative_to(self.root.resolve()):
-            raise BadInput("证据路径越界", {"path": ["outside the evidence store"]})
+            raise BadInput("证据路径越界", {"path": ["不在整改材料存储目录内"]})
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             # write then rename: a reader never sees half a file under its final name

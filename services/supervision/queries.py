@@ -246,7 +246,7 @@ def overdue_list(conn, unit_id: str, level: str | None, limit: int, offset: int,
 def rectification(conn, rect_id: str, today: str) -> dict:
     row = conn.execute(select(r).where(r.c.rect_id == rect_id)).mappings().first()
     if row is None:
-        raise NotFound("rectification %s not found" % rect_id)
+        raise NotFound("整改「%s」不存在" % rect_id)
     out = _live(row, today)
     subs = conn.execute(select(evidence_submissions)
                         .where(evidence_submissions.c.rect_id == rect_id)
@@ -279,7 +279,7 @@ def inspection(conn, inspection_id: str) -> dict:
     row = conn.execute(select(inspections).where(inspections.c.inspection_id == inspection_id)
                        ).mappings().first()
     if row is None:
-        raise NotFound("inspection %s not found" % inspection_id)
+        raise NotFound("检查「%s」不存在" % inspection_id)
     out = dict(row)
     out["criteria"] = json.loads(out["criteria"])
     out["inspectors"] = json.loads(out["inspectors"])
@@ -323,7 +323,7 @@ def checklist(conn, checklist_id: str, version: int | None) -> dict:
         checklists.c.version.desc()).limit(1)
     row = conn.execute(q).mappings().first()
     if row is None:
-        raise NotFound("no checklist %s%s" % (checklist_id, " v%d" % version if version else ""))
+        raise NotFound("没有检查清单「%s%s」" % (checklist_id, " v%d" % version if version else ""))
     versions = [v for (v,) in conn.execute(select(checklists.c.version)
                                           .where(checklists.c.checklist_id == checklist_id)
                                           .order_by(checklists.c.version))]
@@ -381,7 +381,7 @@ def risk_point(conn, risk_point_id: str) -> dict:
     row = conn.execute(select(risk_points).where(risk_points.c.risk_point_id == risk_point_id)
                        ).mappings().first()
     if row is None:
-        raise NotFound("risk point %s not found" % risk_point_id)
+        raise NotFound("风险点「%s」不存在" % risk_point_id)
     out = _risk_row(row)
     out["history"] = [dict(a, post_flags=json.loads(a["post_flags"]), rules=json.loads(a["rules"]))
                       for a in conn.execute(select(risk_assessments)
@@ -510,7 +510,7 @@ def indicator_system(conn, system_id: str, version: int | None) -> dict:
     q = q.where(t.c.version == version) if version else q.order_by(t.c.version.desc()).limit(1)
     row = conn.execute(q).mappings().first()
     if row is None:
-        raise NotFound("no indicator system %s%s" % (system_id, " v%d" % version if version else ""))
+        raise NotFound("没有指标体系「%s%s」" % (system_id, " v%d" % version if version else ""))
     versions = [v for (v,) in conn.execute(select(t.c.version).where(t.c.system_id == system_id)
                                           .order_by(t.c.version))]
     return dict(row, dimensions=json.loads(row["dimensions"]), versions=versions)
@@ -519,7 +519,7 @@ def indicator_system(conn, system_id: str, version: int | None) -> dict:
 def round_row(conn, round_id: str) -> dict:
     row = conn.execute(select(rounds).where(rounds.c.round_id == round_id)).mappings().first()
     if row is None:
-        raise NotFound("assessment round %s not found" % round_id)
+        raise NotFound("考核轮次「%s」不存在" % round_id)
     return dict(row, dimensions=json.loads(row["dimensions"]))
 
 

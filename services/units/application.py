@@ -51,14 +51,14 @@ def _letter_issuer(conn, data) -> str | None:
 def register_unit(uow, d):
     """Add a unit (机关单位 / 科室 / 基层站所) under a parent; roots are city or district."""
     if d["parent_id"] is None and not uow.actor.has(NODE_ADMIN):
-        raise RuleViolation("only a node-admin registers a root unit")
+        raise RuleViolation("只有节点管理员可以登记顶级单位")
     if d["parent_id"] is not None:
         parent = _require_unit(uow.conn, d["parent_id"])
         if not parent["active"]:
-            raise RuleViolation("parent unit %s is deactivated" % d["parent_id"])
+            raise RuleViolation("上级单位「%s」已停用" % d["parent_id"])
     unit_id = new_id(d["unit_id"])
     if uow.exists(Unit, unit_id):
-        raise Conflict("unit %s already exists" % unit_id, {"unit_id": ["already taken"]})
+        raise Conflict("单位「%s」已存在" % unit_id, {"unit_id": ["已被占用"]})
     unit = Unit.register(unit_id, d["name"], d["kind"], d["level"], d["parent_id"])
     uow.save(unit)
     return unit_row(uow.conn, unit_id) or {"unit_id": unit_id}
@@ -80,8 +80,8 @@ def move_unit(uow, d):
     new_parent = _require_unit(uow.conn, d["parent_id"])
     here = unit_path(uow.conn, unit.id)
     if new_parent["path"].startswith(here):
-        raise RuleViolation("cannot move a unit under its own subtree",
-                            {"parent_id": ["is inside the unit being moved"]})
+        raise RuleViolation("不能把单位移到它自己的下级单位之下",
+                            {"parent_id": ["位于被移动的单位之下"]})
     unit.move(d["parent_id"])
     uow.save(unit)
     return unit_row(uow.conn, unit.id)
@@ -109,7 +109,7 @@ def set_pilot_flags(uow, d):
 def deactivate_unit(uow, d):
     children = [u for u in subtree(uow.conn, d["unit_id"]) if u["unit_id"] != d["unit_id"]]
     if children:
-        raise RuleViolation("unit has %d active units below it; move or deactivate them first"
+        raise RuleViolation("该单位下还有 %d 个在用的下级单位，请先移走或停用它们"
                             % len(children))
     unit = uow.get(Unit, d["unit_id"])
     unit.deactivate(d["reason"])
@@ -158,7 +158,7 @@ def register_person(uow, d):
     _require_unit(uow.conn, d["unit_id"])
     person_id = new_id(d["person_id"])
     if uow.exists(Person, person_id):
-        raise Conflict("person %s already exists" % person_id, {"person_id": ["already taken"]})
+        raise Conflict("人员「%s」已存在" % person_id, {"person_id": ["已被占用"]})
     person = Person.register(person_id, d["name"], d["unit_id"], d["post"], d["young_cadre"])
     uow.save(person)
     return {"person_id": person_id, "unit_id": d["unit_id"]}
@@ -202,7 +202,7 @@ def _person(row) -> dict:
 def get_person(conn, d, actor):
     row = conn.execute(select(people).where(people.c.person_id == d["person_id"])).mappings().first()
     if row is None:
-        raise NotFound("person %s not found" % d["person_id"])
+        raise NotFound("人员「%s」不存在" % d["person_id"])
     return _person(row)
 
 
@@ -222,7 +222,7 @@ def draft_document(uow, d):
     _require_unit(uow.conn, d["unit_id"])
     doc_id = new_id(d["doc_id"])
     if uow.exists(ResponsibilityDocument, doc_id):
-        raise Conflict("document %s already exists" % doc_id, {"doc_id": ["already taken"]})
+        raise Conflict("文件「%s」已存在" % doc_id, {"doc_id": ["已被占用"]})
     doc = ResponsibilityDocument.draft(doc_id, d["unit_id"], d["kind"], d["title"], d["items"])
     uow.save(doc)
     return {"doc_id": doc_id, "revision": doc.revision}
@@ -246,7 +246,7 @@ def _document(row) -> dict:
 def get_document(conn, d, actor):
     row = conn.execute(select(documents).where(documents.c.doc_id == d["doc_id"])).mappings().first()
     if row is None:
-        raise NotFound("document %s not found" % d["doc_id"])
+        raise NotFound("文件「%s」不存在" % d["doc_id"])
     return _document(row)
 
 
@@ -264,11 +264,11 @@ def issue_letter(uow, d):
     issuer = _require_unit(uow.conn, d["issuer_unit_id"])
     target = _require_unit(uow.conn, d["target_unit_id"])
     if not target["path"].startswith(issuer["path"]) or target["unit_id"] == issuer["unit_id"]:
-        raise RuleViolation("the target unit must be below the issuing unit",
-                            {"target_unit_id": ["not below %s" % issuer["unit_id"]]})
+        raise RuleViolation("责任书的对象单位必须是下达单位的下级单位",
+                            {"target_unit_id": ["不是「%s」的下级单位" % issuer["unit_id"]]})
     letter_id = ResponsibilityLetter.letter_id(d["period"], d["target_unit_id"])
     if uow.exists(ResponsibilityLetter, letter_id):
-        raise Conflict("a letter for %s in %s already exists" % (d["target_unit_id"], d["period"]))
+        raise Conflict("单位「%s」在 %s 的责任书已存在" % (d["target_unit_id"], d["period"]))
     letter = ResponsibilityLetter.issue(d["period"], d["issuer_unit_id"], d["target_unit_id"],
                                         d["signatory_role"], d["content"])
     uow.save(letter)
@@ -304,7 +304,7 @@ def draft_micro_power(uow, d):
     _require_unit(uow.conn, d["unit_id"])
     list_id = MicroPowerList.list_id(d["unit_id"], d["post"])
     if uow.exists(MicroPowerList, list_id):
-        raise Conflict("a list for post %s already exists; edit it" % d["post"])
+        raise Conflict("岗位「%s」的小微权力清单已存在，请直接修改" % d["post"])
     mpl = MicroPowerList.draft_for(d["unit_id"], d["post"], d["content"])
     uow.save(mpl)
     return {"list_id": mpl.id, "published_version": 0}
@@ -332,7 +332,7 @@ def get_micro_power(conn, d, actor):
     row = conn.execute(select(micro_power).where(
         micro_power.c.list_id == MicroPowerList.list_id(d["unit_id"], d["post"]))).mappings().first()
     if row is None:
-        raise NotFound("no micro-power list for post %s" % d["post"])
+        raise NotFound("岗位「%s」没有小微权力清单" % d["post"])
     out = dict(row)
     out["draft"] = json.loads(out["draft"])
     out["published"] = json.loads(out["published"]) if out["published"] else None

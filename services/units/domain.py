@@ -84,8 +84,8 @@ class Unit(Aggregate):
     @classmethod
     def register(cls, unit_id: str, name: str, kind: str, level: str, parent_id: str | None):
         if parent_id is None and level not in ("city", "district"):
-            raise RuleViolation("only a city or district can be a root unit",
-                                {"parent_id": ["required for level %s" % level]})
+            raise RuleViolation("只有市或区一级的单位才能作为顶级单位",
+                                {"parent_id": ["层级为「%s」的单位必须填写上级单位" % UNIT_LEVELS.label(level)]})
         unit = cls(unit_id)
         unit.trigger(cls.Registered, unit_id=unit_id, name=name, kind=kind, level=level,
                      parent_id=parent_id)
@@ -93,7 +93,7 @@ class Unit(Aggregate):
 
     def _require_active(self):
         if not self.active:
-            raise RuleViolation("unit %s is deactivated" % self.id)
+            raise RuleViolation("单位「%s」已停用" % self.id)
 
     def rename(self, name: str):
         self._require_active()
@@ -104,7 +104,7 @@ class Unit(Aggregate):
     def move(self, parent_id: str):
         self._require_active()
         if parent_id == self.id:
-            raise RuleViolation("a unit cannot be its own parent", {"parent_id": ["is the unit itself"]})
+            raise RuleViolation("单位不能把自己设为上级单位", {"parent_id": ["就是该单位本身"]})
         if parent_id == self.parent_id:
             return
         self.trigger(self.Moved, unit_id=self.id, parent_id=parent_id, previous_parent_id=self.parent_id)
@@ -168,18 +168,18 @@ class Person(Aggregate):
 
     def assign_role(self, role: str, part_time: bool = False):
         if role in self.roles:
-            raise RuleViolation("%s already has role %s" % (self.id, role))
+            raise RuleViolation("「%s」已担任「%s」" % (self.id, PERSON_ROLES.label(role)))
         self.trigger(self.RoleAssigned, person_id=self.id, unit_id=self.unit_id, role=role,
                      part_time=part_time)
 
     def remove_role(self, role: str):
         if role not in self.roles:
-            raise RuleViolation("%s does not have role %s" % (self.id, role))
+            raise RuleViolation("「%s」未担任「%s」" % (self.id, PERSON_ROLES.label(role)))
         self.trigger(self.RoleRemoved, person_id=self.id, unit_id=self.unit_id, role=role)
 
     def promote(self, new_post: str, unit_id: str, effective_on: str):
         if new_post == self.post and unit_id == self.unit_id:
-            raise RuleViolation("the new post is the current post", {"new_post": ["unchanged"]})
+            raise RuleViolation("新岗位与现任岗位相同", {"new_post": ["没有变化"]})
         self.trigger(self.Promoted, person_id=self.id, unit_id=unit_id, previous_post=self.post,
                      new_post=new_post, effective_on=effective_on)
 
@@ -210,7 +210,7 @@ class ResponsibilityDocument(Aggregate):
 
     def revise(self, title: str, items: list[dict], note: str):
         if title == self.title and items == self.items:
-            raise RuleViolation("the revision changes nothing")
+            raise RuleViolation("修订内容与当前版本相同，没有任何改动")
         self.trigger(self.Revised, doc_id=self.id, unit_id=self.unit_id, title=title,
                      items=items, revision=self.revision + 1, note=note)
 
@@ -243,7 +243,7 @@ class ResponsibilityLetter(Aggregate):
     @classmethod
     def issue(cls, period, issuer_unit_id, target_unit_id, signatory_role, content):
         if issuer_unit_id == target_unit_id:
-            raise RuleViolation("a unit does not issue a letter to itself")
+            raise RuleViolation("单位不能向自己下达责任书")
         letter = cls(cls.letter_id(period, target_unit_id))
         letter.trigger(cls.Issued, letter_id=letter.id, period=period,
                        issuer_unit_id=issuer_unit_id, target_unit_id=target_unit_id,
@@ -252,18 +252,18 @@ class ResponsibilityLetter(Aggregate):
 
     def sign(self, signed_on: str, signatory_role: str):
         if self.revoked:
-            raise RuleViolation("the letter was revoked")
+            raise RuleViolation("该责任书已撤销")
         if self.signed:
-            raise RuleViolation("the letter is already signed")
+            raise RuleViolation("该责任书已签署")
         if signatory_role != self.signatory_role:
-            raise RuleViolation("this letter is signed by the %s" % self.signatory_role,
-                                {"signatory_role": ["must be %s" % self.signatory_role]})
+            raise RuleViolation("该责任书须由「%s」签署" % PERSON_ROLES.label(self.signatory_role),
+                                {"signatory_role": ["必须是「%s」" % PERSON_ROLES.label(self.signatory_role)]})
         self.trigger(self.Signed, letter_id=self.id, period=self.period,
                      target_unit_id=self.target_unit_id, signed_on=signed_on)
 
     def revoke(self, reason: str):
         if self.revoked:
-            raise RuleViolation("the letter is already revoked")
+            raise RuleViolation("该责任书已经撤销")
         self.trigger(self.Revoked, letter_id=self.id, period=self.period,
                      target_unit_id=self.target_unit_id, reason=reason)
 
@@ -302,12 +302,12 @@ class MicroPowerList(Aggregate):
     def edit(self, content: dict):
         _check_steps(content)
         if content == self.draft:
-            raise RuleViolation("the draft is unchanged")
+            raise RuleViolation("草稿没有任何改动")
         self.trigger(self.DraftEdited, list_id=self.id, unit_id=self.unit_id, content=content)
 
     def publish(self, published_on: str):
         if self.draft == self.published:
-            raise RuleViolation("nothing new to publish: the draft is the published version")
+            raise RuleViolation("没有可发布的新内容：草稿与已发布版本相同")
         self.trigger(self.Published, list_id=self.id, unit_id=self.unit_id, post=self.post,
                      content=self.draft, published_version=self.published_version + 1,
                      published_on=published_on)
@@ -316,4 +316,4 @@ class MicroPowerList(Aggregate):
 def _check_steps(content: dict) -> None:
     posts = {s["responsible_post"] for s in content.get("steps", [])}
     if content.get("steps") and not all(posts):
-        raise RuleViolation("every procedure step needs its responsible post")
+        raise RuleViolation("每个流程环节都必须指定责任岗位")

@@ -112,23 +112,23 @@ def verify_request(headers: Mapping[str, str], origin: str, after: int, limit: i
     date = headers.get(H_DATE)
     signature = headers.get(H_SIGNATURE)
     if not (requester and date and signature):
-        raise FeedRefused("a signed request is required (%s, %s, %s)"
+        raise FeedRefused("请求必须带有签名（%s、%s、%s）"
                           % (H_NODE, H_DATE, H_SIGNATURE), 401)
     try:
         validate_node_id(requester, H_NODE)
         sent = datetime.fromisoformat(date.replace("Z", "+00:00"))
         if sent.tzinfo is None:
-            raise ValueError("no time zone")
+            raise ValueError("没有时区")
     except ValueError as exc:
         raise FeedRefused(str(exc), 400) from None
     skew = abs(((now or datetime.now(timezone.utc)) - sent).total_seconds())
     if skew > MAX_SKEW:
-        raise FeedRefused("request time is %.0fs away from this node's clock" % skew, 401)
+        raise FeedRefused("请求时间与本节点时钟相差 %.0f 秒" % skew, 401)
     if registry.public_key(requester) is None:
-        raise FeedRefused("node %r is not trusted here" % requester, 403)
+        raise FeedRefused("节点 %r 不是本节点信任的节点" % requester, 403)
     if not _check_sig(registry, requester, signature,
                       _request_bytes(origin, requester, after, limit, date)):
-        raise FeedRefused("request signature does not verify under %r's key" % requester, 401)
+        raise FeedRefused("请求签名无法用 %r 的公钥验证" % requester, 401)
     return requester
 
 
@@ -182,26 +182,26 @@ def verify_page(body: Any, origin: str, requester: str, after: int,
     """Check a page against the request and the origin's key; entries still have to be
     verified one by one (``envelope.verify``) like any AMQP message."""
     if not isinstance(body, dict):
-        raise FeedPageInvalid("feed page is not a JSON object")
+        raise FeedPageInvalid("数据页不是 JSON 对象")
     try:
         page = FeedPage(body["origin"], body["requester"], int(body["after"]),
                         int(body["through"]), int(body["head"]), list(body["entries"]))
         signature = body["signature"]
         pairs = [(int(e["origin_seq"]), str(e["event_id"])) for e in page.entries]
     except (KeyError, TypeError, ValueError) as exc:
-        raise FeedPageInvalid("feed page is malformed: %s" % exc) from None
+        raise FeedPageInvalid("数据页格式有误：%s" % exc) from None
     if (page.origin, page.requester, page.after) != (origin, requester, after):
-        raise FeedPageInvalid("feed page answers another request (%s/%s after %d)"
+        raise FeedPageInvalid("数据页答复的是另一个请求（%s/%s，%d 之后）"
                               % (page.origin, page.requester, page.after))
     if not _check_sig(registry, origin, signature,
                       _page_bytes(origin, requester, after, page.through, page.head, pairs)):
-        raise FeedPageInvalid("feed page signature does not verify under %r's key" % origin)
+        raise FeedPageInvalid("数据页签名无法用 %r 的公钥验证" % origin)
     seqs = [s for s, _ in pairs]
     if page.through < after or page.head < page.through or seqs != sorted(set(seqs)) or \
             (seqs and (seqs[0] <= after or seqs[-1] > page.through)):
-        raise FeedPageInvalid("feed page sequence numbers are inconsistent")
+        raise FeedPageInvalid("数据页的序号前后不一致")
     if any(e.get("origin") != origin for e in page.entries):
-        raise FeedPageInvalid("feed page of %r holds another origin's entries" % origin)
+        raise FeedPageInvalid("%r 的数据页含有其他来源的条目" % origin)
     return page
 
 
@@ -224,17 +224,17 @@ def fetch_page(http_client, key: Ed25519PrivateKey, requester: str, registry: Ke
         r = conn.getresponse()
         data = r.read()
     except (OSError, http_client.HTTPException) as exc:
-        raise FeedError("GET %s: %s" % (feed_url, exc)) from exc
+        raise FeedError("读取 %s 失败：%s" % (feed_url, exc)) from exc
     finally:
         conn.close()
     if r.status in (400, 401, 403):
-        raise FeedRefused("GET %s -> %d %s" % (feed_url, r.status, data[:300]), r.status)
+        raise FeedRefused("读取 %s 失败：%d %s" % (feed_url, r.status, data[:300]), r.status)
     if r.status != 200:
-        raise FeedError("GET %s -> %d %s" % (feed_url, r.status, data[:300]), r.status)
+        raise FeedError("读取 %s 失败：%d %s" % (feed_url, r.status, data[:300]), r.status)
     try:
         body = json.loads(data)
     except ValueError as exc:
-        raise FeedError("GET %s: not JSON (%s)" % (feed_url, exc)) from exc
+        raise FeedError("读取 %s 失败：不是 JSON（%s）" % (feed_url, exc)) from exc
     return verify_page(body, origin, requester, after, registry)
 
 
@@ -259,15 +259,15 @@ class FeedClient:
             r = self._http.get(feed_url, params={"after": after, "limit": limit},
                                headers=headers, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise FeedError("GET %s: %s" % (feed_url, exc)) from exc
+            raise FeedError("读取 %s 失败：%s" % (feed_url, exc)) from exc
         if r.status_code in (400, 401, 403):
-            raise FeedRefused("GET %s -> %d %s" % (feed_url, r.status_code, r.text[:300]),
+            raise FeedRefused("读取 %s 失败：%d %s" % (feed_url, r.status_code, r.text[:300]),
                               r.status_code)
         if r.status_code != 200:
-            raise FeedError("GET %s -> %d %s" % (feed_url, r.status_code, r.text[:300]),
+            raise FeedError("读取 %s 失败：%d %s" % (feed_url, r.status_code, r.text[:300]),
                             r.status_code)
         try:
             body = r.json()
         except ValueError as exc:
-            raise FeedError("GET %s: not JSON (%s)" % (feed_url, exc)) from exc
+            raise FeedError("读取 %s 失败：不是 JSON（%s）" % (feed_url, exc)) from exc
         return verify_page(body, origin, self.node_id, after, self.registry)

@@ -185,7 +185,7 @@ def test_only_the_owner_changes_a_record(tmp_path):
     actor_b = Actor("admin", ("node-admin",), None, "district-b")
     with pytest.raises(Forbidden) as refused:
         b.run("revise_case", {"case_id": ids["case"], "title": "x", "note": "n"}, actor_b)
-    assert "contribution" in refused.value.message
+    assert "补充内容" in refused.value.message
     for cmd, data in (("withdraw_record", {"kind": "case", "record_id": ids["case"], "reason": "r"}),
                       ("share_record", {"kind": "case", "record_id": ids["case"], "sharing": "city"})):
         with pytest.raises(Forbidden):

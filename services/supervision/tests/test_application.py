@@ -123,7 +123,7 @@ def test_rectification_lifecycle_and_every_refused_transition(any_node):
     assert (f["status"], f["unit_id"], f["responsible_role"], f["source"]) == (
         "open", "u1", "unit_head", "public_report")
     err = must_fail(node, 409, "verify_rectification", {"rect_id": rid}, INSPECTOR)
-    assert "no evidence" in err.message
+    assert "尚未提交整改材料" in err.message
     must_fail(node, 409, "reject_rectification", {"rect_id": rid, "reason": "x"}, INSPECTOR)
     must_fail(node, 409, "reopen_rectification", {"rect_id": rid, "reason": "x",
                                                   "deadline": "2024-05-01"}, INSPECTOR)

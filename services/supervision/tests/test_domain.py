@@ -85,7 +85,7 @@ def test_an_inspection_is_scored_under_the_version_it_was_planned_with():
                                        "description": ""}], "v2")
     with pytest.raises(BadInput) as err:
         insp.score([{"criterion": "extra", "score": 5, "note": "x"}])
-    assert "not in checklist version 1" in err.value.fields["scores.0.criterion"][0]
+    assert "不在第 1 版检查清单中" in err.value.fields["scores.0.criterion"][0]
     assert insp.checklist_version == 1
 
 
@@ -104,12 +104,12 @@ def test_scores_outside_the_scale_or_unexplained_deductions_are_refused(score, n
 def test_complete_needs_every_score_and_the_on_site_feedback():
     insp = planned()
     insp.note_finding("f1")
-    with pytest.raises(RuleViolation, match="not scored"):
+    with pytest.raises(RuleViolation, match="尚未评分"):
         insp.complete("2024-03-06")
     insp.score(full_scores(insp, 25))
     with pytest.raises(RuleViolation, match="现场反馈"):
         insp.complete("2024-03-06")
-    with pytest.raises(RuleViolation, match="not recorded in this inspection"):
+    with pytest.raises(RuleViolation, match="不是在本次检查中记录的"):
         insp.give_feedback([{"role": "party_secretary", "name": "张三"}], "2024-03-05T10:00:00+08:00",
                            ["f9"], "x")
     insp.give_feedback([{"role": "party_secretary", "name": "张三"}], "2024-03-05T10:00:00+08:00",
@@ -117,7 +117,7 @@ def test_complete_needs_every_score_and_the_on_site_feedback():
     insp.complete("2024-03-06")
     done = replayed(insp)
     assert done.status == "completed"
-    with pytest.raises(RuleViolation, match="completed"):
+    with pytest.raises(RuleViolation, match="已完成"):
         done.score(full_scores(done))
     with pytest.raises(RuleViolation):
         done.note_finding("f2")
@@ -136,7 +136,7 @@ def test_feedback_events_are_private_and_completion_totals():
 def test_an_inspection_with_findings_cannot_be_cancelled():
     insp = planned()
     insp.note_finding("f1")
-    with pytest.raises(RuleViolation, match="cannot be cancelled"):
+    with pytest.raises(RuleViolation, match="不能取消"):
         insp.cancel("改期")
     other = planned()
     other.cancel("改期")
@@ -186,18 +186,18 @@ def test_lifecycle_open_evidence_rejected_evidence_verified_reopened():
 
 
 @pytest.mark.parametrize("setup,action,message", [
-    ([], lambda r: r.verify("2024-03-20", "insp-1", ""), "no evidence"),
-    ([], lambda r: r.reject("x", "2024-03-20", "insp-1"), "no evidence"),
-    (["submit"], lambda r: r.submit_evidence(EVIDENCE, "", "2024-03-21", "ua-u1"), "awaiting"),
-    (["submit"], lambda r: r.verify("2024-03-21", "ua-u1", ""), "you submitted yourself"),
-    (["submit", "verify"], lambda r: r.verify("2024-03-22", "insp-1", ""), "already closed"),
+    ([], lambda r: r.verify("2024-03-20", "insp-1", ""), "尚未提交整改材料"),
+    ([], lambda r: r.reject("x", "2024-03-20", "insp-1"), "尚未提交整改材料"),
+    (["submit"], lambda r: r.submit_evidence(EVIDENCE, "", "2024-03-21", "ua-u1"), "等待核查"),
+    (["submit"], lambda r: r.verify("2024-03-21", "ua-u1", ""), "自己提交的"),
+    (["submit", "verify"], lambda r: r.verify("2024-03-22", "insp-1", ""), "已经销号"),
     (["submit", "verify"], lambda r: r.submit_evidence(EVIDENCE, "", "2024-03-22", "ua-u1"),
-     "closed"),
-    (["submit", "verify"], lambda r: r.extend_deadline("2024-05-01", "x", "2024-03-22"), "closed"),
-    ([], lambda r: r.reopen("x", "2024-05-01", "2024-03-20"), "only a closed"),
-    (["submit", "verify"], lambda r: r.reopen("x", "2024-03-01", "2024-03-22"), "past"),
-    ([], lambda r: r.extend_deadline("2024-03-30", "x", "2024-03-20"), "later than"),
-    ([], lambda r: r.extend_deadline("2024-04-10", "x", "2024-04-20"), "past"),
+     "已销号"),
+    (["submit", "verify"], lambda r: r.extend_deadline("2024-05-01", "x", "2024-03-22"), "已销号"),
+    ([], lambda r: r.reopen("x", "2024-05-01", "2024-03-20"), "只有已销号的整改"),
+    (["submit", "verify"], lambda r: r.reopen("x", "2024-03-01", "2024-03-22"), "已经过去"),
+    ([], lambda r: r.extend_deadline("2024-03-30", "x", "2024-03-20"), "延期后的期限必须晚于"),
+    ([], lambda r: r.extend_deadline("2024-04-10", "x", "2024-04-20"), "已经过去"),
 ])
 def test_rejected_transitions_record_nothing(setup, action, message):
     r = opened()
@@ -274,7 +274,7 @@ def test_risk_scale_is_configurable_and_enforced():
     assert assess_level(2, 2, [], rules)["level"] == "medium"   # 4/9 ≥ 0.32
     with pytest.raises(BadInput) as err:
         assess_level(4, 1, [], rules)
-    assert err.value.fields == {"likelihood": ["must be between 1 and 3"]}
+    assert err.value.fields == {"likelihood": ["须在 1 到 3 之间"]}
     with pytest.raises(BadInput):
         assess_level(0, 6, [], RULES)
 
@@ -304,7 +304,7 @@ def test_controls_and_retirement():
         p.review_control("c1", "2024-03-02", True, "", "2024-03-01")
     p.review_control("c1", "2024-03-02", True, "", "2024-09-30")
     p.retire("岗位撤销", "2024-03-03")
-    with pytest.raises(RuleViolation, match="retired"):
+    with pytest.raises(RuleViolation, match="已停用"):
         p.assess(1, 1, RULES, "2024-03-04", "x")
     with pytest.raises(BadInput):
         RiskPoint.identify("r2", "u1", "x", "procedure", micro_power_steps=["受理"])
@@ -428,17 +428,17 @@ def test_a_round_keeps_its_weights_and_its_rules():
                            {"unit_id": "u9", "indicator": "unity", "score": 5},
                            {"unit_id": "u1", "indicator": "unity", "score": 101}], "insp")
     assert set(err.value.fields) == {"scores.0.indicator", "scores.1.unit_id", "scores.2.score"}
-    with pytest.raises(RuleViolation, match="collect"):
+    with pytest.raises(RuleViolation, match="采集平台数据"):
         rnd.finalize("2024-04-03")
     rnd.collect_facts({"u1": {"closure_rate": 100.0}}, "2024-04-03")
-    with pytest.raises(RuleViolation, match="missing"):
+    with pytest.raises(RuleViolation, match="人工评分未填写"):
         rnd.finalize("2024-04-03")
     manual = [c for d in rnd.dimensions for c in d["indicators"] if c["source"] == "manual"]
     rnd.record_scores([{"unit_id": u, "indicator": c["code"], "score": 80}
                        for u in ("u1", "u2") for c in manual], "insp")
     ranking = rnd.finalize("2024-04-03")
     assert [x["unit_id"] for x in ranking] == ["u1", "u2"]
-    with pytest.raises(RuleViolation, match="frozen"):
+    with pytest.raises(RuleViolation, match="不能再修改"):
         rnd.record_scores([{"unit_id": "u1", "indicator": "unity", "score": 1}], "insp")
 
 

@@ -150,7 +150,7 @@ def test_rectification_lifecycle_rules_and_ladder(running, transport):
             assert running.head() == head, "%s wrote although refused" % name
             return body
 
-        assert "no evidence" in refused(409, "verify_rectification", {"rect_id": rid}, "insp-1")["message"]
+        assert "尚未提交整改材料" in refused(409, "verify_rectification", {"rect_id": rid}, "insp-1")["message"]
         refused(403, "submit_evidence", {"rect_id": rid, "evidence": EVIDENCE}, "ua-u2")
         refused(403, "submit_evidence", {"rect_id": rid, "evidence": EVIDENCE}, "viewer")
         body = refused(400, "submit_evidence", {"rect_id": rid, "evidence": [
@@ -300,7 +300,7 @@ def test_inspection_and_risk_work_over_http(running):
     assert insp.post("score_inspection", {"inspection_id": iid, "scores": scores})[0] == 200
     status, body = insp.post("score_inspection", {"inspection_id": iid, "scores": [
         {"criterion": "prescribed_actions", "score": 99, "note": "x"}]})
-    assert status == 400 and body["fields"] == {"scores.0.score": ["must be between 0 and 25 for 规定动作全不全"]}
+    assert status == 400 and body["fields"] == {"scores.0.score": ["「规定动作全不全」的得分须在 0 到 25 之间"]}
     assert insp.post("complete_inspection", {"inspection_id": iid})[0] == 409
     assert insp.post("give_feedback", {"inspection_id": iid, "told": [{"role": "party_secretary",
                                                                         "name": "张书记"}],

@@ -211,7 +211,7 @@ def test_not_found_and_conflicts(units_node):
     build_tree(api)
     assert api.post("rename_unit", {"unit_id": "ghost", "name": "x"})[0] == 404
     status, body = api.post("register_unit", TREE[1])
-    assert status == 409 and body["fields"] == {"unit_id": ["already taken"]}
+    assert status == 409 and body["fields"] == {"unit_id": ["已被占用"]}
     head = units_node.head()
     # If-Match: an edit made on a stale version is refused
     status, body = api.post("rename_unit", {"unit_id": "xj", "name": "新名"}, if_match=5)
