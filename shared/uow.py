@@ -156,8 +156,8 @@ class UnitOfWork:
             expected, self.expected_version = self.expected_version, None
             if agg.version != expected:
                 raise ConcurrencyError(
-                    "记录 %s %s 当前为第 %d 版，您修改的是第 %d 版，请重新加载后再试"
-                    % (cls.stream_type, id, agg.version, expected))
+                    "记录「%s」当前为第 %d 版，您修改的是第 %d 版，请重新加载后再试"
+                    % (id, agg.version, expected))
         return agg
 
     def exists(self, cls: type[Aggregate], id: str) -> bool:

@@ -46,6 +46,8 @@ SEVERITIES = Choices("严重程度", {"minor": "轻微", "general": "一般", "s
 RESPONSIBLE_ROLES = Choices("责任人职务", {"party_secretary": "党组织书记", "unit_head": "单位负责人",
                                          "discipline_member": "纪检委员", "cadre": "干部",
                                          "member": "党员"})
+CADENCES = Choices("排查周期", {"monthly": "每月", "quarterly": "每季度",
+                                "half_yearly": "每半年", "yearly": "每年"})  # of CADENCE_MONTHS
 RISK_LEVELS = Choices("风险等级", {"high": "高", "medium": "中", "low": "低"})
 LEVEL_COLOURS = {"high": "red", "medium": "yellow", "low": "green"}
 RISK_CATEGORIES = Choices("风险类别", {
@@ -704,7 +706,7 @@ class ScreeningSchedule(Aggregate):
 
     def change_cadence(self, cadence: str, today: str):
         if cadence == self.cadence:
-            raise RuleViolation("排查周期已经是「%s」" % cadence)
+            raise RuleViolation("排查周期已经是「%s」" % CADENCES.label(cadence))
         period = period_of(parse_date(today), cadence)
         self.trigger(self.CadenceChanged, unit_id=self.id, cadence=cadence, due_period=period,
                      due_on=period_bounds(period)[1].isoformat(), previous=self.cadence)

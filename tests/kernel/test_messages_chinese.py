@@ -110,3 +110,10 @@ def test_each_service_refuses_in_chinese(container_factory, node_config, admin_t
         "body": "正文", "business_type": "审批"})
     assert_chinese(status, body, 404, ("jy-1", "wu-3"))
     assert _head(ex_rt) == head
+
+
+def test_every_screening_cadence_has_its_label():
+    """The cadences are configured in settings and named in messages by the domain's labels."""
+    from services.supervision.domain import CADENCES
+    from services.supervision.settings import CADENCE_MONTHS
+    assert tuple(CADENCES) == tuple(CADENCE_MONTHS)
