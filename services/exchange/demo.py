@@ -22,7 +22,9 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -105,6 +107,10 @@ class Demo:
         self.services = list(services or ("units", "exchange"))
         if "exchange" not in self.services:
             self.services.append("exchange")
+        # dates from today in the users' zone, so the scenario runs on any day: the
+        # supervision service publishes figures for the month it is in
+        self.today = datetime.now(ZoneInfo(config.timezone_name())).date()
+        self.period = self.today.strftime("%Y-%m")
         ports = {n: base_port + 10 * i + PORT_OFFSET["exchange"]
                  for i, n in enumerate(("city", "district-a", "district-b"))}
         self.net = LocalNetwork(self.var_root, prefix="%s-%s" % (prefix, uuid.uuid4().hex[:4]),
@@ -197,6 +203,9 @@ class Demo:
         return wait(lambda: (lambda r: r if r and check(r) else None)(self.x(node).get("get_record", record_id=rid)),
                     what or "%s at %s" % (rid, node))
 
+    def day(self, days: int) -> str:
+        return (self.today + timedelta(days=days)).isoformat()
+
     def scenario(self) -> dict:
         a, city, b = self.x("district-a"), self.x("city"), self.x("district-b")
         ALL = {"sharing": "all", "recipients": []}
@@ -255,10 +264,10 @@ class Demo:
 
         say("\n活动联办 上下互动")
         ids["activity"] = city.post("plan_activity", {
-            "activity_id": "party-day-2025-06", "unit_id": "city-gw",
+            "activity_id": "party-day-%s" % self.period, "unit_id": "city-gw",
             "title": "“共学党纪法规、共看警示短片、共上廉政党课、共话清廉感悟”专题党日",
             "theme": "警示教育", "description": "市区联办：廉政微党课（一人讲、大家谈、领导点评）。",
-            "starts_at": "2025-06-20T09:00:00+08:00", "ends_at": "2025-06-20T11:30:00+08:00",
+            "starts_at": "%sT09:00:00+08:00" % self.day(14), "ends_at": "%sT11:30:00+08:00" % self.day(14),
             "location": "市廉政教育基地", "invited_nodes": ["district-a", "district-b"],
             "share": {"sharing": "named", "recipients": []}}, retry_missing=20)["activity_id"]
         self.seen("district-a", ids["activity"])
@@ -284,14 +293,19 @@ class Demo:
             "exemplar_id": "model-section-spk", "unit_id": "b-spk", "category": "model_section",
             "title": "“讲政治、守纪律、负责任、有效率”模范科室", "section": "审批科",
             "description": "以廉肃纪、以廉明德、以廉强责，内设科室之间互比互查成效明显。",
-            "indicators": {"closure_rate": 1.0, "checkin_coverage": 0.99}, "period": "2025-03",
+            "indicators": {"closure_rate": 1.0, "checkin_coverage": 0.99}, "period": self.period,
             "share": ALL}, retry_missing=20)["exemplar_id"]
         self.seen("city", ids["exemplar"])
         city.post("endorse_exemplar", {"exemplar_id": ids["exemplar"], "comment": "建议全市推广"})
         if "supervision" not in self.services:
             self.stand_in_for_supervision()
-        wait(lambda: len((city.get("compare_indicators", period="2025-03") or {}).get("units", [])) >= 4,
-             "both districts' figures at the city")
+
+        def compared():
+            if "supervision" in self.services:  # its hourly timer, run now
+                for node in ("district-a", "district-b"):
+                    self.api[(node, "supervision")].post("publish_indicators", {})
+            return len((city.get("compare_indicators", period=self.period) or {}).get("units", [])) >= 4
+        wait(compared, "both districts' figures at the city")
         say("  district-b nominated a model section, the city endorsed it; the city compares "
             "units of both districts without anyone re-typing figures")
 
@@ -300,7 +314,7 @@ class Demo:
             "problem_id": "prob-jjwy", "unit_id": "a-gw",
             "title": "纪检委员身兼数职，“咬耳扯袖”难以全覆盖、经常化",
             "context": "机关党组织纪检委员多数身兼数职且业务能力参差不齐，对党员干部8小时以外的监督不够。",
-            "deadline": "2025-09-30", "tags": ["监督", "纪检委员"], "share": ALL})["problem_id"]
+            "deadline": self.day(90), "tags": ["监督", "纪检委员"], "share": ALL})["problem_id"]
         self.seen("city", ids["problem"])
         self.seen("district-b", ids["problem"])
         p_city = city.post("propose_solution", {
@@ -318,13 +332,13 @@ class Demo:
         a.post("record_resolution", {"problem_id": ids["problem"],
                                      "summary": "建立“部门对部门”交叉监督机制",
                                      "results": ["12个部门结对", "纪检委员提醒谈话覆盖率100%"],
-                                     "measures": ["季度轮值", "问题清单共享"], "resolved_on": "2025-08-31"})
+                                     "measures": ["季度轮值", "问题清单共享"], "resolved_on": self.day(0)})
         say("  district-a posted a problem; the city and district-b proposed; district-a accepted "
             "the city's and recorded the resolution")
 
         ids["city_only"] = a.post("post_problem", {
             "problem_id": "prob-liuhen", "unit_id": "a-gw", "title": "基层“过度留痕”的减负口径",
-            "context": "请市级明确哪些台账可以不再重复报送。", "deadline": "2025-07-31",
+            "context": "请市级明确哪些台账可以不再重复报送。", "deadline": self.day(60),
             "share": {"sharing": "city", "recipients": []}})["problem_id"]
         say("  district-a asked the city alone (sharing 'city'): %s" % ids["city_only"])
         return ids
@@ -347,14 +361,14 @@ class Demo:
                         "event_id": str(uuid.uuid4()), "position": 1,
                         "stream_id": "UnitIndicators:%s" % uid, "stream_type": "UnitIndicators",
                         "version": 1, "type": "UnitIndicators.Published", "schema_version": 1,
-                        "payload": {"unit_id": uid, "as_of": "2025-03-31", "findings_total": 8,
+                        "payload": {"unit_id": uid, "as_of": self.day(0), "findings_total": 8,
                                     "rectifications_closed": 7, "closed_on_time": 6,
                                     "closure_rate": closure, "timeliness_rate": 0.8,
                                     "overdue_count": overdue, "escalated_count": 0, "risk_high": 1,
                                     "risk_medium": 2, "risk_low": 4, "screening_on_time": True,
                                     "screening_overdue": False, "micro_power_missing": False},
                         "metadata": {"node": node_id, "correlation_id": str(uuid.uuid4()),
-                                     "occurred_at": "2025-03-31T08:00:00+00:00"}},
+                                     "occurred_at": datetime.now(timezone.utc).isoformat()}},
                         routing_key="UnitIndicators.Published", serializer="json", delivery_mode=2,
                         user_id=conn.userid)
         say("  (standing in for the supervision service: UnitIndicators.Published on each district)")
@@ -407,7 +421,7 @@ class Demo:
             say("             %s/api/record_history?record_id=%s" % (base, ids["case"]))
             say("             %s/metrics                     qinglian_federation_* metrics" % base)
         city = "http://127.0.0.1:%d" % self.port("city", "exchange")
-        say("  city       %s/api/compare_indicators?period=2025-03   上下互比" % city)
+        say("  city       %s/api/compare_indicators?period=%s   上下互比" % (city, self.period))
         say("             %s/api/district_summary                   per-district summary" % city)
         say("             %s/federation/status                       outbox and inbox per origin" % city)
         say("  RabbitMQ   %s/#/federation  (vhosts %s-*)" % (self.net.admin.api_url, self.net.prefix))

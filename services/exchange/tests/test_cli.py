@@ -119,12 +119,17 @@ def test_plugin_registers_with_the_lead_cli():
 
 
 @pytest.mark.slow
-def test_demo_check_runs_the_scenario_and_cleans_up(tmp_path):
+@pytest.mark.parametrize("services", [[], ["units", "supervision", "education", "exchange"]],
+                         ids=["units+exchange", "all-four"])
+def test_demo_check_runs_the_scenario_and_cleans_up(tmp_path, services):
+    """On any date (issue 10 #17): the scenario's dates and the compared month are taken
+    from today, and with supervision running its own figures are the ones compared."""
     env = dict(os.environ, QINGLIAN_VAR=str(tmp_path))
-    base = 20000 + (os.getpid() % 2000) * 10
+    base = 20000 + (os.getpid() % 2000) * 10 + (40 if services else 0)
     prefix = "qlt-demo-%s" % uuid.uuid4().hex[:6]
     proc = subprocess.run([sys.executable, "-m", "services.exchange.cli", "demo", "--check",
-                           "--base-port", str(base), "--prefix", prefix],
+                           "--base-port", str(base), "--prefix", prefix]
+                          + (["--services", *services] if services else []),
                           cwd=str(REPO), env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "demo check: OK" in proc.stdout
@@ -132,7 +137,7 @@ def test_demo_check_runs_the_scenario_and_cleans_up(tmp_path):
     # nothing left running (no demo service answers on its port), no vhost left behind
     import socket
     for i in range(3):
-        for offset in (1, 4):
+        for offset in (1, 2, 3, 4):
             with socket.socket() as s:
                 assert s.connect_ex(("127.0.0.1", base + 10 * i + offset)) != 0
     vhosts = [v["name"] for v in BrokerAdmin.from_amqp_uri(DEFAULT_AMQP)._call("GET", "vhosts")]
