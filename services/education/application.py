@@ -356,7 +356,7 @@ def publish_daily_reminder(steps, d):
             return {"on": on, "published": False}
         items = [i for i in pr.library(conn) if i["kind"] == "reminder"]
         if not items:
-            return {"on": on, "published": False, "reason": "the library has no 一句话提醒"}
+            return {"on": on, "published": False, "reason": "内容库中没有一句话提醒"}
         last_used = dict(conn.execute(select(pr.reminders.c.item_id, func.max(pr.reminders.c.day))
                                       .where(pr.reminders.c.item_id.isnot(None))
                                       .group_by(pr.reminders.c.item_id)).all())
