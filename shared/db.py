@@ -131,7 +131,7 @@ class Pipeline:
         if self.pending is not None:
             send_pending, self.pending = self.pending, None
             send_pending()
-        if not self.wrote and not statement.lstrip().upper().startswith("SELECT"):
+        if not self.wrote and _writes_or_locks(statement):
             self.wrote = True
         if self.begun and not self.deferred:
             return statement
@@ -170,6 +170,17 @@ class Pipeline:
         if self.begun:
             self.begun = False
             self.raw.cursor().execute("ROLLBACK")
+
+
+def _writes_or_locks(statement: str) -> bool:
+    """Anything but a plain read counts as writing: a row lock (FOR UPDATE/SHARE) or an
+    advisory lock taken in the transaction would be lost if write-behind had to redo
+    the append in a new one (``shared.uow``)."""
+    head = statement.lstrip()[:6].upper()
+    if head != "SELECT":
+        return True
+    upper = statement.upper()
+    return " FOR UPDATE" in upper or " FOR SHARE" in upper or "ADVISORY" in upper
 
 
 def _through_pipeline(conn, cursor, statement, parameters, context, executemany):
