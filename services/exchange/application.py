@@ -19,18 +19,20 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import timezone
+from zoneinfo import ZoneInfo
 
 from services.exchange import schemas as s
 from services.exchange.domain import (
     ROOTS, Attendance, Case, Comment, Contribution, Endorsement, Exemplar, Experience,
     IndicatorReport, JointActivity, JointProblem, LearnedFrom, Proposal, SignUp, derived_id,
-    RECORD_STATUSES, SHARING_LEVELS, kind_label, owner_of, record_id,
+    RECORD_STATUSES, SHARING_LEVELS, kind_label, owner_of, problem_overdue, record_id,
 )
 from services.exchange.federation import current_city
 from services.exchange.projections import (
     PROJECTIONS, audience_of, compare_indicators, district_summary, record_detail,
     record_history, record_row, shared_feed, sub_row,
 )
+from shared import config
 from shared.app import Application
 from shared.auth import ANY_ROLE, NODE_ADMIN, WRITERS
 from shared.errors import BadInput, Conflict, Forbidden, NotFound, RuleViolation
@@ -456,6 +458,19 @@ def endorse_exemplar(uow, d):
 
 
 # -- 难题联解 ----------------------------------------------------------------------------
+def _day(moment) -> str:
+    """The users' calendar day of a moment (``QINGLIAN_TZ``)."""
+    return moment.astimezone(ZoneInfo(config.timezone_name())).date().isoformat()
+
+
+def _with_overdue(record: dict, today: str) -> dict:
+    """A problem's ``overdue`` flag, worked out from its shared deadline and status."""
+    if record["kind"] == "problem":
+        record["overdue"] = problem_overdue(record["status"], record["content"].get("deadline"),
+                                            today)
+    return record
+
+
 @app.command("post_problem", s.PostProblem, roles=WRITERS, scope="unit_id", status=201)
 def post_problem(uow, d):
     """难题联解: a problem with its context and a deadline; ``share`` posts it at once."""
@@ -464,7 +479,7 @@ def post_problem(uow, d):
         raise Conflict("难题「%s」已存在" % pid, {"problem_id": ["已被占用"]})
     content = {k: d[k] for k in ("unit_id", "title", "context", "deadline", "tags")}
     content["unit_name"] = unit_name(uow.conn, d["unit_id"])
-    problem = JointProblem.post(pid, content)
+    problem = JointProblem.post(pid, content, _day(uow.now))
     share_now(uow, problem, d["share"])
     save_and_share(uow, problem)
     return {"problem_id": pid, "status": problem.status}
@@ -475,7 +490,7 @@ def post_problem(uow, d):
 def extend_problem_deadline(uow, d):
     require_own(uow, d["problem_id"], "problem", "只有发布方可以延长期限")
     problem = uow.get(JointProblem, d["problem_id"])
-    problem.extend_deadline(d["deadline"], d["reason"])
+    problem.extend_deadline(d["deadline"], d["reason"], _day(uow.now))
     save_and_share(uow, problem)
     return {"problem_id": problem.id, "deadline": problem.deadline}
 
@@ -592,13 +607,13 @@ def shared_feed_query(conn, d, actor):
     return shared_feed(conn, d["kind"], d["origin"], d["tag"], d["before"], d["limit"])
 
 
-@app.query("get_record", s.RecordRef, roles=ANY_ROLE)
-def get_record(conn, d, actor):
-    """One record with what every node added to it."""
+@app.query("get_record", s.RecordRef, roles=ANY_ROLE, runtime=True)
+def get_record(conn, d, actor, rt):
+    """One record with what every node added to it (a joint problem: ``overdue``)."""
     out = record_detail(conn, d["record_id"], current_city(conn))
     if out is None:
         raise NotFound("本节点没有记录「%s」" % d["record_id"])
-    return out
+    return _with_overdue(out, _day(rt.clock()))
 
 
 @app.query("record_history", s.RecordRef, roles=ANY_ROLE)

@@ -621,6 +621,13 @@ class IndicatorReport(SharedAggregate):
 
 
 # -- 难题联解 ----------------------------------------------------------------------------
+def problem_overdue(status: str, deadline: str | None, today: str) -> bool:
+    """A shared problem not resolved by its deadline. Every node that has the problem has
+    its deadline and status, so each works this out for itself from the same facts: the
+    owner's node flags it and every other node shows the same flag, with no extra event."""
+    return status in ("open", "solution_accepted") and bool(deadline) and deadline < today
+
+
 class JointProblem(Record):
     """难题联解: a problem a node cannot solve alone, posted with its context and a
     deadline; entitled nodes propose, discuss; the owner accepts one proposal and
@@ -663,7 +670,10 @@ class JointProblem(Record):
         """The problem is no longer shared."""
 
     @classmethod
-    def post(cls, pid: str, content: dict) -> "JointProblem":
+    def post(cls, pid: str, content: dict, today: str) -> "JointProblem":
+        if content.get("deadline") and content["deadline"] < today:
+            raise BadInput("期限已过：难题的期限不能早于今天",
+                           {"deadline": ["早于今天（%s）" % today]})
         p = cls(pid)
         data = {f: content.get(f) for f in cls.CONTENT}
         data.update(status="draft", accepted_proposal_id=None, resolution=None)
@@ -676,10 +686,12 @@ class JointProblem(Record):
             content["status"] = "open"
         return content
 
-    def extend_deadline(self, deadline: str, reason: str) -> None:
+    def extend_deadline(self, deadline: str, reason: str, today: str) -> None:
         self.require_published("problem")
         if self.status == "resolved":
             raise RuleViolation("该难题已解决")
+        if deadline < today:
+            raise BadInput("期限已过：新的期限不能早于今天", {"deadline": ["早于今天（%s）" % today]})
         if deadline <= self.deadline:
             raise RuleViolation("新的期限必须晚于 %s" % self.deadline,
                                 {"deadline": ["不晚于当前期限"]})

@@ -63,8 +63,8 @@ KINDS = {
         lambda a, n: a.cancel("取消")]),
     "exemplar": (d.Exemplar, lambda rid: d.Exemplar.nominate(rid, _content()), ROOT_OPS + [
         lambda a, n: a.update_indicators({"x": n + 2}, "2026-02")]),
-    "problem": (d.JointProblem, lambda rid: d.JointProblem.post(rid, _content()), ROOT_OPS + [
-        lambda a, n: a.extend_deadline("2026-07-%02d" % (n % 28 + 1), "延期"),
+    "problem": (d.JointProblem, lambda rid: d.JointProblem.post(rid, _content(), "2026-01-01"), ROOT_OPS + [
+        lambda a, n: a.extend_deadline("2026-07-%02d" % (n % 28 + 1), "延期", "2026-01-01"),
         lambda a, n: a.accept("district-b/p-%d" % n, "district-b", "采纳"),
         lambda a, n: a.resolve("解决", ["结果"], ["措施"], "2026-08-01")]),
     "signup": (d.SignUp, lambda rid: d.SignUp.register(

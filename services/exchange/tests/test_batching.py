@@ -37,7 +37,7 @@ def busy_district(tmp_path) -> Solo:
     run("update_exemplar_indicators", {"exemplar_id": ids["exemplar"], "indicators": {"k": 2}, "period": "2025"})
     pid = run("propose_solution", {"problem_id": ids["problem"], "summary": "s", "detail": "d"})["proposal_id"]
     run("post_comment", {"parent_kind": "proposal", "parent_id": pid, "text": "讨论"})
-    run("extend_problem_deadline", {"problem_id": ids["problem"], "deadline": "2026-03-31", "reason": "r"})
+    run("extend_problem_deadline", {"problem_id": ids["problem"], "deadline": "2032-03-31", "reason": "r"})
     run("accept_proposal", {"problem_id": ids["problem"], "proposal_id": pid, "note": "n"})
     run("record_resolution", {"problem_id": ids["problem"], "summary": "s", "results": ["r"],
                               "resolved_on": "2025-08-01"})

@@ -80,7 +80,7 @@ def seed(solo):
                                             "category": "四风", "summary": "s", "facts": "f",
                                             "analysis": "a", "lessons": ["l"], "share": SHARE_ALL})["case_id"]
     out["problem"] = solo.run("post_problem", {"problem_id": "p1", "unit_id": "a-gw", "title": "t",
-                                               "context": "c", "deadline": "2025-12-31",
+                                               "context": "c", "deadline": "2031-12-31",
                                                "share": SHARE_ALL})["problem_id"]
     out["activity"] = solo.run("plan_activity", {
         "activity_id": "act1", "unit_id": "a-gw", "title": "t", "theme": "警示教育",
@@ -131,8 +131,8 @@ def wrong_but_well_formed(ids):
                                        "period": "2025"},  # unchanged
         "endorse_exemplar": {"exemplar_id": ids["exemplar"], "comment": "own"},
         "post_problem": {"problem_id": "p1", "unit_id": "a-gw", "title": "t", "context": "c",
-                         "deadline": "2025-12-31"},  # id taken
-        "extend_problem_deadline": {"problem_id": ids["problem"], "deadline": "2025-01-01",
+                         "deadline": "2031-12-31"},  # id taken
+        "extend_problem_deadline": {"problem_id": ids["problem"], "deadline": "2031-01-01",
                                     "reason": "earlier"},
         "propose_solution": {"problem_id": other, "summary": "s", "detail": "d"},
         "accept_proposal": {"problem_id": ids["problem"], "proposal_id": "city/no-such", "note": "n"},
@@ -163,7 +163,7 @@ def test_bad_input_to_every_command_is_refused_and_writes_nothing(solo):
 def test_unknown_fields_are_named_in_the_error(solo):
     with pytest.raises(BadInput) as refused:
         solo.run("post_problem", {"unit_id": "a-gw", "title": "t", "context": "c",
-                                  "deadline": "2025-12-31", "person_name": "张三"})
+                                  "deadline": "2031-12-31", "person_name": "张三"})
     assert "person_name" in refused.value.fields
 
 
@@ -220,7 +220,7 @@ def test_drafts_and_node_level_records_are_never_staged(solo):
     solo.run("compile_case", {"case_id": "draft", "unit_id": "a-xj", "title": "t", "category": "c",
                               "summary": "s", "facts": "f", "analysis": "a", "lessons": ["l"]})
     solo.run("post_problem", {"problem_id": "local", "unit_id": "a-gw", "title": "t", "context": "c",
-                              "deadline": "2025-12-31", "share": {"sharing": "node", "recipients": []}})
+                              "deadline": "2031-12-31", "share": {"sharing": "node", "recipients": []}})
     assert outbox_rows(solo) == []
     solo.run("share_record", {"kind": "case", "record_id": "district-a/draft", "sharing": "city"})
     rows = outbox_rows(solo)
@@ -238,7 +238,7 @@ def test_origin_sequence_is_gap_free_and_in_log_order(solo):
     with pytest.raises(RuleViolation):
         solo.run("record_resolution", {"problem_id": "district-a/p1", "summary": "s",
                                        "results": ["r"], "resolved_on": "2025-08-01"})
-    solo.run("extend_problem_deadline", {"problem_id": "district-a/p1", "deadline": "2026-01-31",
+    solo.run("extend_problem_deadline", {"problem_id": "district-a/p1", "deadline": "2032-01-31",
                                          "reason": "r"})
     assert [r.origin_seq for r in outbox_rows(solo)] == list(range(1, len(rows) + 2))
 
@@ -287,7 +287,7 @@ def test_feed_serves_each_node_what_it_may_see(solo):
     for slug, sharing, rec in (("p-all", "all", []), ("p-city", "city", []),
                                ("p-named", "named", ["district-b"])):
         solo.run("post_problem", {"problem_id": slug, "unit_id": "a-gw", "title": "t", "context": "c",
-                                  "deadline": "2025-12-31", "share": {"sharing": sharing,
+                                  "deadline": "2031-12-31", "share": {"sharing": sharing,
                                                                       "recipients": rec}})
     for requester, expected in (("city", [1, 2]), ("district-b", [1, 3])):
         headers = request_headers(solo.keys[requester], requester, "district-a", 0, 1000)

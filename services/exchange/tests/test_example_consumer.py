@@ -24,7 +24,7 @@ def test_example_consumer_follows_district_b_feed(network):
         assert "listening" in proc.stdout.readline()
         time.sleep(0.5)
         a.execute("post_problem", {"problem_id": "not-a-case", "unit_id": "a-gw", "title": "t",
-                                   "context": "c", "deadline": "2025-12-31",
+                                   "context": "c", "deadline": "2031-12-31",
                                    "share": {"sharing": "all", "recipients": []}})
         a.execute("compile_case", {"case_id": "for-the-example", "unit_id": "a-xj",
                                    "title": "示例订阅者看到的案例", "category": "c", "summary": "s",

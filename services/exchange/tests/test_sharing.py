@@ -20,7 +20,7 @@ SETTLE = 1.5
 def problem(node, slug, sharing, recipients=(), unit="a-gw"):
     return node.execute("post_problem", {
         "problem_id": slug, "unit_id": unit, "title": "难题 %s" % slug, "context": "背景",
-        "deadline": "2025-12-31", "share": {"sharing": sharing, "recipients": list(recipients)}})["problem_id"]
+        "deadline": "2031-12-31", "share": {"sharing": sharing, "recipients": list(recipients)}})["problem_id"]
 
 
 def test_each_sharing_level_reaches_exactly_its_audience(network):

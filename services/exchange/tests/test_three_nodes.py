@@ -72,7 +72,7 @@ def test_joint_problem_gets_proposals_and_one_resolution_everywhere(network):
         "problem_id": "prob-part-time", "unit_id": "a-gw",
         "title": "纪检委员身兼数职，咬耳扯袖难以全覆盖",
         "context": "机关党组织纪检委员多数身兼数职且业务能力参差不齐，对党员干部的监督未做到全覆盖、经常化。",
-        "deadline": "2025-09-30", "tags": ["监督", "纪检委员"],
+        "deadline": "2031-09-30", "tags": ["监督", "纪检委员"],
         "share": {"sharing": "all", "recipients": []}})["problem_id"]
     for node in (city, b):
         wait_for(lambda: node.record(pid), what="the problem at %s" % node.node_id)

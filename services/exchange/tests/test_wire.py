@@ -107,15 +107,15 @@ def test_nothing_private_crosses_nodes(network, capture):
     wait_for(lambda: a.record(case)["sub_records"].get("contribution"), what="contribution")
     a.execute("revise_case", {"case_id": case, "merge_contributions": [kid], "note": "合并"})
     prob = a.execute("post_problem", {"problem_id": "wire-prob", "unit_id": "a-gw", "title": "t",
-                                      "context": "c", "deadline": "2025-12-31",
+                                      "context": "c", "deadline": "2031-12-31",
                                       "share": {"sharing": "named", "recipients": ["district-b"]}})["problem_id"]
     wait_for(lambda: b.record(prob), what="the named problem at district-b")
     b.execute("propose_solution", {"problem_id": prob, "summary": "s", "detail": "d"})
     a.execute("post_problem", {"problem_id": "wire-city", "unit_id": "a-gw", "title": "t",
-                               "context": "c", "deadline": "2025-12-31",
+                               "context": "c", "deadline": "2031-12-31",
                                "share": {"sharing": "city", "recipients": []}})
     a.execute("post_problem", {"problem_id": "wire-node", "unit_id": "a-gw", "title": "仅本节点",
-                               "context": "c", "deadline": "2025-12-31",
+                               "context": "c", "deadline": "2031-12-31",
                                "share": {"sharing": "node", "recipients": []}})
     b.execute("nominate_exemplar", {"exemplar_id": "wire-ex", "unit_id": "b-xj",
                                     "category": "window", "title": "t", "description": "d",
