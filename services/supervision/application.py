@@ -383,22 +383,18 @@ def detect_overdue(steps, d):
             .where(risk_controls.c.review_overdue.is_(False), risk_controls.c.review_date < today,
                    risk_points.c.status == "active")
             .order_by(risk_controls.c.risk_point_id)).all())
-    detected = escalated = flagged = reviews = 0
+    detected = escalated = 0
+    flagged = {ScreeningSchedule: 0, RiskPoint: 0}  # records flagged by the date alone
     for start in range(0, len(todo), PUBLISH_BATCH):
         with steps.unit_of_work() as uow:
             changed = []
             for cls, rid in todo[start:start + PUBLISH_BATCH]:
                 agg = uow.get(cls, rid)
-                if cls is ScreeningSchedule:
-                    n = agg.detect_overdue(today)
+                if cls in flagged:
+                    n = (agg.detect_overdue(today) if cls is ScreeningSchedule
+                         else agg.flag_overdue_reviews(today))
                     if n:
-                        flagged += n
-                        changed.append(agg)
-                    continue
-                if cls is RiskPoint:
-                    n = agg.flag_overdue_reviews(today)
-                    if n:
-                        reviews += n
+                        flagged[cls] += n
                         changed.append(agg)
                     continue
                 before = agg.overdue
@@ -412,7 +408,8 @@ def detect_overdue(steps, d):
             if changed:
                 uow.save(*changed)
     return {"checked_on": today, "overdue_detected": detected, "escalations": escalated,
-            "screenings_flagged": flagged, "control_reviews_flagged": reviews}
+            "screenings_flagged": flagged[ScreeningSchedule],
+            "control_reviews_flagged": flagged[RiskPoint]}
 
 
 @app.query("get_rectification", s.RectRef, roles=READERS, scope=_rect_unit, runtime=True)
@@ -740,7 +737,6 @@ def _all_active_units(conn) -> list[dict]:
     return [dict(x) for x in conn.execute(
         select(unit_directory).where(unit_directory.c.active.is_(True))
         .order_by(unit_directory.c.path)).mappings()]
-
 
 
 @app.command("publish_indicators", s.Empty, roles=(NODE_ADMIN,), phased=True)
