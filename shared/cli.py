@@ -114,25 +114,6 @@ def cmd_node_init(args) -> int:
     return 0
 
 
-def cmd_node_broker_users(args) -> int:
-    from shared import brokerusers
-    from shared.federation.broker import BrokerAdmin
-    admin = BrokerAdmin.for_node(config.amqp_uri(), args.api or config.rabbit_api_url())
-    try:
-        if args.remove:
-            brokerusers.remove(admin)
-            print("broker users of node %s removed" % config.node_id())
-            return 0
-        for service, uri in brokerusers.provision(admin).items():
-            print("%-12s %s" % (service, brokerusers.user_name(None, service)))
-    finally:
-        admin.close()
-    print("`qinglian run` starts each service with its own login; give the same to any "
-          "other launcher (AMQP_URI per process, passwords in %s)"
-          % (config.var_dir() / config.node_id() / "broker"))
-    return 0
-
-
 def _read_password(args, user_id: str) -> str | None:
     """The console password from stdin (--password-stdin) or typed twice at a terminal;
     None when neither is possible (no terminal): the user then has no password yet."""
@@ -229,7 +210,6 @@ def cmd_user_disable(args) -> int:
     _users().set_disabled(args.user_id, not args.enable)
     print("user %s %s, effective now on this node" % (args.user_id, "enabled" if args.enable else "disabled"))
     return 0
-
 
 
 # -- events and projections -----------------------------------------------------------------
@@ -526,7 +506,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = user.add_parser("enable", help="undo disable")
     p.add_argument("user_id")
     p.set_defaults(func=cmd_user_disable, enable=True)
-
 
     events = root.add_parser("events").add_subparsers(dest="sub", required=True)
     p = events.add_parser("verify", help="walk the hash chain; name the first tampered row")

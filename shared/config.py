@@ -37,16 +37,9 @@ ENV_VARS = {
     "EDUCATION_DATABASE_URL": "the education service's event store and read models",
     "EXCHANGE_DATABASE_URL": "the exchange service's event store and read models",
     "WEB_SERVER_ADDRESS": "host:port of one service process's HTTP server (nameko)",
+    "QINGLIAN_HTTP_BODY_BYTES": "largest JSON request body a service reads, in bytes (default 1048576)",
+    "QINGLIAN_HTTP_TIMEOUT": "seconds a client has to send its request body, and per socket read (default 10)",
     "QINGLIAN_TZ": "the users' time zone for days and months (default Asia/Shanghai)",
-    "CONSOLE_IDLE_MINUTES": "console: a session unused this long is ended (default 30)",
-    "CONSOLE_SESSION_HOURS": "console: no session lives longer than this (default 12)",
-    "CONSOLE_SECURE_COOKIE": "console: on behind TLS, so the session cookie is sent over HTTPS only (default off)",
-    "CONSOLE_LOCK_AFTER": "console: failed sign-ins of one user name before it is locked (default 5)",
-    "CONSOLE_ADDRESS_LOCK_AFTER": "console: failed sign-ins from one address before it is locked (default 20)",
-    "CONSOLE_LOCK_MINUTES": "console: how long such a lock lasts (default 15)",
-    "CONSOLE_BACKOFF_SECONDS": "console: wait after the 2nd failed sign-in, doubled after each next (default 1)",
-    "CONSOLE_DUE_SOON_DAYS": "console: a deadline within this many days is shown yellow (default 7)",
-    "CONSOLE_PUBLIC_URL": "console: its address as printed on QR codes (default: the address it was reached at)",
     "QINGLIAN_PDF_FONT": "a TrueType CJK font file PDF exports embed (default: Debian's "
                          "fonts-wqy-zenhei, wqy-microhei or arphic uming, the first found)",
     "QINGLIAN_RELAY": "on (default) or off: run the outbox relay in this service process",
@@ -56,6 +49,15 @@ ENV_VARS = {
     "FEDERATION_GAP_GRACE_SECONDS": "exchange service: wait before pulling a sequence gap (default 0.25)",
     "FEDERATION_GAP_CEILING_SECONDS": "exchange service: longest back-off between pulls for a gap that stays open (default 300)",
     "FEDERATION_ANCHOR_SECONDS": "exchange service: how often this node's signed log heads go to the node holding its anchors (default 300; 0 never)",
+    "CONSOLE_IDLE_MINUTES": "console: a session unused this long is ended (default 30)",
+    "CONSOLE_SESSION_HOURS": "console: no session lives longer than this (default 12)",
+    "CONSOLE_SECURE_COOKIE": "console: on behind TLS, so the session cookie is sent over HTTPS only (default off)",
+    "CONSOLE_LOCK_AFTER": "console: failed sign-ins of one user name before it is locked (default 5)",
+    "CONSOLE_ADDRESS_LOCK_AFTER": "console: failed sign-ins from one address before it is locked (default 20)",
+    "CONSOLE_LOCK_MINUTES": "console: how long such a lock lasts (default 15)",
+    "CONSOLE_BACKOFF_SECONDS": "console: wait after the 2nd failed sign-in, doubled after each next (default 1)",
+    "CONSOLE_DUE_SOON_DAYS": "console: a deadline within this many days is shown yellow (default 7)",
+    "CONSOLE_PUBLIC_URL": "console: its address as printed on QR codes (default: the address it was reached at)",
 }
 
 
@@ -92,9 +94,6 @@ def pdf_font(config: dict | None = None) -> str | None:
     """The TrueType CJK font file PDF exports embed; None: the first Debian one found."""
     return _get("QINGLIAN_PDF_FONT", config) or None
 
-
-def timezone_name(config: dict | None = None) -> str:
-    return _get("QINGLIAN_TZ", config, "Asia/Shanghai")
 
 def token_days(config: dict | None = None) -> float:
     value = _get("QINGLIAN_TOKEN_DAYS", config, "90")

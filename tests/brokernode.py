@@ -80,6 +80,9 @@ class RabbitNode:
             RABBITMQ_ADVANCED_CONFIG_FILE=str(f / "advanced.config"),
             RABBITMQ_CONF_ENV_FILE=str(f / "rabbitmq-env.conf"),
             RABBITMQ_ENABLED_PLUGINS_FILE=str(f / "enabled_plugins"),
+            # a node killed mid-write leaves crash dumps in its working directory: keep
+            # them in its own folder, not in the repository the tests run from
+            ERL_CRASH_DUMP=str(f / "erl_crash.dump"),
         )
 
     # -- life cycle -------------------------------------------------------------------------
@@ -99,7 +102,7 @@ class RabbitNode:
             (f / "rabbitmq-env.conf").write_text("")
             (f / "enabled_plugins").write_text("[%s].\n" % ",".join(self.plugins))
         subprocess.run([_tool("rabbitmq-server"), "-detached"], env=self.env, check=True,
-                       capture_output=True, timeout=60)
+                       capture_output=True, timeout=60, cwd=f)
         self.await_startup(timeout)
         self.pid = int((f / "node.pid").read_text().strip())
         if "rabbitmq_management" in self.plugins:
