@@ -591,3 +591,4 @@ def inspection(web, inspection_id):
 
 
 from services.console import education_pages  # noqa: E402,F401 - registers the education pages
+from services.console import evidence_pages  # noqa: E402,F401 - registers the evidence pages

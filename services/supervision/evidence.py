@@ -15,8 +15,10 @@ import re
 import tempfile
 from pathlib import Path
 
-from shared.errors import BadInput
+from shared.errors import BadInput, NotFound
 
+# the largest evidence file, whichever way it arrives (HTTP upload, RPC, the console)
+MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
 # what a stored file's reference looks like: submit_evidence accepts only this form
 REF_RE = r"[0-9a-f]{2}/[0-9a-f]{64}(\.[a-z0-9]{1,10})?"
 _EXT = re.compile(r"\.[A-Za-z0-9]{1,10}", re.ASCII)
@@ -47,6 +49,13 @@ class EvidenceStore:
         if not isinstance(ref, str) or re.fullmatch(REF_RE, ref, re.ASCII) is None:
             raise BadInput("证据引用不合规", {"path": ["形如 ab/<sha256>.<扩展名>"]})
         return self.root / ref
+
+    def get(self, ref: str) -> bytes:
+        """The bytes of a stored file; NotFound if the store does not hold it."""
+        target = self.path_of(ref)
+        if not target.is_file():
+            raise NotFound("整改材料文件不存在")
+        return target.read_bytes()
 
     def put(self, body: bytes, suffix: str = "") -> dict:
         """Store ``body`` (once per content) and return its reference

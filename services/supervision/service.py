@@ -4,15 +4,18 @@ file downloads (XLSX / PDF / CSV) and the evidence upload.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 
 from nameko.events import event_handler
+from nameko.rpc import rpc
 from nameko.timer import timer
 from sqlalchemy import func, select
 
 from services.supervision import application as appl
 from services.supervision.application import app
-from services.supervision.evidence import EvidenceStore, file_suffix
+from services.supervision.evidence import MAX_EVIDENCE_BYTES, EvidenceStore, file_suffix
 from services.supervision.exports import LISTS, assessment_report, unit_lists_report
 from services.supervision.projections import rectifications
 from services.supervision.settings import Settings, register
@@ -34,7 +37,10 @@ log = logging.getLogger(__name__)
 # costs a query; publication sends only figures that changed.
 OVERDUE_INTERVAL_S = 300
 PUBLISH_INTERVAL_S = 3600
-MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
+
+
+def _too_large() -> BadInput:
+    return BadInput("文件过大", {"_schema": ["至多 %d 字节" % MAX_EVIDENCE_BYTES]})
 
 
 class SupervisionApi(ServiceApi):
@@ -151,22 +157,52 @@ class SupervisionService(MirrorsUnits, NodeService):
         Content-addressed, so uploading the same file twice stores it once."""
         try:
             actor = self.store.authenticate(bearer_token(request))
-            unit_id = request.args.get("unit_id") or ""
-            if not unit_id:
-                raise BadInput("这是哪个单位的佐证材料？", {"unit_id": ["必填"]})
-            if not Pattern(ID_RE, ID_MESSAGE).regex.fullmatch(unit_id):
-                raise BadInput("单位编号不合规", {"unit_id": [ID_MESSAGE]})
-            suffix = file_suffix(request.args.get("filename"))
-            with self.store.read() as conn:
-                if directory_path(conn, unit_id) is None:
-                    raise NotFound("单位 %s 不存在" % unit_id)
-                self.store.app.check_scope(conn, actor, WRITERS, unit_id)
+            self._evidence_allowed(actor, request.args.get("unit_id"), request.args.get("filename"))
             body = request.get_data(cache=False)
-            if not body:
-                raise BadInput("上传内容为空", {"_schema": ["请求体就是文件本身"]})
-            if len(body) > MAX_EVIDENCE_BYTES:
-                raise BadInput("文件过大", {"_schema": ["至多 %d 字节" % MAX_EVIDENCE_BYTES]})
-            ref = self.store.evidence.put(body, suffix)
-            return json_response(ref, 201)
+            return json_response(self._put_evidence(request.args.get("filename"), body), 201)
         except QinglianError as exc:
             return error_response(exc)
+
+    # the console's way in: the same checks, the file base64 in the call (size-limited)
+    @rpc(expected_exceptions=QinglianError)
+    def store_evidence(self, unit_id, filename, content_b64, actor=None):
+        """Store one evidence file sent as base64; returns ``{path, sha256, size_bytes}``."""
+        actor = self.store.rpc_actor(actor)
+        self._evidence_allowed(actor, unit_id, filename)
+        if not isinstance(content_b64, str) or len(content_b64) > (MAX_EVIDENCE_BYTES + 2) // 3 * 4:
+            raise _too_large()
+        try:
+            body = base64.b64decode(content_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadInput("文件内容不是有效的 base64", {"content_b64": ["应为 base64 编码"]})
+        return self._put_evidence(filename, body)
+
+    @rpc(expected_exceptions=QinglianError)
+    def evidence_file(self, rect_id, path, actor=None):
+        """One file of a rectification's evidence, for whoever may read that rectification
+        (the get_rectification query's roles and scope); ``{..the item, content_b64}``."""
+        rect = self.store.query("get_rectification", {"rect_id": rect_id}, self.store.rpc_actor(actor))
+        item = next((dict(i) for s in rect["evidence"] for i in s["items"] if i["path"] == path), None)
+        if item is None:
+            raise NotFound("该整改没有这份佐证材料")
+        item["content_b64"] = base64.b64encode(self.store.evidence.get(path)).decode("ascii")
+        return item
+
+    def _evidence_allowed(self, actor, unit_id, filename) -> None:
+        """Refuses (before any file is read) what may not be stored: who, for which unit."""
+        if not unit_id:
+            raise BadInput("这是哪个单位的佐证材料？", {"unit_id": ["必填"]})
+        if not isinstance(unit_id, str) or not Pattern(ID_RE, ID_MESSAGE).regex.fullmatch(unit_id):
+            raise BadInput("单位编号不合规", {"unit_id": [ID_MESSAGE]})
+        file_suffix(filename)
+        with self.store.read() as conn:
+            if directory_path(conn, unit_id) is None:
+                raise NotFound("单位 %s 不存在" % unit_id)
+            self.store.app.check_scope(conn, actor, WRITERS, unit_id)
+
+    def _put_evidence(self, filename, body: bytes) -> dict:
+        if not body:
+            raise BadInput("上传内容为空", {"_schema": ["请求体就是文件本身"]})
+        if len(body) > MAX_EVIDENCE_BYTES:
+            raise _too_large()
+        return self.store.evidence.put(body, file_suffix(filename))

@@ -267,18 +267,23 @@ def test_the_public_micro_power_page_needs_no_sign_in(node, client_for):
     assert anon.get("/public/units/nosuchunit/micro-power").status_code == 404
 
 
-def test_supervision_pages_refuse_what_the_role_may_not_do(node, client_for):
+def record_finding(node, unit_id) -> str:
+    """A finding (and so a rectification) for the unit; its rect id."""
     sv = "http://%s/api/record_finding" % node.addresses["supervision"]
     from tests.helpers import wait_for
 
     def recorded():  # the supervision service learns of the units from the units' events
-        r = requests.post(sv, json={"unit_id": node.ids["b"], "source": "audit",
+        r = requests.post(sv, json={"unit_id": unit_id, "source": "audit",
                                     "description": "执法记录仪使用不规范", "deadline": "2030-06-30",
                                     "responsible_role": "unit_head"},
                           headers={"Authorization": "Bearer %s" % node.admin_token}, timeout=10)
         return r.json() if r.status_code == 201 else None
     rect = wait_for(recorded, timeout=30)
-    rect_id = rect.get("rect_id") or rect.get("finding_id")
+    return rect.get("rect_id") or rect.get("finding_id")
+
+
+def test_supervision_pages_refuse_what_the_role_may_not_do(node, client_for):
+    rect_id = record_finding(node, node.ids["b"])
     head = node.head("supervision")
     viewer = client_for(node, "viewer")
     page = viewer.get("/rectifications/%s" % rect_id)
