@@ -98,6 +98,7 @@ MENU = (
     ("整改", "/rectifications", None),
     ("廉政风险", "/risk", None),
     ("政治生态研判", "/ecology", None),
+    ("四种形态", "/discipline", None),
     ("廉洁提醒打卡", "/checkin", None),
     ("警示教育月月行", "/warning-education", None),
     ("学习教育日历", "/calendar", None),
