@@ -185,7 +185,13 @@ def test_rectification_board_home_todos_and_users_page(node, page):
     page.locator("a", has_text="专项资金拨付审批手续不全").first.click()
     assert "审计监督" in page.inner_text("main") and "audit" not in page.inner_text("main")
     new_deadline = "%d-03-31" % (TODAY.year + 1)
+    # the date field is the vendored Chinese picker, not the browser's mm/dd/yyyy widget
+    assert page.eval_on_selector(
+        "input[name=deadline]",
+        "e => e.type === 'text' && !!e._flatpickr && e._flatpickr.l10n.weekdays.shorthand[1]") == "周一"
     page.fill("input[name=deadline]", new_deadline)
+    # and the evidence field's button is Chinese, not the browser's "Choose Files"
+    assert page.locator("button.file-choose", has_text="选择文件").count() == 1
     page.fill("form:has(input[value=extend]) input[name=reason]", "涉及跨部门协调，申请延期")
     page.click("button:has-text('延期')")
     page.wait_for_selector("p.flash:has-text('已延长整改期限')")
