@@ -39,6 +39,9 @@ ENV_VARS = {
     "WEB_SERVER_ADDRESS": "host:port of one service process's HTTP server (nameko)",
     "QINGLIAN_HTTP_BODY_BYTES": "largest JSON request body a service reads, in bytes (default 1048576)",
     "QINGLIAN_HTTP_TIMEOUT": "seconds a client has to send its request body, and per socket read (default 10)",
+    "QINGLIAN_NODE_NAMES": "the nodes' Chinese names as pages show them, node id=名称 separated by "
+                           "commas, e.g. city=市本级,district-a=甲区 (default: none; the console then "
+                           "names a node by the top unit of its records)",
     "QINGLIAN_TZ": "the users' time zone for days and months (default Asia/Shanghai)",
     "QINGLIAN_PDF_FONT": "a TrueType CJK font file PDF exports embed (default: Debian's "
                          "fonts-wqy-zenhei, wqy-microhei or arphic uming, the first found)",
@@ -109,6 +112,17 @@ def token_days(config: dict | None = None) -> float:
 def rabbit_api_url(config: dict | None = None) -> str | None:
     """The management API when set; None: derive it from the AMQP URI."""
     return _get("RABBITMQ_API_URL", config, None) or None
+
+
+def node_names(config: dict | None = None) -> dict[str, str]:
+    """``QINGLIAN_NODE_NAMES`` as {node id: Chinese name}."""
+    raw = _get("QINGLIAN_NODE_NAMES", config, "") or ""
+    names = {}
+    for part in raw.replace("，", ",").split(","):
+        node, sep, name = part.partition("=")
+        if sep and node.strip() and name.strip():
+            names[node.strip()] = name.strip()
+    return names
 
 
 def timezone_name(config: dict | None = None) -> str:

@@ -170,3 +170,7 @@ def shoot(page, name: str) -> None:
     """A screenshot of a main page for the user guide (var/screenshots/<name>.png)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / ("%s.png" % name)), full_page=True)
+
+
+# the city + district pair with their consoles (services/console/tests/nodes.py), one per session
+from services.console.tests.nodes import two_nodes  # noqa: E402,F401

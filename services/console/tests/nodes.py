@@ -1,0 +1,247 @@
+"""A city and a district running at once on this machine, each with every service it
+needs and its own console: the two-node fixture of the cross-node console tests.
+
+Each node is configured as a real one (``services.exchange.localnet``): its own broker
+vhost, its own SQLite databases and signing key, a registry trusting the other, and the
+federation links between the two vhosts. On each node the real units, supervision,
+education, exchange and console services run as nameko containers, each on a free
+port of its own; the node's user directory has users with passwords.
+
+Usage (the fixture is registered in ``conftest.py``, so one pair serves the session)::
+
+    def test_something(two_nodes, client_for):
+        city, district = two_nodes.city, two_nodes.district
+        c = client_for(district, "admin")               # signed in to the district console
+        district.api("units", "register_unit", {...})   # a service's HTTP API, as admin
+        district.exchange_query("shared_feed", {})      # in-process, no HTTP
+        page.goto(city.url + "/exchange/experiences")   # Playwright
+
+``two_nodes.city`` / ``.district`` are ``PairNode`` objects: ``url`` (the console),
+``node_id``, ``name`` (its Chinese name), ``units`` (Chinese name -> unit id, seeded below),
+``users`` (the ``UserDirectory``), ``add_user``, ``api``, ``head``, ``exchange_query`` /
+``exchange_execute``, ``wait_units``. Seeded users (password ``conftest.PASSWORD``):
+``admin`` (node-admin), ``ua`` (unit-admin of the node's top unit), ``viewer``.
+
+The session is shared by every module that uses it: make titles unique per test
+(``uniq("标题")``) and never count everything a node holds.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from nameko.containers import ServiceContainer
+from nameko.testing.utils import find_free_port, get_extension
+
+from services.console.service import ConsoleService
+from services.console.tests.conftest import PASSWORD
+from services.education.service import EducationService
+from services.exchange.localnet import LocalNetwork, LocalNode
+from services.exchange.service import ExchangeService, ExchangeStore
+from services.supervision.service import SupervisionService
+from services.units.service import UnitsService
+from shared import config
+from shared.auth import UserDirectory
+from shared.db import make_engine
+from shared.service import EventSourcing
+from shared.unittree import unit_directory, unit_of
+from tests.fixtures import AMQP_SERVER
+
+CITY, DISTRICT = "city", "district-a"
+NAMES = {CITY: "市本级", DISTRICT: "甲区"}
+NODE_NAMES = ",".join("%s=%s" % kv for kv in NAMES.items())
+FAST = {"FEDERATION_SYNC_SECONDS": 2, "FEDERATION_GAP_GRACE_SECONDS": 0.2,
+        "FEDERATION_ANCHOR_SECONDS": 0, "CONSOLE_BACKOFF_SECONDS": "0",
+        "QINGLIAN_NODE_NAMES": NODE_NAMES}
+# (name, kind, level, parent name) in registration order
+UNITS = {
+    CITY: [("市直机关工委", "city_authority", "city", None),
+           ("市财政局", "government_dept", "unit", "市直机关工委")],
+    DISTRICT: [("甲区区直机关工委", "district_authority", "district", None),
+               ("甲区财政局", "government_dept", "unit", "甲区区直机关工委"),
+               ("甲区政务服务窗口", "window_unit", "unit", "甲区区直机关工委")],
+}
+ADMINS = {CITY: "王市管", DISTRICT: "李区管"}
+SERVICES = (UnitsService, SupervisionService, EducationService, ExchangeService)
+
+
+def uniq(text: str) -> str:
+    """A title no other test of the session uses."""
+    return "%s·%s" % (text, uuid.uuid4().hex[:4])
+
+
+def wait_for(predicate, timeout: float = 30.0, step: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(step)
+
+
+class PairNode:
+    """One node of the pair: its services' containers, its console, its users."""
+
+    def __init__(self, local: LocalNode, services=SERVICES):
+        self.local = local
+        self.node_id = local.node_id
+        self.name = NAMES[local.node_id]
+        self.base = {k: v for k, v in local.config.items() if k != "WEB_SERVER_ADDRESS"}
+        self.containers, self.addresses = [], {}
+        self.units: dict[str, str] = {}
+        for cls in (*services, ConsoleService):
+            # the exchange service answers on the port its peers know as its feed
+            address = ("127.0.0.1:%d" % local.port if cls is ExchangeService
+                       else "127.0.0.1:%d" % find_free_port())
+            container = ServiceContainer(cls, dict(self.base, WEB_SERVER_ADDRESS=address))
+            container.start()
+            self.containers.append(container)
+            self.addresses[cls.name] = address
+        self.url = "http://%s" % self.addresses["console"]
+        self.users = UserDirectory(make_engine(config.node_database_url(self.base)), self.node_id)
+        self.users.create_schema()
+        self.add_user("admin", ADMINS[self.node_id], ["node-admin"])
+        self.admin_token = self.users.issue_token("admin")
+
+    # -- users and calls ----------------------------------------------------------------
+    def add_user(self, user_id, name, roles, scope=None, password=PASSWORD):
+        self.users.add_user(user_id, name, roles, scope)
+        self.users.set_password(user_id, password)
+
+    def api(self, service: str, name: str, data=None, token=None, kind="command"):
+        """The service's own HTTP API (to seed data the way a program would)."""
+        url = "http://%s/api/%s" % (self.addresses[service], name)
+        headers = {"Authorization": "Bearer %s" % (token or self.admin_token)}
+        if kind == "command":
+            r = requests.post(url, json=data or {}, headers=headers, timeout=15)
+        else:
+            r = requests.get(url, params=data or {}, headers=headers, timeout=15)
+        assert r.status_code < 300, (name, r.status_code, r.text)
+        return r.json()
+
+    def container(self, service: str) -> ServiceContainer:
+        return next(c for c in self.containers if c.service_name == service)
+
+    @property
+    def exchange(self) -> ExchangeStore:
+        return get_extension(self.container("exchange"), ExchangeStore)
+
+    def exchange_query(self, name: str, params: dict | None = None):
+        """An exchange query in-process as the node's admin (no HTTP, no session)."""
+        from shared.auth import Actor
+        x = self.exchange
+        return x.app.run_query(x.runtime, name, params or {},
+                               Actor("admin", ("node-admin",), None, self.node_id))
+
+    def exchange_execute(self, name: str, data: dict):
+        from shared.auth import Actor
+        x = self.exchange
+        return x.app.execute(x.runtime, name, data, Actor("admin", ("node-admin",), None,
+                                                          self.node_id))
+
+    def head(self, service: str) -> int:
+        """How many events the service's log holds (a refused request adds none)."""
+        rt = get_extension(self.container(service), EventSourcing).runtime
+        with rt.read() as c:
+            return rt.store.head(c)
+
+    def has_record(self, record_id: str) -> bool:
+        from shared.errors import NotFound
+        try:
+            self.exchange_query("get_record", {"record_id": record_id})
+            return True
+        except NotFound:
+            return False
+
+    # -- seeding ------------------------------------------------------------------------
+    def seed_units(self) -> None:
+        for name, kind, level, parent in UNITS[self.node_id]:
+            made = self.api("units", "register_unit", {
+                "name": name, "kind": kind, "level": level,
+                "parent_id": self.units[parent] if parent else None})
+            self.units[name] = made["unit_id"]
+
+    def wait_units(self, services=("exchange", "supervision", "education"), timeout=30.0):
+        """Every seeded unit has reached the services' mirrored unit directories."""
+        for service in services:
+            try:
+                rt = get_extension(self.container(service), EventSourcing).runtime
+            except StopIteration:
+                continue
+
+            def mirrored():
+                with rt.read() as c:
+                    return all(unit_of(c, unit_directory, u) for u in self.units.values())
+            wait_for(mirrored, timeout, what="%s's units at %s" % (service, self.node_id))
+
+    @property
+    def top_unit(self) -> str:
+        return self.units[UNITS[self.node_id][0][0]]
+
+    def stop(self):
+        for c in reversed(self.containers):
+            try:
+                c.stop()
+            except Exception:  # noqa: BLE001 - the others still stop
+                pass
+        self.users.engine.dispose()
+
+
+class TwoNodes:
+    """``TwoNodes(var_root).start()`` ... ``.stop()``: the city and district-a."""
+
+    def __init__(self, var_root: str | Path, services=SERVICES):
+        self.net = LocalNetwork(var_root, districts=(DISTRICT,), city=CITY,
+                                prefix="qlt-cons-%s" % uuid.uuid4().hex[:6], extra=FAST)
+        self.services = services
+        self.nodes: dict[str, PairNode] = {}
+
+    def start(self) -> "TwoNodes":
+        self.net.create()
+        try:
+            for node_id in (CITY, DISTRICT):
+                self.nodes[node_id] = PairNode(self.net[node_id], self.services)
+            self.net.wait_bindings()
+            for n in self.nodes.values():
+                n.seed_units()
+                n.add_user("ua", "赵单位管理员" if n.node_id == DISTRICT else "钱单位管理员",
+                           ["unit-admin"], n.top_unit)
+                n.add_user("viewer", "孙查看", ["viewer"])
+            for n in self.nodes.values():
+                n.wait_units()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def city(self) -> PairNode:
+        return self.nodes[CITY]
+
+    @property
+    def district(self) -> PairNode:
+        return self.nodes[DISTRICT]
+
+    def stop(self) -> None:
+        for n in self.nodes.values():
+            n.stop()
+        self.net.destroy()
+
+
+@pytest.fixture(scope="session")
+def two_nodes(tmp_path_factory):
+    """The city and a district with their consoles (one pair for the whole session)."""
+    pair = TwoNodes(tmp_path_factory.mktemp("two-nodes")).start()
+    try:
+        yield pair
+    finally:
+        pair.stop()
+
+
+__all__ = ["TwoNodes", "PairNode", "two_nodes", "uniq", "wait_for", "NAMES", "CITY", "DISTRICT",
+           "AMQP_SERVER"]
