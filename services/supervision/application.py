@@ -30,6 +30,7 @@ from services.supervision.projections import (
     rounds, screening,
 )
 from services.supervision.settings import settings_for
+from services.supervision.tracking import TRACKING
 from shared.app import Application, new_id
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
 from shared.errors import BadInput, Conflict, NotFound, RuleViolation
@@ -39,7 +40,7 @@ from shared.store import EventStore
 from shared.unittree import directory_path, subtree_of, unit_directory, unit_of
 
 app = Application("supervision", unit_path=directory_path)
-app.projections = PROJECTIONS
+app.projections = PROJECTIONS + [TRACKING]  # + 跟踪问效 (tracking.py)
 
 INSPECTORS = (NODE_ADMIN, INSPECTOR)
 RISK_WRITERS = (NODE_ADMIN, UNIT_ADMIN, INSPECTOR)
@@ -856,3 +857,7 @@ def on_education_indicators(uow, event) -> None:
                     None if p.get("talks_on_time_rate") is None else float(p["talks_on_time_rate"]),
                     event.event_id):
         uow.save(facts)
+
+
+# 跟踪问效 and 推进会: their operations are declared in tracking_app.py on this same app
+from services.supervision import tracking_app  # noqa: E402,F401

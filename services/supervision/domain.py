@@ -1140,3 +1140,318 @@ class DistrictIndicators(_Published):
     class Published(Aggregate.Event):
         def apply(self, p):
             p.figures = {k: getattr(self, k) for k in DISTRICT_FIGURES}
+
+
+# -- 跟踪问效: tasks with a standard, a deadline and a responsible unit ----------------------------
+# A task list (任务清单) is issued by a unit (the district office, a leading group); each of
+# its items is a ``Task`` carrying a standard (标准: what "done" means), a deadline (时限) and
+# the unit responsible. A 推进会 (``Meeting``) of the responsible units records decisions,
+# and each decision becomes a ``Task`` of the meeting's own list, tracked the same way.
+# Overdue tasks behave as overdue rectifications do: flagged once, every ladder step taken
+# once (the same ``due_escalations`` and grace periods), paused while a completion awaits
+# acceptance, restarted by an extension.
+TASK_STATUSES = Choices("任务状态", {"open": "推进中", "reported": "已报完成待验收",
+                                     "accepted": "已验收办结", "cancelled": "已撤销"})
+TASK_SOURCES = Choices("任务来源", {"task_list": "任务清单", "meeting": "推进会议定事项"})
+MEETING_KINDS = Choices("会议类型", {"joint_promotion": "联席推进会",
+                                     "special_promotion": "专题推进会",
+                                     "regular": "例会"})
+
+
+def task_days_overdue(deadline: str, status: str, reported_on: str | None, today: str) -> int:
+    """Days past the deadline: counting while open; stopped on the day completion was
+    reported (the next move is the issuer's); 0 once accepted or cancelled."""
+    if status in ("accepted", "cancelled"):
+        return 0
+    return days_overdue(deadline, "open" if status == "open" else "evidence_submitted",
+                        reported_on, today)
+
+
+TASK_COLOURS = Choices("任务提示", {"red": "已逾期", "yellow": "临近时限", "green": "按期推进"})
+
+
+def task_colour(deadline: str, status: str, today: str, soon_days: int) -> str:
+    """Three colours, as overdue rectifications show: red past the deadline and not done,
+    yellow within ``soon_days`` of it, green otherwise (and once accepted or cancelled)."""
+    if status in ("accepted", "cancelled"):
+        return "green"
+    if deadline < today and status == "open":
+        return "red"
+    soon = (parse_date(today) + timedelta(days=soon_days)).isoformat()
+    return "yellow" if deadline <= soon and status == "open" else "green"
+
+
+class TaskList(Aggregate):
+    """任务清单: who issued it, when, and where it came from (a list or a meeting)."""
+
+    class Issued(Aggregate.Event):
+        list_id: str
+        title: str
+        issuer_unit_id: str
+        issued_on: str           # ISO date
+        source: str              # TASK_SOURCES
+        meeting_id: str | None = None
+
+        def apply(self, t):
+            t.title = self.title
+            t.issuer_unit_id = self.issuer_unit_id
+            t.source = self.source
+            t.meeting_id = self.meeting_id
+            t.items = 0
+
+    class ItemAdded(Aggregate.Event):
+        list_id: str
+        task_id: str
+        seq: int
+
+        def apply(self, t):
+            t.items = self.seq
+
+    @classmethod
+    def issue(cls, list_id, title, issuer_unit_id, issued_on, source="task_list", meeting_id=None):
+        if (source == "meeting") != (meeting_id is not None):
+            raise BadInput("推进会议定事项的清单必须注明会议", {"meeting_id": ["与来源不符"]})
+        t = cls(list_id)
+        t.trigger(cls.Issued, list_id=list_id, title=title, issuer_unit_id=issuer_unit_id,
+                  issued_on=issued_on, source=source, meeting_id=meeting_id)
+        return t
+
+    def add_item(self, task_id: str) -> int:
+        self.trigger(self.ItemAdded, list_id=self.id, task_id=task_id, seq=self.items + 1)
+        return self.items
+
+
+class Task(Aggregate):
+    """One item of a task list: 标准, 时限, 责任单位, completion reported with evidence and
+    accepted by someone other than the reporter (四眼原则, as for rectifications)."""
+
+    class Assigned(Aggregate.Event):
+        task_id: str
+        list_id: str
+        seq: int
+        unit_id: str             # the responsible unit
+        title: str
+        standard: str            # 标准: what counts as done
+        deadline: str            # ISO date (时限)
+        assigned_on: str
+        source: str              # TASK_SOURCES
+        meeting_id: str | None = None
+
+        def apply(self, t):
+            t.list_id = self.list_id
+            t.unit_id = self.unit_id
+            t.deadline = self.deadline
+            t.status = "open"
+            t.reported_by = None
+            t.reported_on = None
+            t.overdue = False
+            t.escalation_step = 0
+
+    class CompletionReported(Aggregate.Event):
+        """What was done and the evidence (references into the node's evidence store)."""
+
+        private = True
+        task_id: str
+        unit_id: str
+        summary: str
+        evidence: list
+        reported_on: str
+        reported_by: str
+
+        def apply(self, t):
+            t.status = "reported"
+            t.reported_by = self.reported_by
+            t.reported_on = self.reported_on
+
+    class Accepted(Aggregate.Event):
+        task_id: str
+        unit_id: str
+        accepted_on: str
+        accepted_by: str
+        note: str
+        deadline: str
+        on_time: bool
+
+        def apply(self, t):
+            t.status = "accepted"
+
+    class Returned(Aggregate.Event):
+        task_id: str
+        unit_id: str
+        reason: str
+        returned_on: str
+        returned_by: str
+
+        def apply(self, t):
+            t.status = "open"
+            t.reported_on = None
+
+    class DeadlineExtended(Aggregate.Event):
+        task_id: str
+        unit_id: str
+        previous_deadline: str
+        deadline: str
+        reason: str
+        extended_on: str
+
+        def apply(self, t):
+            t.deadline = self.deadline
+            t.overdue = False
+            t.escalation_step = 0
+
+    class Cancelled(Aggregate.Event):
+        task_id: str
+        unit_id: str
+        reason: str
+        cancelled_on: str
+
+        def apply(self, t):
+            t.status = "cancelled"
+
+    class OverdueDetected(Aggregate.Event):
+        task_id: str
+        unit_id: str
+        deadline: str
+        detected_on: str
+        days_overdue: int
+
+        def apply(self, t):
+            t.overdue = True
+
+    class Escalated(Aggregate.Event):
+        task_id: str
+        unit_id: str
+        step: int
+        level: str               # settings.ESCALATION_LEVELS
+        target: dict
+        days_overdue: int
+        escalated_on: str
+        deadline: str
+
+        def apply(self, t):
+            t.escalation_step = self.step
+
+    @classmethod
+    def assign(cls, task_id, task_list: TaskList, seq, unit_id, title, standard, deadline, today):
+        if deadline < today:
+            raise BadInput("任务时限已经过去", {"deadline": ["不得早于今天（%s）" % today]})
+        t = cls(task_id)
+        t.trigger(cls.Assigned, task_id=task_id, list_id=task_list.id, seq=seq, unit_id=unit_id,
+                  title=title, standard=standard, deadline=deadline, assigned_on=today,
+                  source=task_list.source, meeting_id=task_list.meeting_id)
+        return t
+
+    def _require(self, *statuses, doing: str):
+        if self.status not in statuses:
+            raise RuleViolation("任务当前为「%s」，不能%s" % (TASK_STATUSES.label(self.status), doing))
+
+    def report_completion(self, summary: str, evidence: list[dict], today: str, by: str):
+        self._require("open", doing="报告完成")
+        if not evidence:
+            raise BadInput("报告完成需附佐证材料", {"evidence": ["至少一份佐证材料"]})
+        self.trigger(self.CompletionReported, task_id=self.id, unit_id=self.unit_id,
+                     summary=summary, evidence=evidence, reported_on=today, reported_by=by)
+
+    def accept(self, note: str, today: str, by: str):
+        self._require("reported", doing="验收")
+        if by == self.reported_by:
+            raise RuleViolation("不能验收自己报告的完成情况")
+        self.trigger(self.Accepted, task_id=self.id, unit_id=self.unit_id, accepted_on=today,
+                     accepted_by=by, note=note, deadline=self.deadline,
+                     on_time=self.reported_on <= self.deadline)
+
+    def return_(self, reason: str, today: str, by: str):
+        self._require("reported", doing="退回")
+        if by == self.reported_by:
+            raise RuleViolation("不能退回自己报告的完成情况")
+        self.trigger(self.Returned, task_id=self.id, unit_id=self.unit_id, reason=reason,
+                     returned_on=today, returned_by=by)
+
+    def extend_deadline(self, deadline: str, reason: str, today: str):
+        self._require("open", "reported", doing="延期")
+        if deadline <= self.deadline:
+            raise RuleViolation("延期后的时限必须晚于 %s" % self.deadline,
+                                {"deadline": ["不晚于当前时限"]})
+        if deadline < today:
+            raise RuleViolation("新的时限已经过去", {"deadline": ["早于今天"]})
+        self.trigger(self.DeadlineExtended, task_id=self.id, unit_id=self.unit_id,
+                     previous_deadline=self.deadline, deadline=deadline, reason=reason,
+                     extended_on=today)
+
+    def cancel(self, reason: str, today: str):
+        self._require("open", "reported", doing="撤销")
+        self.trigger(self.Cancelled, task_id=self.id, unit_id=self.unit_id, reason=reason,
+                     cancelled_on=today)
+
+    def detect_overdue(self, today: str, ladder, targets: dict) -> int:
+        """As ``Rectification.detect_overdue``: only an open task moves up the ladder."""
+        if self.status != "open" or today <= self.deadline:
+            return 0
+        days = (parse_date(today) - parse_date(self.deadline)).days
+        n = 0
+        if not self.overdue:
+            self.trigger(self.OverdueDetected, task_id=self.id, unit_id=self.unit_id,
+                         deadline=self.deadline, detected_on=today, days_overdue=days)
+            n += 1
+        for step, rung in due_escalations(ladder, days, self.escalation_step):
+            self.trigger(self.Escalated, task_id=self.id, unit_id=self.unit_id, step=step,
+                         level=rung["level"], target=targets.get(rung["level"], {}),
+                         days_overdue=days, escalated_on=today, deadline=self.deadline)
+            n += 1
+        return n
+
+
+class Meeting(Aggregate):
+    """推进会 / 联席推进会: the responsible units that met, and what they decided. Each
+    decision is assigned to one of the units present and becomes a tracked ``Task``."""
+
+    class Held(Aggregate.Event):
+        meeting_id: str
+        title: str
+        kind: str                # MEETING_KINDS
+        convener_unit_id: str
+        held_on: str
+        unit_ids: list           # the responsible units taking part
+        summary: str
+        list_id: str             # the task list its decisions go into
+
+        def apply(self, m):
+            m.title = self.title
+            m.unit_ids = list(self.unit_ids)
+            m.convener_unit_id = self.convener_unit_id
+            m.list_id = self.list_id
+            m.decisions = 0
+
+    class DecisionRecorded(Aggregate.Event):
+        meeting_id: str
+        seq: int
+        text: str
+        unit_id: str
+        task_id: str
+
+        def apply(self, m):
+            m.decisions = self.seq
+
+    @classmethod
+    def hold(cls, meeting_id, title, kind, convener_unit_id, held_on, unit_ids, summary, today):
+        if held_on > today:
+            raise BadInput("会议日期晚于今天", {"held_on": ["晚于今天（%s）" % today]})
+        if len(set(unit_ids)) != len(unit_ids):
+            raise BadInput("参会单位有重复", {"unit_ids": ["单位重复"]})
+        m = cls(meeting_id)
+        m.trigger(cls.Held, meeting_id=meeting_id, title=title, kind=kind,
+                  convener_unit_id=convener_unit_id, held_on=held_on, unit_ids=list(unit_ids),
+                  summary=summary, list_id=meeting_id)
+        return m
+
+    def check_decision_unit(self, unit_id: str, field: str = "unit_id") -> None:
+        """A decision is carried out by a unit that took part (联席: the responsible units)."""
+        if unit_id not in self.unit_ids:
+            raise BadInput("议定事项的责任单位必须是参会单位", {field: ["不是本次会议的参会单位"]})
+
+    def record_decision(self, text: str, unit_id: str, task_id: str) -> int:
+        self.check_decision_unit(unit_id)
+        self.trigger(self.DecisionRecorded, meeting_id=self.id, seq=self.decisions + 1,
+                     text=text, unit_id=unit_id, task_id=task_id)
+        return self.decisions
+# -- end of 跟踪问效 (H7) --

@@ -9,8 +9,8 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.supervision.domain import (
-    DISCIPLINE_FORMS, FACT_SOURCES, FINDING_SOURCES, RESPONSIBLE_ROLES, RISK_CATEGORIES,
-    RISK_LEVELS, SEVERITIES,
+    DISCIPLINE_FORMS, FACT_SOURCES, FINDING_SOURCES, MEETING_KINDS, RESPONSIBLE_ROLES,
+    RISK_CATEGORIES, RISK_LEVELS, SEVERITIES, TASK_STATUSES,
 )
 from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
 from services.supervision.evidence import REF_RE
@@ -396,3 +396,92 @@ class History(Schema):
          "ScreeningSchedule", "MicroPowerWatch", "IndicatorSystem", "AssessmentRound",
          "EducationFacts", "UnitIndicators", "DistrictIndicators", "DisciplineCounts")))
     id = fields.String(required=True, validate=validate.Length(1, 300))
+
+
+# -- 跟踪问效: task lists, tasks, 推进会 ------------------------------------------------------------
+class TaskItem(Schema):
+    task_id = Id(load_default=None)
+    unit_id = Id(required=True)           # the responsible unit
+    title = Text(500, required=True)
+    standard = Text(2000, required=True)  # 标准
+    deadline = Date(required=True)        # 时限
+
+
+class IssueTaskList(Schema):
+    list_id = Id(load_default=None)
+    title = Name(200, required=True)
+    issuer_unit_id = Id(required=True)
+    items = fields.List(fields.Nested(TaskItem), required=True, validate=validate.Length(1, 100))
+
+
+class AddTask(TaskItem):
+    list_id = Id(required=True)
+
+
+class TaskRef(Schema):
+    task_id = Id(required=True)
+
+
+class ReportTaskCompletion(TaskRef):
+    summary = Text(2000, required=True)
+    evidence = fields.List(fields.Nested(EvidenceItem), required=True,
+                           validate=validate.Length(1, 20))
+
+
+class AcceptTask(TaskRef):
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class ReturnTask(TaskRef):
+    reason = Text(1000, required=True)
+
+
+class ExtendTask(TaskRef):
+    deadline = Date(required=True)
+    reason = Text(1000, required=True)
+
+
+class CancelTask(TaskRef):
+    reason = Text(1000, required=True)
+
+
+class ListTasks(SubtreeQuery):
+    status = fields.String(load_default=None, validate=validate.OneOf(TASK_STATUSES))
+    list_id = Id(load_default=None)
+    meeting_id = Id(load_default=None)
+    overdue_only = fields.Boolean(load_default=False)
+    soon_days = Integer(load_default=7, validate=validate.Range(0, 90))  # yellow: due within
+
+
+class ListRef(Schema):
+    unit_id = Id(required=True)
+    limit = Limit()
+    offset = Offset()
+
+
+class Decision(Schema):
+    text = Text(1000, required=True)      # what was decided (议定事项)
+    unit_id = Id(required=True)           # the responsible unit, one of those present
+    standard = Text(2000, required=True)
+    deadline = Date(required=True)
+
+
+class HoldMeeting(Schema):
+    meeting_id = Id(load_default=None)
+    title = Name(200, required=True)
+    kind = fields.String(load_default="joint_promotion", validate=validate.OneOf(MEETING_KINDS))
+    convener_unit_id = Id(required=True)
+    held_on = Date(required=True)
+    unit_ids = fields.List(Id(), required=True, validate=validate.Length(1, 50))
+    summary = Text(4000, load_default="")
+    decisions = fields.List(fields.Nested(Decision), load_default=list,
+                            validate=validate.Length(0, 100))
+
+
+class AddDecision(Decision):
+    meeting_id = Id(required=True)
+
+
+class MeetingRef(Schema):
+    meeting_id = Id(required=True)
+# -- end of 跟踪问效 (H7) --

@@ -83,7 +83,8 @@ class SupervisionService(MirrorsUnits, NodeService):
     name = "supervision"
     app = app
     store = SupervisionStore()
-    timer_routines = ("detect_overdue", "publish_indicators")  # the timers' (metered apart)
+    timer_routines = ("detect_overdue", "publish_indicators",  # the timers' (metered apart)
+                      "detect_task_overdue")
 
     # -- reactions ------------------------------------------------------------------------
     # requeue_on_error: a transient failure (the log's writer lock busy, a version race)
@@ -113,6 +114,11 @@ class SupervisionService(MirrorsUnits, NodeService):
     @timer(interval=OVERDUE_INTERVAL_S)
     def overdue_timer(self):
         return self.store.execute("detect_overdue", {}, self.store.system_actor())
+
+    @timer(interval=OVERDUE_INTERVAL_S)
+    def task_overdue_timer(self):
+        """跟踪问效: overdue tasks flagged and escalated as rectifications are."""
+        return self.store.execute("detect_task_overdue", {}, self.store.system_actor())
 
     @timer(interval=PUBLISH_INTERVAL_S)
     def publish_timer(self):

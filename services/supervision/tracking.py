@@ -1,0 +1,308 @@
+"""跟踪问效 read side: task lists, tasks, 推进会 and their decisions (SQLAlchemy Core).
+
+The tables share the supervision service's ``metadata``; the projections follow the same
+rule as ``projections.py`` (handlers touch rows by key only, counters on parent rows give
+child rows their keys). The query helpers are plain functions ``(conn, ...)``.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, case, func, select
+
+from services.supervision.domain import task_colour, task_days_overdue
+from services.supervision.projections import metadata
+from shared.errors import NotFound
+from shared.events import canonical_json
+from shared.projections import Projection, on, startswith
+from shared.unittree import require_unit, unit_directory as ud
+
+task_lists = Table(
+    "sv_task_lists", metadata,
+    Column("list_id", String(100), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("issuer_unit_id", String(100), nullable=False, index=True),
+    Column("issued_on", String(10), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("meeting_id", String(100)),
+    Column("items", Integer, nullable=False, default=0),
+)
+
+tasks = Table(
+    "sv_tasks", metadata,
+    Column("task_id", String(100), primary_key=True),
+    Column("list_id", String(100), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("standard", Text, nullable=False),
+    Column("deadline", String(10), nullable=False),
+    Column("assigned_on", String(10), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("meeting_id", String(100)),
+    Column("status", String(20), nullable=False),
+    Column("summary", Text),
+    Column("evidence", Text),            # [{path, sha256, size_bytes, description}]
+    Column("reported_on", String(10)),
+    Column("reported_by", String(100)),
+    Column("accepted_on", String(10)),
+    Column("on_time", Boolean),
+    Column("returns", Integer, nullable=False, default=0),
+    Column("last_reason", Text),
+    Column("overdue", Boolean, nullable=False, default=False),
+    Column("overdue_since", String(10)),
+    Column("escalations", Integer, nullable=False, default=0),
+    Column("escalation_step", Integer, nullable=False, default=0),
+    Column("escalation_level", String(30)),
+    Column("last_escalated_on", String(10)),
+    Index("ix_sv_tasks_status_deadline", "status", "deadline"),
+)
+
+task_escalations = Table(
+    "sv_task_escalations", metadata,
+    Column("task_id", String(100), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("unit_id", String(100), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("level", String(30), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("days_overdue", Integer, nullable=False),
+    Column("escalated_on", String(10), nullable=False),
+)
+
+meetings = Table(
+    "sv_meetings", metadata,
+    Column("meeting_id", String(100), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("convener_unit_id", String(100), nullable=False, index=True),
+    Column("held_on", String(10), nullable=False),
+    Column("unit_ids", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("list_id", String(100), nullable=False),
+    Column("decisions", Integer, nullable=False, default=0),
+)
+
+meeting_decisions = Table(
+    "sv_meeting_decisions", metadata,
+    Column("meeting_id", String(100), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("unit_id", String(100), nullable=False),
+    Column("task_id", String(100), nullable=False),
+)
+
+
+class Tracking(Projection):
+    name = "sv_tracking"
+    tables = (task_lists, tasks, task_escalations, meetings, meeting_decisions)
+
+    @on("TaskList.Issued")
+    def issued(self, w, e):
+        p = e.payload
+        w.insert(task_lists, list_id=p["list_id"], title=p["title"],
+                 issuer_unit_id=p["issuer_unit_id"], issued_on=p["issued_on"], source=p["source"],
+                 meeting_id=p["meeting_id"], items=0)
+
+    @on("TaskList.ItemAdded")
+    def item_added(self, w, e):
+        w.update(task_lists, {"list_id": e.payload["list_id"]}, items=e.payload["seq"])
+
+    @on("Task.Assigned")
+    def assigned(self, w, e):
+        p = e.payload
+        w.insert(tasks, task_id=p["task_id"], list_id=p["list_id"], seq=p["seq"],
+                 unit_id=p["unit_id"], title=p["title"], standard=p["standard"],
+                 deadline=p["deadline"], assigned_on=p["assigned_on"], source=p["source"],
+                 meeting_id=p["meeting_id"], status="open", returns=0, overdue=False,
+                 escalations=0, escalation_step=0)
+
+    @on("Task.CompletionReported")
+    def reported(self, w, e):
+        p = e.payload
+        w.update(tasks, {"task_id": p["task_id"]}, status="reported", summary=p["summary"],
+                 evidence=canonical_json(p["evidence"]), reported_on=p["reported_on"],
+                 reported_by=p["reported_by"])
+
+    @on("Task.Accepted")
+    def accepted(self, w, e):
+        p = e.payload
+        w.update(tasks, {"task_id": p["task_id"]}, status="accepted",
+                 accepted_on=p["accepted_on"], on_time=p["on_time"])
+
+    @on("Task.Returned")
+    def returned(self, w, e):
+        p = e.payload
+        row = w.get(tasks, task_id=p["task_id"])
+        w.update(tasks, {"task_id": p["task_id"]}, status="open", reported_on=None,
+                 returns=row["returns"] + 1, last_reason=p["reason"])
+
+    @on("Task.DeadlineExtended")
+    def extended(self, w, e):
+        p = e.payload
+        w.update(tasks, {"task_id": p["task_id"]}, deadline=p["deadline"],
+                 last_reason=p["reason"], overdue=False, overdue_since=None,
+                 escalation_step=0, escalation_level=None)
+
+    @on("Task.Cancelled")
+    def cancelled(self, w, e):
+        p = e.payload
+        w.update(tasks, {"task_id": p["task_id"]}, status="cancelled", last_reason=p["reason"])
+
+    @on("Task.OverdueDetected")
+    def overdue(self, w, e):
+        p = e.payload
+        w.update(tasks, {"task_id": p["task_id"]}, overdue=True, overdue_since=p["detected_on"])
+
+    @on("Task.Escalated")
+    def escalated(self, w, e):
+        p = e.payload
+        row = w.get(tasks, task_id=p["task_id"])
+        seq = row["escalations"] + 1
+        w.insert(task_escalations, task_id=p["task_id"], seq=seq, unit_id=p["unit_id"],
+                 step=p["step"], level=p["level"], target=canonical_json(p["target"]),
+                 days_overdue=p["days_overdue"], escalated_on=p["escalated_on"])
+        w.update(tasks, {"task_id": p["task_id"]}, escalations=seq, escalation_step=p["step"],
+                 escalation_level=p["level"], last_escalated_on=p["escalated_on"])
+
+    @on("Meeting.Held")
+    def held(self, w, e):
+        p = e.payload
+        w.insert(meetings, meeting_id=p["meeting_id"], title=p["title"], kind=p["kind"],
+                 convener_unit_id=p["convener_unit_id"], held_on=p["held_on"],
+                 unit_ids=canonical_json(p["unit_ids"]), summary=p["summary"],
+                 list_id=p["list_id"], decisions=0)
+
+    @on("Meeting.DecisionRecorded")
+    def decision(self, w, e):
+        p = e.payload
+        w.insert(meeting_decisions, meeting_id=p["meeting_id"], seq=p["seq"], text=p["text"],
+                 unit_id=p["unit_id"], task_id=p["task_id"])
+        w.update(meetings, {"meeting_id": p["meeting_id"]}, decisions=p["seq"])
+
+
+TRACKING = Tracking()
+
+
+# -- queries -------------------------------------------------------------------------------------
+def _unit(conn, unit_id):
+    return require_unit(conn, ud, unit_id)
+
+
+SOON_DAYS = 7  # "临近时限" unless the caller says otherwise (the console's due_soon_days)
+
+
+def _task_out(row, today: str, soon_days: int = SOON_DAYS) -> dict:
+    out = dict(row)
+    out["evidence"] = json.loads(out["evidence"]) if out.get("evidence") else []
+    out["days_overdue"] = task_days_overdue(out["deadline"], out["status"], out["reported_on"],
+                                            today)
+    out["colour"] = task_colour(out["deadline"], out["status"], today, soon_days)
+    return out
+
+
+def _names(conn, ids) -> dict:
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return dict(conn.execute(select(ud.c.unit_id, ud.c.name).where(ud.c.unit_id.in_(ids))).all())
+
+
+def task(conn, task_id: str, today: str) -> dict:
+    row = conn.execute(select(tasks, ud.c.name.label("unit_name"))
+                       .select_from(tasks.join(ud, ud.c.unit_id == tasks.c.unit_id))
+                       .where(tasks.c.task_id == task_id)).mappings().first()
+    if row is None:
+        raise NotFound("任务「%s」不存在" % task_id, {"task_id": ["不存在"]})
+    out = _task_out(row, today)
+    out["list"] = dict(conn.execute(select(task_lists).where(
+        task_lists.c.list_id == row["list_id"])).mappings().first())
+    out["escalation_history"] = [dict(e, target=json.loads(e["target"])) for e in conn.execute(
+        select(task_escalations).where(task_escalations.c.task_id == task_id)
+        .order_by(task_escalations.c.seq)).mappings()]
+    return out
+
+
+def list_tasks(conn, unit_id, include_subtree, status, list_id, overdue_only, meeting_id,
+               limit, offset, today, soon_days=SOON_DAYS) -> dict:
+    """Tasks whose responsible unit is ``unit_id`` (or below it), soonest deadline first."""
+    unit = _unit(conn, unit_id)
+    where = [startswith(ud.c.path, unit["path"]) if include_subtree else tasks.c.unit_id == unit_id]
+    if status:
+        where.append(tasks.c.status == status)
+    if list_id:
+        where.append(tasks.c.list_id == list_id)
+    if meeting_id:
+        where.append(tasks.c.meeting_id == meeting_id)
+    if overdue_only:
+        where += [tasks.c.status == "open", tasks.c.deadline < today]
+    base = tasks.join(ud, ud.c.unit_id == tasks.c.unit_id)
+    total = conn.execute(select(func.count()).select_from(base).where(*where)).scalar()
+    rows = conn.execute(select(tasks, ud.c.name.label("unit_name")).select_from(base).where(*where)
+                        .order_by(tasks.c.deadline, tasks.c.task_id).limit(limit).offset(offset)
+                        ).mappings().all()
+    items = [_task_out(r, today, soon_days) for r in rows]
+    # the three colours over every matching task (not only this page)
+    soon = (date.fromisoformat(today) + timedelta(days=soon_days)).isoformat()
+    is_open = tasks.c.status == "open"
+    counted = conn.execute(select(
+        func.sum(case((is_open & (tasks.c.deadline < today), 1), else_=0)),
+        func.sum(case((is_open & (tasks.c.deadline >= today) & (tasks.c.deadline <= soon), 1),
+                      else_=0))).select_from(base).where(*where)).one()
+    red, yellow = int(counted[0] or 0), int(counted[1] or 0)
+    return {"unit_id": unit_id, "total": total, "items": items,
+            "colours": {"red": red, "yellow": yellow, "green": total - red - yellow}}
+
+
+def list_task_lists(conn, unit_id, limit, offset) -> dict:
+    """Task lists issued by ``unit_id`` or a unit below it, newest first, with progress."""
+    unit = _unit(conn, unit_id)
+    base = task_lists.join(ud, ud.c.unit_id == task_lists.c.issuer_unit_id)
+    where = startswith(ud.c.path, unit["path"])
+    rows = conn.execute(select(task_lists, ud.c.name.label("issuer_name")).select_from(base)
+                        .where(where).order_by(task_lists.c.issued_on.desc(), task_lists.c.list_id)
+                        .limit(limit).offset(offset)).mappings().all()
+    out = []
+    for row in rows:
+        counts = dict(conn.execute(select(tasks.c.status, func.count()).where(
+            tasks.c.list_id == row["list_id"]).group_by(tasks.c.status)).all())
+        out.append(dict(row, by_status=counts))
+    return {"unit_id": unit_id, "lists": out}
+
+
+def meeting(conn, meeting_id: str, today: str) -> dict:
+    row = conn.execute(select(meetings).where(meetings.c.meeting_id == meeting_id)
+                       ).mappings().first()
+    if row is None:
+        raise NotFound("会议「%s」不存在" % meeting_id, {"meeting_id": ["不存在"]})
+    out = dict(row)
+    out["unit_ids"] = json.loads(out["unit_ids"])
+    names = _names(conn, out["unit_ids"] + [out["convener_unit_id"]])
+    out["units"] = [{"unit_id": u, "name": names.get(u, u)} for u in out["unit_ids"]]
+    out["convener_name"] = names.get(out["convener_unit_id"], out["convener_unit_id"])
+    by_task = {t["task_id"]: t for t in (
+        _task_out(r, today) for r in conn.execute(
+            select(tasks).where(tasks.c.meeting_id == meeting_id)).mappings())}
+    out["decisions"] = [dict(d, unit_name=names.get(d["unit_id"], d["unit_id"]),
+                             task=by_task.get(d["task_id"]))
+                        for d in conn.execute(select(meeting_decisions).where(
+                            meeting_decisions.c.meeting_id == meeting_id)
+                            .order_by(meeting_decisions.c.seq)).mappings()]
+    return out
+
+
+def list_meetings(conn, unit_id, limit, offset) -> dict:
+    """Meetings convened by ``unit_id`` or a unit below it, newest first."""
+    unit = _unit(conn, unit_id)
+    base = meetings.join(ud, ud.c.unit_id == meetings.c.convener_unit_id)
+    rows = conn.execute(select(meetings, ud.c.name.label("convener_name")).select_from(base)
+                        .where(startswith(ud.c.path, unit["path"]))
+                        .order_by(meetings.c.held_on.desc(), meetings.c.meeting_id)
+                        .limit(limit).offset(offset)).mappings().all()
+    out = []
+    for row in rows:
+        done = conn.execute(select(func.count()).select_from(tasks).where(
+            tasks.c.meeting_id == row["meeting_id"], tasks.c.status == "accepted")).scalar()
+        out.append(dict(row, unit_ids=json.loads(row["unit_ids"]), decisions_done=done))
+    return {"unit_id": unit_id, "meetings": out}

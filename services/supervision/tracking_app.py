@@ -1,0 +1,249 @@
+"""跟踪问效 and 推进会: the commands and queries of task tracking (registered on the
+supervision ``app``; imported by ``application.py``).
+
+* An inspector or node-admin issues a task list (任务清单) for a unit: every item has a
+  standard (标准), a deadline (时限) and a responsible unit inside the issuer's subtree.
+* The responsible unit's contact (unit-admin in scope, or a node-admin) reports completion
+  with evidence (files in the node's evidence store, by reference); someone else - an
+  inspector or node-admin who did not report it - accepts it or returns it.
+* ``detect_task_overdue`` (timer, like ``detect_overdue``) flags open tasks past their
+  deadline and takes the same escalation ladder, with the same grace periods and targets.
+* A 推进会 records the responsible units present and its decisions; each decision is a
+  task of the meeting's own list, tracked as above.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from services.supervision import schemas as s
+from services.supervision import tracking as t
+from services.supervision.application import (
+    INSPECTORS, READERS, _active_unit, _targets, _today, _today_of, app,
+)
+from services.supervision.domain import Meeting, Task, TaskList, due_escalations, parse_date
+from services.supervision.settings import settings_for
+from shared.app import new_id
+from shared.auth import WRITERS
+from shared.errors import BadInput, NotFound
+from shared.unittree import directory_path
+
+PHASE_BATCH = 50  # records per write, as the other sweeps
+
+
+def _task_unit(conn, data):
+    unit_id = conn.execute(select(t.tasks.c.unit_id)
+                           .where(t.tasks.c.task_id == data["task_id"])).scalar()
+    if unit_id is None:
+        raise NotFound("任务「%s」不存在" % data["task_id"], {"task_id": ["不存在"]})
+    return unit_id
+
+
+def _list_unit(conn, data):
+    unit_id = conn.execute(select(t.task_lists.c.issuer_unit_id)
+                           .where(t.task_lists.c.list_id == data["list_id"])).scalar()
+    if unit_id is None:
+        raise NotFound("任务清单「%s」不存在" % data["list_id"], {"list_id": ["不存在"]})
+    return unit_id
+
+
+def _meeting_unit(conn, data):
+    unit_id = conn.execute(select(t.meetings.c.convener_unit_id)
+                           .where(t.meetings.c.meeting_id == data["meeting_id"])).scalar()
+    if unit_id is None:
+        raise NotFound("会议「%s」不存在" % data["meeting_id"], {"meeting_id": ["不存在"]})
+    return unit_id
+
+
+def _responsible(conn, issuer_path: str, unit_id: str, field: str) -> None:
+    """The responsible unit is active and inside the issuer's subtree."""
+    _active_unit(conn, unit_id, field)
+    path = directory_path(conn, unit_id) or ""
+    if not path.startswith(issuer_path):
+        raise BadInput("责任单位不在下达单位的管辖范围内", {field: ["不在下达单位之下"]})
+
+
+def _assign(uow, task_list: TaskList, item: dict, field: str) -> Task:
+    issuer_path = directory_path(uow.conn, task_list.issuer_unit_id) or ""
+    _responsible(uow.conn, issuer_path, item["unit_id"], field)
+    task_id = new_id(item.get("task_id"))
+    if uow.exists(Task, task_id):
+        raise BadInput("任务编号已存在", {"task_id": ["已存在"]})
+    seq = task_list.add_item(task_id)
+    return Task.assign(task_id, task_list, seq, item["unit_id"], item["title"], item["standard"],
+                       item["deadline"].isoformat(), _today(uow))
+
+
+# -- task lists and tasks ------------------------------------------------------------------------
+@app.command("issue_task_list", s.IssueTaskList, roles=INSPECTORS, scope="issuer_unit_id",
+             status=201)
+def issue_task_list(uow, d):
+    """任务清单: every item with its standard, deadline and responsible unit."""
+    _active_unit(uow.conn, d["issuer_unit_id"], "issuer_unit_id")
+    list_id = new_id(d.get("list_id"))
+    if uow.exists(TaskList, list_id):
+        raise BadInput("任务清单编号已存在", {"list_id": ["已存在"]})
+    tl = TaskList.issue(list_id, d["title"], d["issuer_unit_id"], _today(uow))
+    made = [_assign(uow, tl, item, "items.%d.unit_id" % i) for i, item in enumerate(d["items"])]
+    uow.save(tl, *made)
+    return {"list_id": list_id, "task_ids": [m.id for m in made]}
+
+
+@app.command("add_task", s.AddTask, roles=INSPECTORS, scope=_list_unit, status=201)
+def add_task(uow, d):
+    tl = uow.get(TaskList, d["list_id"])
+    task = _assign(uow, tl, d, "unit_id")
+    uow.save(tl, task)
+    return {"list_id": tl.id, "task_id": task.id, "seq": tl.items}
+
+
+@app.command("report_task_completion", s.ReportTaskCompletion, roles=WRITERS, scope=_task_unit)
+def report_task_completion(uow, d):
+    """The responsible unit reports it done, with evidence (references, never files)."""
+    task = uow.get(Task, d["task_id"])
+    task.report_completion(d["summary"], [dict(e) for e in d["evidence"]], _today(uow),
+                           uow.actor.user_id)
+    uow.save(task)
+    return {"task_id": task.id, "status": task.status}
+
+
+@app.command("accept_task", s.AcceptTask, roles=INSPECTORS, scope=_task_unit)
+def accept_task(uow, d):
+    task = uow.get(Task, d["task_id"])
+    task.accept(d["note"], _today(uow), uow.actor.user_id)
+    uow.save(task)
+    return {"task_id": task.id, "status": task.status}
+
+
+@app.command("return_task", s.ReturnTask, roles=INSPECTORS, scope=_task_unit)
+def return_task(uow, d):
+    task = uow.get(Task, d["task_id"])
+    task.return_(d["reason"], _today(uow), uow.actor.user_id)
+    uow.save(task)
+    return {"task_id": task.id, "status": task.status}
+
+
+@app.command("extend_task_deadline", s.ExtendTask, roles=INSPECTORS, scope=_task_unit)
+def extend_task_deadline(uow, d):
+    task = uow.get(Task, d["task_id"])
+    task.extend_deadline(d["deadline"].isoformat(), d["reason"], _today(uow))
+    uow.save(task)
+    return {"task_id": task.id, "deadline": task.deadline}
+
+
+@app.command("cancel_task", s.CancelTask, roles=INSPECTORS, scope=_task_unit)
+def cancel_task(uow, d):
+    task = uow.get(Task, d["task_id"])
+    task.cancel(d["reason"], _today(uow))
+    uow.save(task)
+    return {"task_id": task.id, "status": task.status}
+
+
+@app.command("detect_task_overdue", s.Empty, roles=INSPECTORS, phased=True)
+def detect_task_overdue(steps, d):
+    """Run by the timer: open tasks past their deadline are flagged once and every
+    escalation step now due is taken (the rectifications' ladder and targets). Running it
+    twice changes nothing the second time. Phased as ``detect_overdue``."""
+    with steps.read() as conn:
+        settings = settings_for(conn)
+        today = _today_of(conn, steps.rt)
+        day = parse_date(today)
+        rows = conn.execute(
+            select(t.tasks.c.task_id, t.tasks.c.unit_id, t.tasks.c.deadline, t.tasks.c.overdue,
+                   t.tasks.c.escalation_step)
+            .where(t.tasks.c.status == "open", t.tasks.c.deadline < today)
+            .order_by(t.tasks.c.task_id)).all()
+        cache, todo = {}, []
+        for row in rows:
+            days = (day - parse_date(row.deadline)).days
+            if row.overdue and not due_escalations(settings.ladder, days, row.escalation_step):
+                continue
+            todo.append(row.task_id)
+            _targets(conn, row.unit_id, settings, cache)
+    detected = escalated = 0
+    for start in range(0, len(todo), PHASE_BATCH):
+        with steps.unit_of_work() as uow:
+            changed = []
+            for task_id in todo[start:start + PHASE_BATCH]:
+                task = uow.get(Task, task_id)
+                before = task.overdue
+                if task.detect_overdue(today, settings.ladder,
+                                       _targets(uow.conn, task.unit_id, settings, cache)):
+                    detected += not before
+                    escalated += sum(1 for e in task.pending_events
+                                     if e.event_type == "Task.Escalated")
+                    changed.append(task)
+            if changed:
+                uow.save(*changed)
+    return {"checked_on": today, "overdue_detected": detected, "escalations": escalated}
+
+
+@app.query("get_task", s.TaskRef, roles=READERS, scope=_task_unit, runtime=True)
+def get_task(conn, d, actor, rt):
+    """A task with its list, standard, deadline, completion, evidence references and
+    escalations; ``days_overdue`` counted to today."""
+    return t.task(conn, d["task_id"], _today_of(conn, rt))
+
+
+@app.query("list_tasks", s.ListTasks, roles=READERS, scope="unit_id", runtime=True)
+def list_tasks(conn, d, actor, rt):
+    """Tasks a unit (and, by default, the units below it) is responsible for, soonest
+    deadline first; ``overdue_only`` for the open ones past their deadline."""
+    return t.list_tasks(conn, d["unit_id"], d["include_subtree"], d["status"], d["list_id"],
+                        d["overdue_only"], d["meeting_id"], d["limit"], d["offset"],
+                        _today_of(conn, rt), d["soon_days"])
+
+
+@app.query("list_task_lists", s.ListRef, roles=READERS, scope="unit_id")
+def list_task_lists(conn, d, actor):
+    return t.list_task_lists(conn, d["unit_id"], d["limit"], d["offset"])
+
+
+# -- 推进会 -----------------------------------------------------------------------------------------
+@app.command("hold_meeting", s.HoldMeeting, roles=INSPECTORS, scope="convener_unit_id",
+             status=201)
+def hold_meeting(uow, d):
+    """联席推进会: the responsible units present, what was decided; each decision becomes a
+    task (standard, deadline, one of the units present) of the meeting's own list."""
+    _active_unit(uow.conn, d["convener_unit_id"], "convener_unit_id")
+    meeting_id = new_id(d.get("meeting_id"))
+    if uow.exists(Meeting, meeting_id) or uow.exists(TaskList, meeting_id):
+        raise BadInput("会议编号已存在", {"meeting_id": ["已存在"]})
+    convener_path = directory_path(uow.conn, d["convener_unit_id"]) or ""
+    for i, unit_id in enumerate(d["unit_ids"]):
+        _responsible(uow.conn, convener_path, unit_id, "unit_ids.%d" % i)
+    today = _today(uow)
+    m = Meeting.hold(meeting_id, d["title"], d["kind"], d["convener_unit_id"],
+                     d["held_on"].isoformat(), d["unit_ids"], d["summary"], today)
+    tl = TaskList.issue(m.list_id, "%s 议定事项" % d["title"], d["convener_unit_id"], today,
+                        source="meeting", meeting_id=meeting_id)
+    made = []
+    for i, dec in enumerate(d["decisions"]):
+        m.check_decision_unit(dec["unit_id"], "decisions.%d.unit_id" % i)
+        task = _assign(uow, tl, {"title": dec["text"], **dec}, "decisions.%d.unit_id" % i)
+        m.record_decision(dec["text"], dec["unit_id"], task.id)
+        made.append(task)
+    uow.save(m, tl, *made)
+    return {"meeting_id": meeting_id, "list_id": tl.id, "task_ids": [x.id for x in made]}
+
+
+@app.command("add_meeting_decision", s.AddDecision, roles=INSPECTORS, scope=_meeting_unit,
+             status=201)
+def add_meeting_decision(uow, d):
+    m = uow.get(Meeting, d["meeting_id"])
+    m.check_decision_unit(d["unit_id"])
+    tl = uow.get(TaskList, m.list_id)
+    task = _assign(uow, tl, {"title": d["text"], **d}, "unit_id")
+    seq = m.record_decision(d["text"], d["unit_id"], task.id)
+    uow.save(m, tl, task)
+    return {"meeting_id": m.id, "seq": seq, "task_id": task.id}
+
+
+@app.query("get_meeting", s.MeetingRef, roles=READERS, scope=_meeting_unit, runtime=True)
+def get_meeting(conn, d, actor, rt):
+    """A meeting with its units and each decision with its task's status and colour facts."""
+    return t.meeting(conn, d["meeting_id"], _today_of(conn, rt))
+
+
+@app.query("list_meetings", s.ListRef, roles=READERS, scope="unit_id")
+def list_meetings(conn, d, actor):
+    return t.list_meetings(conn, d["unit_id"], d["limit"], d["offset"])
