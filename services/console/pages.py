@@ -593,3 +593,4 @@ def inspection(web, inspection_id):
 from services.console import education_pages  # noqa: E402,F401 - registers the education pages
 from services.console import evidence_pages  # noqa: E402,F401 - registers the evidence pages
 from services.console import discipline_pages  # noqa: E402,F401 - registers the 四种形态 page
+from services.console import exchange_pages  # noqa: E402,F401 - registers the 五联五互 pages

@@ -102,6 +102,11 @@ MENU = (
     ("廉洁提醒打卡", "/checkin", None),
     ("警示教育月月行", "/warning-education", None),
     ("学习教育日历", "/calendar", None),
+    ("经验联享", "/exchange/experiences", None),
+    ("案例联编", "/exchange/cases", None),
+    ("活动联办", "/exchange/activities", None),
+    ("典型联树", "/exchange/exemplars", None),
+    ("难题联解", "/exchange/problems", None),
     ("用户与登录", "/admin/users", ("node-admin",)),
 )
 

@@ -29,8 +29,8 @@ from services.exchange.domain import (
 )
 from services.exchange.federation import current_city
 from services.exchange.projections import (
-    PROJECTIONS, audience_of, compare_indicators, district_summary, record_detail,
-    record_history, record_row, shared_feed, sub_row,
+    PROJECTIONS, audience_of, compare_indicators, district_summary, own_unpublished,
+    record_detail, record_history, record_row, shared_feed, sub_row,
 )
 from shared import config
 from shared.app import Application
@@ -169,7 +169,7 @@ def _check_invited_can_see(uow, invited: list[str], sharing: str, recipients: li
     blind = [n for n in invited if n not in visible]
     if blind:
         raise RuleViolation("按「%s」共享时，受邀节点看不到该活动" % SHARING_LEVELS.label(sharing),
-                            {"sharing": ["请设为“所有节点”或“指定节点”共享（受邀节点：%s）"
+                            {"sharing": ["请设为“市区共享”或“指定单位”共享（受邀节点：%s）"
                                          % "、".join(blind)]})
 
 
@@ -637,6 +637,25 @@ def district_summary_query(conn, d, actor):
 def compare_indicators_query(conn, d, actor):
     """上下互比: units and districts side by side for a period, ranked per indicator."""
     return compare_indicators(conn, d["period"], d["indicator"], d["source"])
+
+
+@app.query("trusted_nodes", s.NoInput, roles=ANY_ROLE, runtime=True)
+def trusted_nodes(conn, d, actor, rt):
+    """The trusted nodes, this one included: for node pickers and who-will-see sentences.
+
+    Each with its id, level, parent and whether it is this node."""
+    f = fed(rt)
+    return {"this_node": f.node_id, "city": f.city_id,
+            "nodes": [{"node_id": r.node_id, "level": r.level, "parent": r.parent,
+                       "this_node": r.node_id == f.node_id} for r in f.registry.all()]}
+
+
+@app.query("own_drafts", s.Drafts, roles=ANY_ROLE, runtime=True)
+def own_drafts(conn, d, actor, rt):
+    """This node's own records not shared now (drafts, withdrawn), newest first.
+
+    What ``shared_feed`` leaves out."""
+    return own_unpublished(conn, fed(rt).node_id, d["kind"], d["limit"])
 
 
 @app.query("federation_status", s.NoInput, roles=ANY_ROLE)

@@ -46,8 +46,10 @@ from shared.aggregate import Aggregate, Event
 from shared.errors import BadInput, RuleViolation
 from shared.labels import Choices
 
-SHARING_LEVELS = Choices("共享范围", {"node": "仅本节点", "city": "市级", "all": "所有节点",
-                                   "named": "指定节点"})
+# as the console offers them: 本单位 (this node only), 上报市级 (this node and the city),
+# 市区共享 (the city and every district), 指定单位 (this node and the nodes chosen)
+SHARING_LEVELS = Choices("共享范围", {"node": "本单位", "city": "上报市级", "all": "市区共享",
+                                   "named": "指定单位"})
 RECORD_KINDS = Choices("交流记录类型", {"experience": "经验", "case": "案例", "activity": "活动",
                                     "exemplar": "典型", "problem": "难题"})
 SUB_KINDS = Choices("附属记录类型", {"contribution": "补充内容", "comment": "评论", "learned": "学习记录",
@@ -63,9 +65,18 @@ def kind_label(kind: str) -> str:
     """A record's or sub-record's kind as a person reads it (经验, 方案, ...)."""
     return RECORD_KINDS.labels.get(kind) or SUB_KINDS.label(kind)
 
-CONTRIBUTION_TYPES = ("analysis", "local_lesson", "supplement")  # 分析 / 本地教训 / 补充材料
-EXEMPLAR_CATEGORIES = ("model_section", "demonstration_site", "practice", "window")
-# 模范科室 / 示范点 / 典型做法 / 窗口
+CONTRIBUTION_TYPES = Choices("补充类型", {"analysis": "分析", "local_lesson": "本地教训",
+                                      "supplement": "补充材料"})
+EXEMPLAR_CATEGORIES = Choices("典型类别", {"model_section": "模范科室", "demonstration_site": "示范点",
+                                       "practice": "典型做法", "window": "窗口"})
+# what a sub-record's row says of it (projections.SharedRecords)
+SUB_STATUSES = Choices("附属记录状态", {
+    "open": "待合并", "merged": "已合并", "posted": "已发表", "marked": "已标记",
+    "active": "已报名", "withdrawn": "已撤回", "recorded": "已登记", "corrected": "已更正",
+    "given": "已推荐", "submitted": "已提交", "accepted": "已采纳"})
+# a joint problem's deadline as the console colours it (red, yellow, green)
+DEADLINE_STATES = Choices("期限状态", {"overdue": "已逾期", "due_soon": "即将到期",
+                                   "on_track": "按期推进", "done": "已解决"})
 INDICATOR_SOURCES = ("supervision", "education")
 INDICATOR_SCOPES = ("unit", "district")
 
@@ -95,6 +106,34 @@ def derived_id(owner: str, prefix: str, *parts: str) -> str:
     unit, one endorsement per exemplar and node): a second attempt finds the stream."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
     return record_id(owner, "%s-%s" % (prefix, digest))
+
+
+def who_sees(sharing: str, recipients: list[str] | None, owner: str, city: str | None,
+             nodes: list[str]) -> list[str]:
+    """The nodes (of ``nodes``, the trusted ones) that will see a record shared so: the
+    owner always; ``city`` adds the city; ``all`` is everyone; ``named`` the chosen."""
+    if sharing == "all":
+        seen = set(nodes) | {owner}
+    else:
+        seen = {owner}
+        if sharing == "city" and city:
+            seen.add(city)
+        if sharing == "named":
+            seen.update(recipients or ())
+    return sorted(seen, key=lambda n: (n != owner, n != city, n))
+
+
+def deadline_state(status: str, deadline: str | None, today: str, soon_days: int) -> str:
+    """A joint problem's deadline: ``done`` once resolved, ``overdue`` past it while
+    unresolved (``problem_overdue``), ``due_soon`` within ``soon_days``, else ``on_track``."""
+    from datetime import date, timedelta
+    if status == "resolved":
+        return "done"
+    if problem_overdue(status, deadline, today):
+        return "overdue"
+    if deadline and date.fromisoformat(deadline) <= date.fromisoformat(today) + timedelta(days=soon_days):
+        return "due_soon"
+    return "on_track"
 
 
 def check_sharing(sharing: str, recipients: list[str] | None, owner: str) -> list[str]:

@@ -359,6 +359,16 @@ def shared_feed(conn, kind=None, origin=None, tag=None, before=None, limit=50) -
     return {"items": items, "next_before": items[-1]["cursor"] if len(items) == limit else None}
 
 
+def own_unpublished(conn, owner: str, kind=None, limit=100) -> dict:
+    """The owner's records that are not published (drafts, withdrawn), newest first."""
+    q = select(records).where(records.c.published.is_(False), records.c.owner == owner)
+    if kind:
+        q = q.where(records.c.kind == kind)
+    rows = conn.execute(q.order_by(desc(records.c.updated_us), records.c.record_id)
+                        .limit(limit)).mappings().all()
+    return {"items": [_record_out(dict(r)) for r in rows]}
+
+
 def record_detail(conn, rid: str, city_id: str | None) -> dict | None:
     row = record_row(conn, rid)
     if row is None:

@@ -275,6 +275,11 @@ class Feed(Schema):
     limit = Integer(load_default=50, validate=validate.Range(1, 200))
 
 
+class Drafts(Schema):
+    kind = fields.String(load_default=None, validate=validate.OneOf(RECORD_KINDS))
+    limit = Integer(load_default=100, validate=validate.Range(1, 200))
+
+
 class RecordRef(Schema):
     record_id = Ref(required=True)
 
