@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from services.units import schemas as s
 from services.units.domain import (
-    MicroPowerList, Person, ResponsibilityDocument, ResponsibilityLetter, Unit,
+    MicroPowerList, diff_items, diff_summary, Person, ResponsibilityDocument, ResponsibilityLetter, Unit,
 )
 from services.units.projections import (
     PROJECTIONS, UNIT_TREE, coverage, documents, letters, micro_power, people, subtree,
@@ -19,7 +19,7 @@ from shared.unittree import require_unit
 from shared.auth import NODE_ADMIN, WRITERS
 from shared.errors import Conflict, NotFound, RuleViolation
 from shared.projections import as_of_view
-from shared.store import EventStore
+from shared.store import EventStore, events as store_events
 from shared.events import iso_to_us
 
 app = Application("units", unit_path=unit_path)
@@ -117,7 +117,7 @@ def deactivate_unit(uow, d):
     return {"unit_id": unit.id, "active": False}
 
 
-@app.query("get_unit", s.UnitRef)
+@app.query("get_unit", s.UnitRef, scope="unit_id")
 def get_unit(conn, d, actor):
     return _require_unit(conn, d["unit_id"])
 
@@ -198,7 +198,7 @@ def _person(row) -> dict:
     return d
 
 
-@app.query("get_person", s.PersonRef)
+@app.query("get_person", s.PersonRef, scope=_person_unit)
 def get_person(conn, d, actor):
     row = conn.execute(select(people).where(people.c.person_id == d["person_id"])).mappings().first()
     if row is None:
@@ -206,7 +206,7 @@ def get_person(conn, d, actor):
     return _person(row)
 
 
-@app.query("list_people", s.UnitRef)
+@app.query("list_people", s.UnitRef, scope="unit_id")
 def list_people(conn, d, actor):
     """People of a unit, with their roles (part-time 纪检委员 flagged: 身兼数职)."""
     _require_unit(conn, d["unit_id"])
@@ -242,7 +242,7 @@ def _document(row) -> dict:
     return out
 
 
-@app.query("get_document", s.DocumentRef)
+@app.query("get_document", s.DocumentRef, scope=_doc_unit)
 def get_document(conn, d, actor):
     row = conn.execute(select(documents).where(documents.c.doc_id == d["doc_id"])).mappings().first()
     if row is None:
@@ -250,12 +250,51 @@ def get_document(conn, d, actor):
     return _document(row)
 
 
-@app.query("list_documents", s.ListDocuments)
+@app.query("list_documents", s.ListDocuments, scope="unit_id")
 def list_documents(conn, d, actor):
     q = select(documents).where(documents.c.unit_id == d["unit_id"])
     if d.get("kind"):
         q = q.where(documents.c.kind == d["kind"])
     return {"documents": [_document(r) for r in conn.execute(q.order_by(documents.c.doc_id)).mappings()]}
+
+
+def _versions(conn, doc_id: str) -> list[dict]:
+    """Every version of a document, oldest first, from its own events in the log."""
+    rows = conn.execute(select(store_events.c.version, store_events.c.payload,
+                               store_events.c.recorded_at_us)
+                        .where(store_events.c.stream_id == "ResponsibilityDocument:%s" % doc_id)
+                        .order_by(store_events.c.version)).all()
+    out = []
+    for _version, payload, at_us in rows:
+        p = json.loads(payload)
+        if "items" in p and "revision" in p:
+            out.append({"revision": p["revision"], "title": p["title"], "items": p["items"],
+                        "note": p.get("note"), "recorded_at_us": at_us})
+    return out
+
+
+@app.query("document_versions", s.DocumentRef, scope=_doc_unit)
+def document_versions(conn, d, actor):
+    """A document with every version it has had (第 1 版, 第 2 版, ...), newest last."""
+    doc = get_document(conn, d, actor)
+    return dict(doc, versions=_versions(conn, d["doc_id"]))
+
+
+@app.query("compare_document_versions", s.CompareDocument, scope=_doc_unit)
+def compare_document_versions(conn, d, actor):
+    """Two versions side by side: each item added, removed, changed (which fields) or the
+    same (``units.domain.diff_items``)."""
+    doc = get_document(conn, d, actor)
+    by_revision = {v["revision"]: v for v in _versions(conn, d["doc_id"])}
+    errors = {f: ["没有第 %d 版" % d[f]] for f in ("from_revision", "to_revision")
+              if d[f] not in by_revision}
+    if errors:
+        raise NotFound("该清单没有所选的版本", errors)
+    old, new = by_revision[d["from_revision"]], by_revision[d["to_revision"]]
+    rows = diff_items(old["items"], new["items"])
+    return {"doc_id": doc["doc_id"], "unit_id": doc["unit_id"], "kind": doc["kind"],
+            "from": old, "to": new, "title_changed": old["title"] != new["title"],
+            "rows": rows, "summary": diff_summary(rows)}
 
 
 @app.command("issue_letter", s.IssueLetter, roles=WRITERS, scope="issuer_unit_id", status=201)

@@ -15,6 +15,8 @@ which lives in a read model; the service layer checks them before calling in her
 """
 from __future__ import annotations
 
+from difflib import SequenceMatcher
+
 from shared.aggregate import Aggregate
 from shared.errors import RuleViolation
 from shared.labels import Choices
@@ -43,6 +45,13 @@ PERSON_ROLES = Choices("人员职务", {
 DOCUMENT_KINDS = Choices("清单类型", {"task_list": "任务清单", "responsibility_list": "责任清单",
                                      "assessment_criteria": "考评细则"})
 # units whose micro-power list must be published (the report: 窗口和执法部门)
+# what a comparison of two versions of a document says about each item
+ITEM_CHANGES = Choices("条目改动", {"added": "新增", "removed": "删除", "changed": "修改",
+                                   "same": "未变"})
+SIMILAR_TEXT = 0.6  # how alike two items' texts must be to count as one item reworded
+# the fields of an item of a 任务清单 / 责任清单 / 考评细则 (ordered as shown)
+DOCUMENT_ITEM_FIELDS = Choices("清单条目字段", {"text": "内容", "owner_post": "责任岗位",
+                                             "score": "分值"})
 MICRO_POWER_KINDS = ("window_unit", "law_enforcement")
 
 
@@ -317,3 +326,90 @@ def _check_steps(content: dict) -> None:
     posts = {s["responsible_post"] for s in content.get("steps", [])}
     if content.get("steps") and not all(posts):
         raise RuleViolation("每个流程环节都必须指定责任岗位")
+
+
+# -- comparing two versions of a document ---------------------------------------------------
+def _item_key(item: dict) -> tuple:
+    return tuple(item.get(f) for f in DOCUMENT_ITEM_FIELDS)
+
+
+def _similar(old: dict, new: dict) -> bool:
+    """The same item reworded or rescored: the same text, or texts mostly alike."""
+    a, b = old.get("text") or "", new.get("text") or ""
+    return a == b or SequenceMatcher(a=a, b=b, autojunk=False).ratio() >= SIMILAR_TEXT
+
+
+def diff_items(old: list[dict], new: list[dict]) -> list[dict]:
+    """Two versions' items side by side, in order: each row ``{"change", "old", "new",
+    "fields"}`` - ``same`` (identical), ``changed`` (the same item with some field
+    different - ``fields`` names those), ``added`` (only in ``new``) or ``removed`` (only
+    in ``old``). Items have no ids: identical items are aligned first (``difflib``);
+    within a stretch that differs, an old item is paired, in order, with the next new one
+    whose text is the same or mostly alike (``SIMILAR_TEXT``); what finds no partner was
+    removed or added."""
+    rows: list[dict] = []
+    matcher = SequenceMatcher(a=[_item_key(i) for i in old], b=[_item_key(i) for i in new],
+                              autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "equal":
+            rows += [{"change": "same", "old": old[a], "new": new[b], "fields": []}
+                     for a, b in zip(range(a0, a1), range(b0, b1))]
+            continue
+        b = b0
+        for a in range(a0, a1):
+            partner = next((k for k in range(b, b1) if _similar(old[a], new[k])), None)
+            if partner is None:
+                rows.append({"change": "removed", "old": old[a], "new": None, "fields": []})
+                continue
+            rows += [{"change": "added", "old": None, "new": new[k], "fields": []}
+                     for k in range(b, partner)]
+            o, n = old[a], new[partner]
+            rows.append({"change": "changed", "old": o, "new": n,
+                         "fields": [f for f in DOCUMENT_ITEM_FIELDS if o.get(f) != n.get(f)]})
+            b = partner + 1
+        rows += [{"change": "added", "old": None, "new": new[k], "fields": []}
+                 for k in range(b, b1)]
+    return rows
+
+
+def diff_summary(rows: list[dict]) -> dict:
+    """How many items each kind of change touched (every ``ITEM_CHANGES`` code)."""
+    return {c: sum(1 for r in rows if r["change"] == c) for c in ITEM_CHANGES}
+
+
+# -- 责任书 coverage for the city (issue 10 item 6) -------------------------------------------------
+def coverage_figures(cov: dict) -> dict:
+    """The numbers of a tree's 责任书 coverage for one period (``projections.coverage``) as
+    the city reads them: how many units should hold a signed letter, how many do, the
+    share, and the same per unit kind. Counts only - no unit is named."""
+    out = {"units_required": cov["total"], "letters_signed": cov["signed"],
+           "letter_coverage": cov["coverage"]}
+    for kind, k in sorted(cov["by_kind"].items()):
+        out["required_%s" % kind] = k["total"]
+        out["signed_%s" % kind] = k["signed"]
+    return out
+
+
+class LetterCoverage(Aggregate):
+    """责任书 coverage of this node's tree for a period, recorded whenever it changes:
+    the exchange service shares it up to the city (so the city reads coverage across
+    districts without asking for a spreadsheet)."""
+
+    class Published(Aggregate.Event):
+        """The coverage of a tree for a period changed."""
+        unit_id: str          # the tree's root
+        period: str
+        indicators: dict      # coverage_figures
+
+        def apply(self, c):
+            c.indicators = self.indicators
+
+    @staticmethod
+    def coverage_id(root_unit_id: str, period: str) -> str:
+        return "%s/%s" % (period, root_unit_id)
+
+    def publish(self, root_unit_id: str, period: str, indicators: dict) -> bool:
+        if getattr(self, "indicators", None) == indicators:
+            return False
+        self.trigger(self.Published, unit_id=root_unit_id, period=period, indicators=indicators)
+        return True

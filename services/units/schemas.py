@@ -106,6 +106,11 @@ class DocumentRef(Schema):
     doc_id = Id(required=True)
 
 
+class CompareDocument(DocumentRef):
+    from_revision = Integer(required=True, validate=validate.Range(min=1, error="版本从 1 开始"))
+    to_revision = Integer(required=True, validate=validate.Range(min=1, error="版本从 1 开始"))
+
+
 class ListDocuments(Schema):
     unit_id = Id(required=True)
     kind = fields.String(load_default=None, validate=validate.OneOf(DOCUMENT_KINDS))
