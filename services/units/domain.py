@@ -44,7 +44,6 @@ PERSON_ROLES = Choices("人员职务", {
 })
 DOCUMENT_KINDS = Choices("清单类型", {"task_list": "任务清单", "responsibility_list": "责任清单",
                                      "assessment_criteria": "考评细则"})
-# units whose micro-power list must be published (the report: 窗口和执法部门)
 # what a comparison of two versions of a document says about each item
 ITEM_CHANGES = Choices("条目改动", {"added": "新增", "removed": "删除", "changed": "修改",
                                    "same": "未变"})
@@ -52,6 +51,7 @@ SIMILAR_TEXT = 0.6  # how alike two items' texts must be to count as one item re
 # the fields of an item of a 任务清单 / 责任清单 / 考评细则 (ordered as shown)
 DOCUMENT_ITEM_FIELDS = Choices("清单条目字段", {"text": "内容", "owner_post": "责任岗位",
                                              "score": "分值"})
+# units whose micro-power list must be published (the report: 窗口和执法部门)
 MICRO_POWER_KINDS = ("window_unit", "law_enforcement")
 
 
