@@ -43,6 +43,11 @@ ENV_VARS = {
                            "commas, e.g. city=市本级,district-a=甲区 (default: none; the console then "
                            "names a node by the top unit of its records)",
     "QINGLIAN_TZ": "the users' time zone for days and months (default Asia/Shanghai)",
+    "UNIT_MIRROR_CATCHUP_SECONDS": "how often a service's unit mirror asks the units service for "
+                                   "unit events its queue missed (default 60; every second until "
+                                   "the first answer after start)",
+    "EDUCATION_INDICATOR_GRACE_DAYS": "education service: days after a month ends during which its "
+                                      "figures stay provisional for late entries (default 5)",
     "QINGLIAN_PDF_FONT": "a TrueType CJK font file PDF exports embed (default: Debian's "
                          "fonts-wqy-zenhei, wqy-microhei or arphic uming, the first found)",
     "QINGLIAN_RELAY": "on (default) or off: run the outbox relay in this service process",

@@ -586,11 +586,18 @@ def inspection(web, inspection_id):
             return web.redirect("/inspections/%s" % inspection_id, done)
     insp = web.query("supervision", "get_inspection", {"inspection_id": inspection_id})
     scores = {s["criterion"]: s for s in insp["scores"]}
+    # who is told on site is picked by name from the unit's people (or typed when not listed)
+    people = (web.query("units", "list_people", {"unit_id": insp["unit_id"]})["people"]
+              if web.can(*INSPECTORS) and insp["status"] == "planned" else [])
     return web.render("inspection.html", status=400 if errors else 200, insp=insp, scores=scores,
-                      errors=errors, inspector=web.can(*INSPECTORS), today=_today(web).isoformat())
+                      errors=errors, inspector=web.can(*INSPECTORS), today=_today(web).isoformat(),
+                      people=people)
 
 
 from services.console import education_pages  # noqa: E402,F401 - registers the education pages
 from services.console import evidence_pages  # noqa: E402,F401 - registers the evidence pages
 from services.console import discipline_pages  # noqa: E402,F401 - registers the 四种形态 page
 from services.console import exchange_pages  # noqa: E402,F401 - registers the 五联五互 pages
+from services.console import lists_pages  # noqa: E402,F401 - registers the 单位与责任 list and people pages
+from services.console import ecology_pages  # noqa: E402,F401 - registers the 政治生态研判 editor pages
+from services.console import inspection_pages  # noqa: E402,F401 - registers batch planning and the checklist pages

@@ -205,7 +205,7 @@ class Web:
         else:
             expected = ""
         if not expected or not hmac.compare_digest(sent, expected):
-            raise Forbidden("请求缺少有效的安全校验码（CSRF），已拒绝，未做任何修改。请刷新页面后重试。")
+            raise Forbidden("请求缺少有效的安全校验码，已被拒绝，未做任何修改。请刷新页面后重新提交。")
 
     # -- answers -------------------------------------------------------------------------------
     def render(self, template: str, status: int = 200, **context) -> Response:
@@ -299,6 +299,9 @@ FIELD_NAMES = {
     "responsible_role": "责任人职务", "requirement": "整改要求", "note": "说明",
     "title": "标题", "items": "条目", "planned_on": "计划日期", "scores": "评分",
     "score": "得分", "summary": "反馈内容", "told": "被反馈人", "told_at": "反馈时间",
+    "text": "条目内容", "owner_post": "责任岗位", "from_revision": "比较的版本",
+    "to_revision": "比较的版本", "unit_ids": "被检查单位", "criteria": "考核标准",
+    "dimensions": "指标体系", "indicators": "指标", "weight": "权重", "max_score": "满分",
 }
 # a field whose values are one enum: its error names the labels, never the codes
 FIELD_ENUMS = {"kind": "units.UNIT_KINDS", "level": "units.UNIT_LEVELS",
@@ -352,5 +355,10 @@ def describe(exc: QinglianError) -> dict:
 
 
 def _readable(text: str) -> bool:
-    """Chinese, and no code or id in it (those the person did not type and cannot read)."""
-    return _chinese(text) and not re.search(r"[A-Za-z0-9_]{3,}", text)
+    """Chinese, and no code or id in it (those the person did not type and cannot read):
+    a run of three or more letters, digits or ``_`` with a letter in it, or eight digits
+    and more. Numbers a person reads (0 到 100, 2026年) stay."""
+    if not _chinese(text):
+        return False
+    return all(token.isdigit() and len(token) < 8
+               for token in re.findall(r"[A-Za-z0-9_]{3,}", text))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, select
 
 from shared.app import Application, new_id
 from shared.auth import ANY_ROLE, INSPECTOR, NODE_ADMIN, UNIT_ADMIN, WRITERS
@@ -35,8 +35,9 @@ from services.education.domain import (
     ROTATION_KINDS, SESSION_KINDS, SESSION_STATUSES, ContentItem, DailyReminder,
     DistrictEducationIndicators, EducationIndicators, ExternalCase, ExternalSession, IntegrityNotice,
     IntegrityTalk, MemberMirror, NoticeReceipt, PublicityRotation, ReminderCheckIn,
-    SessionParticipation, StudySession, UnitProfile, UserInbox, YoungCadreProgramme,
-    choose_rotation, JOINABLE_KINDS, live_streak, next_streak, normalise_tags, session_key,
+    RiskPointMirror, SessionParticipation, SharedCase, StudySession, UnitProfile, UserInbox,
+    YoungCadreProgramme, choose_rotation, indicators_final, JOINABLE_KINDS, live_streak,
+    next_streak, normalise_tags, session_key,
 )
 from services.education.settings import EducationSettings
 
@@ -44,7 +45,7 @@ STREAMS = {cls.__name__: cls for cls in (
     StudySession, SessionParticipation, ExternalSession, ExternalCase, DailyReminder,
     ReminderCheckIn, ContentItem, PublicityRotation, UnitProfile, IntegrityNotice, NoticeReceipt,
     IntegrityTalk, YoungCadreProgramme, MemberMirror, UserInbox, EducationIndicators,
-    DistrictEducationIndicators)}
+    DistrictEducationIndicators, RiskPointMirror, SharedCase)}
 
 
 class EducationApplication(Application):
@@ -664,6 +665,45 @@ def risk_point_coverage(conn, d, actor, rt):
     return pr.risk_point_coverage(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels)
 
 
+@app.query("risk_point_register", s.UnitRef, scope="unit_id")
+def risk_point_register(conn, d, actor):
+    """The risk points of supervision's 廉政风险点台账 for a subtree, as education has them
+    from supervision's events: what tailoring fits material to, and the names a picker
+    offers for the ``risk_points`` tag of content and sessions."""
+    _require_unit(conn, d["unit_id"])
+    return {"unit_id": d["unit_id"], "risk_points": pr.register_entries(conn, d["unit_id"])}
+
+
+def record_risk_point_event(uow, event) -> dict | None:
+    """supervision's ``RiskPoint.Identified`` / ``RiskPoint.Retired``: the register entry
+    as tailoring uses it (``RiskPointMirror``). Other RiskPoint events change nothing here."""
+    kind = event.event_type.split(".", 1)[1]
+    if kind not in ("Identified", "Retired"):
+        return None
+    rp_id = event.payload["risk_point_id"]
+    m = uow.get(RiskPointMirror, rp_id) if uow.exists(RiskPointMirror, rp_id) \
+        else RiskPointMirror.blank(rp_id)
+    if m.merge(kind, event.version, event.payload):
+        uow.save(m)
+        return {"risk_point_id": rp_id, "active": m.active}
+    return None
+
+
+def record_case_event(uow, event) -> dict | None:
+    """The exchange's ``Case.*`` (this node's own cases and those received from other
+    nodes, the city's typical cases among them): offered by tailoring (``SharedCase``)
+    while shared, no longer once withdrawn."""
+    kind = event.event_type.split(".", 1)[1]
+    case_id = event.payload.get("case_id")
+    if kind not in ("Compiled", "Published", "Revised", "Withdrawn") or not case_id:
+        return None
+    c = uow.get(SharedCase, case_id) if uow.exists(SharedCase, case_id) else SharedCase.blank(case_id)
+    if c.merge(kind, event.version, event.payload):
+        uow.save(c)
+        return {"case_id": case_id, "offered": c.offered}
+    return None
+
+
 # =================================================================================================
 # 廉洁通知
 # =================================================================================================
@@ -976,6 +1016,7 @@ def _publish(steps, period: str, only_missing: bool) -> dict:
     rt = steps.rt
     levels = settings_of(rt).party_org_levels
     did = "%s/%s" % (rt.node_id, period)
+    provisional = not indicators_final(period, today_of(rt), settings_of(rt).indicator_grace_days)
     with steps.read() as conn:
         done = set() if not only_missing else set(conn.execute(
             select(pr.indicators.c.unit_id).where(pr.indicators.c.period == period)).scalars())
@@ -997,7 +1038,7 @@ def _publish(steps, period: str, only_missing: bool) -> dict:
                     agg = uow.get(EducationIndicators, iid)
                 else:
                     agg = EducationIndicators.blank(unit_id, period)
-                if agg.publish(unit_id, period, values):
+                if agg.publish(unit_id, period, values, provisional):
                     batch.append((unit_id, agg))
                 else:
                     unchanged += 1
@@ -1009,11 +1050,11 @@ def _publish(steps, period: str, only_missing: bool) -> dict:
         with steps.unit_of_work() as uow:
             agg = uow.get(DistrictEducationIndicators, did) if uow.exists(DistrictEducationIndicators, did) \
                 else DistrictEducationIndicators.blank(rt.node_id, period)
-            if agg.publish(rt.node_id, period, figures):
+            if agg.publish(rt.node_id, period, figures, provisional):
                 uow.save(agg)
                 district_published = True
     return {"period": period, "published": published, "unchanged": unchanged,
-            "district_published": district_published}
+            "district_published": district_published, "provisional": provisional}
 
 
 @app.command("publish_indicators", s.PublishIndicators, roles=(NODE_ADMIN,), phased=True)
@@ -1024,11 +1065,43 @@ def publish_indicators(steps, d):
     return _publish(steps, d["period"], only_missing=False)
 
 
+REPUBLISH_MONTHS = 12  # how far back late entries republish a month by themselves
+
+
 @app.command("publish_due_indicators", s.Nothing, roles=(NODE_ADMIN,), phased=True)
 def publish_due_indicators(steps, d):
     """Routine (timer): once a month is over, publish its figures for every organisation
-    that has none yet. Corrections afterwards go through ``publish_indicators``."""
-    return _publish(steps, previous_period(period_of(today_of(steps.rt))), only_missing=True)
+    that has none yet - provisional while its grace period for late entries lasts
+    (``EDUCATION_INDICATOR_GRACE_DAYS``), so a "not held" is not yet a miss. Then every
+    earlier month published within the last ``REPUBLISH_MONTHS`` is published again
+    (only what changed) when it has just become final, or when an entry counting for it
+    was recorded since this process last looked at it: a late entry corrects the figures
+    at the city without anyone republishing by hand."""
+    rt = steps.rt
+    today = today_of(rt)
+    previous = previous_period(period_of(today))
+    out = _publish(steps, previous, only_missing=True)
+    seen = rt.__dict__.setdefault("indicator_entries_seen", {})  # period -> log position
+    oldest = period_of(today - timedelta(days=31 * REPUBLISH_MONTHS))
+    with steps.read() as conn:
+        published = dict(conn.execute(
+            select(pr.indicators.c.period, func.max(pr.indicators.c.provisional.cast(Integer)))
+            .where(pr.indicators.c.period >= oldest, pr.indicators.c.period <= previous)
+            .group_by(pr.indicators.c.period)).all())
+        entries = dict(conn.execute(select(pr.period_entries.c.period, pr.period_entries.c.last_position)
+                                    .where(pr.period_entries.c.period >= oldest)).all())
+    grace = settings_of(rt).indicator_grace_days
+    republished = []
+    for period in sorted(published):
+        becomes_final = bool(published[period]) and indicators_final(period, today, grace)
+        late = entries.get(period, 0) > seen.get(period, 0)
+        if becomes_final or late:
+            again = _publish(steps, period, only_missing=False)
+            seen[period] = entries.get(period, 0)
+            if again["published"] or again["district_published"]:
+                republished.append({"period": period, "units": again["published"],
+                                    "provisional": again["provisional"]})
+    return dict(out, republished=republished)
 
 
 @runtime_query("unit_indicators", s.UnitPeriod, scope="unit_id")

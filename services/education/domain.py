@@ -64,6 +64,8 @@ PARTY_DAY_ACTIVITIES = {
 # the label catalogue's view of the two tables above (shared.labels)
 SESSION_KIND_LABELS = Choices("活动类型", SESSION_KINDS)
 PARTY_DAY_ACTIVITY_LABELS = Choices("专题党日内容", PARTY_DAY_ACTIVITIES)
+# a 廉政谈话 as a person reads it ("overdue": still scheduled, past its due date)
+TALK_STATES = Choices("廉政谈话状态", {"scheduled": "待谈话", "overdue": "已逾期", "held": "已谈话"})
 SESSION_STATUSES = Choices("活动状态", {"planned": "已计划", "held": "已开展", "cancelled": "已取消"})
 NOTICE_STATUSES = Choices("通知状态", {"scheduled": "待发送", "sent": "已发送", "cancelled": "已取消"})
 

@@ -319,6 +319,7 @@ indicators = Table(
     Column("warning_education_held", Boolean, nullable=False),
     Column("checkin_coverage", Float, nullable=False),
     Column("talks_on_time_rate", Float),
+    Column("provisional", Boolean, nullable=False, default=False),
     Column("revision", Integer, nullable=False),
     Column("published_at", String(40), nullable=False),
 )
@@ -328,8 +329,17 @@ district_indicators = Table(
     Column("node_id", String(100), primary_key=True),
     Column("period", String(7), primary_key=True),
     Column("figures", Text, nullable=False),
+    Column("provisional", Boolean, nullable=False, default=False),
     Column("revision", Integer, nullable=False),
     Column("published_at", String(40), nullable=False),
+)
+
+
+# the log position of the latest entry that counts for each month (Indicators projection)
+period_entries = Table(
+    "edu_period_entries", metadata,
+    Column("period", String(7), primary_key=True),
+    Column("last_position", Integer, nullable=False),
 )
 
 
@@ -411,6 +421,20 @@ class Sessions(Projection):
                  kind=p.get("kind"), held_at=p.get("held_at"), local_date=p.get("local_date"),
                  period=p.get("period"), organiser=p.get("organiser"), summary=p.get("summary"),
                  tags=_json(p["tags"]), received_at=e.occurred_at)
+
+    @on("SharedCase.Recorded")
+    def shared_case(self, w, e):
+        """A case of 案例联编 on offer (or taken off it: withdrawn, back to a draft)."""
+        p = e.payload
+        key = {"ref_kind": "case", "ref_key": p["case_id"]}
+        if not p["offered"]:
+            if w.get(external_refs, **key) is not None:
+                w.delete(external_refs, **key)
+            return
+        w.upsert(external_refs, key, origin_node=p["origin_node"],
+                 record_id=p["case_id"].split("/", 1)[1], title=p["title"], kind=None,
+                 held_at=None, local_date=None, period=None, organiser=None,
+                 summary=p["summary"], tags=_json(p["tags"]), received_at=e.occurred_at)
 
 
 class Library(Projection):
@@ -651,7 +675,7 @@ class Inbox(Projection):
         item_id = "warning:%s:%s" % (p["unit_id"], p["period"])
         if p["warning_education_held"]:
             _close(w, e.occurred_at, item_id=item_id)
-        else:
+        elif not p.get("provisional"):  # a month still open for entries has missed nothing yet
             _open_item(w, item_id, p["unit_id"], "warning_education_missed",
                        "%s 未开展警示教育 (月月行)" % p["period"],
                        "warning:%s/%s" % (p["unit_id"], p["period"]), None, e.occurred_at)
@@ -669,7 +693,8 @@ class Indicators(Projection):
     """What was published, month by month (the live figures are computed by queries)."""
 
     name = "education_indicators"
-    tables = (indicators, district_indicators)
+    version = 2  # v2: provisional (issue 10 #13)
+    tables = (indicators, district_indicators, period_entries)
 
     @on("EducationIndicators.Published")
     def published(self, w, e):
@@ -678,7 +703,8 @@ class Indicators(Projection):
         row = w.get(indicators, **key)
         values = dict(warning_education_held=p["warning_education_held"],
                       checkin_coverage=p["checkin_coverage"],
-                      talks_on_time_rate=p["talks_on_time_rate"], published_at=e.occurred_at)
+                      talks_on_time_rate=p["talks_on_time_rate"],
+                      provisional=bool(p.get("provisional")), published_at=e.occurred_at)
         if row is None:
             w.insert(indicators, **key, revision=1, **values)
         else:
@@ -690,14 +716,57 @@ class Indicators(Projection):
         key = {"node_id": p["node_id"], "period": p["period"]}
         row = w.get(district_indicators, **key)
         figures = _json({k: v for k, v in p.items() if k not in ("node_id", "period")})
+        provisional = bool(p.get("provisional"))
         if row is None:
-            w.insert(district_indicators, **key, figures=figures, revision=1, published_at=e.occurred_at)
+            w.insert(district_indicators, **key, figures=figures, provisional=provisional,
+                     revision=1, published_at=e.occurred_at)
         else:
-            w.update(district_indicators, key, figures=figures, revision=row["revision"] + 1,
-                     published_at=e.occurred_at)
+            w.update(district_indicators, key, figures=figures, provisional=provisional,
+                     revision=row["revision"] + 1, published_at=e.occurred_at)
+
+    # entries that change a month's figures, by the month they count for: a late one
+    # (recorded after the month was published) makes the routine publish it again
+    @on("StudySession.Held", "SessionParticipation.Attended")
+    def entry(self, w, e):
+        self._entry(w, e.payload["period"], e.position)
+
+    @on("IntegrityTalk.Held")
+    def talk_entry(self, w, e):
+        self._entry(w, e.payload["due_on"][:7], e.position)
+
+    @staticmethod
+    def _entry(w, period, position):
+        w.upsert(period_entries, {"period": period}, last_position=position)
 
 
-PROJECTIONS = [CheckInBoard(), Sessions(), Library(), Notices(), Talks(), Inbox(), Indicators()]
+# supervision's 廉政风险点台账, mirrored from its events (domain.RiskPointMirror)
+risk_register = Table(
+    "edu_risk_register", metadata,
+    Column("risk_point_id", String(100), primary_key=True),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("name", Text),
+    Column("category", String(30)),
+    Column("post", String(200)),
+    Column("active", Boolean, nullable=False),
+)
+
+
+class RiskRegister(Projection):
+    """The risk points supervision has identified and not retired: what tailoring fits
+    material to (no second, hand-typed list)."""
+
+    name = "education_risk_register"
+    tables = (risk_register,)
+
+    @on("RiskPointMirror.Recorded")
+    def recorded(self, w, e):
+        p = e.payload
+        w.upsert(risk_register, {"risk_point_id": p["risk_point_id"]}, unit_id=p["unit_id"],
+                 name=p["name"], category=p["category"], post=p["post"], active=p["active"])
+
+
+PROJECTIONS = [CheckInBoard(), Sessions(), Library(), Notices(), Talks(), Inbox(), Indicators(),
+               RiskRegister()]
 
 
 # ============================================================================================
@@ -971,9 +1040,24 @@ def library(conn, include_retired: bool = False) -> list[dict]:
     return [content_dict(r) for r in conn.execute(q.order_by(content.c.item_id)).mappings()]
 
 
+def register_entries(conn, unit_id: str) -> list[dict]:
+    """The active entries of supervision's 廉政风险点台账 for a unit's subtree."""
+    path = unit_path(conn, unit_id)
+    if path is None:
+        return []
+    rows = conn.execute(select(risk_register).select_from(risk_register.join(
+        unit_directory, unit_directory.c.unit_id == risk_register.c.unit_id)).where(
+        startswith(unit_directory.c.path, path), risk_register.c.active.is_(True),
+        risk_register.c.name.isnot(None)).order_by(risk_register.c.risk_point_id)).mappings()
+    return [{"risk_point_id": r["risk_point_id"], "unit_id": r["unit_id"], "name": r["name"],
+             "category": r["category"], "post": r["post"]} for r in rows]
+
+
 def unit_profile(conn, unit_id: str) -> dict:
-    """What a unit's material should fit: its declared business types, posts and risk
-    points, plus the posts its mirrored members actually hold (subtree)."""
+    """What a unit's material should fit: its declared business types and posts, the
+    posts its mirrored members actually hold, and the risk points supervision's register
+    holds for it (subtree). Risk points are never taken from the declared profile: the
+    register is the one list (a profile set before it may still hold some; ignored)."""
     row = conn.execute(select(profiles.c.tags).where(profiles.c.unit_id == unit_id)).scalar()
     tags = normalise_tags(json.loads(row) if row else None)
     path = unit_path(conn, unit_id)
@@ -982,7 +1066,9 @@ def unit_profile(conn, unit_id: str) -> dict:
             unit_directory, unit_directory.c.unit_id == members.c.unit_id))
             .where(startswith(unit_directory.c.path, path), members.c.post.isnot(None))).scalars()
         tags["posts"] = sorted(set(tags["posts"]) | set(posts))
-    return {"unit_id": unit_id, "declared": bool(row), **tags}
+    register = register_entries(conn, unit_id)
+    tags["risk_points"] = sorted({r["name"] for r in register})
+    return {"unit_id": unit_id, "declared": bool(row), **tags, "register": register}
 
 
 def offer_for_unit(conn, unit_id: str, today: date, limit: int) -> dict:
@@ -1013,7 +1099,11 @@ def risk_point_coverage(conn, root_id: str, period: str, levels) -> dict:
     library material addresses it - the gaps are what 精准滴灌 should fill next."""
     orgs = party_orgs(conn, root_id, levels)
     paths = _paths(conn)
+    # the register's risk points (supervision's 台账), per organisation's subtree
     unit_risks = {o["unit_id"]: set(unit_profile(conn, o["unit_id"])["risk_points"]) for o in orgs}
+    register_ids: dict[str, list[str]] = {}
+    for entry in register_entries(conn, root_id):
+        register_ids.setdefault(entry["name"], []).append(entry["risk_point_id"])
     # risk points each unit's sessions this month addressed (organised, attended, joined)
     covered: dict[str, set] = {o["unit_id"]: set() for o in orgs}
 
@@ -1048,7 +1138,8 @@ def risk_point_coverage(conn, root_id: str, period: str, levels) -> dict:
         out.append({"risk_point": point, "units": len(carrying), "units_covered": len(done),
                     "coverage": ratio(len(done), len(carrying)),
                     "gaps": [u for u in carrying if u not in done],
-                    "library_items": sum(1 for i in items if point in i["tags"]["risk_points"])})
+                    "library_items": sum(1 for i in items if point in i["tags"]["risk_points"]),
+                    "register_ids": sorted(register_ids.get(point, []))})
     untagged = sorted(u for u, risks in unit_risks.items() if not risks)
     return {"unit_id": root_id, "period": period, "risk_points": out,
             "units_without_risk_points": untagged}

@@ -22,11 +22,14 @@ Week = lambda **kw: fields.String(validate=Pattern(r"[0-9]{4}-W(0[1-9]|[1-4][0-9
 
 
 class Tags(Schema):
-    """业务类型 / 岗位 / 廉政风险点 - how material is matched to a unit."""
+    """业务类型 / 岗位 / 廉政风险点 - how material is matched to a unit. A risk point is
+    named as supervision's register names it (its description, up to 2000 characters;
+    ``risk_point_register`` lists them for a picker)."""
 
     business_types = fields.List(Tag(), load_default=list, validate=validate.Length(max=50))
     posts = fields.List(Tag(), load_default=list, validate=validate.Length(max=50))
-    risk_points = fields.List(Tag(), load_default=list, validate=validate.Length(max=50))
+    risk_points = fields.List(fields.String(validate=validate.Length(1, 2000)), load_default=list,
+                              validate=validate.Length(max=50))
 
 
 class Audience(Schema):
@@ -192,6 +195,13 @@ class RotatePublicity(Schema):
 class SetUnitProfile(Tags):
     unit_id = Id(required=True)
 
+    @validates_schema
+    def no_risk_points(self, data, **kw):
+        # one register: supervision's 廉政风险点台账 (through its events), not a second list
+        if data.get("risk_points"):
+            raise ValidationError("廉政风险点以监督服务的廉政风险点台账为准，不在单位画像中填写",
+                                  "risk_points")
+
 
 class ScheduleNotice(Schema):
     notice_id = Id(load_default=None)
@@ -312,5 +322,5 @@ class History(Schema):
         "StudySession", "SessionParticipation", "ExternalSession", "ExternalCase", "DailyReminder",
         "ReminderCheckIn", "ContentItem", "PublicityRotation", "UnitProfile", "IntegrityNotice",
         "NoticeReceipt", "IntegrityTalk", "YoungCadreProgramme", "MemberMirror", "UserInbox",
-        "EducationIndicators", "DistrictEducationIndicators")))
+        "EducationIndicators", "DistrictEducationIndicators", "RiskPointMirror", "SharedCase")))
     id = fields.String(required=True, validate=validate.Length(1, 300))

@@ -12,7 +12,8 @@ from shared.service import EventSourcing, NodeService, idempotent
 from shared.unittree import MirrorsUnits
 
 from services.education.application import (
-    ROUTINES, app, check_in_alone, record_check_ins, record_person_event,
+    ROUTINES, app, check_in_alone, record_case_event, record_check_ins, record_person_event,
+    record_risk_point_event,
 )
 from services.education.burst import CheckInBatcher
 from services.education.settings import EducationSettings
@@ -61,6 +62,18 @@ class EducationService(MirrorsUnits, NodeService):
     @idempotent
     def on_person_promoted(self, event, uow):
         return record_person_event(uow, event, "Promoted")
+
+    # one register of risk points: supervision's 廉政风险点台账 (items identified, retired)
+    @event_handler("supervision", "RiskPoint.*", requeue_on_error=True)
+    @idempotent
+    def on_risk_point(self, event, uow):
+        return record_risk_point_event(uow, event)
+
+    # cases of 案例联编 (this node's and other nodes', the city's typical cases among them)
+    @event_handler("exchange", "Case.*", requeue_on_error=True)
+    @idempotent
+    def on_case(self, event, uow):
+        return record_case_event(uow, event)
 
     @timer(interval=60)
     def routines(self):

@@ -56,6 +56,8 @@ KEYS = {
     "EDUCATION_NOTICE_CALENDAR": "JSON list of {key, name, on: MM-DD|YYYY-MM-DD, lead_days}",
     "EDUCATION_NOTICE_HORIZON_DAYS": "how far ahead calendar notices are scheduled (30)",
     "EDUCATION_PARTY_ORG_LEVELS": "unit levels that count as party organisations (unit)",
+    "EDUCATION_INDICATOR_GRACE_DAYS": "days after a month ends during which its figures stay "
+                                      "provisional, for late entries (5; 0: final at once)",
 }
 
 
@@ -109,6 +111,7 @@ class EducationSettings:
         default_factory=lambda: parse_calendar(DEFAULT_CALENDAR))
     notice_horizon_days: int = 30
     party_org_levels: tuple[str, ...] = ("unit",)
+    indicator_grace_days: int = 5
 
     @classmethod
     def from_config(cls, cfg: dict | None = None) -> "EducationSettings":
@@ -130,6 +133,15 @@ class EducationSettings:
         cal = raw("EDUCATION_NOTICE_CALENDAR")
         if cal is not None:
             kw["notice_calendar"] = parse_calendar(_json(key="EDUCATION_NOTICE_CALENDAR", value=cal))
+        grace = raw("EDUCATION_INDICATOR_GRACE_DAYS")
+        if grace is not None:
+            try:
+                kw["indicator_grace_days"] = int(grace)
+            except (TypeError, ValueError):
+                raise SettingsError("EDUCATION_INDICATOR_GRACE_DAYS: expected a whole number of "
+                                    "days, got %r" % (grace,)) from None
+            if not 0 <= kw["indicator_grace_days"] <= 31:
+                raise SettingsError("EDUCATION_INDICATOR_GRACE_DAYS: 0 to 31 days")
         levels = raw("EDUCATION_PARTY_ORG_LEVELS")
         if levels is not None:
             items = levels if isinstance(levels, (list, tuple)) else str(levels).split(",")

@@ -68,6 +68,7 @@ FACT_SOURCES = Choices("指标数据来源", {
 })
 INSPECTION_STATUSES = Choices("检查状态", {"planned": "已计划", "completed": "已完成",
                                           "cancelled": "已取消"})
+ROUND_STATUSES = Choices("研判轮次状态", {"open": "评分中", "finalized": "已定稿"})
 RECTIFICATION_STATUSES = Choices("整改状态", {"open": "整改中", "evidence_submitted": "已提交佐证",
                                              "closed": "已销号"})
 DISCIPLINE_FORMS = (1, 2, 3, 4)  # 第一种形态 ... 第四种形态
@@ -316,11 +317,11 @@ class Inspection(Aggregate):
         self._require_open("完成检查")
         missing = [c["code"] for c in self.criteria if c["code"] not in self.scores]
         if missing:
-            raise RuleViolation("以下考核标准尚未评分：%s" % ", ".join(missing))
+            raise RuleViolation("以下考核标准尚未评分：%s" % "、".join(
+                c["name"] for c in self.criteria if c["code"] in missing))
         not_told = [f for f in self.findings if f not in self.fed_back]
         if not_told:
-            raise RuleViolation("以下问题尚未现场反馈：%s"
-                                % "、".join(not_told))
+            raise RuleViolation("还有 %d 个问题尚未现场反馈，请先记录现场反馈" % len(not_told))
         total = sum(self.scores.values())
         maximum = sum(c["max_score"] for c in self.criteria)
         self.trigger(self.Completed, inspection_id=self.id, unit_id=self.unit_id,
@@ -795,7 +796,7 @@ def check_dimensions(dimensions: list[dict]) -> None:
         sub = sum(i["weight"] for i in d["indicators"])
         if abs(sub - 1.0) > WEIGHT_TOLERANCE:
             errors["dimensions.%d.indicators" % n] = [
-                "「%s」下各指标权重之和为 %g，应为 1" % (d["code"], round(sub, 6))]
+                "「%s」下各指标权重之和为 %g，应为 1" % (d["name"], round(sub, 6))]
         codes.extend(i["code"] for i in d["indicators"])
     dupes = sorted({c for c in codes if codes.count(c) > 1})
     if dupes:
@@ -949,7 +950,7 @@ class AssessmentRound(Aggregate):
                 errors["scores.%d.indicator" % n] = [
                     "该指标由平台数据（%s）自动计分，不能人工评分" % FACT_SOURCES.label(ind["source"])]
             elif not 0 <= s["score"] <= ind["max_score"]:
-                errors["scores.%d.score" % n] = ["须在 0 到 %s 之间" % ind["max_score"]]
+                errors["scores.%d.score" % n] = ["须在 0 到 %g 之间" % ind["max_score"]]
         if errors:
             raise BadInput("评分与本轮考核不符", errors)
         self.trigger(self.ScoresRecorded, round_id=self.id, recorded_by=by,

@@ -539,8 +539,10 @@ def round_ranking(conn, round_id: str) -> dict:
     else:
         ranking = rank({x["unit_id"]: score_unit(rnd["dimensions"], json.loads(x["manual"]),
                                                  json.loads(x["facts"])) for x in rows})
+    manual = {x["unit_id"]: json.loads(x["manual"]) for x in rows}
     for entry in ranking:
         entry["unit_name"] = names.get(entry["unit_id"])
+        entry["manual"] = manual.get(entry["unit_id"], {})  # the hand-entered scores so far
     return {"round": rnd, "ranking": ranking}
 
 

@@ -184,7 +184,7 @@ def test_post_without_csrf_token_is_refused_and_writes_nothing(node, client_for)
     before, head = _unit_names(node), node.head("units")
     data = {"name": "不该出现的单位", "kind": "section", "level": "section", "parent_id": node.ids["a"]}
     r = admin.post("/units/new", data, csrf=False)
-    assert r.status_code == 403 and "CSRF" in r.text
+    assert r.status_code == 403 and "请求缺少有效的安全校验码，已被拒绝，未做任何修改" in r.text
     r = admin.post("/units/new", dict(data, _csrf="forged"), csrf=False)
     assert r.status_code == 403
     # a token from another session does not fit this one

@@ -112,3 +112,20 @@ class Node:
             "new_post": new_post, "effective_on": effective_on})
         with self.rt.unit_of_work(SYSTEM) as uow:
             return record_person_event(uow, ev, "Promoted")
+
+    # -- what the supervision and exchange services would send ----------------------------------
+    def risk_point(self, risk_point_id, unit_id, description, category="post_duty", version=1,
+                   retired=False):
+        """supervision's RiskPoint.Identified (or, ``retired``, RiskPoint.Retired)."""
+        from services.education.application import record_risk_point_event
+        if retired:
+            ev = source_event("RiskPoint.Retired", version, {
+                "risk_point_id": risk_point_id, "unit_id": unit_id, "reason": "已消除",
+                "retired_on": "2026-01-01"})
+        else:
+            ev = source_event("RiskPoint.Identified", version, {
+                "risk_point_id": risk_point_id, "unit_id": unit_id, "description": description,
+                "category": category, "post": None, "micro_power_list_id": None,
+                "micro_power_steps": [], "post_flags": [], "identified_on": "2026-01-01"})
+        with self.rt.unit_of_work(SYSTEM) as uow:
+            return record_risk_point_event(uow, ev)

@@ -258,9 +258,54 @@ def test_indicators_publish_exact_payload_only_on_change():
               "details": {"ignored": 1}}
     assert i.publish("fin", "2026-02", values) is True
     assert set(i.pending_events[0].data()) == {"unit_id", "period", "warning_education_held",
-                                               "checkin_coverage", "talks_on_time_rate"}
+                                               "checkin_coverage", "talks_on_time_rate", "provisional"}
     assert i.publish("fin", "2026-02", values) is False
     assert i.publish("fin", "2026-02", dict(values, checkin_coverage=0.6)) is True
+    # the same figures, now final: published again (the flag is part of what is published)
+    assert i.publish("fin", "2026-02", dict(values, checkin_coverage=0.6), provisional=True) is True
+    assert i.publish("fin", "2026-02", dict(values, checkin_coverage=0.6), provisional=False) is True
+    assert i.pending_events[-1].data()["provisional"] is False
+
+
+def test_a_month_is_final_only_after_its_grace_period():
+    from datetime import date
+    from services.education.domain import indicators_final
+    assert not indicators_final("2026-02", date(2026, 2, 28), 5)      # running
+    assert not indicators_final("2026-02", date(2026, 3, 5), 5)       # grace: 1..5 March
+    assert indicators_final("2026-02", date(2026, 3, 6), 5)
+    assert indicators_final("2026-02", date(2026, 3, 1), 0)           # no grace: final once over
+    assert not indicators_final("2026-12", date(2027, 1, 3), 3)       # across the year
+
+
+def test_risk_point_mirror_merges_by_source_version_in_any_order():
+    from services.education.domain import RiskPointMirror
+    identified = {"risk_point_id": "rp1", "unit_id": "fin", "description": "政府采购", "category":
+                  "post_duty", "post": "采购岗"}
+    m = RiskPointMirror.blank("rp1")
+    assert m.merge("Identified", 1, identified) and m.active and m.name == "政府采购"
+    assert not m.merge("Identified", 1, identified)                  # a repeat
+    assert not m.merge("Assessed", 2, {"risk_point_id": "rp1"})      # not the register's business
+    assert m.merge("Retired", 5, {"risk_point_id": "rp1", "unit_id": "fin"}) and not m.active
+    # retired first, identified later (two workers): still retired, and named
+    m = RiskPointMirror.blank("rp2")
+    m.merge("Retired", 3, {"risk_point_id": "rp2", "unit_id": "fin"})
+    assert m.merge("Identified", 1, dict(identified, risk_point_id="rp2"))
+    assert (m.active, m.name, m.source_version) == (False, "政府采购", 3)
+
+
+def test_shared_case_is_offered_while_shared_and_matched_by_category_and_tags():
+    from services.education.domain import SharedCase, case_tags
+    assert case_tags("违规吃喝", ["四风"])["risk_points"] == ["四风", "违规吃喝"]
+    c = SharedCase.blank("city/case-1")
+    assert not c.merge("Compiled", 1, {"title": "草稿", "sharing": "node", "category": "x", "tags": []}) \
+        or not c.offered                                             # a draft is not offered
+    assert c.merge("Published", 2, {"title": "某局违规吃喝案", "sharing": "all", "category": "违规吃喝",
+                                    "summary": "s", "tags": ["四风"]}) and c.offered
+    assert not c.merge("Published", 2, {"title": "x", "sharing": "all"})   # a repeat
+    assert c.merge("Revised", 4, {"title": "某局违规吃喝案（修订）", "sharing": "all"})
+    assert c.fields["title"] == "某局违规吃喝案（修订）" and c.fields["tags"]["risk_points"] == ["四风", "违规吃喝"]
+    assert not c.merge("Published", 3, {"title": "old", "sharing": "all"})  # older than what we have
+    assert c.merge("Withdrawn", 5, {"sharing": "all"}) and not c.offered
 
 
 # -- settings -----------------------------------------------------------------------------------------

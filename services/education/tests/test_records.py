@@ -423,9 +423,11 @@ def test_weekly_rotation_and_tailoring(node):
     for item_id, kind, tags in lib:
         node.run("add_content", {"item_id": item_id, "kind": kind, "title": item_id, "tags": tags,
                                  **({"ref": "img://%s.png" % item_id} if kind == "image" else {"text": "廉"})})
-    node.run("set_unit_profile", {"unit_id": "mkt", "business_types": ["市场监管"], "posts": ["窗口受理"],
-                                  "risk_points": ["收受礼品"]}, unit_admin("mkt"))
-    node.run("set_unit_profile", {"unit_id": "fin", "risk_points": ["工程招投标"]})
+    node.run("set_unit_profile", {"unit_id": "mkt", "business_types": ["市场监管"], "posts": ["窗口受理"]},
+             unit_admin("mkt"))
+    # risk points come from supervision's register (its events), not from the profile
+    node.risk_point("rp-mkt-1", "mkt-g1", "收受礼品")
+    node.risk_point("rp-fin-1", "fin", "工程招投标")
     # 2026-01-10 is in ISO week 2026-W02
     out = node.run("rotate_publicity_all")
     assert out["week"] == "2026-W02" and out["rotated"] == ["edu", "fin", "mkt"]
@@ -506,7 +508,7 @@ def test_roles_and_scope(node):
         (unit_admin("fin"), "add_content", {"kind": "slogan", "title": "x", "text": "y"}),
         (unit_admin("fin"), "publish_indicators", {"period": "2026-01"}),
         (unit_admin("fin"), "register_external_case", {"origin_node": "city", "record_id": "c", "title": "t"}),
-        (unit_admin("fin"), "set_unit_profile", {"unit_id": "mkt", "risk_points": ["x"]}),
+        (unit_admin("fin"), "set_unit_profile", {"unit_id": "mkt", "posts": ["x"]}),
     ]:
         with pytest.raises(Forbidden):
             node.run(command, data, actor)

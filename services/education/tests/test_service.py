@@ -244,7 +244,9 @@ def test_city_feed_references_and_indicators_reach_the_broker(start_node, node_c
     for unit_id, held in (("fin", True), ("mkt", False)):
         body = bodies[unit_id]
         validate_message(body)  # the envelope and the payload's contract
+        # 1 March: February is over but still in its grace period for late entries
         assert body["payload"] == {"unit_id": unit_id, "period": "2026-02", "warning_education_held": held,
-                                   "checkin_coverage": 0.0, "talks_on_time_rate": None}
+                                   "checkin_coverage": 0.0, "talks_on_time_rate": None,
+                                   "provisional": True}
     district = api(base, admin_token, "published_indicators", {"period": "2026-02"}, "GET").json()["district"]
     assert district["node_id"] == NODE and district["figures"]["warning_education_compliance"] == 0.5
