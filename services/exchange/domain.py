@@ -61,6 +61,20 @@ RECORD_STATUSES = Choices("记录状态", {"draft": "草稿", "planned": "计划
                                    "solution_accepted": "已采纳方案", "resolved": "已解决"})
 
 
+# why another node's message was refused (shared.federation's ``EnvelopeRejected.reason``;
+# the console's test_console_outreach checks every reason has its label) and a broker federation
+# link's state, as the node-status page names them
+REJECTION_REASON_LABELS = Choices("拒收原因", {
+    "feed_page_invalid": "同步页签名无效", "invalid_payload": "内容不符合契约",
+    "malformed": "格式错误", "not_entitled": "本节点无权接收", "not_owner": "发送方不是记录所有者",
+    "own_origin": "冒用本节点名义", "rejected": "其他原因", "sequence_reused": "序号重复使用",
+    "signature_invalid": "签名无效", "signer_mismatch": "签名节点与来源不符",
+    "unknown_type": "未知的事件类型", "unsupported_schema": "不支持的版本",
+    "untrusted_node": "未受信任的节点"})
+FEDERATION_LINK_STATES = Choices("联邦链路状态", {"starting": "正在连接", "running": "运行中",
+                                            "error": "出错", "shutdown": "已停止"})
+
+
 def kind_label(kind: str) -> str:
     """A record's or sub-record's kind as a person reads it (经验, 方案, ...)."""
     return RECORD_KINDS.labels.get(kind) or SUB_KINDS.label(kind)

@@ -93,7 +93,7 @@ from shared.federation.feed import (
     PAGE_MAX, FeedClient, FeedError, FeedPageInvalid, fetch_page, page_body, verify_request,
 )
 from shared.federation.ordering import Offer, OriginSequencer
-from shared.federation.registry import NodeRegistry
+from shared.federation.registry import NodeRegistry, key_fingerprint
 from shared.logs import well_formed
 from shared.relay import BrokerWatch, correlation_of
 from shared.store import events
@@ -283,6 +283,8 @@ class Federation:
         self.publisher_wake = threading.Event()
         self.sync_requested = threading.Event()
         self.recent_rejections: deque = deque(maxlen=50)
+        self.rejected_counts: dict[str, int] = {}  # reason -> refusals since start
+        self.last_sync_us: int | None = None  # when every peer's feed was last asked
         self._pull_backoff: dict[str, tuple[float, float]] = {}
         self._loaded = False
         self._started_us = now_us()
@@ -474,6 +476,7 @@ class Federation:
         """Count, log and remember a refusal (never projected)."""
         origin = self._origin_label(exc.origin)
         self._metric("m_rejected", origin, exc.reason)
+        self.rejected_counts[exc.reason] = self.rejected_counts.get(exc.reason, 0) + 1
         entry = {"at": datetime.now(timezone.utc).isoformat(), "origin": exc.origin,
                  "signer": exc.signer, "event_id": exc.event_id, "reason": exc.reason,
                  "via": via, "message": exc.message}
@@ -954,6 +957,7 @@ class Federation:
         for record in self.registry.all():
             if record.node_id != self.node_id and record.feed_url:
                 self._pull_guarded(record.node_id)
+        self.last_sync_us = now_us()
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> dict:
@@ -963,12 +967,40 @@ class Federation:
             head = self.outbox_head(conn)
             published = conn.execute(select(checkpoints.c.position).where(
                 checkpoints.c.name == PUBLISHER_CHECKPOINT)).scalar() or 0
+            rejected = conn.execute(select(received.c.origin, received.c.outcome, func.count())
+                                    .where(received.c.outcome.like("rejected%"))
+                                    .group_by(received.c.origin, received.c.outcome)).all()
+        now = now_us()
         for o in origins:
             o["held"] = self.sequencer.held_count(o["origin"])
-            o.pop("updated_at_us", None)
+            heard = max(self._heard.get(o["origin"], 0), o.pop("updated_at_us", None) or 0)
+            o["last_heard_at"] = _iso_us(heard) if heard else None
+            # the oldest envelope held back for a missing predecessor: how far behind we are
+            held = dict(self.sequencer.held.get(o["origin"]) or {})
+            occurred = held[min(held)][0].get("occurred_at") if held else None
+            o["lag_seconds"] = round(max(0.0, (now - iso_to_us(occurred)) / 1e6), 1) if occurred else 0.0
+        by_reason: dict[str, int] = {}
+        for _origin, outcome, n in rejected:
+            reason = outcome.split(":", 1)[1] if ":" in outcome else "rejected"
+            by_reason[reason] = by_reason.get(reason, 0) + n
+        peers = [{"node_id": r.node_id, "level": r.level, "parent": r.parent,
+                  "fingerprint": key_fingerprint(r.public_key), "feed_url": r.feed_url,
+                  "trusted_at": r.trusted_at.isoformat(), "this_node": r.node_id == self.node_id}
+                 for r in self.registry.all()]
+        last_sync = self.last_sync_us
         return {"node": self.node_id, "level": self.level, "city": self.city_id,
                 "outbox": {"head": head, "published": published, "pending": head - published},
-                "inbox": origins, "recent_rejections": list(self.recent_rejections)}
+                "inbox": origins, "recent_rejections": list(self.recent_rejections),
+                "peers": peers, "rejected_by_reason": dict(sorted(by_reason.items())),
+                # every refusal since this process started, forged and unreadable ones too
+                # (those have no origin to record them under)
+                "rejected_since_start": dict(sorted(self.rejected_counts.items())),
+                "last_sync_at": _iso_us(last_sync) if last_sync else None,
+                "sync_interval_seconds": self.sync_interval}
+
+
+def _iso_us(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, tz=timezone.utc).isoformat()
 
 
 def resign_outbox(engine, key, node_id: str, batch: int = 1000) -> int:

@@ -488,6 +488,11 @@ class BrokerAdmin:
                     404, exc.body) from None
             raise
 
+    def queues(self, vhost: str) -> list[dict]:
+        """The vhost's queues as the broker reports them (``name``, ``messages_ready``,
+        ``messages_unacknowledged``, ``consumers`` ...), for the node-status page."""
+        return self._call("GET", "queues", vhost) or []
+
     def wait_for_links(self, vhost: str, upstreams: Iterable[str], timeout: float = 20.0,
                        exchange: str | Iterable[str] = SHARED_EXCHANGE) -> list[dict]:
         """Block until every named upstream of ``vhost`` has a running link for each

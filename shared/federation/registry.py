@@ -43,7 +43,8 @@ from sqlalchemy.exc import IntegrityError
 from .envelope import NODE_LEVELS, load_public_key_b64, validate_node_id
 from .envelope import public_key_b64 as _key_to_b64
 
-__all__ = ["metadata", "nodes", "this_node", "NodeRecord", "NodeRegistry", "KeyConflict"]
+__all__ = ["metadata", "nodes", "this_node", "NodeRecord", "NodeRegistry", "KeyConflict",
+           "key_fingerprint"]
 
 metadata = MetaData()
 
@@ -90,6 +91,16 @@ class NodeRecord:
     public_key: str  # base64 raw
     feed_url: str | None
     trusted_at: datetime
+
+
+def key_fingerprint(public_key_b64: str) -> str:
+    """What two operators read to each other to compare a node's key out of band: the
+    SHA-256 of the raw key, its first 16 bytes as eight colon-separated groups of four
+    hex digits."""
+    import base64
+    import hashlib
+    digest = hashlib.sha256(base64.b64decode(public_key_b64)).hexdigest().upper()[:32]
+    return ":".join(digest[i:i + 4] for i in range(0, 32, 4))
 
 
 def _utc(dt: datetime) -> datetime:
