@@ -1,10 +1,13 @@
 """The scale suite's seeded city (bench/scale.py) on a real PostgreSQL: the same seed
 writes the same figures, another seed other ones, and the city's 上下互比 over them
-ranks every unit of every district. No timing is asserted (speed lives in make bench)."""
+ranks every unit of every district, from indicator_values and from the ranking read model
+the page reads. No timing is asserted (speed lives in make bench)."""
 from sqlalchemy import select
 
 from bench import scale
 from services.exchange.projections import compare_indicators, indicator_values, metadata
+from services.exchange.ranking import city_comparison
+from services.exchange.ranking import metadata as ranking_metadata
 from services.supervision.domain import DISTRICT_FIGURES, UNIT_FIGURES
 from shared.db import readonly
 
@@ -17,6 +20,7 @@ def _figures(engine):
 def test_seeded_city_is_deterministic_and_compared_whole(pg_url, engine_for):
     engine = engine_for(pg_url)
     metadata.create_all(engine)
+    ranking_metadata.create_all(engine)
     n = scale.seed(engine, 2, seed_value=7)
     assert n == 2 * (len(DISTRICT_FIGURES) + scale.UNITS_PER_DISTRICT * len(UNIT_FIGURES))
     first = _figures(engine)
@@ -32,11 +36,18 @@ def test_seeded_city_is_deterministic_and_compared_whole(pg_url, engine_for):
     assert ranked["lower_is_better"] is True
     values = [r["value"] for r in ranked["units"]]
     assert values == sorted(values) and len(values) == 2 * scale.UNITS_PER_DISTRICT
+    with readonly(engine.connect()) as c:
+        page = city_comparison(c, scale.PERIOD, node="district-02")
+    assert [d["units"] for d in page["districts"]] == [scale.UNITS_PER_DISTRICT] * 2
+    assert [t["value"] for t in page["top_units"]["overdue_count"]] == values[:10]
+    assert len(page["units"]) == scale.UNITS_PER_DISTRICT
+    assert {u["unit_id"][:11] for u in page["units"]} == {"district-02"}
 
 
 def test_measure_returns_one_sample_per_call_on_each_side(pg_url, engine_for):
     engine = engine_for(pg_url)
     metadata.create_all(engine)
+    ranking_metadata.create_all(engine)
     scale.seed(engine, 2)
     ours, floor = scale.measure(engine, calls=3)
     assert len(ours) == len(floor) == 3 and all(v > 0 for v in ours + floor)

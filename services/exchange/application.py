@@ -662,6 +662,15 @@ def own_drafts(conn, d, actor, rt):
 def federation_status(conn, d, actor):
     """Outbox (published or not) and, per origin, what was applied and rejected."""
     from services.exchange.federation import PUBLISHER_CHECKPOINT, inbox, outbox
+@app.query("city_comparison", s.CityComparison, roles=ANY_ROLE)
+def city_comparison_query(conn, d, actor):
+    """上下互比 (the city's view): the districts' own figures for a period side by side and
+    ranked, the best units of the city per indicator, and with ``node`` that district's
+    units ranked within it - read from the ranking kept as the figures arrive."""
+    from services.exchange.ranking import city_comparison
+    return city_comparison(conn, d["period"], d["indicator"], d["node"], d["source"], d["limit"])
+
+
     from sqlalchemy import func, select
 
     from shared.store import checkpoints

@@ -91,8 +91,34 @@ SUB_STATUSES = Choices("附属记录状态", {
 # a joint problem's deadline as the console colours it (red, yellow, green)
 DEADLINE_STATES = Choices("期限状态", {"overdue": "已逾期", "due_soon": "即将到期",
                                    "on_track": "按期推进", "done": "已解决"})
-INDICATOR_SOURCES = ("supervision", "education")
-INDICATOR_SCOPES = ("unit", "district")
+INDICATOR_SOURCES = ("supervision", "education", "units")
+# discipline: 四种形态 counts per quarter for the whole node (counts only, never records)
+INDICATOR_SCOPES = ("unit", "district", "discipline")
+# 上下互比: the figures the districts' supervision and education services publish
+# (supervision.domain UNIT_FIGURES / DISTRICT_FIGURES, education.domain INDICATOR_FIELDS),
+# as the city's people read them
+COMPARED_INDICATORS = Choices("上下互比指标", {
+    "units": "单位数", "findings_total": "发现问题数", "rectifications_closed": "整改销号数",
+    "closed_on_time": "按期销号数", "closure_rate": "整改销号率", "timeliness_rate": "按期整改率",
+    "overdue_count": "逾期未整改数", "escalated_count": "升级督办数",
+    "escalated_to_city": "升级至市级数", "risk_high": "高风险点数", "risk_medium": "中风险点数",
+    "risk_low": "低风险点数", "screening_on_time": "按期排查", "screening_overdue": "排查逾期",
+    "screening_on_time_rate": "按期排查率", "screening_overdue_units": "排查逾期单位数",
+    "micro_power_missing": "缺少微权力清单数", "micro_power_missing_units": "缺少微权力清单的单位数",
+    "warning_education_held": "开展警示教育", "checkin_coverage": "廉洁打卡覆盖率",
+    "talks_on_time_rate": "廉政谈话按期率"})
+_LOWER_IS_BETTER = ("overdue", "missing", "escalated", "risk_high", "risk_medium")
+
+
+def lower_is_better(indicator: str) -> bool:
+    """上下互比 ranks best first: counts of what went wrong (overdue, missing, escalated,
+    high and medium risks) rank the other way round - fewest first."""
+    return any(word in indicator for word in _LOWER_IS_BETTER)
+
+
+def is_rate(indicator: str) -> bool:
+    """A share 0..1 (shown as a percentage), not a count."""
+    return indicator.endswith("_rate") or indicator.endswith("coverage")
 
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _NODE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")

@@ -21,7 +21,7 @@ from sqlalchemy import (
     func, select,
 )
 
-from services.exchange.domain import aggregate_of, owner_of
+from services.exchange.domain import aggregate_of, lower_is_better, owner_of  # noqa: F401
 from shared.events import StoredEvent, iso_to_us
 from shared.projections import Projection, on
 from shared.unittree import unit_directory_projection
@@ -283,7 +283,8 @@ class Indicators(Projection):
     def report(self, w, e):
         p = e.payload
         rid = p["report_id"]
-        w.delete(indicator_values, report_id=rid)
+        if e.event_type == "IndicatorReport.Updated":  # a Recorded report has no rows yet
+            w.delete(indicator_values, report_id=rid)  # (a rebuild's buffer scans for these)
         for name, value in sorted(p["indicators"].items()):
             w.insert(indicator_values, report_id=rid, indicator=name, node=owner_of(rid),
                      source=p["source"], scope=p["scope"], unit_id=p.get("unit_id"),
@@ -291,7 +292,9 @@ class Indicators(Projection):
 
 
 UNIT_DIRECTORY = unit_directory_projection()
-PROJECTIONS = [UNIT_DIRECTORY, SharedRecords(), Indicators()]
+PROJECTIONS = [UNIT_DIRECTORY, SharedRecords(), Indicators(), Registers()]
+from services.exchange.ranking import RANKING  # noqa: E402 - 上下互比's read model (ranking.py)
+PROJECTIONS.append(RANKING)
 
 
 # -- queries ------------------------------------------------------------------------------
@@ -472,14 +475,6 @@ def district_summary(conn) -> list[dict]:
             n["activities_attended"] += 1
             n["attendees"] += content["attendees"]
     return [out[k] for k in sorted(out)]
-
-
-_LOWER_IS_BETTER = ("overdue", "missing", "escalated", "risk_high", "risk_medium")
-
-
-def lower_is_better(indicator: str) -> bool:
-    """Counts of what went wrong rank the other way round (fewest first)."""
-    return any(word in indicator for word in _LOWER_IS_BETTER)
 
 
 def compare_indicators(conn, period: str, indicator: str | None = None,

@@ -291,4 +291,12 @@ class Compare(Schema):
 
 
 class NoInput(Schema):
+class CityComparison(Schema):
+    period = Period(load_default=None)   # none: the latest period published
+    indicator = Name(60, load_default=None)
+    node = NodeId(load_default=None)     # drill down into one district's units
+    source = fields.String(load_default=None, validate=validate.OneOf(("supervision", "education")))
+    limit = Integer(load_default=10, validate=validate.Range(1, 100))
+
+
     pass
