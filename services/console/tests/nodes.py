@@ -184,11 +184,18 @@ class PairNode:
         return self.units[UNITS[self.node_id][0][0]]
 
     def stop(self):
-        for c in reversed(self.containers):
+        import threading
+
+        def stop_one(c):
             try:
                 c.stop()
             except Exception:  # noqa: BLE001 - the others still stop
                 pass
+        threads = [threading.Thread(target=stop_one, args=(c,)) for c in self.containers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         self.users.engine.dispose()
 
 
@@ -204,8 +211,22 @@ class TwoNodes:
     def start(self) -> "TwoNodes":
         self.net.create()
         try:
-            for node_id in (CITY, DISTRICT):
-                self.nodes[node_id] = PairNode(self.net[node_id], self.services)
+            # both nodes' containers start at once (nameko starts one container at a time)
+            import threading
+            failed = []
+
+            def start(node_id):
+                try:
+                    self.nodes[node_id] = PairNode(self.net[node_id], self.services)
+                except BaseException as exc:  # noqa: BLE001 - raised below
+                    failed.append(exc)
+            threads = [threading.Thread(target=start, args=(n,)) for n in (CITY, DISTRICT)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if failed:
+                raise failed[0]
             self.net.wait_bindings()
             for n in self.nodes.values():
                 n.seed_units()
@@ -228,8 +249,13 @@ class TwoNodes:
         return self.nodes[DISTRICT]
 
     def stop(self) -> None:
-        for n in self.nodes.values():
-            n.stop()
+        """Every container of both nodes stops at once (each waits for its own threads)."""
+        import threading
+        threads = [threading.Thread(target=n.stop) for n in self.nodes.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         self.net.destroy()
 
 
