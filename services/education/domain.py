@@ -746,8 +746,13 @@ class EducationIndicators(Aggregate):
     (a late-recorded session corrects the month)."""
 
     class Published(Aggregate.Event):
+        # the month is still open for entries (running, or in its grace period): not a
+        # final figure, so a "not held" is not a miss yet (domain.indicators_final)
+        provisional: bool = False
+
         def apply(self, i):
             i.values = {k: self.__dict__[k] for k in INDICATOR_FIELDS}
+            i.provisional = self.__dict__.get("provisional", False)
 
     @staticmethod
     def indicators_id(unit_id: str, period: str) -> str:
@@ -759,14 +764,26 @@ class EducationIndicators(Aggregate):
         i.values = None
         return i
 
-    def publish(self, unit_id: str, period: str, values: dict) -> bool:
+    def publish(self, unit_id: str, period: str, values: dict, provisional: bool = False) -> bool:
         values = {k: values[k] for k in INDICATOR_FIELDS}
-        if values == self.values:
+        if values == self.values and provisional == getattr(self, "provisional", False):
             return False
         # payload exactly {unit_id, period, warning_education_held, checkin_coverage,
-        # talks_on_time_rate}: the supervision service's ecology scoring reads it
-        self.trigger(self.Published, unit_id=unit_id, period=period, **values)
+        # talks_on_time_rate, provisional}: the supervision service's ecology scoring reads it
+        self.trigger(self.Published, unit_id=unit_id, period=period, provisional=provisional,
+                     **values)
         return True
+
+
+INDICATOR_STATES = Choices("指标状态", {"provisional": "暂定", "final": "最终"})
+
+
+def indicators_final(period: str, today: date, grace_days: int) -> bool:
+    """A month's figures are final once the month is over and its grace period for late
+    entries (``grace_days`` days after its last day, EDUCATION_INDICATOR_GRACE_DAYS) has
+    passed; until then they are published as provisional, and a "not held" in them is
+    not yet a miss (no 月月行 item in the inbox, not counted missed at the city)."""
+    return today > month_bounds(period)[1] + timedelta(days=grace_days)
 
 
 DISTRICT_FIELDS = ("units_total", "units_warning_education_held", "warning_education_compliance",
@@ -775,8 +792,11 @@ DISTRICT_FIELDS = ("units_total", "units_warning_education_held", "warning_educa
 
 class DistrictEducationIndicators(Aggregate):
     class Published(Aggregate.Event):
+        provisional: bool = False  # the month still open for entries (see EducationIndicators)
+
         def apply(self, i):
             i.values = {k: self.__dict__[k] for k in DISTRICT_FIELDS}
+            i.provisional = self.__dict__.get("provisional", False)
 
     @classmethod
     def blank(cls, node_id: str, period: str) -> "DistrictEducationIndicators":
@@ -784,9 +804,131 @@ class DistrictEducationIndicators(Aggregate):
         i.values = None
         return i
 
-    def publish(self, node_id: str, period: str, values: dict) -> bool:
+    def publish(self, node_id: str, period: str, values: dict, provisional: bool = False) -> bool:
         values = {k: values[k] for k in DISTRICT_FIELDS}
-        if values == self.values:
+        if values == self.values and provisional == getattr(self, "provisional", False):
             return False
-        self.trigger(self.Published, node_id=node_id, period=period, **values)
+        self.trigger(self.Published, node_id=node_id, period=period, provisional=provisional,
+                     **values)
+        return True
+
+
+# -- what other services and nodes tell education (nobody re-types it) -----------------------
+class RiskPointMirror(Aggregate):
+    """One entry of supervision's 廉政风险点台账 as its events told this service
+    (``RiskPoint.Identified`` / ``RiskPoint.Retired``): the register tailoring (精准滴灌)
+    offers material for. Both arrive on one queue but may be handled in either order by
+    concurrent workers, so each is merged by the source stream's version: an older
+    event never undoes a newer one, and a retirement handled before the identification
+    still leaves the point retired."""
+
+    class Recorded(Aggregate.Event):
+        """A risk point of the register, as supervision has it now."""
+
+        risk_point_id: str
+        unit_id: str
+        name: str | None       # the register's description of the risk (None until identified)
+        category: str | None   # supervision's RISK_CATEGORIES code
+        post: str | None
+        active: bool
+        source_version: int
+
+        def apply(self, m):
+            m.unit_id, m.name, m.category, m.post = self.unit_id, self.name, self.category, self.post
+            m.active, m.source_version = self.active, self.source_version
+
+    @classmethod
+    def blank(cls, risk_point_id: str) -> "RiskPointMirror":
+        m = cls(risk_point_id)
+        m.unit_id = m.name = m.category = m.post = None
+        m.active, m.source_version = False, 0
+        return m
+
+    def merge(self, kind: str, version: int, payload: dict) -> bool:
+        """Fold ``RiskPoint.<kind>`` (source stream version ``version``) in; False when it
+        changes nothing (a repeat, or an event older than what is recorded)."""
+        name, category, post = self.name, self.category, self.post
+        unit_id = payload.get("unit_id") or self.unit_id
+        active = self.active
+        if kind == "Identified":
+            name, category, post = payload["description"], payload["category"], payload.get("post")
+            if self.source_version == 0:
+                active = True
+        elif kind == "Retired":
+            active = False
+        else:
+            return False
+        if kind == "Identified" and version < self.source_version:
+            active = self.active  # the newer event (a retirement) decides
+        source_version = max(version, self.source_version)
+        if (unit_id, name, category, post, active, source_version) == (
+                self.unit_id, self.name, self.category, self.post, self.active, self.source_version):
+            return False
+        self.trigger(self.Recorded, risk_point_id=self.id, unit_id=unit_id, name=name,
+                     category=category, post=post, active=active, source_version=source_version)
+        return True
+
+
+def case_tags(category: str | None, tags: list | None) -> dict:
+    """How a 案例联编 case is matched to units: its category and tags name the risks it
+    is about (违规发放补贴, 工程招投标 ...), so they are its risk points; a case with
+    neither is general and offered to every unit."""
+    points = set(tags or ())
+    if category:
+        points.add(category)
+    return normalise_tags({"risk_points": sorted(points)})
+
+
+class SharedCase(Aggregate):
+    """A case of 案例联编 as this node's exchange service has it - compiled here or
+    received from another node (the city's typical cases among them) - offered to units
+    by tailoring without anyone entering it again. Merged by the case stream's version
+    (the exchange's events arrive on one queue, handled by concurrent workers)."""
+
+    class Recorded(Aggregate.Event):
+        """The case as the exchange has it now; ``offered`` false once it is withdrawn."""
+
+        case_id: str             # the exchange's record id, "<owner node>/<slug>"
+        origin_node: str
+        title: str
+        category: str | None
+        summary: str | None
+        tags: dict
+        offered: bool
+        source_version: int
+
+        def apply(self, c):
+            c.fields = {k: getattr(self, k) for k in ("origin_node", "title", "category", "summary", "tags")}
+            c.offered, c.source_version = self.offered, self.source_version
+
+    @classmethod
+    def blank(cls, case_id: str) -> "SharedCase":
+        c = cls(case_id)
+        c.fields, c.offered, c.source_version = None, False, 0
+        return c
+
+    def merge(self, kind: str, version: int, payload: dict) -> bool:
+        """Fold ``Case.<kind>`` in: Published and Revised carry the case's content, a
+        draft (sharing ``node``) or Withdrawn takes it off offer. False: nothing new."""
+        if version <= self.source_version:
+            return False
+        fields = dict(self.fields or {})
+        if kind in ("Published", "Revised", "Compiled"):
+            fields.update(title=payload.get("title", fields.get("title")),
+                          category=payload.get("category", fields.get("category")),
+                          summary=payload.get("summary", fields.get("summary")),
+                          tags=case_tags(payload.get("category", fields.get("category")),
+                                         payload.get("tags", (fields.get("tags") or {}).get("risk_points"))))
+            offered = payload.get("sharing", "node") != "node"
+        elif kind == "Withdrawn":
+            offered = False
+        else:
+            return False
+        if not fields.get("title"):
+            return False  # nothing to offer yet (withdrawn before we ever saw it)
+        owner = self.id.split("/", 1)[0]
+        self.trigger(self.Recorded, case_id=self.id, origin_node=owner, title=fields["title"],
+                     category=fields.get("category"), summary=fields.get("summary"),
+                     tags=fields.get("tags") or normalise_tags(None), offered=offered,
+                     source_version=version)
         return True
