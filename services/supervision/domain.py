@@ -1151,6 +1151,10 @@ class DistrictIndicators(_Published):
 # Overdue tasks behave as overdue rectifications do: flagged once, every ladder step taken
 # once (the same ``due_escalations`` and grace periods), paused while a completion awaits
 # acceptance, restarted by an extension.
+# the ladder's levels are configured in settings; named here too so the label catalogue
+# (which reads domain modules) has them for the 督办 records of tasks and rectifications
+from services.supervision.settings import ESCALATION_LEVELS  # noqa: E402
+
 TASK_STATUSES = Choices("任务状态", {"open": "推进中", "reported": "已报完成待验收",
                                      "accepted": "已验收办结", "cancelled": "已撤销"})
 TASK_SOURCES = Choices("任务来源", {"task_list": "任务清单", "meeting": "推进会议定事项"})
@@ -1335,7 +1339,7 @@ class Task(Aggregate):
     @classmethod
     def assign(cls, task_id, task_list: TaskList, seq, unit_id, title, standard, deadline, today):
         if deadline < today:
-            raise BadInput("任务时限已经过去", {"deadline": ["不得早于今天（%s）" % today]})
+            raise BadInput("任务时限已经过去", {"deadline": ["不得早于今天"]})
         t = cls(task_id)
         t.trigger(cls.Assigned, task_id=task_id, list_id=task_list.id, seq=seq, unit_id=unit_id,
                   title=title, standard=standard, deadline=deadline, assigned_on=today,
@@ -1436,7 +1440,7 @@ class Meeting(Aggregate):
     @classmethod
     def hold(cls, meeting_id, title, kind, convener_unit_id, held_on, unit_ids, summary, today):
         if held_on > today:
-            raise BadInput("会议日期晚于今天", {"held_on": ["晚于今天（%s）" % today]})
+            raise BadInput("会议日期晚于今天", {"held_on": ["不得晚于今天"]})
         if len(set(unit_ids)) != len(unit_ids):
             raise BadInput("参会单位有重复", {"unit_ids": ["单位重复"]})
         m = cls(meeting_id)

@@ -194,6 +194,17 @@ class SupervisionService(MirrorsUnits, NodeService):
         item["content_b64"] = base64.b64encode(self.store.evidence.get(path)).decode("ascii")
         return item
 
+    @rpc(expected_exceptions=QinglianError)
+    def task_evidence_file(self, task_id, path, actor=None):
+        """One file of a task's completion evidence (跟踪问效), for whoever may read that
+        task (get_task's roles and scope), only a file that is that task's evidence."""
+        task = self.store.query("get_task", {"task_id": task_id}, self.store.rpc_actor(actor))
+        item = next((dict(i) for i in task["evidence"] if i["path"] == path), None)
+        if item is None:
+            raise NotFound("该任务没有这份佐证材料")
+        item["content_b64"] = base64.b64encode(self.store.evidence.get(path)).decode("ascii")
+        return item
+
     def _evidence_allowed(self, actor, unit_id, filename) -> None:
         """Refuses (before any file is read) what may not be stored: who, for which unit."""
         if not unit_id:
