@@ -635,6 +635,17 @@ def publicity_history(conn, d, actor):
     return {"unit_id": d["unit_id"], "weeks": pr.rotation_history(conn, d["unit_id"], d["limit"])}
 
 
+@runtime_query("publicity_week", s.UnitWeek, scope="unit_id")
+def publicity_week(conn, d, actor, rt):
+    """周更新 of one ISO week (default: this week) for each party organisation below a unit.
+
+    What each organisation shows (latest choice of the week), or nothing yet."""
+    _require_unit(conn, d["unit_id"])
+    week = d["week"] or iso_week(today_of(rt))
+    return {"unit_id": d["unit_id"], "week": week, "starts_on": week_start(week).isoformat(),
+            "units": pr.publicity_week(conn, d["unit_id"], week, settings_of(rt).party_org_levels)}
+
+
 @app.command("set_unit_profile", s.SetUnitProfile, roles=WRITERS, scope="unit_id")
 def set_unit_profile(uow, d):
     """A unit's business types, posts and integrity-risk points: what its material should fit."""

@@ -77,6 +77,9 @@ CONTENT_KINDS = {
 }
 # what a weekly rotation puts on desks and screens, in this order
 ROTATION_KINDS = ("slogan", "image", "short_text")
+CONTENT_KIND_LABELS = Choices("内容类型", CONTENT_KINDS)
+ROTATION_CHOICES = Choices("周更新方式", {"auto": "自动轮换", "manual": "手动选择"})
+NOTICE_SOURCES = Choices("通知来源", {"calendar": "节假日日历", "manual": "敏感时期（手动安排）"})
 
 TAG_DIMENSIONS = ("business_types", "posts", "risk_points")
 

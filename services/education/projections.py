@@ -1209,3 +1209,26 @@ def rotation_history(conn, unit_id: str, limit: int) -> list[dict]:
         out.append(d)
     return out
 
+
+
+def publicity_week(conn, root_id: str, week: str, levels) -> list[dict]:
+    """周更新 of one ISO week for every party organisation below ``root_id``: what each
+    shows (titles and kinds, latest choice of the week) or None where nothing was shown."""
+    orgs = party_orgs(conn, root_id, levels)
+    ids = [o["unit_id"] for o in orgs]
+    rows = {r["unit_id"]: dict(r) for r in conn.execute(select(rotations).where(
+        rotations.c.week == week, rotations.c.unit_id.in_(ids))).mappings()} if ids else {}
+    items = {r.item_id: r for r in conn.execute(
+        select(content.c.item_id, content.c.title, content.c.kind))}
+    out = []
+    for o in orgs:
+        r = rows.get(o["unit_id"])
+        shown_now = None
+        if r is not None:
+            shown_now = {"chosen_by": r["chosen_by"], "revision": r["revision"],
+                         "rotated_at": r["rotated_at"],
+                         "items": [{"item_id": i, "title": items[i].title if i in items else None,
+                                    "kind": items[i].kind if i in items else None}
+                                   for i in json.loads(r["item_ids"])]}
+        out.append({"unit_id": o["unit_id"], "name": o["name"], "rotation": shown_now})
+    return out

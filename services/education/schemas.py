@@ -284,6 +284,10 @@ class UnitLimit(UnitRef):
     limit = Integer(load_default=20, validate=validate.Range(1, 200))
 
 
+class UnitWeek(UnitRef):
+    week = Week(load_default=None)  # default: this ISO week in the users' zone
+
+
 class ListNotices(Schema):
     status = fields.String(load_default=None, validate=validate.OneOf(("scheduled", "sent", "cancelled")))
 
