@@ -254,6 +254,23 @@ def test_problem_deadlines_in_three_colours(two_nodes, clients):
     row = clients["district"].get("/exchange/problems").text.split(title)[1].split("</tr>")[0]
     assert 'class="green"' in clients["district"].get("/exchange/problems").text.split(title)[0][-300:]
     assert "按期推进" in row
+    # a problem posted ten days ago with a deadline three days ago (the exchange runtime's
+    # controllable clock set back while it is posted): red, 已逾期, on both nodes
+    rt = d.exchange.runtime
+    real = rt.clock
+    rt.clock = lambda: real() - timedelta(days=10)
+    try:
+        late = d.exchange_execute("post_problem", {
+            "unit_id": d.units["甲区财政局"], "title": uniq("逾期难题"), "context": "情况",
+            "deadline": (today() - timedelta(days=3)).isoformat(),
+            "share": {"sharing": "city", "recipients": []}})
+    finally:
+        rt.clock = real
+    path = "/exchange/problems/" + late["problem_id"]
+    page = clients["district"].get(path).text
+    assert 'data-state="overdue"' in page and "已逾期" in page and 'class="due red"' in page
+    wait_for(lambda: 'data-state="overdue"' in clients["city"].get(path).text, 40,
+             what="the overdue problem at the city")
     past = clients["district"].post("/exchange/problems", {
         "unit_id": d.units["甲区财政局"], "title": uniq("过期难题"), "context": "情况",
         "deadline": "2020-01-01", "sharing": "city", "publish": "1"})

@@ -174,6 +174,16 @@ def test_the_other_workspaces_render_for_the_user_guide(two_nodes, desks):
         "unit_id": d.units["甲区财政局"], "title": uniq("财务报销线上留痕"),
         "context": "纸质单据难追溯。", "deadline": (today + timedelta(days=40)).isoformat(),
         "share": {"sharing": "all", "recipients": []}})
+    rt = d.exchange.runtime  # one posted a fortnight ago, its deadline passed: red
+    real = rt.clock
+    rt.clock = lambda: real() - timedelta(days=14)
+    try:
+        d.exchange_execute("post_problem", {
+            "unit_id": d.units["甲区政务服务窗口"], "title": uniq("窗口“吃拿卡要”线索核查"),
+            "context": "线索来源分散。", "deadline": (today - timedelta(days=4)).isoformat(),
+            "share": {"sharing": "city", "recipients": []}})
+    finally:
+        rt.clock = real
     exemplar = d.exchange_execute("nominate_exemplar", {
         "unit_id": d.units["甲区政务服务窗口"], "category": "window", "title": uniq("清廉窗口"),
         "section": "综合受理窗口", "description": "一次告知、限时办结、好差评闭环。",
@@ -192,6 +202,9 @@ def test_the_other_workspaces_render_for_the_user_guide(two_nodes, desks):
     assert soon.locator("[data-testid=due]").get_attribute("data-state") == "due_soon"
     assert "即将到期" in soon.inner_text()
     assert "按期推进" in page.locator("[data-testid=feed] tr", has_text="财务报销线上留痕").inner_text()
+    late = page.locator("[data-testid=feed] tr", has_text="线索核查")
+    assert late.locator("[data-testid=due]").get_attribute("data-state") == "overdue"
+    assert "已逾期" in late.inner_text() and "red" in late.get_attribute("class")
     shoot(page, "46-exchange-problems")
 
     page = desks["city"]
