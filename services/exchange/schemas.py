@@ -291,6 +291,9 @@ class Compare(Schema):
 
 
 class NoInput(Schema):
+    pass
+
+
 class CityComparison(Schema):
     period = Period(load_default=None)   # none: the latest period published
     indicator = Name(60, load_default=None)
