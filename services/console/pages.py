@@ -597,6 +597,8 @@ def inspection(web, inspection_id):
 from services.console import education_pages  # noqa: E402,F401 - registers the education pages
 from services.console import evidence_pages  # noqa: E402,F401 - registers the evidence pages
 from services.console import discipline_pages  # noqa: E402,F401 - registers the 四种形态 page
+from services.console import outreach_pages  # noqa: E402,F401 - 宣传周更新, 廉洁通知, 廉政谈话, 精准推送
+from services.console import status_pages  # noqa: E402,F401 - registers the 节点状态 page
 from services.console import exchange_pages  # noqa: E402,F401 - registers the 五联五互 pages
 from services.console import lists_pages  # noqa: E402,F401 - registers the 单位与责任 list and people pages
 from services.console import ecology_pages  # noqa: E402,F401 - registers the 政治生态研判 editor pages

@@ -102,6 +102,10 @@ MENU = (
     ("廉洁提醒打卡", "/checkin", None),
     ("警示教育月月行", "/warning-education", None),
     ("学习教育日历", "/calendar", None),
+    ("廉政宣传周更新", "/publicity", None),
+    ("廉洁通知", "/notices", None),
+    ("廉政谈话与年轻干部", "/talks", ("node-admin", "unit-admin", "inspector")),
+    ("精准推送", "/tailoring", None),
     ("任务跟踪", "/tasks", None),
     ("推进会", "/meetings", None),
     ("经验联享", "/exchange/experiences", None),
@@ -110,6 +114,7 @@ MENU = (
     ("典型联树", "/exchange/exemplars", None),
     ("难题联解", "/exchange/problems", None),
     ("用户与登录", "/admin/users", ("node-admin",)),
+    ("节点状态", "/admin/status", ("node-admin",)),
 )
 
 WRITERS = ("node-admin", "unit-admin")
