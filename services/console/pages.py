@@ -121,40 +121,42 @@ def _nested(units: list[dict]) -> list[dict]:
 
 
 # -- 工作台 -------------------------------------------------------------------------------------
-def _colour(deadline: str, today: date, soon_days: int) -> str:
-    if not deadline:
-        return "green"
-    d = date.fromisoformat(deadline[:10])
-    if d < today:
-        return "red"
-    return "yellow" if d <= today + timedelta(days=soon_days) else "green"
-
-
 @page("/")
 def home(web):
+    """工作台: counts by colour over every open rectification (counted by supervision's
+    database, however many), the most urgent ones, the units with the most overdue, and
+    the year's 责任书 still unsigned (how many, and the first few)."""
     today = _today(web)
-    todos, per_unit = [], {}
+    period = str(today.year)
+    totals = {"red": 0, "yellow": 0, "green": 0}
+    todos, per_unit, letters_unsigned, units_with_open = [], [], 0, 0
     for root in roots(web):
-        listed = web.query("supervision", "list_rectifications", {
-            "unit_id": root["unit_id"], "include_subtree": True, "status": "open", "limit": 200})
-        for item in listed["items"]:
-            colour = _colour(item.get("deadline"), today, web.settings.due_soon_days)
+        overview = web.query("supervision", "rectification_overview", {
+            "unit_id": root["unit_id"], "soon_days": web.settings.due_soon_days,
+            "limit": HOME_ITEMS, "units_limit": HOME_UNITS})
+        for colour in totals:
+            totals[colour] += overview["totals"][colour]
+        units_with_open += overview["units_with_open"]
+        per_unit += overview["per_unit"]
+        for item in overview["urgent"]:
             todos.append({"kind": "整改", "title": item.get("description", ""),
                           "unit": item.get("unit_name", ""), "due": item.get("deadline"),
-                          "colour": colour, "href": "/rectifications/%s" % item["rect_id"]})
-            counts = per_unit.setdefault(item.get("unit_name", ""),
-                                         {"red": 0, "yellow": 0, "green": 0})
-            counts[colour] += 1
-        period = str(today.year)
-        cov = web.query("units", "letter_coverage", {"unit_id": root["unit_id"], "period": period})
+                          "colour": item["colour"], "href": "/rectifications/%s" % item["rect_id"]})
+        cov = web.query("units", "letter_coverage", {"unit_id": root["unit_id"], "period": period,
+                                                     "limit": HOME_LETTERS})
+        letters_unsigned += cov["total"] - cov["signed"]
         for u in cov["unsigned"]:
             todos.append({"kind": "责任书", "title": "%s年度责任书未签订" % period, "unit": u["name"],
                           "due": None, "colour": "yellow", "href": "/letters?period=%s" % period})
     order = {"red": 0, "yellow": 1, "green": 2}
     todos.sort(key=lambda t: (order[t["colour"]], t["due"] or "9999"))
-    totals = {c: sum(1 for t in todos if t["colour"] == c) for c in order}
-    return web.render("home.html", todos=todos, totals=totals, per_unit=sorted(per_unit.items()),
-                      today=today)
+    per_unit.sort(key=lambda u: (-u["red"], -u["yellow"], u["name"]))
+    return web.render("home.html", todos=todos, totals=totals, per_unit=per_unit[:HOME_UNITS],
+                      units_with_open=units_with_open, letters_unsigned=letters_unsigned,
+                      period=period, today=today)
+
+
+HOME_ITEMS, HOME_UNITS, HOME_LETTERS = 20, 20, 10  # what the home page lists (all are counted)
 
 
 # -- 单位与责任 ------------------------------------------------------------------------------------
@@ -357,20 +359,35 @@ def public_micro_power_qr(web, unit_id):
 STATUSES = ("open", "evidence_submitted", "closed")
 
 
+BOARD_PAGE = 50  # items per column and page; every column's count is the database's
+
+
 @page("/rectifications")
 def rectifications(web):
-    today = _today(web)
-    columns = {s: [] for s in STATUSES}
+    """整改看板: per status its count and one page, earliest deadline first (closed ones
+    latest verified first); 更多 pages one column."""
+    status = web.arg("status")
+    status = status if status in STATUSES else None
+    try:
+        offset = max(0, int(web.arg("offset") or 0)) if status else 0
+    except ValueError:
+        offset = 0
+    columns = {s: {"total": 0, "red": 0, "yellow": 0, "green": 0, "items": [],
+                   "next_offset": None, "offset": offset} for s in STATUSES}
     for root in roots(web):
-        for status in STATUSES:
-            listed = web.query("supervision", "list_rectifications", {
-                "unit_id": root["unit_id"], "include_subtree": True, "status": status,
-                "limit": 200})
-            for item in listed["items"]:
-                item["colour"] = ("green" if status == "closed" else
-                                  _colour(item.get("deadline"), today, web.settings.due_soon_days))
-                columns[status].append(item)
-    return web.render("rectifications.html", columns=columns, statuses=STATUSES)
+        board = web.query("supervision", "rectification_board", {
+            "unit_id": root["unit_id"], "soon_days": web.settings.due_soon_days,
+            "status": status, "limit": BOARD_PAGE, "offset": offset})
+        for s, col in board["columns"].items():
+            mine = columns[s]
+            for k in ("total", "red", "yellow", "green"):
+                mine[k] += col[k]
+            mine["items"] += col["items"]
+            if col["next_offset"] is not None:
+                mine["next_offset"] = col["next_offset"]
+    shown = [status] if status else list(STATUSES)
+    return web.render("rectifications.html", columns=columns, statuses=shown, paged=status,
+                      page_size=BOARD_PAGE)
 
 
 RECT_ACTIONS = {  # form action -> (command, the fields it takes, what the person is told)

@@ -444,6 +444,24 @@ def identify_risk_point(uow, d):
     _active_unit(uow.conn, d["unit_id"])
     mpl = d["micro_power_list_id"]
     if mpl and not mpl.startswith(d["unit_id"] + "/"):
+@app.query("rectification_overview", s.RectificationOverview, roles=READERS, scope="unit_id",
+           runtime=True)
+def rectification_overview(conn, d, actor, rt):
+    """工作台: a subtree's open rectifications counted by colour (overdue / due within
+    ``soon_days`` / on course), the most urgent ones, and the units with the most overdue."""
+    return q.rectification_overview(conn, d["unit_id"], _today_of(conn, rt), d["soon_days"],
+                                    d["limit"], d["units_limit"])
+
+
+@app.query("rectification_board", s.RectificationBoard, roles=READERS, scope="unit_id",
+           runtime=True)
+def rectification_board(conn, d, actor, rt):
+    """整改看板: per status its count and colours, and one page of its rectifications
+    (open ones earliest deadline first, closed ones latest verified first)."""
+    return q.rectification_board(conn, d["unit_id"], _today_of(conn, rt), d["soon_days"],
+                                 d["status"], d["limit"], d["offset"])
+
+
         # the units service names a 微权力清单 "<unit id>/<post>"
         raise BadInput("不是本单位的微权力清单",
                        {"micro_power_list_id": ["必须是「%s/岗位」的形式" % d["unit_id"]]})

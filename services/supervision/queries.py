@@ -274,6 +274,100 @@ def list_rectifications(conn, unit_id, include_subtree, status, source, limit, o
             "items": [_live(row, today) for row in conn.execute(q).mappings()]}
 
 
+# -- 工作台 and 整改看板: counted by the database, one page listed ---------------------------------
+BOARD_STATUSES = ("open", "evidence_submitted", "closed")
+_BOARD_COLUMNS = (r.c.rect_id, r.c.unit_id, r.c.description, r.c.source, r.c.severity,
+                  r.c.deadline, r.c.status, r.c.found_on, r.c.verified_on, r.c.overdue,
+                  r.c.escalation_level)
+
+
+def _soon(today: str, soon_days: int) -> str:
+    from datetime import date, timedelta
+    return (date.fromisoformat(today) + timedelta(days=soon_days)).isoformat()
+
+
+def _colour_counts(today: str, soon: str):
+    """red: past its deadline; yellow: due within the window; green: the rest."""
+    return (_count(r.c.deadline < today).label("red"),
+            _count(and_(r.c.deadline >= today, r.c.deadline <= soon)).label("yellow"))
+
+
+def colour(deadline: str | None, status: str, today: str, soon: str) -> str:
+    if status == "closed" or not deadline:
+        return "green"
+    return "red" if deadline < today else "yellow" if deadline <= soon else "green"
+
+
+def _board_item(row, today: str, soon: str) -> dict:
+    out = dict(row)
+    out["colour"] = colour(out["deadline"], out["status"], today, soon)
+    return out
+
+
+def rectification_overview(conn, unit_id: str, today: str, soon_days: int, limit: int,
+                           units_limit: int) -> dict:
+    """The home page's figures for the open rectifications of a subtree: how many are
+    overdue / due soon / on course (counted by the database, however many there are),
+    the ``limit`` most urgent (earliest deadline first) and the ``units_limit`` units
+    with the most overdue, then the most due soon."""
+    unit = require_unit(conn, unit_id)
+    soon = _soon(today, soon_days)
+    where = (_in_subtree(unit["path"]), r.c.status == "open")
+    base = r.join(ud, ud.c.unit_id == r.c.unit_id)
+    red, yellow = _colour_counts(today, soon)
+    t = conn.execute(select(func.count().label("total"), red, yellow,
+                            func.count(func.distinct(r.c.unit_id)).label("units"))
+                     .select_from(base).where(*where)).one()
+    total, n_red, n_yellow = int(t.total or 0), int(t.red or 0), int(t.yellow or 0)
+    per_unit = conn.execute(
+        select(r.c.unit_id, ud.c.name, func.count().label("total"), red, yellow)
+        .select_from(base).where(*where).group_by(r.c.unit_id, ud.c.name)
+        .order_by(red.desc(), yellow.desc(), ud.c.name).limit(units_limit)).all()
+    urgent = conn.execute(
+        select(*_BOARD_COLUMNS, ud.c.name.label("unit_name")).select_from(base).where(*where)
+        .order_by(r.c.deadline.is_(None), r.c.deadline, r.c.rect_id).limit(limit)).mappings()
+    return {"unit_id": unit_id, "today": today, "soon_until": soon,
+            "totals": {"red": n_red, "yellow": n_yellow, "green": total - n_red - n_yellow,
+                       "total": total},
+            "units_with_open": int(t.units or 0),
+            "per_unit": [{"unit_id": u.unit_id, "name": u.name, "total": int(u.total),
+                          "red": int(u.red or 0), "yellow": int(u.yellow or 0),
+                          "green": int(u.total) - int(u.red or 0) - int(u.yellow or 0)}
+                         for u in per_unit],
+            "urgent": [_board_item(row, today, soon) for row in urgent]}
+
+
+def rectification_board(conn, unit_id: str, today: str, soon_days: int, status: str | None,
+                        limit: int, offset: int) -> dict:
+    """The board's columns (整改中 / 待验收 / 已销号) for a subtree: each column's count and
+    colours by the database, and one page of its items - open ones earliest deadline
+    first, closed ones latest verified first. ``status`` pages one column."""
+    unit = require_unit(conn, unit_id)
+    soon = _soon(today, soon_days)
+    sub = _in_subtree(unit["path"])
+    base = r.join(ud, ud.c.unit_id == r.c.unit_id)
+    red, yellow = _colour_counts(today, soon)
+    counts = {row.status: row for row in conn.execute(
+        select(r.c.status, func.count().label("total"), red, yellow)
+        .select_from(base).where(sub).group_by(r.c.status))}
+    columns = {}
+    for st in ([status] if status else BOARD_STATUSES):
+        c = counts.get(st)
+        total = int(c.total) if c else 0
+        order = ((r.c.verified_on.desc(), r.c.rect_id) if st == "closed" else
+                 (r.c.deadline.is_(None), r.c.deadline, r.c.rect_id))
+        rows = conn.execute(select(*_BOARD_COLUMNS, ud.c.name.label("unit_name"))
+                            .select_from(base).where(sub, r.c.status == st)
+                            .order_by(*order).limit(limit).offset(offset)).mappings() if total else []
+        items = [_board_item(row, today, soon) for row in rows]
+        n_red = 0 if st == "closed" or not c else int(c.red or 0)
+        n_yellow = 0 if st == "closed" or not c else int(c.yellow or 0)
+        columns[st] = {"total": total, "red": n_red, "yellow": n_yellow,
+                       "green": total - n_red - n_yellow, "offset": offset, "items": items,
+                       "next_offset": offset + limit if offset + limit < total else None}
+    return {"unit_id": unit_id, "today": today, "soon_until": soon, "columns": columns}
+
+
 # -- inspections ----------------------------------------------------------------------------------
 def inspection(conn, inspection_id: str) -> dict:
     row = conn.execute(select(inspections).where(inspections.c.inspection_id == inspection_id)

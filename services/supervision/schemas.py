@@ -198,6 +198,23 @@ class ListRectifications(SubtreeQuery):
     source = fields.String(load_default=None, validate=validate.OneOf(FINDING_SOURCES))
 
 
+class RectificationOverview(UnitRef):
+    """工作台: counts by colour over the subtree, the most urgent open ones, the units
+    with the most overdue."""
+    soon_days = Integer(load_default=7, validate=validate.Range(0, 365))
+    limit = Integer(load_default=20, validate=validate.Range(1, 200))
+    units_limit = Integer(load_default=20, validate=validate.Range(1, 500))
+
+
+class RectificationBoard(UnitRef):
+    """整改看板: each status column's count and one page of it (or one column's page)."""
+    soon_days = Integer(load_default=7, validate=validate.Range(0, 365))
+    status = fields.String(load_default=None,
+                           validate=validate.OneOf(("open", "evidence_submitted", "closed")))
+    limit = Integer(load_default=50, validate=validate.Range(1, 500))
+    offset = Offset()
+
+
 class OverdueList(UnitRef):
     level = fields.String(load_default=None, validate=validate.OneOf(ESCALATION_LEVELS))
     limit = Limit()
