@@ -4,7 +4,7 @@
     qinglian user add zhang --name 张三 --role unit-admin --unit-scope x-bureau
     qinglian events verify [--service units]
     qinglian projections rebuild --service units [--projection unit_tree] [--as-of 2026-10-01T00:00:00+08:00]
-    qinglian contracts asyncapi [--check]
+    qinglian contracts generate [--check]   # contracts/ (event schemas, AsyncAPI) from the code
     qinglian run                      # every service of this node, as `make run` does
 
 Settings come from the environment (see ``shared.config.ENV_VARS``). Services may add
@@ -340,16 +340,19 @@ def cmd_projections_rebuild(args) -> int:
     return 0
 
 
-def cmd_contracts_asyncapi(args) -> int:
+def cmd_contracts_generate(args) -> int:
+    """Event schemas, AsyncAPI and OpenAPI documents under contracts/, from the code."""
     from shared import contracts
-    text = contracts.render_asyncapi()
     if args.check:
         problems = contracts.drift()
         for p in problems:
             print(p)
         return 1 if problems else 0
-    contracts.ASYNCAPI.write_text(text, encoding="utf-8")
-    print("wrote %s" % contracts.ASYNCAPI)
+    changed = contracts.generate()
+    for path in changed:
+        print("wrote %s" % path)
+    if not changed:
+        print("contracts/ is up to date")
     return 0
 
 
@@ -527,9 +530,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_projections_rebuild)
 
     contracts = root.add_parser("contracts").add_subparsers(dest="sub", required=True)
-    p = contracts.add_parser("asyncapi", help="regenerate contracts/asyncapi.yaml from the code")
-    p.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
-    p.set_defaults(func=cmd_contracts_asyncapi)
+    for name in ("generate", "asyncapi"):  # "asyncapi": the earlier name, same command
+        p = contracts.add_parser(name, help="regenerate contracts/ (event JSON Schemas, AsyncAPI) "
+                                 "from the code")
+        p.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
+        p.set_defaults(func=cmd_contracts_generate)
 
     docs = root.add_parser("docs").add_subparsers(dest="sub", required=True)
     p = docs.add_parser("api", help="regenerate docs/API.md from the services' declarations")

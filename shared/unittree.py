@@ -10,11 +10,12 @@ the mirror is rebuilt from the local log like any other read model.
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 from nameko.events import event_handler
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, select
 
-from shared.aggregate import Aggregate
+from shared.aggregate import Aggregate, IdStr, NonEmptyStr, OneOf
 from shared.errors import NotFound
 from shared.fields import cursor_after
 from shared.events import StoredEvent
@@ -151,23 +152,45 @@ class UnitMirror(Aggregate):
     change no aggregate state."""
 
     class Registered(Aggregate.Event):
+        """Mirrors ``Unit.Registered``."""
+        unit_id: IdStr
+        name: NonEmptyStr
+        # the codes of services.units.domain.UNIT_KINDS / UNIT_LEVELS (the kernel imports no
+        # service; tests/kernel/test_event_fields.py checks they are the same)
+        kind: OneOf(("party_committee_dept", "government_dept", "subdistrict", "window_unit",
+                     "law_enforcement", "grassroots_station", "section", "secondary_unit",
+                     "city_authority", "district_authority"))
+        level: OneOf(("city", "district", "unit", "section"))
+        parent_id: str | None
+
         def apply(self, m):
             m.kind = self.kind
 
     class Renamed(Aggregate.Event):
         """Mirrors ``Unit.Renamed``."""
+        unit_id: IdStr
+        name: NonEmptyStr
 
     class Moved(Aggregate.Event):
         """Mirrors ``Unit.Moved``."""
+        unit_id: IdStr
+        parent_id: IdStr
+        previous_parent_id: str | None
 
     class DemonstrationSiteSet(Aggregate.Event):
         """Mirrors ``Unit.DemonstrationSiteSet``."""
+        unit_id: IdStr
+        demonstration_site: bool
 
     class PilotFlagsSet(Aggregate.Event):
         """Mirrors ``Unit.PilotFlagsSet``."""
+        unit_id: IdStr
+        pilot_flags: Annotated[list, {"items": {"type": "string", "minLength": 1}}]
 
     class Deactivated(Aggregate.Event):
         """Mirrors ``Unit.Deactivated``."""
+        unit_id: IdStr
+        reason: NonEmptyStr
 
 
 mirror_metadata = MetaData()

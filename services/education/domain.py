@@ -33,7 +33,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from shared.aggregate import Aggregate
+from typing import Annotated
+
+from shared.aggregate import Aggregate, IsoDate, DateTimeStr, MonthStr, Count, OneOf
 from shared.errors import RuleViolation
 from shared.labels import Choices
 
@@ -96,9 +98,62 @@ def session_key(node: str, session_id: str) -> str:
     return "%s/%s" % (node, session_id)
 
 
+# payload field types several events share
+Tags = Annotated[dict, {
+    "additionalProperties": False,
+    "required": ["business_types", "posts", "risk_points"],
+    "properties": {
+        "business_types": {"type": "array", "items": {"type": "string"}},
+        "posts": {"type": "array", "items": {"type": "string"}},
+        "risk_points": {"type": "array", "items": {"type": "string"}},
+    },
+}]
+Materials = Annotated[list, {
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["title", "ref", "kind"],
+        "properties": {
+            "title": {"type": "string"},
+            "ref": {"type": "string"},
+            "kind": {"type": "string", "enum": ["document", "video", "image", "link"]},
+        },
+    },
+}]
+CaseRefs = Annotated[list, {"items": {"type": "string"}}]
+Rate = Annotated[float, {"minimum": 0, "maximum": 1}]
+
+
 # -- sessions ------------------------------------------------------------------------------
 class StudySession(Aggregate):
     class Planned(Aggregate.Event):
+        """A session (主题联学, 上下联学, 廉政微党课, 专题党日, 警示教育, 廉政谈话) planned by its organiser unit."""
+        session_id: str
+        kind: OneOf(SESSION_KIND_LABELS)
+        title: str
+        organiser_unit_id: str
+        scheduled_at: DateTimeStr
+        local_date: IsoDate
+        period: MonthStr
+        audience: Annotated[dict, {
+            "additionalProperties": False,
+            "required": ["unit_ids", "roles", "posts"],
+            "properties": {
+                "unit_ids": {"type": "array", "items": {"type": "string"}},
+                "roles": {"type": "array", "items": {"type": "string"}},
+                "posts": {"type": "array", "items": {"type": "string"}},
+            },
+        }]
+        tags: Tags
+        materials: Materials
+        joinable: bool
+        speaker: Annotated[dict, {
+            "additionalProperties": False,
+            "required": ["post", "person_id"],
+            "properties": {"post": {"type": "string"}, "person_id": {"type": ["string", "null"]}},
+        }] | None
+        case_refs: CaseRefs
+
         def apply(self, s):
             s.kind = self.kind
             s.organiser_unit_id = self.organiser_unit_id
@@ -109,6 +164,38 @@ class StudySession(Aggregate):
             s.status = "planned"
 
     class Held(Aggregate.Event):
+        """The session took place: headcount, the units that attended, and what its kind requires."""
+        session_id: str
+        kind: OneOf(SESSION_KIND_LABELS)
+        organiser_unit_id: str
+        held_at: DateTimeStr
+        local_date: IsoDate
+        period: MonthStr
+        headcount: Count
+        attended_unit_ids: CaseRefs
+        discussion: str | None
+        leader_comment: str | None
+        activities: Annotated[list, {
+            "items": {
+                "type": "string",
+                "enum": [
+                    "study_regulations",
+                    "watch_warning_film",
+                    "integrity_lesson",
+                    "share_reflections",
+                ],
+            },
+        }]
+        case_analysis: Annotated[list, {
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["case_ref", "lessons"],
+                "properties": {"case_ref": {"type": "string"}, "lessons": {"type": "string"}},
+            },
+        }]
+        materials: Materials
+
         def apply(self, s):
             s.status = "held"
             s.local_date = self.local_date
@@ -116,6 +203,11 @@ class StudySession(Aggregate):
 
     class RosterRecorded(Aggregate.Event):
         """Who attended, by person id. Private: people stay on the node."""
+        session_id: str
+        organiser_unit_id: str
+        person_ids: CaseRefs
+        local_date: IsoDate
+
 
         private = True
 
@@ -123,6 +215,11 @@ class StudySession(Aggregate):
             s.roster_size = len(self.person_ids)
 
     class Cancelled(Aggregate.Event):
+        """A planned session was called off."""
+        session_id: str
+        organiser_unit_id: str
+        reason: str
+
         def apply(self, s):
             s.status = "cancelled"
 
@@ -190,6 +287,18 @@ class SessionParticipation(Aggregate):
     """A unit joining a session organised elsewhere, and its attendance."""
 
     class Joined(Aggregate.Event):
+        """A unit joined a session organised at another level or on another node."""
+        participation_id: str
+        session_key: str
+        session_node: str
+        session_id: str
+        unit_id: str
+        kind: OneOf(SESSION_KIND_LABELS)
+        title: str
+        local_date: IsoDate
+        period: MonthStr
+        external: bool
+
         def apply(self, p):
             p.unit_id = self.unit_id
             p.kind = self.kind
@@ -197,6 +306,15 @@ class SessionParticipation(Aggregate):
             p.attended = False
 
     class Attended(Aggregate.Event):
+        """The joining unit's attendance."""
+        participation_id: str
+        session_key: str
+        unit_id: str
+        kind: OneOf(SESSION_KIND_LABELS)
+        headcount: Count
+        local_date: IsoDate
+        period: MonthStr
+
         def apply(self, p):
             p.attended = True
 
@@ -226,10 +344,34 @@ class ExternalSession(Aggregate):
     """A session recorded on another node (the city's 上下联学), as its feed told us."""
 
     class Registered(Aggregate.Event):
+        """A session recorded on another node, received from its feed (上下联学)."""
+        key: str
+        origin_node: str
+        record_id: str
+        title: str
+        kind: OneOf(SESSION_KIND_LABELS)
+        held_at: DateTimeStr
+        local_date: IsoDate
+        period: MonthStr
+        organiser: str | None
+        tags: Tags
+
         def apply(self, s):
             s.fields = {k: v for k, v in self.__dict__.items()}
 
     class Updated(Aggregate.Event):
+        """The other node corrected the session."""
+        key: str
+        origin_node: str
+        record_id: str
+        title: str
+        kind: OneOf(SESSION_KIND_LABELS)
+        held_at: DateTimeStr
+        local_date: IsoDate
+        period: MonthStr
+        organiser: str | None
+        tags: Tags
+
         def apply(self, s):
             s.fields = {k: v for k, v in self.__dict__.items()}
 
@@ -253,10 +395,26 @@ class ExternalCase(ExternalSession):
     stream_type = "ExternalCase"
 
     class Registered(Aggregate.Event):
+        """A typical case (典型案例) from another node's case library."""
+        key: str
+        origin_node: str
+        record_id: str
+        title: str
+        summary: str | None
+        tags: Tags
+
         def apply(self, s):
             s.fields = {k: v for k, v in self.__dict__.items()}
 
     class Updated(Aggregate.Event):
+        """The other node corrected the case."""
+        key: str
+        origin_node: str
+        record_id: str
+        title: str
+        summary: str | None
+        tags: Tags
+
         def apply(self, s):
             s.fields = {k: v for k, v in self.__dict__.items()}
 
@@ -264,10 +422,20 @@ class ExternalCase(ExternalSession):
 # -- daily reminder and check-in -----------------------------------------------------------
 class DailyReminder(Aggregate):
     class Published(Aggregate.Event):
+        """The one-line 廉洁提醒 of a day."""
+        on: IsoDate
+        text: str
+        item_id: str | None
+
         def apply(self, r):
             r.text = self.text
 
     class Revised(Aggregate.Event):
+        """A day's reminder reworded before anyone acknowledged it."""
+        on: IsoDate
+        text: str
+        item_id: str | None
+
         def apply(self, r):
             r.text = self.text
 
@@ -294,6 +462,14 @@ class ReminderCheckIn(Aggregate):
     in one append, so the payload rather than the envelope's actor names who."""
 
     class CheckedIn(Aggregate.Event):
+        """日打卡: a member acknowledged the day's reminder (private)."""
+        person_id: str
+        unit_id: str
+        on: IsoDate
+        checked_at: DateTimeStr
+        streak: Annotated[int, {"minimum": 1}]
+        by: str
+
         private = True
 
         def apply(self, c):
@@ -353,16 +529,32 @@ def live_streak(last_on: str | None, current: int, today: date) -> int:
 # -- library, weekly rotation, tailoring -----------------------------------------------------
 class ContentItem(Aggregate):
     class Added(Aggregate.Event):
+        """A slogan, image (by reference), short text or one-line reminder added to the library."""
+        item_id: str
+        kind: OneOf(CONTENT_KIND_LABELS)
+        title: str
+        text: str | None
+        ref: str | None
+        tags: Tags
+
         def apply(self, c):
             c.kind = self.kind
             c.tags = self.tags
             c.retired = False
 
     class Retagged(Aggregate.Event):
+        """New business-type / post / risk-point tags."""
+        item_id: str
+        tags: Tags
+
         def apply(self, c):
             c.tags = self.tags
 
     class Retired(Aggregate.Event):
+        """Taken out of rotation."""
+        item_id: str
+        reason: str
+
         def apply(self, c):
             c.retired = True
 
@@ -431,6 +623,14 @@ class PublicityRotation(Aggregate):
     new version, so the log keeps what was shown when."""
 
     class Rotated(Aggregate.Event):
+        """周更新: what a unit shows in an ISO week (a later version replaces an earlier one)."""
+        rotation_id: str
+        unit_id: str
+        week: Annotated[str, {"pattern": "^[0-9]{4}-W[0-9]{2}$"}]
+        starts_on: IsoDate
+        item_ids: CaseRefs
+        chosen_by: OneOf(ROTATION_CHOICES)
+
         def apply(self, r):
             r.item_ids = list(self.item_ids)
 
@@ -459,6 +659,12 @@ class PublicityRotation(Aggregate):
 
 class UnitProfile(Aggregate):
     class Set(Aggregate.Event):
+        """A unit's business types, posts and integrity-risk points."""
+        unit_id: str
+        business_types: CaseRefs
+        posts: CaseRefs
+        risk_points: CaseRefs
+
         def apply(self, p):
             p.tags = {k: self.__dict__[k] for k in TAG_DIMENSIONS}
 
@@ -479,17 +685,37 @@ class UnitProfile(Aggregate):
 # -- 廉洁通知 ----------------------------------------------------------------------------------
 class IntegrityNotice(Aggregate):
     class Scheduled(Aggregate.Event):
+        """A 廉洁通知 scheduled in advance (from the calendar or by hand)."""
+        notice_id: str
+        title: str
+        body: str
+        send_on: IsoDate
+        occasion: str | None
+        occasion_date: IsoDate | None
+        source: OneOf(NOTICE_SOURCES)
+
         def apply(self, n):
             n.status = "scheduled"
             n.title = self.title
             n.send_on = self.send_on
 
     class Sent(Aggregate.Event):
+        """The notice went out to every party organisation listed."""
+        notice_id: str
+        title: str
+        unit_ids: CaseRefs
+        sent_at: DateTimeStr
+        send_on: IsoDate
+
         def apply(self, n):
             n.status = "sent"
             n.recipients = list(self.unit_ids)
 
     class Cancelled(Aggregate.Event):
+        """A scheduled notice was withdrawn."""
+        notice_id: str
+        reason: str
+
         def apply(self, n):
             n.status = "cancelled"
 
@@ -524,6 +750,12 @@ class NoticeReceipt(Aggregate):
     """A unit's receipt of one notice (回执)."""
 
     class Acknowledged(Aggregate.Event):
+        """A unit's receipt (回执) of a notice."""
+        notice_id: str
+        unit_id: str
+        acknowledged_at: DateTimeStr
+        by: str
+
         pass
 
     @staticmethod
@@ -543,6 +775,14 @@ class IntegrityTalk(Aggregate):
     """The 廉政谈话 a newly promoted cadre is due within N days of the promotion."""
 
     class Scheduled(Aggregate.Event):
+        """A 廉政谈话 due for a newly promoted cadre (private)."""
+        talk_id: str
+        person_id: str
+        unit_id: str
+        new_post: str
+        promoted_on: IsoDate
+        due_on: IsoDate
+
         private = True
 
         def apply(self, t):
@@ -555,18 +795,47 @@ class IntegrityTalk(Aggregate):
             t.escalation_step = 0
 
     class Held(Aggregate.Event):
+        """The talk took place (private)."""
+        talk_id: str
+        person_id: str
+        unit_id: str
+        held_on: IsoDate
+        conducted_by: str
+        note: str | None
+        due_on: IsoDate
+        on_time: bool
+        days_late: Count
+
         private = True
 
         def apply(self, t):
             t.status = "held"
 
     class BecameOverdue(Aggregate.Event):
+        """The due date passed without a talk (private)."""
+        talk_id: str
+        person_id: str
+        unit_id: str
+        due_on: IsoDate
+        detected_on: IsoDate
+
         private = True
 
         def apply(self, t):
             t.overdue = True
 
     class Escalated(Aggregate.Event):
+        """An overdue talk climbed a rung of the escalation ladder (private)."""
+        talk_id: str
+        person_id: str
+        unit_id: str
+        step: Annotated[int, {"minimum": 1}]
+        notify: OneOf(("unit", "parent", "district",))
+        label: str
+        notify_unit_id: str
+        overdue_days: Annotated[int, {"minimum": 1}]
+        due_on: IsoDate
+
         private = True
 
         def apply(self, t):
@@ -623,6 +892,13 @@ class YoungCadreProgramme(Aggregate):
     """年轻干部 periodic discipline and integrity education, on a cadence."""
 
     class Enrolled(Aggregate.Event):
+        """A young cadre's periodic education starts (private)."""
+        person_id: str
+        unit_id: str
+        enrolled_on: IsoDate
+        cadence_days: Annotated[int, {"minimum": 1}]
+        next_due_on: IsoDate
+
         private = True
 
         def apply(self, y):
@@ -632,6 +908,14 @@ class YoungCadreProgramme(Aggregate):
             y.overdue = False
 
     class EducationRecorded(Aggregate.Event):
+        """A young cadre had discipline and integrity education (private)."""
+        person_id: str
+        unit_id: str
+        on: IsoDate
+        topic: str
+        session_id: str | None
+        next_due_on: IsoDate
+
         private = True
 
         def apply(self, y):
@@ -640,12 +924,22 @@ class YoungCadreProgramme(Aggregate):
             y.overdue = False
 
     class BecameOverdue(Aggregate.Event):
+        """The cadence passed without education (private)."""
+        person_id: str
+        unit_id: str
+        due_on: IsoDate
+        detected_on: IsoDate
+
         private = True
 
         def apply(self, y):
             y.overdue = True
 
     class Moved(Aggregate.Event):
+        """The young cadre now belongs to another unit (private)."""
+        person_id: str
+        unit_id: str
+
         private = True
 
         def apply(self, y):
@@ -690,6 +984,14 @@ class MemberMirror(Aggregate):
     registration whenever it arrives."""
 
     class Recorded(Aggregate.Event):
+        """A member's unit, post and young-cadre flag as the units service told us (private; no name)."""
+        person_id: str
+        unit_id: str
+        post: str | None
+        young_cadre: bool
+        source_version: Annotated[int, {"minimum": 1}]
+        registered: bool
+
         private = True
 
         def apply(self, m):
@@ -730,6 +1032,11 @@ class MemberMirror(Aggregate):
 
 class UserInbox(Aggregate):
     class ItemsRead(Aggregate.Event):
+        """A node user read inbox items."""
+        user_id: str
+        item_ids: CaseRefs
+        read_at: DateTimeStr
+
         pass
 
     @classmethod
@@ -749,6 +1056,12 @@ class EducationIndicators(Aggregate):
     (a late-recorded session corrects the month)."""
 
     class Published(Aggregate.Event):
+        """A party organisation's education figures for a month (consumed by supervision; shared upward by exchange)."""
+        unit_id: str
+        period: MonthStr
+        warning_education_held: bool
+        checkin_coverage: Rate
+        talks_on_time_rate: Rate | None
         # the month is still open for entries (running, or in its grace period): not a
         # final figure, so a "not held" is not a miss yet (domain.indicators_final)
         provisional: bool = False
@@ -795,6 +1108,16 @@ DISTRICT_FIELDS = ("units_total", "units_warning_education_held", "warning_educa
 
 class DistrictEducationIndicators(Aggregate):
     class Published(Aggregate.Event):
+        """The node's education figures for a month, over its party organisations."""
+        node_id: str
+        period: MonthStr
+        units_total: Count
+        units_warning_education_held: Count
+        warning_education_compliance: Rate
+        checkin_coverage: Rate
+        talks_due: Count
+        talks_on_time: Count
+        talks_on_time_rate: Rate | None
         provisional: bool = False  # the month still open for entries (see EducationIndicators)
 
         def apply(self, i):

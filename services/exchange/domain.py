@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Annotated
 
-from shared.aggregate import Aggregate, Event
+from shared.aggregate import Aggregate, Event, IdStr, DateStr, DateTimeStr, Count, Text, OneOf
 from shared.errors import BadInput, RuleViolation
 from shared.labels import Choices
 
@@ -196,6 +197,123 @@ def check_sharing(sharing: str, recipients: list[str] | None, owner: str) -> lis
     return []
 
 
+# payload field types several events share
+RecordId = Annotated[str, {
+    "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+}, "the record's id: <owner node>/<slug>"]
+Sharing = Annotated[OneOf(SHARING_LEVELS), "audience: node-only, up to the city, city and all districts, named nodes"]
+Recipients = Annotated[list, {
+    "items": {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"},
+    "uniqueItems": True,
+}, "node ids, only with sharing 'named'"]
+OwnerUnitId = Annotated[IdStr, "a unit of the owner node (机关单位/科室)"]
+UnitName = Annotated[Text(200), "the unit's name, as the owner node knows it"]
+Topics = Annotated[list, {
+    "items": {"type": "string", "minLength": 1, "maxLength": 60},
+    "maxItems": 20,
+}]
+Attachments = Annotated[list, {
+    "maxItems": 20,
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["title", "uri", "sha256"],
+        "properties": {
+            "title": {"type": "string", "minLength": 1, "maxLength": 200},
+            "uri": {"type": "string", "maxLength": 1000, "pattern": "^https?://"},
+            "sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+        },
+    },
+}, "references to documents kept elsewhere, never the files"]
+RecordRef = Annotated[str, {
+    "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+}]
+UnitNameOrNone = Annotated[str, {"maxLength": 200}, "the unit's name, as the owner node knows it"]
+Lessons = Annotated[list, {
+    "items": {"type": "string", "minLength": 1, "maxLength": 2000},
+    "minItems": 1,
+    "maxItems": 50,
+}]
+MergedContributions = Annotated[list, {
+    "items": {
+        "type": "string",
+        "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+    },
+}, "contributions merged into the case so far"]
+InvitedNodes = Annotated[list, {
+    "items": {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"},
+}]
+Outcome = Annotated[dict, {
+    "additionalProperties": False,
+    "required": ["summary", "results"],
+    "properties": {
+        "summary": {"type": "string", "minLength": 1, "maxLength": 5000},
+        "results": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "minItems": 1,
+            "maxItems": 50,
+        },
+    },
+}]
+Headcount = Annotated[int, {"minimum": 1, "maximum": 10000}]
+Units = Annotated[list, {
+    "minItems": 1,
+    "maxItems": 200,
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["unit_id", "unit_name", "attendees"],
+        "properties": {
+            "unit_id": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+                "description": "a unit of the owner node (机关单位/科室)",
+            },
+            "unit_name": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "description": "the unit's name, as the owner node knows it",
+            },
+            "attendees": {"type": "integer", "minimum": 0},
+        },
+    },
+}]
+Section = Annotated[str, {"maxLength": 100}, "科室/窗口 name: a place, never a person"]
+Indicators = Annotated[dict, {
+    "minProperties": 1,
+    "maxProperties": 50,
+    "additionalProperties": {"type": "number"},
+    "propertyNames": {"minLength": 1, "maxLength": 60},
+}, "indicator name -> value (numbers only)"]
+Period = Annotated[str, {"pattern": "^\\d{4}(-(H[12]|Q[1-4]|\\d{2}))?$"}]
+Resolution = Annotated[dict, {
+    "additionalProperties": False,
+    "required": ["summary", "results", "measures", "resolved_on", "proposal_id"],
+    "properties": {
+        "summary": {"type": "string", "minLength": 1, "maxLength": 5000},
+        "results": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "minItems": 1,
+            "maxItems": 50,
+        },
+        "measures": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "minItems": 0,
+            "maxItems": 50,
+        },
+        "resolved_on": {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}$"},
+        "proposal_id": {
+            "type": ["string", "null"],
+            "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+        },
+    },
+}]
+
+
 # -- base classes ----------------------------------------------------------------------
 class SharedAggregate(Aggregate):
     """Base of every aggregate here: one owner, and each event stamped with the audience
@@ -314,18 +432,56 @@ class Experience(Record):
 
     class Drafted(_Created):
         """An experience write-up was drafted (not shared yet)."""
+        experience_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        title: Text(200)
+        summary: Text(1000)
+        body: Text(20000)
+        business_type: Annotated[Text(50), "业务类型"]
+        topics: Topics
+        attachments: Attachments
 
     class Edited(Event):
         """The write-up was edited (shared if the experience is published)."""
+        experience_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        title: Text(200)
+        summary: Text(1000)
+        body: Text(20000)
+        business_type: Annotated[Text(50), "业务类型"]
+        topics: Topics
+        attachments: Attachments
+
 
         def apply(self, r):
             r.load_content(self.__dict__)
 
     class Published(_Published):
         """The experience was shared: full content."""
+        experience_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        title: Text(200)
+        summary: Text(1000)
+        body: Text(20000)
+        business_type: Annotated[Text(50), "业务类型"]
+        topics: Topics
+        attachments: Attachments
 
     class Withdrawn(_Withdrawn):
         """The experience is no longer shared."""
+        experience_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        reason: Text(500)
 
     @classmethod
     def draft(cls, eid: str, content: dict) -> "Experience":
@@ -347,6 +503,13 @@ class LearnedFrom(SubRecord):
 
     class Marked(_Opened):
         """A unit marked an experience as learnt from, with what it took from it."""
+        learned_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        experience_id: RecordRef
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        note: Text(2000)
 
     @classmethod
     def mark(cls, lid, sharing, recipients, experience_id, unit_id, unit_name, note):
@@ -363,6 +526,20 @@ class Comment(SubRecord):
 
     class Posted(_Opened):
         """A comment in the discussion of a shared record."""
+        comment_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        parent_kind: OneOf(("experience", "case", "activity", "exemplar", "problem", "proposal",))
+        parent_id: Annotated[str, {
+            "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+        }, "the record or proposal commented on"]
+        record_id: Annotated[str, {
+            "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+        }, "the root record of the discussion"]
+        text: Text(5000)
+        unit_id: OwnerUnitId | None
+        unit_name: UnitNameOrNone | None
+        reply_to: RecordRef | None
 
     @classmethod
     def post(cls, cid, sharing, recipients, parent_kind, parent_id, record_id, text, unit_id,
@@ -387,12 +564,59 @@ class Case(Record):
 
     class Compiled(_Created):
         """A case was compiled (revision 1, not shared yet)."""
+        case_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        title: Text(200)
+        category: Text(100)
+        summary: Text(1000)
+        facts: Text(20000)
+        analysis: Text(20000)
+        lessons: Lessons
+        tags: Topics
+        revision: Annotated[int, {"minimum": 1}]
+        merged_contributions: MergedContributions
 
     class Published(_Published):
         """The case was shared: full content of its current revision."""
+        case_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        title: Text(200)
+        category: Text(100)
+        summary: Text(1000)
+        facts: Text(20000)
+        analysis: Text(20000)
+        lessons: Lessons
+        tags: Topics
+        revision: Annotated[int, {"minimum": 1}]
+        merged_contributions: MergedContributions
 
     class Revised(Event):
         """The owner made a new revision, possibly merging others' contributions."""
+        case_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        title: Text(200)
+        category: Text(100)
+        summary: Text(1000)
+        facts: Text(20000)
+        analysis: Text(20000)
+        lessons: Lessons
+        tags: Topics
+        revision: Annotated[int, {"minimum": 2}]
+        merged_now: Annotated[list, {
+            "items": {
+                "type": "string",
+                "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+            },
+        }, "contributions merged by this revision"]
+        note: Text(1000)
+
 
         def apply(self, c):
             c.load_content(self.__dict__)
@@ -401,6 +625,10 @@ class Case(Record):
 
     class Withdrawn(_Withdrawn):
         """The case is no longer shared."""
+        case_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        reason: Text(500)
 
     @classmethod
     def compile(cls, cid: str, content: dict) -> "Case":
@@ -431,6 +659,14 @@ class Contribution(SubRecord):
 
     class Added(_Opened):
         """A node contributed to another node's case (append-only)."""
+        contribution_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        case_id: RecordRef
+        contribution_type: OneOf(CONTRIBUTION_TYPES)
+        text: Text(20000)
+        unit_id: OwnerUnitId | None
+        unit_name: UnitNameOrNone | None
 
     @classmethod
     def add(cls, cid, sharing, recipients, case_id, contribution_type, text, unit_id, unit_name):
@@ -452,18 +688,60 @@ class JointActivity(Record):
 
     class Planned(_Created):
         """A joint activity was planned (not announced yet)."""
+        activity_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        title: Text(200)
+        theme: Text(200)
+        description: Text(5000)
+        starts_at: DateTimeStr
+        ends_at: DateTimeStr
+        location: Text(300)
+        invited_nodes: InvitedNodes
+        status: OneOf(("planned", "announced", "completed", "cancelled",))
+        outcome: Outcome | None
 
     class Published(_Published):
         """The activity was announced to the invited nodes."""
+        activity_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        title: Text(200)
+        theme: Text(200)
+        description: Text(5000)
+        starts_at: DateTimeStr
+        ends_at: DateTimeStr
+        location: Text(300)
+        invited_nodes: InvitedNodes
+        status: OneOf(("planned", "announced", "completed", "cancelled",))
+        outcome: Outcome | None
 
     class Rescheduled(Event):
         """The schedule or place changed."""
+        activity_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        starts_at: DateTimeStr
+        ends_at: DateTimeStr
+        location: Text(300)
+        note: Text(500)
+
 
         def apply(self, a):
             a.starts_at, a.ends_at, a.location = self.starts_at, self.ends_at, self.location
 
     class OutcomeReported(Event):
         """The organiser reported how it went (成效)."""
+        activity_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        summary: Text(5000)
+        results: Lessons
+
 
         def apply(self, a):
             a.status = "completed"
@@ -471,12 +749,21 @@ class JointActivity(Record):
 
     class Cancelled(Event):
         """The activity will not take place."""
+        activity_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        reason: Text(500)
+
 
         def apply(self, a):
             a.status = "cancelled"
 
     class Withdrawn(_Withdrawn):
         """The activity is no longer shared."""
+        activity_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        reason: Text(500)
 
     @classmethod
     def plan(cls, aid: str, content: dict) -> "JointActivity":
@@ -532,6 +819,14 @@ class SignUp(SubRecord):
 
     class Registered(_Opened):
         """A unit signed up for a joint activity."""
+        signup_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        activity_id: RecordRef
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        headcount: Headcount
+
 
         def apply(self, s):
             super().apply(s)
@@ -540,12 +835,26 @@ class SignUp(SubRecord):
 
     class HeadcountChanged(Event):
         """The unit changed how many people it sends."""
+        signup_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        activity_id: RecordRef
+        unit_id: OwnerUnitId
+        headcount: Headcount
+
 
         def apply(self, s):
             s.headcount = self.headcount
 
     class Withdrawn(Event):
         """The unit withdrew its sign-up."""
+        signup_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        activity_id: RecordRef
+        unit_id: OwnerUnitId
+        reason: Text(500)
+
 
         def apply(self, s):
             s.active = False
@@ -589,6 +898,14 @@ class Attendance(SubRecord):
 
     class Recorded(_Opened):
         """A participant node recorded who of its units attended, and how many."""
+        attendance_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        activity_id: RecordRef
+        attendees: Count
+        units: Units
+        note: Annotated[str, {"maxLength": 1000}] | None
+
 
         def apply(self, a):
             super().apply(a)
@@ -596,6 +913,14 @@ class Attendance(SubRecord):
 
     class Corrected(Event):
         """The participant node corrected its attendance."""
+        attendance_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        activity_id: RecordRef
+        attendees: Count
+        units: Units
+        note: Annotated[str, {"maxLength": 1000}] | None
+
 
         def apply(self, a):
             a.attendees = self.attendees
@@ -623,18 +948,50 @@ class Exemplar(Record):
 
     class Nominated(_Created):
         """A unit or section was nominated (not shared yet)."""
+        exemplar_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        category: OneOf(EXEMPLAR_CATEGORIES)
+        title: Text(200)
+        section: Section | None
+        description: Text(5000)
+        indicators: Indicators
+        period: Period
 
     class Published(_Published):
         """The nomination was shared."""
+        exemplar_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        category: OneOf(EXEMPLAR_CATEGORIES)
+        title: Text(200)
+        section: Section | None
+        description: Text(5000)
+        indicators: Indicators
+        period: Period
 
     class IndicatorsUpdated(Event):
         """The figures the exemplar stands out on were updated for a period."""
+        exemplar_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        indicators: Indicators
+        period: Period
+
 
         def apply(self, e):
             e.indicators, e.period = self.indicators, self.period
 
     class Withdrawn(_Withdrawn):
         """The nomination is no longer shared."""
+        exemplar_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        reason: Text(500)
 
     @classmethod
     def nominate(cls, eid: str, content: dict) -> "Exemplar":
@@ -655,6 +1012,13 @@ class Endorsement(SubRecord):
 
     class Given(_Opened):
         """A node endorsed another node's exemplar."""
+        endorsement_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        exemplar_id: RecordRef
+        comment: Text(2000)
+        unit_id: OwnerUnitId | None
+        unit_name: UnitNameOrNone | None
 
     @classmethod
     def give(cls, eid, sharing, recipients, exemplar_id, comment, unit_id, unit_name):
@@ -673,6 +1037,16 @@ class IndicatorReport(SharedAggregate):
 
     class Recorded(_Opened):
         """Figures for one unit (or the whole district) and period."""
+        report_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        source: OneOf(INDICATOR_SOURCES)
+        scope: OneOf(INDICATOR_SCOPES)
+        unit_id: OwnerUnitId | None
+        unit_name: UnitNameOrNone | None
+        period: Period
+        indicators: Indicators
+
 
         def apply(self, r):
             super().apply(r)
@@ -680,6 +1054,16 @@ class IndicatorReport(SharedAggregate):
 
     class Updated(Event):
         """The source published new figures for the same unit and period."""
+        report_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        source: OneOf(INDICATOR_SOURCES)
+        scope: OneOf(INDICATOR_SCOPES)
+        unit_id: OwnerUnitId | None
+        unit_name: UnitNameOrNone | None
+        period: Period
+        indicators: Indicators
+
 
         def apply(self, r):
             r.indicators = self.indicators
@@ -719,18 +1103,55 @@ class JointProblem(Record):
 
     class Posted(_Created):
         """A problem was written up (not shared yet)."""
+        problem_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        title: Text(200)
+        context: Text(20000)
+        deadline: DateStr
+        tags: Topics
+        status: OneOf(("draft", "open", "solution_accepted", "resolved",))
+        accepted_proposal_id: RecordRef | None
+        resolution: Resolution | None
 
     class Published(_Published):
         """The problem was shared: proposals are welcome."""
+        problem_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        unit_id: OwnerUnitId
+        unit_name: UnitName
+        title: Text(200)
+        context: Text(20000)
+        deadline: DateStr
+        tags: Topics
+        status: OneOf(("draft", "open", "solution_accepted", "resolved",))
+        accepted_proposal_id: RecordRef | None
+        resolution: Resolution | None
 
     class DeadlineExtended(Event):
         """More time for proposals."""
+        problem_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        deadline: DateStr
+        reason: Text(500)
+
 
         def apply(self, p):
             p.deadline = self.deadline
 
     class SolutionAccepted(Event):
         """The owner accepted one proposal as the solution."""
+        problem_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        proposal_id: RecordRef
+        proposal_origin: Annotated[str, {"pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"}]
+        note: Text(1000)
+
 
         def apply(self, p):
             p.status = "solution_accepted"
@@ -738,6 +1159,19 @@ class JointProblem(Record):
 
     class Resolved(Event):
         """The resolution record: what was done and with what results."""
+        problem_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        summary: Text(5000)
+        results: Lessons
+        measures: Annotated[list, {
+            "items": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "minItems": 0,
+            "maxItems": 50,
+        }]
+        resolved_on: DateStr
+        proposal_id: RecordRef
+
 
         def apply(self, p):
             p.status = "resolved"
@@ -747,6 +1181,10 @@ class JointProblem(Record):
 
     class Withdrawn(_Withdrawn):
         """The problem is no longer shared."""
+        problem_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        reason: Text(500)
 
     @classmethod
     def post(cls, pid: str, content: dict, today: str) -> "JointProblem":
@@ -798,6 +1236,14 @@ class Proposal(SubRecord):
 
     class Submitted(_Opened):
         """A proposal for a joint problem."""
+        proposal_id: RecordId
+        sharing: Sharing
+        recipients: Recipients
+        problem_id: RecordRef
+        summary: Text(500)
+        detail: Text(20000)
+        unit_id: OwnerUnitId | None
+        unit_name: UnitNameOrNone | None
 
     @classmethod
     def submit(cls, pid, sharing, recipients, problem_id, summary, detail, unit_id, unit_name):

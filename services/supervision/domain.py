@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from shared.aggregate import Aggregate
+from typing import Annotated
+
+from shared.aggregate import Aggregate, IdStr, DateStr, DateTimeStr, NonEmptyStr, Count, OneOf
 from shared.errors import BadInput, RuleViolation
 from services.supervision.settings import CADENCE_MONTHS, POST_FLAGS
 from shared.labels import Choices
@@ -182,17 +184,97 @@ def _check_criteria(criteria: list[dict]) -> None:
                        {"criteria": ["编号重复：%s" % ", ".join(dupes)]})
 
 
+# payload field types several events share
+Criteria = Annotated[list, {
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["code", "name", "max_score", "description"],
+        "properties": {
+            "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,49}$"},
+            "name": {"type": "string", "minLength": 1},
+            "max_score": {"type": "number", "exclusiveMinimum": 0},
+            "description": {"type": "string"},
+        },
+    },
+    "minItems": 1,
+}]
+Inspectors = Annotated[list, {
+    "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,99}$"},
+}]
+MaxScore = Annotated[float, {"exclusiveMinimum": 0}]
+Percent = Annotated[float, {"minimum": 0, "maximum": 100}]
+PostFlags = Annotated[list, {
+    "items": {"enum": ["concentrated_power", "fund_intensive", "resource_rich"]},
+    "uniqueItems": True,
+}]
+DuePeriod = Annotated[str, {"pattern": "^\\d{4}(-(H[12]|Q[1-4]|0[1-9]|1[0-2]))?$"}]
+Dimensions = Annotated[list, {
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["code", "name", "weight", "indicators"],
+        "properties": {
+            "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,49}$"},
+            "name": {"type": "string", "minLength": 1},
+            "weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "indicators": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["code", "name", "weight", "source", "max_score"],
+                    "properties": {
+                        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,49}$"},
+                        "name": {"type": "string", "minLength": 1},
+                        "weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                        "source": {
+                            "enum": [
+                                "manual",
+                                "rectification_closure_rate",
+                                "rectification_timeliness",
+                                "screening_on_time",
+                                "education_compliance",
+                                "inspection_score",
+                            ],
+                        },
+                        "max_score": {"type": "number", "exclusiveMinimum": 0},
+                    },
+                },
+                "minItems": 1,
+            },
+        },
+    },
+    "minItems": 1,
+}]
+Rate = Annotated[float, {"minimum": 0, "maximum": 1}]
+Quarter = Annotated[str, {"pattern": "^\\d{4}-Q[1-4]$"}]
+
+
 class Checklist(Aggregate):
     """检查督导评分表. Each revision is a new version; old versions stay readable so an
     inspection planned under version 1 is scored under version 1."""
 
     class Defined(Aggregate.Event):
+        """检查督导评分表 defined (version 1): its criteria as data."""
+        checklist_id: IdStr
+        title: NonEmptyStr
+        version: Annotated[int, {"const": 1}]
+        criteria: Criteria
+
         def apply(self, c):
             c.title = self.title
             c.versions = {str(self.version): self.criteria}
             c.current = self.version
 
     class Revised(Aggregate.Event):
+        """A new version of a checklist (criteria added or changed); earlier inspections keep theirs."""
+        checklist_id: IdStr
+        title: NonEmptyStr
+        version: Annotated[int, {"minimum": 2}]
+        criteria: Criteria
+        note: NonEmptyStr
+
         def apply(self, c):
             c.title = self.title
             c.versions[str(self.version)] = self.criteria
@@ -224,6 +306,17 @@ class Checklist(Aggregate):
 # -- inspections -----------------------------------------------------------------------------
 class Inspection(Aggregate):
     class Planned(Aggregate.Event):
+        """检查督导 of one unit planned, with the checklist version (and a copy of its criteria) it is scored under."""
+        inspection_id: IdStr
+        unit_id: IdStr
+        title: NonEmptyStr
+        planned_on: DateStr
+        batch_id: IdStr | None
+        checklist_id: IdStr
+        checklist_version: Annotated[int, {"minimum": 1}]
+        criteria: Criteria
+        inspectors: Inspectors
+
         def apply(self, i):
             i.unit_id = self.unit_id
             i.criteria = self.criteria
@@ -235,15 +328,54 @@ class Inspection(Aggregate):
             i.feedback_count = 0
 
     class CriterionScored(Aggregate.Event):
+        """One criterion scored (0..max_score of the planned version), with the deduction note."""
+        inspection_id: IdStr
+        unit_id: IdStr
+        criterion: Annotated[str, {"pattern": "^[a-z][a-z0-9_]{0,49}$"}]
+        score: Annotated[float, {"minimum": 0}]
+        max_score: MaxScore
+        note: str
+
         def apply(self, i):
             i.scores[self.criterion] = self.score
 
     class FindingNoted(Aggregate.Event):
+        """A finding recorded on site during this inspection."""
+        inspection_id: IdStr
+        unit_id: IdStr
+        finding_id: IdStr
+
         def apply(self, i):
             i.findings.append(self.finding_id)
 
     class FeedbackGiven(Aggregate.Event):
         """现场反馈: who at the unit was told, when, about which findings. Names people."""
+        inspection_id: IdStr
+        unit_id: IdStr
+        told: Annotated[list, {
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["role", "name"],
+                "properties": {
+                    "role": {
+                        "enum": [
+                            "party_secretary",
+                            "unit_head",
+                            "discipline_member",
+                            "cadre",
+                            "member",
+                        ],
+                    },
+                    "name": {"type": "string", "minLength": 1},
+                },
+            },
+            "minItems": 1,
+        }]
+        told_at: DateTimeStr
+        finding_ids: Inspectors
+        summary: NonEmptyStr
+
 
         private = True
 
@@ -252,10 +384,24 @@ class Inspection(Aggregate):
             i.feedback_count += 1
 
     class Completed(Aggregate.Event):
+        """Inspection closed: every criterion scored, every finding fed back."""
+        inspection_id: IdStr
+        unit_id: IdStr
+        completed_on: DateStr
+        total_score: Annotated[float, {"minimum": 0}]
+        max_score: MaxScore
+        percent: Percent
+        findings: Count
+
         def apply(self, i):
             i.status = "completed"
 
     class Cancelled(Aggregate.Event):
+        """Inspection cancelled before any finding was recorded."""
+        inspection_id: IdStr
+        unit_id: IdStr
+        reason: NonEmptyStr
+
         def apply(self, i):
             i.status = "cancelled"
 
@@ -339,6 +485,17 @@ class Inspection(Aggregate):
 # -- findings and rectification -----------------------------------------------------------------
 class Finding(Aggregate):
     class Recorded(Aggregate.Event):
+        """A problem found in a unit, with its source (inspection, cross-supervision, audit, judicial, financial, public report)."""
+        finding_id: IdStr
+        unit_id: IdStr
+        source: OneOf(FINDING_SOURCES)
+        source_ref: NonEmptyStr | None
+        inspection_id: IdStr | None
+        description: NonEmptyStr
+        severity: OneOf(SEVERITIES)
+        category: NonEmptyStr | None
+        found_on: DateStr
+
         def apply(self, f):
             f.unit_id = self.unit_id
             f.source = self.source
@@ -377,6 +534,15 @@ class Rectification(Aggregate):
     """限期整改 of one finding (same id as the finding)."""
 
     class Opened(Aggregate.Event):
+        """限期整改 opened for a finding: owner unit, responsible role, deadline."""
+        rect_id: IdStr
+        finding_id: IdStr
+        unit_id: IdStr
+        finding_unit_id: IdStr
+        responsible_role: OneOf(RESPONSIBLE_ROLES)
+        deadline: DateStr
+        requirement: str
+
         def apply(self, r):
             r.unit_id = self.unit_id
             r.finding_unit_id = self.finding_unit_id
@@ -390,6 +556,26 @@ class Rectification(Aggregate):
 
     class EvidenceSubmitted(Aggregate.Event):
         """Evidence by reference (path + sha256) - the files stay in the node's store."""
+        rect_id: IdStr
+        unit_id: IdStr
+        evidence: Annotated[list, {
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path", "sha256", "size_bytes", "description"],
+                "properties": {
+                    "path": {"type": "string", "minLength": 1},
+                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "size_bytes": {"type": ["integer", "null"], "minimum": 0},
+                    "description": {"type": "string"},
+                },
+            },
+            "minItems": 1,
+        }]
+        note: str
+        submitted_on: DateStr
+        submitted_by: NonEmptyStr
+
 
         private = True
 
@@ -400,14 +586,37 @@ class Rectification(Aggregate):
             r.submitted_on = self.submitted_on
 
     class Verified(Aggregate.Event):
+        """验收销号: evidence accepted, rectification closed; on_time if the evidence came by the deadline."""
+        rect_id: IdStr
+        unit_id: IdStr
+        verified_on: DateStr
+        verified_by: NonEmptyStr
+        note: str
+        deadline: DateStr
+        on_time: bool
+
         def apply(self, r):
             r.status = "closed"
 
     class Rejected(Aggregate.Event):
+        """Evidence rejected: the rectification is open again, with the reason."""
+        rect_id: IdStr
+        unit_id: IdStr
+        reason: NonEmptyStr
+        rejected_on: DateStr
+        rejected_by: NonEmptyStr
+
         def apply(self, r):
             r.status = "open"
 
     class Reopened(Aggregate.Event):
+        """A closed rectification reopened with a reason and a new deadline."""
+        rect_id: IdStr
+        unit_id: IdStr
+        reason: NonEmptyStr
+        reopened_on: DateStr
+        deadline: DateStr
+
         def apply(self, r):
             r.status = "open"
             r.deadline = self.deadline
@@ -415,16 +624,59 @@ class Rectification(Aggregate):
             r.escalation_step = 0
 
     class DeadlineExtended(Aggregate.Event):
+        """延期: a later deadline; the escalation ladder starts again from it."""
+        rect_id: IdStr
+        unit_id: IdStr
+        previous_deadline: DateStr
+        deadline: DateStr
+        reason: NonEmptyStr
+        extended_on: DateStr
+
         def apply(self, r):
             r.deadline = self.deadline
             r.overdue = False
             r.escalation_step = 0
 
     class OverdueDetected(Aggregate.Event):
+        """The system found the rectification open past its deadline."""
+        rect_id: IdStr
+        unit_id: IdStr
+        deadline: DateStr
+        detected_on: DateStr
+        days_overdue: Annotated[int, {"minimum": 1}]
+
         def apply(self, r):
             r.overdue = True
 
     class Escalated(Aggregate.Event):
+        """One step of the escalation ladder reached (owner unit -> unit head / 纪检委员 -> district office -> city, counts only)."""
+        rect_id: IdStr
+        unit_id: IdStr
+        step: Annotated[int, {"minimum": 1}]
+        level: OneOf(("owner_unit", "unit_head", "district_office", "city",))
+        target: Annotated[dict, {
+            "additionalProperties": False,
+            "properties": {
+                "unit_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,99}$"},
+                "roles": {
+                    "type": "array",
+                    "items": {
+                        "enum": [
+                            "party_secretary",
+                            "unit_head",
+                            "discipline_member",
+                            "cadre",
+                            "member",
+                        ],
+                    },
+                },
+                "counts_only": {"type": "boolean"},
+            },
+        }]
+        days_overdue: Annotated[int, {"minimum": 1}]
+        escalated_on: DateStr
+        deadline: DateStr
+
         def apply(self, r):
             r.escalation_step = self.step
 
@@ -538,6 +790,17 @@ def assess_level(likelihood: int, impact: int, flags: list[str], rules: dict) ->
 
 class RiskPoint(Aggregate):
     class Identified(Aggregate.Event):
+        """廉政风险点 identified (辨识) for a unit or a post; links the units service's 微权力清单 by id."""
+        risk_point_id: IdStr
+        unit_id: IdStr
+        description: NonEmptyStr
+        category: OneOf(RISK_CATEGORIES)
+        post: NonEmptyStr | None
+        micro_power_list_id: NonEmptyStr | None
+        micro_power_steps: Annotated[list, {"items": {"type": "string", "minLength": 1}}]
+        post_flags: PostFlags
+        identified_on: DateStr | None
+
         def apply(self, p):
             p.unit_id = self.unit_id
             p.post_flags = self.post_flags
@@ -546,27 +809,92 @@ class RiskPoint(Aggregate):
             p.retired = False
 
     class Assessed(Aggregate.Event):
+        """评估: likelihood × impact, weighted for 权力集中/资金密集/资源富集 posts, with the rules it was made under."""
+        risk_point_id: IdStr
+        unit_id: IdStr
+        seq: Annotated[int, {"minimum": 1}]
+        likelihood: Annotated[int, {"minimum": 1}]
+        impact: Annotated[int, {"minimum": 1}]
+        post_flags: PostFlags
+        rules: Annotated[dict, {
+            "additionalProperties": False,
+            "required": ["scale", "high", "medium", "flag_weights"],
+            "properties": {
+                "scale": {"type": "integer", "minimum": 2},
+                "high": {"type": "number"},
+                "medium": {"type": "number"},
+                "flag_weights": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "concentrated_power": {"type": "number"},
+                        "fund_intensive": {"type": "number"},
+                        "resource_rich": {"type": "number"},
+                    },
+                },
+            },
+        }]
+        assessed_on: DateStr
+        assessed_by: NonEmptyStr
+        note: str
+        score: Annotated[int, {"minimum": 1}]
+        weight: Annotated[float, {"minimum": 1}]
+        weighted_score: Annotated[float, {"minimum": 0}]
+        level: OneOf(RISK_LEVELS)
+        colour: OneOf(("red", "yellow", "green",))
+
         def apply(self, p):
             p.assessments += 1
             p.post_flags = self.post_flags
             p.level = self.level
 
     class ControlAdded(Aggregate.Event):
+        """防控措施 with its owner post and review date."""
+        risk_point_id: IdStr
+        unit_id: IdStr
+        control_id: IdStr
+        measure: NonEmptyStr
+        owner_post: NonEmptyStr
+        review_date: DateStr
+        added_on: DateStr
+
         def apply(self, p):
             p.controls[self.control_id] = {"review_date": self.review_date,
                                            "owner_post": self.owner_post, "overdue": False}
 
     class ControlReviewed(Aggregate.Event):
+        """A control reviewed: effective or not, and when it is reviewed next."""
+        risk_point_id: IdStr
+        unit_id: IdStr
+        control_id: IdStr
+        reviewed_on: DateStr
+        effective: bool
+        note: str
+        next_review_date: DateStr
+
         def apply(self, p):
             p.controls[self.control_id].update(review_date=self.next_review_date, overdue=False)
 
     class ControlReviewOverdue(Aggregate.Event):
         """A control's review date passed without a review: once per review date."""
+        risk_point_id: IdStr
+        unit_id: IdStr
+        control_id: IdStr
+        owner_post: NonEmptyStr
+        review_date: DateStr
+        flagged_on: DateStr
+
 
         def apply(self, p):
             p.controls[self.control_id]["overdue"] = True
 
     class Retired(Aggregate.Event):
+        """A risk point no longer applies."""
+        risk_point_id: IdStr
+        unit_id: IdStr
+        reason: NonEmptyStr
+        retired_on: DateStr
+
         def apply(self, p):
             p.retired = True
 
@@ -666,6 +994,13 @@ class ScreeningSchedule(Aggregate):
     routinely - so a missed period is flagged, not silently skipped."""
 
     class Established(Aggregate.Event):
+        """A unit's routine risk screening (排查) schedule: cadence and the first period due."""
+        unit_id: IdStr
+        cadence: OneOf(CADENCES)
+        due_period: DuePeriod
+        due_on: DateStr
+        established_on: DateStr
+
         def apply(self, s):
             s.unit_id = self.unit_id
             s.cadence = self.cadence
@@ -675,6 +1010,13 @@ class ScreeningSchedule(Aggregate):
             s.flagged_through = None
 
     class CadenceChanged(Aggregate.Event):
+        """The screening cadence changed; the current period is due next."""
+        unit_id: IdStr
+        cadence: OneOf(CADENCES)
+        due_period: DuePeriod
+        due_on: DateStr
+        previous: OneOf(CADENCES)
+
         def apply(self, s):
             s.cadence = self.cadence
             s.due_period = self.due_period
@@ -683,6 +1025,20 @@ class ScreeningSchedule(Aggregate):
             s.flagged_through = None
 
     class ScreeningRecorded(Aggregate.Event):
+        """排查 done: on time, late (missed periods counted) or extra."""
+        unit_id: IdStr
+        screened_on: DateStr
+        period: DuePeriod
+        due_period: DuePeriod
+        due_on: DateStr
+        status: OneOf(("on_time", "late", "extra",))
+        missed_periods: Count
+        risk_points_reviewed: Count
+        new_risk_points: Count
+        summary: NonEmptyStr
+        next_period: DuePeriod
+        next_due_on: DateStr
+
         def apply(self, s):
             s.due_period = self.next_period
             s.due_on = self.next_due_on
@@ -692,6 +1048,11 @@ class ScreeningSchedule(Aggregate):
 
     class OverdueFlagged(Aggregate.Event):
         """One per period that ended unscreened (``due_period`` is that period)."""
+        unit_id: IdStr
+        due_period: DuePeriod
+        due_on: DateStr
+        flagged_on: DateStr
+
 
         def apply(self, s):
             s.overdue = True
@@ -759,10 +1120,22 @@ class MicroPowerWatch(Aggregate):
     Either event may come first: they arrive on different queues."""
 
     class Required(Aggregate.Event):
+        """A window or law-enforcement unit must publish a 微权力清单; flagged until it does."""
+        unit_id: IdStr
+        kind: OneOf(MICRO_POWER_KINDS)
+        since: DateStr
+
         def apply(self, w):
             w.required = True
 
     class ListPublished(Aggregate.Event):
+        """The units service published a 微权力清单 of this unit (ids only, not its content)."""
+        unit_id: IdStr
+        list_id: NonEmptyStr
+        post: NonEmptyStr
+        published_version: Annotated[int, {"minimum": 1}]
+        published_on: DateStr
+
         def apply(self, w):
             w.published = sorted(set(w.published) | {self.list_id})
 
@@ -814,12 +1187,26 @@ class IndicatorSystem(Aggregate):
     opened under, so revising the system never rescores the past."""
 
     class Defined(Aggregate.Event):
+        """政治生态研判指标体系 version 1: dimensions, indicators, weights."""
+        system_id: IdStr
+        title: NonEmptyStr
+        version: Annotated[int, {"const": 1}]
+        dimensions: Dimensions
+
         def apply(self, s):
             s.title = self.title
             s.versions = {str(self.version): self.dimensions}
             s.current = self.version
 
     class Revised(Aggregate.Event):
+        """A new version of the indicator system; earlier rounds keep the version they were opened under."""
+        system_id: IdStr
+        title: NonEmptyStr
+        version: Annotated[int, {"minimum": 2}]
+        dimensions: Dimensions
+        note: NonEmptyStr
+        effective_from: DateStr
+
         def apply(self, s):
             s.title = self.title
             s.versions[str(self.version)] = self.dimensions
@@ -900,6 +1287,19 @@ class AssessmentRound(Aggregate):
     """研判轮次: units scored for a period, ranked, and frozen for the collective review."""
 
     class Opened(Aggregate.Event):
+        """研判轮次 opened for a period, with a copy of the indicator system version in force."""
+        round_id: IdStr
+        title: NonEmptyStr
+        period: DuePeriod
+        system_id: IdStr
+        system_version: Annotated[int, {"minimum": 1}]
+        dimensions: Dimensions
+        unit_ids: Annotated[list, {
+            "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,99}$"},
+            "minItems": 1,
+        }]
+        opened_on: DateStr
+
         def apply(self, r):
             r.dimensions = self.dimensions
             r.unit_ids = self.unit_ids
@@ -909,15 +1309,77 @@ class AssessmentRound(Aggregate):
             r.facts = None
 
     class ScoresRecorded(Aggregate.Event):
+        """Manual indicator scores for units of the round."""
+        round_id: IdStr
+        recorded_by: NonEmptyStr
+        scores: Annotated[list, {
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["unit_id", "indicator", "score", "note"],
+                "properties": {
+                    "unit_id": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,99}$",
+                    },
+                    "indicator": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,49}$"},
+                    "score": {"type": "number", "minimum": 0},
+                    "note": {"type": "string"},
+                },
+            },
+            "minItems": 1,
+        }]
+
         def apply(self, r):
             for s in self.scores:
                 r.manual.setdefault(s["unit_id"], {})[s["indicator"]] = s["score"]
 
     class FactsCollected(Aggregate.Event):
+        """The platform's facts (0..100, null when it has none) frozen into the round."""
+        round_id: IdStr
+        collected_on: DateStr
+        facts: Annotated[dict, {
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {"type": ["number", "null"], "minimum": 0, "maximum": 100},
+            },
+        }]
+
         def apply(self, r):
             r.facts = self.facts
 
     class Finalized(Aggregate.Event):
+        """The round ranked and frozen for the collective review (集中研判)."""
+        round_id: IdStr
+        finalized_on: DateStr
+        ranking: Annotated[list, {
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["unit_id", "rank", "total", "dimensions", "missing"],
+                "properties": {
+                    "unit_id": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,99}$",
+                    },
+                    "rank": {"type": ["integer", "null"], "minimum": 1},
+                    "total": {"type": ["number", "null"], "minimum": 0, "maximum": 100},
+                    "dimensions": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": ["number", "null"],
+                            "minimum": 0,
+                            "maximum": 100,
+                        },
+                    },
+                    "missing": {
+                        "type": "array",
+                        "items": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,49}$"},
+                    },
+                },
+            },
+        }]
+
         def apply(self, r):
             r.status = "finalized"
 
@@ -1001,6 +1463,15 @@ class EducationFacts(Aggregate):
     """The education service's indicators for one unit and month (id ``unit/YYYY-MM``)."""
 
     class Recorded(Aggregate.Event):
+        """The education service's monthly indicators for a unit, recorded here for the ecology assessment."""
+        unit_id: IdStr
+        period: Annotated[str, {"pattern": "^\\d{4}-(0[1-9]|1[0-2])$"}]
+        warning_education_held: bool
+        checkin_coverage: Rate
+        talks_on_time_rate: Rate | None
+        compliance: Percent
+        source_event_id: NonEmptyStr
+
         def apply(self, e):
             e.values = (self.warning_education_held, self.checkin_coverage,
                         self.talks_on_time_rate)
@@ -1036,6 +1507,19 @@ class DisciplineRecord(Aggregate):
     only ``DisciplineCounts`` (numbers per form and quarter) do."""
 
     class Recorded(Aggregate.Event):
+        """四种形态 handling of one person. PRIVATE: never leaves the node."""
+        record_id: IdStr
+        unit_id: IdStr
+        form: OneOf(DISCIPLINE_FORMS)
+        person_name: NonEmptyStr
+        person_id: IdStr | None
+        post: NonEmptyStr | None
+        measure: NonEmptyStr
+        summary: NonEmptyStr
+        handled_on: DateStr
+        period: Quarter
+        recorded_by: NonEmptyStr
+
         private = True
 
         def apply(self, d):
@@ -1045,6 +1529,14 @@ class DisciplineRecord(Aggregate):
             d.voided = False
 
     class Voided(Aggregate.Event):
+        """A 四种形态 record voided (recorded in error). PRIVATE: never leaves the node."""
+        record_id: IdStr
+        unit_id: IdStr
+        form: OneOf(DISCIPLINE_FORMS)
+        period: Quarter
+        reason: NonEmptyStr
+        voided_by: NonEmptyStr
+
         private = True
 
         def apply(self, d):
@@ -1076,6 +1568,15 @@ class DisciplineCounts(Aggregate):
     that leave the service. No unit id: per-unit numbers this small would point at people."""
 
     class Published(Aggregate.Event):
+        """Counts of 四种形态 handling per form for one quarter of this node - numbers only, no unit, no names."""
+        period: Quarter
+        form_1: Count
+        form_2: Count
+        form_3: Count
+        form_4: Count
+        total: Count
+        published_on: DateStr
+
         def apply(self, c):
             c.counts = {k: getattr(self, k) for k in ("form_1", "form_2", "form_3", "form_4")}
 
@@ -1129,6 +1630,23 @@ class UnitIndicators(_Published):
     FIGURES = UNIT_FIGURES
 
     class Published(Aggregate.Event):
+        """Per-unit supervision figures for 上下互比 (published when they change)."""
+        unit_id: IdStr
+        as_of: DateStr
+        findings_total: Count
+        rectifications_closed: Count
+        closed_on_time: Count
+        closure_rate: Rate | None
+        timeliness_rate: Rate | None
+        overdue_count: Count
+        escalated_count: Count
+        risk_high: Count
+        risk_medium: Count
+        risk_low: Count
+        screening_on_time: bool | None
+        screening_overdue: bool
+        micro_power_missing: bool
+
         def apply(self, p):
             p.figures = {k: getattr(self, k) for k in UNIT_FIGURES}
 
@@ -1139,6 +1657,23 @@ class DistrictIndicators(_Published):
     FIGURES = DISTRICT_FIGURES
 
     class Published(Aggregate.Event):
+        """Figures of a whole district for 上下互比; escalated_to_city is the ladder's counts-only city step."""
+        unit_id: IdStr
+        as_of: DateStr
+        units: Count
+        findings_total: Count
+        rectifications_closed: Count
+        closure_rate: Rate | None
+        timeliness_rate: Rate | None
+        overdue_count: Count
+        escalated_to_city: Count
+        risk_high: Count
+        risk_medium: Count
+        risk_low: Count
+        screening_on_time_rate: Rate | None
+        screening_overdue_units: Count
+        micro_power_missing_units: Count
+
         def apply(self, p):
             p.figures = {k: getattr(self, k) for k in DISTRICT_FIGURES}
 

@@ -16,8 +16,9 @@ which lives in a read model; the service layer checks them before calling in her
 from __future__ import annotations
 
 from difflib import SequenceMatcher
+from typing import Annotated
 
-from shared.aggregate import Aggregate
+from shared.aggregate import Aggregate, IdStr, DateStr, NonEmptyStr, OneOf
 from shared.errors import RuleViolation
 from shared.labels import Choices
 
@@ -55,8 +56,58 @@ DOCUMENT_ITEM_FIELDS = Choices("清单条目字段", {"text": "内容", "owner_p
 MICRO_POWER_KINDS = ("window_unit", "law_enforcement")
 
 
+# payload field types several events share
+Items = Annotated[list, {
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["text"],
+        "properties": {
+            "text": {"type": "string", "minLength": 1},
+            "owner_post": {"type": ["string", "null"]},
+            "score": {"type": ["number", "null"]},
+        },
+    },
+}]
+Content = Annotated[dict, {
+    "additionalProperties": False,
+    "required": ["duties", "power_boundary", "steps"],
+    "properties": {
+        "duties": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "minItems": 1,
+        },
+        "power_boundary": {"type": "string", "minLength": 1},
+        "steps": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "responsible_post"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "responsible_post": {"type": "string", "minLength": 1},
+                    "time_limit": {"type": ["string", "null"]},
+                },
+            },
+        },
+        "accountability": {"type": ["string", "null"]},
+    },
+}]
+
+
 class Unit(Aggregate):
     class Registered(Aggregate.Event):
+        """A unit joined the tree (机关单位 / 科室 / 基层站所)."""
+        unit_id: IdStr
+        name: NonEmptyStr
+        kind: OneOf(UNIT_KINDS)
+        level: OneOf(UNIT_LEVELS)
+        parent_id: str | None
+
         def apply(self, unit):
             unit.name = self.name
             unit.kind = self.kind
@@ -67,26 +118,45 @@ class Unit(Aggregate):
             unit.active = True
 
     class Renamed(Aggregate.Event):
+        """A unit's name changed."""
+        unit_id: IdStr
+        name: NonEmptyStr
+
         def apply(self, unit):
             unit.name = self.name
 
     class Moved(Aggregate.Event):
+        """A unit (with its subtree) moved under another parent."""
+        unit_id: IdStr
+        parent_id: IdStr
+        previous_parent_id: str | None
+
         def apply(self, unit):
             unit.parent_id = self.parent_id
 
     class DemonstrationSiteSet(Aggregate.Event):
         """示范点 flag switched on or off."""
+        unit_id: IdStr
+        demonstration_site: bool
+
 
         def apply(self, unit):
             unit.demonstration_site = self.demonstration_site
 
     class PilotFlagsSet(Aggregate.Event):
         """试点 flags, e.g. 清廉便民服务."""
+        unit_id: IdStr
+        pilot_flags: Annotated[list, {"items": {"type": "string", "minLength": 1}}]
+
 
         def apply(self, unit):
             unit.pilot_flags = list(self.pilot_flags)
 
     class Deactivated(Aggregate.Event):
+        """A unit left the tree (kept for history)."""
+        unit_id: IdStr
+        reason: NonEmptyStr
+
         def apply(self, unit):
             unit.active = False
 
@@ -138,6 +208,13 @@ class Person(Aggregate):
     """Someone in a unit. Private to the node: names never leave it."""
 
     class Registered(Aggregate.Event):
+        """Someone whose role matters here. PRIVATE: never leaves the node."""
+        person_id: IdStr
+        name: NonEmptyStr
+        unit_id: IdStr
+        post: NonEmptyStr
+        young_cadre: bool
+
         private = True
 
         def apply(self, p):
@@ -148,12 +225,23 @@ class Person(Aggregate):
             p.post = self.post
 
     class RoleAssigned(Aggregate.Event):
+        """A role (党组织书记, 纪检委员...) given; part_time = 身兼数职. PRIVATE."""
+        person_id: IdStr
+        unit_id: IdStr
+        role: OneOf(PERSON_ROLES)
+        part_time: bool
+
         private = True
 
         def apply(self, p):
             p.roles = sorted(set(p.roles) | {self.role})
 
     class RoleRemoved(Aggregate.Event):
+        """A role taken away. PRIVATE."""
+        person_id: IdStr
+        unit_id: IdStr
+        role: OneOf(PERSON_ROLES)
+
         private = True
 
         def apply(self, p):
@@ -161,6 +249,12 @@ class Person(Aggregate):
 
     class Promoted(Aggregate.Event):
         """新提拔干部: the education service schedules a 廉政谈话 from this."""
+        person_id: IdStr
+        unit_id: IdStr
+        previous_post: NonEmptyStr
+        new_post: NonEmptyStr
+        effective_on: DateStr
+
 
         private = True
 
@@ -197,6 +291,14 @@ class ResponsibilityDocument(Aggregate):
     """任务清单 / 责任清单 / 考核细则 of a unit; each revision is a new version."""
 
     class Drafted(Aggregate.Event):
+        """任务清单 / 责任清单 / 考核细则, first revision."""
+        doc_id: IdStr
+        unit_id: IdStr
+        kind: OneOf(DOCUMENT_KINDS)
+        title: NonEmptyStr
+        items: Items
+        revision: Annotated[int, {"const": 1}]
+
         def apply(self, d):
             d.unit_id = self.unit_id
             d.kind = self.kind
@@ -205,6 +307,14 @@ class ResponsibilityDocument(Aggregate):
             d.revision = 1
 
     class Revised(Aggregate.Event):
+        """A new revision of a responsibility document."""
+        doc_id: IdStr
+        unit_id: IdStr
+        title: NonEmptyStr
+        items: Items
+        revision: Annotated[int, {"minimum": 2}]
+        note: NonEmptyStr
+
         def apply(self, d):
             d.title = self.title
             d.items = self.items
@@ -228,6 +338,14 @@ class ResponsibilityLetter(Aggregate):
     """责任书 for one period, from an issuing unit to a unit below it."""
 
     class Issued(Aggregate.Event):
+        """责任书 issued for a period to a unit below the issuer."""
+        letter_id: NonEmptyStr
+        period: NonEmptyStr
+        issuer_unit_id: IdStr
+        target_unit_id: IdStr
+        signatory_role: OneOf(PERSON_ROLES)
+        content: NonEmptyStr
+
         def apply(self, letter):
             letter.period = self.period
             letter.issuer_unit_id = self.issuer_unit_id
@@ -237,10 +355,22 @@ class ResponsibilityLetter(Aggregate):
             letter.revoked = False
 
     class Signed(Aggregate.Event):
+        """责任书 signed."""
+        letter_id: NonEmptyStr
+        period: NonEmptyStr
+        target_unit_id: IdStr
+        signed_on: DateStr
+
         def apply(self, letter):
             letter.signed = True
 
     class Revoked(Aggregate.Event):
+        """责任书 revoked."""
+        letter_id: NonEmptyStr
+        period: NonEmptyStr
+        target_unit_id: IdStr
+        reason: NonEmptyStr
+
         def apply(self, letter):
             letter.revoked = True
 
@@ -281,6 +411,12 @@ class MicroPowerList(Aggregate):
     """微权力清单 for one post of a window or law-enforcement unit."""
 
     class Drafted(Aggregate.Event):
+        """微权力清单 of a post, first draft."""
+        list_id: NonEmptyStr
+        unit_id: IdStr
+        post: NonEmptyStr
+        content: Content
+
         def apply(self, m):
             m.unit_id = self.unit_id
             m.post = self.post
@@ -289,10 +425,23 @@ class MicroPowerList(Aggregate):
             m.published_version = 0
 
     class DraftEdited(Aggregate.Event):
+        """The draft changed (the published version does not)."""
+        list_id: NonEmptyStr
+        unit_id: IdStr
+        content: Content
+
         def apply(self, m):
             m.draft = self.content
 
     class Published(Aggregate.Event):
+        """微权力清单 published for public supervision."""
+        list_id: NonEmptyStr
+        unit_id: IdStr
+        post: NonEmptyStr
+        content: Content
+        published_version: Annotated[int, {"minimum": 1}]
+        published_on: DateStr
+
         def apply(self, m):
             m.published = self.content
             m.published_version = self.published_version

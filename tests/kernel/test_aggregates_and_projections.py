@@ -16,11 +16,16 @@ class Account(Aggregate):
     snapshot_every = 5
 
     class Opened(Aggregate.Event):
+        account_id: str
+        owner: str
+
         def apply(self, a):
             a.owner, a.balance = self.owner, 0
 
     class Deposited(Aggregate.Event):
         schema_version = 2  # v1 had "amount_fen"; v2 has "amount" in yuan
+        account_id: str
+        amount: float
 
         def apply(self, a):
             a.balance += self.amount

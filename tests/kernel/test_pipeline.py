@@ -37,6 +37,9 @@ class _CountingConnection(ext.connection):
 
 class Note(Aggregate):
     class Written(Aggregate.Event):
+        note_id: str
+        text: str
+
         def apply(self, n):
             n.text = self.text
 
