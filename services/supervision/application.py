@@ -426,24 +426,6 @@ def list_rectifications(conn, d, actor, rt):
                                  d["source"], d["limit"], d["offset"], _today_of(conn, rt))
 
 
-@app.query("overdue_list", s.OverdueList, roles=READERS, scope="unit_id", runtime=True)
-def overdue_list(conn, d, actor, rt):
-    """Overdue rectifications in a subtree, oldest deadline first, with their ladder step;
-    days overdue counted to today (to the ``as_of`` day for a past view)."""
-    today = _as_of_day(d["as_of"], settings_for(conn).tz) if d.get("as_of") else _today_of(conn, rt)
-    return _maybe_as_of(conn, d, VIEW_PROJECTIONS, lambda c: q.overdue_list(
-        c, d["unit_id"], d["level"], d["limit"], d["offset"], today))
-
-
-# -- integrity-risk points -------------------------------------------------------------------------------
-@app.command("identify_risk_point", s.IdentifyRiskPoint, roles=RISK_WRITERS, scope="unit_id",
-             status=201)
-def identify_risk_point(uow, d):
-    """辨识: a risk point of a unit or one of its posts (optionally assessed at once)."""
-    today = _today(uow)
-    _active_unit(uow.conn, d["unit_id"])
-    mpl = d["micro_power_list_id"]
-    if mpl and not mpl.startswith(d["unit_id"] + "/"):
 @app.query("rectification_overview", s.RectificationOverview, roles=READERS, scope="unit_id",
            runtime=True)
 def rectification_overview(conn, d, actor, rt):
@@ -462,6 +444,24 @@ def rectification_board(conn, d, actor, rt):
                                  d["status"], d["limit"], d["offset"])
 
 
+@app.query("overdue_list", s.OverdueList, roles=READERS, scope="unit_id", runtime=True)
+def overdue_list(conn, d, actor, rt):
+    """Overdue rectifications in a subtree, oldest deadline first, with their ladder step;
+    days overdue counted to today (to the ``as_of`` day for a past view)."""
+    today = _as_of_day(d["as_of"], settings_for(conn).tz) if d.get("as_of") else _today_of(conn, rt)
+    return _maybe_as_of(conn, d, VIEW_PROJECTIONS, lambda c: q.overdue_list(
+        c, d["unit_id"], d["level"], d["limit"], d["offset"], today))
+
+
+# -- integrity-risk points -------------------------------------------------------------------------------
+@app.command("identify_risk_point", s.IdentifyRiskPoint, roles=RISK_WRITERS, scope="unit_id",
+             status=201)
+def identify_risk_point(uow, d):
+    """辨识: a risk point of a unit or one of its posts (optionally assessed at once)."""
+    today = _today(uow)
+    _active_unit(uow.conn, d["unit_id"])
+    mpl = d["micro_power_list_id"]
+    if mpl and not mpl.startswith(d["unit_id"] + "/"):
         # the units service names a 微权力清单 "<unit id>/<post>"
         raise BadInput("不是本单位的微权力清单",
                        {"micro_power_list_id": ["必须是「%s/岗位」的形式" % d["unit_id"]]})
