@@ -292,7 +292,7 @@ class Indicators(Projection):
 
 
 UNIT_DIRECTORY = unit_directory_projection()
-PROJECTIONS = [UNIT_DIRECTORY, SharedRecords(), Indicators(), Registers()]
+PROJECTIONS = [UNIT_DIRECTORY, SharedRecords(), Indicators()]
 from services.exchange.ranking import RANKING  # noqa: E402 - 上下互比's read model (ranking.py)
 PROJECTIONS.append(RANKING)
 
