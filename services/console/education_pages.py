@@ -278,16 +278,20 @@ def study_session(web, session_id):
             raise_forbidden()
         action = web.form("action")
         if action == "hold":
+            # roster or headcount: people ticked by name are the roster, else the number
+            roster = web.request.form.getlist("roster")
             try:
-                headcount = int(web.form("headcount"))
+                headcount = None if roster else int(web.form("headcount"))
             except ValueError:
                 headcount = None
-            data = {"session_id": session_id, "attendance": {"headcount": headcount},
+            data = {"session_id": session_id,
+                    "attendance": {"roster": roster} if roster else {"headcount": headcount},
                     "discussion": web.form("discussion") or None,
                     "leader_comment": web.form("leader_comment") or None,
                     "activities": web.request.form.getlist("activities")}
-            if headcount is None:
-                errors = {"_": "输入有误，请按提示修改后再提交", "headcount": "参加人数: 请填写整数"}
+            if not roster and headcount is None:
+                errors = {"_": "输入有误，请按提示修改后再提交",
+                          "headcount": "参加人数: 请填写整数，或勾选参加人员"}
             else:
                 _r, errors = web.attempt("education", "hold_session", data)
             done = "已记录为已开展"
@@ -302,5 +306,7 @@ def study_session(web, session_id):
         errors = _explain(errors)
     session = web.query("education", "get_session", {"session_id": session_id})
     organiser = _unit(web, session["organiser_unit_id"])["name"]
+    people = web.query("units", "list_people", {"unit_id": session["organiser_unit_id"]})["people"] \
+        if web.writer and session["status"] == "planned" else []
     return web.render("study_session.html", status=400 if errors else 200, s=session,
-                      organiser=organiser, errors=errors, values=web.request.form)
+                      organiser=organiser, people=people, errors=errors, values=web.request.form)

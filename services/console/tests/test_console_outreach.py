@@ -336,3 +336,27 @@ def test_node_status_shows_peers_fingerprints_links_and_rejections_by_reason(nod
     wait_for(lambda: "格式错误" in admin.get("/admin/status").text, timeout=20)
     rows = re.search(r'data-testid="rejections">(.*?)</table>', admin.get("/admin/status").text, re.S)
     assert re.search(r"<td>格式错误</td><td>\d+</td><td>1</td>", rows.group(1))
+
+
+# -- 学习教育日历: roster or headcount (last: it credits the young cadre's education) ----------------
+def test_a_session_is_held_with_a_roster_picked_by_name_and_credits_the_young_cadre(node, client_for):
+    start = datetime.now(TZ).replace(hour=0, minute=1, second=0, microsecond=0)
+    planned = node.api("education", "plan_session", {
+        "kind": "theme_joint_study", "title": "主题联学：名单登记", "organiser_unit_id": node.ids["a"],
+        "scheduled_at": start.isoformat(),
+        "materials": [{"title": "学习材料", "ref": "区纪发〔2026〕1号"}]})
+    link = "/calendar/sessions/%s" % planned["session_id"]
+    admin = client_for(node, "admin")
+    page = admin.get(link).text
+    roster = re.search(r'data-testid="roster">(.*?)</fieldset>', page, re.S).group(1)
+    assert "陈提拔" in roster and "周青年" in roster and "刘新任" not in roster  # the unit's people
+    assert "学习材料（区纪发〔2026〕1号）" in page
+    nothing = admin.post(link, {"action": "hold", "headcount": ""})
+    assert nothing.status_code == 400 and "或勾选参加人员" in nothing.text
+    assert _q(node, "get_session", {"session_id": planned["session_id"]})["status"] == "planned"
+    held = admin.post(link, {"action": "hold", "headcount": "", "roster": ["p-chen", "p-zhou"]})
+    assert held.status_code == 303
+    shown = admin.get(link).text
+    assert 'data-testid="status">已开展<' in shown and re.search(r"<th>参加人数</th><td>2</td>", shown)
+    young = _q(node, "young_cadre_programme", {"unit_id": node.ids["a"]})["young_cadres"][0]
+    assert young["last_on"] == today().isoformat()

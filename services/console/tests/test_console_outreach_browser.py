@@ -148,3 +148,39 @@ def test_the_node_status_page(node, as_user):
     viewer = as_user("viewer")
     assert viewer.locator("nav.menu a:has-text('节点状态')").count() == 0
     assert viewer.locator("nav.menu a:has-text('廉政谈话与年轻干部')").count() == 0
+
+
+def test_the_warning_education_grid_over_a_month_and_a_year_boundary_in_shanghai(node, as_user):
+    """23:30 on 31 December in Shanghai is December; 00:10 on 1 January (16:10 UTC the day
+    before) is January - the grid in the browser, chosen with the page's own pickers."""
+    for unit, at in (("a", "2025-12-31T23:30:00+08:00"), ("b", "2025-12-31T16:10:00+00:00"),
+                     ("a", "2026-10-31T23:50:00+08:00"), ("b", "2026-10-31T16:05:00+00:00")):
+        node.api("education", "record_session", {
+            "kind": "warning_education", "title": "警示教育：以案促改", "organiser_unit_id": node.ids[unit],
+            "scheduled_at": at, "attendance": {"headcount": 12}})
+    page = as_user("admin")
+    open_menu(page, "警示教育月月行")
+
+    def show(year, month):
+        page.fill("input[name=year]", str(year))
+        page.select_option("select[name=month]", label="%d月" % month)
+        page.click("button:has-text('查看')")
+        page.wait_for_selector("h2:has-text('%d月')" % month)
+
+    def cell(unit, month):
+        return page.inner_text("td[title^='%s %d月']" % (unit, month))
+
+    show(2025, 12)
+    assert cell("区财政局", 12) == "已开展" and cell("区审计局", 12) == "未开展"
+    assert "区审计局" in page.inner_text("[data-testid=missed]")
+    assert "区财政局" not in page.inner_text("[data-testid=missed]")
+    show(2026, 1)
+    assert cell("区审计局", 1) == "已开展" and cell("区财政局", 1) == "未开展"
+    assert cell("区财政局", 10) == "已开展" and cell("区审计局", 10) == "未开展"
+    assert cell("区审计局", 11) == "已开展" and cell("区财政局", 11) == "未开展"
+    # this month is in progress, never missed
+    now = today()
+    show(now.year, now.month)
+    assert cell("区审计局", now.month) in ("进行中", "已开展")
+    assert "未开展" not in page.inner_text("td[title^='区审计局 %d月']" % now.month)
+    no_codes(page.inner_text("main"))
