@@ -243,6 +243,10 @@ def study_calendar(web):
             data["speaker"] = {"post": web.form("speaker_post")}
         if web.form("material_title") or web.form("material_ref"):
             data["materials"] = [{"title": web.form("material_title"), "ref": web.form("material_ref")}]
+        from services.console.outreach_pages import _tags_from_form
+        tags = _tags_from_form(web)  # 精准推送: what the session addresses (risk points picked)
+        if any(tags.values()):
+            data["tags"] = tags
         if data["scheduled_at"] is None:
             errors = {"_": "输入有误，请按提示修改后再提交", "scheduled_at": FIELD_TEXTS["scheduled_at"]}
         else:
@@ -265,9 +269,11 @@ def study_calendar(web):
             by_day.setdefault(s["local_date"], []).append(s)
     prev_m = (year, month - 1) if month > 1 else (year - 1, 12)
     next_m = (year, month + 1) if month < 12 else (year + 1, 1)
+    from services.console.outreach_pages import register_names
     return web.render("calendar.html", status=400 if errors else 200, year=year, month=month,
                       weeks=_month_weeks(year, month), by_day=by_day, today=today, units=units,
-                      prev_m=prev_m, next_m=next_m, errors=errors, values=web.request.form)
+                      prev_m=prev_m, next_m=next_m, errors=errors, values=web.request.form,
+                      register=register_names(web) if web.writer else [])
 
 
 @page("/calendar/sessions/<session_id>", methods=("GET", "POST"))

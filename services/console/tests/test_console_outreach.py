@@ -360,3 +360,22 @@ def test_a_session_is_held_with_a_roster_picked_by_name_and_credits_the_young_ca
     assert 'data-testid="status">已开展<' in shown and re.search(r"<th>参加人数</th><td>2</td>", shown)
     young = _q(node, "young_cadre_programme", {"unit_id": node.ids["a"]})["young_cadres"][0]
     assert young["last_on"] == today().isoformat()
+
+
+def test_a_session_planned_on_the_calendar_for_a_risk_point_closes_its_gap(node, client_for):
+    admin = client_for(node, "admin")
+    cal = admin.get("/calendar").text
+    tags = re.search(r'data-testid="session-tags">(.*?)</fieldset>', cal, re.S).group(1)
+    assert 'value="政府采购"' in tags and 'value="资金拨付"' in tags  # picked, not typed
+    planned = admin.post("/calendar", {"kind": "theme_joint_study", "title": "政府采购专题联学",
+                                       "organiser_unit_id": node.ids["a"], "day": today().isoformat(),
+                                       "time": "00:00", "risk_points": ["政府采购"], "posts": "采购专员"})
+    assert planned.status_code == 303
+    session = next(s for s in _q(node, "list_sessions", {"unit_id": node.ids["a"]})["organised"]
+                   if s["title"] == "政府采购专题联学")
+    assert session["tags"]["risk_points"] == ["政府采购"] and session["tags"]["posts"] == ["采购专员"]
+    assert admin.post("/calendar/sessions/%s" % session["session_id"],
+                      {"action": "hold", "headcount": "15"}).status_code == 303
+    coverage = admin.get("/tailoring").text
+    rows = dict(re.findall(r"<td>(资金拨付|政府采购)</td>.*?data-testid=\"gaps\">(.*?)</td>", coverage, re.S))
+    assert rows["政府采购"] == "无"
