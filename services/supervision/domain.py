@@ -1725,12 +1725,12 @@ class TaskList(Aggregate):
     """任务清单: who issued it, when, and where it came from (a list or a meeting)."""
 
     class Issued(Aggregate.Event):
-        list_id: str
+        list_id: IdStr
         title: str
-        issuer_unit_id: str
-        issued_on: str           # ISO date
-        source: str              # TASK_SOURCES
-        meeting_id: str | None = None
+        issuer_unit_id: IdStr
+        issued_on: DateStr           # ISO date
+        source: OneOf(TASK_SOURCES)
+        meeting_id: IdStr | None = None
 
         def apply(self, t):
             t.title = self.title
@@ -1740,9 +1740,9 @@ class TaskList(Aggregate):
             t.items = 0
 
     class ItemAdded(Aggregate.Event):
-        list_id: str
-        task_id: str
-        seq: int
+        list_id: IdStr
+        task_id: IdStr
+        seq: Annotated[int, {"minimum": 1}]
 
         def apply(self, t):
             t.items = self.seq
@@ -1766,16 +1766,16 @@ class Task(Aggregate):
     accepted by someone other than the reporter (四眼原则, as for rectifications)."""
 
     class Assigned(Aggregate.Event):
-        task_id: str
-        list_id: str
-        seq: int
-        unit_id: str             # the responsible unit
+        task_id: IdStr
+        list_id: IdStr
+        seq: Annotated[int, {"minimum": 1}]
+        unit_id: IdStr             # the responsible unit
         title: str
         standard: str            # 标准: what counts as done
-        deadline: str            # ISO date (时限)
-        assigned_on: str
-        source: str              # TASK_SOURCES
-        meeting_id: str | None = None
+        deadline: DateStr            # ISO date (时限)
+        assigned_on: DateStr
+        source: OneOf(TASK_SOURCES)
+        meeting_id: IdStr | None = None
 
         def apply(self, t):
             t.list_id = self.list_id
@@ -1791,11 +1791,11 @@ class Task(Aggregate):
         """What was done and the evidence (references into the node's evidence store)."""
 
         private = True
-        task_id: str
-        unit_id: str
+        task_id: IdStr
+        unit_id: IdStr
         summary: str
         evidence: list
-        reported_on: str
+        reported_on: DateStr
         reported_by: str
 
         def apply(self, t):
@@ -1804,22 +1804,22 @@ class Task(Aggregate):
             t.reported_on = self.reported_on
 
     class Accepted(Aggregate.Event):
-        task_id: str
-        unit_id: str
-        accepted_on: str
+        task_id: IdStr
+        unit_id: IdStr
+        accepted_on: DateStr
         accepted_by: str
         note: str
-        deadline: str
+        deadline: DateStr
         on_time: bool
 
         def apply(self, t):
             t.status = "accepted"
 
     class Returned(Aggregate.Event):
-        task_id: str
-        unit_id: str
+        task_id: IdStr
+        unit_id: IdStr
         reason: str
-        returned_on: str
+        returned_on: DateStr
         returned_by: str
 
         def apply(self, t):
@@ -1827,12 +1827,12 @@ class Task(Aggregate):
             t.reported_on = None
 
     class DeadlineExtended(Aggregate.Event):
-        task_id: str
-        unit_id: str
-        previous_deadline: str
-        deadline: str
+        task_id: IdStr
+        unit_id: IdStr
+        previous_deadline: DateStr
+        deadline: DateStr
         reason: str
-        extended_on: str
+        extended_on: DateStr
 
         def apply(self, t):
             t.deadline = self.deadline
@@ -1840,33 +1840,33 @@ class Task(Aggregate):
             t.escalation_step = 0
 
     class Cancelled(Aggregate.Event):
-        task_id: str
-        unit_id: str
+        task_id: IdStr
+        unit_id: IdStr
         reason: str
-        cancelled_on: str
+        cancelled_on: DateStr
 
         def apply(self, t):
             t.status = "cancelled"
 
     class OverdueDetected(Aggregate.Event):
-        task_id: str
-        unit_id: str
-        deadline: str
-        detected_on: str
-        days_overdue: int
+        task_id: IdStr
+        unit_id: IdStr
+        deadline: DateStr
+        detected_on: DateStr
+        days_overdue: Annotated[int, {"minimum": 1}]
 
         def apply(self, t):
             t.overdue = True
 
     class Escalated(Aggregate.Event):
-        task_id: str
-        unit_id: str
-        step: int
-        level: str               # settings.ESCALATION_LEVELS
+        task_id: IdStr
+        unit_id: IdStr
+        step: Annotated[int, {"minimum": 1}]
+        level: OneOf(ESCALATION_LEVELS)
         target: dict
-        days_overdue: int
-        escalated_on: str
-        deadline: str
+        days_overdue: Annotated[int, {"minimum": 1}]
+        escalated_on: DateStr
+        deadline: DateStr
 
         def apply(self, t):
             t.escalation_step = self.step
@@ -1946,14 +1946,14 @@ class Meeting(Aggregate):
     decision is assigned to one of the units present and becomes a tracked ``Task``."""
 
     class Held(Aggregate.Event):
-        meeting_id: str
+        meeting_id: IdStr
         title: str
-        kind: str                # MEETING_KINDS
-        convener_unit_id: str
-        held_on: str
-        unit_ids: list           # the responsible units taking part
+        kind: OneOf(MEETING_KINDS)
+        convener_unit_id: IdStr
+        held_on: DateStr
+        unit_ids: list[IdStr]    # the responsible units taking part
         summary: str
-        list_id: str             # the task list its decisions go into
+        list_id: IdStr             # the task list its decisions go into
 
         def apply(self, m):
             m.title = self.title
@@ -1963,11 +1963,11 @@ class Meeting(Aggregate):
             m.decisions = 0
 
     class DecisionRecorded(Aggregate.Event):
-        meeting_id: str
-        seq: int
+        meeting_id: IdStr
+        seq: Annotated[int, {"minimum": 1}]
         text: str
-        unit_id: str
-        task_id: str
+        unit_id: IdStr
+        task_id: IdStr
 
         def apply(self, m):
             m.decisions = self.seq
@@ -1994,4 +1994,120 @@ class Meeting(Aggregate):
         self.trigger(self.DecisionRecorded, meeting_id=self.id, seq=self.decisions + 1,
                      text=text, unit_id=unit_id, task_id=task_id)
         return self.decisions
+
+
+# -- 专项整治 / 专项治理 and 四风 ------------------------------------------------------------------
+CAMPAIGN_KINDS = Choices("专项类型", {"rectification": "专项整治", "governance": "专项治理"})
+# 四风 and the new forms of 形式主义、官僚主义 the report names (文山会海、过度留痕 ...)
+FOUR_WINDS = Choices("四风问题类别", {
+    "formalism": "形式主义",
+    "formalism_new": "形式主义新表现（文山会海、过度留痕、“指尖上的形式主义”）",
+    "bureaucratism": "官僚主义",
+    "bureaucratism_new": "官僚主义新表现（推诿扯皮、懒政怠政、“新官不理旧账”）",
+    "hedonism": "享乐主义",
+    "extravagance": "奢靡之风",
+})
+CAMPAIGN_STATES = Choices("专项进度", {"upcoming": "未开始", "running": "进行中",
+                                       "ended": "已到期", "closed": "已总结收尾"})
+
+
+def campaign_state(starts_on: str, ends_on: str, closed: bool, today: str) -> str:
+    if closed:
+        return "closed"
+    if today < starts_on:
+        return "upcoming"
+    return "running" if today <= ends_on else "ended"
+
+
+def campaign_item_colour(deadline: str | None, status: str, today: str, soon_days: int) -> str:
+    """A campaign's rectification in the three colours of tasks: open past its deadline
+    red, open and due soon yellow, else green (evidence in or closed)."""
+    if not deadline:
+        return "green"
+    return task_colour(deadline, {"open": "open", "evidence_submitted": "reported",
+                                  "closed": "accepted"}.get(status, status), today, soon_days)
+
+
+class Campaign(Aggregate):
+    """专项整治 / 专项治理: a scope (a unit and everything below it), a period, the 四风
+    categories it targets; findings in its scope and period are tagged to it, each with
+    a 四风 category, so its progress is their rectifications' progress."""
+
+    class Launched(Aggregate.Event):
+        campaign_id: IdStr
+        title: str
+        kind: OneOf(CAMPAIGN_KINDS)
+        scope_unit_id: IdStr
+        starts_on: DateStr
+        ends_on: DateStr
+        categories: list[OneOf(FOUR_WINDS)]   # the codes it targets (empty: any)
+        description: str
+        launched_on: DateStr
+
+        def apply(self, c):
+            c.scope_unit_id = self.scope_unit_id
+            c.starts_on = self.starts_on
+            c.ends_on = self.ends_on
+            c.categories = list(self.categories)
+            c.closed = False
+            c.findings = []
+
+    class FindingTagged(Aggregate.Event):
+        campaign_id: IdStr
+        finding_id: IdStr
+        unit_id: IdStr
+        four_winds: OneOf(FOUR_WINDS) | None   # None: not a 四风 problem
+        found_on: DateStr
+        tagged_on: DateStr
+
+        def apply(self, c):
+            c.findings.append(self.finding_id)
+
+    class Closed(Aggregate.Event):
+        campaign_id: IdStr
+        summary: str
+        closed_on: DateStr
+
+        def apply(self, c):
+            c.closed = True
+
+    @classmethod
+    def launch(cls, campaign_id, title, kind, scope_unit_id, starts_on, ends_on, categories,
+               description, today):
+        if ends_on < starts_on:
+            raise BadInput("结束日期早于开始日期", {"ends_on": ["不得早于开始日期"]})
+        if ends_on < today:
+            raise BadInput("专项的期限已经过去", {"ends_on": ["不得早于今天"]})
+        if len(set(categories)) != len(categories):
+            raise BadInput("四风问题类别有重复", {"categories": ["类别重复"]})
+        c = cls(campaign_id)
+        c.trigger(cls.Launched, campaign_id=campaign_id, title=title, kind=kind,
+                  scope_unit_id=scope_unit_id, starts_on=starts_on, ends_on=ends_on,
+                  categories=list(categories), description=description, launched_on=today)
+        return c
+
+    def tag(self, finding_id: str, unit_in_scope: bool, unit_id: str, found_on: str,
+            four_winds: str | None, today: str):
+        """A finding joins the campaign: inside its scope and period, once, with a 四风
+        category among those the campaign targets (any, when it names none)."""
+        if self.closed:
+            raise RuleViolation("该专项已总结收尾，不能再纳入问题")
+        if finding_id in self.findings:
+            raise RuleViolation("该问题已纳入本专项", {"finding_id": ["已纳入"]})
+        if not unit_in_scope:
+            raise BadInput("问题所在单位不在专项范围内", {"unit_id": ["不在专项范围内"]})
+        if not self.starts_on <= found_on <= self.ends_on:
+            raise BadInput("问题发现日期不在专项期间内", {"found_on": ["不在专项期间内"]})
+        if four_winds is not None and self.categories and four_winds not in self.categories:
+            raise BadInput("该类别不是本专项整治的四风问题", {"four_winds": ["不是本专项的类别"]})
+        self.trigger(self.FindingTagged, campaign_id=self.id, finding_id=finding_id,
+                     unit_id=unit_id, four_winds=four_winds, found_on=found_on, tagged_on=today)
+
+    def close(self, summary: str, today: str):
+        if self.closed:
+            raise RuleViolation("该专项已经总结收尾")
+        if today < self.starts_on:
+            raise RuleViolation("专项尚未开始，不能总结收尾")
+        self.trigger(self.Closed, campaign_id=self.id, summary=summary, closed_on=today)
+
 # -- end of 跟踪问效 (H7) --

@@ -9,8 +9,8 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.supervision.domain import (
-    DISCIPLINE_FORMS, FACT_SOURCES, FINDING_SOURCES, MEETING_KINDS, RESPONSIBLE_ROLES,
-    RISK_CATEGORIES, RISK_LEVELS, SEVERITIES, TASK_STATUSES,
+    CAMPAIGN_KINDS, DISCIPLINE_FORMS, FACT_SOURCES, FINDING_SOURCES, FOUR_WINDS, MEETING_KINDS,
+    RESPONSIBLE_ROLES, RISK_CATEGORIES, RISK_LEVELS, SEVERITIES, TASK_STATUSES,
 )
 from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
 from services.supervision.evidence import REF_RE
@@ -501,4 +501,40 @@ class AddDecision(Decision):
 
 class MeetingRef(Schema):
     meeting_id = Id(required=True)
+# -- 专项整治 / 专项治理 ----------------------------------------------------------------------------
+class LaunchCampaign(Schema):
+    campaign_id = Id(load_default=None)
+    title = Name(200, required=True)
+    kind = fields.String(load_default="rectification", validate=validate.OneOf(CAMPAIGN_KINDS))
+    scope_unit_id = Id(required=True)
+    starts_on = Date(required=True)
+    ends_on = Date(required=True)
+    categories = fields.List(fields.String(validate=validate.OneOf(FOUR_WINDS)),
+                             load_default=list, validate=validate.Length(0, len(FOUR_WINDS)))
+    description = Text(4000, load_default="")
+
+
+class CampaignRef(Schema):
+    campaign_id = Id(required=True)
+
+
+class TagFinding(CampaignRef):
+    finding_id = Id(required=True)
+    four_winds = fields.String(load_default=None, validate=validate.OneOf(FOUR_WINDS))
+
+
+class RecordCampaignFinding(RecordFinding):
+    """record_finding's fields, and the campaign and 四风 category it is tagged with."""
+    campaign_id = Id(required=True)
+    four_winds = fields.String(load_default=None, validate=validate.OneOf(FOUR_WINDS))
+
+
+class CloseCampaign(CampaignRef):
+    summary = Text(4000, required=True)
+
+
+class CampaignProgress(CampaignRef):
+    soon_days = Integer(load_default=7, validate=validate.Range(0, 90))
+
+
 # -- end of 跟踪问效 (H7) --

@@ -11,8 +11,10 @@ from datetime import date, timedelta
 
 from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, case, func, select
 
-from services.supervision.domain import task_colour, task_days_overdue
-from services.supervision.projections import metadata
+from services.supervision.domain import (
+    campaign_item_colour, campaign_state, days_overdue, task_colour, task_days_overdue,
+)
+from services.supervision.projections import metadata, rectifications
 from shared.errors import NotFound
 from shared.events import canonical_json
 from shared.projections import Projection, on, startswith
@@ -306,3 +308,159 @@ def list_meetings(conn, unit_id, limit, offset) -> dict:
             tasks.c.meeting_id == row["meeting_id"], tasks.c.status == "accepted")).scalar()
         out.append(dict(row, unit_ids=json.loads(row["unit_ids"]), decisions_done=done))
     return {"unit_id": unit_id, "meetings": out}
+
+
+# -- 专项整治 / 专项治理 ----------------------------------------------------------------------------
+campaigns = Table(
+    "sv_campaigns", metadata,
+    Column("campaign_id", String(100), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("scope_unit_id", String(100), nullable=False, index=True),
+    Column("starts_on", String(10), nullable=False),
+    Column("ends_on", String(10), nullable=False),
+    Column("categories", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("launched_on", String(10), nullable=False),
+    Column("closed_on", String(10)),
+    Column("summary", Text),
+    Column("findings", Integer, nullable=False, default=0),
+)
+
+campaign_findings = Table(
+    "sv_campaign_findings", metadata,
+    Column("campaign_id", String(100), primary_key=True),
+    Column("finding_id", String(100), primary_key=True),
+    Column("unit_id", String(100), nullable=False),
+    Column("four_winds", String(30)),
+    Column("found_on", String(10), nullable=False),
+    Column("tagged_on", String(10), nullable=False),
+)
+
+
+class Campaigns(Projection):
+    name = "sv_campaigns"
+    tables = (campaigns, campaign_findings)
+
+    @on("Campaign.Launched")
+    def launched(self, w, e):
+        p = e.payload
+        w.insert(campaigns, campaign_id=p["campaign_id"], title=p["title"], kind=p["kind"],
+                 scope_unit_id=p["scope_unit_id"], starts_on=p["starts_on"], ends_on=p["ends_on"],
+                 categories=canonical_json(p["categories"]), description=p["description"],
+                 launched_on=p["launched_on"], findings=0)
+
+    @on("Campaign.FindingTagged")
+    def tagged(self, w, e):
+        p = e.payload
+        w.insert(campaign_findings, campaign_id=p["campaign_id"], finding_id=p["finding_id"],
+                 unit_id=p["unit_id"], four_winds=p["four_winds"], found_on=p["found_on"],
+                 tagged_on=p["tagged_on"])
+        row = w.get(campaigns, campaign_id=p["campaign_id"])
+        w.update(campaigns, {"campaign_id": p["campaign_id"]}, findings=row["findings"] + 1)
+
+    @on("Campaign.Closed")
+    def closed(self, w, e):
+        p = e.payload
+        w.update(campaigns, {"campaign_id": p["campaign_id"]}, closed_on=p["closed_on"],
+                 summary=p["summary"])
+
+
+CAMPAIGNS = Campaigns()
+
+
+def _campaign_row(conn, campaign_id: str) -> dict:
+    row = conn.execute(select(campaigns, ud.c.name.label("scope_name"))
+                       .select_from(campaigns.join(ud, ud.c.unit_id == campaigns.c.scope_unit_id))
+                       .where(campaigns.c.campaign_id == campaign_id)).mappings().first()
+    if row is None:
+        raise NotFound("专项「%s」不存在" % campaign_id, {"campaign_id": ["不存在"]})
+    return dict(row, categories=json.loads(row["categories"]))
+
+
+def campaign_progress(conn, campaign_id: str, today: str, soon_days: int = SOON_DAYS) -> dict:
+    """A campaign and how far its findings' rectifications have come: totals, per 四风
+    category and per unit (found / closed / open / overdue), each finding in colour."""
+    r = rectifications
+    out = _campaign_row(conn, campaign_id)
+    out["state"] = campaign_state(out["starts_on"], out["ends_on"], out["closed_on"] is not None,
+                                  today)
+    rows = conn.execute(
+        select(campaign_findings.c.finding_id, campaign_findings.c.four_winds,
+               campaign_findings.c.found_on, r.c.description, r.c.severity, r.c.status,
+               r.c.deadline, r.c.submitted_on, r.c.unit_id.label("owner_unit_id"),
+               campaign_findings.c.unit_id, ud.c.name.label("unit_name"))
+        .select_from(campaign_findings
+                     .join(r, r.c.rect_id == campaign_findings.c.finding_id)
+                     .join(ud, ud.c.unit_id == campaign_findings.c.unit_id))
+        .where(campaign_findings.c.campaign_id == campaign_id)
+        .order_by(r.c.deadline, campaign_findings.c.finding_id)).mappings().all()
+
+    def blank():
+        return {"found": 0, "closed": 0, "open": 0, "overdue": 0}
+    totals, by_category, by_unit, items = blank(), {}, {}, []
+    for row in rows:
+        item = dict(row)
+        item["colour"] = campaign_item_colour(row["deadline"], row["status"], today, soon_days)
+        item["days_overdue"] = (days_overdue(row["deadline"], row["status"], row["submitted_on"],
+                                             today) if row["deadline"] else 0)
+        items.append(item)
+        cat = by_category.setdefault(row["four_winds"] or "", blank())
+        unit = by_unit.setdefault(row["unit_id"], dict(blank(), unit_id=row["unit_id"],
+                                                       name=row["unit_name"]))
+        for bucket in (totals, cat, unit):
+            bucket["found"] += 1
+            if row["status"] == "closed":
+                bucket["closed"] += 1
+            else:
+                bucket["open"] += 1
+                if item["colour"] == "red":
+                    bucket["overdue"] += 1
+    rate = lambda b: round(b["closed"] / b["found"], 4) if b["found"] else None  # noqa: E731
+    for b in [totals, *by_category.values(), *by_unit.values()]:
+        b["closure_rate"] = rate(b)
+    out.update(totals=totals, items=items,
+               by_category=[dict(v, four_winds=k or None) for k, v in sorted(by_category.items())],
+               by_unit=sorted(by_unit.values(), key=lambda u: (-u["overdue"], -u["open"], u["name"])))
+    return out
+
+
+def list_campaigns(conn, unit_id: str, today: str, limit: int, offset: int) -> dict:
+    """Campaigns whose scope is ``unit_id``, a unit above it or below it (a district's
+    campaign concerns every unit in it), newest first, with their state."""
+    unit = _unit(conn, unit_id)
+    above = [u for u in unit["path"].strip("/").split("/") if u]
+    scope = ud.alias("scope")
+    rows = conn.execute(
+        select(campaigns, scope.c.name.label("scope_name"))
+        .select_from(campaigns.join(scope, scope.c.unit_id == campaigns.c.scope_unit_id))
+        .where(startswith(scope.c.path, unit["path"]) | campaigns.c.scope_unit_id.in_(above))
+        .order_by(campaigns.c.starts_on.desc(), campaigns.c.campaign_id)
+        .limit(limit).offset(offset)).mappings().all()
+    out = []
+    for row in rows:
+        closed = conn.execute(select(func.count()).select_from(
+            campaign_findings.join(rectifications,
+                                   rectifications.c.rect_id == campaign_findings.c.finding_id))
+            .where(campaign_findings.c.campaign_id == row["campaign_id"],
+                   rectifications.c.status == "closed")).scalar()
+        out.append(dict(row, categories=json.loads(row["categories"]), closed=closed,
+                        state=campaign_state(row["starts_on"], row["ends_on"],
+                                             row["closed_on"] is not None, today)))
+    return {"unit_id": unit_id, "campaigns": out}
+
+
+def untagged_findings(conn, campaign_id: str, limit: int = 200) -> list[dict]:
+    """Findings in a campaign's scope and period not yet tagged to it (for the picker)."""
+    r = rectifications
+    c = _campaign_row(conn, campaign_id)
+    scope = _unit(conn, c["scope_unit_id"])
+    tagged = select(campaign_findings.c.finding_id).where(
+        campaign_findings.c.campaign_id == campaign_id)
+    return [dict(x) for x in conn.execute(
+        select(r.c.rect_id.label("finding_id"), r.c.description, r.c.found_on,
+               ud.c.name.label("unit_name"))
+        .select_from(r.join(ud, ud.c.unit_id == r.c.finding_unit_id))
+        .where(startswith(ud.c.path, scope["path"]), r.c.found_on >= c["starts_on"],
+               r.c.found_on <= c["ends_on"], r.c.rect_id.not_in(tagged))
+        .order_by(r.c.found_on.desc()).limit(limit)).mappings()]

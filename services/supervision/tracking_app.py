@@ -10,6 +10,9 @@ supervision ``app``; imported by ``application.py``).
   deadline and takes the same escalation ladder, with the same grace periods and targets.
 * A 推进会 records the responsible units present and its decisions; each decision is a
   task of the meeting's own list, tracked as above.
+* A 专项整治 / 专项治理 campaign has a scope (a unit's subtree) and a period; findings in
+  them are tagged to it with a 四风 category (recorded for it at once, or tagged later),
+  and its progress is their rectifications' progress.
 """
 from __future__ import annotations
 
@@ -18,9 +21,12 @@ from sqlalchemy import select
 from services.supervision import schemas as s
 from services.supervision import tracking as t
 from services.supervision.application import (
-    INSPECTORS, READERS, _active_unit, _targets, _today, _today_of, app,
+    INSPECTORS, READERS, _active_unit, _targets, _today, _today_of, app, record_finding,
 )
-from services.supervision.domain import Meeting, Task, TaskList, due_escalations, parse_date
+from services.supervision.domain import (
+    Campaign, Meeting, Task, TaskList, due_escalations, parse_date,
+)
+from services.supervision.projections import rectifications
 from services.supervision.settings import settings_for
 from shared.app import new_id
 from shared.auth import WRITERS
@@ -247,3 +253,85 @@ def get_meeting(conn, d, actor, rt):
 @app.query("list_meetings", s.ListRef, roles=READERS, scope="unit_id")
 def list_meetings(conn, d, actor):
     return t.list_meetings(conn, d["unit_id"], d["limit"], d["offset"])
+
+
+# -- 专项整治 / 专项治理 ----------------------------------------------------------------------------
+def _campaign_unit(conn, data):
+    unit_id = conn.execute(select(t.campaigns.c.scope_unit_id)
+                           .where(t.campaigns.c.campaign_id == data["campaign_id"])).scalar()
+    if unit_id is None:
+        raise NotFound("专项「%s」不存在" % data["campaign_id"], {"campaign_id": ["不存在"]})
+    return unit_id
+
+
+def _tag(uow, campaign: Campaign, finding_id: str, four_winds):
+    row = uow.conn.execute(select(rectifications.c.finding_unit_id, rectifications.c.found_on)
+                           .where(rectifications.c.rect_id == finding_id)).first()
+    if row is None:
+        raise NotFound("问题「%s」不存在" % finding_id, {"finding_id": ["不存在"]})
+    scope = directory_path(uow.conn, campaign.scope_unit_id) or ""
+    in_scope = (directory_path(uow.conn, row.finding_unit_id) or "").startswith(scope)
+    campaign.tag(finding_id, in_scope, row.finding_unit_id, row.found_on, four_winds,
+                 _today(uow))
+
+
+@app.command("launch_campaign", s.LaunchCampaign, roles=INSPECTORS, scope="scope_unit_id",
+             status=201)
+def launch_campaign(uow, d):
+    """专项整治 / 专项治理 over a unit and everything below it, for a period, targeting
+    some 四风 categories (or any)."""
+    _active_unit(uow.conn, d["scope_unit_id"], "scope_unit_id")
+    campaign_id = new_id(d.get("campaign_id"))
+    if uow.exists(Campaign, campaign_id):
+        raise BadInput("专项编号已存在", {"campaign_id": ["已存在"]})
+    c = Campaign.launch(campaign_id, d["title"], d["kind"], d["scope_unit_id"],
+                        d["starts_on"].isoformat(), d["ends_on"].isoformat(), d["categories"],
+                        d["description"], _today(uow))
+    uow.save(c)
+    return {"campaign_id": campaign_id}
+
+
+@app.command("tag_campaign_finding", s.TagFinding, roles=INSPECTORS, scope=_campaign_unit)
+def tag_campaign_finding(uow, d):
+    """A finding already recorded joins the campaign, with its 四风 category."""
+    c = uow.get(Campaign, d["campaign_id"])
+    _tag(uow, c, d["finding_id"], d["four_winds"])
+    uow.save(c)
+    return {"campaign_id": c.id, "finding_id": d["finding_id"]}
+
+
+@app.command("record_campaign_finding", s.RecordCampaignFinding, roles=INSPECTORS,
+             scope="unit_id", status=201)
+def record_campaign_finding(uow, d):
+    """record_finding (the finding and its 限期整改) and its tagging in one transaction."""
+    d = dict(d)
+    campaign_id, four_winds = d.pop("campaign_id"), d.pop("four_winds")
+    c = uow.get(Campaign, campaign_id)
+    out = record_finding(uow, d)
+    _tag(uow, c, out["rect_id"], four_winds)
+    uow.save(c)
+    return dict(out, campaign_id=campaign_id, four_winds=four_winds)
+
+
+@app.command("close_campaign", s.CloseCampaign, roles=INSPECTORS, scope=_campaign_unit)
+def close_campaign(uow, d):
+    c = uow.get(Campaign, d["campaign_id"])
+    c.close(d["summary"], _today(uow))
+    uow.save(c)
+    return {"campaign_id": c.id, "closed": True}
+
+
+@app.query("campaign_progress", s.CampaignProgress, roles=READERS, scope=_campaign_unit,
+           runtime=True)
+def campaign_progress(conn, d, actor, rt):
+    """A campaign with its findings' rectifications: totals, per 四风 category, per unit,
+    each finding in three colours; ``untagged``: findings in scope and period not in it."""
+    out = t.campaign_progress(conn, d["campaign_id"], _today_of(conn, rt), d["soon_days"])
+    out["untagged"] = t.untagged_findings(conn, d["campaign_id"])
+    return out
+
+
+@app.query("list_campaigns", s.ListRef, roles=READERS, scope="unit_id", runtime=True)
+def list_campaigns(conn, d, actor, rt):
+    """Campaigns that concern a unit: scoped to it, above it or below it."""
+    return t.list_campaigns(conn, d["unit_id"], _today_of(conn, rt), d["limit"], d["offset"])
