@@ -32,6 +32,9 @@ class ConsoleDependency(DependencyProvider):
         self.users.create_schema()
         self.signin = SignIn(self.users, self.settings)
         self.signin.create_schema()
+        # session -> when this process last pushed its idle expiry back (web._sign_in_check)
+        self.touched: dict[str, float] = {}
+        self.touch_every = min(30.0, self.settings.idle_seconds / 20)
 
     def get_dependency(self, worker_ctx):
         return self

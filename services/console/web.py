@@ -19,6 +19,7 @@ import hmac
 import json
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlencode
@@ -108,17 +109,18 @@ MENU = (
     ("精准推送", "/tailoring", None),
     ("任务跟踪", "/tasks", None),
     ("推进会", "/meetings", None),
-    ("专项整治", "/campaigns", None),
     ("经验联享", "/exchange/experiences", None),
     ("案例联编", "/exchange/cases", None),
     ("活动联办", "/exchange/activities", None),
     ("典型联树", "/exchange/exemplars", None),
     ("难题联解", "/exchange/problems", None),
+    ("上下互比", "/city/compare", None),
     ("用户与登录", "/admin/users", ("node-admin",)),
     ("节点状态", "/admin/status", ("node-admin",)),
 )
 
 WRITERS = ("node-admin", "unit-admin")
+CITY_PAGES = "/city/"  # in the menu of city nodes only
 
 
 def csrf_for(session_token: str) -> str:
@@ -199,9 +201,21 @@ class Web:
                 console_sessions.c.token_hash == hash_token(self.token))).scalar()
 
     def _sign_in_check(self) -> None:
+        """The session's actor. Its idle expiry is pushed back (a committed write) at most
+        once per ``touch_every`` seconds per process; in between the session is only
+        checked (ended, revoked, expired: refused at once, as ever). A session may thus
+        end up to that many seconds before a full idle period - never later."""
         if not self.token:
             raise Unauthenticated()
-        self.actor = self.users.touch_session(self.token)
+        touched = self.dep.touched
+        now = time.monotonic()
+        if now - touched.get(self.token, -1e9) < self.dep.touch_every:
+            self.actor = self.users.authenticate(self.token)
+        else:
+            self.actor = self.users.touch_session(self.token)
+            if len(touched) > 50_000:  # one entry per recently active session
+                touched.clear()
+            touched[self.token] = now
         self.user = self.users.get(self.actor.user_id)
 
     def _csrf_check(self, kind: str) -> None:
@@ -251,7 +265,14 @@ class Web:
         return self.can(*WRITERS)
 
     def menu(self) -> list[tuple]:
-        return [(t, u) for t, u, roles in MENU if roles is None or self.can(*roles)]
+        return [(t, u) for t, u, roles in MENU if (roles is None or self.can(*roles))
+                and (not u.startswith(CITY_PAGES) or self.city_node)]
+
+    @property
+    def city_node(self) -> bool:
+        """This node is a city (its /city/ pages compare the districts below it)."""
+        from shared import config
+        return config.node_level(self.dep.container.config) == "city"
 
     def role_names(self) -> str:
         return "、".join(labels.label("auth.ROLES", r) for r in self.actor.roles)
@@ -308,8 +329,6 @@ FIELD_NAMES = {
     "title": "标题", "items": "条目", "planned_on": "计划日期", "scores": "评分",
     "score": "得分", "summary": "反馈内容", "told": "被反馈人", "told_at": "反馈时间",
     "standard": "标准", "held_on": "会议日期", "convener_unit_id": "召集单位",
-    "scope_unit_id": "整治范围", "starts_on": "开始日期", "ends_on": "结束日期",
-    "four_winds": "四风问题类别",
     "text": "条目内容", "owner_post": "责任岗位", "from_revision": "比较的版本",
     "to_revision": "比较的版本", "unit_ids": "被检查单位", "criteria": "考核标准",
     "dimensions": "指标体系", "indicators": "指标", "weight": "权重", "max_score": "满分",
@@ -318,8 +337,7 @@ FIELD_NAMES = {
 FIELD_ENUMS = {"kind": "units.UNIT_KINDS", "level": "units.UNIT_LEVELS",
                "role": "units.PERSON_ROLES", "signatory_role": "units.PERSON_ROLES",
                "source": "supervision.FINDING_SOURCES", "severity": "supervision.SEVERITIES",
-               "responsible_role": "supervision.RESPONSIBLE_ROLES",
-               "four_winds": "supervision.FOUR_WINDS"}
+               "responsible_role": "supervision.RESPONSIBLE_ROLES"}
 
 
 def _chinese(text: str) -> bool:

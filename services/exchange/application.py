@@ -664,9 +664,12 @@ def federation_status(conn, d, actor):
     from services.exchange.federation import PUBLISHER_CHECKPOINT, inbox, outbox
 @app.query("city_comparison", s.CityComparison, roles=ANY_ROLE)
 def city_comparison_query(conn, d, actor):
-    """上下互比 (the city's view): the districts' own figures for a period side by side and
-    ranked, the best units of the city per indicator, and with ``node`` that district's
-    units ranked within it - read from the ranking kept as the figures arrive."""
+    """上下互比 (the city's view): districts side by side, the city's best units, a drill-down.
+
+    The districts' own figures for a period, ranked among the districts; the ``limit``
+    best units of the city per indicator (or ``indicator`` only); with ``node``, that
+    district's units ranked within it - read from the ranking kept as the figures arrive
+    (services/exchange/ranking.py). No ``period``: the latest published."""
     from services.exchange.ranking import city_comparison
     return city_comparison(conn, d["period"], d["indicator"], d["node"], d["source"], d["limit"])
 

@@ -131,11 +131,14 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
     """上下互比 as the city reads it: every district's own figures for a period side by
     side, ranked among the districts; the ``limit`` best units of the city per indicator
     (or of ``indicator`` only); and with ``node``, that district's units with their
-    figures and their rank within the district. ``period`` None: the latest published."""
+    figures and their rank within the district. ``period`` None: the latest published.
+    ``indicators`` is every name of the period; ``district_indicators`` and
+    ``unit_indicators`` the names each scope published."""
     known = periods(conn)
     if period is None:
         period = known[0] if known else None
     answer = {"period": period, "periods": known, "indicators": [], "lower_is_better": {},
+              "district_indicators": [], "unit_indicators": [],
               "districts": [], "top_units": {}, "node": node, "units": []}
     if period is None:
         return answer
@@ -145,12 +148,13 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
     d_rows = conn.execute(
         select(r.c.indicator, r.c.node, r.c.value).where(*where, r.c.scope == "district")
         .order_by(r.c.indicator, r.c.sort_value, r.c.node)).all()
-    counts, names = {}, set()
+    counts, names, by_scope = {}, set(), {"district": set(), "unit": set()}
     for row in conn.execute(select(indicator_periods).where(indicator_periods.c.period == period)
                             ).mappings():
         if source and row["source"] != source:
             continue
         names.update(json.loads(row["indicators"]))
+        by_scope.setdefault(row["scope"], set()).update(json.loads(row["indicators"]))
         if row["scope"] == "unit":  # a unit may report from supervision and education
             counts[row["node"]] = max(counts.get(row["node"], 0), row["reports"])
     names = sorted(names)
@@ -164,6 +168,8 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
     for n, count in counts.items():
         districts.setdefault(n, {"node": n, "units": count, "values": {}, "ranks": {}})
     answer.update(indicators=names, lower_is_better={n: lower_is_better(n) for n in names},
+                  district_indicators=sorted(by_scope["district"]),
+                  unit_indicators=sorted(by_scope["unit"]),
                   districts=[districts[k] for k in sorted(districts)])
     for name in ([indicator] if indicator else names):
         top = conn.execute(

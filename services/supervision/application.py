@@ -30,7 +30,7 @@ from services.supervision.projections import (
     rounds, screening,
 )
 from services.supervision.settings import settings_for
-from services.supervision.tracking import CAMPAIGNS, TRACKING
+from services.supervision.tracking import TRACKING
 from shared.app import Application, new_id
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
 from shared.errors import BadInput, Conflict, NotFound, RuleViolation
@@ -40,7 +40,7 @@ from shared.store import EventStore
 from shared.unittree import directory_path, subtree_of, unit_directory, unit_of
 
 app = Application("supervision", unit_path=directory_path)
-app.projections = PROJECTIONS + [TRACKING, CAMPAIGNS]  # + 跟踪问效, 专项 (tracking.py)
+app.projections = PROJECTIONS + [TRACKING]  # + 跟踪问效 (tracking.py)
 
 INSPECTORS = (NODE_ADMIN, INSPECTOR)
 RISK_WRITERS = (NODE_ADMIN, UNIT_ADMIN, INSPECTOR)
@@ -429,8 +429,11 @@ def list_rectifications(conn, d, actor, rt):
 @app.query("rectification_overview", s.RectificationOverview, roles=READERS, scope="unit_id",
            runtime=True)
 def rectification_overview(conn, d, actor, rt):
-    """工作台: a subtree's open rectifications counted by colour (overdue / due within
-    ``soon_days`` / on course), the most urgent ones, and the units with the most overdue."""
+    """工作台: a subtree's open rectifications counted by colour, the most urgent, the worst units.
+
+    Colours: overdue / due within ``soon_days`` / on course, counted by the database over
+    the whole subtree; ``limit`` most urgent (earliest deadline), ``units_limit`` units
+    with the most overdue then due soon."""
     return q.rectification_overview(conn, d["unit_id"], _today_of(conn, rt), d["soon_days"],
                                     d["limit"], d["units_limit"])
 
@@ -438,8 +441,10 @@ def rectification_overview(conn, d, actor, rt):
 @app.query("rectification_board", s.RectificationBoard, roles=READERS, scope="unit_id",
            runtime=True)
 def rectification_board(conn, d, actor, rt):
-    """整改看板: per status its count and colours, and one page of its rectifications
-    (open ones earliest deadline first, closed ones latest verified first)."""
+    """整改看板: per status its count, its colours and one page of its rectifications.
+
+    Open and awaiting ones earliest deadline first, closed ones latest verified first;
+    ``status`` with ``offset`` pages one column."""
     return q.rectification_board(conn, d["unit_id"], _today_of(conn, rt), d["soon_days"],
                                  d["status"], d["limit"], d["offset"])
 

@@ -64,6 +64,7 @@ def test_districts_ranked_best_first_and_fewest_first_where_less_is_better(engin
     assert answer["period"] == PERIOD and answer["periods"] == [PERIOD]
     assert answer["indicators"] == ["closure_rate", "overdue_count"]
     assert answer["lower_is_better"] == {"closure_rate": False, "overdue_count": True}
+    assert answer["district_indicators"] == answer["unit_indicators"] == answer["indicators"]
     by = {d["node"]: d for d in answer["districts"]}
     assert [d["node"] for d in answer["districts"]] == ["district-a", "district-b", "district-c"]
     # closure: b and c tie at 0.8 (the node breaks the tie), a last; overdue: fewest first
