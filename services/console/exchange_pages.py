@@ -342,14 +342,21 @@ DONE = {"publish": "已按所选范围共享", "withdraw": "已撤回共享", "c
 
 
 def _revisions(history: list[dict], contributions: dict) -> list[dict]:
-    out = []
+    """Each revision once: the owner's node has the draft (Compiled), the others first hear
+    of a case when it is published, with the revision it had then."""
+    out, seen = [], set()
     for e in history:
-        if e["event_type"] in ("Case.Compiled", "Case.Revised"):
-            p = e["payload"]
-            out.append({"revision": p.get("revision", 1), "at": e["occurred_at"],
-                        "note": p.get("note") or "编写初稿",
-                        "merged": [contributions[c] for c in p.get("merged_now", [])
-                                   if c in contributions]})
+        if e["event_type"] not in ("Case.Compiled", "Case.Published", "Case.Revised"):
+            continue
+        p = e["payload"]
+        revision = p.get("revision", 1)
+        if revision in seen:
+            continue
+        seen.add(revision)
+        out.append({"revision": revision, "at": e["occurred_at"],
+                    "note": p.get("note") or ("编写初稿" if revision == 1 else "发布"),
+                    "merged": [contributions[c] for c in p.get("merged_now", [])
+                               if c in contributions]})
     return out
 
 

@@ -59,7 +59,9 @@ SUB_KINDS = Choices("附属记录类型", {"contribution": "补充内容", "comm
 # the statuses the five record kinds move through (each kind uses some of them)
 RECORD_STATUSES = Choices("记录状态", {"draft": "草稿", "planned": "计划中", "announced": "已发布",
                                    "completed": "已完成", "cancelled": "已取消", "open": "待解决",
-                                   "solution_accepted": "已采纳方案", "resolved": "已解决"})
+                                   "solution_accepted": "已采纳方案", "resolved": "已解决",
+                                   # experiences, cases and exemplars once shared, and any withdrawn
+                                   "published": "已发布", "withdrawn": "已撤回"})
 
 
 # why another node's message was refused (shared.federation's ``EnvelopeRejected.reason``;

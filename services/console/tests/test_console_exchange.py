@@ -132,6 +132,8 @@ def test_the_district_contributes_to_a_city_case_and_the_city_merges_it(two_node
     _arrived(d, clients["district"], "cases", title)
     page = clients["district"].get(path).text
     assert "来自：市本级 · 市财政局" in page and "提交补充内容" in page and "修订案例" not in page
+    assert "已发布" in page and "published" not in page
+    assert "第 1 版" in page.split('data-testid="revisions"')[1].split("</table>")[0]
     assert clients["district"].post(path, {
         "action": "contribute", "unit_id": d.units["甲区财政局"],
         "contribution_type": "local_lesson", "text": "本区同类问题的教训"}).status_code == 303

@@ -56,7 +56,8 @@ def sentence(page) -> str:
 
 def _no_codes(text: str) -> None:
     assert "Traceback" not in text and "None" not in text
-    assert not re.search(r"\b(district-a|city|experience|activity|named)\b", text)
+    assert not re.search(r"\b(district-a|city|experience|activity|named|published|open|window)\b",
+                         text)
 
 
 def test_the_district_publishes_an_experience_and_the_citys_console_shows_it(two_nodes, desks):
@@ -196,6 +197,8 @@ def test_the_other_workspaces_render_for_the_user_guide(two_nodes, desks):
     page.locator("form[data-testid=contribute] textarea[name=text]").fill("本区同类问题：补助名单未公示。")
     page.locator("form[data-testid=contribute] button").click()
     page.wait_for_selector("p.flash:has-text('补充内容已提交')")
+    assert "第 1 版" in page.inner_text("[data-testid=revisions]")  # the case as published
+    _no_codes(page.inner_text("main"))
     shoot(page, "45-exchange-case")
     page.goto(d.url + "/exchange/problems")
     soon = page.locator("[data-testid=feed] tr", has_text="基层站所监督力量薄弱")
@@ -210,6 +213,7 @@ def test_the_other_workspaces_render_for_the_user_guide(two_nodes, desks):
     page = desks["city"]
     page.goto(city.url + "/exchange/problems/" + problem_soon["problem_id"])
     reload_until(page, "提出解决方案")
+    _no_codes(page.inner_text("main"))
     shoot(page, "47-exchange-problem-city")
     page.goto(city.url + "/exchange/exemplars/" + exemplar["exemplar_id"])
     reload_until(page, "推荐这个典型")
@@ -217,4 +221,5 @@ def test_the_other_workspaces_render_for_the_user_guide(two_nodes, desks):
     page.locator("form[data-testid=endorse] button").click()
     page.wait_for_selector("p.flash:has-text('已推荐')")
     assert "好评率" in page.inner_text("[data-testid=indicators]")
+    _no_codes(page.inner_text("main"))
     shoot(page, "48-exchange-exemplar")
