@@ -622,3 +622,4 @@ from services.console import ecology_pages  # noqa: E402,F401 - registers the �
 from services.console import inspection_pages  # noqa: E402,F401 - registers batch planning and the checklist pages
 from services.console import tasks_pages  # noqa: E402,F401 - 任务跟踪 (跟踪问效) and 推进会
 from services.console import city_pages  # noqa: E402,F401 - registers the city's 上下互比 page
+from services.console import campaigns_pages  # noqa: E402,F401 - 专项整治 (四风)

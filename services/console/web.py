@@ -109,6 +109,7 @@ MENU = (
     ("精准推送", "/tailoring", None),
     ("任务跟踪", "/tasks", None),
     ("推进会", "/meetings", None),
+    ("专项整治", "/campaigns", None),
     ("经验联享", "/exchange/experiences", None),
     ("案例联编", "/exchange/cases", None),
     ("活动联办", "/exchange/activities", None),
@@ -329,6 +330,8 @@ FIELD_NAMES = {
     "title": "标题", "items": "条目", "planned_on": "计划日期", "scores": "评分",
     "score": "得分", "summary": "反馈内容", "told": "被反馈人", "told_at": "反馈时间",
     "standard": "标准", "held_on": "会议日期", "convener_unit_id": "召集单位",
+    "scope_unit_id": "整治范围", "starts_on": "开始日期", "ends_on": "结束日期",
+    "four_winds": "四风问题类别",
     "text": "条目内容", "owner_post": "责任岗位", "from_revision": "比较的版本",
     "to_revision": "比较的版本", "unit_ids": "被检查单位", "criteria": "考核标准",
     "dimensions": "指标体系", "indicators": "指标", "weight": "权重", "max_score": "满分",
@@ -337,7 +340,8 @@ FIELD_NAMES = {
 FIELD_ENUMS = {"kind": "units.UNIT_KINDS", "level": "units.UNIT_LEVELS",
                "role": "units.PERSON_ROLES", "signatory_role": "units.PERSON_ROLES",
                "source": "supervision.FINDING_SOURCES", "severity": "supervision.SEVERITIES",
-               "responsible_role": "supervision.RESPONSIBLE_ROLES"}
+               "responsible_role": "supervision.RESPONSIBLE_ROLES",
+               "four_winds": "supervision.FOUR_WINDS"}
 
 
 def _chinese(text: str) -> bool:

@@ -30,7 +30,7 @@ from services.supervision.projections import (
     rounds, screening,
 )
 from services.supervision.settings import settings_for
-from services.supervision.tracking import TRACKING
+from services.supervision.tracking import CAMPAIGNS, TRACKING
 from shared.app import Application, new_id
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
 from shared.errors import BadInput, Conflict, NotFound, RuleViolation
@@ -40,7 +40,7 @@ from shared.store import EventStore
 from shared.unittree import directory_path, subtree_of, unit_directory, unit_of
 
 app = Application("supervision", unit_path=directory_path)
-app.projections = PROJECTIONS + [TRACKING]  # + 跟踪问效 (tracking.py)
+app.projections = PROJECTIONS + [TRACKING, CAMPAIGNS]  # + 跟踪问效, 专项 (tracking.py)
 
 INSPECTORS = (NODE_ADMIN, INSPECTOR)
 RISK_WRITERS = (NODE_ADMIN, UNIT_ADMIN, INSPECTOR)
