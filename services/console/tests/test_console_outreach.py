@@ -379,3 +379,19 @@ def test_a_session_planned_on_the_calendar_for_a_risk_point_closes_its_gap(node,
     coverage = admin.get("/tailoring").text
     rows = dict(re.findall(r"<td>(资金拨付|政府采购)</td>.*?data-testid=\"gaps\">(.*?)</td>", coverage, re.S))
     assert rows["政府采购"] == "无"
+
+
+def test_a_broker_api_that_does_not_answer_is_said_in_chinese():
+    """The status page's broker part against a management API nobody listens on (a real
+    closed port): the page says so instead of failing."""
+    from nameko.testing.utils import find_free_port
+
+    from services.console.status_pages import _broker
+    from tests.fixtures import AMQP_SERVER
+
+    class Dep:
+        container = type("C", (), {"config": {
+            "AMQP_URI": AMQP_SERVER, "RABBITMQ_API_URL": "http://127.0.0.1:%d" % find_free_port()}})
+
+    links, queues, error = _broker(type("W", (), {"dep": Dep})())
+    assert (links, queues) == ([], []) and error == "无法连接消息服务器管理接口，链路和队列状态暂不可用。"
