@@ -1,4 +1,5 @@
-"""docs/API.md, generated from the services' declarations so it cannot drift.
+"""docs/API.md, generated from the services' declarations so it cannot drift (the
+OpenAPI documents, ``shared.openapi``, are generated from the same registry).
 
 `qinglian docs api` rewrites it; tests/test_docs.py fails when it is out of date.
 """
@@ -49,6 +50,8 @@ def render() -> str:
         "# API",
         "",
         "Generated from each service's `application.py` by `qinglian docs api`; do not edit by hand.",
+        "The same declarations as OpenAPI 3.1: `GET /openapi.json` on each service, kept in",
+        "`contracts/openapi/<service>.json` (`qinglian contracts generate`).",
         "",
         "Every command and query is available three ways:",
         "",

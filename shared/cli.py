@@ -4,7 +4,7 @@
     qinglian user add zhang --name 张三 --role unit-admin --unit-scope x-bureau
     qinglian events verify [--service units]
     qinglian projections rebuild --service units [--projection unit_tree] [--as-of 2026-10-01T00:00:00+08:00]
-    qinglian contracts generate [--check]   # contracts/ (event schemas, AsyncAPI) from the code
+    qinglian contracts generate [--check]   # contracts/ (event schemas, AsyncAPI, OpenAPI) from the code
     qinglian run                      # every service of this node, as `make run` does
 
 Settings come from the environment (see ``shared.config.ENV_VARS``). Services may add
@@ -342,13 +342,13 @@ def cmd_projections_rebuild(args) -> int:
 
 def cmd_contracts_generate(args) -> int:
     """Event schemas, AsyncAPI and OpenAPI documents under contracts/, from the code."""
-    from shared import contracts
+    from shared import contracts, openapi
     if args.check:
-        problems = contracts.drift()
+        problems = contracts.drift() + openapi.drift()
         for p in problems:
             print(p)
         return 1 if problems else 0
-    changed = contracts.generate()
+    changed = contracts.generate() + openapi.generate()
     for path in changed:
         print("wrote %s" % path)
     if not changed:
@@ -531,8 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     contracts = root.add_parser("contracts").add_subparsers(dest="sub", required=True)
     for name in ("generate", "asyncapi"):  # "asyncapi": the earlier name, same command
-        p = contracts.add_parser(name, help="regenerate contracts/ (event JSON Schemas, AsyncAPI) "
-                                 "from the code")
+        p = contracts.add_parser(name, help="regenerate contracts/ (event JSON Schemas, AsyncAPI, "
+                                 "OpenAPI) from the code")
         p.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
         p.set_defaults(func=cmd_contracts_generate)
 

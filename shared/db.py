@@ -1,13 +1,45 @@
 """Engines for the two back-ends, and throw-away databases for tests and benchmarks."""
 from __future__ import annotations
 
+import json
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Text, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+
+class JSONText(TypeDecorator):
+    """A read-model column holding a JSON value (a list, a dict...), stored as ``TEXT``.
+
+    Handlers and queries pass and get the values themselves; the column type serialises
+    them (UTF-8 as is, keys in the order given) and parses them back, so no projection or
+    query calls ``json.dumps``/``json.loads`` by hand.
+
+    Why ``TEXT`` underneath and not SQLAlchemy's ``JSON`` DDL: on PostgreSQL that is
+    ``json``, which has no equality operator (``DISTINCT``, ``UNION``, ``GROUP BY`` and
+    ``=`` on such a column fail), and psycopg2 decodes only real ``json`` columns - the
+    read models of every existing node are ``TEXT`` (``create_all`` never alters a
+    table, not in a rebuild either), so their rows would come back as strings. With
+    ``TEXT``, an existing node's rows read as before, a new or rebuilt node's tables are
+    the same as an old one's, and the in-memory rebuild and "as of" engines (SQLite)
+    hold the same text.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else json.dumps(value, ensure_ascii=False)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(value)
+
+    def process_literal_param(self, value, dialect):
+        return self.process_bind_param(value, dialect)
 
 
 def is_sqlite(engine_or_url) -> bool:

@@ -143,13 +143,24 @@ def AsOf(**kw) -> fields.String:  # noqa: N802
     return fields.String(validate=_check_as_of, **kw)
 
 
+def _period_year(value) -> str:
+    """A month or period's year is one the platform records (``0000-01`` has no calendar)."""
+    if isinstance(value, str) and value[:4].isascii() and value[:4].isdigit():
+        _in_years(int(value[:4]))
+    return value
+
+
+_period_year.rule = "the year %d-%d" % (FIRST_YEAR, LAST_YEAR)
+
+
 def Month(**kw) -> fields.String:  # noqa: N802
-    return fields.String(validate=Pattern(r"[0-9]{4}-(0[1-9]|1[0-2])", "月份格式应为 YYYY-MM"), **kw)
+    return fields.String(validate=[Pattern(r"[0-9]{4}-(0[1-9]|1[0-2])", "月份格式应为 YYYY-MM"),
+                                   _period_year], **kw)
 
 
 def Period(**kw) -> fields.String:  # noqa: N802
     """A reporting period: a year, a half, a quarter or a month."""
-    return fields.String(validate=Pattern(PERIOD_RE, PERIOD_MESSAGE), **kw)
+    return fields.String(validate=[Pattern(PERIOD_RE, PERIOD_MESSAGE), _period_year], **kw)
 
 
 class Date(fields.Date):

@@ -5,7 +5,8 @@
   outbox relay as a managed thread; each worker gets a small ``ServiceApi``.
 * ``NodeService`` - the base of every service class. From the service's
   ``Application`` it derives one RPC method per command and query, the HTTP routes
-  ``POST /api/<command>`` and ``GET /api/<query>``, ``/health`` and ``/metrics``.
+  ``POST /api/<command>`` and ``GET /api/<query>``, ``/openapi.json`` (their OpenAPI
+  document), ``/health`` and ``/metrics``.
   A service class is then only its name, its application and its event handlers.
 * ``idempotent`` - wraps an ``@event_handler`` so each event is handled once.
 
@@ -329,6 +330,13 @@ class NodeService:
     # answered by the connection's own green thread, without a worker: the process lives
     # and its event loop turns, even when every worker is busy (see shared.http)
     health_live = live("GET", "/health/live")(lambda self, request: None)
+
+    @http("GET", "/openapi.json")
+    def openapi_json(self, request):
+        """The OpenAPI 3.1 document of this service's /api/* routes (``shared.openapi``;
+        contracts/openapi/<service>.json holds the same text)."""
+        from shared import openapi
+        return Response(openapi.served(self.store.app, self.name), mimetype="application/json")
 
     @http("GET", "/metrics")
     def metrics(self, request):

@@ -2,12 +2,35 @@
 import jsonschema
 import pytest
 
-from shared import apidoc, contracts
+from shared import apidoc, contracts, openapi
 
 
 def test_no_drift_between_code_and_contracts():
     problems = contracts.drift()
     assert problems == [], "\n".join(problems)
+
+
+def test_no_drift_between_the_services_and_their_openapi_documents():
+    problems = openapi.drift()
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_openapi_documents_are_valid_and_name_every_operation():
+    import schemathesis
+    for service in openapi.services_with_api():
+        app = openapi._load_app(service)
+        doc = openapi.document(app, service)
+        assert doc["openapi"] == "3.1.0"
+        for result in schemathesis.openapi.from_dict(doc).get_all_operations():
+            result.ok()  # raises on a route the document describes wrongly
+        ops = {o["operationId"]: (verb, o) for p in doc["paths"].values() for verb, o in p.items()}
+        assert set(ops) == set(app.operations), service
+        for name, op in app.operations.items():
+            verb, o = ops[name]
+            assert verb == ("post" if op.kind == "command" else "get")
+            assert str(op.status) in o["responses"] and "400" in o["responses"]
+            assert o["x-roles"] == ([] if op.public else list(op.roles))
+            assert ("security" in o) is (not op.public)
 
 
 def test_every_event_type_has_a_payload_schema_that_rejects_junk():

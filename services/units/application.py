@@ -192,10 +192,7 @@ def promote_person(uow, d):
 
 
 def _person(row) -> dict:
-    d = dict(row)
-    d["roles"] = json.loads(d["roles"])
-    d["part_time_roles"] = json.loads(d["part_time_roles"])
-    return d
+    return dict(row)
 
 
 @app.query("get_person", s.PersonRef, scope=_person_unit)
@@ -237,9 +234,7 @@ def revise_document(uow, d):
 
 
 def _document(row) -> dict:
-    out = dict(row)
-    out["items"] = json.loads(out["items"])
-    return out
+    return dict(row)
 
 
 @app.query("get_document", s.DocumentRef, scope=_doc_unit)
@@ -372,10 +367,7 @@ def get_micro_power(conn, d, actor):
         micro_power.c.list_id == MicroPowerList.list_id(d["unit_id"], d["post"]))).mappings().first()
     if row is None:
         raise NotFound("岗位「%s」没有小微权力清单" % d["post"])
-    out = dict(row)
-    out["draft"] = json.loads(out["draft"])
-    out["published"] = json.loads(out["published"]) if out["published"] else None
-    return out
+    return dict(row)
 
 
 @app.query("published_micro_power", s.PublishedMicroPower, public=True)
@@ -387,7 +379,7 @@ def published_micro_power(conn, d, actor):
                         .order_by(micro_power.c.post)).mappings()
     return {"unit_id": unit["unit_id"], "unit_name": unit["name"], "lists": [
         {"post": r["post"], "version": r["published_version"], "published_on": r["published_on"],
-         **json.loads(r["published"])} for r in rows]}
+         **r["published"]} for r in rows]}
 
 
 @app.query("history", s.History)

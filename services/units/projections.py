@@ -1,12 +1,11 @@
 """Read models of the units service, and the queries that read them."""
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import (
-    Boolean, Column, Integer, MetaData, String, Table, Text, and_, func, or_, select,
+    Boolean, Column, Integer, MetaData, String, Table, and_, func, or_, select,
 )
 
+from shared.db import JSONText
 from shared.projections import Projection, on, startswith
 from shared.fields import cursor_after
 from shared.unittree import (
@@ -23,8 +22,8 @@ people = Table(
     Column("name", String(100), nullable=False),
     Column("unit_id", String(100), nullable=False, index=True),
     Column("post", String(200), nullable=False),
-    Column("roles", Text, nullable=False, default="[]"),
-    Column("part_time_roles", Text, nullable=False, default="[]"),
+    Column("roles", JSONText, nullable=False),
+    Column("part_time_roles", JSONText, nullable=False),
     Column("young_cadre", Boolean, nullable=False, default=False),
     Column("last_promoted_on", String(10)),
 )
@@ -36,7 +35,7 @@ documents = Table(
     Column("kind", String(30), nullable=False),
     Column("title", String(200), nullable=False),
     Column("revision", Integer, nullable=False),
-    Column("items", Text, nullable=False),
+    Column("items", JSONText, nullable=False),
     Column("updated_at", String(40), nullable=False),
 )
 
@@ -56,8 +55,8 @@ micro_power = Table(
     Column("list_id", String(300), primary_key=True),
     Column("unit_id", String(100), nullable=False, index=True),
     Column("post", String(200), nullable=False),
-    Column("draft", Text, nullable=False),
-    Column("published", Text),
+    Column("draft", JSONText, nullable=False),
+    Column("published", JSONText),
     Column("published_version", Integer, nullable=False, default=0),
     Column("published_on", String(10)),
 )
@@ -71,12 +70,12 @@ class People(Projection):
     def registered(self, w, e):
         p = e.payload
         w.insert(people, person_id=p["person_id"], name=p["name"], unit_id=p["unit_id"],
-                 post=p["post"], roles="[]", part_time_roles="[]", young_cadre=p["young_cadre"])
+                 post=p["post"], roles=[], part_time_roles=[], young_cadre=p["young_cadre"])
 
     @on("Person.RoleAssigned", "Person.RoleRemoved")
     def roles(self, w, e):
         row = w.get(people, person_id=e.payload["person_id"])
-        roles, part = set(json.loads(row["roles"])), set(json.loads(row["part_time_roles"]))
+        roles, part = set(row["roles"]), set(row["part_time_roles"])
         role = e.payload["role"]
         if e.event_type == "Person.RoleAssigned":
             roles.add(role)
@@ -85,8 +84,8 @@ class People(Projection):
         else:
             roles.discard(role)
             part.discard(role)
-        w.update(people, {"person_id": row["person_id"]}, roles=json.dumps(sorted(roles)),
-                 part_time_roles=json.dumps(sorted(part)))
+        w.update(people, {"person_id": row["person_id"]}, roles=sorted(roles),
+                 part_time_roles=sorted(part))
 
     @on("Person.Promoted")
     def promoted(self, w, e):
@@ -102,7 +101,7 @@ class Responsibility(Projection):
     def document(self, w, e):
         p = e.payload
         values = dict(title=p["title"], revision=p["revision"],
-                      items=json.dumps(p["items"], ensure_ascii=False), updated_at=e.occurred_at)
+                      items=p["items"], updated_at=e.occurred_at)
         if e.event_type.endswith("Drafted"):
             w.insert(documents, doc_id=p["doc_id"], unit_id=p["unit_id"], kind=p["kind"], **values)
         else:
@@ -133,19 +132,19 @@ class MicroPower(Projection):
     def drafted(self, w, e):
         p = e.payload
         w.insert(micro_power, list_id=p["list_id"], unit_id=p["unit_id"], post=p["post"],
-                 draft=json.dumps(p["content"], ensure_ascii=False), published=None,
+                 draft=p["content"], published=None,
                  published_version=0, published_on=None)
 
     @on("MicroPowerList.DraftEdited")
     def edited(self, w, e):
         w.update(micro_power, {"list_id": e.payload["list_id"]},
-                 draft=json.dumps(e.payload["content"], ensure_ascii=False))
+                 draft=e.payload["content"])
 
     @on("MicroPowerList.Published")
     def published(self, w, e):
         p = e.payload
         w.update(micro_power, {"list_id": p["list_id"]},
-                 published=json.dumps(p["content"], ensure_ascii=False),
+                 published=p["content"],
                  published_version=p["published_version"], published_on=p["published_on"])
 
 
