@@ -110,6 +110,7 @@ MENU = (
     ("任务跟踪", "/tasks", None),
     ("推进会", "/meetings", None),
     ("专项整治", "/campaigns", None),
+    ("重点岗位监督", "/key-posts", None),
     ("经验联享", "/exchange/experiences", None),
     ("案例联编", "/exchange/cases", None),
     ("活动联办", "/exchange/activities", None),

@@ -30,7 +30,7 @@ from services.supervision.projections import (
     rounds, screening,
 )
 from services.supervision.settings import settings_for
-from services.supervision.tracking import CAMPAIGNS, TRACKING
+from services.supervision.tracking import CAMPAIGNS, KEY_POSTS, TRACKING
 from shared.app import Application, new_id
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
 from shared.errors import BadInput, Conflict, NotFound, RuleViolation
@@ -40,7 +40,7 @@ from shared.store import EventStore
 from shared.unittree import directory_path, subtree_of, unit_directory, unit_of
 
 app = Application("supervision", unit_path=directory_path)
-app.projections = PROJECTIONS + [TRACKING, CAMPAIGNS]  # + 跟踪问效, 专项 (tracking.py)
+app.projections = PROJECTIONS + [TRACKING, CAMPAIGNS, KEY_POSTS]  # + 跟踪问效, 专项, 重点岗位
 
 INSPECTORS = (NODE_ADMIN, INSPECTOR)
 RISK_WRITERS = (NODE_ADMIN, UNIT_ADMIN, INSPECTOR)
@@ -713,9 +713,14 @@ def round_ranking(conn, d, actor):
 
 @app.query("assessment_report", s.RoundQuery)
 def assessment_report(conn, d, actor):
-    """研判报告 for the collective review (GET /export/assessment_report for XLSX, PDF or CSV)."""
-    return _maybe_as_of(conn, d, ROUND_PROJECTIONS,
-                        lambda c: q.assessment_report(c, d["round_id"]))
+    """研判报告 for the collective review (GET /export/assessment_report for XLSX, PDF or CSV).
+    ``key_posts``: the supervision of each unit's 一把手 and key posts (live view only)."""
+    out = _maybe_as_of(conn, d, ROUND_PROJECTIONS,
+                       lambda c: q.assessment_report(c, d["round_id"]))
+    if not d.get("as_of"):
+        from services.supervision.tracking import key_post_assessment
+        out["key_posts"] = key_post_assessment(conn, d["round_id"])
+    return out
 
 
 # -- four forms of discipline (四种形态) ---------------------------------------------------------------------

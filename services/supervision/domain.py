@@ -2110,4 +2110,87 @@ class Campaign(Aggregate):
             raise RuleViolation("专项尚未开始，不能总结收尾")
         self.trigger(self.Closed, campaign_id=self.id, summary=summary, closed_on=today)
 
+
+
+# -- 重点岗位 / 一把手 监督 ---------------------------------------------------------------------------
+KEY_POST_KINDS = Choices("重点岗位类别", {"top_leader": "一把手", "key_post": "重点岗位"})
+
+
+def post_key(post: str) -> str:
+    """The register's key for a post name (names are compared trimmed)."""
+    return post.strip()
+
+
+class KeyPostRegister(Aggregate):
+    """重点岗位 / 一把手 of one unit (id = unit id): which posts are flagged and why, and the
+    inspections that looked at them. Risk points name their post, so a flag here is what
+    lets them - and the inspections - be filtered to the posts supervision watches most."""
+
+    class PostFlagged(Aggregate.Event):
+        unit_id: IdStr
+        post: Annotated[str, {"minLength": 1, "maxLength": 200}]
+        kind: OneOf(KEY_POST_KINDS)
+        reason: str
+        flagged_on: DateStr
+
+        def apply(self, r):
+            r.posts = dict(getattr(r, "posts", None) or {})
+            r.posts[self.post] = self.kind
+
+    class FlagCleared(Aggregate.Event):
+        unit_id: IdStr
+        post: str
+        reason: str
+        cleared_on: DateStr
+
+        def apply(self, r):
+            r.posts = {k: v for k, v in r.posts.items() if k != self.post}
+
+    class InspectionFocused(Aggregate.Event):
+        unit_id: IdStr
+        post: str
+        inspection_id: IdStr
+        focused_on: DateStr
+
+        def apply(self, r):
+            r.focused = list(getattr(r, "focused", None) or []) + [[self.inspection_id, self.post]]
+
+    posts: dict | None = None
+    focused: list | None = None
+
+    @classmethod
+    def start(cls, unit_id: str):
+        r = cls(unit_id)
+        r.posts, r.focused = {}, []
+        return r
+
+    def flag(self, post: str, kind: str, reason: str, today: str):
+        post = post_key(post)
+        if (self.posts or {}).get(post) == kind:
+            raise RuleViolation("该岗位已标记为「%s」" % KEY_POST_KINDS.label(kind), {"post": ["已标记"]})
+        if kind == "top_leader" and any(k == "top_leader" and p != post
+                                        for p, k in (self.posts or {}).items()):
+            raise RuleViolation("一个单位只有一个一把手岗位，请先取消原来的标记",
+                                {"post": ["本单位已有一把手岗位"]})
+        self.trigger(self.PostFlagged, unit_id=self.id, post=post, kind=kind, reason=reason,
+                     flagged_on=today)
+
+    def clear(self, post: str, reason: str, today: str):
+        post = post_key(post)
+        if post not in (self.posts or {}):
+            raise RuleViolation("该岗位没有标记为重点岗位", {"post": ["未标记"]})
+        self.trigger(self.FlagCleared, unit_id=self.id, post=post, reason=reason, cleared_on=today)
+
+    def focus_inspection(self, inspection_id: str, inspection_unit_id: str, post: str, today: str):
+        """An inspection of this unit looks at one of its flagged posts (检查聚焦)."""
+        post = post_key(post)
+        if inspection_unit_id != self.id:
+            raise BadInput("检查的不是该岗位所在单位", {"inspection_id": ["检查的是另一个单位"]})
+        if post not in (self.posts or {}):
+            raise BadInput("该岗位没有标记为一把手或重点岗位", {"post": ["未标记"]})
+        if [inspection_id, post] in (self.focused or []):
+            raise RuleViolation("该检查已聚焦这个岗位", {"post": ["已聚焦"]})
+        self.trigger(self.InspectionFocused, unit_id=self.id, post=post,
+                     inspection_id=inspection_id, focused_on=today)
+
 # -- end of 跟踪问效 (H7) --

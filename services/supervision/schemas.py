@@ -9,8 +9,8 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.supervision.domain import (
-    CAMPAIGN_KINDS, DISCIPLINE_FORMS, FACT_SOURCES, FINDING_SOURCES, FOUR_WINDS, MEETING_KINDS,
-    RESPONSIBLE_ROLES, RISK_CATEGORIES, RISK_LEVELS, SEVERITIES, TASK_STATUSES,
+    CAMPAIGN_KINDS, DISCIPLINE_FORMS, FACT_SOURCES, FINDING_SOURCES, FOUR_WINDS, KEY_POST_KINDS,
+    MEETING_KINDS, RESPONSIBLE_ROLES, RISK_CATEGORIES, RISK_LEVELS, SEVERITIES, TASK_STATUSES,
 )
 from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
 from services.supervision.evidence import REF_RE
@@ -535,6 +535,34 @@ class CloseCampaign(CampaignRef):
 
 class CampaignProgress(CampaignRef):
     soon_days = Integer(load_default=7, validate=validate.Range(0, 90))
+
+
+# -- 重点岗位 / 一把手 -------------------------------------------------------------------------------
+class FlagKeyPost(Schema):
+    unit_id = Id(required=True)
+    post = Name(200, required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KEY_POST_KINDS))
+    reason = Text(1000, load_default="")
+
+
+class ClearKeyPost(Schema):
+    unit_id = Id(required=True)
+    post = Name(200, required=True)
+    reason = Text(1000, required=True)
+
+
+class FocusInspection(Schema):
+    inspection_id = Id(required=True)
+    post = Name(200, required=True)
+
+
+class KeyPostQuery(UnitRef):
+    include_subtree = fields.Boolean(load_default=True)
+    kind = fields.String(load_default=None, validate=validate.OneOf(KEY_POST_KINDS))
+
+
+class KeyPostAssessment(Schema):
+    round_id = Id(required=True)
 
 
 # -- end of 跟踪问效 (H7) --

@@ -464,3 +464,155 @@ def untagged_findings(conn, campaign_id: str, limit: int = 200) -> list[dict]:
         .where(startswith(ud.c.path, scope["path"]), r.c.found_on >= c["starts_on"],
                r.c.found_on <= c["ends_on"], r.c.rect_id.not_in(tagged))
         .order_by(r.c.found_on.desc()).limit(limit)).mappings()]
+
+
+# -- 重点岗位 / 一把手 -------------------------------------------------------------------------------
+key_posts = Table(
+    "sv_key_posts", metadata,
+    Column("unit_id", String(100), primary_key=True),
+    Column("post", String(200), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("flagged_on", String(10), nullable=False),
+)
+
+key_post_inspections = Table(
+    "sv_key_post_inspections", metadata,
+    Column("unit_id", String(100), primary_key=True),
+    Column("post", String(200), primary_key=True),
+    Column("inspection_id", String(100), primary_key=True),
+    Column("focused_on", String(10), nullable=False),
+)
+
+
+class KeyPosts(Projection):
+    name = "sv_key_posts"
+    tables = (key_posts, key_post_inspections)
+
+    @on("KeyPostRegister.PostFlagged")
+    def flagged(self, w, e):
+        p = e.payload
+        w.upsert(key_posts, {"unit_id": p["unit_id"], "post": p["post"]}, kind=p["kind"],
+                 reason=p["reason"], flagged_on=p["flagged_on"])
+
+    @on("KeyPostRegister.FlagCleared")
+    def cleared(self, w, e):
+        w.delete(key_posts, unit_id=e.payload["unit_id"], post=e.payload["post"])
+
+    @on("KeyPostRegister.InspectionFocused")
+    def focused(self, w, e):
+        p = e.payload
+        w.insert(key_post_inspections, unit_id=p["unit_id"], post=p["post"],
+                 inspection_id=p["inspection_id"], focused_on=p["focused_on"])
+
+
+KEY_POSTS = KeyPosts()
+
+
+def _flagged(conn, unit_id, include_subtree, kind):
+    unit = _unit(conn, unit_id)
+    where = [startswith(ud.c.path, unit["path"]) if include_subtree
+             else key_posts.c.unit_id == unit_id]
+    if kind:
+        where.append(key_posts.c.kind == kind)
+    return where
+
+
+def list_key_posts(conn, unit_id, include_subtree, kind) -> dict:
+    """Flagged posts with their risk points (active, by level) and the inspections that
+    looked at them."""
+    from services.supervision.projections import inspections, risk_points
+    where = _flagged(conn, unit_id, include_subtree, kind)
+    rows = conn.execute(select(key_posts, ud.c.name.label("unit_name"))
+                        .select_from(key_posts.join(ud, ud.c.unit_id == key_posts.c.unit_id))
+                        .where(*where).order_by(ud.c.path, key_posts.c.kind.desc(),
+                                                key_posts.c.post)).mappings().all()
+    out = []
+    for row in rows:
+        levels = dict(conn.execute(
+            select(func.coalesce(risk_points.c.level, "unassessed"), func.count())
+            .where(risk_points.c.unit_id == row["unit_id"], risk_points.c.post == row["post"],
+                   risk_points.c.status == "active")
+            .group_by(func.coalesce(risk_points.c.level, "unassessed"))).all())
+        insp = conn.execute(
+            select(inspections.c.inspection_id, inspections.c.title, inspections.c.planned_on,
+                   inspections.c.status, inspections.c.percent)
+            .select_from(key_post_inspections.join(
+                inspections, inspections.c.inspection_id == key_post_inspections.c.inspection_id))
+            .where(key_post_inspections.c.unit_id == row["unit_id"],
+                   key_post_inspections.c.post == row["post"])
+            .order_by(inspections.c.planned_on.desc())).mappings().all()
+        out.append(dict(row, risk_levels=levels, risk_points=sum(levels.values()),
+                        inspections=[dict(i) for i in insp]))
+    return {"unit_id": unit_id, "posts": out}
+
+
+def key_post_risk_points(conn, unit_id, include_subtree, kind) -> dict:
+    """Active risk points on flagged posts, highest weighted score first."""
+    from services.supervision.projections import risk_points as rp
+    where = _flagged(conn, unit_id, include_subtree, kind) + [rp.c.status == "active"]
+    rows = conn.execute(
+        select(rp.c.risk_point_id, rp.c.unit_id, rp.c.post, rp.c.description, rp.c.category,
+               rp.c.level, rp.c.weighted_score, key_posts.c.kind, ud.c.name.label("unit_name"))
+        .select_from(rp.join(key_posts, (key_posts.c.unit_id == rp.c.unit_id)
+                             & (key_posts.c.post == rp.c.post))
+                     .join(ud, ud.c.unit_id == rp.c.unit_id))
+        .where(*where).order_by(rp.c.weighted_score.desc(), rp.c.risk_point_id)).mappings().all()
+    return {"unit_id": unit_id, "risk_points": [dict(r) for r in rows]}
+
+
+def key_post_inspections_list(conn, unit_id, include_subtree, kind) -> dict:
+    """Inspections focused on flagged posts, newest first."""
+    from services.supervision.projections import inspections
+    where = _flagged(conn, unit_id, include_subtree, kind)
+    rows = conn.execute(
+        select(inspections.c.inspection_id, inspections.c.title, inspections.c.planned_on,
+               inspections.c.status, inspections.c.percent, inspections.c.findings,
+               key_post_inspections.c.post, key_posts.c.kind, ud.c.name.label("unit_name"))
+        .select_from(key_post_inspections
+                     .join(key_posts, (key_posts.c.unit_id == key_post_inspections.c.unit_id)
+                           & (key_posts.c.post == key_post_inspections.c.post))
+                     .join(inspections, inspections.c.inspection_id
+                           == key_post_inspections.c.inspection_id)
+                     .join(ud, ud.c.unit_id == key_post_inspections.c.unit_id))
+        .where(*where).order_by(inspections.c.planned_on.desc())).mappings().all()
+    return {"unit_id": unit_id, "inspections": [dict(r) for r in rows]}
+
+
+def key_post_assessment(conn, round_id: str) -> list[dict]:
+    """政治生态研判: per unit of a round, the supervision of its 一把手 and key posts - how
+    many are flagged, their active risk points by level, the inspections in the round's
+    period that looked at them and how many of those are completed."""
+    from services.supervision.domain import period_bounds
+    from services.supervision.projections import inspections, risk_points as rp, round_units, rounds
+    rnd = conn.execute(select(rounds.c.period).where(rounds.c.round_id == round_id)).first()
+    if rnd is None:
+        raise NotFound("研判轮次「%s」不存在" % round_id, {"round_id": ["不存在"]})
+    start, end = (d.isoformat() for d in period_bounds(rnd.period))
+    out = []
+    for (unit_id, name) in conn.execute(
+            select(round_units.c.unit_id, ud.c.name)
+            .select_from(round_units.join(ud, ud.c.unit_id == round_units.c.unit_id))
+            .where(round_units.c.round_id == round_id).order_by(ud.c.path)).all():
+        posts = dict(conn.execute(select(key_posts.c.post, key_posts.c.kind)
+                                  .where(key_posts.c.unit_id == unit_id)).all())
+        levels = dict(conn.execute(
+            select(func.coalesce(rp.c.level, "unassessed"), func.count())
+            .select_from(rp.join(key_posts, (key_posts.c.unit_id == rp.c.unit_id)
+                                 & (key_posts.c.post == rp.c.post)))
+            .where(rp.c.unit_id == unit_id, rp.c.status == "active")
+            .group_by(func.coalesce(rp.c.level, "unassessed"))).all())
+        insp = conn.execute(
+            select(inspections.c.inspection_id, inspections.c.status).distinct()
+            .select_from(key_post_inspections.join(
+                inspections, inspections.c.inspection_id == key_post_inspections.c.inspection_id))
+            .where(key_post_inspections.c.unit_id == unit_id,
+                   inspections.c.planned_on >= start, inspections.c.planned_on <= end)).all()
+        out.append({"unit_id": unit_id, "name": name,
+                    "top_leader_posts": sorted(p for p, k in posts.items() if k == "top_leader"),
+                    "key_posts": sorted(p for p, k in posts.items() if k == "key_post"),
+                    "risk_high": levels.get("high", 0), "risk_medium": levels.get("medium", 0),
+                    "risk_low": levels.get("low", 0), "risk_unassessed": levels.get("unassessed", 0),
+                    "inspections": len(insp),
+                    "inspections_completed": sum(1 for i in insp if i.status == "completed")})
+    return out

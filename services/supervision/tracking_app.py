@@ -21,10 +21,11 @@ from sqlalchemy import select
 from services.supervision import schemas as s
 from services.supervision import tracking as t
 from services.supervision.application import (
-    INSPECTORS, READERS, _active_unit, _targets, _today, _today_of, app, record_finding,
+    INSPECTORS, READERS, _active_unit, _inspection_unit, _targets, _today, _today_of, app,
+    record_finding,
 )
 from services.supervision.domain import (
-    Campaign, Meeting, Task, TaskList, due_escalations, parse_date,
+    Campaign, Inspection, KeyPostRegister, Meeting, Task, TaskList, due_escalations, parse_date,
 )
 from services.supervision.projections import rectifications
 from services.supervision.settings import settings_for
@@ -335,3 +336,63 @@ def campaign_progress(conn, d, actor, rt):
 def list_campaigns(conn, d, actor, rt):
     """Campaigns that concern a unit: scoped to it, above it or below it."""
     return t.list_campaigns(conn, d["unit_id"], _today_of(conn, rt), d["limit"], d["offset"])
+
+
+# -- 重点岗位 / 一把手 -------------------------------------------------------------------------------
+def _register(uow, unit_id: str) -> KeyPostRegister:
+    return (uow.get(KeyPostRegister, unit_id) if uow.exists(KeyPostRegister, unit_id)
+            else KeyPostRegister.start(unit_id))
+
+
+@app.command("flag_key_post", s.FlagKeyPost, roles=INSPECTORS, scope="unit_id")
+def flag_key_post(uow, d):
+    """A post of a unit is its 一把手 (one per unit) or a 重点岗位."""
+    _active_unit(uow.conn, d["unit_id"])
+    reg = _register(uow, d["unit_id"])
+    reg.flag(d["post"], d["kind"], d["reason"], _today(uow))
+    uow.save(reg)
+    return {"unit_id": reg.id, "posts": reg.posts}
+
+
+@app.command("clear_key_post", s.ClearKeyPost, roles=INSPECTORS, scope="unit_id")
+def clear_key_post(uow, d):
+    reg = _register(uow, d["unit_id"])
+    reg.clear(d["post"], d["reason"], _today(uow))
+    uow.save(reg)
+    return {"unit_id": reg.id, "posts": reg.posts}
+
+
+@app.command("focus_inspection", s.FocusInspection, roles=INSPECTORS, scope=_inspection_unit)
+def focus_inspection(uow, d):
+    """检查聚焦: an inspection looks at one of its unit's flagged posts."""
+    insp = uow.get(Inspection, d["inspection_id"])
+    reg = _register(uow, insp.unit_id)
+    reg.focus_inspection(insp.id, insp.unit_id, d["post"], _today(uow))
+    uow.save(reg)
+    return {"inspection_id": insp.id, "post": d["post"].strip()}
+
+
+@app.query("key_posts", s.KeyPostQuery, roles=READERS, scope="unit_id")
+def key_posts(conn, d, actor):
+    """Flagged posts (``kind``: top_leader 一把手 / key_post 重点岗位) with their risk points
+    by level and the inspections that looked at them."""
+    return t.list_key_posts(conn, d["unit_id"], d["include_subtree"], d["kind"])
+
+
+@app.query("key_post_risk_points", s.KeyPostQuery, roles=READERS, scope="unit_id")
+def key_post_risk_points(conn, d, actor):
+    """廉政风险点 filtered to the flagged posts (or one kind of them)."""
+    return t.key_post_risk_points(conn, d["unit_id"], d["include_subtree"], d["kind"])
+
+
+@app.query("key_post_inspections", s.KeyPostQuery, roles=READERS, scope="unit_id")
+def key_post_inspections(conn, d, actor):
+    """检查督导 filtered to the inspections focused on flagged posts."""
+    return t.key_post_inspections_list(conn, d["unit_id"], d["include_subtree"], d["kind"])
+
+
+@app.query("key_post_assessment", s.KeyPostAssessment, roles=READERS)
+def key_post_assessment(conn, d, actor):
+    """Per unit of an assessment round: its 一把手 / key posts and their supervision counts
+    (also in assessment_report as ``key_posts``)."""
+    return {"round_id": d["round_id"], "units": t.key_post_assessment(conn, d["round_id"])}
