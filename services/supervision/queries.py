@@ -304,37 +304,71 @@ def _board_item(row, today: str, soon: str) -> dict:
     return out
 
 
+def _subtree_filter(conn, unit: dict):
+    """The conditions selecting the rectifications owned in ``unit``'s subtree: none at
+    all when the unit is the directory's only root (everything is below it - the
+    district office's own view, the common case), else a semi-join on the unit paths."""
+    roots = conn.execute(select(ud.c.unit_id).where(ud.c.parent_id.is_(None)).limit(2)).scalars().all()
+    if roots == [unit["unit_id"]]:
+        return ()
+    below = select(ud.c.unit_id).where(_in_subtree(unit["path"]))
+    return (r.c.unit_id.in_(below),)
+
+
+def _names(conn, unit_ids) -> dict:
+    ids = sorted(set(unit_ids))
+    if not ids:
+        return {}
+    return dict(conn.execute(select(ud.c.unit_id, ud.c.name).where(ud.c.unit_id.in_(ids))).all())
+
+
+def _items(conn, where, order, limit: int, offset: int, today: str, soon: str) -> list[dict]:
+    rows = conn.execute(select(*_BOARD_COLUMNS).where(*where).order_by(*order)
+                        .limit(limit).offset(offset)).mappings().all()
+    names = _names(conn, [row["unit_id"] for row in rows])
+    return [dict(_board_item(row, today, soon), unit_name=names.get(row["unit_id"], ""))
+            for row in rows]
+
+
+_URGENT = (r.c.deadline.is_(None), r.c.deadline, r.c.rect_id)
+
+
 def rectification_overview(conn, unit_id: str, today: str, soon_days: int, limit: int,
                            units_limit: int) -> dict:
     """The home page's figures for the open rectifications of a subtree: how many are
     overdue / due soon / on course (counted by the database, however many there are),
     the ``limit`` most urgent (earliest deadline first) and the ``units_limit`` units
-    with the most overdue, then the most due soon."""
+    with the most overdue, then the most due soon. One pass over the rows counts both
+    the units and the totals (window sums over the per-unit groups)."""
     unit = require_unit(conn, unit_id)
     soon = _soon(today, soon_days)
-    where = (_in_subtree(unit["path"]), r.c.status == "open")
-    base = r.join(ud, ud.c.unit_id == r.c.unit_id)
+    sub = _subtree_filter(conn, unit)
+    where = (*sub, r.c.status == "open")
     red, yellow = _colour_counts(today, soon)
-    t = conn.execute(select(func.count().label("total"), red, yellow,
-                            func.count(func.distinct(r.c.unit_id)).label("units"))
-                     .select_from(base).where(*where)).one()
-    total, n_red, n_yellow = int(t.total or 0), int(t.red or 0), int(t.yellow or 0)
-    per_unit = conn.execute(
-        select(r.c.unit_id, ud.c.name, func.count().label("total"), red, yellow)
-        .select_from(base).where(*where).group_by(r.c.unit_id, ud.c.name)
-        .order_by(red.desc(), yellow.desc(), ud.c.name).limit(units_limit)).all()
-    urgent = conn.execute(
-        select(*_BOARD_COLUMNS, ud.c.name.label("unit_name")).select_from(base).where(*where)
-        .order_by(r.c.deadline.is_(None), r.c.deadline, r.c.rect_id).limit(limit)).mappings()
+    n = func.count().label("n")
+    per_unit = (select(r.c.unit_id, n, red, yellow).where(*where).group_by(r.c.unit_id)
+                .subquery())
+    u = per_unit.c
+    rows = conn.execute(
+        select(u.unit_id, u.n, u.red, u.yellow,
+               func.sum(u.n).over().label("total"), func.sum(u.red).over().label("all_red"),
+               func.sum(u.yellow).over().label("all_yellow"), func.count().over().label("units"))
+        .order_by(u.red.desc(), u.yellow.desc(), u.unit_id).limit(units_limit)).all()
+    first = rows[0] if rows else None
+    total = int(first.total) if first else 0
+    n_red = int(first.all_red or 0) if first else 0
+    n_yellow = int(first.all_yellow or 0) if first else 0
+    names = _names(conn, [row.unit_id for row in rows])
     return {"unit_id": unit_id, "today": today, "soon_until": soon,
             "totals": {"red": n_red, "yellow": n_yellow, "green": total - n_red - n_yellow,
                        "total": total},
-            "units_with_open": int(t.units or 0),
-            "per_unit": [{"unit_id": u.unit_id, "name": u.name, "total": int(u.total),
-                          "red": int(u.red or 0), "yellow": int(u.yellow or 0),
-                          "green": int(u.total) - int(u.red or 0) - int(u.yellow or 0)}
-                         for u in per_unit],
-            "urgent": [_board_item(row, today, soon) for row in urgent]}
+            "units_with_open": int(first.units) if first else 0,
+            "per_unit": [{"unit_id": row.unit_id, "name": names.get(row.unit_id, ""),
+                          "total": int(row.n), "red": int(row.red or 0),
+                          "yellow": int(row.yellow or 0),
+                          "green": int(row.n) - int(row.red or 0) - int(row.yellow or 0)}
+                         for row in rows],
+            "urgent": _items(conn, where, _URGENT, limit, 0, today, soon)}
 
 
 def rectification_board(conn, unit_id: str, today: str, soon_days: int, status: str | None,
@@ -344,22 +378,17 @@ def rectification_board(conn, unit_id: str, today: str, soon_days: int, status: 
     first, closed ones latest verified first. ``status`` pages one column."""
     unit = require_unit(conn, unit_id)
     soon = _soon(today, soon_days)
-    sub = _in_subtree(unit["path"])
-    base = r.join(ud, ud.c.unit_id == r.c.unit_id)
+    sub = _subtree_filter(conn, unit)
     red, yellow = _colour_counts(today, soon)
     counts = {row.status: row for row in conn.execute(
         select(r.c.status, func.count().label("total"), red, yellow)
-        .select_from(base).where(sub).group_by(r.c.status))}
+        .where(*sub).group_by(r.c.status))}
     columns = {}
     for st in ([status] if status else BOARD_STATUSES):
         c = counts.get(st)
         total = int(c.total) if c else 0
-        order = ((r.c.verified_on.desc(), r.c.rect_id) if st == "closed" else
-                 (r.c.deadline.is_(None), r.c.deadline, r.c.rect_id))
-        rows = conn.execute(select(*_BOARD_COLUMNS, ud.c.name.label("unit_name"))
-                            .select_from(base).where(sub, r.c.status == st)
-                            .order_by(*order).limit(limit).offset(offset)).mappings() if total else []
-        items = [_board_item(row, today, soon) for row in rows]
+        order = (r.c.verified_on.desc(), r.c.rect_id) if st == "closed" else _URGENT
+        items = _items(conn, (*sub, r.c.status == st), order, limit, offset, today, soon) if total else []
         n_red = 0 if st == "closed" or not c else int(c.red or 0)
         n_yellow = 0 if st == "closed" or not c else int(c.yellow or 0)
         columns[st] = {"total": total, "red": n_red, "yellow": n_yellow,
