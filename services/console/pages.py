@@ -623,4 +623,5 @@ from services.console import inspection_pages  # noqa: E402,F401 - registers bat
 from services.console import tasks_pages  # noqa: E402,F401 - 任务跟踪 (跟踪问效) and 推进会
 from services.console import city_pages  # noqa: E402,F401 - registers the city's 上下互比 page
 from services.console import campaigns_pages  # noqa: E402,F401 - 专项整治 (四风)
+from services.console import practice_pages  # noqa: E402,F401 - 献一策, 廉政承诺, 典型案例通报
 from services.console import keyposts_pages  # noqa: E402,F401 - 重点岗位与一把手监督

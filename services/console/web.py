@@ -107,6 +107,7 @@ MENU = (
     ("廉洁通知", "/notices", None),
     ("廉政谈话与年轻干部", "/talks", ("node-admin", "unit-admin", "inspector")),
     ("精准推送", "/tailoring", None),
+    ("献一策", "/suggestions", None),
     ("任务跟踪", "/tasks", None),
     ("推进会", "/meetings", None),
     ("专项整治", "/campaigns", None),

@@ -1167,3 +1167,9 @@ def history(conn, d, actor):
 # Routine commands the service's timer runs, in this order (each its own transaction).
 ROUTINES = ("publish_daily_reminder", "schedule_calendar_notices", "dispatch_due_notices",
             "detect_overdue", "rotate_publicity_all", "publish_due_indicators")
+
+
+# 清廉机关实践 (献一策, 廉政承诺, 典型案例通报): practices_app.py, on this same app
+from services.education.practices import PRACTICES  # noqa: E402
+app.projections = [*app.projections, PRACTICES]
+from services.education import practices_app  # noqa: E402,F401

@@ -1258,3 +1258,106 @@ class SharedCase(Aggregate):
                      tags=fields.get("tags") or normalise_tags(None), offered=offered,
                      source_version=version)
         return True
+
+
+# -- 我为清廉机关建设献一策 (issue 10 #21) ------------------------------------------------------
+from shared.aggregate import Text  # noqa: E402 - the practices' text fields (below only)
+
+SUGGESTION_STATUSES = Choices("建议办理状态", {
+    "submitted": "待受理", "accepted": "已受理", "in_progress": "办理中", "answered": "已答复"})
+SUGGESTION_OUTCOMES = Choices("采纳情况", {
+    "adopted": "采纳", "partly_adopted": "部分采纳", "not_adopted": "未采纳"})
+ADOPTED_OUTCOMES = ("adopted", "partly_adopted")  # what counts as 采纳 in the figures
+
+
+def adoption_rate(adopted: int, answered: int) -> float | None:
+    """Adopted (in full or in part) among the answered suggestions; None when none answered."""
+    return round(adopted / answered, 4) if answered else None
+
+
+class Suggestion(Aggregate):
+    """一条「我为清廉机关建设献一策」建议: a member's suggestion to their unit, then
+    受理 (accepted for handling, by whom), 办理 (progress notes) and 答复 (the reply, with
+    whether it was 采纳). The proposer is a person: the events stay on the node."""
+
+    class Submitted(Aggregate.Event):
+        """A member's suggestion for building a clean organisation (献一策)."""
+        private = True
+        suggestion_id: str
+        unit_id: str
+        proposer_id: str                    # the member (units service person id)
+        title: Text(200)
+        content: Text(5000)
+        submitted_on: IsoDate
+        year: Annotated[int, {"minimum": 2000, "maximum": 2100}]
+
+        def apply(self, s):
+            s.status = "submitted"
+            s.unit_id = self.unit_id
+            s.proposer_id = self.proposer_id
+
+    class Accepted(Aggregate.Event):
+        """The suggestion was accepted for handling (受理), with who handles it."""
+        private = True
+        suggestion_id: str
+        unit_id: str
+        handler: Text(100)                  # 承办部门 / 承办人 as written
+        accepted_on: IsoDate
+        by: str
+
+        def apply(self, s):
+            s.status = "accepted"
+
+    class Progressed(Aggregate.Event):
+        """A note on how the suggestion is being handled (办理)."""
+        private = True
+        suggestion_id: str
+        unit_id: str
+        note: Text(2000)
+        on: IsoDate
+        by: str
+
+        def apply(self, s):
+            s.status = "in_progress"
+
+    class Answered(Aggregate.Event):
+        """The reply to the proposer (答复) and whether the suggestion was adopted (采纳)."""
+        private = True
+        suggestion_id: str
+        unit_id: str
+        reply: Text(2000)
+        outcome: OneOf(SUGGESTION_OUTCOMES)
+        answered_on: IsoDate
+        by: str
+
+        def apply(self, s):
+            s.status = "answered"
+            s.outcome = self.outcome
+
+    @classmethod
+    def submit(cls, suggestion_id, unit_id, proposer_id, title, content, on: date):
+        s = cls(suggestion_id)
+        s.trigger(cls.Submitted, suggestion_id=suggestion_id, unit_id=unit_id,
+                  proposer_id=proposer_id, title=title, content=content,
+                  submitted_on=on.isoformat(), year=on.year)
+        return s
+
+    def _require(self, allowed: tuple, doing: str):
+        if self.status not in allowed:
+            raise RuleViolation("建议当前为「%s」，不能%s" % (SUGGESTION_STATUSES.label(self.status), doing),
+                                {"suggestion_id": ["当前为%s" % SUGGESTION_STATUSES.label(self.status)]})
+
+    def accept(self, handler: str, on: date, by: str):
+        self._require(("submitted",), "受理")
+        self.trigger(self.Accepted, suggestion_id=self.id, unit_id=self.unit_id, handler=handler,
+                     accepted_on=on.isoformat(), by=by)
+
+    def progress(self, note: str, on: date, by: str):
+        self._require(("accepted", "in_progress"), "记录办理情况（须先受理）")
+        self.trigger(self.Progressed, suggestion_id=self.id, unit_id=self.unit_id, note=note,
+                     on=on.isoformat(), by=by)
+
+    def answer(self, reply: str, outcome: str, on: date, by: str):
+        self._require(("accepted", "in_progress"), "答复（须先受理）")
+        self.trigger(self.Answered, suggestion_id=self.id, unit_id=self.unit_id, reply=reply,
+                     outcome=outcome, answered_on=on.isoformat(), by=by)

@@ -328,3 +328,47 @@ class History(Schema):
         "NoticeReceipt", "IntegrityTalk", "YoungCadreProgramme", "MemberMirror", "UserInbox",
         "EducationIndicators", "DistrictEducationIndicators", "RiskPointMirror", "SharedCase")))
     id = fields.String(required=True, validate=validate.Length(1, 300))
+
+
+# -- 清廉机关实践: 献一策 (practices_app.py) ---------------------------------------------------
+from services.education.domain import SUGGESTION_OUTCOMES, SUGGESTION_STATUSES  # noqa: E402
+
+Year = lambda **kw: Integer(validate=validate.Range(2000, 2100, error="年份应在 2000 至 2100 之间"), **kw)  # noqa: E731
+
+
+class SubmitSuggestion(Schema):
+    suggestion_id = Id(load_default=None)
+    unit_id = Id(required=True)
+    proposer_id = Id(required=True)      # the member, picked from the unit's people
+    title = Name(200, required=True)
+    content = Text(5000, required=True)
+
+
+class SuggestionRef(Schema):
+    suggestion_id = Id(required=True)
+
+
+class AcceptSuggestion(SuggestionRef):
+    handler = Name(100, required=True)   # 承办部门 / 承办人
+
+
+class ProgressSuggestion(SuggestionRef):
+    note = Text(2000, required=True)
+
+
+class AnswerSuggestion(SuggestionRef):
+    reply = Text(2000, required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(
+        SUGGESTION_OUTCOMES, error=SUGGESTION_OUTCOMES.error()))
+
+
+class ListSuggestions(Schema):
+    unit_id = Id(required=True)
+    year = Year(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(
+        SUGGESTION_STATUSES, error=SUGGESTION_STATUSES.error()))
+
+
+class SuggestionSummary(Schema):
+    unit_id = Id(required=True)
+    year = Year(load_default=None)       # none: this year

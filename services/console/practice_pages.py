@@ -1,0 +1,93 @@
+"""清廉机关实践 in the console (education's practices_app): 我为清廉机关建设献一策,
+集中廉政承诺 and 典型案例通报.
+
+* 献一策 (/suggestions): the year's suggestions of the user's units with their handling
+  (待受理 / 已受理 / 办理中 / 已答复) and adoption, counted per unit (采纳率); a writer records
+  a member's suggestion (unit, then the member picked by name); a suggestion's page
+  (/suggestions/<id>) takes its 受理, 办理 notes and 答复 with whether it was adopted.
+
+The services decide; a page only hides the buttons the user's role may not use.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from services.console.pages import _today, raise_forbidden, roots, tree
+from services.console.web import page
+from shared.errors import NotFound
+
+
+def _year(web) -> int:
+    value = web.arg("year") or web.form("year")
+    return int(value) if value.isdigit() and 2000 <= int(value) <= 2100 else _today(web).year
+
+
+def _names(web, unit_ids) -> dict[str, str]:
+    """person_id -> name for the people of these units (the console shows names, never ids)."""
+    names = {}
+    for unit_id in sorted(set(unit_ids)):
+        for p in web.query("units", "list_people", {"unit_id": unit_id})["people"]:
+            names[p["person_id"]] = p["name"]
+    return names
+
+
+# -- 我为清廉机关建设献一策 -------------------------------------------------------------------------
+@page("/suggestions", methods=("GET", "POST"))
+def suggestions(web):
+    year = _year(web)
+    units = tree(web)
+    errors, values = {}, {}
+    if web.request.method == "POST":
+        if not web.writer:
+            raise_forbidden()
+        values = web.request.form
+        data = {"unit_id": web.form("unit_id"), "proposer_id": web.form("proposer_id"),
+                "title": web.form("title"), "content": web.form("content")}
+        result, errors = web.attempt("education", "submit_suggestion", data)
+        if not errors:
+            return web.redirect("/suggestions/%s" % result["suggestion_id"],
+                                "已登记建议：%s" % data["title"])
+    status = web.arg("status") or None
+    items, summaries = [], []
+    for root in roots(web):
+        params = {"unit_id": root["unit_id"], "year": year}
+        if status:
+            params["status"] = status
+        items += web.query("education", "list_suggestions", params)["suggestions"]
+        summaries.append(web.query("education", "suggestion_summary",
+                                   {"unit_id": root["unit_id"], "year": year}) | {"root_name": root["name"]})
+    names = _names(web, (i["unit_id"] for i in items))
+    chosen_unit = values.get("unit_id") if values else None
+    people = (web.query("units", "list_people", {"unit_id": chosen_unit})["people"]
+              if chosen_unit else [])
+    return web.render("practices_suggestions.html", status=400 if errors else 200, year=year,
+                      items=items, summaries=summaries, names=names, units=units, errors=errors or {},
+                      values=values, people=people, chosen_status=status or "")
+
+
+SUGGESTION_ACTIONS = {  # form action -> (command, its fields, what the person is told)
+    "accept": ("accept_suggestion", ("handler",), "已受理"),
+    "progress": ("progress_suggestion", ("note",), "已记录办理情况"),
+    "answer": ("answer_suggestion", ("reply", "outcome"), "已答复"),
+}
+
+
+@page("/suggestions/<suggestion_id>", methods=("GET", "POST"))
+def suggestion_detail(web, suggestion_id):
+    errors = {}
+    if web.request.method == "POST":
+        if not web.writer:
+            raise_forbidden()
+        action = SUGGESTION_ACTIONS.get(web.form("action"))
+        if action is None:
+            raise NotFound("没有这种操作")
+        command, fields, done = action
+        data = {"suggestion_id": suggestion_id, **{f: web.form(f) for f in fields}}
+        _r, errors = web.attempt("education", command, data)
+        if not errors:
+            return web.redirect("/suggestions/%s" % suggestion_id, done)
+    sg = web.query("education", "get_suggestion", {"suggestion_id": suggestion_id})
+    proposer = _names(web, [sg["unit_id"]]).get(sg["proposer_id"], "（已调离的人员）")
+    return web.render("practices_suggestion.html", status=400 if errors else 200, sg=sg,
+                      proposer=proposer, errors=errors or {},
+                      back="/suggestions?" + urlencode({"year": sg["year"]}))

@@ -1,0 +1,141 @@
+"""清廉机关实践 pages against the real units, supervision, education and console services
+(issue 10 #21, #22, #27, #23): 我为清廉机关建设献一策 over HTTP (refusals write nothing) and in
+Chromium (a unit-admin records a member's suggestion picked by name, accepts and answers it,
+the adoption figures follow); screenshots for the user guide."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.console.tests.conftest import ConsoleNode, shoot, start_node, stop_node
+from services.console.tests.test_console_browser import sign_in
+from services.education.service import EducationService
+from services.supervision.service import SupervisionService
+from services.units.service import UnitsService
+from tests.helpers import wait_for
+
+
+class PracticesNode(ConsoleNode):
+    SERVICES = (UnitsService, SupervisionService, EducationService)
+
+
+def _q(n, service, name, data):
+    return n.api(service, name, data, kind="query")
+
+
+def _known(n, unit_id) -> bool:
+    try:
+        _q(n, "education", "list_suggestions", {"unit_id": unit_id})
+        return True
+    except AssertionError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory, rabbit_admin):
+    n = start_node(tmp_path_factory, rabbit_admin, node_class=PracticesNode,
+                   CONSOLE_BACKOFF_SECONDS="0")
+    try:
+        root = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
+                                                "level": "district", "parent_id": None})
+        a = n.api("units", "register_unit", {"name": "区财政局", "kind": "government_dept",
+                                             "level": "unit", "parent_id": root["unit_id"]})
+        b = n.api("units", "register_unit", {"name": "区审计局", "kind": "government_dept",
+                                             "level": "unit", "parent_id": root["unit_id"]})
+        n.ids = {"root": root["unit_id"], "a": a["unit_id"], "b": b["unit_id"]}
+        for pid, name, unit, post in (("p-qian", "钱书记", "a", "党组书记"), ("p-sun", "孙委员", "a", "科员"),
+                                      ("p-li", "李科员", "a", "科员"), ("p-wu", "吴书记", "b", "党组书记")):
+            n.api("units", "register_person", {"person_id": pid, "name": name, "unit_id": n.ids[unit],
+                                               "post": post})
+        n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
+        n.add_user("ua-b", "钱审计", ["unit-admin"], n.ids["b"])
+        n.add_user("viewer", "李查看", ["viewer"])
+        wait_for(lambda: _known(n, n.ids["b"]), timeout=30)
+        yield n
+    finally:
+        stop_node(n)
+
+
+def _no_codes(text: str) -> None:
+    text = re.sub(r"<[^>]+>", " ", text)
+    assert "Traceback" not in text
+    assert not re.search(r"\b(p-qian|p-sun|p-li|p-wu|submitted|accepted|in_progress|answered|"
+                         r"adopted|partly_adopted|not_adopted|None)\b", text)
+
+
+# -- 献一策 over HTTP ---------------------------------------------------------------------------
+def test_suggestions_over_http_and_refusals_write_nothing(node, client_for):
+    ua = client_for(node, "ua-a")
+    r = ua.post("/suggestions", {"unit_id": node.ids["a"], "proposer_id": "p-li",
+                                 "title": "公务接待清单公开", "content": "建议每月公开公务接待清单。"})
+    assert r.status_code == 303, r.text
+    sid = r.headers["Location"].rsplit("/", 1)[1]
+    detail = ua.get("/suggestions/%s" % sid).text
+    assert "李科员" in detail and "待受理" in detail and "受理" in detail
+    _no_codes(detail)
+
+    before = node.head("education")
+    r = ua.post("/suggestions", {"unit_id": node.ids["a"], "proposer_id": "p-li", "title": "",
+                                 "content": "没有题目"})
+    assert r.status_code == 400 and "field-error" in r.text
+    r = ua.post("/suggestions", {"unit_id": node.ids["a"], "proposer_id": "p-wu", "title": "跨单位",
+                                 "content": "别的单位的人"})
+    assert r.status_code == 400 and "不在该单位" in r.text
+    r = ua.post("/suggestions/%s" % sid, {"action": "answer", "reply": "好", "outcome": "adopted"})
+    assert r.status_code == 400 and "须先受理" in r.text
+    r = ua.post("/suggestions/%s" % sid, {"action": "accept", "handler": ""})
+    assert r.status_code == 400
+    assert client_for(node, "ua-b").post("/suggestions/%s" % sid,
+                                         {"action": "accept", "handler": "办公室"}).status_code == 403
+    viewer = client_for(node, "viewer")
+    assert viewer.post("/suggestions", {"unit_id": node.ids["a"], "proposer_id": "p-li",
+                                        "title": "看客", "content": "不能登记"}).status_code == 403
+    assert "登记建议" not in viewer.get("/suggestions").text  # no form for a viewer
+    assert node.head("education") == before
+
+    assert ua.post("/suggestions/%s" % sid, {"action": "accept", "handler": "办公室"}).status_code == 303
+    assert ua.post("/suggestions/%s" % sid, {"action": "answer", "reply": "采纳，下月起公开",
+                                             "outcome": "adopted"}).status_code == 303
+    text = viewer.get("/suggestions").text
+    assert "公务接待清单公开" in text and "采纳" in text
+    _no_codes(text)
+
+
+# -- 献一策 in Chromium -------------------------------------------------------------------------
+def test_a_unit_admin_records_handles_and_answers_a_suggestion(node, page):
+    sign_in(page, node, "ua-a")
+    page.wait_for_selector("h1:has-text('工作台')")
+    page.click("nav.menu a:has-text('献一策')")
+    page.wait_for_selector("h1:has-text('我为清廉机关建设献一策')")
+    page.select_option("select[name=unit_id]", label="区财政局")
+    page.wait_for_selector("#proposer option:has-text('孙委员')", state="attached")
+    page.select_option("#proposer", label="孙委员（科员）")
+    page.fill("input[name=title]", "廉政风险点上墙")
+    page.fill("textarea[name=content]", "建议把各岗位廉政风险点和防控措施上墙公示。")
+    page.click("button:has-text('登记建议')")
+    page.wait_for_selector("p.flash:has-text('已登记建议：廉政风险点上墙')")
+    assert page.inner_text("[data-testid=status]") == "待受理"
+    page.fill("input[name=handler]", "机关党委办公室")
+    page.click("button:has-text('受理')")
+    page.wait_for_selector("p.flash:has-text('已受理')")
+    page.fill("textarea[name=note]", "已在三个科室试点上墙")
+    page.click("button:has-text('记录')")
+    page.wait_for_selector("p.flash:has-text('已记录办理情况')")
+    assert page.inner_text("[data-testid=status]") == "办理中"
+    page.fill("textarea[name=reply]", "部分采纳：先在窗口科室上墙")
+    page.select_option("select[name=outcome]", label="部分采纳")
+    page.click("button:has-text('答复')")
+    page.wait_for_selector("p.flash:has-text('已答复')")
+    assert page.inner_text("[data-testid=outcome]") == "部分采纳"
+    _no_codes(page.inner_text("main"))
+    shoot(page, "80-suggestion")
+    page.click("a:has-text('返回献一策')")
+    row = page.locator("[data-testid=summary] tr", has_text="区财政局").inner_text()
+    want = next(u for u in _q(node, "education", "suggestion_summary", {"unit_id": node.ids["root"]})["units"]
+                if u["unit_id"] == node.ids["a"])
+    assert want["adopted"] >= 1  # partly adopted counts as adopted
+    assert row.split("\t")[1:5] == [str(want[k]) for k in ("submitted", "accepted", "answered", "adopted")]
+    assert "孙委员" in page.inner_text("[data-testid=suggestions]")
+    _no_codes(page.inner_text("main"))
+    shoot(page, "81-suggestions")
