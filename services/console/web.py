@@ -117,6 +117,7 @@ MENU = (
     ("活动联办", "/exchange/activities", None),
     ("典型联树", "/exchange/exemplars", None),
     ("难题联解", "/exchange/problems", None),
+    ("督办", "/oversight", None),
     ("上下互比", "/city/compare", None),
     ("用户与登录", "/admin/users", ("node-admin",)),
     ("节点状态", "/admin/status", ("node-admin",)),

@@ -414,6 +414,17 @@ def cancel_activity(uow, d):
 
 
 # -- 典型联树 ----------------------------------------------------------------------------
+def published_figures(conn, node_id: str, unit_id: str, period: str) -> dict:
+    """What this node's services published for a unit and period (its IndicatorReports):
+    an exemplar takes these rather than hand-typed copies."""
+    from sqlalchemy import select
+
+    from services.exchange.projections import indicator_values as iv
+    return numbers({r.indicator: r.value for r in conn.execute(
+        select(iv.c.indicator, iv.c.value).where(iv.c.node == node_id, iv.c.scope == "unit",
+                                                 iv.c.unit_id == unit_id, iv.c.period == period))})
+
+
 @app.command("nominate_exemplar", s.NominateExemplar, roles=WRITERS, scope="unit_id", status=201)
 def nominate_exemplar(uow, d):
     """典型联树: nominate a unit or section, with the indicators it stands out on."""
@@ -422,8 +433,12 @@ def nominate_exemplar(uow, d):
         raise Conflict("典型「%s」已存在" % eid, {"exemplar_id": ["已被占用"]})
     content = {k: d[k] for k in ("unit_id", "category", "title", "section", "description",
                                  "period")}
-    content.update(unit_name=unit_name(uow.conn, d["unit_id"]),
-                   indicators=numbers(d["indicators"]))
+    from services.exchange.domain import exemplar_indicators
+    indicators, sources = exemplar_indicators(
+        published_figures(uow.conn, fed(uow).node_id, d["unit_id"], d["period"]),
+        numbers(d["indicators"]))
+    content.update(unit_name=unit_name(uow.conn, d["unit_id"]), indicators=indicators,
+                   indicator_sources=sources)
     exemplar = Exemplar.nominate(eid, content)
     share_now(uow, exemplar, d["share"])
     save_and_share(uow, exemplar)
@@ -435,7 +450,11 @@ def nominate_exemplar(uow, d):
 def update_exemplar_indicators(uow, d):
     require_own(uow, d["exemplar_id"], "exemplar", "可以改为推荐")
     exemplar = uow.get(Exemplar, d["exemplar_id"])
-    exemplar.update_indicators(numbers(d["indicators"]), d["period"])
+    from services.exchange.domain import exemplar_indicators
+    indicators, sources = exemplar_indicators(
+        published_figures(uow.conn, fed(uow).node_id, exemplar.unit_id, d["period"]),
+        numbers(d["indicators"]))
+    exemplar.update_indicators(indicators, d["period"], sources)
     save_and_share(uow, exemplar)
     return {"exemplar_id": exemplar.id, "period": exemplar.period}
 
@@ -546,6 +565,10 @@ INDICATOR_SOURCES = {
     "DistrictIndicators.Published": ("supervision", "district"),
     "EducationIndicators.Published": ("education", "unit"),
     "DistrictEducationIndicators.Published": ("education", "district"),
+    # 四种形态 counts per quarter (no unit, no person: the records never leave supervision)
+    "DisciplineCounts.Published": ("supervision", "discipline"),
+    # 责任书 coverage of the node's tree per period (the units service)
+    "LetterCoverage.Published": ("units", "district"),
 }
 # fields of those payloads that identify rather than measure
 _NOT_FIGURES = {"unit_id", "node_id", "as_of", "period", "source_event_id"}
@@ -686,3 +709,6 @@ def city_comparison_query(conn, d, actor):
             "inbox": origins}
 
 
+# 督办, unit registers, discipline counts: declared in oversight.py on this same app
+from services.exchange import oversight  # noqa: E402,F401
+from services.exchange import relief  # noqa: E402,F401 - 基层减负 (relief_measure)

@@ -52,10 +52,10 @@ from shared.labels import Choices
 SHARING_LEVELS = Choices("共享范围", {"node": "本单位", "city": "上报市级", "all": "市区共享",
                                    "named": "指定单位"})
 RECORD_KINDS = Choices("交流记录类型", {"experience": "经验", "case": "案例", "activity": "活动",
-                                    "exemplar": "典型", "problem": "难题"})
+                                    "exemplar": "典型", "problem": "难题", "escalation": "督办件"})
 SUB_KINDS = Choices("附属记录类型", {"contribution": "补充内容", "comment": "评论", "learned": "学习记录",
                                  "signup": "报名", "attendance": "参加记录", "endorsement": "推荐",
-                                 "proposal": "方案"})
+                                 "proposal": "方案", "followup": "督办记录"})
 # the statuses the five record kinds move through (each kind uses some of them)
 RECORD_STATUSES = Choices("记录状态", {"draft": "草稿", "planned": "计划中", "announced": "已发布",
                                    "completed": "已完成", "cancelled": "已取消", "open": "待解决",
@@ -940,13 +940,33 @@ class Attendance(SubRecord):
 
 
 # -- 典型联树 ----------------------------------------------------------------------------
+INDICATOR_ORIGINS = Choices("指标来源", {"published": "发布数据", "manual": "手工填写"})
+
+
+def exemplar_indicators(published: dict, typed: dict) -> tuple[dict, dict]:
+    """An exemplar's figures: every figure its unit's services published for the period,
+    plus what was typed by hand for indicators nobody publishes - each marked by where it
+    came from (``INDICATOR_ORIGINS``). Typing a figure that is published is refused (it
+    would be re-typing, and could disagree with the published one)."""
+    retyped = sorted(set(typed) & set(published))
+    if retyped:
+        raise BadInput("这些指标已有发布数据，不能手工填写：%s" % "、".join(retyped),
+                       {"indicators": ["已有发布数据：%s" % "、".join(retyped)]})
+    if not published and not typed:
+        raise BadInput("该单位本期没有发布数据，请手工填写至少一项指标",
+                       {"indicators": ["本期没有发布数据，至少填写一项"]})
+    indicators = dict(published, **typed)
+    sources = {name: ("published" if name in published else "manual") for name in indicators}
+    return indicators, sources
+
+
 class Exemplar(Record):
     """典型联树: a unit or section nominated as an example (模范科室, 示范点...), with the
     indicators it stands out on. The description is about practice, never a person."""
 
     kind, id_field = "exemplar", "exemplar_id"
     CONTENT = ("unit_id", "unit_name", "category", "title", "section", "description",
-               "indicators", "period")
+               "indicators", "period", "indicator_sources")
 
     class Nominated(_Created):
         """A unit or section was nominated (not shared yet)."""
@@ -961,6 +981,7 @@ class Exemplar(Record):
         description: Text(5000)
         indicators: Indicators
         period: Period
+        indicator_sources: dict | None = None  # indicator -> published | manual
 
     class Published(_Published):
         """The nomination was shared."""
@@ -975,6 +996,7 @@ class Exemplar(Record):
         description: Text(5000)
         indicators: Indicators
         period: Period
+        indicator_sources: dict | None = None  # indicator -> published | manual
 
     class IndicatorsUpdated(Event):
         """The figures the exemplar stands out on were updated for a period."""
@@ -983,10 +1005,12 @@ class Exemplar(Record):
         recipients: Recipients
         indicators: Indicators
         period: Period
+        indicator_sources: dict | None = None  # indicator -> published | manual
 
 
         def apply(self, e):
             e.indicators, e.period = self.indicators, self.period
+            e.indicator_sources = self.indicator_sources
 
     class Withdrawn(_Withdrawn):
         """The nomination is no longer shared."""
@@ -1001,10 +1025,12 @@ class Exemplar(Record):
         e.trigger(cls.Nominated, **{f: content.get(f) for f in cls.CONTENT})
         return e
 
-    def update_indicators(self, indicators: dict, period: str) -> None:
-        if (indicators, period) == (self.indicators, self.period):
+    def update_indicators(self, indicators: dict, period: str, sources: dict | None = None) -> None:
+        if (indicators, period) == (self.indicators, self.period) and \
+                sources == getattr(self, "indicator_sources", None):
             raise RuleViolation("指标没有变化")
-        self.trigger(self.IndicatorsUpdated, indicators=indicators, period=period)
+        self.trigger(self.IndicatorsUpdated, indicators=indicators, period=period,
+                     indicator_sources=sources)
 
 
 class Endorsement(SubRecord):
@@ -1255,17 +1281,270 @@ class Proposal(SubRecord):
         return p
 
 
+# -- 督办: rectifications a district escalated to the city ------------------------------------
+# The supervision ladder's last rung (``Rectification.ReferredToCity``) becomes, on the
+# district's node, an ``EscalatedCase`` shared up to the city: the case itself (what, which
+# unit, how late, the trail), never a person or evidence. The district's supervision keeps
+# it current (``Progressed``: extended, evidence rejected, verified and closed). The city
+# records that it follows it up (``FollowUp``, a sub-record the city owns, named to the
+# district), which the district sees on its own node.
+ESCALATION_STATUSES = Choices("督办件状态", {"open": "逾期未整改", "extended": "已延期",
+                                        "closed": "已销号"})
+# what the trail of an escalated case records (the codes of ``escalation_progress``)
+ESCALATION_TRAIL = Choices("督办件经过", {"overdue": "逾期", "escalated": "逐级督办",
+                                      "extended": "延期", "rejected": "整改材料被退回",
+                                      "closed": "验收销号", "reopened": "重新打开"})
+FOLLOW_UP_ACTIONS = Choices("督办方式", {"supervise": "督办", "phone": "电话督办",
+                                     "letter": "发函督办", "visit": "实地督办",
+                                     "interview": "约谈提醒"})
+
+
+def escalated_days_late(deadline: str, status: str, closed_on: str | None, today: str) -> int:
+    """How late an escalated rectification is on ``today``: counting from its deadline
+    every day while it is open (after the ladder's last rung too), stopped on the day it
+    was closed."""
+    from datetime import date
+    until = closed_on if status == "closed" and closed_on else today
+    return max(0, (date.fromisoformat(until[:10]) - date.fromisoformat(deadline[:10])).days)
+
+
+def escalation_progress(event_type: str, payload: dict, status: str, deadline: str) -> dict | None:
+    """What a supervision event about an escalated rectification changes in the city's
+    case: ``{status, deadline, closed_on, entry}`` (``entry`` goes on the trail), or None
+    for an event that changes nothing the city reads. Dates and codes only."""
+    kind = event_type.split(".", 1)[1]
+    if kind == "DeadlineExtended":
+        return {"status": "extended", "deadline": payload["deadline"], "closed_on": None,
+                "entry": {"on": payload["extended_on"], "what": "extended",
+                          "deadline": payload["deadline"]}}
+    if kind == "Rejected":
+        return {"status": "open" if status != "extended" else status, "deadline": deadline,
+                "closed_on": None, "entry": {"on": payload["rejected_on"], "what": "rejected"}}
+    if kind == "Verified":
+        return {"status": "closed", "deadline": deadline, "closed_on": payload["verified_on"],
+                "entry": {"on": payload["verified_on"], "what": "closed"}}
+    if kind == "Reopened":
+        return {"status": "open", "deadline": payload["deadline"], "closed_on": None,
+                "entry": {"on": payload["reopened_on"], "what": "reopened",
+                          "deadline": payload["deadline"]}}
+    if kind == "Escalated":
+        return {"status": "open", "deadline": payload["deadline"], "closed_on": None,
+                "entry": {"on": payload["escalated_on"], "what": "escalated",
+                          "step": payload["step"], "level": payload["level"],
+                          "days_overdue": payload["days_overdue"]}}
+    return None
+
+
+class EscalatedCase(Record):
+    """督办件: a rectification the district's escalation ladder referred to the city."""
+
+    kind, id_field = "escalation", "case_id"
+    CONTENT = ("unit_id", "unit_name", "title", "rect_id", "description", "severity", "source",
+               "category", "requirement", "found_on", "deadline", "status", "days_overdue",
+               "referred_on", "closed_on", "trail")
+
+    class Referred(_Created):
+        """The city rung was reached: the case as the district recorded it."""
+        case_id: str
+        sharing: str
+        recipients: list
+        unit_id: str
+        unit_name: str | None
+        title: str
+        rect_id: str
+        description: str
+        severity: str
+        source: str
+        category: str | None
+        requirement: str | None
+        found_on: str
+        deadline: str
+        status: str
+        days_overdue: int
+        referred_on: str
+        closed_on: str | None
+        trail: list
+
+    class Published(_Published):
+        """The case went up to the city: its whole content."""
+        case_id: str
+        sharing: str
+        recipients: list
+        unit_id: str
+        unit_name: str | None
+        title: str
+        rect_id: str
+        description: str
+        severity: str
+        source: str
+        category: str | None
+        requirement: str | None
+        found_on: str
+        deadline: str
+        status: str
+        days_overdue: int
+        referred_on: str
+        closed_on: str | None
+        trail: list
+
+    class Progressed(Event):
+        """The district's rectification moved on (extended, rejected, closed, escalated again)."""
+        case_id: str
+        sharing: str
+        recipients: list
+        status: str
+        deadline: str
+        closed_on: str | None
+        trail: list
+
+        def apply(self, c):
+            c.status, c.deadline, c.closed_on, c.trail = (
+                self.status, self.deadline, self.closed_on, self.trail)
+
+    class Withdrawn(_Withdrawn):
+        """The case is no longer shared."""
+        case_id: str
+        sharing: str
+        recipients: list
+        reason: str
+
+    @classmethod
+    def refer(cls, cid: str, p: dict, city_sharing: str = "city") -> "EscalatedCase":
+        c = cls(cid)
+        title = "%s：%s" % (p.get("unit_name") or p["unit_id"], p["description"][:80])
+        c.trigger(cls.Referred, unit_id=p["unit_id"], unit_name=p.get("unit_name"), title=title,
+                  rect_id=p["rect_id"], description=p["description"], severity=p["severity"],
+                  source=p["source"], category=p.get("category"), requirement=p.get("requirement"),
+                  found_on=p["found_on"], deadline=p["deadline"], status="open",
+                  days_overdue=p["days_overdue"], referred_on=p["referred_on"], closed_on=None,
+                  trail=list(p["trail"]))
+        c.share(city_sharing, [])
+        return c
+
+    def progress(self, event_type: str, payload: dict) -> bool:
+        change = escalation_progress(event_type, payload, self.status, self.deadline)
+        if change is None or change["entry"] in self.trail:
+            return False  # nothing the city reads, or already on the trail (the referral's rung)
+        trail = list(self.trail) + [change["entry"]]
+        self.trigger(self.Progressed, status=change["status"], deadline=change["deadline"],
+                     closed_on=change["closed_on"], trail=trail)
+        return True
+
+    def check_follow_up(self, by_city: bool) -> None:
+        """督办 is the city's: a district cannot follow up a case, and a closed one needs
+        no more following up."""
+        if not by_city:
+            raise RuleViolation("只有市级节点可以登记督办")
+        self.require_published("escalation")
+        if self.status == "closed":
+            raise RuleViolation("该整改已销号，无需再督办")
+
+
+class FollowUp(SubRecord):
+    """The city's 督办 of an escalated case: how (电话 / 发函 / 实地 ...), what it asked,
+    by when it wants an answer. Owned by the city, seen by the district."""
+
+    kind, id_field, parent_field = "escalation", "followup_id", "case_id"
+
+    class Recorded(_Opened):
+        """The city recorded that it is following the case up."""
+        followup_id: str
+        sharing: str
+        recipients: list
+        case_id: str
+        unit_id: str
+        unit_name: str | None
+        action: str
+        note: str
+        followed_on: str
+        respond_by: str | None
+
+    @classmethod
+    def record(cls, fid, sharing, recipients, case_id, unit_id, unit_name, action, note,
+               followed_on, respond_by):
+        if action not in FOLLOW_UP_ACTIONS:
+            raise BadInput("未知的督办方式", {"action": [FOLLOW_UP_ACTIONS.error()]})
+        if respond_by is not None and respond_by < followed_on:
+            raise BadInput("反馈期限已过", {"respond_by": ["早于今天（%s）" % followed_on]})
+        f = cls(fid)
+        f.trigger(cls.Recorded, sharing=sharing, recipients=recipients, case_id=case_id,
+                  unit_id=unit_id, unit_name=unit_name, action=action, note=note,
+                  followed_on=followed_on, respond_by=respond_by)
+        return f
+
+
+# -- the city sees what it oversees: a district's unit register ------------------------------
+def register_entries(units: list[dict]) -> list[dict]:
+    """A district's unit register as the city may read it: names, kinds, levels, the tree,
+    flags - and nothing else (no people, no contacts), in path order."""
+    keep = ("unit_id", "name", "kind", "level", "parent_id", "active", "demonstration_site",
+            "pilot_flags")
+    return [{k: u.get(k) for k in keep} for u in units]
+
+
+class UnitRegister(SharedAggregate):
+    """单位台账 of a node, shared up to the city (read-only there): one per node."""
+
+    kind, id_field = "register", "register_id"
+
+    class Recorded(_Opened):
+        """The node's unit register, first shared."""
+        register_id: str
+        sharing: str
+        recipients: list
+        units: list
+        counts: dict
+
+        def apply(self, r):
+            super().apply(r)
+            r.units, r.counts = self.units, self.counts
+
+    class Updated(Event):
+        """Units were registered, renamed, moved, flagged or deactivated since."""
+        register_id: str
+        sharing: str
+        recipients: list
+        units: list
+        counts: dict
+
+        def apply(self, r):
+            r.units, r.counts = self.units, self.counts
+
+    @staticmethod
+    def counts_of(units: list[dict]) -> dict:
+        active = [u for u in units if u["active"]]
+        by_kind: dict = {}
+        for u in active:
+            by_kind[u["kind"]] = by_kind.get(u["kind"], 0) + 1
+        return {"units": len(active), "by_kind": by_kind,
+                "demonstration_sites": sum(1 for u in active if u["demonstration_site"]),
+                "inactive": len(units) - len(active)}
+
+    @classmethod
+    def record(cls, rid: str, units: list[dict]) -> "UnitRegister":
+        r = cls(rid)
+        r.trigger(cls.Recorded, sharing="city", recipients=[], units=units,
+                  counts=cls.counts_of(units))
+        return r
+
+    def update(self, units: list[dict]) -> bool:
+        if units == self.units:
+            return False
+        self.trigger(self.Updated, units=units, counts=self.counts_of(units))
+        return True
+
+
 ROOTS: dict[str, type[Record]] = {
     "experience": Experience, "case": Case, "activity": JointActivity, "exemplar": Exemplar,
-    "problem": JointProblem,
+    "problem": JointProblem, "escalation": EscalatedCase,
 }
 SUBS: dict[str, type[SubRecord]] = {
     "contribution": Contribution, "comment": Comment, "learned": LearnedFrom,
     "signup": SignUp, "attendance": Attendance, "endorsement": Endorsement,
-    "proposal": Proposal,
+    "proposal": Proposal, "followup": FollowUp,
 }
 SHARED_AGGREGATES: tuple[type[SharedAggregate], ...] = (
-    *ROOTS.values(), *SUBS.values(), IndicatorReport)
+    *ROOTS.values(), *SUBS.values(), IndicatorReport, UnitRegister)
 
 
 _BY_STREAM = {cls.stream_type: cls for cls in SHARED_AGGREGATES}

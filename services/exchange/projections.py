@@ -86,10 +86,10 @@ indicator_values = Table(
 
 _dumps = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)  # noqa: E731
 SUMMARY_FIELDS = {"experience": "summary", "case": "summary", "activity": "description",
-                  "exemplar": "description", "problem": "context"}
+                  "exemplar": "description", "problem": "context", "escalation": "description"}
 SUB_KIND = {"Contribution": "contribution", "Comment": "comment", "LearnedFrom": "learned",
             "SignUp": "signup", "Attendance": "attendance", "Endorsement": "endorsement",
-            "Proposal": "proposal"}
+            "Proposal": "proposal", "FollowUp": "followup"}
 
 
 def _tags(kind: str, content: dict) -> list[str]:
@@ -146,13 +146,13 @@ class SharedRecords(Projection):
         return {k: v for k, v in e.payload.items() if k in cls.CONTENT}
 
     @on("Experience.Drafted", "Case.Compiled", "JointActivity.Planned", "Exemplar.Nominated",
-        "JointProblem.Posted")
+        "JointProblem.Posted", "EscalatedCase.Referred")
     def created(self, w, e):
         self._write(w, e, self._content(e), sharing="node", recipients="[]", published=False,
                     status=e.payload.get("status") or "draft")
 
     @on("Experience.Published", "Case.Published", "JointActivity.Published",
-        "Exemplar.Published", "JointProblem.Published")
+        "Exemplar.Published", "JointProblem.Published", "EscalatedCase.Published")
     def published(self, w, e):
         self._write(w, e, self._content(e), sharing=e.payload["sharing"],
                     recipients=_dumps(e.payload["recipients"]), published=True,
@@ -160,7 +160,7 @@ class SharedRecords(Projection):
                     first_published_at=lambda row: (row or {}).get("first_published_at") or e.occurred_at)
 
     @on("Experience.Withdrawn", "Case.Withdrawn", "JointActivity.Withdrawn",
-        "Exemplar.Withdrawn", "JointProblem.Withdrawn")
+        "Exemplar.Withdrawn", "JointProblem.Withdrawn", "EscalatedCase.Withdrawn")
     def withdrawn(self, w, e):
         self._write(w, e, {}, published=False, status="withdrawn")
 
@@ -272,6 +272,17 @@ class SharedRecords(Projection):
     def proposed(self, w, e):
         self._sub(w, e, "submitted", e.payload["problem_id"])
 
+    # -- 督办 ---------------------------------------------------------------------------------
+    @on("EscalatedCase.Progressed")
+    def escalation_progressed(self, w, e):
+        p = e.payload
+        self._write(w, e, {"status": p["status"], "deadline": p["deadline"],
+                           "closed_on": p["closed_on"], "trail": p["trail"]}, status=p["status"])
+
+    @on("FollowUp.Recorded")
+    def followed_up(self, w, e):
+        self._sub(w, e, "recorded", e.payload["case_id"])
+
 
 class Indicators(Projection):
     """上下互比: the figures of every unit and district this node can see."""
@@ -291,8 +302,31 @@ class Indicators(Projection):
                      unit_name=p.get("unit_name"), period=p["period"], value=float(value))
 
 
+unit_registers = Table(
+    "unit_registers", metadata,
+    Column("register_id", String(150), primary_key=True),
+    Column("node", String(63), nullable=False, index=True),
+    Column("units", Text, nullable=False),   # [{unit_id, name, kind, level, parent_id, flags}]
+    Column("counts", Text, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+
+class Registers(Projection):
+    """Every node's unit register this node can see (the city: every district's)."""
+
+    name = "exchange_registers"
+    tables = (unit_registers,)
+
+    @on("UnitRegister.Recorded", "UnitRegister.Updated")
+    def register(self, w, e):
+        p = e.payload
+        w.upsert(unit_registers, {"register_id": p["register_id"]}, node=owner_of(p["register_id"]),
+                 units=_dumps(p["units"]), counts=_dumps(p["counts"]), updated_at=e.occurred_at)
+
+
 UNIT_DIRECTORY = unit_directory_projection()
-PROJECTIONS = [UNIT_DIRECTORY, SharedRecords(), Indicators()]
+PROJECTIONS = [UNIT_DIRECTORY, SharedRecords(), Indicators(), Registers()]
 from services.exchange.ranking import RANKING  # noqa: E402 - 上下互比's read model (ranking.py)
 PROJECTIONS.append(RANKING)
 
@@ -494,6 +528,8 @@ def compare_indicators(conn, period: str, indicator: str | None = None,
     districts: dict[str, dict] = {}
     units: dict[tuple, dict] = {}
     for r in rows:
+        if r["scope"] == "discipline":
+            continue  # 四种形态 counts are not compared unit by unit (discipline_counts_by_node)
         if r["scope"] == "district":
             d = districts.setdefault(r["node"], {"node": r["node"], "values": {}})
             d["values"][r["indicator"]] = r["value"]

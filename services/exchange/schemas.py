@@ -54,7 +54,7 @@ class Indicators(fields.Dict):
     def __init__(self, **kw):
         super().__init__(keys=fields.String(validate=validate.Length(1, 60)),
                          values=fields.Float(allow_nan=False),
-                         validate=validate.Length(1, 50), **kw)
+                         validate=validate.Length(max=50), **kw)
 
 
 # -- records ---------------------------------------------------------------------------
@@ -211,14 +211,15 @@ class NominateExemplar(Schema):
     title = Name(200, required=True)
     section = Name(100, load_default=None)    # 科室 / 窗口 name: a place, not a person
     description = Text(5000, required=True)
-    indicators = Indicators(required=True)
+    # figures nobody publishes, typed by hand (marked so); published ones are taken as is
+    indicators = Indicators(load_default=dict)
     period = Period(required=True)
     share = Share()
 
 
 class UpdateExemplarIndicators(Schema):
     exemplar_id = Ref(required=True)
-    indicators = Indicators(required=True)
+    indicators = Indicators(load_default=dict)
     period = Period(required=True)
 
 
@@ -303,3 +304,34 @@ class CityComparison(Schema):
 
 
     pass
+
+
+# -- 督办, registers and discipline counts (services/exchange/oversight.py) ---------------------
+class FollowUpEscalation(Schema):
+    case_id = Ref(required=True)
+    unit_id = UnitId(required=True)      # the city unit following it up
+    action = fields.String(required=True, validate=validate.OneOf(
+        ("supervise", "phone", "letter", "visit", "interview"),
+        error="督办方式须为：督办、电话督办、发函督办、实地督办、约谈提醒之一"))
+    note = Text(2000, required=True)
+    respond_by = Date(load_default=None)
+
+
+class OversightCases(Schema):
+    status = fields.String(load_default="open", validate=validate.OneOf(
+        ("open", "closed", "all"), error="状态须为 open（未销号）、closed（已销号）或 all"))
+    origin = NodeId(load_default=None)
+    limit = Integer(load_default=100, validate=validate.Range(1, 500))
+
+
+class Registers(Schema):
+    origin = NodeId(load_default=None)
+
+
+class DisciplineByNode(Schema):
+    period = fields.String(load_default=None, validate=Pattern(
+        r"[0-9]{4}-Q[1-4]", error="季度格式应为 YYYY-Qn"))
+
+
+class ReliefMeasure(Schema):  # 基层减负 (relief.py)
+    month = Month(load_default=None)   # none: this month in the users' time zone

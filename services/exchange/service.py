@@ -27,9 +27,11 @@ import logging
 import time
 
 from nameko.rpc import rpc
+from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from services.exchange.anchors import AnchorRefused, Anchoring
+from services.exchange import oversight
 from services.exchange.application import INDICATOR_SOURCES, app, record_indicators
 from services.exchange.federation import (
     Federation, InboxConsumer, OutboxPublisher, metadata as federation_metadata, write_identity,
@@ -47,6 +49,8 @@ from shared.service import (
 from shared.unittree import MirrorsUnits
 
 log = logging.getLogger(__name__)
+
+REGISTER_INTERVAL_S = 600  # the unit register goes up only when it changed
 
 
 class ExchangeApi(ServiceApi):
@@ -272,6 +276,64 @@ class ExchangeService(MirrorsUnits, NodeService):
     @idempotent
     def district_education_indicators(self, event, uow):
         self._indicators(event, uow)
+
+    # 四种形态 counts (counts only) and 责任书 coverage go up to the city like the figures
+    @owned_event_handler("supervision", "DisciplineCounts.Published", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def discipline_counts(self, event, uow):
+        self._indicators(event, uow)
+
+    @owned_event_handler("units", "LetterCoverage.Published", requeue_on_error=True)
+    @from_owner("units")
+    @idempotent
+    def letter_coverage(self, event, uow):
+        self._indicators(event, uow)
+
+    # -- 督办: the ladder's city rung and what happens to the case afterwards ---------------
+    @owned_event_handler("supervision", "Rectification.ReferredToCity", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def referred_to_city(self, event, uow):
+        oversight.refer_escalation(uow, event)
+
+    @owned_event_handler("supervision", "Rectification.DeadlineExtended", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def escalated_extended(self, event, uow):
+        oversight.progress_escalation(uow, event)
+
+    @owned_event_handler("supervision", "Rectification.Rejected", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def escalated_rejected(self, event, uow):
+        oversight.progress_escalation(uow, event)
+
+    @owned_event_handler("supervision", "Rectification.Verified", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def escalated_verified(self, event, uow):
+        oversight.progress_escalation(uow, event)
+
+    @owned_event_handler("supervision", "Rectification.Reopened", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def escalated_reopened(self, event, uow):
+        oversight.progress_escalation(uow, event)
+
+    @owned_event_handler("supervision", "Rectification.Escalated", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def escalated_again(self, event, uow):
+        oversight.progress_escalation(uow, event)
+
+    # the unit register, shared up to the city when it changed
+    @timer(interval=REGISTER_INTERVAL_S)
+    def register_timer(self):
+        if self.store.federation is None:
+            return None  # QINGLIAN_FEDERATION=off: nothing goes anywhere
+        with self.store.runtime.unit_of_work(self.store.system_actor()) as uow:
+            return oversight.publish_register(uow)
 
     @staticmethod
     def _indicators(event, uow):

@@ -22,7 +22,7 @@ from services.supervision.domain import (
     DEFAULT_CHECKLIST_ID, DEFAULT_INDICATOR_SYSTEM_ID, MICRO_POWER_KINDS, AssessmentRound,
     Checklist, DisciplineCounts, DisciplineRecord, DistrictIndicators, EducationFacts, Finding,
     IndicatorSystem, Inspection, MicroPowerWatch, Rectification, RiskPoint, ScreeningSchedule,
-    UnitIndicators, due_escalations, parse_date,
+    UnitIndicators, district_office_of, due_escalations, parse_date,
 )
 from services.supervision.projections import (
     PROJECTIONS, ROUND_PROJECTIONS, VIEW_PROJECTIONS, discipline_counts, discipline_records,
@@ -33,7 +33,7 @@ from services.supervision.settings import settings_for
 from services.supervision.tracking import CAMPAIGNS, KEY_POSTS, TRACKING
 from shared.app import Application, new_id
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
-from shared.errors import BadInput, Conflict, NotFound, RuleViolation
+from shared.errors import BadInput, Conflict, Forbidden, NotFound, RuleViolation
 from shared.events import iso_to_us
 from shared.projections import as_of_view
 from shared.store import EventStore
@@ -332,14 +332,31 @@ def _targets(conn, owner_unit_id: str, settings, cache: dict) -> dict:
     """Who each ladder level reaches for a rectification owned by ``owner_unit_id``."""
     if owner_unit_id not in cache:
         path = directory_path(conn, owner_unit_id) or "/%s/" % owner_unit_id
-        office = settings.district_office_unit_id or path.strip("/").split("/")[0]
+        ids = path.strip("/").split("/")
+        levels = dict(conn.execute(select(unit_directory.c.unit_id, unit_directory.c.level)
+                                   .where(unit_directory.c.unit_id.in_(ids))).all())
+        office = settings.district_office_unit_id or district_office_of(
+            [{"unit_id": u, "level": levels.get(u)} for u in ids])
         cache[owner_unit_id] = {
             "owner_unit": {"unit_id": owner_unit_id},
             "unit_head": {"unit_id": owner_unit_id, "roles": ["unit_head", "discipline_member"]},
             "district_office": {"unit_id": office},
-            "city": {"counts_only": True},
+            "city": {"city": True},
         }
     return cache[owner_unit_id]
+
+
+def _referral_case(conn, rect_id: str) -> dict | None:
+    """What the city rung sends up about a rectification (services.supervision.domain
+    ``Rectification.ReferredToCity``): the finding as recorded here, and the unit's name."""
+    row = conn.execute(
+        select(rectifications.c.description, rectifications.c.severity, rectifications.c.source,
+               rectifications.c.category, rectifications.c.requirement, rectifications.c.found_on,
+               unit_directory.c.name.label("unit_name"))
+        .select_from(rectifications.outerjoin(
+            unit_directory, unit_directory.c.unit_id == rectifications.c.unit_id))
+        .where(rectifications.c.rect_id == rect_id)).mappings().first()
+    return dict(row) if row else None
 
 
 PUBLISH_BATCH = 50  # records per write: the writer lock is held for one batch at a time
@@ -401,7 +418,8 @@ def detect_overdue(steps, d):
                 before = agg.overdue
                 # a unit that took the rectification over since is looked up now
                 if agg.detect_overdue(today, settings.ladder,
-                                      _targets(uow.conn, agg.unit_id, settings, cache)):
+                                      _targets(uow.conn, agg.unit_id, settings, cache),
+                                      _referral_case(uow.conn, rid)):
                     detected += not before
                     escalated += sum(1 for e in agg.pending_events
                                      if e.event_type == "Rectification.Escalated")
@@ -456,6 +474,33 @@ def overdue_list(conn, d, actor, rt):
     today = _as_of_day(d["as_of"], settings_for(conn).tz) if d.get("as_of") else _today_of(conn, rt)
     return _maybe_as_of(conn, d, VIEW_PROJECTIONS, lambda c: q.overdue_list(
         c, d["unit_id"], d["level"], d["limit"], d["offset"], today))
+
+
+@app.query("escalation_inbox", s.EscalationInbox, roles=READERS, runtime=True)
+def escalation_inbox(conn, d, actor, rt):
+    """The escalation ladder's inbox: one item per rung reached (owner unit, unit head and
+    纪检委员, district office) for the unit that rung reaches, while the rectification is
+    not closed; ``days_overdue`` counted to today. A unit-admin sees their subtree's."""
+    scope_path = directory_path(conn, actor.unit_scope) if actor.unit_scope else None
+    if actor.unit_scope and not actor.has(NODE_ADMIN, INSPECTOR, VIEWER) and scope_path is None:
+        raise Forbidden("您的管理范围内没有单位")
+    exact = None
+    if d["unit_id"] is not None:
+        path = directory_path(conn, d["unit_id"])
+        if path is None:
+            raise NotFound("单位「%s」不存在" % d["unit_id"], {"unit_id": ["不存在"]})
+        if actor.has(UNIT_ADMIN) and not actor.has(NODE_ADMIN, INSPECTOR, VIEWER) \
+                and not path.startswith(scope_path or "\x00"):
+            raise Forbidden("单位「%s」不在您的管理范围内" % d["unit_id"])
+        if d["include_subtree"]:
+            scope_path = path
+        else:
+            exact, scope_path = d["unit_id"], None
+    elif not (actor.has(UNIT_ADMIN) and not actor.has(NODE_ADMIN, INSPECTOR, VIEWER)):
+        scope_path = None  # the other roles read the whole node
+    out = q.escalation_inbox(conn, scope_path, exact, d["limit"], _today_of(conn, rt))
+    out["unit_id"] = d["unit_id"]
+    return out
 
 
 # -- integrity-risk points -------------------------------------------------------------------------------

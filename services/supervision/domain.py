@@ -530,6 +530,34 @@ def due_escalations(ladder, days_overdue: int, reached: int) -> list[tuple[int, 
             if n > reached and days_overdue >= step["after_days"]]
 
 
+def district_office_of(path_units: list[dict]) -> str:
+    """The unit the ladder's ``district_office`` rung reaches for a rectification whose
+    owner sits at the end of ``path_units`` (its ancestors, root first, each with
+    ``unit_id`` and ``level``): the district's own office - the topmost unit of level
+    ``district`` on the path (区直机关工委) - not whatever city unit the district's tree
+    hangs under on this node. A tree with no district-level unit falls back to its root."""
+    for unit in path_units:
+        if unit.get("level") == "district":
+            return unit["unit_id"]
+    return path_units[0]["unit_id"]
+
+
+def rung_audience(level: str, target: dict) -> str:
+    """Who a ladder rung's inbox item is for, in words (责任单位 / 单位负责人、纪检委员 ...)."""
+    if level == "unit_head":
+        return "单位负责人、纪检委员"
+    return {"owner_unit": "整改责任单位", "district_office": "区直机关工委",
+            "city": "市级"}.get(level, level)
+
+
+def referral_trail(trail: list[dict]) -> list[dict]:
+    """What the city is told happened to an escalated rectification, oldest first: the
+    deadline, overdue, every rung climbed (and later, progress). Dates and codes only -
+    never who submitted or judged evidence."""
+    return [{k: v for k, v in t.items() if k in ("on", "what", "step", "level", "days_overdue",
+                                                  "deadline")} for t in trail]
+
+
 class Rectification(Aggregate):
     """限期整改 of one finding (same id as the finding)."""
 
@@ -553,6 +581,8 @@ class Rectification(Aggregate):
             r.submitted_on = None
             r.overdue = False
             r.escalation_step = 0
+            r.trail = []
+            r.referred = False
 
     class EvidenceSubmitted(Aggregate.Event):
         """Evidence by reference (path + sha256) - the files stay in the node's store."""
@@ -622,6 +652,7 @@ class Rectification(Aggregate):
             r.deadline = self.deadline
             r.overdue = False
             r.escalation_step = 0
+            r.trail = []  # a fresh ladder
 
     class DeadlineExtended(Aggregate.Event):
         """延期: a later deadline; the escalation ladder starts again from it."""
@@ -636,6 +667,7 @@ class Rectification(Aggregate):
             r.deadline = self.deadline
             r.overdue = False
             r.escalation_step = 0
+            r.trail = []  # a fresh ladder
 
     class OverdueDetected(Aggregate.Event):
         """The system found the rectification open past its deadline."""
@@ -647,9 +679,11 @@ class Rectification(Aggregate):
 
         def apply(self, r):
             r.overdue = True
+            r.trail = [{"on": self.detected_on, "what": "overdue", "deadline": self.deadline,
+                        "days_overdue": self.days_overdue}]
 
     class Escalated(Aggregate.Event):
-        """One step of the escalation ladder reached (owner unit -> unit head / 纪检委员 -> district office -> city, counts only)."""
+        """One step of the escalation ladder reached (owner unit -> unit head / 纪检委员 -> district office -> city, which also gets the case)."""
         rect_id: IdStr
         unit_id: IdStr
         step: Annotated[int, {"minimum": 1}]
@@ -670,7 +704,8 @@ class Rectification(Aggregate):
                         ],
                     },
                 },
-                "counts_only": {"type": "boolean"},
+                "counts_only": {"type": "boolean"},  # the city rung before it got the case
+                "city": {"type": "boolean"},         # the city rung (ReferredToCity follows)
             },
         }]
         days_overdue: Annotated[int, {"minimum": 1}]
@@ -679,6 +714,30 @@ class Rectification(Aggregate):
 
         def apply(self, r):
             r.escalation_step = self.step
+            r.trail = list(getattr(r, "trail", [])) + [
+                {"on": self.escalated_on, "what": "escalated", "step": self.step,
+                 "level": self.level, "days_overdue": self.days_overdue}]
+
+    class ReferredToCity(Aggregate.Event):
+        """The ladder's city rung: the case itself (what, which unit, how late, the trail)
+        goes up to the city, where it can be followed up (督办). No person, no evidence."""
+
+        rect_id: str
+        unit_id: str
+        unit_name: str | None
+        description: str
+        severity: str
+        source: str
+        category: str | None
+        requirement: str | None
+        found_on: str            # ISO date
+        deadline: str            # ISO date
+        days_overdue: int
+        referred_on: str         # ISO date
+        trail: list
+
+        def apply(self, r):
+            r.referred = True
 
     @classmethod
     def open(cls, finding: Finding, owner_unit_id, responsible_role, deadline, found_on,
@@ -742,12 +801,16 @@ class Rectification(Aggregate):
                      previous_deadline=self.deadline, deadline=deadline, reason=reason,
                      extended_on=today)
 
-    def detect_overdue(self, today: str, ladder, targets: dict) -> int:
+    def detect_overdue(self, today: str, ladder, targets: dict, case: dict | None = None) -> int:
         """Record overdue and every ladder step now due; returns the events recorded.
 
         Idempotent: a second run the same day finds the flag set and the steps reached.
         Only an *open* rectification moves up the ladder - once evidence is in, the next
         move is the inspector's, not the unit's. ``targets``: level -> who is told.
+        ``case``: what the finding was (description, severity, source, category,
+        requirement, found_on, unit_name); when the ``city`` rung is reached it goes up
+        with the trail as ``ReferredToCity`` (once per rectification: a later ladder after
+        an extension reaches the city's case through the exchange service's progress).
         """
         if self.status != "open" or today <= self.deadline:
             return 0
@@ -762,6 +825,14 @@ class Rectification(Aggregate):
                          level=rung["level"], target=targets.get(rung["level"], {}),
                          days_overdue=days, escalated_on=today, deadline=self.deadline)
             n += 1
+            if rung["level"] == "city" and case is not None and not getattr(self, "referred", False):
+                self.trigger(self.ReferredToCity, rect_id=self.id, unit_id=self.unit_id,
+                             unit_name=case.get("unit_name"), description=case["description"],
+                             severity=case["severity"], source=case["source"],
+                             category=case.get("category"), requirement=case.get("requirement"),
+                             found_on=case["found_on"], deadline=self.deadline, days_overdue=days,
+                             referred_on=today, trail=referral_trail(self.trail))
+                n += 1
         return n
 
 

@@ -43,7 +43,7 @@ ROLE_ZH = {"party_secretary": "党组织书记", "unit_head": "单位负责人",
 LEVEL_ZH = {"high": "高(红)", "medium": "中(黄)", "low": "低(绿)", None: "未评估"}
 SEVERITY_ZH = {"minor": "轻微", "general": "一般", "serious": "严重"}
 ESCALATION_ZH = {"owner_unit": "责任单位", "unit_head": "单位负责人/纪检委员",
-                 "district_office": "区直机关工委", "city": "市级(仅计数)", None: ""}
+                 "district_office": "区直机关工委", "city": "市级督办", None: ""}
 CATEGORY_ZH = {"political": "政治风险", "post_duty": "岗位职责风险", "procedure": "制度机制风险",
                "external": "外部环境风险", "ideological": "思想道德风险"}
 
@@ -831,3 +831,54 @@ def discipline_counts_by_period(conn, period: str | None = None) -> dict[str, di
     for row in conn.execute(q):
         out.setdefault(row.period, {f: 0 for f in DISCIPLINE_FORMS})[row.form] = row.n
     return out
+
+
+# -- the escalation ladder's inbox -------------------------------------------------------------
+def escalation_inbox(conn, scope_path: str | None, exact_unit: str | None, limit: int,
+                     today: str) -> dict:
+    """Every rung of the current ladder of a rectification not yet closed, as an item
+    in the inbox of the unit that rung reaches (``target.unit_id``: the owner unit, its
+    head and 纪检委员, the district office). The city rung is not here: it is the city's,
+    on the city's node (the exchange service's ``oversight_cases``). ``scope_path``:
+    only targets in that subtree; ``exact_unit``: only that unit's own items."""
+    from services.supervision.domain import rung_audience
+    from services.supervision.projections import escalations as esc
+    target_unit = ud.alias("target_unit")
+    rows = conn.execute(
+        select(esc.c.rect_id, esc.c.seq, esc.c.step, esc.c.level, esc.c.target,
+               esc.c.escalated_on, r.c.unit_id, ud.c.name.label("unit_name"), r.c.description,
+               r.c.severity, r.c.source, r.c.deadline, r.c.status, r.c.submitted_on)
+        .select_from(esc.join(r, r.c.rect_id == esc.c.rect_id)
+                     .join(ud, ud.c.unit_id == r.c.unit_id))
+        .where(r.c.status != "closed", esc.c.deadline == r.c.deadline, esc.c.level != "city")
+        .order_by(esc.c.escalated_on.desc(), esc.c.rect_id, esc.c.seq)).mappings().all()
+    targets = {}
+    items, by_level = [], {}
+    for row in rows:
+        target = json.loads(row["target"])
+        tid = target.get("unit_id") or row["unit_id"]
+        if tid not in targets:
+            targets[tid] = conn.execute(select(target_unit.c.name, target_unit.c.path)
+                                        .where(target_unit.c.unit_id == tid)).first()
+        t = targets[tid]
+        if exact_unit is not None and tid != exact_unit:
+            continue
+        if scope_path is not None and (t is None or not t.path.startswith(scope_path)):
+            continue
+        by_level[row["level"]] = by_level.get(row["level"], 0) + 1
+        if len(items) >= limit:
+            continue
+        items.append({
+            "item_id": "rect:%s:step%d" % (row["rect_id"], row["step"]),
+            "rect_id": row["rect_id"], "step": row["step"], "level": row["level"],
+            "level_label": ESCALATION_ZH.get(row["level"], row["level"]),
+            "audience": rung_audience(row["level"], target),
+            "roles": target.get("roles") or [],
+            "unit_id": tid, "unit_name": t.name if t else tid,
+            "owner_unit_id": row["unit_id"], "owner_unit_name": row["unit_name"],
+            "description": row["description"], "severity": row["severity"],
+            "source": row["source"], "deadline": row["deadline"], "status": row["status"],
+            "escalated_on": row["escalated_on"],
+            "days_overdue": days_overdue(row["deadline"], row["status"], row["submitted_on"], today),
+        })
+    return {"total": sum(by_level.values()), "by_level": by_level, "items": items}

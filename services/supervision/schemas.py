@@ -390,6 +390,15 @@ class ListDiscipline(Schema):
     period = Quarter(load_default=None)
 
 
+class EscalationInbox(Schema):
+    """Without ``unit_id``: the caller's own inbox (a unit-admin's subtree, the whole node
+    for the other roles); with it: that unit's items (``include_subtree``: and below)."""
+
+    unit_id = Id(load_default=None)
+    include_subtree = fields.Boolean(load_default=False)
+    limit = Limit()
+
+
 class DisciplineCountsQuery(Schema):
     period = Quarter(load_default=None)
 

@@ -39,7 +39,7 @@ ESCALATION_LEVELS = Choices("督办层级", {
     "owner_unit": "整改责任单位",
     "unit_head": "单位负责人、纪检委员",
     "district_office": "区直机关工委",  # the district supervising office
-    "city": "市级主管部门",             # counts only, via DistrictIndicators
+    "city": "市级主管部门",             # the case itself: Rectification.ReferredToCity
 })
 POST_FLAGS = Choices("岗位特征", {"concentrated_power": "权力集中", "fund_intensive": "资金密集",
                                 "resource_rich": "资源富集"})

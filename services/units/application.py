@@ -306,6 +306,7 @@ def issue_letter(uow, d):
     letter = ResponsibilityLetter.issue(d["period"], d["issuer_unit_id"], d["target_unit_id"],
                                         d["signatory_role"], d["content"])
     uow.save(letter)
+    _publish_coverage(uow, d["period"], d["target_unit_id"])
     return {"letter_id": letter.id, "status": "issued"}
 
 
@@ -314,6 +315,7 @@ def sign_letter(uow, d):
     letter = uow.get(ResponsibilityLetter, ResponsibilityLetter.letter_id(d["period"], d["target_unit_id"]))
     letter.sign(d["signed_on"], d["signatory_role"])
     uow.save(letter)
+    _publish_coverage(uow, d["period"], d["target_unit_id"])
     return {"letter_id": letter.id, "status": "signed"}
 
 
@@ -322,7 +324,33 @@ def revoke_letter(uow, d):
     letter = uow.get(ResponsibilityLetter, ResponsibilityLetter.letter_id(d["period"], d["target_unit_id"]))
     letter.revoke(d["reason"])
     uow.save(letter)
+    _publish_coverage(uow, d["period"], d["target_unit_id"])
     return {"letter_id": letter.id, "status": "revoked"}
+
+
+def _publish_coverage(uow, period: str, unit_id: str) -> None:
+    """The 责任书 coverage of the tree ``unit_id`` is in, for ``period``, recorded when it
+    changed (``LetterCoverage.Published``: the exchange service takes it up to the city)."""
+    from services.units.domain import LetterCoverage, coverage_figures
+    path = unit_path(uow.conn, unit_id)
+    if path is None:
+        return
+    root = path.strip("/").split("/")[0]
+    cov = coverage(uow.conn, root, period, limit=1)
+    agg_id = LetterCoverage.coverage_id(root, period)
+    agg = uow.get(LetterCoverage, agg_id) if uow.exists(LetterCoverage, agg_id) else LetterCoverage(agg_id)
+    if agg.publish(root, period, coverage_figures(cov)):
+        uow.save(agg)
+
+
+@app.command("publish_coverage", s.CoveragePeriod, roles=(NODE_ADMIN,))
+def publish_coverage(uow, d):
+    """责任书 coverage of every tree on this node for ``period``, recorded if it changed
+    (letters record it themselves; run this after units were added or moved)."""
+    roots = [r for (r,) in uow.conn.execute(select(units.c.unit_id).where(units.c.parent_id.is_(None)))]
+    for root in roots:
+        _publish_coverage(uow, d["period"], root)
+    return {"period": d["period"], "trees": len(roots)}
 
 
 @app.query("letter_coverage", s.Coverage)

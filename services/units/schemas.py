@@ -194,3 +194,7 @@ class AsOf(Schema):
     def one_of(self, data, **kw):
         if (data.get("position") is None) == (data.get("at") is None):
             raise ValidationError("position 与 at 须且只能给出其一", "_schema")
+
+
+class CoveragePeriod(Schema):
+    period = Period(required=True)

@@ -138,6 +138,8 @@ def wrong_but_well_formed(ids):
         "accept_proposal": {"problem_id": ids["problem"], "proposal_id": "city/no-such", "note": "n"},
         "record_resolution": {"problem_id": ids["problem"], "summary": "s", "results": ["r"],
                               "resolved_on": "2025-08-01"},  # nothing accepted yet
+        "follow_up_escalation": {"case_id": other, "unit_id": "a-gw", "action": "phone",
+                                 "note": "n"},  # no such case here
     }
 
 

@@ -214,18 +214,27 @@ def test_city_compares_districts_without_retyping(network):
 
 def test_exemplar_endorsed_and_district_summary(network):
     a, city, b = network["district-a"], network["city"], network["district-b"]
+    dispatch_supervision(b, "UnitIndicators.Published", unit_figures("b-xj", 0.95, 0))
+    wait_for(lambda: "b-xj" in {u["unit_id"] for u in b.query(
+        "compare_indicators", {"period": "2025-03"})["units"]}, what="b-xj's figures at district-b")
     ex = b.execute("nominate_exemplar", {
         "exemplar_id": "model-section-1", "unit_id": "b-xj", "category": "model_section",
         "title": "“讲政治、守纪律、负责任、有效率”模范科室", "section": "审批科",
         "description": "以廉肃纪、以廉明德、以廉强责，互比互查成效明显。",
-        "indicators": {"closure_rate": 1.0, "checkin_coverage": 0.99}, "period": "2025-03",
+        # b-xj's published figures for 2025-03 are taken as they are (issue 10 item 8);
+        # only what nobody publishes is typed, and marked so
+        "indicators": {"checkin_coverage": 0.99}, "period": "2025-03",
         "share": {"sharing": "all", "recipients": []}})["exemplar_id"]
     wait_for(lambda: city.record(ex) and a.record(ex), what="the exemplar everywhere")
     city.execute("endorse_exemplar", {"exemplar_id": ex, "comment": "全市推广"})
     a.execute("endorse_exemplar", {"exemplar_id": ex, "comment": "学习借鉴"})
     wait_for(lambda: len(b.record(ex)["sub_records"].get("endorsement", [])) == 2,
              what="both endorsements at the owner")
-    assert b.record(ex)["content"]["indicators"] == {"closure_rate": 1, "checkin_coverage": 0.99}
+    content = b.record(ex)["content"]
+    assert content["indicators"]["checkin_coverage"] == 0.99
+    assert content["indicator_sources"]["checkin_coverage"] == "manual"
+    assert content["indicator_sources"]["closure_rate"] == "published"
+    assert content["indicators"]["closure_rate"] == 0.95
 
     summary = {n["node"]: n for n in city.query("district_summary")["nodes"]}
     assert summary["district-b"]["records_shared"].get("exemplar", 0) >= 1

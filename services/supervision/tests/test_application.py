@@ -309,7 +309,7 @@ def test_overdue_is_detected_on_the_clock_and_escalated_once_per_step(any_node, 
     r = node.query("get_rectification", {"rect_id": late})
     assert [e["level"] for e in r["escalations"]][2:] == ["district_office", "city"]
     assert r["escalations"][2]["target"] == {"unit_id": "district"}
-    assert r["escalations"][3]["target"] == {"counts_only": True}
+    assert r["escalations"][3]["target"] == {"city": True}
     assert node.query("get_rectification", {"rect_id": awaiting})["overdue"] is False
     assert node.query("get_rectification", {"rect_id": fine})["overdue"] is False
     listed = node.query("overdue_list", {"unit_id": "district"}, VIEWER)
