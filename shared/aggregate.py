@@ -194,23 +194,29 @@ def declared_fields(cls) -> dict[str, FieldSpec]:
         has_default = any(n in k.__dict__ for k in bases)
         out[n] = FieldSpec(n, not has_default, nullable, schema)
     cls._declared = out
-    cls._required = frozenset(n for n, f in out.items() if f.required)
-    cls._allowed = frozenset(out)
+    _KEYS[cls] = (frozenset(n for n, f in out.items() if f.required), frozenset(out))
     return out
+
+
+# event class -> (required field names, declared field names): what ``trigger`` checks
+_KEYS: dict[type, tuple[frozenset, frozenset]] = {}
 
 
 def check_payload(cls, data: dict) -> None:
     """Raise ``EventFieldsError`` unless ``data`` holds every required declared field of
-    ``cls`` and no other."""
-    if "_declared" not in cls.__dict__:
+    ``cls`` and no other (a few hundred nanoseconds: it runs on every ``trigger``)."""
+    spec = _KEYS.get(cls)
+    if spec is None:
         declared_fields(cls)
+        spec = _KEYS[cls]
+    required, allowed = spec
     keys = data.keys()
-    if cls._required <= keys and keys <= cls._allowed:
+    if keys == allowed or (required <= keys and keys <= allowed):
         return
-    missing = sorted(cls._required - keys)
-    unknown = sorted(set(keys) - cls._allowed)
+    missing = sorted(required - keys)
+    unknown = sorted(set(keys) - allowed)
     name = cls.event_type or cls.__qualname__
-    if not cls._allowed:
+    if not allowed:
         raise EventFieldsError("%s declares no payload fields: declare them as class "
                                "annotations (see shared/aggregate.py), got %s" % (name, sorted(keys)))
     raise EventFieldsError("%s: %s%s%s" % (
