@@ -131,3 +131,22 @@ def test_drift_names_a_missing_field_a_required_change_and_a_type_change():
     have = copy.deepcopy(want)
     have["properties"]["unit_id"]["pattern"] = "^.*$"
     assert "other constraints" in "\n".join(contracts.schema_differences("x", have, want))
+
+
+def test_an_upcast_event_keeps_its_older_contract_and_gets_a_generated_new_one(tmp_path, monkeypatch):
+    from services.units.domain import Unit
+    stored_v1 = contracts.schema_file("Unit.Registered", 1).read_text(encoding="utf-8")
+    events_dir = tmp_path / "events"
+    events_dir.mkdir()
+    monkeypatch.setattr(contracts, "EVENTS_DIR", events_dir)
+    monkeypatch.setattr(contracts, "ASYNCAPI", tmp_path / "asyncapi.yaml")
+    monkeypatch.setattr(Unit.Registered, "schema_version", 2)
+    (events_dir / "Unit.Registered.v1.schema.json").write_text(stored_v1 + " ", encoding="utf-8")
+    written = {p.name for p in contracts.generate()}
+    assert "Unit.Registered.v2.schema.json" in written
+    assert "Unit.Registered.v1.schema.json" not in written  # the stored one is kept as it is
+    assert (events_dir / "Unit.Registered.v1.schema.json").read_text(encoding="utf-8") == stored_v1 + " "
+    assert contracts.drift() == []
+    (events_dir / "Unit.Registered.v3.schema.json").write_text(stored_v1, encoding="utf-8")
+    assert contracts.drift() == ["contract for a version the code does not have: "
+                                 "Unit.Registered.v3.schema.json"]
