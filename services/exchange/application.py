@@ -711,4 +711,3 @@ def city_comparison_query(conn, d, actor):
 
 # 督办, unit registers, discipline counts: declared in oversight.py on this same app
 from services.exchange import oversight  # noqa: E402,F401
-from services.exchange import relief  # noqa: E402,F401 - 基层减负 (relief_measure)

@@ -332,6 +332,3 @@ class DisciplineByNode(Schema):
     period = fields.String(load_default=None, validate=Pattern(
         r"[0-9]{4}-Q[1-4]", error="季度格式应为 YYYY-Qn"))
 
-
-class ReliefMeasure(Schema):  # 基层减负 (relief.py)
-    month = Month(load_default=None)   # none: this month in the users' time zone
