@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
+from services.console.tests.conftest import shoot
 from services.console.tests.nodes import uniq, wait_for
+from services.console.tests.test_console_browser import sign_in
 from shared.federation.keys import node_registry
 from shared.federation.registry import key_fingerprint
 
@@ -41,6 +43,27 @@ def test_each_node_names_its_peer_with_the_keys_fingerprint_and_running_links(tw
     assert 'data-testid="lag">无<' in row
 
 
+def test_the_citys_node_status_in_the_browser(two_nodes, browser):
+    city = two_nodes.city
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
+                              timezone_id="Asia/Shanghai")
+    try:
+        page = ctx.new_page()
+        sign_in(page, city, "admin")
+        page.wait_for_selector("h1:has-text('工作台')")
+        page.click("nav.menu a:has-text('节点状态')")
+        page.wait_for_selector("h1:has-text('节点状态')")
+        assert "甲区（district-a）" in page.inner_text("[data-testid=peers]")
+        wait_for(lambda: page.reload() or "运行中" in page.inner_text("[data-testid=links]"), 30,
+                 what="the city's links running")
+        assert "甲区（district-a）" in page.inner_text("[data-testid=links]")
+        assert "Traceback" not in page.inner_text("main")
+        shoot(page, "66-node-status")
+    finally:
+        ctx.close()
+
+
 def _applied(text: str) -> int:
-    m = re.search(r"<td>甲区（district-a）</td><td>(\d+)</td>", text)
+    origins = re.search(r'data-testid="origins">(.*?)</table>', text, re.S).group(1)
+    m = re.search(r"<td>甲区（district-a）</td><td>(\d+)</td>", origins)
     return int(m.group(1)) if m else 0
