@@ -21,7 +21,7 @@ from shared.errors import (
 )
 from shared.events import iso_to_us
 from shared.projections import as_of_view
-from shared.store import EventStore
+from shared.store import EventStore, events as store_events
 from shared.unittree import (
     directory_path, require_unit, subtree_of, unit_directory, unit_directory_projection,
 )
@@ -35,7 +35,8 @@ from services.education.domain import (
     ROTATION_KINDS, SESSION_KINDS, SESSION_STATUSES, ContentItem, DailyReminder,
     DistrictEducationIndicators, EducationIndicators, ExternalCase, ExternalSession, IntegrityNotice,
     IntegrityTalk, MemberMirror, NoticeReceipt, PublicityRotation, ReminderCheckIn,
-    RiskPointMirror, SessionParticipation, SharedCase, StudySession, UnitProfile, UserInbox,
+    AttendanceFollowed, RiskPointMirror, SessionParticipation, SharedCase, StudySession,
+    UnitProfile, UserInbox, activity_kind, report_node_attendance, share_session_with_nodes, sync_participation,
     YoungCadreProgramme, choose_rotation, indicators_final, JOINABLE_KINDS, live_streak,
     next_streak, normalise_tags, session_key,
 )
@@ -45,7 +46,7 @@ STREAMS = {cls.__name__: cls for cls in (
     StudySession, SessionParticipation, ExternalSession, ExternalCase, DailyReminder,
     ReminderCheckIn, ContentItem, PublicityRotation, UnitProfile, IntegrityNotice, NoticeReceipt,
     IntegrityTalk, YoungCadreProgramme, MemberMirror, UserInbox, EducationIndicators,
-    DistrictEducationIndicators, RiskPointMirror, SharedCase)}
+    DistrictEducationIndicators, RiskPointMirror, SharedCase, AttendanceFollowed)}
 
 
 class EducationApplication(Application):
@@ -154,9 +155,12 @@ def _plan(uow, d) -> StudySession:
     at = d["scheduled_at"]
     joinable = d["joinable"] if d["joinable"] is not None else d["kind"] in JOINABLE_KINDS
     speaker = dict(d["speaker"]) if d.get("speaker") else None
-    return StudySession.plan(session_id, d["kind"], d["title"], d["organiser_unit_id"],
-                             utc_iso(at), local_date(at, tz).isoformat(), audience, d["tags"],
-                             _materials(d["materials"]), joinable, speaker, d["case_refs"])
+    session = StudySession.plan(session_id, d["kind"], d["title"], d["organiser_unit_id"],
+                                utc_iso(at), local_date(at, tz).isoformat(), audience, d["tags"],
+                                _materials(d["materials"]), joinable, speaker, d["case_refs"])
+    # 上下联学 organised for other nodes: the exchange service shares it with them
+    share_session_with_nodes(session, d["title"], d.get("share_with_nodes") or [], uow.rt.node_id)
+    return session
 
 
 def _hold(uow, session: StudySession, d, audience_unit_ids) -> dict:
@@ -698,6 +702,94 @@ def record_risk_point_event(uow, event) -> dict | None:
         uow.save(m)
         return {"risk_point_id": rp_id, "active": m.active}
     return None
+
+
+def record_activity_event(uow, event) -> dict | None:
+    """The exchange's ``JointActivity.Published`` / ``.Rescheduled`` (活动联办 activities,
+    this node's or another's, and sessions other nodes shared with this one): a session
+    units here may join (``ExternalSession``), counted as the kind its theme names
+    (``domain.activity_kind``: 警示教育 counts for 月月行). A session this node shared
+    itself is already here as the session."""
+    kind = event.event_type.split(".", 1)[1]
+    p = event.payload
+    aid = p.get("activity_id")
+    if kind not in ("Published", "Rescheduled") or not aid or aid.count("/") != 1:
+        return None
+    owner, slug = aid.split("/", 1)
+    if owner == uow.rt.node_id and pr.shared_session(uow.conn, slug) is not None:
+        return None
+    if kind == "Rescheduled":
+        ref = pr.external_ref(uow.conn, "session", aid)
+        if ref is None:  # handled before its Published (two workers): requeued, retried
+            raise RuleViolation("活动「%s」尚未登记" % aid)
+        fields_ = {k: ref[k] for k in ("title", "kind", "organiser", "tags")}
+    else:
+        fields_ = {"title": p["title"], "kind": activity_kind(p.get("theme")),
+                   "organiser": p.get("unit_name"), "tags": normalise_tags(None)}
+    held = parse_instant(p["starts_at"])
+    day = local_date(held, settings_of(uow.rt).timezone).isoformat()
+    fields_.update(origin_node=owner, record_id=slug, held_at=utc_iso(held), local_date=day,
+                   period=day[:7])
+    return _register_external(uow, ExternalSession, aid, fields_)
+
+
+def record_attendance_event(uow, event) -> dict | None:
+    """The exchange's ``Attendance.Recorded`` / ``.Corrected`` - one node's attendance at
+    an activity, entered once, in the exchange:
+
+    * this node's own attendance: each unit listed joined and attended (its
+      ``SessionParticipation``, corrected or withdrawn as the attendance is corrected),
+      so a warning-education activity counts for the units' 月月行 with no second entry;
+    * another node's attendance at a session this node shared (上下联学): reported on
+      the session (``NodeAttendanceReported``), so the organiser sees which units of
+      which districts came and how many.
+    """
+    kind = event.event_type.split(".", 1)[1]
+    p = event.payload
+    att_id, aid = p.get("attendance_id") or "", p.get("activity_id") or ""
+    if kind not in ("Recorded", "Corrected") or att_id.count("/") != 1 or aid.count("/") != 1:
+        return None
+    me = uow.rt.node_id
+    att_owner = att_id.split("/", 1)[0]
+    act_owner, slug = aid.split("/", 1)
+    shared = pr.shared_session(uow.conn, slug) if act_owner == me else None
+    if att_owner != me:
+        if shared is None:
+            return None
+        session = uow.get(StudySession, shared["session_id"])
+        if report_node_attendance(session, att_owner, p["units"], event.version):
+            uow.save(session)
+            return {"session_id": session.id, "node": att_owner}
+        return None
+    if shared is not None:
+        return None  # the organiser's own units attend its session as audience units
+    cause = (event.metadata or {}).get("causation_id")
+    if cause and uow.conn.execute(select(store_events.c.position)
+                                  .where(store_events.c.event_id == cause)).first() is not None:
+        return None  # the exchange summing up participations recorded here: nothing to follow
+    ref = pr.external_ref(uow.conn, "session", aid)
+    if ref is None:  # the attendance handled before the activity's Published: retried
+        raise RuleViolation("活动「%s」尚未登记" % aid)
+    today = today_of(uow.rt)
+    if parse_date(ref["local_date"]) > today:
+        return None  # recorded before the day: nothing to count yet
+    follower = uow.get(AttendanceFollowed, att_id) if uow.exists(AttendanceFollowed, att_id) \
+        else AttendanceFollowed.blank(att_id)
+    if not follower.follow(aid, p["units"], event.version):
+        return None  # older than what was followed already
+    listed = {u["unit_id"]: int(u["attendees"]) for u in p["units"]}
+    touched = [follower]
+    for unit_id in sorted(set(listed) | set(pr.attended_units(uow.conn, aid))):
+        if pr.unit_row(uow.conn, unit_id) is None:
+            continue
+        pid = SessionParticipation.participation_id(act_owner, slug, unit_id)
+        part = uow.get(SessionParticipation, pid) if uow.exists(SessionParticipation, pid) else \
+            SessionParticipation.join(act_owner, slug, unit_id, ref["kind"], ref["title"],
+                                      ref["local_date"], True)
+        if sync_participation(part, unit_id in listed, listed.get(unit_id, 0), ref["local_date"], today):
+            touched.append(part)
+    uow.save(*touched)
+    return {"activity_id": aid, "units": sorted(t.unit_id for t in touched[1:])}
 
 
 def record_case_event(uow, event) -> dict | None:

@@ -223,6 +223,38 @@ class StudySession(Aggregate):
         def apply(self, s):
             s.status = "cancelled"
 
+    class SharedWithNodes(Aggregate.Event):
+        """The session is organised for other nodes too (上下联学 the city organises for
+        its districts): the exchange service shares it with them as a 活动联办 record."""
+
+        session_id: str
+        organiser_unit_id: str
+        kind: str
+        title: str
+        scheduled_at: str
+        local_date: str
+        nodes: list
+        slug: str        # the exchange record is "<this node>/<slug>" (shared_slug)
+        theme: str       # the kind's name (警示教育 ...): the exchange record's theme
+
+        def apply(self, s):
+            s.shared_nodes = list(self.nodes)
+
+    class NodeAttendanceReported(Aggregate.Event):
+        """Another node's attendance at the shared session, as its exchange service
+        reported it back: which of its units came and how many (no names)."""
+
+        session_id: str
+        organiser_unit_id: str
+        node: str
+        units: list      # [{unit_id, unit_name, attendees}]
+        attendees: int
+        source_version: int   # of the node's attendance record: an older report never wins
+
+        def apply(self, s):
+            s.node_attendance = dict(getattr(s, "node_attendance", {}) or {})
+            s.node_attendance[self.node] = (self.source_version, list(self.units))
+
     @classmethod
     def plan(cls, session_id, kind, title, organiser_unit_id, scheduled_at, local_date,
              audience, tags, materials, joinable, speaker=None, case_refs=()):
@@ -317,6 +349,24 @@ class SessionParticipation(Aggregate):
 
         def apply(self, p):
             p.attended = True
+            p.headcount = self.headcount
+
+    class Corrected(Aggregate.Event):
+        """The joining unit's attendance corrected (a joint activity's attendance corrected
+        on its node): a new headcount, or not attended after all."""
+
+        participation_id: str
+        session_key: str
+        unit_id: str
+        kind: str
+        attended: bool
+        headcount: int
+        local_date: str
+        period: str
+
+        def apply(self, p):
+            p.attended = self.attended
+            p.headcount = self.headcount
 
     @staticmethod
     def participation_id(session_node: str, session_id: str, unit_id: str) -> str:
@@ -1197,12 +1247,13 @@ class RiskPointMirror(Aggregate):
 
 def case_tags(category: str | None, tags: list | None) -> dict:
     """How a 案例联编 case is matched to units: its category and tags name the risks it
-    is about (违规发放补贴, 工程招投标 ...), so they are its risk points; a case with
-    neither is general and offered to every unit."""
+    is about (违规发放补贴, 工程招投标 ...), so they are its risk points; its tags also
+    name the business it happened in (政务服务, 工程建设 ...), matched to business types.
+    A case with neither is general and offered to every unit."""
     points = set(tags or ())
     if category:
         points.add(category)
-    return normalise_tags({"risk_points": sorted(points)})
+    return normalise_tags({"risk_points": sorted(points), "business_types": sorted(set(tags or ()))})
 
 
 class SharedCase(Aggregate):
@@ -1258,6 +1309,115 @@ class SharedCase(Aggregate):
                      tags=fields.get("tags") or normalise_tags(None), offered=offered,
                      source_version=version)
         return True
+
+
+# -- 上下联学 across nodes and 活动联办 (through the exchange service) ---------------------------
+def shared_slug(session_id: str) -> str:
+    """The slug of the exchange record a session shared with other nodes becomes
+    (``<this node>/<slug>``): derived from the session id, so the organiser's education
+    service knows which record the districts' attendance comes back on."""
+    import hashlib
+    return "session-%s" % hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:16]
+
+
+def activity_kind(theme: str | None) -> str:
+    """The session kind a 活动联办 activity (or a shared session, whose theme is its
+    kind's name) counts as: warning education when its theme names it (警示教育, as
+    ``SESSION_KINDS`` calls it), a 上下联学 when the theme says so, else 主题联学."""
+    theme = theme or ""
+    for kind in (WARNING_EDUCATION, "updown_joint_study", "micro_party_lesson", "themed_party_day"):
+        if SESSION_KINDS[kind] in theme:
+            return kind
+    return "theme_joint_study"
+
+
+def _nodes_attendance(units: list[dict]) -> list[dict]:
+    return [{"unit_id": u["unit_id"], "unit_name": u.get("unit_name"), "attendees": int(u["attendees"])}
+            for u in units]
+
+
+def share_session_with_nodes(session: "StudySession", title: str, nodes: list[str],
+                             this_node: str) -> None:
+    """A session organised for other nodes: joinable, and never "shared" with this node."""
+    nodes = sorted(set(nodes))
+    if not nodes:
+        return
+    if this_node in nodes:
+        raise RuleViolation("活动不能共享给本节点自己", {"share_with_nodes": ["包含本节点"]})
+    if not session.joinable:
+        raise RuleViolation("共享给其他节点的活动必须允许报名参加", {"joinable": ["须为是"]})
+    if getattr(session, "shared_nodes", None):
+        raise RuleViolation("活动已共享给其他节点", {"share_with_nodes": ["已共享"]})
+    session.trigger(StudySession.SharedWithNodes, session_id=session.id,
+                    organiser_unit_id=session.organiser_unit_id, kind=session.kind,
+                    title=title, scheduled_at=session.scheduled_at,
+                    local_date=session.local_date, nodes=nodes, slug=shared_slug(session.id),
+                    theme=SESSION_KINDS[session.kind])
+
+
+def report_node_attendance(session: "StudySession", node: str, units: list[dict],
+                           source_version: int) -> bool:
+    """Record another node's attendance at a shared session (version ``source_version``
+    of its attendance record); False if it says nothing new, or is older than what is
+    recorded (the record's events are handled by concurrent workers)."""
+    units = _nodes_attendance(units)
+    seen_version, seen_units = (getattr(session, "node_attendance", None) or {}).get(node, (0, None))
+    if source_version <= seen_version or seen_units == units:
+        return False
+    session.trigger(StudySession.NodeAttendanceReported, session_id=session.id,
+                    organiser_unit_id=session.organiser_unit_id, node=node, units=units,
+                    attendees=sum(u["attendees"] for u in units), source_version=source_version)
+    return True
+
+
+class AttendanceFollowed(Aggregate):
+    """How far this node's education service has followed one of this node's exchange
+    attendance records (``<node>/attendance-...``): the participations it keeps in line
+    with it are only ever moved forward, whatever order the record's events are
+    handled in."""
+
+    class Followed(Aggregate.Event):
+        """The attendance record's units as of ``source_version``, applied to the units'
+        participations."""
+
+        attendance_id: str
+        activity_id: str
+        units: list
+        source_version: int
+
+        def apply(self, a):
+            a.source_version = self.source_version
+
+    @classmethod
+    def blank(cls, attendance_id: str) -> "AttendanceFollowed":
+        a = cls(attendance_id)
+        a.source_version = 0
+        return a
+
+    def follow(self, activity_id: str, units: list[dict], source_version: int) -> bool:
+        if source_version <= self.source_version:
+            return False
+        self.trigger(self.Followed, attendance_id=self.id, activity_id=activity_id,
+                     units=_nodes_attendance(units), source_version=source_version)
+        return True
+
+
+def sync_participation(p: "SessionParticipation", attended: bool, headcount: int, local_date: str,
+                       today: date) -> bool:
+    """Bring a unit's participation in line with its node's recorded attendance (活动联办:
+    one entry, in the exchange, is enough): attend, correct or withdraw. False: as is."""
+    if not p.attended:
+        if not attended:
+            return False
+        p.attend(headcount, local_date, today)
+        return True
+    if attended and getattr(p, "headcount", None) == headcount:
+        return False
+    p.trigger(SessionParticipation.Corrected, participation_id=p.id, session_key=p.session_key,
+              unit_id=p.unit_id, kind=p.kind, attended=attended,
+              headcount=headcount if attended else 0, local_date=local_date,
+              period=local_date[:7])
+    return True
 
 
 # -- 我为清廉机关建设献一策 (issue 10 #21) ------------------------------------------------------

@@ -352,6 +352,16 @@ def _credit_warning(w, unit_id, period, local_date):
                  sessions=row["sessions"] + 1, first_on=min(row["first_on"], local_date))
 
 
+def _uncredit_warning(w, unit_id, period):
+    row = w.get(warning_months, unit_id=unit_id, period=period)
+    if row is None:
+        return
+    if row["sessions"] <= 1:
+        w.delete(warning_months, unit_id=unit_id, period=period)
+    else:
+        w.update(warning_months, {"unit_id": unit_id, "period": period}, sessions=row["sessions"] - 1)
+
+
 class Sessions(Projection):
     """Sessions, joins, external references and the 月月行 credit per unit and month."""
 
@@ -410,6 +420,22 @@ class Sessions(Projection):
                  headcount=p["headcount"], local_date=p["local_date"], period=p["period"])
         if p["kind"] == WARNING_EDUCATION:
             _credit_warning(w, p["unit_id"], p["period"], p["local_date"])
+
+    @on("SessionParticipation.Corrected")
+    def participation_corrected(self, w, e):
+        p = e.payload
+        row = w.get(participations, participation_id=p["participation_id"])
+        if row is None:
+            return
+        was = row["status"] == "attended"
+        w.update(participations, {"participation_id": p["participation_id"]},
+                 status="attended" if p["attended"] else "joined",
+                 headcount=p["headcount"] if p["attended"] else None)
+        if p["kind"] == WARNING_EDUCATION and was != p["attended"]:
+            if p["attended"]:
+                _credit_warning(w, p["unit_id"], p["period"], p["local_date"])
+            else:
+                _uncredit_warning(w, p["unit_id"], p["period"])
 
     @on("ExternalSession.Registered", "ExternalSession.Updated",
         "ExternalCase.Registered", "ExternalCase.Updated")
@@ -765,8 +791,72 @@ class RiskRegister(Projection):
                  name=p["name"], category=p["category"], post=p["post"], active=p["active"])
 
 
+# sessions shared with other nodes (上下联学 through the exchange) and their attendance there
+shared_sessions = Table(
+    "edu_shared_sessions", metadata,
+    Column("slug", String(100), primary_key=True),   # the exchange record "<this node>/<slug>"
+    Column("session_id", String(100), nullable=False, index=True),
+    Column("nodes", Text, nullable=False),
+)
+
+node_attendance = Table(
+    "edu_node_attendance", metadata,
+    Column("session_id", String(100), primary_key=True),
+    Column("node", String(100), primary_key=True),
+    Column("units", Text, nullable=False),           # [{unit_id, unit_name, attendees}]
+    Column("attendees", Integer, nullable=False),
+    Column("reported_at", String(40), nullable=False),
+)
+
+
+class SharedSessions(Projection):
+    """Sessions this node organised for other nodes, and who came on each of them."""
+
+    name = "education_shared_sessions"
+    tables = (shared_sessions, node_attendance)
+
+    @on("StudySession.SharedWithNodes")
+    def shared(self, w, e):
+        p = e.payload
+        w.upsert(shared_sessions, {"slug": p["slug"]}, session_id=p["session_id"], nodes=_json(p["nodes"]))
+
+    @on("StudySession.NodeAttendanceReported")
+    def reported(self, w, e):
+        p = e.payload
+        w.upsert(node_attendance, {"session_id": p["session_id"], "node": p["node"]},
+                 units=_json(p["units"]), attendees=p["attendees"], reported_at=e.occurred_at)
+
+
 PROJECTIONS = [CheckInBoard(), Sessions(), Library(), Notices(), Talks(), Inbox(), Indicators(),
-               RiskRegister()]
+               RiskRegister(), SharedSessions()]
+
+
+def shared_session(conn, slug: str) -> dict | None:
+    row = conn.execute(select(shared_sessions).where(shared_sessions.c.slug == slug)).mappings().first()
+    return dict(row, nodes=json.loads(row["nodes"])) if row else None
+
+
+def attended_units(conn, session_key_: str) -> list[str]:
+    """Units of this node whose participation in a session elsewhere is recorded as attended."""
+    return list(conn.execute(select(participations.c.unit_id).where(
+        participations.c.session_key == session_key_, participations.c.status == "attended")).scalars())
+
+
+def nodes_attendance(conn, session_id: str) -> dict:
+    """For a session shared with other nodes: the nodes, and per node which units came
+    and how many (as each node's exchange reported it back)."""
+    shared = conn.execute(select(shared_sessions).where(shared_sessions.c.session_id == session_id)) \
+        .mappings().first()
+    if shared is None:
+        return {}
+    rows = conn.execute(select(node_attendance).where(node_attendance.c.session_id == session_id)
+                        .order_by(node_attendance.c.node)).mappings()
+    by_node = [{"node": r["node"], "units": json.loads(r["units"]), "attendees": r["attendees"],
+                "reported_at": r["reported_at"]} for r in rows]
+    return {"shared_with_nodes": json.loads(shared["nodes"]), "exchange_slug": shared["slug"],
+            "nodes_attendance": by_node,
+            "nodes_attendees": sum(n["attendees"] for n in by_node),
+            "nodes_units_attended": sum(1 for n in by_node for u in n["units"] if u["attendees"] > 0)}
 
 
 # ============================================================================================
@@ -992,7 +1082,7 @@ def session_dict(row) -> dict:
 
 def get_session(conn, session_id: str) -> dict | None:
     row = conn.execute(select(sessions).where(sessions.c.session_id == session_id)).mappings().first()
-    return session_dict(row) if row else None
+    return dict(session_dict(row), **nodes_attendance(conn, session_id)) if row else None
 
 
 def list_sessions(conn, unit_id: str, period: str | None, kind: str | None) -> dict:

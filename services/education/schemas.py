@@ -84,6 +84,10 @@ class PlanSession(Schema):
     speaker = fields.Nested(Speaker, load_default=None)
     case_refs = fields.List(Key(), load_default=list, validate=validate.Length(max=20))
     joinable = fields.Boolean(load_default=None)
+    # 上下联学 for other nodes (the city's districts): shared through the exchange service
+    share_with_nodes = fields.List(fields.String(validate=Pattern(
+        r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?", error="节点标识只能包含小写字母、数字和“-”")),
+        load_default=list, validate=validate.Length(max=50))
 
     @validates_schema
     def kind_needs(self, data, **kw):
@@ -326,7 +330,8 @@ class History(Schema):
         "StudySession", "SessionParticipation", "ExternalSession", "ExternalCase", "DailyReminder",
         "ReminderCheckIn", "ContentItem", "PublicityRotation", "UnitProfile", "IntegrityNotice",
         "NoticeReceipt", "IntegrityTalk", "YoungCadreProgramme", "MemberMirror", "UserInbox",
-        "EducationIndicators", "DistrictEducationIndicators", "RiskPointMirror", "SharedCase")))
+        "EducationIndicators", "DistrictEducationIndicators", "RiskPointMirror", "SharedCase",
+        "AttendanceFollowed")))
     id = fields.String(required=True, validate=validate.Length(1, 300))
 
 

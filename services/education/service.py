@@ -12,8 +12,8 @@ from shared.service import EventSourcing, NodeService, idempotent
 from shared.unittree import MirrorsUnits
 
 from services.education.application import (
-    ROUTINES, app, check_in_alone, record_case_event, record_check_ins, record_person_event,
-    record_risk_point_event,
+    ROUTINES, app, check_in_alone, record_activity_event, record_attendance_event,
+    record_case_event, record_check_ins, record_person_event, record_risk_point_event,
 )
 from services.education.burst import CheckInBatcher
 from services.education.settings import EducationSettings
@@ -74,6 +74,18 @@ class EducationService(MirrorsUnits, NodeService):
     @idempotent
     def on_case(self, event, uow):
         return record_case_event(uow, event)
+
+    # 活动联办 activities and sessions other nodes share (上下联学), and attendance at them
+    # as recorded once in the exchange: joinable here, counted for 月月行, reported back
+    @event_handler("exchange", "JointActivity.*", requeue_on_error=True)
+    @idempotent
+    def on_activity(self, event, uow):
+        return record_activity_event(uow, event)
+
+    @event_handler("exchange", "Attendance.*", requeue_on_error=True)
+    @idempotent
+    def on_attendance(self, event, uow):
+        return record_attendance_event(uow, event)
 
     @timer(interval=60)
     def routines(self):

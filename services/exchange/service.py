@@ -249,6 +249,30 @@ class ExchangeService(MirrorsUnits, NodeService):
         self._rpc_caller(actor)
         return self.store.federation.status()
 
+    # -- 上下联学 / 活动联办 with this node's education service (education_link) -----------
+    # a session organised for other nodes is shared with them as a 活动联办 record; a unit's
+    # attendance entered in education becomes this node's Attendance, sent to the organiser
+    @owned_event_handler("education", "StudySession.SharedWithNodes", requeue_on_error=True)
+    @from_owner("education")
+    @idempotent
+    def education_session_shared(self, event, uow):
+        from services.exchange.education_link import share_education_session
+        share_education_session(uow, event)
+
+    @owned_event_handler("education", "SessionParticipation.Attended", requeue_on_error=True)
+    @from_owner("education")
+    @idempotent
+    def education_attended(self, event, uow):
+        from services.exchange.education_link import attendance_from_education
+        attendance_from_education(uow, event)
+
+    @owned_event_handler("education", "SessionParticipation.Corrected", requeue_on_error=True)
+    @from_owner("education")
+    @idempotent
+    def education_attendance_corrected(self, event, uow):
+        from services.exchange.education_link import attendance_from_education
+        attendance_from_education(uow, event)
+
     # -- 上下互比 figures from this node's other services ---------------------------------
     # requeue_on_error: a figure that meets a busy log must come back, not be acked and
     # lost (shared.service.handle_once pauses, retries and dead-letters what never works)

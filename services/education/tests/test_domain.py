@@ -296,6 +296,8 @@ def test_risk_point_mirror_merges_by_source_version_in_any_order():
 def test_shared_case_is_offered_while_shared_and_matched_by_category_and_tags():
     from services.education.domain import SharedCase, case_tags
     assert case_tags("违规吃喝", ["四风"])["risk_points"] == ["四风", "违规吃喝"]
+    assert case_tags("违规吃喝", ["窗口服务"])["business_types"] == ["窗口服务"]
+    assert case_tags(None, None) == {"business_types": [], "posts": [], "risk_points": []}
     c = SharedCase.blank("city/case-1")
     assert not c.merge("Compiled", 1, {"title": "草稿", "sharing": "node", "category": "x", "tags": []}) \
         or not c.offered                                             # a draft is not offered
