@@ -5,6 +5,10 @@
   (待受理 / 已受理 / 办理中 / 已答复) and adoption, counted per unit (采纳率); a writer records
   a member's suggestion (unit, then the member picked by name); a suggestion's page
   (/suggestions/<id>) takes its 受理, 办理 notes and 答复 with whether it was adopted.
+* 集中廉政承诺 (/pledges): per unit and year, its party secretaries and 纪检委员 and who has
+  pledged (覆盖率), units with nobody to pledge; the pledges with their witnesses; a writer
+  records a pledge (the person picked by name among the unit's secretaries and 纪检委员, the
+  text, the enterprise and resident representatives who witnessed it).
 
 The services decide; a page only hides the buttons the user's role may not use.
 """
@@ -14,6 +18,7 @@ from urllib.parse import urlencode
 
 from services.console.pages import _today, raise_forbidden, roots, tree
 from services.console.web import page
+from services.units.domain import PLEDGE_ROLES
 from shared.errors import NotFound
 
 
@@ -91,3 +96,63 @@ def suggestion_detail(web, suggestion_id):
     return web.render("practices_suggestion.html", status=400 if errors else 200, sg=sg,
                       proposer=proposer, errors=errors or {},
                       back="/suggestions?" + urlencode({"year": sg["year"]}))
+
+
+# -- 集中廉政承诺 ---------------------------------------------------------------------------------
+WITNESS_ROWS = 4  # witness rows the form offers
+
+
+@page("/pledges", methods=("GET", "POST"))
+def pledges(web):
+    year = _year(web)
+    errors, values = {}, {}
+    if web.request.method == "POST":
+        if not web.writer:
+            raise_forbidden()
+        values = web.request.form
+        person_id, _sep, role = web.form("signer").partition("|")
+        witnesses = [{"kind": k, "name": n.strip(), "organisation": o.strip() or None}
+                     for k, n, o in zip(web.request.form.getlist("w_kind"), web.request.form.getlist("w_name"),
+                                        web.request.form.getlist("w_org")) if n.strip()]
+        data = {"person_id": person_id, "role": role, "pledged_on": web.form("pledged_on"),
+                "text": web.form("text"), "occasion": web.form("occasion"), "witnesses": witnesses}
+        if not person_id:
+            errors = {"person_id": "请选择承诺人"}
+        else:
+            result, errors = web.attempt("units", "record_pledge", data)
+        if not errors:
+            return web.redirect("/pledges?" + urlencode({"year": result["year"]}),
+                                "已登记廉政承诺（%d 年度）" % result["year"])
+    coverage = [web.query("units", "pledge_coverage", {"unit_id": r["unit_id"], "year": year})
+                | {"root_name": r["name"]} for r in roots(web)]
+    listed = []
+    for r in roots(web):
+        listed += web.query("units", "list_pledges", {"unit_id": r["unit_id"], "year": year})["pledges"]
+    chosen_unit = values.get("unit_id") if values else None
+    return web.render("practices_pledges.html", status=400 if errors else 200, year=year,
+                      coverage=coverage, pledges=listed, units=tree(web), errors=errors or {},
+                      values=values, signers=_signers(web, chosen_unit) if chosen_unit else [],
+                      rows=WITNESS_ROWS, today=_today(web).isoformat())
+
+
+def _signers(web, unit_id) -> list[dict]:
+    """The unit's party secretaries and 纪检委员: the people who pledge (picked by name)."""
+    out = []
+    for p in web.query("units", "list_people", {"unit_id": unit_id})["people"]:
+        for role in PLEDGE_ROLES:
+            if role in (p.get("roles") or ()):
+                out.append({"value": "%s|%s" % (p["person_id"], role), "name": p["name"], "role": role})
+    return out
+
+
+@page("/pledges/signers")
+def pledge_signers(web):
+    """htmx: the chosen unit's party secretaries and 纪检委员, by name."""
+    unit_id = web.arg("unit_id")
+    return web.render("practices_pledge_signers.html", signers=_signers(web, unit_id) if unit_id else [])
+
+
+@page("/pledges/<int:year>/<person_id>")
+def pledge_detail(web, year, person_id):
+    p = web.query("units", "get_pledge", {"pledge_id": "%d/%s" % (year, person_id)})
+    return web.render("practices_pledge.html", p=p)

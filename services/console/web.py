@@ -94,6 +94,7 @@ MENU = (
     ("工作台", "/", None),
     ("单位与责任", "/units", None),
     ("责任书", "/letters", None),
+    ("廉政承诺", "/pledges", None),
     ("微权力清单", "/micro-power", None),
     ("检查督导", "/inspections", None),
     ("整改", "/rectifications", None),

@@ -420,3 +420,9 @@ def history(conn, d, actor):
         raise NotFound("no %s %s" % (d["stream"], d["id"]))
     return {"stream_id": stream_id, "events": [
         {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)} for t, v, sv, p in rows]}
+
+
+# 集中廉政承诺: pledges_app.py, on this same app (read side pledges.py)
+from services.units.pledges import PLEDGES  # noqa: E402
+app.projections = [*app.projections, PLEDGES]
+from services.units import pledges_app  # noqa: E402,F401

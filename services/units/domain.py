@@ -562,3 +562,68 @@ class LetterCoverage(Aggregate):
             return False
         self.trigger(self.Published, unit_id=root_unit_id, period=period, indicators=indicators)
         return True
+
+
+# -- 集中廉政承诺 (issue 10 #22) -----------------------------------------------------------------
+PLEDGE_ROLES = ("party_secretary", "discipline_member")  # who pledges (labels: PERSON_ROLES)
+WITNESS_KINDS = Choices("见证人类别", {"enterprise": "企业代表", "resident": "居民代表"})
+Witnesses = Annotated[list, {"minItems": 2, "maxItems": 20, "items": {
+    "type": "object", "required": ["kind", "name"], "additionalProperties": False,
+    "properties": {"kind": {"enum": list(WITNESS_KINDS)}, "name": {"type": "string", "minLength": 1},
+                   "organisation": {"type": ["string", "null"]}}}}]
+
+
+def witness_errors(witnesses: list[dict]) -> list[str]:
+    """A 集中廉政承诺 is made before enterprise AND resident representatives: the kinds
+    missing (their labels), empty when both are there."""
+    present = {w["kind"] for w in witnesses}
+    return [WITNESS_KINDS.label(k) for k in WITNESS_KINDS if k not in present]
+
+
+class IntegrityPledge(Aggregate):
+    """集中廉政承诺: a party secretary's or 纪检委员's pledge for a year, with its text, made
+    before enterprise and resident representatives. One per person and year (the id says
+    so, the unique stream enforces it). Names people: the events stay on the node."""
+
+    class Made(Aggregate.Event):
+        """A party secretary or 纪检委员 made the year's integrity pledge before witnesses."""
+        private = True
+        pledge_id: NonEmptyStr
+        unit_id: IdStr
+        person_id: IdStr
+        role: OneOf(PLEDGE_ROLES)
+        year: Annotated[int, {"minimum": 2000, "maximum": 2100}]
+        pledged_on: DateStr
+        text: Annotated[str, {"minLength": 1, "maxLength": 5000}]
+        witnesses: Witnesses
+        occasion: str | None = None          # the 集中承诺 event it was part of
+
+        def apply(self, p):
+            p.unit_id = self.unit_id
+            p.person_id = self.person_id
+
+    @staticmethod
+    def pledge_id(year: int, person_id: str) -> str:
+        return "%d/%s" % (year, person_id)
+
+    @classmethod
+    def make(cls, person: dict, role: str, pledged_on, today, text: str, witnesses: list[dict],
+             occasion: str | None):
+        """``person``: the register's row (unit_id, roles); dates are ``date``s."""
+        errors = {}
+        if role not in (person.get("roles") or ()):
+            errors["role"] = ["该人员不是%s" % PERSON_ROLES.label(role)]
+        if pledged_on > today:
+            errors["pledged_on"] = ["不能晚于今天"]
+        missing = witness_errors(witnesses)
+        if missing:
+            errors["witnesses"] = ["须有%s见证" % "和".join(missing)]
+        if errors:
+            raise RuleViolation("集中廉政承诺未能登记：%s" % "；".join(v[0] for v in errors.values()), errors)
+        p = cls(cls.pledge_id(pledged_on.year, person["person_id"]))
+        p.trigger(cls.Made, pledge_id=p.id, unit_id=person["unit_id"], person_id=person["person_id"],
+                  role=role, year=pledged_on.year, pledged_on=pledged_on.isoformat(), text=text,
+                  witnesses=[{"kind": w["kind"], "name": w["name"],
+                              "organisation": w.get("organisation")} for w in witnesses],
+                  **({"occasion": occasion} if occasion else {}))
+        return p

@@ -198,3 +198,36 @@ class AsOf(Schema):
 
 class CoveragePeriod(Schema):
     period = Period(required=True)
+
+
+# -- 集中廉政承诺 (pledges_app.py) ----------------------------------------------------------------
+from services.units.domain import PLEDGE_ROLES, WITNESS_KINDS  # noqa: E402
+from shared.fields import Date as DayDate  # noqa: E402
+
+PledgeYear = lambda **kw: Integer(validate=validate.Range(2000, 2100, error="年份应在 2000 至 2100 之间"), **kw)  # noqa: E731
+
+
+class Witness(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(WITNESS_KINDS, error=WITNESS_KINDS.error()))
+    name = Name(100, required=True)
+    organisation = Name(200, load_default=None)
+
+
+class RecordPledge(Schema):
+    person_id = Id(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(
+        PLEDGE_ROLES, error="必须是以下之一：%s" % "、".join(PERSON_ROLES.label(r) for r in PLEDGE_ROLES)))
+    pledged_on = DayDate(required=True)
+    text = Text(5000, required=True)
+    witnesses = fields.List(fields.Nested(Witness), required=True,
+                            validate=validate.Length(1, 20, error="见证人须有 1 至 20 人"))
+    occasion = Name(200, load_default=None)
+
+
+class PledgeRef(Schema):
+    pledge_id = fields.String(required=True, validate=validate.Length(1, 120))
+
+
+class PledgesOfYear(Schema):
+    unit_id = Id(required=True)
+    year = PledgeYear(required=True)

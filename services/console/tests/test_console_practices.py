@@ -1,7 +1,9 @@
 """清廉机关实践 pages against the real units, supervision, education and console services
 (issue 10 #21, #22, #27, #23): 我为清廉机关建设献一策 over HTTP (refusals write nothing) and in
 Chromium (a unit-admin records a member's suggestion picked by name, accepts and answers it,
-the adoption figures follow); screenshots for the user guide."""
+the adoption figures follow); 集中廉政承诺 over HTTP (one per person and year, witnesses,
+refusals write nothing) and in Chromium (a 纪检委员's pledge counts in the unit's coverage);
+screenshots for the user guide."""
 from __future__ import annotations
 
 import re
@@ -48,6 +50,9 @@ def node(tmp_path_factory, rabbit_admin):
                                       ("p-li", "李科员", "a", "科员"), ("p-wu", "吴书记", "b", "党组书记")):
             n.api("units", "register_person", {"person_id": pid, "name": name, "unit_id": n.ids[unit],
                                                "post": post})
+        for pid, role in (("p-qian", "party_secretary"), ("p-sun", "discipline_member"),
+                          ("p-wu", "party_secretary")):
+            n.api("units", "assign_role", {"person_id": pid, "role": role})
         n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
         n.add_user("ua-b", "钱审计", ["unit-admin"], n.ids["b"])
         n.add_user("viewer", "李查看", ["viewer"])
@@ -61,7 +66,7 @@ def _no_codes(text: str) -> None:
     text = re.sub(r"<[^>]+>", " ", text)
     assert "Traceback" not in text
     assert not re.search(r"\b(p-qian|p-sun|p-li|p-wu|submitted|accepted|in_progress|answered|"
-                         r"adopted|partly_adopted|not_adopted|None)\b", text)
+                         r"adopted|partly_adopted|not_adopted|party_secretary|discipline_member|enterprise|resident|None)\b", text)
 
 
 # -- 献一策 over HTTP ---------------------------------------------------------------------------
@@ -139,3 +144,73 @@ def test_a_unit_admin_records_handles_and_answers_a_suggestion(node, page):
     assert "孙委员" in page.inner_text("[data-testid=suggestions]")
     _no_codes(page.inner_text("main"))
     shoot(page, "81-suggestions")
+
+
+# -- 集中廉政承诺 over HTTP -----------------------------------------------------------------------
+def _pledge_form(signer, **kw):
+    data = {"unit_id": "", "signer": signer, "pledged_on": "2026-11-20", "occasion": "第一期清廉品牌活动",
+            "text": "严守政治纪律，廉洁用权，接受监督。",
+            "w_kind": ["enterprise", "resident", "enterprise"], "w_name": ["周企业", "吴居民", ""],
+            "w_org": ["某建筑公司", "东街社区", ""]}
+    data.update(kw)
+    return data
+
+
+def test_pledges_over_http_and_refusals_write_nothing(node, client_for):
+    ua = client_for(node, "ua-a")
+    r = ua.post("/pledges", _pledge_form("p-qian|party_secretary"))
+    assert r.status_code == 303, r.text
+    text = ua.get("/pledges?year=2026").text
+    assert "钱书记" in text and "周企业（企业代表，某建筑公司）" in text and "吴居民（居民代表，东街社区）" in text
+    _no_codes(text)
+    detail = ua.get("/pledges/2026/p-qian").text
+    assert "严守政治纪律" in detail and "第一期清廉品牌活动" in detail
+    _no_codes(detail)
+    assert "孙委员" in ua.get("/pledges/signers?unit_id=%s" % node.ids["a"]).text
+    assert "李科员" not in ua.get("/pledges/signers?unit_id=%s" % node.ids["a"]).text
+
+    before = node.head("units")
+    r = ua.post("/pledges", _pledge_form("p-qian|party_secretary", pledged_on="2026-11-25"))
+    assert r.status_code == 400 and "本年度已承诺" in r.text
+    r = ua.post("/pledges", _pledge_form("p-li|party_secretary"))
+    assert r.status_code == 400 and "该人员不是党组织书记" in r.text
+    r = ua.post("/pledges", _pledge_form("p-sun|discipline_member", w_kind=["enterprise"], w_name=["周企业"],
+                                         w_org=[""], pledged_on="2025-06-01"))
+    assert r.status_code == 400 and "须有居民代表见证" in r.text
+    r = ua.post("/pledges", _pledge_form(""))
+    assert r.status_code == 400 and "请选择承诺人" in r.text
+    assert ua.post("/pledges", _pledge_form("p-wu|party_secretary")).status_code == 403  # another unit
+    viewer = client_for(node, "viewer")
+    assert viewer.post("/pledges", _pledge_form("p-sun|discipline_member", pledged_on="2025-06-01")).status_code == 403
+    assert "登记承诺" not in viewer.get("/pledges").text
+    assert node.head("units") == before
+
+
+# -- 集中廉政承诺 in Chromium ---------------------------------------------------------------------
+def test_a_discipline_members_pledge_counts_in_the_units_coverage(node, page):
+    sign_in(page, node, "ua-a")
+    page.wait_for_selector("h1:has-text('工作台')")
+    page.click("nav.menu a:has-text('廉政承诺')")
+    page.wait_for_selector("h1:has-text('集中廉政承诺')")
+    page.select_option("select[name=unit_id]", label="区财政局")
+    page.wait_for_selector("#signer option:has-text('孙委员（纪检委员）')", state="attached")
+    page.select_option("#signer", label="孙委员（纪检委员）")
+    page.fill("input[name=pledged_on]", "2026-11-20")
+    page.fill("input[name=occasion]", "第一期清廉品牌活动")
+    page.fill("textarea[name=text]", "履行监督责任，带头廉洁自律。")
+    page.fill("input[aria-label=见证人姓名1]", "郑企业")
+    page.fill("input[aria-label=见证人单位1]", "某物流公司")
+    page.fill("input[aria-label=见证人姓名2]", "王居民")
+    page.fill("input[aria-label=见证人单位2]", "西街社区")
+    page.click("button:has-text('登记承诺')")
+    page.wait_for_selector("p.flash:has-text('已登记廉政承诺（2026 年度）')")
+    row = page.locator("[data-testid=coverage] tr", has_text="区财政局")
+    want = next(u for u in _q(node, "units", "pledge_coverage", {"unit_id": node.ids["root"], "year": 2026})["units"]
+                if u["unit_id"] == node.ids["a"])
+    assert "孙委员" in [p["name"] for p in want["pledged"]]
+    assert row.inner_text().split("\t")[1:4] == [str(want["holders"]), str(len(want["pledged"])),
+                                                 "%.1f%%" % (100 * want["coverage"])]
+    assert "郑企业（企业代表，某物流公司）" in page.inner_text("[data-testid=pledges]")
+    assert "区审计局" not in page.inner_text("[data-testid=coverage]")  # a unit-admin sees their units
+    _no_codes(page.inner_text("main"))
+    shoot(page, "82-pledges")
