@@ -205,3 +205,41 @@ def discipline_counts_by_node(conn, d, actor):
         row = table.setdefault((r["node"], r["period"]), {"node": r["node"], "period": r["period"]})
         row[r["indicator"]] = int(r["value"])
     return {"items": [table[k] for k in sorted(table)]}
+
+
+# -- 典型联树: an exemplar's published figures follow the publication ---------------------------
+def refresh_exemplars(uow, event) -> int:
+    """A unit's figures were published (again) for a period: this node's exemplars of that
+    unit and period take them, keeping the hand-typed figures of indicators nobody
+    publishes - so a figure marked 发布数据 is always the one published. Returns how many
+    exemplars changed."""
+    import json as _json
+
+    from services.exchange.application import INDICATOR_SOURCES, published_figures
+    from services.exchange.domain import Exemplar, exemplar_indicators
+    if INDICATOR_SOURCES.get(event.event_type, (None, None))[1] != "unit":
+        return 0
+    p = event.payload if isinstance(event.payload, dict) else {}
+    unit_id, period = p.get("unit_id"), p.get("period") or (p.get("as_of") or "")[:7]
+    if not isinstance(unit_id, str) or not period:
+        return 0
+    me = fed(uow).node_id
+    changed = 0
+    for rid, content in uow.conn.execute(
+            select(records.c.record_id, records.c.content)
+            .where(records.c.kind == "exemplar", records.c.owner == me,
+                   records.c.unit_id == unit_id)).all():
+        content = _json.loads(content)
+        sources = content.get("indicator_sources") or {}
+        if content.get("period") != period or not sources:
+            continue  # another period, or figures typed before they were taken (left as they are)
+        published = published_figures(uow.conn, me, unit_id, period)
+        typed = {k: v for k, v in (content.get("indicators") or {}).items()
+                 if sources.get(k) == "manual" and k not in published}
+        indicators, new_sources = exemplar_indicators(published, typed)
+        exemplar = uow.get(Exemplar, rid)
+        if (indicators, new_sources) != (exemplar.indicators, getattr(exemplar, "indicator_sources", None)):
+            exemplar.update_indicators(indicators, period, new_sources)
+            save_and_share(uow, exemplar)
+            changed += 1
+    return changed

@@ -365,4 +365,6 @@ class ExchangeService(MirrorsUnits, NodeService):
         if record_indicators(uow, event) is None:
             log.warning("exchange: %s %s has no period or no numeric indicators; ignored",
                         event.event_type, event.event_id)
+            return
+        oversight.refresh_exemplars(uow, event)  # 典型联树: published figures stay current
 

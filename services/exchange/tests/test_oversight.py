@@ -293,6 +293,16 @@ def test_an_exemplars_indicators_come_from_the_published_figures_and_typed_ones_
     assert content["indicators"]["findings_total"] >= 1
     assert content["indicator_sources"]["findings_total"] == "published"
     assert {v for k, v in content["indicator_sources"].items() if k != "群众满意度"} == {"published"}
+    # the unit's figures are published again: the exemplar follows, the typed one stays
+    before = content["indicators"]["findings_total"]
+    a.supervision.execute("record_finding", {
+        "unit_id": "a-xj", "source": "audit", "description": "新发现的问题", "responsible_role": "unit_head",
+        "deadline": (_today() + timedelta(days=30)).isoformat()}, a.supervision.inspector)
+    a.supervision.execute("publish_indicators", {})
+    now = wait_for(lambda: (lambda c: c["indicators"]["findings_total"] == before + 1 and c)(
+        city.record(eid)["content"]), what="the republished figure on the exemplar at the city")
+    assert now["indicators"]["群众满意度"] == 98.5 and now["indicator_sources"]["群众满意度"] == "manual"
+    assert now["indicator_sources"]["findings_total"] == "published"
     # nothing published and nothing typed: refused
     with pytest.raises(BadInput) as err:
         a.execute("nominate_exemplar", {"unit_id": "a-window", "category": "window", "title": "窗口",
