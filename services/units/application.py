@@ -389,7 +389,7 @@ def publish_micro_power(uow, d):
     return {"list_id": mpl.id, "published_version": mpl.published_version}
 
 
-@app.query("get_micro_power", s.MicroPowerRef)
+@app.query("get_micro_power", s.MicroPowerRef, scope="unit_id")
 def get_micro_power(conn, d, actor):
     row = conn.execute(select(micro_power).where(
         micro_power.c.list_id == MicroPowerList.list_id(d["unit_id"], d["post"]))).mappings().first()

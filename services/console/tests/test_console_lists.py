@@ -199,13 +199,18 @@ def test_without_the_csrf_code_a_revision_is_refused_in_chinese_and_writes_nothi
 def test_a_unit_admin_is_refused_another_subtrees_lists_people_and_unit(node, client_for):
     admin = client_for(node, "admin")
     doc_b = _draft(node, admin, unit="b", title="审计局责任清单")
+    node.api("units", "draft_micro_power", {"unit_id": node.ids["b"], "post": "审计复核岗", "content": {
+        "duties": ["复核审计报告草稿"], "power_boundary": "审计局内部复核",
+        "steps": [{"name": "复核", "responsible_post": "复核岗"}]}})
     ua = client_for(node, "ua-a")
     for path in ("/documents/%s" % doc_b, "/documents/%s/compare?from=1&to=1" % doc_b,
+                 "/micro-power/edit?unit_id=%s&post=审计复核岗" % node.ids["b"],
                  "/people/%s" % node.people["li"], "/units/%s" % node.ids["b"],
                  "/units/%s/documents/new" % node.ids["b"]):
         r = ua.get(path)
         assert r.status_code in (403, 404), path
         assert "审计局责任清单" not in r.text and "李审计" not in r.text, path
+        assert "复核审计报告草稿" not in r.text, path  # another subtree's unpublished draft
     head = node.head("units")
     r = _revise(ua, node, doc_b, [("越权修订", "", "")], "越权")
     assert r.status_code in (403, 404)
