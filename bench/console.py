@@ -25,7 +25,11 @@ from bench.common import (
 )
 from bench.supervision import synchronous_commit
 
-FIGURES = ("console_home_p99_ms", "console_board_p99_ms")
+FIGURES = ("console_home_p99_ms", "console_board_p99_ms", "console_checkin_p99_ms",
+           "console_checkin_accepted", "console_checkin_lost", "console_compare_p99_ms")
+CHECKIN = ("console_checkin_p99_ms", "console_checkin_accepted", "console_checkin_lost")
+COMPARE_SAMPLES = 100
+PAGES = ("console_home_p99_ms", "console_board_p99_ms")
 NODE = "bench-console"
 # QINGLIAN_BENCH_CONSOLE_SCALE < 1 shrinks the node (a quick check of the suite itself;
 # the figures then say so in "scale" and are not the issue's)
@@ -107,9 +111,19 @@ def seed(units_rt, sv_rt, rng: random.Random) -> dict:
             "events": head(units_rt) + head(sv_rt), "scale": SCALE}
 
 
+def vacuum_analyze(url: str) -> None:
+    """Planner statistics and no dead rows: 10,000 rectifications updated 30,000 times in
+    minutes leave the tables bloated and unanalysed (every plan then guesses one row)."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+
+
 class SeedCache:
     """The seeded node (its units and supervision databases) as ``pg_dump`` files under
-    ``var/bench/cache/``, keyed by this file and the code that decides what the seeding
+    ``var/bench/cache/``, keyed by the seeding functions and the code that decides what the seeding
     writes (the two services' domain, application, projections and schemas, and
     ``shared/``); their queries are left out of the key, so a change to how pages read
     restores the same node in seconds. Without ``pg_dump``/``pg_restore``, always seeds."""
@@ -120,11 +134,13 @@ class SeedCache:
         import hashlib
         import shutil as sh
         from pathlib import Path
+        import inspect
         root = Path(__file__).resolve().parent.parent
-        files = [Path(__file__), *(root / "shared").rglob("*.py")]
+        files = list((root / "shared").rglob("*.py"))
         for service in ("units", "supervision"):
             files += [root / "services" / service / f for f in self.STATE]
-        h = hashlib.sha256(("%s" % SCALE).encode())
+        h = hashlib.sha256(("%s %s" % (SCALE, inspect.getsource(seed) + inspect.getsource(batched))
+                            ).encode())
         for f in sorted(files):
             if "tests" not in f.parts and f.exists():
                 h.update(f.read_bytes())
@@ -196,14 +212,16 @@ class Session:
         self.cookie = re.search(r"ql_session=[^;]+", cookie).group(0)
 
 
-def measure(port: int, path: str) -> dict:
+def measure(port: int, path, samples: int = SAMPLES) -> dict:
+    """``path``: one page, or a list taken in turn."""
     s = Session(port)
     s.sign_in("bench-admin", PASSWORD)
     health, page = [], []
-    for i in range(SAMPLES + 20):  # the first 20 of each warm caches and are not counted
+    paths = [path] if isinstance(path, str) else list(path)
+    for i in range(samples + 20):  # the first 20 of each warm caches and are not counted
         for side in ((0, 1) if i % 2 == 0 else (1, 0)):
             t0 = time.perf_counter()
-            status, _, body = s.request("GET", "/health" if side == 0 else path)
+            status, _, body = s.request("GET", "/health" if side == 0 else paths[i % len(paths)])
             ms = (time.perf_counter() - t0) * 1000
             if status != 200:
                 raise RuntimeError("%s answered %d: %s" % (path, status, body[:300]))
@@ -216,7 +234,314 @@ def measure(port: int, path: str) -> dict:
             "samples": len(page), "bytes": page_bytes}
 
 
+# -- the morning check-in through the console (issue 9) --------------------------------------------
+class FormClient:
+    """One keep-alive connection: a member's console session cookie, form POSTs. The
+    answer of a check-in is the 303 back to /checkin with its message in the flash cookie."""
+
+    def __init__(self, port: int):
+        self.port, self.conn = port, None
+
+    def request(self, method, path, body=None, cookie=None):
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if cookie:
+            headers["Cookie"] = cookie
+        for attempt in (0, 1):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                self.conn.request(method, path, body=body, headers=headers)
+                resp = self.conn.getresponse()
+                return resp.status, resp.getheader("Set-Cookie") or "", resp.read()
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self.conn = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def checkin_outcome(status: int, set_cookie: str) -> bool | None:
+    """True: counted now; False: answered 'already checked in today'; None: not accepted."""
+    from urllib.parse import unquote
+    if status != 303:
+        return None
+    m = re.search(r"ql_flash=([^;]+)", set_cookie)
+    message = unquote(m.group(1)) if m else ""
+    if message.startswith("打卡成功"):
+        return True
+    return False if "今天已经打过卡了" in message else None
+
+
+def paced_console(port, jobs, rate, clients):
+    """bench.education.paced for the console: ``jobs`` are (method, path, body, cookie);
+    each result is (status, outcome, ms since due, ms since sent, client lag ms)."""
+    import itertools
+    import threading
+
+    from bench.education import Paced
+    results = [None] * len(jobs)
+    errors: list = []
+    sent_at = [0.0] * len(jobs)
+    counter = itertools.count()
+    t0 = time.perf_counter() + 0.2
+
+    def loop():
+        c = FormClient(port)
+        while True:
+            i = next(counter)
+            if i >= len(jobs):
+                return
+            picked = time.perf_counter()
+            due = t0 + i / rate
+            if due > picked:
+                time.sleep(due - picked)
+            method, path, body, cookie = jobs[i]
+            sent = sent_at[i] = time.perf_counter()
+            try:
+                status, set_cookie, raw = c.request(method, path, body, cookie)
+                outcome = checkin_outcome(status, set_cookie) if method == "POST" else None
+                if status not in (200, 303) and not errors:
+                    errors.append(raw[:500])
+            except Exception:  # noqa: BLE001 - a failed request is a result
+                status, outcome = 0, None
+            done = time.perf_counter()
+            results[i] = (status, outcome, (done - due) * 1000, (done - sent) * 1000,
+                          max(0.0, sent - max(due, picked)) * 1000)
+
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    span = max(sent_at) - t0
+    offered = (len(jobs) - 1) / span if span > 0 else float(rate)
+    return Paced(results, offered, errors[0].decode("utf-8", "replace") if errors else None)
+
+
+def checkin_burst(port, jobs):
+    """The check-ins in waves alternated with as many paced GET /health of the same
+    console process (bench.education's waves, rate and clients)."""
+    from bench.education import CLIENTS, RATE, WAVES, Paced
+    size = -(-len(jobs) // WAVES)
+    ours, health = [], []
+    for r in range(WAVES):
+        wave = jobs[r * size:(r + 1) * size]
+        trivial = [("GET", "/health", None, None)] * len(wave)
+        pair = ((health, trivial), (ours, wave)) if r % 2 == 0 else ((ours, wave), (health, trivial))
+        for sink, batch in pair:
+            sink.append(paced_console(port, batch, RATE, CLIENTS))
+
+    def merged(runs):
+        out = Paced([x for p in runs for x in p.results], min(p.offered_rps for p in runs),
+                    next((p.first_error for p in runs if p.first_error), None))
+        out.lag = max(p.client_lag_ms for p in runs)
+        return out
+    return merged(ours), merged(health)
+
+
+def member_sessions(node_url: str, people) -> dict:
+    """Every member signed in once beforehand: a console session each, opened as the
+    sign-in page opens it after the password check (written in one transaction here:
+    5,000 password hashes are not the morning's load). Returns person id -> cookie."""
+    import secrets
+
+    from sqlalchemy import insert
+
+    from services.console.settings import Settings as ConsoleSettings
+    from shared.auth import SESSION_TOKEN_PREFIX, console_sessions, hash_token
+    from shared.db import make_engine
+    cs = ConsoleSettings()
+    idle, absolute = min(cs.idle_seconds, cs.absolute_seconds), cs.absolute_seconds
+    now = int(time.time() * 1e6)
+    tokens = {p: SESSION_TOKEN_PREFIX + secrets.token_urlsafe(32) for p in people}
+    engine = make_engine(node_url)
+    with engine.begin() as c:
+        c.execute(insert(console_sessions), [
+            {"token_hash": hash_token(t), "user_id": p, "client": "bench", "created_at_us": now,
+             "idle_seconds": idle, "idle_expires_at_us": now + idle * 1_000_000,
+             "absolute_expires_at_us": now + absolute * 1_000_000} for p, t in tokens.items()])
+    engine.dispose()
+    return tokens
+
+
+def run_checkin(folder) -> dict:
+    """A district's 5,000 members check in through the console's /checkin form (their
+    own session, its CSRF token) at 500/s offered, against the console's own /health at
+    the same rate; then 5 % tap again. The console and the education service run as
+    ``nameko run`` processes; counted in education's read model afterwards."""
+    import json
+
+    from bench.education import RETAP, counted, seed as seed_members
+    from services.console.web import csrf_for
+    from services.education.dates import local_date
+    from shared.config import timezone_name
+    from shared.db import drop_database
+    from urllib.parse import urlencode
+    from datetime import timezone as tz
+
+    today = local_date(datetime.now(tz.utc), timezone_name()).isoformat()
+    edu_url, node_url = scratch_database("console_edu"), scratch_database("console_edu_node")
+    vhost, vhost_uri = scratch_vhost("console-checkin")
+    procs = []
+    try:
+        people = sorted(seed_members(edu_url, node_url, today))
+        sessions = member_sessions(node_url, people)
+        base = {"AMQP_URI": vhost_uri, "NODE_ID": NODE, "QINGLIAN_VAR": str(folder),
+                "NODE_DATABASE_URL": node_url, "EDUCATION_DATABASE_URL": edu_url}
+        ports = {}
+        for name, target in (("education", "services.education.service:EducationService"),
+                             ("console", "services.console.service:ConsoleService")):
+            ports[name] = free_port()
+            procs.append(start_service(target, dict(base, WEB_SERVER_ADDRESS="127.0.0.1:%d" % ports[name],
+                                                    max_workers=10), folder, "checkin-" + name))
+        wait_relay_idle(edu_url, "education", 300)
+        port = ports["console"]
+
+        def job(p):
+            token = sessions[p]
+            return ("POST", "/checkin", urlencode({"_csrf": csrf_for(token)}), "ql_session=" + token)
+        FormClient(port).request("GET", "/health")
+        from bench.common import cpu_seconds
+        cpu0 = cpu_seconds(procs[1].pid), cpu_seconds(procs[0].pid)
+        ours, health = checkin_burst(port, [job(p) for p in people])
+        cpu = cpu_seconds(procs[1].pid) - cpu0[0], cpu_seconds(procs[0].pid) - cpu0[1]
+        retap_people = people[::int(1 / RETAP)]
+        from bench.education import CLIENTS, RATE
+        retaps = paced_console(port, [job(p) for p in retap_people], RATE, CLIENTS).results
+        rows, distinct = counted(edu_url, today)
+    finally:
+        for p in procs:
+            stop_service(p)
+        drop_vhost(vhost)
+        drop_database(edu_url)
+        drop_database(node_url)
+    return {"ours": ours, "health": health, "retaps": retaps, "rows": rows, "distinct": distinct,
+            "offered": len(people), "retap_people": len(retap_people),
+            "console_cpu_ms_per_checkin": round(cpu[0] / len(people) * 1000, 2),
+            "education_cpu_ms_per_checkin": round(cpu[1] / len(people) * 1000, 2)}
+
+
+def checkin_figures(m: dict) -> dict:
+    from bench.common import AT_LEAST, offered_shortfall
+    from bench.education import RATE
+    ours, health = m["ours"], m["health"]
+    results = ours.results
+    accepted = sum(1 for r in results if r and r[1] is True)
+    statuses: dict[str, int] = {}
+    for r in results:
+        key = str(r[0] if r else "none")
+        statuses[key] = statuses.get(key, 0) + 1
+    due_ms = ours.from_due_ms()
+    lost = abs(m["offered"] - m["rows"]) + (m["rows"] - m["distinct"])
+    short = (offered_shortfall(RATE, ours.offered_rps, ours.lag, health.offered_rps)
+             or offered_shortfall(RATE, health.offered_rps, health.lag))
+    accepted_f = judged(accepted, "requests", m["offered"], "members who checked in", 1.0, AT_LEAST,
+                        statuses=statuses)
+    if ours.first_error:
+        accepted_f["first_error"] = ours.first_error
+    return {
+        "console_checkin_p99_ms": judged(
+            percentile(due_ms, 99), "ms", percentile(health.from_due_ms(), 99),
+            "paced console GET /health p99", 40.0, AT_MOST, quiet_machine_target="≤ 200 ms",
+            not_measured=short, p50_ms=round(percentile(due_ms, 50), 1),
+            p99_from_send_ms=round(percentile([r[3] for r in results if r], 99), 1),
+            baseline_p50_ms=round(percentile(health.from_due_ms(), 50), 1),
+            intended_rps=RATE, offered_rps=round(ours.offered_rps, 1),
+            baseline_offered_rps=round(health.offered_rps, 1),
+            client_lag_p50_ms=round(ours.lag, 2), baseline_client_lag_p50_ms=round(health.lag, 2),
+            console_cpu_ms_per_checkin=m["console_cpu_ms_per_checkin"],
+            education_cpu_ms_per_checkin=m["education_cpu_ms_per_checkin"]),
+        "console_checkin_accepted": accepted_f,
+        "console_checkin_lost": judged(
+            lost, "requests", m["offered"], "members who checked in", 0.0, AT_MOST,
+            counted=m["rows"], distinct_members=m["distinct"], retaps=m["retap_people"],
+            retaps_answered_duplicate=sum(1 for r in m["retaps"] if r and r[1] is False)),
+    }
+
+
+# -- 上下互比 on a city of 11 districts x 300 units (issue 9) --------------------------------------
+def run_compare(folder) -> dict:
+    """The city's exchange holds the 11 districts' ``IndicatorReport`` events of a period
+    (bench/scale.py's, appended to its log as replicas are; its projections, the ranking
+    read model among them, are built from the log when the service starts), federation
+    off; the console's /city/compare is then read, in turn the districts side by side
+    and the drill-down into each district, against the console's /health."""
+    from bench.scale import PERIOD, reports
+    from services.exchange.projections import PROJECTIONS
+    from shared.auth import UserDirectory
+    from shared.db import drop_database, make_engine
+    from shared.events import NewEvent
+    from shared.uow import Runtime
+    districts = 11
+    ex_url, node_url = scratch_database("console_exchange"), scratch_database("console_city_node")
+    vhost, vhost_uri = scratch_vhost("console-compare")
+    procs = []
+    try:
+        engine = make_engine(ex_url)
+        rt = Runtime(engine, PROJECTIONS, "bench-city", "exchange")
+        rt.create_schema()
+        events = [NewEvent(e.stream_id, e.stream_type, 1, e.event_type, 1, e.payload, e.metadata)
+                  for e in reports(districts)]
+        with engine.begin() as c:
+            for i in range(0, len(events), 500):
+                rt.store.append(c, events[i:i + 500])
+        engine.dispose()
+        users = UserDirectory(make_engine(node_url), "bench-city")
+        users.create_schema()
+        users.add_user("bench-admin", "压测管理员", ["node-admin"])
+        users.set_password("bench-admin", PASSWORD)
+        users.engine.dispose()
+        names = ",".join("district-%02d=第%d区" % (d, d) for d in range(1, districts + 1))
+        base = {"AMQP_URI": vhost_uri, "NODE_ID": "bench-city", "QINGLIAN_VAR": str(folder),
+                "NODE_DATABASE_URL": node_url, "EXCHANGE_DATABASE_URL": ex_url,
+                "QINGLIAN_FEDERATION": "off", "FEDERATION_ANCHOR_SECONDS": 0,
+                "QINGLIAN_NODE_NAMES": names}
+        ports = {}
+        for name, target in (("exchange", "services.exchange.service:ExchangeService"),
+                             ("console", "services.console.service:ConsoleService")):
+            ports[name] = free_port()
+            procs.append(start_service(target, dict(base, WEB_SERVER_ADDRESS="127.0.0.1:%d" % ports[name]),
+                                       folder, "compare-" + name, timeout=300))
+        paths = []
+        for d in range(1, districts + 1):
+            paths += ["/city/compare?period=%s" % PERIOD,
+                      "/city/compare?period=%s&node=district-%02d" % (PERIOD, d)]
+        m = measure(ports["console"], paths, COMPARE_SAMPLES)
+    finally:
+        for p in procs:
+            stop_service(p)
+        drop_vhost(vhost)
+        drop_database(ex_url)
+        drop_database(node_url)
+    return dict(m, districts=districts, units=districts * 300, reports=len(events))
+
+
 def run(var_dir: str = "var", only=None) -> dict:
+    import shutil
+    import tempfile
+    from pathlib import Path
+    figures = {}
+    if wanted(only, *PAGES):
+        figures.update(run_pages(var_dir, only))
+    if wanted(only, *CHECKIN):
+        folder = Path(tempfile.mkdtemp(prefix="console-checkin-"))
+        checkin = checkin_figures(run_checkin(folder))
+        figures.update({k: v for k, v in checkin.items() if wanted(only, k)})
+        shutil.rmtree(folder, ignore_errors=True)  # kept (with the servers' logs) if it failed
+    if wanted(only, "console_compare_p99_ms"):
+        folder = Path(tempfile.mkdtemp(prefix="console-compare-"))
+        m = run_compare(folder)
+        figures["console_compare_p99_ms"] = judged(
+            m["p99"], "ms", m["health_p99"], "console GET /health p99, same process", 40.0,
+            AT_MOST, quiet_machine_target="≤ 200 ms", p50_ms=round(m["p50"], 2),
+            baseline_p50_ms=round(m["health_p50"], 2), samples=m["samples"],
+            page_bytes=m["bytes"], districts=m["districts"], units=m["units"],
+            reports=m["reports"])
+        shutil.rmtree(folder, ignore_errors=True)
+    return figures
+
+
+def run_pages(var_dir: str = "var", only=None) -> dict:
     import shutil
     import tempfile
     from pathlib import Path
@@ -250,6 +575,7 @@ def run(var_dir: str = "var", only=None) -> dict:
             seeded = seed(units_rt, sv_rt, rng)
             for url in (units_url, sv_url):
                 synchronous_commit(url, None)
+                vacuum_analyze(url)  # as autovacuum would have, months into the node's life
             cache.save({"units": units_url, "supervision": sv_url}, seeded)
         seeded["seed_seconds"] = round(time.perf_counter() - t0, 1)
         for e in engines:

@@ -130,10 +130,14 @@ def home(web):
     period = str(today.year)
     totals = {"red": 0, "yellow": 0, "green": 0}
     todos, per_unit, letters_unsigned, units_with_open = [], [], 0, 0
-    for root in roots(web):
-        overview = web.query("supervision", "rectification_overview", {
-            "unit_id": root["unit_id"], "soon_days": web.settings.due_soon_days,
-            "limit": HOME_ITEMS, "units_limit": HOME_UNITS})
+    asked = [(web.query_async("supervision", "rectification_overview", {
+                  "unit_id": root["unit_id"], "soon_days": web.settings.due_soon_days,
+                  "limit": HOME_ITEMS, "units_limit": HOME_UNITS}),
+              web.query_async("units", "letter_coverage", {
+                  "unit_id": root["unit_id"], "period": period, "limit": HOME_LETTERS}))
+             for root in roots(web)]  # all sent at once, then read
+    for overview_reply, coverage_reply in asked:
+        overview = overview_reply.result()
         for colour in totals:
             totals[colour] += overview["totals"][colour]
         units_with_open += overview["units_with_open"]
@@ -142,8 +146,7 @@ def home(web):
             todos.append({"kind": "整改", "title": item.get("description", ""),
                           "unit": item.get("unit_name", ""), "due": item.get("deadline"),
                           "colour": item["colour"], "href": "/rectifications/%s" % item["rect_id"]})
-        cov = web.query("units", "letter_coverage", {"unit_id": root["unit_id"], "period": period,
-                                                     "limit": HOME_LETTERS})
+        cov = coverage_reply.result()
         letters_unsigned += cov["total"] - cov["signed"]
         for u in cov["unsigned"]:
             todos.append({"kind": "责任书", "title": "%s年度责任书未签订" % period, "unit": u["name"],
@@ -374,10 +377,11 @@ def rectifications(web):
         offset = 0
     columns = {s: {"total": 0, "red": 0, "yellow": 0, "green": 0, "items": [],
                    "next_offset": None, "offset": offset} for s in STATUSES}
-    for root in roots(web):
-        board = web.query("supervision", "rectification_board", {
-            "unit_id": root["unit_id"], "soon_days": web.settings.due_soon_days,
-            "status": status, "limit": BOARD_PAGE, "offset": offset})
+    asked = [web.query_async("supervision", "rectification_board", {
+        "unit_id": root["unit_id"], "soon_days": web.settings.due_soon_days,
+        "status": status, "limit": BOARD_PAGE, "offset": offset}) for root in roots(web)]
+    for reply in asked:
+        board = reply.result()
         for s, col in board["columns"].items():
             mine = columns[s]
             for k in ("total", "red", "yellow", "green"):

@@ -290,6 +290,13 @@ class Web:
         proxy = getattr(self.service, service)
         return proxy.query(name=name, params=params or {}, actor=None if public else self._proof())
 
+    def query_async(self, service: str, name: str, params: dict | None = None):
+        """Send a query now, read its answer later (``.result()``, errors as ``query``
+        raises them): a page's independent queries then wait for each other's replies
+        only once."""
+        proxy = getattr(self.service, service)
+        return proxy.query.call_async(name=name, params=params or {}, actor=self._proof())
+
     def command(self, service: str, name: str, data: dict):
         proxy = getattr(self.service, service)
         return proxy.execute(command=name, data=data, actor=self._proof())

@@ -330,7 +330,7 @@ def _items(conn, where, order, limit: int, offset: int, today: str, soon: str) -
             for row in rows]
 
 
-_URGENT = (r.c.deadline.is_(None), r.c.deadline, r.c.rect_id)
+_URGENT = (r.c.deadline.asc().nulls_last(), r.c.rect_id)  # the (status, deadline) index order
 
 
 def rectification_overview(conn, unit_id: str, today: str, soon_days: int, limit: int,
