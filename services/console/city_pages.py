@@ -41,9 +41,13 @@ def period_name(period: str) -> str:
         return period
 
 
+DEFAULT_INDICATOR = "closure_rate"  # 整改销号率: published for units and districts alike
+
+
 def _comparison(web) -> dict:
-    params = {"limit": 10}
-    for key in ("period", "indicator", "node"):
+    # the best units are listed for the chosen indicator only (one indexed read)
+    params = {"limit": 10, "indicator": web.arg("indicator") or DEFAULT_INDICATOR}
+    for key in ("period", "node"):
         if web.arg(key):
             params[key] = web.arg(key)
     answer = web.query("exchange", "city_comparison", params)
@@ -55,10 +59,21 @@ def _comparison(web) -> dict:
 
 
 def _chosen_indicator(web, answer) -> str | None:
-    """The indicator the bar shows: the one picked, else the districts' first figure."""
-    chosen = web.arg("indicator")
+    """The indicator the bar shows: the one picked (or the default), else the districts'
+    first figure."""
+    chosen = web.arg("indicator") or DEFAULT_INDICATOR
     names = answer["district_indicators"] or answer["indicators"]
     return chosen if chosen in answer["indicators"] else (names[0] if names else None)
+
+
+def _cells(rows, names) -> list[dict]:
+    """Each row's printed cells, worked out once here rather than per cell in the
+    template (a district's 300 units x 13 figures)."""
+    out = []
+    for row in rows:
+        values, ranks = row["values"], row["ranks"]
+        out.append(dict(row, cells=[(shown(n, values.get(n)), ranks.get(n)) for n in names]))
+    return out
 
 
 @page("/city/compare")
@@ -83,6 +98,8 @@ def city_compare(web):
                        "value": [round((d["values"].get(n) or 0) / peaks[n], 4) for n in names]}
                       for d in districts],
         }
+    answer["districts"] = _cells(answer["districts"], answer["district_indicators"])
+    answer["units"] = _cells(answer["units"], answer["unit_indicators"])
     return web.render("city_compare.html", answer=answer, indicator=indicator, chart=chart,
                       indicator_name=indicator_name, shown=shown, period_name=period_name,
                       name_of=name_of, lower_is_better=answer["lower_is_better"])
