@@ -41,7 +41,7 @@ def test_bad_uploads_are_refused_in_chinese_and_write_nothing(enode, client_for)
     assert "提交佐证材料" in ua.get("/rectifications/%s" % rect_id).text
 
     r = _upload(ua, rect_id, [("整改报告.pdf", b"%PDF-1.4 report")], csrf=False)
-    assert r.status_code == 403 and "无权" in r.text
+    assert r.status_code == 403 and "请求缺少有效的安全校验码" in r.text
     r = _upload(ua, rect_id, [("a:b.pdf", b"%PDF-1.4 report")])
     assert r.status_code == 400 and "文件名不合规" in r.text
     # a good file next to a bad one: neither is stored
