@@ -194,6 +194,16 @@ def test_without_the_csrf_code_a_revision_is_refused_in_chinese_and_writes_nothi
                            "_csrf": "forged"})
     assert r.status_code == 403 and "安全校验码" in visible(r.text)
     assert node.head("units") == head
+    # supervision's editors too: nothing reaches the service
+    sv_head = node.head("supervision")
+    for path, data in (("/checklists", {"c0_name": "伪造的标准", "c0_max": "10", "note": "伪造"}),
+                       ("/inspections/batch", {"unit_ids": node.ids["a"], "title": "伪造的批量检查",
+                                               "planned_on": "2030-01-01"}),
+                       ("/ecology/rounds", {"title": "伪造的轮次", "period": "2026",
+                                            "unit_id": node.ids["root"]})):
+        r = admin.s.post(node.url + path, data=data, allow_redirects=False)
+        assert r.status_code == 403 and "安全校验码" in visible(r.text), path
+    assert node.head("supervision") == sv_head
 
 
 def test_a_unit_admin_is_refused_another_subtrees_lists_people_and_unit(node, client_for):
