@@ -4,9 +4,12 @@ that put each mirroring service both before and after the units service, with un
 registered as soon as the units service is up - so a service started later has no queue
 when those events are published and never receives them over AMQP. Every mirror must
 still hold the whole tree, with the right paths (a child placed under its parent), via
-the units service's ``unit_events`` RPC (shared.unittree.catch_up_units)."""
+the units service's ``unit_events`` RPC (shared.unittree.catch_up_units). And a parent
+whose message was lost while its child's was delivered: the child is placed once the
+catch-up has brought the parent."""
 from __future__ import annotations
 
+import json
 import time
 
 import eventlet
@@ -109,3 +112,47 @@ def test_the_units_feed_pages_in_log_order(container_factory, node_config, admin
     positions = [e["position"] for e in everything]
     assert positions == sorted(positions)
     assert {e["stream_type"] for e in everything} == {"Unit"}   # no person, no document
+
+
+def test_a_parent_whose_message_was_lost_is_caught_up_and_its_child_placed(container_factory, node_config,
+                                                                          admin_token, vhost):
+    """The queue exists, but the parent's message is lost (here: taken off the queue while
+    the service was stopped) and only the child's is delivered: the live path can only
+    requeue the child (its parent is not mirrored) - for ever, without the catch-up."""
+    from kombu import Connection
+    admin = {"token": admin_token}
+    cfg = dict(node_config, UNIT_MIRROR_CATCHUP_SECONDS="1")
+    units = container_factory(UnitsService, dict(cfg, WEB_SERVER_ADDRESS="127.0.0.1:%d" % find_free_port()))
+    units.start()
+    education = container_factory(EducationService, cfg)
+    education.start()   # declares its queue
+    wait_for(lambda: get_extension(education, EventSourcing).runtime.__dict__.get(
+        "unit_mirror_catchup", {}).get("answered"), what="education's first catch-up")
+    education.stop()
+    with ClusterRpcProxy(node_config) as n:
+        n.units.register_unit({"unit_id": "dist", "name": "X区", "kind": "district_authority",
+                               "level": "district"}, actor=admin)
+        n.units.register_unit({"unit_id": "fin", "name": "财政局", "kind": "government_dept", "level": "unit",
+                               "parent_id": "dist"}, actor=admin)
+    queue = "evt-units-Unit.*--education.mirror_units"
+    with Connection(vhost["uri"]) as conn:
+        channel = conn.channel()
+        bodies = []
+        deadline = time.monotonic() + 20
+        while len(bodies) < 2 and time.monotonic() < deadline:
+            msg = channel.basic_get(queue, no_ack=False)
+            if msg is None:
+                eventlet.sleep(0.1)
+                continue
+            bodies.append(msg)
+        assert len(bodies) == 2
+        for msg in bodies:  # lose the parent's message, give the child's back
+            if json.loads(msg.body)["payload"]["unit_id"] == "dist":
+                channel.basic_ack(msg.delivery_tag)
+            else:
+                channel.basic_reject(msg.delivery_tag, requeue=True)
+        channel.close()
+    education = container_factory(EducationService, cfg)
+    education.start()
+    wait_for(lambda: mirrored(education) == {"dist": "/dist/", "fin": "/dist/fin/"},
+             what="the parent caught up and the child placed under it")
