@@ -113,6 +113,7 @@ MENU = (
     ("推进会", "/meetings", None),
     ("专项整治", "/campaigns", None),
     ("重点岗位监督", "/key-posts", None),
+    ("基层减负", "/relief", None),
     ("经验联享", "/exchange/experiences", None),
     ("案例联编", "/exchange/cases", None),
     ("活动联办", "/exchange/activities", None),

@@ -612,13 +612,16 @@ def record_indicators(uow, event) -> str | None:
     me = fed(uow).node_id
     rid = derived_id(me, "indicators", source, scope, unit_id or "", period)
     indicators = numbers(values)
+    # 基层减负: which published event these figures were derived from
+    derived_from = {"service": source, "event_type": event.event_type,
+                    "event_id": str(event.event_id)}
     if uow.exists(IndicatorReport, rid):
         report = uow.get(IndicatorReport, rid)
-        if not report.update(source, scope, unit_id, name, period, indicators):
+        if not report.update(source, scope, unit_id, name, period, indicators, derived_from):
             return rid
     else:
         report = IndicatorReport.record(rid, "city", source, scope, unit_id, name, period,
-                                        indicators)
+                                        indicators, derived_from)
     save_and_share(uow, report)
     return rid
 
@@ -711,3 +714,7 @@ def city_comparison_query(conn, d, actor):
 
 # 督办, unit registers, discipline counts: declared in oversight.py on this same app
 from services.exchange import oversight  # noqa: E402,F401
+
+
+# 基层减负 (relief_measure): declared in relief_query.py on this same app
+from services.exchange import relief_query  # noqa: E402,F401

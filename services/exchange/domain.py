@@ -1074,6 +1074,8 @@ class IndicatorReport(SharedAggregate):
         unit_name: UnitNameOrNone | None
         period: Period
         indicators: Indicators
+        # 基层减负: the published event the figures were derived from (never typed)
+        derived_from: dict | None = None
 
 
         def apply(self, r):
@@ -1091,23 +1093,28 @@ class IndicatorReport(SharedAggregate):
         unit_name: UnitNameOrNone | None
         period: Period
         indicators: Indicators
+        derived_from: dict | None = None   # as in Recorded
 
 
         def apply(self, r):
             r.indicators = self.indicators
 
     @classmethod
-    def record(cls, rid, sharing, source, scope, unit_id, unit_name, period, indicators):
+    def record(cls, rid, sharing, source, scope, unit_id, unit_name, period, indicators,
+               derived_from=None):
         r = cls(rid)
         r.trigger(cls.Recorded, sharing=sharing, recipients=[], source=source, scope=scope,
-                  unit_id=unit_id, unit_name=unit_name, period=period, indicators=indicators)
+                  unit_id=unit_id, unit_name=unit_name, period=period, indicators=indicators,
+                  **({"derived_from": derived_from} if derived_from else {}))
         return r
 
-    def update(self, source, scope, unit_id, unit_name, period, indicators) -> bool:
+    def update(self, source, scope, unit_id, unit_name, period, indicators,
+               derived_from=None) -> bool:
         if indicators == self.indicators:
             return False
         self.trigger(self.Updated, source=source, scope=scope, unit_id=unit_id,
-                     unit_name=unit_name, period=period, indicators=indicators)
+                     unit_name=unit_name, period=period, indicators=indicators,
+                     **({"derived_from": derived_from} if derived_from else {}))
         return True
 
 
@@ -1562,3 +1569,15 @@ def routing_kind(event_type: str, payload: dict) -> str:
     if cls is Comment:
         return "problem" if payload["parent_kind"] == "proposal" else payload["parent_kind"]
     return cls.kind
+
+
+# -- 基层减负: figures the city receives, derived or typed (H7) ----------------------------------------
+def relief_tally(derived: int, manual: int) -> dict:
+    """One district's month: how many figures it sent, how many were derived from what the
+    platform recorded (no one typed them) and how many were typed by hand; a district
+    sent its figures "without any manual entry" when it sent some and typed none."""
+    total = derived + manual
+    return {"figures": total, "derived": derived, "manual": manual,
+            "derived_share": round(derived / total, 4) if total else None,
+            "without_manual_entry": total > 0 and manual == 0}
+# -- end of 基层减负 (H7) --

@@ -329,6 +329,8 @@ UNIT_DIRECTORY = unit_directory_projection()
 PROJECTIONS = [UNIT_DIRECTORY, SharedRecords(), Indicators(), Registers()]
 from services.exchange.ranking import RANKING  # noqa: E402 - 上下互比's read model (ranking.py)
 PROJECTIONS.append(RANKING)
+from services.exchange.relief import FIGURE_ORIGINS  # noqa: E402 - 基层减负's read model (relief.py)
+PROJECTIONS.append(FIGURE_ORIGINS)
 
 
 # -- queries ------------------------------------------------------------------------------

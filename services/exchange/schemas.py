@@ -12,7 +12,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from services.exchange.domain import (
     CONTRIBUTION_TYPES, EXEMPLAR_CATEGORIES, RECORD_KINDS, SHARING_LEVELS,
 )
-from shared.fields import AwareDateTime, DateString, Id, Integer, Name, Pattern, Period, Text
+from shared.fields import (
+    AwareDateTime, DateString, Id, Integer, Month, Name, Pattern, Period, Text,
+)
 
 _SLUG = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}"
 _REF = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}"
@@ -332,3 +334,6 @@ class DisciplineByNode(Schema):
     period = fields.String(load_default=None, validate=Pattern(
         r"[0-9]{4}-Q[1-4]", error="季度格式应为 YYYY-Qn"))
 
+
+class ReliefMeasure(Schema):  # 基层减负 (relief.py)
+    month = Month(load_default=None)   # none: this month in the users' time zone
