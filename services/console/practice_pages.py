@@ -9,6 +9,11 @@
   pledged (覆盖率), units with nobody to pledge; the pledges with their witnesses; a writer
   records a pledge (the person picked by name among the unit's secretaries and 纪检委员, the
   text, the enterprise and resident representatives who witnessed it).
+* 典型案例通报 (/case-bulletins): the typical cases circulated to the user's units, with how
+  many have studied each and how many are past the deadline; writers and inspectors
+  circulate one (a case on offer picked by title, or typed) to a unit's subtree. A bulletin's
+  page (/case-bulletins/<id>) lists who has studied it and who has not (逾期未学 in red); a
+  unit-admin records their unit's study (date, headcount, 举一反三).
 
 The services decide; a page only hides the buttons the user's role may not use.
 """
@@ -17,7 +22,8 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from services.console.pages import _today, raise_forbidden, roots, tree
-from services.console.web import page
+from shared import config
+from services.console.web import WRITERS, page
 from services.units.domain import PLEDGE_ROLES
 from shared.errors import NotFound
 
@@ -156,3 +162,55 @@ def pledge_signers(web):
 def pledge_detail(web, year, person_id):
     p = web.query("units", "get_pledge", {"pledge_id": "%d/%s" % (year, person_id)})
     return web.render("practices_pledge.html", p=p)
+
+
+# -- 典型案例通报 ---------------------------------------------------------------------------------
+BULLETIN_ISSUERS = WRITERS + ("inspector",)
+
+
+@page("/case-bulletins", methods=("GET", "POST"))
+def case_bulletins(web):
+    errors, values = {}, {}
+    if web.request.method == "POST":
+        if not web.can(*BULLETIN_ISSUERS):
+            raise_forbidden()
+        values = web.request.form
+        data = {k: web.form(k) for k in ("issuer_unit_id", "scope_unit_id", "case_ref", "title",
+                                         "summary", "requirements", "due_on")}
+        result, errors = web.attempt("education", "issue_case_bulletin", data)
+        if not errors:
+            return web.redirect("/case-bulletins/%s" % result["bulletin_id"],
+                                "已通报至 %d 个单位" % result["recipients"])
+    listed = []
+    for r in roots(web):
+        for b in web.query("education", "list_case_bulletins", {"unit_id": r["unit_id"]})["bulletins"]:
+            listed.append(b | {"root_id": r["unit_id"]})
+    can_issue = web.can(*BULLETIN_ISSUERS)
+    return web.render("practices_bulletins.html", status=400 if errors else 200, bulletins=listed,
+                      errors=errors or {}, values=values, can_issue=can_issue,
+                      units=tree(web) if can_issue else [],
+                      cases=web.query("education", "bulletin_cases")["cases"] if can_issue else [],
+                      node_names=config.node_names(web.dep.container.config),
+                      today=_today(web).isoformat())
+
+
+@page("/case-bulletins/<bulletin_id>", methods=("GET", "POST"))
+def case_bulletin(web, bulletin_id):
+    errors = {}
+    if web.request.method == "POST":
+        if not web.writer:
+            raise_forbidden()
+        data = {"bulletin_id": bulletin_id, "unit_id": web.form("unit_id"),
+                "studied_on": web.form("studied_on"), "headcount": web.form("headcount"),
+                "note": web.form("note")}
+        _r, errors = web.attempt("education", "record_case_study", data)
+        if not errors:
+            return web.redirect("/case-bulletins/%s" % bulletin_id, "已登记学习情况")
+    answers = [web.query("education", "case_bulletin_receipts",
+                         {"bulletin_id": bulletin_id, "unit_id": r["unit_id"]}) for r in roots(web)]
+    b = answers[0]["bulletin"] if answers else None
+    if b is None:
+        raise NotFound("没有这份通报")
+    mine = {u["unit_id"] for u in tree(web)} if web.writer else set()
+    return web.render("practices_bulletin.html", status=400 if errors else 200, b=b, answers=answers,
+                      mine=mine, errors=errors or {}, today=_today(web).isoformat())

@@ -106,6 +106,7 @@ MENU = (
     ("学习教育日历", "/calendar", None),
     ("廉政宣传周更新", "/publicity", None),
     ("廉洁通知", "/notices", None),
+    ("典型案例通报", "/case-bulletins", None),
     ("廉政谈话与年轻干部", "/talks", ("node-admin", "unit-admin", "inspector")),
     ("精准推送", "/tailoring", None),
     ("献一策", "/suggestions", None),

@@ -1521,3 +1521,103 @@ class Suggestion(Aggregate):
         self._require(("accepted", "in_progress"), "答复（须先受理）")
         self.trigger(self.Answered, suggestion_id=self.id, unit_id=self.unit_id, reply=reply,
                      outcome=outcome, answered_on=on.isoformat(), by=by)
+
+
+# -- 典型案例通报 (issue 10 #27) ------------------------------------------------------------------
+def bulletin_errors(unit_ids: list[str], issued_on: date, due_on: date | None) -> dict:
+    """What stops a 典型案例通报 from going out (field -> messages): nobody to send it to,
+    a study deadline before the day it is issued."""
+    errors = {}
+    if not unit_ids:
+        errors["scope_unit_id"] = ["该单位及其下级没有可接收通报的单位"]
+    if due_on is not None and due_on < issued_on:
+        errors["due_on"] = ["学习期限不能早于通报日期"]
+    return errors
+
+
+def study_state(studied_on: str | None, due_on: str | None, today: date) -> str:
+    """A recipient unit's state: studied, overdue (past the study deadline), pending."""
+    if studied_on:
+        return "studied"
+    if due_on and parse_date(due_on) < today:
+        return "overdue"
+    return "pending"
+
+
+STUDY_STATES = Choices("学习状态", {"studied": "已学习", "overdue": "逾期未学", "pending": "待学习"})
+
+
+class CaseBulletin(Aggregate):
+    """典型案例通报: a typical case pushed to every unit of a subtree, each of which owes a
+    receipt that it has studied it (``CaseStudyReceipt``) - the 廉洁通知 pattern, for cases."""
+
+    class Issued(Aggregate.Event):
+        """A typical case was circulated (通报) to every unit of a subtree for study."""
+        bulletin_id: str
+        issuer_unit_id: str
+        scope_unit_id: str
+        title: Text(200)
+        summary: Text(5000)                  # 案情
+        requirements: Text(2000)             # 学习要求 / 举一反三
+        unit_ids: CaseRefs                   # the recipients: the subtree's units when issued
+        issued_on: IsoDate
+        due_on: IsoDate | None = None        # 学习期限
+        case_ref: str | None = None          # a case of 案例联编 it circulates (SharedCase id)
+
+        def apply(self, b):
+            b.recipients = list(self.unit_ids)
+            b.issued_on = self.issued_on
+            b.due_on = self.due_on
+
+    @classmethod
+    def issue(cls, bulletin_id, issuer_unit_id, scope_unit_id, title, summary, requirements,
+              unit_ids, issued_on: date, due_on: date | None, case_ref: str | None):
+        errors = bulletin_errors(unit_ids, issued_on, due_on)
+        if errors:
+            raise RuleViolation("典型案例通报未能发出：%s" % "；".join(v[0] for v in errors.values()), errors)
+        b = cls(bulletin_id)
+        optional = {k: v for k, v in (("due_on", due_on and due_on.isoformat()), ("case_ref", case_ref)) if v}
+        b.trigger(cls.Issued, bulletin_id=bulletin_id, issuer_unit_id=issuer_unit_id,
+                  scope_unit_id=scope_unit_id, title=title, summary=summary, requirements=requirements,
+                  unit_ids=sorted(set(unit_ids)), issued_on=issued_on.isoformat(), **optional)
+        return b
+
+
+class CaseStudyReceipt(Aggregate):
+    """A recipient unit's receipt (回执) that it has studied a typical case: when, how many
+    took part, what it drew from it for its own posts (举一反三). One per case and unit."""
+
+    class Studied(Aggregate.Event):
+        """A unit studied a circulated typical case (its receipt)."""
+        bulletin_id: str
+        unit_id: str
+        studied_on: IsoDate
+        headcount: Count
+        note: Text(2000)                     # 学习情况 / 举一反三
+        by: str
+
+        def apply(self, r):
+            r.studied_on = self.studied_on
+
+    @staticmethod
+    def receipt_id(bulletin_id: str, unit_id: str) -> str:
+        return "%s/%s" % (bulletin_id, unit_id)
+
+    @classmethod
+    def record(cls, bulletin: "CaseBulletin", unit_id: str, studied_on: date, today: date,
+               headcount: int, note: str, by: str):
+        errors = {}
+        if unit_id not in bulletin.recipients:
+            errors["unit_id"] = ["不是这份通报的接收单位"]
+        if studied_on > today:
+            errors["studied_on"] = ["不能晚于今天"]
+        elif studied_on < parse_date(bulletin.issued_on):
+            errors["studied_on"] = ["不能早于通报日期"]
+        if headcount < 1:
+            errors["headcount"] = ["至少 1 人"]
+        if errors:
+            raise RuleViolation("学习情况未能登记：%s" % "；".join(v[0] for v in errors.values()), errors)
+        r = cls(cls.receipt_id(bulletin.id, unit_id))
+        r.trigger(cls.Studied, bulletin_id=bulletin.id, unit_id=unit_id, studied_on=studied_on.isoformat(),
+                  headcount=headcount, note=note, by=by)
+        return r

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Integer, String, Table, Text, select
 
-from services.education.domain import ADOPTED_OUTCOMES, adoption_rate
+from services.education.domain import ADOPTED_OUTCOMES, adoption_rate, study_state
 from services.education.projections import metadata
 from shared.projections import Projection, on
 from shared.unittree import subtree_of, unit_directory
@@ -35,9 +35,34 @@ suggestions = Table(
 )
 
 
+bulletins = Table(
+    "edu_case_bulletins", metadata,
+    Column("bulletin_id", String(100), primary_key=True),
+    Column("issuer_unit_id", String(100), nullable=False),
+    Column("scope_unit_id", String(100), nullable=False, index=True),
+    Column("title", String(200), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("requirements", Text, nullable=False),
+    Column("issued_on", String(10), nullable=False),
+    Column("due_on", String(10)),
+    Column("case_ref", String(200)),
+    Column("recipients", Integer, nullable=False),
+)
+
+bulletin_receipts = Table(
+    "edu_case_receipts", metadata,
+    Column("bulletin_id", String(100), primary_key=True),
+    Column("unit_id", String(100), primary_key=True),
+    Column("studied_on", String(10)),
+    Column("headcount", Integer),
+    Column("note", Text),
+    Column("by_user", String(100)),
+)
+
+
 class Practices(Projection):
     name = "education_practices"
-    tables = (suggestions,)
+    tables = (suggestions, bulletins, bulletin_receipts)
 
     # -- 献一策 ---------------------------------------------------------------------------------
     @on("Suggestion.Submitted")
@@ -65,6 +90,24 @@ class Practices(Projection):
         p = e.payload
         w.update(suggestions, {"suggestion_id": p["suggestion_id"]}, status="answered",
                  reply=p["reply"], outcome=p["outcome"], answered_on=p["answered_on"])
+
+
+    # -- 典型案例通报 ------------------------------------------------------------------------------
+    @on("CaseBulletin.Issued")
+    def bulletin_issued(self, w, e):
+        p = e.payload
+        w.insert(bulletins, bulletin_id=p["bulletin_id"], issuer_unit_id=p["issuer_unit_id"],
+                 scope_unit_id=p["scope_unit_id"], title=p["title"], summary=p["summary"],
+                 requirements=p["requirements"], issued_on=p["issued_on"], due_on=p.get("due_on"),
+                 case_ref=p.get("case_ref"), recipients=len(p["unit_ids"]))
+        for unit_id in p["unit_ids"]:
+            w.insert(bulletin_receipts, bulletin_id=p["bulletin_id"], unit_id=unit_id)
+
+    @on("CaseStudyReceipt.Studied")
+    def bulletin_studied(self, w, e):
+        p = e.payload
+        w.update(bulletin_receipts, {"bulletin_id": p["bulletin_id"], "unit_id": p["unit_id"]},
+                 studied_on=p["studied_on"], headcount=p["headcount"], note=p["note"], by_user=p["by"])
 
 
 PRACTICES = Practices()
@@ -117,3 +160,46 @@ def suggestion_summary(conn, unit_id: str, year: int) -> dict:
     total = {k: sum(c[k] for c in out) for k in ("submitted", "accepted", "answered", "adopted")}
     total["adoption_rate"] = adoption_rate(total["adopted"], total["answered"])
     return {"unit_id": unit_id, "year": year, "units": out, "total": total}
+
+
+# -- 典型案例通报 ---------------------------------------------------------------------------------
+def list_bulletins(conn, unit_id: str, today) -> list[dict]:
+    """The bulletins any unit of the subtree received, newest first, each with the subtree's
+    recipients, how many studied it and how many are past the study deadline."""
+    units = _units(conn, unit_id)
+    rows = conn.execute(select(bulletin_receipts.c.bulletin_id, bulletin_receipts.c.studied_on)
+                        .where(bulletin_receipts.c.unit_id.in_(list(units)))).all()
+    counts: dict[str, dict] = {}
+    for bulletin_id, studied_on in rows:
+        c = counts.setdefault(bulletin_id, {"mine": 0, "studied": 0})
+        c["mine"] += 1
+        c["studied"] += 1 if studied_on else 0
+    if not counts:
+        return []
+    out = []
+    for b in conn.execute(select(bulletins).where(bulletins.c.bulletin_id.in_(list(counts)))
+                          .order_by(bulletins.c.issued_on.desc(), bulletins.c.bulletin_id)).mappings():
+        c = counts[b["bulletin_id"]]
+        overdue = c["mine"] - c["studied"] if study_state(None, b["due_on"], today) == "overdue" else 0
+        out.append(dict(b, recipients_here=c["mine"], studied=c["studied"], overdue=overdue,
+                        rate=round(c["studied"] / c["mine"], 4)))
+    return out
+
+
+def bulletin_receipts_of(conn, bulletin_id: str, unit_id: str, today) -> dict | None:
+    """One bulletin and the receipts of its recipients in the subtree of ``unit_id``: who has
+    studied it (when, how many, what they drew from it) and who has not (overdue or pending)."""
+    b = conn.execute(select(bulletins).where(bulletins.c.bulletin_id == bulletin_id)).mappings().first()
+    if b is None:
+        return None
+    units = _units(conn, unit_id)
+    rows = conn.execute(select(bulletin_receipts, unit_directory.c.name).select_from(
+        bulletin_receipts.outerjoin(unit_directory, unit_directory.c.unit_id == bulletin_receipts.c.unit_id))
+        .where(bulletin_receipts.c.bulletin_id == bulletin_id,
+               bulletin_receipts.c.unit_id.in_(list(units)))
+        .order_by(bulletin_receipts.c.unit_id)).mappings().all()
+    studied = [dict(r, state="studied") for r in rows if r["studied_on"]]
+    waiting = [{"unit_id": r["unit_id"], "name": r["name"], "state": study_state(None, b["due_on"], today)}
+               for r in rows if not r["studied_on"]]
+    return {"bulletin": dict(b), "recipients": len(rows), "studied": studied, "not_studied": waiting,
+            "rate": round(len(studied) / len(rows), 4) if rows else 0.0}

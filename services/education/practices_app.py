@@ -7,6 +7,10 @@ which unit, and the read side in ``practices.py``.
   unit (the member picked from the unit's people); the unit's admins 受理 it (who handles
   it), note its 办理 and 答复 the proposer with whether it was 采纳. ``suggestion_summary``
   counts, per unit of a subtree and year, submitted / accepted / answered / adopted.
+* 典型案例通报: a writer or inspector circulates a typical case (typed, or one of the cases
+  on offer from 案例联编) to every active unit of a subtree; each recipient records that it
+  studied it (回执: when, headcount, 举一反三); ``case_bulletin_receipts`` lists who has
+  studied it and who has not (past the study deadline: 逾期未学).
 """
 from __future__ import annotations
 
@@ -16,10 +20,11 @@ from services.education import practices as px
 from services.education import projections as pr
 from services.education import schemas as s
 from services.education.application import _require_unit, app, runtime_query, today_of
-from services.education.domain import Suggestion
+from services.education.domain import CaseBulletin, CaseStudyReceipt, Suggestion
 from shared.app import new_id
-from shared.auth import ANY_ROLE, WRITERS
+from shared.auth import ANY_ROLE, INSPECTOR, WRITERS
 from shared.errors import BadInput, Conflict, NotFound
+from shared.unittree import directory_path, subtree_of, unit_directory
 
 
 # -- 献一策 ---------------------------------------------------------------------------------------
@@ -93,3 +98,81 @@ def get_suggestion(conn, d, actor):
 def suggestion_summary(conn, d, actor, rt):
     _require_unit(conn, d["unit_id"])
     return px.suggestion_summary(conn, d["unit_id"], d["year"] or today_of(rt).year)
+
+
+# -- 典型案例通报 ---------------------------------------------------------------------------------
+def _bulletin_scope(conn, data):
+    unit_id = conn.execute(select(px.bulletins.c.scope_unit_id).where(
+        px.bulletins.c.bulletin_id == data["bulletin_id"])).scalar()
+    if unit_id is None:
+        raise NotFound("通报「%s」不存在" % data["bulletin_id"], {"bulletin_id": ["没有这份通报"]})
+    return unit_id
+
+
+@app.command("issue_case_bulletin", s.IssueCaseBulletin, roles=WRITERS + (INSPECTOR,),
+             scope="scope_unit_id", status=201)
+def issue_case_bulletin(uow, d):
+    """典型案例通报: a typical case (typed, or one of the cases on offer) to every active unit
+    of a subtree (the issuer itself excepted), each of which then owes a study receipt."""
+    conn = uow.conn
+    _require_unit(conn, d["issuer_unit_id"], "issuer_unit_id")
+    _require_unit(conn, d["scope_unit_id"], "scope_unit_id")
+    issuer_path = directory_path(conn, d["issuer_unit_id"]) or ""
+    if not (directory_path(conn, d["scope_unit_id"]) or "").startswith(issuer_path):
+        raise BadInput("通报范围须是通报单位本身或其下级单位", {"scope_unit_id": ["不在通报单位之下"]})
+    title, summary = d["title"], d["summary"]
+    if d["case_ref"]:
+        case = conn.execute(select(pr.external_refs.c.title, pr.external_refs.c.summary).where(
+            pr.external_refs.c.ref_kind == "case", pr.external_refs.c.ref_key == d["case_ref"])).first()
+        if case is None:
+            raise NotFound("案例库中没有这个案例", {"case_ref": ["没有这个案例"]})
+        title, summary = title or case.title, summary or case.summary or case.title
+    bulletin_id = new_id(d["bulletin_id"])
+    if uow.exists(CaseBulletin, bulletin_id):
+        raise Conflict("通报「%s」已存在" % bulletin_id, {"bulletin_id": ["已被占用"]})
+    recipients = [u["unit_id"] for u in subtree_of(conn, unit_directory, d["scope_unit_id"])
+                  if u["unit_id"] != d["issuer_unit_id"]]
+    b = CaseBulletin.issue(bulletin_id, d["issuer_unit_id"], d["scope_unit_id"], title, summary,
+                           d["requirements"], recipients, today_of(uow.rt), d["due_on"], d["case_ref"])
+    uow.save(b)
+    return {"bulletin_id": bulletin_id, "recipients": len(b.recipients)}
+
+
+@app.command("record_case_study", s.RecordCaseStudy, roles=WRITERS, scope="unit_id", status=201)
+def record_case_study(uow, d):
+    """A recipient unit's receipt: it studied the case (when, how many, 举一反三)."""
+    if not uow.exists(CaseBulletin, d["bulletin_id"]):
+        raise NotFound("通报「%s」不存在" % d["bulletin_id"], {"bulletin_id": ["没有这份通报"]})
+    bulletin = uow.get(CaseBulletin, d["bulletin_id"])
+    if uow.exists(CaseStudyReceipt, CaseStudyReceipt.receipt_id(bulletin.id, d["unit_id"])):
+        raise Conflict("该单位已登记学习这份通报", {"unit_id": ["已登记学习"]})
+    r = CaseStudyReceipt.record(bulletin, d["unit_id"], d["studied_on"], today_of(uow.rt),
+                                d["headcount"], d["note"], uow.actor.user_id)
+    uow.save(r)
+    return {"bulletin_id": bulletin.id, "unit_id": d["unit_id"], "studied_on": r.studied_on}
+
+
+@runtime_query("list_case_bulletins", s.BulletinsOfUnit, scope="unit_id")
+def list_case_bulletins(conn, d, actor, rt):
+    _require_unit(conn, d["unit_id"])
+    return {"bulletins": px.list_bulletins(conn, d["unit_id"], today_of(rt))}
+
+
+@runtime_query("case_bulletin_receipts", s.BulletinReceipts, scope="unit_id")
+def case_bulletin_receipts(conn, d, actor, rt):
+    _require_unit(conn, d["unit_id"])
+    out = px.bulletin_receipts_of(conn, d["bulletin_id"], d["unit_id"], today_of(rt))
+    if out is None:
+        raise NotFound("通报「%s」不存在" % d["bulletin_id"], {"bulletin_id": ["没有这份通报"]})
+    return out
+
+
+@app.query("bulletin_cases", s.Nothing, roles=ANY_ROLE)
+def bulletin_cases(conn, d, actor):
+    """The typical cases on offer (案例联编, the city's), for a bulletin's case picker."""
+    rows = conn.execute(select(pr.external_refs.c.ref_key, pr.external_refs.c.title,
+                               pr.external_refs.c.origin_node)
+                        .where(pr.external_refs.c.ref_kind == "case")
+                        .order_by(pr.external_refs.c.received_at.desc()).limit(200)).mappings()
+    return {"cases": [{"case_ref": r["ref_key"], "title": r["title"], "origin_node": r["origin_node"]}
+                      for r in rows]}

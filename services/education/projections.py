@@ -641,6 +641,20 @@ class Inbox(Projection):
         p = e.payload
         _close(w, e.occurred_at, item_id="notice:%s:%s" % (p["notice_id"], p["unit_id"]))
 
+    @on("CaseBulletin.Issued")
+    def case_bulletin_issued(self, w, e):
+        """典型案例通报: each recipient unit owes its study receipt (practices.py)."""
+        p = e.payload
+        for unit_id in p["unit_ids"]:
+            _open_item(w, "case:%s:%s" % (p["bulletin_id"], unit_id), unit_id, "case_bulletin",
+                       "典型案例通报: %s" % p["title"], "case:%s" % p["bulletin_id"], p.get("due_on"),
+                       e.occurred_at)
+
+    @on("CaseStudyReceipt.Studied")
+    def case_studied(self, w, e):
+        p = e.payload
+        _close(w, e.occurred_at, item_id="case:%s:%s" % (p["bulletin_id"], p["unit_id"]))
+
     @on("IntegrityTalk.Scheduled")
     def talk_scheduled(self, w, e):
         p = e.payload

@@ -377,3 +377,41 @@ class ListSuggestions(Schema):
 class SuggestionSummary(Schema):
     unit_id = Id(required=True)
     year = Year(load_default=None)       # none: this year
+
+
+# -- 清廉机关实践: 典型案例通报 (practices_app.py) ------------------------------------------------
+class IssueCaseBulletin(Schema):
+    bulletin_id = Id(load_default=None)
+    issuer_unit_id = Id(required=True)
+    scope_unit_id = Id(required=True)    # every unit of its subtree receives it
+    title = Name(200, load_default=None)        # default: the chosen case's
+    summary = Text(5000, load_default=None)     # 案情; default: the chosen case's
+    requirements = Text(2000, required=True)
+    due_on = Date(load_default=None)
+    case_ref = fields.String(load_default=None, validate=validate.Length(1, 200))  # a case on offer
+
+    @validates_schema
+    def a_case_or_its_text(self, data, **kw):
+        if not data.get("case_ref"):
+            missing = {f: ["必填（或选择一个案例）"] for f in ("title", "summary") if not data.get(f)}
+            if missing:
+                raise ValidationError(missing)
+
+
+class BulletinRef(Schema):
+    bulletin_id = Id(required=True)
+
+
+class RecordCaseStudy(BulletinRef):
+    unit_id = Id(required=True)
+    studied_on = Date(required=True)
+    headcount = Integer(required=True, validate=validate.Range(0, 100000))
+    note = Text(2000, required=True)
+
+
+class BulletinsOfUnit(Schema):
+    unit_id = Id(required=True)
+
+
+class BulletinReceipts(BulletinRef):
+    unit_id = Id(required=True)          # the receipts of the recipients in this subtree

@@ -3,7 +3,9 @@
 Chromium (a unit-admin records a member's suggestion picked by name, accepts and answers it,
 the adoption figures follow); 集中廉政承诺 over HTTP (one per person and year, witnesses,
 refusals write nothing) and in Chromium (a 纪检委员's pledge counts in the unit's coverage);
-screenshots for the user guide."""
+典型案例通报 over HTTP (an inspector circulates a case to a subtree, refusals write nothing) and
+in Chromium (a unit records its study, the case moves from 尚未学习 to 已学习); screenshots for
+the user guide."""
 from __future__ import annotations
 
 import re
@@ -56,6 +58,7 @@ def node(tmp_path_factory, rabbit_admin):
         n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
         n.add_user("ua-b", "钱审计", ["unit-admin"], n.ids["b"])
         n.add_user("viewer", "李查看", ["viewer"])
+        n.add_user("inspector", "孙纪检", ["inspector"])
         wait_for(lambda: _known(n, n.ids["b"]), timeout=30)
         yield n
     finally:
@@ -66,7 +69,8 @@ def _no_codes(text: str) -> None:
     text = re.sub(r"<[^>]+>", " ", text)
     assert "Traceback" not in text
     assert not re.search(r"\b(p-qian|p-sun|p-li|p-wu|submitted|accepted|in_progress|answered|"
-                         r"adopted|partly_adopted|not_adopted|party_secretary|discipline_member|enterprise|resident|None)\b", text)
+                         r"adopted|partly_adopted|not_adopted|party_secretary|discipline_member|enterprise|resident|"
+                         r"studied|overdue|pending|None)\b", text)
 
 
 # -- 献一策 over HTTP ---------------------------------------------------------------------------
@@ -214,3 +218,81 @@ def test_a_discipline_members_pledge_counts_in_the_units_coverage(node, page):
     assert "区审计局" not in page.inner_text("[data-testid=coverage]")  # a unit-admin sees their units
     _no_codes(page.inner_text("main"))
     shoot(page, "82-pledges")
+
+
+# -- 典型案例通报 over HTTP -----------------------------------------------------------------------
+def _circulate(node, client_for, title):
+    insp = client_for(node, "inspector")
+    r = insp.post("/case-bulletins", {"issuer_unit_id": node.ids["root"], "scope_unit_id": node.ids["root"],
+                                      "title": title, "summary": "某局干部违规收受礼金，受到党内警告处分。",
+                                      "requirements": "组织全体党员干部学习，对照查摆，举一反三。",
+                                      "due_on": "2099-12-31"})
+    assert r.status_code == 303, r.text
+    return r.headers["Location"].rsplit("/", 1)[1]
+
+
+def test_case_bulletins_over_http_and_refusals_write_nothing(node, client_for):
+    bid = _circulate(node, client_for, "违规收受礼金典型案例")
+    ua = client_for(node, "ua-a")
+    listed = ua.get("/case-bulletins").text
+    assert "违规收受礼金典型案例" in listed and "通报典型案例" in listed  # a writer may circulate too
+    page = ua.get("/case-bulletins/%s" % bid).text
+    assert "区财政局" in page and "区审计局" not in page and "登记学习" in page
+    _no_codes(page)
+
+    before = node.head("education")
+    insp = client_for(node, "inspector")
+    r = insp.post("/case-bulletins", {"issuer_unit_id": node.ids["root"], "scope_unit_id": node.ids["root"],
+                                      "requirements": "学习"})
+    assert r.status_code == 400 and "必填（或选择一个案例）" in r.text
+    r = insp.post("/case-bulletins", {"issuer_unit_id": node.ids["a"], "scope_unit_id": node.ids["b"],
+                                      "title": "案例", "summary": "案情", "requirements": "学习"})
+    assert r.status_code == 400 and "不在通报单位之下" in r.text
+    viewer = client_for(node, "viewer")
+    assert viewer.post("/case-bulletins", {"issuer_unit_id": node.ids["root"], "scope_unit_id": node.ids["root"],
+                                           "title": "案例", "summary": "案情", "requirements": "学习"}).status_code == 403
+    assert "通报典型案例" not in viewer.get("/case-bulletins").text
+    study = {"unit_id": node.ids["a"], "studied_on": "2026-01-01", "headcount": "12", "note": "集中学习"}
+    r = ua.post("/case-bulletins/%s" % bid, study)
+    assert r.status_code == 400 and "不能早于通报日期" in r.text
+    r = ua.post("/case-bulletins/%s" % bid, dict(study, studied_on="", headcount=""))
+    assert r.status_code == 400
+    assert client_for(node, "ua-b").post("/case-bulletins/%s" % bid, dict(study)).status_code == 403
+    assert node.head("education") == before
+
+
+# -- 典型案例通报 in Chromium ---------------------------------------------------------------------
+def test_a_unit_records_that_it_studied_a_circulated_case(node, client_for, page):
+    bid = _circulate(node, client_for, "公车私用典型案例")
+    sign_in(page, node, "ua-b")
+    page.wait_for_selector("h1:has-text('工作台')")
+    page.click("nav.menu a:has-text('典型案例通报')")
+    page.wait_for_selector("h1:has-text('典型案例通报')")
+    page.click("[data-testid=bulletins] a:has-text('公车私用典型案例')")
+    page.wait_for_selector("h1:has-text('公车私用典型案例')")
+    waiting = page.locator("[data-testid=not-studied] .item", has_text="区审计局")
+    assert "待学习" in waiting.inner_text()
+    waiting.locator("input[name=headcount]").fill("18")
+    waiting.locator("input[name=note]").fill("对照公车使用制度逐项查摆")
+    waiting.locator("button:has-text('登记学习')").click()
+    page.wait_for_selector("p.flash:has-text('已登记学习情况')")
+    done = page.locator("[data-testid=studied] .item", has_text="区审计局").inner_text()
+    assert "18 人" in done and "对照公车使用制度逐项查摆" in done
+    assert page.locator("[data-testid=not-studied] .item", has_text="区审计局").count() == 0
+    got = _q(node, "education", "case_bulletin_receipts", {"bulletin_id": bid, "unit_id": node.ids["b"]})
+    assert [r["headcount"] for r in got["studied"]] == [18]
+    _no_codes(page.inner_text("main"))
+    shoot(page, "83-case-bulletin")
+
+    ctx = page.context.browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
+                                           timezone_id="Asia/Shanghai")
+    insp = ctx.new_page()
+    sign_in(insp, node, "inspector")
+    insp.wait_for_selector("h1:has-text('工作台')")
+    insp.goto(node.url + "/case-bulletins")
+    row = insp.locator("[data-testid=bulletins] tr", has_text="公车私用典型案例").inner_text()
+    assert row.split("\t")[3:5] == ["2", "1（50.0%）"], row
+    assert insp.locator("button:has-text('发出通报')").count() == 1
+    _no_codes(insp.inner_text("main"))
+    shoot(insp, "84-case-bulletins")
+    ctx.close()

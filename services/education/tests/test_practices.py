@@ -1,13 +1,15 @@
-"""清廉机关实践 (issue 10 #21, #22, #27) through the education application on SQLite and
+"""清廉机关实践 (issue 10 #21, #27) through the education application on SQLite and
 PostgreSQL: 我为清廉机关建设献一策 (a member's suggestion, 受理 / 办理 / 答复, adoption
-per unit), with every refused request writing nothing."""
+per unit) and 典型案例通报 (a typical case - typed or one of the cases on offer - to every unit
+of a subtree, each unit's study receipt, 逾期未学 past the deadline), with every refused
+request writing nothing."""
 from __future__ import annotations
 
 import pytest
 
 from services.education.domain import Suggestion, adoption_rate
 from services.education.tests.support import ADMIN, Node, unit_admin, utc, viewer
-from shared.errors import BadInput, Forbidden, NotFound, QinglianError, RuleViolation
+from shared.errors import BadInput, Conflict, Forbidden, NotFound, QinglianError, RuleViolation
 
 
 @pytest.fixture
@@ -116,3 +118,108 @@ def test_refused_suggestion_requests_write_nothing(node):
     assert "suggestion_id" in e.fields
     with pytest.raises(QinglianError):
         node.ask("list_suggestions", {"unit_id": "mkt"}, ua)
+
+
+# -- 典型案例通报 -----------------------------------------------------------------------------------
+def _case_on_offer(node, case_id="city/case-7", title="某局长违规收受礼金案", summary="节日期间收受礼金，受到处分。"):
+    from services.education.application import record_case_event
+    from services.education.tests.support import SYSTEM, source_event
+    ev = source_event("Case.Published", 1, {"case_id": case_id, "title": title, "summary": summary,
+                                            "category": "gifts", "tags": [], "sharing": "shared"})
+    with node.rt.unit_of_work(SYSTEM) as uow:
+        assert record_case_event(uow, ev)
+
+
+def test_a_typical_case_reaches_every_unit_of_a_subtree_and_each_records_its_study(node):
+    from services.education.tests.support import inspector
+    _case_on_offer(node)
+    out = node.run("issue_case_bulletin", {
+        "issuer_unit_id": "dist", "scope_unit_id": "dist", "case_ref": "city/case-7",
+        "requirements": "各单位组织学习，对照查摆，举一反三。", "due_on": "2026-12-10"}, inspector())
+    assert out["recipients"] == 5  # fin, fin-s1, mkt, mkt-g1, edu; not the issuer itself
+    bid = out["bulletin_id"]
+    one = node.ask("case_bulletin_receipts", {"bulletin_id": bid, "unit_id": "dist"})
+    assert one["bulletin"]["title"] == "某局长违规收受礼金案"  # taken from the case, not retyped
+    assert one["bulletin"]["summary"] == "节日期间收受礼金，受到处分。"
+    assert (one["recipients"], one["studied"], one["rate"]) == (5, [], 0.0)
+    assert {u["state"] for u in one["not_studied"]} == {"pending"}
+
+    ua = unit_admin("fin")
+    node.run("record_case_study", {"bulletin_id": bid, "unit_id": "fin", "studied_on": "2026-12-02",
+                                   "headcount": 23, "note": "对照查摆资金审批环节"}, ua)
+    node.run("record_case_study", {"bulletin_id": bid, "unit_id": "fin-s1", "studied_on": "2026-12-02",
+                                   "headcount": 6, "note": "科室学习"}, ua)
+    fin = node.ask("case_bulletin_receipts", {"bulletin_id": bid, "unit_id": "fin"}, ua)
+    assert (fin["recipients"], len(fin["studied"]), fin["rate"]) == (2, 2, 1.0)
+    assert fin["studied"][0]["headcount"] == 23 and fin["studied"][0]["by_user"] == "ua-fin"
+    listed = node.ask("list_case_bulletins", {"unit_id": "dist"})["bulletins"]
+    assert [(b["recipients_here"], b["studied"], b["overdue"]) for b in listed] == [(5, 2, 0)]
+    # past the deadline, who has not studied it is 逾期未学
+    node.clock.set(2026, 12, 11, 2, 0)
+    late = node.ask("case_bulletin_receipts", {"bulletin_id": bid, "unit_id": "dist"})
+    assert {u["unit_id"]: u["state"] for u in late["not_studied"]} == \
+        {"mkt": "overdue", "mkt-g1": "overdue", "edu": "overdue"}
+    assert node.ask("list_case_bulletins", {"unit_id": "dist"})["bulletins"][0]["overdue"] == 3
+    assert node.ask("list_case_bulletins", {"unit_id": "mkt"})["bulletins"][0]["recipients_here"] == 2
+    # a typed case for one unit's subtree only
+    typed = node.run("issue_case_bulletin", {"issuer_unit_id": "mkt", "scope_unit_id": "mkt",
+                                             "title": "执法人员吃拿卡要案", "summary": "案情摘要",
+                                             "requirements": "组织学习"}, unit_admin("mkt"))
+    assert typed["recipients"] == 1
+    assert len(node.ask("list_case_bulletins", {"unit_id": "fin"})["bulletins"]) == 1
+
+
+def test_refused_bulletin_requests_write_nothing(node):
+    from services.education.tests.support import inspector
+    bid = node.run("issue_case_bulletin", {"issuer_unit_id": "dist", "scope_unit_id": "fin",
+                                           "title": "案例", "summary": "案情", "requirements": "学习",
+                                           "due_on": "2026-12-10"}, inspector())["bulletin_id"]
+    ua = unit_admin("fin")
+    e = refused(node, BadInput, "issue_case_bulletin", {"issuer_unit_id": "dist", "scope_unit_id": "dist",
+                                                        "requirements": "学习"}, inspector())
+    assert set(e.fields) == {"title", "summary"}
+    e = refused(node, NotFound, "issue_case_bulletin", {"issuer_unit_id": "dist", "scope_unit_id": "dist",
+                                                        "case_ref": "city/none", "requirements": "学习"})
+    assert e.fields == {"case_ref": ["没有这个案例"]}
+    e = refused(node, BadInput, "issue_case_bulletin", {"issuer_unit_id": "fin", "scope_unit_id": "mkt",
+                                                        "title": "案例", "summary": "案情", "requirements": "学习"})
+    assert e.fields == {"scope_unit_id": ["不在通报单位之下"]}
+    e = refused(node, RuleViolation, "issue_case_bulletin", {
+        "issuer_unit_id": "dist", "scope_unit_id": "dist", "title": "案例", "summary": "案情",
+        "requirements": "学习", "due_on": "2026-11-30"})
+    assert e.fields == {"due_on": ["学习期限不能早于通报日期"]}
+    e = refused(node, RuleViolation, "issue_case_bulletin", {
+        "issuer_unit_id": "edu", "scope_unit_id": "edu", "title": "案例", "summary": "案情", "requirements": "学习"})
+    assert "scope_unit_id" in e.fields  # nobody below 教育局 to receive it
+    refused(node, Forbidden, "issue_case_bulletin", {"issuer_unit_id": "dist", "scope_unit_id": "dist",
+                                                     "title": "案例", "summary": "案情", "requirements": "学习"}, ua)
+    refused(node, Forbidden, "issue_case_bulletin", {"issuer_unit_id": "dist", "scope_unit_id": "dist",
+                                                     "title": "案例", "summary": "案情", "requirements": "学习"},
+            viewer("v"))
+    study = {"bulletin_id": bid, "unit_id": "fin", "studied_on": "2026-12-02", "headcount": 5, "note": "学习"}
+    e = refused(node, RuleViolation, "record_case_study", dict(study, studied_on="2026-12-03"), ua)
+    assert e.fields == {"studied_on": ["不能晚于今天"]}
+    e = refused(node, RuleViolation, "record_case_study", dict(study, headcount=0), ua)
+    assert e.fields == {"headcount": ["至少 1 人"]}
+    e = refused(node, RuleViolation, "record_case_study", dict(study, unit_id="mkt"))
+    assert e.fields == {"unit_id": ["不是这份通报的接收单位"]}
+    refused(node, Forbidden, "record_case_study", dict(study, unit_id="mkt"), ua)
+    e = refused(node, BadInput, "record_case_study", dict(study, note=""), ua)
+    assert "note" in e.fields
+    node.run("record_case_study", study, ua)
+    e = refused(node, Conflict, "record_case_study", study, ua)
+    assert e.fields == {"unit_id": ["已登记学习"]}
+    e = refused(node, NotFound, "record_case_study", dict(study, bulletin_id="nope"))
+    assert e.fields == {"bulletin_id": ["没有这份通报"]}
+
+
+def test_a_bulletin_is_in_each_recipients_inbox_until_it_has_studied_it(node):
+    bid = node.run("issue_case_bulletin", {"issuer_unit_id": "dist", "scope_unit_id": "mkt", "title": "案例",
+                                           "summary": "案情", "requirements": "学习"})["bulletin_id"]
+    items = node.ask("unit_inbox", {"unit_id": "mkt"})["items"]
+    mine = [i for i in items if i["ref"] == "case:%s" % bid]
+    assert [(i["unit_id"], i["kind"], i["status"]) for i in mine] == [("mkt", "case_bulletin", "open")]
+    node.run("record_case_study", {"bulletin_id": bid, "unit_id": "mkt", "studied_on": "2026-12-02",
+                                   "headcount": 9, "note": "学习"}, unit_admin("mkt"))
+    items = node.ask("unit_inbox", {"unit_id": "mkt", "include_closed": True})["items"]
+    assert [i["status"] for i in items if i["ref"] == "case:%s" % bid and i["unit_id"] == "mkt"] == ["closed"]
