@@ -134,9 +134,13 @@ def home(web):
                   "unit_id": root["unit_id"], "soon_days": web.settings.due_soon_days,
                   "limit": HOME_ITEMS, "units_limit": HOME_UNITS}),
               web.query_async("units", "letter_coverage", {
-                  "unit_id": root["unit_id"], "period": period, "limit": HOME_LETTERS}))
+                  "unit_id": root["unit_id"], "period": period, "limit": HOME_LETTERS}),
+              # 跟踪问效: open tasks, soonest deadline (so the overdue) first, in the same colours
+              web.query_async("supervision", "list_tasks", {
+                  "unit_id": root["unit_id"], "status": "open",
+                  "soon_days": web.settings.due_soon_days, "limit": HOME_ITEMS}))
              for root in roots(web)]  # all sent at once, then read
-    for overview_reply, coverage_reply in asked:
+    for overview_reply, coverage_reply, tasks_reply in asked:
         overview = overview_reply.result()
         for colour in totals:
             totals[colour] += overview["totals"][colour]
@@ -151,6 +155,10 @@ def home(web):
         for u in cov["unsigned"]:
             todos.append({"kind": "责任书", "title": "%s年度责任书未签订" % period, "unit": u["name"],
                           "due": None, "colour": "yellow", "href": "/letters?period=%s" % period})
+        for item in tasks_reply.result()["items"]:
+            todos.append({"kind": "任务", "title": item["title"], "unit": item.get("unit_name", ""),
+                          "due": item["deadline"], "colour": item["colour"],
+                          "href": "/tasks/%s" % item["task_id"]})
     order = {"red": 0, "yellow": 1, "green": 2}
     todos.sort(key=lambda t: (order[t["colour"]], t["due"] or "9999"))
     per_unit.sort(key=lambda u: (-u["red"], -u["yellow"], u["name"]))

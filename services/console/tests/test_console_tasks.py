@@ -184,6 +184,10 @@ def test_overdue_tasks_turn_red_and_show_their_escalations(node, client_for):
         for level in ("整改责任单位", "单位负责人、纪检委员", "区直机关工委"):
             assert level in detail
         assert "下达任务清单" not in listed.text and "验收办结" not in detail  # a viewer's page
+        # 工作台: the overdue task is a red item of the viewer's to-do list, beside rectifications
+        home = c.get("/").text
+        todo = re.search(r'<tr class="red">(?:(?!</tr>).)*报送自查报告(?:(?!</tr>).)*</tr>', home, re.S)
+        assert todo and "任务" in todo.group(0) and "/tasks/%s" % task_id in todo.group(0)
     finally:
         rt.clock = real
 
