@@ -123,6 +123,20 @@ def is_rate(indicator: str) -> bool:
     """A share 0..1 (shown as a percentage), not a count."""
     return indicator.endswith("_rate") or indicator.endswith("coverage")
 
+
+# numbers a published-figures report carries that mark the report instead of measuring
+# anything: never compared or ranked, carried as a flag on the unit's / district's row.
+# ``provisional`` (1): the month is still open for late entries (education's
+# EducationIndicators, its domain.indicators_final) - the final figures replace these when
+# the grace period is over.
+REPORT_MARKS = frozenset({"provisional"})
+
+
+def split_marks(figures: dict) -> tuple[dict, bool]:
+    """A report's numbers -> (the figures to compare, provisional?)."""
+    return ({k: v for k, v in figures.items() if k not in REPORT_MARKS},
+            bool(figures.get("provisional")))
+
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _NODE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 

@@ -21,7 +21,8 @@ from sqlalchemy import (
     func, select,
 )
 
-from services.exchange.domain import aggregate_of, lower_is_better, owner_of  # noqa: F401
+from services.exchange.domain import (  # noqa: F401
+    REPORT_MARKS, aggregate_of, lower_is_better, owner_of)
 from shared.events import StoredEvent, iso_to_us
 from shared.projections import Projection, on
 from shared.unittree import unit_directory_projection
@@ -516,10 +517,11 @@ def district_summary(conn) -> list[dict]:
 def compare_indicators(conn, period: str, indicator: str | None = None,
                        source: str | None = None) -> dict:
     """上下互比: every unit's and district's figures for a period, ranked per indicator
-    (best first: highest, or lowest for overdue/missing/escalated/risk counts)."""
+    (best first: highest, or lowest for overdue/missing/escalated/risk counts). A row's
+    ``provisional`` is True while its month is open for late entries (never ranked)."""
     q = select(indicator_values).where(indicator_values.c.period == period)
     if indicator:
-        q = q.where(indicator_values.c.indicator == indicator)
+        q = q.where(indicator_values.c.indicator.in_((indicator, *sorted(REPORT_MARKS))))
     if source:
         q = q.where(indicator_values.c.source == source)
     rows = [dict(r) for r in conn.execute(q.order_by(indicator_values.c.node,
@@ -533,14 +535,17 @@ def compare_indicators(conn, period: str, indicator: str | None = None,
         if r["scope"] == "discipline":
             continue  # 四种形态 counts are not compared unit by unit (discipline_counts_by_node)
         if r["scope"] == "district":
-            d = districts.setdefault(r["node"], {"node": r["node"], "values": {}})
-            d["values"][r["indicator"]] = r["value"]
+            row = districts.setdefault(r["node"], {"node": r["node"], "values": {},
+                                                   "provisional": False})
         else:
-            u = units.setdefault((r["node"], r["unit_id"]), {
+            row = units.setdefault((r["node"], r["unit_id"]), {
                 "node": r["node"], "unit_id": r["unit_id"], "unit_name": r["unit_name"],
-                "exemplar": r["unit_id"] in exemplar_units, "values": {}})
-            u["values"][r["indicator"]] = r["value"]
-    names = sorted({r["indicator"] for r in rows})
+                "exemplar": r["unit_id"] in exemplar_units, "values": {}, "provisional": False})
+        if r["indicator"] in REPORT_MARKS:  # a flag on the row (domain.split_marks), not a figure
+            row["provisional"] = row["provisional"] or bool(r["value"])
+        else:
+            row["values"][r["indicator"]] = r["value"]
+    names = sorted({r["indicator"] for r in rows} - REPORT_MARKS)
     ranking = {}
     for name in names:
         sign = 1 if lower_is_better(name) else -1

@@ -18,14 +18,19 @@ services or replicated from the districts), so a request reads only what it show
 A rank is the position in the index order; ties are broken by node, then unit id, so
 every node computes the same ranking from the same figures. Rebuilt from the log like
 every projection (``version``).
+
+A report's marks (``domain.REPORT_MARKS``: ``provisional``, the month still open for late
+entries) are not figures: never ranked, kept as ``indicator_reports.provisional`` and shown
+as a flag on the district's / unit's row; the final figures replace them (an update).
 """
 from __future__ import annotations
 
 import json
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text, func, select
+from sqlalchemy import (Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text,
+                        func, select)
 
-from services.exchange.domain import lower_is_better, owner_of
+from services.exchange.domain import lower_is_better, owner_of, split_marks
 from shared.projections import Projection, on
 
 metadata = MetaData()
@@ -56,6 +61,7 @@ indicator_reports = Table(
     Column("unit_id", String(100), nullable=False),  # "" for a district's own figures
     Column("unit_name", String(200)),
     Column("figures", Text, nullable=False),  # JSON {indicator: value}
+    Column("provisional", Boolean, nullable=False, default=False),  # month open for late entries
     Index("ix_indicator_reports_node", "period", "node", "scope"),
 )
 
@@ -78,6 +84,7 @@ class IndicatorRanking(Projection):
     """上下互比, ready to rank: see the module doc."""
 
     name = "exchange_indicator_ranking"
+    version = 2  # v2: the provisional mark is a flag, not a ranked figure (issue 10 #13)
     tables = (indicator_ranking, indicator_reports, indicator_periods)
 
     @on("IndicatorReport.Recorded", "IndicatorReport.Updated")
@@ -85,7 +92,8 @@ class IndicatorRanking(Projection):
         p = e.payload
         rid, node = p["report_id"], owner_of(p["report_id"])
         unit_id = p.get("unit_id") or ""
-        figures = {k: float(v) for k, v in sorted(p["indicators"].items())}
+        figures, provisional = split_marks(p["indicators"])
+        figures = {k: float(v) for k, v in sorted(figures.items())}
         before = w.get(indicator_reports, report_id=rid)
         if before is not None:  # an update: its earlier figures go, by their keys
             for name in json.loads(before["figures"]):
@@ -97,7 +105,8 @@ class IndicatorRanking(Projection):
                      value=value, sort_value=sort_value(name, value))
         w.upsert(indicator_reports, {"report_id": rid}, period=p["period"], node=node,
                  scope=p["scope"], source=p["source"], unit_id=unit_id,
-                 unit_name=p.get("unit_name"), figures=json.dumps(figures, sort_keys=True))
+                 unit_name=p.get("unit_name"), figures=json.dumps(figures, sort_keys=True),
+                 provisional=provisional)
         key = {"period": p["period"], "node": node, "scope": p["scope"], "source": p["source"]}
         seen = w.get(indicator_periods, **key)
         names = set(figures) | set(json.loads(seen["indicators"]) if seen else ())
@@ -133,7 +142,9 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
     (or of ``indicator`` only); and with ``node``, that district's units with their
     figures and their rank within the district. ``period`` None: the latest published.
     ``indicators`` is every name of the period; ``district_indicators`` and
-    ``unit_indicators`` the names each scope published."""
+    ``unit_indicators`` the names each scope published. A district's (or unit's)
+    ``provisional`` is True while some of its figures for the period are still open for
+    late entries (ranked as they stand, marked 暂定; the final figures replace them)."""
     known = periods(conn)
     if period is None:
         period = known[0] if known else None
@@ -159,14 +170,19 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
             counts[row["node"]] = max(counts.get(row["node"], 0), row["reports"])
     names = sorted(names)
     ranks = _ranked(d_rows)
+    provisional = {n for (n,) in conn.execute(
+        select(rep.c.node).where(rep.c.period == period, rep.c.scope == "district",
+                                 rep.c.provisional.is_(True),
+                                 *([rep.c.source == source] if source else [])).distinct())}
     districts: dict[str, dict] = {}
     for name, n, value in d_rows:
         d = districts.setdefault(n, {"node": n, "units": counts.get(n, 0), "values": {},
-                                     "ranks": {}})
+                                     "ranks": {}, "provisional": n in provisional})
         d["values"][name] = value
         d["ranks"][name] = ranks[name][n]
     for n, count in counts.items():
-        districts.setdefault(n, {"node": n, "units": count, "values": {}, "ranks": {}})
+        districts.setdefault(n, {"node": n, "units": count, "values": {}, "ranks": {},
+                                 "provisional": n in provisional})
     answer.update(indicators=names, lower_is_better={n: lower_is_better(n) for n in names},
                   district_indicators=sorted(by_scope["district"]),
                   unit_indicators=sorted(by_scope["unit"]),
@@ -182,7 +198,7 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
     wanted_units = {(t["node"], t["unit_id"]) for v in answer["top_units"].values() for t in v}
     if node:
         u_rows = conn.execute(
-            select(rep.c.unit_id, rep.c.unit_name, rep.c.figures, rep.c.source)
+            select(rep.c.unit_id, rep.c.unit_name, rep.c.figures, rep.c.source, rep.c.provisional)
             .where(rep.c.period == period, rep.c.node == node, rep.c.scope == "unit",
                    *([rep.c.source == source] if source else []))).all()
         local = _ranked(conn.execute(
@@ -194,11 +210,12 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
             select(records.c.unit_id).where(records.c.kind == "exemplar",
                                             records.c.published.is_(True)))}
         units: dict[str, dict] = {}
-        for unit_id, unit_name, figures, _src in u_rows:
+        for unit_id, unit_name, figures, _src, marked in u_rows:
             u = units.setdefault(unit_id, {"unit_id": unit_id, "unit_name": unit_name,
                                            "exemplar": unit_id in exemplars, "values": {},
-                                           "ranks": {}})
+                                           "ranks": {}, "provisional": False})
             u["values"].update(json.loads(figures))
+            u["provisional"] = u["provisional"] or bool(marked)
         for u in units.values():
             u["ranks"] = {k: local[k][u["unit_id"]] for k in u["values"] if k in local}
             unit_names[(node, u["unit_id"])] = u["unit_name"]

@@ -250,12 +250,24 @@ def test_a_districts_month_reaches_the_city_provisional_then_final(nodes):
 
     def at_city(flag):
         cmp = x["city"].query("compare_indicators", {"period": this_month, "source": "education"})
-        rows = {(u["node"], u["unit_id"]): u["values"] for u in cmp["units"]}
-        v = rows.get(("district-a", "a-xj"))
-        return v if v and v.get("provisional") == flag else None
-    v = wait_for(lambda: at_city(1), what="district-a's provisional figures at the city")
-    assert v["warning_education_held"] == 1
+        rows = {(u["node"], u["unit_id"]): u for u in cmp["units"]}
+        u = rows.get(("district-a", "a-xj"))
+        return u if u and u["provisional"] is flag else None
+    u = wait_for(lambda: at_city(True), what="district-a's provisional figures at the city")
+    assert u["values"]["warning_education_held"] == 1 and "provisional" not in u["values"]
+
+    def district_at_city(flag):  # the ranking read model: a flag on the district's row
+        cmp = x["city"].query("city_comparison", {"period": this_month, "source": "education"})
+        d = {r["node"]: r for r in cmp["districts"]}.get("district-a")
+        return d if d and d["provisional"] is flag and d["values"] else None
+    d = wait_for(lambda: district_at_city(True), what="district-a's provisional row at the city")
+    assert "provisional" not in d["values"] and "provisional" not in cmp_names(x, this_month)
     a.set_clock(nxt + timedelta(days=10))  # grace over: final
     out = a.run("publish_due_indicators")
     assert [r["provisional"] for r in out["republished"]] == [False]
-    wait_for(lambda: at_city(0), what="district-a's final figures at the city")
+    wait_for(lambda: at_city(False), what="district-a's final figures at the city")
+    wait_for(lambda: district_at_city(False), what="district-a's final row at the city")
+
+
+def cmp_names(x, period):
+    return x["city"].query("city_comparison", {"period": period})["indicators"]

@@ -117,3 +117,53 @@ def test_no_figures_yet_is_an_empty_comparison(engine_for, db_url):
     with rt.read() as c:
         answer = city_comparison(c, None)
     assert answer["period"] is None and answer["districts"] == [] and answer["periods"] == []
+
+
+def test_a_provisional_month_is_a_flag_on_the_row_not_a_ranked_figure(engine_for, db_url):
+    """Issue 10 #13: education publishes a month still open for late entries with
+    ``provisional`` 1; the city ranks its figures as they stand, marks the district (and
+    unit) provisional, never ranks "provisional" itself; the final figures replace them."""
+    from services.exchange.projections import compare_indicators
+    rt = _city(engine_for, db_url)
+    _seed(rt)
+    edu = {"warning_education_compliance": 0.5, "provisional": 1}
+    _arrive(rt, _report("district-a", "district", None, None, edu, source="education"),
+            _report("district-a", "unit", "a-1", "甲一", {"warning_education_held": 1, "provisional": 1},
+                    source="education"),
+            _report("district-b", "district", None, None,
+                    {"warning_education_compliance": 0.9, "provisional": 0}, source="education"))
+    with rt.read() as c:
+        answer = city_comparison(c, PERIOD, node="district-a")
+        legacy = compare_indicators(c, PERIOD)
+        one = compare_indicators(c, PERIOD, indicator="warning_education_compliance")
+    assert "provisional" not in answer["indicators"] and "provisional" not in answer["top_units"]
+    assert "provisional" not in answer["district_indicators"]
+    by = {d["node"]: d for d in answer["districts"]}
+    assert {n: d["provisional"] for n, d in by.items()} == {
+        "district-a": True, "district-b": False, "district-c": False}
+    assert "provisional" not in by["district-a"]["values"]
+    assert by["district-a"]["ranks"]["warning_education_compliance"] == 2  # ranked as it stands
+    units = {u["unit_id"]: u for u in answer["units"]}
+    assert units["a-1"]["provisional"] is True and units["a-2"]["provisional"] is False
+    assert "provisional" not in units["a-1"]["values"]
+    for cmp in (legacy, one):
+        assert "provisional" not in cmp["indicators"] and "provisional" not in cmp["ranking"]
+        d = {r["node"]: r for r in cmp["districts"]}
+        assert d["district-a"]["provisional"] is True and d["district-b"]["provisional"] is False
+    assert {(u["node"], u["unit_id"]): u["provisional"] for u in legacy["units"]}[
+        ("district-a", "a-1")] is True
+    # the grace period is over: the final figures replace the provisional ones
+    _arrive(rt, _report("district-a", "district", None, None,
+                        {"warning_education_compliance": 1.0, "provisional": 0}, version=2,
+                        source="education"))
+    with rt.read() as c:
+        answer = city_comparison(c, PERIOD)
+        legacy = compare_indicators(c, PERIOD)
+    by = {d["node"]: d for d in answer["districts"]}
+    assert by["district-a"]["provisional"] is False
+    assert by["district-a"]["values"]["warning_education_compliance"] == 1.0
+    assert by["district-a"]["ranks"]["warning_education_compliance"] == 1
+    assert {r["node"]: r["provisional"] for r in legacy["districts"]}["district-a"] is False
+    live = _tables(rt)
+    rebuild(rt.store, RANKING)
+    assert _tables(rt) == live
