@@ -426,3 +426,7 @@ def history(conn, d, actor):
 from services.units.pledges import PLEDGES  # noqa: E402
 app.projections = [*app.projections, PLEDGES]
 from services.units import pledges_app  # noqa: E402,F401
+# 纪检委员 roster: roster_app.py (read side roster.py)
+from services.units.roster import TRAININGS  # noqa: E402
+app.projections = [*app.projections, TRAININGS]
+from services.units import roster_app  # noqa: E402,F401

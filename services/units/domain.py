@@ -627,3 +627,69 @@ class IntegrityPledge(Aggregate):
                               "organisation": w.get("organisation")} for w in witnesses],
                   **({"occasion": occasion} if occasion else {}))
         return p
+
+
+# -- 纪检委员 roster, 选优配强 (issue 10 #25) ---------------------------------------------------
+# Who the 纪检委员 are is the people register's (Person.RoleAssigned with part_time = 身兼数职);
+# this adds their training records. Owned by the units service: people and roles live here.
+DISCIPLINE_DUTIES = Choices("纪检委员任职方式", {"part_time": "兼职", "full_time": "专职"})
+TRAINING_MAX_HOURS = 200  # one record's hours: more than 0, at most this
+
+
+def discipline_duty(part_time_roles) -> str:
+    """兼职 or 专职 of a 纪检委员, from the register's part-time roles."""
+    return "part_time" if "discipline_member" in (part_time_roles or ()) else "full_time"
+
+
+def needs_discipline_member(unit: dict) -> bool:
+    """Units whose party organisation should have a 纪检委员: every unit except 科室、站所
+    level ones (a section's members belong to its unit's party organisation)."""
+    return unit.get("level") != "section"
+
+
+def training_errors(person: dict, trained_on, today, hours: float) -> dict:
+    errors = {}
+    if "discipline_member" not in (person.get("roles") or ()):
+        errors["person_id"] = ["该人员不是纪检委员"]
+    if trained_on > today:
+        errors["trained_on"] = ["不能晚于今天"]
+    if not 0 < hours <= TRAINING_MAX_HOURS:
+        errors["hours"] = ["学时应大于 0 且不超过 %d" % TRAINING_MAX_HOURS]
+    return errors
+
+
+class DisciplineTraining(Aggregate):
+    """选优配强: one training a 纪检委员 attended (course, date, hours). One per person, date
+    and course (the id says so). Names people: the events stay on the node."""
+
+    class Recorded(Aggregate.Event):
+        """A 纪检委员's training (选优配强) was recorded: the course, its date and hours."""
+        private = True
+        training_id: NonEmptyStr
+        person_id: IdStr
+        unit_id: IdStr
+        course: Annotated[str, {"minLength": 1, "maxLength": 200}]
+        trained_on: DateStr
+        hours: Annotated[float, {"exclusiveMinimum": 0, "maximum": TRAINING_MAX_HOURS}]
+        organiser: str | None = None
+
+        def apply(self, t):
+            t.person_id = self.person_id
+            t.unit_id = self.unit_id
+
+    @staticmethod
+    def training_id(person_id: str, trained_on: str, course: str) -> str:
+        from hashlib import sha1
+        return "%s/%s/%s" % (person_id, trained_on, sha1(course.strip().encode()).hexdigest()[:12])
+
+    @classmethod
+    def record(cls, person: dict, course: str, trained_on, today, hours: float, organiser: str | None):
+        """``person``: the register's row (person_id, unit_id, roles); dates are ``date``s."""
+        errors = training_errors(person, trained_on, today, hours)
+        if errors:
+            raise RuleViolation("培训记录未能登记：%s" % "；".join(v[0] for v in errors.values()), errors)
+        t = cls(cls.training_id(person["person_id"], trained_on.isoformat(), course))
+        t.trigger(cls.Recorded, training_id=t.id, person_id=person["person_id"], unit_id=person["unit_id"],
+                  course=course.strip(), trained_on=trained_on.isoformat(), hours=float(hours),
+                  **({"organiser": organiser} if organiser else {}))
+        return t

@@ -231,3 +231,17 @@ class PledgeRef(Schema):
 class PledgesOfYear(Schema):
     unit_id = Id(required=True)
     year = PledgeYear(required=True)
+
+
+# -- 纪检委员 roster (roster_app.py) -------------------------------------------------------------
+class RecordDisciplineTraining(Schema):
+    person_id = Id(required=True)
+    course = Name(200, required=True)
+    trained_on = DayDate(required=True)
+    hours = fields.Float(required=True, allow_nan=False)
+    organiser = Name(200, load_default=None)
+
+
+class DisciplineRoster(Schema):
+    unit_id = Id(required=True)
+    year = PledgeYear(required=True)
