@@ -19,13 +19,16 @@ from shared import config as node_config
 from services.education.dates import parse_date
 
 # Where a rung of the ladder sends the reminder: the talk's own unit, the unit above
-# it, or the district (the root of the node's unit tree).
-ESCALATION_TARGETS = ("unit", "parent", "district")
+# it, the district (the root of the node's unit tree), or the city (the district's
+# office is told too; the exchange service refers the case to the city without the
+# person: issue 10 item 5).
+ESCALATION_TARGETS = ("unit", "parent", "district", "city")
 
 DEFAULT_LADDER = (
     {"overdue_days": 1, "notify": "unit", "label": "逾期提醒"},
     {"overdue_days": 8, "notify": "parent", "label": "上级党组织督办"},
     {"overdue_days": 15, "notify": "district", "label": "区直机关工委通报"},
+    {"overdue_days": 30, "notify": "city", "label": "上报市级督办"},
 )
 
 # Holidays before which a 廉洁通知 goes out. Fixed-date holidays repeat every year

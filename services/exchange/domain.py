@@ -1311,6 +1311,26 @@ class Proposal(SubRecord):
 # district), which the district sees on its own node.
 ESCALATION_STATUSES = Choices("督办件状态", {"open": "逾期未整改", "extended": "已延期",
                                         "closed": "已销号"})
+ESCALATION_SUBJECTS = Choices("督办事项", {"rectification": "限期整改", "talk": "新提拔干部廉政谈话"})
+
+
+def talk_referral(talk: dict, unit_name: str | None) -> dict:
+    """A 廉政谈话 whose ladder reached the city rung (education's ``IntegrityTalk.Escalated``
+    with ``notify: city``), as the city may see it: the unit, the due date, how late, the
+    rung - never the person (no person id, no name, no post: in a small unit a post names
+    someone). ``ref`` is a digest of the talk's id, so the case stays one per talk."""
+    from datetime import date, timedelta
+    on = (date.fromisoformat(talk["due_on"]) + timedelta(days=talk["overdue_days"])).isoformat()
+    ref = "talk-" + hashlib.sha256(talk["talk_id"].encode("utf-8")).hexdigest()[:16]
+    return {"rect_id": ref, "unit_id": talk["unit_id"], "unit_name": unit_name,
+            "description": "新提拔干部任前廉政谈话逾期未开展", "severity": "general",
+            "source": "integrity_talk", "category": None,
+            "requirement": "按期开展任前廉政谈话", "found_on": talk["due_on"],
+            "deadline": talk["due_on"], "days_overdue": talk["overdue_days"], "referred_on": on,
+            "trail": [{"on": talk["due_on"], "what": "overdue", "deadline": talk["due_on"]},
+                      {"on": on, "what": "escalated", "step": talk["step"], "level": "city",
+                       "days_overdue": talk["overdue_days"]}],
+            "subject": "talk"}
 # what the trail of an escalated case records (the codes of ``escalation_progress``)
 ESCALATION_TRAIL = Choices("督办件经过", {"overdue": "逾期", "escalated": "逐级督办",
                                       "extended": "延期", "rejected": "整改材料被退回",
@@ -1348,6 +1368,9 @@ def escalation_progress(event_type: str, payload: dict, status: str, deadline: s
         return {"status": "open", "deadline": payload["deadline"], "closed_on": None,
                 "entry": {"on": payload["reopened_on"], "what": "reopened",
                           "deadline": payload["deadline"]}}
+    if kind == "Held":  # a 廉政谈话 referred to the city was held at last
+        return {"status": "closed", "deadline": deadline, "closed_on": payload["held_on"],
+                "entry": {"on": payload["held_on"], "what": "closed"}}
     if kind == "Escalated":
         return {"status": "open", "deadline": payload["deadline"], "closed_on": None,
                 "entry": {"on": payload["escalated_on"], "what": "escalated",
@@ -1362,7 +1385,7 @@ class EscalatedCase(Record):
     kind, id_field = "escalation", "case_id"
     CONTENT = ("unit_id", "unit_name", "title", "rect_id", "description", "severity", "source",
                "category", "requirement", "found_on", "deadline", "status", "days_overdue",
-               "referred_on", "closed_on", "trail")
+               "referred_on", "closed_on", "trail", "subject")
 
     class Referred(_Created):
         """The city rung was reached: the case as the district recorded it."""
@@ -1385,6 +1408,7 @@ class EscalatedCase(Record):
         referred_on: str
         closed_on: str | None
         trail: list
+        subject: str | None = None   # ESCALATION_SUBJECTS (absent: a rectification)
 
     class Published(_Published):
         """The case went up to the city: its whole content."""
@@ -1407,6 +1431,7 @@ class EscalatedCase(Record):
         referred_on: str
         closed_on: str | None
         trail: list
+        subject: str | None = None   # ESCALATION_SUBJECTS (absent: a rectification)
 
     class Progressed(Event):
         """The district's rectification moved on (extended, rejected, closed, escalated again)."""
@@ -1438,7 +1463,7 @@ class EscalatedCase(Record):
                   source=p["source"], category=p.get("category"), requirement=p.get("requirement"),
                   found_on=p["found_on"], deadline=p["deadline"], status="open",
                   days_overdue=p["days_overdue"], referred_on=p["referred_on"], closed_on=None,
-                  trail=list(p["trail"]))
+                  trail=list(p["trail"]), subject=p.get("subject") or "rectification")
         c.share(city_sharing, [])
         return c
 

@@ -70,6 +70,38 @@ def progress_escalation(uow, event) -> bool:
     return False
 
 
+def refer_talk(uow, event) -> str | None:
+    """education's ``IntegrityTalk.Escalated`` at the ladder's ``city`` rung -> an
+    ``EscalatedCase`` of subject ``talk`` (domain.talk_referral: no person), shared up."""
+    from services.exchange.domain import talk_referral
+    from shared.unittree import unit_of
+    p = event.payload
+    if p.get("notify") != "city":
+        return None
+    unit = unit_of(uow.conn, unit_directory, p["unit_id"])
+    case = talk_referral(p, unit["name"] if unit else None)
+    cid = case_id_for(fed(uow).node_id, case["rect_id"])
+    if uow.exists(EscalatedCase, cid):
+        return None
+    save_and_share(uow, EscalatedCase.refer(cid, case))
+    return cid
+
+
+def talk_held(uow, event) -> bool:
+    """The talk was held at last: the city's case of it is closed."""
+    from services.exchange.domain import talk_referral
+    p = dict(event.payload, overdue_days=0, step=0)
+    ref = talk_referral(p, None)["rect_id"]
+    cid = case_id_for(fed(uow).node_id, ref)
+    if not uow.exists(EscalatedCase, cid):
+        return False
+    case = uow.get(EscalatedCase, cid)
+    if case.progress(event.event_type, event.payload):
+        save_and_share(uow, case)
+        return True
+    return False
+
+
 # -- 督办 -------------------------------------------------------------------------------------
 @app.command("follow_up_escalation", s.FollowUpEscalation, roles=WRITERS, scope="unit_id",
              status=201)
@@ -100,6 +132,7 @@ def _case_out(row: dict, follow_ups: list[dict], today: str) -> dict:
         "found_on": content.get("found_on"), "deadline": content.get("deadline"),
         "referred_on": content.get("referred_on"), "closed_on": content.get("closed_on"),
         "status": status, "status_label": ESCALATION_STATUSES.label(status),
+        "subject": content.get("subject") or "rectification",
         "days_late": escalated_days_late(content["deadline"], status, content.get("closed_on"),
                                          today),
         "trail": content.get("trail") or [],

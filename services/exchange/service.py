@@ -351,6 +351,19 @@ class ExchangeService(MirrorsUnits, NodeService):
     def escalated_again(self, event, uow):
         oversight.progress_escalation(uow, event)
 
+    # 廉政谈话 whose ladder reached the city rung (education; the person stays here)
+    @owned_event_handler("education", "IntegrityTalk.Escalated", requeue_on_error=True)
+    @from_owner("education")
+    @idempotent
+    def talk_referred(self, event, uow):
+        oversight.refer_talk(uow, event)
+
+    @owned_event_handler("education", "IntegrityTalk.Held", requeue_on_error=True)
+    @from_owner("education")
+    @idempotent
+    def talk_held(self, event, uow):
+        oversight.talk_held(uow, event)
+
     # the unit register, shared up to the city when it changed
     @timer(interval=REGISTER_INTERVAL_S)
     def register_timer(self):

@@ -313,7 +313,7 @@ def test_shared_case_is_offered_while_shared_and_matched_by_category_and_tags():
 # -- settings -----------------------------------------------------------------------------------------
 def test_settings_from_config_and_environment(monkeypatch):
     s = EducationSettings.from_config({})
-    assert s.talk_due_days == 30 and s.timezone == "Asia/Shanghai" and len(s.talk_ladder) == 3
+    assert s.talk_due_days == 30 and s.timezone == "Asia/Shanghai" and len(s.talk_ladder) == 4
     monkeypatch.setenv("EDUCATION_TALK_DUE_DAYS", "15")
     s = EducationSettings.from_config({"EDUCATION_TALK_LADDER": '[{"overdue_days": 3, "notify": "district"}]',
                                        "QINGLIAN_TZ": "UTC", "EDUCATION_PARTY_ORG_LEVELS": "unit,section"})

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from services.exchange.federation import outbox
 from services.exchange.tests.nodes import UNITS, start_network, stop_network, wait_for
+from services.education.service import EducationService
 from services.supervision.service import SupervisionService
 from services.units.service import UnitsService
 from shared import config
@@ -80,6 +81,9 @@ def offices(tmp_path_factory):
             supervision = Service(SupervisionService, node)
             extra += [supervision, units]
             node.units, node.supervision = units, supervision
+            if d == "district-a":
+                node.education = Service(EducationService, node)
+                extra.append(node.education)
             for uid, name, kind, level, parent in UNITS[d]:
                 units.execute("register_unit", {"unit_id": uid, "name": name, "kind": kind,
                                                 "level": level, "parent_id": parent})
@@ -308,3 +312,37 @@ def test_an_exemplars_indicators_come_from_the_published_figures_and_typed_ones_
         a.execute("nominate_exemplar", {"unit_id": "a-window", "category": "window", "title": "窗口",
                                         "description": "d", "period": "2019-01"})
     assert "没有发布数据" in err.value.message
+
+
+def test_an_overdue_integrity_talk_reaches_the_city_without_the_person(offices):
+    """A 廉政谈话 after a promotion that is 30 days late reaches the ladder's city rung: the
+    city gets the case - the unit, the due date, how late - and never the person."""
+    a, city = offices["district-a"], offices["city"]
+    edu = a.education
+    pid = a.units.execute("register_person", {"name": "王五六", "unit_id": "a-xj", "post": "科员"})["person_id"]
+    promoted = _today().isoformat()
+    a.units.execute("promote_person", {"person_id": pid, "new_post": "审批科科长（督办测试）",
+                                       "unit_id": "a-xj", "effective_on": promoted})
+    talk_id = "%s/%s" % (pid, promoted)
+    wait_for(lambda: any(t["talk_id"] == talk_id for t in edu.query(
+        "list_talks", {"unit_id": "a-gw"})["talks"]), what="the talk scheduled by education")
+    later = datetime.now(timezone.utc) + timedelta(days=61)   # due in 30 days, 31 late
+    saved = _at(later, edu.runtime, city.runtime)
+    try:
+        out = edu.execute("detect_overdue", {})
+        assert [e["step"] for e in out["escalations"] if e["talk_id"] == talk_id] == [1, 2, 3, 4]
+        case = wait_for(lambda: next((c for c in city.query("oversight_cases")["items"]
+                                      if c["subject"] == "talk" and c["unit_id"] == "a-xj"), None),
+                        what="the talk's case at the city")
+        assert (case["origin"], case["unit_name"], case["days_late"], case["status"]) == (
+            "district-a", "甲区x局（示范点）", 31, "open")
+        for secret in (pid, "王五六", "审批科科长"):
+            assert secret not in _log_text(city) and secret not in _outbox_text(a), secret
+        # held at last: closed at the city
+        edu.execute("record_talk_held", {"talk_id": talk_id, "held_on": later.astimezone(
+            ZoneInfo(config.timezone_name())).date().isoformat(), "conducted_by": "局党组书记"})
+        wait_for(lambda: any(c["case_id"] == case["case_id"] for c in city.query(
+            "oversight_cases", {"status": "closed"})["items"]), what="the talk closed at the city")
+    finally:
+        for rt, clock in zip((edu.runtime, city.runtime), saved):
+            rt.clock = clock
