@@ -66,6 +66,7 @@ ENV_VARS = {
     "CONSOLE_BACKOFF_SECONDS": "console: wait after the 2nd failed sign-in, doubled after each next (default 1)",
     "CONSOLE_DUE_SOON_DAYS": "console: a deadline within this many days is shown yellow (default 7)",
     "CONSOLE_PUBLIC_URL": "console: its address as printed on QR codes (default: the address it was reached at)",
+    "CONSOLE_PUBLIC_REPORTS_PER_HOUR": "console: complaints the public page takes from one client address per hour (default 5)",
 }
 
 

@@ -14,6 +14,11 @@
   circulate one (a case on offer picked by title, or typed) to a unit's subtree. A bulletin's
   page (/case-bulletins/<id>) lists who has studied it and who has not (逾期未学 in red); a
   unit-admin records their unit's study (date, headcount, 举一反三).
+* 群众监督: a unit's public 微权力清单 page links to /public/units/<id>/report, where anyone
+  (no sign-in) files a complaint or report - no personal data required, CSRF-safe with a
+  double-submit token like the sign-in form, limited per client address - relayed to
+  supervision by the console's own viewer user; inspectors handle the queue (/public-reports):
+  转为问题 (a finding with source 群众监督 and its rectification) or 不予受理.
 
 The services decide; a page only hides the buttons the user's role may not use.
 """
@@ -23,9 +28,9 @@ from urllib.parse import urlencode
 
 from services.console.pages import _today, raise_forbidden, roots, tree
 from shared import config
-from services.console.web import WRITERS, page
+from services.console.web import WRITERS, describe, page
 from services.units.domain import PLEDGE_ROLES
-from shared.errors import NotFound
+from shared.errors import BadInput, NotFound
 
 
 def _year(web) -> int:
@@ -214,3 +219,83 @@ def case_bulletin(web, bulletin_id):
     mine = {u["unit_id"] for u in tree(web)} if web.writer else set()
     return web.render("practices_bulletin.html", status=400 if errors else 200, b=b, answers=answers,
                       mine=mine, errors=errors or {}, today=_today(web).isoformat())
+
+
+# -- 群众监督: the public page's complaint form, and the inspectors' queue ----------------------
+INTAKE_USER = "public-intake"  # the console's own node user (a viewer) relaying the public's reports
+_intake: dict = {}
+_recent: dict[tuple, list[float]] = {}  # (node, client address) -> its accepted reports' times
+
+
+def _intake_proof(web) -> dict:
+    """The actor proof the console relays a public report with: a viewer of its own, created
+    once (the public page has no session; the service still checks a token)."""
+    token = _intake.get(id(web.users))
+    if token is None:
+        if web.users.get(INTAKE_USER) is None:
+            web.users.add_user(INTAKE_USER, "群众监督（公开页面）", ["viewer"], None)
+        token = _intake[id(web.users)] = web.users.issue_token(INTAKE_USER, label="public-page")
+    return {"token": token}
+
+
+def _over_limit(web, now: float) -> bool:
+    """More than the allowed reports from this client address in the last hour."""
+    key = (id(web.users), web.client)
+    times = _recent[key] = [t for t in _recent.get(key, []) if now - t < 3600]
+    return len(times) >= web.settings.public_reports_per_hour
+
+
+@page("/public/units/<unit_id>/report", methods=("GET", "POST"), public=True, csrf="login")
+def public_report(web, unit_id):
+    """投诉举报 on a unit's published 微权力清单: no sign-in, no personal data required, a
+    double-submit CSRF token (as the sign-in form), a limit per client address."""
+    import time
+    from services.console.web import LOGIN_COOKIE, new_csrf_cookie
+    published = web.query("units", "published_micro_power", {"unit_id": unit_id}, public=True)
+    nonce = web.request.cookies.get(LOGIN_COOKIE) or new_csrf_cookie()
+    web.cookies.append((LOGIN_COOKIE, nonce, {"max_age": 3600}))
+    errors, values, done, status = {}, {}, None, 200
+    if web.request.method == "POST":
+        values = web.request.form
+        now = time.time()
+        if _over_limit(web, now):
+            errors, status = {"_": "提交过于频繁，请一小时后再试。"}, 429
+        else:
+            data = {"unit_id": unit_id, "kind": web.form("kind"), "content": web.form("content"),
+                    "post": web.form("post"), "contact": web.form("contact")}
+            data = {k: v for k, v in data.items() if v != ""}
+            proxy = web.service.supervision
+            try:
+                done = proxy.execute(command="submit_public_report", data=data, actor=_intake_proof(web))
+                _recent.setdefault((id(web.users), web.client), []).append(now)
+            except BadInput as exc:
+                errors, status = describe(exc), 400
+    return web.render("practices_public_report.html", status=status, published=published, nonce=nonce,
+                      errors=errors, values=values, done=done, unit_id=unit_id)
+
+
+@page("/public-reports", methods=("GET", "POST"), roles=("node-admin", "inspector"))
+def public_reports(web):
+    errors, chosen = {}, None
+    if web.request.method == "POST":
+        chosen = web.form("report_id")
+        if web.form("action") == "convert":
+            data = {"report_id": chosen, "responsible_role": web.form("responsible_role"),
+                    "deadline": web.form("deadline"), "severity": web.form("severity"),
+                    "requirement": web.form("requirement")}
+            result, errors = web.attempt("supervision", "convert_public_report", data)
+            if not errors:
+                return web.redirect("/rectifications/%s" % result["finding_id"], "已转为问题并限期整改")
+        else:
+            _r, errors = web.attempt("supervision", "dismiss_public_report",
+                                     {"report_id": chosen, "reason": web.form("reason")})
+            if not errors:
+                return web.redirect("/public-reports", "已不予受理")
+    status = web.arg("status") or "received"
+    reports = []
+    for r in roots(web):
+        reports += web.query("supervision", "list_public_reports",
+                             {"unit_id": r["unit_id"], "status": status})["reports"]
+    return web.render("practices_public_reports.html", status=400 if errors else 200, reports=reports,
+                      errors=errors or {}, chosen=chosen, chosen_status=status,
+                      today=_today(web).isoformat())

@@ -36,6 +36,7 @@ class Settings:
     backoff_seconds: float = 1.0       # the wait after the 2nd failure, doubled after each next
     due_soon_days: int = 7             # 黄: due within this many days
     public_url: str = ""               # the console's address as printed on QR codes
+    public_reports_per_hour: int = 5   # 群众监督: reports from one client address per hour
     timezone: str = "Asia/Shanghai"
 
     @classmethod
@@ -50,5 +51,6 @@ class Settings:
             backoff_seconds=_number(cfg, "CONSOLE_BACKOFF_SECONDS", 1, 0, 60),
             due_soon_days=int(_number(cfg, "CONSOLE_DUE_SOON_DAYS", 7, 1, 90)),
             public_url=_raw(cfg, "CONSOLE_PUBLIC_URL", "").rstrip("/"),
+            public_reports_per_hour=int(_number(cfg, "CONSOLE_PUBLIC_REPORTS_PER_HOUR", 5, 1, 1000)),
             timezone=config.timezone_name(cfg),
         )

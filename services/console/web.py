@@ -99,6 +99,7 @@ MENU = (
     ("微权力清单", "/micro-power", None),
     ("检查督导", "/inspections", None),
     ("整改", "/rectifications", None),
+    ("群众监督", "/public-reports", ("node-admin", "inspector")),
     ("廉政风险", "/risk", None),
     ("政治生态研判", "/ecology", None),
     ("四种形态", "/discipline", None),

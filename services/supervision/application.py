@@ -934,3 +934,9 @@ def on_education_indicators(uow, event) -> None:
 
 # 跟踪问效 and 推进会: their operations are declared in tracking_app.py on this same app
 from services.supervision import tracking_app  # noqa: E402,F401
+
+
+# 群众监督 (public reports from the micro-power page): public_reports_app.py, on this same app
+from services.supervision.public_reports import PUBLIC_REPORTS  # noqa: E402
+app.projections = [*app.projections, PUBLIC_REPORTS]
+from services.supervision import public_reports_app  # noqa: E402,F401

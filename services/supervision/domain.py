@@ -2265,3 +2265,79 @@ class KeyPostRegister(Aggregate):
                      inspection_id=inspection_id, focused_on=today)
 
 # -- end of 跟踪问效 (H7) --
+
+
+# -- 群众监督: public reports from the micro-power page (issue 10 #23) ---------------------------
+PUBLIC_REPORT_KINDS = Choices("群众反映类型", {"complaint": "投诉", "report": "举报", "opinion": "意见建议"})
+PUBLIC_REPORT_STATUSES = Choices("群众反映处理状态", {
+    "received": "待处理", "converted": "已转为问题", "dismissed": "不予受理"})
+
+
+class PublicReport(Aggregate):
+    """A complaint or report from the public (群众监督), made on a unit's published 微权力清单
+    page without signing in and without personal data (contact details are optional).
+    An inspector turns it into a finding (source 群众监督, ``public_report``) - which opens
+    its rectification like any finding - or dismisses it with a reason. Whistle-blowing:
+    private, it never leaves the node."""
+
+    class Received(Aggregate.Event):
+        """A complaint or report from the public about a unit (群众监督)."""
+        private = True
+        report_id: IdStr
+        unit_id: IdStr
+        kind: OneOf(PUBLIC_REPORT_KINDS)
+        content: Annotated[str, {"minLength": 1, "maxLength": 2000}]
+        post: Annotated[str, {"maxLength": 200}] | None   # the 微权力清单 post it concerns
+        received_on: DateStr
+        contact: Annotated[str, {"maxLength": 200}] | None = None  # optional: none required
+
+        def apply(self, r):
+            r.unit_id = self.unit_id
+            r.status = "received"
+            r.content = self.content
+            r.post = self.post
+
+    class Converted(Aggregate.Event):
+        """An inspector recorded the report as a finding (source 群众监督)."""
+        private = True
+        report_id: IdStr
+        unit_id: IdStr
+        finding_id: IdStr
+        on: DateStr
+        by: NonEmptyStr
+
+        def apply(self, r):
+            r.status = "converted"
+
+    class Dismissed(Aggregate.Event):
+        """An inspector dismissed the report (不予受理), saying why."""
+        private = True
+        report_id: IdStr
+        unit_id: IdStr
+        reason: NonEmptyStr
+        on: DateStr
+        by: NonEmptyStr
+
+        def apply(self, r):
+            r.status = "dismissed"
+
+    @classmethod
+    def receive(cls, report_id, unit_id, kind, content, post, contact, received_on: str):
+        r = cls(report_id)
+        r.trigger(cls.Received, report_id=report_id, unit_id=unit_id, kind=kind, content=content,
+                  post=post, received_on=received_on, **({"contact": contact} if contact else {}))
+        return r
+
+    def _require_received(self, doing: str):
+        if self.status != "received":
+            raise RuleViolation("该反映已%s，不能再%s" % (PUBLIC_REPORT_STATUSES.label(self.status), doing),
+                                {"report_id": [PUBLIC_REPORT_STATUSES.label(self.status)]})
+
+    def convert(self, finding_id: str, on: str, by: str):
+        self._require_received("转为问题")
+        self.trigger(self.Converted, report_id=self.id, unit_id=self.unit_id, finding_id=finding_id,
+                     on=on, by=by)
+
+    def dismiss(self, reason: str, on: str, by: str):
+        self._require_received("不予受理")
+        self.trigger(self.Dismissed, report_id=self.id, unit_id=self.unit_id, reason=reason, on=on, by=by)

@@ -575,3 +575,39 @@ class KeyPostAssessment(Schema):
 
 
 # -- end of 跟踪问效 (H7) --
+
+
+# -- 群众监督 (public_reports_app.py) -----------------------------------------------------------
+from services.supervision.domain import PUBLIC_REPORT_KINDS, PUBLIC_REPORT_STATUSES  # noqa: E402
+
+
+class SubmitPublicReport(Schema):
+    unit_id = Id(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(
+        PUBLIC_REPORT_KINDS, error=PUBLIC_REPORT_KINDS.error()))
+    content = Text(2000, required=True)
+    post = Name(200, load_default=None)
+    contact = Name(200, load_default=None)   # optional: no personal data is required
+
+
+class PublicReportRef(Schema):
+    report_id = Id(required=True)
+
+
+class ConvertPublicReport(PublicReportRef):
+    description = Text(2000, load_default=None)   # default: the report's own words
+    severity = fields.String(load_default="general", validate=validate.OneOf(SEVERITIES))
+    owner_unit_id = Id(load_default=None)
+    responsible_role = fields.String(required=True, validate=validate.OneOf(RESPONSIBLE_ROLES))
+    deadline = Date(required=True)
+    requirement = Text(2000, load_default="")
+
+
+class DismissPublicReport(PublicReportRef):
+    reason = Text(1000, required=True)
+
+
+class ListPublicReports(Schema):
+    unit_id = Id(required=True)
+    status = fields.String(load_default=None, validate=validate.OneOf(
+        PUBLIC_REPORT_STATUSES, error=PUBLIC_REPORT_STATUSES.error()))

@@ -4,8 +4,10 @@ Chromium (a unit-admin records a member's suggestion picked by name, accepts and
 the adoption figures follow); 集中廉政承诺 over HTTP (one per person and year, witnesses,
 refusals write nothing) and in Chromium (a 纪检委员's pledge counts in the unit's coverage);
 典型案例通报 over HTTP (an inspector circulates a case to a subtree, refusals write nothing) and
-in Chromium (a unit records its study, the case moves from 尚未学习 to 已学习); screenshots for
-the user guide."""
+in Chromium (a unit records its study, the case moves from 尚未学习 to 已学习); 群众监督 over
+HTTP (no sign-in, the double-submit CSRF token, the limit per client address; refusals write
+nothing) and in Chromium (a complaint on the public page reaches the inspector's queue and
+becomes a finding with source 群众监督); screenshots for the user guide."""
 from __future__ import annotations
 
 import re
@@ -18,6 +20,9 @@ from services.education.service import EducationService
 from services.supervision.service import SupervisionService
 from services.units.service import UnitsService
 from tests.helpers import wait_for
+
+
+PUBLIC_LIMIT = 3  # reports the public page takes from one client address per hour
 
 
 class PracticesNode(ConsoleNode):
@@ -39,7 +44,7 @@ def _known(n, unit_id) -> bool:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, rabbit_admin):
     n = start_node(tmp_path_factory, rabbit_admin, node_class=PracticesNode,
-                   CONSOLE_BACKOFF_SECONDS="0")
+                   CONSOLE_BACKOFF_SECONDS="0", CONSOLE_PUBLIC_REPORTS_PER_HOUR=str(PUBLIC_LIMIT))
     try:
         root = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
                                                 "level": "district", "parent_id": None})
@@ -59,6 +64,11 @@ def node(tmp_path_factory, rabbit_admin):
         n.add_user("ua-b", "钱审计", ["unit-admin"], n.ids["b"])
         n.add_user("viewer", "李查看", ["viewer"])
         n.add_user("inspector", "孙纪检", ["inspector"])
+        n.api("units", "draft_micro_power", {"unit_id": n.ids["a"], "post": "窗口受理岗", "content": {
+            "duties": ["受理资金拨付申请"], "power_boundary": "仅限法定条件审查",
+            "steps": [{"name": "受理", "responsible_post": "窗口受理岗"}]}})
+        n.api("units", "publish_micro_power", {"unit_id": n.ids["a"], "post": "窗口受理岗",
+                                               "published_on": "2026-11-01"})
         wait_for(lambda: _known(n, n.ids["b"]), timeout=30)
         yield n
     finally:
@@ -70,7 +80,7 @@ def _no_codes(text: str) -> None:
     assert "Traceback" not in text
     assert not re.search(r"\b(p-qian|p-sun|p-li|p-wu|submitted|accepted|in_progress|answered|"
                          r"adopted|partly_adopted|not_adopted|party_secretary|discipline_member|enterprise|resident|"
-                         r"studied|overdue|pending|None)\b", text)
+                         r"studied|overdue|pending|complaint|public_report|received|converted|None)\b", text)
 
 
 # -- 献一策 over HTTP ---------------------------------------------------------------------------
@@ -295,4 +305,84 @@ def test_a_unit_records_that_it_studied_a_circulated_case(node, client_for, page
     assert insp.locator("button:has-text('发出通报')").count() == 1
     _no_codes(insp.inner_text("main"))
     shoot(insp, "84-case-bulletins")
+    ctx.close()
+
+
+# -- 群众监督 over HTTP ---------------------------------------------------------------------------
+def _public_form(client, unit_id):
+    page = client.get("/public/units/%s/report" % unit_id)
+    assert page.status_code == 200 and "无需登录" in page.text
+    return re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
+
+
+def test_the_public_report_form_needs_no_sign_in_is_csrf_safe_and_limited(node, client_for):
+    from services.console import practice_pages
+    anyone = client_for(node)  # not signed in
+    assert "我要投诉举报" in anyone.get("/public/units/%s/micro-power" % node.ids["a"]).text
+    token = _public_form(anyone, node.ids["a"])
+    before = node.head("supervision")
+    # no CSRF token, a token not matching the cookie, an empty complaint: refused, nothing written
+    assert anyone.post("/public/units/%s/report" % node.ids["a"], {"kind": "complaint", "content": "x"},
+                       csrf=False).status_code == 403
+    assert anyone.post("/public/units/%s/report" % node.ids["a"], {"_csrf": "forged", "kind": "complaint",
+                                                                    "content": "x"}, csrf=False).status_code == 403
+    r = anyone.post("/public/units/%s/report" % node.ids["a"], {"_csrf": token, "kind": "complaint",
+                                                                 "content": ""}, csrf=False)
+    assert r.status_code == 400 and "field-error" in r.text
+    assert node.head("supervision") == before
+    practice_pages._recent.clear()
+    for i in range(PUBLIC_LIMIT):
+        r = anyone.post("/public/units/%s/report" % node.ids["a"], {
+            "_csrf": token, "kind": "complaint", "content": "窗口要求重复提交材料（%d）" % i, "post": "窗口受理岗"},
+            csrf=False)
+        assert r.status_code == 200 and "已收到您的反映" in r.text, r.text
+    written = node.head("supervision")
+    r = anyone.post("/public/units/%s/report" % node.ids["a"], {"_csrf": token, "kind": "complaint",
+                                                                 "content": "再来一条"}, csrf=False)
+    assert r.status_code == 429 and "提交过于频繁" in r.text
+    assert node.head("supervision") == written
+    practice_pages._recent.clear()
+    queue = _q(node, "supervision", "list_public_reports", {"unit_id": node.ids["root"]})["reports"]
+    mine = [q for q in queue if q["content"].startswith("窗口要求重复提交材料")]
+    assert len(mine) == PUBLIC_LIMIT and {q["contact"] for q in mine} == {None}
+    assert {q["post"] for q in mine} == {"窗口受理岗"}
+    # only inspectors and node-admins see the queue
+    assert client_for(node, "ua-a").get("/public-reports").status_code == 403
+    text = client_for(node, "inspector").get("/public-reports").text
+    assert "窗口要求重复提交材料（0）" in text
+    _no_codes(text)
+
+
+# -- 群众监督 in Chromium -------------------------------------------------------------------------
+def test_a_complaint_from_the_public_becomes_a_finding(node, page, browser):
+    from services.console import practice_pages
+    practice_pages._recent.clear()
+    page.goto(node.url + "/public/units/%s/micro-power" % node.ids["a"])
+    page.click("[data-testid=report-link]")
+    page.wait_for_selector("h1:has-text('对区财政局投诉举报')")
+    page.select_option("select[name=kind]", label="举报")
+    page.select_option("select[name=post]", label="窗口受理岗")
+    page.fill("textarea[name=content]", "窗口工作人员暗示办事需要“意思意思”。")
+    shoot(page, "85-public-report")
+    page.click("button:has-text('提交')")
+    page.wait_for_selector("[data-testid=received]")
+    assert "受理编号" in page.inner_text("[data-testid=received]")
+
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN", timezone_id="Asia/Shanghai")
+    insp = ctx.new_page()
+    sign_in(insp, node, "inspector")
+    insp.wait_for_selector("h1:has-text('工作台')")
+    insp.click("nav.menu a:has-text('群众监督')")
+    insp.wait_for_selector("h1:has-text('群众监督')")
+    row = insp.locator("[data-testid=public-reports] tr", has_text="意思意思")
+    assert "举报" in row.inner_text() and "未留" in row.inner_text()
+    _no_codes(insp.inner_text("main"))
+    shoot(insp, "86-public-reports")
+    row.locator("select[name=responsible_role]").select_option(label="单位负责人")
+    row.locator("input[name=deadline]").fill("2099-01-31")
+    row.locator("button:has-text('转为问题')").click()
+    insp.wait_for_selector("p.flash:has-text('已转为问题并限期整改')")
+    assert "群众监督" in insp.inner_text("main")
+    rects = _q(node, "supervision", "list_rectifications", {"unit_id": node.ids["a"], "source": "public_report"})
+    assert any("意思意思" in r["description"] for r in rects["items"])
     ctx.close()
