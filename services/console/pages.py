@@ -638,5 +638,6 @@ from services.console import campaigns_pages  # noqa: E402,F401 - 专项整治 (
 from services.console import practice_pages  # noqa: E402,F401 - 献一策, 廉政承诺, 典型案例通报
 from services.console import keyposts_pages  # noqa: E402,F401 - 重点岗位与一把手监督
 from services.console import roster_pages  # noqa: E402,F401 - 纪检委员 roster (选优配强)
+from services.console import exemplary_pages  # noqa: E402,F401 - 模范科室评选
 from services.console import city_oversight_pages  # noqa: E402,F401 - 督办 (city and districts)
 from services.console import relief_pages  # noqa: E402,F401 - 基层减负

@@ -96,6 +96,7 @@ MENU = (
     ("责任书", "/letters", None),
     ("廉政承诺", "/pledges", None),
     ("纪检委员", "/roster/discipline", None),
+    ("模范科室评选", "/exemplary", None),
     ("微权力清单", "/micro-power", None),
     ("检查督导", "/inspections", None),
     ("整改", "/rectifications", None),

@@ -430,3 +430,7 @@ from services.units import pledges_app  # noqa: E402,F401
 from services.units.roster import TRAININGS  # noqa: E402
 app.projections = [*app.projections, TRAININGS]
 from services.units import roster_app  # noqa: E402,F401
+# 模范科室评选: exemplary_app.py (read side exemplary.py)
+from services.units.exemplary import EXEMPLARY  # noqa: E402
+app.projections = [*app.projections, EXEMPLARY]
+from services.units import exemplary_app  # noqa: E402,F401

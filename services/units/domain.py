@@ -693,3 +693,159 @@ class DisciplineTraining(Aggregate):
                   course=course.strip(), trained_on=trained_on.isoformat(), hours=float(hours),
                   **({"organiser": organiser} if organiser else {}))
         return t
+
+
+# -- 模范科室评选 (issue 10 #24) ----------------------------------------------------------------
+# 以廉肃纪、以廉明德、以廉强责 互比互查 among sections, secondary units and windows, then the
+# "讲政治、守纪律、负责任、有效率" selection. Kept by the units service: the nominees are units.
+EXEMPLARY_CRITERIA = Choices("模范科室评选标准", {"politics": "讲政治", "discipline": "守纪律",
+                                             "responsibility": "负责任", "efficiency": "有效率"})
+EXEMPLARY_KINDS = ("section", "secondary_unit", "window_unit")  # who may be nominated (UNIT_KINDS labels)
+EXEMPLARY_STATUSES = Choices("评选状态", {"open": "评选中", "closed": "已结束"})
+EXEMPLARY_MAX_SCORE = 25  # each criterion is scored 0..this (four criteria: 100 in all)
+Scores = Annotated[dict, {"required": list(EXEMPLARY_CRITERIA), "additionalProperties": False,
+                          "properties": {c: {"type": "number", "minimum": 0, "maximum": EXEMPLARY_MAX_SCORE}
+                                         for c in EXEMPLARY_CRITERIA}}]
+
+
+def score_errors(scores: dict) -> dict:
+    """Every criterion scored, each within 0..EXEMPLARY_MAX_SCORE; field -> messages."""
+    errors = {}
+    for c in EXEMPLARY_CRITERIA:
+        v = scores.get(c)
+        if v is None:
+            errors[c] = ["请为「%s」打分" % EXEMPLARY_CRITERIA.label(c)]
+        elif not 0 <= v <= EXEMPLARY_MAX_SCORE:
+            errors[c] = ["「%s」应在 0 至 %d 分之间" % (EXEMPLARY_CRITERIA.label(c), EXEMPLARY_MAX_SCORE)]
+    unknown = set(scores) - set(EXEMPLARY_CRITERIA)
+    if unknown:
+        errors["scores"] = ["没有这项标准"]
+    return errors
+
+
+def exemplary_ranking(nominees: list[str], scores: list[dict]) -> list[dict]:
+    """Each nominee's average per criterion over the units that scored it, the total of the
+    averages, ranked (highest first; equal totals share a rank; unscored last, no rank)."""
+    rows = []
+    for n in nominees:
+        given = [s["scores"] for s in scores if s["nominee_unit_id"] == n]
+        avg = {c: round(sum(g[c] for g in given) / len(given), 2) for c in EXEMPLARY_CRITERIA} if given else None
+        rows.append({"unit_id": n, "scored_by": len(given), "averages": avg,
+                     "total": round(sum(avg.values()), 2) if avg else None})
+    rows.sort(key=lambda r: (r["total"] is None, -(r["total"] or 0), r["unit_id"]))
+    rank, last = 0, object()
+    for i, r in enumerate(rows, 1):
+        if r["total"] is None:
+            r["rank"] = None
+            continue
+        if r["total"] != last:
+            rank, last = i, r["total"]
+        r["rank"] = rank
+    return rows
+
+
+class ExemplaryRound(Aggregate):
+    """模范科室评选: a unit's selection round for a year - nominations among its sections,
+    secondary units and windows, their 互比互查 scores of each other on the four criteria, and
+    the result. A closed round is final: nothing changes it."""
+
+    class Opened(Aggregate.Event):
+        """A 模范科室评选 round opened by a unit for a year."""
+        round_id: IdStr
+        unit_id: IdStr
+        year: Annotated[int, {"minimum": 2000, "maximum": 2100}]
+        title: Annotated[str, {"minLength": 1, "maxLength": 200}]
+        exemplars: Annotated[int, {"minimum": 1, "maximum": 50}]   # how many are selected
+
+        def apply(self, r):
+            r.unit_id, r.year, r.title, r.exemplars = self.unit_id, self.year, self.title, self.exemplars
+            r.status, r.nominees, r.scores = "open", [], []
+
+    class Nominated(Aggregate.Event):
+        """A section, secondary unit or window nominated in the round."""
+        round_id: IdStr
+        unit_id: IdStr
+        nominee_unit_id: IdStr
+
+        def apply(self, r):
+            r.nominees = [*r.nominees, self.nominee_unit_id]
+
+    class Scored(Aggregate.Event):
+        """One nominee's 互比互查 scores of another on the four criteria."""
+        round_id: IdStr
+        unit_id: IdStr
+        scorer_unit_id: IdStr
+        nominee_unit_id: IdStr
+        scores: Scores
+
+        def apply(self, r):
+            r.scores = [*r.scores, {"scorer_unit_id": self.scorer_unit_id,
+                                    "nominee_unit_id": self.nominee_unit_id, "scores": self.scores}]
+
+    class Closed(Aggregate.Event):
+        """The round closed: its ranking and the selected exemplars (final)."""
+        round_id: IdStr
+        unit_id: IdStr
+        ranking: list
+        selected: list
+
+        def apply(self, r):
+            r.status = "closed"
+
+    @staticmethod
+    def round_id(unit_id: str, year: int) -> str:
+        return ("exr-%d-%s" % (year, unit_id))[:100]
+
+    @classmethod
+    def open(cls, unit_id: str, year: int, title: str, exemplars: int):
+        r = cls(cls.round_id(unit_id, year))
+        r.trigger(cls.Opened, round_id=r.id, unit_id=unit_id, year=year, title=title, exemplars=exemplars)
+        return r
+
+    def _require_open(self):
+        if self.status != "open":
+            raise RuleViolation("评选已结束，结果不能再改动", {"round_id": ["评选已结束"]})
+
+    def nominate(self, nominee: dict, in_scope: bool):
+        """``nominee``: the unit's row; ``in_scope``: it is below the organising unit."""
+        self._require_open()
+        errors = {}
+        if not in_scope or nominee["unit_id"] == self.unit_id:
+            errors["nominee_unit_id"] = ["须是本单位的下级单位"]
+        elif nominee.get("kind") not in EXEMPLARY_KINDS:
+            errors["nominee_unit_id"] = ["只能推荐内设科室、二级单位或窗口单位"]
+        elif nominee["unit_id"] in self.nominees:
+            errors["nominee_unit_id"] = ["已被推荐"]
+        if errors:
+            raise RuleViolation("未能推荐：%s" % errors["nominee_unit_id"][0], errors)
+        self.trigger(self.Nominated, round_id=self.id, unit_id=self.unit_id, nominee_unit_id=nominee["unit_id"])
+
+    def score(self, scorer_unit_id: str, nominee_unit_id: str, scores: dict):
+        self._require_open()
+        errors = {}
+        if scorer_unit_id not in self.nominees:
+            errors["scorer_unit_id"] = ["评分单位须是参评单位"]
+        if nominee_unit_id not in self.nominees:
+            errors["nominee_unit_id"] = ["被评单位须是参评单位"]
+        elif nominee_unit_id == scorer_unit_id:
+            errors["nominee_unit_id"] = ["不能给本单位打分"]
+        elif any(s["scorer_unit_id"] == scorer_unit_id and s["nominee_unit_id"] == nominee_unit_id
+                 for s in self.scores):
+            errors["nominee_unit_id"] = ["已评过分"]
+        errors.update(score_errors(scores))
+        if errors:
+            raise RuleViolation("评分未能登记：%s" % "；".join(v[0] for v in errors.values()), errors)
+        self.trigger(self.Scored, round_id=self.id, unit_id=self.unit_id, scorer_unit_id=scorer_unit_id,
+                     nominee_unit_id=nominee_unit_id,
+                     scores={c: float(scores[c]) for c in EXEMPLARY_CRITERIA})
+
+    def close(self):
+        self._require_open()
+        ranking = exemplary_ranking(self.nominees, self.scores)
+        unscored = [r["unit_id"] for r in ranking if r["total"] is None]
+        if not ranking or unscored:
+            raise RuleViolation("尚有参评单位未被评分，不能结束评选" if ranking else "尚无参评单位，不能结束评选",
+                                {"round_id": ["评分未完成"]})
+        selected = [r["unit_id"] for r in ranking if r["rank"] <= self.exemplars]
+        self.trigger(self.Closed, round_id=self.id, unit_id=self.unit_id, ranking=ranking, selected=selected)
+        return selected

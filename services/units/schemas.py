@@ -245,3 +245,33 @@ class RecordDisciplineTraining(Schema):
 class DisciplineRoster(Schema):
     unit_id = Id(required=True)
     year = PledgeYear(required=True)
+
+
+# -- 模范科室评选 (exemplary_app.py) ---------------------------------------------------------------
+from services.units.domain import EXEMPLARY_CRITERIA  # noqa: E402
+
+
+class OpenExemplaryRound(Schema):
+    unit_id = Id(required=True)
+    year = PledgeYear(required=True)
+    title = Name(200, required=True)
+    exemplars = Integer(required=True, validate=validate.Range(1, 50, error="评选名额应在 1 至 50 之间"))
+
+
+class ExemplaryRoundRef(Schema):
+    round_id = Id(required=True)
+
+
+class Nominate(ExemplaryRoundRef):
+    nominee_unit_id = Id(required=True)
+
+
+class ScoreNominee(ExemplaryRoundRef):
+    scorer_unit_id = Id(required=True)
+    nominee_unit_id = Id(required=True)
+    scores = fields.Dict(keys=fields.String(validate=validate.OneOf(EXEMPLARY_CRITERIA, error=EXEMPLARY_CRITERIA.error())),
+                         values=fields.Float(allow_nan=False), required=True)
+
+
+class ExemplaryRounds(Schema):
+    unit_id = Id(required=True)
