@@ -9,7 +9,6 @@ imported at the end of ``application.py``). The rules are ``IntegrityPledge``'s.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
