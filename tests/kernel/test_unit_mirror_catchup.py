@@ -1,6 +1,7 @@
 """Issue 10 #16: the unit mirror of every service catches up by itself after a start-up
-race. Four services of one node (real RabbitMQ vhost, SQLite files) started in orders
-that put each mirroring service both before and after the units service, with units
+race. Four services of one node (real RabbitMQ vhost, SQLite files) started in every
+order (all 24, four tests by the units service's place, three lanes of vhosts side by
+side, each vhost's queues deleted between its orders; about a minute in all), with units
 registered as soon as the units service is up - so a service started later has no queue
 when those events are published and never receives them over AMQP. Every mirror must
 still hold the whole tree, with the right paths (a child placed under its parent), via
@@ -9,6 +10,7 @@ whose message was lost while its child's was delivered: the child is placed once
 catch-up has brought the parent."""
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -28,11 +30,12 @@ from services.units.service import UnitsService
 
 SERVICES = {"units": UnitsService, "supervision": SupervisionService,
             "education": EducationService, "exchange": ExchangeService}
-# each mirroring service before and after units; units first, second, third and last
-ORDERS = [("units", "supervision", "education", "exchange"),
-          ("exchange", "units", "education", "supervision"),
-          ("education", "supervision", "units", "exchange"),
-          ("supervision", "exchange", "education", "units")]
+MIRRORS = ("supervision", "education", "exchange")
+# every start order of the four (4! = 24), grouped by the units service's place: one test
+# per group runs its six orders of the mirroring services in turn on one vhost
+ORDERS = list(itertools.permutations(SERVICES))
+GROUPS = {place: [o for o in ORDERS if o.index("units") == place] for place in range(4)}
+PLACES = ["units-first", "units-second", "units-third", "units-last"]
 
 TREE = {"dist": "/dist/", "fin": "/dist/fin/", "mkt": "/dist/mkt/", "fin-s1": "/dist/fin/fin-s1/",
         "mkt-g1": "/dist/fin/mkt-g1/"}
@@ -69,35 +72,103 @@ def register_tree(n, admin):
     n.units.move_unit({"unit_id": "mkt-g1", "parent_id": "fin"}, actor=admin)
 
 
-@pytest.mark.parametrize("order", ORDERS, ids=["-".join(o) for o in ORDERS])
-def test_every_mirror_catches_up_whatever_the_start_order(order, container_factory, node_config,
-                                                         admin_token):
-    admin = {"token": admin_token}
+def _admin(cfg) -> dict:
+    from shared import config
+    from shared.auth import UserDirectory
+    from shared.db import make_engine
+    users = UserDirectory(make_engine(config.node_database_url(cfg)), cfg["NODE_ID"])
+    users.create_schema()
+    users.add_user("admin", "管理员", ["node-admin"])
+    token = users.issue_token("admin")
+    users.engine.dispose()
+    return {"token": token}
+
+
+def _forget_queues(rabbit_admin, vhost):
+    """The vhost as a fresh node's: the stopped services' queues go, so a service started
+    late in the next order really declares its queue after units published."""
+    from kombu import Connection
+    names = [q["name"] for q in rabbit_admin.queues(vhost["name"])]
+    with Connection(vhost["uri"]) as conn:
+        channel = conn.channel()
+        for name in names:
+            channel.queue_delete(name)
+        channel.close()
+    assert not rabbit_admin.queues(vhost["name"])
+
+
+def run_order(order, node_config, var, container_factory):
+    """Start the four services in ``order`` on fresh SQLite files (the vhost is the
+    caller's, its queues gone), units registered as soon as the units service is up;
+    then every mirror must hold the whole tree, each unit recorded once per version."""
+    base = dict(node_config, QINGLIAN_VAR=str(var), UNIT_MIRROR_CATCHUP_SECONDS="1",
+                QINGLIAN_FEDERATION="off", FEDERATION_ANCHOR_SECONDS="0")
+    admin = _admin(base)
     started = {}
-    for name in order:
-        cfg = dict(node_config, WEB_SERVER_ADDRESS="127.0.0.1:%d" % find_free_port(),
-                   UNIT_MIRROR_CATCHUP_SECONDS="1", QINGLIAN_FEDERATION="off",
-                   FEDERATION_ANCHOR_SECONDS="0")
-        started[name] = container_factory(SERVICES[name], cfg)
-        started[name].start()
-        if name == "units":
-            with ClusterRpcProxy(node_config) as n:
-                register_tree(n, admin)
-    for name, container in started.items():
-        if name == "units":
-            continue
-        wait_for(lambda: mirrored(container) == TREE, what="%s's unit mirror (order %s)" % (name, order))
-    # nothing was placed twice: one UnitMirror stream per unit, versions as in units
-    with ClusterRpcProxy(node_config) as n:
-        source = n.units.unit_events(0, 100)
-    assert [(e["payload"]["unit_id"], e["version"]) for e in source][-2:] == [("fin", 2), ("mkt-g1", 2)]
-    for name, container in started.items():
-        if name == "units":
-            continue
-        rt = get_extension(container, EventSourcing).runtime
-        with rt.read() as conn:
-            versions = {uid: rt.store.stream_version(conn, "UnitMirror:%s" % uid) for uid in TREE}
-        assert versions == {"dist": 1, "fin": 2, "mkt": 1, "fin-s1": 1, "mkt-g1": 2}, name
+    try:
+        for name in order:
+            started[name] = container_factory(SERVICES[name], dict(
+                base, WEB_SERVER_ADDRESS="127.0.0.1:%d" % find_free_port()))
+            started[name].start()
+            if name == "units":
+                with ClusterRpcProxy(base) as n:
+                    register_tree(n, admin)
+        for name in MIRRORS:
+            wait_for(lambda: mirrored(started[name]) == TREE,
+                     what="%s's unit mirror (order %s)" % (name, " ".join(order)))
+        # nothing was placed twice: one UnitMirror stream per unit, versions as in units
+        with ClusterRpcProxy(base) as n:
+            source = n.units.unit_events(0, 100)
+        assert [(e["payload"]["unit_id"], e["version"]) for e in source][-2:] == [
+            ("fin", 2), ("mkt-g1", 2)]
+        for name in MIRRORS:
+            rt = get_extension(started[name], EventSourcing).runtime
+            with rt.read() as conn:
+                versions = {uid: rt.store.stream_version(conn, "UnitMirror:%s" % uid) for uid in TREE}
+            assert versions == {"dist": 1, "fin": 2, "mkt": 1, "fin-s1": 1, "mkt-g1": 2}, (name, order)
+    finally:  # killed, not stopped: a graceful stop waits ~3 s per order for nothing kept
+        for container in started.values():
+            container.kill()
+
+
+LANES = 3  # orders run side by side, each lane on its own vhost (most of an order is waiting)
+
+
+@pytest.mark.parametrize("place", range(4), ids=PLACES)
+def test_every_mirror_catches_up_whatever_the_start_order(place, container_factory, node_config,
+                                                         vhost, rabbit_admin, tmp_path):
+    """The six orders of the mirroring services with units at ``place`` (four tests: all
+    24 orders): in three lanes side by side, each lane's orders one after the other on
+    its own vhost (this test's, and two more), its queues deleted between orders."""
+    import uuid
+    orders = GROUPS[place]
+    assert len(orders) == 6
+    lanes = [vhost]
+    try:
+        for _ in range(LANES - 1):
+            name = "qlt-%s" % uuid.uuid4().hex[:10]
+            rabbit_admin.ensure_vhost(name)
+            lanes.append({"name": name, "uri": vhost["uri"].rsplit("/", 1)[0] + "/" + name})
+
+        def lane(i):
+            own = lanes[i]
+            for j, order in enumerate(orders[i::LANES]):
+                run_order(order, dict(node_config, AMQP_URI=own["uri"]),
+                          tmp_path / ("lane-%d-order-%d" % (i, j)), container_factory)
+                _forget_queues(rabbit_admin, own)
+            return True
+        pile = eventlet.GreenPile()
+        for i in range(LANES):
+            pile.spawn(lane, i)
+        assert list(pile) == [True] * LANES
+    finally:
+        for extra in lanes[1:]:
+            rabbit_admin.delete_vhost(extra["name"])
+
+
+def test_the_orders_are_every_order():
+    assert sorted(o for g in GROUPS.values() for o in g) == sorted(ORDERS)
+    assert len(set(ORDERS)) == 24 and all(sorted(o) == sorted(SERVICES) for o in ORDERS)
 
 
 def test_the_units_feed_pages_in_log_order(container_factory, node_config, admin_token):
