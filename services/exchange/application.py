@@ -665,6 +665,18 @@ def compare_indicators_query(conn, d, actor):
     return compare_indicators(conn, d["period"], d["indicator"], d["source"])
 
 
+@app.query("city_comparison", s.CityComparison, roles=ANY_ROLE)
+def city_comparison_query(conn, d, actor):
+    """上下互比 (the city's view): districts side by side, the city's best units, a drill-down.
+
+    The districts' own figures for a period, ranked among the districts; the ``limit``
+    best units of the city per indicator (or ``indicator`` only); with ``node``, that
+    district's units ranked within it - read from the ranking kept as the figures arrive
+    (services/exchange/ranking.py). No ``period``: the latest published."""
+    from services.exchange.ranking import city_comparison
+    return city_comparison(conn, d["period"], d["indicator"], d["node"], d["source"], d["limit"])
+
+
 @app.query("trusted_nodes", s.NoInput, roles=ANY_ROLE, runtime=True)
 def trusted_nodes(conn, d, actor, rt):
     """The trusted nodes, this one included: for node pickers and who-will-see sentences.
@@ -688,18 +700,6 @@ def own_drafts(conn, d, actor, rt):
 def federation_status(conn, d, actor):
     """Outbox (published or not) and, per origin, what was applied and rejected."""
     from services.exchange.federation import PUBLISHER_CHECKPOINT, inbox, outbox
-@app.query("city_comparison", s.CityComparison, roles=ANY_ROLE)
-def city_comparison_query(conn, d, actor):
-    """上下互比 (the city's view): districts side by side, the city's best units, a drill-down.
-
-    The districts' own figures for a period, ranked among the districts; the ``limit``
-    best units of the city per indicator (or ``indicator`` only); with ``node``, that
-    district's units ranked within it - read from the ranking kept as the figures arrive
-    (services/exchange/ranking.py). No ``period``: the latest published."""
-    from services.exchange.ranking import city_comparison
-    return city_comparison(conn, d["period"], d["indicator"], d["node"], d["source"], d["limit"])
-
-
     from sqlalchemy import func, select
 
     from shared.store import checkpoints
@@ -714,7 +714,4 @@ def city_comparison_query(conn, d, actor):
 
 # 督办, unit registers, discipline counts: declared in oversight.py on this same app
 from services.exchange import oversight  # noqa: E402,F401
-
-
-# 基层减负 (relief_measure): declared in relief_query.py on this same app
-from services.exchange import relief_query  # noqa: E402,F401
+from services.exchange import relief_query  # noqa: E402,F401 - 基层减负 (relief_measure)

@@ -293,10 +293,6 @@ class Compare(Schema):
     source = fields.String(load_default=None, validate=validate.OneOf(("supervision", "education")))
 
 
-class NoInput(Schema):
-    pass
-
-
 class CityComparison(Schema):
     period = Period(load_default=None)   # none: the latest period published
     indicator = Name(60, load_default=None)
@@ -305,6 +301,7 @@ class CityComparison(Schema):
     limit = Integer(load_default=10, validate=validate.Range(1, 100))
 
 
+class NoInput(Schema):
     pass
 
 
