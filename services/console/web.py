@@ -90,43 +90,59 @@ def routes() -> Map:
 
 
 # -- menus follow the role -----------------------------------------------------------------
+# The sidebar in groups, so an office worker finds a page by the kind of work it is
+# (主体责任, 监督, 教育, 五联五互, 系统). Each entry: (title, url, roles that see it; None = all).
 MENU = (
-    ("工作台", "/", None),
-    ("单位与责任", "/units", None),
-    ("责任书", "/letters", None),
-    ("廉政承诺", "/pledges", None),
-    ("纪检委员", "/roster/discipline", None),
-    ("模范科室评选", "/exemplary", None),
-    ("微权力清单", "/micro-power", None),
-    ("检查督导", "/inspections", None),
-    ("整改", "/rectifications", None),
-    ("群众监督", "/public-reports", ("node-admin", "inspector")),
-    ("廉政风险", "/risk", None),
-    ("政治生态研判", "/ecology", None),
-    ("四种形态", "/discipline", None),
-    ("廉洁提醒打卡", "/checkin", None),
-    ("警示教育月月行", "/warning-education", None),
-    ("学习教育日历", "/calendar", None),
-    ("廉政宣传周更新", "/publicity", None),
-    ("廉洁通知", "/notices", None),
-    ("典型案例通报", "/case-bulletins", None),
-    ("廉政谈话与年轻干部", "/talks", ("node-admin", "unit-admin", "inspector")),
-    ("精准推送", "/tailoring", None),
-    ("献一策", "/suggestions", None),
-    ("任务跟踪", "/tasks", None),
-    ("推进会", "/meetings", None),
-    ("专项整治", "/campaigns", None),
-    ("重点岗位监督", "/key-posts", None),
-    ("基层减负", "/relief", None),
-    ("经验联享", "/exchange/experiences", None),
-    ("案例联编", "/exchange/cases", None),
-    ("活动联办", "/exchange/activities", None),
-    ("典型联树", "/exchange/exemplars", None),
-    ("难题联解", "/exchange/problems", None),
-    ("督办", "/oversight", None),
-    ("上下互比", "/city/compare", None),
-    ("用户与登录", "/admin/users", ("node-admin",)),
-    ("节点状态", "/admin/status", ("node-admin",)),
+    (None, (
+        ("工作台", "/", None),
+    )),
+    ("主体责任", (
+        ("单位与责任", "/units", None),
+        ("责任书", "/letters", None),
+        ("廉政承诺", "/pledges", None),
+        ("纪检委员", "/roster/discipline", None),
+        ("微权力清单", "/micro-power", None),
+        ("任务跟踪", "/tasks", None),
+        ("推进会", "/meetings", None),
+        ("模范科室评选", "/exemplary", None),
+    )),
+    ("监督检查", (
+        ("检查督导", "/inspections", None),
+        ("整改", "/rectifications", None),
+        ("群众监督", "/public-reports", ("node-admin", "inspector")),
+        ("廉政风险", "/risk", None),
+        ("重点岗位监督", "/key-posts", None),
+        ("专项整治", "/campaigns", None),
+        ("政治生态研判", "/ecology", None),
+        ("四种形态", "/discipline", None),
+    )),
+    ("教育提醒", (
+        ("廉洁提醒打卡", "/checkin", None),
+        ("警示教育月月行", "/warning-education", None),
+        ("学习教育日历", "/calendar", None),
+        ("廉政宣传周更新", "/publicity", None),
+        ("廉洁通知", "/notices", None),
+        ("典型案例通报", "/case-bulletins", None),
+        ("廉政谈话与年轻干部", "/talks", ("node-admin", "unit-admin", "inspector")),
+        ("精准推送", "/tailoring", None),
+        ("献一策", "/suggestions", None),
+    )),
+    ("五联五互", (
+        ("经验联享", "/exchange/experiences", None),
+        ("案例联编", "/exchange/cases", None),
+        ("活动联办", "/exchange/activities", None),
+        ("典型联树", "/exchange/exemplars", None),
+        ("难题联解", "/exchange/problems", None),
+    )),
+    ("市区协同", (
+        ("督办", "/oversight", None),
+        ("上下互比", "/city/compare", None),
+        ("基层减负", "/relief", None),
+    )),
+    ("系统管理", (
+        ("用户与登录", "/admin/users", ("node-admin",)),
+        ("节点状态", "/admin/status", ("node-admin",)),
+    )),
 )
 
 WRITERS = ("node-admin", "unit-admin")
@@ -275,8 +291,15 @@ class Web:
         return self.can(*WRITERS)
 
     def menu(self) -> list[tuple]:
-        return [(t, u) for t, u, roles in MENU if (roles is None or self.can(*roles))
-                and (not u.startswith(CITY_PAGES) or self.city_node)]
+        """The sidebar's groups this user sees: [(group title or None, [(title, url)])];
+        a group with no entry for this user is left out."""
+        groups = []
+        for group, entries in MENU:
+            shown = [(t, u) for t, u, roles in entries if (roles is None or self.can(*roles))
+                     and (not u.startswith(CITY_PAGES) or self.city_node)]
+            if shown:
+                groups.append((group, shown))
+        return groups
 
     @property
     def city_node(self) -> bool:
