@@ -480,7 +480,8 @@ def overdue_list(conn, d, actor, rt):
 def escalation_inbox(conn, d, actor, rt):
     """The escalation ladder's inbox: one item per rung reached (owner unit, unit head and
     纪检委员, district office) for the unit that rung reaches, while the rectification is
-    not closed; ``days_overdue`` counted to today. A unit-admin sees their subtree's."""
+    not closed or the 跟踪问效 task not accepted/cancelled (``kind``); ``days_overdue``
+    counted to today. A unit-admin sees their subtree's."""
     scope_path = directory_path(conn, actor.unit_scope) if actor.unit_scope else None
     if actor.unit_scope and not actor.has(NODE_ADMIN, INSPECTOR, VIEWER) and scope_path is None:
         raise Forbidden("您的管理范围内没有单位")

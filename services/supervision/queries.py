@@ -836,22 +836,35 @@ def discipline_counts_by_period(conn, period: str | None = None) -> dict[str, di
 # -- the escalation ladder's inbox -------------------------------------------------------------
 def escalation_inbox(conn, scope_path: str | None, exact_unit: str | None, limit: int,
                      today: str) -> dict:
-    """Every rung of the current ladder of a rectification not yet closed, as an item
+    """Every rung of the current ladder of a rectification not yet closed - or of a 跟踪问效
+    task not yet accepted or cancelled (``kind``: rectification / task) - as an item
     in the inbox of the unit that rung reaches (``target.unit_id``: the owner unit, its
     head and 纪检委员, the district office). The city rung is not here: it is the city's,
     on the city's node (the exchange service's ``oversight_cases``). ``scope_path``:
     only targets in that subtree; ``exact_unit``: only that unit's own items."""
-    from services.supervision.domain import rung_audience
+    from services.supervision.domain import TASK_STATUSES, rung_audience, task_days_overdue
     from services.supervision.projections import escalations as esc
+    from services.supervision.tracking import task_escalations as tesc, tasks as tk
     target_unit = ud.alias("target_unit")
-    rows = conn.execute(
+    rows = [dict(row, kind="rectification") for row in conn.execute(
         select(esc.c.rect_id, esc.c.seq, esc.c.step, esc.c.level, esc.c.target,
                esc.c.escalated_on, r.c.unit_id, ud.c.name.label("unit_name"), r.c.description,
                r.c.severity, r.c.source, r.c.deadline, r.c.status, r.c.submitted_on)
         .select_from(esc.join(r, r.c.rect_id == esc.c.rect_id)
                      .join(ud, ud.c.unit_id == r.c.unit_id))
         .where(r.c.status != "closed", esc.c.deadline == r.c.deadline, esc.c.level != "city")
-        .order_by(esc.c.escalated_on.desc(), esc.c.rect_id, esc.c.seq)).mappings().all()
+        ).mappings()]
+    # 跟踪问效: an open (or reported) task's rungs for its current deadline, the same way
+    rows += [dict(row, kind="task") for row in conn.execute(
+        select(tesc.c.task_id, tesc.c.seq, tesc.c.step, tesc.c.level, tesc.c.target,
+               tesc.c.escalated_on, tk.c.unit_id, ud.c.name.label("unit_name"), tk.c.title,
+               tk.c.standard, tk.c.deadline, tk.c.status, tk.c.reported_on)
+        .select_from(tesc.join(tk, tk.c.task_id == tesc.c.task_id)
+                     .join(ud, ud.c.unit_id == tk.c.unit_id))
+        .where(tk.c.status.in_(("open", "reported")), tesc.c.deadline == tk.c.deadline,
+               tesc.c.level != "city")).mappings()]
+    rows.sort(key=lambda r: (r["escalated_on"], r.get("rect_id") or r.get("task_id"), r["seq"]))
+    rows.sort(key=lambda r: r["escalated_on"], reverse=True)  # newest first, then id, seq
     targets = {}
     items, by_level = [], {}
     for row in rows:
@@ -868,17 +881,29 @@ def escalation_inbox(conn, scope_path: str | None, exact_unit: str | None, limit
         by_level[row["level"]] = by_level.get(row["level"], 0) + 1
         if len(items) >= limit:
             continue
-        items.append({
-            "item_id": "rect:%s:step%d" % (row["rect_id"], row["step"]),
-            "rect_id": row["rect_id"], "step": row["step"], "level": row["level"],
+        common = {
+            "step": row["step"], "level": row["level"],
             "level_label": ESCALATION_ZH.get(row["level"], row["level"]),
             "audience": rung_audience(row["level"], target),
             "roles": target.get("roles") or [],
             "unit_id": tid, "unit_name": t.name if t else tid,
             "owner_unit_id": row["unit_id"], "owner_unit_name": row["unit_name"],
-            "description": row["description"], "severity": row["severity"],
-            "source": row["source"], "deadline": row["deadline"], "status": row["status"],
+            "deadline": row["deadline"], "status": row["status"],
             "escalated_on": row["escalated_on"],
-            "days_overdue": days_overdue(row["deadline"], row["status"], row["submitted_on"], today),
-        })
+        }
+        if row["kind"] == "task":
+            items.append(dict(
+                common, kind="task", kind_label="任务", item_id="task:%s:step%d" % (
+                    row["task_id"], row["step"]), task_id=row["task_id"],
+                description=row["title"], standard=row["standard"],
+                status_label=TASK_STATUSES.label(row["status"]),
+                days_overdue=task_days_overdue(row["deadline"], row["status"],
+                                               row["reported_on"], today)))
+            continue
+        items.append(dict(
+            common, kind="rectification", kind_label="整改",
+            item_id="rect:%s:step%d" % (row["rect_id"], row["step"]), rect_id=row["rect_id"],
+            description=row["description"], severity=row["severity"], source=row["source"],
+            days_overdue=days_overdue(row["deadline"], row["status"], row["submitted_on"],
+                                      today)))
     return {"total": sum(by_level.values()), "by_level": by_level, "items": items}

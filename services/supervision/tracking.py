@@ -71,6 +71,7 @@ task_escalations = Table(
     Column("target", Text, nullable=False),
     Column("days_overdue", Integer, nullable=False),
     Column("escalated_on", String(10), nullable=False),
+    Column("deadline", String(10)),  # the deadline this rung was about (the inbox: current only)
 )
 
 meetings = Table(
@@ -98,6 +99,7 @@ meeting_decisions = Table(
 
 class Tracking(Projection):
     name = "sv_tracking"
+    version = 2  # v2: sv_task_escalations.deadline (the escalation inbox's task items)
     tables = (task_lists, tasks, task_escalations, meetings, meeting_decisions)
 
     @on("TaskList.Issued")
@@ -164,7 +166,8 @@ class Tracking(Projection):
         seq = row["escalations"] + 1
         w.insert(task_escalations, task_id=p["task_id"], seq=seq, unit_id=p["unit_id"],
                  step=p["step"], level=p["level"], target=canonical_json(p["target"]),
-                 days_overdue=p["days_overdue"], escalated_on=p["escalated_on"])
+                 days_overdue=p["days_overdue"], escalated_on=p["escalated_on"],
+                 deadline=p["deadline"])
         w.update(tasks, {"task_id": p["task_id"]}, escalations=seq, escalation_step=p["step"],
                  escalation_level=p["level"], last_escalated_on=p["escalated_on"])
 

@@ -109,3 +109,42 @@ def test_a_unit_admin_reads_only_inside_their_scope_and_nothing_is_written(node,
     with pytest.raises(NotFound):
         node.query("escalation_inbox", {"unit_id": "nowhere"}, ADMIN)
     assert node.state() == before
+
+
+def test_an_overdue_task_reaches_each_rungs_inbox_until_accepted_or_extended(any_node, clock):
+    """跟踪问效: ``Task.Escalated`` feeds the same inbox (``kind`` task, 任务), each rung's
+    item for that rung's people; accepted or extended, the task leaves the inbox."""
+    node = any_node
+    _city_tree(node)
+    t1, t2 = node.run("issue_task_list", {"title": "重点任务", "issuer_unit_id": "district", "items": [
+        {"unit_id": "u1", "title": "建立廉政风险台账", "standard": "每个岗位一张台账",
+         "deadline": "2024-03-10"},
+        {"unit_id": "u2", "title": "开展警示教育", "standard": "全员参加",
+         "deadline": "2024-03-10"}]}, INSPECTOR)["task_ids"]
+    clock.set("2024-03-11")
+    node.run("detect_task_overdue", {}, INSPECTOR)
+    mine = node.query("escalation_inbox", {}, unit_admin("u1"))
+    assert [(i["kind"], i["task_id"], i["level"], i["unit_id"]) for i in mine["items"]] == [
+        ("task", t1, "owner_unit", "u1")]
+    item = mine["items"][0]
+    assert (item["kind_label"], item["description"], item["standard"], item["days_overdue"],
+            item["audience"]) == ("任务", "建立廉政风险台账", "每个岗位一张台账", 1, "整改责任单位")
+    clock.set("2024-03-26")
+    node.run("detect_task_overdue", {}, INSPECTOR)
+    office = node.query("escalation_inbox", {"unit_id": "district"}, VIEWER)
+    assert sorted((i["level"], i["owner_unit_id"]) for i in office["items"]) == [
+        ("district_office", "u1"), ("district_office", "u2")]
+    assert [i["level"] for i in node.query("escalation_inbox", {"unit_id": "u1"})["items"]] == [
+        "unit_head", "owner_unit"]
+    assert node.query("escalation_inbox", {"unit_id": "city-gw"})["total"] == 0
+    assert node.query("escalation_inbox", {})["by_level"] == {
+        "owner_unit": 2, "unit_head": 2, "district_office": 2}
+    # reported: still there (paused); accepted: gone. Extended: gone, a fresh ladder.
+    node.run("report_task_completion", {"task_id": t1, "summary": "已建立", "evidence": EVIDENCE},
+             unit_admin("u1"))
+    assert node.query("escalation_inbox", {}, unit_admin("u1"))["total"] == 2  # owner, head
+    node.run("accept_task", {"task_id": t1, "note": "合格"}, INSPECTOR)
+    assert node.query("escalation_inbox", {}, unit_admin("u1"))["total"] == 0
+    node.run("extend_task_deadline", {"task_id": t2, "deadline": "2024-04-30", "reason": "需协调"},
+             INSPECTOR)
+    assert node.query("escalation_inbox", {})["total"] == 0
