@@ -4,7 +4,8 @@ was derived from what the platform recorded or typed by hand, per origin node an
 * 上下互比 figures (``IndicatorReport``) are derived by construction: the only way one is
   made is ``record_indicators`` reacting to a service's published event, and the report
   names that event (``derived_from``: service, event type, event id). ``figure_reports``
-  keeps, per report, its origin node, how many figures it carries, that provenance and
+  keeps, per report, its origin node, how many figures it carries (a report's marks -
+  ``domain.REPORT_MARKS``, education's ``provisional`` - are not figures), that provenance and
   when its origin sent it.
 * 典型联树 figures (``Exemplar``) are taken from the published figures where they exist;
   the rest were typed, and each figure says which (``indicator_sources``: published |
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, func, select
 
-from services.exchange.domain import owner_of, relief_tally
+from services.exchange.domain import owner_of, relief_tally, split_marks
 from shared.events import iso_to_us
 from shared.projections import Projection, on
 
@@ -45,6 +46,7 @@ class FigureOrigins(Projection):
     """Where each 上下互比 report this node holds came from, and when its origin sent it."""
 
     name = "exchange_relief"
+    version = 2  # v2: a report's marks (``provisional``) are not counted as figures
     tables = (figure_reports,)
 
     @on("IndicatorReport.Recorded", "IndicatorReport.Updated")
@@ -53,7 +55,7 @@ class FigureOrigins(Projection):
         derived = p.get("derived_from")
         w.upsert(figure_reports, {"report_id": p["report_id"]}, node=owner_of(p["report_id"]),
                  source=p["source"], scope=p["scope"], period=p["period"],
-                 figures=len(p["indicators"]),
+                 figures=len(split_marks(p["indicators"])[0]),  # marks are not figures
                  derived_from=json.dumps(derived, sort_keys=True) if derived else None,
                  sent_at=e.occurred_at, sent_us=iso_to_us(e.occurred_at))
 
