@@ -502,7 +502,7 @@ def _as_of(web) -> str | None:
 def ecology(web):
     rounds = web.query("supervision", "list_rounds")["rounds"]
     round_id = web.arg("round_id") or (rounds[0]["round_id"] if rounds else "")
-    ranking, as_of, errors = None, None, {}
+    ranking, as_of, errors, key_posts = None, None, {}, None
     try:
         as_of = _as_of(web)
     except BadInput as exc:
@@ -513,10 +513,13 @@ def ecology(web):
             params["as_of"] = as_of
         try:
             ranking = web.query("supervision", "round_ranking", params)
+            if not as_of:  # 重点岗位 / 一把手 supervision: the live report's figures only
+                key_posts = web.query("supervision", "assessment_report",
+                                      {"round_id": round_id}).get("key_posts")
         except BadInput as exc:
             errors = describe(exc)
     return web.render("ecology.html", status=400 if errors else 200, rounds=rounds,
-                      round_id=round_id, ranking=ranking, as_of=as_of or "",
+                      round_id=round_id, ranking=ranking, as_of=as_of or "", key_posts=key_posts,
                       as_of_input=web.arg("as_of") if as_of else "", errors=errors,
                       units=tree(web))
 

@@ -106,3 +106,22 @@ def test_refused_requests_write_nothing(node, client_for):
                                  "kind": "top_leader"})
     assert r.status_code == 400 and "一个单位只有一个一把手岗位" in r.text
     assert node.head("supervision") == before
+
+
+def test_the_ecology_page_shows_the_rounds_key_post_supervision(node, client_for):
+    """政治生态研判 (/ecology): the round's 重点岗位 / 一把手 supervision counts from
+    supervision's assessment_report (``key_posts``), under Chinese headers, no codes."""
+    node.api("supervision", "flag_key_post", {"unit_id": node.ids["a"], "post": "财务科科长",
+                                              "kind": "key_post"}, token=node.insp_token)
+    viewer = client_for(node, "viewer")
+    page = viewer.get("/ecology?round_id=%s" % node.round_id)
+    assert page.status_code == 200
+    table = page.text.split('data-testid="key-posts"')[1].split("</table>")[0]
+    for header in ("单位", "一把手岗位", "重点岗位", "高风险点", "本期聚焦检查", "其中已完成"):
+        assert "<th>%s</th>" % header in table
+    row = next(r for r in table.split("<tr>") if "区财政局" in r)
+    assert "财务科科长" in row and "区卫健局" in table
+    assert "key_post" not in table and "top_leader" not in table
+    # a past view (as_of) has no live key-post figures: the table is not shown
+    past = viewer.get("/ecology?round_id=%s&as_of=%s" % (node.round_id, "2020-01-01 00:00:00"))
+    assert 'data-testid="key-posts"' not in past.text
