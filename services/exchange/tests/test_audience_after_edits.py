@@ -38,6 +38,15 @@ def _content(**over):
                  "deadline": "2026-06-30"}, **over)
 
 
+_REFERRAL = {"unit_id": "a-xj", "unit_name": "甲区x局", "rect_id": "r-1", "description": "逾期未整改",
+             "severity": "general", "source": "inspection", "found_on": "2026-01-10",
+             "deadline": "2026-03-01", "days_overdue": 95, "referred_on": "2026-06-04",
+             "trail": [{"on": "2026-06-04", "what": "escalated", "step": 4, "level": "city",
+                        "days_overdue": 95}]}
+_UNIT = {"unit_id": "a-xj", "name": "甲区x局", "kind": "government_dept", "level": "unit",
+         "parent_id": None, "active": True, "demonstration_site": False, "pilot_flags": []}
+
+
 def _share(level):
     def op(agg, n):
         agg.share(level, ["city"] if level == "named" else [])
@@ -92,6 +101,18 @@ KINDS = {
         rid, "all", [], "district-b/ex-1", "赞同", "a-xj", "甲区x局"), []),
     "proposal": (d.Proposal, lambda rid: d.Proposal.submit(
         rid, "named", ["district-b"], "district-b/p-1", "方案", "细节", "a-xj", "甲区x局"), []),
+    # 督办 (issue 10 #5): the referred case follows the district's rectification
+    "escalation": (d.EscalatedCase, lambda rid: d.EscalatedCase.refer(rid, _REFERRAL), ROOT_OPS + [
+        lambda c, n: c.progress("Rectification.DeadlineExtended", {
+            "deadline": "2026-07-%02d" % (n % 28 + 1), "extended_on": "2026-06-%02d" % (n % 28 + 1)}),
+        lambda c, n: c.progress("Rectification.Rejected", {"rejected_on": "2026-06-%02d" % (n % 28 + 1)}),
+        lambda c, n: c.progress("Rectification.Verified", {"verified_on": "2026-08-%02d" % (n % 28 + 1)})]),
+    "followup": (d.FollowUp, lambda rid: d.FollowUp.record(
+        rid, "named", ["district-b"], "district-b/esc-1", "a-xj", "甲区x局",
+        sorted(d.FOLLOW_UP_ACTIONS)[0], "请说明进展", "2026-06-01", None), []),
+    # the unit register the city reads (issue 10 #6)
+    "register": (d.UnitRegister, lambda rid: d.UnitRegister.record(rid, [_UNIT]), [
+        lambda r, n: r.update([dict(_UNIT, name="甲区x局 %d" % n)])]),
 }
 
 
