@@ -6,12 +6,14 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from nameko.exceptions import UnknownService
 from werkzeug.wrappers import Response
 
 from services.console.signin import OUTCOMES, Refusal
 from services.console.web import (
     LOGIN_COOKIE, SESSION_COOKIE, WRITERS, describe, new_csrf_cookie, page,
 )
+from shared import labels
 from shared.errors import BadInput, NotFound, QinglianError
 
 NODE_ADMIN = ("node-admin",)
@@ -140,6 +142,14 @@ def home(web):
                   "unit_id": root["unit_id"], "status": "open",
                   "soon_days": web.settings.due_soon_days, "limit": HOME_ITEMS}))
              for root in roots(web)]  # all sent at once, then read
+    # the other services' to-dos: education's inbox (notices, talks, young cadres, 月月行 ...),
+    # controls past their review date and overdue screenings - each read if the role may
+    extra = [_ask(web, "education", "my_inbox", {"limit": HOME_ITEMS})]
+    extra += [q for root in roots(web) for q in (
+        _ask(web, "supervision", "control_reviews_due", {
+            "unit_id": root["unit_id"], "limit": HOME_ITEMS}),
+        _ask(web, "supervision", "screening_status", {
+            "unit_id": root["unit_id"], "overdue_only": True, "limit": HOME_ITEMS}))]
     for overview_reply, coverage_reply, tasks_reply in asked:
         overview = overview_reply.result()
         for colour in totals:
@@ -159,6 +169,7 @@ def home(web):
             todos.append({"kind": "任务", "title": item["title"], "unit": item.get("unit_name", ""),
                           "due": item["deadline"], "colour": item["colour"],
                           "href": "/tasks/%s" % item["task_id"]})
+    todos += _other_todos(web, extra, today)
     order = {"red": 0, "yellow": 1, "green": 2}
     todos.sort(key=lambda t: (order[t["colour"]], t["due"] or "9999"))
     per_unit.sort(key=lambda u: (-u["red"], -u["yellow"], u["name"]))
@@ -168,6 +179,78 @@ def home(web):
 
 
 HOME_ITEMS, HOME_UNITS, HOME_LETTERS = 20, 20, 10  # what the home page lists (all are counted)
+
+# where each inbox kind is dealt with, and the kinds that are overdue by what they are
+INBOX_PAGES = {"notice": "/notices", "case_bulletin": "/case-bulletins", "talk_due": "/talks",
+               "talk_overdue": "/talks", "talk_escalated": "/talks",
+               "young_cadre_overdue": "/talks", "publicity": "/publicity",
+               "warning_education_missed": "/warning-education"}
+OVERDUE_KINDS = {"talk_overdue", "talk_escalated", "young_cadre_overdue",
+                 "warning_education_missed"}
+
+
+def _colour(due: str | None, today: date, soon_days: int) -> str:
+    if due and due < today.isoformat():
+        return "red"
+    if due and due <= (today + timedelta(days=soon_days)).isoformat():
+        return "yellow"
+    return "green"
+
+
+def _ask(web, service: str, name: str, params: dict):
+    """Send a 工作台 query, or None when the node runs no such service (its rows are left
+    out; the rest of the page still answers)."""
+    try:
+        return web.query_async(service, name, params)
+    except UnknownService:
+        return None
+
+
+def _answer(reply):
+    """A reply's answer, or None where the role may not ask it or the service is absent."""
+    if reply is None:
+        return None
+    try:
+        return reply.result()
+    except (QinglianError, UnknownService):
+        return None
+
+
+def _other_todos(web, replies, today: date) -> list[dict]:
+    """Education's inbox items, controls past review and overdue screenings as 工作台 rows.
+    A query the user's role may not make is left out (the services stay the authority)."""
+    todos = []
+    inbox, rest = _answer(replies[0]), replies[1:]
+    items = inbox["items"] if inbox else []
+    asked = {u: web.query_async("units", "get_unit", {"unit_id": u})
+             for u in sorted({i["unit_id"] for i in items})}
+    names = {}
+    for unit_id, reply in asked.items():
+        unit = _answer(reply)
+        names[unit_id] = unit["name"] if unit else ""  # never the id: names only
+    for item in items:
+        kind = item["kind"]
+        colour = "red" if kind in OVERDUE_KINDS else _colour(
+            item.get("due_on"), today, web.settings.due_soon_days)
+        title = item["title"] if kind != "young_cadre_overdue" else "年轻干部定期教育已逾期"
+        todos.append({"kind": labels.label("education.INBOX_KINDS", kind), "title": title,
+                      "unit": names[item["unit_id"]], "due": item.get("due_on"),
+                      "colour": colour, "href": INBOX_PAGES.get(kind, "/")})
+    for i, reply in enumerate(rest):
+        answer = _answer(reply)
+        if answer is None:
+            continue
+        for item in answer["items"]:
+            if i % 2 == 0:  # control_reviews_due
+                todos.append({"kind": "防控措施待复核", "title": "%s：%s" % (
+                    item.get("risk_point") or "", item.get("measure") or ""),
+                    "unit": item.get("unit_name", ""), "due": item.get("review_date"),
+                    "colour": "red", "href": "/risk?unit_id=%s" % item["unit_id"]})
+            else:  # screening_status, overdue only
+                todos.append({"kind": "廉政风险排查逾期", "title": "廉政风险点排查未按期开展",
+                              "unit": item.get("unit_name", ""), "due": item.get("due_on"),
+                              "colour": "red", "href": "/risk?unit_id=%s" % item["unit_id"]})
+    return todos
 
 
 # -- 单位与责任 ------------------------------------------------------------------------------------

@@ -67,6 +67,12 @@ PARTY_DAY_ACTIVITIES = {
 SESSION_KIND_LABELS = Choices("活动类型", SESSION_KINDS)
 PARTY_DAY_ACTIVITY_LABELS = Choices("专题党日内容", PARTY_DAY_ACTIVITIES)
 # a 廉政谈话 as a person reads it ("overdue": still scheduled, past its due date)
+# what an inbox item asks of its unit (edu_inbox.kind), as the home page's 待办 names it
+INBOX_KINDS = Choices("待办类别", {
+    "notice": "廉洁通知待确认", "case_bulletin": "典型案例待学习", "talk_due": "廉政谈话待开展",
+    "talk_overdue": "廉政谈话已逾期", "talk_escalated": "廉政谈话督办",
+    "young_cadre_overdue": "年轻干部教育逾期", "publicity": "廉政宣传周更新",
+    "warning_education_missed": "警示教育未开展"})
 TALK_STATES = Choices("廉政谈话状态", {"scheduled": "待谈话", "overdue": "已逾期", "held": "已谈话"})
 SESSION_STATUSES = Choices("活动状态", {"planned": "已计划", "held": "已开展", "cancelled": "已取消"})
 NOTICE_STATUSES = Choices("通知状态", {"scheduled": "待发送", "sent": "已发送", "cancelled": "已取消"})
