@@ -208,7 +208,8 @@ class FaultNetwork:
             s.wait_ready()
         self.net.wait_bindings(60)
         self._supervising = True
-        threading.Thread(target=self._supervise, daemon=True).start()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+        self._supervisor.start()
         return self
 
     def _supervise(self) -> None:
@@ -246,6 +247,10 @@ class FaultNetwork:
 
     def stop(self) -> None:
         self._supervising = False
+        # Why join: a supervisor pass already under way could restart a crashed service
+        # after the loop below has signalled it, and that process would outlive the suite.
+        if getattr(self, "_supervisor", None) is not None:
+            self._supervisor.join(10)
         if getattr(self, "partition", None):
             self.partition.close()
         services = [s for n in self.nodes.values() for s in n.services.values()]
