@@ -144,12 +144,12 @@ def home(web):
              for root in roots(web)]  # all sent at once, then read
     # the other services' to-dos: education's inbox (notices, talks, young cadres, 月月行 ...),
     # controls past their review date and overdue screenings - each read if the role may
-    extra = [_ask(web, "education", "my_inbox", {"limit": HOME_ITEMS})]
-    extra += [q for root in roots(web) for q in (
-        _ask(web, "supervision", "control_reviews_due", {
-            "unit_id": root["unit_id"], "limit": HOME_ITEMS}),
-        _ask(web, "supervision", "screening_status", {
-            "unit_id": root["unit_id"], "overdue_only": True, "limit": HOME_ITEMS}))]
+    inbox = _ask(web, "education", "my_inbox", {"limit": HOME_ITEMS})
+    risk = [(_ask(web, "supervision", "control_reviews_due", {
+                 "unit_id": root["unit_id"], "limit": HOME_ITEMS}),
+             _ask(web, "supervision", "screening_status", {
+                 "unit_id": root["unit_id"], "overdue_only": True, "limit": HOME_ITEMS}))
+            for root in roots(web)]
     for overview_reply, coverage_reply, tasks_reply in asked:
         overview = overview_reply.result()
         for colour in totals:
@@ -169,7 +169,7 @@ def home(web):
             todos.append({"kind": "任务", "title": item["title"], "unit": item.get("unit_name", ""),
                           "due": item["deadline"], "colour": item["colour"],
                           "href": "/tasks/%s" % item["task_id"]})
-    todos += _other_todos(web, extra, today)
+    todos += _other_todos(web, inbox, risk, today)
     order = {"red": 0, "yellow": 1, "green": 2}
     todos.sort(key=lambda t: (order[t["colour"]], t["due"] or "9999"))
     per_unit.sort(key=lambda u: (-u["red"], -u["yellow"], u["name"]))
@@ -216,11 +216,11 @@ def _answer(reply):
         return None
 
 
-def _other_todos(web, replies, today: date) -> list[dict]:
+def _other_todos(web, inbox_reply, risk_replies, today: date) -> list[dict]:
     """Education's inbox items, controls past review and overdue screenings as 工作台 rows.
     A query the user's role may not make is left out (the services stay the authority)."""
     todos = []
-    inbox, rest = _answer(replies[0]), replies[1:]
+    inbox = _answer(inbox_reply)
     items = inbox["items"] if inbox else []
     asked = {u: web.query_async("units", "get_unit", {"unit_id": u})
              for u in sorted({i["unit_id"] for i in items})}
@@ -236,20 +236,16 @@ def _other_todos(web, replies, today: date) -> list[dict]:
         todos.append({"kind": labels.label("education.INBOX_KINDS", kind), "title": title,
                       "unit": names[item["unit_id"]], "due": item.get("due_on"),
                       "colour": colour, "href": INBOX_PAGES.get(kind, "/")})
-    for i, reply in enumerate(rest):
-        answer = _answer(reply)
-        if answer is None:
-            continue
-        for item in answer["items"]:
-            if i % 2 == 0:  # control_reviews_due
-                todos.append({"kind": "防控措施待复核", "title": "%s：%s" % (
-                    item.get("risk_point") or "", item.get("measure") or ""),
-                    "unit": item.get("unit_name", ""), "due": item.get("review_date"),
-                    "colour": "red", "href": "/risk?unit_id=%s" % item["unit_id"]})
-            else:  # screening_status, overdue only
-                todos.append({"kind": "廉政风险排查逾期", "title": "廉政风险点排查未按期开展",
-                              "unit": item.get("unit_name", ""), "due": item.get("due_on"),
-                              "colour": "red", "href": "/risk?unit_id=%s" % item["unit_id"]})
+    for controls_reply, screenings_reply in risk_replies:
+        for item in (_answer(controls_reply) or {"items": []})["items"]:
+            todos.append({"kind": "防控措施待复核", "title": "%s：%s" % (
+                item.get("risk_point") or "", item.get("measure") or ""),
+                "unit": item.get("unit_name", ""), "due": item.get("review_date"),
+                "colour": "red", "href": "/risk?unit_id=%s" % item["unit_id"]})
+        for item in (_answer(screenings_reply) or {"items": []})["items"]:  # overdue only
+            todos.append({"kind": "廉政风险排查逾期", "title": "廉政风险点排查未按期开展",
+                          "unit": item.get("unit_name", ""), "due": item.get("due_on"),
+                          "colour": "red", "href": "/risk?unit_id=%s" % item["unit_id"]})
     return todos
 
 

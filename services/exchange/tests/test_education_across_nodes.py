@@ -71,7 +71,7 @@ def nodes(tmp_path_factory):
         for e in educations.values():
             try:
                 e.container.stop()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - teardown: the network below still stops
                 pass
         stop_network(net, exchanges)
 

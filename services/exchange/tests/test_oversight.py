@@ -94,7 +94,7 @@ def offices(tmp_path_factory):
         for s in extra:
             try:
                 s.stop()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - teardown: the network below still stops
                 pass
         stop_network(net, nodes)
 
