@@ -125,7 +125,7 @@ def _floor_statements(call: dict, names: list[str]) -> list[tuple[str, dict]]:
 def measure(engine, calls: int = CALLS, districts: int | None = None) -> tuple[list[float], list[float]]:
     """(city_comparison ms, raw fetch ms) over the page's calls, interleaved call by call:
     the floor fetches, through the driver's cursor, the rows each answer is made of."""
-    from services.exchange.ranking import city_comparison
+    from services.exchange.queries import city_comparison
     from shared.db import readonly
     with engine.connect() as c:
         n = districts or c.exec_driver_sql(
@@ -163,7 +163,7 @@ def measure(engine, calls: int = CALLS, districts: int | None = None) -> tuple[l
 def measure_full(engine, calls: int = 3) -> list[float]:
     """The earlier whole answer (``compare_indicators``: every unit's figures and every
     indicator's complete ranking, built in Python from the period's rows), for beside."""
-    from services.exchange.projections import compare_indicators
+    from services.exchange.queries import compare_indicators
     from shared.db import readonly
     out = []
     for _ in range(calls):

@@ -5,8 +5,8 @@ the page reads. No timing is asserted (speed lives in make bench)."""
 from sqlalchemy import select
 
 from bench import scale
-from services.exchange.projections import compare_indicators, indicator_values, metadata
-from services.exchange.ranking import city_comparison
+from services.exchange.projections import indicator_values, metadata
+from services.exchange.queries import city_comparison, compare_indicators
 from services.exchange.ranking import metadata as ranking_metadata
 from services.supervision.domain import DISTRICT_FIGURES, UNIT_FIGURES
 from shared.db import readonly

@@ -28,9 +28,10 @@ from services.exchange.domain import (
     RECORD_STATUSES, SHARING_LEVELS, kind_label, owner_of, problem_overdue, record_id,
 )
 from services.exchange.federation import current_city
-from services.exchange.projections import (
-    PROJECTIONS, audience_of, compare_indicators, district_summary, own_unpublished,
-    record_detail, record_history, record_row, shared_feed, sub_row,
+from services.exchange.projections import PROJECTIONS
+from services.exchange.queries import (
+    audience_of, compare_indicators, district_summary, own_unpublished, record_detail,
+    record_history, record_row, shared_feed, sub_row,
 )
 from shared import config
 from shared.app import Application
@@ -673,7 +674,7 @@ def city_comparison_query(conn, d, actor):
     best units of the city per indicator (or ``indicator`` only); with ``node``, that
     district's units ranked within it - read from the ranking kept as the figures arrive
     (services/exchange/ranking.py). No ``period``: the latest published."""
-    from services.exchange.ranking import city_comparison
+    from services.exchange.queries import city_comparison
     return city_comparison(conn, d["period"], d["indicator"], d["node"], d["source"], d["limit"])
 
 

@@ -1379,6 +1379,31 @@ def escalation_progress(event_type: str, payload: dict, status: str, deadline: s
     return None
 
 
+class _CaseContent(Event):
+    """The fields of an escalated case, declared once: ``EscalatedCase.Referred`` and
+    ``.Published`` both carry the whole case (its ``CONTENT`` and audience)."""
+    case_id: str
+    sharing: str
+    recipients: list
+    unit_id: str
+    unit_name: str | None
+    title: str
+    rect_id: str
+    description: str
+    severity: str
+    source: str
+    category: str | None
+    requirement: str | None
+    found_on: str
+    deadline: str
+    status: str
+    days_overdue: int
+    referred_on: str
+    closed_on: str | None
+    trail: list
+    subject: str | None = None   # ESCALATION_SUBJECTS (absent: a rectification)
+
+
 class EscalatedCase(Record):
     """督办件: a rectification the district's escalation ladder referred to the city."""
 
@@ -1387,51 +1412,11 @@ class EscalatedCase(Record):
                "category", "requirement", "found_on", "deadline", "status", "days_overdue",
                "referred_on", "closed_on", "trail", "subject")
 
-    class Referred(_Created):
+    class Referred(_CaseContent, _Created):
         """The city rung was reached: the case as the district recorded it."""
-        case_id: str
-        sharing: str
-        recipients: list
-        unit_id: str
-        unit_name: str | None
-        title: str
-        rect_id: str
-        description: str
-        severity: str
-        source: str
-        category: str | None
-        requirement: str | None
-        found_on: str
-        deadline: str
-        status: str
-        days_overdue: int
-        referred_on: str
-        closed_on: str | None
-        trail: list
-        subject: str | None = None   # ESCALATION_SUBJECTS (absent: a rectification)
 
-    class Published(_Published):
+    class Published(_CaseContent, _Published):
         """The case went up to the city: its whole content."""
-        case_id: str
-        sharing: str
-        recipients: list
-        unit_id: str
-        unit_name: str | None
-        title: str
-        rect_id: str
-        description: str
-        severity: str
-        source: str
-        category: str | None
-        requirement: str | None
-        found_on: str
-        deadline: str
-        status: str
-        days_overdue: int
-        referred_on: str
-        closed_on: str | None
-        trail: list
-        subject: str | None = None   # ESCALATION_SUBJECTS (absent: a rectification)
 
     class Progressed(Event):
         """The district's rectification moved on (extended, rejected, closed, escalated again)."""

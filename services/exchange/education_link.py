@@ -21,7 +21,7 @@ import logging
 
 from services.exchange.application import fed, save_and_share, sub_sharing, unit_name
 from services.exchange.domain import Attendance, JointActivity, derived_id, record_id
-from services.exchange.projections import record_row, sub_row
+from services.exchange.queries import record_row, sub_row
 from shared.store import events
 from sqlalchemy import select
 

@@ -686,7 +686,7 @@ class Federation:
         return agg, stream_id
 
     def _check_parent(self, conn, env: dict, parent_id: str) -> None:
-        from services.exchange.projections import may_see, record_row
+        from services.exchange.queries import may_see, record_row
         cache = self._parents
         if parent_id not in cache:
             cache[parent_id] = record_row(conn, parent_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.exchange import schemas as s
 from services.exchange.application import _day, app, fed
-from services.exchange.relief import relief_measure
+from services.exchange.queries import relief_measure
 from shared import config
 from shared.auth import ANY_ROLE
 

@@ -6,9 +6,8 @@ from sqlalchemy import select
 
 from services.exchange.domain import derived_id
 from services.exchange.projections import PROJECTIONS
-from services.exchange.ranking import (
-    RANKING, city_comparison, indicator_periods, indicator_ranking, indicator_reports,
-)
+from services.exchange.queries import city_comparison
+from services.exchange.ranking import RANKING, indicator_periods, indicator_ranking, indicator_reports
 from shared.events import NewEvent
 from shared.projections import rebuild
 from shared.uow import Runtime
@@ -123,7 +122,7 @@ def test_a_provisional_month_is_a_flag_on_the_row_not_a_ranked_figure(engine_for
     """Issue 10 #13: education publishes a month still open for late entries with
     ``provisional`` 1; the city ranks its figures as they stand, marks the district (and
     unit) provisional, never ranks "provisional" itself; the final figures replace them."""
-    from services.exchange.projections import compare_indicators
+    from services.exchange.queries import compare_indicators
     rt = _city(engine_for, db_url)
     _seed(rt)
     edu = {"warning_education_compliance": 0.5, "provisional": 1}

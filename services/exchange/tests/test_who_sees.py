@@ -3,7 +3,7 @@ level (the sentence under the picker) and a joint problem's deadline colour."""
 from __future__ import annotations
 
 from services.exchange.domain import SHARING_LEVELS, deadline_state, who_sees
-from services.exchange.projections import audience_of
+from services.exchange.queries import audience_of
 
 NODES = ["city", "district-a", "district-b"]
 
