@@ -1311,7 +1311,8 @@ class Proposal(SubRecord):
 # district), which the district sees on its own node.
 ESCALATION_STATUSES = Choices("督办件状态", {"open": "逾期未整改", "extended": "已延期",
                                         "closed": "已销号"})
-ESCALATION_SUBJECTS = Choices("督办事项", {"rectification": "限期整改", "talk": "新提拔干部廉政谈话"})
+ESCALATION_SUBJECTS = Choices("督办事项", {"rectification": "限期整改", "talk": "新提拔干部廉政谈话",
+                                       "task": "跟踪问效任务"})
 
 
 def talk_referral(talk: dict, unit_name: str | None) -> dict:
@@ -1331,10 +1332,32 @@ def talk_referral(talk: dict, unit_name: str | None) -> dict:
                       {"on": on, "what": "escalated", "step": talk["step"], "level": "city",
                        "days_overdue": talk["overdue_days"]}],
             "subject": "talk"}
+
+
+def task_ref(task_id: str) -> str:
+    """The case reference of a 跟踪问效 task (``EscalatedCase.rect_id``): its own space,
+    so a task and a rectification of the same id are two cases."""
+    return "task-" + task_id
+
+
+def task_referral(p: dict) -> dict:
+    """A 跟踪问效 task whose ladder reached the city rung (supervision's
+    ``Task.ReferredToCity``) as an escalated case: the title is the problem, the 标准 the
+    requirement, assigned → found. Nothing else of the task is taken (no completion
+    report, no evidence, no person)."""
+    return {"rect_id": task_ref(p["task_id"]), "unit_id": p["unit_id"],
+            "unit_name": p.get("unit_name"), "description": p["title"], "severity": "general",
+            "source": p["source"], "category": None, "requirement": p["standard"],
+            "found_on": p["assigned_on"], "deadline": p["deadline"],
+            "days_overdue": p["days_overdue"], "referred_on": p["referred_on"],
+            "trail": list(p["trail"]), "subject": "task"}
+
+
 # what the trail of an escalated case records (the codes of ``escalation_progress``)
 ESCALATION_TRAIL = Choices("督办件经过", {"overdue": "逾期", "escalated": "逐级督办",
                                       "extended": "延期", "rejected": "整改材料被退回",
-                                      "closed": "验收销号", "reopened": "重新打开"})
+                                      "closed": "验收销号", "reopened": "重新打开",
+                                      "returned": "完成情况被退回", "cancelled": "任务撤销"})
 FOLLOW_UP_ACTIONS = Choices("督办方式", {"supervise": "督办", "phone": "电话督办",
                                      "letter": "发函督办", "visit": "实地督办",
                                      "interview": "约谈提醒"})
@@ -1368,6 +1391,15 @@ def escalation_progress(event_type: str, payload: dict, status: str, deadline: s
         return {"status": "open", "deadline": payload["deadline"], "closed_on": None,
                 "entry": {"on": payload["reopened_on"], "what": "reopened",
                           "deadline": payload["deadline"]}}
+    if kind == "Returned":  # a task's reported completion was sent back
+        return {"status": "open" if status != "extended" else status, "deadline": deadline,
+                "closed_on": None, "entry": {"on": payload["returned_on"], "what": "returned"}}
+    if kind == "Accepted":  # a task accepted as done
+        return {"status": "closed", "deadline": deadline, "closed_on": payload["accepted_on"],
+                "entry": {"on": payload["accepted_on"], "what": "closed"}}
+    if kind == "Cancelled":  # a task withdrawn by its issuer: nothing left to follow up
+        return {"status": "closed", "deadline": deadline, "closed_on": payload["cancelled_on"],
+                "entry": {"on": payload["cancelled_on"], "what": "cancelled"}}
     if kind == "Held":  # a 廉政谈话 referred to the city was held at last
         return {"status": "closed", "deadline": deadline, "closed_on": payload["held_on"],
                 "entry": {"on": payload["held_on"], "what": "closed"}}

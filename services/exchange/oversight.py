@@ -58,16 +58,39 @@ def refer_escalation(uow, event) -> str | None:
 def progress_escalation(uow, event) -> bool:
     """A later move of a rectification the city has as a case (extended, rejected,
     escalated again on a fresh ladder, reopened, closed) keeps the city's case current."""
-    cid = case_id_for(fed(uow).node_id, event.payload["rect_id"])
+    return _progress(uow, event, event.payload["rect_id"])
+
+
+def _progress(uow, event, ref: str) -> bool:
+    cid = case_id_for(fed(uow).node_id, ref)
     if not uow.exists(EscalatedCase, cid):
         return False  # never referred: the city has no case of it
-    case = uow.get(EscalatedCase, cid)
-    if event.event_type == "Rectification.Escalated" and event.payload["level"] != "city":
+    if event.event_type.endswith(".Escalated") and event.payload["level"] != "city":
         return False  # the rungs below the city are the district's own business
+    case = uow.get(EscalatedCase, cid)
     if case.progress(event.event_type, event.payload):
         save_and_share(uow, case)
         return True
     return False
+
+
+def refer_task(uow, event) -> str | None:
+    """supervision's ``Task.ReferredToCity`` -> an ``EscalatedCase`` of subject ``task``
+    (domain.task_referral), shared up to the city (once per task)."""
+    from services.exchange.domain import task_referral
+    case = task_referral(event.payload)
+    cid = case_id_for(fed(uow).node_id, case["rect_id"])
+    if uow.exists(EscalatedCase, cid):
+        return None
+    save_and_share(uow, EscalatedCase.refer(cid, case))
+    return cid
+
+
+def progress_task(uow, event) -> bool:
+    """A later move of a task the city has as a case (extended, completion returned,
+    accepted, cancelled, escalated to the city again) keeps the city's case current."""
+    from services.exchange.domain import task_ref
+    return _progress(uow, event, task_ref(event.payload["task_id"]))
 
 
 def refer_talk(uow, event) -> str | None:

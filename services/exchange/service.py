@@ -351,6 +351,43 @@ class ExchangeService(MirrorsUnits, NodeService):
     def escalated_again(self, event, uow):
         oversight.progress_escalation(uow, event)
 
+    # 跟踪问效 tasks whose ladder reached the city rung, and what happens to them afterwards
+    @owned_event_handler("supervision", "Task.ReferredToCity", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def task_referred(self, event, uow):
+        oversight.refer_task(uow, event)
+
+    @owned_event_handler("supervision", "Task.DeadlineExtended", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def task_extended(self, event, uow):
+        oversight.progress_task(uow, event)
+
+    @owned_event_handler("supervision", "Task.Returned", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def task_returned(self, event, uow):
+        oversight.progress_task(uow, event)
+
+    @owned_event_handler("supervision", "Task.Accepted", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def task_accepted(self, event, uow):
+        oversight.progress_task(uow, event)
+
+    @owned_event_handler("supervision", "Task.Cancelled", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def task_cancelled(self, event, uow):
+        oversight.progress_task(uow, event)
+
+    @owned_event_handler("supervision", "Task.Escalated", requeue_on_error=True)
+    @from_owner("supervision")
+    @idempotent
+    def task_escalated_again(self, event, uow):
+        oversight.progress_task(uow, event)
+
     # 廉政谈话 whose ladder reached the city rung (education; the person stays here)
     @owned_event_handler("education", "IntegrityTalk.Escalated", requeue_on_error=True)
     @from_owner("education")

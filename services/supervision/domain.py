@@ -1857,6 +1857,10 @@ class Task(Aggregate):
             t.reported_on = None
             t.overdue = False
             t.escalation_step = 0
+            # what the city rung sends up (ReferredToCity)
+            t.title, t.standard, t.source = self.title, self.standard, self.source
+            t.assigned_on = self.assigned_on
+            t.trail = []
 
     class CompletionReported(Aggregate.Event):
         """What was done and the evidence (references into the node's evidence store)."""
@@ -1909,6 +1913,7 @@ class Task(Aggregate):
             t.deadline = self.deadline
             t.overdue = False
             t.escalation_step = 0
+            t.trail = []  # a fresh ladder
 
     class Cancelled(Aggregate.Event):
         task_id: IdStr
@@ -1928,6 +1933,8 @@ class Task(Aggregate):
 
         def apply(self, t):
             t.overdue = True
+            t.trail = [{"on": self.detected_on, "what": "overdue", "deadline": self.deadline,
+                        "days_overdue": self.days_overdue}]
 
     class Escalated(Aggregate.Event):
         task_id: IdStr
@@ -1941,6 +1948,28 @@ class Task(Aggregate):
 
         def apply(self, t):
             t.escalation_step = self.step
+            t.trail = list(getattr(t, "trail", [])) + [
+                {"on": self.escalated_on, "what": "escalated", "step": self.step,
+                 "level": self.level, "days_overdue": self.days_overdue}]
+
+    class ReferredToCity(Aggregate.Event):
+        """The ladder's city rung of a 跟踪问效 task, as for a rectification: the task itself
+        (title, 标准, which unit, how late, the trail) goes up to the city for 督办. No
+        person, no completion report, no evidence."""
+        task_id: IdStr
+        unit_id: IdStr
+        unit_name: str | None
+        title: str
+        standard: str
+        source: OneOf(TASK_SOURCES)
+        assigned_on: DateStr
+        deadline: DateStr
+        days_overdue: Annotated[int, {"minimum": 1}]
+        referred_on: DateStr
+        trail: list
+
+        def apply(self, t):
+            t.referred = True
 
     @classmethod
     def assign(cls, task_id, task_list: TaskList, seq, unit_id, title, standard, deadline, today):
@@ -1994,8 +2023,10 @@ class Task(Aggregate):
         self.trigger(self.Cancelled, task_id=self.id, unit_id=self.unit_id, reason=reason,
                      cancelled_on=today)
 
-    def detect_overdue(self, today: str, ladder, targets: dict) -> int:
-        """As ``Rectification.detect_overdue``: only an open task moves up the ladder."""
+    def detect_overdue(self, today: str, ladder, targets: dict, unit_name: str | None = None) -> int:
+        """As ``Rectification.detect_overdue``: only an open task moves up the ladder, and
+        its city rung refers the task to the city (``ReferredToCity``, once per task: a
+        later ladder after an extension reaches the city's case as progress)."""
         if self.status != "open" or today <= self.deadline:
             return 0
         days = (parse_date(today) - parse_date(self.deadline)).days
@@ -2009,6 +2040,13 @@ class Task(Aggregate):
                          level=rung["level"], target=targets.get(rung["level"], {}),
                          days_overdue=days, escalated_on=today, deadline=self.deadline)
             n += 1
+            if rung["level"] == "city" and not getattr(self, "referred", False):
+                self.trigger(self.ReferredToCity, task_id=self.id, unit_id=self.unit_id,
+                             unit_name=unit_name, title=self.title, standard=self.standard,
+                             source=self.source, assigned_on=self.assigned_on,
+                             deadline=self.deadline, days_overdue=days, referred_on=today,
+                             trail=referral_trail(self.trail))
+                n += 1
         return n
 
 

@@ -32,7 +32,7 @@ from services.supervision.settings import settings_for
 from shared.app import new_id
 from shared.auth import WRITERS
 from shared.errors import BadInput, NotFound
-from shared.unittree import directory_path
+from shared.unittree import directory_path, unit_directory, unit_of
 
 PHASE_BATCH = 50  # records per write, as the other sweeps
 
@@ -173,8 +173,10 @@ def detect_task_overdue(steps, d):
             for task_id in todo[start:start + PHASE_BATCH]:
                 task = uow.get(Task, task_id)
                 before = task.overdue
+                unit = unit_of(uow.conn, unit_directory, task.unit_id)
                 if task.detect_overdue(today, settings.ladder,
-                                       _targets(uow.conn, task.unit_id, settings, cache)):
+                                       _targets(uow.conn, task.unit_id, settings, cache),
+                                       unit["name"] if unit else None):
                     detected += not before
                     escalated += sum(1 for e in task.pending_events
                                      if e.event_type == "Task.Escalated")

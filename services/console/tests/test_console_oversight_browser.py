@@ -3,7 +3,8 @@
 to the city rung shows at the city with what, which unit, how late and its trail; the
 city's node-admin records a follow-up in the city's console and the district's console
 shows it; the district's escalation inbox lists every rung below the city. A viewer gets
-no form; a refused follow-up writes nothing. Screenshots for the user guide."""
+no form; a refused follow-up writes nothing. Screenshots for the user guide. An overdue
+跟踪问效 task referred to the city shows the same way (over HTTP)."""
 from __future__ import annotations
 
 import shutil
@@ -121,3 +122,36 @@ def test_the_city_follows_up_an_escalated_case_and_the_district_sees_it(two_node
     v = client_for(city, "viewer-oversight")
     page = v.get("/oversight").text
     assert desc in page and 'data-testid="follow-up-form"' not in page and "登记督办" not in page
+
+
+def test_an_overdue_task_referred_to_the_city_shows_with_its_trail_on_both_nodes(two_nodes, client_for):
+    """跟踪问效 (issue 10 #5/#18), over HTTP: a task the district's ladder took to the city
+    rung is on the city's 督办 page as a task (任务, 标准, 时限, 任务来源, how late, the trail),
+    with the follow-up form, and on the district's page as its own."""
+    city, district = two_nodes.city, two_nodes.district
+    title = uniq("落实政务公开清单")
+    deadline = (datetime.now(TZ).date() + timedelta(days=1)).isoformat()
+    (tid,) = district.api("supervision", "issue_task_list", {
+        "title": "重点任务", "issuer_unit_id": district.top_unit,
+        "items": [{"unit_id": district.units["甲区财政局"], "title": title,
+                   "standard": "清单上墙并上网", "deadline": deadline}]})["task_ids"]
+    later = datetime.now(timezone.utc) + timedelta(days=40)
+    moved = [_runtime(district, "supervision"), _runtime(city, "exchange"), _runtime(district, "exchange")]
+    saved = [rt.clock for rt in moved]
+    for rt in moved:
+        rt.clock = lambda: later
+    try:
+        district.api("supervision", "detect_task_overdue", {})
+        wait_for(lambda: any(c["rect_id"] == "task-" + tid for c in
+                             city.exchange_query("oversight_cases")["items"]), 40,
+                 what="the task's case at the city")
+        page = client_for(city, "admin").get("/oversight").text
+        section = next(s for s in page.split('data-testid="case"')[1:] if title in s)
+        for words in ("跟踪问效任务", "清单上墙并上网", "任务清单", "39 天", "待督办", "区直机关工委",
+                      "市级主管部门", 'data-testid="follow-up-form"'):
+            assert words in section, words
+        at_district = client_for(district, "admin").get("/oversight").text
+        assert title in at_district and "跟踪问效任务" in at_district
+    finally:
+        for rt, clock in zip(moved, saved):
+            rt.clock = clock

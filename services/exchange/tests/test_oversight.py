@@ -5,7 +5,7 @@ services on the district's own broker vhost and databases; on the city its excha
 * 督办: a rectification whose ladder reaches the city rung arrives at the city as the case
   itself (what, which unit, how late, the trail); the city follows it up and the district
   sees that; the other district sees neither; closing it at the district closes it at
-  the city; a refused follow-up writes nothing.
+  the city; a refused follow-up writes nothing. A 跟踪问效 task does the same.
 * the unit register and 责任书 coverage roll up to the city, without people;
 * 四种形态 counts per form and quarter reach the city from both districts; the records
   (a person's name, the measure, the summary) never leave their node.
@@ -209,6 +209,53 @@ def test_an_escalated_rectification_reaches_the_city_which_follows_it_up(offices
         assert "已销号" in err.value.message and _head(city) == head_c
         # nothing about the evidence or who judged it went up
         assert "submitted_by" not in _outbox_text(a) and "insp" not in json.dumps(closed["trail"])
+    finally:
+        for rt, clock in zip((sup.runtime, city.runtime, a.runtime), saved):
+            rt.clock = clock
+
+
+def test_an_overdue_task_at_the_city_rung_is_referred_and_followed_up_like_a_rectification(offices):
+    """跟踪问效 (issue 10 #5/#18): the task itself reaches the city (title, 标准, unit, how
+    late, the trail); the city's 督办 reaches the district; accepting it closes the city's
+    case; the completion report (who, what, evidence) never leaves the district."""
+    a, city = offices["district-a"], offices["city"]
+    sup = a.supervision
+    deadline = (_today() + timedelta(days=1)).isoformat()
+    (tid,) = sup.execute("issue_task_list", {
+        "title": "清廉机关建设重点任务（督办测试）", "issuer_unit_id": "a-gw",
+        "items": [{"unit_id": "a-xj", "title": "建立廉政风险台账", "standard": "每个岗位一张台账",
+                   "deadline": deadline}]}, sup.inspector)["task_ids"]
+    later = datetime.now(timezone.utc) + timedelta(days=40)
+    saved = _at(later, sup.runtime, city.runtime, a.runtime)
+    try:
+        sup.execute("detect_task_overdue", {})
+        case = wait_for(lambda: next((c for c in city.query("oversight_cases")["items"]
+                                      if c["rect_id"] == "task-" + tid), None),
+                        what="the task's case at the city")
+        assert (case["origin"], case["subject"], case["unit_id"], case["unit_name"],
+                case["description"], case["requirement"], case["source"], case["deadline"],
+                case["status"], case["days_late"], case["awaiting_follow_up"]) == (
+            "district-a", "task", "a-xj", "甲区x局（示范点）", "建立廉政风险台账", "每个岗位一张台账",
+            "task_list", deadline, "open", 39, True)
+        assert [(t["what"], t.get("level")) for t in case["trail"]] == [
+            ("overdue", None), ("escalated", "owner_unit"), ("escalated", "unit_head"),
+            ("escalated", "district_office"), ("escalated", "city")]
+        cid = case["case_id"]
+        city.execute("follow_up_escalation", {"case_id": cid, "unit_id": "city-jw",
+                                              "action": "phone", "note": "请报送任务推进情况"})
+        at_a = wait_for(lambda: next((c for c in a.query("oversight_cases")["items"]
+                                      if c["case_id"] == cid and c["follow_ups"]), None),
+                        what="the city's follow-up of the task at district-a")
+        assert at_a["follow_ups"][0]["note"] == "请报送任务推进情况"
+        sup.execute("report_task_completion", {"task_id": tid, "summary": "台账已建立（保密摘要）",
+                                               "evidence": EVIDENCE})
+        sup.execute("accept_task", {"task_id": tid, "note": "合格"}, sup.inspector)
+        closed = wait_for(lambda: next((c for c in city.query("oversight_cases", {"status": "closed"})["items"]
+                                        if c["case_id"] == cid), None), what="the task closed at the city")
+        assert closed["trail"][-1]["what"] == "closed" and closed["closed_on"] == later.astimezone(
+            ZoneInfo(config.timezone_name())).date().isoformat()
+        sent = _outbox_text(a)
+        assert "台账已建立（保密摘要）" not in sent and "reported_by" not in sent
     finally:
         for rt, clock in zip((sup.runtime, city.runtime, a.runtime), saved):
             rt.clock = clock

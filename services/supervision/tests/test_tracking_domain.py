@@ -77,10 +77,18 @@ def test_overdue_task_takes_the_rectification_ladder_once_per_step():
     assert t.detect_overdue("2024-03-31", DEFAULT_LADDER, TARGETS) == 0
     assert t.detect_overdue("2024-04-01", DEFAULT_LADDER, TARGETS) == 2  # flag + owner unit
     assert t.detect_overdue("2024-04-01", DEFAULT_LADDER, TARGETS) == 0
-    assert t.detect_overdue("2024-05-15", DEFAULT_LADDER, TARGETS) == 3  # head, office, city
-    levels = [e.level for e in t.pending_events if e.event_type == "Task.Escalated"]
-    assert levels == ["owner_unit", "unit_head", "district_office", "city"]
-    assert t.pending_events[-1].target == {"counts_only": True}
+    # head, office, city - and the city rung refers the task itself (once)
+    assert t.detect_overdue("2024-05-15", DEFAULT_LADDER, TARGETS, "x局") == 4
+    escalated = [e for e in t.pending_events if e.event_type == "Task.Escalated"]
+    assert [e.level for e in escalated] == ["owner_unit", "unit_head", "district_office", "city"]
+    assert escalated[-1].target == {"counts_only": True}
+    referral = t.pending_events[-1]
+    assert referral.event_type == "Task.ReferredToCity" and not referral.private
+    assert (referral.unit_name, referral.standard, referral.days_overdue, referral.referred_on) == (
+        "x局", a_task().standard, 45, "2024-05-15")
+    assert [(e["what"], e.get("level")) for e in referral.trail] == [
+        ("overdue", None), ("escalated", "owner_unit"), ("escalated", "unit_head"),
+        ("escalated", "district_office"), ("escalated", "city")]
     # an extension starts a fresh ladder from the new deadline
     t.extend_deadline("2024-06-30", "汛期", "2024-05-15")
     assert (t.overdue, t.escalation_step) == (False, 0)
