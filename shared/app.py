@@ -28,7 +28,7 @@ from marshmallow import Schema, ValidationError
 from shared.auth import ANY_ROLE, NODE_ADMIN, Actor, authorize
 from shared.errors import BadInput, NotFound, Unauthenticated
 from shared.fields import refuse_unsafe
-from shared.uow import Runtime
+from shared.uow import Runtime, UnitOfWork
 
 _KIND_NAMES = {"command": "命令", "query": "查询"}
 
@@ -115,6 +115,10 @@ class Application:
         # queries declared with runtime=True are called fn(conn, data, actor, rt): they need
         # the (controllable) clock, e.g. to count days up to today
         self.needs_runtime: set[str] = set()
+        # read ports: name -> factory(conn), a narrow view of the service's read models a
+        # command reaches as ``uow.<name>`` (units: ``uow.units.require(id)``) instead of
+        # the connection and table names (see ``read_port``)
+        self.read_ports: dict[str, Callable] = {}
 
     # -- declaring -----------------------------------------------------------------------
     def _register(self, kind, name, schema, roles, scope, public, status, phased=False):
@@ -136,6 +140,21 @@ class Application:
         if runtime:
             self.needs_runtime.add(name)
         return self._register("query", name, schema, roles, scope, public, 200)
+
+    def read_port(self, name: str, factory: Callable) -> None:
+        """Give every command's unit of work ``uow.<name> = factory(uow.conn)``: the reads
+        a handler needs to decide, named by what they answer (an adapter over the read
+        models, declared by the service), so a handler is load, decide, save."""
+        if hasattr(UnitOfWork, name) or name in vars(UnitOfWork(None)) or name in self.read_ports:
+            raise ValueError("read port %s would hide another attribute" % name)
+        self.read_ports[name] = factory
+
+    def bind_ports(self, uow: UnitOfWork) -> UnitOfWork:
+        """Attach the read ports to ``uow`` (done for every command; a phased command's or
+        an event handler's own unit of work calls this itself)."""
+        for name, factory in self.read_ports.items():
+            setattr(uow, name, factory(uow.conn))
+        return uow
 
     def unit_path_resolver(self, fn: UnitPath) -> UnitPath:
         self._unit_path = fn
@@ -197,6 +216,7 @@ class Application:
             return op.fn(Steps(rt, actor, correlation_id, causation_id), loaded)
         with rt.unit_of_work(actor, correlation_id, causation_id) as uow:
             uow.expected_version = expected_version
+            self.bind_ports(uow)
             self._authorize(uow.conn, op, actor, loaded)
             return op.fn(uow, loaded)
 

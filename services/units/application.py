@@ -1,67 +1,53 @@
-"""The units service layer: each command and query, its input schema and who may run it."""
+"""The units service layer: each command and query, its input schema and who may run it.
+
+A command loads what its rules need (its aggregate with ``uow.get``, the tree's facts
+through the read port ``uow.units``: ``queries.UnitsReadPort``), lets the aggregate decide
+(every rule is in ``domain.py``), saves and answers. Queries read with ``queries.py``."""
 from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
-
+from services.units import queries as q
 from services.units import schemas as s
 from services.units.domain import (
-    MicroPowerList, diff_items, diff_summary, Person, ResponsibilityDocument, ResponsibilityLetter, Unit,
+    LetterCoverage, MicroPowerList, Person, ResponsibilityDocument, ResponsibilityLetter, Unit,
+    coverage_figures, diff_items, diff_summary,
 )
-from services.units.projections import (
-    PROJECTIONS, UNIT_TREE, coverage, documents, letters, micro_power, people, subtree,
-    subtree_units_page,
-    unit_path, unit_row, units,
-)
+from services.units.projections import PROJECTIONS, UNIT_TREE
 from shared.app import Application, new_id
-from shared.unittree import require_unit
 from shared.auth import NODE_ADMIN, WRITERS
-from shared.errors import Conflict, NotFound, RuleViolation
+from shared.errors import NotFound
 from shared.projections import as_of_view
-from shared.store import EventStore, events as store_events
+from shared.store import EventStore
 from shared.events import iso_to_us
 
-app = Application("units", unit_path=unit_path)
+app = Application("units", unit_path=q.unit_path)
 app.projections = PROJECTIONS
-
-
-def _require_unit(conn, unit_id: str) -> dict:
-    return require_unit(conn, units, unit_id)
+app.read_port("units", q.UnitsReadPort)
 
 
 def _person_unit(conn, data) -> str | None:
-    return conn.execute(select(people.c.unit_id)
-                        .where(people.c.person_id == data["person_id"])).scalar()
+    return q.person_unit(conn, data["person_id"])
 
 
 def _doc_unit(conn, data) -> str | None:
-    return conn.execute(select(documents.c.unit_id)
-                        .where(documents.c.doc_id == data["doc_id"])).scalar()
+    return q.document_unit(conn, data["doc_id"])
 
 
 def _letter_issuer(conn, data) -> str | None:
-    return conn.execute(select(letters.c.issuer_unit_id).where(
-        letters.c.letter_id == ResponsibilityLetter.letter_id(data["period"], data["target_unit_id"])
-    )).scalar()
+    return q.letter_issuer(conn, ResponsibilityLetter.letter_id(data["period"], data["target_unit_id"]))
 
 
 # -- the unit tree ----------------------------------------------------------------------
 @app.command("register_unit", s.RegisterUnit, roles=WRITERS, scope="parent_id", status=201)
 def register_unit(uow, d):
     """Add a unit (机关单位 / 科室 / 基层站所) under a parent; roots are city or district."""
-    if d["parent_id"] is None and not uow.actor.has(NODE_ADMIN):
-        raise RuleViolation("只有节点管理员可以登记顶级单位")
-    if d["parent_id"] is not None:
-        parent = _require_unit(uow.conn, d["parent_id"])
-        if not parent["active"]:
-            raise RuleViolation("上级单位「%s」已停用" % d["parent_id"])
+    parent = uow.units.require(d["parent_id"]) if d["parent_id"] is not None else None
     unit_id = new_id(d["unit_id"])
-    if uow.exists(Unit, unit_id):
-        raise Conflict("单位「%s」已存在" % unit_id, {"unit_id": ["已被占用"]})
-    unit = Unit.register(unit_id, d["name"], d["kind"], d["level"], d["parent_id"])
+    unit = Unit.register(unit_id, d["name"], d["kind"], d["level"], d["parent_id"], parent=parent,
+                         by_node_admin=uow.actor.has(NODE_ADMIN), taken=uow.exists(Unit, unit_id))
     uow.save(unit)
-    return unit_row(uow.conn, unit_id) or {"unit_id": unit_id}
+    return uow.units.unit(unit_id) or {"unit_id": unit_id}
 
 
 @app.command("rename_unit", s.RenameUnit, roles=WRITERS, scope="unit_id")
@@ -77,14 +63,10 @@ def move_unit(uow, d):
     """Re-parent a unit with its whole subtree; the new parent must be in scope too."""
     app.check_scope(uow.conn, uow.actor, WRITERS, d["parent_id"])
     unit = uow.get(Unit, d["unit_id"])
-    new_parent = _require_unit(uow.conn, d["parent_id"])
-    here = unit_path(uow.conn, unit.id)
-    if new_parent["path"].startswith(here):
-        raise RuleViolation("不能把单位移到它自己的下级单位之下",
-                            {"parent_id": ["位于被移动的单位之下"]})
-    unit.move(d["parent_id"])
+    new_parent = uow.units.require(d["parent_id"])
+    unit.move(d["parent_id"], parent_path=new_parent["path"], own_path=uow.units.path(unit.id))
     uow.save(unit)
-    return unit_row(uow.conn, unit.id)
+    return uow.units.unit(unit.id)
 
 
 @app.command("set_demonstration_site", s.SetDemonstrationSite, roles=(NODE_ADMIN,), scope="unit_id")
@@ -107,27 +89,24 @@ def set_pilot_flags(uow, d):
 
 @app.command("deactivate_unit", s.DeactivateUnit, roles=(NODE_ADMIN,), scope="unit_id")
 def deactivate_unit(uow, d):
-    children = [u for u in subtree(uow.conn, d["unit_id"]) if u["unit_id"] != d["unit_id"]]
-    if children:
-        raise RuleViolation("该单位下还有 %d 个在用的下级单位，请先移走或停用它们"
-                            % len(children))
+    below = uow.units.active_below(d["unit_id"])
     unit = uow.get(Unit, d["unit_id"])
-    unit.deactivate(d["reason"])
+    unit.deactivate(d["reason"], active_below=len(below))
     uow.save(unit)
     return {"unit_id": unit.id, "active": False}
 
 
 @app.query("get_unit", s.UnitRef, scope="unit_id")
 def get_unit(conn, d, actor):
-    return _require_unit(conn, d["unit_id"])
+    return q.require_unit(conn, d["unit_id"])
 
 
 @app.query("list_units", s.ListUnits)
 def list_units(conn, d, actor):
     """The subtree under a unit (the unit itself first), a page of ``limit`` at a time:
     pass the answer's ``next`` as ``cursor`` for the next page (None: the last)."""
-    _require_unit(conn, d["unit_id"])
-    return subtree_units_page(conn, d["unit_id"], d["limit"], d["cursor"], d["include_inactive"])
+    q.require_unit(conn, d["unit_id"])
+    return q.subtree_units_page(conn, d["unit_id"], d["limit"], d["cursor"], d["include_inactive"])
 
 
 @app.query("root_units", s.Empty)
@@ -135,9 +114,8 @@ def root_units(conn, d, actor):
     """The tops of the node's tree (where the console's tree starts); a unit-admin, who
     acts only in their subtree, gets its root instead. Other roles see the whole node."""
     if actor.unit_scope and not actor.has(NODE_ADMIN):
-        return {"units": [_require_unit(conn, actor.unit_scope)]}
-    q = select(units).where(units.c.parent_id.is_(None)).order_by(units.c.name)
-    return {"units": [dict(r) for r in conn.execute(q).mappings()]}
+        return {"units": [q.require_unit(conn, actor.unit_scope)]}
+    return {"units": q.root_units(conn)}
 
 
 @app.query("unit_tree_as_of", s.AsOf)
@@ -147,7 +125,7 @@ def unit_tree_as_of(conn, d, actor):
     store = EventStore(conn.engine)
     until = iso_to_us(d["at"].isoformat()) if d.get("at") else None
     with as_of_view(store, [UNIT_TREE], position=d.get("position"), until_us=until) as c:
-        page = subtree_units_page(c, d["unit_id"], d["limit"], d["cursor"], include_inactive=True)
+        page = q.subtree_units_page(c, d["unit_id"], d["limit"], d["cursor"], include_inactive=True)
     return {"as_of": d["position"] if d.get("position") is not None else d["at"].isoformat(), **page}
 
 
@@ -155,11 +133,10 @@ def unit_tree_as_of(conn, d, actor):
 @app.command("register_person", s.RegisterPerson, roles=WRITERS, scope="unit_id", status=201)
 def register_person(uow, d):
     """Someone whose role matters (党组织书记, 纪检委员, cadres). Stays on this node."""
-    _require_unit(uow.conn, d["unit_id"])
+    uow.units.require(d["unit_id"])
     person_id = new_id(d["person_id"])
-    if uow.exists(Person, person_id):
-        raise Conflict("人员「%s」已存在" % person_id, {"person_id": ["已被占用"]})
-    person = Person.register(person_id, d["name"], d["unit_id"], d["post"], d["young_cadre"])
+    person = Person.register(person_id, d["name"], d["unit_id"], d["post"], d["young_cadre"],
+                             taken=uow.exists(Person, person_id))
     uow.save(person)
     return {"person_id": person_id, "unit_id": d["unit_id"]}
 
@@ -184,43 +161,36 @@ def remove_role(uow, d):
 def promote_person(uow, d):
     """新提拔: recorded here, and the education service schedules the 廉政谈话."""
     app.check_scope(uow.conn, uow.actor, WRITERS, d["unit_id"])
-    _require_unit(uow.conn, d["unit_id"])
+    uow.units.require(d["unit_id"])
     person = uow.get(Person, d["person_id"])
     person.promote(d["new_post"], d["unit_id"], d["effective_on"])
     uow.save(person)
     return {"person_id": person.id, "post": person.post, "unit_id": person.unit_id}
 
 
-def _person(row) -> dict:
-    return dict(row)
-
-
 @app.query("get_person", s.PersonRef, scope=_person_unit)
 def get_person(conn, d, actor):
-    row = conn.execute(select(people).where(people.c.person_id == d["person_id"])).mappings().first()
+    row = q.person_row(conn, d["person_id"])
     if row is None:
         raise NotFound("人员「%s」不存在" % d["person_id"])
-    return _person(row)
+    return row
 
 
 @app.query("list_people", s.UnitRef, scope="unit_id")
 def list_people(conn, d, actor):
     """People of a unit, with their roles (part-time 纪检委员 flagged: 身兼数职)."""
-    _require_unit(conn, d["unit_id"])
-    rows = conn.execute(select(people).where(people.c.unit_id == d["unit_id"])
-                        .order_by(people.c.person_id)).mappings()
-    return {"people": [_person(r) for r in rows]}
+    q.require_unit(conn, d["unit_id"])
+    return {"people": q.people_of(conn, d["unit_id"])}
 
 
 # -- responsibility system -------------------------------------------------------------------
 @app.command("draft_document", s.DraftDocument, roles=WRITERS, scope="unit_id", status=201)
 def draft_document(uow, d):
     """任务清单 / 责任清单 / 考核细则: first version."""
-    _require_unit(uow.conn, d["unit_id"])
+    uow.units.require(d["unit_id"])
     doc_id = new_id(d["doc_id"])
-    if uow.exists(ResponsibilityDocument, doc_id):
-        raise Conflict("文件「%s」已存在" % doc_id, {"doc_id": ["已被占用"]})
-    doc = ResponsibilityDocument.draft(doc_id, d["unit_id"], d["kind"], d["title"], d["items"])
+    doc = ResponsibilityDocument.draft(doc_id, d["unit_id"], d["kind"], d["title"], d["items"],
+                                       taken=uow.exists(ResponsibilityDocument, doc_id))
     uow.save(doc)
     return {"doc_id": doc_id, "revision": doc.revision}
 
@@ -233,46 +203,24 @@ def revise_document(uow, d):
     return {"doc_id": doc.id, "revision": doc.revision}
 
 
-def _document(row) -> dict:
-    return dict(row)
-
-
 @app.query("get_document", s.DocumentRef, scope=_doc_unit)
 def get_document(conn, d, actor):
-    row = conn.execute(select(documents).where(documents.c.doc_id == d["doc_id"])).mappings().first()
+    row = q.document_row(conn, d["doc_id"])
     if row is None:
         raise NotFound("文件「%s」不存在" % d["doc_id"])
-    return _document(row)
+    return row
 
 
 @app.query("list_documents", s.ListDocuments, scope="unit_id")
 def list_documents(conn, d, actor):
-    q = select(documents).where(documents.c.unit_id == d["unit_id"])
-    if d.get("kind"):
-        q = q.where(documents.c.kind == d["kind"])
-    return {"documents": [_document(r) for r in conn.execute(q.order_by(documents.c.doc_id)).mappings()]}
-
-
-def _versions(conn, doc_id: str) -> list[dict]:
-    """Every version of a document, oldest first, from its own events in the log."""
-    rows = conn.execute(select(store_events.c.version, store_events.c.payload,
-                               store_events.c.recorded_at_us)
-                        .where(store_events.c.stream_id == "ResponsibilityDocument:%s" % doc_id)
-                        .order_by(store_events.c.version)).all()
-    out = []
-    for _version, payload, at_us in rows:
-        p = json.loads(payload)
-        if "items" in p and "revision" in p:
-            out.append({"revision": p["revision"], "title": p["title"], "items": p["items"],
-                        "note": p.get("note"), "recorded_at_us": at_us})
-    return out
+    return {"documents": q.documents_of(conn, d["unit_id"], d.get("kind"))}
 
 
 @app.query("document_versions", s.DocumentRef, scope=_doc_unit)
 def document_versions(conn, d, actor):
     """A document with every version it has had (第 1 版, 第 2 版, ...), newest last."""
     doc = get_document(conn, d, actor)
-    return dict(doc, versions=_versions(conn, d["doc_id"]))
+    return dict(doc, versions=q.document_versions(conn, d["doc_id"]))
 
 
 @app.query("compare_document_versions", s.CompareDocument, scope=_doc_unit)
@@ -280,7 +228,7 @@ def compare_document_versions(conn, d, actor):
     """Two versions side by side: each item added, removed, changed (which fields) or the
     same (``units.domain.diff_items``)."""
     doc = get_document(conn, d, actor)
-    by_revision = {v["revision"]: v for v in _versions(conn, d["doc_id"])}
+    by_revision = {v["revision"]: v for v in q.document_versions(conn, d["doc_id"])}
     errors = {f: ["没有第 %d 版" % d[f]] for f in ("from_revision", "to_revision")
               if d[f] not in by_revision}
     if errors:
@@ -295,16 +243,13 @@ def compare_document_versions(conn, d, actor):
 @app.command("issue_letter", s.IssueLetter, roles=WRITERS, scope="issuer_unit_id", status=201)
 def issue_letter(uow, d):
     """责任书 from a unit to one below it (a section, a 基层站所) for a period."""
-    issuer = _require_unit(uow.conn, d["issuer_unit_id"])
-    target = _require_unit(uow.conn, d["target_unit_id"])
-    if not target["path"].startswith(issuer["path"]) or target["unit_id"] == issuer["unit_id"]:
-        raise RuleViolation("责任书的对象单位必须是下达单位的下级单位",
-                            {"target_unit_id": ["不是「%s」的下级单位" % issuer["unit_id"]]})
+    issuer = uow.units.require(d["issuer_unit_id"])
+    target = uow.units.require(d["target_unit_id"])
     letter_id = ResponsibilityLetter.letter_id(d["period"], d["target_unit_id"])
-    if uow.exists(ResponsibilityLetter, letter_id):
-        raise Conflict("单位「%s」在 %s 的责任书已存在" % (d["target_unit_id"], d["period"]))
     letter = ResponsibilityLetter.issue(d["period"], d["issuer_unit_id"], d["target_unit_id"],
-                                        d["signatory_role"], d["content"])
+                                        d["signatory_role"], d["content"], issuer_path=issuer["path"],
+                                        target_path=target["path"],
+                                        taken=uow.exists(ResponsibilityLetter, letter_id))
     uow.save(letter)
     _publish_coverage(uow, d["period"], d["target_unit_id"])
     return {"letter_id": letter.id, "status": "issued"}
@@ -331,15 +276,13 @@ def revoke_letter(uow, d):
 def _publish_coverage(uow, period: str, unit_id: str) -> None:
     """The 责任书 coverage of the tree ``unit_id`` is in, for ``period``, recorded when it
     changed (``LetterCoverage.Published``: the exchange service takes it up to the city)."""
-    from services.units.domain import LetterCoverage, coverage_figures
-    path = unit_path(uow.conn, unit_id)
-    if path is None:
+    root = uow.units.root_of(unit_id)
+    if root is None:
         return
-    root = path.strip("/").split("/")[0]
-    cov = coverage(uow.conn, root, period, limit=1)
+    figures = coverage_figures(uow.units.coverage(root, period))
     agg_id = LetterCoverage.coverage_id(root, period)
     agg = uow.get(LetterCoverage, agg_id) if uow.exists(LetterCoverage, agg_id) else LetterCoverage(agg_id)
-    if agg.publish(root, period, coverage_figures(cov)):
+    if agg.publish(root, period, figures):
         uow.save(agg)
 
 
@@ -347,7 +290,7 @@ def _publish_coverage(uow, period: str, unit_id: str) -> None:
 def publish_coverage(uow, d):
     """责任书 coverage of every tree on this node for ``period``, recorded if it changed
     (letters record it themselves; run this after units were added or moved)."""
-    roots = [r for (r,) in uow.conn.execute(select(units.c.unit_id).where(units.c.parent_id.is_(None)))]
+    roots = uow.units.roots()
     for root in roots:
         _publish_coverage(uow, d["period"], root)
     return {"period": d["period"], "trees": len(roots)}
@@ -356,18 +299,17 @@ def publish_coverage(uow, d):
 @app.query("letter_coverage", s.Coverage)
 def letter_coverage(conn, d, actor):
     """全覆盖: share of the subtree (down to 基层站所) holding a signed 责任书, and who has not."""
-    _require_unit(conn, d["unit_id"])
-    return coverage(conn, d["unit_id"], d["period"], d["limit"], d["cursor"])
+    q.require_unit(conn, d["unit_id"])
+    return q.coverage(conn, d["unit_id"], d["period"], d["limit"], d["cursor"])
 
 
 # -- 微权力清单 ---------------------------------------------------------------------------------
 @app.command("draft_micro_power", s.DraftMicroPower, roles=WRITERS, scope="unit_id", status=201)
 def draft_micro_power(uow, d):
-    _require_unit(uow.conn, d["unit_id"])
+    uow.units.require(d["unit_id"])
     list_id = MicroPowerList.list_id(d["unit_id"], d["post"])
-    if uow.exists(MicroPowerList, list_id):
-        raise Conflict("岗位「%s」的小微权力清单已存在，请直接修改" % d["post"])
-    mpl = MicroPowerList.draft_for(d["unit_id"], d["post"], d["content"])
+    mpl = MicroPowerList.draft_for(d["unit_id"], d["post"], d["content"],
+                                   taken=uow.exists(MicroPowerList, list_id))
     uow.save(mpl)
     return {"list_id": mpl.id, "published_version": 0}
 
@@ -391,8 +333,7 @@ def publish_micro_power(uow, d):
 
 @app.query("get_micro_power", s.MicroPowerRef, scope="unit_id")
 def get_micro_power(conn, d, actor):
-    row = conn.execute(select(micro_power).where(
-        micro_power.c.list_id == MicroPowerList.list_id(d["unit_id"], d["post"]))).mappings().first()
+    row = q.micro_power_row(conn, MicroPowerList.list_id(d["unit_id"], d["post"]))
     if row is None:
         raise NotFound("岗位「%s」没有小微权力清单" % d["post"])
     return dict(row)
@@ -401,13 +342,9 @@ def get_micro_power(conn, d, actor):
 @app.query("published_micro_power", s.PublishedMicroPower, public=True)
 def published_micro_power(conn, d, actor):
     """Public, read-only: what a unit has published (no token needed; drafts never shown)."""
-    unit = _require_unit(conn, d["unit_id"])
-    rows = conn.execute(select(micro_power).where(micro_power.c.unit_id == d["unit_id"],
-                                                  micro_power.c.published.isnot(None))
-                        .order_by(micro_power.c.post)).mappings()
-    return {"unit_id": unit["unit_id"], "unit_name": unit["name"], "lists": [
-        {"post": r["post"], "version": r["published_version"], "published_on": r["published_on"],
-         **r["published"]} for r in rows]}
+    unit = q.require_unit(conn, d["unit_id"])
+    return {"unit_id": unit["unit_id"], "unit_name": unit["name"],
+            "lists": q.published_micro_power(conn, d["unit_id"])}
 
 
 @app.query("history", s.History)

@@ -10,8 +10,12 @@ Aggregates (each its own stream):
 * ``MicroPowerList`` 微权力清单: one post's duties, power boundary and procedure steps,
   drafted, then published for public supervision.
 
-Tree-wide rules (no cycles when moving a unit, the parent must exist) need the tree,
-which lives in a read model; the service layer checks them before calling in here.
+Every rule is here. Rules about the tree (the parent is active, no move under oneself,
+no deactivation with active units below, a letter's target below its issuer) and the
+uniqueness of an id need facts a read model or the log holds: the methods take those facts
+as arguments (the parent's row, paths, the active units below, ``taken``) and the service
+layer reads them through its read port (``uow.units``, ``queries.UnitsReadPort``) - it
+loads, calls in here to decide, saves.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from difflib import SequenceMatcher
 from typing import Annotated
 
 from shared.aggregate import Aggregate, IdStr, DateStr, NonEmptyStr, OneOf
-from shared.errors import RuleViolation
+from shared.errors import Conflict, RuleViolation
 from shared.labels import Choices
 
 UNIT_KINDS = Choices("单位类型", {
@@ -161,7 +165,17 @@ class Unit(Aggregate):
             unit.active = False
 
     @classmethod
-    def register(cls, unit_id: str, name: str, kind: str, level: str, parent_id: str | None):
+    def register(cls, unit_id: str, name: str, kind: str, level: str, parent_id: str | None, *,
+                 parent: dict | None = None, by_node_admin: bool = True, taken: bool = False):
+        """The facts: ``parent`` the parent's row (its ``active``), ``by_node_admin`` whether
+        a node-admin asks (only one registers a root), ``taken`` whether the id is in use.
+        (The defaults are a direct import's, which builds the log itself.)"""
+        if parent_id is None and not by_node_admin:
+            raise RuleViolation("只有节点管理员可以登记顶级单位")
+        if parent is not None and not parent["active"]:
+            raise RuleViolation("上级单位「%s」已停用" % parent_id)
+        if taken:
+            raise Conflict("单位「%s」已存在" % unit_id, {"unit_id": ["已被占用"]})
         if parent_id is None and level not in ("city", "district"):
             raise RuleViolation("只有市或区一级的单位才能作为顶级单位",
                                 {"parent_id": ["层级为「%s」的单位必须填写上级单位" % UNIT_LEVELS.label(level)]})
@@ -180,7 +194,12 @@ class Unit(Aggregate):
             return
         self.trigger(self.Renamed, unit_id=self.id, name=name)
 
-    def move(self, parent_id: str):
+    def move(self, parent_id: str, *, parent_path: str | None = None, own_path: str | None = None):
+        """No cycle: the new parent is neither the unit itself nor below it (``parent_path``,
+        ``own_path``: the tree's materialised paths, when the caller has them)."""
+        if parent_path is not None and own_path is not None and parent_path.startswith(own_path):
+            raise RuleViolation("不能把单位移到它自己的下级单位之下",
+                                {"parent_id": ["位于被移动的单位之下"]})
         self._require_active()
         if parent_id == self.id:
             raise RuleViolation("单位不能把自己设为上级单位", {"parent_id": ["就是该单位本身"]})
@@ -199,7 +218,10 @@ class Unit(Aggregate):
         if flags != self.pilot_flags:
             self.trigger(self.PilotFlagsSet, unit_id=self.id, pilot_flags=flags)
 
-    def deactivate(self, reason: str):
+    def deactivate(self, reason: str, active_below: int = 0):
+        """``active_below``: how many active units the subtree holds under this one."""
+        if active_below:
+            raise RuleViolation("该单位下还有 %d 个在用的下级单位，请先移走或停用它们" % active_below)
         self._require_active()
         self.trigger(self.Deactivated, unit_id=self.id, reason=reason)
 
@@ -263,7 +285,9 @@ class Person(Aggregate):
             p.unit_id = self.unit_id
 
     @classmethod
-    def register(cls, person_id, name, unit_id, post, young_cadre=False):
+    def register(cls, person_id, name, unit_id, post, young_cadre=False, *, taken: bool = False):
+        if taken:
+            raise Conflict("人员「%s」已存在" % person_id, {"person_id": ["已被占用"]})
         p = cls(person_id)
         p.trigger(cls.Registered, person_id=person_id, name=name, unit_id=unit_id, post=post,
                   young_cadre=young_cadre)
@@ -321,7 +345,9 @@ class ResponsibilityDocument(Aggregate):
             d.revision = self.revision
 
     @classmethod
-    def draft(cls, doc_id, unit_id, kind, title, items):
+    def draft(cls, doc_id, unit_id, kind, title, items, *, taken: bool = False):
+        if taken:
+            raise Conflict("文件「%s」已存在" % doc_id, {"doc_id": ["已被占用"]})
         d = cls(doc_id)
         d.trigger(cls.Drafted, doc_id=doc_id, unit_id=unit_id, kind=kind, title=title,
                   items=items, revision=1)
@@ -380,9 +406,18 @@ class ResponsibilityLetter(Aggregate):
         return "%s/%s" % (period, target_unit_id)
 
     @classmethod
-    def issue(cls, period, issuer_unit_id, target_unit_id, signatory_role, content):
-        if issuer_unit_id == target_unit_id:
-            raise RuleViolation("单位不能向自己下达责任书")
+    def issue(cls, period, issuer_unit_id, target_unit_id, signatory_role, content, *,
+              issuer_path: str | None = None, target_path: str | None = None, taken: bool = False):
+        """The target is below the issuer (never the issuer itself; ``issuer_path`` and
+        ``target_path``: the tree's paths, when the caller has them); one letter per unit
+        and period (``taken``: it exists)."""
+        below = target_unit_id != issuer_unit_id and (
+            issuer_path is None or (target_path or "").startswith(issuer_path))
+        if not below:
+            raise RuleViolation("责任书的对象单位必须是下达单位的下级单位",
+                                {"target_unit_id": ["不是「%s」的下级单位" % issuer_unit_id]})
+        if taken:
+            raise Conflict("单位「%s」在 %s 的责任书已存在" % (target_unit_id, period))
         letter = cls(cls.letter_id(period, target_unit_id))
         letter.trigger(cls.Issued, letter_id=letter.id, period=period,
                        issuer_unit_id=issuer_unit_id, target_unit_id=target_unit_id,
@@ -451,7 +486,9 @@ class MicroPowerList(Aggregate):
         return "%s/%s" % (unit_id, post)
 
     @classmethod
-    def draft_for(cls, unit_id: str, post: str, content: dict):
+    def draft_for(cls, unit_id: str, post: str, content: dict, *, taken: bool = False):
+        if taken:  # one list per post: the id says so
+            raise Conflict("岗位「%s」的小微权力清单已存在，请直接修改" % post)
         _check_steps(content)
         m = cls(cls.list_id(unit_id, post))
         m.trigger(cls.Drafted, list_id=m.id, unit_id=unit_id, post=post, content=content)
@@ -608,8 +645,12 @@ class IntegrityPledge(Aggregate):
 
     @classmethod
     def make(cls, person: dict, role: str, pledged_on, today, text: str, witnesses: list[dict],
-             occasion: str | None):
-        """``person``: the register's row (unit_id, roles); dates are ``date``s."""
+             occasion: str | None, *, taken: bool = False):
+        """``person``: the register's row (unit_id, roles, name); dates are ``date``s;
+        ``taken``: the person's pledge of that year exists."""
+        if taken:
+            raise Conflict("%s已作出 %d 年度的廉政承诺" % (person.get("name"), pledged_on.year),
+                           {"person_id": ["本年度已承诺"]})
         errors = {}
         if role not in (person.get("roles") or ()):
             errors["role"] = ["该人员不是%s" % PERSON_ROLES.label(role)]
@@ -683,8 +724,13 @@ class DisciplineTraining(Aggregate):
         return "%s/%s/%s" % (person_id, trained_on, sha1(course.strip().encode()).hexdigest()[:12])
 
     @classmethod
-    def record(cls, person: dict, course: str, trained_on, today, hours: float, organiser: str | None):
-        """``person``: the register's row (person_id, unit_id, roles); dates are ``date``s."""
+    def record(cls, person: dict, course: str, trained_on, today, hours: float, organiser: str | None, *,
+               taken: bool = False):
+        """``person``: the register's row (person_id, unit_id, roles, name); dates are ``date``s;
+        ``taken``: the same course on the same day is recorded already."""
+        if taken:
+            raise Conflict("%s %s 的「%s」培训已登记" % (person.get("name"), trained_on.isoformat(), course),
+                           {"course": ["同一天的同一课程已登记"]})
         errors = training_errors(person, trained_on, today, hours)
         if errors:
             raise RuleViolation("培训记录未能登记：%s" % "；".join(v[0] for v in errors.values()), errors)
@@ -797,7 +843,11 @@ class ExemplaryRound(Aggregate):
         return ("exr-%d-%s" % (year, unit_id))[:100]
 
     @classmethod
-    def open(cls, unit_id: str, year: int, title: str, exemplars: int):
+    def open(cls, unit_id: str, year: int, title: str, exemplars: int, *, unit_name: str | None = None,
+             taken: bool = False):
+        """One round per unit and year (``taken``: that round exists)."""
+        if taken:
+            raise Conflict("%s %d 年度的模范科室评选已开启" % (unit_name or unit_id, year), {"year": ["本年度已有评选"]})
         r = cls(cls.round_id(unit_id, year))
         r.trigger(cls.Opened, round_id=r.id, unit_id=unit_id, year=year, title=title, exemplars=exemplars)
         return r
@@ -806,9 +856,12 @@ class ExemplaryRound(Aggregate):
         if self.status != "open":
             raise RuleViolation("评选已结束，结果不能再改动", {"round_id": ["评选已结束"]})
 
-    def nominate(self, nominee: dict, in_scope: bool):
-        """``nominee``: the unit's row; ``in_scope``: it is below the organising unit."""
+    def nominate(self, nominee: dict, organiser_path: str | None):
+        """``nominee``: the unit's row (``kind``, ``path``); ``organiser_path``: the organising
+        unit's path in the tree - the nominee must be below it."""
         self._require_open()
+        mine = nominee.get("path")
+        in_scope = bool(organiser_path and mine and mine.startswith(organiser_path))
         errors = {}
         if not in_scope or nominee["unit_id"] == self.unit_id:
             errors["nominee_unit_id"] = ["须是本单位的下级单位"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from sqlalchemy import Column, Integer, String, Table, select
 
 from services.units.domain import exemplary_ranking
-from services.units.projections import metadata, subtree, units
+from services.units.projections import metadata, units
+from services.units.queries import subtree
 from shared.db import JSONText
+from shared.errors import NotFound
 from shared.projections import Projection, on
 
 rounds = Table(
@@ -57,6 +59,14 @@ EXEMPLARY = ExemplaryRounds()
 
 def _names(conn, ids) -> dict[str, str]:
     return dict(conn.execute(select(units.c.unit_id, units.c.name).where(units.c.unit_id.in_(list(ids)))).all())
+
+
+def require_round_unit(conn, round_id: str) -> str:
+    """The organising unit of a round, or a 404 naming ``round_id``."""
+    unit_id = conn.execute(select(rounds.c.unit_id).where(rounds.c.round_id == round_id)).scalar()
+    if unit_id is None:
+        raise NotFound("没有这一轮评选", {"round_id": ["不存在"]})
+    return unit_id
 
 
 def list_rounds(conn, unit_id: str) -> list[dict]:

@@ -11,32 +11,26 @@ their kind) and a round's scope is the organising unit's subtree, both kept here
 """
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from services.units import exemplary as ex
+from services.units import queries as q
 from services.units import schemas as s
-from services.units.application import _require_unit, app
+from services.units.application import app
 from services.units.domain import ExemplaryRound
-from services.units.projections import unit_path
 from shared.auth import ANY_ROLE, WRITERS
-from shared.errors import Conflict, NotFound
+from shared.errors import NotFound
 
 
 def _round_unit(conn, data) -> str:
-    unit_id = conn.execute(select(ex.rounds.c.unit_id).where(ex.rounds.c.round_id == data["round_id"])).scalar()
-    if unit_id is None:
-        raise NotFound("没有这一轮评选", {"round_id": ["不存在"]})
-    return unit_id
+    return ex.require_round_unit(conn, data["round_id"])
 
 
 @app.command("open_exemplary_round", s.OpenExemplaryRound, roles=WRITERS, scope="unit_id", status=201)
 def open_exemplary_round(uow, d):
     """模范科室评选: a unit opens the year's round (one per unit and year)."""
-    unit = _require_unit(uow.conn, d["unit_id"])
+    unit = uow.units.require(d["unit_id"])
     round_id = ExemplaryRound.round_id(d["unit_id"], d["year"])
-    if uow.exists(ExemplaryRound, round_id):
-        raise Conflict("%s %d 年度的模范科室评选已开启" % (unit["name"], d["year"]), {"year": ["本年度已有评选"]})
-    r = ExemplaryRound.open(d["unit_id"], d["year"], d["title"], d["exemplars"])
+    r = ExemplaryRound.open(d["unit_id"], d["year"], d["title"], d["exemplars"], unit_name=unit["name"],
+                            taken=uow.exists(ExemplaryRound, round_id))
     uow.save(r)
     return {"round_id": r.id}
 
@@ -45,9 +39,8 @@ def open_exemplary_round(uow, d):
 def nominate_exemplary(uow, d):
     """A section, secondary unit or window below the organising unit nominated."""
     r = uow.get(ExemplaryRound, d["round_id"])
-    nominee = _require_unit(uow.conn, d["nominee_unit_id"])
-    path, mine = unit_path(uow.conn, r.unit_id), unit_path(uow.conn, nominee["unit_id"])
-    r.nominate(nominee, in_scope=bool(path and mine and mine.startswith(path)))
+    nominee = uow.units.require(d["nominee_unit_id"])
+    r.nominate(nominee, organiser_path=uow.units.path(r.unit_id))
     uow.save(r)
     return {"round_id": r.id, "nominees": len(r.nominees)}
 
@@ -74,7 +67,7 @@ def close_exemplary_round(uow, d):
 
 @app.query("list_exemplary_rounds", s.ExemplaryRounds, roles=ANY_ROLE, scope="unit_id")
 def list_exemplary_rounds(conn, d, actor):
-    _require_unit(conn, d["unit_id"])
+    q.require_unit(conn, d["unit_id"])
     return {"rounds": ex.list_rounds(conn, d["unit_id"])}
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 from sqlalchemy import Column, Integer, String, Table, Text, select
 
 from services.units.domain import PLEDGE_ROLES
-from services.units.projections import metadata, people, subtree
+from services.units.projections import metadata, people
+from services.units.queries import subtree
 from shared.db import JSONText
+from shared.errors import NotFound
 from shared.projections import Projection, on
 
 pledges = Table(
@@ -54,6 +56,14 @@ def list_pledges(conn, unit_id: str, year: int) -> list[dict]:
     names = _names(conn, {r["person_id"] for r in rows})
     return [dict(r, unit_name=units[r["unit_id"]]["name"], name=names.get(r["person_id"]))
             for r in rows]
+
+
+def require_pledge_unit(conn, pledge_id: str) -> str:
+    """The unit of a pledge, or a 404 naming ``pledge_id``."""
+    unit_id = conn.execute(select(pledges.c.unit_id).where(pledges.c.pledge_id == pledge_id)).scalar()
+    if unit_id is None:
+        raise NotFound("没有这份承诺", {"pledge_id": ["不存在"]})
+    return unit_id
 
 
 def get_pledge(conn, pledge_id: str) -> dict | None:

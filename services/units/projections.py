@@ -1,16 +1,12 @@
-"""Read models of the units service, and the queries that read them."""
+"""Read models of the units service: the tables and the projections that build them
+(the queries that read them: ``queries.py``)."""
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean, Column, Integer, MetaData, String, Table, and_, func, or_, select,
-)
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table
 
 from shared.db import JSONText
-from shared.projections import Projection, on, startswith
-from shared.fields import cursor_after
-from shared.unittree import (
-    UnitTreeProjection, path_of, subtree_of, subtree_page, unit_of, unit_tree_table,
-)
+from shared.projections import Projection, on
+from shared.unittree import UnitTreeProjection, unit_tree_table
 
 metadata = MetaData()
 
@@ -152,60 +148,4 @@ UNIT_TREE = UnitTreeProjection(units, "Unit", "unit_tree")
 PROJECTIONS = [UNIT_TREE, People(), Responsibility(), MicroPower()]
 
 
-# -- queries ---------------------------------------------------------------------------
-def unit_path(conn, unit_id: str) -> str | None:
-    return path_of(conn, units, unit_id)
-
-
-def unit_row(conn, unit_id: str) -> dict | None:
-    return unit_of(conn, units, unit_id)
-
-
-def subtree(conn, unit_id: str, include_inactive: bool = False) -> list[dict]:
-    return subtree_of(conn, units, unit_id, include_inactive)
-
-
-def subtree_units_page(conn, unit_id: str, limit: int, after: str | None = None,
-                       include_inactive: bool = False) -> dict:
-    rows, cursor = subtree_page(conn, units, unit_id, limit, after, include_inactive)
-    return {"units": rows, "next": cursor}
-
-
-def _prefix(path: str):
-    return startswith(units.c.path, path)
-
-
-def coverage(conn, unit_id: str, period: str, limit: int = 500, after: str | None = None) -> dict:
-    """责任书 coverage (全覆盖) of a subtree: every active unit below the root, down to
-    基层站所, should hold a signed letter for the period. The figures cover the whole
-    subtree (counted by the database); ``unsigned`` is one page of ``limit`` units in
-    path order after ``after``, with the cursor of the next page in ``next``."""
-    path = unit_path(conn, unit_id)
-    joined = units.outerjoin(letters, and_(letters.c.target_unit_id == units.c.unit_id,
-                                           letters.c.period == period))
-    below = (_prefix(path), units.c.unit_id != unit_id, units.c.active.is_(True))
-    by_kind: dict[str, dict] = {}
-    for kind, status, n in conn.execute(
-            select(units.c.kind, letters.c.status, func.count()).select_from(joined)
-            .where(*below).group_by(units.c.kind, letters.c.status)):
-        k = by_kind.setdefault(kind, {"total": 0, "signed": 0})
-        k["total"] += n
-        k["signed"] += n if status == "signed" else 0
-    total = sum(k["total"] for k in by_kind.values())
-    signed = sum(k["signed"] for k in by_kind.values())
-    q = (select(units.c.unit_id, units.c.name, units.c.kind, units.c.level, units.c.path,
-                letters.c.status).select_from(joined)
-         .where(*below, or_(letters.c.status.is_(None), letters.c.status != "signed")))
-    if after is not None:
-        q = q.where(units.c.path > after)
-    rows = conn.execute(q.order_by(units.c.path).limit(limit + 1)).mappings().all()
-    unsigned = [{"unit_id": r["unit_id"], "name": r["name"], "kind": r["kind"], "level": r["level"],
-                 "letter": r["status"] or "none"} for r in rows[:limit]]
-    return {"unit_id": unit_id, "period": period, "total": total, "signed": signed,
-            "coverage": round(signed / total, 4) if total else 1.0,
-            "by_kind": dict(sorted(by_kind.items())), "unsigned": unsigned,
-            "next": cursor_after(rows[limit - 1]["path"]) if len(rows) > limit else None}
-
-
-__all__ = ["PROJECTIONS", "unit_path", "unit_row", "subtree", "subtree_units_page", "coverage", "metadata",
-           "units", "people", "documents", "letters", "micro_power"]
+__all__ = ["PROJECTIONS", "UNIT_TREE", "metadata", "units", "people", "documents", "letters", "micro_power"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 from sqlalchemy import Column, Float, Integer, String, Table, select
 
 from services.units.domain import discipline_duty, needs_discipline_member
-from services.units.projections import metadata, people, subtree
+from services.units.projections import metadata, people
+from services.units.queries import subtree
 from shared.projections import Projection, on
 
 trainings = Table(

@@ -12,34 +12,28 @@ records are about the same private people, so they stay beside them on the node.
 """
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
+from services.units import queries as q
 from services.units import schemas as s
-from services.units.application import _require_unit, app
+from services.units.application import app
 from services.units.domain import DisciplineTraining
-from services.units.pledges_app import _person, _person_unit
+from services.units.pledges_app import _person_unit, today
 from services.units.roster import roster
-from shared import config
 from shared.auth import ANY_ROLE, WRITERS
-from shared.errors import Conflict
 
 
 @app.command("record_discipline_training", s.RecordDisciplineTraining, roles=WRITERS, scope=_person_unit,
              status=201)
 def record_discipline_training(uow, d):
     """选优配强: a training a 纪检委员 attended (the course, its date and hours)."""
-    person = _person(uow.conn, d)
+    person = uow.units.person(d["person_id"])
     training_id = DisciplineTraining.training_id(person["person_id"], d["trained_on"].isoformat(), d["course"])
-    if uow.exists(DisciplineTraining, training_id):
-        raise Conflict("%s %s 的「%s」培训已登记" % (person["name"], d["trained_on"].isoformat(), d["course"]),
-                       {"course": ["同一天的同一课程已登记"]})
-    today = uow.now.astimezone(ZoneInfo(config.timezone_name())).date()
-    t = DisciplineTraining.record(person, d["course"], d["trained_on"], today, d["hours"], d["organiser"])
+    t = DisciplineTraining.record(person, d["course"], d["trained_on"], today(uow), d["hours"], d["organiser"],
+                                  taken=uow.exists(DisciplineTraining, training_id))
     uow.save(t)
     return {"training_id": t.id, "person_id": person["person_id"]}
 
 
 @app.query("discipline_roster", s.DisciplineRoster, roles=ANY_ROLE, scope="unit_id")
 def discipline_roster(conn, d, actor):
-    _require_unit(conn, d["unit_id"])
+    q.require_unit(conn, d["unit_id"])
     return roster(conn, d["unit_id"], d["year"])
