@@ -57,6 +57,8 @@ SUB_KINDS = Choices("附属记录类型", {"contribution": "补充内容", "comm
                                  "signup": "报名", "attendance": "参加记录", "endorsement": "推荐",
                                  "proposal": "方案", "followup": "督办记录"})
 # the statuses the five record kinds move through (each kind uses some of them)
+ACTIVITY_STATUSES = ("planned", "announced", "completed", "cancelled")    # of RECORD_STATUSES
+PROBLEM_STATUSES = ("draft", "open", "solution_accepted", "resolved")     # of RECORD_STATUSES
 RECORD_STATUSES = Choices("记录状态", {"draft": "草稿", "planned": "计划中", "announced": "已发布",
                                    "completed": "已完成", "cancelled": "已取消", "open": "待解决",
                                    "solution_accepted": "已采纳方案", "resolved": "已解决",
@@ -78,6 +80,10 @@ FEDERATION_LINK_STATES = Choices("联邦链路状态", {"starting": "正在连�
                                             "error": "出错", "shutdown": "已停止"})
 
 
+# what a comment may discuss: a shared record (督办件 aside: the city follows those up) or a proposal
+COMMENT_PARENT_KINDS = (*(k for k in RECORD_KINDS if k != "escalation"), "proposal")
+
+
 def kind_label(kind: str) -> str:
     """A record's or sub-record's kind as a person reads it (经验, 方案, ...)."""
     return RECORD_KINDS.labels.get(kind) or SUB_KINDS.label(kind)
@@ -95,6 +101,7 @@ SUB_STATUSES = Choices("附属记录状态", {
 DEADLINE_STATES = Choices("期限状态", {"overdue": "已逾期", "due_soon": "即将到期",
                                    "on_track": "按期推进", "done": "已解决"})
 INDICATOR_SOURCES = ("supervision", "education", "units")
+COMPARED_SOURCES = ("supervision", "education")  # the INDICATOR_SOURCES 上下互比 compares
 # discipline: 四种形态 counts per quarter for the whole node (counts only, never records)
 INDICATOR_SCOPES = ("unit", "district", "discipline")
 # 上下互比: the figures the districts' supervision and education services publish
@@ -545,7 +552,7 @@ class Comment(SubRecord):
         comment_id: RecordId
         sharing: Sharing
         recipients: Recipients
-        parent_kind: OneOf(("experience", "case", "activity", "exemplar", "problem", "proposal",))
+        parent_kind: OneOf(COMMENT_PARENT_KINDS)
         parent_id: Annotated[str, {
             "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
         }, "the record or proposal commented on"]
@@ -716,7 +723,7 @@ class JointActivity(Record):
         ends_at: DateTimeStr
         location: Text(300)
         invited_nodes: InvitedNodes
-        status: OneOf(("planned", "announced", "completed", "cancelled",))
+        status: OneOf(ACTIVITY_STATUSES)
         outcome: Outcome | None
 
     class Published(_Published):
@@ -733,7 +740,7 @@ class JointActivity(Record):
         ends_at: DateTimeStr
         location: Text(300)
         invited_nodes: InvitedNodes
-        status: OneOf(("planned", "announced", "completed", "cancelled",))
+        status: OneOf(ACTIVITY_STATUSES)
         outcome: Outcome | None
 
     class Rescheduled(Event):
@@ -1161,7 +1168,7 @@ class JointProblem(Record):
         context: Text(20000)
         deadline: DateStr
         tags: Topics
-        status: OneOf(("draft", "open", "solution_accepted", "resolved",))
+        status: OneOf(PROBLEM_STATUSES)
         accepted_proposal_id: RecordRef | None
         resolution: Resolution | None
 
@@ -1176,7 +1183,7 @@ class JointProblem(Record):
         context: Text(20000)
         deadline: DateStr
         tags: Topics
-        status: OneOf(("draft", "open", "solution_accepted", "resolved",))
+        status: OneOf(PROBLEM_STATUSES)
         accepted_proposal_id: RecordRef | None
         resolution: Resolution | None
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.exchange.domain import (
-    CONTRIBUTION_TYPES, EXEMPLAR_CATEGORIES, RECORD_KINDS, SHARING_LEVELS,
+    COMPARED_SOURCES, CONTRIBUTION_TYPES, EXEMPLAR_CATEGORIES, FOLLOW_UP_ACTIONS, RECORD_KINDS,
+    SHARING_LEVELS,
 )
 from shared.fields import (
     AwareDateTime, DateString, Id, Integer, Month, Name, Pattern, Period, Text,
@@ -290,14 +291,14 @@ class RecordRef(Schema):
 class Compare(Schema):
     period = Period(required=True)
     indicator = Name(60, load_default=None)
-    source = fields.String(load_default=None, validate=validate.OneOf(("supervision", "education")))
+    source = fields.String(load_default=None, validate=validate.OneOf(COMPARED_SOURCES))
 
 
 class CityComparison(Schema):
     period = Period(load_default=None)   # none: the latest period published
     indicator = Name(60, load_default=None)
     node = NodeId(load_default=None)     # drill down into one district's units
-    source = fields.String(load_default=None, validate=validate.OneOf(("supervision", "education")))
+    source = fields.String(load_default=None, validate=validate.OneOf(COMPARED_SOURCES))
     limit = Integer(load_default=10, validate=validate.Range(1, 100))
 
 
@@ -310,8 +311,7 @@ class FollowUpEscalation(Schema):
     case_id = Ref(required=True)
     unit_id = UnitId(required=True)      # the city unit following it up
     action = fields.String(required=True, validate=validate.OneOf(
-        ("supervise", "phone", "letter", "visit", "interview"),
-        error="督办方式须为：督办、电话督办、发函督办、实地督办、约谈提醒之一"))
+        FOLLOW_UP_ACTIONS, error="督办方式须为：%s之一" % "、".join(FOLLOW_UP_ACTIONS.labels.values())))
     note = Text(2000, required=True)
     respond_by = Date(load_default=None)
 

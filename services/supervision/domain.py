@@ -29,7 +29,9 @@ from typing import Annotated
 
 from shared.aggregate import Aggregate, IdStr, DateStr, DateTimeStr, NonEmptyStr, Count, OneOf
 from shared.errors import BadInput, RuleViolation
-from services.supervision.settings import CADENCE_MONTHS, POST_FLAGS
+# ESCALATION_LEVELS: the ladder's levels are configured in settings; named here too so the label
+# catalogue (which reads domain modules) has them for the 督办 records of tasks and rectifications
+from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
 from shared.labels import Choices
 
 # -- vocabularies ------------------------------------------------------------------------
@@ -71,6 +73,8 @@ FACT_SOURCES = Choices("指标数据来源", {
 INSPECTION_STATUSES = Choices("检查状态", {"planned": "已计划", "completed": "已完成",
                                           "cancelled": "已取消"})
 ROUND_STATUSES = Choices("研判轮次状态", {"open": "评分中", "finalized": "已定稿"})
+# a screening against its schedule (ScreeningSchedule.ScreeningRecorded)
+SCREENING_STATUSES = Choices("排查情况", {"on_time": "按期排查", "late": "逾期排查", "extra": "提前排查"})
 RECTIFICATION_STATUSES = Choices("整改状态", {"open": "整改中", "evidence_submitted": "已提交佐证",
                                              "closed": "已销号"})
 DISCIPLINE_FORMS = (1, 2, 3, 4)  # 第一种形态 ... 第四种形态
@@ -205,7 +209,7 @@ Inspectors = Annotated[list, {
 MaxScore = Annotated[float, {"exclusiveMinimum": 0}]
 Percent = Annotated[float, {"minimum": 0, "maximum": 100}]
 PostFlags = Annotated[list, {
-    "items": {"enum": ["concentrated_power", "fund_intensive", "resource_rich"]},
+    "items": {"enum": list(POST_FLAGS)},
     "uniqueItems": True,
 }]
 DuePeriod = Annotated[str, {"pattern": "^\\d{4}(-(H[12]|Q[1-4]|0[1-9]|1[0-2]))?$"}]
@@ -229,14 +233,7 @@ Dimensions = Annotated[list, {
                         "name": {"type": "string", "minLength": 1},
                         "weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                         "source": {
-                            "enum": [
-                                "manual",
-                                "rectification_closure_rate",
-                                "rectification_timeliness",
-                                "screening_on_time",
-                                "education_compliance",
-                                "inspection_score",
-                            ],
+                            "enum": list(FACT_SOURCES),
                         },
                         "max_score": {"type": "number", "exclusiveMinimum": 0},
                     },
@@ -359,13 +356,7 @@ class Inspection(Aggregate):
                 "required": ["role", "name"],
                 "properties": {
                     "role": {
-                        "enum": [
-                            "party_secretary",
-                            "unit_head",
-                            "discipline_member",
-                            "cadre",
-                            "member",
-                        ],
+                        "enum": list(RESPONSIBLE_ROLES),
                     },
                     "name": {"type": "string", "minLength": 1},
                 },
@@ -687,7 +678,7 @@ class Rectification(Aggregate):
         rect_id: IdStr
         unit_id: IdStr
         step: Annotated[int, {"minimum": 1}]
-        level: OneOf(("owner_unit", "unit_head", "district_office", "city",))
+        level: OneOf(ESCALATION_LEVELS)
         target: Annotated[dict, {
             "additionalProperties": False,
             "properties": {
@@ -695,13 +686,7 @@ class Rectification(Aggregate):
                 "roles": {
                     "type": "array",
                     "items": {
-                        "enum": [
-                            "party_secretary",
-                            "unit_head",
-                            "discipline_member",
-                            "cadre",
-                            "member",
-                        ],
+                        "enum": list(RESPONSIBLE_ROLES),
                     },
                 },
                 "counts_only": {"type": "boolean"},  # the city rung before it got the case
@@ -912,7 +897,7 @@ class RiskPoint(Aggregate):
         weight: Annotated[float, {"minimum": 1}]
         weighted_score: Annotated[float, {"minimum": 0}]
         level: OneOf(RISK_LEVELS)
-        colour: OneOf(("red", "yellow", "green",))
+        colour: OneOf(tuple(LEVEL_COLOURS.values()))
 
         def apply(self, p):
             p.assessments += 1
@@ -1102,7 +1087,7 @@ class ScreeningSchedule(Aggregate):
         period: DuePeriod
         due_period: DuePeriod
         due_on: DateStr
-        status: OneOf(("on_time", "late", "extra",))
+        status: OneOf(SCREENING_STATUSES)
         missed_periods: Count
         risk_points_reviewed: Count
         new_risk_points: Count
@@ -1757,10 +1742,6 @@ class DistrictIndicators(_Published):
 # Overdue tasks behave as overdue rectifications do: flagged once, every ladder step taken
 # once (the same ``due_escalations`` and grace periods), paused while a completion awaits
 # acceptance, restarted by an extension.
-# the ladder's levels are configured in settings; named here too so the label catalogue
-# (which reads domain modules) has them for the 督办 records of tasks and rectifications
-from services.supervision.settings import ESCALATION_LEVELS  # noqa: E402
-
 TASK_STATUSES = Choices("任务状态", {"open": "推进中", "reported": "已报完成待验收",
                                      "accepted": "已验收办结", "cancelled": "已撤销"})
 TASK_SOURCES = Choices("任务来源", {"task_list": "任务清单", "meeting": "推进会议定事项"})

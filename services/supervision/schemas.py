@@ -9,10 +9,11 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.supervision.domain import (
-    CAMPAIGN_KINDS, DISCIPLINE_FORMS, FACT_SOURCES, FINDING_SOURCES, FOUR_WINDS, KEY_POST_KINDS,
-    MEETING_KINDS, RESPONSIBLE_ROLES, RISK_CATEGORIES, RISK_LEVELS, SEVERITIES, TASK_STATUSES,
+    CADENCES, CAMPAIGN_KINDS, DISCIPLINE_FORMS, FACT_SOURCES, FINDING_SOURCES, FOUR_WINDS,
+    INSPECTION_STATUSES, KEY_POST_KINDS, MEETING_KINDS, RECTIFICATION_STATUSES, RESPONSIBLE_ROLES,
+    RISK_CATEGORIES, RISK_LEVELS, SEVERITIES, TASK_STATUSES,
 )
-from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
+from services.supervision.settings import ESCALATION_LEVELS, POST_FLAGS
 from services.supervision.evidence import REF_RE
 from shared.fields import (
     AsOf, AwareDateTime, Cursor, Date, Id, Integer, Limit, Name, Pattern, Period, Text, distinct,
@@ -128,7 +129,7 @@ class CancelInspection(InspectionRef):
 
 class ListInspections(SubtreeQuery):
     status = fields.String(load_default=None,
-                           validate=validate.OneOf(("planned", "completed", "cancelled")))
+                           validate=validate.OneOf(INSPECTION_STATUSES))
 
 
 # -- findings and rectification -----------------------------------------------------------------------
@@ -194,7 +195,7 @@ class ExtendDeadline(RectRef):
 
 class ListRectifications(SubtreeQuery):
     status = fields.String(load_default=None,
-                           validate=validate.OneOf(("open", "evidence_submitted", "closed")))
+                           validate=validate.OneOf(RECTIFICATION_STATUSES))
     source = fields.String(load_default=None, validate=validate.OneOf(FINDING_SOURCES))
 
 
@@ -210,7 +211,7 @@ class RectificationBoard(UnitRef):
     """整改看板: each status column's count and one page of it (or one column's page)."""
     soon_days = Integer(load_default=7, validate=validate.Range(0, 365))
     status = fields.String(load_default=None,
-                           validate=validate.OneOf(("open", "evidence_submitted", "closed")))
+                           validate=validate.OneOf(RECTIFICATION_STATUSES))
     limit = Integer(load_default=50, validate=validate.Range(1, 500))
     offset = Offset()
 
@@ -280,11 +281,11 @@ class ListRiskPoints(SubtreeQuery):
 
 # -- screening ----------------------------------------------------------------------------------------
 class EstablishScreening(UnitRef):
-    cadence = fields.String(load_default=None, validate=validate.OneOf(tuple(CADENCE_MONTHS)))
+    cadence = fields.String(load_default=None, validate=validate.OneOf(CADENCES))
 
 
 class SetCadence(UnitRef):
-    cadence = fields.String(required=True, validate=validate.OneOf(tuple(CADENCE_MONTHS)))
+    cadence = fields.String(required=True, validate=validate.OneOf(CADENCES))
 
 
 class RecordScreening(UnitRef):
