@@ -22,8 +22,9 @@ city's exchange applies them when they arrive, and flushed in bulk; the query re
 these tables and the exemplar records, so how the events arrived does not change what is
 measured. Only PostgreSQL runs; no nameko service and no broker are needed here.
 
-Not built yet (see docs/scaling.md): the 1 + 11 demo network, the year's scenario
-generator, and the propagation, catch-up and rebuild figures of issue 13.
+``scale_catchup_events_per_s`` and ``scale_rebuild_events_per_s`` are measured in
+bench/scale_catchup.py and bench/scale_rebuild.py. Not built yet (see docs/scaling.md):
+the 1 + 11 demo network, the year's scenario generator and the propagation figure.
 """
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ import random
 from bench.common import AT_MOST, Timer, interleaved, judged, percentile, scratch_database
 from shared.db import drop_database, make_engine
 
-FIGURES = ("scale_city_compare_p99_ms", "scale_city_compare_growth")
+FIGURES = ("scale_city_compare_p99_ms", "scale_city_compare_growth",
+           # measured in their own modules (bench/scale_catchup.py, bench/scale_rebuild.py)
+           "scale_catchup_events_per_s", "scale_rebuild_events_per_s")
 
 UNITS_PER_DISTRICT = 300
 PERIOD = "2026-Q3"
@@ -175,6 +178,20 @@ def measure_full(engine, calls: int = 3) -> list[float]:
 
 
 def run(var_dir: str = "var", only=None) -> dict:
+    from bench.common import wanted
+    figures = {}
+    if wanted(only, "scale_city_compare_p99_ms", "scale_city_compare_growth"):
+        figures.update(run_compare(var_dir, only))
+    if wanted(only, "scale_catchup_events_per_s"):
+        from bench import scale_catchup
+        figures.update(scale_catchup.run(var_dir))
+    if wanted(only, "scale_rebuild_events_per_s"):
+        from bench import scale_rebuild
+        figures.update(scale_rebuild.run(var_dir))
+    return figures
+
+
+def run_compare(var_dir: str = "var", only=None) -> dict:
     from services.exchange.projections import metadata
     from services.exchange.ranking import metadata as ranking_metadata
     url = scratch_database("scale")
