@@ -21,7 +21,7 @@ from shared.errors import NotFound
 from shared.federation.broker import BrokerAdmin
 from shared.service import EventSourcing
 from tests.fixtures import AMQP_SERVER, RABBIT_API
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 SERVICES = ("units", "supervision", "education", "exchange")
 

@@ -22,6 +22,7 @@ from shared.federation.broker import (
     Topology,
     amqp_uri_for_vhost,
 )
+from tests.harness import wait_for
 
 # Same environment variables as tests/conftest.py, so CI can point both elsewhere.
 AMQP_BASE = os.environ.get("QINGLIAN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
@@ -29,7 +30,7 @@ RABBIT_API = re.sub(r"/api/?$", "", os.environ.get("QINGLIAN_TEST_RABBIT_API",
                                                    "http://127.0.0.1:15672"))
 PG_SERVER = make_url(os.environ.get("QINGLIAN_TEST_PG",
                                     "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"))
-WAIT = 20.0  # upper bound of every wait in this folder
+WAIT = 20.0  # how long the federation links may take to run
 
 
 @pytest.fixture(scope="session")
@@ -108,15 +109,6 @@ class Tap:
         except Exception:
             pass
 
-
-def wait_for(predicate, timeout: float = WAIT, step: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(step)
 
 
 class Star:

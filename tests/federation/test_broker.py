@@ -1,8 +1,9 @@
 """Federation links on the real broker: city, district-a and district-b are vhosts.
 
 Every message a test publishes has its own message id, and "exactly once" is counted
-on that id after waiting ~2 s for stragglers (a loop or a second path would show up
-as a second copy, on the origin itself or at a peer)."""
+on that id once a marker published after it, with the same routing key, has arrived
+where the message did (a loop or a second path would show up as a second copy, on the
+origin itself or at a peer, and a federation link delivers in order)."""
 from __future__ import annotations
 
 import time
@@ -28,10 +29,10 @@ from shared.federation.broker import (
     vhost_of,
 )
 from shared.federation.envelope import KeyRing, generate_keypair, loads, sign, verify
+from tests.harness import assert_nothing_after, wait_for
 
-from .conftest import WAIT, wait_for
+from .conftest import WAIT
 
-SETTLE = 2.0  # how long we wait for a duplicate that should never come
 
 
 def published_case(key, origin="district-a", seq=1):
@@ -54,10 +55,23 @@ def publish_and_count(star, source, targets, envelope):
         return all(star.taps[t].with_id(mid) for t in targets)
 
     wait_for(everywhere, what="%s's message at %s" % (source, targets))
-    time.sleep(SETTLE)
-    for tap in star.taps.values():
-        tap.drain()
+    marker_after(star.taps, source, rk, props, [source, *targets])
     return {n: tap.with_id(mid) for n, tap in star.taps.items()}
+
+
+def marker_after(taps, source, routing_key, props, where):
+    """Publish a marker at ``source`` with the message's routing key and properties and
+    wait until it has reached every node of ``where`` (those the message reached): it
+    travels the message's links behind it, so a copy of the message still on its way
+    there would have arrived first. Every tap is drained meanwhile."""
+    marker = "marker-%s" % uuid.uuid4().hex
+    taps[source].publish(routing_key, b"marker", **dict(props, message_id=marker))
+
+    def arrived():
+        for tap in taps.values():
+            tap.drain()
+        return all(taps[n].with_id(marker) for n in where)
+    assert_nothing_after(arrived, what="a marker from %s, sent after it, at %s" % (source, where))
 
 
 # ------------------------------------------------------------------ routing keys
@@ -219,10 +233,10 @@ def taps_on(star, exchange, bindings):
     return taps
 
 
-def settle_and_count(taps, mid):
-    time.sleep(SETTLE)
-    for tap in taps.values():
-        tap.drain()
+def settle_and_count(taps, mid, source, routing_key, props, where):
+    """How many copies of ``mid`` each tap holds, once a marker sent after it along the same
+    path (``marker_after``) has reached ``where``."""
+    marker_after(taps, source, routing_key, props, where)
     return {n: len(tap.with_id(mid)) for n, tap in taps.items()}
 
 
@@ -239,7 +253,8 @@ def test_city_only_record_never_reaches_another_district(star):
     city_taps["district-a"].publish(keys[0], rk_body_props[1], **rk_body_props[2])
     wait_for(lambda: city_taps["city"].drain() or city_taps["city"].with_id(env["event_id"]),
              what="the city-only record at the city")
-    seen = settle_and_count(city_taps, env["event_id"])
+    seen = settle_and_count(city_taps, env["event_id"], "district-a", keys[0], rk_body_props[2],
+                            ["city", "district-a"])
     assert seen == {"city": 1, "district-a": 1, "district-b": 0}
     star.taps["district-b"].drain()
     named_b["district-b"].drain()
@@ -263,7 +278,7 @@ def test_named_record_enters_only_its_recipients_brokers(star):
     taps["district-a"].publish(keys[0], body, **props)
     wait_for(lambda: taps["district-b"].drain() or taps["district-b"].with_id(env["event_id"]),
              what="the named record at district-b")
-    assert settle_and_count(taps, env["event_id"]) == {
+    assert settle_and_count(taps, env["event_id"], "district-a", keys[0], props, ["district-b"]) == {
         "city": 0, "district-a": 0, "district-b": 1}
     for tap in taps.values():
         tap.close()

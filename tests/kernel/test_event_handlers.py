@@ -27,7 +27,7 @@ import shared.service
 from services.exchange.service import ExchangeService
 from shared.service import EventSourcing, NodeService, idempotent
 from shared.store import dead_letters
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 
 def service_classes():

@@ -26,7 +26,7 @@ from nameko.testing.utils import find_free_port, get_extension
 
 from shared import fields as qf
 from shared.service import EventSourcing
-from tests.helpers import Api, wait_for
+from tests.harness import Api, wait_for
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
 UNIT_IDS = ["u-root", "u1"]

@@ -26,7 +26,7 @@ from services.units.service import UnitsService
 from shared.app import Application
 from shared.logs import QUIET_WARNINGS, JsonFormatter
 from shared.service import CorrelationContext, EventSourcing, NodeService, idempotent
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 log = logging.getLogger("tests.kernel.test_logs")
@@ -184,7 +184,7 @@ def _run_until_answering(cmd, env, port, tmp_path, then=lambda: None) -> str:
                 return requests.get("http://127.0.0.1:%d/metrics" % port, timeout=2).ok
             except requests.RequestException:
                 return False
-        wait_for(answering, timeout=60, interval=0.3)
+        wait_for(answering, timeout=60, step=0.3)
         r = requests.get("http://127.0.0.1:%d/api/list_units" % port,
                          headers={"X-Correlation-Id": "req-run-1"}, timeout=10)
         assert r.headers["X-Correlation-Id"] == "req-run-1"

@@ -10,7 +10,7 @@ import re
 from nameko.testing.utils import find_free_port, get_extension
 
 from shared.service import EventSourcing
-from tests.helpers import Api, wait_for
+from tests.harness import Api, wait_for
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 ENGLISH_WORD = re.compile(r"[A-Za-z]{4,}")

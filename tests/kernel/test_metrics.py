@@ -19,7 +19,7 @@ from shared.auth import NODE_ADMIN
 from shared.errors import RuleViolation
 from shared.metrics import OUTCOMES
 from shared.service import NodeService, idempotent
-from tests.helpers import Api, wait_for
+from tests.harness import Api, wait_for
 from tests.scrape import Scrape
 
 UNIT = {"unit_id": "qu", "name": "某区区直机关工委", "kind": "district_authority",

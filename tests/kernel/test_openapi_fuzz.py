@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 
 from shared import openapi
 from shared.service import EventSourcing
-from tests.helpers import Api, wait_for
+from tests.harness import Api, wait_for
 from tests.kernel.test_fuzz_operations import _events_by, _head, _service_class, _start
 
 EXAMPLES = int(os.environ.get("OPENAPI_FUZZ_EXAMPLES", "3"))

@@ -14,7 +14,7 @@ from shared.db import make_engine
 from shared.relay import Relay
 from shared.service import EventSourcing
 from shared.store import EventStore
-from tests.helpers import wait_for
+from tests.harness import wait_for
 from tests.kernel.relay_fixtures import (
     SOURCE, ConsumerService, append_things, seen_count, seen_numbers,
 )
@@ -83,7 +83,7 @@ def test_relay_killed_repeatedly_loses_nothing(source, consumer, node_config):
 
 
 def test_relay_publishes_in_log_order_with_position_headers(source, node_config):
-    from tests.helpers import Capture
+    from tests.harness import Capture
     cap = Capture(node_config["AMQP_URI"], "%s.events" % SOURCE)
     try:
         append_things(source, 0, 30)

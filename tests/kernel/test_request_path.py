@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from services.units.service import UnitsService
 from shared.service import EventSourcing
 from tests.fixtures import PG_SERVER, RABBIT_API
-from tests.helpers import Api, wait_for
+from tests.harness import Api, wait_for
 
 ROOT = {"unit_id": "qu", "name": "某区区直机关工委", "kind": "district_authority",
         "level": "district", "parent_id": None}

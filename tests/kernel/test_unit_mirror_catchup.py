@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from shared.service import EventSourcing
 from shared.unittree import unit_directory
+from tests.harness import wait_for
 
 from services.education.service import EducationService
 from services.exchange.service import ExchangeService
@@ -40,15 +41,6 @@ PLACES = ["units-first", "units-second", "units-third", "units-last"]
 TREE = {"dist": "/dist/", "fin": "/dist/fin/", "mkt": "/dist/mkt/", "fin-s1": "/dist/fin/fin-s1/",
         "mkt-g1": "/dist/fin/mkt-g1/"}
 
-
-def wait_for(check, timeout=40.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        eventlet.sleep(0.1)
-    raise AssertionError("timed out waiting for %s" % what)
 
 
 def mirrored(container) -> dict:
@@ -114,7 +106,7 @@ def run_order(order, node_config, var, container_factory):
                 with ClusterRpcProxy(base) as n:
                     register_tree(n, admin)
         for name in MIRRORS:
-            wait_for(lambda: mirrored(started[name]) == TREE,
+            wait_for(lambda: mirrored(started[name]) == TREE, 40,
                      what="%s's unit mirror (order %s)" % (name, " ".join(order)))
         # nothing was placed twice: one UnitMirror stream per unit, versions as in units
         with ClusterRpcProxy(base) as n:
@@ -198,7 +190,7 @@ def test_a_parent_whose_message_was_lost_is_caught_up_and_its_child_placed(conta
     education = container_factory(EducationService, cfg)
     education.start()   # declares its queue
     wait_for(lambda: get_extension(education, EventSourcing).runtime.__dict__.get(
-        "unit_mirror_catchup", {}).get("answered"), what="education's first catch-up")
+        "unit_mirror_catchup", {}).get("answered"), 40, what="education's first catch-up")
     education.stop()
     with ClusterRpcProxy(node_config) as n:
         n.units.register_unit({"unit_id": "dist", "name": "X区", "kind": "district_authority",
@@ -225,5 +217,5 @@ def test_a_parent_whose_message_was_lost_is_caught_up_and_its_child_placed(conta
         channel.close()
     education = container_factory(EducationService, cfg)
     education.start()
-    wait_for(lambda: mirrored(education) == {"dist": "/dist/", "fin": "/dist/fin/"},
+    wait_for(lambda: mirrored(education) == {"dist": "/dist/", "fin": "/dist/fin/"}, 40,
              what="the parent caught up and the child placed under it")

@@ -19,10 +19,10 @@ from shared import config
 from shared.auth import UserDirectory
 from shared.db import make_engine
 from tests.fixtures import AMQP_SERVER
+from tests.harness.pair import PASSWORD, TwoNodes
 
 REPO = Path(__file__).resolve().parents[3]
 SCREENSHOTS = REPO / "var" / "screenshots"
-PASSWORD = "mima2026ok"
 NODE = "district-console"
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
@@ -172,5 +172,12 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / ("%s.png" % name)), full_page=True)
 
 
-# the city + district pair with their consoles (services/console/tests/nodes.py), one per session
-from services.console.tests.nodes import two_nodes  # noqa: E402,F401
+@pytest.fixture(scope="session")
+def two_nodes(tmp_path_factory):
+    """The city and a district with their consoles (tests.harness.pair), one pair for the
+    whole session."""
+    pair = TwoNodes(tmp_path_factory.mktemp("two-nodes")).start()
+    try:
+        yield pair
+    finally:
+        pair.stop()

@@ -12,7 +12,7 @@ import requests
 import segno
 
 from services.console.tests.conftest import PASSWORD, shoot, start_node, stop_node
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
 YEAR = str(TODAY.year)
@@ -145,7 +145,7 @@ def test_build_a_four_level_tree_issue_and_sign_letters_and_publish_micro_power(
 
 
 def _wait(predicate):
-    return wait_for(predicate, timeout=30.0, interval=0.1)  # a loaded machine relays slowly
+    return wait_for(predicate, timeout=30.0, step=0.1)  # a loaded machine relays slowly
 
 
 def test_rectification_board_home_todos_and_users_page(node, page):

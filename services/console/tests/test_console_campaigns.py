@@ -11,7 +11,7 @@ import pytest
 
 from services.console.tests.conftest import shoot, start_node, stop_node
 from services.console.tests.test_console_tasks import _mirrored, pick, sign_in
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
 END = (TODAY + timedelta(days=60)).isoformat()

@@ -11,7 +11,7 @@ import pytest
 
 from services.console.city_pages import indicator_name, shown
 from services.console.tests.conftest import shoot
-from services.console.tests.nodes import wait_for
+from tests.harness import wait_for
 from services.console.tests.test_console_browser import sign_in
 
 DESK = {"viewport": {"width": 1366, "height": 900}, "locale": "zh-CN", "timezone_id": "Asia/Shanghai"}

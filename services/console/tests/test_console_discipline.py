@@ -3,7 +3,7 @@ other role the counts only."""
 from __future__ import annotations
 
 from services.console.tests.test_console_http import node  # noqa: F401 - the fixture
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 
 def test_inspectors_see_records_others_counts_only(node, client_for):

@@ -15,7 +15,7 @@ from services.console.tests.conftest import ConsoleNode, start_node, stop_node
 from services.education.service import EducationService
 from services.supervision.service import SupervisionService
 from services.units.service import UnitsService
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 TZ = ZoneInfo("Asia/Shanghai")
 REMINDER = "廉洁从政，从拒绝第一杯酒开始。"

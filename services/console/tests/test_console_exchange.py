@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.console.tests.nodes import uniq, wait_for
+from tests.harness import wait_for
+from tests.harness.pair import uniq
 
 TZ = ZoneInfo("Asia/Shanghai")
 

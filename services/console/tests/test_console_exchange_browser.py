@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.console.tests.conftest import shoot
-from services.console.tests.nodes import uniq
+from tests.harness.pair import uniq
 from services.console.tests.test_console_browser import pick, sign_in
 
 TZ = ZoneInfo("Asia/Shanghai")

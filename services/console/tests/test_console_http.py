@@ -270,7 +270,7 @@ def test_the_public_micro_power_page_needs_no_sign_in(node, client_for):
 def record_finding(node, unit_id) -> str:
     """A finding (and so a rectification) for the unit; its rect id."""
     sv = "http://%s/api/record_finding" % node.addresses["supervision"]
-    from tests.helpers import wait_for
+    from tests.harness import wait_for
 
     def recorded():  # the supervision service learns of the units from the units' events
         r = requests.post(sv, json={"unit_id": unit_id, "source": "audit",

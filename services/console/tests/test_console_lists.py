@@ -14,7 +14,7 @@ from services.console.tests.conftest import ConsoleNode, start_node, stop_node
 from services.education.service import EducationService
 from services.supervision.service import SupervisionService
 from services.units.service import UnitsService
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 XSS = "<script>alert(1)</script>"
 ITEMS_V1 = [("落实全面从严治党主体责任", "党组书记", "20"), ("每季度开展廉政风险排查", "纪检委员", "10"),

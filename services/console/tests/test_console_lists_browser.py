@@ -10,7 +10,7 @@ import pytest
 
 from services.console.tests.conftest import PASSWORD, shoot, start_node, stop_node
 from services.console.tests.test_console_lists import ListsNode
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from services.education.service import EducationService
 from services.exchange.service import ExchangeService
 from services.supervision.service import SupervisionService
 from services.units.service import UnitsService
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 TZ = ZoneInfo("Asia/Shanghai")
 

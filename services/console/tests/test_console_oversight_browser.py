@@ -16,7 +16,8 @@ import pytest
 from nameko.testing.utils import get_extension
 
 from services.console.tests.conftest import SCREENSHOTS, shoot
-from services.console.tests.nodes import uniq, wait_for
+from tests.harness import wait_for
+from tests.harness.pair import uniq
 from services.console.tests.test_console_browser import pick, sign_in
 from services.console.tests.test_console_exchange_browser import DESK, open_menu, reload_until
 from shared.service import EventSourcing

@@ -15,7 +15,7 @@ from services.console.tests.test_console_browser import sign_in
 from services.education.service import EducationService
 from services.supervision.service import SupervisionService
 from services.units.service import UnitsService
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 
 PUBLIC_LIMIT = 3  # reports the public page takes from one client address per hour

@@ -7,7 +7,7 @@ from __future__ import annotations
 import requests
 
 from services.console.tests.conftest import shoot
-from services.console.tests.nodes import wait_for
+from tests.harness import wait_for
 from services.console.tests.test_console_browser import sign_in
 
 

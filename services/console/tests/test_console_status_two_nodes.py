@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 from services.console.tests.conftest import shoot
-from services.console.tests.nodes import uniq, wait_for
+from tests.harness import wait_for
+from tests.harness.pair import uniq
 from services.console.tests.test_console_browser import sign_in
 from shared.federation.keys import node_registry
 from shared.federation.registry import key_fingerprint

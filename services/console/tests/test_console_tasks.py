@@ -13,7 +13,7 @@ from nameko.testing.utils import get_extension
 
 from services.console.tests.conftest import PASSWORD, shoot, start_node, stop_node
 from shared.service import EventSourcing
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 TZ = ZoneInfo("Asia/Shanghai")
 TODAY = datetime.now(TZ).date()

@@ -2,7 +2,8 @@
 the district shares reaches the city (the federation links are up)."""
 from __future__ import annotations
 
-from services.console.tests.nodes import uniq, wait_for
+from tests.harness import wait_for
+from tests.harness.pair import uniq
 
 
 def test_each_node_has_its_console_and_the_district_reaches_the_city(two_nodes, client_for):

@@ -9,7 +9,7 @@ import pytest
 
 from services.education.settings import EducationSettings
 
-from .support import Node, utc
+from tests.harness.education import Node, utc
 
 
 @pytest.fixture

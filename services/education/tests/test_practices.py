@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from services.education.domain import Suggestion, adoption_rate
-from services.education.tests.support import ADMIN, Node, unit_admin, utc, viewer
+from tests.harness.education import ADMIN, Node, unit_admin, utc, viewer
 from shared.errors import BadInput, Conflict, Forbidden, NotFound, QinglianError, RuleViolation
 
 
@@ -123,7 +123,7 @@ def test_refused_suggestion_requests_write_nothing(node):
 # -- 典型案例通报 -----------------------------------------------------------------------------------
 def _case_on_offer(node, case_id="city/case-7", title="某局长违规收受礼金案", summary="节日期间收受礼金，受到处分。"):
     from services.education.application import record_case_event
-    from services.education.tests.support import SYSTEM, source_event
+    from tests.harness.education import SYSTEM, source_event
     ev = source_event("Case.Published", 1, {"case_id": case_id, "title": title, "summary": summary,
                                             "category": "gifts", "tags": [], "sharing": "shared"})
     with node.rt.unit_of_work(SYSTEM) as uow:
@@ -131,7 +131,7 @@ def _case_on_offer(node, case_id="city/case-7", title="某局长违规收受礼�
 
 
 def test_a_typical_case_reaches_every_unit_of_a_subtree_and_each_records_its_study(node):
-    from services.education.tests.support import inspector
+    from tests.harness.education import inspector
     _case_on_offer(node)
     out = node.run("issue_case_bulletin", {
         "issuer_unit_id": "dist", "scope_unit_id": "dist", "case_ref": "city/case-7",
@@ -170,7 +170,7 @@ def test_a_typical_case_reaches_every_unit_of_a_subtree_and_each_records_its_stu
 
 
 def test_refused_bulletin_requests_write_nothing(node):
-    from services.education.tests.support import inspector
+    from tests.harness.education import inspector
     bid = node.run("issue_case_bulletin", {"issuer_unit_id": "dist", "scope_unit_id": "fin",
                                            "title": "案例", "summary": "案情", "requirements": "学习",
                                            "due_on": "2026-12-10"}, inspector())["bulletin_id"]

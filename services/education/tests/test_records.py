@@ -15,7 +15,7 @@ from services.education.application import check_in_alone, record_check_ins
 from services.education.burst import CheckInBatcher
 from services.education.settings import EducationSettings, parse_calendar
 
-from .support import ADMIN, Node, inspector, unit_admin, utc, viewer
+from tests.harness.education import ADMIN, Node, inspector, unit_admin, utc, viewer
 
 
 @pytest.fixture

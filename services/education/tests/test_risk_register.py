@@ -5,15 +5,14 @@ changes what education offers a unit and its coverage-per-risk-point figure; ret
 drops out of both. The profile no longer takes a hand-typed list (refused, nothing written)."""
 from __future__ import annotations
 
-import time
 
-import eventlet
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import find_free_port, get_extension
 
 from shared.errors import BadInput
 from shared.service import EventSourcing
+from tests.harness import wait_for
 
 from services.education.service import EducationService
 from services.supervision.service import SupervisionService
@@ -21,15 +20,6 @@ from services.units.service import UnitsService
 
 POINT = "政府采购评审专家抽取"
 
-
-def wait_for(check, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        eventlet.sleep(0.1)
-    raise AssertionError("timed out waiting for %s" % what)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timezone
 
 import eventlet
@@ -16,21 +15,13 @@ from nameko.testing.utils import find_free_port, get_extension
 from shared.contracts import validate_message
 from shared.errors import Forbidden
 from shared.service import EventSourcing
+from tests.harness import wait_for
 
 from services.education.service import EducationService
 from services.units.service import UnitsService
 
 NODE = "district-test"
 
-
-def wait_for(check, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        eventlet.sleep(0.1)
-    raise AssertionError("timed out waiting for %s" % what)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from services.education import application, projections as pr
-from services.education.tests.support import Node, utc
+from tests.harness.education import Node, utc
 from shared.store import events
 from tests.midsweep import interrupt
 

@@ -10,7 +10,7 @@ eventlet.monkey_patch()
 
 import pytest  # noqa: E402
 
-from services.exchange.tests.nodes import start_network, stop_network  # noqa: E402
+from tests.harness.exchange import start_network, stop_network  # noqa: E402
 
 
 @pytest.fixture(scope="module")

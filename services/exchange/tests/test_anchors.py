@@ -20,7 +20,8 @@ import requests
 from sqlalchemy.engine import make_url
 
 from services.exchange.anchors import anchors_url, sign_statement
-from services.exchange.tests.nodes import start_network, stop_network, wait_for
+from tests.harness import wait_for
+from tests.harness.exchange import start_network, stop_network
 from shared import config
 from shared.cli import main
 from shared.federation.envelope import generate_keypair

@@ -8,7 +8,8 @@ import shutil
 
 import pytest
 
-from services.exchange.tests.nodes import RunningNode, start_network, stop_network, wait_for
+from tests.harness import wait_for
+from tests.harness.exchange import RunningNode, start_network, stop_network
 from services.exchange.tests.test_catchup import _all_ids, assert_exactly_once_in_order
 from shared.backup import backup, restore
 

@@ -8,7 +8,7 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from services.exchange.federation import received
-from services.exchange.tests.nodes import wait_for
+from tests.harness import wait_for
 from shared.store import events
 
 N = 1000

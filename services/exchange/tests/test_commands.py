@@ -13,7 +13,7 @@ from services.exchange.application import app
 from services.exchange.federation import (
     Federation, OutboxPublisher, metadata as fed_metadata, outbox, write_identity,
 )
-from services.exchange.tests.nodes import UNITS
+from tests.harness.exchange import UNITS
 from shared.auth import Actor
 from shared.db import make_engine
 from shared.errors import BadInput, Forbidden, NotFound, QinglianError, RuleViolation

@@ -23,7 +23,8 @@ from nameko.testing.utils import find_free_port, get_extension
 
 from services.education.dates import local_date
 from services.education.service import EducationService
-from services.exchange.tests.nodes import UNITS, start_network, stop_network, wait_for
+from tests.harness import wait_for
+from tests.harness.exchange import UNITS, start_network, stop_network
 from shared.events import StoredEvent
 from shared.service import EventSourcing
 from shared.unittree import record_unit_event

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.exchange.localnet import LocalNetwork
-from services.exchange.tests.nodes import FAST, RunningNode, wait_for
+from tests.harness import wait_for
+from tests.harness.exchange import FAST, RunningNode
 from services.exchange.tests.test_rejections import FakeOrigin, deliver
 from shared.federation.envelope import SHARING_LEVELS
 from tests.scrape import Scrape

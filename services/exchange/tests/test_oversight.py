@@ -22,7 +22,8 @@ from nameko.testing.utils import find_free_port, get_extension
 from sqlalchemy import select
 
 from services.exchange.federation import outbox
-from services.exchange.tests.nodes import UNITS, start_network, stop_network, wait_for
+from tests.harness import assert_nothing_after, wait_for
+from tests.harness.exchange import UNITS, holds, send_marker, start_network, stop_network
 from services.education.service import EducationService
 from services.supervision.service import SupervisionService
 from services.units.service import UnitsService
@@ -188,11 +189,13 @@ def test_an_escalated_rectification_reaches_the_city_which_follows_it_up(offices
         assert city.query("oversight_cases")["awaiting_follow_up"] == 0 or all(
             c["case_id"] != cid for c in city.query("oversight_cases")["items"] if c["awaiting_follow_up"])
         # district-b sees neither: a record district-a shares with all after it is the signal
+        # for the case, one of the city's for its follow-up
         signal = a.execute("draft_experience", {
             "unit_id": "a-gw", "title": "督办之后的信号", "summary": "s", "body": "b",
             "business_type": "party_building", "topics": [], "share": {"sharing": "all", "recipients": []}}
         )["experience_id"]
-        wait_for(lambda: b.record(signal), what="the signal at district-b")
+        assert_nothing_after(holds(signal, b), what="the signal at district-b")
+        assert_nothing_after(holds(send_marker(city), b), what="the city's marker at district-b")
         assert b.record(cid) is None and b.query("oversight_cases")["total"] == 0
         # closed at the district: closed at the city, and no more follow-up
         sup.execute("submit_evidence", {"rect_id": rid, "evidence": EVIDENCE})

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from services.exchange.federation import outbox
-from services.exchange.tests.nodes import wait_for
+from tests.harness import wait_for
 from shared import config
 from shared.errors import BadInput, RuleViolation
 

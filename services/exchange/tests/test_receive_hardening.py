@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 
 import requests
@@ -21,7 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from kombu import Connection, Exchange, Producer
 
 from services.exchange.federation import INBOX_QUEUE
-from services.exchange.tests.nodes import wait_for
+from tests.harness import assert_nothing_after, wait_for
 from services.exchange.tests.test_rejections import (
     FakeOrigin, case_payload, counter, deliver, local_events, rejected, watermark,
 )
@@ -76,7 +75,10 @@ def test_deeply_nested_body_is_rejected_and_acked_not_redelivered(network):
     deliver(a, genuine)
     wait_for(lambda: watermark(a, "district-deep") == 1, what="the next genuine record")
     wait_for(lambda: inbox_queue_state(a) == (0, 0), what="an empty inbox queue")
-    time.sleep(1.0)  # a redelivery would be counted a second time by now
+    # a requeued body goes back ahead of what follows it: once a record delivered after
+    # the empty queue is applied, a redelivery would have been counted a second time
+    deliver(a, x.case(2))
+    assert_nothing_after(lambda: watermark(a, "district-deep") == 2, what="a second genuine record")
     assert rejected(a, "untrusted", "malformed") == before + 1
     assert any(r["reason"] == "malformed" and "nested" in r["message"]
                for r in a.fed.recent_rejections)
@@ -228,10 +230,12 @@ def test_far_ahead_number_is_reported_once_not_polled_for_ever(network, caplog):
     assert any("cannot be filled" in r.getMessage() and str(far) in r.getMessage()
                for r in caplog.records)
     assert city.fed.sequencer.held_count("district-b") == 0
-    start = pulls(city, "district-b")
-    time.sleep(4.0)
-    # only the periodic sync (every 2 s in these tests) still asks; the old code pulled
+    start, start_a = pulls(city, "district-b"), pulls(city, "district-a")
+    # only the periodic sync (every 2 s in these tests) still asks: two rounds of it,
+    # seen as two more pulls of district-a's feed, are the marker; the old code pulled
     # every grace period (0.2 s), about 20 times in 4 s
+    assert_nothing_after(lambda: pulls(city, "district-a") >= start_a + 2,
+                         what="two periodic syncs of district-a's feed at the city")
     assert pulls(city, "district-b") - start <= 3
     assert city.record("district-b/far-ahead") is None
 

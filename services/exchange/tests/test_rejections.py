@@ -18,7 +18,7 @@ from kombu import Connection, Exchange, Producer
 from sqlalchemy import select
 
 from services.exchange.federation import inbox, received
-from services.exchange.tests.nodes import wait_for
+from tests.harness import wait_for
 from shared.federation.broker import SHARED_EXCHANGE, message_properties, routing_key_for
 from shared.federation.envelope import generate_keypair, public_key_b64, sign
 from shared.federation.keys import load_node_key, node_registry

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from kombu import Connection, Exchange, Producer
 
 from services.exchange.domain import relief_tally
-from services.exchange.tests.nodes import wait_for
+from tests.harness import wait_for
 from services.exchange.tests.test_sharing import unit_figures
 
 FIGURES = len(unit_figures("x", 0.9, 1)) - 2  # every number and flag; not unit_id, as_of

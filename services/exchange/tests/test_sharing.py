@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -12,9 +11,8 @@ from kombu import Connection, Exchange, Producer
 from sqlalchemy import select
 
 from services.exchange.federation import outbox
-from services.exchange.tests.nodes import wait_for
-
-SETTLE = 1.5
+from tests.harness import assert_nothing_after, wait_for
+from tests.harness.exchange import holds, send_marker
 
 
 def problem(node, slug, sharing, recipients=(), unit="a-gw"):
@@ -31,15 +29,15 @@ def test_each_sharing_level_reaches_exactly_its_audience(network):
     everyone = problem(a, "lvl-all", "all")
     wait_for(lambda: city.record(everyone) and b.record(everyone), what="the 'all' record everywhere")
     wait_for(lambda: city.record(up) and b.record(named_b), what="city / named records")
-    time.sleep(SETTLE)  # anything that should not arrive has had time to
+    # district-b missed some of district-a's numbers (not for it) yet is not stuck:
+    # the feed told it those were not its to have, and later records still apply; the
+    # later record is also the marker: whatever of the earlier ones was to arrive has
+    later = problem(a, "lvl-after", "all")
+    assert_nothing_after(holds(later, city, b), what="a later record at the city and district-b")
     assert city.record(node_only) is None and b.record(node_only) is None
     assert b.record(up) is None                 # city-only never reaches a district
     assert city.record(named_b) is None         # named: the city is only the hub it crossed
     assert a.record(node_only)["status"] == "open"  # published on its node, for its node
-    # district-b missed some of district-a's numbers (not for it) yet is not stuck:
-    # the feed told it those were not its to have, and later records still apply
-    later = problem(a, "lvl-after", "all")
-    wait_for(lambda: b.record(later), what="a later record at district-b")
     assert b.fed.sequencer.held_count("district-a") == 0
     # the node-only record was never even staged, so it cannot leave by any path
     with a.runtime.engine.connect() as conn:
@@ -65,7 +63,7 @@ def test_sub_records_follow_their_record_audience(network):
     pid = city.execute("propose_solution", {"problem_id": rid, "summary": "市级建议",
                                             "detail": "统一标准"})["proposal_id"]
     wait_for(lambda: a.record(rid)["sub_records"].get("proposal"), what="the proposal at the owner")
-    time.sleep(SETTLE)
+    assert_nothing_after(holds(send_marker(city), b), what="the city's marker at district-b")
     assert b.fed.sequencer.held_count("city") == 0
     with b.runtime.engine.connect() as conn:
         from services.exchange.projections import subs
@@ -204,7 +202,7 @@ def test_city_compares_districts_without_retyping(network):
     assert by_unit["a-xj"]["unit_name"] == "甲区x局（示范点）"
     assert by_unit["a-xj"]["values"]["warning_education_held"] == 1
     # figures go up to the city only: a district sees its own, not its peer's
-    time.sleep(SETTLE)
+    assert_nothing_after(holds(send_marker(a), b), what="district-a's marker at district-b")
     assert [u["node"] for u in b.query("compare_indicators", {"period": "2025-03"})["units"]] == ["district-b"]
     # the same figures again do not make a new report; changed ones update it
     dispatch_supervision(a, "UnitIndicators.Published", unit_figures("a-xj", 0.99, 1))

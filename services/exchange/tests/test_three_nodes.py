@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.exchange.tests.nodes import wait_for
+from tests.harness import wait_for
 
 CASE = {
     "unit_id": "a-window", "title": "窗口单位虚报冒领补贴问题剖析",

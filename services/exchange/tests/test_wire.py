@@ -14,7 +14,8 @@ from kombu import Connection, Exchange, Queue
 
 from services.exchange import contracts
 
-from services.exchange.tests.nodes import wait_for
+from tests.harness import assert_nothing_after, wait_for
+from tests.harness.exchange import send_marker
 from services.exchange.tests.test_sharing import dispatch_supervision, unit_figures
 from shared.errors import BadInput
 from shared.federation.broker import EXCHANGES
@@ -125,8 +126,16 @@ def test_nothing_private_crosses_nodes(network, capture):
              and any(u["unit_id"] == "a-xj" and u["values"].get("closure_rate") == 0.8
                      for u in city.query("compare_indicators", {"period": "2025-03"})["units"]),
              what="the planted figures at the city")
-    time.sleep(1.5)
-    bodies = capture.drain()
+    # each node's marker, once on every node's exchanges, comes after all it sent before
+    markers = [send_marker(n).split("/")[1].encode() for n in (a, city, b)]
+
+    def with_marker(body, m) -> bool:
+        return m in (body if isinstance(body, bytes) else body.encode("utf-8"))
+
+    assert_nothing_after(lambda: all(sum(with_marker(x, m) for x in capture.drain()) >= len(network)
+                                     for m in markers),
+                         what="every node's marker on every node's exchanges")
+    bodies = [x for x in capture.drain() if not any(with_marker(x, m) for m in markers)]
     assert len(bodies) > 20
 
     from shared.contracts import load_all_event_types

@@ -2,7 +2,7 @@
 vhost, node_config, admin_token, make_user - come from the root conftest.py)."""
 import pytest
 
-from services.supervision.tests.support import Clock, Node
+from tests.harness.supervision import Clock, Node
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from services.supervision.domain import DEFAULT_DIMENSIONS
 from services.supervision.exports import unit_lists_report
-from services.supervision.tests.support import (
+from tests.harness.supervision import (
     ADMIN, EVIDENCE, INSPECTOR, INSPECTOR_2, VIEWER, Node, unit_admin,
 )
 from shared.aggregate import EVENT_TYPES
@@ -393,7 +393,7 @@ def test_new_units_get_a_schedule_and_missed_screening_is_flagged(node, clock):
     must_fail(node, 409, "establish_screening", {"unit_id": "u2"})
     # a unit closed down (撤并) is no longer flagged
     from shared.unittree import record_unit_event
-    from services.supervision.tests.support import units_event
+    from tests.harness.supervision import units_event
     node.deliver(units_event("Unit.Deactivated", {"unit_id": "u2", "reason": "撤并"}, version=2),
                  record_unit_event)
     clock.set("2024-07-01")  # u1 missed Q2; u2 (monthly since April) would be late too
@@ -455,7 +455,7 @@ def manual_scores(node, round_id, units, base=80):
 
 
 def education_event(unit_id, period, held, coverage, talks):
-    from services.supervision.tests.support import units_event
+    from tests.harness.supervision import units_event
     ev = units_event("EducationIndicators.Published", {
         "unit_id": unit_id, "period": period, "warning_education_held": held,
         "checkin_coverage": coverage, "talks_on_time_rate": talks})
@@ -676,7 +676,7 @@ def test_lists_filters_and_history(node):
 
 def test_the_mirror_waits_for_a_parent_before_placing_a_unit(node):
     from shared.unittree import record_unit_event as record_unit_event_in_tree_order
-    from services.supervision.tests.support import units_event
+    from tests.harness.supervision import units_event
     from shared.unittree import MirrorBehind
     child = units_event("Unit.Registered", {"unit_id": "u2", "name": "y局", "kind": "government_dept",
                                             "level": "unit", "parent_id": "qu"})

@@ -2,7 +2,7 @@
 on SQLite and PostgreSQL: counts by colour are the database's over the whole subtree,
 however few items a page lists; colours follow the deadline as of today (the service's
 clock); a column pages; a unit-admin sees their own subtree only."""
-from services.supervision.tests.support import EVIDENCE, INSPECTOR, VIEWER, unit_admin
+from tests.harness.supervision import EVIDENCE, INSPECTOR, VIEWER, unit_admin
 
 
 def _seed(node, clock):

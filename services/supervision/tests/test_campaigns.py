@@ -8,7 +8,7 @@ import pytest
 from services.supervision.domain import (
     CAMPAIGN_KINDS, FOUR_WINDS, Campaign, campaign_item_colour, campaign_state,
 )
-from services.supervision.tests.support import ADMIN, EVIDENCE, INSPECTOR, INSPECTOR_2, VIEWER, unit_admin
+from tests.harness.supervision import ADMIN, EVIDENCE, INSPECTOR, INSPECTOR_2, VIEWER, unit_admin
 from services.supervision.tests.test_application import must_fail
 from shared.errors import BadInput, RuleViolation
 from shared.labels import catalogue

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from services.supervision.domain import district_office_of, referral_trail
-from services.supervision.tests.support import ADMIN, EVIDENCE, INSPECTOR, VIEWER, unit_admin
+from tests.harness.supervision import ADMIN, EVIDENCE, INSPECTOR, VIEWER, unit_admin
 from shared.errors import Forbidden, NotFound
 
 
@@ -31,7 +31,7 @@ def _city_tree(node):
     """A district's tree mirrored under a city unit (as a node that also mirrors the
     city's 市直机关工委 would have it)."""
     from services.supervision import application as appl
-    from services.supervision.tests.support import units_event
+    from tests.harness.supervision import units_event
     from shared.unittree import record_unit_event
     node.deliver(units_event("Unit.Registered", {
         "unit_id": "city-gw", "name": "市直机关工委", "kind": "city_authority", "level": "city",

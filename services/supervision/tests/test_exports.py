@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 
 from services.supervision.exports import LISTS, assessment_report, period_label, unit_lists_report
 from services.supervision.queries import LIST_COLUMNS
-from services.supervision.tests.support import INSPECTOR, unit_admin
+from tests.harness.supervision import INSPECTOR, unit_admin
 from services.supervision.tests.test_service import running  # noqa: F401 - the fixture
 from shared.exports import render_pdf, render_xlsx
 from tests.office import convert_to_pdf, embedded_fonts, landscape_pages, pages_text

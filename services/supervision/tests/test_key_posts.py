@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.supervision.domain import KEY_POST_KINDS, KeyPostRegister
-from services.supervision.tests.support import ADMIN, INSPECTOR, VIEWER, unit_admin
+from tests.harness.supervision import ADMIN, INSPECTOR, VIEWER, unit_admin
 from services.supervision.tests.test_application import must_fail
 from shared.errors import BadInput, RuleViolation
 from shared.labels import catalogue

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from services.supervision.domain import PublicReport
-from services.supervision.tests.support import ADMIN, INSPECTOR, VIEWER, unit_admin
+from tests.harness.supervision import ADMIN, INSPECTOR, VIEWER, unit_admin
 from services.supervision.tests.test_application import must_fail
 from shared.errors import RuleViolation
 

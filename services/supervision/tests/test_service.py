@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from services.supervision.service import SupervisionService
-from services.supervision.tests.support import Client, Clock
+from tests.harness.supervision import Client, Clock
 from services.units.service import UnitsService
 from shared.aggregate import EVENT_TYPES
 from shared.auth import Actor
@@ -25,7 +25,7 @@ from shared.contracts import validate_message
 from shared.errors import BadInput, NotFound
 from shared.service import EventSourcing
 from shared.store import tracking
-from tests.helpers import Api, Capture, wait_for
+from tests.harness import Api, Capture, wait_for
 
 NODE = "district-test"
 TREE = [

@@ -5,7 +5,7 @@ tests/midsweep.py)."""
 from __future__ import annotations
 
 from services.supervision import application, queries as q
-from services.supervision.tests.support import INSPECTOR
+from tests.harness.supervision import INSPECTOR
 from tests.midsweep import interrupt
 
 UNITS = ["u%03d" % i for i in range(150)]  # 150 departments + 150 sections + the district

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.supervision.tests.support import (
+from tests.harness.supervision import (
     ADMIN, EVIDENCE, INSPECTOR, INSPECTOR_2, VIEWER, Node, unit_admin,
 )
 from services.supervision.tests.test_application import must_fail

@@ -2,7 +2,7 @@ import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.units.service import UnitsService
-from tests.helpers import Api, Capture
+from tests.harness import Api, Capture
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from services.units.service import UnitsService
 from shared import config
 from shared.auth import UserDirectory
 from shared.db import make_engine
-from tests.helpers import Api, wait_for
+from tests.harness import Api, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ import pytest
 
 from shared.contracts import validate_message
 from shared.errors import BadInput, ConcurrencyError, Forbidden, NotFound, RuleViolation
-from tests.helpers import wait_for
+from tests.harness import wait_for
 
 
 TREE = [

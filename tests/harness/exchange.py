@@ -1,7 +1,8 @@
-"""Running exchange-service nodes in the test process: one nameko container per node."""
+"""Exchange-service nodes in the test process: one nameko container per node, each on its
+own vhost of a ``LocalNetwork`` (city, district-a, district-b), linked like real nodes."""
 from __future__ import annotations
 
-import time
+import uuid
 
 from nameko.containers import ServiceContainer
 from nameko.testing.utils import get_extension
@@ -24,17 +25,6 @@ UNITS = {
                    ("b-xj", "乙区x局", "government_dept", "unit", "b-gw"),
                    ("b-station", "乙区基层站所", "grassroots_station", "unit", "b-gw")],
 }
-
-
-def wait_for(predicate, timeout: float = 30.0, step: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(step)
 
 
 class RunningNode:
@@ -111,3 +101,22 @@ def stop_network(net: LocalNetwork, nodes: dict[str, RunningNode]) -> None:
         except Exception:  # noqa: BLE001
             pass
     net.destroy()
+
+
+def send_marker(origin: RunningNode, sharing: str = "all", recipients=()) -> str:
+    """Post a problem at ``origin`` after everything the test sent and return its id.
+
+    A node applies each origin's records in ``origin_seq`` order (``OriginSequencer``:
+    a gap waits, then the origin's feed says what filled it), so a node that holds the
+    marker has settled every earlier number of that origin: whatever of them was going
+    to reach it has. Wait for it with ``tests.harness.assert_nothing_after``."""
+    slug = "marker-%s" % uuid.uuid4().hex[:10]
+    return origin.execute("post_problem", {
+        "problem_id": slug, "unit_id": UNITS[origin.node_id][0][0], "title": "标记 %s" % slug,
+        "context": "测试标记", "deadline": "2031-12-31",
+        "share": {"sharing": sharing, "recipients": list(recipients)}})["problem_id"]
+
+
+def holds(rid: str, *nodes: RunningNode):
+    """A predicate: every one of ``nodes`` holds record ``rid``."""
+    return lambda: all(node.record(rid) for node in nodes)

@@ -1,5 +1,6 @@
 """A city and a district running at once on this machine, each with every service it
-needs and its own console: the two-node fixture of the cross-node console tests.
+needs and its own console: the harness of the tests across nodes (the console's
+``two_nodes`` session fixture in services/console/tests/conftest.py is one pair).
 
 Each node is configured as a real one (``services.exchange.localnet``): its own broker
 vhost, its own SQLite databases and signing key, a registry trusting the other, and the
@@ -7,7 +8,7 @@ federation links between the two vhosts. On each node the real units, supervisio
 education, exchange and console services run as nameko containers, each on a free
 port of its own; the node's user directory has users with passwords.
 
-Usage (the fixture is registered in ``conftest.py``, so one pair serves the session)::
+Usage::
 
     def test_something(two_nodes, client_for):
         city, district = two_nodes.city, two_nodes.district
@@ -19,25 +20,22 @@ Usage (the fixture is registered in ``conftest.py``, so one pair serves the sess
 ``two_nodes.city`` / ``.district`` are ``PairNode`` objects: ``url`` (the console),
 ``node_id``, ``name`` (its Chinese name), ``units`` (Chinese name -> unit id, seeded below),
 ``users`` (the ``UserDirectory``), ``add_user``, ``api``, ``head``, ``exchange_query`` /
-``exchange_execute``, ``wait_units``. Seeded users (password ``conftest.PASSWORD``):
+``exchange_execute``, ``wait_units``. Seeded users (password ``PASSWORD``):
 ``admin`` (node-admin), ``ua`` (unit-admin of the node's top unit), ``viewer``.
 
-The session is shared by every module that uses it: make titles unique per test
+A session's pair is shared by every module that uses it: make titles unique per test
 (``uniq("标题")``) and never count everything a node holds.
 """
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
-import pytest
 import requests
 from nameko.containers import ServiceContainer
 from nameko.testing.utils import find_free_port, get_extension
 
 from services.console.service import ConsoleService
-from services.console.tests.conftest import PASSWORD
 from services.education.service import EducationService
 from services.exchange.localnet import LocalNetwork, LocalNode
 from services.exchange.service import ExchangeService, ExchangeStore
@@ -48,7 +46,7 @@ from shared.auth import UserDirectory
 from shared.db import make_engine
 from shared.service import EventSourcing
 from shared.unittree import unit_directory, unit_of
-from tests.fixtures import AMQP_SERVER
+from tests.harness import wait_for
 
 CITY, DISTRICT = "city", "district-a"
 NAMES = {CITY: "市本级", DISTRICT: "甲区"}
@@ -66,22 +64,12 @@ UNITS = {
 }
 ADMINS = {CITY: "王市管", DISTRICT: "李区管"}
 SERVICES = (UnitsService, SupervisionService, EducationService, ExchangeService)
+PASSWORD = "mima2026ok"  # every seeded user's
 
 
 def uniq(text: str) -> str:
     """A title no other test of the session uses."""
     return "%s·%s" % (text, uuid.uuid4().hex[:4])
-
-
-def wait_for(predicate, timeout: float = 30.0, step: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(step)
 
 
 class PairNode:
@@ -257,17 +245,3 @@ class TwoNodes:
         for t in threads:
             t.join()
         self.net.destroy()
-
-
-@pytest.fixture(scope="session")
-def two_nodes(tmp_path_factory):
-    """The city and a district with their consoles (one pair for the whole session)."""
-    pair = TwoNodes(tmp_path_factory.mktemp("two-nodes")).start()
-    try:
-        yield pair
-    finally:
-        pair.stop()
-
-
-__all__ = ["TwoNodes", "PairNode", "two_nodes", "uniq", "wait_for", "NAMES", "CITY", "DISTRICT",
-           "AMQP_SERVER"]

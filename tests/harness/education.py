@@ -1,22 +1,24 @@
-"""Helpers for the education tests: a runtime on a real database, a settable clock, and
-the units service's events recorded the way the service's consumers record them."""
+"""The education service without nameko: its application layer on a real database, a
+settable clock, and the events of the services it listens to, recorded the way its
+consumers record them."""
 from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, Actor
-from shared.db import make_engine
 from shared.events import StoredEvent
 from shared.projections import prepare
 from shared.unittree import record_unit_event
-from shared.uow import Runtime
+from tests.harness import NODE, AppNode, Clock, utc
 
 from services.education.application import app, record_person_event
 from services.education.settings import EducationSettings
 
-NODE = "district-test"
+__all__ = ["NODE", "ADMIN", "SYSTEM", "Clock", "Node", "unit_admin", "viewer", "inspector", "utc",
+           "source_event"]
+
 ADMIN = Actor("admin", (NODE_ADMIN,), None, NODE)
 SYSTEM = Actor("system:education", (NODE_ADMIN,), None, NODE)
 
@@ -33,55 +35,25 @@ def inspector(user_id: str = "jjwy") -> Actor:
     return Actor(user_id, (INSPECTOR,), None, NODE)
 
 
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, *args) -> None:
-        self.now = utc(*args)
-
-
 _positions = itertools.count(1)
 
 
 def source_event(event_type: str, version: int, payload: dict, at: str = "2026-01-01T00:00:00+00:00"):
-    """A units-service event as it arrives over AMQP (``StoredEvent.from_message``)."""
+    """Another service's event as it arrives over AMQP (``StoredEvent.from_message``)."""
     return StoredEvent(next(_positions), str(uuid.uuid4()), "x", event_type.split(".")[0], version,
                        event_type, 1, payload, {"occurred_at": at}, 0)
 
 
-class Node:
-    """The education service's runtime without nameko: commands and queries go through the
-    same ``Application`` (validation, authorisation, one unit of work)."""
+class Node(AppNode):
+    """The education service's runtime without nameko (``ask`` is ``query``)."""
+
+    service = "education"
 
     def __init__(self, url: str, now: datetime, settings: EducationSettings | None = None):
-        self.clock = Clock(now)
-        self.engine = make_engine(url)
-        self.rt = Runtime(self.engine, app.projections, NODE, "education", clock=self.clock)
-        self.rt.create_schema()
+        super().__init__(app, url, Clock(now), ADMIN)
         prepare(self.rt.store, self.rt.projections, self.rt.inline_checkpoint)  # as at start-up
         self.rt.settings = settings or EducationSettings()
         self.unit_versions: dict[str, int] = {}
-
-    def close(self):
-        self.engine.dispose()
-
-    def run(self, name, data=None, actor=ADMIN):
-        return app.execute(self.rt, name, data or {}, actor)
-
-    def ask(self, name, params=None, actor=ADMIN):
-        return app.run_query(self.rt, name, params or {}, actor)
-
-    def head(self) -> int:
-        with self.rt.read() as conn:
-            return self.rt.store.head(conn)
 
     # -- what the units service would send ------------------------------------------------------
     def unit(self, unit_id, parent_id=None, level="unit", kind="government_dept", name=None):
