@@ -16,6 +16,7 @@ Fixtures stay in the conftest.py of the folder that uses them.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -135,7 +136,7 @@ class Capture:
         while time.monotonic() < deadline:
             try:
                 self.conn.drain_events(timeout=0.2)
-            except Exception:  # noqa: BLE001 - socket.timeout: nothing yet
+            except socket.timeout:  # nothing yet; a lost connection is an error, not a wait
                 pass
             if until(self.messages):
                 break

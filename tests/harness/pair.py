@@ -72,7 +72,27 @@ def uniq(text: str) -> str:
     return "%s·%s" % (text, uuid.uuid4().hex[:4])
 
 
-class PairNode:
+class ConsoleSeeding:
+    """What a console test node offers for seeding: users with the shared password, and
+    calls to a service's own HTTP API. Needs ``users``, ``addresses`` and ``admin_token``."""
+
+    def add_user(self, user_id, name, roles, scope=None, password=PASSWORD):
+        self.users.add_user(user_id, name, roles, scope)
+        self.users.set_password(user_id, password)
+
+    def api(self, service: str, name: str, data=None, token=None, kind="command"):
+        """The service's own HTTP API (to seed data the way a program would)."""
+        url = "http://%s/api/%s" % (self.addresses[service], name)
+        headers = {"Authorization": "Bearer %s" % (token or self.admin_token)}
+        if kind == "command":
+            r = requests.post(url, json=data or {}, headers=headers, timeout=15)
+        else:
+            r = requests.get(url, params=data or {}, headers=headers, timeout=15)
+        assert r.status_code < 300, (name, r.status_code, r.text)
+        return r.json()
+
+
+class PairNode(ConsoleSeeding):
     """One node of the pair: its services' containers, its console, its users."""
 
     def __init__(self, local: LocalNode, services=SERVICES):
@@ -95,22 +115,6 @@ class PairNode:
         self.users.create_schema()
         self.add_user("admin", ADMINS[self.node_id], ["node-admin"])
         self.admin_token = self.users.issue_token("admin")
-
-    # -- users and calls ----------------------------------------------------------------
-    def add_user(self, user_id, name, roles, scope=None, password=PASSWORD):
-        self.users.add_user(user_id, name, roles, scope)
-        self.users.set_password(user_id, password)
-
-    def api(self, service: str, name: str, data=None, token=None, kind="command"):
-        """The service's own HTTP API (to seed data the way a program would)."""
-        url = "http://%s/api/%s" % (self.addresses[service], name)
-        headers = {"Authorization": "Bearer %s" % (token or self.admin_token)}
-        if kind == "command":
-            r = requests.post(url, json=data or {}, headers=headers, timeout=15)
-        else:
-            r = requests.get(url, params=data or {}, headers=headers, timeout=15)
-        assert r.status_code < 300, (name, r.status_code, r.text)
-        return r.json()
 
     def container(self, service: str) -> ServiceContainer:
         return next(c for c in self.containers if c.service_name == service)

@@ -19,7 +19,7 @@ from shared import config
 from shared.auth import UserDirectory
 from shared.db import make_engine
 from tests.fixtures import AMQP_SERVER
-from tests.harness.pair import PASSWORD, TwoNodes
+from tests.harness.pair import PASSWORD, ConsoleSeeding, TwoNodes
 
 REPO = Path(__file__).resolve().parents[3]
 SCREENSHOTS = REPO / "var" / "screenshots"
@@ -51,7 +51,7 @@ def browser_context_args():
 
 
 # -- the node ----------------------------------------------------------------------------------
-class ConsoleNode:
+class ConsoleNode(ConsoleSeeding):
     SERVICES = (UnitsService, SupervisionService)  # started before the console
 
     def __init__(self, base: dict, tmp: Path, console_extra: dict):
@@ -69,21 +69,6 @@ class ConsoleNode:
         self.users.create_schema()
         self.add_user("admin", "王管理", ["node-admin"])
         self.admin_token = self.users.issue_token("admin")
-
-    def add_user(self, user_id, name, roles, scope=None, password=PASSWORD):
-        self.users.add_user(user_id, name, roles, scope)
-        self.users.set_password(user_id, password)
-
-    def api(self, service: str, name: str, data=None, token=None, kind="command"):
-        """The service's own HTTP API (to seed data the way a program would)."""
-        url = "http://%s/api/%s" % (self.addresses[service], name)
-        headers = {"Authorization": "Bearer %s" % (token or self.admin_token)}
-        if kind == "command":
-            r = requests.post(url, json=data or {}, headers=headers, timeout=10)
-        else:
-            r = requests.get(url, params=data or {}, headers=headers, timeout=10)
-        assert r.status_code < 300, (name, r.status_code, r.text)
-        return r.json()
 
     def head(self, service: str) -> int:
         from nameko.testing.utils import get_extension
