@@ -12,9 +12,11 @@ import json
 from sqlalchemy import and_, case, func, select
 
 from services.supervision.domain import (
-    DISCIPLINE_FORMS, LEVEL_COLOURS, UNIT_FIGURES, days_overdue, indicators_of, months_in,
-    period_bounds, rank, score_unit,
+    DISCIPLINE_FORMS, FINDING_SOURCES, LEVEL_COLOURS, RECTIFICATION_STATUSES, RESPONSIBLE_ROLES,
+    RISK_CATEGORIES, RISK_LEVELS, SEVERITIES, UNIT_FIGURES, days_overdue, indicators_of,
+    months_in, period_bounds, rank, score_unit,
 )
+from services.supervision.settings import ESCALATION_LEVELS
 from services.supervision.projections import (
     checklists, discipline_records, education, escalations, evidence_submissions, feedback,
     indicator_systems, inspection_scores, inspections, micro_power, rectifications,
@@ -31,21 +33,9 @@ ud = unit_directory
 r = rectifications
 
 # -- the users' words for codes (lists, exports, the collective-review report) ------------------
-SOURCE_ZH = {
-    "inspection": "检查督导", "department_to_department": "部门对部门",
-    "community_to_department": "社区对部门", "enterprise_to_department": "企业对部门",
-    "audit": "审计监督", "judicial": "司法监督", "financial": "财务监督",
-    "public_report": "群众监督",
-}
-STATUS_ZH = {"open": "整改中", "evidence_submitted": "待验收", "closed": "已销号"}
-ROLE_ZH = {"party_secretary": "党组织书记", "unit_head": "单位负责人",
-           "discipline_member": "纪检委员", "cadre": "干部", "member": "党员"}
-LEVEL_ZH = {"high": "高(红)", "medium": "中(黄)", "low": "低(绿)", None: "未评估"}
-SEVERITY_ZH = {"minor": "轻微", "general": "一般", "serious": "严重"}
-ESCALATION_ZH = {"owner_unit": "责任单位", "unit_head": "单位负责人/纪检委员",
-                 "district_office": "区直机关工委", "city": "市级督办", None: ""}
-CATEGORY_ZH = {"political": "政治风险", "post_duty": "岗位职责风险", "procedure": "制度机制风险",
-               "external": "外部环境风险", "ideological": "思想道德风险"}
+# The labels are the domain's own (its Choices), so an export reads as the console does.
+def _label(choices, code, blank: str = "") -> str:
+    return choices.label(code) if code else blank
 
 
 def require_unit(conn, unit_id: str) -> dict:
@@ -592,28 +582,30 @@ def unit_lists(conn, unit_id: str, include_subtree: bool) -> dict:
                             .where(scope_c, rp.c.status == "active")
                             .order_by(rc.c.risk_point_id, rc.c.control_id)).mappings().all()
     problems = [{"kind": "廉政风险点", "unit_name": p["unit_name"],
-                 "origin": CATEGORY_ZH.get(p["category"], p["category"]),
+                 "origin": RISK_CATEGORIES.label(p["category"]),
                  "description": p["description"], "post": p["post"] or "",
-                 "date": p["identified_on"] or "", "grade": LEVEL_ZH.get(p["level"]),
+                 "date": p["identified_on"] or "", "grade": _label(RISK_LEVELS, p["level"], "未评估"),
                  "ref": p["risk_point_id"]} for p in points]
     problems += [{"kind": "问题", "unit_name": x["unit_name"],
-                  "origin": SOURCE_ZH[x["source"]] + (" %s" % x["source_ref"] if x["source_ref"] else ""),
+                  "origin": " ".join(filter(None, (FINDING_SOURCES.label(x["source"]), x["source_ref"]))),
                   "description": x["description"], "post": "", "date": x["found_on"],
-                  "grade": SEVERITY_ZH[x["severity"]], "ref": x["rect_id"]} for x in rects]
+                  "grade": SEVERITIES.label(x["severity"]), "ref": x["rect_id"]} for x in rects]
     duties = [{"kind": "整改责任", "unit_name": x["unit_name"], "subject": x["description"],
-               "duty": x["requirement"] or "", "responsible": ROLE_ZH.get(x["responsible_role"], ""),
+               "duty": x["requirement"] or "",
+               "responsible": _label(RESPONSIBLE_ROLES, x["responsible_role"]),
                "due": x["deadline"], "ref": x["rect_id"]} for x in rects if x["status"] != "closed"]
     duties += [{"kind": "防控责任", "unit_name": c["unit_name"], "subject": c["risk"],
                 "duty": c["measure"], "responsible": c["owner_post"], "due": c["review_date"],
                 "ref": "%s/%s" % (c["risk_point_id"], c["control_id"])} for c in controls]
     fixes = [{"unit_name": x["unit_name"], "description": x["description"],
               "requirement": x["requirement"] or "",
-              "responsible": ROLE_ZH.get(x["responsible_role"], ""), "deadline": x["deadline"],
-              "status": STATUS_ZH[x["status"]], "submitted_on": x["submitted_on"] or "",
+              "responsible": _label(RESPONSIBLE_ROLES, x["responsible_role"]), "deadline": x["deadline"],
+              "status": RECTIFICATION_STATUSES.label(x["status"]),
+              "submitted_on": x["submitted_on"] or "",
               "verified_on": x["verified_on"] or "",
               "on_time": "" if x["on_time"] is None else ("是" if x["on_time"] else "否"),
               "overdue": "是" if x["overdue"] and x["status"] != "closed" else "否",
-              "escalation": ESCALATION_ZH.get(x["escalation_level"], ""), "ref": x["rect_id"]}
+              "escalation": _label(ESCALATION_LEVELS, x["escalation_level"]), "ref": x["rect_id"]}
              for x in rects]
     out = {"unit_id": unit_id, "unit_name": unit["name"], "include_subtree": include_subtree}
     for key, rows in (("problems", problems), ("responsibilities", duties),
@@ -883,7 +875,7 @@ def escalation_inbox(conn, scope_path: str | None, exact_unit: str | None, limit
             continue
         common = {
             "step": row["step"], "level": row["level"],
-            "level_label": ESCALATION_ZH.get(row["level"], row["level"]),
+            "level_label": ESCALATION_LEVELS.label(row["level"]),
             "audience": rung_audience(row["level"], target),
             "roles": target.get("roles") or [],
             "unit_id": tid, "unit_name": t.name if t else tid,
