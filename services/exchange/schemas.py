@@ -10,8 +10,8 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.exchange.domain import (
-    COMPARED_SOURCES, CONTRIBUTION_TYPES, EXEMPLAR_CATEGORIES, FOLLOW_UP_ACTIONS, RECORD_KINDS,
-    SHARING_LEVELS,
+    COMMENT_PARENT_KINDS, COMPARED_SOURCES, CONTRIBUTION_TYPES, EXEMPLAR_CATEGORIES,
+    FOLLOW_UP_ACTIONS, RECORD_KINDS, SHARING_LEVELS,
 )
 from shared.fields import (
     AwareDateTime, DateString, Id, Integer, Month, Name, Pattern, Period, Text,
@@ -98,7 +98,7 @@ class WithdrawRecord(Schema):
 class PostComment(Schema):
     comment_id = Slug(load_default=None)
     parent_kind = fields.String(required=True,
-                                validate=validate.OneOf((*RECORD_KINDS, "proposal")))
+                                validate=validate.OneOf(COMMENT_PARENT_KINDS))
     parent_id = Ref(required=True)
     text = Text(5000, required=True)
     unit_id = UnitId(load_default=None)

@@ -169,6 +169,18 @@ def test_unknown_fields_are_named_in_the_error(solo):
     assert "person_name" in refused.value.fields
 
 
+def test_a_comment_on_an_escalated_case_is_refused_by_the_schema(solo):
+    # 督办件 take the city's follow-ups (follow_up_escalation), not comments: the schema
+    # offers exactly the parent kinds Comment.Posted declares, so this is a field error.
+    seed(solo)
+    before = solo.heads()
+    with pytest.raises(BadInput) as refused:
+        solo.run("post_comment", {"parent_kind": "escalation", "parent_id": "city/case-1",
+                                  "text": "t"})
+    assert "parent_kind" in refused.value.fields
+    assert solo.heads() == before
+
+
 def test_only_the_owner_changes_a_record(tmp_path):
     a = Solo(tmp_path / "a")
     ids = seed(a)
