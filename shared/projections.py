@@ -179,6 +179,12 @@ class LiveWriter:
         # ``sink`` (plan_inline): rendered writes are collected here, reads are refused
         self._sink = sink
 
+    @property
+    def planning(self) -> bool:
+        """Only rendering what the events would write (``plan_inline``): the plan may be
+        dropped and the events applied live instead, so a handler must not act on the side."""
+        return self._sink is not None
+
     def _deferred(self, sig: tuple, build, params: dict) -> bool:
         if self._pipe is None:
             return False

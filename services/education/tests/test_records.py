@@ -570,3 +570,33 @@ def test_as_of_replay_equals_what_was_seen_then(node):
         assert then["indicators"] == captured["indicators"]
     with pytest.raises(BadInput):
         node.ask("indicators_as_of", {"unit_id": "dist", "period": "2026-02"})
+
+
+def test_group_commit_after_another_process_moved_the_log(pg_url):
+    """A small batch is appended write-behind on this process's cached tail; when another
+    process (a second education node process, the timer) has appended meanwhile the
+    guess is wrong and the append is sent the ordinary way. Each check-in must still
+    reach the read model once: no duplicate-key error, counted once, answered clearly."""
+    node = Node(pg_url, utc(2026, 1, 10, 1, 0))
+    other = Node(pg_url, node.clock.now)  # the other process: its own runtime, same database
+    try:
+        node.tree()
+        for pid in ("w0", "w1", "w2"):
+            node.person(pid, "edu")
+        node.run("set_daily_reminder", {"on": "2026-01-10", "text": "严守纪律"})
+        node.run("check_in", {"person_id": "w0"}, viewer("w0"))  # this process caches the tail
+        other.person("w3", "edu")  # ... which the other process moves on
+
+        class It:
+            def __init__(self, pid):
+                self.data, self.actor, self.correlation_id = {"person_id": pid}, viewer(pid), None
+
+        with node.rt.unit_of_work(None) as uow:
+            out = record_check_ins(uow, [It("w1"), It("w2"), It("w0")])
+        assert [o["duplicate"] for o in out] == [False, False, True]
+        assert node.ask("checkin_daily", {"unit_id": "edu"})["checked_in"] == 3
+        again = node.run("check_in", {"person_id": "w1"}, viewer("w1"))
+        assert again["duplicate"] is True
+    finally:
+        other.close()
+        node.close()
