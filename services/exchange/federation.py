@@ -95,7 +95,7 @@ from shared.federation.feed import (
 from shared.federation.ordering import Offer, OriginSequencer
 from shared.federation.registry import NodeRegistry, key_fingerprint
 from shared.logs import well_formed
-from shared.relay import BrokerWatch, correlation_of
+from shared.relay import BrokerWatch, IdleBackoff, correlation_of
 from shared.store import events
 
 ROOT_STREAMS = {cls.stream_type for cls in ROOTS.values()}
@@ -1202,11 +1202,14 @@ class OutboxPublisher:
 
     def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None]) -> None:
         backoff = 0.5
+        idle = IdleBackoff()  # this process's commits wake it; the poll is for others'
         while not should_stop():
             try:
                 if self.run_once() == 0:
                     self.check_broker()
-                    wait(0.05)
+                    wait(idle.empty())
+                else:
+                    idle.found()
                 backoff = 0.5
             except Exception as exc:  # noqa: BLE001 - broker or db down: retry, never die
                 log.warning("federation publisher: %s; retrying in %.1fs", exc, backoff)

@@ -110,3 +110,23 @@ def test_only_one_relay_leads_on_postgresql(source, node_config):
     finally:
         a.close()
         b.close()
+
+
+def test_an_idle_relay_looks_ever_less_often_and_at_once_again_when_events_come(source, node_config):
+    """Idle, the wait doubles from 50 ms to a 1 s ceiling (shared.relay.IdleBackoff: the
+    process's own commits wake it, the poll is for other processes'); an append by
+    another writer is still found, and the waits start again from 50 ms."""
+    waits = []
+    relay = Relay(source, node_config["AMQP_URI"], SOURCE)
+
+    def wait(seconds):
+        waits.append(seconds)
+        if len(waits) == 7:
+            append_things(source, 0, 3)  # another writer: nothing wakes the relay
+    try:
+        relay.run(lambda: len(waits) >= 9, wait)
+        assert waits == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 0.05, 0.1]
+        with source.engine.connect() as c:
+            assert source.get_checkpoint(c, relay.name) == 3
+    finally:
+        relay.close()
