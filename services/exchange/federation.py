@@ -75,7 +75,7 @@ from kombu import Connection as AmqpConnection, Consumer, Exchange, Producer, Qu
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.batching import BatchWriter, _insert_sql
+from shared.batching import BatchWriter, insert_rows
 from services.exchange.domain import ROOTS, _Created, aggregate_of, owner_of, routing_kind
 from shared.aggregate import EVENT_TYPES
 from shared.auth import system_actor
@@ -773,10 +773,7 @@ class Federation:
                                        writer=self._batch_writer(conn, new)) if new else []
             for i, ev in zip(accepted_at, stored):
                 rows[i]["position"] = ev.position
-            if rows:
-                sql, names, positional = _insert_sql(received, conn.dialect)
-                conn.connection.driver_connection.cursor().executemany(
-                    sql, [tuple(r[n] for n in names) for r in rows] if positional else rows)
+            insert_rows(conn, received, rows)
             applied = len(stored)
             values = dict(applied_through=through,
                           events_applied=(row.events_applied if row else 0) + applied,

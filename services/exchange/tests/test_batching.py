@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from services.exchange.federation import outbox
@@ -11,7 +12,9 @@ from services.exchange.projections import indicator_values, record_tags, records
 from services.exchange.tests.test_commands import Solo, seed
 from shared.auth import Actor
 from shared.events import NewEvent
+from shared.db import create_database, drop_database
 from shared.federation.envelope import public_key_b64
+from tests.fixtures import PG_SERVER
 
 TABLES = (records, record_tags, subs, indicator_values)
 
@@ -53,7 +56,23 @@ def dump(solo) -> dict:
                                for r in conn.execute(select(t)).mappings()) for t in TABLES}
 
 
-def test_batch_writer_builds_what_the_live_writer_builds(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_databases(request):
+    """(batch, live) exchange database URLs; on PostgreSQL the bulk inserts take another
+    path (shared.batching.insert_rows)."""
+    if request.param == "sqlite":
+        yield None, None
+        return
+    urls = [create_database(PG_SERVER) for _ in range(2)]
+    try:
+        yield urls
+    finally:
+        for url in urls:
+            drop_database(url)
+
+
+def test_batch_writer_builds_what_the_live_writer_builds(tmp_path, two_databases):
+    batch_url, live_url = two_databases
     a = busy_district(tmp_path)
     with a.rt.read() as conn:
         envelopes = [json.loads(r[0]) for r in
@@ -61,7 +80,7 @@ def test_batch_writer_builds_what_the_live_writer_builds(tmp_path):
     assert len({e["type"] for e in envelopes}) >= 20
 
     # the city applies them as a received batch (BatchWriter) ...
-    batch = Solo(tmp_path / "batch", node_id="city", level="city", parent=None)
+    batch = Solo(tmp_path / "batch", node_id="city", level="city", parent=None, url=batch_url)
     batch.registry.trust("district-a", "district", "city", public_key_b64(a.keys["district-a"]),
                          replace=True)
     batch.fed.load_state()
@@ -78,7 +97,7 @@ def test_batch_writer_builds_what_the_live_writer_builds(tmp_path):
         LiveWriter.insert = original
     assert len(live_inserts) < len(envelopes) / 4, live_inserts
     # ... and one by one through the kernel's inline path (LiveWriter)
-    live = Solo(tmp_path / "live", node_id="city", level="city", parent=None)
+    live = Solo(tmp_path / "live", node_id="city", level="city", parent=None, url=live_url)
     versions: dict[str, int] = {}
     for e in envelopes:
         from services.exchange.domain import aggregate_of
@@ -93,6 +112,12 @@ def test_batch_writer_builds_what_the_live_writer_builds(tmp_path):
 
     got, want = dump(batch), dump(live)
     assert got == want
+    from services.exchange.federation import received
+    with batch.rt.read() as conn:
+        kept = conn.execute(select(received.c.origin_seq, received.c.outcome, received.c.position)
+                            .order_by(received.c.origin_seq)).all()
+    assert [(s, o) for s, o, _p in kept] == [(e["origin_seq"], "applied") for e in envelopes]
+    assert all(p is not None for _s, _o, p in kept)
     assert len(want["shared_records"]) == 5 and len(want["sub_records"]) >= 6
 
 

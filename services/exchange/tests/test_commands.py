@@ -30,7 +30,8 @@ ADMIN = Actor("admin", ("node-admin",), None, "district-a")
 class Solo:
     """district-a's exchange service state, in-process, no nameko, no broker."""
 
-    def __init__(self, tmp_path, node_id="district-a", level="district", parent="city"):
+    def __init__(self, tmp_path, node_id="district-a", level="district", parent="city",
+                 url=None):
         from services.exchange.application import app as application
         self.keys = {n: generate_keypair()[0] for n in ("city", "district-a", "district-b")}
         self.registry = NodeRegistry(make_engine("sqlite:///%s" % (tmp_path / "node.db")))
@@ -39,7 +40,7 @@ class Solo:
                                 None if n == "city" else "city", public_key_b64(key),
                                 "http://127.0.0.1:1/feed")
         self.registry.set_this_node(node_id)
-        engine = make_engine("sqlite:///%s" % (tmp_path / "exchange.db"))
+        engine = make_engine(url or "sqlite:///%s" % (tmp_path / "exchange.db"))
         self.rt = Runtime(engine, application.projections, node_id, "exchange")
         self.rt.create_schema()
         fed_metadata.create_all(engine)
