@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, MetaData, String, Table, case, inspect, select, text, update,
+    BigInteger, Boolean, Column, MetaData, String, Table, bindparam, case, inspect, select, text,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -156,6 +157,22 @@ _REVOCATIONS = "revocations"
 _US = 1_000_000
 
 REFUSED = "令牌无效、已过期或已撤销"
+
+# ``authenticate``'s statements, built once: it runs on every request of every service
+_GENERATION = (select(auth_generation.c.generation)
+               .where(auth_generation.c.name == _REVOCATIONS))
+_SESSION_LOOKUP = (
+    select(users.c.user_id, users.c.roles, users.c.unit_scope, users.c.disabled,
+           console_sessions.c.ended_at_us, console_sessions.c.idle_expires_at_us,
+           console_sessions.c.absolute_expires_at_us, _GENERATION.scalar_subquery().label("generation"))
+    .select_from(console_sessions.join(users, users.c.user_id == console_sessions.c.user_id))
+    .where(console_sessions.c.token_hash == bindparam("key")))
+_TOKEN_LOOKUP = (
+    select(users.c.user_id, users.c.roles, users.c.unit_scope, users.c.disabled,
+           api_tokens.c.revoked, api_tokens.c.expires_at_us, api_tokens.c.created_at_us,
+           _GENERATION.scalar_subquery().label("generation"))
+    .select_from(api_tokens.join(users, users.c.user_id == api_tokens.c.user_id))
+    .where(api_tokens.c.token_hash == bindparam("key")))
 
 
 @dataclass
@@ -321,15 +338,25 @@ class UserDirectory:
         actor = self.authenticate(token)
         if not token.startswith(SESSION_TOKEN_PREFIX):
             raise Unauthenticated("这不是控制台会话令牌")
-        s = console_sessions.c
-        now = self.clock()
-        with self.engine.begin() as c:
-            c.execute(update(console_sessions).where(s.token_hash == hash_token(token))
-                      .values(idle_expires_at_us=case(
-                          (now + s.idle_seconds * _US < s.absolute_expires_at_us,
-                           now + s.idle_seconds * _US),
-                          else_=s.absolute_expires_at_us)))
+        self.touch_sessions({token: self.clock()})
         return actor
+
+    def touch_sessions(self, touches: dict) -> None:
+        """Push back the idle expiry of each session ``token -> at`` (the microseconds of
+        the request that used it) to ``at`` + its idle period, in one transaction (the
+        console writes its requests' touches a second late, in bulk). Never past the
+        absolute limit, never earlier than it stands (a later touch may be written
+        first), and an ended session or one already lapsed at ``at`` stays as it is."""
+        s = console_sessions.c
+        at = bindparam("at")
+        pushed = case((at + s.idle_seconds * _US < s.absolute_expires_at_us, at + s.idle_seconds * _US),
+                      else_=s.absolute_expires_at_us)
+        with self.engine.begin() as c:
+            c.execute(update(console_sessions)
+                      .where((s.token_hash == bindparam("key")) & s.ended_at_us.is_(None)
+                             & (s.idle_expires_at_us > at) & (s.idle_expires_at_us < pushed))
+                      .values(idle_expires_at_us=pushed),
+                      [{"key": hash_token(t), "at": when} for t, when in touches.items()])
 
     def end_session(self, token: str | None) -> None:
         """Sign out: the token is refused from now on, in every process of the node."""
@@ -347,41 +374,33 @@ class UserDirectory:
         if not token or not isinstance(token, str):
             raise Unauthenticated("缺少令牌（请在请求头 Authorization 中提供 Bearer 令牌）")
         key = hash_token(token)
+        session = token.startswith(SESSION_TOKEN_PREFIX)
         with readonly(self.engine.connect()) as c:
-            generation = self.generation(c)
             hit = self._cache.get(key)
             now = self.clock()
-            if (hit is not None and hit[0] == generation and hit[1] > now
-                    and hit[2] > time.monotonic()):
-                return hit[3]
-            if token.startswith(SESSION_TOKEN_PREFIX):
-                s = console_sessions.c
-                row = c.execute(
-                    select(users.c.user_id, users.c.roles, users.c.unit_scope, users.c.disabled,
-                           s.ended_at_us, s.idle_expires_at_us, s.absolute_expires_at_us)
-                    .select_from(console_sessions.join(users, users.c.user_id == s.user_id))
-                    .where(s.token_hash == key)).first()
-                refused = row is None or row.ended_at_us is not None
-                valid_until = None if row is None else min(row.idle_expires_at_us,
-                                                           row.absolute_expires_at_us)
-            else:
-                row = c.execute(
-                    select(users.c.user_id, users.c.roles, users.c.unit_scope, users.c.disabled,
-                           api_tokens.c.revoked, api_tokens.c.expires_at_us,
-                           api_tokens.c.created_at_us)
-                    .select_from(api_tokens.join(users, users.c.user_id == api_tokens.c.user_id))
-                    .where(api_tokens.c.token_hash == key)).first()
-                refused = row is None or row.revoked
-                valid_until = None if row is None else (
-                    row.expires_at_us if row.expires_at_us is not None
-                    else row.created_at_us + int(self.token_days * 86400 * _US))
-        if refused or row.disabled or (valid_until is not None and valid_until <= now):
+            if hit is not None:
+                generation = c.execute(_GENERATION).scalar() or 0
+                if hit[0] == generation and hit[1] > now and hit[2] > time.monotonic():
+                    return hit[3]
+            # a miss costs one round trip: the generation comes with the row, from the
+            # same snapshot (a revoke committed after it bumps it: the entry is stale)
+            row = c.execute(_SESSION_LOOKUP if session else _TOKEN_LOOKUP, {"key": key}).first()
+        if row is None:
+            raise Unauthenticated(REFUSED)
+        generation = row.generation or 0
+        if session:
+            refused = row.ended_at_us is not None
+            valid_until = min(row.idle_expires_at_us, row.absolute_expires_at_us)
+        else:
+            refused = row.revoked
+            valid_until = (row.expires_at_us if row.expires_at_us is not None
+                           else row.created_at_us + int(self.token_days * 86400 * _US))
+        if refused or row.disabled or valid_until <= now:
             raise Unauthenticated(REFUSED)
         actor = Actor(row.user_id, tuple(row.roles.split(",")), row.unit_scope, self.node)
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[key] = (generation, valid_until if valid_until is not None else float("inf"),
-                            time.monotonic() + TOKEN_CACHE_SECONDS, actor)
+        self._cache[key] = (generation, valid_until, time.monotonic() + TOKEN_CACHE_SECONDS, actor)
         return actor
 
     def authenticate_rpc(self, proof) -> Actor | None:

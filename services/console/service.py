@@ -8,6 +8,9 @@ sessions and sign-in records.
 """
 from __future__ import annotations
 
+import logging
+import time
+
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 from nameko.web.handlers import http
@@ -19,6 +22,9 @@ from services.console.web import Web, json_health
 from shared import config
 from shared.auth import UserDirectory
 from shared.db import make_engine
+
+log = logging.getLogger(__name__)
+TOUCH_FLUSH_SECONDS = 1.0  # how late a session's idle expiry is pushed back (web._sign_in_check)
 
 
 class ConsoleDependency(DependencyProvider):
@@ -32,9 +38,39 @@ class ConsoleDependency(DependencyProvider):
         self.users.create_schema()
         self.signin = SignIn(self.users, self.settings)
         self.signin.create_schema()
-        # session -> when this process last pushed its idle expiry back (web._sign_in_check)
+        # session -> when this process last noted a touch of it (web._sign_in_check)
         self.touched: dict[str, float] = {}
         self.touch_every = min(30.0, self.settings.idle_seconds / 20)
+        self._touches: dict[str, int] = {}  # token -> request time (us), not yet written
+        self._stopping = False
+
+    def note_touch(self, token: str) -> None:
+        self._touches[token] = self.users.clock()
+
+    def flush_touches(self) -> int:
+        """Write the noted touches in one transaction (``UserDirectory.touch_sessions``)."""
+        touches, self._touches = self._touches, {}
+        if touches:
+            try:
+                self.users.touch_sessions(touches)
+            except Exception:  # noqa: BLE001 - the database away: retried with the next ones
+                log.warning("could not push back %d sessions' idle expiry; retrying", len(touches),
+                            exc_info=True)
+                for token, at in touches.items():
+                    self._touches.setdefault(token, at)
+        return len(touches)
+
+    def _flusher(self):
+        while not self._stopping:
+            time.sleep(TOUCH_FLUSH_SECONDS)
+            self.flush_touches()
+
+    def start(self):
+        self.container.spawn_managed_thread(self._flusher, identifier="session-touches")
+
+    def stop(self):
+        self._stopping = True
+        self.flush_touches()
 
     def get_dependency(self, worker_ctx):
         return self

@@ -31,6 +31,7 @@ from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Response
 
 from shared import labels
+from shared.auth import SESSION_TOKEN_PREFIX
 from shared.errors import BadInput, Forbidden, NotFound, QinglianError, Unauthenticated
 
 HERE = Path(__file__).resolve().parent
@@ -167,7 +168,7 @@ class Web:
         self.request = request
         self.token = request.cookies.get(SESSION_COOKIE)
         self.actor = None
-        self.user = None
+        self._user = None
         self.cookies: list[tuple] = []  # (name, value, kwargs) set on the response
         self.flash = self._take_flash()
 
@@ -227,22 +228,35 @@ class Web:
                 console_sessions.c.token_hash == hash_token(self.token))).scalar()
 
     def _sign_in_check(self) -> None:
-        """The session's actor. Its idle expiry is pushed back (a committed write) at most
-        once per ``touch_every`` seconds per process; in between the session is only
-        checked (ended, revoked, expired: refused at once, as ever). A session may thus
-        end up to that many seconds before a full idle period - never later."""
+        """The session's actor: checked on every request (ended, revoked, expired:
+        refused at once). Its idle expiry is pushed back at most once per
+        ``touch_every`` seconds per process, and not by this request: it notes the
+        touch with its own time and ``ConsoleDependency``'s flusher writes every noted
+        touch in one transaction a second later (a morning's check-ins would otherwise
+        pay a committed write each). A session may thus end up to that many seconds
+        before a full idle period (or a second's touches earlier, if the process dies) -
+        never later: the expiry is pushed from the request's time, never past the
+        session's absolute limit, and an ended or lapsed session is not revived."""
         if not self.token:
             raise Unauthenticated()
+        self.actor = self.users.authenticate(self.token)
+        if not self.token.startswith(SESSION_TOKEN_PREFIX):
+            raise Unauthenticated("这不是控制台会话令牌")
         touched = self.dep.touched
         now = time.monotonic()
-        if now - touched.get(self.token, -1e9) < self.dep.touch_every:
-            self.actor = self.users.authenticate(self.token)
-        else:
-            self.actor = self.users.touch_session(self.token)
+        if now - touched.get(self.token, -1e9) >= self.dep.touch_every:
             if len(touched) > 50_000:  # one entry per recently active session
                 touched.clear()
             touched[self.token] = now
-        self.user = self.users.get(self.actor.user_id)
+            self.dep.note_touch(self.token)
+
+    @property
+    def user(self) -> dict | None:
+        """The signed-in user's record (name), read when a page shows it: a redirect
+        (every form's answer) needs none."""
+        if self._user is None and self.actor is not None:
+            self._user = self.users.get(self.actor.user_id)
+        return self._user
 
     def _csrf_check(self, kind: str) -> None:
         sent = self.request.form.get("_csrf") or self.request.headers.get("X-CSRF-Token") or ""

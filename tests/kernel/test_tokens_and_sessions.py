@@ -152,6 +152,30 @@ def test_ending_a_session_is_effective_at_once_and_only_for_it(node):
         a.open_session("nobody", 10, 10)
 
 
+def test_touches_written_late_in_bulk_push_from_their_own_time_and_revive_nothing(node):
+    """The console writes its requests' touches a second late, many in one transaction:
+    each pushes its session from the request's time, never back (a later touch written
+    first), never past the absolute limit, and an ended or lapsed session stays so."""
+    a, b, clock = node
+    early, late, ended, lapsed = (a.open_session("li", 600, 1500) for _ in range(4))
+    a.end_session(ended)
+    s = 1_000_000
+    start = clock.us
+    clock.forward(500)
+    a.touch_session(late)  # at 500 s: idle expiry 1100 s
+    a.touch_sessions({early: start + 100 * s, late: start + 100 * s, ended: start + 100 * s,
+                      lapsed: start + 650 * s})  # lapsed was idle since 0: gone at 600 s
+    clock.forward(250)  # 750 s: early was pushed to 700 s by its request at 100 s
+    assert refused(b, early) and refused(b, ended) and refused(b, lapsed)
+    assert b.authenticate(late).user_id == "li"  # the older touch did not pull it back
+    a.touch_sessions({late: clock.us})  # 1350 s
+    clock.forward(590)  # 1340 s
+    assert b.authenticate(late).user_id == "li"
+    a.touch_sessions({late: clock.us})  # would be 1940 s: capped at 1500 s
+    clock.forward(160)
+    assert refused(b, late)
+
+
 def test_tokens_made_before_expiry_existed_expire_after_the_upgrade(sqlite_url):
     """A node database from before this change: create_schema adds the column, and a token
     issued then expires ``token_days`` after it was issued, like any other."""

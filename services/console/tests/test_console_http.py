@@ -132,6 +132,22 @@ def test_idle_session_expires(node, client_for):
     assert _records(node, "viewer")[-1] == "expired"
 
 
+def test_a_request_pushes_the_idle_expiry_back_soon_after(node, client_for):
+    """Not in the request (a committed write each): noted, and written by the flusher."""
+    from shared.auth import hash_token
+    from tests.harness import wait_for
+    c = client_for(node, "insp")
+    assert c.get("/").status_code == 200
+    key = hash_token(c.s.cookies.get("ql_session"))
+
+    def pushed():
+        with node.users.engine.connect() as conn:
+            row = conn.execute(select(console_sessions).where(
+                console_sessions.c.token_hash == key)).mappings().one()
+        return row["idle_expires_at_us"] > row["created_at_us"] + row["idle_seconds"] * 1_000_000
+    wait_for(pushed, 10, what="the session's idle expiry pushed back from the request's time")
+
+
 def test_change_own_password(node, client_for):
     node.add_user("changer", "周改密", ["viewer"])
     c = client_for(node, "changer")
