@@ -14,6 +14,7 @@ import http.client
 import os
 import random
 import re
+import signal
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ NODE = "bench-console"
 SCALE = float(os.environ.get("QINGLIAN_BENCH_CONSOLE_SCALE", "1"))
 UNITS, RECTIFICATIONS, EVENTS = (int(n * SCALE) for n in (2_000, 10_000, 50_000))
 PASSWORD = "bench2026pw"
+CHECKIN_MEMBERS = max(50, int(5_000 * SCALE))  # the morning's district (bench/education.py's)
 SAMPLES = 300
 
 
@@ -235,108 +237,64 @@ def measure(port: int, path, samples: int = SAMPLES) -> dict:
 
 
 # -- the morning check-in through the console (issue 9) --------------------------------------------
-class FormClient:
-    """One keep-alive connection: a member's console session cookie, form POSTs. The
-    answer of a check-in is the 303 back to /checkin with its message in the flash cookie."""
-
-    def __init__(self, port: int):
-        self.port, self.conn = port, None
-
-    def request(self, method, path, body=None, cookie=None):
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        if cookie:
-            headers["Cookie"] = cookie
-        for attempt in (0, 1):
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-                self.conn.request(method, path, body=body, headers=headers)
-                resp = self.conn.getresponse()
-                return resp.status, resp.getheader("Set-Cookie") or "", resp.read()
-            except (ConnectionError, http.client.HTTPException, OSError):
-                self.conn = None
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+CONNECTIONS = 256  # the open-loop generator's keep-alive connections (a phone each, at a time)
 
 
-def checkin_outcome(status: int, set_cookie: str) -> bool | None:
+def checkin_outcome(status: int, set_cookies) -> bool | None:
     """True: counted now; False: answered 'already checked in today'; None: not accepted."""
     from urllib.parse import unquote
     if status != 303:
         return None
-    m = re.search(r"ql_flash=([^;]+)", set_cookie)
+    m = re.search(r"ql_flash=([^;]+)", "; ".join(set_cookies))
     message = unquote(m.group(1)) if m else ""
     if message.startswith("打卡成功"):
         return True
     return False if "今天已经打过卡了" in message else None
 
 
-def paced_console(port, jobs, rate, clients):
-    """bench.education.paced for the console: ``jobs`` are (method, path, body, cookie);
-    each result is (status, outcome, ms since due, ms since sent, client lag ms)."""
-    import itertools
-    import threading
-
+def paced_console(port, jobs, rate, connections=CONNECTIONS):
+    """``jobs`` (method, path, body, cookie) sent open-loop at ``rate`` (bench.common
+    ``OpenLoop``); each result is (status, outcome, ms since due, ms since sent, client
+    lag ms) as bench.education's ``Paced`` holds them."""
+    from bench.common import OpenLoop
     from bench.education import Paced
-    results = [None] * len(jobs)
-    errors: list = []
-    sent_at = [0.0] * len(jobs)
-    counter = itertools.count()
-    t0 = time.perf_counter() + 0.2
-
-    def loop():
-        c = FormClient(port)
-        while True:
-            i = next(counter)
-            if i >= len(jobs):
-                return
-            picked = time.perf_counter()
-            due = t0 + i / rate
-            if due > picked:
-                time.sleep(due - picked)
-            method, path, body, cookie = jobs[i]
-            sent = sent_at[i] = time.perf_counter()
-            try:
-                status, set_cookie, raw = c.request(method, path, body, cookie)
-                outcome = checkin_outcome(status, set_cookie) if method == "POST" else None
-                if status not in (200, 303) and not errors:
-                    errors.append(raw[:500])
-            except Exception:  # noqa: BLE001 - a failed request is a result
-                status, outcome = 0, None
-            done = time.perf_counter()
-            results[i] = (status, outcome, (done - due) * 1000, (done - sent) * 1000,
-                          max(0.0, sent - max(due, picked)) * 1000)
-
-    threads = [threading.Thread(target=loop) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    span = max(sent_at) - t0
-    offered = (len(jobs) - 1) / span if span > 0 else float(rate)
-    return Paced(results, offered, errors[0].decode("utf-8", "replace") if errors else None)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    raw, offered = OpenLoop(port, rate, connections).run(
+        (m, path, body, dict(form, Cookie=cookie) if cookie else {}) for m, path, body, cookie in jobs)
+    results, first_error = [], None
+    for (method, *_), (status, headers, body, due_ms, sent_ms, lag_ms) in zip(jobs, raw):
+        outcome = checkin_outcome(status, headers.get("set-cookie", [])) if method == "POST" else None
+        if status not in (200, 303) and first_error is None:
+            first_error = "%d %s" % (status, body[:500].decode("utf-8", "replace"))
+        results.append((status, outcome, due_ms, sent_ms, lag_ms))
+    return Paced(results, offered, first_error)
 
 
-def checkin_burst(port, jobs):
+def checkin_burst(port, jobs, pids):
     """The check-ins in waves alternated with as many paced GET /health of the same
-    console process (bench.education's waves, rate and clients)."""
-    from bench.education import CLIENTS, RATE, WAVES, Paced
+    console process (bench.education's waves and rate). Also returns the CPU seconds
+    each of ``pids`` spent during the check-in waves only."""
+    from bench.common import cpu_seconds
+    from bench.education import RATE, WAVES, Paced
     size = -(-len(jobs) // WAVES)
     ours, health = [], []
+    cpu = [0.0] * len(pids)
     for r in range(WAVES):
         wave = jobs[r * size:(r + 1) * size]
         trivial = [("GET", "/health", None, None)] * len(wave)
         pair = ((health, trivial), (ours, wave)) if r % 2 == 0 else ((ours, wave), (health, trivial))
         for sink, batch in pair:
-            sink.append(paced_console(port, batch, RATE, CLIENTS))
+            before = [cpu_seconds(p) for p in pids]
+            sink.append(paced_console(port, batch, RATE))
+            if sink is ours:
+                cpu = [c + cpu_seconds(p) - b for c, p, b in zip(cpu, pids, before)]
 
     def merged(runs):
         out = Paced([x for p in runs for x in p.results], min(p.offered_rps for p in runs),
                     next((p.first_error for p in runs if p.first_error), None))
         out.lag = max(p.client_lag_ms for p in runs)
         return out
-    return merged(ours), merged(health)
+    return merged(ours), merged(health), cpu
 
 
 def member_sessions(node_url: str, people) -> dict:
@@ -364,6 +322,22 @@ def member_sessions(node_url: str, people) -> dict:
     return tokens
 
 
+def pyspy(pids: dict) -> list:
+    """``QINGLIAN_BENCH_PYSPY=<prefix>``: py-spy records each process while the burst
+    runs, as ``<prefix>-<name>.txt`` (collapsed stacks, for flamegraph.pl or speedscope)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    prefix = os.environ.get("QINGLIAN_BENCH_PYSPY")
+    if not prefix:
+        return []
+    spy = str(Path(sys.executable).parent / "py-spy")
+    return [subprocess.Popen([spy, "record", "--rate", "100", "--format", "raw", "--pid", str(pid),
+                              "-o", "%s-%s.txt" % (prefix, name)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, pid in pids.items()]
+
+
 def run_checkin(folder) -> dict:
     """A district's 5,000 members check in through the console's /checkin form (their
     own session, its CSRF token) at 500/s offered, against the console's own /health at
@@ -384,7 +358,7 @@ def run_checkin(folder) -> dict:
     vhost, vhost_uri = scratch_vhost("console-checkin")
     procs = []
     try:
-        people = sorted(seed_members(edu_url, node_url, today))
+        people = sorted(seed_members(edu_url, node_url, today, CHECKIN_MEMBERS))
         sessions = member_sessions(node_url, people)
         base = {"AMQP_URI": vhost_uri, "NODE_ID": NODE, "QINGLIAN_VAR": str(folder),
                 "NODE_DATABASE_URL": node_url, "EDUCATION_DATABASE_URL": edu_url}
@@ -400,14 +374,18 @@ def run_checkin(folder) -> dict:
         def job(p):
             token = sessions[p]
             return ("POST", "/checkin", urlencode({"_csrf": csrf_for(token)}), "ql_session=" + token)
-        FormClient(port).request("GET", "/health")
-        from bench.common import cpu_seconds
-        cpu0 = cpu_seconds(procs[1].pid), cpu_seconds(procs[0].pid)
-        ours, health = checkin_burst(port, [job(p) for p in people])
-        cpu = cpu_seconds(procs[1].pid) - cpu0[0], cpu_seconds(procs[0].pid) - cpu0[1]
+        paced_console(port, [("GET", "/health", None, None)] * 50, 100.0, 10)  # warm
+        spies = pyspy({"console": procs[1].pid, "education": procs[0].pid})
+        try:
+            ours, health, cpu = checkin_burst(port, [job(p) for p in people],
+                                              (procs[1].pid, procs[0].pid))
+        finally:
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
         retap_people = people[::int(1 / RETAP)]
-        from bench.education import CLIENTS, RATE
-        retaps = paced_console(port, [job(p) for p in retap_people], RATE, CLIENTS).results
+        from bench.education import RATE
+        retaps = paced_console(port, [job(p) for p in retap_people], RATE).results
         rows, distinct = counted(edu_url, today)
     finally:
         for p in procs:
@@ -450,7 +428,8 @@ def checkin_figures(m: dict) -> dict:
             baseline_offered_rps=round(health.offered_rps, 1),
             client_lag_p50_ms=round(ours.lag, 2), baseline_client_lag_p50_ms=round(health.lag, 2),
             console_cpu_ms_per_checkin=m["console_cpu_ms_per_checkin"],
-            education_cpu_ms_per_checkin=m["education_cpu_ms_per_checkin"]),
+            education_cpu_ms_per_checkin=m["education_cpu_ms_per_checkin"],
+            members=m["offered"], scale=SCALE),
         "console_checkin_accepted": accepted_f,
         "console_checkin_lost": judged(
             lost, "requests", m["offered"], "members who checked in", 0.0, AT_MOST,

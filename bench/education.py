@@ -58,8 +58,8 @@ RETAP = 0.05          # share of members who tap "check in" a second time
 
 
 # -- seeding: the district as the units service would have sent it ------------------------------
-def seed(url: str, node_url: str, today: str) -> dict[str, str]:
-    """Units, 5,000 members (recorded through the service's own consumer code), today's
+def seed(url: str, node_url: str, today: str, members: int = MEMBERS) -> dict[str, str]:
+    """Units, ``members`` (5,000) (recorded through the service's own consumer code), today's
     reminder, and one bearer token per member. Returns person id -> token."""
     from sqlalchemy import insert
 
@@ -99,8 +99,8 @@ def seed(url: str, node_url: str, today: str) -> dict[str, str]:
                                                               "parent_id": uid, "kind": "section",
                                                               "level": "section"}))
                 sections.append(sid)
-    people = ["m%04d" % i for i in range(MEMBERS)]
-    for start in range(0, MEMBERS, 1000):
+    people = ["m%04d" % i for i in range(members)]
+    for start in range(0, members, 1000):
         with rt.unit_of_work(actor) as uow:
             for i, pid in enumerate(people[start:start + 1000], start):
                 record_person_event(uow, ev("Person.Registered", {
