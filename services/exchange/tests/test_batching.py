@@ -140,3 +140,40 @@ def test_received_payloads_pass_the_compiled_contracts_like_jsonschema(tmp_path)
         for v in variants:
             assert (check(v) is None) == validator.is_valid(v), (env["type"], v, check(v))
         assert check(p) is None
+
+
+def test_records_arriving_a_few_milliseconds_apart_are_taken_in_one_batch(vhost):
+    """The inbox consumer gathers what arrives within ``gather`` of a first message into
+    one batch (one transaction), not only what is already waiting: three messages 10 ms
+    apart are one batch; one sent after the window is the next."""
+    import time
+    from types import SimpleNamespace
+
+    import eventlet
+
+    from kombu import Connection, Exchange
+
+    from services.exchange.federation import InboxConsumer
+    from shared.federation.broker import SHARED_EXCHANGE
+    uri = vhost["uri"]
+    fed = SimpleNamespace(node_id="city", level="city", metrics=None)
+    consumer = InboxConsumer(fed, uri, gather=1.0)
+    consumer._connect()
+    try:
+        with Connection(uri) as conn:
+            producer = conn.Producer(exchange=Exchange(SHARED_EXCHANGE, type="topic", durable=True))
+
+            def send(*bodies):
+                for body in bodies:
+                    producer.publish(body, routing_key="experience.district-a.x")
+                    time.sleep(0.01)
+            # sent while the consumer waits (none is there before it starts)
+            sending = eventlet.spawn(send, b"m0", b"m1", b"m2")
+            first = consumer._drain()
+            sending.wait()
+            eventlet.spawn(send, b"late").wait()
+            second = consumer._drain()
+        assert [m.body for m in first] == [b"m0", b"m1", b"m2"]
+        assert [m.body for m in second] == [b"late"]
+    finally:
+        consumer.close()
