@@ -115,7 +115,7 @@ def run(var_dir, only=None) -> dict:
     from services.exchange.application import app, save_and_share
     from services.exchange.domain import Experience
     from services.exchange.federation import INBOX_QUEUE
-    from services.exchange.localnet import LocalNetwork
+    from tooling.localnet import LocalNetwork
     from services.exchange.service import ExchangeService, ExchangeStore
     from shared.auth import Actor
     from shared.events import StoredEvent

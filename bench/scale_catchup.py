@@ -216,7 +216,7 @@ def run(var_dir: str = "var") -> dict:
 
     from bench.common import scratch_database
     from services.exchange.federation import outbox
-    from services.exchange.localnet import LocalNetwork
+    from tooling.localnet import LocalNetwork
     from services.exchange.service import ExchangeService, ExchangeStore
     from shared import config
     from shared.db import drop_database, make_engine

@@ -272,7 +272,7 @@ def rebuild_in_own_process(url: str, folder: Path) -> tuple[float, float]:
     env = dict(os.environ, SUPERVISION_DATABASE_URL=url, NODE_ID=NODE,
                QINGLIAN_VAR=str(folder))
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "projections", "rebuild",
+    proc = subprocess.Popen([sys.executable, "-m", "tooling.cli", "projections", "rebuild",
                              "--service", "supervision"], cwd=str(ROOT), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)

@@ -24,20 +24,17 @@ if [ $# -gt 1 ]; then
 fi
 
 service="${1:-${SERVICE:-}}"
-case "$service" in
-    units)       class=UnitsService;       port=8101 ;;
-    supervision) class=SupervisionService; port=8102 ;;
-    education)   class=EducationService;   port=8103 ;;
-    exchange)    class=ExchangeService;    port=8104 ;;
-    *)
-        echo "entrypoint: set SERVICE to units, supervision, education or exchange (got '$service')" >&2
-        exit 64
-        ;;
-esac
+# what `nameko run` takes and the default port, from the service registry
+# (shared/registry.py: the package's qinglian.services entry points)
+if ! found="$(python -m shared.registry "$service")"; then
+    echo "entrypoint: set SERVICE to one of the services above (got '$service')" >&2
+    exit 64
+fi
+target="${found% *}"
+port="${found##* }"
 
-# Ports repeat shared.config.DEFAULT_PORTS (tests/test_compose.py checks they agree):
-# deploy/config.yaml is shared by all services, so the per-service default lives here.
+# deploy/config.yaml is shared by all services, so the per-service default port is set here.
 export WEB_SERVER_ADDRESS="${WEB_SERVER_ADDRESS:-0.0.0.0:$port}"
 
 own_login "$service"
-exec nameko run --config deploy/config.yaml "services.$service.service:$class"
+exec nameko run --config deploy/config.yaml "$target"

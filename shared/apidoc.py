@@ -5,12 +5,12 @@ OpenAPI documents, ``shared.openapi``, are generated from the same registry).
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from marshmallow import fields, validate
 
-from shared.config import DEFAULT_PORTS, SERVICES
+from shared import registry
+from shared.config import DEFAULT_PORTS
 from shared.fields import Pattern
 
 API_MD = Path(__file__).resolve().parent.parent / "docs" / "API.md"
@@ -80,11 +80,8 @@ def render() -> str:
         "(Prometheus).",
         "",
     ]
-    for service in SERVICES:
-        try:
-            app = importlib.import_module("services.%s.application" % service).app
-        except ModuleNotFoundError:
-            continue
+    for service in registry.services():
+        app = registry.application(service)
         out += ["## %s (port %d)" % (service, DEFAULT_PORTS[service]), ""]
         for name, op in sorted(app.operations.items(), key=lambda kv: (kv[1].kind, kv[0])):
             verb = "POST" if op.kind == "command" else "GET"

@@ -38,11 +38,10 @@ from pathlib import Path
 
 from nameko.events import EventHandler
 
-from shared import config
+from shared import config, registry
 from shared.federation.broker import BrokerAdmin, vhost_of, with_credentials
 
 RPC_EXCHANGE = "nameko-rpc"
-PROCESSES = ("console",) + config.SERVICES  # every process of a node that uses the broker
 
 
 def user_name(cfg: dict | None, service: str) -> str:
@@ -101,12 +100,12 @@ owned_event_handler = OwnedEventHandler.decorator
 
 
 def provision(admin: BrokerAdmin, cfg: dict | None = None,
-              services=PROCESSES) -> dict[str, str]:
-    """Create (or bring up to date) every service's broker user on the node's vhost;
-    returns each service's AMQP URI. A password already made is kept."""
+              services=None) -> dict[str, str]:
+    """Create (or bring up to date) every process's broker user on the node's vhost
+    (``services``: these only); returns each one's AMQP URI. A password already made is kept."""
     vhost = vhost_of(config.amqp_uri(cfg))
     uris = {}
-    for service in services:
+    for service in registry.names() if services is None else services:
         path = _secret_file(cfg, service)
         if path.exists():
             password = path.read_text(encoding="utf-8").strip()
@@ -123,9 +122,9 @@ def provision(admin: BrokerAdmin, cfg: dict | None = None,
     return uris
 
 
-def remove(admin: BrokerAdmin, cfg: dict | None = None, services=PROCESSES) -> None:
+def remove(admin: BrokerAdmin, cfg: dict | None = None, services=None) -> None:
     """Delete the node's service users and their passwords (a node taken down)."""
-    for service in services:
+    for service in registry.names() if services is None else services:
         admin.delete_user(user_name(cfg, service))
         _secret_file(cfg, service).unlink(missing_ok=True)
 

@@ -13,13 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SERVICES = ("units", "supervision", "education", "exchange")
-
-# Default HTTP port of each service process (WEB_SERVER_ADDRESS overrides it).
+# Default HTTP port of each process (WEB_SERVER_ADDRESS overrides it); which processes
+# and services a node has is the registry's (shared/registry.py).
 DEFAULT_PORTS = {"console": 8100, "units": 8101, "supervision": 8102, "education": 8103,
                  "exchange": 8104}
-# What `qinglian run` starts: the console (the browser's one address) and the services.
-NODE_PROCESSES = ("console",) + SERVICES
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
 

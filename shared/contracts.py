@@ -15,7 +15,6 @@ fails on any.
 """
 from __future__ import annotations
 
-import importlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -23,8 +22,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from shared import registry
 from shared.aggregate import EVENT_TYPES, payload_schema
-from shared.config import SERVICES
 
 CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"
 EVENTS_DIR = CONTRACTS / "events"
@@ -35,37 +34,32 @@ def load_all_event_types() -> dict[str, type]:
     """Every event type the platform records (services and kernel; aggregates defined by
     tests or scripts in the same process are not the platform's and are left out)."""
     import shared.unittree  # noqa: F401 - registers the UnitMirror events
-    for service in SERVICES:
-        try:
-            importlib.import_module("services.%s.domain" % service)
-        except ModuleNotFoundError as exc:
-            if exc.name != "services.%s" % service and exc.name != "services.%s.domain" % service:
-                raise
+    for service in registry.services():
+        registry.get(service).module("domain")
     return {t: cls for t, cls in EVENT_TYPES.items()
-            if cls.aggregate_cls.__module__.startswith(("services.", "shared."))}
+            if registry.owner(cls.aggregate_cls.__module__)
+            or cls.aggregate_cls.__module__.startswith("shared.")}
 
 
 def publishers() -> dict[str, list[str]]:
     """service -> event types it publishes (every event in its log goes on its exchange)."""
     load_all_event_types()
-    out: dict[str, list[str]] = {s: [] for s in SERVICES}
+    services = registry.services()
+    out: dict[str, list[str]] = {s: [] for s in services}
     mirrored = sorted(t for t in EVENT_TYPES if t.startswith("UnitMirror."))
     for event_type, cls in EVENT_TYPES.items():
-        module = cls.aggregate_cls.__module__
-        if module.startswith("services."):
-            out[module.split(".")[1]].append(event_type)
-    for service in SERVICES:
+        service = registry.owner(cls.aggregate_cls.__module__)
+        if service in out:
+            out[service].append(event_type)
+    for service in services:
         if service != "units" and _mirrors_units(service):
             out[service].extend(mirrored)
     return {s: sorted(v) for s, v in out.items() if v}
 
 
 def _mirrors_units(service: str) -> bool:
-    try:
-        mod = importlib.import_module("services.%s.application" % service)
-    except ModuleNotFoundError:
-        return False
-    return any(getattr(p, "name", "") == "unit_directory" for p in getattr(mod.app, "projections", []))
+    app = registry.application(service)
+    return any(getattr(p, "name", "") == "unit_directory" for p in getattr(app, "projections", []))
 
 
 def schema_file(event_type: str, version: int) -> Path:

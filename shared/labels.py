@@ -12,7 +12,6 @@ labels from there, so a value is named the same way everywhere. Pure: no I/O.
 """
 from __future__ import annotations
 
-import importlib
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -49,7 +48,6 @@ class Choices(tuple):
         return list(self.labels.items())
 
 
-SERVICES = ("units", "supervision", "education", "exchange")
 _catalogue: dict | None = None
 
 
@@ -57,12 +55,12 @@ def catalogue() -> dict[str, Choices]:
     """Every enum of every service, keyed ``<service>.<NAME>`` (and the kernel's roles)."""
     global _catalogue
     if _catalogue is None:
+        from shared import registry
         from shared.auth import ROLES  # the node's user roles
         found = {"auth.ROLES": ROLES}
-        for service in SERVICES:
-            try:
-                mod = importlib.import_module("services.%s.domain" % service)
-            except ModuleNotFoundError:
+        for service in registry.services():
+            mod = registry.get(service).module("domain")
+            if mod is None:
                 continue
             for name, value in vars(mod).items():
                 if isinstance(value, Choices):

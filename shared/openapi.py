@@ -16,7 +16,6 @@ docs/API.md (``shared.apidoc``) is rendered from the same registry.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import warnings
 from pathlib import Path
@@ -25,7 +24,8 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import fields as ma_fields
 
-from shared.config import DEFAULT_PORTS, SERVICES
+from shared import registry
+from shared.config import DEFAULT_PORTS
 from shared.errors import (BadInput, Conflict, ConcurrencyError, Forbidden, NotFound, PayloadTooLarge,
                            RequestTimeout, RuleViolation, StoreBusy, Unauthenticated, Unavailable,
                            UnsupportedMediaType)
@@ -82,16 +82,11 @@ def _pattern(self, field, **kwargs) -> dict:
 
 
 def _load_app(service: str):
-    try:
-        return importlib.import_module("services.%s.application" % service).app
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("services.%s" % service, "services.%s.application" % service):
-            raise
-        return None
+    return registry.application(service)
 
 
 def services_with_api() -> list[str]:
-    return [s for s in SERVICES if _load_app(s) is not None]
+    return list(registry.services())
 
 
 def _schema_name(schema) -> str:

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-from services.exchange.localnet import free_port
+from tooling.localnet import free_port
 
 # The plugins the suite needs on a broker: the management API (vhosts per test), the
 # federation plugin and its status API.

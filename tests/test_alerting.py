@@ -107,7 +107,7 @@ def test_grafana_provisioning_points_at_the_dashboards_and_prometheus():
 @pytest.fixture(scope="module")
 def exposed(rabbit_admin, tmp_path_factory):
     """service -> its /metrics text, the four services running on one node and vhost."""
-    from shared import config
+    from shared import registry
     name = "qlt-alert-%s" % uuid.uuid4().hex[:8]
     rabbit_admin.ensure_vhost(name)
     var = tmp_path_factory.mktemp("alerting")
@@ -118,12 +118,12 @@ def exposed(rabbit_admin, tmp_path_factory):
         # a district this city trusts: the per-origin federation series exist for it
         from shared.federation.envelope import generate_keypair, public_key_b64
         from shared.federation.keys import init_this_node, node_registry
-        registry = node_registry(base)
-        init_this_node(base, "city", None, registry=registry)
-        registry.trust("district-peer", "district", "city-alert",
-                       public_key_b64(generate_keypair()[0]))
-        registry.engine.dispose()
-        for service in config.SERVICES:
+        trusted = node_registry(base)
+        init_this_node(base, "city", None, registry=trusted)
+        trusted.trust("district-peer", "district", "city-alert",
+                      public_key_b64(generate_keypair()[0]))
+        trusted.engine.dispose()
+        for service in registry.services():
             module = __import__("services.%s.service" % service, fromlist=["x"])
             cls = next(v for v in vars(module).values()
                        if isinstance(v, type) and getattr(v, "name", None) == service
@@ -141,8 +141,8 @@ def exposed(rabbit_admin, tmp_path_factory):
 
 
 def test_every_service_metrics_pass_promtool_check_metrics(exposed):
-    from shared import config
-    assert set(exposed) == set(config.SERVICES)
+    from shared import registry
+    assert set(exposed) == set(registry.services())
     for service, text in exposed.items():
         r = promtool("check", "metrics", stdin=text)
         assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), (

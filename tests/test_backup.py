@@ -14,18 +14,18 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from services.units.domain import Unit
-from shared import config
+from shared import config, registry
 from shared.auth import UserDirectory
 from shared.db import drop_database, make_engine
 from shared.uow import Runtime
 from tests.fixtures import PG_SERVER
 
 REPO = Path(__file__).resolve().parents[1]
-DATABASES = ("NODE",) + tuple(s.upper() for s in config.SERVICES)
+DATABASES = ("NODE",) + tuple(s.upper() for s in registry.services())
 
 
 def qinglian(env, *args):
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env, cwd=str(REPO),
+    return subprocess.run([sys.executable, "-m", "tooling.cli", *args], env=env, cwd=str(REPO),
                           capture_output=True, text=True, timeout=300)
 
 
@@ -73,7 +73,7 @@ def read_models(url) -> dict:
 
 
 def create_pg(url):
-    from shared.backup import Database, _pg_create
+    from tooling.backup import Database, _pg_create
     _pg_create(Database("x", url))
 
 

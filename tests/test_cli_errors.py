@@ -21,7 +21,7 @@ def env(tmp_path):
 
 
 def qinglian(env, *args):
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env, cwd=str(REPO),
+    return subprocess.run([sys.executable, "-m", "tooling.cli", *args], env=env, cwd=str(REPO),
                           capture_output=True, text=True, timeout=120)
 
 

@@ -19,13 +19,14 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from shared import config as node_config
+from shared import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_PATH = ROOT / "docker-compose.yml"
 NAMEKO_CONFIG_PATH = ROOT / "deploy" / "config.yaml"
 ENTRYPOINT_PATH = ROOT / "deploy" / "entrypoint.sh"
 
-SERVICES = tuple(node_config.SERVICES)
+SERVICES = registry.services()
 SERVICE_TARGET = re.compile(r"^(services\.(\w+)\.service):(\w+)$")
 
 # ENV_VARS entries deploy/config.yaml may leave out (none today).
@@ -104,7 +105,7 @@ def database_urls() -> dict[tuple[str, str], str]:
 
 def test_every_service_has_a_container():
     missing = [s for s in SERVICES if s not in (compose().get("services") or {})]
-    assert not missing, "shared.config.SERVICES without a docker-compose.yml container: %s" % missing
+    assert not missing, "services of the registry without a docker-compose.yml container: %s" % missing
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -175,24 +176,33 @@ def test_command_runs_an_existing_service_class(service):
         "%s.%s has no nameko service `name`" % (module_name, class_name))
 
 
-def test_entrypoint_maps_each_service_like_compose():
-    # deploy/entrypoint.sh is the image's default command (SERVICE=<name>).
-    text = ENTRYPOINT_PATH.read_text(encoding="utf-8")
-    cases = {
-        m.group(1): (m.group(2), int(m.group(3)))
-        for m in re.finditer(r"^\s*(\w+)\)\s*class=(\w+);\s*port=(\d+)", text, re.M)
-    }
-    assert set(cases) == set(SERVICES), "deploy/entrypoint.sh maps %s, services are %s" % (
-        sorted(cases), sorted(SERVICES))
-    for service, (class_name, port) in cases.items():
-        assert port == node_config.DEFAULT_PORTS[service], (
-            "deploy/entrypoint.sh gives %s port %d, DEFAULT_PORTS says %d"
-            % (service, port, node_config.DEFAULT_PORTS[service]))
-        words = command_words(container(service))
-        assert "services.%s.service:%s" % (service, class_name) in words, (
-            "deploy/entrypoint.sh runs %s as %s, docker-compose.yml as %r"
-            % (service, class_name, words))
+@pytest.mark.parametrize("service", SERVICES)
+def test_entrypoint_runs_each_service_like_compose(service, tmp_path):
+    # deploy/entrypoint.sh is the image's default command (SERVICE=<name>); it asks the
+    # registry, run here against a stand-in `nameko` that prints what it was given
+    (tmp_path / "nameko").write_text('#!/bin/sh\necho "$WEB_SERVER_ADDRESS $*"\n', encoding="utf-8")
+    (tmp_path / "nameko").chmod(0o755)
+    env = {"PATH": "%s:%s:/usr/bin:/bin" % (tmp_path, Path(sys.executable).parent),
+           "SERVICE": service, "QINGLIAN_VAR": str(tmp_path / "var")}
+    done = subprocess.run(["sh", str(ENTRYPOINT_PATH)], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    address, *words = done.stdout.split()
+    assert address == "0.0.0.0:%d" % node_config.DEFAULT_PORTS[service], (
+        "deploy/entrypoint.sh gives %s %s, DEFAULT_PORTS says %d"
+        % (service, address, node_config.DEFAULT_PORTS[service]))
+    compose_target = [w for w in command_words(container(service)) if SERVICE_TARGET.match(w)]
+    assert words == ["run", "--config", "deploy/config.yaml", *compose_target], (
+        "deploy/entrypoint.sh runs %s as %r, docker-compose.yml as %r" % (service, words, compose_target))
     assert os.access(ENTRYPOINT_PATH, os.X_OK), "deploy/entrypoint.sh is not executable"
+
+
+def test_entrypoint_refuses_a_service_the_registry_does_not_know(tmp_path):
+    env = {"PATH": "%s:/usr/bin:/bin" % Path(sys.executable).parent, "SERVICE": "billing"}
+    done = subprocess.run(["sh", str(ENTRYPOINT_PATH)], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 64
+    assert ", ".join(SERVICES) in done.stderr and "'billing'" in done.stderr
 
 
 def test_prometheus_scrapes_exactly_the_services():

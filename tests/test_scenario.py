@@ -7,11 +7,11 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from services.exchange.federation import outbox, received
-from services.exchange.localnet import LocalNetwork
 from shared import config
 from shared.db import make_engine
 from tests.harness import wait_for
 from tests.harness.exchange import FAST, RunningNode
+from tooling.localnet import LocalNetwork
 from tooling.scenario import Size, Year, load
 
 SMALL = Size.small()

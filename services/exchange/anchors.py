@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from services.exchange.federation import metadata
-from shared import config
+from shared import config, registry
 from shared.events import now_us
 from shared.federation.envelope import canonical_bytes, utc_now_iso, validate_node_id
 from shared.federation.feed import PAGE_MAX, request_headers, verify_request
@@ -83,7 +83,7 @@ def check_statement(stmt, public_key) -> dict:
         raise AnchorRefused("seq must be an integer >= 1 and heads a list")
     for h in stmt["heads"]:
         if not (isinstance(h, dict) and set(h) == {"service", "position", "hash"}
-                and h["service"] in config.SERVICES and type(h["position"]) is int
+                and h["service"] in registry.services() and type(h["position"]) is int
                 and h["position"] >= 0 and isinstance(h["hash"], str)):
             raise AnchorRefused("each head is {service, position, hash}")
     try:
@@ -132,7 +132,7 @@ def log_heads(cfg: dict | None, engines: dict) -> list[dict]:
     """The head of each of this node's logs this process can read (``engines`` caches
     the read-only engines between calls)."""
     heads = []
-    for service in config.SERVICES:
+    for service in registry.services():
         if service not in engines:
             engines[service] = open_log(service, cfg)
         engine = engines[service]

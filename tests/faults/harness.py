@@ -18,8 +18,8 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, text
 
-from services.exchange.localnet import LocalNetwork, free_port
 from shared import config
+from tooling.localnet import LocalNetwork, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = {"units": "UnitsService", "supervision": "SupervisionService",

@@ -78,7 +78,7 @@ def _subcommands(parser) -> set[str]:
 def test_federation_scripts_are_valid_and_use_real_commands():
     for script in ("bootstrap.sh", "federate.sh"):
         subprocess.run(["sh", "-n", str(DIR / script)], check=True)
-    from shared.cli import build_parser
+    from tooling.cli import build_parser
     known = _subcommands(build_parser())
     text = (DIR / "bootstrap.sh").read_text() + (DIR / "federate.sh").read_text()
     used = set(re.findall(r"qinglian ([a-z]+ [a-z-]+)", text)) | {"node trust"}

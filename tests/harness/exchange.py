@@ -7,11 +7,11 @@ import uuid
 from nameko.containers import ServiceContainer
 from nameko.testing.utils import get_extension
 
-from services.exchange.localnet import LocalNetwork, LocalNode
 from services.exchange.service import ExchangeService, ExchangeStore
 from shared.auth import Actor
 from shared.events import StoredEvent
 from shared.unittree import record_unit_event
+from tooling.localnet import LocalNetwork, LocalNode
 
 FAST = {"FEDERATION_SYNC_SECONDS": 2, "FEDERATION_GAP_GRACE_SECONDS": 0.2}
 

@@ -2,7 +2,7 @@
 needs and its own console: the harness of the tests across nodes (the console's
 ``two_nodes`` session fixture in services/console/tests/conftest.py is one pair).
 
-Each node is configured as a real one (``services.exchange.localnet``): its own broker
+Each node is configured as a real one (``tooling.localnet``): its own broker
 vhost, its own SQLite databases and signing key, a registry trusting the other, and the
 federation links between the two vhosts. On each node the real units, supervision,
 education, exchange and console services run as nameko containers, each on a free
@@ -37,7 +37,6 @@ from nameko.testing.utils import find_free_port, get_extension
 
 from services.console.service import ConsoleService
 from services.education.service import EducationService
-from services.exchange.localnet import LocalNetwork, LocalNode
 from services.exchange.service import ExchangeService, ExchangeStore
 from services.supervision.service import SupervisionService
 from services.units.service import UnitsService
@@ -47,6 +46,7 @@ from shared.db import make_engine
 from shared.service import EventSourcing
 from shared.unittree import unit_directory, unit_of
 from tests.harness import wait_for
+from tooling.localnet import LocalNetwork, LocalNode
 
 CITY, DISTRICT = "city", "district-a"
 NAMES = {CITY: "市本级", DISTRICT: "甲区"}

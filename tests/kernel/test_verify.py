@@ -25,7 +25,7 @@ PG = make_url(os.environ.get("QINGLIAN_TEST_PG",
 
 
 def qinglian(env, *args):
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env, cwd=str(REPO),
+    return subprocess.run([sys.executable, "-m", "tooling.cli", *args], env=env, cwd=str(REPO),
                           capture_output=True, text=True, timeout=120)
 
 

@@ -23,10 +23,10 @@ from services.exchange.anchors import anchors_url, sign_statement
 from tests.harness import wait_for
 from tests.harness.exchange import start_network, stop_network
 from shared import config
-from shared.cli import main
 from shared.federation.envelope import generate_keypair
 from shared.federation.keys import load_node_key
 from shared.store import GENESIS, chain_hash
+from tooling.cli import main
 
 CASE = {"unit_id": "a-xj", "title": "甲区锚定案例", "category": "四风", "summary": "摘要",
         "facts": "事实", "analysis": "分析", "lessons": ["教训"],

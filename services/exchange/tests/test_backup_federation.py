@@ -11,7 +11,7 @@ import pytest
 from tests.harness import wait_for
 from tests.harness.exchange import RunningNode, start_network, stop_network
 from services.exchange.tests.test_catchup import _all_ids, assert_exactly_once_in_order
-from shared.backup import backup, restore
+from tooling.backup import backup, restore
 
 pytestmark = pytest.mark.slow
 

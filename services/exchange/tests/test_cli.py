@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from services.exchange.cli import main
-from services.exchange.localnet import DEFAULT_AMQP, free_port
 from shared.federation.broker import UP_EXCHANGES, BrokerAdmin, amqp_uri_for_vhost, down_exchanges
 from shared.federation.envelope import generate_keypair, public_key_b64
 from shared.federation.keys import init_this_node, node_registry
+from tooling.cli import main
+from tooling.localnet import DEFAULT_AMQP, free_port
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -109,11 +109,11 @@ def test_identity_trust_link_and_status(node_env, capsys):
     assert main(["federation", "link", "--peer", "city-2", "--peer-amqp", "amqp://x/y"]) == 2
 
 
-def test_plugin_registers_with_the_lead_cli():
-    from shared.cli import build_parser
+def test_federation_commands_register_with_the_cli():
+    from tooling.cli import build_parser
     parser = build_parser()
     args = parser.parse_args(["federation", "status"])
-    assert args.func.__module__ == "services.exchange.cli"
+    assert args.func.__module__ == "tooling.federation_cli"
     assert parser.parse_args(["demo", "--check"]).check is True
     assert parser.parse_args(["node", "trust", "x", "--level", "city", "--public-key", "k"]).func
 
@@ -127,7 +127,7 @@ def test_demo_check_runs_the_scenario_and_cleans_up(tmp_path, services):
     env = dict(os.environ, QINGLIAN_VAR=str(tmp_path))
     base = 20000 + (os.getpid() % 2000) * 10 + (40 if services else 0)
     prefix = "qlt-demo-%s" % uuid.uuid4().hex[:6]
-    proc = subprocess.run([sys.executable, "-m", "services.exchange.cli", "demo", "--check",
+    proc = subprocess.run([sys.executable, "-m", "tooling.cli", "demo", "--check",
                            "--base-port", str(base), "--prefix", prefix]
                           + (["--services", *services] if services else []),
                           cwd=str(REPO), env=env, capture_output=True, text=True, timeout=240)

@@ -20,8 +20,8 @@ from pathlib import Path
 import amqp
 import pytest
 
-from services.exchange.localnet import LocalNetwork
 from shared.federation.broker import SHARED_EXCHANGE, amqp_uri_for_vhost
+from tooling.localnet import LocalNetwork
 
 REPO = Path(__file__).resolve().parents[3]
 GUIDE = REPO / "docs" / "federation-operations.md"
@@ -60,12 +60,12 @@ class Site:
         var.mkdir(parents=True, exist_ok=True)
 
     def sh(self, command: str) -> subprocess.CompletedProcess:
-        script = 'qinglian() { "%s" -m shared.cli "$@"; }\n%s' % (sys.executable, command)
+        script = 'qinglian() { "%s" -m tooling.cli "$@"; }\n%s' % (sys.executable, command)
         return subprocess.run(["bash", "-c", script], env=self.env, cwd=str(self.var),
                               capture_output=True, text=True, timeout=120)
 
     def console(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=self.env,
+        return subprocess.run([sys.executable, "-m", "tooling.cli", *args], env=self.env,
                               cwd=str(REPO), capture_output=True, text=True, timeout=120)
 
     def public_key(self) -> str:

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.exchange.localnet import LocalNetwork
 from tests.harness import wait_for
 from tests.harness.exchange import FAST, RunningNode
 from services.exchange.tests.test_rejections import FakeOrigin, deliver
 from shared.federation.envelope import SHARING_LEVELS
 from tests.scrape import Scrape
+from tooling.localnet import LocalNetwork
 
 
 def scrape_when(node, cond, what: str, timeout: float = 30.0) -> Scrape:

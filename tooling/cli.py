@@ -6,10 +6,13 @@
     qinglian projections rebuild --service units [--projection unit_tree] [--as-of 2026-10-01T00:00:00+08:00]
     qinglian contracts generate [--check]   # contracts/ (event schemas, AsyncAPI, OpenAPI) from the code
     qinglian run                      # every service of this node, as `make run` does
+    qinglian demo [--check]           # a city and two districts on this machine (`make demo`)
 
-Settings come from the environment (see ``shared.config.ENV_VARS``). Services may add
-subcommands by providing ``services/<name>/cli.py`` with
-``register(groups, root)`` (groups: "node", "user", "federation", ...).
+Settings come from the environment (see ``shared.config.ENV_VARS``); the node's services
+come from the registry (``shared.registry``). The commands that concern other nodes are
+in ``tooling.federation_cli``, backup and restore in ``tooling.backup`` (each adds its
+subcommands with ``register``), the demo in ``tooling.demo``. Without the installed
+``qinglian`` script, ``python -m tooling.cli ...`` runs the same commands.
 """
 from __future__ import annotations
 
@@ -20,7 +23,6 @@ import warnings
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 import argparse
-import importlib
 import os
 import signal
 import socket
@@ -31,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
-from shared import config
+from shared import config, registry
 from shared.logs import QUIET_WARNINGS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,14 +54,10 @@ def _progress(label: str, total: int):
     return show
 
 
-def _application(service: str):
-    return importlib.import_module("services.%s.application" % service).app
-
-
 def _runtime(service: str):
     from shared.db import make_engine
     from shared.uow import Runtime
-    app = _application(service)
+    app = registry.application(service)
     rt = Runtime(make_engine(config.database_url(service)), app.projections,
                  config.node_id(), service)
     rt.create_schema()
@@ -214,11 +212,7 @@ def cmd_user_disable(args) -> int:
 
 # -- events and projections -----------------------------------------------------------------
 def _services(arg: str | None) -> list[str]:
-    return [arg] if arg else [s for s in config.SERVICES if _has_service(s)]
-
-
-def _has_service(service: str) -> bool:
-    return (REPO / "services" / service / "application.py").exists()
+    return [arg] if arg else list(registry.services())
 
 
 def cmd_events_verify(args) -> int:
@@ -371,11 +365,6 @@ def cmd_docs_api(args) -> int:
 
 
 # -- running a node ----------------------------------------------------------------------------
-SERVICE_CLASSES = {"console": "ConsoleService", "units": "UnitsService",
-                   "supervision": "SupervisionService",
-                   "education": "EducationService", "exchange": "ExchangeService"}
-
-
 def broker_answers(uri: str, timeout: float = 3.0) -> bool:
     u = urlparse(uri)
     try:
@@ -394,7 +383,7 @@ def broker_answers(uri: str, timeout: float = 3.0) -> bool:
 
 def service_command(service: str) -> list[str]:
     return [sys.executable, "-m", "nameko", "run", "--config", str(REPO / "deploy" / "config.yaml"),
-            "services.%s.service:%s" % (service, SERVICE_CLASSES[service])]
+            registry.get(service).target]
 
 
 def cmd_run(args) -> int:
@@ -404,8 +393,7 @@ def cmd_run(args) -> int:
         print("RabbitMQ is not answering at %s - start it with `rabbitmq-server -detached` "
               "(or `docker compose up -d rabbitmq`), or set AMQP_URI." % uri)
         return 1
-    services = args.services or [s for s in config.NODE_PROCESSES
-                                 if s == "console" or _has_service(s)]
+    services = args.services or list(registry.names())
     base_port = args.base_port
     procs = []
     for i, service in enumerate(services):
@@ -450,6 +438,12 @@ def cmd_run(args) -> int:
         except subprocess.TimeoutExpired:
             p.kill()
     return 0
+
+
+def cmd_demo(args) -> int:
+    from tooling.demo import run_demo  # requests and the scenario: only for this command
+    return run_demo(check=args.check, base_port=args.base_port, prefix=args.prefix,
+                    keep=args.keep, services=args.services, api=args.api)
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -514,18 +508,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     events = root.add_parser("events").add_subparsers(dest="sub", required=True)
     p = events.add_parser("verify", help="walk the hash chain; name the first tampered row")
-    p.add_argument("--service", choices=config.SERVICES)
+    p.add_argument("--service", choices=registry.services())
     p.add_argument("--against-anchors", action="store_true",
                    help="also compare with the signed log heads another node holds")
     p.set_defaults(func=cmd_events_verify)
     p = events.add_parser("dead-letters", help="events a consumer gave up on, with the error")
-    p.add_argument("--service", choices=config.SERVICES)
+    p.add_argument("--service", choices=registry.services())
     p.add_argument("--body", action="store_true", help="print each message body too")
     p.set_defaults(func=cmd_events_dead_letters)
 
     proj = root.add_parser("projections").add_subparsers(dest="sub", required=True)
     p = proj.add_parser("rebuild", help="rebuild read models (or build them as of a past point)")
-    p.add_argument("--service", required=True, choices=config.SERVICES)
+    p.add_argument("--service", required=True, choices=registry.services())
     p.add_argument("--projection")
     p.add_argument("--as-of", help="a log position, or an ISO date-time (local time zone if none)")
     p.add_argument("--out", help="with --as-of: SQLite file to write the read models to")
@@ -544,24 +538,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_docs_api)
 
     p = root.add_parser("run", help="start every service of this node")
-    p.add_argument("--services", nargs="*", choices=config.NODE_PROCESSES)
+    p.add_argument("--services", nargs="*", choices=registry.names())
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--base-port", type=int, default=0)
     p.set_defaults(func=cmd_run)
 
-    from shared import backup
+    from tooling import backup, federation_cli
     backup.register(root)
 
     groups["federation"] = root.add_parser("federation", help="links to other nodes").add_subparsers(
         dest="sub", required=True)
-    for service in config.SERVICES:
-        try:
-            mod = importlib.import_module("services.%s.cli" % service)
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("services.%s.cli" % service, "services.%s" % service):
-                raise
-            continue
-        mod.register(groups, root)
+    federation_cli.register(groups)
+
+    p = root.add_parser("demo", help="a city and two districts on this machine, with a scenario")
+    p.add_argument("--check", action="store_true",
+                   help="run the scenario, check all three nodes agree, stop; exit 0/1")
+    p.add_argument("--base-port", type=int, default=8200)
+    p.add_argument("--prefix", default="qinglian-demo", help="vhost name prefix")
+    p.add_argument("--keep", action="store_true", help="keep the vhosts when stopping")
+    p.add_argument("--services", nargs="*", default=None,
+                   help="services per node (default: units and exchange)")
+    p.add_argument("--api", help=federation_cli.API_HELP)
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -25,7 +25,6 @@ the key, and checks each event log (count as in the manifest, hash chain intact)
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -40,10 +39,9 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from shared import config
+from shared import config, registry
 
 FORMAT = 1
-REPO = Path(__file__).resolve().parent.parent
 
 
 class BackupError(Exception):
@@ -76,9 +74,8 @@ class Database:
 
 
 def node_databases(cfg: dict | None = None) -> list[Database]:
-    services = [s for s in config.SERVICES if (REPO / "services" / s / "application.py").exists()]
     return [Database("node", config.node_database_url(cfg))] + [
-        Database(s, config.database_url(s, cfg)) for s in services]
+        Database(s, config.database_url(s, cfg)) for s in registry.services()]
 
 
 def _sha256(path: Path) -> str:
@@ -369,7 +366,7 @@ def check(manifest: dict, cfg: dict | None = None) -> list[str]:
     for name, item in manifest["databases"].items():
         if item.get("events") is None:
             continue
-        rt = Runtime(make_engine(config.database_url(name, cfg)), importlib.import_module("services.%s.application" % name).app.projections,
+        rt = Runtime(make_engine(config.database_url(name, cfg)), registry.application(name).projections,
                      config.node_id(cfg), name)
         try:
             with rt.read() as conn:

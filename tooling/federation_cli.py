@@ -1,4 +1,5 @@
-"""``qinglian`` subcommands of the exchange service (loaded by ``shared.cli``).
+"""``qinglian`` subcommands that concern other nodes: trust, the federation links, the
+exchange service's outbox and contracts (registered by ``tooling.cli``).
 
     qinglian node trust district-a --level district --parent city \\
         --public-key <base64> --feed-url http://district-a.example:8104/feed
@@ -11,12 +12,9 @@
     qinglian federation status [--json]
     qinglian federation contracts [--check]    # contracts/federation/ from the code
     qinglian federation cluster-name [NAME]    # distinct per broker (loop detection)
-    qinglian demo [--check] [--base-port 8200]   # `make demo`
 
 Settings come from the environment like every other command (``NODE_ID``,
 ``AMQP_URI``, ``QINGLIAN_VAR``, ``NODE_DATABASE_URL``, ``EXCHANGE_DATABASE_URL``).
-Without the lead's ``qinglian`` script, ``python -m services.exchange.cli ...`` runs
-the same commands.
 """
 from __future__ import annotations
 
@@ -285,18 +283,13 @@ def cmd_contracts(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    from services.exchange.demo import run_demo
-    return run_demo(check=args.check, base_port=args.base_port, prefix=args.prefix,
-                    keep=args.keep, services=args.services, api=args.api)
-
-
 # -- wiring ----------------------------------------------------------------------------------
 API_HELP = ("this node's RabbitMQ management API, http(s)://[user:password@]host:port "
             "(default: RABBITMQ_API_URL, else AMQP_URI's host, port 15672)")
 
 
-def register(groups: dict, root) -> None:
+def register(groups: dict) -> None:
+    """Adds ``node trust``/``untrust`` and the ``federation`` commands to their groups."""
     node, fed = groups["node"], groups["federation"]
 
     p = node.add_parser("trust", help="trust a peer node: id, level, parent, public key, feed URL")
@@ -354,29 +347,3 @@ def register(groups: dict, root) -> None:
     p = fed.add_parser("contracts", help="regenerate contracts/federation/ (envelope, AsyncAPI)")
     p.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
     p.set_defaults(func=cmd_contracts)
-
-    p = root.add_parser("demo", help="a city and two districts on this machine, with a scenario")
-    p.add_argument("--check", action="store_true",
-                   help="run the scenario, check all three nodes agree, stop; exit 0/1")
-    p.add_argument("--base-port", type=int, default=8200)
-    p.add_argument("--prefix", default="qinglian-demo", help="vhost name prefix")
-    p.add_argument("--keep", action="store_true", help="keep the vhosts when stopping")
-    p.add_argument("--services", nargs="*", default=None,
-                   help="services per node (default: units and exchange)")
-    p.add_argument("--api", help=API_HELP)
-    p.set_defaults(func=cmd_demo)
-
-
-def main(argv=None) -> int:
-    """Stand-alone entry (the same commands as under ``qinglian``)."""
-    parser = argparse.ArgumentParser(prog="python -m services.exchange.cli")
-    root = parser.add_subparsers(dest="command", required=True)
-    groups = {"node": root.add_parser("node").add_subparsers(dest="sub", required=True),
-              "federation": root.add_parser("federation").add_subparsers(dest="sub", required=True)}
-    register(groups, root)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -28,11 +28,9 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from shared import config
+from shared import config, registry
 
-REPO = Path(__file__).resolve().parents[2]
-SERVICE_CLASSES = {"units": "UnitsService", "supervision": "SupervisionService",
-                   "education": "EducationService", "exchange": "ExchangeService"}
+REPO = Path(__file__).resolve().parents[1]
 PORT_OFFSET = {"units": 1, "supervision": 2, "education": 3, "exchange": 4}
 
 UNITS = {
@@ -99,7 +97,7 @@ def say(text: str) -> None:
 
 class Demo:
     def __init__(self, base_port: int, prefix: str, services, api: str | None = None):
-        from services.exchange.localnet import LocalNetwork
+        from tooling.localnet import LocalNetwork
         self.var_root = Path(config.var_dir()).resolve() / "demo"
         if self.var_root.exists():
             shutil.rmtree(self.var_root)  # a fresh scenario every run
@@ -152,7 +150,7 @@ class Demo:
                     env.pop("%s_DATABASE_URL" % name, None)  # SQLite under the node's var
                 log = open(node.var_dir / ("%s.log" % service), "ab")
                 cmd = [sys.executable, "-m", "nameko", "run", "--config", str(cfg),
-                       "services.%s.service:%s" % (service, SERVICE_CLASSES[service])]
+                       registry.get(service).target]
                 proc = subprocess.Popen(cmd, env=env, cwd=str(REPO), stdout=log, stderr=log,
                                         start_new_session=True)
                 self.procs.append((node.node_id, service, proc))
