@@ -20,6 +20,7 @@ from shared.errors import (
     ConcurrencyError, Conflict, Forbidden, NotFound, QinglianError, RuleViolation,
 )
 from shared.events import iso_to_us
+from shared.months import month_final
 from shared.projections import as_of_view
 from shared.store import EventStore, events as store_events
 from shared.unittree import (
@@ -37,7 +38,7 @@ from services.education.domain import (
     IntegrityTalk, MemberMirror, NoticeReceipt, PublicityRotation, ReminderCheckIn,
     AttendanceFollowed, RiskPointMirror, SessionParticipation, SharedCase, StudySession,
     UnitProfile, UserInbox, activity_kind, report_node_attendance, share_session_with_nodes, sync_participation,
-    YoungCadreProgramme, choose_rotation, indicators_final, JOINABLE_KINDS, live_streak,
+    YoungCadreProgramme, choose_rotation, JOINABLE_KINDS, live_streak,
     next_streak, normalise_tags, session_key,
 )
 from services.education.settings import EducationSettings
@@ -1119,7 +1120,7 @@ def _publish(steps, period: str, only_missing: bool) -> dict:
     rt = steps.rt
     levels = settings_of(rt).party_org_levels
     did = "%s/%s" % (rt.node_id, period)
-    provisional = not indicators_final(period, today_of(rt), settings_of(rt).indicator_grace_days)
+    provisional = not month_final(period, today_of(rt), settings_of(rt).indicator_grace_days)
     with steps.read() as conn:
         done = set() if not only_missing else set(conn.execute(
             select(pr.indicators.c.unit_id).where(pr.indicators.c.period == period)).scalars())
@@ -1196,7 +1197,7 @@ def publish_due_indicators(steps, d):
     grace = settings_of(rt).indicator_grace_days
     republished = []
     for period in sorted(published):
-        becomes_final = bool(published[period]) and indicators_final(period, today, grace)
+        becomes_final = bool(published[period]) and month_final(period, today, grace)
         late = entries.get(period, 0) > seen.get(period, 0)
         if becomes_final or late:
             again = _publish(steps, period, only_missing=False)

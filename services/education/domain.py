@@ -1119,7 +1119,7 @@ class EducationIndicators(Aggregate):
         checkin_coverage: Rate
         talks_on_time_rate: Rate | None
         # the month is still open for entries (running, or in its grace period): not a
-        # final figure, so a "not held" is not a miss yet (domain.indicators_final)
+        # final figure, so a "not held" is not a miss yet (shared.months.month_final)
         provisional: bool = False
 
         def apply(self, i):
@@ -1148,14 +1148,6 @@ class EducationIndicators(Aggregate):
 
 
 INDICATOR_STATES = Choices("指标状态", {"provisional": "暂定", "final": "最终"})
-
-
-def indicators_final(period: str, today: date, grace_days: int) -> bool:
-    """A month's figures are final once the month is over and its grace period for late
-    entries (``grace_days`` days after its last day, EDUCATION_INDICATOR_GRACE_DAYS) has
-    passed; until then they are published as provisional, and a "not held" in them is
-    not yet a miss (no 月月行 item in the inbox, not counted missed at the city)."""
-    return today > month_bounds(period)[1] + timedelta(days=grace_days)
 
 
 DISTRICT_FIELDS = ("units_total", "units_warning_education_held", "warning_education_compliance",

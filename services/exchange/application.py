@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from services.exchange import schemas as s
 from services.exchange.domain import (
-    ROOTS, Attendance, Case, Comment, Contribution, Endorsement, Exemplar, Experience,
+    REPORT_MARKS, ROOTS, Attendance, Case, Comment, Contribution, Endorsement, Exemplar, Experience,
     IndicatorReport, JointActivity, JointProblem, LearnedFrom, Proposal, SignUp, derived_id,
     RECORD_STATUSES, SHARING_LEVELS, kind_label, owner_of, problem_overdue, record_id,
 )
@@ -423,7 +423,8 @@ def published_figures(conn, node_id: str, unit_id: str, period: str) -> dict:
     from services.exchange.projections import indicator_values as iv
     return numbers({r.indicator: r.value for r in conn.execute(
         select(iv.c.indicator, iv.c.value).where(iv.c.node == node_id, iv.c.scope == "unit",
-                                                 iv.c.unit_id == unit_id, iv.c.period == period))})
+                                                 iv.c.unit_id == unit_id, iv.c.period == period))
+        if r.indicator not in REPORT_MARKS})  # 暂定 marks the figures, it is not one
 
 
 @app.command("nominate_exemplar", s.NominateExemplar, roles=WRITERS, scope="unit_id", status=201)

@@ -133,9 +133,9 @@ def is_rate(indicator: str) -> bool:
 
 # numbers a published-figures report carries that mark the report instead of measuring
 # anything: never compared or ranked, carried as a flag on the unit's / district's row.
-# ``provisional`` (1): the month is still open for late entries (education's
-# EducationIndicators, its domain.indicators_final) - the final figures replace these when
-# the grace period is over.
+# ``provisional`` (1): the month is still open for late entries (education's and
+# supervision's monthly figures, shared.months.month_final) - the final figures replace
+# these when the grace period is over.
 REPORT_MARKS = frozenset({"provisional"})
 
 

@@ -5,8 +5,8 @@ was derived from what the platform recorded or typed by hand, per origin node an
   made is ``record_indicators`` reacting to a service's published event, and the report
   names that event (``derived_from``: service, event type, event id). ``figure_reports``
   keeps, per report, its origin node, how many figures it carries (a report's marks -
-  ``domain.REPORT_MARKS``, education's ``provisional`` - are not figures), that provenance and
-  when its origin sent it.
+  ``domain.REPORT_MARKS``, education's and supervision's ``provisional`` - are not
+  figures), that provenance and when its origin sent it.
 * 典型联树 figures (``Exemplar``) are taken from the published figures where they exist;
   the rest were typed, and each figure says which (``indicator_sources``: published |
   manual) - read from the shared records.

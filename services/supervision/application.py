@@ -22,7 +22,8 @@ from services.supervision.domain import (
     DEFAULT_CHECKLIST_ID, DEFAULT_INDICATOR_SYSTEM_ID, MICRO_POWER_KINDS, AssessmentRound,
     Checklist, DisciplineCounts, DisciplineRecord, DistrictIndicators, EducationFacts, Finding,
     IndicatorSystem, Inspection, MicroPowerWatch, Rectification, RiskPoint, ScreeningSchedule,
-    UnitIndicators, district_office_of, due_escalations, parse_date,
+    UnitIndicators, district_office_of, due_escalations, indicator_months, parse_date,
+    period_bounds,
 )
 from services.supervision.projections import (
     PROJECTIONS, ROUND_PROJECTIONS, VIEW_PROJECTIONS, discipline_counts, discipline_records,
@@ -816,41 +817,66 @@ def _all_active_units(conn) -> list[dict]:
 
 @app.command("publish_indicators", s.Empty, roles=(NODE_ADMIN,), phased=True)
 def publish_indicators(steps, d):
-    """Run by the timer: per-unit and per-district figures, and the quarterly counts of
-    the four forms, published as events - only those that changed since last time.
-    Phased (shared.app.Steps): every figure is computed on a read connection, then
-    appended ``PUBLISH_BATCH`` records at a time, so no request waits for the sweep."""
+    """Run by the timer: per-unit and per-district figures of the running month and of
+    every earlier month still provisional (``domain.indicator_months``: republished while
+    late entries change them, then once as final after SUPERVISION_INDICATOR_GRACE_DAYS),
+    and the quarterly counts of the four forms, published as events - only those that
+    changed since last time. Phased (shared.app.Steps): every figure is computed on a
+    read connection, then appended ``PUBLISH_BATCH`` records at a time, so no request
+    waits for the sweep."""
     with steps.read() as conn:
         today = _today_of(conn, steps.rt)
-        todo = []  # (kind, record class, id, figures)
-        last_unit = {x.unit_id: json.loads(x.figures) for x in conn.execute(select(published_units))}
-        for unit_id, fig in q.unit_figures(conn, "/", _all_active_units(conn)).items():
-            pub = q.published_unit_figures(fig)
-            if last_unit.get(unit_id) != pub:
-                todo.append(("units", UnitIndicators, unit_id, pub))
-        last_district = {x.unit_id: json.loads(x.figures)
-                         for x in conn.execute(select(published_districts))}
-        for root in q.district_roots(conn):
-            fig = q.district_figures(conn, root)
-            pub = {k: fig[k] for k in DistrictIndicators.FIGURES}
-            if last_district.get(root["unit_id"]) != pub:
-                todo.append(("districts", DistrictIndicators, root["unit_id"], pub))
+        units, roots = _all_active_units(conn), q.district_roots(conn)
+        # a unit closed since leaves its provisional row behind: not a month left open
+        active = {u["unit_id"] for u in units} | {r["unit_id"] for r in roots}
+        open_months = {period for table in (published_units, published_districts)
+                       for unit_id, period in conn.execute(
+                           select(table.c.unit_id, table.c.period)
+                           .where(table.c.provisional.is_(True))) if unit_id in active}
+        months = indicator_months(parse_date(today), open_months,
+                                  settings_for(conn).indicator_grace_days)
+        todo = []  # (kind, record class, id, what its publish() takes)
+        for period, provisional in months:
+            last_day = period_bounds(period)[1].isoformat()
+            last_unit = _last_published(conn, published_units, period)
+            for unit_id, fig in q.unit_figures(conn, "/", units, last_day).items():
+                pub = q.published_unit_figures(fig)
+                if last_unit.get(unit_id) != (pub, provisional):
+                    todo.append(("units", UnitIndicators, unit_id, (pub, today, period, provisional)))
+            last_district = _last_published(conn, published_districts, period)
+            for root in roots:
+                fig = q.district_figures(conn, root, last_day)
+                pub = {k: fig[k] for k in DistrictIndicators.FIGURES}
+                if last_district.get(root["unit_id"]) != (pub, provisional):
+                    todo.append(("districts", DistrictIndicators, root["unit_id"],
+                                 (pub, today, period, provisional)))
         counts = q.discipline_counts_by_period(conn)
         published = {x.period for x in conn.execute(select(discipline_counts.c.period))}
         for period in sorted(set(counts) | published):
-            todo.append(("discipline_periods", DisciplineCounts, period, counts.get(period, {})))
+            todo.append(("discipline_periods", DisciplineCounts, period,
+                         (counts.get(period, {}), today)))
     done = {"units": 0, "districts": 0, "discipline_periods": 0}
     for start in range(0, len(todo), PUBLISH_BATCH):
         with steps.unit_of_work() as uow:  # each record loaded again, under the lock
-            changed = []
-            for kind, cls, rid, figures in todo[start:start + PUBLISH_BATCH]:
-                agg = uow.get(cls, rid) if uow.exists(cls, rid) else cls.start(rid)
-                if agg.publish(figures, today):
-                    changed.append(agg)
+            loaded, changed = {}, {}  # one record may publish two months in a batch
+            for kind, cls, rid, args in todo[start:start + PUBLISH_BATCH]:
+                agg = loaded.get((cls, rid))
+                if agg is None:
+                    agg = loaded[(cls, rid)] = (uow.get(cls, rid) if uow.exists(cls, rid)
+                                                else cls.start(rid))
+                if agg.publish(*args):
+                    changed[(cls, rid)] = agg
                     done[kind] += 1
             if changed:
-                uow.save(*changed)
-    return {"as_of": today, **done}
+                uow.save(*changed.values())
+    return {"as_of": today, **done,
+            "months": {p: "provisional" if prov else "final" for p, prov in months}}
+
+
+def _last_published(conn, table, period: str) -> dict:
+    """unit id -> (figures, provisional) last published for ``period``."""
+    return {x.unit_id: (json.loads(x.figures), x.provisional)
+            for x in conn.execute(select(table).where(table.c.period == period))}
 
 
 @app.query("district_indicators", s.UnitRef, roles=READERS, scope="unit_id")

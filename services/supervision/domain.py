@@ -27,12 +27,13 @@ from datetime import date, timedelta
 
 from typing import Annotated
 
-from shared.aggregate import Aggregate, IdStr, DateStr, DateTimeStr, NonEmptyStr, Count, OneOf
+from shared.aggregate import Aggregate, IdStr, DateStr, DateTimeStr, MonthStr, NonEmptyStr, Count, OneOf
 from shared.errors import BadInput, RuleViolation
 # ESCALATION_LEVELS: the ladder's levels are configured in settings; named here too so the label
 # catalogue (which reads domain modules) has them for the 督办 records of tasks and rectifications
 from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
 from shared.labels import Choices
+from shared.months import month_final
 
 # -- vocabularies ------------------------------------------------------------------------
 FINDING_SOURCES = Choices("问题来源", {
@@ -1662,22 +1663,50 @@ DISTRICT_FIGURES = ("units", "findings_total", "rectifications_closed", "closure
                     "micro_power_missing_units")
 
 
+def indicator_months(today: date, still_provisional, grace_days: int) -> list[tuple[str, bool]]:
+    """The months a publication run publishes figures for, each with "provisional?": the
+    running month (never final: it is not over), and every earlier month last published
+    provisional - still provisional while its grace period lasts, so an entry recorded
+    late reaches the city, or final once it is over (published once more, then left)."""
+    running = period_of(today, "monthly")
+    months = sorted({p for p in still_provisional if p < running}) + [running]
+    return [(p, not month_final(p, today, grace_days)) for p in months]
+
+
 class _Published(Aggregate):
+    """Figures published for one month (``period``): a state (what is open, overdue, at
+    risk), not a sum, so a month's figures are those standing when it closes. While the
+    month runs and for SUPERVISION_INDICATOR_GRACE_DAYS after it they are provisional
+    (暂定, ``shared.months.month_final``): published again as late entries change them,
+    then once more as final."""
     FIGURES: tuple = ()
-    figures = None  # class default: replay builds the object without __init__
+    months = None  # class default: replay builds the object without __init__
 
     @classmethod
     def start(cls, key: str):
         return cls(key)
 
-    def publish(self, figures: dict, as_of: str) -> bool:
+    def published(self, period: str):
+        """(figures, provisional) last published for ``period``, or None."""
+        return (self.months or {}).get(period)
+
+    def publish(self, figures: dict, as_of: str, period: str, provisional: bool) -> bool:
         """Record only what changed: a timer publishing every hour must not flood the
         city with identical figures."""
         values = {k: figures[k] for k in self.FIGURES}
-        if values == self.figures:
+        if self.published(period) == (values, provisional):
             return False
-        self.trigger(self.Published, unit_id=self.id, as_of=as_of, **values)
+        self.trigger(self.Published, unit_id=self.id, as_of=as_of, period=period,
+                     provisional=provisional, **values)
         return True
+
+    @staticmethod
+    def _apply(p, event, names):
+        # before issue 10 #13 a publication stood for the month of its as_of, and was final
+        period = getattr(event, "period", None) or event.as_of[:7]
+        p.months = dict(p.months or {})
+        p.months[period] = ({k: getattr(event, k) for k in names},
+                            bool(getattr(event, "provisional", False)))
 
 
 class UnitIndicators(_Published):
@@ -1702,9 +1731,11 @@ class UnitIndicators(_Published):
         screening_on_time: bool | None
         screening_overdue: bool
         micro_power_missing: bool
+        period: MonthStr | None = None  # the month they stand for (absent before: as_of's)
+        provisional: bool = False       # that month still open for late entries
 
         def apply(self, p):
-            p.figures = {k: getattr(self, k) for k in UNIT_FIGURES}
+            p._apply(p, self, UNIT_FIGURES)
 
 
 class DistrictIndicators(_Published):
@@ -1729,9 +1760,11 @@ class DistrictIndicators(_Published):
         screening_on_time_rate: Rate | None
         screening_overdue_units: Count
         micro_power_missing_units: Count
+        period: MonthStr | None = None  # as UnitIndicators.Published
+        provisional: bool = False
 
         def apply(self, p):
-            p.figures = {k: getattr(self, k) for k in DISTRICT_FIGURES}
+            p._apply(p, self, DISTRICT_FIGURES)
 
 
 # -- 跟踪问效: tasks with a standard, a deadline and a responsible unit ----------------------------

@@ -706,29 +706,35 @@ class Discipline(Projection):
 published_units = Table(
     "sv_published_unit_indicators", metadata,
     Column("unit_id", String(100), primary_key=True),
+    Column("period", String(7), primary_key=True),  # the month the figures stand for
     Column("figures", Text, nullable=False),
+    Column("provisional", Boolean, nullable=False, default=False),
     Column("as_of", String(10), nullable=False),
 )
 
 published_districts = Table(
     "sv_published_district_indicators", metadata,
     Column("unit_id", String(100), primary_key=True),
+    Column("period", String(7), primary_key=True),
     Column("figures", Text, nullable=False),
+    Column("provisional", Boolean, nullable=False, default=False),
     Column("as_of", String(10), nullable=False),
 )
 
 
 class Published(Projection):
-    """What was last published, so a publication run can skip what did not change
-    without loading every indicator stream."""
+    """What was last published per month, so a publication run can skip what did not
+    change, and find the months still provisional, without loading every indicator stream."""
 
     name = "sv_published"
+    version = 2  # v2: per month, with the provisional mark (issue 10 #13)
     tables = (published_units, published_districts)
 
     def _store(self, w, table, figures_of, e):
         p = e.payload
-        w.upsert(table, {"unit_id": p["unit_id"]},
-                 figures=_json({k: p[k] for k in figures_of}), as_of=p["as_of"])
+        w.upsert(table, {"unit_id": p["unit_id"], "period": p.get("period") or p["as_of"][:7]},
+                 figures=_json({k: p[k] for k in figures_of}),
+                 provisional=bool(p.get("provisional")), as_of=p["as_of"])
 
     @on("UnitIndicators.Published")
     def unit(self, w, e):

@@ -55,8 +55,9 @@ def _count(cond):
     return func.sum(case((cond, 1), else_=0))
 
 
-def rect_counts(conn, path: str, found_from: str | None = None, found_to: str | None = None) -> dict:
-    """unit id -> rectification counts for owner units in the subtree at ``path``."""
+def rect_counts(conn, path: str, found_to: str | None = None) -> dict:
+    """unit id -> rectification counts for owner units in the subtree at ``path``
+    (findings found by ``found_to`` only, when given: a month's figures)."""
     not_closed = r.c.status != "closed"
     q = (select(r.c.unit_id, func.count().label("total"),
                 _count(r.c.status == "closed").label("closed"),
@@ -67,8 +68,8 @@ def rect_counts(conn, path: str, found_from: str | None = None, found_to: str | 
                 _count(r.c.status == "evidence_submitted").label("awaiting"))
          .select_from(r.join(ud, ud.c.unit_id == r.c.unit_id))
          .where(_in_subtree(path)).group_by(r.c.unit_id))
-    if found_from:
-        q = q.where(r.c.found_on >= found_from, r.c.found_on <= found_to)
+    if found_to:
+        q = q.where(r.c.found_on <= found_to)
     return {row.unit_id: {k: int(row._mapping[k] or 0) for k in row._mapping if k != "unit_id"}
             for row in conn.execute(q)}
 
@@ -125,9 +126,11 @@ def _unit_figures(rc: dict, rk: dict, sc: dict | None, mp: dict | None) -> dict:
     }
 
 
-def unit_figures(conn, path: str, units: list[dict]) -> dict[str, dict]:
-    """unit id -> the published per-unit figures (``UNIT_FIGURES``) plus a few extras."""
-    rc, rk = rect_counts(conn, path), risk_counts(conn, path)
+def unit_figures(conn, path: str, units: list[dict], found_to: str | None = None) -> dict[str, dict]:
+    """unit id -> the published per-unit figures (``UNIT_FIGURES``) plus a few extras.
+    ``found_to``: the last day of the month published - a finding found after it belongs
+    to a later month, one found in it but recorded late to this one."""
+    rc, rk = rect_counts(conn, path, found_to), risk_counts(conn, path)
     sc, mp = _by_unit(conn, screening, path), _by_unit(conn, micro_power, path)
     out = {}
     for u in units:
@@ -176,9 +179,9 @@ def district_roots(conn) -> list[dict]:
     return [dict(row) for row in conn.execute(q).mappings()]
 
 
-def district_figures(conn, root: dict) -> dict:
+def district_figures(conn, root: dict, found_to: str | None = None) -> dict:
     units = [u for u in subtree_of(conn, ud, root["unit_id"]) if u["unit_id"] != root["unit_id"]]
-    return combine(list(unit_figures(conn, root["path"], units).values()))
+    return combine(list(unit_figures(conn, root["path"], units, found_to).values()))
 
 
 # -- the unit view (单位画像) -----------------------------------------------------------------

@@ -16,6 +16,9 @@ silently ignored ladder would mean overdue rectifications that nobody escalates.
     SUPERVISION_POST_FLAG_WEIGHTS: {concentrated_power: 0.2, fund_intensive: 0.2, resource_rich: 0.2}
     SUPERVISION_SCREENING_CADENCE: quarterly   # monthly | quarterly | half_yearly | yearly
     SUPERVISION_DISTRICT_OFFICE_UNIT: ""       # default: the root unit of the owner's tree
+    SUPERVISION_INDICATOR_GRACE_DAYS: 5        # 月末宽限期: days after a month ends during
+                                               # which its published figures stay provisional
+                                               # (暂定) for late entries; 0: final at once
 
 Structured values may also be given as JSON text (environment variables). The users'
 time zone is the node's ``QINGLIAN_TZ``.
@@ -67,6 +70,7 @@ class Settings:
     screening_cadence: str = "quarterly"
     district_office_unit_id: str | None = None
     timezone: str = "Asia/Shanghai"
+    indicator_grace_days: int = 5  # shared.months.month_final
 
     @property
     def tz(self) -> ZoneInfo:
@@ -90,13 +94,7 @@ class Settings:
             _fail("SUPERVISION_ESCALATION_LADDER: a list of {level, after_days}")
         ladder = tuple(dict(s) for s in ladder)
         _check_ladder(ladder)
-        scale = raw("SUPERVISION_RISK_SCALE") or 5
-        try:
-            scale = int(scale)
-        except (TypeError, ValueError):
-            _fail("SUPERVISION_RISK_SCALE: a whole number, got %r" % scale)
-        if not 2 <= scale <= 10:
-            _fail("SUPERVISION_RISK_SCALE: from 2 to 10")
+        scale = _whole("SUPERVISION_RISK_SCALE", raw("SUPERVISION_RISK_SCALE") or 5, 2, 10)
         thresholds = _structured("SUPERVISION_RISK_THRESHOLDS",
                                  raw("SUPERVISION_RISK_THRESHOLDS")) or {}
         if not isinstance(thresholds, dict) or set(thresholds) - {"high", "medium"}:
@@ -118,6 +116,8 @@ class Settings:
         cadence = raw("SUPERVISION_SCREENING_CADENCE") or "quarterly"
         if cadence not in CADENCE_MONTHS:
             _fail("SUPERVISION_SCREENING_CADENCE: one of %s" % ", ".join(CADENCE_MONTHS))
+        grace = raw("SUPERVISION_INDICATOR_GRACE_DAYS")
+        grace = _whole("SUPERVISION_INDICATOR_GRACE_DAYS", 5 if grace is None else grace, 0, 31)
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -126,11 +126,21 @@ class Settings:
                    risk_medium=float(medium), post_flag_weights=weights,
                    screening_cadence=cadence,
                    district_office_unit_id=raw("SUPERVISION_DISTRICT_OFFICE_UNIT"),
-                   timezone=timezone)
+                   timezone=timezone, indicator_grace_days=grace)
 
 
 def _fail(message: str):
     raise ConfigError(message)
+
+
+def _whole(key: str, value, low: int, high: int) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        _fail("%s: a whole number, got %r" % (key, value))
+    if not low <= n <= high:
+        _fail("%s: from %d to %d" % (key, low, high))
+    return n
 
 
 def _structured(key: str, value):

@@ -396,3 +396,46 @@ def test_an_overdue_integrity_talk_reaches_the_city_without_the_person(offices):
     finally:
         for rt, clock in zip((edu.runtime, city.runtime), saved):
             rt.clock = clock
+
+
+def test_a_districts_supervision_month_reaches_the_city_provisional_then_final(offices):
+    """Issue 10 #13: supervision's figures for the running month are 暂定 at the city - a
+    flag on the rows, never a ranked figure; a finding of that month entered during its
+    grace period republishes it by the timer's own command; after the grace period it is
+    published once more, final."""
+    a, city = offices["district-a"], offices["city"]
+    sup, month = a.supervision, _today().strftime("%Y-%m")
+    sup.execute("publish_indicators", {})
+
+    def at_city(wanted):
+        cmp = city.query("compare_indicators", {"period": month, "source": "supervision"})
+        u = {(r["node"], r["unit_id"]): r for r in cmp["units"]}.get(("district-a", "a-xj"))
+        d = {r["node"]: r for r in cmp["districts"]}.get("district-a")
+        return (u, d, cmp) if u and d and wanted(u, d) else None
+    u, d, cmp = wait_for(lambda: at_city(lambda u, d: u["provisional"] and d["provisional"]),
+                         what="district-a's provisional supervision figures at the city")
+    assert "provisional" not in cmp["indicators"] and "provisional" not in u["values"]
+    assert "provisional" not in cmp["ranking"]
+    before = u["values"]["findings_total"]
+    year, mon = map(int, month.split("-"))
+    nxt = datetime(year + (mon == 12), mon % 12 + 1, 2, 2, 0, tzinfo=timezone.utc)
+    saved = _at(nxt, sup.runtime)  # the 2nd of next month: this one in its grace period
+    try:
+        sup.execute("record_finding", {
+            "unit_id": "a-xj", "source": "audit", "description": "月末发现、次月补录的问题",
+            "responsible_role": "unit_head", "found_on": (nxt.date() - timedelta(days=2)).isoformat(),
+            "deadline": (nxt.date() + timedelta(days=40)).isoformat()}, sup.inspector)
+        assert sup.execute("publish_indicators", {})["months"][month] == "provisional"
+        wait_for(lambda: at_city(lambda u, d: u["provisional"]
+                                 and u["values"]["findings_total"] == before + 1),
+                 what="the late finding in this month's provisional figures at the city")
+        _at(nxt + timedelta(days=10), sup.runtime)  # grace over
+        assert sup.execute("publish_indicators", {})["months"][month] == "final"
+        u, d, _ = wait_for(lambda: at_city(lambda u, d: not u["provisional"] and not d["provisional"]),
+                           what="district-a's final supervision figures at the city")
+        assert u["values"]["findings_total"] == before + 1
+        row = {r["node"]: r for r in city.query("city_comparison", {
+            "period": month, "source": "supervision"})["districts"]}["district-a"]
+        assert row["provisional"] is False and row["values"]
+    finally:
+        sup.runtime.clock = saved[0]

@@ -471,11 +471,29 @@ def test_discipline_records_are_private_and_counts_carry_numbers_only():
     assert DisciplineCounts.Published.private is False
 
 
-def test_unit_indicators_publish_only_changes():
+def test_unit_indicators_publish_only_changes_per_month_and_mark():
     p = UnitIndicators.start("u1")
     figures = {k: 0 for k in UnitIndicators.FIGURES}
-    assert p.publish(figures, "2024-03-01") is True
-    assert replayed(p).publish(figures, "2024-03-02") is False
+    assert p.publish(figures, "2024-03-01", "2024-03", True) is True
+    p = replayed(p)
+    assert p.publish(figures, "2024-03-02", "2024-03", True) is False
+    assert p.publish(figures, "2024-04-01", "2024-04", True) is True    # a new month
+    assert p.publish(figures, "2024-04-06", "2024-03", False) is True   # March final
+    assert p.pending_events[-1].data()["provisional"] is False
+    # a publication recorded before months were explicit: the month of as_of, final
+    old = UnitIndicators.start("u2")
+    UnitIndicators.Published(unit_id="u2", as_of="2024-02-10", **figures).apply(old)
+    assert old.published("2024-02") == (figures, False)
+
+
+def test_a_running_month_and_those_still_provisional_are_published():
+    from datetime import date
+    from services.supervision.domain import indicator_months
+    assert indicator_months(date(2024, 3, 20), set(), 5) == [("2024-03", True)]
+    assert indicator_months(date(2024, 4, 3), {"2024-03"}, 5) == [("2024-03", True), ("2024-04", True)]
+    assert indicator_months(date(2024, 4, 6), {"2024-03", "2024-04"}, 5) == [
+        ("2024-03", False), ("2024-04", True)]
+    assert indicator_months(date(2024, 4, 1), {"2024-03"}, 0) == [("2024-03", False), ("2024-04", True)]
 
 
 # -- settings -----------------------------------------------------------------------------------------
@@ -488,6 +506,8 @@ def test_unit_indicators_publish_only_changes():
     ({"SUPERVISION_RISK_THRESHOLDS": {"high": 0.3, "medium": 0.5}}, "medium < high"),
     ({"SUPERVISION_POST_FLAG_WEIGHTS": {"famous": 1}}, "famous"),
     ({"SUPERVISION_SCREENING_CADENCE": "weekly"}, "quarterly"),
+    ({"SUPERVISION_INDICATOR_GRACE_DAYS": "x"}, "SUPERVISION_INDICATOR_GRACE_DAYS"),
+    ({"SUPERVISION_INDICATOR_GRACE_DAYS": 40}, "0 to 31"),
 ])
 def test_bad_settings_stop_the_service_with_the_key_named(config, key):
     with pytest.raises(ConfigError, match=key):
@@ -500,3 +520,5 @@ def test_settings_from_json_text():
                               "SUPERVISION_SCREENING_CADENCE": "monthly"})
     assert [x["level"] for x in s.ladder] == ["owner_unit", "city"]
     assert s.screening_cadence == "monthly"
+    assert (s.indicator_grace_days, Settings.from_config(
+        {"SUPERVISION_INDICATOR_GRACE_DAYS": "0"}).indicator_grace_days) == (5, 0)

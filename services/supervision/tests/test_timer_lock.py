@@ -28,7 +28,7 @@ def test_a_command_sent_while_the_timer_computes_is_recorded_before_its_figures(
     monkeypatch.setattr(q, "unit_figures", compute)
     assert node.run("publish_indicators")["units"] == 1  # the finding changed u001's figures
     assert node.run("publish_indicators") == {"as_of": out["as_of"], "units": 0, "districts": 0,
-                                              "discipline_periods": 0}
+                                              "discipline_periods": 0, "months": out["months"]}
     assert node.head() > head
 
 
