@@ -45,6 +45,9 @@ ENV_VARS = {
                                    "the first answer after start)",
     "EDUCATION_INDICATOR_GRACE_DAYS": "education service: days after a month ends during which its "
                                       "figures stay provisional for late entries (default 5)",
+    "SUPERVISION_INDICATOR_GRACE_DAYS": "supervision service: days after a month ends during which "
+                                        "its published figures stay provisional for late entries "
+                                        "(default 5)",
     "QINGLIAN_PDF_FONT": "a TrueType CJK font file PDF exports embed (default: Debian's "
                          "fonts-wqy-zenhei, wqy-microhei or arphic uming, the first found)",
     "QINGLIAN_RELAY": "on (default) or off: run the outbox relay in this service process",

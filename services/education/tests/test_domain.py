@@ -267,16 +267,6 @@ def test_indicators_publish_exact_payload_only_on_change():
     assert i.pending_events[-1].data()["provisional"] is False
 
 
-def test_a_month_is_final_only_after_its_grace_period():
-    from datetime import date
-    from shared.months import month_final
-    assert not month_final("2026-02", date(2026, 2, 28), 5)      # running
-    assert not month_final("2026-02", date(2026, 3, 5), 5)       # grace: 1..5 March
-    assert month_final("2026-02", date(2026, 3, 6), 5)
-    assert month_final("2026-02", date(2026, 3, 1), 0)           # no grace: final once over
-    assert not month_final("2026-12", date(2027, 1, 3), 3)       # across the year
-
-
 def test_risk_point_mirror_merges_by_source_version_in_any_order():
     from services.education.domain import RiskPointMirror
     identified = {"risk_point_id": "rp1", "unit_id": "fin", "description": "政府采购", "category":
