@@ -6,40 +6,43 @@ whose only possible conflict is a concurrent duplicate are retried once on a ver
 conflict, so that e.g. a notice acknowledged twice at once answers "already
 acknowledged" instead of 409; and in the running service ``check_in`` is validated and
 role-checked here, then handed to the group commit (``burst.py``).
+
+A command loads what its rules need (its aggregates with ``uow.get``, the read models'
+facts through the read port ``uow.education``: ``queries.EducationReadPort``), lets the
+aggregates decide (every rule is in ``domain.py``), saves and answers. Queries read with
+``queries.py``.
 """
 from __future__ import annotations
 
 import json
 from datetime import date, timedelta
 
-from sqlalchemy import Integer, func, select
-
 from shared.app import Application, new_id
 from shared.auth import ANY_ROLE, INSPECTOR, NODE_ADMIN, UNIT_ADMIN, WRITERS
 from shared.errors import (
-    ConcurrencyError, Conflict, Forbidden, NotFound, QinglianError, RuleViolation,
+    ConcurrencyError, Forbidden, NotFound, QinglianError, RuleViolation,
 )
 from shared.events import iso_to_us
 from shared.months import month_final
 from shared.projections import as_of_view
-from shared.store import EventStore, events as store_events
-from shared.unittree import (
-    directory_path, require_unit, subtree_of, unit_directory, unit_directory_projection,
-)
+from shared.store import EventStore
+from shared.unittree import directory_path, unit_directory_projection
 
 from services.education import projections as pr
+from services.education import queries as q
 from services.education import schemas as s
 from services.education.dates import (
     iso_week, local_date, parse_date, parse_instant, period_of, previous_period, utc_iso, week_start,
 )
 from services.education.domain import (
-    ROTATION_KINDS, SESSION_KINDS, SESSION_STATUSES, ContentItem, DailyReminder,
+    ContentItem, DailyReminder,
     DistrictEducationIndicators, EducationIndicators, ExternalCase, ExternalSession, IntegrityNotice,
     IntegrityTalk, MemberMirror, NoticeReceipt, PublicityRotation, ReminderCheckIn,
     AttendanceFollowed, RiskPointMirror, SessionParticipation, SharedCase, StudySession,
     UnitProfile, UserInbox, activity_kind, report_node_attendance, share_session_with_nodes, sync_participation,
-    YoungCadreProgramme, choose_rotation, JOINABLE_KINDS, live_streak,
-    next_streak, normalise_tags, session_key,
+    YoungCadreProgramme, check_streak_viewer, choose_rotation, escalation_target, follow_person,
+    inbox_root, live_streak, manual_rotation, next_streak, normalise_tags,
+    republish_due, rotation_candidates, session_audience, session_key,
 )
 from services.education.settings import EducationSettings
 
@@ -79,6 +82,7 @@ class EducationApplication(Application):
 app = EducationApplication("education", unit_path=directory_path)
 UNIT_DIRECTORY = unit_directory_projection()
 app.projections = [UNIT_DIRECTORY, *pr.PROJECTIONS]
+app.read_port("education", q.EducationReadPort)
 
 
 def runtime_query(name, schema, roles=ANY_ROLE, scope=None):
@@ -100,40 +104,16 @@ def today_of(rt) -> date:
     return local_date(rt.clock(), settings_of(rt).timezone)
 
 
-def _require_unit(conn, unit_id: str, field: str = "unit_id") -> dict:
-    return require_unit(conn, unit_directory, unit_id, field)
-
-
-def _require_units(conn, unit_ids, field: str) -> None:
-    missing = [u for u in unit_ids if pr.unit_row(conn, u) is None]
-    if missing:
-        raise NotFound("未知的单位：%s" % ", ".join(missing), {field: ["没有这个单位：%s" % ", ".join(missing)]})
-
-
-def _session_row(conn, session_id: str) -> dict:
-    row = pr.get_session(conn, session_id)
-    if row is None:
-        raise NotFound("活动「%s」不存在" % session_id, {"session_id": ["没有这个活动"]})
-    return row
-
-
 def _session_unit(conn, d):
-    return conn.execute(select(pr.sessions.c.organiser_unit_id)
-                        .where(pr.sessions.c.session_id == d["session_id"])).scalar()
+    return q.session_unit(conn, d["session_id"])
 
 
 def _talk_unit(conn, d):
-    return conn.execute(select(pr.talks.c.unit_id).where(pr.talks.c.talk_id == d["talk_id"])).scalar()
+    return q.talk_unit(conn, d["talk_id"])
 
 
 def _young_cadre_unit(conn, d):
-    return conn.execute(select(pr.young_cadres.c.unit_id)
-                        .where(pr.young_cadres.c.person_id == d["person_id"])).scalar()
-
-
-def _root_of(conn, unit_id: str) -> str:
-    path = pr.unit_path(conn, unit_id) or "/%s/" % unit_id
-    return path.strip("/").split("/")[0]
+    return q.young_cadre_unit(conn, d["person_id"])
 
 
 def _materials(items) -> list[dict]:
@@ -144,59 +124,40 @@ def _materials(items) -> list[dict]:
 # sessions
 # =================================================================================================
 def _plan(uow, d) -> StudySession:
-    _require_unit(uow.conn, d["organiser_unit_id"], "organiser_unit_id")
-    audience = {"unit_ids": sorted(set(d["audience"].get("unit_ids", []))),
-                "roles": sorted(set(d["audience"].get("roles", []))),
-                "posts": sorted(set(d["audience"].get("posts", [])))}
-    _require_units(uow.conn, audience["unit_ids"], "audience.unit_ids")
+    uow.education.unit(d["organiser_unit_id"], "organiser_unit_id")
+    audience = session_audience(d["audience"])
+    uow.education.units(audience["unit_ids"], "audience.unit_ids")
     session_id = new_id(d["session_id"])
-    if uow.exists(StudySession, session_id):
-        raise Conflict("活动「%s」已存在" % session_id, {"session_id": ["已被占用"]})
     tz = settings_of(uow.rt).timezone
     at = d["scheduled_at"]
-    joinable = d["joinable"] if d["joinable"] is not None else d["kind"] in JOINABLE_KINDS
     speaker = dict(d["speaker"]) if d.get("speaker") else None
     session = StudySession.plan(session_id, d["kind"], d["title"], d["organiser_unit_id"],
                                 utc_iso(at), local_date(at, tz).isoformat(), audience, d["tags"],
-                                _materials(d["materials"]), joinable, speaker, d["case_refs"])
+                                _materials(d["materials"]), d["joinable"], speaker, d["case_refs"],
+                                taken=uow.exists(StudySession, session_id))
     # 上下联学 organised for other nodes: the exchange service shares it with them
     share_session_with_nodes(session, d["title"], d.get("share_with_nodes") or [], uow.rt.node_id)
     return session
 
 
 def _hold(uow, session: StudySession, d, audience_unit_ids) -> dict:
-    conn, rt = uow.conn, uow.rt
+    rt = uow.rt
     tz = settings_of(rt).timezone
     held_at = d.get("held_at") or parse_instant(session.scheduled_at)
     att = d["attendance"]
     roster = att.get("roster")
     attended = d["attended_unit_ids"] if d["attended_unit_ids"] is not None else audience_unit_ids
-    _require_units(conn, attended, "attended_unit_ids")
-    if roster:
-        known = set(conn.execute(select(pr.members.c.person_id)
-                                 .where(pr.members.c.person_id.in_(roster))).scalars())
-        unknown = sorted(set(roster) - known)
-        if unknown:
-            raise NotFound("参加名单中有本节点不认识的人员", {"attendance.roster": [
-                "未知的成员：%s" % ", ".join(unknown[:20])]})
-    headcount = len(set(roster)) if roster else att["headcount"]
+    uow.education.units(attended, "attended_unit_ids")
     today = today_of(rt)
-    session.hold(utc_iso(held_at), local_date(held_at, tz).isoformat(), today, headcount,
+    session.hold(utc_iso(held_at), local_date(held_at, tz).isoformat(), today, att["headcount"],
                  attended, d.get("discussion"), d.get("leader_comment"), d.get("activities") or (),
-                 [dict(c) for c in d.get("case_analysis") or ()], _materials(d.get("extra_materials")))
-    touched = [session]
-    if roster:
-        session.record_roster(roster)
-        # a young cadre on the roster has had this session's education: credit it
-        cadence = settings_of(rt).young_cadre_cadence_days
-        for person_id in sorted(set(roster)):
-            if uow.exists(YoungCadreProgramme, person_id):
-                y = uow.get(YoungCadreProgramme, person_id)
-                y.record(parse_date(session.local_date), SESSION_KINDS[session.kind], session.id,
-                         cadence, today)
-                touched.append(y)
-    uow.save(*touched)
-    return pr.get_session(conn, session.id)
+                 [dict(c) for c in d.get("case_analysis") or ()], _materials(d.get("extra_materials")),
+                 roster=roster, known_members=uow.education.known_members(roster) if roster else ())
+    programmes = [uow.get(YoungCadreProgramme, p) for p in sorted(set(roster or ()))
+                  if uow.exists(YoungCadreProgramme, p)]
+    uow.save(session, *session.credit_young_cadres(programmes, settings_of(rt).young_cadre_cadence_days,
+                                                   today))
+    return q.get_session(uow.conn, session.id)
 
 
 @app.command("plan_session", s.PlanSession, roles=WRITERS, scope="organiser_unit_id", status=201)
@@ -204,14 +165,14 @@ def plan_session(uow, d):
     """Plan a session of any kind (主题联学, 上下联学, 廉政微党课, 专题党日, 警示教育, 廉政谈话)."""
     session = _plan(uow, d)
     uow.save(session)
-    return pr.get_session(uow.conn, session.id)
+    return q.get_session(uow.conn, session.id)
 
 
 @app.command("hold_session", s.HoldSession, roles=WRITERS, scope=_session_unit)
 def hold_session(uow, d):
     """Record that a planned session took place: attendance (headcount or roster) and
     what its kind requires (微党课: 议 and 评; 专题党日: the four 共)."""
-    row = _session_row(uow.conn, d["session_id"])
+    row = uow.education.session(d["session_id"])
     session = uow.get(StudySession, d["session_id"])
     return _hold(uow, session, d, row["audience"]["unit_ids"])
 
@@ -235,16 +196,10 @@ def cancel_session(uow, d):
 def _session_facts(uow, node: str, session_id: str, unit_id: str) -> tuple[str, str, str, bool, str]:
     """(kind, title, local_date, external, status) of a session to join, here or elsewhere."""
     if node == uow.rt.node_id:
-        row = _session_row(uow.conn, session_id)
-        if row["status"] == "cancelled":
-            raise RuleViolation("活动「%s」已取消" % session_id)
-        if row["organiser_unit_id"] == unit_id:
-            raise RuleViolation("单位「%s」是本次活动的组织单位，不需要报名参加" % unit_id,
-                                {"unit_id": ["是组织单位"]})
-        if not row["joinable"]:
-            raise RuleViolation("活动「%s」不对其他单位开放" % session_id)
+        row = uow.education.session(session_id)
+        SessionParticipation.check_joinable(row, unit_id)
         return row["kind"], row["title"], row["local_date"], False, row["status"]
-    ref = pr.external_ref(uow.conn, "session", session_key(node, session_id))
+    ref = uow.education.external_ref("session", session_key(node, session_id))
     if ref is None:
         raise NotFound("活动「%s」（节点「%s」）尚未从其数据源收到" % (session_id, node),
                        {"session_id": ["在「%s」上未知" % node]})
@@ -253,7 +208,7 @@ def _session_facts(uow, node: str, session_id: str, unit_id: str) -> tuple[str, 
 
 def _participation(uow, d):
     node = d["session_node"] or uow.rt.node_id
-    _require_unit(uow.conn, d["unit_id"])
+    uow.education.unit(d["unit_id"])
     facts = _session_facts(uow, node, d["session_id"], d["unit_id"])
     pid = SessionParticipation.participation_id(node, d["session_id"], d["unit_id"])
     if uow.exists(SessionParticipation, pid):
@@ -280,9 +235,7 @@ def record_participation(uow, d):
     way counts for the unit's 月月行."""
     p, facts, _ = _participation(uow, d)
     kind, title, day, external, status = facts
-    if status != "held":
-        raise RuleViolation("该活动尚未举办", {"session_id": ["仍为「%s」" % SESSION_STATUSES.label(status)]})
-    p.attend(d["headcount"], day, today_of(uow.rt))
+    p.attend(d["headcount"], day, today_of(uow.rt), session_status=status)
     uow.save(p)
     return {"participation_id": p.id, "unit_id": p.unit_id, "kind": kind, "local_date": day,
             "counts_for": period_of(day)}
@@ -293,9 +246,7 @@ def register_external_session(uow, d):
     """From another node's feed (the exchange service calls this): a session units here may
     join. Delivery is at-least-once, so a repeat changes nothing and a correction is
     recorded as an update."""
-    if d["origin_node"] == uow.rt.node_id:
-        raise RuleViolation("本节点的活动应在本节点计划，不能登记为外部活动",
-                            {"origin_node": ["就是本节点"]})
+    ExternalSession.require_foreign(d["origin_node"], uow.rt.node_id)
     key = session_key(d["origin_node"], d["record_id"])
     held = d["held_at"]
     day = local_date(held, settings_of(uow.rt).timezone).isoformat()
@@ -308,8 +259,7 @@ def register_external_session(uow, d):
 @app.command("register_external_case", s.RegisterExternalCase, roles=(NODE_ADMIN,))
 def register_external_case(uow, d):
     """A typical case (典型案例) from the city's case library, for warning education."""
-    if d["origin_node"] == uow.rt.node_id:
-        raise RuleViolation("本节点自己的案例不是外部案例", {"origin_node": ["就是本节点"]})
+    ExternalCase.require_foreign(d["origin_node"], uow.rt.node_id)
     key = session_key(d["origin_node"], d["record_id"])
     fields = dict(origin_node=d["origin_node"], record_id=d["record_id"], title=d["title"],
                   summary=d["summary"], tags=normalise_tags(d["tags"]))
@@ -334,18 +284,13 @@ def _register_external(uow, cls, key, fields):
 def set_daily_reminder(uow, d):
     """The one-line reminder of a day, set in advance; today's may be reworded only until
     the first member acknowledges it."""
-    day = d["on"]
     today = today_of(uow.rt)
-    if day < today:
-        raise RuleViolation("过去日期的提醒已关闭，不能再打卡", {"on": ["已经过去"]})
-    on = day.isoformat()
+    on = d["on"].isoformat()
     if uow.exists(DailyReminder, on):
         r = uow.get(DailyReminder, on)
-        n = uow.conn.execute(select(func.count()).select_from(pr.checkins)
-                             .where(pr.checkins.c.day == on)).scalar()
-        r.revise(d["text"], d["item_id"], today, n)
+        r.revise(d["text"], d["item_id"], today, uow.education.checkins_on(on))
     else:
-        r = DailyReminder.publish(on, d["text"], d["item_id"])
+        r = DailyReminder.publish(on, d["text"], d["item_id"], today)
     uow.save(r)
     return {"on": on, "text": r.text}
 
@@ -360,12 +305,10 @@ def publish_daily_reminder(steps, d):
     with steps.read() as conn:
         if steps.rt.store.stream_version(conn, DailyReminder.stream_id_for(on)) > 0:
             return {"on": on, "published": False}
-        items = [i for i in pr.library(conn) if i["kind"] == "reminder"]
+        items = [i for i in q.library(conn) if i["kind"] == "reminder"]
         if not items:
             return {"on": on, "published": False, "reason": "内容库中没有一句话提醒"}
-        last_used = dict(conn.execute(select(pr.reminders.c.item_id, func.max(pr.reminders.c.day))
-                                      .where(pr.reminders.c.item_id.isnot(None))
-                                      .group_by(pr.reminders.c.item_id)).all())
+        last_used = q.reminder_last_used(conn)
     item = min(items, key=lambda i: (last_used.get(i["item_id"], ""), i["item_id"]))
     with steps.unit_of_work() as uow:
         if uow.exists(DailyReminder, on):
@@ -463,40 +406,37 @@ app.retry_on_conflict.add("check_in")
 @runtime_query("todays_reminder", s.Day)
 def todays_reminder(conn, d, actor, rt):
     day = (d["on"] or today_of(rt)).isoformat()
-    row = conn.execute(select(pr.reminders).where(pr.reminders.c.day == day)).mappings().first()
+    row = q.reminder_of(conn, day)
     if row is None:
         raise NotFound("%s 没有提醒" % day)
-    return dict(row)
+    return row
 
 
 @runtime_query("checkin_daily", s.UnitDay, scope="unit_id")
 def checkin_daily(conn, d, actor, rt):
     """Daily coverage per party organisation below a unit (default: today)."""
-    _require_unit(conn, d["unit_id"])
+    q.require_unit(conn, d["unit_id"])
     day = (d["on"] or today_of(rt)).isoformat()
-    return pr.checkin_daily(conn, d["unit_id"], day, settings_of(rt).party_org_levels)
+    return q.checkin_daily(conn, d["unit_id"], day, settings_of(rt).party_org_levels)
 
 
 @runtime_query("checkin_monthly", s.UnitPeriod, scope="unit_id")
 def checkin_monthly(conn, d, actor, rt):
     """Monthly coverage per party organisation, and the subtree's day-by-day series."""
-    _require_unit(conn, d["unit_id"])
-    return pr.checkin_monthly(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels,
+    q.require_unit(conn, d["unit_id"])
+    return q.checkin_monthly(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels,
                               today_of(rt))
 
 
 def _person_scope(conn, d):
-    row = conn.execute(select(pr.members.c.unit_id)
-                       .where(pr.members.c.person_id == d["person_id"])).first()
-    return row.unit_id if row else None
+    return q.member_unit(conn, d["person_id"])
 
 
 @runtime_query("member_streak", s.PersonRef, scope=_person_scope)
 def member_streak(conn, d, actor, rt):
     """A member's current and best streak (consecutive days) and total check-ins."""
-    if not actor.has(NODE_ADMIN, UNIT_ADMIN, INSPECTOR) and actor.user_id != d["person_id"]:
-        raise Forbidden("成员只能查看自己的连续打卡记录")
-    return pr.member_streak(conn, d["person_id"], today_of(rt))
+    check_streak_viewer(actor.user_id, d["person_id"], actor.has(NODE_ADMIN, UNIT_ADMIN, INSPECTOR))
+    return q.member_streak(conn, d["person_id"], today_of(rt))
 
 
 # =================================================================================================
@@ -506,20 +446,20 @@ def member_streak(conn, d, actor, rt):
 def warning_education_compliance(conn, d, actor, rt):
     """月月行: every party organisation below the unit, whether it held (or attended) a
     warning-education session in the month, and the list of those that missed."""
-    _require_unit(conn, d["unit_id"])
-    return pr.warning_compliance(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels)
+    q.require_unit(conn, d["unit_id"])
+    return q.warning_compliance(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels)
 
 
 @app.query("get_session", s.SessionRef, scope=_session_unit)
 def get_session(conn, d, actor):
-    return _session_row(conn, d["session_id"])
+    return q.require_session(conn, d["session_id"])
 
 
 @app.query("list_sessions", s.ListSessions, scope="unit_id")
 def list_sessions(conn, d, actor):
     """Sessions organised in a subtree, and those its units joined elsewhere."""
-    _require_unit(conn, d["unit_id"])
-    return pr.list_sessions(conn, d["unit_id"], d["period"], d["kind"])
+    q.require_unit(conn, d["unit_id"])
+    return q.list_sessions(conn, d["unit_id"], d["period"], d["kind"])
 
 
 # =================================================================================================
@@ -530,9 +470,8 @@ def add_content(uow, d):
     """Add a slogan, an image (by reference), a short text or a one-line reminder to the
     district's library, tagged by business type, post and risk point."""
     item_id = new_id(d["item_id"])
-    if uow.exists(ContentItem, item_id):
-        raise Conflict("内容「%s」已存在" % item_id, {"item_id": ["已被占用"]})
-    item = ContentItem.add(item_id, d["kind"], d["title"], d["text"], d["ref"], d["tags"])
+    item = ContentItem.add(item_id, d["kind"], d["title"], d["text"], d["ref"], d["tags"],
+                           taken=uow.exists(ContentItem, item_id))
     uow.save(item)
     return {"item_id": item_id, "kind": item.kind, "tags": item.tags}
 
@@ -555,7 +494,7 @@ def retire_content(uow, d):
 
 @app.query("list_content", s.ListContent)
 def list_content(conn, d, actor):
-    items = pr.library(conn, d["include_retired"])
+    items = q.library(conn, d["include_retired"])
     if d["kind"]:
         items = [i for i in items if i["kind"] == d["kind"]]
     for dim, key in (("risk_points", "risk_point"), ("posts", "post"),
@@ -565,14 +504,8 @@ def list_content(conn, d, actor):
     return {"items": items}
 
 
-def _rotation_candidates(conn) -> list[dict]:
-    return [i for i in pr.library(conn) if i["kind"] in ROTATION_KINDS]
-
-
-def _auto_choice(conn, unit_id: str, items: list[dict]) -> list[str]:
-    last = dict(conn.execute(select(pr.shown.c.item_id, pr.shown.c.last_week)
-                             .where(pr.shown.c.unit_id == unit_id)).all())
-    return choose_rotation(items, pr.unit_profile(conn, unit_id), last)
+def _auto_choice(port: q.EducationReadPort, unit_id: str, items: list[dict]) -> list[str]:
+    return choose_rotation(items, port.unit_profile(unit_id), port.last_shown(unit_id))
 
 
 @app.command("rotate_publicity", s.RotatePublicity, roles=WRITERS, scope="unit_id")
@@ -580,30 +513,21 @@ def rotate_publicity(uow, d):
     """周更新 for one unit and ISO week (default: this week): the given items, or the
     library's best fitting items shown longest ago. Choosing again the same week is kept
     as a new version - the log says what was shown when."""
-    conn = uow.conn
-    _require_unit(conn, d["unit_id"])
+    ed = uow.education
+    ed.unit(d["unit_id"])
     week = d["week"] or iso_week(today_of(uow.rt))
+    candidates = rotation_candidates(ed.library())
     if d["item_ids"]:
-        active = {i["item_id"]: i for i in _rotation_candidates(conn)}
-        bad = [i for i in d["item_ids"] if i not in active]
-        if bad:
-            raise RuleViolation("以下条目不是在用的标语、图片或短文：%s" % ", ".join(bad),
-                                {"item_ids": ["不能轮播：%s" % ", ".join(bad)]})
-        item_ids, chosen_by = list(dict.fromkeys(d["item_ids"])), "manual"
+        item_ids, chosen_by = manual_rotation(d["item_ids"], candidates), "manual"
     else:
-        item_ids, chosen_by = _auto_choice(conn, d["unit_id"], _rotation_candidates(conn)), "auto"
+        item_ids, chosen_by = _auto_choice(ed, d["unit_id"], candidates), "auto"
     rid = PublicityRotation.rotation_id(d["unit_id"], week)
-    starts_on = week_start(week).isoformat()
-    if uow.exists(PublicityRotation, rid):
-        rotation = uow.get(PublicityRotation, rid)
-        if chosen_by == "auto":
-            return {"unit_id": d["unit_id"], "week": week, "item_ids": rotation.item_ids,
-                    "changed": False}
-        rotation.replace(d["unit_id"], week, starts_on, item_ids, chosen_by)
-    else:
-        rotation = PublicityRotation.start(d["unit_id"], week, starts_on, item_ids, chosen_by)
-    uow.save(rotation)
-    return {"unit_id": d["unit_id"], "week": week, "item_ids": rotation.item_ids, "changed": True}
+    existing = uow.get(PublicityRotation, rid) if uow.exists(PublicityRotation, rid) else None
+    rotation, changed = PublicityRotation.choose(existing, d["unit_id"], week, week_start(week).isoformat(),
+                                                 item_ids, chosen_by)
+    if changed:
+        uow.save(rotation)
+    return {"unit_id": d["unit_id"], "week": week, "item_ids": rotation.item_ids, "changed": changed}
 
 
 @app.command("rotate_publicity_all", s.Nothing, roles=(NODE_ADMIN,), phased=True)
@@ -614,11 +538,12 @@ def rotate_publicity_all(steps, d):
     week = iso_week(today_of(steps.rt))
     starts_on = week_start(week).isoformat()
     with steps.read() as conn:
-        items = _rotation_candidates(conn)
-        done = set(conn.execute(select(pr.rotations.c.unit_id).where(pr.rotations.c.week == week)).scalars())
-        chosen = [(org["unit_id"], _auto_choice(conn, org["unit_id"], items))
-                  for org in pr.party_orgs(conn, None, settings_of(steps.rt).party_org_levels)
-                  if org["unit_id"] not in done]
+        port = q.EducationReadPort(conn)
+        items = rotation_candidates(port.library())
+        done = q.rotated_units(conn, week)
+        chosen = [(unit_id, _auto_choice(port, unit_id, items))
+                  for unit_id in port.party_orgs(settings_of(steps.rt).party_org_levels)
+                  if unit_id not in done]
     skipped = [unit_id for unit_id, item_ids in chosen if not item_ids]
     todo = [(unit_id, item_ids) for unit_id, item_ids in chosen if item_ids]
     rotated = []
@@ -636,8 +561,8 @@ def rotate_publicity_all(steps, d):
 @app.query("publicity_history", s.UnitLimit, scope="unit_id")
 def publicity_history(conn, d, actor):
     """What a unit showed, week by week (newest first)."""
-    _require_unit(conn, d["unit_id"])
-    return {"unit_id": d["unit_id"], "weeks": pr.rotation_history(conn, d["unit_id"], d["limit"])}
+    q.require_unit(conn, d["unit_id"])
+    return {"unit_id": d["unit_id"], "weeks": q.rotation_history(conn, d["unit_id"], d["limit"])}
 
 
 @runtime_query("publicity_week", s.UnitWeek, scope="unit_id")
@@ -645,16 +570,16 @@ def publicity_week(conn, d, actor, rt):
     """周更新 of one ISO week (default: this week) for each party organisation below a unit.
 
     What each organisation shows (latest choice of the week), or nothing yet."""
-    _require_unit(conn, d["unit_id"])
+    q.require_unit(conn, d["unit_id"])
     week = d["week"] or iso_week(today_of(rt))
     return {"unit_id": d["unit_id"], "week": week, "starts_on": week_start(week).isoformat(),
-            "units": pr.publicity_week(conn, d["unit_id"], week, settings_of(rt).party_org_levels)}
+            "units": q.publicity_week(conn, d["unit_id"], week, settings_of(rt).party_org_levels)}
 
 
 @app.command("set_unit_profile", s.SetUnitProfile, roles=WRITERS, scope="unit_id")
 def set_unit_profile(uow, d):
     """A unit's business types, posts and integrity-risk points: what its material should fit."""
-    _require_unit(uow.conn, d["unit_id"])
+    uow.education.unit(d["unit_id"])
     tags = {k: d[k] for k in ("business_types", "posts", "risk_points")}
     if uow.exists(UnitProfile, d["unit_id"]):
         profile = uow.get(UnitProfile, d["unit_id"])
@@ -669,16 +594,16 @@ def set_unit_profile(uow, d):
 def offer_for_unit(conn, d, actor, rt):
     """精准滴灌: material, joinable sessions and typical cases fitting the unit's posts,
     business types and risk points, best fit first."""
-    _require_unit(conn, d["unit_id"])
-    return pr.offer_for_unit(conn, d["unit_id"], today_of(rt), d["limit"])
+    q.require_unit(conn, d["unit_id"])
+    return q.offer_for_unit(conn, d["unit_id"], today_of(rt), d["limit"])
 
 
 @runtime_query("risk_point_coverage", s.UnitPeriod, scope="unit_id")
 def risk_point_coverage(conn, d, actor, rt):
     """Per integrity-risk point: units carrying it, those that had education on it this
     month, the gaps, and the library material addressing it."""
-    _require_unit(conn, d["unit_id"])
-    return pr.risk_point_coverage(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels)
+    q.require_unit(conn, d["unit_id"])
+    return q.risk_point_coverage(conn, d["unit_id"], d["period"], settings_of(rt).party_org_levels)
 
 
 @app.query("risk_point_register", s.UnitRef, scope="unit_id")
@@ -686,8 +611,8 @@ def risk_point_register(conn, d, actor):
     """The risk points of supervision's 廉政风险点台账 for a subtree, as education has them
     from supervision's events: what tailoring fits material to, and the names a picker
     offers for the ``risk_points`` tag of content and sessions."""
-    _require_unit(conn, d["unit_id"])
-    return {"unit_id": d["unit_id"], "risk_points": pr.register_entries(conn, d["unit_id"])}
+    q.require_unit(conn, d["unit_id"])
+    return {"unit_id": d["unit_id"], "risk_points": q.register_entries(conn, d["unit_id"])}
 
 
 def record_risk_point_event(uow, event) -> dict | None:
@@ -716,11 +641,12 @@ def record_activity_event(uow, event) -> dict | None:
     aid = p.get("activity_id")
     if kind not in ("Published", "Rescheduled") or not aid or aid.count("/") != 1:
         return None
+    ed = app.bind_ports(uow).education
     owner, slug = aid.split("/", 1)
-    if owner == uow.rt.node_id and pr.shared_session(uow.conn, slug) is not None:
+    if owner == uow.rt.node_id and ed.shared_session(slug) is not None:
         return None
     if kind == "Rescheduled":
-        ref = pr.external_ref(uow.conn, "session", aid)
+        ref = ed.external_ref("session", aid)
         if ref is None:  # handled before its Published (two workers): requeued, retried
             raise RuleViolation("活动「%s」尚未登记" % aid)
         fields_ = {k: ref[k] for k in ("title", "kind", "organiser", "tags")}
@@ -750,10 +676,11 @@ def record_attendance_event(uow, event) -> dict | None:
     att_id, aid = p.get("attendance_id") or "", p.get("activity_id") or ""
     if kind not in ("Recorded", "Corrected") or att_id.count("/") != 1 or aid.count("/") != 1:
         return None
+    ed = app.bind_ports(uow).education
     me = uow.rt.node_id
     att_owner = att_id.split("/", 1)[0]
     act_owner, slug = aid.split("/", 1)
-    shared = pr.shared_session(uow.conn, slug) if act_owner == me else None
+    shared = ed.shared_session(slug) if act_owner == me else None
     if att_owner != me:
         if shared is None:
             return None
@@ -765,10 +692,9 @@ def record_attendance_event(uow, event) -> dict | None:
     if shared is not None:
         return None  # the organiser's own units attend its session as audience units
     cause = (event.metadata or {}).get("causation_id")
-    if cause and uow.conn.execute(select(store_events.c.position)
-                                  .where(store_events.c.event_id == cause)).first() is not None:
+    if cause and ed.event_recorded(cause):
         return None  # the exchange summing up participations recorded here: nothing to follow
-    ref = pr.external_ref(uow.conn, "session", aid)
+    ref = ed.external_ref("session", aid)
     if ref is None:  # the attendance handled before the activity's Published: retried
         raise RuleViolation("活动「%s」尚未登记" % aid)
     today = today_of(uow.rt)
@@ -780,8 +706,8 @@ def record_attendance_event(uow, event) -> dict | None:
         return None  # older than what was followed already
     listed = {u["unit_id"]: int(u["attendees"]) for u in p["units"]}
     touched = [follower]
-    for unit_id in sorted(set(listed) | set(pr.attended_units(uow.conn, aid))):
-        if pr.unit_row(uow.conn, unit_id) is None:
+    for unit_id in sorted(set(listed) | set(ed.attended_units(aid))):
+        if ed.unit_or_none(unit_id) is None:
             continue
         pid = SessionParticipation.participation_id(act_owner, slug, unit_id)
         part = uow.get(SessionParticipation, pid) if uow.exists(SessionParticipation, pid) else \
@@ -811,21 +737,14 @@ def record_case_event(uow, event) -> dict | None:
 # =================================================================================================
 # 廉洁通知
 # =================================================================================================
-NOTICE_BODY = ("%s将至。请各单位教育提醒党员干部严守中央八项规定及其实施细则精神，"
-               "严禁公款吃喝、违规收送礼品礼金、公车私用，坚决防止\"四风\"问题反弹回潮，"
-               "风清气正过节。收到后请回执。")
-
-
 @app.command("schedule_notice", s.ScheduleNotice, roles=(NODE_ADMIN,), status=201)
 def schedule_notice(uow, d):
     """A notice for a sensitive period not in the calendar (e.g. 换届, 重大活动)."""
     notice_id = new_id(d["notice_id"])
-    if uow.exists(IntegrityNotice, notice_id):
-        raise Conflict("通知「%s」已存在" % notice_id, {"notice_id": ["已被占用"]})
     n = IntegrityNotice.schedule(notice_id, d["title"], d["body"], d["send_on"].isoformat(),
                                  d["occasion"],
                                  d["occasion_date"].isoformat() if d["occasion_date"] else None,
-                                 "manual", today_of(uow.rt))
+                                 "manual", today_of(uow.rt), taken=uow.exists(IntegrityNotice, notice_id))
     uow.save(n)
     return {"notice_id": notice_id, "send_on": n.send_on, "status": n.status}
 
@@ -844,10 +763,7 @@ def schedule_calendar_notices(uow, d):
             notice_id = IntegrityNotice.calendar_id(entry.key, occasion)
             if uow.exists(IntegrityNotice, notice_id):
                 continue
-            send_on = max(occasion - timedelta(days=entry.lead_days), today)
-            n = IntegrityNotice.schedule(
-                notice_id, "关于%s期间严守纪律、廉洁过节的通知" % entry.name, NOTICE_BODY % entry.name,
-                send_on.isoformat(), entry.name, occasion.isoformat(), "calendar", today)
+            n = IntegrityNotice.for_occasion(entry.key, entry.name, occasion, entry.lead_days, today)
             uow.save(n)
             scheduled.append(notice_id)
     return {"scheduled": scheduled}
@@ -861,17 +777,15 @@ def dispatch_due_notices(steps, d):
     each checked again under the lock (one cancelled meanwhile is not sent)."""
     today = today_of(steps.rt)
     with steps.read() as conn:
-        due = conn.execute(select(pr.notices.c.notice_id).where(
-            pr.notices.c.status == "scheduled", pr.notices.c.send_on <= today.isoformat())
-            .order_by(pr.notices.c.send_on, pr.notices.c.notice_id)).scalars().all()
+        due = q.due_notices(conn, today)
         if not due:
             return {"sent": []}
-        units = [u["unit_id"] for u in pr.party_orgs(conn, None, settings_of(steps.rt).party_org_levels)]
+        units = q.EducationReadPort(conn).party_orgs(settings_of(steps.rt).party_org_levels)
     sent = []
     for start in range(0, len(due), PUBLISH_BATCH):
         with steps.unit_of_work() as uow:
             batch = [n for n in (uow.get(IntegrityNotice, i) for i in due[start:start + PUBLISH_BATCH])
-                     if n.status == "scheduled"]
+                     if n.sendable]
             for n in batch:
                 n.send(units, utc_iso(uow.now), today)
             if batch:
@@ -891,18 +805,13 @@ def cancel_notice(uow, d):
 @app.command("acknowledge_notice", s.AcknowledgeNotice, roles=WRITERS, scope="unit_id")
 def acknowledge_notice(uow, d):
     """A unit's receipt (回执). Idempotent: acknowledging again answers with the first receipt."""
-    conn = uow.conn
-    row = conn.execute(select(pr.receipts).where(pr.receipts.c.notice_id == d["notice_id"],
-                                                 pr.receipts.c.unit_id == d["unit_id"])).mappings().first()
-    if row is None:
-        if not uow.exists(IntegrityNotice, d["notice_id"]):
-            raise NotFound("通知「%s」不存在" % d["notice_id"], {"notice_id": ["没有这条通知"]})
-        raise RuleViolation("单位「%s」尚未收到通知「%s」" % (d["unit_id"], d["notice_id"]),
-                            {"unit_id": ["（尚）不是接收单位"]})
-    if row["acknowledged_at"]:
+    row = uow.education.receipt(d["notice_id"], d["unit_id"])
+    r = NoticeReceipt.acknowledge(d["notice_id"], d["unit_id"], utc_iso(uow.now), uow.actor.user_id,
+                                  receipt=row,
+                                  notice_known=row is not None or uow.exists(IntegrityNotice, d["notice_id"]))
+    if r is None:
         return {"notice_id": d["notice_id"], "unit_id": d["unit_id"],
                 "acknowledged_at": row["acknowledged_at"], "duplicate": True}
-    r = NoticeReceipt.acknowledge(d["notice_id"], d["unit_id"], utc_iso(uow.now), uow.actor.user_id)
     uow.save(r)
     return {"notice_id": d["notice_id"], "unit_id": d["unit_id"], "acknowledged_at": utc_iso(uow.now),
             "duplicate": False}
@@ -913,20 +822,15 @@ app.retry_on_conflict.add("acknowledge_notice")
 
 @app.query("list_notices", s.ListNotices)
 def list_notices(conn, d, actor):
-    q = select(pr.notices)
-    if d["status"]:
-        q = q.where(pr.notices.c.status == d["status"])
-    return {"notices": [dict(r) for r in conn.execute(
-        q.order_by(pr.notices.c.send_on, pr.notices.c.notice_id)).mappings()]}
+    return {"notices": q.list_notices(conn, d["status"])}
 
 
 @app.query("notice_receipts", s.NoticeRef)
 def notice_receipts(conn, d, actor):
     """Who acknowledged a notice, and who has not."""
-    if conn.execute(select(pr.notices.c.notice_id)
-                    .where(pr.notices.c.notice_id == d["notice_id"])).first() is None:
+    if not q.notice_known(conn, d["notice_id"]):
         raise NotFound("通知「%s」不存在" % d["notice_id"])
-    return pr.notice_receipts(conn, d["notice_id"])
+    return q.notice_receipts(conn, d["notice_id"])
 
 
 # =================================================================================================
@@ -942,24 +846,13 @@ def record_person_event(uow, event, kind: str) -> dict:
     member = uow.get(MemberMirror, person_id) if uow.exists(MemberMirror, person_id) \
         else MemberMirror.blank(person_id)
     member.merge(kind, event.version, p)
-    touched = [member]
-    out = {"person_id": person_id}
-    if kind == "Promoted":
-        talk_id = IntegrityTalk.talk_id(person_id, p["effective_on"])
-        if not uow.exists(IntegrityTalk, talk_id):
-            touched.append(IntegrityTalk.schedule(person_id, p["unit_id"], p["new_post"],
-                                                  p["effective_on"], st.talk_due_days))
-            out["talk_id"] = talk_id
-    young = uow.exists(YoungCadreProgramme, person_id)
-    if member.young_cadre and member.registered and not young:
-        touched.append(YoungCadreProgramme.enrol(person_id, member.unit_id, today_of(uow.rt),
-                                                 st.young_cadre_cadence_days))
-    elif young:
-        y = uow.get(YoungCadreProgramme, person_id)
-        y.move(member.unit_id)
-        touched.append(y)
+    talk_taken = kind == "Promoted" and uow.exists(IntegrityTalk, IntegrityTalk.talk_id(person_id, p["effective_on"]))
+    programme = uow.get(YoungCadreProgramme, person_id) if uow.exists(YoungCadreProgramme, person_id) else None
+    touched, talk_id = follow_person(member, kind, p, talk_taken=talk_taken, programme=programme,
+                                     today=today_of(uow.rt), talk_due_days=st.talk_due_days,
+                                     cadence_days=st.young_cadre_cadence_days)
     uow.save(*touched)
-    return out
+    return {"person_id": person_id, **({"talk_id": talk_id} if talk_id else {})}
 
 
 @app.command("record_talk_held", s.RecordTalkHeld, roles=WRITERS + (INSPECTOR,), scope=_talk_unit)
@@ -968,16 +861,14 @@ def record_talk_held(uow, d):
     talk = uow.get(IntegrityTalk, d["talk_id"])
     talk.hold(d["held_on"].isoformat(), d["conducted_by"], d["note"], today_of(uow.rt))
     uow.save(talk)
-    return dict(uow.conn.execute(select(pr.talks).where(pr.talks.c.talk_id == talk.id)).mappings().first())
+    return uow.education.talk(talk.id)
 
 
-def _escalation_target(conn, unit_id: str, notify: str) -> str:
-    if notify == "unit":
-        return unit_id
-    row = pr.unit_row(conn, unit_id)
-    if notify == "parent":
-        return (row or {}).get("parent_id") or unit_id
-    return _root_of(conn, unit_id)
+def _escalation_target(port: q.EducationReadPort, unit_id: str, notify: str) -> str:
+    """Whom a rung notifies (``domain.escalation_target``), reading only what that rung needs."""
+    parent_id = (port.unit_or_none(unit_id) or {}).get("parent_id") if notify == "parent" else None
+    root_id = port.root_of(unit_id) if notify not in ("unit", "parent") else unit_id
+    return escalation_target(notify, unit_id, parent_id, root_id)
 
 
 @app.command("detect_overdue", s.Nothing, roles=(NODE_ADMIN,), phased=True)
@@ -991,17 +882,14 @@ def detect_overdue(steps, d):
     today = today_of(steps.rt)
     notifies = {step.notify for step in st.talk_ladder}
     with steps.read() as conn:
-        talks = conn.execute(select(pr.talks.c.talk_id, pr.talks.c.unit_id).where(
-            pr.talks.c.status == "scheduled", pr.talks.c.due_on < today.isoformat(),
-            pr.talks.c.escalation_step < len(st.talk_ladder)).order_by(pr.talks.c.talk_id)).all()
+        port = q.EducationReadPort(conn)
+        talks = q.talks_past_due(conn, today, len(st.talk_ladder))
         targets = {}  # (unit, whom a rung notifies) -> the unit told
         for _, unit_id in talks:
             for notify in notifies:
                 if (unit_id, notify) not in targets:
-                    targets[unit_id, notify] = _escalation_target(conn, unit_id, notify)
-        young = conn.execute(select(pr.young_cadres.c.person_id).where(
-            pr.young_cadres.c.overdue.is_(False), pr.young_cadres.c.next_due_on < today.isoformat())
-            .order_by(pr.young_cadres.c.person_id)).scalars().all()
+                    targets[unit_id, notify] = _escalation_target(port, unit_id, notify)
+        young = q.young_cadres_past_due(conn, today)
     todo = [(IntegrityTalk, talk_id) for talk_id, _ in talks] + [(YoungCadreProgramme, p) for p in young]
     overdue, escalations, young_overdue = [], [], []
     for start in range(0, len(todo), PUBLISH_BATCH):
@@ -1018,7 +906,7 @@ def detect_overdue(steps, d):
                 for step in agg.detect_overdue(today, st.talk_ladder):
                     # a talk moved to another unit since the targets were read: look it up now
                     target = targets.get((agg.unit_id, step.notify)) or \
-                        _escalation_target(uow.conn, agg.unit_id, step.notify)
+                        _escalation_target(q.EducationReadPort(uow.conn), agg.unit_id, step.notify)
                     agg.escalate(step, target, today)
                     escalations.append({"talk_id": rid, "step": step.step, "notify_unit_id": target})
                 if agg.overdue and not was_overdue:
@@ -1045,61 +933,50 @@ def record_young_cadre_education(uow, d):
 @app.query("list_talks", s.ListTalks, roles=WRITERS + (INSPECTOR,), scope="unit_id")
 def list_talks(conn, d, actor):
     """廉政谈话 of people in a subtree: scheduled, overdue (with escalation rung) or held."""
-    _require_unit(conn, d["unit_id"])
-    return {"unit_id": d["unit_id"], "talks": pr.list_talks(conn, d["unit_id"], d["status"])}
+    q.require_unit(conn, d["unit_id"])
+    return {"unit_id": d["unit_id"], "talks": q.list_talks(conn, d["unit_id"], d["status"])}
 
 
 @app.query("young_cadre_programme", s.UnitRef, roles=WRITERS + (INSPECTOR,), scope="unit_id")
 def young_cadre_programme(conn, d, actor):
-    _require_unit(conn, d["unit_id"])
-    return {"unit_id": d["unit_id"], "young_cadres": pr.list_young_cadres(conn, d["unit_id"])}
+    q.require_unit(conn, d["unit_id"])
+    return {"unit_id": d["unit_id"], "young_cadres": q.list_young_cadres(conn, d["unit_id"])}
 
 
 # =================================================================================================
 # inbox
 # =================================================================================================
 def _visible_units(conn, actor) -> list[str] | None:
-    """A unit-admin's inbox is their subtree's; other roles see the whole node."""
-    if actor.has(NODE_ADMIN) or not actor.unit_scope:
-        return None
-    return [u["unit_id"] for u in subtree_of(conn, unit_directory, actor.unit_scope, True)]
+    """The units whose inbox items ``actor`` sees (``domain.inbox_root``; None: the node's)."""
+    root = inbox_root(actor.has(NODE_ADMIN), actor.unit_scope)
+    return None if root is None else q.subtree_ids(conn, root)
 
 
 @app.query("unit_inbox", s.UnitInbox, scope="unit_id")
 def unit_inbox(conn, d, actor):
     """A unit's inbox: notices to acknowledge, talks due or overdue, escalations, young
     cadres overdue, missed 月月行, this week's publicity - with the caller's read marks."""
-    _require_unit(conn, d["unit_id"])
-    units = ([u["unit_id"] for u in subtree_of(conn, unit_directory, d["unit_id"], True)]
-             if d["subtree"] else [d["unit_id"]])
-    return {"unit_id": d["unit_id"], **pr.inbox_items(conn, units, actor.user_id,
+    q.require_unit(conn, d["unit_id"])
+    units = q.subtree_ids(conn, d["unit_id"]) if d["subtree"] else [d["unit_id"]]
+    return {"unit_id": d["unit_id"], **q.inbox_items(conn, units, actor.user_id,
                                                       d["include_closed"], d["limit"])}
 
 
 @app.query("my_inbox", s.MyInbox)
 def my_inbox(conn, d, actor):
     """The caller's inbox: their unit scope's items (node-admins: the whole node)."""
-    return {"user_id": actor.user_id, **pr.inbox_items(conn, _visible_units(conn, actor),
+    return {"user_id": actor.user_id, **q.inbox_items(conn, _visible_units(conn, actor),
                                                        actor.user_id, d["include_closed"], d["limit"])}
 
 
 @app.command("mark_inbox_read", s.MarkInboxRead, roles=ANY_ROLE)
 def mark_inbox_read(uow, d):
-    conn = uow.conn
-    rows = dict(conn.execute(select(pr.inbox.c.item_id, pr.inbox.c.unit_id)
-                             .where(pr.inbox.c.item_id.in_(d["item_ids"]))).all())
-    unknown = sorted(set(d["item_ids"]) - set(rows))
-    if unknown:
-        raise NotFound("收件箱中没有这些条目", {"item_ids": ["未知：%s" % ", ".join(unknown[:20])]})
-    visible = _visible_units(conn, uow.actor)
-    if visible is not None:
-        outside = sorted(i for i, u in rows.items() if u not in set(visible))
-        if outside:
-            raise Forbidden("以下条目不在您的管理范围内：%s" % ", ".join(outside[:20]))
+    item_units = uow.education.inbox_units(d["item_ids"])
     inbox = UserInbox.for_user(uow.actor.user_id)
     if uow.exists(UserInbox, uow.actor.user_id):
         inbox = uow.get(UserInbox, uow.actor.user_id)
-    inbox.read(d["item_ids"], utc_iso(uow.now))
+    inbox.read(d["item_ids"], utc_iso(uow.now), item_units=item_units,
+               visible=_visible_units(uow.conn, uow.actor))
     uow.save(inbox)
     return {"user_id": uow.actor.user_id, "read": sorted(set(d["item_ids"]))}
 
@@ -1122,14 +999,13 @@ def _publish(steps, period: str, only_missing: bool) -> dict:
     did = "%s/%s" % (rt.node_id, period)
     provisional = not month_final(period, today_of(rt), settings_of(rt).indicator_grace_days)
     with steps.read() as conn:
-        done = set() if not only_missing else set(conn.execute(
-            select(pr.indicators.c.unit_id).where(pr.indicators.c.period == period)).scalars())
+        done = set() if not only_missing else q.indicator_units(conn, period)
         today = today_of(rt)
-        todo = [(org["unit_id"], pr.unit_indicators(conn, org["unit_id"], period, today))
-                for org in pr.party_orgs(conn, None, levels) if org["unit_id"] not in done]
+        todo = [(org["unit_id"], q.unit_indicators(conn, org["unit_id"], period, today))
+                for org in q.party_orgs(conn, None, levels) if org["unit_id"] not in done]
         district_done = only_missing and not todo and rt.store.stream_version(
             conn, DistrictEducationIndicators.stream_id_for(did)) > 0
-        figures = None if district_done else pr.district_figures(conn, period, levels, today)[0]
+        figures = None if district_done else q.district_figures(conn, period, levels, today)[0]
     published, unchanged = [], 0
     for start in range(0, len(todo), PUBLISH_BATCH):
         with steps.unit_of_work() as uow:  # checked again against the log, under the lock
@@ -1188,18 +1064,12 @@ def publish_due_indicators(steps, d):
     seen = rt.__dict__.setdefault("indicator_entries_seen", {})  # period -> log position
     oldest = period_of(today - timedelta(days=31 * REPUBLISH_MONTHS))
     with steps.read() as conn:
-        published = dict(conn.execute(
-            select(pr.indicators.c.period, func.max(pr.indicators.c.provisional.cast(Integer)))
-            .where(pr.indicators.c.period >= oldest, pr.indicators.c.period <= previous)
-            .group_by(pr.indicators.c.period)).all())
-        entries = dict(conn.execute(select(pr.period_entries.c.period, pr.period_entries.c.last_position)
-                                    .where(pr.period_entries.c.period >= oldest)).all())
+        published = q.published_periods(conn, oldest, previous)
+        entries = q.entry_positions(conn, oldest)
     grace = settings_of(rt).indicator_grace_days
     republished = []
     for period in sorted(published):
-        becomes_final = bool(published[period]) and month_final(period, today, grace)
-        late = entries.get(period, 0) > seen.get(period, 0)
-        if becomes_final or late:
+        if republish_due(period, published[period], entries.get(period, 0), seen.get(period, 0), today, grace):
             again = _publish(steps, period, only_missing=False)
             seen[period] = entries.get(period, 0)
             if again["published"] or again["district_published"]:
@@ -1211,18 +1081,13 @@ def publish_due_indicators(steps, d):
 @runtime_query("unit_indicators", s.UnitPeriod, scope="unit_id")
 def unit_indicators(conn, d, actor, rt):
     """The figures as they stand now (not necessarily published)."""
-    _require_unit(conn, d["unit_id"])
-    return pr.unit_indicators(conn, d["unit_id"], d["period"], today_of(rt))
+    q.require_unit(conn, d["unit_id"])
+    return q.unit_indicators(conn, d["unit_id"], d["period"], today_of(rt))
 
 
 @app.query("published_indicators", s.Period)
 def published_indicators(conn, d, actor):
-    rows = conn.execute(select(pr.indicators).where(pr.indicators.c.period == d["period"])
-                        .order_by(pr.indicators.c.unit_id)).mappings()
-    district = conn.execute(select(pr.district_indicators)
-                            .where(pr.district_indicators.c.period == d["period"])).mappings().first()
-    return {"period": d["period"], "units": [dict(r) for r in rows],
-            "district": dict(district, figures=json.loads(district["figures"])) if district else None}
+    return q.published_indicators(conn, d["period"])
 
 
 @runtime_query("indicators_as_of", s.AsOf, scope="unit_id")
@@ -1232,15 +1097,15 @@ def indicators_as_of(conn, d, actor, rt):
     store = EventStore(conn.engine)
     until = iso_to_us(d["at"].isoformat()) if d.get("at") else None
     with as_of_view(store, app.projections, position=d.get("position"), until_us=until) as c:
-        if pr.unit_row(c, d["unit_id"]) is None:
+        if q.unit_row(c, d["unit_id"]) is None:
             raise NotFound("单位「%s」当时还不存在" % d["unit_id"])
         levels = settings_of(rt).party_org_levels
         # coverage as it stood then: the days that had come by then
         day = local_date(d["at"], settings_of(rt).timezone) if d.get("at") else today_of(rt)
         return {"as_of": d.get("position") if d.get("position") is not None else d["at"].isoformat(),
-                "compliance": pr.warning_compliance(c, d["unit_id"], d["period"], levels),
-                "checkins": pr.checkin_monthly(c, d["unit_id"], d["period"], levels, day),
-                "indicators": pr.unit_indicators(c, d["unit_id"], d["period"], day)}
+                "compliance": q.warning_compliance(c, d["unit_id"], d["period"], levels),
+                "checkins": q.checkin_monthly(c, d["unit_id"], d["period"], levels, day),
+                "indicators": q.unit_indicators(c, d["unit_id"], d["period"], day)}
 
 
 @app.query("history", s.History, roles=(NODE_ADMIN, INSPECTOR))
@@ -1253,7 +1118,7 @@ def history(conn, d, actor):
     if not rows:
         raise NotFound("no %s %s" % (d["stream"], d["id"]))
     return {"stream_id": stream_id, "events": [
-        {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)}
+        {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)}  # the log's own column
         for t, v, sv, p in rows]}
 
 

@@ -28,6 +28,12 @@ Aggregates (each its own stream):
 
 Events about people (check-ins, rosters, talks, young cadres, members) are
 ``private``: they never leave the node; only counts do, via the indicators.
+
+Every rule of the service is here. A rule that needs what a read model or the log knows
+(the members a roster names, whether an id is taken, a notice's receipt, the units an
+inbox item belongs to, a bulletin's scope in the tree...) takes that fact as an argument;
+the service layer reads it through its read port (``uow.education``,
+``queries.EducationReadPort``), calls in here to decide, and saves.
 """
 from __future__ import annotations
 
@@ -36,8 +42,9 @@ from datetime import date, timedelta
 from typing import Annotated
 
 from shared.aggregate import Aggregate, IsoDate, DateTimeStr, MonthStr, Count, OneOf
-from shared.errors import RuleViolation
+from shared.errors import BadInput, Conflict, Forbidden, NotFound, RuleViolation
 from shared.labels import Choices
+from shared.months import month_final
 
 from services.education.dates import month_bounds, parse_date
 
@@ -96,6 +103,12 @@ def normalise_tags(tags: dict | None) -> dict:
     """Every dimension present, each a sorted list without duplicates."""
     tags = tags or {}
     return {dim: sorted(set(tags.get(dim) or ())) for dim in TAG_DIMENSIONS}
+
+
+def session_audience(audience: dict | None) -> dict:
+    """A session's audience as recorded: unit ids, roles and posts, each sorted, once."""
+    audience = audience or {}
+    return {k: sorted(set(audience.get(k) or ())) for k in ("unit_ids", "roles", "posts")}
 
 
 def session_key(node: str, session_id: str) -> str:
@@ -263,7 +276,14 @@ class StudySession(Aggregate):
 
     @classmethod
     def plan(cls, session_id, kind, title, organiser_unit_id, scheduled_at, local_date,
-             audience, tags, materials, joinable, speaker=None, case_refs=()):
+             audience, tags, materials, joinable=None, speaker=None, case_refs=(), *,
+             taken: bool = False):
+        """``joinable`` None: as the kind has it (主题联学 and 上下联学 are open to other
+        units); ``taken``: the session id is in use."""
+        if taken:
+            raise Conflict("活动「%s」已存在" % session_id, {"session_id": ["已被占用"]})
+        if joinable is None:
+            joinable = kind in JOINABLE_KINDS
         if kind not in SESSION_KINDS:
             raise RuleViolation("未知的活动类型「%s」" % kind, {"kind": ["未知"]})
         if kind == MICRO_PARTY_LESSON and not speaker:
@@ -272,14 +292,23 @@ class StudySession(Aggregate):
         s = cls(session_id)
         s.trigger(cls.Planned, session_id=session_id, kind=kind, title=title,
                   organiser_unit_id=organiser_unit_id, scheduled_at=scheduled_at,
-                  local_date=local_date, period=local_date[:7], audience=audience,
+                  local_date=local_date, period=local_date[:7], audience=session_audience(audience),
                   tags=normalise_tags(tags), materials=list(materials), joinable=joinable,
                   speaker=speaker, case_refs=sorted(set(case_refs)))
         return s
 
-    def hold(self, held_at: str, local_date: str, today: date, headcount: int,
+    def hold(self, held_at: str, local_date: str, today: date, headcount: int | None,
              attended_unit_ids: list[str], discussion=None, leader_comment=None,
-             activities=(), case_analysis=(), materials=()):
+             activities=(), case_analysis=(), materials=(), *, roster=None, known_members=()):
+        """``roster``: who attended, by person id (then the headcount is the roster's, and
+        the roster is recorded too); ``known_members``: those of them this node knows -
+        a roster naming anyone else is refused before anything else."""
+        if roster:
+            unknown = sorted(set(roster) - set(known_members))
+            if unknown:
+                raise NotFound("参加名单中有本节点不认识的人员", {"attendance.roster": [
+                    "未知的成员：%s" % ", ".join(unknown[:20])]})
+            headcount = len(set(roster))
         if self.status != "planned":
             raise RuleViolation("活动「%s」当前为「%s」，不是计划中的活动" % (self.id, SESSION_STATUSES.label(self.status)))
         if parse_date(local_date) > today:
@@ -306,6 +335,15 @@ class StudySession(Aggregate):
                      attended_unit_ids=units, discussion=discussion,
                      leader_comment=leader_comment, activities=sorted(set(activities)),
                      case_analysis=list(case_analysis), materials=list(materials))
+        if roster:
+            self.record_roster(roster)
+
+    def credit_young_cadres(self, programmes: list, cadence_days: int, today: date) -> list:
+        """A young cadre on the roster has had this session's education: each of their
+        ``programmes`` (``YoungCadreProgramme``, those enrolled) records it. Returns them."""
+        for y in programmes:
+            y.record(parse_date(self.local_date), SESSION_KINDS[self.kind], self.id, cadence_days, today)
+        return list(programmes)
 
     def record_roster(self, person_ids: list[str]):
         if self.status != "held":
@@ -378,6 +416,19 @@ class SessionParticipation(Aggregate):
     def participation_id(session_node: str, session_id: str, unit_id: str) -> str:
         return "%s/%s" % (session_key(session_node, session_id), unit_id)
 
+    @staticmethod
+    def check_joinable(session: dict, unit_id: str) -> None:
+        """A unit may join a session of this node (``session``: its row - status,
+        organiser, joinable) unless it is cancelled, the unit organises it, or it is not
+        open to other units. Checked on every join, a repeated one too."""
+        if session["status"] == "cancelled":
+            raise RuleViolation("活动「%s」已取消" % session["session_id"])
+        if session["organiser_unit_id"] == unit_id:
+            raise RuleViolation("单位「%s」是本次活动的组织单位，不需要报名参加" % unit_id,
+                                {"unit_id": ["是组织单位"]})
+        if not session["joinable"]:
+            raise RuleViolation("活动「%s」不对其他单位开放" % session["session_id"])
+
     @classmethod
     def join(cls, session_node, session_id, unit_id, kind, title, local_date, external):
         p = cls(cls.participation_id(session_node, session_id, unit_id))
@@ -386,7 +437,11 @@ class SessionParticipation(Aggregate):
                   title=title, local_date=local_date, period=local_date[:7], external=external)
         return p
 
-    def attend(self, headcount: int, local_date: str, today: date):
+    def attend(self, headcount: int, local_date: str, today: date, session_status: str = "held"):
+        """``session_status``: the session's, as its node has it (one received from
+        another node's feed was held there)."""
+        if session_status != "held":
+            raise RuleViolation("该活动尚未举办", {"session_id": ["仍为「%s」" % SESSION_STATUSES.label(session_status)]})
         if self.attended:
             raise RuleViolation("「%s」参加本次活动的情况已经登记" % self.unit_id)
         if parse_date(local_date) > today:
@@ -431,6 +486,14 @@ class ExternalSession(Aggregate):
         def apply(self, s):
             s.fields = {k: v for k, v in self.__dict__.items()}
 
+    OWN_NODE = "本节点的活动应在本节点计划，不能登记为外部活动"
+
+    @classmethod
+    def require_foreign(cls, origin_node: str, this_node: str) -> None:
+        """What another node's feed brings is registered as external, never this node's own."""
+        if origin_node == this_node:
+            raise RuleViolation(cls.OWN_NODE, {"origin_node": ["就是本节点"]})
+
     @classmethod
     def register(cls, key, **fields):
         s = cls(key)
@@ -449,6 +512,7 @@ class ExternalCase(ExternalSession):
     """A typical case (典型案例) from another node's case library (案例联编)."""
 
     stream_type = "ExternalCase"
+    OWN_NODE = "本节点自己的案例不是外部案例"
 
     class Registered(Aggregate.Event):
         """A typical case (典型案例) from another node's case library."""
@@ -496,7 +560,11 @@ class DailyReminder(Aggregate):
             r.text = self.text
 
     @classmethod
-    def publish(cls, on: str, text: str, item_id: str | None):
+    def publish(cls, on: str, text: str, item_id: str | None, today: date | None = None):
+        """``today``: the users' today - a past day's reminder is closed (the routine
+        publishes today's)."""
+        if today is not None and parse_date(on) < today:
+            raise RuleViolation("过去日期的提醒已关闭，不能再打卡", {"on": ["已经过去"]})
         r = cls(on)
         r.trigger(cls.Published, on=on, text=text, item_id=item_id)
         return r
@@ -583,6 +651,12 @@ def live_streak(last_on: str | None, current: int, today: date) -> int:
 
 
 # -- library, weekly rotation, tailoring -----------------------------------------------------
+def check_streak_viewer(viewer_id: str, person_id: str, privileged: bool) -> None:
+    """A member sees their own streak only; admins and inspectors (``privileged``) anyone's."""
+    if not privileged and viewer_id != person_id:
+        raise Forbidden("成员只能查看自己的连续打卡记录")
+
+
 class ContentItem(Aggregate):
     class Added(Aggregate.Event):
         """A slogan, image (by reference), short text or one-line reminder added to the library."""
@@ -615,7 +689,10 @@ class ContentItem(Aggregate):
             c.retired = True
 
     @classmethod
-    def add(cls, item_id, kind, title, text, ref, tags):
+    def add(cls, item_id, kind, title, text, ref, tags, *, taken: bool = False):
+        """``taken``: the item id is in use."""
+        if taken:
+            raise Conflict("内容「%s」已存在" % item_id, {"item_id": ["已被占用"]})
         if kind not in CONTENT_KINDS:
             raise RuleViolation("未知的内容类型「%s」" % kind, {"kind": ["未知"]})
         if kind == "image" and not ref:
@@ -674,6 +751,22 @@ def choose_rotation(items: list[dict], profile: dict, last_shown: dict[str, str]
     return chosen
 
 
+def rotation_candidates(library: list[dict]) -> list[dict]:
+    """What 周更新 may show: the library's items in use of the rotation kinds."""
+    return [i for i in library if i["kind"] in ROTATION_KINDS]
+
+
+def manual_rotation(item_ids: list[str], candidates: list[dict]) -> list[str]:
+    """A hand-picked week: each item a slogan, image or short text in use; once each, in
+    the order given."""
+    active = {i["item_id"] for i in candidates}
+    bad = [i for i in item_ids if i not in active]
+    if bad:
+        raise RuleViolation("以下条目不是在用的标语、图片或短文：%s" % ", ".join(bad),
+                            {"item_ids": ["不能轮播：%s" % ", ".join(bad)]})
+    return list(dict.fromkeys(item_ids))
+
+
 class PublicityRotation(Aggregate):
     """周更新: what one unit shows in one ISO week; a later choice in the same week is a
     new version, so the log keeps what was shown when."""
@@ -699,6 +792,19 @@ class PublicityRotation(Aggregate):
         r = cls(cls.rotation_id(unit_id, week))
         r._rotate(unit_id, week, starts_on, item_ids, chosen_by)
         return r
+
+    @classmethod
+    def choose(cls, existing: "PublicityRotation | None", unit_id, week, starts_on, item_ids,
+               chosen_by) -> tuple["PublicityRotation", bool]:
+        """The week's rotation of a unit: a first choice starts it; a manual choice
+        replaces what the week shows; an automatic one leaves a chosen week as it is.
+        Returns the rotation and whether it changed."""
+        if existing is None:
+            return cls.start(unit_id, week, starts_on, item_ids, chosen_by), True
+        if chosen_by == "auto":
+            return existing, False
+        existing.replace(unit_id, week, starts_on, item_ids, chosen_by)
+        return existing, True
 
     def replace(self, unit_id, week, starts_on, item_ids, chosen_by):
         if list(item_ids) == self.item_ids:
@@ -739,6 +845,11 @@ class UnitProfile(Aggregate):
 
 
 # -- 廉洁通知 ----------------------------------------------------------------------------------
+NOTICE_BODY = ("%s将至。请各单位教育提醒党员干部严守中央八项规定及其实施细则精神，"
+               "严禁公款吃喝、违规收送礼品礼金、公车私用，坚决防止\"四风\"问题反弹回潮，"
+               "风清气正过节。收到后请回执。")
+
+
 class IntegrityNotice(Aggregate):
     class Scheduled(Aggregate.Event):
         """A 廉洁通知 scheduled in advance (from the calendar or by hand)."""
@@ -780,13 +891,31 @@ class IntegrityNotice(Aggregate):
         return "%s-%s" % (key, occasion.isoformat())
 
     @classmethod
-    def schedule(cls, notice_id, title, body, send_on, occasion, occasion_date, source, today):
+    def schedule(cls, notice_id, title, body, send_on, occasion, occasion_date, source, today, *,
+                 taken: bool = False):
+        """``taken``: the notice id is in use."""
+        if taken:
+            raise Conflict("通知「%s」已存在" % notice_id, {"notice_id": ["已被占用"]})
         if parse_date(send_on) < today:
             raise RuleViolation("通知的发送日期必须是今天或以后", {"send_on": ["已经过去"]})
         n = cls(notice_id)
         n.trigger(cls.Scheduled, notice_id=notice_id, title=title, body=body, send_on=send_on,
                   occasion=occasion, occasion_date=occasion_date, source=source)
         return n
+
+    @classmethod
+    def for_occasion(cls, key: str, name: str, occasion: date, lead_days: int, today: date):
+        """The calendar's notice of a holiday (``key``, ``name``) on ``occasion``: sent
+        ``lead_days`` before it - today, if that day has passed and the holiday has not."""
+        send_on = max(occasion - timedelta(days=lead_days), today)
+        return cls.schedule(cls.calendar_id(key, occasion), "关于%s期间严守纪律、廉洁过节的通知" % name,
+                            NOTICE_BODY % name, send_on.isoformat(), name, occasion.isoformat(),
+                            "calendar", today)
+
+    @property
+    def sendable(self) -> bool:
+        """Still to go out (one cancelled meanwhile is not sent)."""
+        return self.status == "scheduled"
 
     def send(self, unit_ids: list[str], sent_at: str, today: date):
         if self.status != "scheduled":
@@ -819,7 +948,18 @@ class NoticeReceipt(Aggregate):
         return "%s/%s" % (notice_id, unit_id)
 
     @classmethod
-    def acknowledge(cls, notice_id, unit_id, acknowledged_at, by):
+    def acknowledge(cls, notice_id, unit_id, acknowledged_at, by, *, receipt: dict | None,
+                    notice_known: bool = True):
+        """``receipt``: the unit's receipt row of the notice (None: the notice was not sent
+        to it - or, ``notice_known`` False, there is no such notice). An acknowledged
+        receipt stays as it was: None, nothing to record (the first receipt answers)."""
+        if receipt is None:
+            if not notice_known:
+                raise NotFound("通知「%s」不存在" % notice_id, {"notice_id": ["没有这条通知"]})
+            raise RuleViolation("单位「%s」尚未收到通知「%s」" % (unit_id, notice_id),
+                                {"unit_id": ["（尚）不是接收单位"]})
+        if receipt["acknowledged_at"]:
+            return None
         r = cls(cls.receipt_id(notice_id, unit_id))
         r.trigger(cls.Acknowledged, notice_id=notice_id, unit_id=unit_id,
                   acknowledged_at=acknowledged_at, by=by)
@@ -942,6 +1082,16 @@ class IntegrityTalk(Aggregate):
                      unit_id=self.unit_id, step=step.step, notify=step.notify, label=step.label,
                      notify_unit_id=notify_unit_id,
                      overdue_days=(today - parse_date(self.due_on)).days, due_on=self.due_on)
+
+
+def escalation_target(notify: str, unit_id: str, parent_id: str | None, root_id: str) -> str:
+    """The unit a rung of the talk ladder notifies: the talk's unit itself, its parent
+    (the unit itself at the top of the tree), or the district - the root of its tree."""
+    if notify == "unit":
+        return unit_id
+    if notify == "parent":
+        return parent_id or unit_id
+    return root_id
 
 
 class YoungCadreProgramme(Aggregate):
@@ -1086,6 +1236,35 @@ class MemberMirror(Aggregate):
         return True
 
 
+def inbox_root(node_admin: bool, unit_scope: str | None) -> str | None:
+    """Whose inbox a user sees: a unit-admin's is their subtree's (the root returned);
+    other roles see the whole node (None)."""
+    return None if node_admin or not unit_scope else unit_scope
+
+
+def follow_person(member: "MemberMirror", kind: str, payload: dict, *, talk_taken: bool,
+                  programme: "YoungCadreProgramme | None", today: date, talk_due_days: int,
+                  cadence_days: int) -> tuple[list, str | None]:
+    """What a units-service ``Person.Registered`` / ``.Promoted`` (merged into ``member``
+    first) sets going: a promotion schedules the 廉政谈话 (``talk_taken``: it is scheduled
+    already); a registered young cadre is enrolled in periodic education, an enrolled one
+    follows the member to their unit (``programme``: theirs, if any). Returns the
+    aggregates changed (the member's mirror first) and the talk's id, if one was scheduled."""
+    touched, talk_id = [member], None
+    if kind == "Promoted":
+        tid = IntegrityTalk.talk_id(member.id, payload["effective_on"])
+        if not talk_taken:
+            touched.append(IntegrityTalk.schedule(member.id, payload["unit_id"], payload["new_post"],
+                                                  payload["effective_on"], talk_due_days))
+            talk_id = tid
+    if member.young_cadre and member.registered and programme is None:
+        touched.append(YoungCadreProgramme.enrol(member.id, member.unit_id, today, cadence_days))
+    elif programme is not None:
+        programme.move(member.unit_id)
+        touched.append(programme)
+    return touched, talk_id
+
+
 class UserInbox(Aggregate):
     class ItemsRead(Aggregate.Event):
         """A node user read inbox items."""
@@ -1099,7 +1278,19 @@ class UserInbox(Aggregate):
     def for_user(cls, user_id: str) -> "UserInbox":
         return cls(user_id)
 
-    def read(self, item_ids: list[str], read_at: str):
+    def read(self, item_ids: list[str], read_at: str, *, item_units: dict | None = None,
+             visible: list[str] | None = None):
+        """``item_units``: the unit of each known inbox item (item id -> unit id; None:
+        not checked); ``visible``: the units the user's inbox covers (None: the node)."""
+        if item_units is not None:
+            unknown = sorted(set(item_ids) - set(item_units))
+            if unknown:
+                raise NotFound("收件箱中没有这些条目", {"item_ids": ["未知：%s" % ", ".join(unknown[:20])]})
+            if visible is not None:
+                mine = set(visible)
+                outside = sorted(i for i, u in item_units.items() if u not in mine)
+                if outside:
+                    raise Forbidden("以下条目不在您的管理范围内：%s" % ", ".join(outside[:20]))
         self.trigger(self.ItemsRead, user_id=self.id, item_ids=sorted(set(item_ids)), read_at=read_at)
 
 
@@ -1148,6 +1339,17 @@ class EducationIndicators(Aggregate):
 
 
 INDICATOR_STATES = Choices("指标状态", {"provisional": "暂定", "final": "最终"})
+
+
+def republish_due(period: str, provisional: bool, entry_position: int, seen_position: int,
+                  today: date, grace_days: int) -> bool:
+    """A month published before is published again (only what changed) when its figures
+    were provisional and have just become final (``shared.months.month_final``), or when
+    an entry counting for it was recorded (``entry_position``, a log position) since it
+    was last looked at (``seen_position``): a late entry corrects the figures without
+    anyone republishing."""
+    becomes_final = provisional and month_final(period, today, grace_days)
+    return becomes_final or entry_position > seen_position
 
 
 DISTRICT_FIELDS = ("units_total", "units_warning_education_held", "warning_education_compliance",
@@ -1433,6 +1635,9 @@ def adoption_rate(adopted: int, answered: int) -> float | None:
     return round(adopted / answered, 4) if answered else None
 
 
+UNCHECKED = object()  # a fact a direct caller (an import, a test) did not look up
+
+
 class Suggestion(Aggregate):
     """一条「我为清廉机关建设献一策」建议: a member's suggestion to their unit, then
     受理 (accepted for handling, by whom), 办理 (progress notes) and 答复 (the reply, with
@@ -1493,7 +1698,17 @@ class Suggestion(Aggregate):
             s.outcome = self.outcome
 
     @classmethod
-    def submit(cls, suggestion_id, unit_id, proposer_id, title, content, on: date):
+    def submit(cls, suggestion_id, unit_id, proposer_id, title, content, on: date, *,
+               proposer_unit=UNCHECKED, taken: bool = False):
+        """``proposer_unit``: the proposer's unit in the member register (None: not a
+        member known here) - a member suggests for their own unit; ``taken``: the id is in use.
+        (Left out: a direct caller that checked the proposer itself.)"""
+        if proposer_unit is None:
+            raise NotFound("没有这名党员干部", {"proposer_id": ["没有这个人"]})
+        if proposer_unit is not UNCHECKED and proposer_unit != unit_id:
+            raise BadInput("提建议的人不是该单位的党员干部", {"proposer_id": ["不在该单位"]})
+        if taken:
+            raise Conflict("建议「%s」已存在" % suggestion_id, {"suggestion_id": ["已被占用"]})
         s = cls(suggestion_id)
         s.trigger(cls.Submitted, suggestion_id=suggestion_id, unit_id=unit_id,
                   proposer_id=proposer_id, title=title, content=content,
@@ -1569,7 +1784,23 @@ class CaseBulletin(Aggregate):
 
     @classmethod
     def issue(cls, bulletin_id, issuer_unit_id, scope_unit_id, title, summary, requirements,
-              unit_ids, issued_on: date, due_on: date | None, case_ref: str | None):
+              unit_ids, issued_on: date, due_on: date | None, case_ref: str | None, *,
+              issuer_path: str | None = None, scope_path: str | None = None,
+              case: dict | None = None, taken: bool = False):
+        """``unit_ids``: the active units of the scope's subtree (the issuer is left out);
+        ``issuer_path``, ``scope_path``: their places in the tree - the scope is the issuer
+        or below it; ``case``: the case ``case_ref`` names, as on offer (None: not on
+        offer), whose title and summary fill in what was left blank; ``taken``: the id is
+        in use."""
+        if issuer_path is not None and not (scope_path or "").startswith(issuer_path):
+            raise BadInput("通报范围须是通报单位本身或其下级单位", {"scope_unit_id": ["不在通报单位之下"]})
+        if case_ref:
+            if case is None:
+                raise NotFound("案例库中没有这个案例", {"case_ref": ["没有这个案例"]})
+            title, summary = title or case["title"], summary or case["summary"] or case["title"]
+        if taken:
+            raise Conflict("通报「%s」已存在" % bulletin_id, {"bulletin_id": ["已被占用"]})
+        unit_ids = [u for u in unit_ids if u != issuer_unit_id]
         errors = bulletin_errors(unit_ids, issued_on, due_on)
         if errors:
             raise RuleViolation("典型案例通报未能发出：%s" % "；".join(v[0] for v in errors.values()), errors)
@@ -1603,7 +1834,10 @@ class CaseStudyReceipt(Aggregate):
 
     @classmethod
     def record(cls, bulletin: "CaseBulletin", unit_id: str, studied_on: date, today: date,
-               headcount: int, note: str, by: str):
+               headcount: int, note: str, by: str, *, taken: bool = False):
+        """``taken``: the unit's receipt of the bulletin is recorded already."""
+        if taken:
+            raise Conflict("该单位已登记学习这份通报", {"unit_id": ["已登记学习"]})
         errors = {}
         if unit_id not in bulletin.recipients:
             errors["unit_id"] = ["不是这份通报的接收单位"]

@@ -11,6 +11,7 @@ from sqlalchemy import Column, Integer, String, Table, Text, select
 
 from services.education.domain import ADOPTED_OUTCOMES, adoption_rate, study_state
 from services.education.projections import metadata
+from shared.errors import NotFound
 from shared.projections import Projection, on
 from shared.unittree import subtree_of, unit_directory
 
@@ -118,6 +119,14 @@ def _units(conn, unit_id: str) -> dict[str, dict]:
 
 
 # -- 献一策 ---------------------------------------------------------------------------------------
+def require_suggestion_unit(conn, suggestion_id: str) -> str:
+    """The unit a suggestion is for, or a 404 naming ``suggestion_id``."""
+    unit_id = conn.execute(select(suggestions.c.unit_id).where(suggestions.c.suggestion_id == suggestion_id)).scalar()
+    if unit_id is None:
+        raise NotFound("建议「%s」不存在" % suggestion_id, {"suggestion_id": ["没有这条建议"]})
+    return unit_id
+
+
 def list_suggestions(conn, unit_id: str, year: int | None, status: str | None) -> list[dict]:
     units = _units(conn, unit_id)
     q = select(suggestions).where(suggestions.c.unit_id.in_(list(units)))
@@ -163,6 +172,14 @@ def suggestion_summary(conn, unit_id: str, year: int) -> dict:
 
 
 # -- 典型案例通报 ---------------------------------------------------------------------------------
+def require_bulletin_scope(conn, bulletin_id: str) -> str:
+    """The root of the subtree a bulletin went to, or a 404 naming ``bulletin_id``."""
+    unit_id = conn.execute(select(bulletins.c.scope_unit_id).where(bulletins.c.bulletin_id == bulletin_id)).scalar()
+    if unit_id is None:
+        raise NotFound("通报「%s」不存在" % bulletin_id, {"bulletin_id": ["没有这份通报"]})
+    return unit_id
+
+
 def list_bulletins(conn, unit_id: str, today) -> list[dict]:
     """The bulletins any unit of the subtree received, newest first, each with the subtree's
     recipients, how many studied it and how many are past the study deadline."""

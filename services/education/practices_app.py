@@ -1,7 +1,9 @@
 """清廉机关实践: the commands and queries of 我为清廉机关建设献一策, 集中廉政承诺 and
 典型案例通报 (registered on the education ``app``; imported at the end of
-``application.py``). The rules are the domain's (``Suggestion``, ...); here: who may,
-which unit, and the read side in ``practices.py``.
+``application.py``). The rules are the domain's (``Suggestion``, ``CaseBulletin``,
+``CaseStudyReceipt``: a proposer of the unit, a scope below the issuer, a case on offer,
+taken ids); here: who may, which unit, the facts loaded through ``uow.education``, and
+the read side in ``practices.py``.
 
 * 献一策: a unit-admin (or node-admin) records a member's suggestion for the member's
   unit (the member picked from the unit's people); the unit's admins 受理 it (who handles
@@ -14,44 +16,29 @@ which unit, and the read side in ``practices.py``.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from services.education import practices as px
-from services.education import projections as pr
+from services.education import queries as q
 from services.education import schemas as s
-from services.education.application import _require_unit, app, runtime_query, today_of
+from services.education.application import app, runtime_query, today_of
 from services.education.domain import CaseBulletin, CaseStudyReceipt, Suggestion
 from shared.app import new_id
 from shared.auth import ANY_ROLE, INSPECTOR, WRITERS
-from shared.errors import BadInput, Conflict, NotFound
-from shared.unittree import directory_path, subtree_of, unit_directory
+from shared.errors import NotFound
 
 
 # -- 献一策 ---------------------------------------------------------------------------------------
 def _suggestion_unit(conn, data):
-    unit_id = conn.execute(select(px.suggestions.c.unit_id).where(
-        px.suggestions.c.suggestion_id == data["suggestion_id"])).scalar()
-    if unit_id is None:
-        raise NotFound("建议「%s」不存在" % data["suggestion_id"], {"suggestion_id": ["没有这条建议"]})
-    return unit_id
+    return px.require_suggestion_unit(conn, data["suggestion_id"])
 
 
 @app.command("submit_suggestion", s.SubmitSuggestion, roles=WRITERS, scope="unit_id", status=201)
 def submit_suggestion(uow, d):
     """A member's suggestion (献一策) for their own unit."""
-    conn = uow.conn
-    _require_unit(conn, d["unit_id"])
-    member = conn.execute(select(pr.members.c.unit_id).where(
-        pr.members.c.person_id == d["proposer_id"])).scalar()
-    if member is None:
-        raise NotFound("没有这名党员干部", {"proposer_id": ["没有这个人"]})
-    if member != d["unit_id"]:
-        raise BadInput("提建议的人不是该单位的党员干部", {"proposer_id": ["不在该单位"]})
+    uow.education.unit(d["unit_id"])
     suggestion_id = new_id(d["suggestion_id"])
-    if uow.exists(Suggestion, suggestion_id):
-        raise Conflict("建议「%s」已存在" % suggestion_id, {"suggestion_id": ["已被占用"]})
     sg = Suggestion.submit(suggestion_id, d["unit_id"], d["proposer_id"], d["title"], d["content"],
-                           today_of(uow.rt))
+                           today_of(uow.rt), proposer_unit=uow.education.member_unit(d["proposer_id"]),
+                           taken=uow.exists(Suggestion, suggestion_id))
     uow.save(sg)
     return {"suggestion_id": suggestion_id, "status": sg.status}
 
@@ -85,7 +72,7 @@ def answer_suggestion(uow, d):
 
 @app.query("list_suggestions", s.ListSuggestions, roles=ANY_ROLE, scope="unit_id")
 def list_suggestions(conn, d, actor):
-    _require_unit(conn, d["unit_id"])
+    q.require_unit(conn, d["unit_id"])
     return {"suggestions": px.list_suggestions(conn, d["unit_id"], d["year"], d["status"])}
 
 
@@ -96,17 +83,13 @@ def get_suggestion(conn, d, actor):
 
 @runtime_query("suggestion_summary", s.SuggestionSummary, scope="unit_id")
 def suggestion_summary(conn, d, actor, rt):
-    _require_unit(conn, d["unit_id"])
+    q.require_unit(conn, d["unit_id"])
     return px.suggestion_summary(conn, d["unit_id"], d["year"] or today_of(rt).year)
 
 
 # -- 典型案例通报 ---------------------------------------------------------------------------------
 def _bulletin_scope(conn, data):
-    unit_id = conn.execute(select(px.bulletins.c.scope_unit_id).where(
-        px.bulletins.c.bulletin_id == data["bulletin_id"])).scalar()
-    if unit_id is None:
-        raise NotFound("通报「%s」不存在" % data["bulletin_id"], {"bulletin_id": ["没有这份通报"]})
-    return unit_id
+    return px.require_bulletin_scope(conn, data["bulletin_id"])
 
 
 @app.command("issue_case_bulletin", s.IssueCaseBulletin, roles=WRITERS + (INSPECTOR,),
@@ -114,26 +97,16 @@ def _bulletin_scope(conn, data):
 def issue_case_bulletin(uow, d):
     """典型案例通报: a typical case (typed, or one of the cases on offer) to every active unit
     of a subtree (the issuer itself excepted), each of which then owes a study receipt."""
-    conn = uow.conn
-    _require_unit(conn, d["issuer_unit_id"], "issuer_unit_id")
-    _require_unit(conn, d["scope_unit_id"], "scope_unit_id")
-    issuer_path = directory_path(conn, d["issuer_unit_id"]) or ""
-    if not (directory_path(conn, d["scope_unit_id"]) or "").startswith(issuer_path):
-        raise BadInput("通报范围须是通报单位本身或其下级单位", {"scope_unit_id": ["不在通报单位之下"]})
-    title, summary = d["title"], d["summary"]
-    if d["case_ref"]:
-        case = conn.execute(select(pr.external_refs.c.title, pr.external_refs.c.summary).where(
-            pr.external_refs.c.ref_kind == "case", pr.external_refs.c.ref_key == d["case_ref"])).first()
-        if case is None:
-            raise NotFound("案例库中没有这个案例", {"case_ref": ["没有这个案例"]})
-        title, summary = title or case.title, summary or case.summary or case.title
+    ed = uow.education
+    issuer = ed.unit(d["issuer_unit_id"], "issuer_unit_id")
+    scope = ed.unit(d["scope_unit_id"], "scope_unit_id")
     bulletin_id = new_id(d["bulletin_id"])
-    if uow.exists(CaseBulletin, bulletin_id):
-        raise Conflict("通报「%s」已存在" % bulletin_id, {"bulletin_id": ["已被占用"]})
-    recipients = [u["unit_id"] for u in subtree_of(conn, unit_directory, d["scope_unit_id"])
-                  if u["unit_id"] != d["issuer_unit_id"]]
-    b = CaseBulletin.issue(bulletin_id, d["issuer_unit_id"], d["scope_unit_id"], title, summary,
-                           d["requirements"], recipients, today_of(uow.rt), d["due_on"], d["case_ref"])
+    b = CaseBulletin.issue(bulletin_id, d["issuer_unit_id"], d["scope_unit_id"], d["title"], d["summary"],
+                           d["requirements"], ed.active_subtree_ids(d["scope_unit_id"]), today_of(uow.rt),
+                           d["due_on"], d["case_ref"], issuer_path=issuer["path"] or "",
+                           scope_path=scope["path"],
+                           case=ed.case_on_offer(d["case_ref"]) if d["case_ref"] else None,
+                           taken=uow.exists(CaseBulletin, bulletin_id))
     uow.save(b)
     return {"bulletin_id": bulletin_id, "recipients": len(b.recipients)}
 
@@ -144,23 +117,22 @@ def record_case_study(uow, d):
     if not uow.exists(CaseBulletin, d["bulletin_id"]):
         raise NotFound("通报「%s」不存在" % d["bulletin_id"], {"bulletin_id": ["没有这份通报"]})
     bulletin = uow.get(CaseBulletin, d["bulletin_id"])
-    if uow.exists(CaseStudyReceipt, CaseStudyReceipt.receipt_id(bulletin.id, d["unit_id"])):
-        raise Conflict("该单位已登记学习这份通报", {"unit_id": ["已登记学习"]})
     r = CaseStudyReceipt.record(bulletin, d["unit_id"], d["studied_on"], today_of(uow.rt),
-                                d["headcount"], d["note"], uow.actor.user_id)
+                                d["headcount"], d["note"], uow.actor.user_id,
+                                taken=uow.exists(CaseStudyReceipt, CaseStudyReceipt.receipt_id(bulletin.id, d["unit_id"])))
     uow.save(r)
     return {"bulletin_id": bulletin.id, "unit_id": d["unit_id"], "studied_on": r.studied_on}
 
 
 @runtime_query("list_case_bulletins", s.BulletinsOfUnit, scope="unit_id")
 def list_case_bulletins(conn, d, actor, rt):
-    _require_unit(conn, d["unit_id"])
+    q.require_unit(conn, d["unit_id"])
     return {"bulletins": px.list_bulletins(conn, d["unit_id"], today_of(rt))}
 
 
 @runtime_query("case_bulletin_receipts", s.BulletinReceipts, scope="unit_id")
 def case_bulletin_receipts(conn, d, actor, rt):
-    _require_unit(conn, d["unit_id"])
+    q.require_unit(conn, d["unit_id"])
     out = px.bulletin_receipts_of(conn, d["bulletin_id"], d["unit_id"], today_of(rt))
     if out is None:
         raise NotFound("通报「%s」不存在" % d["bulletin_id"], {"bulletin_id": ["没有这份通报"]})
@@ -170,9 +142,4 @@ def case_bulletin_receipts(conn, d, actor, rt):
 @app.query("bulletin_cases", s.Nothing, roles=ANY_ROLE)
 def bulletin_cases(conn, d, actor):
     """The typical cases on offer (案例联编, the city's), for a bulletin's case picker."""
-    rows = conn.execute(select(pr.external_refs.c.ref_key, pr.external_refs.c.title,
-                               pr.external_refs.c.origin_node)
-                        .where(pr.external_refs.c.ref_kind == "case")
-                        .order_by(pr.external_refs.c.received_at.desc()).limit(200)).mappings()
-    return {"cases": [{"case_ref": r["ref_key"], "title": r["title"], "origin_node": r["origin_node"]}
-                      for r in rows]}
+    return {"cases": q.bulletin_cases(conn)}

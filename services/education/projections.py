@@ -1,4 +1,5 @@
-"""Read models of the education service, and the queries that read them.
+"""Read models of the education service: the tables and the projections that fill them
+(the queries that read them are in ``queries.py``).
 
 One projection per concern, each owning its tables, so any one can be rebuilt alone
 (bump its ``version``). They cost nothing extra per command: the kernel moves one
@@ -6,36 +7,28 @@ shared inline checkpoint per commit. ``CheckInBoard`` is what the morning check-
 path touches - members, reminders, check-ins, streaks - and nothing else; its handler
 does one insert and one keyed read-modify-write. Handlers look rows up by primary key
 (or, for the inbox, by a record's ``ref``), so a rebuild or an as-of replay (in-memory
-buffer) stays linear in the log.
+buffer) stays linear in the log. JSON values (tags, audience, item ids, figures...) are
+``shared.db.JSONText`` columns: handlers write and queries read the values themselves.
 """
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import (
-    Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, and_, bindparam, func,
-    select,
+    Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, and_, bindparam, select,
 )
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shared.events import canonical_json
-from shared.projections import Projection, on, startswith
-from shared.unittree import path_of, subtree_of, unit_directory, unit_of
+from shared.db import JSONText
+from shared.projections import Projection, on
 
-from services.education.dates import iso_week, month_bounds, parse_date
-from services.education.domain import (
-    CONTENT_KINDS, SESSION_KINDS, WARNING_EDUCATION, coverage_days, fit_score, fits, live_streak,
-    longest_run, normalise_tags,
-)
+from services.education.dates import iso_week, parse_date
+from services.education.domain import WARNING_EDUCATION, normalise_tags
 
 metadata = MetaData()
-
-
-_json = canonical_json  # read-model JSON columns: the log's one canonical form
 
 
 # -- check-in board ----------------------------------------------------------------------------
@@ -160,11 +153,11 @@ sessions = Table(
     Column("headcount", Integer),
     Column("roster_size", Integer),
     Column("joinable", Boolean, nullable=False),
-    Column("attended_unit_ids", Text, nullable=False, default="[]"),
-    Column("audience", Text, nullable=False),
-    Column("tags", Text, nullable=False),
-    Column("materials", Text, nullable=False),
-    Column("details", Text, nullable=False),  # kind-specific: speaker, 议/评, 四共, cases
+    Column("attended_unit_ids", JSONText, nullable=False),
+    Column("audience", JSONText, nullable=False),
+    Column("tags", JSONText, nullable=False),
+    Column("materials", JSONText, nullable=False),
+    Column("details", JSONText, nullable=False),  # kind-specific: speaker, 议/评, 四共, cases
 )
 
 external_refs = Table(
@@ -180,7 +173,7 @@ external_refs = Table(
     Column("period", String(7)),
     Column("organiser", String(200)),
     Column("summary", Text),
-    Column("tags", Text, nullable=False),
+    Column("tags", JSONText, nullable=False),
     Column("received_at", String(40), nullable=False),
 )
 
@@ -217,7 +210,7 @@ content = Table(
     Column("title", String(200), nullable=False),
     Column("text", Text),
     Column("ref", String(1000)),
-    Column("tags", Text, nullable=False),
+    Column("tags", JSONText, nullable=False),
     Column("retired", Boolean, nullable=False, default=False),
     Column("added_at", String(40), nullable=False),
 )
@@ -227,7 +220,7 @@ rotations = Table(
     Column("unit_id", String(100), primary_key=True),
     Column("week", String(8), primary_key=True),
     Column("starts_on", String(10), nullable=False),
-    Column("item_ids", Text, nullable=False),
+    Column("item_ids", JSONText, nullable=False),
     Column("chosen_by", String(10), nullable=False),
     Column("rotated_at", String(40), nullable=False),
     Column("revision", Integer, nullable=False),
@@ -244,7 +237,7 @@ shown = Table(
 profiles = Table(
     "edu_unit_profiles", metadata,
     Column("unit_id", String(100), primary_key=True),
-    Column("tags", Text, nullable=False),
+    Column("tags", JSONText, nullable=False),
 )
 
 notices = Table(
@@ -333,7 +326,7 @@ district_indicators = Table(
     "edu_district_indicators", metadata,
     Column("node_id", String(100), primary_key=True),
     Column("period", String(7), primary_key=True),
-    Column("figures", Text, nullable=False),
+    Column("figures", JSONText, nullable=False),
     Column("provisional", Boolean, nullable=False, default=False),
     Column("revision", Integer, nullable=False),
     Column("published_at", String(40), nullable=False),
@@ -380,22 +373,21 @@ class Sessions(Projection):
                  organiser_unit_id=p["organiser_unit_id"], status="planned",
                  scheduled_at=p["scheduled_at"], held_at=None, local_date=p["local_date"],
                  period=p["period"], headcount=None, roster_size=None, joinable=p["joinable"],
-                 attended_unit_ids="[]", audience=_json(p["audience"]), tags=_json(p["tags"]),
-                 materials=_json(p["materials"]),
-                 details=_json({"speaker": p["speaker"], "case_refs": p["case_refs"]}))
+                 attended_unit_ids=[], audience=p["audience"], tags=p["tags"],
+                 materials=p["materials"],
+                 details={"speaker": p["speaker"], "case_refs": p["case_refs"]})
 
     @on("StudySession.Held")
     def held(self, w, e):
         p = e.payload
         row = w.get(sessions, session_id=p["session_id"])
-        details = json.loads(row["details"])
-        details.update(discussion=p["discussion"], leader_comment=p["leader_comment"],
+        # a new dict: a rebuild's buffer holds the row's own value, not a copy
+        details = dict(row["details"], discussion=p["discussion"], leader_comment=p["leader_comment"],
                        activities=p["activities"], case_analysis=p["case_analysis"])
         w.update(sessions, {"session_id": p["session_id"]}, status="held", held_at=p["held_at"],
                  local_date=p["local_date"], period=p["period"], headcount=p["headcount"],
-                 attended_unit_ids=_json(p["attended_unit_ids"]),
-                 materials=_json(json.loads(row["materials"]) + p["materials"]),
-                 details=_json(details))
+                 attended_unit_ids=p["attended_unit_ids"],
+                 materials=row["materials"] + p["materials"], details=details)
         if p["kind"] == WARNING_EDUCATION:
             for unit_id in p["attended_unit_ids"]:
                 _credit_warning(w, unit_id, p["period"], p["local_date"])
@@ -451,7 +443,7 @@ class Sessions(Projection):
                  origin_node=p["origin_node"], record_id=p["record_id"], title=p["title"],
                  kind=p.get("kind"), held_at=p.get("held_at"), local_date=p.get("local_date"),
                  period=p.get("period"), organiser=p.get("organiser"), summary=p.get("summary"),
-                 tags=_json(p["tags"]), received_at=e.occurred_at)
+                 tags=p["tags"], received_at=e.occurred_at)
 
     @on("SharedCase.Recorded")
     def shared_case(self, w, e):
@@ -465,7 +457,7 @@ class Sessions(Projection):
         w.upsert(external_refs, key, origin_node=p["origin_node"],
                  record_id=p["case_id"].split("/", 1)[1], title=p["title"], kind=None,
                  held_at=None, local_date=None, period=None, organiser=None,
-                 summary=p["summary"], tags=_json(p["tags"]), received_at=e.occurred_at)
+                 summary=p["summary"], tags=p["tags"], received_at=e.occurred_at)
 
 
 class Library(Projection):
@@ -478,11 +470,11 @@ class Library(Projection):
     def content_added(self, w, e):
         p = e.payload
         w.insert(content, item_id=p["item_id"], kind=p["kind"], title=p["title"], text=p["text"],
-                 ref=p["ref"], tags=_json(p["tags"]), retired=False, added_at=e.occurred_at)
+                 ref=p["ref"], tags=p["tags"], retired=False, added_at=e.occurred_at)
 
     @on("ContentItem.Retagged")
     def content_retagged(self, w, e):
-        w.update(content, {"item_id": e.payload["item_id"]}, tags=_json(e.payload["tags"]))
+        w.update(content, {"item_id": e.payload["item_id"]}, tags=e.payload["tags"])
 
     @on("ContentItem.Retired")
     def content_retired(self, w, e):
@@ -493,7 +485,7 @@ class Library(Projection):
         p = e.payload
         key = {"unit_id": p["unit_id"], "week": p["week"]}
         row = w.get(rotations, **key)
-        values = dict(starts_on=p["starts_on"], item_ids=_json(p["item_ids"]),
+        values = dict(starts_on=p["starts_on"], item_ids=p["item_ids"],
                       chosen_by=p["chosen_by"], rotated_at=e.occurred_at)
         if row is None:
             w.insert(rotations, **key, revision=1, **values)
@@ -510,7 +502,7 @@ class Library(Projection):
     @on("UnitProfile.Set")
     def profile(self, w, e):
         p = e.payload
-        w.upsert(profiles, {"unit_id": p["unit_id"]}, tags=_json(normalise_tags(p)))
+        w.upsert(profiles, {"unit_id": p["unit_id"]}, tags=normalise_tags(p))
 
 
 class Notices(Projection):
@@ -760,7 +752,7 @@ class Indicators(Projection):
         p = e.payload
         key = {"node_id": p["node_id"], "period": p["period"]}
         row = w.get(district_indicators, **key)
-        figures = _json({k: v for k, v in p.items() if k not in ("node_id", "period")})
+        figures = {k: v for k, v in p.items() if k not in ("node_id", "period")}
         provisional = bool(p.get("provisional"))
         if row is None:
             w.insert(district_indicators, **key, figures=figures, provisional=provisional,
@@ -815,14 +807,14 @@ shared_sessions = Table(
     "edu_shared_sessions", metadata,
     Column("slug", String(100), primary_key=True),   # the exchange record "<this node>/<slug>"
     Column("session_id", String(100), nullable=False, index=True),
-    Column("nodes", Text, nullable=False),
+    Column("nodes", JSONText, nullable=False),
 )
 
 node_attendance = Table(
     "edu_node_attendance", metadata,
     Column("session_id", String(100), primary_key=True),
     Column("node", String(100), primary_key=True),
-    Column("units", Text, nullable=False),           # [{unit_id, unit_name, attendees}]
+    Column("units", JSONText, nullable=False),           # [{unit_id, unit_name, attendees}]
     Column("attendees", Integer, nullable=False),
     Column("reported_at", String(40), nullable=False),
 )
@@ -837,170 +829,17 @@ class SharedSessions(Projection):
     @on("StudySession.SharedWithNodes")
     def shared(self, w, e):
         p = e.payload
-        w.upsert(shared_sessions, {"slug": p["slug"]}, session_id=p["session_id"], nodes=_json(p["nodes"]))
+        w.upsert(shared_sessions, {"slug": p["slug"]}, session_id=p["session_id"], nodes=p["nodes"])
 
     @on("StudySession.NodeAttendanceReported")
     def reported(self, w, e):
         p = e.payload
         w.upsert(node_attendance, {"session_id": p["session_id"], "node": p["node"]},
-                 units=_json(p["units"]), attendees=p["attendees"], reported_at=e.occurred_at)
+                 units=p["units"], attendees=p["attendees"], reported_at=e.occurred_at)
 
 
 PROJECTIONS = [CheckInBoard(), Sessions(), Library(), Notices(), Talks(), Inbox(), Indicators(),
                RiskRegister(), SharedSessions()]
-
-
-def shared_session(conn, slug: str) -> dict | None:
-    row = conn.execute(select(shared_sessions).where(shared_sessions.c.slug == slug)).mappings().first()
-    return dict(row, nodes=json.loads(row["nodes"])) if row else None
-
-
-def attended_units(conn, session_key_: str) -> list[str]:
-    """Units of this node whose participation in a session elsewhere is recorded as attended."""
-    return list(conn.execute(select(participations.c.unit_id).where(
-        participations.c.session_key == session_key_, participations.c.status == "attended")).scalars())
-
-
-def nodes_attendance(conn, session_id: str) -> dict:
-    """For a session shared with other nodes: the nodes, and per node which units came
-    and how many (as each node's exchange reported it back)."""
-    shared = conn.execute(select(shared_sessions).where(shared_sessions.c.session_id == session_id)) \
-        .mappings().first()
-    if shared is None:
-        return {}
-    rows = conn.execute(select(node_attendance).where(node_attendance.c.session_id == session_id)
-                        .order_by(node_attendance.c.node)).mappings()
-    by_node = [{"node": r["node"], "units": json.loads(r["units"]), "attendees": r["attendees"],
-                "reported_at": r["reported_at"]} for r in rows]
-    return {"shared_with_nodes": json.loads(shared["nodes"]), "exchange_slug": shared["slug"],
-            "nodes_attendance": by_node,
-            "nodes_attendees": sum(n["attendees"] for n in by_node),
-            "nodes_units_attended": sum(1 for n in by_node for u in n["units"] if u["attendees"] > 0)}
-
-
-# ============================================================================================
-# queries: plain functions over a connection (live database or an as-of replay)
-# ============================================================================================
-def ratio(part: float, whole: float) -> float:
-    return round(min(1.0, part / whole), 4) if whole else 0.0
-
-
-def unit_path(conn, unit_id: str) -> str | None:
-    return path_of(conn, unit_directory, unit_id)
-
-
-def unit_row(conn, unit_id: str) -> dict | None:
-    return unit_of(conn, unit_directory, unit_id)
-
-
-def party_orgs(conn, root_id: str | None, levels) -> list[dict]:
-    """Active units that count as party organisations, in a subtree or on the node."""
-    if root_id is None:
-        q = select(unit_directory).where(unit_directory.c.active.is_(True))
-        rows = [dict(r) for r in conn.execute(q.order_by(unit_directory.c.path)).mappings()]
-    else:
-        rows = subtree_of(conn, unit_directory, root_id)
-    return [u for u in rows if u["level"] in levels]
-
-
-def _rollup(orgs: list[dict], counts: dict[str, float], paths: dict[str, str]) -> dict[str, float]:
-    """Sum per-unit counts into each organisation over its subtree (科室, 基层站所 below a
-    unit belong to its party organisation)."""
-    out = {}
-    for org in orgs:
-        prefix = org["path"]
-        out[org["unit_id"]] = sum(n for uid, n in counts.items()
-                                  if (paths.get(uid) or "").startswith(prefix))
-    return out
-
-
-def _paths(conn) -> dict[str, str]:
-    return dict(conn.execute(select(unit_directory.c.unit_id, unit_directory.c.path)).all())
-
-
-def warning_compliance(conn, root_id: str, period: str, levels) -> dict:
-    """月月行: each party organisation below ``root_id`` and whether it held (or attended)
-    at least one warning-education session in the month."""
-    orgs = party_orgs(conn, root_id, levels)
-    counts = dict(conn.execute(select(warning_months.c.unit_id, warning_months.c.sessions)
-                               .where(warning_months.c.period == period)).all())
-    rolled = _rollup(orgs, counts, _paths(conn))
-    units = [{"unit_id": o["unit_id"], "name": o["name"], "kind": o["kind"],
-              "sessions": int(rolled[o["unit_id"]]), "held": rolled[o["unit_id"]] > 0} for o in orgs]
-    missed = [{"unit_id": u["unit_id"], "name": u["name"], "kind": u["kind"]}
-              for u in units if not u["held"]]
-    held = len(units) - len(missed)
-    return {"unit_id": root_id, "period": period, "units_total": len(units), "compliant": held,
-            "rate": ratio(held, len(units)), "units": units, "missed": missed}
-
-
-def _member_counts(conn) -> dict[str, int]:
-    return dict(conn.execute(select(members.c.unit_id, func.count())
-                             .group_by(members.c.unit_id)).all())
-
-
-def checkin_daily(conn, root_id: str, day: str, levels) -> dict:
-    """Daily coverage: members who acknowledged the day's reminder, per organisation."""
-    orgs = party_orgs(conn, root_id, levels)
-    paths = _paths(conn)
-    member_counts = _member_counts(conn)
-    checked = dict(conn.execute(select(checkins.c.unit_id, func.count())
-                                .where(checkins.c.day == day).group_by(checkins.c.unit_id)).all())
-    m = _rollup(orgs, member_counts, paths)
-    c = _rollup(orgs, checked, paths)
-    root_path = paths.get(root_id) or ""
-    total_m = sum(n for uid, n in member_counts.items() if (paths.get(uid) or "").startswith(root_path))
-    total_c = sum(n for uid, n in checked.items() if (paths.get(uid) or "").startswith(root_path))
-    reminder = conn.execute(select(reminders.c.text).where(reminders.c.day == day)).scalar()
-    return {"unit_id": root_id, "day": day, "reminder": reminder, "members": total_m,
-            "checked_in": total_c, "coverage": ratio(total_c, total_m),
-            "units": [{"unit_id": o["unit_id"], "name": o["name"], "members": int(m[o["unit_id"]]),
-                       "checked_in": int(c[o["unit_id"]]),
-                       "coverage": ratio(c[o["unit_id"]], m[o["unit_id"]])} for o in orgs]}
-
-
-def reminder_days(conn, period: str, today: date) -> list[str]:
-    """The month's days with a reminder that count on ``today`` (domain.coverage_days)."""
-    window = coverage_days(period, today)
-    if window is None:
-        return []
-    first, last = window
-    return [r for (r,) in conn.execute(select(reminders.c.day).where(
-        reminders.c.day >= first.isoformat(), reminders.c.day <= last.isoformat())
-        .order_by(reminders.c.day))]
-
-
-def checkin_monthly(conn, root_id: str, period: str, levels, today: date) -> dict:
-    """Monthly coverage: member-days checked in / (members x days with a reminder, up to
-    today)."""
-    first, last = month_bounds(period)
-    days_ = reminder_days(conn, period, today)
-    orgs = party_orgs(conn, root_id, levels)
-    paths = _paths(conn)
-    root_path = paths.get(root_id) or ""
-    in_root = lambda uid: (paths.get(uid) or "").startswith(root_path)  # noqa: E731
-    member_counts = _member_counts(conn)
-    rows = conn.execute(select(checkins.c.unit_id, checkins.c.day, func.count())
-                        .where(checkins.c.day >= first.isoformat(), checkins.c.day <= last.isoformat())
-                        .group_by(checkins.c.unit_id, checkins.c.day)).all()
-    per_unit: dict[str, int] = {}
-    per_day: dict[str, int] = {}
-    for uid, day, n in rows:
-        per_unit[uid] = per_unit.get(uid, 0) + n
-        if in_root(uid):
-            per_day[day] = per_day.get(day, 0) + n
-    m = _rollup(orgs, member_counts, paths)
-    c = _rollup(orgs, per_unit, paths)
-    total_m = sum(n for uid, n in member_counts.items() if in_root(uid))
-    total_c = sum(per_day.values())
-    return {"unit_id": root_id, "period": period, "reminder_days": len(days_), "members": total_m,
-            "member_days": total_c, "coverage": ratio(total_c, total_m * len(days_)),
-            "days": [{"day": d, "checked_in": per_day.get(d, 0),
-                      "coverage": ratio(per_day.get(d, 0), total_m)} for d in days_],
-            "units": [{"unit_id": o["unit_id"], "name": o["name"], "members": int(m[o["unit_id"]]),
-                       "member_days": int(c[o["unit_id"]]),
-                       "coverage": ratio(c[o["unit_id"]], m[o["unit_id"]] * len(days_))}
-                      for o in orgs]}
 
 
 # Everything a check-in decides on, for a whole batch of members in one round trip:
@@ -1024,320 +863,3 @@ def checkin_states(conn, person_ids: list[str], day: str) -> dict:
     members not known here are absent."""
     return {r.person_id: r for r in conn.execute(
         _CHECKIN_STATE, {"person_ids": sorted(set(person_ids)), "day": day})}
-
-
-def member_streak(conn, person_id: str, today: date) -> dict:
-    row = conn.execute(select(streaks).where(streaks.c.person_id == person_id)).mappings().first()
-    days = list(conn.execute(select(checkins.c.day).where(checkins.c.person_id == person_id)).scalars())
-    if row is None:
-        return {"person_id": person_id, "current": 0, "best": 0, "total": 0, "last_day": None}
-    return {"person_id": person_id, "current": live_streak(row["last_day"], row["current"], today),
-            "best": longest_run(days), "total": len(days), "last_day": row["last_day"]}
-
-
-def _in_subtree(conn, unit_id: str) -> list[str]:
-    return [u["unit_id"] for u in subtree_of(conn, unit_directory, unit_id, include_inactive=True)]
-
-
-def talks_on_time(conn, unit_ids: list[str], period: str) -> tuple[int, int]:
-    """Talks due in the month for people of these units, and how many were held by then."""
-    first, last = month_bounds(period)
-    rows = conn.execute(select(talks.c.on_time).where(
-        talks.c.unit_id.in_(unit_ids), talks.c.due_on >= first.isoformat(),
-        talks.c.due_on <= last.isoformat())).all()
-    return len(rows), sum(1 for (ok,) in rows if ok)
-
-
-def unit_indicators(conn, unit_id: str, period: str, today: date) -> dict:
-    """The three published figures of one party organisation (its subtree) for a month."""
-    unit_ids = _in_subtree(conn, unit_id)
-    first, last = month_bounds(period)
-    held = conn.execute(select(func.coalesce(func.sum(warning_months.c.sessions), 0)).where(
-        warning_months.c.unit_id.in_(unit_ids), warning_months.c.period == period)).scalar()
-    n_members = conn.execute(select(func.count()).select_from(members)
-                             .where(members.c.unit_id.in_(unit_ids))).scalar()
-    member_days = conn.execute(select(func.count()).select_from(checkins).where(
-        checkins.c.unit_id.in_(unit_ids), checkins.c.day >= first.isoformat(),
-        checkins.c.day <= last.isoformat())).scalar()
-    due, on_time = talks_on_time(conn, unit_ids, period)
-    return {"unit_id": unit_id, "period": period,
-            "warning_education_held": bool(held),
-            "checkin_coverage": ratio(member_days,
-                                      n_members * len(reminder_days(conn, period, today))),
-            "talks_on_time_rate": round(on_time / due, 4) if due else None,
-            "details": {"warning_sessions": int(held), "members": n_members,
-                        "member_days": member_days, "talks_due": due, "talks_on_time": on_time}}
-
-
-def district_figures(conn, period: str, levels, today: date) -> dict:
-    orgs = party_orgs(conn, None, levels)
-    per_unit = [unit_indicators(conn, o["unit_id"], period, today) for o in orgs]
-    held = sum(1 for u in per_unit if u["warning_education_held"])
-    first, last = month_bounds(period)
-    n_members = conn.execute(select(func.count()).select_from(members)).scalar()
-    member_days = conn.execute(select(func.count()).select_from(checkins).where(
-        checkins.c.day >= first.isoformat(), checkins.c.day <= last.isoformat())).scalar()
-    # talks across the node, not only those under a party organisation (the district
-    # office's own cadres count too)
-    rows = conn.execute(select(talks.c.on_time).where(
-        talks.c.due_on >= first.isoformat(), talks.c.due_on <= last.isoformat())).all()
-    due, on_time = len(rows), sum(1 for (ok,) in rows if ok)
-    return {"units_total": len(orgs), "units_warning_education_held": held,
-            "warning_education_compliance": ratio(held, len(orgs)),
-            "checkin_coverage": ratio(member_days,
-                                      n_members * len(reminder_days(conn, period, today))),
-            "talks_due": due, "talks_on_time": on_time,
-            "talks_on_time_rate": round(on_time / due, 4) if due else None}, per_unit
-
-
-# -- sessions ----------------------------------------------------------------------------------
-def session_dict(row) -> dict:
-    d = dict(row)
-    for k in ("audience", "tags", "materials", "details", "attended_unit_ids"):
-        d[k] = json.loads(d[k])
-    d["kind_name"] = SESSION_KINDS[d["kind"]]
-    return d
-
-
-def get_session(conn, session_id: str) -> dict | None:
-    row = conn.execute(select(sessions).where(sessions.c.session_id == session_id)).mappings().first()
-    return dict(session_dict(row), **nodes_attendance(conn, session_id)) if row else None
-
-
-def list_sessions(conn, unit_id: str, period: str | None, kind: str | None) -> dict:
-    """Sessions organised in a subtree, and the sessions its units joined elsewhere."""
-    path = unit_path(conn, unit_id)
-    q = select(sessions).select_from(sessions.join(
-        unit_directory, unit_directory.c.unit_id == sessions.c.organiser_unit_id)
-    ).where(startswith(unit_directory.c.path, path))
-    pq = select(participations).select_from(participations.join(
-        unit_directory, unit_directory.c.unit_id == participations.c.unit_id)
-    ).where(startswith(unit_directory.c.path, path))
-    if period:
-        q, pq = q.where(sessions.c.period == period), pq.where(participations.c.period == period)
-    if kind:
-        q, pq = q.where(sessions.c.kind == kind), pq.where(participations.c.kind == kind)
-    organised = [session_dict(r) for r in conn.execute(
-        q.order_by(sessions.c.local_date, sessions.c.session_id)).mappings()]
-    joined = [dict(r) for r in conn.execute(
-        pq.order_by(participations.c.local_date, participations.c.participation_id)).mappings()]
-    return {"unit_id": unit_id, "period": period, "organised": organised, "joined": joined}
-
-
-def external_ref(conn, ref_kind: str, key: str) -> dict | None:
-    row = conn.execute(select(external_refs).where(external_refs.c.ref_kind == ref_kind,
-                                                   external_refs.c.ref_key == key)).mappings().first()
-    if row is None:
-        return None
-    d = dict(row)
-    d["tags"] = json.loads(d["tags"])
-    return d
-
-
-# -- library and tailoring ---------------------------------------------------------------------
-def content_dict(row) -> dict:
-    d = dict(row)
-    d["tags"] = json.loads(d["tags"])
-    d["kind_name"] = CONTENT_KINDS[d["kind"]]
-    return d
-
-
-def library(conn, include_retired: bool = False) -> list[dict]:
-    q = select(content)
-    if not include_retired:
-        q = q.where(content.c.retired.is_(False))
-    return [content_dict(r) for r in conn.execute(q.order_by(content.c.item_id)).mappings()]
-
-
-def register_entries(conn, unit_id: str) -> list[dict]:
-    """The active entries of supervision's 廉政风险点台账 for a unit's subtree."""
-    path = unit_path(conn, unit_id)
-    if path is None:
-        return []
-    rows = conn.execute(select(risk_register).select_from(risk_register.join(
-        unit_directory, unit_directory.c.unit_id == risk_register.c.unit_id)).where(
-        startswith(unit_directory.c.path, path), risk_register.c.active.is_(True),
-        risk_register.c.name.isnot(None)).order_by(risk_register.c.risk_point_id)).mappings()
-    return [{"risk_point_id": r["risk_point_id"], "unit_id": r["unit_id"], "name": r["name"],
-             "category": r["category"], "post": r["post"]} for r in rows]
-
-
-def unit_profile(conn, unit_id: str) -> dict:
-    """What a unit's material should fit: its declared business types and posts, the
-    posts its mirrored members actually hold, and the risk points supervision's register
-    holds for it (subtree). Risk points are never taken from the declared profile: the
-    register is the one list (a profile set before it may still hold some; ignored)."""
-    row = conn.execute(select(profiles.c.tags).where(profiles.c.unit_id == unit_id)).scalar()
-    tags = normalise_tags(json.loads(row) if row else None)
-    path = unit_path(conn, unit_id)
-    if path is not None:
-        posts = conn.execute(select(members.c.post).distinct().select_from(members.join(
-            unit_directory, unit_directory.c.unit_id == members.c.unit_id))
-            .where(startswith(unit_directory.c.path, path), members.c.post.isnot(None))).scalars()
-        tags["posts"] = sorted(set(tags["posts"]) | set(posts))
-    register = register_entries(conn, unit_id)
-    tags["risk_points"] = sorted({r["name"] for r in register})
-    return {"unit_id": unit_id, "declared": bool(row), **tags, "register": register}
-
-
-def offer_for_unit(conn, unit_id: str, today: date, limit: int) -> dict:
-    """精准滴灌: library items, upcoming joinable sessions and typical cases that fit the
-    unit's business types, posts and risk points, best fit first."""
-    profile = unit_profile(conn, unit_id)
-
-    def ranked(items):
-        fitting = [dict(i, fit=fit_score(i["tags"], profile)) for i in items if fits(i["tags"], profile)]
-        return sorted(fitting, key=lambda i: (-i["fit"], i.get("title", "")))[:limit]
-
-    upcoming = [session_dict(r) for r in conn.execute(select(sessions).where(
-        sessions.c.status == "planned", sessions.c.joinable.is_(True),
-        sessions.c.local_date >= today.isoformat())).mappings()]
-    ext = [dict(r, key=r["ref_key"], tags=json.loads(r["tags"])) for r in conn.execute(
-        select(external_refs)).mappings()]
-    ext_sessions = [e for e in ext if e["ref_kind"] == "session" and (e["local_date"] or "") >= today.isoformat()]
-    cases = [e for e in ext if e["ref_kind"] == "case"]
-    return {"unit_id": unit_id, "profile": profile,
-            "content": ranked(library(conn)),
-            "sessions": ranked(upcoming + ext_sessions),
-            "cases": ranked(cases)}
-
-
-def risk_point_coverage(conn, root_id: str, period: str, levels) -> dict:
-    """For each integrity-risk point of the units below ``root_id``: which units carry
-    it, which of them took part in a session tagged with it this month, and how much
-    library material addresses it - the gaps are what 精准滴灌 should fill next."""
-    orgs = party_orgs(conn, root_id, levels)
-    paths = _paths(conn)
-    # the register's risk points (supervision's 台账), per organisation's subtree
-    unit_risks = {o["unit_id"]: set(unit_profile(conn, o["unit_id"])["risk_points"]) for o in orgs}
-    register_ids: dict[str, list[str]] = {}
-    for entry in register_entries(conn, root_id):
-        register_ids.setdefault(entry["name"], []).append(entry["risk_point_id"])
-    # risk points each unit's sessions this month addressed (organised, attended, joined)
-    covered: dict[str, set] = {o["unit_id"]: set() for o in orgs}
-
-    def credit(unit_id, tags):
-        p = paths.get(unit_id) or ""
-        for o in orgs:
-            if p.startswith(o["path"]):
-                covered[o["unit_id"]] |= set(normalise_tags(tags)["risk_points"])
-
-    for r in conn.execute(select(sessions.c.attended_unit_ids, sessions.c.tags).where(
-            sessions.c.status == "held", sessions.c.period == period)):
-        for uid in json.loads(r.attended_unit_ids):
-            credit(uid, json.loads(r.tags))
-    parts = conn.execute(select(participations.c.unit_id, participations.c.session_key,
-                                participations.c.session_node, participations.c.session_id,
-                                participations.c.external).where(
-        participations.c.status == "attended", participations.c.period == period)).all()
-    for p in parts:
-        if p.external:
-            ref = external_ref(conn, "session", p.session_key)
-            tags = ref["tags"] if ref else {}
-        else:
-            s = get_session(conn, p.session_id)
-            tags = s["tags"] if s else {}
-        credit(p.unit_id, tags)
-    items = library(conn)
-    points = sorted(set().union(*unit_risks.values())) if unit_risks else []
-    out = []
-    for point in points:
-        carrying = sorted(u for u, risks in unit_risks.items() if point in risks)
-        done = [u for u in carrying if point in covered[u]]
-        out.append({"risk_point": point, "units": len(carrying), "units_covered": len(done),
-                    "coverage": ratio(len(done), len(carrying)),
-                    "gaps": [u for u in carrying if u not in done],
-                    "library_items": sum(1 for i in items if point in i["tags"]["risk_points"]),
-                    "register_ids": sorted(register_ids.get(point, []))})
-    untagged = sorted(u for u, risks in unit_risks.items() if not risks)
-    return {"unit_id": root_id, "period": period, "risk_points": out,
-            "units_without_risk_points": untagged}
-
-
-# -- notices, talks, young cadres ----------------------------------------------------------------
-def notice_receipts(conn, notice_id: str) -> dict:
-    rows = conn.execute(select(receipts, unit_directory.c.name).select_from(receipts.outerjoin(
-        unit_directory, unit_directory.c.unit_id == receipts.c.unit_id))
-        .where(receipts.c.notice_id == notice_id).order_by(receipts.c.unit_id)).mappings().all()
-    done = [dict(r) for r in rows if r["acknowledged_at"]]
-    pending = [{"unit_id": r["unit_id"], "name": r["name"]} for r in rows if not r["acknowledged_at"]]
-    return {"notice_id": notice_id, "recipients": len(rows), "acknowledged": done,
-            "not_acknowledged": pending, "rate": ratio(len(done), len(rows))}
-
-
-def list_talks(conn, unit_id: str, status: str | None) -> list[dict]:
-    q = select(talks).where(talks.c.unit_id.in_(_in_subtree(conn, unit_id)))
-    if status == "overdue":
-        q = q.where(talks.c.status == "scheduled", talks.c.overdue.is_(True))
-    elif status:
-        q = q.where(talks.c.status == status)
-    return [dict(r) for r in conn.execute(q.order_by(talks.c.due_on, talks.c.talk_id)).mappings()]
-
-
-def list_young_cadres(conn, unit_id: str) -> list[dict]:
-    q = select(young_cadres).where(young_cadres.c.unit_id.in_(_in_subtree(conn, unit_id)))
-    return [dict(r) for r in conn.execute(q.order_by(young_cadres.c.next_due_on,
-                                                     young_cadres.c.person_id)).mappings()]
-
-
-# -- inbox ---------------------------------------------------------------------------------------
-def inbox_items(conn, unit_ids: list[str] | None, user_id: str | None, include_closed: bool,
-                limit: int) -> dict:
-    """Items for some units (None: the whole node), newest first, read marks per user."""
-    q = select(inbox)
-    if unit_ids is not None:
-        q = q.where(inbox.c.unit_id.in_(unit_ids))
-    if not include_closed:
-        q = q.where(inbox.c.status == "open")
-    rows = [dict(r) for r in conn.execute(
-        q.order_by(inbox.c.created_at.desc(), inbox.c.item_id).limit(limit)).mappings()]
-    read = set()
-    if user_id and rows:
-        read = set(conn.execute(select(inbox_reads.c.item_id).where(
-            inbox_reads.c.user_id == user_id,
-            inbox_reads.c.item_id.in_([r["item_id"] for r in rows]))).scalars())
-    for r in rows:
-        r["read"] = r["item_id"] in read
-    counts: dict[str, int] = {}
-    for r in rows:
-        if r["status"] == "open":
-            counts[r["kind"]] = counts.get(r["kind"], 0) + 1
-    return {"items": rows, "open_by_kind": counts,
-            "unread": sum(1 for r in rows if not r["read"] and r["status"] == "open")}
-
-
-def rotation_history(conn, unit_id: str, limit: int) -> list[dict]:
-    rows = conn.execute(select(rotations).where(rotations.c.unit_id == unit_id)
-                        .order_by(rotations.c.week.desc()).limit(limit)).mappings().all()
-    titles = dict(conn.execute(select(content.c.item_id, content.c.title)).all())
-    out = []
-    for r in rows:
-        d = dict(r)
-        d["item_ids"] = json.loads(d["item_ids"])
-        d["items"] = [{"item_id": i, "title": titles.get(i)} for i in d["item_ids"]]
-        out.append(d)
-    return out
-
-
-
-def publicity_week(conn, root_id: str, week: str, levels) -> list[dict]:
-    """周更新 of one ISO week for every party organisation below ``root_id``: what each
-    shows (titles and kinds, latest choice of the week) or None where nothing was shown."""
-    orgs = party_orgs(conn, root_id, levels)
-    ids = [o["unit_id"] for o in orgs]
-    rows = {r["unit_id"]: dict(r) for r in conn.execute(select(rotations).where(
-        rotations.c.week == week, rotations.c.unit_id.in_(ids))).mappings()} if ids else {}
-    items = {r.item_id: r for r in conn.execute(
-        select(content.c.item_id, content.c.title, content.c.kind))}
-    out = []
-    for o in orgs:
-        r = rows.get(o["unit_id"])
-        shown_now = None
-        if r is not None:
-            shown_now = {"chosen_by": r["chosen_by"], "revision": r["revision"],
-                         "rotated_at": r["rotated_at"],
-                         "items": [{"item_id": i, "title": items[i].title if i in items else None,
-                                    "kind": items[i].kind if i in items else None}
-                                   for i in json.loads(r["item_ids"])]}
-        out.append({"unit_id": o["unit_id"], "name": o["name"], "rotation": shown_now})
-    return out

@@ -374,3 +374,224 @@ def test_the_documentation_names_every_operation_and_setting():
     missing = [name for name in list(app.operations) + list(KEYS) + _mine() if name not in doc
                and name.rsplit(".", 1)[0] + "." not in doc]
     assert missing == []
+
+
+# -- the rules that need the read models' facts (given as arguments, as uow.education supplies them)
+def test_a_session_plans_once_and_is_joinable_as_its_kind_has_it():
+    from shared.errors import Conflict
+    with pytest.raises(Conflict) as exc:  # the taken id first, before the kind's own rules
+        _plan("micro_party_lesson", taken=True)
+    assert type(exc.value) is Conflict and exc.value.fields == {"session_id": ["已被占用"]}
+    assert _plan("updown_joint_study", joinable=None).joinable is True
+    assert _plan("warning_education", joinable=None).joinable is False
+    assert _plan("updown_joint_study", joinable=False).joinable is False  # an explicit answer wins
+    s = _plan(audience={"unit_ids": ["mkt", "fin", "mkt"], "posts": ["科长"]})
+    assert s.pending_events[0].audience == {"unit_ids": ["fin", "mkt"], "roles": [], "posts": ["科长"]}
+
+
+def test_a_roster_names_only_known_members_and_gives_the_headcount():
+    from shared.errors import NotFound
+    s = _plan()
+    with pytest.raises(NotFound) as exc:  # before the day's rule: the roster is checked first
+        s.hold("2026-01-31T17:00:00+00:00", "2026-02-01", date(2026, 1, 31), None, [],
+               roster=["p1", "p9"], known_members={"p1"})
+    assert exc.value.fields == {"attendance.roster": ["未知的成员：p9"]} and s.status == "planned"
+    s.hold("2026-01-31T17:00:00+00:00", "2026-02-01", date(2026, 2, 1), None, [],
+           roster=["p2", "p1", "p2"], known_members={"p1", "p2"})
+    held, roster = s.pending_events[-2:]
+    assert held.headcount == 2 and roster.event_type == "StudySession.RosterRecorded"
+    assert roster.person_ids == ["p1", "p2"]
+    y = YoungCadreProgramme.enrol("p1", "fin", date(2026, 1, 1), 90)
+    assert s.credit_young_cadres([y], 90, date(2026, 2, 1)) == [y]
+    recorded = y.pending_events[-1]
+    assert (recorded.on, recorded.topic, recorded.session_id) == ("2026-02-01", "警示教育", "s1")
+
+
+def test_who_may_join_a_session_and_when_attendance_counts():
+    from services.education.domain import SessionParticipation
+    row = {"session_id": "s1", "status": "planned", "organiser_unit_id": "dist", "joinable": True}
+    SessionParticipation.check_joinable(row, "fin")
+    for changed, message in (({"status": "cancelled"}, "已取消"), ({"organiser_unit_id": "fin"}, "组织单位"),
+                             ({"joinable": False}, "不对其他单位开放")):
+        with pytest.raises(RuleViolation, match=message):
+            SessionParticipation.check_joinable(dict(row, **changed), "fin")
+    p = SessionParticipation.join("d", "s1", "fin", "updown_joint_study", "联学", "2026-02-01", False)
+    with pytest.raises(RuleViolation) as exc:  # not held yet: before "already recorded"
+        p.attend(9, "2026-02-01", date(2026, 2, 1), session_status="planned")
+    assert exc.value.fields == {"session_id": ["仍为「已计划」"]}
+    p.attend(9, "2026-02-01", date(2026, 2, 1), session_status="held")
+    assert p.attended and p.headcount == 9
+
+
+def test_this_nodes_own_records_are_never_external():
+    from services.education.domain import ExternalCase
+    ExternalSession.require_foreign("city", "district-x")
+    for cls, message in ((ExternalSession, "本节点的活动"), (ExternalCase, "本节点自己的案例")):
+        with pytest.raises(RuleViolation, match=message) as exc:
+            cls.require_foreign("district-x", "district-x")
+        assert exc.value.fields == {"origin_node": ["就是本节点"]}
+
+
+def test_a_past_days_reminder_is_closed():
+    from services.education.domain import DailyReminder
+    with pytest.raises(RuleViolation) as exc:
+        DailyReminder.publish("2026-02-01", "廉洁从政", None, date(2026, 2, 2))
+    assert exc.value.fields == {"on": ["已经过去"]}
+    r = DailyReminder.publish("2026-02-02", "廉洁从政", None, date(2026, 2, 2))
+    with pytest.raises(RuleViolation, match="已有 3 名成员"):  # reworded only before anyone checked in
+        r.revise("慎独慎微", None, date(2026, 2, 2), 3)
+
+
+def test_taken_ids_are_conflicts():
+    from shared.errors import Conflict
+    from services.education.domain import ContentItem
+    for make, fields in (
+        (lambda: ContentItem.add("c1", "poster", "x", None, None, {}, taken=True), {"item_id": ["已被占用"]}),
+        (lambda: IntegrityNotice.schedule("n", "t", "b", "2026-01-01", None, None, "manual", date(2026, 1, 2),
+                                          taken=True), {"notice_id": ["已被占用"]}),
+    ):
+        with pytest.raises(Conflict) as exc:  # before the unknown kind / the past send date
+            make()
+        assert type(exc.value) is Conflict and exc.value.fields == fields
+
+
+def test_a_calendar_notice_goes_out_lead_days_before_or_today():
+    n = IntegrityNotice.for_occasion("spring", "春节", date(2026, 2, 17), 7, date(2026, 1, 1))
+    e = n.pending_events[0]
+    assert (n.id, e.send_on, e.occasion_date, e.source) == ("spring-2026-02-17", "2026-02-10", "2026-02-17",
+                                                           "calendar")
+    assert "春节将至" in e.body and e.title == "关于春节期间严守纪律、廉洁过节的通知"
+    late = IntegrityNotice.for_occasion("spring", "春节", date(2026, 2, 17), 7, date(2026, 2, 15))
+    assert late.send_on == "2026-02-15" and late.sendable
+    late.cancel("重复")
+    assert not late.sendable
+
+
+def test_a_receipt_is_owed_only_by_a_recipient_and_recorded_once():
+    from shared.errors import NotFound
+    from services.education.domain import NoticeReceipt
+    with pytest.raises(NotFound):
+        NoticeReceipt.acknowledge("n", "fin", "2026-01-05T01:00:00+00:00", "u", receipt=None, notice_known=False)
+    with pytest.raises(RuleViolation) as exc:
+        NoticeReceipt.acknowledge("n", "fin", "2026-01-05T01:00:00+00:00", "u", receipt=None)
+    assert exc.value.fields == {"unit_id": ["（尚）不是接收单位"]}
+    assert NoticeReceipt.acknowledge("n", "fin", "2026-01-05T01:00:00+00:00", "u",
+                                     receipt={"acknowledged_at": "2026-01-04T01:00:00+00:00"}) is None
+    r = NoticeReceipt.acknowledge("n", "fin", "2026-01-05T01:00:00+00:00", "u", receipt={"acknowledged_at": None})
+    assert r.id == "n/fin" and r.pending_events[0].by == "u"
+
+
+def test_whom_each_rung_of_the_ladder_notifies():
+    from services.education.domain import escalation_target
+    assert escalation_target("unit", "mkt-g1", "mkt", "dist") == "mkt-g1"
+    assert escalation_target("parent", "mkt-g1", "mkt", "dist") == "mkt"
+    assert escalation_target("parent", "dist", None, "dist") == "dist"  # the top has no parent
+    assert escalation_target("district", "mkt-g1", "mkt", "dist") == "dist"
+
+
+def test_inbox_reads_only_known_items_in_the_users_scope():
+    from shared.errors import Forbidden, NotFound
+    from services.education.domain import UserInbox, inbox_root
+    assert inbox_root(True, "fin") is None and inbox_root(False, None) is None
+    assert inbox_root(False, "fin") == "fin"
+    inbox = UserInbox.for_user("ua")
+    with pytest.raises(NotFound) as exc:
+        inbox.read(["a", "x"], "t", item_units={"a": "fin"}, visible=["fin"])
+    assert exc.value.fields == {"item_ids": ["未知：x"]}
+    with pytest.raises(Forbidden, match="b"):
+        inbox.read(["a", "b"], "t", item_units={"a": "fin", "b": "mkt"}, visible=["fin", "fin-s1"])
+    inbox.read(["b", "a", "b"], "t", item_units={"a": "fin", "b": "mkt"}, visible=None)  # node-wide
+    assert inbox.pending_events[-1].item_ids == ["a", "b"]
+
+
+def test_what_a_person_event_sets_going():
+    from services.education.domain import follow_person
+    member = MemberMirror.blank("p1")
+    member.merge("Registered", 1, {"person_id": "p1", "unit_id": "fin", "post": "科员", "young_cadre": True})
+    touched, talk = follow_person(member, "Registered", {}, talk_taken=False, programme=None,
+                                  today=date(2026, 1, 1), talk_due_days=30, cadence_days=90)
+    assert talk is None and [type(a).__name__ for a in touched] == ["MemberMirror", "YoungCadreProgramme"]
+    programme = touched[1]
+    programme.collect_events()
+    promo = {"person_id": "p1", "unit_id": "mkt", "new_post": "副科长", "effective_on": "2026-01-20"}
+    member.merge("Promoted", 2, promo)
+    touched, talk = follow_person(member, "Promoted", promo, talk_taken=False, programme=programme,
+                                  today=date(2026, 1, 20), talk_due_days=30, cadence_days=90)
+    assert talk == "p1/2026-01-20" and touched[1].due_on == "2026-02-19"
+    assert touched[2] is programme and programme.pending_events[-1].event_type == "YoungCadreProgramme.Moved"
+    touched, talk = follow_person(member, "Promoted", promo, talk_taken=True, programme=programme,
+                                  today=date(2026, 1, 20), talk_due_days=30, cadence_days=90)
+    assert talk is None and touched == [member, programme]  # a redelivered promotion: no second talk
+
+
+def test_a_month_is_republished_when_it_turns_final_or_a_late_entry_came():
+    from services.education.domain import republish_due
+    assert republish_due("2026-02", True, 0, 0, date(2026, 3, 6), 5)       # provisional, now final
+    assert not republish_due("2026-02", True, 0, 0, date(2026, 3, 5), 5)   # still in its grace
+    assert not republish_due("2026-02", False, 7, 7, date(2026, 3, 6), 5)  # final, nothing new
+    assert republish_due("2026-02", False, 9, 7, date(2026, 3, 6), 5)      # a late entry
+
+
+def test_a_member_sees_only_their_own_streak():
+    from shared.errors import Forbidden
+    from services.education.domain import check_streak_viewer
+    check_streak_viewer("p1", "p1", False)
+    check_streak_viewer("ua", "p1", True)
+    with pytest.raises(Forbidden):
+        check_streak_viewer("p2", "p1", False)
+
+
+def test_a_manual_week_shows_items_in_use_and_an_automatic_one_keeps_a_chosen_week():
+    from services.education.domain import manual_rotation, rotation_candidates
+    library = [{"item_id": "s1", "kind": "slogan"}, {"item_id": "r1", "kind": "reminder"},
+               {"item_id": "i1", "kind": "image"}]
+    candidates = rotation_candidates(library)
+    assert [i["item_id"] for i in candidates] == ["s1", "i1"]
+    assert manual_rotation(["i1", "s1", "i1"], candidates) == ["i1", "s1"]
+    with pytest.raises(RuleViolation) as exc:
+        manual_rotation(["s1", "r1", "nope"], candidates)
+    assert exc.value.fields == {"item_ids": ["不能轮播：r1, nope"]}
+    r, changed = PublicityRotation.choose(None, "fin", "2026-W06", "2026-02-02", ["s1"], "auto")
+    assert changed and r.item_ids == ["s1"]
+    again, changed = PublicityRotation.choose(r, "fin", "2026-W06", "2026-02-02", ["i1"], "auto")
+    assert again is r and not changed and r.item_ids == ["s1"]
+    _, changed = PublicityRotation.choose(r, "fin", "2026-W06", "2026-02-02", ["i1"], "manual")
+    assert changed and r.item_ids == ["i1"]
+
+
+def test_a_suggestion_comes_from_a_member_of_the_unit():
+    from shared.errors import BadInput, Conflict, NotFound
+    from services.education.domain import Suggestion
+    args = ("s1", "fin", "p1", "公开采购流程", "建议每季度公开采购清单。", date(2026, 12, 2))
+    with pytest.raises(NotFound):
+        Suggestion.submit(*args, proposer_unit=None)
+    with pytest.raises(BadInput) as exc:
+        Suggestion.submit(*args, proposer_unit="mkt", taken=True)  # the unit before the taken id
+    assert exc.value.fields == {"proposer_id": ["不在该单位"]}
+    with pytest.raises(Conflict):
+        Suggestion.submit(*args, proposer_unit="fin", taken=True)
+    assert Suggestion.submit(*args, proposer_unit="fin").status == "submitted"
+
+
+def test_a_bulletin_goes_below_its_issuer_and_fills_in_from_the_case():
+    from shared.errors import BadInput, Conflict, NotFound
+    from services.education.domain import CaseBulletin, CaseStudyReceipt
+    base = dict(bulletin_id="b1", issuer_unit_id="fin", scope_unit_id="fin", title=None, summary=None,
+                requirements="举一反三", unit_ids=["fin", "fin-s1"], issued_on=date(2026, 3, 1), due_on=None,
+                case_ref=None, issuer_path="/dist/fin/", scope_path="/dist/fin/")
+    with pytest.raises(BadInput) as exc:
+        CaseBulletin.issue(**dict(base, scope_unit_id="mkt", scope_path="/dist/mkt/", case_ref="city/c1"))
+    assert exc.value.fields == {"scope_unit_id": ["不在通报单位之下"]}
+    with pytest.raises(NotFound):
+        CaseBulletin.issue(**dict(base, case_ref="city/c1", case=None, taken=True))
+    case = {"title": "某所长收受礼品案", "summary": None}
+    with pytest.raises(Conflict):
+        CaseBulletin.issue(**dict(base, case_ref="city/c1", case=case, taken=True))
+    b = CaseBulletin.issue(**dict(base, case_ref="city/c1", case=case))
+    issued = b.pending_events[0]
+    assert issued.unit_ids == ["fin-s1"]  # the issuer itself owes no receipt
+    assert (issued.title, issued.summary) == ("某所长收受礼品案", "某所长收受礼品案")
+    with pytest.raises(Conflict):
+        CaseStudyReceipt.record(b, "fin-s1", date(2026, 3, 2), date(2026, 3, 2), 5, "学了", "ua", taken=True)
+    assert CaseStudyReceipt.record(b, "fin-s1", date(2026, 3, 2), date(2026, 3, 2), 5, "学了", "ua").studied_on \
+        == "2026-03-02"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from services.education import application, projections as pr
+from services.education import application, queries as q
 from tests.harness.education import Node, utc
 from shared.store import events
 from tests.midsweep import interrupt
@@ -42,7 +42,7 @@ def _log(node):
 
 
 def test_a_command_sent_while_the_timer_computes_is_recorded_before_its_figures(node, monkeypatch):
-    sent = interrupt(monkeypatch, pr, "unit_indicators", _reminder(node), node.head, at=ORGS // 2)
+    sent = interrupt(monkeypatch, q, "unit_indicators", _reminder(node), node.head, at=ORGS // 2)
     out = node.run("publish_due_indicators")
     sent.check()
     assert len(out["published"]) == ORGS and out["district_published"] is True
@@ -61,8 +61,8 @@ def test_the_routine_run_again_publishes_nothing_and_computes_nothing(node, monk
     node.run("publish_due_indicators")
     head = node.head()
     calls = []
-    compute = pr.unit_indicators
-    monkeypatch.setattr(pr, "unit_indicators", lambda *a: calls.append(a) or compute(*a))
+    compute = q.unit_indicators
+    monkeypatch.setattr(q, "unit_indicators", lambda *a: calls.append(a) or compute(*a))
     again = node.run("publish_due_indicators")
     assert again["published"] == [] and again["district_published"] is False
     assert calls == [] and node.head() == head  # an idle tick costs a few reads
@@ -87,7 +87,7 @@ def test_notices_go_out_after_a_command_sent_while_the_recipients_are_read(node,
         node.run("schedule_notice", {"notice_id": notice_id, "title": "关于节日期间廉洁过节的通知",
                                      "body": "严守中央八项规定精神。", "send_on": "2026-03-01"})
     # while the routine reads its 300 recipients, the office cancels one notice
-    sent = interrupt(monkeypatch, pr, "party_orgs",
+    sent = interrupt(monkeypatch, q, "party_orgs",
                      lambda: node.run("cancel_notice", {"notice_id": "n-b", "reason": "内容有误"}),
                      node.head)
     out = node.run("dispatch_due_notices")
@@ -125,7 +125,7 @@ def test_overdue_talks_are_recorded_after_a_command_sent_mid_sweep(node, monkeyp
 
 def test_the_daily_reminder_set_while_the_routine_reads_the_library_wins(node, monkeypatch):
     node.run("add_content", {"kind": "reminder", "title": "提醒", "text": "慎独慎微"})
-    sent = interrupt(monkeypatch, pr, "library",
+    sent = interrupt(monkeypatch, q, "library",
                      lambda: node.run("set_daily_reminder", {"on": "2026-03-01", "text": "廉洁从政"}),
                      node.head)
     assert node.run("publish_daily_reminder") == {"on": "2026-03-01", "published": False}
