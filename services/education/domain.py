@@ -1338,9 +1338,6 @@ class EducationIndicators(Aggregate):
         return True
 
 
-INDICATOR_STATES = Choices("指标状态", {"provisional": "暂定", "final": "最终"})
-
-
 def republish_due(period: str, provisional: bool, entry_position: int, seen_position: int,
                   today: date, grace_days: int) -> bool:
     """A month published before is published again (only what changed) when its figures

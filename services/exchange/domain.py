@@ -137,6 +137,8 @@ def is_rate(indicator: str) -> bool:
 # supervision's monthly figures, shared.months.month_final) - the final figures replace
 # these when the grace period is over.
 REPORT_MARKS = frozenset({"provisional"})
+# how the city's pages name a report's month: 暂定 while it is open, 最终 after
+REPORT_STATES = Choices("指标状态", {"provisional": "暂定", "final": "最终"})
 
 
 def split_marks(figures: dict) -> tuple[dict, bool]:
