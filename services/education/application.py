@@ -39,7 +39,8 @@ from services.education.domain import (
     DistrictEducationIndicators, EducationIndicators, ExternalCase, ExternalSession, IntegrityNotice,
     IntegrityTalk, MemberMirror, NoticeReceipt, PublicityRotation, ReminderCheckIn,
     AttendanceFollowed, RiskPointMirror, SessionParticipation, SharedCase, StudySession,
-    UnitProfile, UserInbox, activity_kind, report_node_attendance, share_session_with_nodes, sync_participation,
+    UnitProfile, UserInbox, activity_session_fields, attendance_route, attended_session,
+    report_node_attendance, share_session_with_nodes, sync_participation,
     YoungCadreProgramme, check_streak_viewer, choose_rotation, escalation_target, follow_person,
     inbox_root, live_streak, manual_rotation, next_streak, normalise_tags,
     republish_due, rotation_candidates, session_audience, session_key,
@@ -645,14 +646,8 @@ def record_activity_event(uow, event) -> dict | None:
     owner, slug = aid.split("/", 1)
     if owner == uow.rt.node_id and ed.shared_session(slug) is not None:
         return None
-    if kind == "Rescheduled":
-        ref = ed.external_ref("session", aid)
-        if ref is None:  # handled before its Published (two workers): requeued, retried
-            raise RuleViolation("活动「%s」尚未登记" % aid)
-        fields_ = {k: ref[k] for k in ("title", "kind", "organiser", "tags")}
-    else:
-        fields_ = {"title": p["title"], "kind": activity_kind(p.get("theme")),
-                   "organiser": p.get("unit_name"), "tags": normalise_tags(None)}
+    registered = ed.external_ref("session", aid) if kind == "Rescheduled" else None
+    fields_ = activity_session_fields(kind, p, registered)
     held = parse_instant(p["starts_at"])
     day = local_date(held, settings_of(uow.rt).timezone).isoformat()
     fields_.update(origin_node=owner, record_id=slug, held_at=utc_iso(held), local_date=day,
@@ -681,25 +676,20 @@ def record_attendance_event(uow, event) -> dict | None:
     att_owner = att_id.split("/", 1)[0]
     act_owner, slug = aid.split("/", 1)
     shared = ed.shared_session(slug) if act_owner == me else None
-    if att_owner != me:
-        if shared is None:
-            return None
+    cause = (event.metadata or {}).get("causation_id")
+    route = attendance_route(me, att_owner, shared is not None, bool(cause) and ed.event_recorded(cause))
+    if route == "report":
         session = uow.get(StudySession, shared["session_id"])
         if report_node_attendance(session, att_owner, p["units"], event.version):
             uow.save(session)
             return {"session_id": session.id, "node": att_owner}
         return None
-    if shared is not None:
-        return None  # the organiser's own units attend its session as audience units
-    cause = (event.metadata or {}).get("causation_id")
-    if cause and ed.event_recorded(cause):
-        return None  # the exchange summing up participations recorded here: nothing to follow
-    ref = ed.external_ref("session", aid)
-    if ref is None:  # the attendance handled before the activity's Published: retried
-        raise RuleViolation("活动「%s」尚未登记" % aid)
+    if route is None:
+        return None
     today = today_of(uow.rt)
-    if parse_date(ref["local_date"]) > today:
-        return None  # recorded before the day: nothing to count yet
+    ref = attended_session(aid, ed.external_ref("session", aid), today)
+    if ref is None:
+        return None
     follower = uow.get(AttendanceFollowed, att_id) if uow.exists(AttendanceFollowed, att_id) \
         else AttendanceFollowed.blank(att_id)
     if not follower.follow(aid, p["units"], event.version):
@@ -846,7 +836,8 @@ def record_person_event(uow, event, kind: str) -> dict:
     member = uow.get(MemberMirror, person_id) if uow.exists(MemberMirror, person_id) \
         else MemberMirror.blank(person_id)
     member.merge(kind, event.version, p)
-    talk_taken = kind == "Promoted" and uow.exists(IntegrityTalk, IntegrityTalk.talk_id(person_id, p["effective_on"]))
+    talk_taken = kind == "Promoted" and uow.exists(IntegrityTalk,
+                                                   IntegrityTalk.talk_id(person_id, p["effective_on"]))
     programme = uow.get(YoungCadreProgramme, person_id) if uow.exists(YoungCadreProgramme, person_id) else None
     touched, talk_id = follow_person(member, kind, p, talk_taken=talk_taken, programme=programme,
                                      today=today_of(uow.rt), talk_due_days=st.talk_due_days,

@@ -1528,6 +1528,44 @@ def activity_kind(theme: str | None) -> str:
     return "theme_joint_study"
 
 
+def activity_session_fields(kind: str, payload: dict, registered: dict | None) -> dict:
+    """What a 活动联办 activity's ``JointActivity.Published`` / ``.Rescheduled`` says of the
+    session units here may join (the time aside): published, its title, the kind its
+    theme names (``activity_kind``), the organising unit's name; rescheduled, what was
+    registered stays (``registered``: the external session as recorded) - one handled
+    before its Published (two workers) is refused, so it is retried."""
+    if kind == "Rescheduled":
+        if registered is None:
+            raise RuleViolation("活动「%s」尚未登记" % payload["activity_id"])
+        return {k: registered[k] for k in ("title", "kind", "organiser", "tags")}
+    return {"title": payload["title"], "kind": activity_kind(payload.get("theme")),
+            "organiser": payload.get("unit_name"), "tags": normalise_tags(None)}
+
+
+def attendance_route(this_node: str, attendance_owner: str, shared_here: bool, caused_here: bool) -> str | None:
+    """How an exchange attendance record (``Attendance.Recorded`` / ``.Corrected``) is taken
+    here: ``"report"`` - another node's attendance at a session this node shared
+    (``shared_here``), reported on the session; ``"follow"`` - this node's attendance at an
+    activity, its units' participations kept in line with it; None - nothing to do: another
+    node's attendance elsewhere, this node's own units at its own shared session (they
+    attend as its audience), or the exchange summing up participations recorded here
+    (``caused_here``: the record was caused by an event of this node's log)."""
+    if attendance_owner != this_node:
+        return "report" if shared_here else None
+    if shared_here or caused_here:
+        return None
+    return "follow"
+
+
+def attended_session(activity_id: str, registered: dict | None, today: date) -> dict | None:
+    """The session an attendance this node follows counts for (``registered``: the
+    external session as recorded): None while its day has not come (nothing to count
+    yet); an attendance handled before the activity's Published is refused, to be retried."""
+    if registered is None:
+        raise RuleViolation("活动「%s」尚未登记" % activity_id)
+    return None if parse_date(registered["local_date"]) > today else registered
+
+
 def _nodes_attendance(units: list[dict]) -> list[dict]:
     return [{"unit_id": u["unit_id"], "unit_name": u.get("unit_name"), "attendees": int(u["attendees"])}
             for u in units]

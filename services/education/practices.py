@@ -121,7 +121,8 @@ def _units(conn, unit_id: str) -> dict[str, dict]:
 # -- 献一策 ---------------------------------------------------------------------------------------
 def require_suggestion_unit(conn, suggestion_id: str) -> str:
     """The unit a suggestion is for, or a 404 naming ``suggestion_id``."""
-    unit_id = conn.execute(select(suggestions.c.unit_id).where(suggestions.c.suggestion_id == suggestion_id)).scalar()
+    unit_id = conn.execute(select(suggestions.c.unit_id)
+                           .where(suggestions.c.suggestion_id == suggestion_id)).scalar()
     if unit_id is None:
         raise NotFound("建议「%s」不存在" % suggestion_id, {"suggestion_id": ["没有这条建议"]})
     return unit_id
@@ -174,7 +175,8 @@ def suggestion_summary(conn, unit_id: str, year: int) -> dict:
 # -- 典型案例通报 ---------------------------------------------------------------------------------
 def require_bulletin_scope(conn, bulletin_id: str) -> str:
     """The root of the subtree a bulletin went to, or a 404 naming ``bulletin_id``."""
-    unit_id = conn.execute(select(bulletins.c.scope_unit_id).where(bulletins.c.bulletin_id == bulletin_id)).scalar()
+    unit_id = conn.execute(select(bulletins.c.scope_unit_id)
+                           .where(bulletins.c.bulletin_id == bulletin_id)).scalar()
     if unit_id is None:
         raise NotFound("通报「%s」不存在" % bulletin_id, {"bulletin_id": ["没有这份通报"]})
     return unit_id

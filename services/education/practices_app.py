@@ -117,9 +117,9 @@ def record_case_study(uow, d):
     if not uow.exists(CaseBulletin, d["bulletin_id"]):
         raise NotFound("通报「%s」不存在" % d["bulletin_id"], {"bulletin_id": ["没有这份通报"]})
     bulletin = uow.get(CaseBulletin, d["bulletin_id"])
+    taken = uow.exists(CaseStudyReceipt, CaseStudyReceipt.receipt_id(bulletin.id, d["unit_id"]))
     r = CaseStudyReceipt.record(bulletin, d["unit_id"], d["studied_on"], today_of(uow.rt),
-                                d["headcount"], d["note"], uow.actor.user_id,
-                                taken=uow.exists(CaseStudyReceipt, CaseStudyReceipt.receipt_id(bulletin.id, d["unit_id"])))
+                                d["headcount"], d["note"], uow.actor.user_id, taken=taken)
     uow.save(r)
     return {"bulletin_id": bulletin.id, "unit_id": d["unit_id"], "studied_on": r.studied_on}
 

@@ -595,3 +595,24 @@ def test_a_bulletin_goes_below_its_issuer_and_fills_in_from_the_case():
         CaseStudyReceipt.record(b, "fin-s1", date(2026, 3, 2), date(2026, 3, 2), 5, "学了", "ua", taken=True)
     assert CaseStudyReceipt.record(b, "fin-s1", date(2026, 3, 2), date(2026, 3, 2), 5, "学了", "ua").studied_on \
         == "2026-03-02"
+
+
+def test_how_the_exchanges_activities_and_attendance_are_taken_here():
+    from services.education.domain import activity_session_fields, attendance_route, attended_session
+    published = {"activity_id": "city/a1", "title": "警示教育大会", "theme": "警示教育", "unit_name": "市纪委"}
+    assert activity_session_fields("Published", published, None) == {
+        "title": "警示教育大会", "kind": "warning_education", "organiser": "市纪委",
+        "tags": {"business_types": [], "posts": [], "risk_points": []}}
+    registered = {"title": "原题", "kind": "theme_joint_study", "organiser": "市纪委", "tags": {}, "local_date": "2026-03-02"}
+    assert activity_session_fields("Rescheduled", published, registered)["title"] == "原题"  # only the time moves
+    with pytest.raises(RuleViolation, match="尚未登记"):  # before its Published: retried
+        activity_session_fields("Rescheduled", published, None)
+    assert attendance_route("d", "city", shared_here=True, caused_here=False) == "report"
+    assert attendance_route("d", "city", shared_here=False, caused_here=False) is None
+    assert attendance_route("d", "d", shared_here=True, caused_here=False) is None   # its audience units
+    assert attendance_route("d", "d", shared_here=False, caused_here=True) is None   # summed up from here
+    assert attendance_route("d", "d", shared_here=False, caused_here=False) == "follow"
+    assert attended_session("city/a1", registered, date(2026, 3, 2)) is registered
+    assert attended_session("city/a1", registered, date(2026, 3, 1)) is None  # its day has not come
+    with pytest.raises(RuleViolation, match="尚未登记"):
+        attended_session("city/a1", None, date(2026, 3, 2))
