@@ -441,6 +441,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    if args.districts is not None:
+        from tooling.citydemo import run_city_demo
+        return run_city_demo(args.districts, check=args.check, base_port=args.base_port,
+                             prefix=args.prefix, services=args.services,
+                             year_share=args.year_share, seed=args.seed, keep=args.keep,
+                             api=args.api)
     from tooling.demo import run_demo  # requests and the scenario: only for this command
     return run_demo(check=args.check, base_port=args.base_port, prefix=args.prefix,
                     keep=args.keep, services=args.services, api=args.api)
@@ -559,6 +565,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--services", nargs="*", default=None,
                    help="services per node (default: units and exchange)")
     p.add_argument("--api", help=federation_cli.API_HELP)
+    p.add_argument("--districts", type=int, default=None, metavar="N",
+                   help="instead: a city and N districts (district-01 …), each with a seeded "
+                        "year loaded (tooling/citydemo.py); ports base-port + 5 × node + 1…4")
+    p.add_argument("--year-share", type=float, default=0.02,
+                   help="with --districts: share of a full district year (1 = 300 units, "
+                        "3,000 members; default 0.02)")
+    p.add_argument("--seed", type=int, default=13, help="with --districts: the years' seed")
     p.set_defaults(func=cmd_demo)
     return parser
 
