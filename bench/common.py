@@ -498,15 +498,37 @@ def scratch_vhost(suite: str) -> tuple[str, str]:
     import requests
     name = "%s-%s-%s" % (PREFIX.replace("_", "-"), suite, uuid.uuid4().hex[:8])
     auth = ("guest", "guest")
-    requests.put("%s/vhosts/%s" % (RABBIT_API, name), auth=auth, timeout=10).raise_for_status()
-    requests.put("%s/permissions/%s/guest" % (RABBIT_API, name), auth=auth, timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    for url, body in (("%s/vhosts/%s" % (RABBIT_API, name), None),
+                      ("%s/permissions/%s/guest" % (RABBIT_API, name),
+                       {"configure": ".*", "write": ".*", "read": ".*"})):
+        _management(lambda: requests.put(url, auth=auth, timeout=60, json=body).raise_for_status())
     return name, AMQP.rstrip("/") + "/" + name
 
 
-def drop_vhost(name: str) -> None:
+def _management(call, attempts: int = 3):
+    """A call of the broker's management API, retried: on a loaded machine it has taken
+    longer than 10 s to answer (a full-scale run then failed before or after measuring)."""
     import requests
-    requests.delete("%s/vhosts/%s" % (RABBIT_API, name), auth=("guest", "guest"), timeout=10)
+    for attempt in range(attempts):
+        try:
+            return call()
+        except requests.RequestException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(2 * (attempt + 1))
+
+
+def drop_vhost(name: str) -> None:
+    """Remove a scratch vhost; if the loaded broker's management API still does not
+    answer, the run keeps its figures and says which vhost is left to remove by hand."""
+    import sys
+
+    import requests
+    try:
+        _management(lambda: requests.delete("%s/vhosts/%s" % (RABBIT_API, name),
+                                            auth=("guest", "guest"), timeout=60))
+    except requests.RequestException as exc:
+        print("bench: could not remove vhost %s (%s); remove it by hand" % (name, exc), file=sys.stderr)
 
 
 # -- the machine -------------------------------------------------------------------------------
