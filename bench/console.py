@@ -526,7 +526,7 @@ def run_pages(var_dir: str = "var", only=None) -> dict:
     from pathlib import Path
 
     from services.supervision.application import app as sv_app
-    from services.supervision.settings import Settings, register
+    from services.supervision.settings import Settings
     from services.units.application import app as units_app
     from shared.auth import UserDirectory
     from shared.db import drop_database, make_engine
@@ -541,14 +541,13 @@ def run_pages(var_dir: str = "var", only=None) -> dict:
     try:
         engines = [make_engine(units_url), make_engine(sv_url)]
         units_rt = Runtime(engines[0], units_app.projections, NODE, "units")
-        sv_rt = Runtime(engines[1], sv_app.projections, NODE, "supervision")
+        sv_rt = Runtime(engines[1], sv_app.projections, NODE, "supervision", settings=Settings())
         t0 = time.perf_counter()
         cache = SeedCache(Path(var_dir))
         seeded = cache.restore({"units": units_url, "supervision": sv_url})
         if seeded is None:
             units_rt.create_schema()
             sv_rt.create_schema()
-            register(engines[1], Settings())
             for url in (units_url, sv_url):  # not measured: need not wait for the WAL flush
                 synchronous_commit(url, "off")
             seeded = seed(units_rt, sv_rt, rng)

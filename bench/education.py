@@ -73,8 +73,7 @@ def seed(url: str, node_url: str, today: str, members: int = MEMBERS) -> dict[st
     from shared.uow import Runtime
 
     engine = make_engine(url)
-    rt = Runtime(engine, app.projections, NODE, "education")
-    rt.settings = EducationSettings()
+    rt = Runtime(engine, app.projections, NODE, "education", settings=EducationSettings())
     rt.create_schema()
     prepare(rt.store, rt.projections, rt.inline_checkpoint)  # as EventSourcing.setup does
     actor = system_actor(NODE)

@@ -116,7 +116,8 @@ def run(var_dir, only=None) -> dict:
     from services.exchange.domain import Experience
     from services.exchange.federation import INBOX_QUEUE
     from tooling.localnet import LocalNetwork
-    from services.exchange.service import ExchangeService, ExchangeStore
+    from services.exchange.service import ExchangeService
+    from shared.service import EventSourcing
     from shared.auth import Actor
     from shared.events import StoredEvent
     from shared import config
@@ -139,7 +140,7 @@ def run(var_dir, only=None) -> dict:
         c = ServiceContainer(ExchangeService, net[node_id].config)
         c.start()
         containers[node_id] = c
-        return get_extension(c, ExchangeStore)
+        return get_extension(c, EventSourcing)
 
     figures = {}
     started = time.monotonic()
@@ -171,7 +172,7 @@ def run(var_dir, only=None) -> dict:
                             exp.share("all", [])
                             save_and_share(uow, exp)
                 with district.runtime.read() as conn:
-                    head = district.federation.outbox_head(conn)
+                    head = district.runtime.ext.federation.outbox_head(conn)
                 # let the district finish publishing them (the burst is not what is measured)
                 deadline = time.monotonic() + 120
                 while time.monotonic() < deadline:

@@ -99,7 +99,7 @@ def _publish(nodes: dict, plan: list[tuple[str, int, str]]) -> None:
                                  ev.schema_version, ev.data(), meta)
                         for k, ev in enumerate(pending)]
             stored = uow.append_events(new, writer=Federation._batch_writer(uow.conn, new))
-            store.runtime.federation.stage(uow, stored)
+            store.runtime.ext.federation.stage(uow, stored)
 
 
 def _seed_units(store, origin: str) -> None:
@@ -217,7 +217,8 @@ def run(var_dir: str = "var") -> dict:
     from bench.common import scratch_database
     from services.exchange.federation import outbox
     from tooling.localnet import LocalNetwork
-    from services.exchange.service import ExchangeService, ExchangeStore
+    from services.exchange.service import ExchangeService
+    from shared.service import EventSourcing
     from shared import config
     from shared.db import drop_database, make_engine
 
@@ -249,7 +250,7 @@ def run(var_dir: str = "var") -> dict:
             c = ServiceContainer(ExchangeService, net[origin].config)
             c.start()
             containers.append(c)
-            stores[origin] = get_extension(c, ExchangeStore)
+            stores[origin] = get_extension(c, EventSourcing)
             _seed_units(stores[origin], origin)
         plan = []
         for i in range(PER_ORIGIN + CITY_ONLY):

@@ -328,7 +328,7 @@ def run(var_dir: str = "var", only=None) -> dict:
     import tempfile
 
     from services.supervision.application import app
-    from services.supervision.settings import Settings, register
+    from services.supervision.settings import Settings
     from shared.db import drop_database, make_engine
     from shared.uow import Runtime
 
@@ -347,9 +347,9 @@ def run(var_dir: str = "var", only=None) -> dict:
             # for the WAL flush (set back before anything is timed)
             synchronous_commit(url, "off")
             engine = make_engine(url)
-            rt = Runtime(engine, app.projections, NODE, "supervision", clock=clock)
+            rt = Runtime(engine, app.projections, NODE, "supervision", clock=clock,
+                         settings=Settings())
             rt.create_schema()
-            register(engine, Settings())
             seeded = seed(rt, clock, random.Random(20240415))
             engine.dispose()
             synchronous_commit(url, None)
@@ -357,7 +357,7 @@ def run(var_dir: str = "var", only=None) -> dict:
         clock.at(END, 600)  # where the quarter ends (seed's last commands)
         seed_s = time.perf_counter() - t0
         engine = make_engine(url)
-        rt = Runtime(engine, app.projections, NODE, "supervision", clock=clock)
+        rt = Runtime(engine, app.projections, NODE, "supervision", clock=clock, settings=Settings())
         if wanted(only, "asof_rebuild_events_per_s"):
             asof = measure_asof(rt)
         if wanted(only, "dashboard_p99_ms"):

@@ -324,22 +324,26 @@ class Aggregate:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     @classmethod
-    def from_snapshot(cls, state: dict) -> "Aggregate":
+    def resume(cls, id: str, version: int, state: dict | None = None) -> "Aggregate":
+        """The aggregate as it stands at ``version`` of its stream, with no pending events,
+        without replaying it: from a snapshot's ``state`` (its public attributes), or bare
+        when the caller needs only the version to append after (a mirror of another
+        service's stream, which keeps the source's version numbers)."""
         agg = cls.__new__(cls)
-        agg.__dict__.update(state)
-        agg._pending = []
+        if state:
+            agg.__dict__.update(state)
+        agg.id, agg.version, agg._pending = id, version, []
         return agg
+
+    @classmethod
+    def from_snapshot(cls, state: dict) -> "Aggregate":
+        return cls.resume(state["id"], state["version"], state)
 
     # -- replay ----------------------------------------------------------------------
     @classmethod
     def replay(cls, id: str, rows: Iterable[tuple[str, int, dict]], start: "Aggregate | None" = None):
         """Rebuild from ``(event_type, version, payload)`` rows (already upcast)."""
-        agg = start
-        if agg is None:
-            agg = cls.__new__(cls)
-            agg.id = id
-            agg.version = 0
-            agg._pending = []
+        agg = start if start is not None else cls.resume(id, 0)
         types = EVENT_TYPES
         new = object.__new__
         for event_type, version, payload in rows:

@@ -107,8 +107,19 @@ class Steps:
 
 
 class Application:
-    def __init__(self, service: str, unit_path: UnitPath | None = None):
+    """One service's declaration: its commands and queries, projections, read ports, and
+    the one home of what is its own - ``settings`` (a callable from the nameko config to
+    the settings value, e.g. a class's ``from_config``: parsed once per container before
+    anything starts, so a wrong value stops the service naming its key; then
+    ``uow.rt.settings`` / ``rt.settings``) and ``extensions`` (``@app.extension(name)``:
+    process resources - threads, files, clients, gauges - built once per container after
+    the runtime, in declaration order; then ``rt.ext.<name>``, ``self.store.ext.<name>``)."""
+
+    def __init__(self, service: str, unit_path: UnitPath | None = None,
+                 settings: Callable[[dict], object] | None = None):
         self.service = service
+        self.settings = settings
+        self.extensions: dict[str, Callable] = {}
         self.operations: dict[str, Operation] = {}
         self.projections: list = []
         self._unit_path = unit_path
@@ -155,6 +166,21 @@ class Application:
         for name, factory in self.read_ports.items():
             setattr(uow, name, factory(uow.conn))
         return uow
+
+    def extension(self, name: str):
+        """Declare ``fn(host) -> value`` (host: ``shared.service.ExtensionHost``) as the
+        extension ``rt.ext.<name>``; the host also takes the threads it runs from start to
+        stop (``host.thread``) and what to do at stop (``host.on_stop``)."""
+        def deco(fn):
+            if name in self.extensions:
+                raise ValueError("extension %s declared twice" % name)
+            self.extensions[name] = fn
+            return fn
+        return deco
+
+    def load_settings(self, cfg: dict | None = None):
+        """The service's settings read from ``cfg`` (None for a service that has none)."""
+        return None if self.settings is None else self.settings(cfg or {})
 
     def unit_path_resolver(self, fn: UnitPath) -> UnitPath:
         self._unit_path = fn

@@ -1,14 +1,20 @@
 """nameko glue: the one place where the kernel meets nameko.
 
 * ``EventSourcing`` - a DependencyProvider. ``setup()`` does the I/O once per
-  container (engine, schema, projection catch-up, user directory); ``start()`` runs the
-  outbox relay as a managed thread; each worker gets a small ``ServiceApi``.
+  container (the service's settings, engine, schema, projection catch-up, user
+  directory, then the service's extensions); ``start()`` runs the outbox relay and the
+  extensions' threads as managed threads; each worker gets a small ``ServiceApi``. No
+  service subclasses it: what is a service's own is declared on its ``Application``
+  (``settings=``, ``@app.extension``) and reaches workers as ``self.store.settings`` /
+  ``self.store.ext.<name>`` and commands as ``uow.rt.settings`` / ``uow.rt.ext.<name>``.
 * ``NodeService`` - the base of every service class. From the service's
   ``Application`` it derives one RPC method per command and query, the HTTP routes
   ``POST /api/<command>`` and ``GET /api/<query>``, ``/openapi.json`` (their OpenAPI
   document), ``/health`` and ``/metrics``.
   A service class is then only its name, its application and its event handlers.
 * ``idempotent`` - wraps an ``@event_handler`` so each event is handled once.
+* ``MirrorsUnits`` - the mixin that keeps a service's copy of the unit tree
+  (``shared.unittree``) from the units service's events, with its catch-up timer.
 
 Why commits happen inside the entrypoint and not in ``worker_result``: nameko sends
 the RPC reply / HTTP response *before* calling ``worker_result``, so committing there
@@ -24,11 +30,12 @@ import logging
 import threading
 import time
 
-from nameko.exceptions import deserialize_to_instance
-from nameko.events import EventHandler
+from nameko.dependency_providers import Config
+from nameko.events import EventHandler, event_handler
+from nameko.exceptions import UnknownService, deserialize_to_instance
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
-from nameko.timer import Timer
+from nameko.rpc import RpcProxy, rpc
+from nameko.timer import Timer, timer
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
@@ -46,6 +53,7 @@ from shared.metrics import ServiceMetrics
 from shared.projections import prepare
 from shared.relay import Relay
 from shared.store import dead_letters
+from shared.unittree import UnitMirror, record_unit_event
 from shared.uow import Runtime
 
 log = logging.getLogger(__name__)
@@ -64,6 +72,10 @@ class ServiceApi:
         self.metrics: ServiceMetrics = provider.metrics
         self.users: UserDirectory = provider.users
         self.node_id: str = provider.runtime.node_id
+        self.settings = provider.runtime.settings  # the service's own (Application(settings=))
+        self.ext = provider.runtime.ext            # and its extensions (@app.extension)
+        self.config: dict = provider.container.config
+        self.context: dict = worker_ctx.data       # the worker's context data (headers)
 
     @property
     def correlation_id(self) -> str | None:
@@ -101,11 +113,44 @@ class ServiceApi:
         return system_actor(self.node_id, "system:%s" % self.app.service)
 
 
+class ExtensionHost:
+    """What an extension's factory (``@app.extension(name)``) is given, once per container:
+    the built runtime (its settings, the extensions declared before it), the config and
+    the metrics; and where it hands over threads and stop hooks, so no service subclasses
+    the provider to run one."""
+
+    def __init__(self, provider: "EventSourcing"):
+        self._provider = provider
+        self.runtime: Runtime = provider.runtime
+        self.config: dict = provider.container.config
+        self.metrics: ServiceMetrics = provider.metrics
+        self.settings = provider.runtime.settings
+        self.ext = provider.runtime.ext
+        self.node_id: str = provider.runtime.node_id
+        self.threads: list[tuple[str, object, float]] = []
+        self.stop_hooks: list = []
+
+    def stopping(self) -> bool:
+        """True once the container stops: a thread's loop ends when it is."""
+        return self._provider._stopping
+
+    def thread(self, identifier: str, run, join_seconds: float = 0.0) -> None:
+        """Run ``run()`` as a managed thread from ``start``; at stop, wait up to
+        ``join_seconds`` for it to finish what it is doing (0: do not wait)."""
+        self.threads.append((identifier, run, join_seconds))
+
+    def on_stop(self, fn) -> None:
+        """Call ``fn()`` at stop, after ``stopping()`` turned true (e.g. to wake a thread)."""
+        self.stop_hooks.append(fn)
+
+
 class EventSourcing(DependencyProvider):
     def setup(self):
         cfg = self.container.config
         self.app: Application = self.container.service_cls.app
         service = self.container.service_name
+        # read and checked before anything else: a wrong value stops the service here
+        settings = self.app.load_settings(cfg)
         # one registry per container: two containers in one process must not collide
         self.metrics = ServiceMetrics(service)
         self.metrics.declare(
@@ -114,7 +159,8 @@ class EventSourcing(DependencyProvider):
             consumers=["%s.%s" % (service, ep.method_name) for ep in self.container.entrypoints
                        if isinstance(ep, EventHandler)])
         self.engine = make_engine(config.database_url(service, cfg))
-        self.runtime = Runtime(self.engine, self.app.projections, config.node_id(cfg), service)
+        self.runtime = Runtime(self.engine, self.app.projections, config.node_id(cfg), service,
+                               settings=settings)
         self.runtime.create_schema()
         prepare(self.runtime.store, self.runtime.projections, self.runtime.inline_checkpoint)
         self.users = UserDirectory(make_engine(config.node_database_url(cfg)), config.node_id(cfg),
@@ -133,6 +179,11 @@ class EventSourcing(DependencyProvider):
                                on_connection=self.metrics.connection("relay"))
             self.metrics.probe("relay_lag", self._relay_lag,
                                (self.metrics.relay_lag_events, self.metrics.relay_lag_seconds))
+        # the service's extensions, last: each may use the whole runtime and those before it
+        self.host = ExtensionHost(self)
+        self._ext_threads: list = []
+        for name, factory in self.app.extensions.items():
+            setattr(self.runtime.ext, name, factory(self.host))
 
     def _relay_lag(self) -> None:
         lag_events, lag_seconds = self.relay.lag()
@@ -145,6 +196,8 @@ class EventSourcing(DependencyProvider):
         if self.relay is not None:
             self._relay_thread = self.container.spawn_managed_thread(self._run_relay,
                                                                      identifier="relay")
+        self._ext_threads = [(self.container.spawn_managed_thread(run, identifier=identifier), join)
+                             for identifier, run, join in self.host.threads]
 
     # -- readiness (GET /health/ready): can this process do its work right now? -----------
     READY_CACHE_SECONDS = 1.0  # a probe storm costs one round of checks a second
@@ -212,6 +265,16 @@ class EventSourcing(DependencyProvider):
     def stop(self):
         self._stopping = True
         self._wake.set()
+        for hook in self.host.stop_hooks:
+            hook()
+        # let the extensions' threads finish what they are doing (a batch being applied
+        # commits or rolls back as a whole either way, but a clean stop does not leave it
+        # to a kill)
+        import eventlet
+        for gt, join in self._ext_threads:
+            if join > 0:
+                with eventlet.Timeout(join, False):
+                    gt.wait()
 
     def kill(self):
         self.stop()
@@ -419,3 +482,92 @@ def idempotent(fn):
     def wrapper(self, body):
         return handle_once(self, fn.__name__, body, lambda uow, event: fn(self, event, uow))
     return wrapper
+
+
+# -- the unit mirror of every service but units (shared.unittree holds what it records) -------
+CATCHUP_PAGE = 500
+
+
+def catch_up_units(service, fetch, checkpoint: dict) -> int:
+    """Mirror every unit event the units service has and this mirror lacks.
+
+    ``fetch(after, limit)`` returns the units service's ``Unit.*`` events after a log
+    position, oldest first, as its relay publishes them (its ``unit_events`` RPC). In log
+    order a parent always comes before its children and version N before N+1, so what
+    the live queue could not place (a parent not mirrored yet, a queue declared after the
+    event was published and so never given it) is placed here. Each event goes through
+    the same consumer (``<service>.mirror_units``, tracked by event id): a live copy
+    arriving later is skipped as a repeat. ``checkpoint["after"]`` - the position up to
+    which everything is mirrored - only moves past an event once it is; returns how many
+    events were recorded."""
+    rt = service.store.runtime
+    recorded = 0
+    while True:
+        page = fetch(checkpoint.get("after", 0), CATCHUP_PAGE)
+        for body in page:
+            unit_id = body["payload"]["unit_id"]
+            with rt.read() as conn:
+                current = rt.store.stream_version(conn, UnitMirror.stream_id_for(unit_id))
+            if current < body["version"]:
+                handle_once(service, "mirror_units", body, record_unit_event)  # raises: next time
+                recorded += 1
+            checkpoint["after"] = body["position"]
+        if len(page) < CATCHUP_PAGE:
+            return recorded
+
+
+class MirrorsUnits:
+    """Mixin for a service class: keeps the local unit directory in step with units.
+
+    Services using it add ``unit_directory_projection()`` to their projections and pass
+    ``directory_path`` as their application's ``unit_path``. One queue bound to
+    ``Unit.*`` receives every unit event; ``requeue_on_error`` retries one that came
+    too early (see ``record_unit_event``).
+
+    Catch-up. The queue alone can leave a unit missing for ever: a service whose queue
+    is declared after units published (started later, or for the first time) never gets
+    those messages, and one whose parent stayed missing is dead-lettered in the end. So
+    a timer asks the units service for what it has (``catch_up_units``): every second
+    until it has answered once since start, then every ``UNIT_MIRROR_CATCHUP_SECONDS``
+    (default 60; the cost is one indexed read when nothing is new).
+    """
+
+    units_feed = RpcProxy("units")
+    unit_mirror_config = Config()
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        app = cls.__dict__.get("app")
+        if app is not None and "unit_mirror" not in app.extensions:
+            # where the catch-up has got to: per container, as every extension
+            app.extension("unit_mirror")(
+                lambda host: {"after": 0, "next": 0.0, "answered": False})
+
+    @event_handler("units", "Unit.*", requeue_on_error=True)
+    def mirror_units(self, body):
+        handle_once(self, "mirror_units", body, record_unit_event)
+
+    @timer(interval=1)
+    def catch_up_unit_mirror(self):
+        import eventlet
+        state = self.store.ext.unit_mirror
+        now = time.monotonic()
+        if now < state["next"]:
+            return
+        every = float(self.unit_mirror_config.get("UNIT_MIRROR_CATCHUP_SECONDS") or 60)
+        state["next"] = now + (every if state["answered"] else 1.0)
+
+        def fetch(after, limit):
+            with eventlet.Timeout(10):
+                return self.units_feed.unit_events(after, limit)
+        try:
+            recorded = catch_up_units(self, fetch, state)
+        except (UnknownService, eventlet.Timeout) as exc:
+            log.info("unit mirror: the units service does not answer yet (%r); asking again", exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - the next tick tries again
+            log.warning("unit mirror catch-up failed, retried: %r", exc)
+            return
+        state["answered"] = True
+        if recorded:
+            log.info("unit mirror: caught up %d unit event(s) from the units service", recorded)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from nameko.events import event_handler
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, select
 
 from shared.aggregate import Aggregate, IdStr, NonEmptyStr, OneOf
@@ -232,102 +231,9 @@ def record_unit_event(uow, event: StoredEvent) -> None:
             and directory_path(uow.conn, p["parent_id"]) is None:
         raise MirrorBehind("单位「%s」：上级单位「%s」尚未同步" % (unit_id, p["parent_id"]))
     kind = event.event_type.split(".", 1)[1]
-    m = UnitMirror.__new__(UnitMirror)
-    m.id, m.version, m._pending = unit_id, current, []
+    m = UnitMirror.resume(unit_id, current)
     m.trigger(getattr(UnitMirror, kind), **event.payload)
     uow.save(m)
 
 
-# -- catching up with the units service (what the queue alone cannot give) ---------------------
-import logging  # noqa: E402 - kept with the only code that uses them
-import time  # noqa: E402
-
-from nameko.dependency_providers import Config  # noqa: E402
-from nameko.exceptions import UnknownService  # noqa: E402
-from nameko.rpc import RpcProxy  # noqa: E402
-from nameko.timer import timer  # noqa: E402
-
-log = logging.getLogger(__name__)
-UNIT_EVENT_TYPES = tuple("Unit.%s" % e for e in UNIT_EVENTS)
-CATCHUP_PAGE = 500
-
-
-def catch_up_units(service, fetch, checkpoint: dict) -> int:
-    """Mirror every unit event the units service has and this mirror lacks.
-
-    ``fetch(after, limit)`` returns the units service's ``Unit.*`` events after a log
-    position, oldest first, as its relay publishes them (its ``unit_events`` RPC). In log
-    order a parent always comes before its children and version N before N+1, so what
-    the live queue could not place (a parent not mirrored yet, a queue declared after the
-    event was published and so never given it) is placed here. Each event goes through
-    the same consumer (``<service>.mirror_units``, tracked by event id): a live copy
-    arriving later is skipped as a repeat. ``checkpoint["after"]`` - the position up to
-    which everything is mirrored - only moves past an event once it is; returns how many
-    events were recorded."""
-    from shared.service import handle_once
-    rt = service.store.runtime
-    recorded = 0
-    while True:
-        page = fetch(checkpoint.get("after", 0), CATCHUP_PAGE)
-        for body in page:
-            unit_id = body["payload"]["unit_id"]
-            with rt.read() as conn:
-                current = rt.store.stream_version(conn, UnitMirror.stream_id_for(unit_id))
-            if current < body["version"]:
-                handle_once(service, "mirror_units", body, record_unit_event)  # raises: next time
-                recorded += 1
-            checkpoint["after"] = body["position"]
-        if len(page) < CATCHUP_PAGE:
-            return recorded
-
-
-class MirrorsUnits:
-    """Mixin for a service class: keeps the local unit directory in step with units.
-
-    Services using it add ``unit_directory_projection()`` to their projections and pass
-    ``directory_path`` as their application's ``unit_path``. One queue bound to
-    ``Unit.*`` receives every unit event; ``requeue_on_error`` retries one that came
-    too early (see ``record_unit_event``).
-
-    Catch-up. The queue alone can leave a unit missing for ever: a service whose queue
-    is declared after units published (started later, or for the first time) never gets
-    those messages, and one whose parent stayed missing is dead-lettered in the end. So
-    a timer asks the units service for what it has (``catch_up_units``): every second
-    until it has answered once since start, then every ``UNIT_MIRROR_CATCHUP_SECONDS``
-    (default 60; the cost is one indexed read when nothing is new).
-    """
-
-    units_feed = RpcProxy("units")
-    unit_mirror_config = Config()
-
-    @event_handler("units", "Unit.*", requeue_on_error=True)
-    def mirror_units(self, body):
-        from shared.service import handle_once
-        handle_once(self, "mirror_units", body, record_unit_event)
-
-    @timer(interval=1)
-    def catch_up_unit_mirror(self):
-        import eventlet
-        rt = self.store.runtime
-        state = rt.__dict__.setdefault("unit_mirror_catchup", {"after": 0, "next": 0.0,
-                                                               "answered": False})
-        now = time.monotonic()
-        if now < state["next"]:
-            return
-        every = float(self.unit_mirror_config.get("UNIT_MIRROR_CATCHUP_SECONDS") or 60)
-        state["next"] = now + (every if state["answered"] else 1.0)
-
-        def fetch(after, limit):
-            with eventlet.Timeout(10):
-                return self.units_feed.unit_events(after, limit)
-        try:
-            recorded = catch_up_units(self, fetch, state)
-        except (UnknownService, eventlet.Timeout) as exc:
-            log.info("unit mirror: the units service does not answer yet (%r); asking again", exc)
-            return
-        except Exception as exc:  # noqa: BLE001 - the next tick tries again
-            log.warning("unit mirror catch-up failed, retried: %r", exc)
-            return
-        state["answered"] = True
-        if recorded:
-            log.info("unit mirror: caught up %d unit event(s) from the units service", recorded)
+UNIT_EVENT_TYPES = tuple("Unit.%s" % e for e in UNIT_EVENTS)  # what a mirror records

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Callable, Iterable, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,16 +32,30 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class Extensions(SimpleNamespace):
+    """``rt.ext``: a service's extensions by name (``rt.ext.federation``), each built once
+    per container from its ``Application``'s declaration (``@app.extension``)."""
+
+    def get(self, name: str, default=None):
+        """The extension, or ``default`` where it is not built (a runtime made by hand:
+        tests, scripts; a command that works without it asks this way)."""
+        return self.__dict__.get(name, default)
+
+
 class Runtime:
     """What one service needs to run units of work against its database.
 
     Built once per service container (in a DependencyProvider's ``setup``) and shared
     by every worker; holds no per-request state.
+
+    ``settings`` and ``ext`` are the one home of what is the service's own: its settings
+    (``Application(settings=...)``, parsed from the config at start-up) and its extensions
+    (``rt.ext.<name>``). A runtime made by hand is given the settings its commands read.
     """
 
     def __init__(self, engine: Engine, projections: Iterable[Projection] = (),
                  node_id: str = "local", service: str = "",
-                 clock: Callable[[], datetime] = utc_now, extra_metadata=()):
+                 clock: Callable[[], datetime] = utc_now, extra_metadata=(), settings=None):
         self.engine = engine
         self.store = EventStore(engine)
         self.projections = list(projections)
@@ -52,6 +67,8 @@ class Runtime:
         # (wakes the relay, counts metrics); must not raise
         self.after_commit: list[Callable[[list[StoredEvent]], None]] = []
         self.inline_checkpoint = "inline:%s" % (service or "default")
+        self.settings = settings
+        self.ext = Extensions()
 
     def create_schema(self) -> None:
         mds = {id(t.metadata): t.metadata for p in self.projections for t in p.tables}

@@ -60,7 +60,7 @@ class EducationApplication(Application):
         self.retry_on_conflict: set[str] = set()
 
     def execute(self, rt, name, data, actor, *args, **kwargs):
-        batcher = getattr(rt, "checkin_batcher", None)
+        batcher = rt.ext.get("checkin_batcher")  # only under nameko (service.py)
         if name == "check_in" and batcher is not None and batcher.running:
             # validated and role-checked here, recorded by the group commit (burst.py)
             op = self.operation(name, "command")
@@ -80,7 +80,8 @@ class EducationApplication(Application):
         raise AssertionError("unreachable")
 
 
-app = EducationApplication("education", unit_path=directory_path)
+app = EducationApplication("education", unit_path=directory_path,
+                           settings=EducationSettings.from_config)
 UNIT_DIRECTORY = unit_directory_projection()
 app.projections = [UNIT_DIRECTORY, *pr.PROJECTIONS]
 app.read_port("education", q.EducationReadPort)
@@ -93,12 +94,9 @@ def runtime_query(name, schema, roles=ANY_ROLE, scope=None):
 
 # -- helpers -------------------------------------------------------------------------------------
 def settings_of(rt) -> EducationSettings:
-    """The service's settings ride on the runtime (``service.EducationSourcing`` puts
-    them there from the nameko config); a bare runtime (scripts) reads the environment."""
-    settings = getattr(rt, "settings", None)
-    if settings is None:
-        settings = rt.settings = EducationSettings.from_config()
-    return settings
+    """The service's settings (``Application(settings=EducationSettings.from_config)``, read
+    from the nameko config at start-up; a runtime made by hand is given them)."""
+    return rt.settings
 
 
 def today_of(rt) -> date:

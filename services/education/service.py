@@ -8,47 +8,30 @@ import logging
 from nameko.events import event_handler
 from nameko.timer import timer
 
-from shared.service import EventSourcing, NodeService, idempotent
-from shared.unittree import MirrorsUnits
+from shared.service import MirrorsUnits, NodeService, idempotent
 
 from services.education.application import (
     ROUTINES, app, check_in_alone, record_activity_event, record_attendance_event,
     record_case_event, record_check_ins, record_person_event, record_risk_point_event,
 )
 from services.education.burst import CheckInBatcher
-from services.education.settings import EducationSettings
 
 log = logging.getLogger(__name__)
 
 
-class EducationSourcing(EventSourcing):
-    """The kernel's provider, plus this service's settings on the runtime, where
-    commands (``uow.rt``) and runtime queries read them (parsed at start-up, so a bad
-    ladder or calendar stops the service with the key's name), and the check-in group
-    commit (``burst.py``) running as a managed thread."""
-
-    def setup(self):
-        super().setup()
-        self.runtime.settings = EducationSettings.from_config(self.container.config)
-        rt = self.runtime
-        rt.checkin_batcher = CheckInBatcher(rt, record_check_ins, lambda item: check_in_alone(rt, item))
-        self._batcher_stop = False
-
-    def start(self):
-        super().start()
-        self.container.spawn_managed_thread(
-            lambda: self.runtime.checkin_batcher.run(lambda: self._batcher_stop),
-            identifier="checkin-batcher")
-
-    def stop(self):
-        self._batcher_stop = True
-        super().stop()
+@app.extension("checkin_batcher")
+def _checkin_batcher(host) -> CheckInBatcher:
+    """The check-in group commit (``burst.py``), running as a managed thread; commands reach
+    it as ``rt.ext.checkin_batcher``."""
+    rt = host.runtime
+    batcher = CheckInBatcher(rt, record_check_ins, lambda item: check_in_alone(rt, item))
+    host.thread("checkin-batcher", lambda: batcher.run(host.stopping))
+    return batcher
 
 
 class EducationService(MirrorsUnits, NodeService):
     name = "education"
     app = app
-    store = EducationSourcing()
     timer_routines = ROUTINES  # what the timer runs (metered apart from users' commands)
 
     # requeue_on_error: a failed transaction (the store busy, the database restarting)

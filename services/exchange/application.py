@@ -45,8 +45,9 @@ app.projections = PROJECTIONS
 
 # -- helpers ---------------------------------------------------------------------------
 def fed(uow_or_rt):
+    """This node's federation (``rt.ext.federation``, built by the service at start-up)."""
     rt = getattr(uow_or_rt, "rt", uow_or_rt)
-    federation = getattr(rt, "federation", None)
+    federation = rt.ext.get("federation")
     if federation is None:
         raise RuntimeError("交流服务未配置联盟信息，暂时无法处理")
     return federation

@@ -263,8 +263,8 @@ def _rows_by_seq(conn, key_col, value_col, seqs) -> dict:
 class Federation:
     """This node's side of federation for one exchange-service container.
 
-    Attached to the kernel ``Runtime`` as ``runtime.federation`` so that command
-    functions (which receive only the unit of work) can stage what they share.
+    The runtime's extension ``rt.ext.federation`` (``services.exchange.service``), so that
+    command functions (which receive only the unit of work) can stage what they share.
     """
 
     def __init__(self, runtime, node_id: str, level: str, parent: str | None, key,

@@ -1,10 +1,12 @@
 """The exchange nameko service (五联五互): the kernel's service plus federation.
 
-``ExchangeStore`` extends the kernel's ``EventSourcing`` provider rather than sitting
-beside it: nameko sets all extensions up concurrently, and federation needs the
-runtime (engine, projections) that ``EventSourcing.setup`` builds, so it is done in the
-same ``setup``, after it. ``start`` adds two managed threads to the kernel's relay: the
-outbox publisher and the inbox consumer (``services.exchange.federation``).
+Federation is four extensions of the application (``@app.extension``), which the
+kernel's ``EventSourcing`` provider builds once per container after its runtime - nameko
+sets a container's providers up concurrently, and federation needs the runtime (engine,
+projections) first: ``federation`` (``rt.ext.federation``: identity, keys, peers), the
+outbox ``publisher`` and the inbox ``consumer`` (``services.exchange.federation``) and
+``anchoring`` (``services.exchange.anchors``), the last three with a managed thread each
+beside the kernel's relay.
 
 Settings (nameko config keys, with defaults):
 
@@ -43,110 +45,107 @@ from shared.errors import Forbidden, QinglianError, Unauthenticated
 from shared.federation.feed import FeedRefused
 from shared.federation.keys import init_this_node, load_or_create_node_key, node_registry
 from shared.http import http
-from shared.service import (
-    EventSourcing, NodeService, ServiceApi, bearer_token, idempotent, json_response,
-)
-from shared.unittree import MirrorsUnits
+from shared.service import MirrorsUnits, NodeService, bearer_token, idempotent, json_response
 
 log = logging.getLogger(__name__)
 
 REGISTER_INTERVAL_S = 600  # the unit register goes up only when it changed
 
 
-class ExchangeApi(ServiceApi):
-    """``self.store`` in an exchange worker: the kernel's API plus ``federation``."""
+# -- federation: this node's extensions, built once per container after the kernel's
+# runtime (nameko sets up a container's providers concurrently, and federation needs the
+# runtime's engine and projections, so it is not a provider of its own)
+@app.extension("federation")
+def _federation(host) -> Federation:
+    """``rt.ext.federation``: this node's identity, keys and peers; command functions stage
+    what they share through it (``application.fed``)."""
+    cfg, rt = host.config, host.runtime
+    federation_metadata.create_all(rt.engine)
+    registry = node_registry(cfg)
+    me = registry.this_node()
+    if me is None:
+        # a fresh node (`make run` before `qinglian node init`): give it an identity
+        # so it works locally; its peers must be told its key before they trust it
+        me = init_this_node(cfg, registry=registry)
+        log.warning("node %s had no identity: created its key and registry entry; give "
+                    "its peers `qinglian federation identity` before linking", me.node_id)
+    key = load_or_create_node_key(cfg)
+    federation = Federation(
+        rt, me.node_id, me.level, me.parent, key, registry, host.metrics,
+        grace=float(cfg.get("FEDERATION_GAP_GRACE_SECONDS", 0.25)),
+        sync_interval=float(cfg.get("FEDERATION_SYNC_SECONDS", 60)),
+        gap_ceiling=float(cfg.get("FEDERATION_GAP_CEILING_SECONDS", 300)))
+    write_identity(rt.engine, me.node_id, me.level, federation.city_id)
+    # wake the publisher after every commit that appended (cheap when nothing staged)
+    rt.after_commit.append(lambda _events: federation.publisher_wake.set())
+    host.on_stop(federation.publisher_wake.set)
+    return federation
 
-    def __init__(self, provider: "ExchangeStore", worker_ctx):
-        super().__init__(provider, worker_ctx)
-        self.federation: Federation = provider.federation
-        self.config = provider.container.config
-        self.context = worker_ctx.data
-        self.anchoring: Anchoring = provider.anchoring
+
+def _federate(cfg) -> bool:
+    """QINGLIAN_FEDERATION=off: the service runs without its threads (local work only)."""
+    return str(cfg.get("QINGLIAN_FEDERATION", "on")).lower() not in ("off", "0", "false")
 
 
-class ExchangeStore(EventSourcing):
-    def setup(self):
-        super().setup()
-        cfg = self.container.config
-        federation_metadata.create_all(self.engine)
-        registry = node_registry(cfg)
-        me = registry.this_node()
-        if me is None:
-            # a fresh node (`make run` before `qinglian node init`): give it an identity
-            # so it works locally; its peers must be told its key before they trust it
-            me = init_this_node(cfg, registry=registry)
-            log.warning("node %s had no identity: created its key and registry entry; give "
-                        "its peers `qinglian federation identity` before linking", me.node_id)
-        key = load_or_create_node_key(cfg)
-        self.federation = Federation(
-            self.runtime, me.node_id, me.level, me.parent, key, registry, self.metrics,
-            grace=float(cfg.get("FEDERATION_GAP_GRACE_SECONDS", 0.25)),
-            sync_interval=float(cfg.get("FEDERATION_SYNC_SECONDS", 60)),
-            gap_ceiling=float(cfg.get("FEDERATION_GAP_CEILING_SECONDS", 300)))
-        self.runtime.federation = self.federation
-        write_identity(self.engine, me.node_id, me.level, self.federation.city_id)
-        # wake the publisher after every commit that appended (cheap when nothing staged)
-        self.runtime.after_commit.append(lambda _events: self.federation.publisher_wake.set())
-        self._federate = str(cfg.get("QINGLIAN_FEDERATION", "on")).lower() not in ("off", "0", "false")
-        amqp = config.amqp_uri(cfg)
-        self.publisher = OutboxPublisher(self.federation, amqp)
-        self.consumer = InboxConsumer(self.federation, amqp)
-        self.anchoring = Anchoring(self.federation, cfg)
-        self._anchor_every = float(cfg.get("FEDERATION_ANCHOR_SECONDS", 300))
+# how long a stop waits for a federation thread to finish the batch it is applying
+THREAD_JOIN_S = 5
 
-    def start(self):
-        super().start()
-        self._threads = []
-        if self._federate:
-            self._threads = [
-                self.container.spawn_managed_thread(self._run_publisher,
-                                                    identifier="federation-publisher"),
-                self.container.spawn_managed_thread(self._run_consumer,
-                                                    identifier="federation-consumer")]
-            if self._anchor_every > 0:
-                self._threads.append(self.container.spawn_managed_thread(
-                    self._run_anchors, identifier="federation-anchors"))
 
-    def _wait_publisher(self, seconds: float) -> None:
-        self.federation.publisher_wake.wait(seconds)
-        self.federation.publisher_wake.clear()
+@app.extension("publisher")
+def _publisher(host) -> OutboxPublisher:
+    """The outbox publisher: what this node shares, out over AMQP."""
+    federation = host.ext.federation
+    publisher = OutboxPublisher(federation, config.amqp_uri(host.config))
 
-    def _run_publisher(self):
-        logs.bind(service="exchange", node=self.federation.node_id, task="federation-publisher")
-        self.publisher.run(lambda: self._stopping, self._wait_publisher)
+    def wait(seconds: float) -> None:
+        federation.publisher_wake.wait(seconds)
+        federation.publisher_wake.clear()
 
-    def _run_consumer(self):
-        logs.bind(service="exchange", node=self.federation.node_id, task="federation-consumer")
-        self.consumer.run(lambda: self._stopping, time.sleep)
+    def run():
+        logs.bind(service="exchange", node=federation.node_id, task="federation-publisher")
+        publisher.run(host.stopping, wait)
+    if _federate(host.config):
+        host.thread("federation-publisher", run, THREAD_JOIN_S)
+    return publisher
 
-    def _run_anchors(self):
-        """Sign and send this node's log heads every FEDERATION_ANCHOR_SECONDS (the
-        first a few seconds after start)."""
-        wait = min(self._anchor_every, 5.0)
-        while not self._stopping:
+
+@app.extension("consumer")
+def _consumer(host) -> InboxConsumer:
+    """The inbox consumer: other nodes' records, in over AMQP and from their feeds."""
+    federation = host.ext.federation
+    consumer = InboxConsumer(federation, config.amqp_uri(host.config))
+
+    def run():
+        logs.bind(service="exchange", node=federation.node_id, task="federation-consumer")
+        consumer.run(host.stopping, time.sleep)
+    if _federate(host.config):
+        host.thread("federation-consumer", run, THREAD_JOIN_S)
+    return consumer
+
+
+@app.extension("anchoring")
+def _anchoring(host) -> Anchoring:
+    """This node's log heads, signed and sent every FEDERATION_ANCHOR_SECONDS (the first a
+    few seconds after start; 0: never), and the anchors it holds for its peers."""
+    anchoring = Anchoring(host.ext.federation, host.config)
+    every = float(host.config.get("FEDERATION_ANCHOR_SECONDS", 300))
+
+    def run():
+        wait = min(every, 5.0)
+        while not host.stopping():
             deadline = time.monotonic() + wait
-            while not self._stopping and time.monotonic() < deadline:
+            while not host.stopping() and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if self._stopping:
+            if host.stopping():
                 return
             try:
-                self.anchoring.take()
+                anchoring.take()
             except Exception as exc:  # noqa: BLE001 - next time; a log never waits for it
                 log.warning("anchors: taking this node's log heads failed: %s", exc)
-            wait = self._anchor_every
-
-    def stop(self):
-        super().stop()
-        self.federation.publisher_wake.set()
-        # let both threads finish what they are doing (a batch being applied commits or
-        # rolls back as a whole either way, but a clean stop does not leave it to a kill)
-        import eventlet
-        for gt in getattr(self, "_threads", ()):
-            with eventlet.Timeout(5, False):
-                gt.wait()
-
-    def get_dependency(self, worker_ctx) -> ExchangeApi:
-        return ExchangeApi(self, worker_ctx)
+            wait = every
+    if _federate(host.config) and every > 0:
+        host.thread("federation-anchors", run, THREAD_JOIN_S)
+    return anchoring
 
 
 def from_owner(source: str):
@@ -172,14 +171,13 @@ def from_owner(source: str):
 class ExchangeService(MirrorsUnits, NodeService):
     name = "exchange"
     app = app
-    store = ExchangeStore()
 
     # -- the feed other nodes pull (repair and catch-up) -----------------------------------
     @http("GET", "/feed")
     def feed(self, request):
         """Signed entries after ``after`` for the signed-in node (shared.federation.feed)."""
         try:
-            body = self.store.federation.feed_page(request.headers, request.args)
+            body = self.store.ext.federation.feed_page(request.headers, request.args)
         except FeedRefused as exc:
             return json_response({"error": "feed_refused", "message": str(exc)}, exc.status or 403)
         except ValueError as exc:
@@ -192,7 +190,7 @@ class ExchangeService(MirrorsUnits, NodeService):
         """A peer's signed log heads, kept append-only (services.exchange.anchors)."""
         try:
             stmt = json.loads(request.get_data() or b"null")
-            new = self.store.anchoring.receive(stmt)
+            new = self.store.ext.anchoring.receive(stmt)
         except AnchorRefused as exc:
             return json_response({"error": "anchor_refused", "message": str(exc)}, exc.status)
         except (ValueError, RecursionError):
@@ -203,7 +201,7 @@ class ExchangeService(MirrorsUnits, NodeService):
     def anchors_out(self, request):
         """The anchors this node holds for ``node`` (a trusted node's signed request)."""
         try:
-            held = self.store.anchoring.serve(request.headers, request.args)
+            held = self.store.ext.anchoring.serve(request.headers, request.args)
         except FeedRefused as exc:
             return json_response({"error": "refused", "message": str(exc)}, exc.status or 403)
         except AnchorRefused as exc:
@@ -216,7 +214,7 @@ class ExchangeService(MirrorsUnits, NodeService):
             self.store.authenticate(bearer_token(request))
         except QinglianError as exc:
             return json_response(exc.to_dict(), exc.status)
-        return json_response(self.store.federation.status())
+        return json_response(self.store.ext.federation.status())
 
     @http("POST", "/federation/sync")
     def federation_sync_http(self, request):
@@ -226,7 +224,7 @@ class ExchangeService(MirrorsUnits, NodeService):
                 raise Forbidden("仅限节点管理员")
         except QinglianError as exc:
             return json_response(exc.to_dict(), exc.status)
-        self.store.federation.sync_requested.set()
+        self.store.ext.federation.sync_requested.set()
         return json_response({"sync": "requested"}, 202)
 
     # over RPC as over HTTP: proof of who calls (``actor={"token": ...}``, shared.auth)
@@ -241,13 +239,13 @@ class ExchangeService(MirrorsUnits, NodeService):
         """Ask the consumer thread to pull every peer's feed now (it runs it next)."""
         if not self._rpc_caller(actor).has(NODE_ADMIN):
             raise Forbidden("仅限节点管理员")
-        self.store.federation.sync_requested.set()
+        self.store.ext.federation.sync_requested.set()
         return {"sync": "requested"}
 
     @rpc(expected_exceptions=QinglianError)
     def federation_state(self, actor=None):
         self._rpc_caller(actor)
-        return self.store.federation.status()
+        return self.store.ext.federation.status()
 
     # -- 上下联学 / 活动联办 with this node's education service (education_link) -----------
     # a session organised for other nodes is shared with them as a 活动联办 record; a unit's
@@ -404,8 +402,6 @@ class ExchangeService(MirrorsUnits, NodeService):
     # the unit register, shared up to the city when it changed
     @timer(interval=REGISTER_INTERVAL_S)
     def register_timer(self):
-        if self.store.federation is None:
-            return None  # QINGLIAN_FEDERATION=off: nothing goes anywhere
         with self.store.runtime.unit_of_work(self.store.system_actor()) as uow:
             return oversight.publish_register(uow)
 

@@ -30,7 +30,7 @@ from services.supervision.projections import (
     inspections, published_districts, published_units, rectifications, risk_controls, risk_points,
     rounds, screening,
 )
-from services.supervision.settings import settings_for
+from services.supervision.settings import settings_from_config
 from services.supervision.tracking import CAMPAIGNS, KEY_POSTS, TRACKING
 from shared.app import Application, new_id
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
@@ -40,7 +40,7 @@ from shared.projections import as_of_view
 from shared.store import EventStore
 from shared.unittree import directory_path, subtree_of, unit_directory, unit_of
 
-app = Application("supervision", unit_path=directory_path)
+app = Application("supervision", unit_path=directory_path, settings=settings_from_config)
 app.projections = PROJECTIONS + [TRACKING, CAMPAIGNS, KEY_POSTS]  # + 跟踪问效, 专项, 重点岗位
 
 INSPECTORS = (NODE_ADMIN, INSPECTOR)
@@ -55,12 +55,12 @@ SCREENED_LEVELS = ("unit",)
 # -- helpers --------------------------------------------------------------------------------
 def _today(uow) -> str:
     """Today in the users' time zone, from the unit of work's (controllable) clock."""
-    return uow.now.astimezone(settings_for(uow.conn).tz).date().isoformat()
+    return uow.now.astimezone(uow.rt.settings.tz).date().isoformat()
 
 
 def _today_of(conn, rt) -> str:
     """The same for a query (``runtime=True``) or a phased command: the runtime's clock."""
-    return rt.clock().astimezone(settings_for(conn).tz).date().isoformat()
+    return rt.clock().astimezone(rt.settings.tz).date().isoformat()
 
 
 def _iso(value) -> str | None:
@@ -127,12 +127,12 @@ def _as_of_day(value: str, tz) -> str:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(tz).date().isoformat()
 
 
-def _maybe_as_of(conn, d, projections, fn):
+def _maybe_as_of(conn, rt, d, projections, fn):
     """Run ``fn(conn)`` on the live read models, or on the models rebuilt from the log up
-    to ``as_of`` (the same query code either way)."""
+    to ``as_of`` (the same query code either way; the day ends in the node's time zone)."""
     if not d.get("as_of"):
         return fn(conn)
-    until = as_of_us(d["as_of"], settings_for(conn).tz)
+    until = as_of_us(d["as_of"], rt.settings.tz)
     with as_of_view(EventStore(conn.engine), projections, until_us=until) as c:
         out = fn(c)
     out["as_of"] = d["as_of"]
@@ -371,7 +371,7 @@ def detect_overdue(steps, d):
     out on a read connection; the records are then loaded, decided and appended
     ``PUBLISH_BATCH`` at a time, each checked again under the lock."""
     with steps.read() as conn:
-        settings = settings_for(conn)
+        settings = steps.rt.settings
         today = _today_of(conn, steps.rt)
         day = parse_date(today)
         rows = conn.execute(
@@ -472,8 +472,8 @@ def rectification_board(conn, d, actor, rt):
 def overdue_list(conn, d, actor, rt):
     """Overdue rectifications in a subtree, oldest deadline first, with their ladder step;
     days overdue counted to today (to the ``as_of`` day for a past view)."""
-    today = _as_of_day(d["as_of"], settings_for(conn).tz) if d.get("as_of") else _today_of(conn, rt)
-    return _maybe_as_of(conn, d, VIEW_PROJECTIONS, lambda c: q.overdue_list(
+    today = _as_of_day(d["as_of"], rt.settings.tz) if d.get("as_of") else _today_of(conn, rt)
+    return _maybe_as_of(conn, rt, d, VIEW_PROJECTIONS, lambda c: q.overdue_list(
         c, d["unit_id"], d["level"], d["limit"], d["offset"], today))
 
 
@@ -523,7 +523,7 @@ def identify_risk_point(uow, d):
     point = RiskPoint.identify(rp_id, d["unit_id"], d["description"], d["category"], d["post"],
                                mpl, d["micro_power_steps"], d["post_flags"], today)
     if d["likelihood"] is not None:
-        point.assess(d["likelihood"], d["impact"], settings_for(uow.conn).risk_rules(), today,
+        point.assess(d["likelihood"], d["impact"], uow.rt.settings.risk_rules(), today,
                      uow.actor.user_id)
     uow.save(point)
     return q.risk_point(uow.conn, rp_id)
@@ -533,7 +533,7 @@ def identify_risk_point(uow, d):
 def assess_risk_point(uow, d):
     """评估 / 再评估: likelihood × impact on the configured scale; history is kept."""
     point = uow.get(RiskPoint, d["risk_point_id"])
-    result = point.assess(d["likelihood"], d["impact"], settings_for(uow.conn).risk_rules(),
+    result = point.assess(d["likelihood"], d["impact"], uow.rt.settings.risk_rules(),
                           _today(uow), uow.actor.user_id, d["note"], d["post_flags"])
     uow.save(point)
     return {"risk_point_id": point.id, "assessments": point.assessments, **result}
@@ -582,7 +582,7 @@ def get_risk_point(conn, d, actor):
 
 # -- screening --------------------------------------------------------------------------------------------
 def _establish(uow, unit_id: str, cadence: str | None) -> ScreeningSchedule:
-    return ScreeningSchedule.establish(unit_id, cadence or settings_for(uow.conn).screening_cadence,
+    return ScreeningSchedule.establish(unit_id, cadence or uow.rt.settings.screening_cadence,
                                        _today(uow))
 
 
@@ -646,19 +646,19 @@ def micro_power_gaps(conn, d, actor):
 
 
 # -- unit views and lists -----------------------------------------------------------------------------------
-@app.query("unit_view", s.UnitView, roles=READERS, scope="unit_id")
-def unit_view(conn, d, actor):
+@app.query("unit_view", s.UnitView, roles=READERS, scope="unit_id", runtime=True)
+def unit_view(conn, d, actor, rt):
     """单位画像 / district dashboard: a unit and everything below it; ``as_of`` rebuilds it
     from the log as it stood at the end of that day. The figures cover the whole subtree;
     ``units`` is a page of ``limit`` rows (``next``: the cursor of the next page)."""
-    return _maybe_as_of(conn, d, VIEW_PROJECTIONS,
+    return _maybe_as_of(conn, rt, d, VIEW_PROJECTIONS,
                         lambda c: q.unit_view(c, d["unit_id"], d["limit"], d["cursor"]))
 
 
-@app.query("unit_lists", s.UnitLists, roles=READERS, scope="unit_id")
-def unit_lists(conn, d, actor):
+@app.query("unit_lists", s.UnitLists, roles=READERS, scope="unit_id", runtime=True)
+def unit_lists(conn, d, actor, rt):
     """问题清单 / 责任清单 / 整改清单 as data (GET /export/unit_lists for XLSX, PDF or CSV)."""
-    return _maybe_as_of(conn, d, VIEW_PROJECTIONS,
+    return _maybe_as_of(conn, rt, d, VIEW_PROJECTIONS,
                         lambda c: q.unit_lists(c, d["unit_id"], d["include_subtree"]))
 
 
@@ -752,17 +752,17 @@ def list_rounds(conn, d, actor):
     return {"rounds": [dict(x._mapping, dimensions=json.loads(x.dimensions)) for x in rows]}
 
 
-@app.query("round_ranking", s.RoundQuery)
-def round_ranking(conn, d, actor):
+@app.query("round_ranking", s.RoundQuery, runtime=True)
+def round_ranking(conn, d, actor, rt):
     """The ranking of a round (as it stood at ``as_of`` when given)."""
-    return _maybe_as_of(conn, d, ROUND_PROJECTIONS, lambda c: q.round_ranking(c, d["round_id"]))
+    return _maybe_as_of(conn, rt, d, ROUND_PROJECTIONS, lambda c: q.round_ranking(c, d["round_id"]))
 
 
-@app.query("assessment_report", s.RoundQuery)
-def assessment_report(conn, d, actor):
+@app.query("assessment_report", s.RoundQuery, runtime=True)
+def assessment_report(conn, d, actor, rt):
     """研判报告 for the collective review (GET /export/assessment_report for XLSX, PDF or CSV).
     ``key_posts``: the supervision of each unit's 一把手 and key posts (live view only)."""
-    out = _maybe_as_of(conn, d, ROUND_PROJECTIONS,
+    out = _maybe_as_of(conn, rt, d, ROUND_PROJECTIONS,
                        lambda c: q.assessment_report(c, d["round_id"]))
     if not d.get("as_of"):
         from services.supervision.tracking import key_post_assessment
@@ -834,7 +834,7 @@ def publish_indicators(steps, d):
                            select(table.c.unit_id, table.c.period)
                            .where(table.c.provisional.is_(True))) if unit_id in active}
         months = indicator_months(parse_date(today), open_months,
-                                  settings_for(conn).indicator_grace_days)
+                                  steps.rt.settings.indicator_grace_days)
         todo = []  # (kind, record class, id, what its publish() takes)
         for period, provisional in months:
             last_day = period_bounds(period)[1].isoformat()

@@ -18,7 +18,6 @@ from services.supervision.application import app
 from services.supervision.evidence import MAX_EVIDENCE_BYTES, EvidenceStore, file_suffix
 from services.supervision.exports import LISTS, assessment_report, unit_lists_report
 from services.supervision.projections import rectifications
-from services.supervision.settings import Settings, register
 from shared import config
 from shared.auth import WRITERS
 from shared.errors import BadInput, NotFound, QinglianError
@@ -26,10 +25,9 @@ from shared.fields import ID_MESSAGE, ID_RE, Pattern
 from shared.exports import download, export_format
 from shared.http import http
 from shared.service import (
-    EventSourcing, NodeService, ServiceApi, bearer_token, error_response,
-    idempotent, json_response,
+    MirrorsUnits, NodeService, bearer_token, error_response, idempotent, json_response,
 )
-from shared.unittree import MirrorsUnits, directory_path
+from shared.unittree import directory_path
 
 log = logging.getLogger(__name__)
 
@@ -43,46 +41,30 @@ def _too_large() -> BadInput:
     return BadInput("文件过大", {"_schema": ["至多 %d 字节" % MAX_EVIDENCE_BYTES]})
 
 
-class SupervisionApi(ServiceApi):
-    @property
-    def evidence(self) -> EvidenceStore:
-        return self._p.evidence
-
-    @property
-    def pdf_font(self) -> str | None:
-        return self._p.pdf_font
+# what the service's workers use beside the runtime: built once per container
+@app.extension("evidence")
+def _evidence(host) -> EvidenceStore:
+    return EvidenceStore(config.var_dir(host.config) / config.node_id(host.config) / "evidence")
 
 
-class SupervisionStore(EventSourcing):
-    """The kernel's provider, plus this service's settings (read and checked before
-    anything starts, so a wrong ladder stops the service instead of being ignored)."""
+@app.extension("overdue_gauge")
+def _overdue_gauge(host):
+    """qinglian_rectifications_overdue, counted when /metrics is scraped."""
+    gauge = host.metrics.gauge("qinglian_rectifications_overdue",
+                               "Rectifications past their deadline and not closed")
 
-    def setup(self):
-        cfg = self.container.config
-        settings = Settings.from_config(cfg, config.timezone_name(cfg))
-        super().setup()
-        self.runtime.supervision_settings = settings
-        register(self.runtime.engine, settings)
-        self.evidence = EvidenceStore(config.var_dir(cfg) / config.node_id(cfg) / "evidence")
-        self.pdf_font = config.pdf_font(cfg)
-        self.overdue = self.metrics.gauge("qinglian_rectifications_overdue",
-                                          "Rectifications past their deadline and not closed")
-        self.metrics.probe("rectifications", self._count_overdue, (self.overdue,))
-
-    def _count_overdue(self) -> None:
-        with self.runtime.read() as conn:
+    def count() -> None:
+        with host.runtime.read() as conn:
             n = conn.execute(select(func.count()).select_from(rectifications).where(
                 rectifications.c.overdue.is_(True), rectifications.c.status != "closed")).scalar()
-        self.overdue.labels(self.metrics.service).set(n)
-
-    def get_dependency(self, worker_ctx) -> SupervisionApi:
-        return SupervisionApi(self, worker_ctx)
+        gauge.labels(host.metrics.service).set(n)
+    host.metrics.probe("rectifications", count, (gauge,))
+    return gauge
 
 
 class SupervisionService(MirrorsUnits, NodeService):
     name = "supervision"
     app = app
-    store = SupervisionStore()
     timer_routines = ("detect_overdue", "publish_indicators",  # the timers' (metered apart)
                       "detect_task_overdue")
 
@@ -145,12 +127,12 @@ class SupervisionService(MirrorsUnits, NodeService):
                 raise BadInput("导出请求有误", errors)
             data = self.store.query(name, params, actor)
             node, now = self.store.node_id, self.store.runtime.clock().astimezone(
-                self.store.runtime.supervision_settings.tz)
+                self.store.settings.tz)
             if name == "unit_lists":
                 report, stem = unit_lists_report(data, [which] if which else list(LISTS), node, now)
             else:  # as CSV: the ranking only (the first table)
                 report, stem = assessment_report(data, node, now)
-            return download(report, fmt, stem, self.store.pdf_font)
+            return download(report, fmt, stem, config.pdf_font(self.store.config))
         except QinglianError as exc:
             return error_response(exc)
 
@@ -191,7 +173,7 @@ class SupervisionService(MirrorsUnits, NodeService):
         item = next((dict(i) for s in rect["evidence"] for i in s["items"] if i["path"] == path), None)
         if item is None:
             raise NotFound("该整改没有这份佐证材料")
-        item["content_b64"] = base64.b64encode(self.store.evidence.get(path)).decode("ascii")
+        item["content_b64"] = base64.b64encode(self.store.ext.evidence.get(path)).decode("ascii")
         return item
 
     @rpc(expected_exceptions=QinglianError)
@@ -202,7 +184,7 @@ class SupervisionService(MirrorsUnits, NodeService):
         item = next((dict(i) for i in task["evidence"] if i["path"] == path), None)
         if item is None:
             raise NotFound("该任务没有这份佐证材料")
-        item["content_b64"] = base64.b64encode(self.store.evidence.get(path)).decode("ascii")
+        item["content_b64"] = base64.b64encode(self.store.ext.evidence.get(path)).decode("ascii")
         return item
 
     def _evidence_allowed(self, actor, unit_id, filename) -> None:
@@ -222,4 +204,4 @@ class SupervisionService(MirrorsUnits, NodeService):
             raise BadInput("上传内容为空", {"_schema": ["请求体就是文件本身"]})
         if len(body) > MAX_EVIDENCE_BYTES:
             raise _too_large()
-        return self.store.evidence.put(body, file_suffix(filename))
+        return self.store.ext.evidence.put(body, file_suffix(filename))

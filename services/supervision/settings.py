@@ -24,17 +24,18 @@ Structured values may also be given as JSON text (environment variables). The us
 time zone is the node's ``QINGLIAN_TZ``.
 
 Pure Python: the domain and the application read a ``Settings`` value, never the config.
-The service registers the value against its database engine (``register``), so both a
-command (``uow.conn``) and a query (``conn``) find the settings of their own node.
+The application declares ``settings_from_config`` as its settings (``shared.app``), so a
+command finds them as ``uow.rt.settings`` and a query declared ``runtime=True`` as
+``rt.settings``.
 """
 from __future__ import annotations
 
 import json
 import os
-import weakref
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared import config as node_config
 from shared.labels import Choices
 
 # Who an overdue rectification is escalated to, in ladder order.
@@ -175,17 +176,7 @@ def _check_ladder(ladder: tuple) -> None:
         raise ConfigError("%s: the city step, if present, must be the last" % where)
 
 
-DEFAULT_SETTINGS = Settings()
-
-# engine -> settings of the service that owns that database
-_BY_ENGINE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def register(engine, settings: Settings) -> None:
-    _BY_ENGINE[engine] = settings
-
-
-def settings_for(conn_or_engine) -> Settings:
-    """The settings registered for this connection's database (defaults when run bare)."""
-    engine = getattr(conn_or_engine, "engine", conn_or_engine)
-    return _BY_ENGINE.get(engine, DEFAULT_SETTINGS)
+def settings_from_config(cfg: dict) -> Settings:
+    """The service's settings (``Application(settings=...)``): the SUPERVISION_* keys and
+    the node's time zone, read once at start-up."""
+    return Settings.from_config(cfg, node_config.timezone_name(cfg))

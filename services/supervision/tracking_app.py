@@ -28,7 +28,6 @@ from services.supervision.domain import (
     Campaign, Inspection, KeyPostRegister, Meeting, Task, TaskList, due_escalations, parse_date,
 )
 from services.supervision.projections import rectifications
-from services.supervision.settings import settings_for
 from shared.app import new_id
 from shared.auth import WRITERS
 from shared.errors import BadInput, NotFound
@@ -151,7 +150,7 @@ def detect_task_overdue(steps, d):
     escalation step now due is taken (the rectifications' ladder and targets). Running it
     twice changes nothing the second time. Phased as ``detect_overdue``."""
     with steps.read() as conn:
-        settings = settings_for(conn)
+        settings = steps.rt.settings
         today = _today_of(conn, steps.rt)
         day = parse_date(today)
         rows = conn.execute(

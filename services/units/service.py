@@ -15,7 +15,7 @@ class UnitsService(NodeService):
     def unit_events(self, after=0, limit=500):
         """``Unit.*`` events after a log position, oldest first, each as the relay
         publishes it: what another service's unit mirror catches up from after a start-up
-        race (shared.unittree.catch_up_units). No token: these are exactly the messages
+        race (shared.service.catch_up_units). No token: these are exactly the messages
         every service of the node already reads on ``units.events`` (names, kinds, levels,
         parents, flags - no people), and only the node's own services reach its RPC."""
         after, limit = max(0, int(after)), max(1, min(int(limit), 1000))

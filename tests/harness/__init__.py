@@ -200,14 +200,16 @@ class AppNode:
 
     service = ""  # the service's name, as its runtime records it
 
-    def __init__(self, app, url: str, clock, admin):
+    def __init__(self, app, url: str, clock, admin, settings=None):
         from shared.db import make_engine
         from shared.uow import Runtime
         self.app = app
         self.admin = admin
         self.clock = clock
         self.engine = make_engine(url)
-        self.rt = Runtime(self.engine, app.projections, NODE, self.service, clock=clock)
+        # ``settings``: what the provider would read from the config (Application(settings=))
+        self.rt = Runtime(self.engine, app.projections, NODE, self.service, clock=clock,
+                          settings=settings)
         self.rt.create_schema()
 
     def close(self) -> None:

@@ -50,9 +50,8 @@ class Node(AppNode):
     service = "education"
 
     def __init__(self, url: str, now: datetime, settings: EducationSettings | None = None):
-        super().__init__(app, url, Clock(now), ADMIN)
+        super().__init__(app, url, Clock(now), ADMIN, settings or EducationSettings())
         prepare(self.rt.store, self.rt.projections, self.rt.inline_checkpoint)  # as at start-up
-        self.rt.settings = settings or EducationSettings()
         self.unit_versions: dict[str, int] = {}
 
     # -- what the units service would send ------------------------------------------------------

@@ -7,9 +7,10 @@ import uuid
 from nameko.containers import ServiceContainer
 from nameko.testing.utils import get_extension
 
-from services.exchange.service import ExchangeService, ExchangeStore
+from services.exchange.service import ExchangeService
 from shared.auth import Actor
 from shared.events import StoredEvent
+from shared.service import EventSourcing
 from shared.unittree import record_unit_event
 from tooling.localnet import LocalNetwork, LocalNode
 
@@ -37,7 +38,7 @@ class RunningNode:
     def start(self) -> "RunningNode":
         self.container = ServiceContainer(ExchangeService, self.local.config)
         self.container.start()
-        self.provider = get_extension(self.container, ExchangeStore)
+        self.provider = get_extension(self.container, EventSourcing)
         return self
 
     def stop(self) -> None:
@@ -51,7 +52,7 @@ class RunningNode:
 
     @property
     def fed(self):
-        return self.provider.federation
+        return self.provider.runtime.ext.federation
 
     def execute(self, name: str, data: dict, actor: Actor | None = None):
         return self.provider.app.execute(self.runtime, name, data, actor or self.admin)

@@ -37,7 +37,7 @@ from nameko.testing.utils import find_free_port, get_extension
 
 from services.console.service import ConsoleService
 from services.education.service import EducationService
-from services.exchange.service import ExchangeService, ExchangeStore
+from services.exchange.service import ExchangeService
 from services.supervision.service import SupervisionService
 from services.units.service import UnitsService
 from shared import config
@@ -120,8 +120,8 @@ class PairNode(ConsoleSeeding):
         return next(c for c in self.containers if c.service_name == service)
 
     @property
-    def exchange(self) -> ExchangeStore:
-        return get_extension(self.container("exchange"), ExchangeStore)
+    def exchange(self) -> EventSourcing:
+        return get_extension(self.container("exchange"), EventSourcing)
 
     def exchange_query(self, name: str, params: dict | None = None):
         """An exchange query in-process as the node's admin (no HTTP, no session)."""

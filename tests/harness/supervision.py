@@ -10,7 +10,7 @@ from sqlalchemy import select
 from services.supervision import application as appl
 from services.supervision.application import app
 from services.supervision.projections import metadata as sv_metadata
-from services.supervision.settings import Settings, register
+from services.supervision.settings import Settings
 from shared.auth import Actor
 from shared.events import StoredEvent
 from shared.store import metadata as store_metadata
@@ -55,9 +55,8 @@ class Node(AppNode):
     service = "supervision"
 
     def __init__(self, url: str, clock: Clock, config: dict | None = None):
-        super().__init__(app, url, clock, ADMIN)
         self.settings = Settings.from_config(config or {})
-        register(self.engine, self.settings)
+        super().__init__(app, url, clock, ADMIN, self.settings)
 
     # -- what is stored -------------------------------------------------------------------------
     def state(self) -> dict:

@@ -140,6 +140,39 @@ def test_snapshots_are_taken_and_used(rt):
         assert a.balance == 1000 and a.version == 12
 
 
+def test_an_aggregate_resumed_at_a_version_appends_after_it(rt):
+    """``Aggregate.resume``: taken up at version 2 of its stream without replaying it (as a
+    mirror of another service's stream does), it appends version 3 and has nothing pending."""
+    with rt.unit_of_work() as uow:
+        a = Account.open("a1", "x")
+        a.deposit(1)
+        uow.save(a)
+    resumed = Account.resume("a1", 2, {"owner": "x", "balance": 1})
+    assert (resumed.id, resumed.version, resumed.pending_events) == ("a1", 2, [])
+    resumed.deposit(4)
+    with rt.unit_of_work() as uow:
+        uow.save(resumed)
+    with rt.unit_of_work() as uow:
+        again = uow.get(Account, "a1")
+    assert (again.version, again.balance) == (3, 5)
+    with pytest.raises(ConcurrencyError):  # a wrong version is caught by the log as before
+        with rt.unit_of_work() as uow:
+            stale = Account.resume("a1", 1, {"owner": "x", "balance": 0})
+            stale.trigger(Account.Deposited, account_id="a1", amount=1)
+            uow.save(stale)
+
+
+def test_the_unit_tree_read_model_imports_no_nameko_and_no_layer_above():
+    """The nameko mixin that feeds the mirror lives in shared.service, not in the read model."""
+    import subprocess
+    import sys
+    code = ("import sys, shared.unittree; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('nameko', 'services') "
+            "or m == 'shared.service'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_old_event_versions_are_upcast_on_read(rt):
     from shared.events import NewEvent
     with rt.engine.begin() as c:  # a v1 event as an older release stored it

@@ -5,7 +5,7 @@ side, each vhost's queues deleted between its orders; about a minute in all), wi
 registered as soon as the units service is up - so a service started later has no queue
 when those events are published and never receives them over AMQP. Every mirror must
 still hold the whole tree, with the right paths (a child placed under its parent), via
-the units service's ``unit_events`` RPC (shared.unittree.catch_up_units). And a parent
+the units service's ``unit_events`` RPC (shared.service.catch_up_units). And a parent
 whose message was lost while its child's was delivered: the child is placed once the
 catch-up has brought the parent."""
 from __future__ import annotations
@@ -189,8 +189,8 @@ def test_a_parent_whose_message_was_lost_is_caught_up_and_its_child_placed(conta
     units.start()
     education = container_factory(EducationService, cfg)
     education.start()   # declares its queue
-    wait_for(lambda: get_extension(education, EventSourcing).runtime.__dict__.get(
-        "unit_mirror_catchup", {}).get("answered"), 40, what="education's first catch-up")
+    wait_for(lambda: get_extension(education, EventSourcing).runtime.ext.unit_mirror["answered"],
+             40, what="education's first catch-up")
     education.stop()
     with ClusterRpcProxy(node_config) as n:
         n.units.register_unit({"unit_id": "dist", "name": "X区", "kind": "district_authority",

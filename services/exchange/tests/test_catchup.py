@@ -64,7 +64,7 @@ def test_link_removed_while_1000_published_then_restored(fresh_network):
     a, city, b = nodes["district-a"], nodes["city"], nodes["district-b"]
     # district-b's links go (their buffer queues with them: AMQP loses these records)
     # and district-b stops pulling feeds until the link is back - a node cut off
-    b.provider.consumer._next_sync = float("inf")
+    b.provider.runtime.ext.consumer._next_sync = float("inf")
     net.unlink("district-b")
     ids = publish_experiences(a, N, "outage")
     wait_for(lambda: len(_all_ids(city, "district-a", "outage")) == N, timeout=60,
@@ -73,7 +73,7 @@ def test_link_removed_while_1000_published_then_restored(fresh_network):
 
     net.relink()
     net.wait_bindings()
-    b.provider.consumer._next_sync = 0  # the periodic sync of a node that is back
+    b.provider.runtime.ext.consumer._next_sync = 0  # the periodic sync of a node that is back
     wait_for(lambda: len(_all_ids(b, "district-a", "outage")) == N, timeout=60,
              what="district-b to catch up")
     for node in (city, b):

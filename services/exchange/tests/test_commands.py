@@ -45,7 +45,7 @@ class Solo:
         self.rt.create_schema()
         fed_metadata.create_all(engine)
         self.fed = Federation(self.rt, node_id, level, parent, self.keys[node_id], self.registry)
-        self.rt.federation = self.fed
+        self.rt.ext.federation = self.fed  # as the service's extension is
         write_identity(engine, node_id, level, "city")
         for uid, name, kind, lvl, par in UNITS[node_id]:
             with self.rt.unit_of_work(ADMIN) as uow:

@@ -382,7 +382,7 @@ def test_evidence_is_uploaded_by_hash_and_referenced(running):
     ref = r.json()
     assert ref["sha256"] == hashlib.sha256(content).hexdigest() and ref["path"].endswith(".pdf")
     assert ref["path"] == "%s/%s.pdf" % (ref["sha256"][:2], ref["sha256"])  # by content only
-    stored = get_extension(running.container, EventSourcing).evidence.root / ref["path"]
+    stored = get_extension(running.container, EventSourcing).runtime.ext.evidence.root / ref["path"]
     assert stored.read_bytes() == content
     r = requests.post(base + "/evidence", params={"unit_id": "u2"}, data=content,
                       headers={"Authorization": "Bearer %s" % token}, timeout=30)
@@ -411,7 +411,7 @@ def test_evidence_upload_refuses_every_path_trick_and_writes_nothing(running, tm
     anywhere under the node's folders; then a plain upload lands under the fixed root."""
     import requests
     base = Api(running.config["WEB_SERVER_ADDRESS"]).base
-    root = get_extension(running.container, EventSourcing).evidence.root
+    root = get_extension(running.container, EventSourcing).runtime.ext.evidence.root
 
     outside = [(root / "../../../../outside").resolve(), (root / "../outside").resolve()]
 
