@@ -27,13 +27,29 @@ class JSONText(TypeDecorator):
     ``TEXT``, an existing node's rows read as before, a new or rebuilt node's tables are
     the same as an old one's, and the in-memory rebuild and "as of" engines (SQLite)
     hold the same text.
+
+    The text is ``json.dumps(value, ensure_ascii=False)`` unless told otherwise: a column
+    that was written by hand in another form declares that form (``sort_keys``,
+    ``ensure_ascii``, ``compact`` - ``shared.events.canonical_json`` is
+    ``JSONText(sort_keys=True, compact=True)``), so what it stores stays byte for byte what
+    it stored before: rows an older node wrote and rows written now compare, group and
+    hash the same in SQL, and no read model has to be rebuilt.
     """
 
     impl = Text
     cache_ok = True
 
+    def __init__(self, sort_keys: bool = False, ensure_ascii: bool = False, compact: bool = False):
+        super().__init__()
+        # attributes named as the arguments: SQLAlchemy builds the type's cache key from them
+        self.sort_keys, self.ensure_ascii, self.compact = sort_keys, ensure_ascii, compact
+        self._separators = (",", ":") if compact else None
+
     def process_bind_param(self, value, dialect):
-        return None if value is None else json.dumps(value, ensure_ascii=False)
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=self.ensure_ascii, sort_keys=self.sort_keys,
+                          separators=self._separators)
 
     def process_result_value(self, value, dialect):
         return None if value is None else json.loads(value)

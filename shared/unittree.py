@@ -9,12 +9,12 @@ the mirror is rebuilt from the local log like any other read model.
 """
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, select
 
 from shared.aggregate import Aggregate, IdStr, NonEmptyStr, OneOf
+from shared.db import JSONText
 from shared.errors import NotFound
 from shared.fields import cursor_after
 from shared.events import StoredEvent
@@ -36,7 +36,7 @@ def unit_tree_table(metadata: MetaData, name: str) -> Table:
         Column("path", String(2000), nullable=False, index=True),
         Column("depth", Integer, nullable=False),
         Column("demonstration_site", Boolean, nullable=False, default=False),
-        Column("pilot_flags", Text, nullable=False, default="[]"),
+        Column("pilot_flags", JSONText, nullable=False),  # a list of flag codes
         Column("active", Boolean, nullable=False, default=True),
         Column("version", Integer, nullable=False),
     )
@@ -59,7 +59,7 @@ class UnitTreeProjection(Projection):
         w.insert(t, unit_id=p["unit_id"], name=p["name"], kind=p["kind"], level=p["level"],
                  parent_id=p["parent_id"], path="%s%s/" % (base, p["unit_id"]),
                  depth=(parent["depth"] + 1) if parent else 0, demonstration_site=False,
-                 pilot_flags="[]", active=True, version=version)
+                 pilot_flags=[], active=True, version=version)
 
     def _Renamed(self, w, e: StoredEvent):
         p, version = e.payload, e.version
@@ -85,7 +85,7 @@ class UnitTreeProjection(Projection):
     def _PilotFlagsSet(self, w, e: StoredEvent):
         p, version = e.payload, e.version
         w.update(self.table, {"unit_id": p["unit_id"]},
-                 pilot_flags=json.dumps(p["pilot_flags"], ensure_ascii=False), version=version)
+                 pilot_flags=list(p["pilot_flags"]), version=version)
 
     def _Deactivated(self, w, e: StoredEvent):
         p, version = e.payload, e.version
@@ -94,9 +94,7 @@ class UnitTreeProjection(Projection):
 
 # -- queries over either table ------------------------------------------------------------
 def _unit(row) -> dict:
-    d = dict(row)
-    d["pilot_flags"] = json.loads(d["pilot_flags"])
-    return d
+    return dict(row)
 
 
 def path_of(conn, table: Table, unit_id: str) -> str | None:

@@ -16,7 +16,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 
 from services.exchange.application import fed, save_and_share, sub_sharing, unit_name
@@ -65,7 +64,7 @@ def attendance_from_education(uow, event) -> str | None:
     f = fed(uow)
     att_id = derived_id(f.node_id, "attendance", aid)
     existing = sub_row(uow.conn, att_id)
-    units = json.loads(existing["content"]).get("units", []) if existing else []
+    units = existing["content"].get("units", []) if existing else []
     by_unit = {u["unit_id"]: dict(u) for u in units}
     if attended:
         by_unit[p["unit_id"]] = {"unit_id": p["unit_id"], "unit_name": unit_name(uow.conn, p["unit_id"]),

@@ -22,8 +22,6 @@ Registered on the exchange ``app`` (imported at the end of ``application.py``).
 """
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import select
 
 from services.exchange import schemas as s
@@ -144,7 +142,7 @@ def follow_up_escalation(uow, d):
 
 
 def _case_out(row: dict, follow_ups: list[dict], today: str) -> dict:
-    content = json.loads(row["content"])
+    content = dict(row["content"])
     status = content.get("status") or row["status"]
     return {
         "case_id": row["record_id"], "origin": row["owner"], "rect_id": content.get("rect_id"),
@@ -186,7 +184,7 @@ def oversight_cases(conn, d, actor, rt):
                               .order_by(subs.c.created_at, subs.c.sub_id)).mappings():
             follow.setdefault(r["record_id"], []).append(
                 {"followup_id": r["sub_id"], "owner": r["owner"], "unit_name": r["unit_name"],
-                 **{k: v for k, v in json.loads(r["content"]).items()
+                 **{k: v for k, v in r["content"].items()
                     if k in ("action", "note", "followed_on", "respond_by")}})
     cases = [_case_out(r, follow.get(r["record_id"], []), today) for r in rows]
     if d["status"] == "open":
@@ -223,7 +221,7 @@ def conn_units(conn) -> list[dict]:
     for r in conn.execute(select(u.unit_id, u.name, u.kind, u.level, u.parent_id, u.active,
                                  u.demonstration_site, u.pilot_flags).order_by(u.path)).mappings():
         out.append(dict(r, active=bool(r["active"]), demonstration_site=bool(r["demonstration_site"]),
-                        pilot_flags=json.loads(r["pilot_flags"] or "[]")))
+                        pilot_flags=r["pilot_flags"] or []))
     return register_entries(out)
 
 
@@ -242,8 +240,8 @@ def district_registers(conn, d, actor):
                               .where(indicator_values.c.node == r["node"],
                                      indicator_values.c.source == "units")):
             coverage.setdefault(v.period, {})[v.indicator] = v.value
-        out.append({"node": r["node"], "units": json.loads(r["units"]),
-                    "counts": json.loads(r["counts"]), "updated_at": r["updated_at"],
+        out.append({"node": r["node"], "units": r["units"],
+                    "counts": r["counts"], "updated_at": r["updated_at"],
                     "letter_coverage": [dict(period=p, **vals) for p, vals in sorted(coverage.items())]})
     return {"registers": out}
 
@@ -269,8 +267,6 @@ def refresh_exemplars(uow, event) -> int:
     unit and period take them, keeping the hand-typed figures of indicators nobody
     publishes - so a figure marked 发布数据 is always the one published. Returns how many
     exemplars changed."""
-    import json as _json
-
     from services.exchange.application import INDICATOR_SOURCES, published_figures
     from services.exchange.domain import Exemplar, exemplar_indicators
     if INDICATOR_SOURCES.get(event.event_type, (None, None))[1] != "unit":
@@ -285,7 +281,7 @@ def refresh_exemplars(uow, event) -> int:
             select(records.c.record_id, records.c.content)
             .where(records.c.kind == "exemplar", records.c.owner == me,
                    records.c.unit_id == unit_id)).all():
-        content = _json.loads(content)
+        content = dict(content)
         sources = content.get("indicator_sources") or {}
         if content.get("period") != period or not sources:
             continue  # another period, or figures typed before they were taken (left as they are)

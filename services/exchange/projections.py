@@ -14,11 +14,10 @@ the log gives the same tables, and "what this node can see" is simply "what is h
 """
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text
 
 from services.exchange.domain import aggregate_of, owner_of
+from shared.db import JSONText
 from shared.events import StoredEvent, iso_to_us
 from shared.projections import Projection, on
 from shared.unittree import unit_directory_projection
@@ -35,11 +34,11 @@ records = Table(
     Column("title", String(300), nullable=False),
     Column("summary", Text),
     Column("sharing", String(10), nullable=False),
-    Column("recipients", Text, nullable=False, default="[]"),
+    Column("recipients", JSONText, nullable=False),  # node ids (sharing "named")
     Column("published", Boolean, nullable=False, default=False),
     Column("status", String(30), nullable=False),
-    Column("tags", Text, nullable=False, default="[]"),
-    Column("content", Text, nullable=False),  # the record's current content (JSON)
+    Column("tags", JSONText, nullable=False),
+    Column("content", JSONText, nullable=False),  # the record's current content
     Column("first_published_at", String(40)),
     Column("updated_at", String(40), nullable=False),
     # ordering of the feed: when it happened at its owner (not when it arrived here)
@@ -63,7 +62,7 @@ subs = Table(
     Column("unit_id", String(100)),
     Column("unit_name", String(200)),
     Column("status", String(20), nullable=False),
-    Column("content", Text, nullable=False),
+    Column("content", JSONText, nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("updated_at", String(40), nullable=False),
 )
@@ -81,7 +80,6 @@ indicator_values = Table(
     Column("value", Float, nullable=False),
 )
 
-_dumps = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)  # noqa: E731
 SUMMARY_FIELDS = {"experience": "summary", "case": "summary", "activity": "description",
                   "exemplar": "description", "problem": "context", "escalation": "description"}
 SUB_KIND = {"Contribution": "contribution", "Comment": "comment", "LearnedFrom": "learned",
@@ -109,13 +107,13 @@ class SharedRecords(Projection):
         cls = aggregate_of(e.event_type)
         rid = e.payload[cls.id_field]
         row = w.get(records, record_id=rid)
-        merged = dict(json.loads(row["content"])) if row else {}
+        merged = dict(row["content"]) if row else {}
         merged.update(content)
         summary = merged.get(SUMMARY_FIELDS[cls.kind]) or ""
         tags = _tags(cls.kind, merged)
         base = dict(kind=cls.kind, owner=owner_of(rid), unit_id=merged.get("unit_id"),
                     unit_name=merged.get("unit_name"), title=merged.get("title") or rid,
-                    summary=summary[:300], content=_dumps(merged), tags=_dumps(tags),
+                    summary=summary[:300], content=merged, tags=tags,
                     updated_at=e.occurred_at, updated_us=iso_to_us(e.occurred_at),
                     events=(row["events"] if row else 0) + 1)
         # a value may depend on the row as it was (first_published_at keeps the first)
@@ -123,7 +121,7 @@ class SharedRecords(Projection):
         if row is None:
             base.setdefault("sharing", e.payload.get("sharing", "node"))
             if "recipients" not in base:
-                base["recipients"] = _dumps(e.payload.get("recipients", []))
+                base["recipients"] = list(e.payload.get("recipients", []))
             base.setdefault("published", False)
             base.setdefault("status", merged.get("status") or "draft")
             w.insert(records, record_id=rid, **base)
@@ -145,14 +143,14 @@ class SharedRecords(Projection):
     @on("Experience.Drafted", "Case.Compiled", "JointActivity.Planned", "Exemplar.Nominated",
         "JointProblem.Posted", "EscalatedCase.Referred")
     def created(self, w, e):
-        self._write(w, e, self._content(e), sharing="node", recipients="[]", published=False,
+        self._write(w, e, self._content(e), sharing="node", recipients=[], published=False,
                     status=e.payload.get("status") or "draft")
 
     @on("Experience.Published", "Case.Published", "JointActivity.Published",
         "Exemplar.Published", "JointProblem.Published", "EscalatedCase.Published")
     def published(self, w, e):
         self._write(w, e, self._content(e), sharing=e.payload["sharing"],
-                    recipients=_dumps(e.payload["recipients"]), published=True,
+                    recipients=list(e.payload["recipients"]), published=True,
                     status=e.payload.get("status") or "published",
                     first_published_at=lambda row: (row or {}).get("first_published_at") or e.occurred_at)
 
@@ -170,7 +168,7 @@ class SharedRecords(Projection):
     def case_revised(self, w, e):
         rid = e.payload["case_id"]
         row = w.get(records, record_id=rid)
-        merged = sorted(set(json.loads(row["content"]).get("merged_contributions") or [])
+        merged = sorted(set(row["content"].get("merged_contributions") or [])
                         | set(e.payload["merged_now"])) if row else e.payload["merged_now"]
         self._write(w, e, dict(self._content(e), merged_contributions=merged))
         for cid in e.payload["merged_now"]:
@@ -210,7 +208,7 @@ class SharedRecords(Projection):
         content = {k: v for k, v in e.payload.items() if k not in skip}
         w.insert(subs, sub_id=sid, sub_kind=SUB_KIND[cls.stream_type], record_id=root_id or parent_id,
                  parent_id=parent_id, owner=owner_of(sid), unit_id=e.payload.get("unit_id"),
-                 unit_name=e.payload.get("unit_name"), status=status, content=_dumps(content),
+                 unit_name=e.payload.get("unit_name"), status=status, content=content,
                  created_at=e.occurred_at, updated_at=e.occurred_at)
 
     def _sub_update(self, w, e, status: str | None = None, **changes) -> None:
@@ -219,9 +217,8 @@ class SharedRecords(Projection):
         row = w.get(subs, sub_id=sid)
         if row is None:
             return
-        content = json.loads(row["content"])
-        content.update(changes)
-        w.update(subs, {"sub_id": sid}, content=_dumps(content), updated_at=e.occurred_at,
+        content = dict(row["content"], **changes)
+        w.update(subs, {"sub_id": sid}, content=content, updated_at=e.occurred_at,
                  status=status or row["status"])
 
     @on("Contribution.Added")
@@ -303,8 +300,8 @@ unit_registers = Table(
     "unit_registers", metadata,
     Column("register_id", String(150), primary_key=True),
     Column("node", String(63), nullable=False, index=True),
-    Column("units", Text, nullable=False),   # [{unit_id, name, kind, level, parent_id, flags}]
-    Column("counts", Text, nullable=False),
+    Column("units", JSONText, nullable=False),   # [{unit_id, name, kind, level, parent_id, flags}]
+    Column("counts", JSONText, nullable=False),
     Column("updated_at", String(40), nullable=False),
 )
 
@@ -319,7 +316,7 @@ class Registers(Projection):
     def register(self, w, e):
         p = e.payload
         w.upsert(unit_registers, {"register_id": p["register_id"]}, node=owner_of(p["register_id"]),
-                 units=_dumps(p["units"]), counts=_dumps(p["counts"]), updated_at=e.occurred_at)
+                 units=p["units"], counts=p["counts"], updated_at=e.occurred_at)
 
 
 UNIT_DIRECTORY = unit_directory_projection()

@@ -31,8 +31,6 @@ def audience_of(row: dict, city_id: str | None) -> set[str]:
     owner = row["owner"]
     sharing = row["sharing"]
     recipients = row["recipients"]
-    if isinstance(recipients, str):
-        recipients = json.loads(recipients)
     if sharing == "all":
         return {"*"}
     nodes = {owner}
@@ -62,11 +60,11 @@ def _record_out(row: dict, full: bool = False) -> dict:
     out = {k: row[k] for k in ("record_id", "kind", "owner", "unit_id", "unit_name", "title",
                                "summary", "sharing", "status", "first_published_at",
                                "updated_at")}
-    out["recipients"] = json.loads(row["recipients"])
-    out["tags"] = json.loads(row["tags"])
+    out["recipients"] = row["recipients"]
+    out["tags"] = row["tags"]
     out["cursor"] = row["updated_us"]
     if full:
-        out["content"] = json.loads(row["content"])
+        out["content"] = row["content"]
         out["published"] = bool(row["published"])
     return out
 
@@ -115,7 +113,7 @@ def record_detail(conn, rid: str, city_id: str | None) -> dict | None:
             continue
         item = {"id": r["sub_id"], "owner": r["owner"], "unit_id": r["unit_id"],
                 "unit_name": r["unit_name"], "status": r["status"],
-                "created_at": r["created_at"], **json.loads(r["content"])}
+                "created_at": r["created_at"], **r["content"]}
         grouped.setdefault(r["sub_kind"], []).append(item)
     out["sub_records"] = grouped
     if row["kind"] == "activity":
@@ -191,7 +189,7 @@ def district_summary(conn) -> list[dict]:
     for r in conn.execute(select(subs).where(subs.c.sub_kind.in_(("signup", "attendance")))
                           ).mappings():
         n = node(r["owner"])
-        content = json.loads(r["content"])
+        content = r["content"]
         if r["sub_kind"] == "signup" and r["status"] == "active":
             n["units_signed_up"] += 1
             n["headcount_signed_up"] += content["headcount"]
@@ -296,8 +294,8 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
                             ).mappings():
         if source and row["source"] != source:
             continue
-        names.update(json.loads(row["indicators"]))
-        by_scope.setdefault(row["scope"], set()).update(json.loads(row["indicators"]))
+        names.update(row["indicators"])
+        by_scope.setdefault(row["scope"], set()).update(row["indicators"])
         if row["scope"] == "unit":  # a unit may report from supervision and education
             counts[row["node"]] = max(counts.get(row["node"], 0), row["reports"])
     names = sorted(names)
@@ -345,7 +343,7 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
             u = units.setdefault(unit_id, {"unit_id": unit_id, "unit_name": unit_name,
                                            "exemplar": unit_id in exemplars, "values": {},
                                            "ranks": {}, "provisional": False})
-            u["values"].update(json.loads(figures))
+            u["values"].update(figures)
             u["provisional"] = u["provisional"] or bool(marked)
         for u in units.values():
             u["ranks"] = {k: local[k][u["unit_id"]] for k in u["values"] if k in local}
@@ -387,7 +385,7 @@ def relief_measure(conn, month: str, tz: str, nodes: list[dict], this_node: str)
     in_month = (records.c.updated_us >= start) & (records.c.updated_us < end)
     for owner, content in conn.execute(select(records.c.owner, records.c.content)
                                        .where(records.c.kind == "exemplar", in_month)).all():
-        for origin in (json.loads(content).get("indicator_sources") or {}).values():
+        for origin in (content.get("indicator_sources") or {}).values():
             bucket = manual if origin == "manual" else exemplar_derived
             bucket[owner] = bucket.get(owner, 0) + 1
     levels = {n["node_id"]: n.get("level") for n in nodes}
@@ -406,7 +404,7 @@ def relief_measure(conn, month: str, tz: str, nodes: list[dict], this_node: str)
                    figure_reports.c.derived_from, func.sum(figure_reports.c.figures))
             .where(sent).group_by(figure_reports.c.node, figure_reports.c.source,
                                   figure_reports.c.scope, figure_reports.c.derived_from)).all():
-        event_type = json.loads(derived_from)["event_type"] if derived_from else None
+        event_type = derived_from["event_type"] if derived_from else None
         mine = origins.setdefault(node, [])
         same = next((o for o in mine if (o["service"], o["scope"], o["event_type"])
                      == (source, scope, event_type)), None)

@@ -25,11 +25,10 @@ as a flag on the district's / unit's row; the final figures replace them (an upd
 """
 from __future__ import annotations
 
-import json
-
-from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table
 
 from services.exchange.domain import lower_is_better, owner_of, split_marks
+from shared.db import JSONText
 from shared.projections import Projection, on
 
 metadata = MetaData()
@@ -59,7 +58,7 @@ indicator_reports = Table(
     Column("source", String(20), nullable=False),
     Column("unit_id", String(100), nullable=False),  # "" for a district's own figures
     Column("unit_name", String(200)),
-    Column("figures", Text, nullable=False),  # JSON {indicator: value}
+    Column("figures", JSONText(sort_keys=True, ensure_ascii=True), nullable=False),  # {indicator: value}
     Column("provisional", Boolean, nullable=False, default=False),  # month open for late entries
     Index("ix_indicator_reports_node", "period", "node", "scope"),
 )
@@ -71,7 +70,7 @@ indicator_periods = Table(
     Column("scope", String(10), primary_key=True),
     Column("source", String(20), primary_key=True),
     Column("reports", Integer, nullable=False),   # units (or 1: the district's own figures)
-    Column("indicators", Text, nullable=False),   # JSON list of the indicator names
+    Column("indicators", JSONText(ensure_ascii=True), nullable=False),   # the indicator names
 )
 
 
@@ -95,7 +94,7 @@ class IndicatorRanking(Projection):
         figures = {k: float(v) for k, v in sorted(figures.items())}
         before = w.get(indicator_reports, report_id=rid)
         if before is not None:  # an update: its earlier figures go, by their keys
-            for name in json.loads(before["figures"]):
+            for name in before["figures"]:
                 w.delete(indicator_ranking, period=before["period"], indicator=name,
                          scope=before["scope"], node=before["node"], unit_id=before["unit_id"])
         for name, value in figures.items():
@@ -104,13 +103,13 @@ class IndicatorRanking(Projection):
                      value=value, sort_value=sort_value(name, value))
         w.upsert(indicator_reports, {"report_id": rid}, period=p["period"], node=node,
                  scope=p["scope"], source=p["source"], unit_id=unit_id,
-                 unit_name=p.get("unit_name"), figures=json.dumps(figures, sort_keys=True),
+                 unit_name=p.get("unit_name"), figures=figures,
                  provisional=provisional)
         key = {"period": p["period"], "node": node, "scope": p["scope"], "source": p["source"]}
         seen = w.get(indicator_periods, **key)
-        names = set(figures) | set(json.loads(seen["indicators"]) if seen else ())
+        names = set(figures) | set(seen["indicators"] if seen else ())
         w.upsert(indicator_periods, key, reports=(seen["reports"] if seen else 0) + (before is None),
-                 indicators=json.dumps(sorted(names)))
+                 indicators=sorted(names))
 
 
 RANKING = IndicatorRanking()

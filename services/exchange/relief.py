@@ -16,11 +16,10 @@ was derived from what the platform recorded or typed by hand, per origin node an
 """
 from __future__ import annotations
 
-import json
-
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
 
 from services.exchange.domain import owner_of, split_marks
+from shared.db import JSONText
 from shared.events import iso_to_us
 from shared.projections import Projection, on
 
@@ -34,7 +33,8 @@ figure_reports = Table(
     Column("scope", String(10), nullable=False),
     Column("period", String(10), nullable=False),
     Column("figures", Integer, nullable=False),
-    Column("derived_from", Text),          # JSON {service, event_type, event_id} or null
+    # {service, event_type, event_id} or null; grouped by in SQL: its text keeps one form
+    Column("derived_from", JSONText(sort_keys=True, ensure_ascii=True)),
     Column("sent_at", String(40), nullable=False),
     Column("sent_us", BigInteger, nullable=False, index=True),
 )
@@ -54,7 +54,7 @@ class FigureOrigins(Projection):
         w.upsert(figure_reports, {"report_id": p["report_id"]}, node=owner_of(p["report_id"]),
                  source=p["source"], scope=p["scope"], period=p["period"],
                  figures=len(split_marks(p["indicators"])[0]),  # marks are not figures
-                 derived_from=json.dumps(derived, sort_keys=True) if derived else None,
+                 derived_from=derived or None,
                  sent_at=e.occurred_at, sent_us=iso_to_us(e.occurred_at))
 
 

@@ -749,7 +749,7 @@ def finalize_round(uow, d):
 @app.query("list_rounds", s.Empty)
 def list_rounds(conn, d, actor):
     rows = conn.execute(select(rounds).order_by(rounds.c.opened_on.desc(), rounds.c.round_id))
-    return {"rounds": [dict(x._mapping, dimensions=json.loads(x.dimensions)) for x in rows]}
+    return {"rounds": [dict(x._mapping) for x in rows]}
 
 
 @app.query("round_ranking", s.RoundQuery, runtime=True)
@@ -875,7 +875,7 @@ def publish_indicators(steps, d):
 
 def _last_published(conn, table, period: str) -> dict:
     """unit id -> (figures, provisional) last published for ``period``."""
-    return {x.unit_id: (json.loads(x.figures), x.provisional)
+    return {x.unit_id: (x.figures, x.provisional)
             for x in conn.execute(select(table).where(table.c.period == period))}
 
 

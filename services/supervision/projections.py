@@ -9,21 +9,21 @@ keys without a scan.
 """
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import (
     Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text,
 )
 
 from services.supervision.domain import DISTRICT_FIGURES, UNIT_FIGURES, next_period, period_bounds
-from shared.events import canonical_json
+from shared.db import JSONText
 from shared.projections import Projection, on
 from shared.unittree import unit_directory, unit_directory_projection
 
 metadata = MetaData()
 
 
-_json = canonical_json  # read-model JSON columns: the log's one canonical form
+# read-model JSON columns: values in and out, stored in the log's one canonical form
+# (shared.events.canonical_json), as they were when written by hand
+JSON = JSONText(sort_keys=True, compact=True)
 
 
 # -- inspections --------------------------------------------------------------------------
@@ -32,7 +32,7 @@ checklists = Table(
     Column("checklist_id", String(100), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("title", String(200), nullable=False),
-    Column("criteria", Text, nullable=False),
+    Column("criteria", JSON, nullable=False),
     Column("note", Text),
     Column("defined_at", String(40), nullable=False),
 )
@@ -46,8 +46,8 @@ inspections = Table(
     Column("planned_on", String(10), nullable=False),
     Column("checklist_id", String(100), nullable=False),
     Column("checklist_version", Integer, nullable=False),
-    Column("criteria", Text, nullable=False),
-    Column("inspectors", Text, nullable=False, default="[]"),
+    Column("criteria", JSON, nullable=False),
+    Column("inspectors", JSON, nullable=False),
     Column("status", String(20), nullable=False),
     Column("scored", Integer, nullable=False, default=0),
     Column("findings", Integer, nullable=False, default=0),
@@ -75,9 +75,9 @@ feedback = Table(
     Column("inspection_id", String(100), primary_key=True),
     Column("seq", Integer, primary_key=True),
     Column("unit_id", String(100), nullable=False),
-    Column("told", Text, nullable=False),
+    Column("told", JSON, nullable=False),
     Column("told_at", String(40), nullable=False),
-    Column("finding_ids", Text, nullable=False),
+    Column("finding_ids", JSON, nullable=False),
     Column("summary", Text, nullable=False),
 )
 
@@ -90,7 +90,7 @@ class Inspections(Projection):
     def checklist(self, w, e):
         p = e.payload
         w.insert(checklists, checklist_id=p["checklist_id"], version=p["version"],
-                 title=p["title"], criteria=_json(p["criteria"]), note=p.get("note"),
+                 title=p["title"], criteria=p["criteria"], note=p.get("note"),
                  defined_at=e.occurred_at)
 
     @on("Inspection.Planned")
@@ -99,7 +99,7 @@ class Inspections(Projection):
         w.insert(inspections, inspection_id=p["inspection_id"], unit_id=p["unit_id"],
                  batch_id=p["batch_id"], title=p["title"], planned_on=p["planned_on"],
                  checklist_id=p["checklist_id"], checklist_version=p["checklist_version"],
-                 criteria=_json(p["criteria"]), inspectors=_json(p["inspectors"]),
+                 criteria=p["criteria"], inspectors=p["inspectors"],
                  status="planned", scored=0, findings=0, feedback_count=0)
 
     @on("Inspection.CriterionScored")
@@ -124,7 +124,7 @@ class Inspections(Projection):
         row = w.get(inspections, inspection_id=p["inspection_id"])
         seq = row["feedback_count"] + 1
         w.insert(feedback, inspection_id=p["inspection_id"], seq=seq, unit_id=p["unit_id"],
-                 told=_json(p["told"]), told_at=p["told_at"], finding_ids=_json(p["finding_ids"]),
+                 told=p["told"], told_at=p["told_at"], finding_ids=p["finding_ids"],
                  summary=p["summary"])
         w.update(inspections, {"inspection_id": p["inspection_id"]}, feedback_count=seq,
                  last_feedback_at=p["told_at"])
@@ -187,7 +187,7 @@ evidence_submissions = Table(
     Column("submitted_on", String(10), nullable=False),
     Column("submitted_by", String(100), nullable=False),
     Column("note", Text, nullable=False, default=""),
-    Column("items", Text, nullable=False),  # [{path, sha256, size_bytes, description}]
+    Column("items", JSON, nullable=False),  # [{path, sha256, size_bytes, description}]
     Column("verdict", String(20), nullable=False, default="pending"),
     Column("decided_on", String(10)),
     Column("decided_by", String(100)),
@@ -201,7 +201,7 @@ escalations = Table(
     Column("unit_id", String(100), nullable=False, index=True),
     Column("step", Integer, nullable=False),
     Column("level", String(30), nullable=False),
-    Column("target", Text, nullable=False),
+    Column("target", JSON, nullable=False),
     Column("days_overdue", Integer, nullable=False),
     Column("deadline", String(10), nullable=False),
     Column("escalated_on", String(10), nullable=False),
@@ -235,7 +235,7 @@ class Rectifications(Projection):
         n = row["submissions"] + 1
         w.insert(evidence_submissions, rect_id=p["rect_id"], submission=n, unit_id=p["unit_id"],
                  submitted_on=p["submitted_on"], submitted_by=p["submitted_by"], note=p["note"],
-                 items=_json(p["evidence"]), verdict="pending")
+                 items=p["evidence"], verdict="pending")
         w.update(rectifications, {"rect_id": p["rect_id"]}, status="evidence_submitted",
                  submissions=n, submitted_on=p["submitted_on"])
 
@@ -287,7 +287,7 @@ class Rectifications(Projection):
         row = w.get(rectifications, rect_id=p["rect_id"])
         seq = row["escalations"] + 1
         w.insert(escalations, rect_id=p["rect_id"], seq=seq, unit_id=p["unit_id"], step=p["step"],
-                 level=p["level"], target=_json(p["target"]), days_overdue=p["days_overdue"],
+                 level=p["level"], target=p["target"], days_overdue=p["days_overdue"],
                  deadline=p["deadline"], escalated_on=p["escalated_on"])
         w.update(rectifications, {"rect_id": p["rect_id"]}, escalations=seq,
                  escalation_step=p["step"], escalation_level=p["level"],
@@ -301,10 +301,10 @@ risk_points = Table(
     Column("unit_id", String(100), nullable=False, index=True),
     Column("post", String(200)),
     Column("micro_power_list_id", String(300)),
-    Column("micro_power_steps", Text, nullable=False, default="[]"),
+    Column("micro_power_steps", JSON, nullable=False),
     Column("description", Text, nullable=False),
     Column("category", String(30), nullable=False),
-    Column("post_flags", Text, nullable=False, default="[]"),
+    Column("post_flags", JSON, nullable=False),
     Column("identified_on", String(10)),
     Column("likelihood", Integer),
     Column("impact", Integer),
@@ -329,8 +329,8 @@ risk_assessments = Table(
     Column("weight", Float, nullable=False),
     Column("weighted_score", Float, nullable=False),
     Column("level", String(10), nullable=False),
-    Column("post_flags", Text, nullable=False),
-    Column("rules", Text, nullable=False),
+    Column("post_flags", JSON, nullable=False),
+    Column("rules", JSON, nullable=False),
     Column("assessed_on", String(10), nullable=False),
     Column("assessed_by", String(100), nullable=False),
     Column("note", Text, nullable=False, default=""),
@@ -365,8 +365,8 @@ class Risks(Projection):
         p = e.payload
         w.insert(risk_points, risk_point_id=p["risk_point_id"], unit_id=p["unit_id"],
                  post=p["post"], micro_power_list_id=p["micro_power_list_id"],
-                 micro_power_steps=_json(p["micro_power_steps"]), description=p["description"],
-                 category=p["category"], post_flags=_json(p["post_flags"]),
+                 micro_power_steps=p["micro_power_steps"], description=p["description"],
+                 category=p["category"], post_flags=p["post_flags"],
                  identified_on=p["identified_on"], assessments=0, controls=0, status="active")
 
     @on("RiskPoint.Assessed")
@@ -375,12 +375,12 @@ class Risks(Projection):
         w.insert(risk_assessments, risk_point_id=p["risk_point_id"], seq=p["seq"],
                  likelihood=p["likelihood"], impact=p["impact"], score=p["score"],
                  weight=p["weight"], weighted_score=p["weighted_score"], level=p["level"],
-                 post_flags=_json(p["post_flags"]), rules=_json(p["rules"]),
+                 post_flags=p["post_flags"], rules=p["rules"],
                  assessed_on=p["assessed_on"], assessed_by=p["assessed_by"], note=p["note"])
         w.update(risk_points, {"risk_point_id": p["risk_point_id"]}, likelihood=p["likelihood"],
                  impact=p["impact"], score=p["score"], weight=p["weight"],
                  weighted_score=p["weighted_score"], level=p["level"],
-                 post_flags=_json(p["post_flags"]), assessed_on=p["assessed_on"],
+                 post_flags=p["post_flags"], assessed_on=p["assessed_on"],
                  assessments=p["seq"])
 
     @on("RiskPoint.ControlAdded")
@@ -507,7 +507,7 @@ micro_power = Table(
     Column("kind", String(50)),
     Column("required", Boolean, nullable=False, default=False),
     Column("required_since", String(10)),
-    Column("lists", Text, nullable=False, default="[]"),
+    Column("lists", JSON, nullable=False, default=()),  # ControlAdded may insert it first
     Column("last_published_on", String(10)),
 )
 
@@ -526,8 +526,8 @@ class MicroPower(Projection):
     def published(self, w, e):
         p = e.payload
         row = w.get(micro_power, unit_id=p["unit_id"])
-        lists = sorted(set(json.loads(row["lists"]) if row else []) | {p["list_id"]})
-        w.upsert(micro_power, {"unit_id": p["unit_id"]}, lists=_json(lists),
+        lists = sorted(set(row["lists"] if row else ()) | {p["list_id"]})
+        w.upsert(micro_power, {"unit_id": p["unit_id"]}, lists=lists,
                  last_published_on=p["published_on"])
 
 
@@ -537,7 +537,7 @@ indicator_systems = Table(
     Column("system_id", String(100), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("title", String(200), nullable=False),
-    Column("dimensions", Text, nullable=False),
+    Column("dimensions", JSON, nullable=False),
     Column("effective_from", String(10)),
     Column("note", Text),
     Column("defined_at", String(40), nullable=False),
@@ -550,7 +550,7 @@ rounds = Table(
     Column("period", String(10), nullable=False),
     Column("system_id", String(100), nullable=False),
     Column("system_version", Integer, nullable=False),
-    Column("dimensions", Text, nullable=False),
+    Column("dimensions", JSON, nullable=False),
     Column("status", String(20), nullable=False),
     Column("units", Integer, nullable=False),
     Column("opened_on", String(10), nullable=False),
@@ -562,13 +562,13 @@ round_units = Table(
     "sv_round_units", metadata,
     Column("round_id", String(100), primary_key=True),
     Column("unit_id", String(100), primary_key=True),
-    Column("manual", Text, nullable=False, default="{}"),
-    Column("notes", Text, nullable=False, default="{}"),
-    Column("facts", Text, nullable=False, default="{}"),
+    Column("manual", JSON, nullable=False),
+    Column("notes", JSON, nullable=False),
+    Column("facts", JSON, nullable=False),
     Column("total", Float),
     Column("rank", Integer),
-    Column("dimension_scores", Text),
-    Column("missing", Text),
+    Column("dimension_scores", JSON),
+    Column("missing", JSON),
 )
 
 education = Table(
@@ -590,7 +590,7 @@ class Ecology(Projection):
     def system(self, w, e):
         p = e.payload
         w.insert(indicator_systems, system_id=p["system_id"], version=p["version"],
-                 title=p["title"], dimensions=_json(p["dimensions"]),
+                 title=p["title"], dimensions=p["dimensions"],
                  effective_from=p.get("effective_from"), note=p.get("note"),
                  defined_at=e.occurred_at)
 
@@ -599,11 +599,11 @@ class Ecology(Projection):
         p = e.payload
         w.insert(rounds, round_id=p["round_id"], title=p["title"], period=p["period"],
                  system_id=p["system_id"], system_version=p["system_version"],
-                 dimensions=_json(p["dimensions"]), status="open", units=len(p["unit_ids"]),
+                 dimensions=p["dimensions"], status="open", units=len(p["unit_ids"]),
                  opened_on=p["opened_on"])
         for unit_id in p["unit_ids"]:
-            w.insert(round_units, round_id=p["round_id"], unit_id=unit_id, manual="{}",
-                     notes="{}", facts="{}")
+            w.insert(round_units, round_id=p["round_id"], unit_id=unit_id, manual={},
+                     notes={}, facts={})
 
     @on("AssessmentRound.ScoresRecorded")
     def scores(self, w, e):
@@ -612,21 +612,22 @@ class Ecology(Projection):
         for s in p["scores"]:
             row = rows.get(s["unit_id"])
             if row is None:
-                row = rows[s["unit_id"]] = w.get(round_units, round_id=p["round_id"],
-                                                  unit_id=s["unit_id"])
-                row["manual"], row["notes"] = json.loads(row["manual"]), json.loads(row["notes"])
+                row = w.get(round_units, round_id=p["round_id"], unit_id=s["unit_id"])
+                # copies: what ``w.get`` returns is the writer's, changed only through it
+                row = rows[s["unit_id"]] = dict(row, manual=dict(row["manual"]),
+                                                notes=dict(row["notes"]))
             row["manual"][s["indicator"]] = s["score"]
             row["notes"][s["indicator"]] = s["note"]
         for unit_id, row in rows.items():
             w.update(round_units, {"round_id": p["round_id"], "unit_id": unit_id},
-                     manual=_json(row["manual"]), notes=_json(row["notes"]))
+                     manual=row["manual"], notes=row["notes"])
 
     @on("AssessmentRound.FactsCollected")
     def facts(self, w, e):
         p = e.payload
         for unit_id, facts in p["facts"].items():
             w.update(round_units, {"round_id": p["round_id"], "unit_id": unit_id},
-                     facts=_json(facts))
+                     facts=facts)
         w.update(rounds, {"round_id": p["round_id"]}, facts_collected_on=p["collected_on"])
 
     @on("AssessmentRound.Finalized")
@@ -634,8 +635,8 @@ class Ecology(Projection):
         p = e.payload
         for r in p["ranking"]:
             w.update(round_units, {"round_id": p["round_id"], "unit_id": r["unit_id"]},
-                     total=r["total"], rank=r["rank"], dimension_scores=_json(r["dimensions"]),
-                     missing=_json(r["missing"]))
+                     total=r["total"], rank=r["rank"], dimension_scores=r["dimensions"],
+                     missing=r["missing"])
         w.update(rounds, {"round_id": p["round_id"]}, status="finalized",
                  finalized_on=p["finalized_on"])
 
@@ -707,7 +708,7 @@ published_units = Table(
     "sv_published_unit_indicators", metadata,
     Column("unit_id", String(100), primary_key=True),
     Column("period", String(7), primary_key=True),  # the month the figures stand for
-    Column("figures", Text, nullable=False),
+    Column("figures", JSON, nullable=False),
     Column("provisional", Boolean, nullable=False, default=False),
     Column("as_of", String(10), nullable=False),
 )
@@ -716,7 +717,7 @@ published_districts = Table(
     "sv_published_district_indicators", metadata,
     Column("unit_id", String(100), primary_key=True),
     Column("period", String(7), primary_key=True),
-    Column("figures", Text, nullable=False),
+    Column("figures", JSON, nullable=False),
     Column("provisional", Boolean, nullable=False, default=False),
     Column("as_of", String(10), nullable=False),
 )
@@ -733,7 +734,7 @@ class Published(Projection):
     def _store(self, w, table, figures_of, e):
         p = e.payload
         w.upsert(table, {"unit_id": p["unit_id"], "period": p.get("period") or p["as_of"][:7]},
-                 figures=_json({k: p[k] for k in figures_of}),
+                 figures={k: p[k] for k in figures_of},
                  provisional=bool(p.get("provisional")), as_of=p["as_of"])
 
     @on("UnitIndicators.Published")

@@ -7,8 +7,6 @@ facts and in the city's comparison is always computed one way.
 """
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import and_, case, func, select
 
 from services.supervision.domain import (
@@ -122,7 +120,7 @@ def _unit_figures(rc: dict, rk: dict, sc: dict | None, mp: dict | None) -> dict:
         "risk_low": rk.get("low", 0),
         "screening_on_time": None if sc is None else not sc["overdue"],
         "screening_overdue": bool(sc and sc["overdue"]),
-        "micro_power_missing": bool(mp and mp["required"] and mp["lists"] == "[]"),
+        "micro_power_missing": bool(mp and mp["required"] and not mp["lists"]),
     }
 
 
@@ -244,10 +242,10 @@ def rectification(conn, rect_id: str, today: str) -> dict:
     subs = conn.execute(select(evidence_submissions)
                         .where(evidence_submissions.c.rect_id == rect_id)
                         .order_by(evidence_submissions.c.submission)).mappings()
-    out["evidence"] = [dict(s, items=json.loads(s["items"])) for s in subs]
+    out["evidence"] = [dict(s) for s in subs]
     esc = conn.execute(select(escalations).where(escalations.c.rect_id == rect_id)
                        .order_by(escalations.c.seq)).mappings()
-    out["escalations"] = [dict(e, target=json.loads(e["target"])) for e in esc]
+    out["escalations"] = [dict(e) for e in esc]
     return out
 
 
@@ -397,8 +395,6 @@ def inspection(conn, inspection_id: str) -> dict:
     if row is None:
         raise NotFound("检查「%s」不存在" % inspection_id)
     out = dict(row)
-    out["criteria"] = json.loads(out["criteria"])
-    out["inspectors"] = json.loads(out["inspectors"])
     out["finding_count"] = out.pop("findings")
     out["scores"] = [dict(s) for s in conn.execute(
         select(inspection_scores).where(inspection_scores.c.inspection_id == inspection_id)
@@ -407,7 +403,7 @@ def inspection(conn, inspection_id: str) -> dict:
         select(r.c.rect_id.label("finding_id"), r.c.description, r.c.severity, r.c.status,
                r.c.deadline).where(r.c.inspection_id == inspection_id)
         .order_by(r.c.rect_id)).mappings()]
-    out["feedback"] = [dict(f, told=json.loads(f["told"]), finding_ids=json.loads(f["finding_ids"]))
+    out["feedback"] = [dict(f)
                        for f in conn.execute(select(feedback)
                                              .where(feedback.c.inspection_id == inspection_id)
                                              .order_by(feedback.c.seq)).mappings()]
@@ -443,14 +439,12 @@ def checklist(conn, checklist_id: str, version: int | None) -> dict:
     versions = [v for (v,) in conn.execute(select(checklists.c.version)
                                           .where(checklists.c.checklist_id == checklist_id)
                                           .order_by(checklists.c.version))]
-    return dict(row, criteria=json.loads(row["criteria"]), versions=versions)
+    return dict(row, versions=versions)
 
 
 # -- risk points ---------------------------------------------------------------------------------
 def _risk_row(row) -> dict:
     d = dict(row)
-    d["post_flags"] = json.loads(d["post_flags"])
-    d["micro_power_steps"] = json.loads(d["micro_power_steps"])
     d["colour"] = LEVEL_COLOURS.get(d["level"])
     return d
 
@@ -499,7 +493,7 @@ def risk_point(conn, risk_point_id: str) -> dict:
     if row is None:
         raise NotFound("风险点「%s」不存在" % risk_point_id)
     out = _risk_row(row)
-    out["history"] = [dict(a, post_flags=json.loads(a["post_flags"]), rules=json.loads(a["rules"]))
+    out["history"] = [dict(a)
                       for a in conn.execute(select(risk_assessments)
                                             .where(risk_assessments.c.risk_point_id == risk_point_id)
                                             .order_by(risk_assessments.c.seq)).mappings()]
@@ -535,7 +529,7 @@ def micro_power_gaps(conn, unit_id: str) -> dict:
          .select_from(micro_power.join(ud, ud.c.unit_id == micro_power.c.unit_id))
          .where(_in_subtree(unit["path"]), micro_power.c.required.is_(True), ud.c.active.is_(True))
          .order_by(micro_power.c.unit_id))
-    rows = [dict(row, lists=json.loads(row["lists"])) for row in conn.execute(q).mappings()]
+    rows = [dict(row) for row in conn.execute(q).mappings()]
     return {"unit_id": unit_id, "required": len(rows),
             "missing": [x for x in rows if not x["lists"]],
             "published": [x for x in rows if x["lists"]]}
@@ -631,14 +625,14 @@ def indicator_system(conn, system_id: str, version: int | None) -> dict:
         raise NotFound("没有指标体系「%s%s」" % (system_id, " v%d" % version if version else ""))
     versions = [v for (v,) in conn.execute(select(t.c.version).where(t.c.system_id == system_id)
                                           .order_by(t.c.version))]
-    return dict(row, dimensions=json.loads(row["dimensions"]), versions=versions)
+    return dict(row, versions=versions)
 
 
 def round_row(conn, round_id: str) -> dict:
     row = conn.execute(select(rounds).where(rounds.c.round_id == round_id)).mappings().first()
     if row is None:
         raise NotFound("考核轮次「%s」不存在" % round_id)
-    return dict(row, dimensions=json.loads(row["dimensions"]))
+    return dict(row)
 
 
 def round_ranking(conn, round_id: str) -> dict:
@@ -651,13 +645,13 @@ def round_ranking(conn, round_id: str) -> dict:
     names = {x["unit_id"]: x["unit_name"] for x in rows}
     if rnd["status"] == "finalized":
         ranking = sorted(({"unit_id": x["unit_id"], "rank": x["rank"], "total": x["total"],
-                           "dimensions": json.loads(x["dimension_scores"]),
-                           "missing": json.loads(x["missing"])} for x in rows),
+                           "dimensions": x["dimension_scores"],
+                           "missing": x["missing"]} for x in rows),
                          key=lambda x: (x["rank"] is None, x["rank"] or 0, x["unit_id"]))
     else:
-        ranking = rank({x["unit_id"]: score_unit(rnd["dimensions"], json.loads(x["manual"]),
-                                                 json.loads(x["facts"])) for x in rows})
-    manual = {x["unit_id"]: json.loads(x["manual"]) for x in rows}
+        ranking = rank({x["unit_id"]: score_unit(rnd["dimensions"], x["manual"],
+                                                 x["facts"]) for x in rows})
+    manual = {x["unit_id"]: x["manual"] for x in rows}
     for entry in ranking:
         entry["unit_name"] = names.get(entry["unit_id"])
         entry["manual"] = manual.get(entry["unit_id"], {})  # the hand-entered scores so far
@@ -694,7 +688,7 @@ def assessment_report(conn, round_id: str) -> dict:
     indicator went across units, who needs attention, and what data was missing."""
     data = round_ranking(conn, round_id)
     rnd, ranking = data["round"], data["ranking"]
-    facts = {x["unit_id"]: (json.loads(x["manual"]), json.loads(x["facts"])) for x in conn.execute(
+    facts = {x["unit_id"]: (x["manual"], x["facts"]) for x in conn.execute(
         select(round_units).where(round_units.c.round_id == round_id)).mappings()}
     dims = rnd["dimensions"]
     dim_avg = {}
@@ -863,7 +857,7 @@ def escalation_inbox(conn, scope_path: str | None, exact_unit: str | None, limit
     targets = {}
     items, by_level = [], {}
     for row in rows:
-        target = json.loads(row["target"])
+        target = row["target"]
         tid = target.get("unit_id") or row["unit_id"]
         if tid not in targets:
             targets[tid] = conn.execute(select(target_unit.c.name, target_unit.c.path)

@@ -6,7 +6,6 @@ child rows their keys). The query helpers are plain functions ``(conn, ...)``.
 """
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
 from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, case, func, select
@@ -14,9 +13,8 @@ from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, cas
 from services.supervision.domain import (
     campaign_item_colour, campaign_state, days_overdue, task_colour, task_days_overdue,
 )
-from services.supervision.projections import metadata, rectifications
+from services.supervision.projections import JSON, metadata, rectifications
 from shared.errors import NotFound
-from shared.events import canonical_json
 from shared.projections import Projection, on, startswith
 from shared.unittree import require_unit, unit_directory as ud
 
@@ -45,7 +43,7 @@ tasks = Table(
     Column("meeting_id", String(100)),
     Column("status", String(20), nullable=False),
     Column("summary", Text),
-    Column("evidence", Text),            # [{path, sha256, size_bytes, description}]
+    Column("evidence", JSON),            # [{path, sha256, size_bytes, description}]
     Column("reported_on", String(10)),
     Column("reported_by", String(100)),
     Column("accepted_on", String(10)),
@@ -68,7 +66,7 @@ task_escalations = Table(
     Column("unit_id", String(100), nullable=False),
     Column("step", Integer, nullable=False),
     Column("level", String(30), nullable=False),
-    Column("target", Text, nullable=False),
+    Column("target", JSON, nullable=False),
     Column("days_overdue", Integer, nullable=False),
     Column("escalated_on", String(10), nullable=False),
     Column("deadline", String(10)),  # the deadline this rung was about (the inbox: current only)
@@ -81,7 +79,7 @@ meetings = Table(
     Column("kind", String(30), nullable=False),
     Column("convener_unit_id", String(100), nullable=False, index=True),
     Column("held_on", String(10), nullable=False),
-    Column("unit_ids", Text, nullable=False),
+    Column("unit_ids", JSON, nullable=False),
     Column("summary", Text, nullable=False),
     Column("list_id", String(100), nullable=False),
     Column("decisions", Integer, nullable=False, default=0),
@@ -126,7 +124,7 @@ class Tracking(Projection):
     def reported(self, w, e):
         p = e.payload
         w.update(tasks, {"task_id": p["task_id"]}, status="reported", summary=p["summary"],
-                 evidence=canonical_json(p["evidence"]), reported_on=p["reported_on"],
+                 evidence=p["evidence"], reported_on=p["reported_on"],
                  reported_by=p["reported_by"])
 
     @on("Task.Accepted")
@@ -165,7 +163,7 @@ class Tracking(Projection):
         row = w.get(tasks, task_id=p["task_id"])
         seq = row["escalations"] + 1
         w.insert(task_escalations, task_id=p["task_id"], seq=seq, unit_id=p["unit_id"],
-                 step=p["step"], level=p["level"], target=canonical_json(p["target"]),
+                 step=p["step"], level=p["level"], target=p["target"],
                  days_overdue=p["days_overdue"], escalated_on=p["escalated_on"],
                  deadline=p["deadline"])
         w.update(tasks, {"task_id": p["task_id"]}, escalations=seq, escalation_step=p["step"],
@@ -176,7 +174,7 @@ class Tracking(Projection):
         p = e.payload
         w.insert(meetings, meeting_id=p["meeting_id"], title=p["title"], kind=p["kind"],
                  convener_unit_id=p["convener_unit_id"], held_on=p["held_on"],
-                 unit_ids=canonical_json(p["unit_ids"]), summary=p["summary"],
+                 unit_ids=p["unit_ids"], summary=p["summary"],
                  list_id=p["list_id"], decisions=0)
 
     @on("Meeting.DecisionRecorded")
@@ -200,7 +198,7 @@ SOON_DAYS = 7  # "临近时限" unless the caller says otherwise (the console's 
 
 def _task_out(row, today: str, soon_days: int = SOON_DAYS) -> dict:
     out = dict(row)
-    out["evidence"] = json.loads(out["evidence"]) if out.get("evidence") else []
+    out["evidence"] = out.get("evidence") or []
     out["days_overdue"] = task_days_overdue(out["deadline"], out["status"], out["reported_on"],
                                             today)
     out["colour"] = task_colour(out["deadline"], out["status"], today, soon_days)
@@ -223,7 +221,7 @@ def task(conn, task_id: str, today: str) -> dict:
     out = _task_out(row, today)
     out["list"] = dict(conn.execute(select(task_lists).where(
         task_lists.c.list_id == row["list_id"])).mappings().first())
-    out["escalation_history"] = [dict(e, target=json.loads(e["target"])) for e in conn.execute(
+    out["escalation_history"] = [dict(e) for e in conn.execute(
         select(task_escalations).where(task_escalations.c.task_id == task_id)
         .order_by(task_escalations.c.seq)).mappings()]
     return out
@@ -282,7 +280,6 @@ def meeting(conn, meeting_id: str, today: str) -> dict:
     if row is None:
         raise NotFound("会议「%s」不存在" % meeting_id, {"meeting_id": ["不存在"]})
     out = dict(row)
-    out["unit_ids"] = json.loads(out["unit_ids"])
     names = _names(conn, out["unit_ids"] + [out["convener_unit_id"]])
     out["units"] = [{"unit_id": u, "name": names.get(u, u)} for u in out["unit_ids"]]
     out["convener_name"] = names.get(out["convener_unit_id"], out["convener_unit_id"])
@@ -309,7 +306,7 @@ def list_meetings(conn, unit_id, limit, offset) -> dict:
     for row in rows:
         done = conn.execute(select(func.count()).select_from(tasks).where(
             tasks.c.meeting_id == row["meeting_id"], tasks.c.status == "accepted")).scalar()
-        out.append(dict(row, unit_ids=json.loads(row["unit_ids"]), decisions_done=done))
+        out.append(dict(row, decisions_done=done))
     return {"unit_id": unit_id, "meetings": out}
 
 
@@ -322,7 +319,7 @@ campaigns = Table(
     Column("scope_unit_id", String(100), nullable=False, index=True),
     Column("starts_on", String(10), nullable=False),
     Column("ends_on", String(10), nullable=False),
-    Column("categories", Text, nullable=False),
+    Column("categories", JSON, nullable=False),
     Column("description", Text, nullable=False),
     Column("launched_on", String(10), nullable=False),
     Column("closed_on", String(10)),
@@ -350,7 +347,7 @@ class Campaigns(Projection):
         p = e.payload
         w.insert(campaigns, campaign_id=p["campaign_id"], title=p["title"], kind=p["kind"],
                  scope_unit_id=p["scope_unit_id"], starts_on=p["starts_on"], ends_on=p["ends_on"],
-                 categories=canonical_json(p["categories"]), description=p["description"],
+                 categories=p["categories"], description=p["description"],
                  launched_on=p["launched_on"], findings=0)
 
     @on("Campaign.FindingTagged")
@@ -378,7 +375,7 @@ def _campaign_row(conn, campaign_id: str) -> dict:
                        .where(campaigns.c.campaign_id == campaign_id)).mappings().first()
     if row is None:
         raise NotFound("专项「%s」不存在" % campaign_id, {"campaign_id": ["不存在"]})
-    return dict(row, categories=json.loads(row["categories"]))
+    return dict(row)
 
 
 def campaign_progress(conn, campaign_id: str, today: str, soon_days: int = SOON_DAYS) -> dict:
@@ -447,7 +444,7 @@ def list_campaigns(conn, unit_id: str, today: str, limit: int, offset: int) -> d
                                    rectifications.c.rect_id == campaign_findings.c.finding_id))
             .where(campaign_findings.c.campaign_id == row["campaign_id"],
                    rectifications.c.status == "closed")).scalar()
-        out.append(dict(row, categories=json.loads(row["categories"]), closed=closed,
+        out.append(dict(row, closed=closed,
                         state=campaign_state(row["starts_on"], row["ends_on"],
                                              row["closed_on"] is not None, today)))
     return {"unit_id": unit_id, "campaigns": out}

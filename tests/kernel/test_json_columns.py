@@ -68,3 +68,56 @@ def test_an_existing_units_database_reads_its_people_as_lists(db_url, engine_for
         raw = c.execute(select(legacy.c.roles).where(legacy.c.person_id == "p2")).scalar()
     assert rows["p1"]["roles"] == ["cadre", "member"] and rows["p1"]["part_time_roles"] == []
     assert rows["p2"]["roles"] == ["unit_head"] and json.loads(raw) == ["unit_head"]
+
+
+def test_a_column_keeps_the_form_it_was_written_in_by_hand(db_url, engine_for):
+    """A column declared with the options of its hand-written form stores exactly that text
+    (an older node's rows and new ones group and compare alike in SQL), for every read
+    model that moved to JSONText: supervision (the log's canonical JSON), exchange
+    (sorted keys; ranking and relief ASCII-escaped too) and the unit tree."""
+    from shared.events import canonical_json
+    from services.exchange.projections import records
+    from services.exchange.ranking import indicator_periods, indicator_reports
+    from services.exchange.relief import figure_reports
+    from services.supervision.projections import round_units
+    from shared.unittree import unit_directory
+    value = {"乙": [2, 1.5, None], "a": {"z": True, "b": "示范点"}}
+    hand_written = {
+        round_units.c.manual: canonical_json(value),
+        records.c.content: json.dumps(value, ensure_ascii=False, sort_keys=True),
+        indicator_reports.c.figures: json.dumps(value, sort_keys=True),
+        indicator_periods.c.indicators: json.dumps(["违纪", "a"]),
+        figure_reports.c.derived_from: json.dumps(value, sort_keys=True),
+        unit_directory.c.pilot_flags: json.dumps(["清廉机关"], ensure_ascii=False),
+    }
+    engine = engine_for(db_url)
+    md = MetaData()
+    t = Table("json_forms", md, Column("k", String(10), primary_key=True),
+              *[Column("c%d" % i, col.type) for i, col in enumerate(hand_written)])
+    md.create_all(engine)
+    values = [json.loads(text) for text in hand_written.values()]
+    with engine.begin() as c:
+        c.execute(insert(t).values(k="x", **{"c%d" % i: v for i, v in enumerate(values)}))
+    raw = Table("json_forms", MetaData(), Column("k", String(10), primary_key=True),
+                *[Column("c%d" % i, Text) for i in range(len(hand_written))])
+    with engine.connect() as c:
+        stored = c.execute(select(raw).where(raw.c.k == "x")).one()[1:]
+        read = c.execute(select(t).where(t.c.k == "x")).one()[1:]
+    assert list(stored) == list(hand_written.values())
+    assert list(read) == values
+
+
+def test_the_batch_writer_serialises_json_columns_as_statements_do(db_url, engine_for):
+    """``BatchWriter`` (a batch of replicas applied at once) writes on the driver's cursor:
+    it applies the column types' serialisation itself, and what it reads back is values."""
+    from shared.batching import BatchWriter
+    engine = engine_for(db_url)
+    _, _, new = _tables()
+    new.create(engine)
+    with engine.begin() as c:
+        w = BatchWriter(c)
+        w.insert(new, k="batch", v={"名单": ["甲", "乙"]})
+        w.flush()
+        assert w.get(new, k="batch") == {"k": "batch", "v": {"名单": ["甲", "乙"]}}
+    with engine.connect() as c:
+        assert c.execute(select(new.c.v).where(new.c.k == "batch")).scalar() == {"名单": ["甲", "乙"]}
