@@ -11,7 +11,7 @@ each with the error body ``{"error", "message", "fields"}``.
 
 Each service serves its document at ``GET /openapi.json``; ``contracts/openapi/
 <service>.json`` is the same document kept in the repository, written by ``qinglian
-contracts generate`` and compared by ``drift()`` (tests/test_contracts_and_docs.py).
+contracts generate`` and compared by ``drift()`` (tests/unit/test_contracts_and_docs.py).
 docs/API.md (``shared.apidoc``) is rendered from the same registry.
 """
 from __future__ import annotations

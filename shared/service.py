@@ -408,7 +408,7 @@ class NodeService:
 
 
 # A handler that fails raises, and ``requeue_on_error=True`` (required on every
-# ``@event_handler``: tests/kernel/test_event_handlers.py) puts the message back. Busy or
+# ``@event_handler``: tests/integration/kernel/test_event_handlers.py) puts the message back. Busy or
 # unreachable databases are retried for as long as it takes; any other failure up to
 # ``MAX_HANDLER_ATTEMPTS`` times in this process, then the event is dead-lettered.
 MAX_HANDLER_ATTEMPTS = 30

@@ -153,7 +153,7 @@ class UnitMirror(Aggregate):
         unit_id: IdStr
         name: NonEmptyStr
         # the codes of services.units.domain.UNIT_KINDS / UNIT_LEVELS (the kernel imports no
-        # service; tests/kernel/test_event_fields.py checks they are the same)
+        # service; tests/unit/kernel/test_event_fields.py checks they are the same)
         kind: OneOf(("party_committee_dept", "government_dept", "subdistrict", "window_unit",
                      "law_enforcement", "grassroots_station", "section", "secondary_unit",
                      "city_authority", "district_authority"))

@@ -60,7 +60,7 @@ read from the *downstream's* upstream definition, so each direction has its own:
 
 So every node sees every message exactly once, and even if the visited-node check were
 defeated (see below) a message could make at most one extra round trip, never a loop.
-``tests/federation/test_broker.py`` proves both: exactly one copy per node, and with
+``tests/e2e/federation/test_broker.py`` proves both: exactly one copy per node, and with
 ``max-hops`` 1 on the down-links district-b never hears from district-a.
 
 Separate brokers must have distinct **cluster names** (``rabbitmqctl set_cluster_name

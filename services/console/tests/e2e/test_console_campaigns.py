@@ -1,0 +1,116 @@
+"""专项整治 (四风) in the console against the real units, supervision and console services: a
+campaign launched in the browser over a unit's subtree, findings recorded for it and tagged
+to it with 四风 categories (the new forms of 形式主义、官僚主义 among them), its progress per
+category and per unit; refusals write nothing."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.console.tests.conftest import shoot, start_node, stop_node
+from services.console.tests.e2e.test_console_tasks import _mirrored, pick, sign_in
+from tests.harness import wait_for
+
+TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+END = (TODAY + timedelta(days=60)).isoformat()
+SOON = (TODAY + timedelta(days=3)).isoformat()
+LATER = (TODAY + timedelta(days=30)).isoformat()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory, rabbit_admin):
+    n = start_node(tmp_path_factory, rabbit_admin, CONSOLE_BACKOFF_SECONDS="0")
+    root = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
+                                            "level": "district", "parent_id": None})
+    a = n.api("units", "register_unit", {"name": "区住建局", "kind": "government_dept",
+                                         "level": "unit", "parent_id": root["unit_id"]})
+    s = n.api("units", "register_unit", {"name": "区住建局办公室", "kind": "section",
+                                         "level": "section", "parent_id": a["unit_id"]})
+    b = n.api("units", "register_unit", {"name": "区水利局", "kind": "government_dept",
+                                         "level": "unit", "parent_id": root["unit_id"]})
+    n.ids = {"root": root["unit_id"], "a": a["unit_id"], "s": s["unit_id"], "b": b["unit_id"]}
+    n.add_user("viewer", "李查看", ["viewer"])
+    n.add_user("insp", "钱检查", ["inspector"])
+    n.insp_token = n.users.issue_token("insp")
+    wait_for(lambda: _mirrored(n, s["unit_id"]) and _mirrored(n, b["unit_id"]), timeout=30)
+    yield n
+    stop_node(n)
+
+
+def test_a_campaign_is_launched_its_findings_tagged_and_its_progress_shown(node, page):
+    # a finding recorded before, in the scope and period: it is tagged to the campaign later
+    earlier = node.api("supervision", "record_finding", {
+        "unit_id": node.ids["a"], "source": "public_report", "description": "办事群众反映多次跑腿",
+        "responsible_role": "unit_head", "deadline": LATER}, token=node.insp_token)
+    sign_in(page, node, "insp")
+    page.goto(node.url + "/campaigns/new")
+    page.fill("input[name=title]", "整治形式主义官僚主义专项行动")
+    page.select_option("select[name=kind]", label="专项整治")
+    pick(page, "整治范围", "区住建局")
+    page.fill("input[name=ends_on]", END)
+    page.locator("label.category", has_text="形式主义新表现").locator("input").check()
+    page.locator("label.category", has_text="官僚主义新表现").locator("input").check()
+    page.fill("textarea[name=description]", "重点整治文山会海、过度留痕、推诿扯皮")
+    page.click("button:has-text('部署')")
+    page.wait_for_selector("p.flash")
+    assert "已部署专项：整治形式主义官僚主义专项行动" in page.inner_text("p.flash")
+    assert "形式主义新表现" in page.inner_text("td.categories")
+
+    # a finding recorded for the campaign (it becomes a 限期整改)
+    form = page.locator("form:has(input[value=finding])")
+    form.locator("select[name=unit_id]").select_option(label="　　区住建局办公室")
+    form.locator("select[name=four_winds]").select_option(
+        label="形式主义新表现（文山会海、过度留痕、“指尖上的形式主义”）")
+    form.locator("select[name=source]").select_option(label="审计监督")
+    form.locator("textarea[name=description]").fill("同一材料要求基层重复报送三次")
+    form.locator("input[name=deadline]").fill(SOON)
+    form.locator("button").click()
+    page.wait_for_selector("p.flash")
+    assert "已记录问题并纳入本专项" in page.inner_text("p.flash")
+    # the earlier one, tagged as a new form of 官僚主义
+    tag = page.locator("form:has(input[value=tag])")
+    tag.locator("select[name=finding_id]").select_option(index=0)
+    tag.locator("select[name=four_winds]").select_option(
+        label="官僚主义新表现（推诿扯皮、懒政怠政、“新官不理旧账”）")
+    tag.locator("button").click()
+    page.wait_for_selector("p.flash")
+    by_cat = page.inner_text("table.by-category")
+    assert "形式主义新表现" in by_cat and "官僚主义新表现" in by_cat
+    by_unit = page.inner_text("table.by-unit")
+    assert "区住建局办公室" in by_unit and "区住建局" in by_unit
+    assert page.locator("table.items tr.yellow", has_text="同一材料要求基层重复报送三次").count() == 1
+    assert page.locator("table.items tr", has_text="办事群众反映多次跑腿").count() == 1
+    shoot(page, "35-campaign")
+    page.goto(node.url + "/campaigns")
+    row = page.locator("table.campaigns tr", has_text="整治形式主义官僚主义专项行动")
+    assert "进行中" in row.inner_text() and "区住建局及下级单位" in row.inner_text()
+    shoot(page, "34-campaigns")
+    # the finding's rectification is the ordinary one
+    page.goto(node.url + "/rectifications/%s" % earlier["rect_id"])
+    assert "办事群众反映多次跑腿" in page.inner_text("main")
+
+
+def test_refused_requests_write_nothing(node, client_for):
+    cid = node.api("supervision", "launch_campaign", {
+        "title": "专项治理", "kind": "governance", "scope_unit_id": node.ids["a"],
+        "starts_on": TODAY.isoformat(), "ends_on": END, "categories": ["formalism_new"]},
+        token=node.insp_token)["campaign_id"]
+    before = node.head("supervision")
+    viewer = client_for(node, "viewer")
+    page = viewer.get("/campaigns/%s" % cid)
+    assert page.status_code == 200 and "记录并转为整改" not in page.text
+    assert viewer.post("/campaigns/%s" % cid, {"action": "close", "summary": "x"}).status_code == 403
+    assert viewer.post("/campaigns/new", {"title": "x"}).status_code == 403
+    insp = client_for(node, "insp")
+    r = insp.post("/campaigns/%s" % cid, {
+        "action": "finding", "unit_id": node.ids["b"], "four_winds": "formalism_new",
+        "source": "audit", "description": "范围外的问题", "severity": "general",
+        "responsible_role": "unit_head", "deadline": LATER})
+    assert r.status_code == 400 and "不在专项范围内" in r.text
+    r = insp.post("/campaigns/new", {"title": "x", "kind": "rectification",
+                                     "scope_unit_id": node.ids["a"], "starts_on": END,
+                                     "ends_on": TODAY.isoformat()})
+    assert r.status_code == 400 and "结束日期: 不得早于开始日期" in r.text
+    assert node.head("supervision") == before

@@ -1,0 +1,70 @@
+"""节点状态 on a city and a district running at once (the two-node fixture): each node's
+page names the other as a trusted peer with its key's fingerprint, the broker's federation
+links to it running, and what arrived from it (applied through, lag, last heard)."""
+from __future__ import annotations
+
+import re
+
+from services.console.tests.conftest import shoot
+from tests.harness import wait_for
+from tests.harness.pair import uniq
+from services.console.tests.e2e.test_console_browser import sign_in
+from shared.federation.keys import node_registry
+from shared.federation.registry import key_fingerprint
+
+
+def _status(client) -> str:
+    page = client.get("/admin/status")
+    assert page.status_code == 200
+    return page.text
+
+
+def test_each_node_names_its_peer_with_the_keys_fingerprint_and_running_links(two_nodes, client_for):
+    city, district = two_nodes.city, two_nodes.district
+    at_city, at_district = client_for(city, "admin"), client_for(district, "admin")
+    district_key = node_registry(district.base).this_node().public_key
+    city_key = node_registry(city.base).this_node().public_key
+    text = _status(at_city)
+    peers = re.search(r'data-testid="peers">(.*?)</table>', text, re.S).group(1)
+    assert key_fingerprint(district_key) in peers and "甲区" in peers
+    assert key_fingerprint(city_key) in peers and "（本节点）" in peers
+    assert key_fingerprint(city_key) in _status(at_district)
+    # the broker's links between the two vhosts, each running
+    wait_for(lambda: "运行中" in _status(at_district), 30, what="district's links running")
+    links = re.search(r'data-testid="links">(.*?)</table>', _status(at_district), re.S).group(1)
+    assert "出错" not in links
+    # a record shared by the district arrives at the city: counted under its origin
+    before = _applied(_status(at_city))
+    district.exchange_execute("draft_experience", {
+        "unit_id": district.top_unit, "title": uniq("节点状态经验"), "summary": "摘要",
+        "body": "正文", "business_type": "机关党建", "share": {"sharing": "city"}})
+    wait_for(lambda: _applied(_status(at_city)) > before, 30, what="the city applied the district's record")
+    row = re.search(r'data-testid="origins">.*?<tr[^>]*><td>甲区（district-a）</td>(.*?)</tr>',
+                    _status(at_city), re.S).group(1)
+    assert 'data-testid="lag">无<' in row
+
+
+def test_the_citys_node_status_in_the_browser(two_nodes, browser):
+    city = two_nodes.city
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
+                              timezone_id="Asia/Shanghai")
+    try:
+        page = ctx.new_page()
+        sign_in(page, city, "admin")
+        page.wait_for_selector("h1:has-text('工作台')")
+        page.click("nav.menu a:has-text('节点状态')")
+        page.wait_for_selector("h1:has-text('节点状态')")
+        assert "甲区（district-a）" in page.inner_text("[data-testid=peers]")
+        wait_for(lambda: page.reload() or "运行中" in page.inner_text("[data-testid=links]"), 30,
+                 what="the city's links running")
+        assert "甲区（district-a）" in page.inner_text("[data-testid=links]")
+        assert "Traceback" not in page.inner_text("main")
+        shoot(page, "66-node-status")
+    finally:
+        ctx.close()
+
+
+def _applied(text: str) -> int:
+    origins = re.search(r'data-testid="origins">(.*?)</table>', text, re.S).group(1)
+    m = re.search(r"<td>甲区（district-a）</td><td>(\d+)</td>", origins)
+    return int(m.group(1)) if m else 0
