@@ -1,7 +1,7 @@
 """docs/API.md, generated from the services' declarations so it cannot drift (the
 OpenAPI documents, ``shared.openapi``, are generated from the same registry).
 
-`qinglian docs api` rewrites it; tests/test_docs.py fails when it is out of date.
+`qinglian docs api` rewrites it; tests/unit/test_contracts_and_docs.py fails when it is out of date.
 """
 from __future__ import annotations
 
