@@ -86,7 +86,8 @@ def test_experience_learned_from_and_comments(network):
     assert eid["published"] is False
     a.execute("share_record", {"kind": "experience", "record_id": eid["experience_id"], "sharing": "all"})
     rid = eid["experience_id"]
-    wait_for(lambda: b.record(rid), what="the experience at district-b")
+    for node in (b, city):  # each node receives on its own: waiting for one proves nothing of the other
+        wait_for(lambda n=node: n.record(rid), what="the experience at %s" % node.node_id)
     assert rid in b.feed_ids(tag="示范点") and rid in city.feed_ids(origin="district-a")
     assert rid not in b.feed_ids(tag="不存在")
     b.execute("mark_learned", {"experience_id": rid, "unit_id": "b-xj", "note": "借鉴七个聚焦做法"})
