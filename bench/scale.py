@@ -22,9 +22,9 @@ city's exchange applies them when they arrive, and flushed in bulk; the query re
 these tables and the exemplar records, so how the events arrived does not change what is
 measured. Only PostgreSQL runs; no nameko service and no broker are needed here.
 
-``scale_catchup_events_per_s`` and ``scale_rebuild_events_per_s`` are measured in
-bench/scale_catchup.py and bench/scale_rebuild.py. Not built yet (see docs/scaling.md):
-the 1 + 11 demo network, the year's scenario generator and the propagation figure.
+``scale_propagation_p99_s`` / ``scale_propagation_growth``, ``scale_catchup_events_per_s``
+and ``scale_rebuild_events_per_s`` are measured in bench/scale_propagation.py,
+bench/scale_catchup.py and bench/scale_rebuild.py.
 """
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ from shared.db import drop_database, make_engine
 
 FIGURES = ("scale_city_compare_p99_ms", "scale_city_compare_growth",
            # measured in their own modules (bench/scale_catchup.py, bench/scale_rebuild.py)
-           "scale_catchup_events_per_s", "scale_rebuild_events_per_s")
+           "scale_catchup_events_per_s", "scale_rebuild_events_per_s",
+           # bench/scale_propagation.py
+           "scale_propagation_p99_s", "scale_propagation_growth")
 
 UNITS_PER_DISTRICT = 300
 PERIOD = "2026-Q3"
@@ -182,6 +184,9 @@ def run(var_dir: str = "var", only=None) -> dict:
     figures = {}
     if wanted(only, "scale_city_compare_p99_ms", "scale_city_compare_growth"):
         figures.update(run_compare(var_dir, only))
+    if wanted(only, "scale_propagation_p99_s", "scale_propagation_growth"):
+        from bench import scale_propagation
+        figures.update(scale_propagation.run(var_dir, only))
     if wanted(only, "scale_catchup_events_per_s"):
         from bench import scale_catchup
         figures.update(scale_catchup.run(var_dir))

@@ -51,3 +51,18 @@ def test_measure_returns_one_sample_per_call_on_each_side(pg_url, engine_for):
     scale.seed(engine, 2)
     ours, floor = scale.measure(engine, calls=3)
     assert len(ours) == len(floor) == 3 and all(v > 0 for v in ours + floor)
+
+
+def test_propagation_cpu_demand_counts_every_node_applying_every_other_nodes_records():
+    """bench/scale_propagation.py: a record costs its origin ``own`` ms and every other
+    node ``applied`` ms, so N districts at RATE/s ask RATE N (own + N applied) ms a second."""
+    from bench import scale_propagation as sp
+    # 2 districts, 100 records each; the city applied 200 at 5 ms, each district applied
+    # the other's 100 at 5 ms and its own 100 at 20 ms
+    r = {"districts": 2, "committed": 200, "cpu_s": {"city": 1.0, "district-01": 2.5, "district-02": 2.5},
+         "applied_per_node": {"city": 200, "district-01": 100, "district-02": 100},
+         "idle_cpu_per_s": {}}
+    got = sp.cpu_per_record(r)
+    assert got["cpu_ms_per_applied_record"] == 5.0
+    assert got["cpu_ms_per_own_record"] == 20.0
+    assert got["cpu_demand_cores"] == round(sp.RATE * 2 * (20 + 2 * 5) / 1000, 2)
