@@ -19,9 +19,7 @@ from datetime import date, timedelta
 
 from shared.app import Application, new_id
 from shared.auth import ANY_ROLE, INSPECTOR, NODE_ADMIN, UNIT_ADMIN, WRITERS
-from shared.errors import (
-    ConcurrencyError, Forbidden, NotFound, QinglianError, RuleViolation,
-)
+from shared.errors import ConcurrencyError, NotFound, QinglianError
 from shared.events import iso_to_us
 from shared.months import month_final
 from shared.projections import as_of_view
@@ -32,7 +30,7 @@ from services.education import projections as pr
 from services.education import queries as q
 from services.education import schemas as s
 from services.education.dates import (
-    iso_week, local_date, parse_date, parse_instant, period_of, previous_period, utc_iso, week_start,
+    iso_week, local_date, parse_instant, period_of, previous_period, utc_iso, week_start,
 )
 from services.education.domain import (
     ContentItem, DailyReminder,
@@ -42,7 +40,8 @@ from services.education.domain import (
     UnitProfile, UserInbox, activity_session_fields, attendance_route, attended_session,
     report_node_attendance, share_session_with_nodes, sync_participation,
     YoungCadreProgramme, check_streak_viewer, choose_rotation, escalation_target, follow_person,
-    inbox_root, live_streak, manual_rotation, next_streak, normalise_tags,
+    inbox_root, manual_rotation, normalise_tags,
+    require_check_in_for_other,
     republish_due, rotation_candidates, session_audience, session_key,
 )
 from services.education.settings import EducationSettings
@@ -336,30 +335,17 @@ def record_check_ins(uow, items) -> list:
         state = states.get(person_id)
         try:
             if actor.user_id != person_id:
-                if not actor.has(NODE_ADMIN, UNIT_ADMIN):
-                    raise Forbidden("成员须本人打卡（单位管理员可为其管理范围内的成员代打卡）")
+                require_check_in_for_other(actor.has(NODE_ADMIN, UNIT_ADMIN))
                 app.check_scope(conn, actor, WRITERS, state.unit_id if state else None)
-            if state is None:
-                raise NotFound("本节点（尚）不认识成员「%s」" % person_id,
-                               {"person_id": ["不是已登记的成员"]})
-            if state.reminder_day is None:
-                raise RuleViolation("%s 没有发布廉洁提醒" % day)
+            outcome, checkin = ReminderCheckIn.decide(person_id, day, checked_at, actor.user_id,
+                                                      state, done_here.get(person_id))
         except QinglianError as exc:
             outcomes.append(exc)
             continue
-        if state.checked_at is not None or person_id in done_here:
-            first = state.checked_at or done_here[person_id][0]
-            streak = (live_streak(state.last_day, state.current, parse_date(day))
-                      if state.checked_at else done_here[person_id][1])
-            outcomes.append({"person_id": person_id, "on": day, "checked_at": first,
-                             "duplicate": True, "streak": streak})
-            continue
-        streak = next_streak(state.last_day, state.current or 0, day)
-        new.append(ReminderCheckIn.check_in(person_id, state.unit_id, day, checked_at, streak,
-                                            actor.user_id))
-        done_here[person_id] = (checked_at, streak)
-        outcomes.append({"person_id": person_id, "on": day, "checked_at": checked_at,
-                         "duplicate": False, "streak": streak})
+        if checkin is not None:
+            new.append(checkin)
+            done_here[person_id] = (outcome["checked_at"], outcome["streak"])
+        outcomes.append(outcome)
     if new:
         with pr.bulk_checkins(conn):
             uow.save(*new)

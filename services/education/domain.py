@@ -610,6 +610,41 @@ class ReminderCheckIn(Aggregate):
                   checked_at=checked_at, streak=streak, by=by)
         return c
 
+    @classmethod
+    def decide(cls, person_id: str, on: str, checked_at: str, by: str, member,
+               earlier_here: tuple | None = None):
+        """One member's check-in on ``on``, decided from the facts: ``member`` their row
+        (None: not known on this node; else its ``unit_id``, ``reminder_day`` - None when
+        no reminder was published for ``on`` -, ``checked_at`` today's check-in if any,
+        ``last_day`` and ``current`` their streak so far), ``earlier_here`` the
+        (checked_at, streak) of the same member earlier in the same batch.
+
+        Returns (outcome, new check-in or None): a repeat is answered with the first
+        check-in's time and counted once."""
+        if member is None:
+            raise NotFound("本节点（尚）不认识成员「%s」" % person_id,
+                           {"person_id": ["不是已登记的成员"]})
+        if member.reminder_day is None:
+            raise RuleViolation("%s 没有发布廉洁提醒" % on)
+        if member.checked_at is not None or earlier_here is not None:
+            first = member.checked_at or earlier_here[0]
+            streak = (live_streak(member.last_day, member.current, parse_date(on))
+                      if member.checked_at else earlier_here[1])
+            return ({"person_id": person_id, "on": on, "checked_at": first,
+                     "duplicate": True, "streak": streak}, None)
+        streak = next_streak(member.last_day, member.current or 0, on)
+        return ({"person_id": person_id, "on": on, "checked_at": checked_at,
+                 "duplicate": False, "streak": streak},
+                cls.check_in(person_id, member.unit_id, on, checked_at, streak, by))
+
+
+def require_check_in_for_other(may_act_for_members: bool) -> None:
+    """A member checks in for themselves; only a unit-admin or node-admin (e.g. the 打卡
+    mini-program's gateway account) for someone else - within their scope, which the
+    handler checks against the unit tree."""
+    if not may_act_for_members:
+        raise Forbidden("成员须本人打卡（单位管理员可为其管理范围内的成员代打卡）")
+
 
 def next_streak(last_on: str | None, current: int, on: str) -> int:
     """Consecutive calendar days ending on ``on``. Days, not months: 31 Dec then 1 Jan

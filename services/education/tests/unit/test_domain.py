@@ -10,15 +10,16 @@ import jsonschema
 import pytest
 
 from shared.aggregate import EVENT_TYPES
-from shared.errors import RuleViolation
+from shared.errors import Forbidden, NotFound, RuleViolation
 
 from services.education.dates import (
     iso_week, local_date, month_bounds, period_of, previous_period, week_start,
 )
 from services.education.domain import (
     EducationIndicators, ExternalSession, IntegrityNotice, IntegrityTalk, MemberMirror,
-    PublicityRotation, StudySession, UnitProfile, YoungCadreProgramme, choose_rotation, fit_score,
-    coverage_days, fits, live_streak, longest_run, next_streak,
+    PublicityRotation, ReminderCheckIn, StudySession, UnitProfile, YoungCadreProgramme,
+    choose_rotation, fit_score, coverage_days, fits, live_streak, longest_run, next_streak,
+    require_check_in_for_other,
 )
 from services.education.settings import (
     CalendarEntry, EducationSettings, SettingsError, parse_calendar, parse_ladder,
@@ -73,6 +74,34 @@ def test_streak_continues_across_month_and_year_ends():
     assert next_streak("2026-02-27", 3, "2026-03-01") == 1     # a missed day breaks it
     assert next_streak("2026-03-01", 4, "2026-03-01") == 4     # same day: unchanged
     assert next_streak("2026-03-02", 4, "2026-03-01") == 4     # an earlier day: unchanged
+
+
+def test_a_check_in_is_decided_from_the_members_facts():
+    from types import SimpleNamespace as Member
+    at = "2026-02-01T00:30:00Z"
+    fresh = Member(unit_id="fin", reminder_day="2026-02-01", checked_at=None,
+                   last_day="2026-01-31", current=6)
+    outcome, checkin = ReminderCheckIn.decide("p1", "2026-02-01", at, "p1", fresh)
+    assert outcome == {"person_id": "p1", "on": "2026-02-01", "checked_at": at,
+                       "duplicate": False, "streak": 7}
+    [event] = checkin.collect_events()
+    assert (checkin.id, event.unit_id, event.streak, event.by) == ("2026-02-01/p1", "fin", 7, "p1")
+    # the same member again in the same batch: the first one's time and streak, nothing new
+    assert ReminderCheckIn.decide("p1", "2026-02-01", "2026-02-01T00:31:00Z", "p1", fresh,
+                                  (at, 7)) == (dict(outcome, duplicate=True), None)
+    # already checked in today (recorded earlier): the live streak, nothing new
+    done = Member(unit_id="fin", reminder_day="2026-02-01", checked_at=at,
+                  last_day="2026-02-01", current=7)
+    assert ReminderCheckIn.decide("p1", "2026-02-01", "2026-02-01T09:00:00Z", "p1", done) == (
+        dict(outcome, duplicate=True), None)
+    with pytest.raises(NotFound):
+        ReminderCheckIn.decide("nobody", "2026-02-01", at, "nobody", None)
+    with pytest.raises(RuleViolation, match="没有发布廉洁提醒"):
+        ReminderCheckIn.decide("p1", "2026-02-02", at, "p1", Member(
+            unit_id="fin", reminder_day=None, checked_at=None, last_day="2026-02-01", current=7))
+    with pytest.raises(Forbidden, match="本人打卡"):
+        require_check_in_for_other(False)
+    require_check_in_for_other(True)
 
 
 def test_coverage_counts_the_days_that_have_come():
