@@ -301,7 +301,7 @@ def load(year: Year, node_config: dict, services=("units", "supervision", "educa
             agg.collect_events()
             continue
         pending[service].append(agg)
-        sizes[service] += len(agg._pending)
+        sizes[service] += len(agg.pending_events)
         if sizes[service] >= chunk:
             flush(service)
             sizes[service] = 0
