@@ -28,6 +28,7 @@ from pathlib import Path
 import requests
 
 from shared import config, registry
+from tooling.processes import NodeApi, stop_process_groups
 
 REPO = Path(__file__).resolve().parents[1]
 PORT_OFFSET = {"units": 1, "supervision": 2, "education": 3, "exchange": 4}
@@ -45,27 +46,8 @@ def district_ids(n: int) -> list[str]:
     return ["district-%02d" % d for d in range(1, n + 1)]
 
 
-class Api:
-    """One service of one node over its HTTP API, as the node's admin."""
-
-    def __init__(self, node: str, base: str, token: str):
-        self.node, self.base = node, base
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = "Bearer %s" % token
-
-    def post(self, command: str, data: dict, timeout: float = 30) -> dict:
-        r = self.http.post("%s/api/%s" % (self.base, command), json=data, timeout=timeout)
-        if r.status_code >= 300:
-            raise NetworkError("%s at %s -> %d %s" % (command, self.node, r.status_code, r.text[:300]))
-        return r.json()
-
-    def get(self, query: str, **params) -> dict | None:
-        r = self.http.get("%s/api/%s" % (self.base, query), params=params, timeout=30)
-        if r.status_code == 404:
-            return None
-        if r.status_code >= 300:
-            raise NetworkError("%s at %s -> %d %s" % (query, self.node, r.status_code, r.text[:300]))
-        return r.json()
+class Api(NodeApi):
+    error = NetworkError
 
 
 class CityNetwork:
@@ -238,19 +220,8 @@ class CityNetwork:
         """Stop every process started here (SIGINT for a py-spy'd one, so it writes its
         file), then remove the vhosts and databases unless ``keep``. Returns the vhosts
         that could not be removed."""
-        for _n, _s, proc in self.procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGINT if self.cpu_profile else signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 30
-        for _n, _s, proc in self.procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process_groups([proc for _n, _s, proc in self.procs],
+                            signal.SIGINT if self.cpu_profile else signal.SIGTERM, 30)
         self.procs = []
         if keep:
             return []

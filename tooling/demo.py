@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from shared import config, registry
+from tooling.processes import NodeApi, stop_process_groups
 
 REPO = Path(__file__).resolve().parents[1]
 PORT_OFFSET = {"units": 1, "supervision": 2, "education": 3, "exchange": 4}
@@ -51,33 +52,8 @@ class DemoError(Exception):
     pass
 
 
-class Api:
-    """One service of one node, over its HTTP API, as the node's admin."""
-
-    def __init__(self, node: str, base: str, token: str):
-        self.node, self.base = node, base
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = "Bearer %s" % token
-
-    def post(self, command: str, data: dict, retry_missing: float = 0.0) -> dict:
-        deadline = time.monotonic() + retry_missing
-        while True:
-            r = self.http.post("%s/api/%s" % (self.base, command), json=data, timeout=30)
-            if r.status_code < 300:
-                return r.json()
-            # a unit registered a moment ago may not be mirrored into this service yet
-            if r.status_code == 404 and time.monotonic() < deadline:
-                time.sleep(0.2)
-                continue
-            raise DemoError("%s %s at %s -> %d %s" % (command, data, self.node, r.status_code, r.text[:300]))
-
-    def get(self, query: str, **params) -> dict | None:
-        r = self.http.get("%s/api/%s" % (self.base, query), params=params, timeout=30)
-        if r.status_code == 404:
-            return None
-        if r.status_code >= 300:
-            raise DemoError("%s at %s -> %d %s" % (query, self.node, r.status_code, r.text[:300]))
-        return r.json()
+class Api(NodeApi):
+    error = DemoError
 
 
 def wait(predicate, what: str, timeout: float = 60.0):
@@ -173,19 +149,7 @@ class Demo:
         say("· all services answer; federation links and bindings are in place")
 
     def stop(self, keep: bool = False) -> None:
-        for _n, _s, proc in self.procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 20
-        for _n, _s, proc in self.procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process_groups([proc for _n, _s, proc in self.procs], signal.SIGTERM, 20)
         self.procs = []
         if not keep:
             left = self.net.destroy()
