@@ -3,18 +3,10 @@
 projections wrote - the JSON columns (audience, tags, materials, details, item ids, the
 district's figures, the nodes a session is shared with) included, on SQLite and on
 PostgreSQL by statements and by COPY."""
-import psycopg2.extensions
 import pytest
-from sqlalchemy import select
 
-from shared.projections import rebuild_many
 from tests.harness.education import Node, unit_admin, utc
-
-
-def _everything(rt):
-    with rt.read() as c:
-        return {t.name: sorted((tuple(sorted(r.items())) for r in c.execute(select(t)).mappings()), key=repr)
-                for p in rt.projections for t in p.tables}
+from tests.harness.rebuild import every_read_model, wreck_and_rebuild
 
 
 def _a_month(node):
@@ -50,23 +42,11 @@ def test_rebuilt_read_models_equal_the_live_ones(request, database, copy):
     try:
         session_id = _a_month(node)
         rt = node.rt
-        live = _everything(rt)
+        live = every_read_model(rt)
         assert live["edu_sessions"] and live["edu_rotations"] and live["edu_shared_sessions"]
         assert live["edu_district_indicators"] and live["edu_external_refs"] and live["edu_unit_profiles"]
-        with rt.engine.begin() as c:  # wreck every read model
-            for p in rt.projections:
-                for t in reversed(p.tables):
-                    c.execute(t.delete())
-        with rt.read() as c:
-            head = rt.store.head(c)
-        saved = psycopg2.extensions.get_wait_callback()
-        if copy:  # as the command line runs it: no eventlet, so the flush is COPY
-            psycopg2.extensions.set_wait_callback(None)
-        try:
-            assert rebuild_many(rt.store, rt.projections) == head
-        finally:
-            psycopg2.extensions.set_wait_callback(saved)
-        assert _everything(rt) == live
+        wreck_and_rebuild(rt, copy)
+        assert every_read_model(rt) == live
         session = node.ask("get_session", {"session_id": session_id})
         assert session["audience"]["unit_ids"] == ["fin", "mkt"] and session["shared_with_nodes"] == ["district-b"]
     finally:
