@@ -16,6 +16,7 @@ education service run as nameko containers on that node's broker.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from nameko.containers import ServiceContainer
@@ -99,11 +100,16 @@ def held(edu, root, period, unit_id):
 def test_updown_session_travels_to_districts_and_their_attendance_back(nodes):
     x, edu = nodes
     now = datetime.now(timezone.utc)
-    period = local_period(now - timedelta(minutes=30))
+    # half an hour ago, but never before today's midnight in Shanghai: a district offers
+    # today's sessions, and in the half hour after midnight "30 minutes ago" is yesterday
+    midnight = datetime.combine(local_date(now, "Asia/Shanghai"), datetime.min.time(),
+                                ZoneInfo("Asia/Shanghai"))
+    at = min(max(now - timedelta(minutes=30), midnight + timedelta(minutes=1)), now)
+    period = local_period(at)
     # 1. the city organises a warning-education 上下联学 for both districts
     s = edu["city"].run("plan_session", {
         "session_id": "updown-warning-1", "kind": "warning_education", "title": "市直机关警示教育大会",
-        "organiser_unit_id": "city-jw", "scheduled_at": (now - timedelta(minutes=30)).isoformat(),
+        "organiser_unit_id": "city-jw", "scheduled_at": at.isoformat(),
         "joinable": True, "share_with_nodes": ["district-a", "district-b"]})
     slug = s["exchange_slug"]
     assert s["shared_with_nodes"] == ["district-a", "district-b"] and s["nodes_attendance"] == []
