@@ -31,7 +31,6 @@ from services.supervision.projections import (
     rounds, screening,
 )
 from services.supervision.settings import settings_from_config
-from services.supervision.tracking import CAMPAIGNS, KEY_POSTS, TRACKING
 from shared.app import Application, new_id
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
 from shared.errors import BadInput, Conflict, Forbidden, NotFound, RuleViolation
@@ -41,7 +40,7 @@ from shared.store import EventStore
 from shared.unittree import directory_path, subtree_of, unit_directory, unit_of
 
 app = Application("supervision", unit_path=directory_path, settings=settings_from_config)
-app.projections = PROJECTIONS + [TRACKING, CAMPAIGNS, KEY_POSTS]  # + 跟踪问效, 专项, 重点岗位
+app.projections = PROJECTIONS
 
 INSPECTORS = (NODE_ADMIN, INSPECTOR)
 RISK_WRITERS = (NODE_ADMIN, UNIT_ADMIN, INSPECTOR)
@@ -765,8 +764,7 @@ def assessment_report(conn, d, actor, rt):
     out = _maybe_as_of(conn, rt, d, ROUND_PROJECTIONS,
                        lambda c: q.assessment_report(c, d["round_id"]))
     if not d.get("as_of"):
-        from services.supervision.tracking import key_post_assessment
-        out["key_posts"] = key_post_assessment(conn, d["round_id"])
+        out["key_posts"] = q.key_post_assessment(conn, d["round_id"])
     return out
 
 
@@ -964,6 +962,4 @@ from services.supervision import tracking_app  # noqa: E402,F401
 
 
 # 群众监督 (public reports from the micro-power page): public_reports_app.py, on this same app
-from services.supervision.public_reports import PUBLIC_REPORTS  # noqa: E402
-app.projections = [*app.projections, PUBLIC_REPORTS]
 from services.supervision import public_reports_app  # noqa: E402,F401

@@ -746,6 +746,313 @@ class Published(Projection):
         self._store(w, published_districts, DISTRICT_FIGURES, e)
 
 
+# == the practices' read models (跟踪问效, 专项, 重点岗位, 群众监督) ============================
+# -- 跟踪问效: task lists, tasks, 推进会 and their decisions ------------------------------------
+task_lists = Table(
+    "sv_task_lists", metadata,
+    Column("list_id", String(100), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("issuer_unit_id", String(100), nullable=False, index=True),
+    Column("issued_on", String(10), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("meeting_id", String(100)),
+    Column("items", Integer, nullable=False, default=0),
+)
+
+tasks = Table(
+    "sv_tasks", metadata,
+    Column("task_id", String(100), primary_key=True),
+    Column("list_id", String(100), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("standard", Text, nullable=False),
+    Column("deadline", String(10), nullable=False),
+    Column("assigned_on", String(10), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("meeting_id", String(100)),
+    Column("status", String(20), nullable=False),
+    Column("summary", Text),
+    Column("evidence", JSON),            # [{path, sha256, size_bytes, description}]
+    Column("reported_on", String(10)),
+    Column("reported_by", String(100)),
+    Column("accepted_on", String(10)),
+    Column("on_time", Boolean),
+    Column("returns", Integer, nullable=False, default=0),
+    Column("last_reason", Text),
+    Column("overdue", Boolean, nullable=False, default=False),
+    Column("overdue_since", String(10)),
+    Column("escalations", Integer, nullable=False, default=0),
+    Column("escalation_step", Integer, nullable=False, default=0),
+    Column("escalation_level", String(30)),
+    Column("last_escalated_on", String(10)),
+    Index("ix_sv_tasks_status_deadline", "status", "deadline"),
+)
+
+task_escalations = Table(
+    "sv_task_escalations", metadata,
+    Column("task_id", String(100), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("unit_id", String(100), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("level", String(30), nullable=False),
+    Column("target", JSON, nullable=False),
+    Column("days_overdue", Integer, nullable=False),
+    Column("escalated_on", String(10), nullable=False),
+    Column("deadline", String(10)),  # the deadline this rung was about (the inbox: current only)
+)
+
+meetings = Table(
+    "sv_meetings", metadata,
+    Column("meeting_id", String(100), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("convener_unit_id", String(100), nullable=False, index=True),
+    Column("held_on", String(10), nullable=False),
+    Column("unit_ids", JSON, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("list_id", String(100), nullable=False),
+    Column("decisions", Integer, nullable=False, default=0),
+)
+
+meeting_decisions = Table(
+    "sv_meeting_decisions", metadata,
+    Column("meeting_id", String(100), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("unit_id", String(100), nullable=False),
+    Column("task_id", String(100), nullable=False),
+)
+
+
+class Tracking(Projection):
+    name = "sv_tracking"
+    version = 2  # v2: sv_task_escalations.deadline (the escalation inbox's task items)
+    tables = (task_lists, tasks, task_escalations, meetings, meeting_decisions)
+
+    @on("TaskList.Issued")
+    def issued(self, w, e):
+        p = e.payload
+        w.insert(task_lists, list_id=p["list_id"], title=p["title"],
+                 issuer_unit_id=p["issuer_unit_id"], issued_on=p["issued_on"], source=p["source"],
+                 meeting_id=p["meeting_id"], items=0)
+
+    @on("TaskList.ItemAdded")
+    def item_added(self, w, e):
+        w.update(task_lists, {"list_id": e.payload["list_id"]}, items=e.payload["seq"])
+
+    @on("Task.Assigned")
+    def assigned(self, w, e):
+        p = e.payload
+        w.insert(tasks, task_id=p["task_id"], list_id=p["list_id"], seq=p["seq"],
+                 unit_id=p["unit_id"], title=p["title"], standard=p["standard"],
+                 deadline=p["deadline"], assigned_on=p["assigned_on"], source=p["source"],
+                 meeting_id=p["meeting_id"], status="open", returns=0, overdue=False,
+                 escalations=0, escalation_step=0)
+
+    @on("Task.CompletionReported")
+    def reported(self, w, e):
+        p = e.payload
+        w.update(tasks, {"task_id": p["task_id"]}, status="reported", summary=p["summary"],
+                 evidence=p["evidence"], reported_on=p["reported_on"],
+                 reported_by=p["reported_by"])
+
+    @on("Task.Accepted")
+    def accepted(self, w, e):
+        p = e.payload
+        w.update(tasks, {"task_id": p["task_id"]}, status="accepted",
+                 accepted_on=p["accepted_on"], on_time=p["on_time"])
+
+    @on("Task.Returned")
+    def returned(self, w, e):
+        p = e.payload
+        row = w.get(tasks, task_id=p["task_id"])
+        w.update(tasks, {"task_id": p["task_id"]}, status="open", reported_on=None,
+                 returns=row["returns"] + 1, last_reason=p["reason"])
+
+    @on("Task.DeadlineExtended")
+    def extended(self, w, e):
+        p = e.payload
+        w.update(tasks, {"task_id": p["task_id"]}, deadline=p["deadline"],
+                 last_reason=p["reason"], overdue=False, overdue_since=None,
+                 escalation_step=0, escalation_level=None)
+
+    @on("Task.Cancelled")
+    def cancelled(self, w, e):
+        p = e.payload
+        w.update(tasks, {"task_id": p["task_id"]}, status="cancelled", last_reason=p["reason"])
+
+    @on("Task.OverdueDetected")
+    def overdue(self, w, e):
+        p = e.payload
+        w.update(tasks, {"task_id": p["task_id"]}, overdue=True, overdue_since=p["detected_on"])
+
+    @on("Task.Escalated")
+    def escalated(self, w, e):
+        p = e.payload
+        row = w.get(tasks, task_id=p["task_id"])
+        seq = row["escalations"] + 1
+        w.insert(task_escalations, task_id=p["task_id"], seq=seq, unit_id=p["unit_id"],
+                 step=p["step"], level=p["level"], target=p["target"],
+                 days_overdue=p["days_overdue"], escalated_on=p["escalated_on"],
+                 deadline=p["deadline"])
+        w.update(tasks, {"task_id": p["task_id"]}, escalations=seq, escalation_step=p["step"],
+                 escalation_level=p["level"], last_escalated_on=p["escalated_on"])
+
+    @on("Meeting.Held")
+    def held(self, w, e):
+        p = e.payload
+        w.insert(meetings, meeting_id=p["meeting_id"], title=p["title"], kind=p["kind"],
+                 convener_unit_id=p["convener_unit_id"], held_on=p["held_on"],
+                 unit_ids=p["unit_ids"], summary=p["summary"],
+                 list_id=p["list_id"], decisions=0)
+
+    @on("Meeting.DecisionRecorded")
+    def decision(self, w, e):
+        p = e.payload
+        w.insert(meeting_decisions, meeting_id=p["meeting_id"], seq=p["seq"], text=p["text"],
+                 unit_id=p["unit_id"], task_id=p["task_id"])
+        w.update(meetings, {"meeting_id": p["meeting_id"]}, decisions=p["seq"])
+
+
+# -- 专项整治 / 专项治理 ----------------------------------------------------------------------------
+campaigns = Table(
+    "sv_campaigns", metadata,
+    Column("campaign_id", String(100), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("scope_unit_id", String(100), nullable=False, index=True),
+    Column("starts_on", String(10), nullable=False),
+    Column("ends_on", String(10), nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("launched_on", String(10), nullable=False),
+    Column("closed_on", String(10)),
+    Column("summary", Text),
+    Column("findings", Integer, nullable=False, default=0),
+)
+
+campaign_findings = Table(
+    "sv_campaign_findings", metadata,
+    Column("campaign_id", String(100), primary_key=True),
+    Column("finding_id", String(100), primary_key=True),
+    Column("unit_id", String(100), nullable=False),
+    Column("four_winds", String(30)),
+    Column("found_on", String(10), nullable=False),
+    Column("tagged_on", String(10), nullable=False),
+)
+
+
+class Campaigns(Projection):
+    name = "sv_campaigns"
+    tables = (campaigns, campaign_findings)
+
+    @on("Campaign.Launched")
+    def launched(self, w, e):
+        p = e.payload
+        w.insert(campaigns, campaign_id=p["campaign_id"], title=p["title"], kind=p["kind"],
+                 scope_unit_id=p["scope_unit_id"], starts_on=p["starts_on"], ends_on=p["ends_on"],
+                 categories=p["categories"], description=p["description"],
+                 launched_on=p["launched_on"], findings=0)
+
+    @on("Campaign.FindingTagged")
+    def tagged(self, w, e):
+        p = e.payload
+        w.insert(campaign_findings, campaign_id=p["campaign_id"], finding_id=p["finding_id"],
+                 unit_id=p["unit_id"], four_winds=p["four_winds"], found_on=p["found_on"],
+                 tagged_on=p["tagged_on"])
+        row = w.get(campaigns, campaign_id=p["campaign_id"])
+        w.update(campaigns, {"campaign_id": p["campaign_id"]}, findings=row["findings"] + 1)
+
+    @on("Campaign.Closed")
+    def closed(self, w, e):
+        p = e.payload
+        w.update(campaigns, {"campaign_id": p["campaign_id"]}, closed_on=p["closed_on"],
+                 summary=p["summary"])
+
+
+# -- 重点岗位 / 一把手 -------------------------------------------------------------------------------
+key_posts = Table(
+    "sv_key_posts", metadata,
+    Column("unit_id", String(100), primary_key=True),
+    Column("post", String(200), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("flagged_on", String(10), nullable=False),
+)
+
+key_post_inspections = Table(
+    "sv_key_post_inspections", metadata,
+    Column("unit_id", String(100), primary_key=True),
+    Column("post", String(200), primary_key=True),
+    Column("inspection_id", String(100), primary_key=True),
+    Column("focused_on", String(10), nullable=False),
+)
+
+
+class KeyPosts(Projection):
+    name = "sv_key_posts"
+    tables = (key_posts, key_post_inspections)
+
+    @on("KeyPostRegister.PostFlagged")
+    def flagged(self, w, e):
+        p = e.payload
+        w.upsert(key_posts, {"unit_id": p["unit_id"], "post": p["post"]}, kind=p["kind"],
+                 reason=p["reason"], flagged_on=p["flagged_on"])
+
+    @on("KeyPostRegister.FlagCleared")
+    def cleared(self, w, e):
+        w.delete(key_posts, unit_id=e.payload["unit_id"], post=e.payload["post"])
+
+    @on("KeyPostRegister.InspectionFocused")
+    def focused(self, w, e):
+        p = e.payload
+        w.insert(key_post_inspections, unit_id=p["unit_id"], post=p["post"],
+                 inspection_id=p["inspection_id"], focused_on=p["focused_on"])
+
+
+# -- 群众监督: the public's complaints and reports, for the inspectors' queue --------------------
+public_reports = Table(
+    "sv_public_reports", metadata,
+    Column("report_id", String(100), primary_key=True),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("post", String(200)),
+    Column("contact", String(200)),
+    Column("received_on", String(10), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("finding_id", String(100)),
+    Column("reason", Text),
+    Column("handled_on", String(10)),
+    Column("handled_by", String(100)),
+)
+
+
+class PublicReports(Projection):
+    name = "supervision_public_reports"
+    tables = (public_reports,)
+
+    @on("PublicReport.Received")
+    def received(self, w, e):
+        p = e.payload
+        w.insert(public_reports, report_id=p["report_id"], unit_id=p["unit_id"], kind=p["kind"],
+                 content=p["content"], post=p.get("post"), contact=p.get("contact"),
+                 received_on=p["received_on"], status="received")
+
+    @on("PublicReport.Converted")
+    def converted(self, w, e):
+        p = e.payload
+        w.update(public_reports, {"report_id": p["report_id"]}, status="converted",
+                 finding_id=p["finding_id"], handled_on=p["on"], handled_by=p["by"])
+
+    @on("PublicReport.Dismissed")
+    def dismissed(self, w, e):
+        p = e.payload
+        w.update(public_reports, {"report_id": p["report_id"]}, status="dismissed",
+                 reason=p["reason"], handled_on=p["on"], handled_by=p["by"])
+
+
 UNIT_DIRECTORY = unit_directory_projection()
 INSPECTIONS = Inspections()
 RECTIFICATIONS = Rectifications()
@@ -755,9 +1062,14 @@ MICRO_POWER = MicroPower()
 ECOLOGY = Ecology()
 DISCIPLINE = Discipline()
 PUBLISHED = Published()
+TRACKING = Tracking()
+CAMPAIGNS = Campaigns()
+KEY_POSTS = KeyPosts()
+PUBLIC_REPORTS = PublicReports()
 
 PROJECTIONS = [UNIT_DIRECTORY, INSPECTIONS, RECTIFICATIONS, RISKS, SCREENING, MICRO_POWER,
-               ECOLOGY, DISCIPLINE, PUBLISHED]
+               ECOLOGY, DISCIPLINE, PUBLISHED,
+               TRACKING, CAMPAIGNS, KEY_POSTS, PUBLIC_REPORTS]  # 跟踪问效, 专项, 重点岗位, 群众监督
 # what a unit view / district dashboard needs when rebuilt "as of" a past date
 # (the discipline records are deliberately never part of an as-of rebuild)
 VIEW_PROJECTIONS = [UNIT_DIRECTORY, INSPECTIONS, RECTIFICATIONS, RISKS, SCREENING, MICRO_POWER]

@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from services.supervision import public_reports as prp
+from services.supervision import queries as q
 from services.supervision import schemas as s
 from services.supervision.application import INSPECTORS, _active_unit, _today, app, record_finding
 from services.supervision.domain import PublicReport
@@ -21,7 +21,7 @@ from shared.errors import NotFound
 
 
 def _report_unit(conn, data):
-    unit_id = prp.report_unit(conn, data["report_id"])
+    unit_id = q.report_unit(conn, data["report_id"])
     if unit_id is None:
         raise NotFound("没有这条群众反映", {"report_id": ["不存在"]})
     return unit_id
@@ -41,7 +41,7 @@ def submit_public_report(uow, d):
 @app.query("list_public_reports", s.ListPublicReports, roles=INSPECTORS, scope="unit_id")
 def list_public_reports(conn, d, actor):
     _active_unit(conn, d["unit_id"])
-    return {"reports": prp.list_public_reports(conn, d["unit_id"], d["status"])}
+    return {"reports": q.list_public_reports(conn, d["unit_id"], d["status"])}
 
 
 @app.command("convert_public_report", s.ConvertPublicReport, roles=INSPECTORS, scope=_report_unit,

@@ -11,8 +11,9 @@ from sqlalchemy import and_, case, func, select
 
 from services.supervision.domain import (
     DISCIPLINE_FORMS, FINDING_SOURCES, LEVEL_COLOURS, RECTIFICATION_STATUSES, RESPONSIBLE_ROLES,
-    RISK_CATEGORIES, RISK_LEVELS, SEVERITIES, UNIT_FIGURES, days_overdue, indicators_of,
-    months_in, period_bounds, rank, score_unit,
+    RISK_CATEGORIES, RISK_LEVELS, SEVERITIES, UNIT_FIGURES, campaign_item_colour, campaign_state,
+    days_overdue, indicators_of, months_in, period_bounds, rank, score_unit, task_colour,
+    task_days_overdue,
 )
 from services.supervision.settings import ESCALATION_LEVELS
 from services.supervision.projections import (
@@ -20,6 +21,10 @@ from services.supervision.projections import (
     indicator_systems, inspection_scores, inspections, micro_power, rectifications,
     risk_assessments, risk_controls, risk_points, round_units, rounds, screening,
     screening_periods,
+)
+from services.supervision.projections import (  # the practices' read models
+    campaign_findings, campaigns, key_post_inspections, key_posts, meeting_decisions, meetings,
+    public_reports, task_escalations, task_lists, tasks,
 )
 from shared.errors import NotFound
 from shared.fields import cursor_after
@@ -833,7 +838,7 @@ def escalation_inbox(conn, scope_path: str | None, exact_unit: str | None, limit
     only targets in that subtree; ``exact_unit``: only that unit's own items."""
     from services.supervision.domain import TASK_STATUSES, rung_audience, task_days_overdue
     from services.supervision.projections import escalations as esc
-    from services.supervision.tracking import task_escalations as tesc, tasks as tk
+    from services.supervision.projections import task_escalations as tesc, tasks as tk
     target_unit = ud.alias("target_unit")
     rows = [dict(row, kind="rectification") for row in conn.execute(
         select(esc.c.rect_id, esc.c.seq, esc.c.step, esc.c.level, esc.c.target,
@@ -896,3 +901,336 @@ def escalation_inbox(conn, scope_path: str | None, exact_unit: str | None, limit
             days_overdue=days_overdue(row["deadline"], row["status"], row["submitted_on"],
                                       today)))
     return {"total": sum(by_level.values()), "by_level": by_level, "items": items}
+
+
+# == the practices (跟踪问效, 专项, 重点岗位, 群众监督) =====================================
+# -- 跟踪问效: task lists, tasks, 推进会 ---------------------------------------------------------
+SOON_DAYS = 7  # "临近时限" unless the caller says otherwise (the console's due_soon_days)
+
+
+def _task_out(row, today: str, soon_days: int = SOON_DAYS) -> dict:
+    out = dict(row)
+    out["evidence"] = out.get("evidence") or []
+    out["days_overdue"] = task_days_overdue(out["deadline"], out["status"], out["reported_on"],
+                                            today)
+    out["colour"] = task_colour(out["deadline"], out["status"], today, soon_days)
+    return out
+
+
+def task(conn, task_id: str, today: str) -> dict:
+    row = conn.execute(select(tasks, ud.c.name.label("unit_name"))
+                       .select_from(tasks.join(ud, ud.c.unit_id == tasks.c.unit_id))
+                       .where(tasks.c.task_id == task_id)).mappings().first()
+    if row is None:
+        raise NotFound("任务「%s」不存在" % task_id, {"task_id": ["不存在"]})
+    out = _task_out(row, today)
+    out["list"] = dict(conn.execute(select(task_lists).where(
+        task_lists.c.list_id == row["list_id"])).mappings().first())
+    out["escalation_history"] = [dict(e) for e in conn.execute(
+        select(task_escalations).where(task_escalations.c.task_id == task_id)
+        .order_by(task_escalations.c.seq)).mappings()]
+    return out
+
+
+def list_tasks(conn, unit_id, include_subtree, status, list_id, overdue_only, meeting_id,
+               limit, offset, today, soon_days=SOON_DAYS) -> dict:
+    """Tasks whose responsible unit is ``unit_id`` (or below it), soonest deadline first."""
+    unit = require_unit(conn, unit_id)
+    where = [startswith(ud.c.path, unit["path"]) if include_subtree else tasks.c.unit_id == unit_id]
+    if status:
+        where.append(tasks.c.status == status)
+    if list_id:
+        where.append(tasks.c.list_id == list_id)
+    if meeting_id:
+        where.append(tasks.c.meeting_id == meeting_id)
+    if overdue_only:
+        where += [tasks.c.status == "open", tasks.c.deadline < today]
+    base = tasks.join(ud, ud.c.unit_id == tasks.c.unit_id)
+    total = conn.execute(select(func.count()).select_from(base).where(*where)).scalar()
+    rows = conn.execute(select(tasks, ud.c.name.label("unit_name")).select_from(base).where(*where)
+                        .order_by(tasks.c.deadline, tasks.c.task_id).limit(limit).offset(offset)
+                        ).mappings().all()
+    items = [_task_out(r, today, soon_days) for r in rows]
+    # the three colours over every matching task (not only this page)
+    soon = _soon(today, soon_days)
+    is_open = tasks.c.status == "open"
+    counted = conn.execute(select(
+        func.sum(case((is_open & (tasks.c.deadline < today), 1), else_=0)),
+        func.sum(case((is_open & (tasks.c.deadline >= today) & (tasks.c.deadline <= soon), 1),
+                      else_=0))).select_from(base).where(*where)).one()
+    red, yellow = int(counted[0] or 0), int(counted[1] or 0)
+    return {"unit_id": unit_id, "total": total, "items": items,
+            "colours": {"red": red, "yellow": yellow, "green": total - red - yellow}}
+
+
+def list_task_lists(conn, unit_id, limit, offset) -> dict:
+    """Task lists issued by ``unit_id`` or a unit below it, newest first, with progress."""
+    unit = require_unit(conn, unit_id)
+    base = task_lists.join(ud, ud.c.unit_id == task_lists.c.issuer_unit_id)
+    where = startswith(ud.c.path, unit["path"])
+    rows = conn.execute(select(task_lists, ud.c.name.label("issuer_name")).select_from(base)
+                        .where(where).order_by(task_lists.c.issued_on.desc(), task_lists.c.list_id)
+                        .limit(limit).offset(offset)).mappings().all()
+    out = []
+    for row in rows:
+        counts = dict(conn.execute(select(tasks.c.status, func.count()).where(
+            tasks.c.list_id == row["list_id"]).group_by(tasks.c.status)).all())
+        out.append(dict(row, by_status=counts))
+    return {"unit_id": unit_id, "lists": out}
+
+
+def meeting(conn, meeting_id: str, today: str) -> dict:
+    row = conn.execute(select(meetings).where(meetings.c.meeting_id == meeting_id)
+                       ).mappings().first()
+    if row is None:
+        raise NotFound("会议「%s」不存在" % meeting_id, {"meeting_id": ["不存在"]})
+    out = dict(row)
+    names = _names(conn, out["unit_ids"] + [out["convener_unit_id"]])
+    out["units"] = [{"unit_id": u, "name": names.get(u, u)} for u in out["unit_ids"]]
+    out["convener_name"] = names.get(out["convener_unit_id"], out["convener_unit_id"])
+    by_task = {t["task_id"]: t for t in (
+        _task_out(r, today) for r in conn.execute(
+            select(tasks).where(tasks.c.meeting_id == meeting_id)).mappings())}
+    out["decisions"] = [dict(d, unit_name=names.get(d["unit_id"], d["unit_id"]),
+                             task=by_task.get(d["task_id"]))
+                        for d in conn.execute(select(meeting_decisions).where(
+                            meeting_decisions.c.meeting_id == meeting_id)
+                            .order_by(meeting_decisions.c.seq)).mappings()]
+    return out
+
+
+def list_meetings(conn, unit_id, limit, offset) -> dict:
+    """Meetings convened by ``unit_id`` or a unit below it, newest first."""
+    unit = require_unit(conn, unit_id)
+    base = meetings.join(ud, ud.c.unit_id == meetings.c.convener_unit_id)
+    rows = conn.execute(select(meetings, ud.c.name.label("convener_name")).select_from(base)
+                        .where(startswith(ud.c.path, unit["path"]))
+                        .order_by(meetings.c.held_on.desc(), meetings.c.meeting_id)
+                        .limit(limit).offset(offset)).mappings().all()
+    out = []
+    for row in rows:
+        done = conn.execute(select(func.count()).select_from(tasks).where(
+            tasks.c.meeting_id == row["meeting_id"], tasks.c.status == "accepted")).scalar()
+        out.append(dict(row, decisions_done=done))
+    return {"unit_id": unit_id, "meetings": out}
+
+
+# -- 专项整治 / 专项治理 ----------------------------------------------------------------------------
+def _campaign_row(conn, campaign_id: str) -> dict:
+    row = conn.execute(select(campaigns, ud.c.name.label("scope_name"))
+                       .select_from(campaigns.join(ud, ud.c.unit_id == campaigns.c.scope_unit_id))
+                       .where(campaigns.c.campaign_id == campaign_id)).mappings().first()
+    if row is None:
+        raise NotFound("专项「%s」不存在" % campaign_id, {"campaign_id": ["不存在"]})
+    return dict(row)
+
+
+def campaign_progress(conn, campaign_id: str, today: str, soon_days: int = SOON_DAYS) -> dict:
+    """A campaign and how far its findings' rectifications have come: totals, per 四风
+    category and per unit (found / closed / open / overdue), each finding in colour."""
+    r = rectifications
+    out = _campaign_row(conn, campaign_id)
+    out["state"] = campaign_state(out["starts_on"], out["ends_on"], out["closed_on"] is not None,
+                                  today)
+    rows = conn.execute(
+        select(campaign_findings.c.finding_id, campaign_findings.c.four_winds,
+               campaign_findings.c.found_on, r.c.description, r.c.severity, r.c.status,
+               r.c.deadline, r.c.submitted_on, r.c.unit_id.label("owner_unit_id"),
+               campaign_findings.c.unit_id, ud.c.name.label("unit_name"))
+        .select_from(campaign_findings
+                     .join(r, r.c.rect_id == campaign_findings.c.finding_id)
+                     .join(ud, ud.c.unit_id == campaign_findings.c.unit_id))
+        .where(campaign_findings.c.campaign_id == campaign_id)
+        .order_by(r.c.deadline, campaign_findings.c.finding_id)).mappings().all()
+
+    def blank():
+        return {"found": 0, "closed": 0, "open": 0, "overdue": 0}
+    totals, by_category, by_unit, items = blank(), {}, {}, []
+    for row in rows:
+        item = dict(row)
+        item["colour"] = campaign_item_colour(row["deadline"], row["status"], today, soon_days)
+        item["days_overdue"] = (days_overdue(row["deadline"], row["status"], row["submitted_on"],
+                                             today) if row["deadline"] else 0)
+        items.append(item)
+        cat = by_category.setdefault(row["four_winds"] or "", blank())
+        unit = by_unit.setdefault(row["unit_id"], dict(blank(), unit_id=row["unit_id"],
+                                                       name=row["unit_name"]))
+        for bucket in (totals, cat, unit):
+            bucket["found"] += 1
+            if row["status"] == "closed":
+                bucket["closed"] += 1
+            else:
+                bucket["open"] += 1
+                if item["colour"] == "red":
+                    bucket["overdue"] += 1
+    rate = lambda b: round(b["closed"] / b["found"], 4) if b["found"] else None  # noqa: E731
+    for b in [totals, *by_category.values(), *by_unit.values()]:
+        b["closure_rate"] = rate(b)
+    out.update(totals=totals, items=items,
+               by_category=[dict(v, four_winds=k or None) for k, v in sorted(by_category.items())],
+               by_unit=sorted(by_unit.values(), key=lambda u: (-u["overdue"], -u["open"], u["name"])))
+    return out
+
+
+def list_campaigns(conn, unit_id: str, today: str, limit: int, offset: int) -> dict:
+    """Campaigns whose scope is ``unit_id``, a unit above it or below it (a district's
+    campaign concerns every unit in it), newest first, with their state."""
+    unit = require_unit(conn, unit_id)
+    above = [u for u in unit["path"].strip("/").split("/") if u]
+    scope = ud.alias("scope")
+    rows = conn.execute(
+        select(campaigns, scope.c.name.label("scope_name"))
+        .select_from(campaigns.join(scope, scope.c.unit_id == campaigns.c.scope_unit_id))
+        .where(startswith(scope.c.path, unit["path"]) | campaigns.c.scope_unit_id.in_(above))
+        .order_by(campaigns.c.starts_on.desc(), campaigns.c.campaign_id)
+        .limit(limit).offset(offset)).mappings().all()
+    out = []
+    for row in rows:
+        closed = conn.execute(select(func.count()).select_from(
+            campaign_findings.join(rectifications,
+                                   rectifications.c.rect_id == campaign_findings.c.finding_id))
+            .where(campaign_findings.c.campaign_id == row["campaign_id"],
+                   rectifications.c.status == "closed")).scalar()
+        out.append(dict(row, closed=closed,
+                        state=campaign_state(row["starts_on"], row["ends_on"],
+                                             row["closed_on"] is not None, today)))
+    return {"unit_id": unit_id, "campaigns": out}
+
+
+def untagged_findings(conn, campaign_id: str, limit: int = 200) -> list[dict]:
+    """Findings in a campaign's scope and period not yet tagged to it (for the picker)."""
+    r = rectifications
+    c = _campaign_row(conn, campaign_id)
+    scope = require_unit(conn, c["scope_unit_id"])
+    tagged = select(campaign_findings.c.finding_id).where(
+        campaign_findings.c.campaign_id == campaign_id)
+    return [dict(x) for x in conn.execute(
+        select(r.c.rect_id.label("finding_id"), r.c.description, r.c.found_on,
+               ud.c.name.label("unit_name"))
+        .select_from(r.join(ud, ud.c.unit_id == r.c.finding_unit_id))
+        .where(startswith(ud.c.path, scope["path"]), r.c.found_on >= c["starts_on"],
+               r.c.found_on <= c["ends_on"], r.c.rect_id.not_in(tagged))
+        .order_by(r.c.found_on.desc()).limit(limit)).mappings()]
+
+
+# -- 重点岗位 / 一把手 -------------------------------------------------------------------------------
+def _flagged(conn, unit_id, include_subtree, kind):
+    unit = require_unit(conn, unit_id)
+    where = [startswith(ud.c.path, unit["path"]) if include_subtree
+             else key_posts.c.unit_id == unit_id]
+    if kind:
+        where.append(key_posts.c.kind == kind)
+    return where
+
+
+def list_key_posts(conn, unit_id, include_subtree, kind) -> dict:
+    """Flagged posts with their risk points (active, by level) and the inspections that
+    looked at them."""
+    where = _flagged(conn, unit_id, include_subtree, kind)
+    rows = conn.execute(select(key_posts, ud.c.name.label("unit_name"))
+                        .select_from(key_posts.join(ud, ud.c.unit_id == key_posts.c.unit_id))
+                        .where(*where).order_by(ud.c.path, key_posts.c.kind.desc(),
+                                                key_posts.c.post)).mappings().all()
+    out = []
+    for row in rows:
+        levels = dict(conn.execute(
+            select(func.coalesce(risk_points.c.level, "unassessed"), func.count())
+            .where(risk_points.c.unit_id == row["unit_id"], risk_points.c.post == row["post"],
+                   risk_points.c.status == "active")
+            .group_by(func.coalesce(risk_points.c.level, "unassessed"))).all())
+        insp = conn.execute(
+            select(inspections.c.inspection_id, inspections.c.title, inspections.c.planned_on,
+                   inspections.c.status, inspections.c.percent)
+            .select_from(key_post_inspections.join(
+                inspections, inspections.c.inspection_id == key_post_inspections.c.inspection_id))
+            .where(key_post_inspections.c.unit_id == row["unit_id"],
+                   key_post_inspections.c.post == row["post"])
+            .order_by(inspections.c.planned_on.desc())).mappings().all()
+        out.append(dict(row, risk_levels=levels, risk_points=sum(levels.values()),
+                        inspections=[dict(i) for i in insp]))
+    return {"unit_id": unit_id, "posts": out}
+
+
+def key_post_risk_points(conn, unit_id, include_subtree, kind) -> dict:
+    """Active risk points on flagged posts, highest weighted score first."""
+    rp = risk_points
+    where = _flagged(conn, unit_id, include_subtree, kind) + [rp.c.status == "active"]
+    rows = conn.execute(
+        select(rp.c.risk_point_id, rp.c.unit_id, rp.c.post, rp.c.description, rp.c.category,
+               rp.c.level, rp.c.weighted_score, key_posts.c.kind, ud.c.name.label("unit_name"))
+        .select_from(rp.join(key_posts, (key_posts.c.unit_id == rp.c.unit_id)
+                             & (key_posts.c.post == rp.c.post))
+                     .join(ud, ud.c.unit_id == rp.c.unit_id))
+        .where(*where).order_by(rp.c.weighted_score.desc(), rp.c.risk_point_id)).mappings().all()
+    return {"unit_id": unit_id, "risk_points": [dict(r) for r in rows]}
+
+
+def key_post_inspections_list(conn, unit_id, include_subtree, kind) -> dict:
+    """Inspections focused on flagged posts, newest first."""
+    where = _flagged(conn, unit_id, include_subtree, kind)
+    rows = conn.execute(
+        select(inspections.c.inspection_id, inspections.c.title, inspections.c.planned_on,
+               inspections.c.status, inspections.c.percent, inspections.c.findings,
+               key_post_inspections.c.post, key_posts.c.kind, ud.c.name.label("unit_name"))
+        .select_from(key_post_inspections
+                     .join(key_posts, (key_posts.c.unit_id == key_post_inspections.c.unit_id)
+                           & (key_posts.c.post == key_post_inspections.c.post))
+                     .join(inspections, inspections.c.inspection_id
+                           == key_post_inspections.c.inspection_id)
+                     .join(ud, ud.c.unit_id == key_post_inspections.c.unit_id))
+        .where(*where).order_by(inspections.c.planned_on.desc())).mappings().all()
+    return {"unit_id": unit_id, "inspections": [dict(r) for r in rows]}
+
+
+def key_post_assessment(conn, round_id: str) -> list[dict]:
+    """政治生态研判: per unit of a round, the supervision of its 一把手 and key posts - how
+    many are flagged, their active risk points by level, the inspections in the round's
+    period that looked at them and how many of those are completed."""
+    rp = risk_points
+    rnd = conn.execute(select(rounds.c.period).where(rounds.c.round_id == round_id)).first()
+    if rnd is None:
+        raise NotFound("研判轮次「%s」不存在" % round_id, {"round_id": ["不存在"]})
+    start, end = (d.isoformat() for d in period_bounds(rnd.period))
+    out = []
+    for (unit_id, name) in conn.execute(
+            select(round_units.c.unit_id, ud.c.name)
+            .select_from(round_units.join(ud, ud.c.unit_id == round_units.c.unit_id))
+            .where(round_units.c.round_id == round_id).order_by(ud.c.path)).all():
+        posts = dict(conn.execute(select(key_posts.c.post, key_posts.c.kind)
+                                  .where(key_posts.c.unit_id == unit_id)).all())
+        levels = dict(conn.execute(
+            select(func.coalesce(rp.c.level, "unassessed"), func.count())
+            .select_from(rp.join(key_posts, (key_posts.c.unit_id == rp.c.unit_id)
+                                 & (key_posts.c.post == rp.c.post)))
+            .where(rp.c.unit_id == unit_id, rp.c.status == "active")
+            .group_by(func.coalesce(rp.c.level, "unassessed"))).all())
+        insp = conn.execute(
+            select(inspections.c.inspection_id, inspections.c.status).distinct()
+            .select_from(key_post_inspections.join(
+                inspections, inspections.c.inspection_id == key_post_inspections.c.inspection_id))
+            .where(key_post_inspections.c.unit_id == unit_id,
+                   inspections.c.planned_on >= start, inspections.c.planned_on <= end)).all()
+        out.append({"unit_id": unit_id, "name": name,
+                    "top_leader_posts": sorted(p for p, k in posts.items() if k == "top_leader"),
+                    "key_posts": sorted(p for p, k in posts.items() if k == "key_post"),
+                    "risk_high": levels.get("high", 0), "risk_medium": levels.get("medium", 0),
+                    "risk_low": levels.get("low", 0), "risk_unassessed": levels.get("unassessed", 0),
+                    "inspections": len(insp),
+                    "inspections_completed": sum(1 for i in insp if i.status == "completed")})
+    return out
+
+
+# -- 群众监督 ------------------------------------------------------------------------------------
+def list_public_reports(conn, unit_id: str, status: str | None) -> list[dict]:
+    units = {u["unit_id"]: u for u in subtree_of(conn, unit_directory, unit_id, include_inactive=True)}
+    q = select(public_reports).where(public_reports.c.unit_id.in_(list(units)))
+    if status:
+        q = q.where(public_reports.c.status == status)
+    rows = conn.execute(q.order_by(public_reports.c.received_on.desc(),
+                                   public_reports.c.report_id)).mappings().all()
+    return [dict(r, unit_name=units[r["unit_id"]]["name"]) for r in rows]
+
+
+def report_unit(conn, report_id: str) -> str | None:
+    return conn.execute(select(public_reports.c.unit_id)
+                        .where(public_reports.c.report_id == report_id)).scalar()

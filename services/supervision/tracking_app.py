@@ -19,7 +19,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from services.supervision import schemas as s
-from services.supervision import tracking as t
+from services.supervision import queries as q
 from services.supervision.application import (
     INSPECTORS, READERS, _active_unit, _inspection_unit, _targets, _today, _today_of, app,
     record_finding,
@@ -27,7 +27,7 @@ from services.supervision.application import (
 from services.supervision.domain import (
     Campaign, Inspection, KeyPostRegister, Meeting, Task, TaskList, due_escalations, parse_date,
 )
-from services.supervision.projections import rectifications
+from services.supervision.projections import campaigns, meetings, rectifications, task_lists, tasks
 from shared.app import new_id
 from shared.auth import WRITERS
 from shared.errors import BadInput, NotFound
@@ -37,24 +37,24 @@ PHASE_BATCH = 50  # records per write, as the other sweeps
 
 
 def _task_unit(conn, data):
-    unit_id = conn.execute(select(t.tasks.c.unit_id)
-                           .where(t.tasks.c.task_id == data["task_id"])).scalar()
+    unit_id = conn.execute(select(tasks.c.unit_id)
+                           .where(tasks.c.task_id == data["task_id"])).scalar()
     if unit_id is None:
         raise NotFound("任务「%s」不存在" % data["task_id"], {"task_id": ["不存在"]})
     return unit_id
 
 
 def _list_unit(conn, data):
-    unit_id = conn.execute(select(t.task_lists.c.issuer_unit_id)
-                           .where(t.task_lists.c.list_id == data["list_id"])).scalar()
+    unit_id = conn.execute(select(task_lists.c.issuer_unit_id)
+                           .where(task_lists.c.list_id == data["list_id"])).scalar()
     if unit_id is None:
         raise NotFound("任务清单「%s」不存在" % data["list_id"], {"list_id": ["不存在"]})
     return unit_id
 
 
 def _meeting_unit(conn, data):
-    unit_id = conn.execute(select(t.meetings.c.convener_unit_id)
-                           .where(t.meetings.c.meeting_id == data["meeting_id"])).scalar()
+    unit_id = conn.execute(select(meetings.c.convener_unit_id)
+                           .where(meetings.c.meeting_id == data["meeting_id"])).scalar()
     if unit_id is None:
         raise NotFound("会议「%s」不存在" % data["meeting_id"], {"meeting_id": ["不存在"]})
     return unit_id
@@ -154,10 +154,10 @@ def detect_task_overdue(steps, d):
         today = _today_of(conn, steps.rt)
         day = parse_date(today)
         rows = conn.execute(
-            select(t.tasks.c.task_id, t.tasks.c.unit_id, t.tasks.c.deadline, t.tasks.c.overdue,
-                   t.tasks.c.escalation_step)
-            .where(t.tasks.c.status == "open", t.tasks.c.deadline < today)
-            .order_by(t.tasks.c.task_id)).all()
+            select(tasks.c.task_id, tasks.c.unit_id, tasks.c.deadline, tasks.c.overdue,
+                   tasks.c.escalation_step)
+            .where(tasks.c.status == "open", tasks.c.deadline < today)
+            .order_by(tasks.c.task_id)).all()
         cache, todo = {}, []
         for row in rows:
             days = (day - parse_date(row.deadline)).days
@@ -189,21 +189,21 @@ def detect_task_overdue(steps, d):
 def get_task(conn, d, actor, rt):
     """A task with its list, standard, deadline, completion, evidence references and
     escalations; ``days_overdue`` counted to today."""
-    return t.task(conn, d["task_id"], _today_of(conn, rt))
+    return q.task(conn, d["task_id"], _today_of(conn, rt))
 
 
 @app.query("list_tasks", s.ListTasks, roles=READERS, scope="unit_id", runtime=True)
 def list_tasks(conn, d, actor, rt):
     """Tasks a unit (and, by default, the units below it) is responsible for, soonest
     deadline first; ``overdue_only`` for the open ones past their deadline."""
-    return t.list_tasks(conn, d["unit_id"], d["include_subtree"], d["status"], d["list_id"],
+    return q.list_tasks(conn, d["unit_id"], d["include_subtree"], d["status"], d["list_id"],
                         d["overdue_only"], d["meeting_id"], d["limit"], d["offset"],
                         _today_of(conn, rt), d["soon_days"])
 
 
 @app.query("list_task_lists", s.ListRef, roles=READERS, scope="unit_id")
 def list_task_lists(conn, d, actor):
-    return t.list_task_lists(conn, d["unit_id"], d["limit"], d["offset"])
+    return q.list_task_lists(conn, d["unit_id"], d["limit"], d["offset"])
 
 
 # -- 推进会 -----------------------------------------------------------------------------------------
@@ -249,18 +249,18 @@ def add_meeting_decision(uow, d):
 @app.query("get_meeting", s.MeetingRef, roles=READERS, scope=_meeting_unit, runtime=True)
 def get_meeting(conn, d, actor, rt):
     """A meeting with its units and each decision with its task's status and colour facts."""
-    return t.meeting(conn, d["meeting_id"], _today_of(conn, rt))
+    return q.meeting(conn, d["meeting_id"], _today_of(conn, rt))
 
 
 @app.query("list_meetings", s.ListRef, roles=READERS, scope="unit_id")
 def list_meetings(conn, d, actor):
-    return t.list_meetings(conn, d["unit_id"], d["limit"], d["offset"])
+    return q.list_meetings(conn, d["unit_id"], d["limit"], d["offset"])
 
 
 # -- 专项整治 / 专项治理 ----------------------------------------------------------------------------
 def _campaign_unit(conn, data):
-    unit_id = conn.execute(select(t.campaigns.c.scope_unit_id)
-                           .where(t.campaigns.c.campaign_id == data["campaign_id"])).scalar()
+    unit_id = conn.execute(select(campaigns.c.scope_unit_id)
+                           .where(campaigns.c.campaign_id == data["campaign_id"])).scalar()
     if unit_id is None:
         raise NotFound("专项「%s」不存在" % data["campaign_id"], {"campaign_id": ["不存在"]})
     return unit_id
@@ -328,15 +328,15 @@ def close_campaign(uow, d):
 def campaign_progress(conn, d, actor, rt):
     """A campaign with its findings' rectifications: totals, per 四风 category, per unit,
     each finding in three colours; ``untagged``: findings in scope and period not in it."""
-    out = t.campaign_progress(conn, d["campaign_id"], _today_of(conn, rt), d["soon_days"])
-    out["untagged"] = t.untagged_findings(conn, d["campaign_id"])
+    out = q.campaign_progress(conn, d["campaign_id"], _today_of(conn, rt), d["soon_days"])
+    out["untagged"] = q.untagged_findings(conn, d["campaign_id"])
     return out
 
 
 @app.query("list_campaigns", s.ListRef, roles=READERS, scope="unit_id", runtime=True)
 def list_campaigns(conn, d, actor, rt):
     """Campaigns that concern a unit: scoped to it, above it or below it."""
-    return t.list_campaigns(conn, d["unit_id"], _today_of(conn, rt), d["limit"], d["offset"])
+    return q.list_campaigns(conn, d["unit_id"], _today_of(conn, rt), d["limit"], d["offset"])
 
 
 # -- 重点岗位 / 一把手 -------------------------------------------------------------------------------
@@ -377,23 +377,23 @@ def focus_inspection(uow, d):
 def key_posts(conn, d, actor):
     """Flagged posts (``kind``: top_leader 一把手 / key_post 重点岗位) with their risk points
     by level and the inspections that looked at them."""
-    return t.list_key_posts(conn, d["unit_id"], d["include_subtree"], d["kind"])
+    return q.list_key_posts(conn, d["unit_id"], d["include_subtree"], d["kind"])
 
 
 @app.query("key_post_risk_points", s.KeyPostQuery, roles=READERS, scope="unit_id")
 def key_post_risk_points(conn, d, actor):
     """廉政风险点 filtered to the flagged posts (or one kind of them)."""
-    return t.key_post_risk_points(conn, d["unit_id"], d["include_subtree"], d["kind"])
+    return q.key_post_risk_points(conn, d["unit_id"], d["include_subtree"], d["kind"])
 
 
 @app.query("key_post_inspections", s.KeyPostQuery, roles=READERS, scope="unit_id")
 def key_post_inspections(conn, d, actor):
     """检查督导 filtered to the inspections focused on flagged posts."""
-    return t.key_post_inspections_list(conn, d["unit_id"], d["include_subtree"], d["kind"])
+    return q.key_post_inspections_list(conn, d["unit_id"], d["include_subtree"], d["kind"])
 
 
 @app.query("key_post_assessment", s.KeyPostAssessment, roles=READERS)
 def key_post_assessment(conn, d, actor):
     """Per unit of an assessment round: its 一把手 / key posts and their supervision counts
     (also in assessment_report as ``key_posts``)."""
-    return {"round_id": d["round_id"], "units": t.key_post_assessment(conn, d["round_id"])}
+    return {"round_id": d["round_id"], "units": q.key_post_assessment(conn, d["round_id"])}
