@@ -42,7 +42,6 @@ Growth (``scale_propagation_growth``): the figure at 2, 5 and 11 districts, (p99
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -239,7 +238,7 @@ def _outbox(engine) -> dict[str, tuple[int, float]]:
     with engine.connect() as conn:
         rows = conn.execute(select(outbox.c.origin_seq, outbox.c.envelope, outbox.c.recorded_at_us)
                             .where(outbox.c.event_type == "Experience.Published")).all()
-    return {json.loads(env)["payload"]["experience_id"]: (seq, at / 1e6) for seq, env, at in rows}
+    return {env["payload"]["experience_id"]: (seq, at / 1e6) for seq, env, at in rows}
 
 
 def measure(districts: int, var_dir: str = "var", seconds: float = SECONDS,

@@ -290,7 +290,7 @@ def check_outbox(conn, head: int) -> list:
                                                "which is gone from the log"
                                    % (r.origin_seq, r.event_id, r.position)))
             elif r.logged_id != r.event_id or \
-                    json.loads(r.payload) != json.loads(r.envelope)["payload"]:
+                    json.loads(r.payload) != r.envelope["payload"]:
                 out.append(Finding(r.position, "the event at position %d is not the record this "
                                                "node signed and shared as #%d (event %s)"
                                    % (r.position, r.origin_seq, r.event_id)))

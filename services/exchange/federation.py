@@ -72,10 +72,13 @@ from typing import Callable, Iterable
 
 import jsonschema
 from kombu import Connection as AmqpConnection, Consumer, Exchange, Producer, Queue
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, func, select, update
+from sqlalchemy import (
+    BigInteger, Column, MetaData, String, Table, Text, func, select, type_coerce, update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.batching import BatchWriter, insert_rows
+from shared.db import JSONText
 from services.exchange.domain import ROOTS, _Created, aggregate_of, owner_of, routing_kind
 from shared.aggregate import EVENT_TYPES
 from shared.auth import system_actor
@@ -116,6 +119,18 @@ PUBLISHER_CHECKPOINT = "federation:publisher"
 
 metadata = MetaData()
 
+# The JSON columns keep the text they held when it was written by hand (``JSONText``): an
+# envelope compact and UTF-8 as is, in the signed envelope's key order - the wire form -, the
+# lists as ``json.dumps`` wrote them. An existing node's rows read as before and a row sends
+# what it sent; signatures are over canonical bytes (``envelope.canonical_bytes``), not this.
+
+
+def wire(column):
+    """An envelope column read as its stored text, unparsed: the publisher and the feed
+    send it as it is."""
+    return type_coerce(column, Text)
+
+
 outbox = Table(
     "federation_outbox", metadata,
     Column("origin_seq", BigInteger, primary_key=True, autoincrement=False),
@@ -123,10 +138,11 @@ outbox = Table(
     Column("position", BigInteger, nullable=False),  # in this node's log
     Column("event_type", String(150), nullable=False),
     Column("sharing", String(10), nullable=False),
-    Column("recipients", Text, nullable=False),
+    Column("recipients", JSONText(ensure_ascii=True), nullable=False),
     Column("exchange", String(64), nullable=False),
-    Column("routing_keys", Text, nullable=False),
-    Column("envelope", Text, nullable=False),  # the signed envelope, as sent and served
+    Column("routing_keys", JSONText(ensure_ascii=True), nullable=False),
+    # the signed envelope; its stored text (``wire``) is what is sent and served
+    Column("envelope", JSONText(compact=True), nullable=False),
     Column("recorded_at_us", BigInteger, nullable=False),
 )
 
@@ -150,7 +166,7 @@ received = Table(
     Column("position", BigInteger),  # in this node's log; NULL when rejected
     Column("outcome", String(40), nullable=False),  # applied | rejected:<reason>
     Column("via", String(8), nullable=False),  # amqp | feed
-    Column("envelope", Text, nullable=False),
+    Column("envelope", JSONText(compact=True), nullable=False),  # no payload (_received_row)
     Column("received_at_us", BigInteger, nullable=False),
 )
 
@@ -221,10 +237,10 @@ def _fingerprint(env: dict) -> tuple:
     return json.dumps(head, sort_keys=True, default=str), payload_sha256(env.get("payload"))
 
 
-def _stored_fingerprint(kept: str, payload: str | None) -> tuple:
+def _stored_fingerprint(kept: dict, payload: str | None) -> tuple:
     """``_fingerprint`` of a ``federation_received`` row: an applied envelope's payload
     is its event in the log, a refused one kept only the payload's digest."""
-    env = json.loads(kept)
+    env = dict(kept)
     digest = env.pop("payload_sha256", None)
     env.pop("signature", None)
     if payload is not None:
@@ -421,9 +437,8 @@ class Federation:
             exchange, keys = routes_for(env, routing_kind(ev.event_type, ev.payload))
             rows.append({"origin_seq": seq, "event_id": ev.event_id, "position": ev.position,
                          "event_type": ev.event_type, "sharing": env["sharing"],
-                         "recipients": json.dumps(env["recipients"]), "exchange": exchange,
-                         "routing_keys": json.dumps(keys),
-                         "envelope": json.dumps(env, ensure_ascii=False, separators=(",", ":")),
+                         "recipients": env["recipients"], "exchange": exchange,
+                         "routing_keys": keys, "envelope": env,
                          "recorded_at_us": ev.recorded_at_us})
             self._metric("m_staged", env["sharing"])
         conn.execute(outbox.insert(), rows)
@@ -449,13 +464,13 @@ class Federation:
             head = self.outbox_head(conn)
             rows = conn.execute(
                 select(outbox.c.origin_seq, outbox.c.event_id, outbox.c.sharing,
-                       outbox.c.recipients, outbox.c.envelope)
+                       outbox.c.recipients, wire(outbox.c.envelope).label("envelope"))
                 .where(outbox.c.origin_seq > after, outbox.c.origin_seq <= head)
                 .order_by(outbox.c.origin_seq).limit(limit)).all()
         through = rows[-1].origin_seq if len(rows) == limit else head
         entries = [(r.origin_seq, r.event_id, r.envelope) for r in rows if audience(
             {"origin": self.node_id, "sharing": r.sharing,
-             "recipients": json.loads(r.recipients)}, requester, level)]
+             "recipients": r.recipients}, requester, level)]
         return page_body(self.key, self.node_id, requester, after, through, head, entries)
 
     # ============================================================================ in
@@ -588,8 +603,8 @@ class Federation:
             mine = _rows_by_seq(conn, outbox.c.origin_seq, outbox.c.envelope,
                                 {e["origin_seq"] for e in envelopes})
         for env in envelopes:
-            text = mine.get(env["origin_seq"])
-            if text is None or not same_record(json.loads(text), env):
+            held = mine.get(env["origin_seq"])
+            if held is None or not same_record(held, env):
                 self._rejected(OwnOrigin("claims to be %s's #%d, which is not what %s published"
                                          % (self.node_id, env["origin_seq"], self.node_id),
                                          env), via)
@@ -840,7 +855,7 @@ class Federation:
             kept["payload_sha256"] = payload_sha256(env.get("payload"))
         return {"origin": env["origin"], "origin_seq": env["origin_seq"],
                 "event_id": env["event_id"], "position": None, "outcome": outcome,
-                "via": via, "envelope": json.dumps(kept, ensure_ascii=False, separators=(",", ":")),
+                "via": via, "envelope": kept,
                 "received_at_us": now}
 
     # -- pulling ----------------------------------------------------------------------------
@@ -1014,13 +1029,11 @@ def resign_outbox(engine, key, node_id: str, batch: int = 1000) -> int:
             rows = conn.execute(select(outbox.c.origin_seq, outbox.c.envelope)
                                 .where(outbox.c.origin_seq > after)
                                 .order_by(outbox.c.origin_seq).limit(batch)).all()
-            for seq, text in rows:
-                env = json.loads(text)
+            for seq, env in rows:
                 if env["origin"] != node_id:
                     raise ValueError("outbox row %d is not %s's" % (seq, node_id))
                 env = sign({k: v for k, v in env.items() if k != "signature"}, key)
-                conn.execute(update(outbox).where(outbox.c.origin_seq == seq).values(
-                    envelope=json.dumps(env, ensure_ascii=False, separators=(",", ":"))))
+                conn.execute(update(outbox).where(outbox.c.origin_seq == seq).values(envelope=env))
         if not rows:
             return done
         done += len(rows)
@@ -1163,7 +1176,8 @@ class OutboxPublisher:
     def run_once(self) -> int:
         with self.store.engine.connect() as conn:
             done = self.store.get_checkpoint(conn, PUBLISHER_CHECKPOINT) or 0
-            rows = conn.execute(select(outbox).where(outbox.c.origin_seq > done)
+            rows = conn.execute(select(outbox, wire(outbox.c.envelope).label("body"))
+                                .where(outbox.c.origin_seq > done)
                                 .order_by(outbox.c.origin_seq).limit(self.batch_size)).all()
             # each message carries its event's correlation id (shared.logs) to the peers
             metas = dict(conn.execute(select(events.c.position, events.c.meta).where(
@@ -1177,10 +1191,9 @@ class OutboxPublisher:
                 # whatever wrote this row, a node-level record does not leave the node
                 raise RuntimeError("outbox row %d has sharing %r: refusing to publish it"
                                    % (r.origin_seq, r.sharing))
-            env = json.loads(r.envelope)
-            body = r.envelope.encode("utf-8")
-            props = message_properties(env)
-            for key in json.loads(r.routing_keys):
+            body = r.body.encode("utf-8")
+            props = message_properties(r.envelope)
+            for key in r.routing_keys:
                 producer.publish(body, exchange=r.exchange, routing_key=key,
                                  content_type=props["content_type"],
                                  content_encoding=props["content_encoding"],

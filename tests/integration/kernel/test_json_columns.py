@@ -121,3 +121,45 @@ def test_the_batch_writer_serialises_json_columns_as_statements_do(db_url, engin
         assert w.get(new, k="batch") == {"k": "batch", "v": {"名单": ["甲", "乙"]}}
     with engine.connect() as c:
         assert c.execute(select(new.c.v).where(new.c.k == "batch")).scalar() == {"名单": ["甲", "乙"]}
+
+
+def test_the_federation_tables_keep_the_text_they_held(db_url, engine_for):
+    """The exchange's outbox and received rows (``JSONText`` since issue 12 §2) store the
+    text the federation wrote by hand before - the envelope compact and UTF-8 as is, in its
+    own key order; recipients and routing keys as ``json.dumps`` wrote them - so an older
+    node's rows read as values, and what the publisher and the feed send (``wire``: the
+    stored text) is what they sent."""
+    from services.exchange.federation import metadata, outbox, received, wire
+    env = {"event_id": "e1", "origin": "district-a", "origin_seq": 1, "type": "Case.Published",
+           "sharing": "named", "recipients": ["city", "区县乙"],
+           "payload": {"title": "示范点", "z": 1.5, "a": None}, "signature": "c2ln"}
+    hand_written = {"envelope": json.dumps(env, ensure_ascii=False, separators=(",", ":")),
+                    "recipients": json.dumps(env["recipients"]),
+                    "routing_keys": json.dumps(["case.district-a.Case.Published"])}
+    engine = engine_for(db_url)
+    metadata.create_all(engine, tables=[outbox, received])
+    legacy = Table(outbox.name, MetaData(), *[
+        Column(col.name, Text if isinstance(col.type, JSONText) else col.type,
+               primary_key=col.primary_key) for col in outbox.columns])
+    row = dict(origin_seq=1, event_id="e1", position=1, event_type="Case.Published",
+               sharing="named", exchange="qinglian.named", recorded_at_us=0)
+    with engine.begin() as c:
+        c.execute(insert(legacy).values(**row, **hand_written))  # as an older node wrote it
+        c.execute(insert(outbox).values(**dict(row, origin_seq=2), envelope=env,
+                                        recipients=env["recipients"],
+                                        routing_keys=["case.district-a.Case.Published"]))
+        c.execute(insert(received).values(origin="district-a", origin_seq=1, event_id="e1",
+                                          position=1, outcome="applied", via="feed",
+                                          envelope=env, received_at_us=0))
+    with engine.connect() as c:
+        raw = [dict(r) for r in c.execute(select(legacy).order_by(legacy.c.origin_seq)).mappings()]
+        read = [dict(r) for r in c.execute(select(outbox).order_by(outbox.c.origin_seq)).mappings()]
+        sent = c.execute(select(wire(outbox.c.envelope)).order_by(outbox.c.origin_seq)).scalars().all()
+        kept = c.execute(select(wire(received.c.envelope))).scalar()
+    for stored in raw:
+        assert {k: stored[k] for k in hand_written} == hand_written
+    for values in read:
+        assert (values["envelope"], values["recipients"], values["routing_keys"]) == (
+            env, env["recipients"], ["case.district-a.Case.Published"])
+        assert list(values["envelope"]) == list(env)  # the signed envelope's key order
+    assert sent == [hand_written["envelope"]] * 2 and kept == hand_written["envelope"]

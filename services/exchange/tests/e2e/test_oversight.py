@@ -21,7 +21,7 @@ from nameko.containers import ServiceContainer
 from nameko.testing.utils import find_free_port, get_extension
 from sqlalchemy import select
 
-from services.exchange.federation import outbox
+from services.exchange.federation import outbox, wire
 from tests.harness import assert_nothing_after, wait_for
 from tests.harness.exchange import UNITS, holds, send_marker, start_network, stop_network
 from services.education.service import EducationService
@@ -120,7 +120,7 @@ def _log_text(node_or_service) -> str:
 
 def _outbox_text(node) -> str:
     with node.runtime.engine.connect() as conn:
-        return "\n".join(r[0] for r in conn.execute(select(outbox.c.envelope)))
+        return "\n".join(r[0] for r in conn.execute(select(wire(outbox.c.envelope))))
 
 
 def _publish_register(node):

@@ -2,7 +2,6 @@
 上下互比) across the three nodes."""
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
@@ -41,7 +40,7 @@ def test_each_sharing_level_reaches_exactly_its_audience(network):
     assert b.fed.sequencer.held_count("district-a") == 0
     # the node-only record was never even staged, so it cannot leave by any path
     with a.runtime.engine.connect() as conn:
-        staged = {json.loads(r[0])["payload"]["problem_id"] for r in
+        staged = {r[0]["payload"]["problem_id"] for r in
                   conn.execute(select(outbox.c.envelope).where(outbox.c.event_type.like("JointProblem.%")))}
     assert node_only not in staged and {up, named_b, everyone, later} <= staged
 

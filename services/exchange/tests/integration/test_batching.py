@@ -75,7 +75,7 @@ def test_batch_writer_builds_what_the_live_writer_builds(tmp_path, two_databases
     batch_url, live_url = two_databases
     a = busy_district(tmp_path)
     with a.rt.read() as conn:
-        envelopes = [json.loads(r[0]) for r in
+        envelopes = [r[0] for r in
                      conn.execute(select(outbox.c.envelope).order_by(outbox.c.origin_seq))]
     assert len({e["type"] for e in envelopes}) >= 20
 
@@ -129,7 +129,7 @@ def test_received_payloads_pass_the_compiled_contracts_like_jsonschema(tmp_path)
     from services.exchange.federation import CONTRACTS, _contract
     a = busy_district(tmp_path)
     with a.rt.read() as conn:
-        envelopes = [json.loads(r[0]) for r in conn.execute(select(outbox.c.envelope))]
+        envelopes = [r[0] for r in conn.execute(select(outbox.c.envelope))]
     for env in envelopes:
         schema = json.loads((CONTRACTS / ("%s.v1.schema.json" % env["type"])).read_text())
         validator = jsonschema.Draft202012Validator(schema)
