@@ -1,4 +1,4 @@
-"""模范科室评选 in the console (units' exemplary_app, issue 10 #24): /exemplary and
+"""模范科室评选 in the console (the units service's, issue 10 #24): /exemplary and
 /exemplary/<round_id>.
 
 * /exemplary: the rounds of the user's units (year, organising unit, nominees, scores, status);

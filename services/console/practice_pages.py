@@ -1,4 +1,4 @@
-"""清廉机关实践 in the console (education's practices_app): 我为清廉机关建设献一策,
+"""清廉机关实践 in the console (the education service's): 我为清廉机关建设献一策,
 集中廉政承诺 and 典型案例通报.
 
 * 献一策 (/suggestions): the year's suggestions of the user's units with their handling

@@ -1,4 +1,4 @@
-"""纪检委员 roster in the console (units' roster_app, issue 10 #25): /roster/discipline.
+"""纪检委员 roster in the console (the units service's, issue 10 #25): /roster/discipline.
 
 * Per unit of the user's subtrees: its 纪检委员 (兼职 or 专职), the year's trainings and
   hours, the last training; the units that have none (科室 aside); each member's trainings.

@@ -6,16 +6,18 @@ through the read port ``uow.units``: ``queries.UnitsReadPort``), lets the aggreg
 from __future__ import annotations
 
 import json
+from zoneinfo import ZoneInfo
 
 from services.units import queries as q
 from services.units import schemas as s
 from services.units.domain import (
-    LetterCoverage, MicroPowerList, Person, ResponsibilityDocument, ResponsibilityLetter, Unit,
-    coverage_figures, diff_items, diff_summary,
+    DisciplineTraining, ExemplaryRound, IntegrityPledge, LetterCoverage, MicroPowerList, Person,
+    ResponsibilityDocument, ResponsibilityLetter, Unit, coverage_figures, diff_items, diff_summary,
 )
 from services.units.projections import PROJECTIONS, UNIT_TREE
+from shared import config
 from shared.app import Application, new_id
-from shared.auth import NODE_ADMIN, WRITERS
+from shared.auth import ANY_ROLE, NODE_ADMIN, WRITERS
 from shared.errors import NotFound
 from shared.projections import as_of_view
 from shared.store import EventStore
@@ -359,15 +361,136 @@ def history(conn, d, actor):
         {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)} for t, v, sv, p in rows]}
 
 
-# 集中廉政承诺: pledges_app.py, on this same app (read side pledges.py)
-from services.units.pledges import PLEDGES  # noqa: E402
-app.projections = [*app.projections, PLEDGES]
-from services.units import pledges_app  # noqa: E402,F401
-# 纪检委员 roster: roster_app.py (read side roster.py)
-from services.units.roster import TRAININGS  # noqa: E402
-app.projections = [*app.projections, TRAININGS]
-from services.units import roster_app  # noqa: E402,F401
-# 模范科室评选: exemplary_app.py (read side exemplary.py)
-from services.units.exemplary import EXEMPLARY  # noqa: E402
-app.projections = [*app.projections, EXEMPLARY]
-from services.units import exemplary_app  # noqa: E402,F401
+
+# -- 集中廉政承诺 -------------------------------------------------------------------------------
+# A unit-admin (scope: the person's unit) or node-admin records that a party secretary or
+# 纪检委员 of the register made the year's pledge, with its text and the enterprise and
+# resident representatives who witnessed it; one per person and year (``IntegrityPledge``).
+# ``pledge_coverage``: per unit of a subtree, its party secretaries and 纪检委员, who pledged
+# in the year and who has not, and the units with nobody to pledge.
+def _registered_person_unit(conn, data) -> str:
+    """The scope of a practice's command about a person: their unit (404 when there is no
+    such person, before any role is checked)."""
+    return q.require_person(conn, data["person_id"])["unit_id"]
+
+
+def _pledge_unit(conn, data) -> str:
+    return q.require_pledge_unit(conn, data["pledge_id"])
+
+
+def _today(uow):
+    """The users' today (the runtime's clock in the node's zone): what a date may not pass."""
+    return uow.now.astimezone(ZoneInfo(config.timezone_name())).date()
+
+
+@app.command("record_pledge", s.RecordPledge, roles=WRITERS, scope=_registered_person_unit, status=201)
+def record_pledge(uow, d):
+    """A party secretary's or 纪检委员's 集中廉政承诺 for the year of ``pledged_on``."""
+    person = uow.units.person(d["person_id"])
+    pledge_id = IntegrityPledge.pledge_id(d["pledged_on"].year, person["person_id"])
+    p = IntegrityPledge.make(person, d["role"], d["pledged_on"], _today(uow), d["text"], d["witnesses"],
+                             d["occasion"], taken=uow.exists(IntegrityPledge, pledge_id))
+    uow.save(p)
+    return {"pledge_id": p.id, "year": d["pledged_on"].year}
+
+
+@app.query("list_pledges", s.PledgesOfYear, roles=ANY_ROLE, scope="unit_id")
+def list_pledges(conn, d, actor):
+    q.require_unit(conn, d["unit_id"])
+    return {"pledges": q.list_pledges(conn, d["unit_id"], d["year"])}
+
+
+@app.query("get_pledge", s.PledgeRef, roles=ANY_ROLE, scope=_pledge_unit)
+def get_pledge(conn, d, actor):
+    return q.get_pledge(conn, d["pledge_id"])
+
+
+@app.query("pledge_coverage", s.PledgesOfYear, roles=ANY_ROLE, scope="unit_id")
+def pledge_coverage(conn, d, actor):
+    q.require_unit(conn, d["unit_id"])
+    return q.pledge_coverage(conn, d["unit_id"], d["year"])
+
+
+# -- 纪检委员 roster, 选优配强 (issue 10 #25) ------------------------------------------------------
+# Why here: who is a 纪检委员 of which unit, and whether 兼职 (身兼数职) or 专职, is already
+# the people register's (``assign_role`` with ``part_time``); their training records are
+# about the same private people, so they stay beside them on the node. A training's date is
+# not after today (``DisciplineTraining``); ``discipline_roster``: per unit of a subtree, its
+# 纪检委员 with 兼职/专职, their trainings and the year's hours, and the units without one.
+@app.command("record_discipline_training", s.RecordDisciplineTraining, roles=WRITERS,
+             scope=_registered_person_unit, status=201)
+def record_discipline_training(uow, d):
+    """选优配强: a training a 纪检委员 attended (the course, its date and hours)."""
+    person = uow.units.person(d["person_id"])
+    training_id = DisciplineTraining.training_id(person["person_id"], d["trained_on"].isoformat(), d["course"])
+    t = DisciplineTraining.record(person, d["course"], d["trained_on"], _today(uow), d["hours"], d["organiser"],
+                                  taken=uow.exists(DisciplineTraining, training_id))
+    uow.save(t)
+    return {"training_id": t.id, "person_id": person["person_id"]}
+
+
+@app.query("discipline_roster", s.DisciplineRoster, roles=ANY_ROLE, scope="unit_id")
+def discipline_roster(conn, d, actor):
+    q.require_unit(conn, d["unit_id"])
+    return q.discipline_roster(conn, d["unit_id"], d["year"])
+
+
+# -- 模范科室评选 (issue 10 #24) ------------------------------------------------------------------
+# Why here: the nominees are units of the register (内设科室、二级单位、窗口单位 by their
+# kind) and a round's scope is the organising unit's subtree, both kept here. The rules
+# are ``ExemplaryRound``'s: one round per unit and year; a nominee scores another, never
+# itself (the scorer's unit-admin or a node-admin); closing records ranking and exemplars.
+def _round_unit(conn, data) -> str:
+    return q.require_round_unit(conn, data["round_id"])
+
+
+@app.command("open_exemplary_round", s.OpenExemplaryRound, roles=WRITERS, scope="unit_id", status=201)
+def open_exemplary_round(uow, d):
+    """模范科室评选: a unit opens the year's round (one per unit and year)."""
+    unit = uow.units.require(d["unit_id"])
+    round_id = ExemplaryRound.round_id(d["unit_id"], d["year"])
+    r = ExemplaryRound.open(d["unit_id"], d["year"], d["title"], d["exemplars"], unit_name=unit["name"],
+                            taken=uow.exists(ExemplaryRound, round_id))
+    uow.save(r)
+    return {"round_id": r.id}
+
+
+@app.command("nominate_exemplary", s.Nominate, roles=WRITERS, scope=_round_unit)
+def nominate_exemplary(uow, d):
+    """A section, secondary unit or window below the organising unit nominated."""
+    r = uow.get(ExemplaryRound, d["round_id"])
+    nominee = uow.units.require(d["nominee_unit_id"])
+    r.nominate(nominee, organiser_path=uow.units.path(r.unit_id))
+    uow.save(r)
+    return {"round_id": r.id, "nominees": len(r.nominees)}
+
+
+@app.command("score_exemplary", s.ScoreNominee, roles=WRITERS, scope="scorer_unit_id")
+def score_exemplary(uow, d):
+    """互比互查: a nominee's scores of another nominee on 讲政治、守纪律、负责任、有效率."""
+    if not uow.exists(ExemplaryRound, d["round_id"]):
+        raise NotFound("没有这一轮评选", {"round_id": ["不存在"]})
+    r = uow.get(ExemplaryRound, d["round_id"])
+    r.score(d["scorer_unit_id"], d["nominee_unit_id"], d["scores"])
+    uow.save(r)
+    return {"round_id": r.id, "scores": len(r.scores)}
+
+
+@app.command("close_exemplary_round", s.ExemplaryRoundRef, roles=WRITERS, scope=_round_unit)
+def close_exemplary_round(uow, d):
+    """The result: ranking on the four criteria and the exemplars selected. Final."""
+    r = uow.get(ExemplaryRound, d["round_id"])
+    selected = r.close()
+    uow.save(r)
+    return {"round_id": r.id, "selected": selected}
+
+
+@app.query("list_exemplary_rounds", s.ExemplaryRounds, roles=ANY_ROLE, scope="unit_id")
+def list_exemplary_rounds(conn, d, actor):
+    q.require_unit(conn, d["unit_id"])
+    return {"rounds": q.exemplary_rounds(conn, d["unit_id"])}
+
+
+@app.query("get_exemplary_round", s.ExemplaryRoundRef, roles=ANY_ROLE, scope=_round_unit)
+def get_exemplary_round(conn, d, actor):
+    return q.exemplary_round(conn, d["round_id"])

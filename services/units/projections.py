@@ -1,8 +1,10 @@
 """Read models of the units service: the tables and the projections that build them
-(the queries that read them: ``queries.py``)."""
+(the queries that read them: ``queries.py``) - the unit tree, the people register, the
+responsibility documents and letters, 微权力清单, and the practices: 集中廉政承诺
+(pledges), the 纪检委员 trainings and 模范科室评选 (rounds). Handlers write rows by key only."""
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text
 
 from shared.db import JSONText
 from shared.projections import Projection, on
@@ -55,6 +57,48 @@ micro_power = Table(
     Column("published", JSONText),
     Column("published_version", Integer, nullable=False, default=0),
     Column("published_on", String(10)),
+)
+
+# 集中廉政承诺: one row per pledge (person and year)
+pledges = Table(
+    "integrity_pledges", metadata,
+    Column("pledge_id", String(120), primary_key=True),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("person_id", String(100), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("year", Integer, nullable=False, index=True),
+    Column("pledged_on", String(10), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("witnesses", JSONText, nullable=False),
+    Column("occasion", String(200)),
+)
+
+# 纪检委员 roster (选优配强): the trainings a 纪检委员 attended
+trainings = Table(
+    "discipline_trainings", metadata,
+    Column("training_id", String(160), primary_key=True),
+    Column("person_id", String(100), nullable=False, index=True),
+    Column("unit_id", String(100), nullable=False),
+    Column("course", String(200), nullable=False),
+    Column("trained_on", String(10), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("hours", Float, nullable=False),
+    Column("organiser", String(200)),
+)
+
+# 模范科室评选: one row per round (nominees and scores as JSON columns)
+rounds = Table(
+    "exemplary_rounds", metadata,
+    Column("round_id", String(100), primary_key=True),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("year", Integer, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("exemplars", Integer, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("nominees", JSONText, nullable=False),
+    Column("scores", JSONText, nullable=False),
+    Column("ranking", JSONText),
+    Column("selected", JSONText),
 )
 
 
@@ -144,8 +188,61 @@ class MicroPower(Projection):
                  published_version=p["published_version"], published_on=p["published_on"])
 
 
+class Pledges(Projection):
+    name = "units_pledges"
+    tables = (pledges,)
+
+    @on("IntegrityPledge.Made")
+    def made(self, w, e):
+        p = e.payload
+        w.insert(pledges, pledge_id=p["pledge_id"], unit_id=p["unit_id"], person_id=p["person_id"],
+                 role=p["role"], year=p["year"], pledged_on=p["pledged_on"], text=p["text"],
+                 witnesses=p["witnesses"], occasion=p.get("occasion"))
+
+
+class Trainings(Projection):
+    name = "units_discipline_trainings"
+    tables = (trainings,)
+
+    @on("DisciplineTraining.Recorded")
+    def recorded(self, w, e):
+        p = e.payload
+        w.insert(trainings, training_id=p["training_id"], person_id=p["person_id"], unit_id=p["unit_id"],
+                 course=p["course"], trained_on=p["trained_on"], year=int(p["trained_on"][:4]), hours=p["hours"],
+                 organiser=p.get("organiser"))
+
+
+class ExemplaryRounds(Projection):
+    name = "units_exemplary_rounds"
+    tables = (rounds,)
+
+    @on("ExemplaryRound.Opened")
+    def opened(self, w, e):
+        p = e.payload
+        w.insert(rounds, round_id=p["round_id"], unit_id=p["unit_id"], year=p["year"], title=p["title"],
+                 exemplars=p["exemplars"], status="open", nominees=[], scores=[])
+
+    @on("ExemplaryRound.Nominated")
+    def nominated(self, w, e):
+        row = w.get(rounds, round_id=e.payload["round_id"])
+        w.update(rounds, {"round_id": row["round_id"]}, nominees=[*row["nominees"], e.payload["nominee_unit_id"]])
+
+    @on("ExemplaryRound.Scored")
+    def scored(self, w, e):
+        p = e.payload
+        row = w.get(rounds, round_id=p["round_id"])
+        w.update(rounds, {"round_id": row["round_id"]}, scores=[*row["scores"], {
+            "scorer_unit_id": p["scorer_unit_id"], "nominee_unit_id": p["nominee_unit_id"], "scores": p["scores"]}])
+
+    @on("ExemplaryRound.Closed")
+    def closed(self, w, e):
+        p = e.payload
+        w.update(rounds, {"round_id": p["round_id"]}, status="closed", ranking=p["ranking"], selected=p["selected"])
+
+
 UNIT_TREE = UnitTreeProjection(units, "Unit", "unit_tree")
-PROJECTIONS = [UNIT_TREE, People(), Responsibility(), MicroPower()]
+PROJECTIONS = [UNIT_TREE, People(), Responsibility(), MicroPower(), Pledges(), Trainings(), ExemplaryRounds()]
 
 
-__all__ = ["PROJECTIONS", "UNIT_TREE", "metadata", "units", "people", "documents", "letters", "micro_power"]
+__all__ = ["PROJECTIONS", "UNIT_TREE", "metadata", "units", "people", "documents", "letters", "micro_power",
+           "pledges", "trainings", "rounds"]

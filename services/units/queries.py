@@ -4,8 +4,9 @@ port the commands decide with.
 The queries answer the service's queries and the scope checks; ``UnitsReadPort`` is the
 narrow view a command gets as ``uow.units`` (``app.read_port``): the unit, its path, what
 is active below it, a person - the facts an aggregate's method takes as arguments - so a
-handler loads, decides, saves and answers without naming a table. The practices' read
-sides (``pledges.py``, ``roster.py``, ``exemplary.py``) keep their own tables and queries.
+handler loads, decides, saves and answers without naming a table. The practices' queries
+(集中廉政承诺, the 纪检委员 roster, 模范科室评选) are here too, over their tables in
+``projections.py``.
 """
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ import json
 
 from sqlalchemy import and_, func, or_, select
 
-from services.units.projections import documents, letters, micro_power, people, units
+from services.units.domain import PLEDGE_ROLES, discipline_duty, exemplary_ranking, needs_discipline_member
+from services.units.projections import (
+    documents, letters, micro_power, people, pledges, rounds, trainings, units,
+)
 from shared.errors import NotFound
 from shared.fields import cursor_after
 from shared.projections import startswith
@@ -163,6 +167,157 @@ def published_micro_power(conn, unit_id: str) -> list[dict]:
                         .order_by(micro_power.c.post)).mappings()
     return [{"post": r["post"], "version": r["published_version"], "published_on": r["published_on"],
              **r["published"]} for r in rows]
+
+
+# -- 集中廉政承诺 -------------------------------------------------------------------------------
+def _person_names(conn, person_ids) -> dict[str, str]:
+    rows = conn.execute(select(people.c.person_id, people.c.name)
+                        .where(people.c.person_id.in_(list(person_ids)))).all()
+    return dict(rows)
+
+
+def list_pledges(conn, unit_id: str, year: int) -> list[dict]:
+    tree = {u["unit_id"]: u for u in subtree(conn, unit_id, include_inactive=True)}
+    rows = conn.execute(select(pledges).where(pledges.c.unit_id.in_(list(tree)),
+                                              pledges.c.year == year)
+                        .order_by(pledges.c.pledged_on, pledges.c.pledge_id)).mappings().all()
+    names = _person_names(conn, {r["person_id"] for r in rows})
+    return [dict(r, unit_name=tree[r["unit_id"]]["name"], name=names.get(r["person_id"]))
+            for r in rows]
+
+
+def require_pledge_unit(conn, pledge_id: str) -> str:
+    """The unit of a pledge, or a 404 naming ``pledge_id``."""
+    unit_id = conn.execute(select(pledges.c.unit_id).where(pledges.c.pledge_id == pledge_id)).scalar()
+    if unit_id is None:
+        raise NotFound("没有这份承诺", {"pledge_id": ["不存在"]})
+    return unit_id
+
+
+def get_pledge(conn, pledge_id: str) -> dict | None:
+    row = conn.execute(select(pledges).where(pledges.c.pledge_id == pledge_id)).mappings().first()
+    if row is None:
+        return None
+    return dict(row, name=_person_names(conn, [row["person_id"]]).get(row["person_id"]))
+
+
+def pledge_coverage(conn, unit_id: str, year: int) -> dict:
+    """Per active unit of the subtree: its party secretaries and 纪检委员 (a person holding
+    both counts once per role), who pledged in ``year`` and who has not; units with no
+    such person are listed apart (nobody to pledge). Coverage = pledged / holders."""
+    tree = subtree(conn, unit_id)  # active units only
+    ids = [u["unit_id"] for u in tree]
+    holders = conn.execute(select(people.c.person_id, people.c.name, people.c.unit_id, people.c.roles)
+                           .where(people.c.unit_id.in_(ids))).mappings().all()
+    made = {(r["person_id"], r["role"]) for r in conn.execute(
+        select(pledges.c.person_id, pledges.c.role).where(pledges.c.unit_id.in_(ids),
+                                                          pledges.c.year == year)).mappings()}
+    per = {u["unit_id"]: {"unit_id": u["unit_id"], "name": u["name"], "kind": u["kind"],
+                          "pledged": [], "missing": []} for u in tree}
+    for h in holders:
+        for role in PLEDGE_ROLES:
+            if role in (h["roles"] or ()):
+                entry = {"person_id": h["person_id"], "name": h["name"], "role": role}
+                per[h["unit_id"]]["pledged" if (h["person_id"], role) in made else "missing"].append(entry)
+    rows, without = [], []
+    for u in per.values():
+        total = len(u["pledged"]) + len(u["missing"])
+        if not total:
+            without.append({"unit_id": u["unit_id"], "name": u["name"], "kind": u["kind"]})
+            continue
+        rows.append(dict(u, holders=total, coverage=round(len(u["pledged"]) / total, 4),
+                         complete=not u["missing"]))
+    holders_total = sum(r["holders"] for r in rows)
+    pledged_total = sum(len(r["pledged"]) for r in rows)
+    return {"unit_id": unit_id, "year": year, "units": rows, "without_holders": without,
+            "holders": holders_total, "pledged": pledged_total,
+            "coverage": round(pledged_total / holders_total, 4) if holders_total else None,
+            "units_complete": sum(1 for r in rows if r["complete"])}
+
+
+# -- 纪检委员 roster (选优配强) -------------------------------------------------------------------
+def discipline_roster(conn, unit_id: str, year: int) -> dict:
+    """Per active unit of the subtree (root included): its 纪检委员 with 兼职/专职, every
+    training (newest first) and the year's trainings and hours; the units that should have
+    a 纪检委员 (``needs_discipline_member``) and have none are listed in ``without``."""
+    tree = subtree(conn, unit_id)  # active units only, in path order
+    ids = [u["unit_id"] for u in tree]
+    members = [dict(r) for r in conn.execute(
+        select(people.c.person_id, people.c.name, people.c.unit_id, people.c.post, people.c.roles,
+               people.c.part_time_roles).where(people.c.unit_id.in_(ids))
+        .order_by(people.c.name, people.c.person_id)).mappings()
+        if "discipline_member" in (r["roles"] or ())]
+    done: dict[str, list] = {}
+    for t in conn.execute(select(trainings).where(trainings.c.person_id.in_([m["person_id"] for m in members]))
+                          .order_by(trainings.c.trained_on.desc(), trainings.c.course)).mappings():
+        done.setdefault(t["person_id"], []).append(
+            {k: t[k] for k in ("training_id", "course", "trained_on", "hours", "organiser")})
+    per = {u["unit_id"]: [] for u in tree}
+    for m in members:
+        records = done.get(m["person_id"], [])
+        this_year = [t for t in records if t["trained_on"].startswith("%04d-" % year)]
+        per[m["unit_id"]].append({
+            "person_id": m["person_id"], "name": m["name"], "post": m["post"],
+            "duty": discipline_duty(m["part_time_roles"]), "trainings": records,
+            "trainings_in_year": len(this_year), "hours_in_year": round(sum(t["hours"] for t in this_year), 1),
+            "last_trained_on": records[0]["trained_on"] if records else None})
+    rows = [{"unit_id": u["unit_id"], "name": u["name"], "kind": u["kind"], "members": per[u["unit_id"]]}
+            for u in tree if per[u["unit_id"]]]
+    without = [{"unit_id": u["unit_id"], "name": u["name"], "kind": u["kind"]}
+               for u in tree if not per[u["unit_id"]] and needs_discipline_member(u)]
+    flat = [m for r in rows for m in r["members"]]
+    return {"unit_id": unit_id, "year": year, "units": rows, "without": without,
+            "members": len(flat), "part_time": sum(1 for m in flat if m["duty"] == "part_time"),
+            "full_time": sum(1 for m in flat if m["duty"] == "full_time"),
+            "trained_in_year": sum(1 for m in flat if m["trainings_in_year"]),
+            "hours_in_year": round(sum(m["hours_in_year"] for m in flat), 1)}
+
+
+# -- 模范科室评选 -------------------------------------------------------------------------------
+def _unit_names(conn, ids) -> dict[str, str]:
+    return dict(conn.execute(select(units.c.unit_id, units.c.name).where(units.c.unit_id.in_(list(ids)))).all())
+
+
+def require_round_unit(conn, round_id: str) -> str:
+    """The organising unit of a round, or a 404 naming ``round_id``."""
+    unit_id = conn.execute(select(rounds.c.unit_id).where(rounds.c.round_id == round_id)).scalar()
+    if unit_id is None:
+        raise NotFound("没有这一轮评选", {"round_id": ["不存在"]})
+    return unit_id
+
+
+def exemplary_rounds(conn, unit_id: str) -> list[dict]:
+    """The rounds organised in the subtree, newest year first."""
+    ids = [u["unit_id"] for u in subtree(conn, unit_id, include_inactive=True)]
+    rows = conn.execute(select(rounds).where(rounds.c.unit_id.in_(ids))
+                        .order_by(rounds.c.year.desc(), rounds.c.round_id)).mappings().all()
+    names = _unit_names(conn, {r["unit_id"] for r in rows})
+    return [{k: r[k] for k in ("round_id", "unit_id", "year", "title", "exemplars", "status")}
+            | {"unit_name": names.get(r["unit_id"]), "nominees": len(r["nominees"]),
+               "scores": len(r["scores"])} for r in rows]
+
+
+def exemplary_round(conn, round_id: str) -> dict | None:
+    """The round, its nominees by name, every score, the pairs still to score (each nominee
+    scores every other) and the standing: live while open, the recorded result once closed."""
+    r = conn.execute(select(rounds).where(rounds.c.round_id == round_id)).mappings().first()
+    if r is None:
+        return None
+    nominees = list(r["nominees"])
+    names = _unit_names(conn, {r["unit_id"], *nominees})
+    done = {(s["scorer_unit_id"], s["nominee_unit_id"]) for s in r["scores"]}
+    pending = [{"scorer_unit_id": a, "scorer_name": names.get(a), "nominee_unit_id": b, "nominee_name": names.get(b)}
+               for a in nominees for b in nominees if a != b and (a, b) not in done]
+    ranking = r["ranking"] if r["status"] == "closed" else exemplary_ranking(nominees, r["scores"])
+    selected = set(r["selected"] or ())
+    return {k: r[k] for k in ("round_id", "unit_id", "year", "title", "exemplars", "status")} | {
+        "unit_name": names.get(r["unit_id"]),
+        "nominees": [{"unit_id": n, "name": names.get(n)} for n in nominees],
+        "scores": [s | {"scorer_name": names.get(s["scorer_unit_id"]), "nominee_name": names.get(s["nominee_unit_id"])}
+                   for s in r["scores"]],
+        "pending": pending,
+        "ranking": [x | {"name": names.get(x["unit_id"]), "selected": x["unit_id"] in selected} for x in ranking],
+        "selected": [{"unit_id": u, "name": names.get(u)} for u in (r["selected"] or ())]}
 
 
 # -- the port the commands decide with ---------------------------------------------------------

@@ -200,7 +200,7 @@ class CoveragePeriod(Schema):
     period = Period(required=True)
 
 
-# -- 集中廉政承诺 (pledges_app.py) ----------------------------------------------------------------
+# -- 集中廉政承诺 --------------------------------------------------------------------------------
 from services.units.domain import PLEDGE_ROLES, WITNESS_KINDS  # noqa: E402
 from shared.fields import Date as DayDate  # noqa: E402
 
@@ -233,7 +233,7 @@ class PledgesOfYear(Schema):
     year = PledgeYear(required=True)
 
 
-# -- 纪检委员 roster (roster_app.py) -------------------------------------------------------------
+# -- 纪检委员 roster --------------------------------------------------------------------------
 class RecordDisciplineTraining(Schema):
     person_id = Id(required=True)
     course = Name(200, required=True)
@@ -247,7 +247,7 @@ class DisciplineRoster(Schema):
     year = PledgeYear(required=True)
 
 
-# -- 模范科室评选 (exemplary_app.py) ---------------------------------------------------------------
+# -- 模范科室评选 --------------------------------------------------------------------------------
 from services.units.domain import EXEMPLARY_CRITERIA  # noqa: E402
 
 
