@@ -640,7 +640,7 @@ class Inbox(Projection):
 
     @on("CaseBulletin.Issued")
     def case_bulletin_issued(self, w, e):
-        """典型案例通报: each recipient unit owes its study receipt (practices.py)."""
+        """典型案例通报: each recipient unit owes its study receipt (``Practices``)."""
         p = e.payload
         for unit_id in p["unit_ids"]:
             _open_item(w, "case:%s:%s" % (p["bulletin_id"], unit_id), unit_id, "case_bulletin",
@@ -838,8 +838,104 @@ class SharedSessions(Projection):
                  units=p["units"], attendees=p["attendees"], reported_at=e.occurred_at)
 
 
+# -- 清廉机关实践: 献一策 (suggestions, their handling and adoption) and 典型案例通报 (typical
+# cases pushed to a subtree, with receipts) ---------------------------------------------------
+suggestions = Table(
+    "edu_suggestions", metadata,
+    Column("suggestion_id", String(100), primary_key=True),
+    Column("unit_id", String(100), nullable=False, index=True),
+    Column("proposer_id", String(100), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("submitted_on", String(10), nullable=False),
+    Column("year", Integer, nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("handler", String(100)),
+    Column("accepted_on", String(10)),
+    Column("progress", Text),            # the latest 办理 note
+    Column("progress_on", String(10)),
+    Column("notes", Integer, nullable=False, default=0),
+    Column("reply", Text),
+    Column("outcome", String(20)),
+    Column("answered_on", String(10)),
+)
+
+bulletins = Table(
+    "edu_case_bulletins", metadata,
+    Column("bulletin_id", String(100), primary_key=True),
+    Column("issuer_unit_id", String(100), nullable=False),
+    Column("scope_unit_id", String(100), nullable=False, index=True),
+    Column("title", String(200), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("requirements", Text, nullable=False),
+    Column("issued_on", String(10), nullable=False),
+    Column("due_on", String(10)),
+    Column("case_ref", String(200)),
+    Column("recipients", Integer, nullable=False),
+)
+
+bulletin_receipts = Table(
+    "edu_case_receipts", metadata,
+    Column("bulletin_id", String(100), primary_key=True),
+    Column("unit_id", String(100), primary_key=True),
+    Column("studied_on", String(10)),
+    Column("headcount", Integer),
+    Column("note", Text),
+    Column("by_user", String(100)),
+)
+
+
+class Practices(Projection):
+    name = "education_practices"
+    tables = (suggestions, bulletins, bulletin_receipts)
+
+    # -- 献一策 ---------------------------------------------------------------------------------
+    @on("Suggestion.Submitted")
+    def suggestion_submitted(self, w, e):
+        p = e.payload
+        w.insert(suggestions, suggestion_id=p["suggestion_id"], unit_id=p["unit_id"],
+                 proposer_id=p["proposer_id"], title=p["title"], content=p["content"],
+                 submitted_on=p["submitted_on"], year=p["year"], status="submitted", notes=0)
+
+    @on("Suggestion.Accepted")
+    def suggestion_accepted(self, w, e):
+        p = e.payload
+        w.update(suggestions, {"suggestion_id": p["suggestion_id"]}, status="accepted",
+                 handler=p["handler"], accepted_on=p["accepted_on"])
+
+    @on("Suggestion.Progressed")
+    def suggestion_progressed(self, w, e):
+        p = e.payload
+        row = w.get(suggestions, suggestion_id=p["suggestion_id"])
+        w.update(suggestions, {"suggestion_id": p["suggestion_id"]}, status="in_progress",
+                 progress=p["note"], progress_on=p["on"], notes=(row["notes"] if row else 0) + 1)
+
+    @on("Suggestion.Answered")
+    def suggestion_answered(self, w, e):
+        p = e.payload
+        w.update(suggestions, {"suggestion_id": p["suggestion_id"]}, status="answered",
+                 reply=p["reply"], outcome=p["outcome"], answered_on=p["answered_on"])
+
+    # -- 典型案例通报 ------------------------------------------------------------------------------
+    @on("CaseBulletin.Issued")
+    def bulletin_issued(self, w, e):
+        p = e.payload
+        w.insert(bulletins, bulletin_id=p["bulletin_id"], issuer_unit_id=p["issuer_unit_id"],
+                 scope_unit_id=p["scope_unit_id"], title=p["title"], summary=p["summary"],
+                 requirements=p["requirements"], issued_on=p["issued_on"], due_on=p.get("due_on"),
+                 case_ref=p.get("case_ref"), recipients=len(p["unit_ids"]))
+        for unit_id in p["unit_ids"]:
+            w.insert(bulletin_receipts, bulletin_id=p["bulletin_id"], unit_id=unit_id)
+
+    @on("CaseStudyReceipt.Studied")
+    def bulletin_studied(self, w, e):
+        p = e.payload
+        w.update(bulletin_receipts, {"bulletin_id": p["bulletin_id"], "unit_id": p["unit_id"]},
+                 studied_on=p["studied_on"], headcount=p["headcount"], note=p["note"], by_user=p["by"])
+
+
 PROJECTIONS = [CheckInBoard(), Sessions(), Library(), Notices(), Talks(), Inbox(), Indicators(),
-               RiskRegister(), SharedSessions()]
+               RiskRegister(), SharedSessions(), Practices()]
 
 
 # Everything a check-in decides on, for a whole batch of members in one round trip:

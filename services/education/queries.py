@@ -1,13 +1,12 @@
 """Query helpers over the education read models: plain functions ``(conn, ...)`` over a
 live connection or an as-of replay, and the read port the commands decide with.
 
-The functions answer the service's queries (``application.py``, ``practices_app.py``);
+The functions answer the service's queries (``application.py``);
 ``EducationReadPort`` is the narrow view a command gets as ``uow.education``
 (``app.read_port``): a unit, a session, the members known, a notice's receipt... - the
 facts an aggregate's method takes as arguments - so a handler loads, decides, saves and
 answers without naming a table. The tables and the projections that fill them are in
-``projections.py``; the practices' read side (献一策, 典型案例通报) keeps its tables and
-queries in ``practices.py``, as the units service's practices do.
+``projections.py`` (the practices' - 献一策, 典型案例通报 - as well).
 """
 from __future__ import annotations
 
@@ -22,13 +21,14 @@ from shared.unittree import path_of, require_unit as require_tree_unit, subtree_
 
 from services.education.dates import month_bounds
 from services.education.domain import (
-    CONTENT_KINDS, SESSION_KINDS, coverage_days, fit_score, fits, live_streak, longest_run, normalise_tags,
+    ADOPTED_OUTCOMES, CONTENT_KINDS, SESSION_KINDS, adoption_rate, coverage_days, fit_score, fits, live_streak,
+    longest_run, normalise_tags, study_state,
 )
 from services.education.projections import (
-    checkins, content, district_indicators, external_refs, inbox, inbox_reads, indicators, members,
-    node_attendance, notices, participations, period_entries, profiles, receipts, reminders,
-    risk_register, rotations, sessions, shared_sessions, shown, streaks, talks, warning_months,
-    young_cadres,
+    bulletin_receipts, bulletins, checkins, content, district_indicators, external_refs, inbox, inbox_reads,
+    indicators, members, node_attendance, notices, participations, period_entries, profiles, receipts,
+    reminders, risk_register, rotations, sessions, shared_sessions, shown, streaks, suggestions, talks,
+    warning_months, young_cadres,
 )
 
 
@@ -489,6 +489,116 @@ def publicity_week(conn, root_id: str, week: str, levels) -> list[dict]:
                                    for i in r["item_ids"]]}
         out.append({"unit_id": o["unit_id"], "name": o["name"], "rotation": shown_now})
     return out
+
+
+# -- 清廉机关实践: 献一策 and 典型案例通报 ---------------------------------------------------------
+def _subtree_by_id(conn, unit_id: str) -> dict[str, dict]:
+    return {u["unit_id"]: u for u in subtree_of(conn, unit_directory, unit_id, include_inactive=True)}
+
+
+def require_suggestion_unit(conn, suggestion_id: str) -> str:
+    """The unit a suggestion is for, or a 404 naming ``suggestion_id``."""
+    unit_id = conn.execute(select(suggestions.c.unit_id)
+                           .where(suggestions.c.suggestion_id == suggestion_id)).scalar()
+    if unit_id is None:
+        raise NotFound("建议「%s」不存在" % suggestion_id, {"suggestion_id": ["没有这条建议"]})
+    return unit_id
+
+
+def list_suggestions(conn, unit_id: str, year: int | None, status: str | None) -> list[dict]:
+    units = _subtree_by_id(conn, unit_id)
+    q = select(suggestions).where(suggestions.c.unit_id.in_(list(units)))
+    if year:
+        q = q.where(suggestions.c.year == year)
+    if status:
+        q = q.where(suggestions.c.status == status)
+    rows = conn.execute(q.order_by(suggestions.c.submitted_on.desc(),
+                                   suggestions.c.suggestion_id)).mappings().all()
+    return [dict(r, unit_name=units[r["unit_id"]]["name"]) for r in rows]
+
+
+def get_suggestion(conn, suggestion_id: str) -> dict | None:
+    row = conn.execute(select(suggestions, unit_directory.c.name.label("unit_name")).select_from(
+        suggestions.outerjoin(unit_directory, unit_directory.c.unit_id == suggestions.c.unit_id))
+        .where(suggestions.c.suggestion_id == suggestion_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def suggestion_summary(conn, unit_id: str, year: int) -> dict:
+    """Per unit of the subtree: submitted, accepted (受理 or later), answered, adopted."""
+    units = _subtree_by_id(conn, unit_id)
+    rows = conn.execute(select(suggestions.c.unit_id, suggestions.c.status, suggestions.c.outcome)
+                        .where(suggestions.c.unit_id.in_(list(units)),
+                               suggestions.c.year == year)).all()
+    per = {u: {"unit_id": u, "name": units[u]["name"], "submitted": 0, "accepted": 0,
+               "answered": 0, "adopted": 0} for u in units}
+    for unit, status, outcome in rows:
+        c = per[unit]
+        c["submitted"] += 1
+        if status != "submitted":
+            c["accepted"] += 1
+        if status == "answered":
+            c["answered"] += 1
+            if outcome in ADOPTED_OUTCOMES:
+                c["adopted"] += 1
+    out = [dict(c, adoption_rate=adoption_rate(c["adopted"], c["answered"]))
+           for c in per.values() if c["submitted"]]
+    out.sort(key=lambda c: (-c["submitted"], c["name"]))
+    total = {k: sum(c[k] for c in out) for k in ("submitted", "accepted", "answered", "adopted")}
+    total["adoption_rate"] = adoption_rate(total["adopted"], total["answered"])
+    return {"unit_id": unit_id, "year": year, "units": out, "total": total}
+
+
+# 典型案例通报
+def require_bulletin_scope(conn, bulletin_id: str) -> str:
+    """The root of the subtree a bulletin went to, or a 404 naming ``bulletin_id``."""
+    unit_id = conn.execute(select(bulletins.c.scope_unit_id)
+                           .where(bulletins.c.bulletin_id == bulletin_id)).scalar()
+    if unit_id is None:
+        raise NotFound("通报「%s」不存在" % bulletin_id, {"bulletin_id": ["没有这份通报"]})
+    return unit_id
+
+
+def list_bulletins(conn, unit_id: str, today) -> list[dict]:
+    """The bulletins any unit of the subtree received, newest first, each with the subtree's
+    recipients, how many studied it and how many are past the study deadline."""
+    units = _subtree_by_id(conn, unit_id)
+    rows = conn.execute(select(bulletin_receipts.c.bulletin_id, bulletin_receipts.c.studied_on)
+                        .where(bulletin_receipts.c.unit_id.in_(list(units)))).all()
+    counts: dict[str, dict] = {}
+    for bulletin_id, studied_on in rows:
+        c = counts.setdefault(bulletin_id, {"mine": 0, "studied": 0})
+        c["mine"] += 1
+        c["studied"] += 1 if studied_on else 0
+    if not counts:
+        return []
+    out = []
+    for b in conn.execute(select(bulletins).where(bulletins.c.bulletin_id.in_(list(counts)))
+                          .order_by(bulletins.c.issued_on.desc(), bulletins.c.bulletin_id)).mappings():
+        c = counts[b["bulletin_id"]]
+        overdue = c["mine"] - c["studied"] if study_state(None, b["due_on"], today) == "overdue" else 0
+        out.append(dict(b, recipients_here=c["mine"], studied=c["studied"], overdue=overdue,
+                        rate=round(c["studied"] / c["mine"], 4)))
+    return out
+
+
+def bulletin_receipts_of(conn, bulletin_id: str, unit_id: str, today) -> dict | None:
+    """One bulletin and the receipts of its recipients in the subtree of ``unit_id``: who has
+    studied it (when, how many, what they drew from it) and who has not (overdue or pending)."""
+    b = conn.execute(select(bulletins).where(bulletins.c.bulletin_id == bulletin_id)).mappings().first()
+    if b is None:
+        return None
+    units = _subtree_by_id(conn, unit_id)
+    rows = conn.execute(select(bulletin_receipts, unit_directory.c.name).select_from(
+        bulletin_receipts.outerjoin(unit_directory, unit_directory.c.unit_id == bulletin_receipts.c.unit_id))
+        .where(bulletin_receipts.c.bulletin_id == bulletin_id,
+               bulletin_receipts.c.unit_id.in_(list(units)))
+        .order_by(bulletin_receipts.c.unit_id)).mappings().all()
+    studied = [dict(r, state="studied") for r in rows if r["studied_on"]]
+    waiting = [{"unit_id": r["unit_id"], "name": r["name"], "state": study_state(None, b["due_on"], today)}
+               for r in rows if not r["studied_on"]]
+    return {"bulletin": dict(b), "recipients": len(rows), "studied": studied, "not_studied": waiting,
+            "rate": round(len(studied) / len(rows), 4) if rows else 0.0}
 
 
 # -- what the commands and routines read ---------------------------------------------------------

@@ -335,7 +335,7 @@ class History(Schema):
     id = fields.String(required=True, validate=validate.Length(1, 300))
 
 
-# -- 清廉机关实践: 献一策 (practices_app.py) ---------------------------------------------------
+# -- 清廉机关实践: 献一策 ----------------------------------------------------------------------
 from services.education.domain import SUGGESTION_OUTCOMES, SUGGESTION_STATUSES  # noqa: E402
 
 Year = lambda **kw: Integer(validate=validate.Range(2000, 2100, error="年份应在 2000 至 2100 之间"), **kw)  # noqa: E731
@@ -379,7 +379,7 @@ class SuggestionSummary(Schema):
     year = Year(load_default=None)       # none: this year
 
 
-# -- 清廉机关实践: 典型案例通报 (practices_app.py) ------------------------------------------------
+# -- 清廉机关实践: 典型案例通报 -------------------------------------------------------------------
 class IssueCaseBulletin(Schema):
     bulletin_id = Id(load_default=None)
     issuer_unit_id = Id(required=True)
