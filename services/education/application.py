@@ -328,7 +328,7 @@ def record_check_ins(uow, items) -> list:
     now = uow.now
     day = local_date(now, settings_of(uow.rt).timezone).isoformat()
     checked_at = utc_iso(now)
-    states = pr.checkin_states(conn, [it.data["person_id"] for it in items], day)
+    states = q.checkin_states(conn, [it.data["person_id"] for it in items], day)
     outcomes, done_here, new = [], {}, []
     for it in items:
         person_id, actor = it.data["person_id"], it.actor

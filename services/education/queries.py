@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Integer, func, select
+from sqlalchemy import Integer, and_, bindparam, func, select
 
 from shared.errors import NotFound
 from shared.projections import startswith
@@ -59,6 +59,30 @@ def nodes_attendance(conn, session_id: str) -> dict:
             "nodes_attendance": by_node,
             "nodes_attendees": sum(n["attendees"] for n in by_node),
             "nodes_units_attended": sum(1 for n in by_node for u in n["units"] if u["attendees"] > 0)}
+
+
+# -- the check-in ------------------------------------------------------------------------------
+# Everything a check-in decides on, for a whole batch of members in one round trip:
+# each member's unit, whether the day has a reminder, whether they already checked in,
+# and the run they are on. Built once: the burst runs it many times a minute.
+_CHECKIN_STATE = (
+    select(members.c.person_id, members.c.unit_id, reminders.c.day.label("reminder_day"),
+           checkins.c.checked_at, streaks.c.last_day, streaks.c.current)
+    .select_from(
+        members
+        .outerjoin(reminders, reminders.c.day == bindparam("day"))
+        .outerjoin(checkins, and_(checkins.c.day == bindparam("day"),
+                                  checkins.c.person_id == members.c.person_id))
+        .outerjoin(streaks, streaks.c.person_id == members.c.person_id))
+    .where(members.c.person_id.in_(bindparam("person_ids", expanding=True)))
+)
+
+
+def checkin_states(conn, person_ids: list[str], day: str) -> dict:
+    """person id -> (person_id, unit_id, reminder_day, checked_at, last_day, current);
+    members not known here are absent."""
+    return {r.person_id: r for r in conn.execute(
+        _CHECKIN_STATE, {"person_ids": sorted(set(person_ids)), "day": day})}
 
 
 # -- the unit directory and the figures --------------------------------------------------------
