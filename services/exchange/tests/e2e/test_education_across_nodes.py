@@ -15,7 +15,7 @@ education service run as nameko containers on that node's broker.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -160,14 +160,17 @@ def test_updown_session_travels_to_districts_and_their_attendance_back(nodes):
 
 def test_joint_activity_attendance_counts_for_monthly_warning_education(nodes):
     x, edu = nodes
-    # last month's: a-window attended nothing else then (the city's session is this month)
-    now = datetime.now(timezone.utc) - timedelta(days=35)
-    period = local_period(now - timedelta(hours=2))
+    # last month's: a-window attended nothing else then (the city's session is this month);
+    # 10:00-11:00 in Shanghai on that day, so the activity lies in one local day and month
+    # at whatever hour the test runs ("now - 2 h" was yesterday from 16:00 to 18:00 UTC)
+    day = local_date(datetime.now(timezone.utc) - timedelta(days=35), "Asia/Shanghai")
+    starts = datetime.combine(day, time(10), ZoneInfo("Asia/Shanghai"))
+    period = local_period(starts)
     # district-b organises a warning-education 活动联办 and shares it with everyone
     x["district-b"].execute("plan_activity", {
         "activity_id": "warning-day", "unit_id": "b-gw", "title": "区际警示教育联办",
         "theme": "警示教育专场", "description": "共看警示片、共上廉政党课。",
-        "starts_at": (now - timedelta(hours=2)).isoformat(), "ends_at": (now - timedelta(hours=1)).isoformat(),
+        "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat(),
         "location": "乙区廉政教育基地", "invited_nodes": ["district-a"], "share": ALL})
     aid = "district-b/warning-day"
     wait_for(lambda: x["district-a"].record(aid), what="the activity on district-a")
