@@ -1,46 +1,57 @@
 """The exchange service layer: every command and query, its input and who may run it.
 
-Rules that need more than one aggregate live here, before the domain is called:
+A command loads what its rules need (its aggregate with ``uow.get``, the read models'
+facts through the read port ``uow.exchange``: ``queries.ExchangeReadPort`` - a record's
+row as this node has it, a unit of this node, the figures published here - and the
+trusted nodes from the federation's registry), lets the domain decide (every rule is in
+``domain.py``), saves and answers. The rules that need more than one aggregate take
+those facts as arguments there:
 
 * **Ownership.** Only the owner node changes a record (revises a case, accepts a
-  proposal); other nodes get a ``Forbidden`` that says what they can do instead.
+  proposal); other nodes get a ``Forbidden`` that says what they can do instead
+  (``domain.require_owner``).
 * **Visibility.** A node can add to a record (contribute, comment, propose, sign up,
   endorse) only if the record is here and published - i.e. it was shared with this
-  node - and the sub-record then reaches exactly the record's audience (``sub_sharing``).
-* **Peers.** Named recipients and invited nodes must be trusted nodes in the registry.
+  node (``domain.require_visible``) - and the sub-record then reaches exactly the
+  record's audience (``domain.sub_audience``).
+* **Peers.** Named recipients and invited nodes must be trusted nodes in the registry
+  (``domain.require_trusted``).
 
 Every command that records a shared aggregate ends with ``save_and_share``: the events
 are appended and, in the same transaction, the shareable ones are signed into the
 outbox (``services.exchange.federation.Federation.stage``). Bad input is refused by the
-schemas or by a check above before anything is saved, so nothing is written.
+schemas or by the domain before anything is saved, so nothing is written.
 """
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import timezone
 from zoneinfo import ZoneInfo
 
+from services.exchange import queries as q
 from services.exchange import schemas as s
 from services.exchange.domain import (
-    REPORT_MARKS, ROOTS, Attendance, Case, Comment, Contribution, Endorsement, Exemplar, Experience,
+    ROOTS, Attendance, Case, Comment, Contribution, Endorsement, Exemplar, Experience,
     IndicatorReport, JointActivity, JointProblem, LearnedFrom, Proposal, SignUp, derived_id,
-    RECORD_STATUSES, SHARING_LEVELS, kind_label, owner_of, problem_overdue, record_id,
+    exemplar_indicators, figures_taken, numbers, own_unit_name, problem_overdue, record_id,
+    require_activity_open, require_known, require_new, require_owner, require_trusted,
+    require_visible, sub_audience,
 )
 from services.exchange.federation import current_city
 from services.exchange.projections import PROJECTIONS
 from services.exchange.queries import (
-    audience_of, compare_indicators, district_summary, own_unpublished, record_detail,
-    record_history, record_row, shared_feed, sub_row,
+    compare_indicators, district_summary, own_unpublished, record_detail, record_history,
+    shared_feed,
 )
+from services.exchange.queries import published_figures  # noqa: F401 - oversight.py's, from here
 from shared import config
 from shared.app import Application
 from shared.auth import ANY_ROLE, NODE_ADMIN, WRITERS
-from shared.errors import BadInput, Conflict, Forbidden, NotFound, RuleViolation
-from shared.unittree import directory_path, unit_directory, unit_of
+from shared.unittree import directory_path
 
 app = Application("exchange", unit_path=directory_path)
 app.projections = PROJECTIONS
+app.read_port("exchange", q.ExchangeReadPort)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -62,96 +73,76 @@ def new_id(uow, given: str | None) -> str:
     return record_id(fed(uow).node_id, given or uuid.uuid4().hex[:12])
 
 
-def unit_name(conn, unit_id: str | None, field: str = "unit_id") -> str | None:
-    """The name of a unit of this node (from the mirrored unit tree); travels with the
-    record, since other nodes do not have this node's units."""
-    if unit_id is None:
-        return None
-    unit = unit_of(conn, unit_directory, unit_id)
-    if unit is None or not unit["active"]:
-        raise NotFound("本节点没有单位「%s」" % unit_id, {field: ["没有这个在用的单位"]})
-    return unit["name"]
-
-
 def iso_utc(dt) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def require_own(uow, rid: str, what: str, instead: str) -> None:
-    owner = owner_of(rid)
-    if owner != fed(uow).node_id:
-        raise Forbidden("%s「%s」属于节点「%s」，只有其所属节点可以修改（%s）"
-                        % (kind_label(what), rid, owner, instead))
+def _record_unit(field: str):
+    """The scope of a command on a record: the unit the record belongs to."""
+    return lambda conn, d: (q.record_row(conn, d[field]) or {}).get("unit_id")
+
+
+def require_own(uow, rid: str, kind: str, instead: str) -> None:
+    require_owner(rid, kind, fed(uow).node_id, instead)
 
 
 def check_peers(uow, nodes: list[str], field: str) -> None:
     registry = fed(uow).registry
-    unknown = [n for n in nodes if registry.get(n) is None]
-    if unknown:
-        raise BadInput("未知的节点", {field: ["不是本节点信任的节点：%s" % ", ".join(unknown)]})
+    require_trusted(nodes, {n for n in nodes if registry.get(n) is not None}, field)
 
 
-def visible_record(conn, rid: str, kind: str | None = None) -> dict:
-    """A published record this node can see (its own, or shared with it)."""
-    row = record_row(conn, rid)
-    if row is None or (kind and row["kind"] != kind):
-        raise NotFound("本节点没有%s「%s」" % (kind_label(kind) if kind else "记录", rid),
-                       {"record_id": ["未共享给本节点"]})
-    if not row["published"]:
-        raise RuleViolation("%s「%s」尚未发布（当前为「%s」）" % (kind_label(row["kind"]), rid, RECORD_STATUSES.label(row["status"])))
-    return row
+def visible(uow, rid: str, kind: str | None = None) -> dict:
+    """The row of a published record this node can see (its own, or shared with it)."""
+    return require_visible(uow.exchange.record(rid), rid, kind)
+
+
+def unit_named(uow, unit_id: str | None, field: str = "unit_id") -> str | None:
+    """The name of a unit of this node in use (it travels with the record)."""
+    return own_unit_name(uow.exchange.unit(unit_id), unit_id, field)
 
 
 def sub_sharing(uow, row: dict) -> tuple[str, list[str]]:
     """The audience of something added to ``row``: the record's own audience."""
     f = fed(uow)
-    if row["sharing"] == "all":
-        return "all", []
-    if row["sharing"] == "node":
-        return "node", []
-    others = sorted(audience_of(row, f.city_id) - {f.node_id})
-    return ("named", others) if others else ("node", [])
+    return sub_audience(row, f.node_id, f.city_id)
+
+
+# oversight.py and education_link.py read on their connection still
+def unit_name(conn, unit_id: str | None, field: str = "unit_id") -> str | None:
+    return own_unit_name(q.unit_row(conn, unit_id), unit_id, field)
+
+
+def visible_record(conn, rid: str, kind: str | None = None) -> dict:
+    return require_visible(q.record_row(conn, rid), rid, kind)
 
 
 def share_now(uow, record, sharing: dict | None) -> None:
+    """Share ``record`` as the command asks (``share``), if it does."""
     if sharing:
-        check_sharing_peers(uow, sharing)
-        record.share(sharing["sharing"], sharing["recipients"])
+        share(uow, record, sharing["sharing"], sharing["recipients"])
 
 
-def check_sharing_peers(uow, sharing: dict) -> None:
-    if sharing["sharing"] == "named":
-        check_peers(uow, sharing["recipients"], "recipients")
-
-
-def numbers(indicators: dict) -> dict:
-    """Whole numbers as ints: they print the same in every language that verifies."""
-    out = {}
-    for name, value in indicators.items():
-        if not math.isfinite(value):
-            raise BadInput("指标必须是有限的数值", {"indicators": [name]})
-        out[name] = int(value) if float(value).is_integer() else value
-    return out
+def share(uow, record, sharing: str, recipients: list[str]) -> None:
+    if sharing == "named":
+        check_peers(uow, recipients, "recipients")
+    f = fed(uow)
+    record.check_audience(sharing, f.node_id, f.city_id)
+    record.share(sharing, recipients)
 
 
 # -- sharing (every kind) ----------------------------------------------------------------
-@app.command("share_record", s.ShareRecord, roles=WRITERS,
-             scope=lambda conn, d: (record_row(conn, d["record_id"]) or {}).get("unit_id"))
+@app.command("share_record", s.ShareRecord, roles=WRITERS, scope=_record_unit("record_id"))
 def share_record(uow, d):
     """Publish a record at a sharing level (node / city / all / named), or move it to
     another level (the nodes that lose sight of it are told: Withdrawn, then Published)."""
     require_own(uow, d["record_id"], d["kind"], "只能共享本节点自己的记录")
     record = uow.get(ROOTS[d["kind"]], d["record_id"])
-    check_sharing_peers(uow, d)
-    if d["kind"] == "activity":
-        _check_invited_can_see(uow, record.invited_nodes, d["sharing"], d["recipients"])
-    record.share(d["sharing"], d["recipients"])
+    share(uow, record, d["sharing"], d["recipients"])
     save_and_share(uow, record)
     return {"record_id": record.id, "sharing": record.sharing, "recipients": record.recipients}
 
 
-@app.command("withdraw_record", s.WithdrawRecord, roles=WRITERS,
-             scope=lambda conn, d: (record_row(conn, d["record_id"]) or {}).get("unit_id"))
+@app.command("withdraw_record", s.WithdrawRecord, roles=WRITERS, scope=_record_unit("record_id"))
 def withdraw_record(uow, d):
     """Stop sharing a record; the nodes that could see it drop it from their feeds."""
     require_own(uow, d["record_id"], d["kind"], "只能撤回本节点自己的记录")
@@ -161,38 +152,22 @@ def withdraw_record(uow, d):
     return {"record_id": record.id, "published": False}
 
 
-def _check_invited_can_see(uow, invited: list[str], sharing: str, recipients: list[str]):
-    f = fed(uow)
-    if sharing == "all" or not invited:
-        return
-    if sharing == "named":
-        return  # the domain adds the invited nodes to the recipients
-    visible = {f.node_id} | ({f.city_id} if sharing == "city" and f.city_id else set())
-    blind = [n for n in invited if n not in visible]
-    if blind:
-        raise RuleViolation("按「%s」共享时，受邀节点看不到该活动" % SHARING_LEVELS.label(sharing),
-                            {"sharing": ["请设为“市区共享”或“指定单位”共享（受邀节点：%s）"
-                                         % "、".join(blind)]})
-
-
 # -- 经验联享 ----------------------------------------------------------------------------
 @app.command("draft_experience", s.DraftExperience, roles=WRITERS, scope="unit_id", status=201)
 def draft_experience(uow, d):
     """Write up an experience (经验联享); ``share`` publishes it at once."""
     eid = new_id(uow, d["experience_id"])
-    if uow.exists(Experience, eid):
-        raise Conflict("经验「%s」已存在" % eid, {"experience_id": ["已被占用"]})
+    require_new("experience", eid, uow.exists(Experience, eid), "experience_id")
     content = {k: d[k] for k in ("unit_id", "title", "summary", "body", "business_type",
                                  "topics", "attachments")}
-    content["unit_name"] = unit_name(uow.conn, d["unit_id"])
+    content["unit_name"] = unit_named(uow, d["unit_id"])
     exp = Experience.draft(eid, content)
     share_now(uow, exp, d["share"])
     save_and_share(uow, exp)
     return {"experience_id": eid, "sharing": exp.sharing, "published": exp.published}
 
 
-@app.command("edit_experience", s.EditExperience, roles=WRITERS,
-             scope=lambda conn, d: (record_row(conn, d["experience_id"]) or {}).get("unit_id"))
+@app.command("edit_experience", s.EditExperience, roles=WRITERS, scope=_record_unit("experience_id"))
 def edit_experience(uow, d):
     require_own(uow, d["experience_id"], "experience", "可以改为发表评论")
     exp = uow.get(Experience, d["experience_id"])
@@ -204,12 +179,10 @@ def edit_experience(uow, d):
 @app.command("mark_learned", s.MarkLearned, roles=WRITERS, scope="unit_id", status=201)
 def mark_learned(uow, d):
     """上下互学: one of this node's units learnt from an experience."""
-    row = visible_record(uow.conn, d["experience_id"], "experience")
-    name = unit_name(uow.conn, d["unit_id"])
+    row = visible(uow, d["experience_id"], "experience")
+    name = unit_named(uow, d["unit_id"])
     lid = derived_id(fed(uow).node_id, "learned", d["experience_id"], d["unit_id"])
-    if uow.exists(LearnedFrom, lid):
-        raise Conflict("单位「%s」已将「%s」标记为学习过"
-                       % (d["unit_id"], d["experience_id"]))
+    LearnedFrom.check(d["unit_id"], d["experience_id"], uow.exists(LearnedFrom, lid))
     sharing, recipients = sub_sharing(uow, row)
     save_and_share(uow, LearnedFrom.mark(lid, sharing, recipients, d["experience_id"],
                                          d["unit_id"], name, d["note"]))
@@ -220,24 +193,18 @@ def mark_learned(uow, d):
 def post_comment(uow, d):
     """Discussion on a shared record or on a proposal (讨论)."""
     if d["parent_kind"] == "proposal":
-        proposal = sub_row(uow.conn, d["parent_id"])
-        if proposal is None or proposal["sub_kind"] != "proposal":
-            raise NotFound("本节点没有方案「%s」" % d["parent_id"])
-        root = visible_record(uow.conn, proposal["record_id"], "problem")
+        proposal = Comment.on_proposal(uow.exchange.sub(d["parent_id"]), d["parent_id"])
+        root = visible(uow, proposal["record_id"], "problem")
     else:
-        root = visible_record(uow.conn, d["parent_id"], d["parent_kind"])
+        root = visible(uow, d["parent_id"], d["parent_kind"])
     if d["reply_to"] is not None:
-        reply = sub_row(uow.conn, d["reply_to"])
-        if reply is None or reply["sub_kind"] != "comment" or reply["record_id"] != root["record_id"]:
-            raise BadInput("回复的对象不是本讨论中的评论",
-                           {"reply_to": ["「%s」下没有这条评论" % root["record_id"]]})
+        Comment.check_reply(uow.exchange.sub(d["reply_to"]), root["record_id"])
     cid = new_id(uow, d["comment_id"])
-    if uow.exists(Comment, cid):
-        raise Conflict("评论「%s」已存在" % cid)
+    require_new("comment", cid, uow.exists(Comment, cid))
     sharing, recipients = sub_sharing(uow, root)
     save_and_share(uow, Comment.post(cid, sharing, recipients, d["parent_kind"], d["parent_id"],
                                      root["record_id"], d["text"], d["unit_id"],
-                                     unit_name(uow.conn, d["unit_id"]), d["reply_to"]))
+                                     unit_named(uow, d["unit_id"]), d["reply_to"]))
     return {"comment_id": cid, "record_id": root["record_id"]}
 
 
@@ -246,28 +213,21 @@ def post_comment(uow, d):
 def compile_case(uow, d):
     """Compile a typical case (案例联编), analysed, with lessons (举一反三)."""
     cid = new_id(uow, d["case_id"])
-    if uow.exists(Case, cid):
-        raise Conflict("案例「%s」已存在" % cid, {"case_id": ["已被占用"]})
+    require_new("case", cid, uow.exists(Case, cid), "case_id")
     content = {k: d[k] for k in ("unit_id", "title", "category", "summary", "facts", "analysis",
                                  "lessons", "tags")}
-    content["unit_name"] = unit_name(uow.conn, d["unit_id"])
+    content["unit_name"] = unit_named(uow, d["unit_id"])
     case = Case.compile(cid, content)
     share_now(uow, case, d["share"])
     save_and_share(uow, case)
     return {"case_id": cid, "revision": case.revision, "published": case.published}
 
 
-@app.command("revise_case", s.ReviseCase, roles=WRITERS,
-             scope=lambda conn, d: (record_row(conn, d["case_id"]) or {}).get("unit_id"))
+@app.command("revise_case", s.ReviseCase, roles=WRITERS, scope=_record_unit("case_id"))
 def revise_case(uow, d):
     """The owner's new revision, merging contributions other nodes made."""
     require_own(uow, d["case_id"], "case", "可以改为提交补充内容")
-    for cid in d["merge_contributions"]:
-        row = sub_row(uow.conn, cid)
-        if row is None or row["sub_kind"] != "contribution" or row["parent_id"] != d["case_id"]:
-            raise BadInput("不是该案例的补充内容",
-                           {"merge_contributions": ["「%s」不是「%s」的补充内容"
-                                                    % (cid, d["case_id"])]})
+    Case.check_merge(d["case_id"], [(cid, uow.exchange.sub(cid)) for cid in d["merge_contributions"]])
     case = uow.get(Case, d["case_id"])
     changes = {k: v for k, v in d.items() if k in Case.EDITABLE}
     case.revise(changes, d["merge_contributions"], d["note"])
@@ -279,16 +239,14 @@ def revise_case(uow, d):
 @app.command("contribute_to_case", s.Contribute, roles=WRITERS, scope="unit_id", status=201)
 def contribute_to_case(uow, d):
     """Add analysis or a local lesson to another node's case (append-only)."""
-    row = visible_record(uow.conn, d["case_id"], "case")
-    if row["owner"] == fed(uow).node_id:
-        raise RuleViolation("该案例属于本节点：请直接修订，而不是提交补充")
+    row = visible(uow, d["case_id"], "case")
+    Contribution.check(row, fed(uow).node_id)
     cid = new_id(uow, d["contribution_id"])
-    if uow.exists(Contribution, cid):
-        raise Conflict("补充内容「%s」已存在" % cid)
+    require_new("contribution", cid, uow.exists(Contribution, cid))
     sharing, recipients = sub_sharing(uow, row)
     save_and_share(uow, Contribution.add(cid, sharing, recipients, d["case_id"],
                                          d["contribution_type"], d["text"], d["unit_id"],
-                                         unit_name(uow.conn, d["unit_id"])))
+                                         unit_named(uow, d["unit_id"])))
     return {"contribution_id": cid, "case_id": d["case_id"]}
 
 
@@ -297,24 +255,19 @@ def contribute_to_case(uow, d):
 def plan_activity(uow, d):
     """Plan a joint activity and invite other nodes; ``share`` announces it at once."""
     aid = new_id(uow, d["activity_id"])
-    if uow.exists(JointActivity, aid):
-        raise Conflict("活动「%s」已存在" % aid, {"activity_id": ["已被占用"]})
+    require_new("activity", aid, uow.exists(JointActivity, aid), "activity_id")
     invited = sorted(set(d["invited_nodes"]) - {fed(uow).node_id})
     check_peers(uow, invited, "invited_nodes")
     content = {k: d[k] for k in ("unit_id", "title", "theme", "description", "location")}
-    content.update(unit_name=unit_name(uow.conn, d["unit_id"]), invited_nodes=invited,
+    content.update(unit_name=unit_named(uow, d["unit_id"]), invited_nodes=invited,
                    starts_at=iso_utc(d["starts_at"]), ends_at=iso_utc(d["ends_at"]))
     activity = JointActivity.plan(aid, content)
-    if d["share"]:
-        check_sharing_peers(uow, d["share"])
-        _check_invited_can_see(uow, invited, d["share"]["sharing"], d["share"]["recipients"])
-        activity.share(d["share"]["sharing"], d["share"]["recipients"])
+    share_now(uow, activity, d["share"])
     save_and_share(uow, activity)
     return {"activity_id": aid, "status": activity.status, "sharing": activity.sharing}
 
 
-@app.command("reschedule_activity", s.Reschedule, roles=WRITERS,
-             scope=lambda conn, d: (record_row(conn, d["activity_id"]) or {}).get("unit_id"))
+@app.command("reschedule_activity", s.Reschedule, roles=WRITERS, scope=_record_unit("activity_id"))
 def reschedule_activity(uow, d):
     require_own(uow, d["activity_id"], "activity", "只有组织方可以调整时间")
     activity = uow.get(JointActivity, d["activity_id"])
@@ -324,43 +277,34 @@ def reschedule_activity(uow, d):
             "ends_at": activity.ends_at, "location": activity.location}
 
 
-def _open_activity(conn, aid: str) -> dict:
-    row = visible_record(conn, aid, "activity")
-    if row["status"] in ("completed", "cancelled"):
-        raise RuleViolation("该活动当前为「%s」" % RECORD_STATUSES.label(row["status"]))
+def _open_activity(uow, aid: str) -> dict:
+    row = visible(uow, aid, "activity")
+    require_activity_open(row["status"])
     return row
 
 
 @app.command("sign_up", s.SignUpInput, roles=WRITERS, scope="unit_id", status=201)
 def sign_up(uow, d):
     """报名: a unit of this node takes part, with a headcount (again after withdrawing)."""
-    row = _open_activity(uow.conn, d["activity_id"])
-    name = unit_name(uow.conn, d["unit_id"])
+    row = _open_activity(uow, d["activity_id"])
+    name = unit_named(uow, d["unit_id"])
     sid = derived_id(fed(uow).node_id, "signup", d["activity_id"], d["unit_id"])
     sharing, recipients = sub_sharing(uow, row)
-    if uow.exists(SignUp, sid):
-        signup = uow.get(SignUp, sid)
-        if signup.active:
-            raise Conflict("单位「%s」已报名，请改为修改人数"
-                           % d["unit_id"])
-        signup.register_again(sharing, recipients, name, d["headcount"])
-    else:
-        signup = SignUp.register(sid, sharing, recipients, d["activity_id"], d["unit_id"], name,
-                                 d["headcount"])
+    signup = SignUp.sign_up(uow.get(SignUp, sid) if uow.exists(SignUp, sid) else None, sid,
+                            sharing, recipients, d["activity_id"], d["unit_id"], name, d["headcount"])
     save_and_share(uow, signup)
     return {"signup_id": sid, "headcount": d["headcount"]}
 
 
 def _signup(uow, d) -> SignUp:
     sid = derived_id(fed(uow).node_id, "signup", d["activity_id"], d["unit_id"])
-    if not uow.exists(SignUp, sid):
-        raise NotFound("单位「%s」未报名「%s」" % (d["unit_id"], d["activity_id"]))
+    SignUp.require_signed_up(uow.exists(SignUp, sid), d["unit_id"], d["activity_id"])
     return uow.get(SignUp, sid)
 
 
 @app.command("change_headcount", s.SignUpInput, roles=WRITERS, scope="unit_id")
 def change_headcount(uow, d):
-    _open_activity(uow.conn, d["activity_id"])
+    _open_activity(uow, d["activity_id"])
     signup = _signup(uow, d)
     signup.change(d["headcount"])
     save_and_share(uow, signup)
@@ -379,10 +323,9 @@ def withdraw_sign_up(uow, d):
 def record_attendance(uow, d):
     """This node's attendance at a joint activity: its units and how many came (no
     names). Recording again corrects it."""
-    row = visible_record(uow.conn, d["activity_id"], "activity")
-    if row["status"] == "cancelled":
-        raise RuleViolation("该活动已取消")
-    units = [{"unit_id": u["unit_id"], "unit_name": unit_name(uow.conn, u["unit_id"], "units"),
+    row = visible(uow, d["activity_id"], "activity")
+    Attendance.check(row)
+    units = [{"unit_id": u["unit_id"], "unit_name": unit_named(uow, u["unit_id"], "units"),
               "attendees": u["attendees"]} for u in d["units"]]
     aid = derived_id(fed(uow).node_id, "attendance", d["activity_id"])
     if uow.exists(Attendance, aid):
@@ -395,8 +338,7 @@ def record_attendance(uow, d):
     return {"attendance_id": aid, "attendees": attendance.attendees}
 
 
-@app.command("report_outcome", s.ReportOutcome, roles=WRITERS,
-             scope=lambda conn, d: (record_row(conn, d["activity_id"]) or {}).get("unit_id"))
+@app.command("report_outcome", s.ReportOutcome, roles=WRITERS, scope=_record_unit("activity_id"))
 def report_outcome(uow, d):
     require_own(uow, d["activity_id"], "activity", "只有组织方可以登记活动结果")
     activity = uow.get(JointActivity, d["activity_id"])
@@ -405,8 +347,7 @@ def report_outcome(uow, d):
     return {"activity_id": activity.id, "status": activity.status}
 
 
-@app.command("cancel_activity", s.CancelActivity, roles=WRITERS,
-             scope=lambda conn, d: (record_row(conn, d["activity_id"]) or {}).get("unit_id"))
+@app.command("cancel_activity", s.CancelActivity, roles=WRITERS, scope=_record_unit("activity_id"))
 def cancel_activity(uow, d):
     require_own(uow, d["activity_id"], "activity", "只有组织方可以取消活动")
     activity = uow.get(JointActivity, d["activity_id"])
@@ -416,31 +357,17 @@ def cancel_activity(uow, d):
 
 
 # -- 典型联树 ----------------------------------------------------------------------------
-def published_figures(conn, node_id: str, unit_id: str, period: str) -> dict:
-    """What this node's services published for a unit and period (its IndicatorReports):
-    an exemplar takes these rather than hand-typed copies."""
-    from sqlalchemy import select
-
-    from services.exchange.projections import indicator_values as iv
-    return numbers({r.indicator: r.value for r in conn.execute(
-        select(iv.c.indicator, iv.c.value).where(iv.c.node == node_id, iv.c.scope == "unit",
-                                                 iv.c.unit_id == unit_id, iv.c.period == period))
-        if r.indicator not in REPORT_MARKS})  # 暂定 marks the figures, it is not one
-
-
 @app.command("nominate_exemplar", s.NominateExemplar, roles=WRITERS, scope="unit_id", status=201)
 def nominate_exemplar(uow, d):
     """典型联树: nominate a unit or section, with the indicators it stands out on."""
     eid = new_id(uow, d["exemplar_id"])
-    if uow.exists(Exemplar, eid):
-        raise Conflict("典型「%s」已存在" % eid, {"exemplar_id": ["已被占用"]})
+    require_new("exemplar", eid, uow.exists(Exemplar, eid), "exemplar_id")
     content = {k: d[k] for k in ("unit_id", "category", "title", "section", "description",
                                  "period")}
-    from services.exchange.domain import exemplar_indicators
     indicators, sources = exemplar_indicators(
-        published_figures(uow.conn, fed(uow).node_id, d["unit_id"], d["period"]),
+        uow.exchange.published_figures(fed(uow).node_id, d["unit_id"], d["period"]),
         numbers(d["indicators"]))
-    content.update(unit_name=unit_name(uow.conn, d["unit_id"]), indicators=indicators,
+    content.update(unit_name=unit_named(uow, d["unit_id"]), indicators=indicators,
                    indicator_sources=sources)
     exemplar = Exemplar.nominate(eid, content)
     share_now(uow, exemplar, d["share"])
@@ -449,13 +376,12 @@ def nominate_exemplar(uow, d):
 
 
 @app.command("update_exemplar_indicators", s.UpdateExemplarIndicators, roles=WRITERS,
-             scope=lambda conn, d: (record_row(conn, d["exemplar_id"]) or {}).get("unit_id"))
+             scope=_record_unit("exemplar_id"))
 def update_exemplar_indicators(uow, d):
     require_own(uow, d["exemplar_id"], "exemplar", "可以改为推荐")
     exemplar = uow.get(Exemplar, d["exemplar_id"])
-    from services.exchange.domain import exemplar_indicators
     indicators, sources = exemplar_indicators(
-        published_figures(uow.conn, fed(uow).node_id, exemplar.unit_id, d["period"]),
+        uow.exchange.published_figures(fed(uow).node_id, exemplar.unit_id, d["period"]),
         numbers(d["indicators"]))
     exemplar.update_indicators(indicators, d["period"], sources)
     save_and_share(uow, exemplar)
@@ -465,17 +391,14 @@ def update_exemplar_indicators(uow, d):
 @app.command("endorse_exemplar", s.Endorse, roles=WRITERS, scope="unit_id", status=201)
 def endorse_exemplar(uow, d):
     """Another node endorses an exemplar (once per node)."""
-    row = visible_record(uow.conn, d["exemplar_id"], "exemplar")
+    row = visible(uow, d["exemplar_id"], "exemplar")
     me = fed(uow).node_id
-    if row["owner"] == me:
-        raise RuleViolation("节点不能为自己的典型点赞推荐")
     eid = derived_id(me, "endorsement", d["exemplar_id"])
-    if uow.exists(Endorsement, eid):
-        raise Conflict("本节点已推荐过「%s」" % d["exemplar_id"])
+    Endorsement.check(row, me, uow.exists(Endorsement, eid))
     sharing, recipients = sub_sharing(uow, row)
     save_and_share(uow, Endorsement.give(eid, sharing, recipients, d["exemplar_id"],
                                          d["comment"], d["unit_id"],
-                                         unit_name(uow.conn, d["unit_id"])))
+                                         unit_named(uow, d["unit_id"])))
     return {"endorsement_id": eid}
 
 
@@ -497,10 +420,9 @@ def _with_overdue(record: dict, today: str) -> dict:
 def post_problem(uow, d):
     """难题联解: a problem with its context and a deadline; ``share`` posts it at once."""
     pid = new_id(uow, d["problem_id"])
-    if uow.exists(JointProblem, pid):
-        raise Conflict("难题「%s」已存在" % pid, {"problem_id": ["已被占用"]})
+    require_new("problem", pid, uow.exists(JointProblem, pid), "problem_id")
     content = {k: d[k] for k in ("unit_id", "title", "context", "deadline", "tags")}
-    content["unit_name"] = unit_name(uow.conn, d["unit_id"])
+    content["unit_name"] = unit_named(uow, d["unit_id"])
     problem = JointProblem.post(pid, content, _day(uow.now))
     share_now(uow, problem, d["share"])
     save_and_share(uow, problem)
@@ -508,7 +430,7 @@ def post_problem(uow, d):
 
 
 @app.command("extend_problem_deadline", s.ExtendDeadline, roles=WRITERS,
-             scope=lambda conn, d: (record_row(conn, d["problem_id"]) or {}).get("unit_id"))
+             scope=_record_unit("problem_id"))
 def extend_problem_deadline(uow, d):
     require_own(uow, d["problem_id"], "problem", "只有发布方可以延长期限")
     problem = uow.get(JointProblem, d["problem_id"])
@@ -520,29 +442,22 @@ def extend_problem_deadline(uow, d):
 @app.command("propose_solution", s.Propose, roles=WRITERS, scope="unit_id", status=201)
 def propose_solution(uow, d):
     """A proposal from any node that can see the problem, while it is open."""
-    row = visible_record(uow.conn, d["problem_id"], "problem")
-    if row["status"] != "open":
-        raise RuleViolation("该难题当前为「%s」，不再接受方案" % RECORD_STATUSES.label(row["status"]))
+    row = visible(uow, d["problem_id"], "problem")
+    Proposal.check(row)
     pid = new_id(uow, d["proposal_id"])
-    if uow.exists(Proposal, pid):
-        raise Conflict("方案「%s」已存在" % pid)
+    require_new("proposal", pid, uow.exists(Proposal, pid))
     sharing, recipients = sub_sharing(uow, row)
     save_and_share(uow, Proposal.submit(pid, sharing, recipients, d["problem_id"], d["summary"],
                                         d["detail"], d["unit_id"],
-                                        unit_name(uow.conn, d["unit_id"])))
+                                        unit_named(uow, d["unit_id"])))
     return {"proposal_id": pid, "problem_id": d["problem_id"]}
 
 
-@app.command("accept_proposal", s.AcceptProposal, roles=WRITERS,
-             scope=lambda conn, d: (record_row(conn, d["problem_id"]) or {}).get("unit_id"))
+@app.command("accept_proposal", s.AcceptProposal, roles=WRITERS, scope=_record_unit("problem_id"))
 def accept_proposal(uow, d):
     require_own(uow, d["problem_id"], "problem", "只有发布方可以采纳方案")
-    proposal = sub_row(uow.conn, d["proposal_id"])
-    if proposal is None or proposal["sub_kind"] != "proposal" or \
-            proposal["parent_id"] != d["problem_id"]:
-        raise BadInput("不是该难题的方案",
-                       {"proposal_id": ["本节点没有方案「%s」（难题「%s」）" % (d["proposal_id"],
-                                                                        d["problem_id"])]})
+    proposal = JointProblem.proposal_of(uow.exchange.sub(d["proposal_id"]), d["proposal_id"],
+                                        d["problem_id"])
     problem = uow.get(JointProblem, d["problem_id"])
     problem.accept(d["proposal_id"], proposal["owner"], d["note"])
     save_and_share(uow, problem)
@@ -551,7 +466,7 @@ def accept_proposal(uow, d):
 
 
 @app.command("record_resolution", s.RecordResolution, roles=WRITERS,
-             scope=lambda conn, d: (record_row(conn, d["problem_id"]) or {}).get("unit_id"))
+             scope=_record_unit("problem_id"))
 def record_resolution(uow, d):
     """The resolution record: what was done and its results (status: resolved)."""
     require_own(uow, d["problem_id"], "problem", "只有发布方可以登记解决结果")
@@ -573,48 +488,24 @@ INDICATOR_SOURCES = {
     # 责任书 coverage of the node's tree per period (the units service)
     "LetterCoverage.Published": ("units", "district"),
 }
-# fields of those payloads that identify rather than measure
-_NOT_FIGURES = {"unit_id", "node_id", "as_of", "period", "source_event_id"}
-
-
-def indicator_figures(payload: dict) -> dict:
-    """The numbers of a published-figures payload: an ``indicators`` object if there is
-    one, else every top-level number (booleans as 0/1). Strings are never taken, so
-    no name, finding or file can ride along."""
-    raw = payload.get("indicators") if isinstance(payload.get("indicators"), dict) else {
-        k: v for k, v in payload.items() if k not in _NOT_FIGURES}
-    out = {}
-    for k, v in raw.items():
-        if isinstance(v, bool):
-            v = int(v)
-        if isinstance(v, (int, float)) and math.isfinite(v):
-            out[str(k)[:60]] = v
-    return out
 
 
 def record_indicators(uow, event) -> str | None:
     """Record another service's published figures as this node's ``IndicatorReport``
     and share it up to the city (上下互比 without re-typing).
 
-    Only the unit id, the period (``period``, or the month of ``as_of``) and the
-    numbers are taken (``indicator_figures``): whatever else the source put in its
-    payload stays on this node, because it is never copied. Returns the report id, or
-    None when the payload has no period or no numbers (the caller logs it).
-    """
+    Only the unit id, the period and the numbers are taken (``domain.figures_taken``).
+    Returns the report id, or None when the payload has no period or no numbers (the
+    caller logs it)."""
     source, scope = INDICATOR_SOURCES[event.event_type]
-    p = event.payload if isinstance(event.payload, dict) else {}
-    period = p.get("period") or (p.get("as_of") or "")[:7] or None
-    values = indicator_figures(p)
-    if not isinstance(period, str) or not values:
+    taken = figures_taken(scope, event.payload)
+    if taken is None:
         return None
-    unit_id = p.get("unit_id") if scope == "unit" and isinstance(p.get("unit_id"), str) else None
-    name = None
-    if unit_id is not None:
-        unit = unit_of(uow.conn, unit_directory, unit_id)
-        name = unit["name"] if unit else None
+    period, unit_id, indicators = taken
+    unit = app.bind_ports(uow).exchange.unit(unit_id)
+    name = unit["name"] if unit else None
     me = fed(uow).node_id
     rid = derived_id(me, "indicators", source, scope, unit_id or "", period)
-    indicators = numbers(values)
     # 基层减负: which published event these figures were derived from
     derived_from = {"service": source, "event_type": event.event_type,
                     "event_id": str(event.event_id)}
@@ -639,9 +530,7 @@ def shared_feed_query(conn, d, actor):
 @app.query("get_record", s.RecordRef, roles=ANY_ROLE, runtime=True)
 def get_record(conn, d, actor, rt):
     """One record with what every node added to it (a joint problem: ``overdue``)."""
-    out = record_detail(conn, d["record_id"], current_city(conn))
-    if out is None:
-        raise NotFound("本节点没有记录「%s」" % d["record_id"])
+    out = require_known(record_detail(conn, d["record_id"], current_city(conn)), d["record_id"])
     return _with_overdue(out, _day(rt.clock()))
 
 
@@ -649,9 +538,7 @@ def get_record(conn, d, actor, rt):
 def record_history_query(conn, d, actor):
     """The record's full history across nodes: its events and those of everything added
     to it, in the order they happened, each with the node that recorded it."""
-    events = record_history(conn, d["record_id"])
-    if not events:
-        raise NotFound("本节点没有记录「%s」" % d["record_id"])
+    events = require_known(record_history(conn, d["record_id"]), d["record_id"])
     return {"record_id": d["record_id"], "events": events}
 
 

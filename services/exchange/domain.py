@@ -29,8 +29,14 @@ owner publishes it; publishing emits a ``Published`` event holding the record's 
 content, so a node that first hears of it then has everything. Later events carry the
 record's level; ``Withdrawn`` carries the level it is withdrawn *from*, so the nodes
 that saw the record learn that it is gone. A sub-record takes its parent's audience
-(the application layer computes it). ``IndicatorReport`` (figures for 上下互比, recorded
+(``sub_audience``, from the parent's row). ``IndicatorReport`` (figures for 上下互比, recorded
 from the supervision and education services) is shared up to the city.
+
+The rules a command decides with that need more than one aggregate take the facts
+they need as arguments (the record's row as this node has it, its owner, the unit's row,
+whether an id is taken, the trusted nodes): ``require_owner``, ``require_visible``,
+``require_trusted``, ``own_unit_name``, ``require_new`` and the sub-records' ``check``
+methods; the handlers (``application.py``) read those facts and call them.
 
 Nothing here may describe a person: records are about units, sections and practice
 (``Exemplar.description`` is person-free by rule), and input schemas refuse any field
@@ -40,11 +46,12 @@ never reach this one's shared events.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from typing import Annotated
 
 from shared.aggregate import Aggregate, Event, IdStr, DateStr, DateTimeStr, Count, Text, OneOf
-from shared.errors import BadInput, RuleViolation
+from shared.errors import BadInput, Conflict, Forbidden, NotFound, RuleViolation
 from shared.labels import Choices
 
 # as the console offers them: 本单位 (this node only), 上报市级 (this node and the city),
@@ -220,6 +227,100 @@ def check_sharing(sharing: str, recipients: list[str] | None, owner: str) -> lis
         raise BadInput("只有“指定节点”共享才能填写接收节点",
                        {"recipients": ["仅限“指定节点”共享"]})
     return []
+
+
+def audience_of(row: dict, city_id: str | None) -> set[str]:
+    """Every node entitled to see a record row (its owner included; ``"*"``: every node)."""
+    if row["sharing"] == "all":
+        return {"*"}
+    nodes = {row["owner"]}
+    if row["sharing"] == "city" and city_id:
+        nodes.add(city_id)
+    if row["sharing"] == "named":
+        nodes.update(row["recipients"])
+    return nodes
+
+
+def may_see(row: dict, node: str, city_id: str | None) -> bool:
+    aud = audience_of(row, city_id)
+    return "*" in aud or node in aud
+
+
+def sub_audience(row: dict, this_node: str, city_id: str | None) -> tuple[str, list[str]]:
+    """The audience of something this node adds to the record ``row``: the record's own
+    audience (as sharing and recipients; this node itself is no recipient)."""
+    if row["sharing"] in ("all", "node"):
+        return row["sharing"], []
+    others = sorted(audience_of(row, city_id) - {this_node})
+    return ("named", others) if others else ("node", [])
+
+
+# -- what a command checks in the facts its handler read ------------------------------------
+# (application.py reads them: the record's row as this node has it, the unit's row in the
+# mirrored directory, whether an id is taken, which nodes are trusted; these decide.)
+def require_owner(rid: str, kind: str, this_node: str, instead: str) -> None:
+    """Only the owner node changes a record: another node is told what it can do
+    ``instead`` (comment, contribute, propose...)."""
+    owner = owner_of(rid)
+    if owner != this_node:
+        raise Forbidden("%s「%s」属于节点「%s」，只有其所属节点可以修改（%s）"
+                        % (kind_label(kind), rid, owner, instead))
+
+
+def require_trusted(nodes: list[str], trusted: set[str], field: str) -> None:
+    """Named recipients and invited nodes are nodes this one trusts (``trusted``: those
+    of ``nodes`` in the registry)."""
+    unknown = [n for n in nodes if n not in trusted]
+    if unknown:
+        raise BadInput("未知的节点", {field: ["不是本节点信任的节点：%s" % ", ".join(unknown)]})
+
+
+def own_unit_name(unit: dict | None, unit_id: str | None, field: str = "unit_id") -> str | None:
+    """The name of a unit of this node (``unit``: its row in the mirrored unit tree, None
+    if there is none), which must be in use; it travels with the record, since other
+    nodes do not have this node's units. No unit named: no name."""
+    if unit_id is None:
+        return None
+    if unit is None or not unit["active"]:
+        raise NotFound("本节点没有单位「%s」" % unit_id, {field: ["没有这个在用的单位"]})
+    return unit["name"]
+
+
+def require_visible(row: dict | None, rid: str, kind: str | None = None) -> dict:
+    """A node adds to a record only if it is here and published - its own, or shared
+    with this node (``row``: the record's row here, None if there is none)."""
+    if row is None or (kind and row["kind"] != kind):
+        raise NotFound("本节点没有%s「%s」" % (kind_label(kind) if kind else "记录", rid),
+                       {"record_id": ["未共享给本节点"]})
+    if not row["published"]:
+        raise RuleViolation("%s「%s」尚未发布（当前为「%s」）"
+                            % (kind_label(row["kind"]), rid, RECORD_STATUSES.label(row["status"])))
+    return row
+
+
+def require_known(found, rid: str):
+    """A record asked for by id (its detail, its history) is one this node has."""
+    if not found:
+        raise NotFound("本节点没有记录「%s」" % rid)
+    return found
+
+
+def require_new(kind: str, rid: str, taken: bool, field: str | None = None) -> None:
+    """An id names one record or sub-record: another of ``kind`` with it is a conflict
+    (``taken``: its stream exists; ``field``: the input field that named the id)."""
+    if taken:
+        raise Conflict("%s「%s」已存在" % (kind_label(kind), rid), {field: ["已被占用"]} if field else None)
+
+
+def numbers(indicators: dict) -> dict:
+    """Indicators as they are shared: finite numbers only, whole numbers as ints (they
+    print the same in every language that verifies)."""
+    out = {}
+    for name, value in indicators.items():
+        if not math.isfinite(value):
+            raise BadInput("指标必须是有限的数值", {"indicators": [name]})
+        out[name] = int(value) if float(value).is_integer() else value
+    return out
 
 
 # payload field types several events share
@@ -424,6 +525,10 @@ class Record(SharedAggregate):
         if not getattr(self, "published", False):
             raise RuleViolation("%s「%s」尚未发布" % (kind_label(what), self.id))
 
+    def check_audience(self, sharing: str, this_node: str, city_id: str | None) -> None:
+        """Whether the record may be shared at ``sharing`` as this node and its city see
+        it (nothing to check but for an activity's invited nodes)."""
+
     def share(self, sharing: str, recipients: list[str]) -> None:
         """Publish at a level; re-sharing at another level withdraws from the old
         audience first (nodes that lose sight of it must hear so)."""
@@ -536,6 +641,12 @@ class LearnedFrom(SubRecord):
         unit_name: UnitName
         note: Text(2000)
 
+    @staticmethod
+    def check(unit_id: str, experience_id: str, taken: bool) -> None:
+        """One mark per unit and experience (``taken``: the unit's mark exists)."""
+        if taken:
+            raise Conflict("单位「%s」已将「%s」标记为学习过" % (unit_id, experience_id))
+
     @classmethod
     def mark(cls, lid, sharing, recipients, experience_id, unit_id, unit_name, note):
         m = cls(lid)
@@ -565,6 +676,22 @@ class Comment(SubRecord):
         unit_id: OwnerUnitId | None
         unit_name: UnitNameOrNone | None
         reply_to: RecordRef | None
+
+    @staticmethod
+    def on_proposal(proposal: dict | None, proposal_id: str) -> dict:
+        """A comment on a proposal needs the proposal here (``proposal``: its row, None if
+        there is none); its discussion is the problem's (``proposal["record_id"]``)."""
+        if proposal is None or proposal["sub_kind"] != "proposal":
+            raise NotFound("本节点没有方案「%s」" % proposal_id)
+        return proposal
+
+    @staticmethod
+    def check_reply(reply: dict | None, record_id: str) -> None:
+        """A reply answers a comment of the same discussion (``reply``: the row of the
+        comment answered, None if there is none)."""
+        if reply is None or reply["sub_kind"] != "comment" or reply["record_id"] != record_id:
+            raise BadInput("回复的对象不是本讨论中的评论",
+                           {"reply_to": ["「%s」下没有这条评论" % record_id]})
 
     @classmethod
     def post(cls, cid, sharing, recipients, parent_kind, parent_id, record_id, text, unit_id,
@@ -663,6 +790,15 @@ class Case(Record):
         c.trigger(cls.Compiled, **data)
         return c
 
+    @staticmethod
+    def check_merge(case_id: str, contributions: list[tuple[str, dict | None]]) -> None:
+        """What a revision merges are contributions to this case (``contributions``: each
+        id asked for with its row here, None if there is none)."""
+        for cid, row in contributions:
+            if row is None or row["sub_kind"] != "contribution" or row["parent_id"] != case_id:
+                raise BadInput("不是该案例的补充内容",
+                               {"merge_contributions": ["「%s」不是「%s」的补充内容" % (cid, case_id)]})
+
     def revise(self, changes: dict, merge: list[str], note: str) -> None:
         merge = sorted(set(merge))
         already = sorted(set(merge) & set(self.merged_contributions))
@@ -693,6 +829,13 @@ class Contribution(SubRecord):
         unit_id: OwnerUnitId | None
         unit_name: UnitNameOrNone | None
 
+    @staticmethod
+    def check(case: dict, this_node: str) -> None:
+        """Contributions come from other nodes: the owner revises its case instead
+        (``case``: the case's row)."""
+        if case["owner"] == this_node:
+            raise RuleViolation("该案例属于本节点：请直接修订，而不是提交补充")
+
     @classmethod
     def add(cls, cid, sharing, recipients, case_id, contribution_type, text, unit_id, unit_name):
         c = cls(cid)
@@ -703,6 +846,12 @@ class Contribution(SubRecord):
 
 
 # -- 活动联办 ----------------------------------------------------------------------------
+def require_activity_open(status: str) -> None:
+    """An activity takes sign-ups and changes until it is completed or cancelled."""
+    if status in ("completed", "cancelled"):
+        raise RuleViolation("该活动当前为「%s」" % RECORD_STATUSES.label(status))
+
+
 class JointActivity(Record):
     """活动联办: an activity one node organises with others (e.g. a 专题党日 where
     everyone 共学党纪法规、共看警示短片、共上廉政党课、共话清廉感悟)."""
@@ -801,9 +950,22 @@ class JointActivity(Record):
         a.trigger(cls.Planned, **data)
         return a
 
+    def check_audience(self, sharing: str, this_node: str, city_id: str | None) -> None:
+        """The invited nodes must see the activity: shared with everyone or named (the
+        invited are added to the recipients, ``share``), or up to the city when only the
+        city is invited; this node's own view or the city's leave the others blind."""
+        if sharing in ("all", "named") or not self.invited_nodes:
+            return
+        visible = {this_node} | ({city_id} if sharing == "city" and city_id else set())
+        blind = [n for n in self.invited_nodes if n not in visible]
+        if blind:
+            raise RuleViolation("按「%s」共享时，受邀节点看不到该活动" % SHARING_LEVELS.label(sharing),
+                                {"sharing": ["请设为“市区共享”或“指定单位”共享（受邀节点：%s）"
+                                             % "、".join(blind)]})
+
     def share(self, sharing: str, recipients: list[str]) -> None:
         """Announcing. Shared 'named', the invited nodes are always among the recipients
-        (the application layer checks, for every level, that they can see it)."""
+        (``check_audience``: at every other level, whether they can see it)."""
         if sharing == "named":
             recipients = sorted(set(recipients or ()) | set(self.invited_nodes))
         super().share(sharing, recipients)
@@ -816,8 +978,7 @@ class JointActivity(Record):
 
     def _require_open(self) -> None:
         self.require_published("activity")
-        if self.status in ("completed", "cancelled"):
-            raise RuleViolation("该活动当前为「%s」" % RECORD_STATUSES.label(self.status))
+        require_activity_open(self.status)
 
     def reschedule(self, starts_at: str, ends_at: str, location: str, note: str) -> None:
         self._require_open()
@@ -892,6 +1053,25 @@ class SignUp(SubRecord):
                   headcount=headcount)
         return s
 
+    @staticmethod
+    def require_signed_up(taken: bool, unit_id: str, activity_id: str) -> None:
+        """Changing or withdrawing a sign-up needs one (``taken``: its stream exists)."""
+        if not taken:
+            raise NotFound("单位「%s」未报名「%s」" % (unit_id, activity_id))
+
+    @classmethod
+    def sign_up(cls, existing: "SignUp | None", sid, sharing, recipients, activity_id, unit_id,
+                unit_name, headcount) -> "SignUp":
+        """报名 (the command): a first sign-up, or again after withdrawing (``existing``:
+        the unit's sign-up for the activity, None if it never signed up); a unit signed
+        up already changes its headcount instead."""
+        if existing is None:
+            return cls.register(sid, sharing, recipients, activity_id, unit_id, unit_name, headcount)
+        if existing.active:
+            raise Conflict("单位「%s」已报名，请改为修改人数" % unit_id)
+        existing.register_again(sharing, recipients, unit_name, headcount)
+        return existing
+
     def register_again(self, sharing, recipients, unit_name, headcount) -> None:
         """Sign up again after withdrawing (same unit, same activity, same stream)."""
         if self.active:
@@ -949,6 +1129,13 @@ class Attendance(SubRecord):
 
         def apply(self, a):
             a.attendees = self.attendees
+
+    @staticmethod
+    def check(activity: dict) -> None:
+        """Attendance is recorded (or corrected) for any activity but a cancelled one
+        (``activity``: its row here)."""
+        if activity["status"] == "cancelled":
+            raise RuleViolation("该活动已取消")
 
     @classmethod
     def record(cls, aid, sharing, recipients, activity_id, units, note):
@@ -1071,12 +1258,55 @@ class Endorsement(SubRecord):
         unit_id: OwnerUnitId | None
         unit_name: UnitNameOrNone | None
 
+    @staticmethod
+    def check(exemplar: dict, this_node: str, taken: bool) -> None:
+        """Another node endorses an exemplar, once (``exemplar``: its row; ``taken``: this
+        node's endorsement exists)."""
+        if exemplar["owner"] == this_node:
+            raise RuleViolation("节点不能为自己的典型点赞推荐")
+        if taken:
+            raise Conflict("本节点已推荐过「%s」" % exemplar["record_id"])
+
     @classmethod
     def give(cls, eid, sharing, recipients, exemplar_id, comment, unit_id, unit_name):
         e = cls(eid)
         e.trigger(cls.Given, sharing=sharing, recipients=recipients, exemplar_id=exemplar_id,
                   comment=comment, unit_id=unit_id, unit_name=unit_name)
         return e
+
+
+# fields of a published-figures payload that identify rather than measure
+_NOT_FIGURES = {"unit_id", "node_id", "as_of", "period", "source_event_id"}
+
+
+def indicator_figures(payload: dict) -> dict:
+    """The numbers of a published-figures payload: an ``indicators`` object if there is
+    one, else every top-level number (booleans as 0/1). Strings are never taken, so
+    no name, finding or file can ride along."""
+    raw = payload.get("indicators") if isinstance(payload.get("indicators"), dict) else {
+        k: v for k, v in payload.items() if k not in _NOT_FIGURES}
+    out = {}
+    for k, v in raw.items():
+        if isinstance(v, bool):
+            v = int(v)
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            out[str(k)[:60]] = v
+    return out
+
+
+def figures_taken(scope: str, payload) -> tuple[str, str | None, dict] | None:
+    """What an ``IndicatorReport`` takes of another service's published figures: the
+    period (``period``, or the month of ``as_of``), the unit (a ``unit`` scope's
+    ``unit_id``) and the numbers (``indicator_figures``) - ``(period, unit_id,
+    indicators)``, or None when the payload has no period or no numbers. Whatever else
+    the source put in its payload stays on its node, because it is never copied."""
+    p = payload if isinstance(payload, dict) else {}
+    period = p.get("period") or (p.get("as_of") or "")[:7] or None
+    values = indicator_figures(p)
+    if not isinstance(period, str) or not values:
+        return None
+    unit_id = p.get("unit_id") if scope == "unit" and isinstance(p.get("unit_id"), str) else None
+    return period, unit_id, numbers(values)
 
 
 class IndicatorReport(SharedAggregate):
@@ -1272,6 +1502,15 @@ class JointProblem(Record):
                                 {"deadline": ["不晚于当前期限"]})
         self.trigger(self.DeadlineExtended, deadline=deadline, reason=reason)
 
+    @staticmethod
+    def proposal_of(proposal: dict | None, proposal_id: str, problem_id: str) -> dict:
+        """The proposal accepted is one for this problem (``proposal``: its row here, None
+        if there is none)."""
+        if proposal is None or proposal["sub_kind"] != "proposal" or proposal["parent_id"] != problem_id:
+            raise BadInput("不是该难题的方案",
+                           {"proposal_id": ["本节点没有方案「%s」（难题「%s」）" % (proposal_id, problem_id)]})
+        return proposal
+
     def accept(self, proposal_id: str, proposal_origin: str, note: str) -> None:
         self.require_published("problem")
         if self.status != "open":
@@ -1302,6 +1541,12 @@ class Proposal(SubRecord):
         detail: Text(20000)
         unit_id: OwnerUnitId | None
         unit_name: UnitNameOrNone | None
+
+    @staticmethod
+    def check(problem: dict) -> None:
+        """Proposals are taken while the problem is open (``problem``: its row here)."""
+        if problem["status"] != "open":
+            raise RuleViolation("该难题当前为「%s」，不再接受方案" % RECORD_STATUSES.label(problem["status"]))
 
     @classmethod
     def submit(cls, pid, sharing, recipients, problem_id, summary, detail, unit_id, unit_name):

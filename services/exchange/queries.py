@@ -3,8 +3,11 @@ every service (``services/supervision/queries.py`` is the model). The tables and
 projections stay where they are built - ``projections.py`` (shared records, indicator
 values, registers), ``ranking.py`` (上下互比's ranking), ``relief.py`` (基层减负's figure
 origins); the operations (``application.py``, ``oversight.py``) call these.
+``ExchangeReadPort`` (at the end) is the narrow view a command gets as ``uow.exchange``
+(``app.read_port``): the facts the domain's rules take as arguments.
 
-* who may see a record, one record and the feed, a record's history across nodes;
+* one record and the feed, a record's history across nodes (who may see a record is the
+  domain's: ``audience_of``, ``may_see``);
 * ``district_summary``, ``compare_indicators`` (every figure of a period, ranked in Python);
 * ``city_comparison`` (上下互比 from the ranking read model) and ``periods``;
 * ``relief_measure`` (基层减负: derived figures per origin node and month).
@@ -18,32 +21,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import desc, func, select
 
 from services.exchange.domain import (
-    REPORT_MARKS, ROOTS, SUBS, lower_is_better, owner_of, relief_tally)
+    REPORT_MARKS, ROOTS, SUBS, lower_is_better, may_see, numbers, owner_of, relief_tally)
+from services.exchange.domain import audience_of  # noqa: F401 - the domain's, read from here too
 from services.exchange.projections import indicator_values, record_tags, records, subs
 from services.exchange.ranking import indicator_periods, indicator_ranking, indicator_reports
 from services.exchange.relief import figure_reports
 from shared.events import iso_to_us
 from shared.store import events
-
-
-def audience_of(row: dict, city_id: str | None) -> set[str]:
-    """Every node entitled to see a record row (its owner included)."""
-    owner = row["owner"]
-    sharing = row["sharing"]
-    recipients = row["recipients"]
-    if sharing == "all":
-        return {"*"}
-    nodes = {owner}
-    if sharing == "city" and city_id:
-        nodes.add(city_id)
-    if sharing == "named":
-        nodes.update(recipients)
-    return nodes
-
-
-def may_see(row: dict, node: str, city_id: str | None) -> bool:
-    aud = audience_of(row, city_id)
-    return "*" in aud or node in aud
+from shared.unittree import unit_directory, unit_of
 
 
 def record_row(conn, rid: str) -> dict | None:
@@ -416,3 +401,46 @@ def relief_measure(conn, month: str, tz: str, nodes: list[dict], this_node: str)
     return {"month": month, "nodes": out, "districts": len(districts), "origins": origins,
             "districts_without_manual_entry": sum(1 for r in districts
                                                   if r["without_manual_entry"])}
+
+
+# -- the port the commands decide with -------------------------------------------------------
+# (application.py's handlers: ``uow.exchange``; the rules they decide with are domain.py's)
+def unit_row(conn, unit_id: str | None) -> dict | None:
+    """A unit of this node in the mirrored unit tree (None: no unit named, or none such)."""
+    return None if unit_id is None else unit_of(conn, unit_directory, unit_id)
+
+
+def published_figures(conn, node_id: str, unit_id: str, period: str) -> dict:
+    """What this node's services published for a unit and period (its IndicatorReports),
+    as shared (``domain.numbers``): an exemplar takes these rather than hand-typed copies."""
+    iv = indicator_values
+    return numbers({r.indicator: r.value for r in conn.execute(
+        select(iv.c.indicator, iv.c.value).where(iv.c.node == node_id, iv.c.scope == "unit",
+                                                 iv.c.unit_id == unit_id, iv.c.period == period))
+        if r.indicator not in REPORT_MARKS})  # 暂定 marks the figures, it is not one
+
+
+class ExchangeReadPort:
+    """``uow.exchange``: the exchange read models as a command's handler needs them,
+    inside its unit of work (so it reads what the command has just written, under the
+    same lock): a record's or sub-record's row as this node has it, a unit of this
+    node, the figures published here - the facts the domain's rules take as arguments.
+    An event handler's own unit of work binds it with ``app.bind_ports``."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def record(self, rid: str) -> dict | None:
+        """The record's row (``owner``, ``kind``, ``published``, ``status``, ``sharing``...)."""
+        return record_row(self.conn, rid)
+
+    def sub(self, sid: str) -> dict | None:
+        """The sub-record's row (``sub_kind``, ``record_id``, ``parent_id``, ``owner``)."""
+        return sub_row(self.conn, sid)
+
+    def unit(self, unit_id: str | None) -> dict | None:
+        return unit_row(self.conn, unit_id)
+
+    def published_figures(self, node_id: str, unit_id: str, period: str) -> dict:
+        return published_figures(self.conn, node_id, unit_id, period)
+# -- end of the port the commands decide with --
