@@ -46,12 +46,6 @@ from services.education.domain import (
 )
 from services.education.settings import EducationSettings
 
-STREAMS = {cls.__name__: cls for cls in (
-    StudySession, SessionParticipation, ExternalSession, ExternalCase, DailyReminder,
-    ReminderCheckIn, ContentItem, PublicityRotation, UnitProfile, IntegrityNotice, NoticeReceipt,
-    IntegrityTalk, YoungCadreProgramme, MemberMirror, UserInbox, EducationIndicators,
-    DistrictEducationIndicators, RiskPointMirror, SharedCase, AttendanceFollowed)}
-
 
 class EducationApplication(Application):
     def __init__(self, *a, **kw):
@@ -1088,7 +1082,7 @@ def history(conn, d, actor):
     """Every event of one record, oldest first (who, when, what). Not for unit-admins:
     a stream id does not say whose unit it is, and talks and check-ins are personal."""
     store = EventStore(conn.engine)
-    stream_id = STREAMS[d["stream"]].stream_id_for(d["id"])
+    stream_id = s.HISTORY_STREAMS[d["stream"]].stream_id_for(d["id"])
     rows = store.read_stream_rows(conn, stream_id)
     if not rows:
         raise NotFound("no %s %s" % (d["stream"], d["id"]))

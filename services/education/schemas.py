@@ -10,6 +10,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.education.domain import (
     CONTENT_KINDS, MICRO_PARTY_LESSON, PARTY_DAY_ACTIVITIES, SESSION_KINDS,
+    AttendanceFollowed, ContentItem, DailyReminder, DistrictEducationIndicators,
+    EducationIndicators, ExternalCase, ExternalSession, IntegrityNotice, IntegrityTalk,
+    MemberMirror, NoticeReceipt, PublicityRotation, ReminderCheckIn, RiskPointMirror,
+    SessionParticipation, SharedCase, StudySession, UnitProfile, UserInbox, YoungCadreProgramme,
 )
 from shared.fields import AwareDateTime, Date, Id, Integer, Month, Name, Pattern, Text
 
@@ -325,13 +329,17 @@ class AsOf(UnitPeriod):
             raise ValidationError("position 与 at 须且只能给出其一", "_schema")
 
 
+# The records whose log the history query reads, by stream name (application.history).
+# The 清廉机关实践 records (Suggestion, CaseBulletin, CaseStudyReceipt) are not among them.
+HISTORY_STREAMS = {cls.__name__: cls for cls in (
+    StudySession, SessionParticipation, ExternalSession, ExternalCase, DailyReminder,
+    ReminderCheckIn, ContentItem, PublicityRotation, UnitProfile, IntegrityNotice, NoticeReceipt,
+    IntegrityTalk, YoungCadreProgramme, MemberMirror, UserInbox, EducationIndicators,
+    DistrictEducationIndicators, RiskPointMirror, SharedCase, AttendanceFollowed)}
+
+
 class History(Schema):
-    stream = fields.String(required=True, validate=validate.OneOf((
-        "StudySession", "SessionParticipation", "ExternalSession", "ExternalCase", "DailyReminder",
-        "ReminderCheckIn", "ContentItem", "PublicityRotation", "UnitProfile", "IntegrityNotice",
-        "NoticeReceipt", "IntegrityTalk", "YoungCadreProgramme", "MemberMirror", "UserInbox",
-        "EducationIndicators", "DistrictEducationIndicators", "RiskPointMirror", "SharedCase",
-        "AttendanceFollowed")))
+    stream = fields.String(required=True, validate=validate.OneOf(tuple(HISTORY_STREAMS)))
     id = fields.String(required=True, validate=validate.Length(1, 300))
 
 
