@@ -8,47 +8,44 @@ Roles (see docs/supervision.md for the full table):
   screenings - and never verifies anything;
 * 四种形态 records are the ``inspector`` role's alone (a node-admin without it is refused);
 * any role may read dashboards, lists and the counts of the four forms.
+
+A command loads what its rules need (its aggregates with ``uow.get``, the read models'
+facts through the read port ``uow.supervision``: ``queries.SupervisionReadPort``), lets
+the domain decide (every rule is in ``domain.py``: the aggregates' methods and the pure
+functions they are given the facts for), saves and answers. Queries read with
+``queries.py``.
 """
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, time
-
-from sqlalchemy import select
 
 from services.supervision import queries as q
 from services.supervision import schemas as s
 from services.supervision.domain import (
-    DEFAULT_CHECKLIST_ID, DEFAULT_INDICATOR_SYSTEM_ID, MICRO_POWER_KINDS, AssessmentRound,
-    Checklist, DisciplineCounts, DisciplineRecord, DistrictIndicators, EducationFacts, Finding,
-    IndicatorSystem, Inspection, MicroPowerWatch, Rectification, RiskPoint, ScreeningSchedule,
-    UnitIndicators, district_office_of, due_escalations, indicator_months, parse_date,
-    period_bounds,
+    DEFAULT_CHECKLIST_ID, DEFAULT_INDICATOR_SYSTEM_ID, MICRO_POWER_KINDS, SCREENED_LEVELS,
+    AssessmentRound, Checklist, DisciplineCounts, DisciplineRecord, DistrictIndicators,
+    EducationFacts, Finding, IndicatorSystem, Inspection, MicroPowerWatch, Rectification,
+    RiskPoint, ScreeningSchedule, UnitIndicators, due_escalations, education_payload,
+    inbox_scope, indicator_months, ladder_targets, parse_date, period_bounds, require_active,
+    require_not_future, require_owner_within,
 )
-from services.supervision.projections import (
-    PROJECTIONS, ROUND_PROJECTIONS, VIEW_PROJECTIONS, discipline_counts, discipline_records,
-    inspections, published_districts, published_units, rectifications, risk_controls, risk_points,
-    rounds, screening,
-)
+from services.supervision.projections import PROJECTIONS, ROUND_PROJECTIONS, VIEW_PROJECTIONS
 from services.supervision.settings import settings_from_config
 from shared.app import Application, new_id
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
-from shared.errors import BadInput, Conflict, Forbidden, NotFound, RuleViolation
 from shared.events import iso_to_us
 from shared.projections import as_of_view
 from shared.store import EventStore
-from shared.unittree import directory_path, subtree_of, unit_directory, unit_of
+from shared.unittree import directory_path
 
 app = Application("supervision", unit_path=directory_path, settings=settings_from_config)
 app.projections = PROJECTIONS
+app.read_port("supervision", q.SupervisionReadPort)
 
 INSPECTORS = (NODE_ADMIN, INSPECTOR)
 RISK_WRITERS = (NODE_ADMIN, UNIT_ADMIN, INSPECTOR)
 DISCIPLINE = (INSPECTOR,)  # deliberately not node-admin: see docs/supervision.md
 READERS = (NODE_ADMIN, UNIT_ADMIN, INSPECTOR, VIEWER)
-# levels that get a screening schedule: departments, secondary units and 基层站所 (the
-# report's cause #2 is supervision that stops at the department and never reaches them)
-SCREENED_LEVELS = ("unit",)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -67,46 +64,31 @@ def _iso(value) -> str | None:
 
 
 def _active_unit(conn, unit_id: str, field: str = "unit_id") -> dict:
-    row = q.require_unit(conn, unit_id)
-    if not row["active"]:
-        raise RuleViolation("单位「%s」已停用" % unit_id, {field: ["已停用"]})
-    return row
+    """The unit's row, if it is still in use (for tracking_app.py and public_reports_app.py,
+    which read over a connection; the commands here read ``uow.supervision.unit``)."""
+    return require_active(q.require_unit(conn, unit_id), field)
 
 
-def _not_future(day: str, today: str, field: str) -> None:
-    if day > today:
-        raise BadInput("%s 晚于今天" % field, {field: ["晚于今天（%s）" % today]})
-
-
-def _owner(table, key: str, what: str):
+def _owner(key: str):
     """A scope function: the unit that owns the record named by ``key`` (404 if none)."""
     def scope(conn, data):
-        unit_id = conn.execute(select(table.c.unit_id)
-                               .where(table.c[key] == data[key])).scalar()
-        if unit_id is None:
-            raise NotFound("%s「%s」不存在" % (what, data[key]), {key: ["不存在"]})
-        return unit_id
+        return q.owner_unit(conn, key, data[key])
     scope.__name__ = "%s_owner" % key
     return scope
 
 
-_inspection_unit = _owner(inspections, "inspection_id", "检查")
-_rect_unit = _owner(rectifications, "rect_id", "整改")
-_risk_unit = _owner(risk_points, "risk_point_id", "风险点")
-_discipline_unit = _owner(discipline_records, "record_id", "执纪记录")
+_inspection_unit = _owner("inspection_id")
+_rect_unit = _owner("rect_id")
+_risk_unit = _owner("risk_point_id")
+_discipline_unit = _owner("record_id")
 
 
-_NAMES = {"Checklist": "检查清单", "IndicatorSystem": "指标体系"}  # for messages
-
-
-def _load_or_default(uow, cls, id_: str, default_id: str, default):
-    """The aggregate, or the built-in default (recorded as its first event) when the
-    district has not defined its own yet. Returns (aggregate, created)."""
+def _load_or_default(uow, cls, id_: str):
+    """The aggregate, or the built-in default (``cls.default_for``: recorded as its first
+    event) when the district has not defined its own yet. Returns (aggregate, created)."""
     if uow.exists(cls, id_):
         return uow.get(cls, id_), False
-    if id_ != default_id:
-        raise NotFound("%s「%s」不存在" % (_NAMES.get(cls.__name__, cls.__name__), id_))
-    return default(), True
+    return cls.default_for(id_), True
 
 
 def as_of_us(value: str, tz) -> int:
@@ -160,41 +142,30 @@ def revise_checklist(uow, d):
 @app.query("get_checklist", s.ChecklistRef)
 def get_checklist(conn, d, actor):
     """A checklist version (the latest by default), with the list of its versions."""
-    try:
-        return q.checklist(conn, d["checklist_id"], d["version"])
-    except NotFound:
-        if d["checklist_id"] != DEFAULT_CHECKLIST_ID or d["version"] not in (None, 1):
-            raise
-        c = Checklist.default()  # not recorded yet: show what the first plan will record
-        return {"checklist_id": c.id, "version": 1, "title": c.title, "criteria": c.criteria(),
-                "note": None, "defined_at": None, "versions": []}
+    return q.checklist_or_default(conn, d["checklist_id"], d["version"])
 
 
 # -- inspections ---------------------------------------------------------------------------------
 def _plan(uow, unit_id, d, checklist, inspection_id=None, batch_id=None):
-    _active_unit(uow.conn, unit_id)
+    require_active(uow.supervision.unit(unit_id))
     iid = new_id(inspection_id)
-    if uow.exists(Inspection, iid):
-        raise Conflict("检查「%s」已存在" % iid, {"inspection_id": ["已被占用"]})
     return Inspection.plan(iid, unit_id, d["title"], d["planned_on"].isoformat(), checklist,
-                           batch_id, d["inspectors"])
+                           batch_id, d["inspectors"], taken=uow.exists(Inspection, iid))
 
 
 @app.command("plan_inspection", s.PlanInspection, roles=INSPECTORS, scope="unit_id", status=201)
 def plan_inspection(uow, d):
     """检查督导: plan a visit to one unit under the current checklist version."""
-    checklist, created = _load_or_default(uow, Checklist, d["checklist_id"], DEFAULT_CHECKLIST_ID,
-                                          Checklist.default)
+    checklist, created = _load_or_default(uow, Checklist, d["checklist_id"])
     insp = _plan(uow, d["unit_id"], d, checklist, d["inspection_id"])
     uow.save(*([checklist] if created else []), insp)
-    return q.inspection(uow.conn, insp.id)
+    return uow.supervision.inspection(insp.id)
 
 
 @app.command("plan_inspection_batch", s.PlanInspectionBatch, roles=INSPECTORS, status=201)
 def plan_inspection_batch(uow, d):
     """Plan the same inspection for a batch of units (one inspection each, one batch id)."""
-    checklist, created = _load_or_default(uow, Checklist, d["checklist_id"], DEFAULT_CHECKLIST_ID,
-                                          Checklist.default)
+    checklist, created = _load_or_default(uow, Checklist, d["checklist_id"])
     batch_id = new_id(d["batch_id"])
     planned = [_plan(uow, unit_id, d, checklist, batch_id=batch_id) for unit_id in d["unit_ids"]]
     uow.save(*([checklist] if created else []), *planned)
@@ -226,7 +197,7 @@ def complete_inspection(uow, d):
     insp = uow.get(Inspection, d["inspection_id"])
     insp.complete(_today(uow))
     uow.save(insp)
-    return q.inspection(uow.conn, insp.id)
+    return uow.supervision.inspection(insp.id)
 
 
 @app.command("cancel_inspection", s.CancelInspection, roles=INSPECTORS, scope=_inspection_unit)
@@ -253,32 +224,25 @@ def list_inspections(conn, d, actor):
 def record_finding(uow, d):
     """A finding from any source; it becomes a rectification (限期整改) at once."""
     today = _today(uow)
-    unit = _active_unit(uow.conn, d["unit_id"])
+    unit = require_active(uow.supervision.unit(d["unit_id"]))
     owner_id = d["owner_unit_id"] or d["unit_id"]
-    owner = _active_unit(uow.conn, owner_id, "owner_unit_id")
-    if not owner["path"].startswith(unit["path"]):
-        raise RuleViolation("整改责任单位必须是被查出问题的单位或其下级单位",
-                            {"owner_unit_id": ["不是「%s」或其下级单位" % d["unit_id"]]})
+    owner = require_active(uow.supervision.unit(owner_id), "owner_unit_id")
+    require_owner_within(unit, owner)
     found_on = _iso(d["found_on"]) or today
-    _not_future(found_on, today, "found_on")
+    require_not_future(found_on, today, "found_on")
     finding_id = new_id(d["finding_id"])
-    if uow.exists(Finding, finding_id):
-        raise Conflict("问题「%s」已存在" % finding_id, {"finding_id": ["已被占用"]})
     finding = Finding.record(finding_id, d["unit_id"], d["source"], d["description"],
                              d["severity"], found_on, d["inspection_id"], d["source_ref"],
-                             d["category"])
+                             d["category"], taken=uow.exists(Finding, finding_id))
     rect = Rectification.open(finding, owner_id, d["responsible_role"], d["deadline"].isoformat(),
                               found_on, d["requirement"])
     also = []
     if d["inspection_id"]:
         insp = uow.get(Inspection, d["inspection_id"])
-        if insp.unit_id != d["unit_id"]:
-            raise RuleViolation("检查「%s」属于单位「%s」" % (insp.id, insp.unit_id),
-                                {"inspection_id": ["检查的是另一个单位"]})
-        insp.note_finding(finding_id)
+        insp.note_finding(finding_id, d["unit_id"])
         also.append(insp)
     uow.save(finding, rect, *also)
-    return q.rectification(uow.conn, finding_id, today)
+    return uow.supervision.rectification(finding_id, today)
 
 
 @app.command("submit_evidence", s.SubmitEvidence, roles=WRITERS, scope=_rect_unit)
@@ -328,35 +292,19 @@ def extend_deadline(uow, d):
     return {"rect_id": rect.id, "deadline": rect.deadline}
 
 
-def _targets(conn, owner_unit_id: str, settings, cache: dict) -> dict:
-    """Who each ladder level reaches for a rectification owned by ``owner_unit_id``."""
+def _ladder_targets(port: q.SupervisionReadPort, owner_unit_id: str, settings,
+                    cache: dict) -> dict:
+    """Who each ladder level reaches for a record owned by ``owner_unit_id``
+    (``domain.ladder_targets``), worked out once per owner and sweep."""
     if owner_unit_id not in cache:
-        path = directory_path(conn, owner_unit_id) or "/%s/" % owner_unit_id
-        ids = path.strip("/").split("/")
-        levels = dict(conn.execute(select(unit_directory.c.unit_id, unit_directory.c.level)
-                                   .where(unit_directory.c.unit_id.in_(ids))).all())
-        office = settings.district_office_unit_id or district_office_of(
-            [{"unit_id": u, "level": levels.get(u)} for u in ids])
-        cache[owner_unit_id] = {
-            "owner_unit": {"unit_id": owner_unit_id},
-            "unit_head": {"unit_id": owner_unit_id, "roles": ["unit_head", "discipline_member"]},
-            "district_office": {"unit_id": office},
-            "city": {"city": True},
-        }
+        cache[owner_unit_id] = ladder_targets(owner_unit_id, port.path_units(owner_unit_id),
+                                              settings.district_office_unit_id)
     return cache[owner_unit_id]
 
 
-def _referral_case(conn, rect_id: str) -> dict | None:
-    """What the city rung sends up about a rectification (services.supervision.domain
-    ``Rectification.ReferredToCity``): the finding as recorded here, and the unit's name."""
-    row = conn.execute(
-        select(rectifications.c.description, rectifications.c.severity, rectifications.c.source,
-               rectifications.c.category, rectifications.c.requirement, rectifications.c.found_on,
-               unit_directory.c.name.label("unit_name"))
-        .select_from(rectifications.outerjoin(
-            unit_directory, unit_directory.c.unit_id == rectifications.c.unit_id))
-        .where(rectifications.c.rect_id == rect_id)).mappings().first()
-    return dict(row) if row else None
+def _targets(conn, owner_unit_id: str, settings, cache: dict) -> dict:
+    """The same on a sweep's read connection (detect_overdue's and tracking_app.py's)."""
+    return _ladder_targets(q.SupervisionReadPort(conn), owner_unit_id, settings, cache)
 
 
 PUBLISH_BATCH = 50  # records per write: the writer lock is held for one batch at a time
@@ -370,41 +318,25 @@ def detect_overdue(steps, d):
     out on a read connection; the records are then loaded, decided and appended
     ``PUBLISH_BATCH`` at a time, each checked again under the lock."""
     with steps.read() as conn:
+        reads = q.SupervisionReadPort(conn)
         settings = steps.rt.settings
         today = _today_of(conn, steps.rt)
         day = parse_date(today)
-        rows = conn.execute(
-            select(rectifications.c.rect_id, rectifications.c.unit_id, rectifications.c.deadline,
-                   rectifications.c.overdue, rectifications.c.escalation_step)
-            .where(rectifications.c.status == "open", rectifications.c.deadline < today)
-            .order_by(rectifications.c.rect_id)).all()
         cache, todo = {}, []  # (record class, id)
-        for row in rows:
+        for row in reads.overdue_rectifications(today):
             # skip without loading what has nothing new due (most rows on most days)
             days = (day - parse_date(row.deadline)).days
             if row.overdue and not due_escalations(settings.ladder, days, row.escalation_step):
                 continue
             todo.append((Rectification, row.rect_id))
             _targets(conn, row.unit_id, settings, cache)  # whom each ladder level reaches
-        # a deactivated unit (撤并) has nothing left to screen
-        todo.extend((ScreeningSchedule, unit_id) for (unit_id,) in conn.execute(
-            select(screening.c.unit_id)
-            .select_from(screening.join(unit_directory,
-                                        unit_directory.c.unit_id == screening.c.unit_id))
-            .where(screening.c.flag_after < today, unit_directory.c.active.is_(True))
-            .order_by(screening.c.unit_id)).all())
-        # controls past their review date (a retired risk point has none left to review)
-        todo.extend((RiskPoint, rp_id) for (rp_id,) in conn.execute(
-            select(risk_controls.c.risk_point_id).distinct()
-            .select_from(risk_controls.join(
-                risk_points, risk_points.c.risk_point_id == risk_controls.c.risk_point_id))
-            .where(risk_controls.c.review_overdue.is_(False), risk_controls.c.review_date < today,
-                   risk_points.c.status == "active")
-            .order_by(risk_controls.c.risk_point_id)).all())
+        todo.extend((ScreeningSchedule, unit_id) for unit_id in reads.screenings_due(today))
+        todo.extend((RiskPoint, rp_id) for rp_id in reads.reviews_overdue(today))
     detected = escalated = 0
     flagged = {ScreeningSchedule: 0, RiskPoint: 0}  # records flagged by the date alone
     for start in range(0, len(todo), PUBLISH_BATCH):
         with steps.unit_of_work() as uow:
+            reads = app.bind_ports(uow).supervision
             changed = []
             for cls, rid in todo[start:start + PUBLISH_BATCH]:
                 agg = uow.get(cls, rid)
@@ -418,8 +350,8 @@ def detect_overdue(steps, d):
                 before = agg.overdue
                 # a unit that took the rectification over since is looked up now
                 if agg.detect_overdue(today, settings.ladder,
-                                      _targets(uow.conn, agg.unit_id, settings, cache),
-                                      _referral_case(uow.conn, rid)):
+                                      _ladder_targets(reads, agg.unit_id, settings, cache),
+                                      reads.referral_case(rid)):
                     detected += not before
                     escalated += sum(1 for e in agg.pending_events
                                      if e.event_type == "Rectification.Escalated")
@@ -482,23 +414,12 @@ def escalation_inbox(conn, d, actor, rt):
     纪检委员, district office) for the unit that rung reaches, while the rectification is
     not closed or the 跟踪问效 task not accepted/cancelled (``kind``); ``days_overdue``
     counted to today. A unit-admin sees their subtree's."""
-    scope_path = directory_path(conn, actor.unit_scope) if actor.unit_scope else None
-    if actor.unit_scope and not actor.has(NODE_ADMIN, INSPECTOR, VIEWER) and scope_path is None:
-        raise Forbidden("您的管理范围内没有单位")
-    exact = None
-    if d["unit_id"] is not None:
-        path = directory_path(conn, d["unit_id"])
-        if path is None:
-            raise NotFound("单位「%s」不存在" % d["unit_id"], {"unit_id": ["不存在"]})
-        if actor.has(UNIT_ADMIN) and not actor.has(NODE_ADMIN, INSPECTOR, VIEWER) \
-                and not path.startswith(scope_path or "\x00"):
-            raise Forbidden("单位「%s」不在您的管理范围内" % d["unit_id"])
-        if d["include_subtree"]:
-            scope_path = path
-        else:
-            exact, scope_path = d["unit_id"], None
-    elif not (actor.has(UNIT_ADMIN) and not actor.has(NODE_ADMIN, INSPECTOR, VIEWER)):
-        scope_path = None  # the other roles read the whole node
+    unit_id = d["unit_id"]
+    scope_path, exact = inbox_scope(
+        unit_id, q.unit_path(conn, unit_id) if unit_id is not None else None, d["include_subtree"],
+        scoped=bool(actor.unit_scope),
+        scope_path=q.unit_path(conn, actor.unit_scope) if actor.unit_scope else None,
+        privileged=actor.has(NODE_ADMIN, INSPECTOR, VIEWER), unit_admin=actor.has(UNIT_ADMIN))
     out = q.escalation_inbox(conn, scope_path, exact, d["limit"], _today_of(conn, rt))
     out["unit_id"] = d["unit_id"]
     return out
@@ -510,22 +431,16 @@ def escalation_inbox(conn, d, actor, rt):
 def identify_risk_point(uow, d):
     """辨识: a risk point of a unit or one of its posts (optionally assessed at once)."""
     today = _today(uow)
-    _active_unit(uow.conn, d["unit_id"])
-    mpl = d["micro_power_list_id"]
-    if mpl and not mpl.startswith(d["unit_id"] + "/"):
-        # the units service names a 微权力清单 "<unit id>/<post>"
-        raise BadInput("不是本单位的微权力清单",
-                       {"micro_power_list_id": ["必须是「%s/岗位」的形式" % d["unit_id"]]})
+    require_active(uow.supervision.unit(d["unit_id"]))
     rp_id = new_id(d["risk_point_id"])
-    if uow.exists(RiskPoint, rp_id):
-        raise Conflict("风险点「%s」已存在" % rp_id, {"risk_point_id": ["已被占用"]})
     point = RiskPoint.identify(rp_id, d["unit_id"], d["description"], d["category"], d["post"],
-                               mpl, d["micro_power_steps"], d["post_flags"], today)
+                               d["micro_power_list_id"], d["micro_power_steps"], d["post_flags"],
+                               today, taken=uow.exists(RiskPoint, rp_id))
     if d["likelihood"] is not None:
         point.assess(d["likelihood"], d["impact"], uow.rt.settings.risk_rules(), today,
                      uow.actor.user_id)
     uow.save(point)
-    return q.risk_point(uow.conn, rp_id)
+    return uow.supervision.risk_point(rp_id)
 
 
 @app.command("assess_risk_point", s.AssessRiskPoint, roles=RISK_WRITERS, scope=_risk_unit)
@@ -580,19 +495,17 @@ def get_risk_point(conn, d, actor):
 
 
 # -- screening --------------------------------------------------------------------------------------------
-def _establish(uow, unit_id: str, cadence: str | None) -> ScreeningSchedule:
+def _establish(uow, unit_id: str, cadence: str | None, taken: bool = False) -> ScreeningSchedule:
     return ScreeningSchedule.establish(unit_id, cadence or uow.rt.settings.screening_cadence,
-                                       _today(uow))
+                                       _today(uow), taken=taken)
 
 
 @app.command("establish_screening", s.EstablishScreening, roles=(NODE_ADMIN,), scope="unit_id",
              status=201)
 def establish_screening(uow, d):
     """A screening schedule for a unit that has none (new units get one automatically)."""
-    _active_unit(uow.conn, d["unit_id"])
-    if uow.exists(ScreeningSchedule, d["unit_id"]):
-        raise Conflict("单位「%s」已有排查计划" % d["unit_id"])
-    sched = _establish(uow, d["unit_id"], d["cadence"])
+    require_active(uow.supervision.unit(d["unit_id"]))
+    sched = _establish(uow, d["unit_id"], d["cadence"], uow.exists(ScreeningSchedule, d["unit_id"]))
     uow.save(sched)
     return {"unit_id": sched.id, "cadence": sched.cadence, "due_on": sched.due_on}
 
@@ -609,9 +522,9 @@ def set_screening_cadence(uow, d):
 def record_screening(uow, d):
     """排查 done: on time, late (missed periods counted) or an extra one."""
     today = _today(uow)
-    _active_unit(uow.conn, d["unit_id"])
+    require_active(uow.supervision.unit(d["unit_id"]))
     screened_on = _iso(d["screened_on"]) or today
-    _not_future(screened_on, today, "screened_on")
+    require_not_future(screened_on, today, "screened_on")
     if uow.exists(ScreeningSchedule, d["unit_id"]):
         sched, created = uow.get(ScreeningSchedule, d["unit_id"]), False
     else:  # a unit from before this service ran: its schedule starts with this screening
@@ -683,15 +596,7 @@ def revise_indicator_system(uow, d):
 
 @app.query("get_indicator_system", s.IndicatorSystemRef)
 def get_indicator_system(conn, d, actor):
-    try:
-        return q.indicator_system(conn, d["system_id"], d["version"])
-    except NotFound:
-        if d["system_id"] != DEFAULT_INDICATOR_SYSTEM_ID or d["version"] not in (None, 1):
-            raise
-        system = IndicatorSystem.default()
-        return {"system_id": system.id, "version": 1, "title": system.title,
-                "dimensions": system.dimensions(), "effective_from": None, "note": None,
-                "defined_at": None, "versions": []}
+    return q.indicator_system_or_default(conn, d["system_id"], d["version"])
 
 
 @app.command("open_round", s.OpenRound, roles=INSPECTORS, scope="unit_id", status=201)
@@ -699,20 +604,16 @@ def open_round(uow, d):
     """研判轮次 for a period, over the department-level units under ``unit_id`` (or the
     units listed), under the indicator system version in force now."""
     if d["unit_id"]:
-        root = q.require_unit(uow.conn, d["unit_id"])
-        unit_ids = [u["unit_id"] for u in subtree_of(uow.conn, unit_directory, root["unit_id"])
-                    if u["unit_id"] != root["unit_id"] and u["level"] == "unit"]
+        root = uow.supervision.unit(d["unit_id"])
+        unit_ids = AssessmentRound.units_under(root["unit_id"],
+                                               uow.supervision.subtree(root["unit_id"]))
     else:
         unit_ids = d["unit_ids"]
-        for n, unit_id in enumerate(unit_ids):
-            if unit_of(uow.conn, unit_directory, unit_id) is None:
-                raise NotFound("单位「%s」不存在" % unit_id, {"unit_ids.%d" % n: ["没有这个单位"]})
-    system, created = _load_or_default(uow, IndicatorSystem, d["system_id"],
-                                       DEFAULT_INDICATOR_SYSTEM_ID, IndicatorSystem.default)
+        uow.supervision.require_listed(unit_ids)
+    system, created = _load_or_default(uow, IndicatorSystem, d["system_id"])
     round_id = new_id(d["round_id"])
-    if uow.exists(AssessmentRound, round_id):
-        raise Conflict("考核轮次「%s」已存在" % round_id, {"round_id": ["已被占用"]})
-    rnd = AssessmentRound.open(round_id, d["title"], d["period"], system, unit_ids, _today(uow))
+    rnd = AssessmentRound.open(round_id, d["title"], d["period"], system, unit_ids, _today(uow),
+                               taken=uow.exists(AssessmentRound, round_id))
     uow.save(*([system] if created else []), rnd)
     return {"round_id": round_id, "system_version": system.current, "units": len(unit_ids)}
 
@@ -730,7 +631,7 @@ def record_round_scores(uow, d):
 def collect_round_facts(uow, d):
     """Freeze what the platform knows for the round's period into the round."""
     rnd = uow.get(AssessmentRound, d["round_id"])
-    facts = q.round_facts(uow.conn, rnd.unit_ids, rnd.period, rnd.auto_indicators())
+    facts = uow.supervision.round_facts(rnd.unit_ids, rnd.period, rnd.auto_indicators())
     rnd.collect_facts(facts, _today(uow))
     uow.save(rnd)
     return {"round_id": rnd.id, "units": len(facts)}
@@ -747,8 +648,7 @@ def finalize_round(uow, d):
 
 @app.query("list_rounds", s.Empty)
 def list_rounds(conn, d, actor):
-    rows = conn.execute(select(rounds).order_by(rounds.c.opened_on.desc(), rounds.c.round_id))
-    return {"rounds": [dict(x._mapping) for x in rows]}
+    return q.list_rounds(conn)
 
 
 @app.query("round_ranking", s.RoundQuery, runtime=True)
@@ -773,13 +673,12 @@ def assessment_report(conn, d, actor, rt):
 def record_discipline(uow, d):
     """One instance of 四种形态 handling. Stays on this node; only counts leave it."""
     today = _today(uow)
-    q.require_unit(uow.conn, d["unit_id"])
+    uow.supervision.unit(d["unit_id"])
     record_id = new_id(d["record_id"])
-    if uow.exists(DisciplineRecord, record_id):
-        raise Conflict("记录「%s」已存在" % record_id, {"record_id": ["已被占用"]})
     rec = DisciplineRecord.record(record_id, d["unit_id"], d["form"], d["person_name"],
                                   d["person_id"], d["post"], d["measure"], d["summary"],
-                                  d["handled_on"].isoformat(), today, uow.actor.user_id)
+                                  d["handled_on"].isoformat(), today, uow.actor.user_id,
+                                  taken=uow.exists(DisciplineRecord, record_id))
     uow.save(rec)
     return {"record_id": record_id, "period": rec.period, "form": rec.form}
 
@@ -807,12 +706,6 @@ def discipline_counts_query(conn, d, actor):
 
 
 # -- publishing for 上下互比 ----------------------------------------------------------------------------------
-def _all_active_units(conn) -> list[dict]:
-    return [dict(x) for x in conn.execute(
-        select(unit_directory).where(unit_directory.c.active.is_(True))
-        .order_by(unit_directory.c.path)).mappings()]
-
-
 @app.command("publish_indicators", s.Empty, roles=(NODE_ADMIN,), phased=True)
 def publish_indicators(steps, d):
     """Run by the timer: per-unit and per-district figures of the running month and of
@@ -823,33 +716,30 @@ def publish_indicators(steps, d):
     read connection, then appended ``PUBLISH_BATCH`` records at a time, so no request
     waits for the sweep."""
     with steps.read() as conn:
+        reads = q.SupervisionReadPort(conn)
         today = _today_of(conn, steps.rt)
-        units, roots = _all_active_units(conn), q.district_roots(conn)
-        # a unit closed since leaves its provisional row behind: not a month left open
-        active = {u["unit_id"] for u in units} | {r["unit_id"] for r in roots}
-        open_months = {period for table in (published_units, published_districts)
-                       for unit_id, period in conn.execute(
-                           select(table.c.unit_id, table.c.period)
-                           .where(table.c.provisional.is_(True))) if unit_id in active}
+        units, roots = reads.active_units(), reads.district_roots()
+        open_months = reads.provisional_months({u["unit_id"] for u in units}
+                                               | {r["unit_id"] for r in roots})
         months = indicator_months(parse_date(today), open_months,
                                   steps.rt.settings.indicator_grace_days)
         todo = []  # (kind, record class, id, what its publish() takes)
         for period, provisional in months:
             last_day = period_bounds(period)[1].isoformat()
-            last_unit = _last_published(conn, published_units, period)
-            for unit_id, fig in q.unit_figures(conn, "/", units, last_day).items():
+            last_unit = reads.last_published(False, period)
+            for unit_id, fig in reads.unit_figures(units, last_day).items():
                 pub = q.published_unit_figures(fig)
                 if last_unit.get(unit_id) != (pub, provisional):
                     todo.append(("units", UnitIndicators, unit_id, (pub, today, period, provisional)))
-            last_district = _last_published(conn, published_districts, period)
+            last_district = reads.last_published(True, period)
             for root in roots:
-                fig = q.district_figures(conn, root, last_day)
+                fig = reads.district_figures(root, last_day)
                 pub = {k: fig[k] for k in DistrictIndicators.FIGURES}
                 if last_district.get(root["unit_id"]) != (pub, provisional):
                     todo.append(("districts", DistrictIndicators, root["unit_id"],
                                  (pub, today, period, provisional)))
-        counts = q.discipline_counts_by_period(conn)
-        published = {x.period for x in conn.execute(select(discipline_counts.c.period))}
+        counts = reads.discipline_counts()
+        published = reads.discipline_periods_published()
         for period in sorted(set(counts) | published):
             todo.append(("discipline_periods", DisciplineCounts, period,
                          (counts.get(period, {}), today)))
@@ -871,12 +761,6 @@ def publish_indicators(steps, d):
             "months": {p: "provisional" if prov else "final" for p, prov in months}}
 
 
-def _last_published(conn, table, period: str) -> dict:
-    """unit id -> (figures, provisional) last published for ``period``."""
-    return {x.unit_id: (x.figures, x.provisional)
-            for x in conn.execute(select(table).where(table.c.period == period))}
-
-
 @app.query("district_indicators", s.UnitRef, roles=READERS, scope="unit_id")
 def district_indicators(conn, d, actor):
     """The figures of a subtree as they would be published now (上下互比)."""
@@ -887,14 +771,7 @@ def district_indicators(conn, d, actor):
 @app.query("history", s.History, roles=INSPECTORS)
 def history(conn, d, actor):
     """Every event of one record, oldest first (who, when, what)."""
-    store = EventStore(conn.engine)
-    stream_id = "%s:%s" % (d["stream"], d["id"])
-    rows = store.read_stream_rows(conn, stream_id)
-    if not rows:
-        raise NotFound("no %s %s" % (d["stream"], d["id"]))
-    return {"stream_id": stream_id, "events": [
-        {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)}
-        for t, v, sv, p in rows]}
+    return q.stream_history(conn, d["stream"], d["id"])
 
 
 # -- reactions to other services' events (called by the nameko handlers in service.py) -------------------
@@ -922,31 +799,8 @@ def on_micro_power_published(uow, event) -> None:
     uow.save(watch)
 
 
-def _education_payload(p: dict) -> dict:
-    """Check the education service's payload before it is recorded here (its contract)."""
-    errors = {}
-    if not isinstance(p.get("unit_id"), str) or not p["unit_id"]:
-        errors["unit_id"] = ["a unit id"]
-    period = p.get("period")
-    if not (isinstance(period, str) and len(period) == 7 and period[4] == "-"
-            and period[:4].isdigit() and period[5:].isdigit() and 1 <= int(period[5:]) <= 12):
-        errors["period"] = ["YYYY-MM"]
-    if not isinstance(p.get("warning_education_held"), bool):
-        errors["warning_education_held"] = ["true or false"]
-    cov = p.get("checkin_coverage")
-    if isinstance(cov, bool) or not isinstance(cov, (int, float)) or not 0 <= cov <= 1:
-        errors["checkin_coverage"] = ["a share 0..1"]
-    talks = p.get("talks_on_time_rate")
-    if talks is not None and (isinstance(talks, bool) or not isinstance(talks, (int, float))
-                              or not 0 <= talks <= 1):
-        errors["talks_on_time_rate"] = ["a share 0..1, or null"]
-    if errors:
-        raise BadInput("收到的教育指标事件内容与约定的格式不符", errors)
-    return p
-
-
 def on_education_indicators(uow, event) -> None:
-    p = _education_payload(event.payload)
+    p = education_payload(event.payload)
     facts = (uow.get(EducationFacts, EducationFacts.fact_id(p["unit_id"], p["period"]))
              if uow.exists(EducationFacts, EducationFacts.fact_id(p["unit_id"], p["period"]))
              else EducationFacts.start(p["unit_id"], p["period"]))

@@ -28,7 +28,7 @@ from datetime import date, timedelta
 from typing import Annotated
 
 from shared.aggregate import Aggregate, IdStr, DateStr, DateTimeStr, MonthStr, NonEmptyStr, Count, OneOf
-from shared.errors import BadInput, RuleViolation
+from shared.errors import BadInput, Conflict, Forbidden, NotFound, RuleViolation
 # ESCALATION_LEVELS: the ladder's levels are configured in settings; named here too so the label
 # catalogue (which reads domain modules) has them for the 督办 records of tasks and rectifications
 from services.supervision.settings import CADENCE_MONTHS, ESCALATION_LEVELS, POST_FLAGS
@@ -180,6 +180,42 @@ def months_in(period: str) -> list[str]:
     return out
 
 
+# -- the unit facts a command decides with ------------------------------------------------
+# ``unit``: the unit directory's row (unit_id, path, level, active...), read by the service
+# layer (``uow.supervision.unit(id)``) and passed in.
+def require_active(unit: dict, field: str = "unit_id") -> dict:
+    """Nothing new is recorded for a unit no longer in use (停用, e.g. 撤并)."""
+    if not unit["active"]:
+        raise RuleViolation("单位「%s」已停用" % unit["unit_id"], {field: ["已停用"]})
+    return unit
+
+
+def require_not_future(day: str, today: str, field: str) -> None:
+    """What happened (a finding found, a screening done) did not happen after today."""
+    if day > today:
+        raise BadInput("%s 晚于今天" % field, {field: ["晚于今天（%s）" % today]})
+
+
+# levels that get a screening schedule: departments, secondary units and 基层站所 (the
+# report's cause #2 is supervision that stops at the department and never reaches them)
+SCREENED_LEVELS = ("unit",)
+
+
+class _BuiltIn:
+    """A definition with a built-in default (``default()``, id ``DEFAULT_ID``), recorded
+    with the first plan or round that uses it."""
+    DEFAULT_ID: str
+    WHAT: str  # what it is called in a 404
+
+    @classmethod
+    def default_for(cls, record_id: str):
+        """What a plan or round uses when ``record_id`` is not recorded: the built-in
+        default - any other id must have been defined."""
+        if record_id != cls.DEFAULT_ID:
+            raise NotFound("%s「%s」不存在" % (cls.WHAT, record_id))
+        return cls.default()
+
+
 # -- checklist ---------------------------------------------------------------------------
 def _check_criteria(criteria: list[dict]) -> None:
     codes = [c["code"] for c in criteria]
@@ -249,9 +285,10 @@ Rate = Annotated[float, {"minimum": 0, "maximum": 1}]
 Quarter = Annotated[str, {"pattern": "^\\d{4}-Q[1-4]$"}]
 
 
-class Checklist(Aggregate):
+class Checklist(_BuiltIn, Aggregate):
     """检查督导评分表. Each revision is a new version; old versions stay readable so an
     inspection planned under version 1 is scored under version 1."""
+    DEFAULT_ID, WHAT = DEFAULT_CHECKLIST_ID, "检查清单"
 
     class Defined(Aggregate.Event):
         """检查督导评分表 defined (version 1): its criteria as data."""
@@ -399,7 +436,10 @@ class Inspection(Aggregate):
 
     @classmethod
     def plan(cls, inspection_id, unit_id, title, planned_on, checklist: Checklist,
-             batch_id=None, inspectors=()):
+             batch_id=None, inspectors=(), *, taken: bool = False):
+        """``taken``: the inspection id is in use."""
+        if taken:
+            raise Conflict("检查「%s」已存在" % inspection_id, {"inspection_id": ["已被占用"]})
         i = cls(inspection_id)
         i.trigger(cls.Planned, inspection_id=inspection_id, unit_id=unit_id, title=title,
                   planned_on=planned_on, batch_id=batch_id, checklist_id=checklist.id,
@@ -434,7 +474,12 @@ class Inspection(Aggregate):
                          criterion=c["code"], score=s["score"], max_score=c["max_score"],
                          note=s.get("note") or "")
 
-    def note_finding(self, finding_id: str):
+    def note_finding(self, finding_id: str, unit_id: str | None = None):
+        """A finding recorded on site; ``unit_id``, the unit it was found in, must be the
+        one inspected (None: it is)."""
+        if unit_id is not None and unit_id != self.unit_id:
+            raise RuleViolation("检查「%s」属于单位「%s」" % (self.id, self.unit_id),
+                                {"inspection_id": ["检查的是另一个单位"]})
         self._require_open("记录问题")
         self.trigger(self.FindingNoted, inspection_id=self.id, unit_id=self.unit_id,
                      finding_id=finding_id)
@@ -494,7 +539,10 @@ class Finding(Aggregate):
 
     @classmethod
     def record(cls, finding_id, unit_id, source, description, severity, found_on,
-               inspection_id=None, source_ref=None, category=None):
+               inspection_id=None, source_ref=None, category=None, *, taken: bool = False):
+        """``taken``: the finding id is in use."""
+        if taken:
+            raise Conflict("问题「%s」已存在" % finding_id, {"finding_id": ["已被占用"]})
         if (source == "inspection") != (inspection_id is not None):
             raise BadInput("检查发现的问题必须注明所属检查，其他来源的问题不能注明",
                            {"inspection_id": ["来源为检查时必填，其他来源不得填写"]})
@@ -503,6 +551,14 @@ class Finding(Aggregate):
                   source_ref=source_ref, inspection_id=inspection_id, description=description,
                   severity=severity, category=category, found_on=found_on)
         return f
+
+
+def require_owner_within(unit: dict, owner: dict) -> None:
+    """A finding's rectification is owned by the unit it was found in or one below it
+    (their directory rows)."""
+    if not owner["path"].startswith(unit["path"]):
+        raise RuleViolation("整改责任单位必须是被查出问题的单位或其下级单位",
+                            {"owner_unit_id": ["不是「%s」或其下级单位" % unit["unit_id"]]})
 
 
 def days_overdue(deadline: str, status: str, submitted_on: str | None, today: str) -> int:
@@ -532,6 +588,42 @@ def district_office_of(path_units: list[dict]) -> str:
         if unit.get("level") == "district":
             return unit["unit_id"]
     return path_units[0]["unit_id"]
+
+
+def ladder_targets(owner_unit_id: str, path_units: list[dict],
+                   district_office_unit_id: str | None = None) -> dict:
+    """Whom each level of the escalation ladder reaches for a record owned by
+    ``owner_unit_id`` (``path_units``: the units on its path, root first, with their
+    ``level``): the owner unit, its head and 纪检委员, the district office (the one
+    configured, or ``district_office_of`` the path), the city."""
+    office = district_office_unit_id or district_office_of(path_units)
+    return {
+        "owner_unit": {"unit_id": owner_unit_id},
+        "unit_head": {"unit_id": owner_unit_id, "roles": ["unit_head", "discipline_member"]},
+        "district_office": {"unit_id": office},
+        "city": {"city": True},
+    }
+
+
+def inbox_scope(unit_id: str | None, unit_path: str | None, include_subtree: bool, *,
+                scoped: bool, scope_path: str | None, privileged: bool,
+                unit_admin: bool) -> tuple[str | None, str | None]:
+    """What the escalation inbox shows a reader: (path prefix or None for the whole node,
+    one unit exactly or None). ``unit_id`` / ``unit_path``: the unit asked for (None: none
+    asked; its path None: not in the directory); ``scoped`` / ``scope_path``: the reader
+    has a unit scope, and its path (None: not in the directory); ``privileged``: a
+    node-admin, inspector or viewer, who read the whole node; a unit-admin otherwise sees
+    only their subtree."""
+    subtree_only = unit_admin and not privileged
+    if scoped and not privileged and scope_path is None:
+        raise Forbidden("您的管理范围内没有单位")
+    if unit_id is None:
+        return (scope_path if subtree_only else None), None
+    if unit_path is None:
+        raise NotFound("单位「%s」不存在" % unit_id, {"unit_id": ["不存在"]})
+    if subtree_only and not unit_path.startswith(scope_path or "\x00"):
+        raise Forbidden("单位「%s」不在您的管理范围内" % unit_id)
+    return (unit_path, None) if include_subtree else (None, unit_id)
 
 
 def rung_audience(level: str, target: dict) -> str:
@@ -958,7 +1050,14 @@ class RiskPoint(Aggregate):
     @classmethod
     def identify(cls, risk_point_id, unit_id, description, category, post=None,
                  micro_power_list_id=None, micro_power_steps=(), post_flags=(),
-                 identified_on=None):
+                 identified_on=None, *, taken: bool = False):
+        """``taken``: the risk point id is in use."""
+        if micro_power_list_id and not micro_power_list_id.startswith(unit_id + "/"):
+            # the units service names a 微权力清单 "<unit id>/<post>"
+            raise BadInput("不是本单位的微权力清单",
+                           {"micro_power_list_id": ["必须是「%s/岗位」的形式" % unit_id]})
+        if taken:
+            raise Conflict("风险点「%s」已存在" % risk_point_id, {"risk_point_id": ["已被占用"]})
         flags = sorted(set(post_flags))
         bad = [f for f in flags if f not in POST_FLAGS]
         if bad:
@@ -1116,7 +1215,10 @@ class ScreeningSchedule(Aggregate):
             s.flagged_through = self.due_period
 
     @classmethod
-    def establish(cls, unit_id: str, cadence: str, today: str):
+    def establish(cls, unit_id: str, cadence: str, today: str, *, taken: bool = False):
+        """``taken``: the unit has a schedule already."""
+        if taken:
+            raise Conflict("单位「%s」已有排查计划" % unit_id)
         period = period_of(parse_date(today), cadence)
         s = cls(unit_id)
         s.trigger(cls.Established, unit_id=unit_id, cadence=cadence, due_period=period,
@@ -1239,9 +1341,10 @@ def indicators_of(dimensions: list[dict]) -> dict[str, dict]:
     return {i["code"]: i for d in dimensions for i in d["indicators"]}
 
 
-class IndicatorSystem(Aggregate):
+class IndicatorSystem(_BuiltIn, Aggregate):
     """政治生态研判指标体系, versioned: a round records the version (and its weights) it was
     opened under, so revising the system never rescores the past."""
+    DEFAULT_ID, WHAT = DEFAULT_INDICATOR_SYSTEM_ID, "指标体系"
 
     class Defined(Aggregate.Event):
         """政治生态研判指标体系 version 1: dimensions, indicators, weights."""
@@ -1441,7 +1544,11 @@ class AssessmentRound(Aggregate):
             r.status = "finalized"
 
     @classmethod
-    def open(cls, round_id, title, period, system: IndicatorSystem, unit_ids, opened_on):
+    def open(cls, round_id, title, period, system: IndicatorSystem, unit_ids, opened_on, *,
+             taken: bool = False):
+        """``taken``: the round id is in use."""
+        if taken:
+            raise Conflict("考核轮次「%s」已存在" % round_id, {"round_id": ["已被占用"]})
         if not unit_ids:
             raise RuleViolation("考核轮次至少要有一个被考核单位")
         r = cls(round_id)
@@ -1449,6 +1556,12 @@ class AssessmentRound(Aggregate):
                   system_id=system.id, system_version=system.current,
                   dimensions=system.dimensions(), unit_ids=sorted(unit_ids), opened_on=opened_on)
         return r
+
+    @staticmethod
+    def units_under(root_id: str, subtree: list[dict]) -> list[str]:
+        """The units a round opened for a subtree assesses: the department-level ones
+        below its root (``subtree``: the active units, root included)."""
+        return [u["unit_id"] for u in subtree if u["unit_id"] != root_id and u["level"] == "unit"]
 
     def _require_open(self):
         if self.status != "open":
@@ -1514,6 +1627,30 @@ def education_compliance(held: bool, coverage: float, talks: float | None) -> fl
     if talks is not None:
         parts.append((0.3, talks))
     return round(100.0 * sum(w * v for w, v in parts) / sum(w for w, _ in parts), 2)
+
+
+def education_payload(p: dict) -> dict:
+    """The education service's ``EducationIndicators.Published`` payload, checked
+    against its contract before it is recorded here (a wrong one: BadInput, nothing kept)."""
+    errors = {}
+    if not isinstance(p.get("unit_id"), str) or not p["unit_id"]:
+        errors["unit_id"] = ["a unit id"]
+    period = p.get("period")
+    if not (isinstance(period, str) and len(period) == 7 and period[4] == "-"
+            and period[:4].isdigit() and period[5:].isdigit() and 1 <= int(period[5:]) <= 12):
+        errors["period"] = ["YYYY-MM"]
+    if not isinstance(p.get("warning_education_held"), bool):
+        errors["warning_education_held"] = ["true or false"]
+    cov = p.get("checkin_coverage")
+    if isinstance(cov, bool) or not isinstance(cov, (int, float)) or not 0 <= cov <= 1:
+        errors["checkin_coverage"] = ["a share 0..1"]
+    talks = p.get("talks_on_time_rate")
+    if talks is not None and (isinstance(talks, bool) or not isinstance(talks, (int, float))
+                              or not 0 <= talks <= 1):
+        errors["talks_on_time_rate"] = ["a share 0..1, or null"]
+    if errors:
+        raise BadInput("收到的教育指标事件内容与约定的格式不符", errors)
+    return p
 
 
 class EducationFacts(Aggregate):
@@ -1601,7 +1738,10 @@ class DisciplineRecord(Aggregate):
 
     @classmethod
     def record(cls, record_id, unit_id, form, person_name, person_id, post, measure, summary,
-               handled_on, today, by):
+               handled_on, today, by, *, taken: bool = False):
+        """``taken``: the record id is in use."""
+        if taken:
+            raise Conflict("记录「%s」已存在" % record_id, {"record_id": ["已被占用"]})
         if form not in DISCIPLINE_FORMS:
             raise BadInput("未知的处理形式", {"form": ["1, 2, 3 or 4"]})
         if handled_on > today:

@@ -4,8 +4,15 @@ The same functions answer a live query, a dashboard and an "as of" view (run aga
 the in-memory database ``build_as_of`` returns), and they compute the figures the
 service publishes for 上下互比 - so a number on the district's dashboard, in a round's
 facts and in the city's comparison is always computed one way.
+
+``SupervisionReadPort`` (at the end) is the narrow view a command of ``application.py``
+gets as ``uow.supervision`` (``app.read_port``): a unit, the path above it, a record as
+the command answers it, what the sweeps go through - the facts the domain's rules take as
+arguments - so a handler loads, decides, saves and answers without naming a table.
 """
 from __future__ import annotations
+
+import json
 
 from sqlalchemy import and_, case, func, select
 
@@ -31,6 +38,11 @@ from shared.fields import cursor_after
 from shared.projections import startswith
 from shared.unittree import require_unit as shared_require_unit
 from shared.unittree import subtree_of, unit_directory
+# for application.py's reads (the end of this module)
+from services.supervision.domain import Checklist, IndicatorSystem
+from services.supervision.projections import discipline_counts, published_districts, published_units
+from shared.store import EventStore
+from shared.unittree import path_of, unit_of
 
 ud = unit_directory
 r = rectifications
@@ -1234,3 +1246,195 @@ def list_public_reports(conn, unit_id: str, status: str | None) -> list[dict]:
 def report_unit(conn, report_id: str) -> str | None:
     return conn.execute(select(public_reports.c.unit_id)
                         .where(public_reports.c.report_id == report_id)).scalar()
+
+
+# -- application.py's reads: the records' owners, the sweeps, and its read port -------------------
+OWNED = {  # the field naming a record -> (its table, what it is called in a 404)
+    "inspection_id": (inspections, "检查"),
+    "rect_id": (rectifications, "整改"),
+    "risk_point_id": (risk_points, "风险点"),
+    "record_id": (discipline_records, "执纪记录"),
+}
+
+
+def owner_unit(conn, key: str, record_id: str) -> str:
+    """The unit that owns the record ``key`` names (a command's scope), or 404."""
+    table, what = OWNED[key]
+    unit_id = conn.execute(select(table.c.unit_id).where(table.c[key] == record_id)).scalar()
+    if unit_id is None:
+        raise NotFound("%s「%s」不存在" % (what, record_id), {key: ["不存在"]})
+    return unit_id
+
+
+def unit_path(conn, unit_id: str) -> str | None:
+    return path_of(conn, ud, unit_id)
+
+
+def path_units(conn, unit_id: str) -> list[dict]:
+    """The units on the path to ``unit_id``, root first, each with its ``level`` (None for
+    one the directory does not hold; a unit not in the directory is a path of its own)."""
+    ids = (unit_path(conn, unit_id) or "/%s/" % unit_id).strip("/").split("/")
+    levels = dict(conn.execute(select(ud.c.unit_id, ud.c.level).where(ud.c.unit_id.in_(ids))).all())
+    return [{"unit_id": u, "level": levels.get(u)} for u in ids]
+
+
+def active_units(conn) -> list[dict]:
+    """Every active unit of the node, in path order."""
+    return [dict(x) for x in conn.execute(
+        select(ud).where(ud.c.active.is_(True)).order_by(ud.c.path)).mappings()]
+
+
+def _or_default(read, cls, record_id: str, version: int | None, view):
+    """``read()``; the built-in default of ``cls``, not recorded yet, reads as ``view`` of
+    what the first plan or round will record (its version 1)."""
+    try:
+        return read()
+    except NotFound:
+        if record_id != cls.DEFAULT_ID or version not in (None, 1):
+            raise
+        return view(cls.default())
+
+
+def checklist_or_default(conn, checklist_id: str, version: int | None) -> dict:
+    return _or_default(lambda: checklist(conn, checklist_id, version), Checklist, checklist_id,
+                       version, lambda c: {
+                           "checklist_id": c.id, "version": 1, "title": c.title,
+                           "criteria": c.criteria(), "note": None, "defined_at": None,
+                           "versions": []})
+
+
+def indicator_system_or_default(conn, system_id: str, version: int | None) -> dict:
+    return _or_default(lambda: indicator_system(conn, system_id, version), IndicatorSystem,
+                       system_id, version, lambda s: {
+                           "system_id": s.id, "version": 1, "title": s.title,
+                           "dimensions": s.dimensions(), "effective_from": None, "note": None,
+                           "defined_at": None, "versions": []})
+
+
+def list_rounds(conn) -> dict:
+    rows = conn.execute(select(rounds).order_by(rounds.c.opened_on.desc(), rounds.c.round_id))
+    return {"rounds": [dict(x._mapping) for x in rows]}
+
+
+def stream_history(conn, stream: str, record_id: str) -> dict:
+    """Every event of one record's stream, oldest first (404: no such stream)."""
+    stream_id = "%s:%s" % (stream, record_id)
+    rows = EventStore(conn.engine).read_stream_rows(conn, stream_id)
+    if not rows:
+        raise NotFound("no %s %s" % (stream, record_id))
+    return {"stream_id": stream_id, "events": [
+        {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)}
+        for t, v, sv, p in rows]}
+
+
+class SupervisionReadPort:
+    """``uow.supervision``: the read models as application.py's commands need them to
+    decide, inside their unit of work (so it reads what the command has just written, under
+    the same lock); a phased command's read step builds one on its read connection. The
+    rules themselves are the domain's: this only answers what is there."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    # -- the unit directory
+    def unit(self, unit_id: str) -> dict:
+        """The unit's row (its ``active``, ``path``, ``level``...), or 404."""
+        return require_unit(self.conn, unit_id)
+
+    def require_listed(self, unit_ids: list[str], field: str = "unit_ids") -> None:
+        """Every unit of a list is in the directory, or 404 naming the first missing one."""
+        for n, unit_id in enumerate(unit_ids):
+            if unit_of(self.conn, ud, unit_id) is None:
+                raise NotFound("单位「%s」不存在" % unit_id, {"%s.%d" % (field, n): ["没有这个单位"]})
+
+    def subtree(self, unit_id: str) -> list[dict]:
+        """The active units under ``unit_id``, itself first, in path order."""
+        return subtree_of(self.conn, ud, unit_id)
+
+    def path_units(self, unit_id: str) -> list[dict]:
+        return path_units(self.conn, unit_id)
+
+    def active_units(self) -> list[dict]:
+        return active_units(self.conn)
+
+    def district_roots(self) -> list[dict]:
+        return district_roots(self.conn)
+
+    # -- the records, as the commands answer them
+    def inspection(self, inspection_id: str) -> dict:
+        return inspection(self.conn, inspection_id)
+
+    def rectification(self, rect_id: str, today: str) -> dict:
+        return rectification(self.conn, rect_id, today)
+
+    def risk_point(self, risk_point_id: str) -> dict:
+        return risk_point(self.conn, risk_point_id)
+
+    def referral_case(self, rect_id: str) -> dict | None:
+        """What the city rung sends up about a rectification (``Rectification.ReferredToCity``):
+        the finding as recorded here, and the unit's name."""
+        row = self.conn.execute(
+            select(r.c.description, r.c.severity, r.c.source, r.c.category, r.c.requirement,
+                   r.c.found_on, ud.c.name.label("unit_name"))
+            .select_from(r.outerjoin(ud, ud.c.unit_id == r.c.unit_id))
+            .where(r.c.rect_id == rect_id)).mappings().first()
+        return dict(row) if row else None
+
+    def round_facts(self, unit_ids: list[str], period: str, sources: dict[str, str]) -> dict:
+        return round_facts(self.conn, unit_ids, period, sources)
+
+    # -- what the sweeps (detect_overdue, publish_indicators) go through
+    def overdue_rectifications(self, today: str) -> list:
+        """Open rectifications past their deadline (``rect_id``, ``unit_id``, ``deadline``,
+        ``overdue``, ``escalation_step``), by id."""
+        return self.conn.execute(
+            select(r.c.rect_id, r.c.unit_id, r.c.deadline, r.c.overdue, r.c.escalation_step)
+            .where(r.c.status == "open", r.c.deadline < today).order_by(r.c.rect_id)).all()
+
+    def screenings_due(self, today: str) -> list[str]:
+        """Units whose screening is past its flag date; a deactivated unit (撤并) has
+        nothing left to screen."""
+        return [u for (u,) in self.conn.execute(
+            select(screening.c.unit_id)
+            .select_from(screening.join(ud, ud.c.unit_id == screening.c.unit_id))
+            .where(screening.c.flag_after < today, ud.c.active.is_(True))
+            .order_by(screening.c.unit_id)).all()]
+
+    def reviews_overdue(self, today: str) -> list[str]:
+        """Risk points with a control past its review date not flagged yet (a retired
+        point has none left to review)."""
+        return [p for (p,) in self.conn.execute(
+            select(risk_controls.c.risk_point_id).distinct()
+            .select_from(risk_controls.join(
+                risk_points, risk_points.c.risk_point_id == risk_controls.c.risk_point_id))
+            .where(risk_controls.c.review_overdue.is_(False), risk_controls.c.review_date < today,
+                   risk_points.c.status == "active")
+            .order_by(risk_controls.c.risk_point_id)).all()]
+
+    def provisional_months(self, unit_ids: set[str]) -> set[str]:
+        """The months still published as provisional for any of ``unit_ids`` (a unit
+        closed since leaves its provisional row behind: not a month left open)."""
+        return {period for table in (published_units, published_districts)
+                for unit_id, period in self.conn.execute(
+                    select(table.c.unit_id, table.c.period).where(table.c.provisional.is_(True)))
+                if unit_id in unit_ids}
+
+    def last_published(self, districts: bool, period: str) -> dict:
+        """unit id -> (figures, provisional) last published for ``period`` (per unit, or
+        per district)."""
+        table = published_districts if districts else published_units
+        return {x.unit_id: (x.figures, x.provisional)
+                for x in self.conn.execute(select(table).where(table.c.period == period))}
+
+    def unit_figures(self, units: list[dict], found_to: str) -> dict[str, dict]:
+        return unit_figures(self.conn, "/", units, found_to)
+
+    def district_figures(self, root: dict, found_to: str) -> dict:
+        return district_figures(self.conn, root, found_to)
+
+    def discipline_counts(self) -> dict[str, dict]:
+        return discipline_counts_by_period(self.conn)
+
+    def discipline_periods_published(self) -> set[str]:
+        return {x.period for x in self.conn.execute(select(discipline_counts.c.period))}
+# -- end of application.py's reads --

@@ -522,3 +522,160 @@ def test_settings_from_json_text():
     assert s.screening_cadence == "monthly"
     assert (s.indicator_grace_days, Settings.from_config(
         {"SUPERVISION_INDICATOR_GRACE_DAYS": "0"}).indicator_grace_days) == (5, 0)
+
+
+# -- the service layer's rules, decided here from the facts it reads (issue 12 §1) -------------------
+from services.supervision.domain import (  # noqa: E402
+    education_payload, inbox_scope, ladder_targets, require_active,
+    require_not_future, require_owner_within,
+)
+from shared.errors import Conflict, Forbidden, NotFound  # noqa: E402
+
+
+def unit_row(unit_id, path, active=True, level="unit"):
+    return {"unit_id": unit_id, "path": path, "active": active, "level": level}
+
+
+def refused(cls, fn, *args, **kwargs):
+    """The error ``fn`` raises, which must be exactly ``cls`` (a RuleViolation is a Conflict)."""
+    with pytest.raises(cls) as err:
+        fn(*args, **kwargs)
+    assert type(err.value) is cls
+    return err.value
+
+
+def test_nothing_new_is_recorded_for_a_deactivated_unit():
+    row = unit_row("u1", "/d/u1/")
+    assert require_active(row) is row
+    err = refused(RuleViolation, require_active, dict(row, active=False), "owner_unit_id")
+    assert (err.message, err.fields, err.status) == ("单位「u1」已停用", {"owner_unit_id": ["已停用"]}, 409)
+
+
+def test_a_day_after_today_is_refused():
+    require_not_future("2024-03-01", "2024-03-01", "found_on")
+    err = refused(BadInput, require_not_future, "2024-03-02", "2024-03-01", "screened_on")
+    assert (err.message, err.fields, err.status) == (
+        "screened_on 晚于今天", {"screened_on": ["晚于今天（2024-03-01）"]}, 400)
+
+
+def test_a_rectification_is_owned_by_the_unit_of_the_finding_or_one_below():
+    unit = unit_row("u1", "/d/u1/")
+    require_owner_within(unit, unit)
+    require_owner_within(unit, unit_row("s1", "/d/u1/s1/"))
+    err = refused(RuleViolation, require_owner_within, unit, unit_row("u2", "/d/u2/"))
+    assert err.message == "整改责任单位必须是被查出问题的单位或其下级单位"
+    assert err.fields == {"owner_unit_id": ["不是「u1」或其下级单位"]}
+
+
+def test_only_the_default_checklist_and_indicator_system_exist_before_they_are_defined():
+    assert Checklist.default_for("default").current == 1
+    assert IndicatorSystem.default_for("political-ecology").current == 1
+    err = refused(NotFound, Checklist.default_for, "mine")
+    assert (err.message, err.status) == ("检查清单「mine」不存在", 404)
+    assert refused(NotFound, IndicatorSystem.default_for, "mine").message == "指标体系「mine」不存在"
+
+
+def test_taken_ids_are_refused_before_any_other_rule():
+    checklist = Checklist.default()
+    err = refused(Conflict, Inspection.plan, "i1", "u1", "检查", "2024-03-05", checklist, taken=True)
+    assert (err.message, err.fields) == ("检查「i1」已存在", {"inspection_id": ["已被占用"]})
+    # an inspection-sourced finding without its inspection would be BadInput: taken comes first
+    err = refused(Conflict, Finding.record, "f1", "u1", "inspection", "x", "general", "2024-03-01",
+                  taken=True)
+    assert (err.message, err.fields) == ("问题「f1」已存在", {"finding_id": ["已被占用"]})
+    err = refused(Conflict, RiskPoint.identify, "r1", "u1", "x", "procedure",
+                  micro_power_steps=["受理"], taken=True)
+    assert (err.message, err.fields) == ("风险点「r1」已存在", {"risk_point_id": ["已被占用"]})
+    err = refused(Conflict, ScreeningSchedule.establish, "u1", "quarterly", "2024-02-10", taken=True)
+    assert (err.message, err.fields) == ("单位「u1」已有排查计划", {})
+    system = IndicatorSystem.default()
+    err = refused(Conflict, AssessmentRound.open, "r1", "研判", "2024-Q1", system, [], "2024-04-01",
+                  taken=True)
+    assert (err.message, err.fields) == ("考核轮次「r1」已存在", {"round_id": ["已被占用"]})
+    err = refused(Conflict, DisciplineRecord.record, "d1", "u1", 5, "x", None, None, "x", "x",
+                  "2024-05-02", "2024-05-01", "insp-1", taken=True)
+    assert (err.message, err.fields) == ("记录「d1」已存在", {"record_id": ["已被占用"]})
+    # and with the id free each is made as before
+    assert Inspection.plan("i1", "u1", "检查", "2024-03-05", checklist).status == "planned"
+    assert ScreeningSchedule.establish("u1", "quarterly", "2024-02-10").cadence == "quarterly"
+
+
+def test_an_inspection_notes_only_findings_of_the_unit_it_inspected():
+    insp = planned()
+    err = refused(RuleViolation, insp.note_finding, "f1", "u2")
+    assert (err.message, err.fields) == ("检查「i1」属于单位「u1」", {"inspection_id": ["检查的是另一个单位"]})
+    assert insp.pending_events[-1].event_type == "Inspection.Planned"  # nothing noted
+    insp.note_finding("f1", "u1")
+    assert insp.findings == ["f1"]
+
+
+def test_a_risk_point_names_only_its_own_units_micro_power_list():
+    err = refused(BadInput, RiskPoint.identify, "r1", "u1", "x", "procedure",
+                  micro_power_list_id="u2/窗口岗", taken=True)  # checked before the id
+    assert (err.message, err.fields) == ("不是本单位的微权力清单",
+                                         {"micro_power_list_id": ["必须是「u1/岗位」的形式"]})
+    p = RiskPoint.identify("r1", "u1", "x", "procedure", micro_power_list_id="u1/窗口岗",
+                           micro_power_steps=["受理"])
+    assert p.pending_events[0].micro_power_list_id == "u1/窗口岗"
+
+
+def test_a_round_for_a_subtree_assesses_its_department_level_units():
+    subtree = [unit_row("d", "/d/", level="district"), unit_row("u1", "/d/u1/"),
+               unit_row("s1", "/d/u1/s1/", level="section"), unit_row("u2", "/d/u2/")]
+    assert AssessmentRound.units_under("d", subtree) == ["u1", "u2"]
+    assert AssessmentRound.units_under("u1", subtree[1:3]) == []
+
+
+def test_the_ladder_reaches_the_owner_its_head_the_district_office_and_the_city():
+    path = [{"unit_id": "city", "level": "city"}, {"unit_id": "gw", "level": "district"},
+            {"unit_id": "u1", "level": "unit"}]
+    assert ladder_targets("u1", path) == {
+        "owner_unit": {"unit_id": "u1"},
+        "unit_head": {"unit_id": "u1", "roles": ["unit_head", "discipline_member"]},
+        "district_office": {"unit_id": "gw"}, "city": {"city": True}}
+    assert ladder_targets("u1", path, "office")["district_office"] == {"unit_id": "office"}
+
+
+def inbox(unit_id=None, unit_path=None, include_subtree=True, scope_path=None, scoped=False,
+          privileged=False, unit_admin=False):
+    return inbox_scope(unit_id, unit_path, include_subtree, scoped=scoped, scope_path=scope_path,
+                       privileged=privileged, unit_admin=unit_admin)
+
+
+def test_the_escalation_inbox_shows_a_unit_admin_their_subtree_and_the_others_the_node():
+    admin = dict(scoped=True, scope_path="/d/u1/", unit_admin=True)
+    assert inbox(**admin) == ("/d/u1/", None)
+    assert inbox(privileged=True) == (None, None)
+    assert inbox(privileged=True, unit_admin=True, scoped=True, scope_path="/d/u1/") == (None, None)
+    assert inbox("s1", "/d/u1/s1/", **admin) == ("/d/u1/s1/", None)
+    assert inbox("s1", "/d/u1/s1/", include_subtree=False, **admin) == (None, "s1")
+    assert inbox("u2", "/d/u2/", privileged=True) == ("/d/u2/", None)
+    err = refused(Forbidden, inbox, "u2", "/d/u2/", **admin)
+    assert (err.message, err.status) == ("单位「u2」不在您的管理范围内", 403)
+    err = refused(NotFound, inbox, "zz", None, **admin)
+    assert (err.message, err.fields) == ("单位「zz」不存在", {"unit_id": ["不存在"]})
+    # a scope unit the directory does not hold: nothing to show, before anything else
+    err = refused(Forbidden, inbox, "zz", None, scoped=True, scope_path=None, unit_admin=True)
+    assert err.message == "您的管理范围内没有单位"
+    assert inbox(scoped=True, scope_path=None, privileged=True) == (None, None)
+
+
+def education_event(**changes):
+    return dict({"unit_id": "u1", "period": "2024-03", "warning_education_held": True,
+                 "checkin_coverage": 0.5, "talks_on_time_rate": None}, **changes)
+
+
+def test_the_education_services_indicators_are_checked_against_their_contract():
+    good = education_event()
+    assert education_payload(good) is good
+    assert education_payload(education_event(checkin_coverage=1, talks_on_time_rate=0.25))
+    err = refused(BadInput, education_payload, education_event(
+        unit_id="", period="2024-13", warning_education_held=1, checkin_coverage=True,
+        talks_on_time_rate=1.5))
+    assert err.message == "收到的教育指标事件内容与约定的格式不符"
+    assert err.fields == {"unit_id": ["a unit id"], "period": ["YYYY-MM"],
+                          "warning_education_held": ["true or false"],
+                          "checkin_coverage": ["a share 0..1"],
+                          "talks_on_time_rate": ["a share 0..1, or null"]}
+    assert refused(BadInput, education_payload, {}).fields.keys() == {
+        "unit_id", "period", "warning_education_held", "checkin_coverage"}
