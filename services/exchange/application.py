@@ -107,7 +107,7 @@ def sub_sharing(uow, row: dict) -> tuple[str, list[str]]:
     return sub_audience(row, f.node_id, f.city_id)
 
 
-# oversight.py and education_link.py read on their connection still
+# oversight.py reads on its connection still
 def unit_name(conn, unit_id: str | None, field: str = "unit_id") -> str | None:
     return own_unit_name(q.unit_row(conn, unit_id), unit_id, field)
 

@@ -950,6 +950,28 @@ class JointActivity(Record):
         a.trigger(cls.Planned, **data)
         return a
 
+    @classmethod
+    def for_session(cls, aid: str, session: dict, this_node: str, trusted: set[str],
+                    organiser: dict | None) -> "JointActivity | None":
+        """上下联学: a session this node's education service shares with other nodes
+        (``StudySession.SharedWithNodes``) as this node's activity, shared ``named`` with
+        the nodes this one trusts (``trusted``: those of the session's nodes in the
+        registry; the others are left out) - None when none is left. Its theme is the
+        session's kind, its unit the organiser (``organiser``: the unit's row here); it
+        starts and ends at the session's time."""
+        nodes = sorted((set(session["nodes"]) & trusted) - {this_node})
+        if not nodes:
+            return None
+        activity = cls.plan(aid, {
+            "unit_id": session["organiser_unit_id"],
+            "unit_name": own_unit_name(organiser, session["organiser_unit_id"]),
+            "title": session["title"], "theme": session["theme"],
+            "description": "%s（%s，由%s组织）" % (session["title"], session["theme"], this_node),
+            "starts_at": session["scheduled_at"], "ends_at": session["scheduled_at"],
+            "location": "见活动通知", "invited_nodes": nodes})
+        activity.share("named", nodes)
+        return activity
+
     def check_audience(self, sharing: str, this_node: str, city_id: str | None) -> None:
         """The invited nodes must see the activity: shared with everyone or named (the
         invited are added to the recipients, ``share``), or up to the city when only the
@@ -1129,6 +1151,26 @@ class Attendance(SubRecord):
 
         def apply(self, a):
             a.attendees = self.attendees
+
+    @staticmethod
+    def takes_participation(activity: dict | None) -> bool:
+        """A unit's participation the education service recorded counts for this node's
+        attendance at a joint activity this node can see and that is not cancelled
+        (``activity``: the row of the session's record here, None if there is none)."""
+        return activity is not None and activity["kind"] == "activity" and \
+            bool(activity["published"]) and activity["status"] != "cancelled"
+
+    @staticmethod
+    def units_with(units: list[dict], unit_id: str, attended: bool, unit_name: str | None,
+                   headcount: int) -> list[dict]:
+        """This node's units at the activity once a unit attended (with its headcount) or
+        no longer did, in unit order (``units``: as recorded so far)."""
+        by_unit = {u["unit_id"]: dict(u) for u in units}
+        if attended:
+            by_unit[unit_id] = {"unit_id": unit_id, "unit_name": unit_name, "attendees": int(headcount)}
+        else:
+            by_unit.pop(unit_id, None)
+        return [by_unit[u] for u in sorted(by_unit)]
 
     @staticmethod
     def check(activity: dict) -> None:

@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import logging
 
-from services.exchange.application import fed, save_and_share, sub_sharing, unit_name
+from services.exchange.application import app, fed, save_and_share, sub_sharing, unit_named
 from services.exchange.domain import Attendance, JointActivity, derived_id, record_id
-from services.exchange.queries import record_row, sub_row
-from shared.store import events
-from sqlalchemy import select
 
 log = logging.getLogger(__name__)
 
@@ -33,45 +30,37 @@ def share_education_session(uow, event) -> str | None:
     aid = record_id(f.node_id, p["slug"])
     if uow.exists(JointActivity, aid):
         return None  # a repeat
-    nodes = sorted(n for n in set(p["nodes"]) - {f.node_id} if f.registry.get(n) is not None)
-    dropped = sorted(set(p["nodes"]) - set(nodes) - {f.node_id})
+    trusted = {n for n in p["nodes"] if f.registry.get(n) is not None}
+    dropped = sorted(set(p["nodes"]) - trusted - {f.node_id})
     if dropped:
         log.warning("exchange: session %s shared with nodes this node does not trust (%s): left out",
                     p["session_id"], ", ".join(dropped))
-    if not nodes:
+    activity = JointActivity.for_session(aid, p, f.node_id, trusted,
+                                         app.bind_ports(uow).exchange.unit(p["organiser_unit_id"]))
+    if activity is None:
         return None
-    content = {"unit_id": p["organiser_unit_id"], "unit_name": unit_name(uow.conn, p["organiser_unit_id"]),
-               "title": p["title"], "theme": p["theme"],
-               "description": "%s（%s，由%s组织）" % (p["title"], p["theme"], f.node_id),
-               "starts_at": p["scheduled_at"], "ends_at": p["scheduled_at"], "location": "见活动通知",
-               "invited_nodes": nodes}
-    activity = JointActivity.plan(aid, content)
-    activity.share("named", nodes)
     save_and_share(uow, activity)
     return aid
 
 
 def attendance_from_education(uow, event) -> str | None:
     p = event.payload
+    ex = app.bind_ports(uow).exchange
     cause = (event.metadata or {}).get("causation_id")
-    if cause and uow.conn.execute(select(events.c.position).where(events.c.event_id == cause)).first():
+    if cause and ex.event_recorded(cause):
         return None  # education following this node's attendance recorded here: nothing new
     aid = p.get("session_key") or ""
-    row = record_row(uow.conn, aid)
-    if row is None or row["kind"] != "activity" or not row["published"] or row["status"] == "cancelled":
+    row = ex.record(aid)
+    if not Attendance.takes_participation(row):
         return None  # not a joint activity this node can see
     attended = True if event.event_type.endswith(".Attended") else bool(p["attended"])
     f = fed(uow)
     att_id = derived_id(f.node_id, "attendance", aid)
-    existing = sub_row(uow.conn, att_id)
+    existing = ex.sub(att_id)
     units = existing["content"].get("units", []) if existing else []
-    by_unit = {u["unit_id"]: dict(u) for u in units}
-    if attended:
-        by_unit[p["unit_id"]] = {"unit_id": p["unit_id"], "unit_name": unit_name(uow.conn, p["unit_id"]),
-                                 "attendees": int(p["headcount"])}
-    else:
-        by_unit.pop(p["unit_id"], None)
-    new_units = [by_unit[u] for u in sorted(by_unit)]
+    new_units = Attendance.units_with(units, p["unit_id"], attended,
+                                      unit_named(uow, p["unit_id"]) if attended else None,
+                                      p["headcount"] if attended else 0)
     if existing is not None and sorted(units, key=lambda u: u["unit_id"]) == new_units:
         return None  # already so (entered in the exchange itself)
     note = "由教育服务的参加登记汇总"

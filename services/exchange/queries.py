@@ -443,4 +443,10 @@ class ExchangeReadPort:
 
     def published_figures(self, node_id: str, unit_id: str, period: str) -> dict:
         return published_figures(self.conn, node_id, unit_id, period)
+
+    def event_recorded(self, event_id: str) -> bool:
+        """Whether this node's log holds the event (e.g. what another service's event was
+        caused by)."""
+        return self.conn.execute(select(events.c.position).where(events.c.event_id == event_id)).first() \
+            is not None
 # -- end of the port the commands decide with --

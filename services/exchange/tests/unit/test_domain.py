@@ -271,3 +271,40 @@ def test_a_report_takes_the_period_the_unit_and_the_numbers_only():
                     {"period": 202605, "x": 1}):
         assert d.figures_taken("unit", payload) is None
     assert d.indicator_figures({"x": math.inf, "y": True, "period": "2026-05"}) == {"y": 1}
+
+
+# -- with this node's education service (education_link.py) -----------------------------------
+SESSION = {"session_id": "s1", "slug": "sx-1", "organiser_unit_id": "c-gw", "title": "上下联学",
+           "theme": "警示教育", "scheduled_at": "2026-03-01T02:00:00Z",
+           "nodes": [CITY, "district-a", "district-x"]}
+
+
+def test_a_session_shared_with_nodes_is_an_activity_named_to_the_trusted_ones():
+    a = d.JointActivity.for_session("city/sx-1", SESSION, CITY, {CITY, "district-a"},
+                                    {"name": "市直机关工委", "active": True})
+    assert (a.sharing, a.recipients, a.invited_nodes) == ("named", ["district-a"], ["district-a"])
+    assert (a.unit_name, a.theme, a.starts_at, a.ends_at, a.status) == (
+        "市直机关工委", "警示教育", "2026-03-01T02:00:00Z", "2026-03-01T02:00:00Z", "announced")
+    assert a.description == "上下联学（警示教育，由city组织）"
+    # no trusted node left: nothing, and the organiser unit is not asked for
+    assert d.JointActivity.for_session("city/sx-1", SESSION, CITY, {CITY}, None) is None
+    with pytest.raises(NotFound):
+        d.JointActivity.for_session("city/sx-1", SESSION, CITY, {"district-a"}, None)
+
+
+def test_a_participation_counts_for_a_joint_activity_this_node_sees():
+    row = _row(kind="activity", status="announced")
+    assert d.Attendance.takes_participation(row)
+    for other in (None, dict(row, kind="case"), dict(row, published=False),
+                  dict(row, status="cancelled")):
+        assert not d.Attendance.takes_participation(other)
+
+
+def test_attendance_units_follow_each_participation():
+    units = [{"unit_id": "b", "unit_name": "乙", "attendees": 3}]
+    added = d.Attendance.units_with(units, "a", True, "甲", "5")
+    assert added == [{"unit_id": "a", "unit_name": "甲", "attendees": 5}, units[0]]
+    assert d.Attendance.units_with(added, "a", True, "甲", 6)[0]["attendees"] == 6  # corrected
+    assert d.Attendance.units_with(added, "a", False, None, 0) == units              # no longer
+    assert d.Attendance.units_with(units, "a", False, None, 0) == units
+    assert units == [{"unit_id": "b", "unit_name": "乙", "attendees": 3}]          # not changed
