@@ -22,11 +22,11 @@ from datetime import date, datetime, time
 from services.supervision import queries as q
 from services.supervision import schemas as s
 from services.supervision.domain import (
-    DEFAULT_CHECKLIST_ID, DEFAULT_INDICATOR_SYSTEM_ID, MICRO_POWER_KINDS, SCREENED_LEVELS,
-    AssessmentRound, Checklist, DisciplineCounts, DisciplineRecord, DistrictIndicators,
-    EducationFacts, Finding, IndicatorSystem, Inspection, MicroPowerWatch, Rectification,
-    RiskPoint, ScreeningSchedule, UnitIndicators, due_escalations, education_payload,
-    inbox_scope, indicator_months, ladder_targets, parse_date, period_bounds, require_active,
+    DEFAULT_CHECKLIST_ID, DEFAULT_INDICATOR_SYSTEM_ID, AssessmentRound, Checklist,
+    DisciplineCounts, DisciplineRecord, DistrictIndicators, EducationFacts, Finding,
+    IndicatorSystem, Inspection, MicroPowerWatch, Rectification, RiskPoint, ScreeningSchedule,
+    UnitIndicators, due_escalations, education_payload, follow_new_unit, inbox_scope,
+    indicator_months, ladder_targets, parse_date, period_bounds, require_active,
     require_not_future, require_owner_within,
 )
 from services.supervision.projections import PROJECTIONS, ROUND_PROJECTIONS, VIEW_PROJECTIONS
@@ -779,10 +779,10 @@ def on_unit_registered(uow, event) -> None:
     """A new unit gets its screening schedule; a window / law-enforcement unit is watched
     until it publishes a 微权力清单."""
     p = event.payload
-    touched = []
-    if p["level"] in SCREENED_LEVELS and not uow.exists(ScreeningSchedule, p["unit_id"]):
-        touched.append(_establish(uow, p["unit_id"], None))
-    if p["kind"] in MICRO_POWER_KINDS:
+    schedule, watched = follow_new_unit(p["level"], p["kind"],
+                                        uow.exists(ScreeningSchedule, p["unit_id"]))
+    touched = [_establish(uow, p["unit_id"], None)] if schedule else []
+    if watched:
         watch = (uow.get(MicroPowerWatch, p["unit_id"]) if uow.exists(MicroPowerWatch, p["unit_id"])
                  else MicroPowerWatch.start(p["unit_id"]))
         watch.require(p["kind"], _today(uow))

@@ -1315,6 +1315,13 @@ class MicroPowerWatch(Aggregate):
                      published_version=published_version, published_on=published_on)
 
 
+def follow_new_unit(level: str, kind: str, scheduled: bool) -> tuple[bool, bool]:
+    """What a unit the units service registered sets going here: (a screening schedule -
+    for a unit of a screened level without one (``scheduled``: it has one), a 微权力清单
+    watch - for a window or law-enforcement unit)."""
+    return level in SCREENED_LEVELS and not scheduled, kind in MICRO_POWER_KINDS
+
+
 # -- political-ecology assessment (政治生态分析研判) --------------------------------------------------------
 def check_dimensions(dimensions: list[dict]) -> None:
     """Weights add up to 1 at each level; codes are unique across the whole system."""

@@ -526,7 +526,7 @@ def test_settings_from_json_text():
 
 # -- the service layer's rules, decided here from the facts it reads (issue 12 §1) -------------------
 from services.supervision.domain import (  # noqa: E402
-    education_payload, inbox_scope, ladder_targets, require_active,
+    education_payload, follow_new_unit, inbox_scope, ladder_targets, require_active,
     require_not_future, require_owner_within,
 )
 from shared.errors import Conflict, Forbidden, NotFound  # noqa: E402
@@ -624,6 +624,13 @@ def test_a_round_for_a_subtree_assesses_its_department_level_units():
                unit_row("s1", "/d/u1/s1/", level="section"), unit_row("u2", "/d/u2/")]
     assert AssessmentRound.units_under("d", subtree) == ["u1", "u2"]
     assert AssessmentRound.units_under("u1", subtree[1:3]) == []
+
+
+def test_a_new_unit_gets_a_screening_schedule_by_level_and_a_watch_by_kind():
+    assert follow_new_unit("unit", "government_dept", scheduled=False) == (True, False)
+    assert follow_new_unit("unit", "window_unit", scheduled=True) == (False, True)
+    assert follow_new_unit("section", "law_enforcement", scheduled=False) == (False, True)
+    assert follow_new_unit("district", "party_committee_dept", scheduled=False) == (False, False)
 
 
 def test_the_ladder_reaches_the_owner_its_head_the_district_office_and_the_city():
