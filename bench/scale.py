@@ -1,7 +1,7 @@
 """Scale benchmark (issue 13), the part that is built: the city's 上下互比 over
 N districts x 300 units on PostgreSQL, and how it grows with 2, 5 and 11 districts.
 
-* ``scale_city_compare_p99_ms`` - ``city_comparison`` (services/exchange/ranking.py: the
+* ``scale_city_compare_p99_ms`` - ``city_comparison`` (projections.IndicatorRanking: the
   read model kept as the districts' figures arrive) as the console's 上下互比 page calls
   it: the districts side by side (every indicator, ranked among the districts, with the
   city's best ten units of each) alternated with a drill-down into each district in turn
@@ -75,12 +75,11 @@ def reports(districts: int, seed_value: int = 13) -> list:
 def seed(engine, districts: int, seed_value: int = 13) -> int:
     """The city's read models after ``districts`` districts published PERIOD: the
     reports applied by the exchange's own projection handlers (``indicator_values`` and
-    the ranking read model, services/exchange/ranking.py), replacing what was there.
+    the ranking read model, services/exchange/projections.py), replacing what was there.
     Returns how many indicator rows the period holds."""
     from sqlalchemy import func, select
 
-    from services.exchange.projections import Indicators, indicator_values
-    from services.exchange.ranking import RANKING
+    from services.exchange.projections import RANKING, Indicators, indicator_values
     from shared.projections import BufferedWriter
     projections = [Indicators(), RANKING]
     w = BufferedWriter()
@@ -197,13 +196,11 @@ def run(var_dir: str = "var", only=None) -> dict:
 
 
 def run_compare(var_dir: str = "var", only=None) -> dict:
-    from services.exchange.projections import metadata
-    from services.exchange.ranking import metadata as ranking_metadata
+    from services.exchange.projections import metadata  # the ranking read model's too
     url = scratch_database("scale")
     engine = make_engine(url)
     try:
         metadata.create_all(engine)
-        ranking_metadata.create_all(engine)
         p99, p50, p99_floor, p50_floor, rows_at = {}, {}, {}, {}, {}
         for n in GROWTH:
             rows_at[n] = seed(engine, n)

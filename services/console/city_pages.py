@@ -5,7 +5,7 @@ of each district's profile, the table beside them, a period picker, a drill-down
 district to its units, and the same tables as an Excel file.
 
 Nobody types a number here: every figure is read from the exchange service's ranking
-read model (``city_comparison``, services/exchange/ranking.py), kept as the districts'
+read model (``city_comparison``, services/exchange/projections.py IndicatorRanking), kept as the districts'
 figures arrive. Districts are named in Chinese (``QINGLIAN_NODE_NAMES``), indicators by
 the catalogue (``exchange.COMPARED_INDICATORS``). The menu entry is shown on city nodes.
 """

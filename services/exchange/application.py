@@ -40,10 +40,9 @@ from services.exchange.domain import (
 from services.exchange.federation import current_city
 from services.exchange.projections import PROJECTIONS
 from services.exchange.queries import (
-    compare_indicators, district_summary, own_unpublished, record_detail, record_history,
-    shared_feed,
+    city_comparison, compare_indicators, district_summary, own_unpublished, record_detail,
+    record_history, relief_measure, shared_feed,
 )
-from services.exchange.queries import published_figures  # noqa: F401 - oversight.py's, from here
 from shared import config
 from shared.app import Application
 from shared.auth import ANY_ROLE, NODE_ADMIN, WRITERS
@@ -562,9 +561,21 @@ def city_comparison_query(conn, d, actor):
     The districts' own figures for a period, ranked among the districts; the ``limit``
     best units of the city per indicator (or ``indicator`` only); with ``node``, that
     district's units ranked within it - read from the ranking kept as the figures arrive
-    (services/exchange/ranking.py). No ``period``: the latest published."""
-    from services.exchange.queries import city_comparison
+    (``projections.IndicatorRanking``). No ``period``: the latest published."""
     return city_comparison(conn, d["period"], d["indicator"], d["node"], d["source"], d["limit"])
+
+
+@app.query("relief_measure", s.ReliefMeasure, roles=ANY_ROLE, runtime=True)
+def relief_measure_query(conn, d, actor, rt):
+    """基层减负: per node, the figures this node received from it in a month (this month by
+    default, users' time zone, by when the origin sent them) - derived from published
+    records (上下互比 reports, each naming the event it came from; exemplar figures taken
+    from published data) or typed by hand (exemplar figures marked manual) - and whether
+    it sent them without any manual entry."""
+    f = fed(rt)
+    nodes = [{"node_id": r.node_id, "level": r.level} for r in f.registry.all()]
+    return relief_measure(conn, d["month"] or _day(rt.clock())[:7], config.timezone_name(),
+                          nodes, f.node_id)
 
 
 @app.query("trusted_nodes", s.NoInput, roles=ANY_ROLE, runtime=True)
@@ -604,4 +615,3 @@ def federation_status(conn, d, actor):
 
 # 督办, unit registers, discipline counts: declared in oversight.py on this same app
 from services.exchange import oversight  # noqa: E402,F401
-from services.exchange import relief_query  # noqa: E402,F401 - 基层减负 (relief_measure)

@@ -133,6 +133,12 @@ def lower_is_better(indicator: str) -> bool:
     return any(word in indicator for word in _LOWER_IS_BETTER)
 
 
+def sort_value(indicator: str, value: float) -> float:
+    """A figure's place in 上下互比's ranking order: ascending is best first (the value,
+    negated where higher is better)."""
+    return value if lower_is_better(indicator) else -value
+
+
 def is_rate(indicator: str) -> bool:
     """A share 0..1 (shown as a percentage), not a count."""
     return indicator.endswith("_rate") or indicator.endswith("coverage")
@@ -1212,6 +1218,21 @@ def exemplar_indicators(published: dict, typed: dict) -> tuple[dict, dict]:
     return indicators, sources
 
 
+def follows_publication(content: dict, period: str) -> bool:
+    """An exemplar's figures follow its unit's publications for ``period`` when they were
+    taken from them (figures typed before any were taken are left as they are)."""
+    return content.get("period") == period and bool(content.get("indicator_sources"))
+
+
+def republished_indicators(content: dict, published: dict) -> tuple[dict, dict]:
+    """An exemplar's figures once its unit published them again: the published ones, and
+    the hand-typed ones of indicators nobody publishes (``exemplar_indicators``)."""
+    sources = content.get("indicator_sources") or {}
+    typed = {k: v for k, v in (content.get("indicators") or {}).items()
+             if sources.get(k) == "manual" and k not in published}
+    return exemplar_indicators(published, typed)
+
+
 class Exemplar(Record):
     """典型联树: a unit or section nominated as an example (模范科室, 示范点...), with the
     indicators it stands out on. The description is about practice, never a person."""
@@ -1666,6 +1687,11 @@ def escalated_days_late(deadline: str, status: str, closed_on: str | None, today
     from datetime import date
     until = closed_on if status == "closed" and closed_on else today
     return max(0, (date.fromisoformat(until[:10]) - date.fromisoformat(deadline[:10])).days)
+
+
+def awaiting_follow_up(status: str, follow_ups: list) -> bool:
+    """The city rung's inbox: an escalated case still open that nobody has followed up."""
+    return status != "closed" and not follow_ups
 
 
 def escalation_progress(event_type: str, payload: dict, status: str, deadline: str) -> dict | None:

@@ -18,21 +18,17 @@
   ``discipline_counts_by_node`` shows them per district. The records themselves are
   private events of the supervision service: nothing here reads them.
 
-Registered on the exchange ``app`` (imported at the end of ``application.py``).
+Registered on the exchange ``app`` (imported at the end of ``application.py``); the reads
+are ``queries.py``'s, the rules the domain's.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
-
+from services.exchange import queries
 from services.exchange import schemas as s
 from services.exchange.application import (
     _day, app, derived_id, fed, new_id, save_and_share, sub_sharing, unit_name, visible_record,
 )
-from services.exchange.domain import (
-    ESCALATION_STATUSES, FOLLOW_UP_ACTIONS, EscalatedCase, FollowUp, UnitRegister,
-    escalated_days_late, register_entries,
-)
-from services.exchange.projections import indicator_values, records, subs, unit_registers
+from services.exchange.domain import EscalatedCase, FollowUp, UnitRegister
 from shared.auth import ANY_ROLE, WRITERS
 from shared.unittree import unit_directory
 
@@ -141,61 +137,13 @@ def follow_up_escalation(uow, d):
     return {"followup_id": fid, "case_id": d["case_id"]}
 
 
-def _case_out(row: dict, follow_ups: list[dict], today: str) -> dict:
-    content = dict(row["content"])
-    status = content.get("status") or row["status"]
-    return {
-        "case_id": row["record_id"], "origin": row["owner"], "rect_id": content.get("rect_id"),
-        "unit_id": content.get("unit_id"), "unit_name": content.get("unit_name"),
-        "title": row["title"], "description": content.get("description"),
-        "severity": content.get("severity"), "source": content.get("source"),
-        "category": content.get("category"), "requirement": content.get("requirement"),
-        "found_on": content.get("found_on"), "deadline": content.get("deadline"),
-        "referred_on": content.get("referred_on"), "closed_on": content.get("closed_on"),
-        "status": status, "status_label": ESCALATION_STATUSES.label(status),
-        "subject": content.get("subject") or "rectification",
-        "days_late": escalated_days_late(content["deadline"], status, content.get("closed_on"),
-                                         today),
-        "trail": content.get("trail") or [],
-        "follow_ups": [dict(f, action_label=FOLLOW_UP_ACTIONS.label(f["action"]))
-                       for f in follow_ups],
-        "awaiting_follow_up": status != "closed" and not follow_ups,
-        "published": bool(row["published"]),
-    }
-
-
 @app.query("oversight_cases", s.OversightCases, roles=ANY_ROLE, runtime=True)
 def oversight_cases(conn, d, actor, rt):
     """督办: the rectifications districts escalated to the city, with their trail and the
     city's follow-ups; at the city, ``awaiting_follow_up`` are the ones nobody has
     followed up yet (the city rung's inbox). A district sees its own, with the city's
     follow-ups. ``days_late`` is counted to today while the case is open."""
-    today = _day(rt.clock())
-    q = select(records).where(records.c.kind == "escalation", records.c.published.is_(True))
-    if d["origin"]:
-        q = q.where(records.c.owner == d["origin"])
-    rows = [dict(r) for r in conn.execute(q.order_by(records.c.updated_us.desc(),
-                                                     records.c.record_id)).mappings()]
-    ids = [r["record_id"] for r in rows]
-    follow: dict[str, list] = {}
-    for i in range(0, len(ids), 500):
-        for r in conn.execute(select(subs).where(subs.c.record_id.in_(ids[i:i + 500]),
-                                                 subs.c.sub_kind == "followup")
-                              .order_by(subs.c.created_at, subs.c.sub_id)).mappings():
-            follow.setdefault(r["record_id"], []).append(
-                {"followup_id": r["sub_id"], "owner": r["owner"], "unit_name": r["unit_name"],
-                 **{k: v for k, v in r["content"].items()
-                    if k in ("action", "note", "followed_on", "respond_by")}})
-    cases = [_case_out(r, follow.get(r["record_id"], []), today) for r in rows]
-    if d["status"] == "open":
-        cases = [c for c in cases if c["status"] != "closed"]
-    elif d["status"] == "closed":
-        cases = [c for c in cases if c["status"] == "closed"]
-    by_origin: dict[str, int] = {}
-    for c in cases:
-        by_origin[c["origin"]] = by_origin.get(c["origin"], 0) + 1
-    return {"total": len(cases), "awaiting_follow_up": sum(c["awaiting_follow_up"] for c in cases),
-            "by_origin": by_origin, "items": cases[:d["limit"]], "today": today}
+    return queries.oversight_cases(conn, d["origin"], d["status"], d["limit"], _day(rt.clock()))
 
 
 # -- the unit register, read-only at the city ----------------------------------------------------
@@ -203,7 +151,7 @@ def publish_register(uow) -> dict:
     """Share this node's unit register (names, kinds, levels, the tree, flags - no people)
     up to the city, when it changed since the last time. Run by the service's timer (in
     a unit of work of the system actor): it takes no input and needs nobody."""
-    rows = conn_units(uow.conn)
+    rows = queries.register_units(uow.conn)
     rid = derived_id(fed(uow).node_id, "register", "units")
     if uow.exists(UnitRegister, rid):
         reg = uow.get(UnitRegister, rid)
@@ -215,35 +163,11 @@ def publish_register(uow) -> dict:
     return {"register_id": rid, "changed": True, "units": len(rows)}
 
 
-def conn_units(conn) -> list[dict]:
-    u = unit_directory.c
-    out = []
-    for r in conn.execute(select(u.unit_id, u.name, u.kind, u.level, u.parent_id, u.active,
-                                 u.demonstration_site, u.pilot_flags).order_by(u.path)).mappings():
-        out.append(dict(r, active=bool(r["active"]), demonstration_site=bool(r["demonstration_site"]),
-                        pilot_flags=r["pilot_flags"] or []))
-    return register_entries(out)
-
-
 @app.query("district_registers", s.Registers, roles=ANY_ROLE)
 def district_registers(conn, d, actor):
     """Every unit register this node can see (the city: each district's, read-only), with
     that node's 责任书 coverage per period as its units service published it."""
-    q = select(unit_registers)
-    if d["origin"]:
-        q = q.where(unit_registers.c.node == d["origin"])
-    out = []
-    for r in conn.execute(q.order_by(unit_registers.c.node)).mappings():
-        coverage: dict[str, dict] = {}
-        for v in conn.execute(select(indicator_values.c.period, indicator_values.c.indicator,
-                                     indicator_values.c.value)
-                              .where(indicator_values.c.node == r["node"],
-                                     indicator_values.c.source == "units")):
-            coverage.setdefault(v.period, {})[v.indicator] = v.value
-        out.append({"node": r["node"], "units": r["units"],
-                    "counts": r["counts"], "updated_at": r["updated_at"],
-                    "letter_coverage": [dict(period=p, **vals) for p, vals in sorted(coverage.items())]})
-    return {"registers": out}
+    return queries.district_registers(conn, d["origin"])
 
 
 # -- 四种形态: counts per form and quarter, per district ---------------------------------------------
@@ -251,14 +175,7 @@ def district_registers(conn, d, actor):
 def discipline_counts_by_node(conn, d, actor):
     """四种形态 counts (forms 1-4 and total) per node and quarter, as each district's
     supervision published them - counts only: the records never leave their node."""
-    q = select(indicator_values).where(indicator_values.c.scope == "discipline")
-    if d["period"]:
-        q = q.where(indicator_values.c.period == d["period"])
-    table: dict[tuple, dict] = {}
-    for r in conn.execute(q).mappings():
-        row = table.setdefault((r["node"], r["period"]), {"node": r["node"], "period": r["period"]})
-        row[r["indicator"]] = int(r["value"])
-    return {"items": [table[k] for k in sorted(table)]}
+    return queries.discipline_counts_by_node(conn, d["period"])
 
 
 # -- 典型联树: an exemplar's published figures follow the publication ---------------------------
@@ -267,8 +184,8 @@ def refresh_exemplars(uow, event) -> int:
     unit and period take them, keeping the hand-typed figures of indicators nobody
     publishes - so a figure marked 发布数据 is always the one published. Returns how many
     exemplars changed."""
-    from services.exchange.application import INDICATOR_SOURCES, published_figures
-    from services.exchange.domain import Exemplar, exemplar_indicators
+    from services.exchange.application import INDICATOR_SOURCES
+    from services.exchange.domain import Exemplar, follows_publication, republished_indicators
     if INDICATOR_SOURCES.get(event.event_type, (None, None))[1] != "unit":
         return 0
     p = event.payload if isinstance(event.payload, dict) else {}
@@ -277,18 +194,11 @@ def refresh_exemplars(uow, event) -> int:
         return 0
     me = fed(uow).node_id
     changed = 0
-    for rid, content in uow.conn.execute(
-            select(records.c.record_id, records.c.content)
-            .where(records.c.kind == "exemplar", records.c.owner == me,
-                   records.c.unit_id == unit_id)).all():
-        content = dict(content)
-        sources = content.get("indicator_sources") or {}
-        if content.get("period") != period or not sources:
-            continue  # another period, or figures typed before they were taken (left as they are)
-        published = published_figures(uow.conn, me, unit_id, period)
-        typed = {k: v for k, v in (content.get("indicators") or {}).items()
-                 if sources.get(k) == "manual" and k not in published}
-        indicators, new_sources = exemplar_indicators(published, typed)
+    for rid, content in queries.own_exemplars(uow.conn, me, unit_id):
+        if not follows_publication(content, period):
+            continue
+        indicators, new_sources = republished_indicators(
+            content, queries.published_figures(uow.conn, me, unit_id, period))
         exemplar = uow.get(Exemplar, rid)
         if (indicators, new_sources) != (exemplar.indicators, getattr(exemplar, "indicator_sources", None)):
             exemplar.update_indicators(indicators, period, new_sources)

@@ -1,16 +1,17 @@
 """Query helpers over the exchange read models: plain functions ``(conn, ...)``, as in
 every service (``services/supervision/queries.py`` is the model). The tables and their
-projections stay where they are built - ``projections.py`` (shared records, indicator
-values, registers), ``ranking.py`` (上下互比's ranking), ``relief.py`` (基层减负's figure
-origins); the operations (``application.py``, ``oversight.py``) call these.
-``ExchangeReadPort`` (at the end) is the narrow view a command gets as ``uow.exchange``
-(``app.read_port``): the facts the domain's rules take as arguments.
+projections are in ``projections.py``; the operations (``application.py``,
+``oversight.py``) call these. ``ExchangeReadPort`` (the port section) is the narrow view a
+command gets as ``uow.exchange`` (``app.read_port``): the facts the domain's rules take as
+arguments.
 
 * one record and the feed, a record's history across nodes (who may see a record is the
   domain's: ``audience_of``, ``may_see``);
 * ``district_summary``, ``compare_indicators`` (every figure of a period, ranked in Python);
 * ``city_comparison`` (上下互比 from the ranking read model) and ``periods``;
-* ``relief_measure`` (基层减负: derived figures per origin node and month).
+* ``relief_measure`` (基层减负: derived figures per origin node and month);
+* 督办 and the city's read-only views: ``oversight_cases``, ``register_units``,
+  ``district_registers``, ``discipline_counts_by_node``, ``own_exemplars``.
 """
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import desc, func, select
 
 from services.exchange.domain import (
-    REPORT_MARKS, ROOTS, SUBS, lower_is_better, may_see, numbers, owner_of, relief_tally)
+    ESCALATION_STATUSES, FOLLOW_UP_ACTIONS, REPORT_MARKS, ROOTS, SUBS, awaiting_follow_up,
+    escalated_days_late, lower_is_better, may_see, numbers, owner_of, register_entries,
+    relief_tally)
 from services.exchange.domain import audience_of  # noqa: F401 - the domain's, read from here too
-from services.exchange.projections import indicator_values, record_tags, records, subs
-from services.exchange.ranking import indicator_periods, indicator_ranking, indicator_reports
-from services.exchange.relief import figure_reports
+from services.exchange.projections import (
+    figure_reports, indicator_periods, indicator_ranking, indicator_reports, indicator_values,
+    record_tags, records, subs, unit_registers,
+)
 from shared.events import iso_to_us
 from shared.store import events
 from shared.unittree import unit_directory, unit_of
@@ -230,7 +234,7 @@ def compare_indicators(conn, period: str, indicator: str | None = None,
             "units": [units[k] for k in sorted(units)], "ranking": ranking}
 
 
-# -- 上下互比 (the ranking read model, ranking.py) ----------------------------------------
+# -- 上下互比 (the ranking read model, projections.IndicatorRanking) ------------------------
 r, rep = indicator_ranking, indicator_reports
 
 
@@ -347,7 +351,7 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
     return answer
 
 
-# -- 基层减负 (relief.py) ------------------------------------------------------------
+# -- 基层减负 (projections.FigureOrigins) ---------------------------------------------
 def month_bounds_us(month: str, tz: str) -> tuple[int, int]:
     """The month in the users' time zone, as [start, end) in epoch microseconds."""
     zone = ZoneInfo(tz)
@@ -450,3 +454,111 @@ class ExchangeReadPort:
         return self.conn.execute(select(events.c.position).where(events.c.event_id == event_id)).first() \
             is not None
 # -- end of the port the commands decide with --
+
+
+# -- 督办 (the escalated cases and the city's follow-ups) ----------------------------------------
+def _case_out(row: dict, follow_ups: list[dict], today: str) -> dict:
+    content = dict(row["content"])
+    status = content.get("status") or row["status"]
+    return {
+        "case_id": row["record_id"], "origin": row["owner"], "rect_id": content.get("rect_id"),
+        "unit_id": content.get("unit_id"), "unit_name": content.get("unit_name"),
+        "title": row["title"], "description": content.get("description"),
+        "severity": content.get("severity"), "source": content.get("source"),
+        "category": content.get("category"), "requirement": content.get("requirement"),
+        "found_on": content.get("found_on"), "deadline": content.get("deadline"),
+        "referred_on": content.get("referred_on"), "closed_on": content.get("closed_on"),
+        "status": status, "status_label": ESCALATION_STATUSES.label(status),
+        "subject": content.get("subject") or "rectification",
+        "days_late": escalated_days_late(content["deadline"], status, content.get("closed_on"),
+                                         today),
+        "trail": content.get("trail") or [],
+        "follow_ups": [dict(f, action_label=FOLLOW_UP_ACTIONS.label(f["action"]))
+                       for f in follow_ups],
+        "awaiting_follow_up": awaiting_follow_up(status, follow_ups),
+        "published": bool(row["published"]),
+    }
+
+
+def oversight_cases(conn, origin: str | None, status: str | None, limit: int,
+                    today: str) -> dict:
+    """The escalated cases here (``origin``: one node's), newest first, each with its trail
+    and the city's follow-ups; ``status`` open | closed | None (all)."""
+    q = select(records).where(records.c.kind == "escalation", records.c.published.is_(True))
+    if origin:
+        q = q.where(records.c.owner == origin)
+    rows = [dict(r) for r in conn.execute(q.order_by(records.c.updated_us.desc(),
+                                                     records.c.record_id)).mappings()]
+    ids = [r["record_id"] for r in rows]
+    follow: dict[str, list] = {}
+    for i in range(0, len(ids), 500):
+        for r in conn.execute(select(subs).where(subs.c.record_id.in_(ids[i:i + 500]),
+                                                 subs.c.sub_kind == "followup")
+                              .order_by(subs.c.created_at, subs.c.sub_id)).mappings():
+            follow.setdefault(r["record_id"], []).append(
+                {"followup_id": r["sub_id"], "owner": r["owner"], "unit_name": r["unit_name"],
+                 **{k: v for k, v in r["content"].items()
+                    if k in ("action", "note", "followed_on", "respond_by")}})
+    cases = [_case_out(r, follow.get(r["record_id"], []), today) for r in rows]
+    if status == "open":
+        cases = [c for c in cases if c["status"] != "closed"]
+    elif status == "closed":
+        cases = [c for c in cases if c["status"] == "closed"]
+    by_origin: dict[str, int] = {}
+    for c in cases:
+        by_origin[c["origin"]] = by_origin.get(c["origin"], 0) + 1
+    return {"total": len(cases), "awaiting_follow_up": sum(c["awaiting_follow_up"] for c in cases),
+            "by_origin": by_origin, "items": cases[:limit], "today": today}
+
+
+# -- the unit registers, 四种形态 counts, exemplars ---------------------------------------------
+def register_units(conn) -> list[dict]:
+    """This node's unit register as it is shared (``domain.register_entries``: no people),
+    from the mirrored unit tree."""
+    u = unit_directory.c
+    out = []
+    for r in conn.execute(select(u.unit_id, u.name, u.kind, u.level, u.parent_id, u.active,
+                                 u.demonstration_site, u.pilot_flags).order_by(u.path)).mappings():
+        out.append(dict(r, active=bool(r["active"]), demonstration_site=bool(r["demonstration_site"]),
+                        pilot_flags=r["pilot_flags"] or []))
+    return register_entries(out)
+
+
+def district_registers(conn, origin: str | None) -> dict:
+    """Every unit register here (``origin``: one node's), with that node's 责任书 coverage
+    per period as its units service published it."""
+    q = select(unit_registers)
+    if origin:
+        q = q.where(unit_registers.c.node == origin)
+    out = []
+    for r in conn.execute(q.order_by(unit_registers.c.node)).mappings():
+        coverage: dict[str, dict] = {}
+        for v in conn.execute(select(indicator_values.c.period, indicator_values.c.indicator,
+                                     indicator_values.c.value)
+                              .where(indicator_values.c.node == r["node"],
+                                     indicator_values.c.source == "units")):
+            coverage.setdefault(v.period, {})[v.indicator] = v.value
+        out.append({"node": r["node"], "units": r["units"],
+                    "counts": r["counts"], "updated_at": r["updated_at"],
+                    "letter_coverage": [dict(period=p, **vals) for p, vals in sorted(coverage.items())]})
+    return {"registers": out}
+
+
+def discipline_counts_by_node(conn, period: str | None) -> dict:
+    """四种形态 counts (forms 1-4 and total) per node and quarter (``period``: one quarter)."""
+    q = select(indicator_values).where(indicator_values.c.scope == "discipline")
+    if period:
+        q = q.where(indicator_values.c.period == period)
+    table: dict[tuple, dict] = {}
+    for r in conn.execute(q).mappings():
+        row = table.setdefault((r["node"], r["period"]), {"node": r["node"], "period": r["period"]})
+        row[r["indicator"]] = int(r["value"])
+    return {"items": [table[k] for k in sorted(table)]}
+
+
+def own_exemplars(conn, owner: str, unit_id: str) -> list[tuple[str, dict]]:
+    """(exemplar id, content) of ``owner``'s exemplars of a unit."""
+    return [(rid, dict(content)) for rid, content in conn.execute(
+        select(records.c.record_id, records.c.content)
+        .where(records.c.kind == "exemplar", records.c.owner == owner,
+               records.c.unit_id == unit_id)).all()]

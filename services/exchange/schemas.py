@@ -332,5 +332,5 @@ class DisciplineByNode(Schema):
         r"[0-9]{4}-Q[1-4]", error="季度格式应为 YYYY-Qn"))
 
 
-class ReliefMeasure(Schema):  # 基层减负 (relief.py)
+class ReliefMeasure(Schema):  # 基层减负 (queries.relief_measure)
     month = Month(load_default=None)   # none: this month in the users' time zone

@@ -7,7 +7,6 @@ from sqlalchemy import select
 from bench import scale
 from services.exchange.projections import indicator_values, metadata
 from services.exchange.queries import city_comparison, compare_indicators
-from services.exchange.ranking import metadata as ranking_metadata
 from services.supervision.domain import DISTRICT_FIGURES, UNIT_FIGURES
 from shared.db import readonly
 
@@ -19,8 +18,7 @@ def _figures(engine):
 
 def test_seeded_city_is_deterministic_and_compared_whole(pg_url, engine_for):
     engine = engine_for(pg_url)
-    metadata.create_all(engine)
-    ranking_metadata.create_all(engine)
+    metadata.create_all(engine)  # the ranking read model's tables too
     n = scale.seed(engine, 2, seed_value=7)
     assert n == 2 * (len(DISTRICT_FIGURES) + scale.UNITS_PER_DISTRICT * len(UNIT_FIGURES))
     first = _figures(engine)
@@ -46,8 +44,7 @@ def test_seeded_city_is_deterministic_and_compared_whole(pg_url, engine_for):
 
 def test_measure_returns_one_sample_per_call_on_each_side(pg_url, engine_for):
     engine = engine_for(pg_url)
-    metadata.create_all(engine)
-    ranking_metadata.create_all(engine)
+    metadata.create_all(engine)  # the ranking read model's tables too
     scale.seed(engine, 2)
     ours, floor = scale.measure(engine, calls=3)
     assert len(ours) == len(floor) == 3 and all(v > 0 for v in ours + floor)

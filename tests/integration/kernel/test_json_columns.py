@@ -76,9 +76,9 @@ def test_a_column_keeps_the_form_it_was_written_in_by_hand(db_url, engine_for):
     model that moved to JSONText: supervision (the log's canonical JSON), exchange
     (sorted keys; ranking and relief ASCII-escaped too) and the unit tree."""
     from shared.events import canonical_json
-    from services.exchange.projections import records
-    from services.exchange.ranking import indicator_periods, indicator_reports
-    from services.exchange.relief import figure_reports
+    from services.exchange.projections import (
+        figure_reports, indicator_periods, indicator_reports, records,
+    )
     from services.supervision.projections import round_units
     from shared.unittree import unit_directory
     value = {"乙": [2, 1.5, None], "a": {"z": True, "b": "示范点"}}

@@ -1,13 +1,14 @@
-"""上下互比's read model (services/exchange/ranking.py), on SQLite and PostgreSQL: kept
+"""上下互比's read model (services/exchange/projections.py IndicatorRanking), on SQLite and PostgreSQL: kept
 as the figures arrive (the live path of a command's transaction), the same tables from a
 rebuild of the log, ranked best first (fewest first where less is better), an update
 replacing a report's figures, and the city's comparison read from it."""
 from sqlalchemy import select
 
 from services.exchange.domain import derived_id
-from services.exchange.projections import PROJECTIONS
+from services.exchange.projections import (
+    PROJECTIONS, RANKING, indicator_periods, indicator_ranking, indicator_reports,
+)
 from services.exchange.queries import city_comparison
-from services.exchange.ranking import RANKING, indicator_periods, indicator_ranking, indicator_reports
 from shared.events import NewEvent
 from shared.projections import rebuild
 from shared.uow import Runtime

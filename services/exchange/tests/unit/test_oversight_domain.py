@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from services.exchange.domain import (
-    EscalatedCase, escalated_days_late, escalation_progress, exemplar_indicators,
+    EscalatedCase, awaiting_follow_up, escalated_days_late, escalation_progress,
+    exemplar_indicators, follows_publication, republished_indicators, sort_value,
 )
 from shared.errors import BadInput, RuleViolation
 
@@ -63,3 +64,25 @@ def test_an_exemplar_takes_the_published_figures_and_marks_the_typed_ones():
     assert list(err.value.fields) == ["indicators"]
     with pytest.raises(BadInput):
         exemplar_indicators({}, {})
+
+
+def test_a_published_exemplar_follows_its_units_publications_and_keeps_what_was_typed():
+    content = {"period": "2026-10", "indicators": {"closure_rate": 0.5, "群众满意度": 98.5},
+               "indicator_sources": {"closure_rate": "published", "群众满意度": "manual"}}
+    assert follows_publication(content, "2026-10") is True
+    assert follows_publication(content, "2026-11") is False
+    assert follows_publication(dict(content, indicator_sources=None), "2026-10") is False
+    assert republished_indicators(content, {"closure_rate": 1, "overdue_count": 2}) == (
+        {"closure_rate": 1, "overdue_count": 2, "群众满意度": 98.5},
+        {"closure_rate": "published", "overdue_count": "published", "群众满意度": "manual"})
+
+
+def test_the_city_rungs_inbox_is_the_open_cases_nobody_followed_up():
+    assert awaiting_follow_up("open", []) is True and awaiting_follow_up("extended", []) is True
+    assert awaiting_follow_up("open", [{"action": "phone"}]) is False
+    assert awaiting_follow_up("closed", []) is False
+
+
+def test_the_ranking_order_is_best_first():
+    assert sort_value("closure_rate", 0.9) < sort_value("closure_rate", 0.5)
+    assert sort_value("overdue_count", 1) < sort_value("overdue_count", 3)
