@@ -173,6 +173,20 @@ _TOKEN_LOOKUP = (
            _GENERATION.scalar_subquery().label("generation"))
     .select_from(api_tokens.join(users, users.c.user_id == api_tokens.c.user_id))
     .where(api_tokens.c.token_hash == bindparam("key")))
+# the same, for many tokens at once (``authenticate_many``: a batch of check-ins)
+_SESSIONS_LOOKUP = (
+    select(*_SESSION_LOOKUP.selected_columns, console_sessions.c.token_hash.label("key"))
+    .select_from(console_sessions.join(users, users.c.user_id == console_sessions.c.user_id))
+    .where(console_sessions.c.token_hash.in_(bindparam("keys", expanding=True))))
+
+
+def rpc_token(proof) -> str:
+    """The token of an RPC caller's proof ``{"token": ...}``; a dict of roles, or anything
+    else, is refused."""
+    if isinstance(proof, dict) and set(proof) == {"token"}:
+        return proof["token"]
+    raise Unauthenticated('RPC 调用须带凭证 actor={"token": "<API 令牌或控制台会话令牌>"}，'
+                          "不接受角色字典")
 
 
 @dataclass
@@ -376,15 +390,51 @@ class UserDirectory:
         key = hash_token(token)
         session = token.startswith(SESSION_TOKEN_PREFIX)
         with readonly(self.engine.connect()) as c:
-            hit = self._cache.get(key)
-            now = self.clock()
-            if hit is not None:
-                generation = c.execute(_GENERATION).scalar() or 0
-                if hit[0] == generation and hit[1] > now and hit[2] > time.monotonic():
-                    return hit[3]
+            hit = self._cached(c, [key])
+            if key in hit:
+                return hit[key]
             # a miss costs one round trip: the generation comes with the row, from the
             # same snapshot (a revoke committed after it bumps it: the entry is stale)
             row = c.execute(_SESSION_LOOKUP if session else _TOKEN_LOOKUP, {"key": key}).first()
+        return self._admit(key, session, row)
+
+    def authenticate_many(self, tokens: list) -> list:
+        """``authenticate`` of many console session tokens at once (the check-ins a
+        console groups into one call): an ``Actor`` or the ``Unauthenticated`` refusal
+        per token, in order, in at most two round trips for all of them."""
+        keys = [hash_token(t) if isinstance(t, str) and t.startswith(SESSION_TOKEN_PREFIX) else None
+                for t in tokens]
+        with readonly(self.engine.connect()) as c:
+            found = self._cached(c, [k for k in keys if k])
+            missing = sorted({k for k in keys if k and k not in found})
+            rows = {r.key: r for r in c.execute(_SESSIONS_LOOKUP, {"keys": missing})} if missing else {}
+        out = []
+        for token, key in zip(tokens, keys):
+            if key is None:
+                out.append(Unauthenticated("这不是控制台会话令牌"))
+                continue
+            if key not in found:
+                try:
+                    found[key] = self._admit(key, True, rows.get(key))
+                except Unauthenticated:
+                    found[key] = None
+            out.append(found[key] or Unauthenticated(REFUSED))
+        return out
+
+    def _cached(self, c, keys: list) -> dict:
+        """key -> Actor for the keys whose cached answer still holds (one round trip for
+        the revocation generation, none if nothing is cached)."""
+        hits = [(k, self._cache.get(k)) for k in keys]
+        hits = [(k, hit) for k, hit in hits if hit is not None]
+        if not hits:
+            return {}
+        generation = c.execute(_GENERATION).scalar() or 0
+        now, mono = self.clock(), time.monotonic()
+        return {k: hit[3] for k, hit in hits if hit[0] == generation and hit[1] > now and hit[2] > mono}
+
+    def _admit(self, key: str, session: bool, row) -> Actor:
+        """The actor of a looked-up token row, kept in the cache; or refused."""
+        now = self.clock()
         if row is None:
             raise Unauthenticated(REFUSED)
         generation = row.generation or 0
@@ -408,10 +458,7 @@ class UserDirectory:
         (public queries). A dict of roles, or anything else, is refused."""
         if proof is None:
             return None
-        if isinstance(proof, dict) and set(proof) == {"token"}:
-            return self.authenticate(proof["token"])
-        raise Unauthenticated('RPC 调用须带凭证 actor={"token": "<API 令牌或控制台会话令牌>"}，'
-                              "不接受角色字典")
+        return self.authenticate(rpc_token(proof))
 
     # -- console passwords ------------------------------------------------------------------------
     def set_password(self, user_id: str, password: str) -> None:

@@ -52,6 +52,11 @@ def well_formed(value) -> str | None:
     return value if isinstance(value, str) and _WELL_FORMED.match(value) else None
 
 
+def correlation_id() -> str | None:
+    """The correlation id bound for this green thread (its worker's), if any."""
+    return _context.get().get("correlation_id")
+
+
 def bind(**fields) -> object:
     """Add fields to this green thread's log context; returns a token for ``reset``."""
     return _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})

@@ -21,6 +21,7 @@ from services.console.signin import SignIn
 from services.console.web import Web, json_health
 from shared import config
 from shared.auth import UserDirectory
+from shared.combining import Combiner
 from shared.db import make_engine
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ class ConsoleDependency(DependencyProvider):
         self.touch_every = min(30.0, self.settings.idle_seconds / 20)
         self._touches: dict[str, int] = {}  # token -> request time (us), not yet written
         self._stopping = False
+        # concurrent requests share one call (shared.combining): the session checks one
+        # lookup (web._sign_in_check), the check-ins one RPC (checkins.py)
+        self.sessions = Combiner()
+        self.checkins = Combiner()
 
     def note_touch(self, token: str) -> None:
         self._touches[token] = self.users.clock()

@@ -72,6 +72,39 @@ class EducationApplication(Application):
                     raise
         raise AssertionError("unreachable")
 
+    def check_in_many(self, rt, entries) -> list:
+        """Check-ins a console grouped into one call (``services/console/checkins.py``):
+        ``entries`` (data, actor or the refusal of its token, correlation id), each
+        validated and role-checked as ``execute`` does, then recorded together by the
+        group commit. One outcome per entry, its result or its error, never raised."""
+        op = self.operation("check_in", "command")
+        outcomes: list = [None] * len(entries)
+        queued = []
+        for i, (data, actor, cid) in enumerate(entries):
+            if isinstance(actor, BaseException):
+                outcomes[i] = actor
+                continue
+            try:
+                loaded = op.load(data)
+                self._authorize(None, op, actor, loaded)
+            except QinglianError as exc:
+                outcomes[i] = exc
+                continue
+            queued.append((i, loaded, actor, cid))
+        batcher = rt.ext.get("checkin_batcher")
+        if batcher is not None and batcher.running:
+            done = batcher.submit_many([(loaded, actor, cid) for _, loaded, actor, cid in queued])
+        else:  # stopping: one by one, as the batcher's fallback records them
+            done = []
+            for _, loaded, actor, cid in queued:
+                try:
+                    done.append(check_in_alone(rt, _One(loaded, actor, cid)))
+                except QinglianError as exc:
+                    done.append(exc)
+        for (i, *_), outcome in zip(queued, done):
+            outcomes[i] = outcome
+        return outcomes
+
 
 app = EducationApplication("education", unit_path=directory_path,
                            settings=EducationSettings.from_config)

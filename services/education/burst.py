@@ -69,6 +69,24 @@ class CheckInBatcher:
         except FutureTimeout:
             raise StoreBusy("check-ins are queued behind a slow commit; try again") from None
 
+    def submit_many(self, entries) -> list:
+        """``entries`` (data, actor, correlation id) queued at once (a console's grouped
+        call, ``check_in_many``); one outcome per entry, a result or the error (never
+        raised: one member's error is not the others')."""
+        items = [Item(data, actor, cid) for data, actor, cid in entries]
+        for item in items:
+            self.queue.put(item)
+        deadline = time.monotonic() + WAIT_SECONDS
+        outcomes = []
+        for item in items:
+            try:
+                outcomes.append(item.future.result(max(0.0, deadline - time.monotonic())))
+            except FutureTimeout:
+                outcomes.append(StoreBusy("check-ins are queued behind a slow commit; try again"))
+            except Exception as exc:  # noqa: BLE001 - the item's own error is its answer
+                outcomes.append(exc)
+        return outcomes
+
     def run(self, should_stop: Callable[[], bool]) -> None:
         self.running = True
         try:

@@ -6,8 +6,13 @@ from __future__ import annotations
 import logging
 
 from nameko.events import event_handler
+from nameko.exceptions import serialize
+from nameko.rpc import rpc
 from nameko.timer import timer
 
+from shared.errors import BadInput, QinglianError, Unauthenticated
+from shared.http import dependency_failures
+from shared.auth import rpc_token
 from shared.service import MirrorsUnits, NodeService, idempotent
 
 from services.education.application import (
@@ -69,6 +74,33 @@ class EducationService(MirrorsUnits, NodeService):
     @idempotent
     def on_attendance(self, event, uow):
         return record_attendance_event(uow, event)
+
+    @rpc(expected_exceptions=QinglianError)
+    def check_in_many(self, entries):
+        """``check_in`` for many members at once - the console's grouped morning
+        check-ins (services/console/checkins.py): ``entries`` [{"data": {"person_id": ...},
+        "actor": {"token": <the member's console session>}, "correlation_id": ...}]. Every
+        session is checked (in one lookup for all) and every check-in decided on its own;
+        the answer per entry, in order: {"result": ...} as ``check_in`` answers, or
+        {"error": ...} (nameko's serialised form of the typed error ``check_in`` raises).
+        A failure of the whole call (the databases away) is raised, as for one."""
+        store = self.store
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise BadInput("entries 应为列表，每项含 data 与 actor")
+        tokens, refused = [], {}
+        for i, e in enumerate(entries):
+            try:
+                tokens.append(rpc_token(e.get("actor")))
+            except Unauthenticated as exc:
+                tokens.append(None)
+                refused[i] = exc
+        with store.metrics.command("check_in_many"), dependency_failures(store.metrics, "check_in_many"):
+            actors = [refused.get(i, a) for i, a in enumerate(store.users.authenticate_many(tokens))]
+            outcomes = app.check_in_many(store.runtime, [
+                (e.get("data"), actor, e.get("correlation_id") or store.correlation_id)
+                for e, actor in zip(entries, actors)])
+        return [{"error": serialize(o)} if isinstance(o, BaseException) else {"result": o}
+                for o in outcomes]
 
     @timer(interval=60)
     def routines(self):

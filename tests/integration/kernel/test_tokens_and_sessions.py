@@ -152,6 +152,28 @@ def test_ending_a_session_is_effective_at_once_and_only_for_it(node):
         a.open_session("nobody", 10, 10)
 
 
+def test_many_sessions_at_once_are_each_judged_as_one_would_be(node):
+    """authenticate_many (a console's concurrent requests, education's grouped
+    check-ins): the same answer per token as authenticate, in order, and a revoke in
+    the other process is effective at once for cached sessions too."""
+    a, b, clock = node
+    one, two, ended = (a.open_session(u, 600, 3600) for u in ("li", "zhang", "li"))
+    a.end_session(ended)
+    api = a.issue_token("li")
+    got = b.authenticate_many([one, ended, two, api, "qs_unknown", None, one])
+    assert [x.user_id if not isinstance(x, Exception) else None for x in got] == [
+        "li", None, "zhang", None, None, None, "li"]
+    assert all(isinstance(x, Unauthenticated) for x in (got[1], got[3], got[4], got[5]))
+    assert got[2].roles == ("unit-admin",) and got[2].unit_scope == "xj"
+    assert [x.user_id for x in b.authenticate_many([two, one])] == ["zhang", "li"]  # cached
+    a.end_session(two)
+    again = b.authenticate_many([one, two])
+    assert again[0].user_id == "li" and isinstance(again[1], Unauthenticated)
+    clock.forward(601)  # idle: refused, cached or not
+    assert all(isinstance(x, Unauthenticated) for x in b.authenticate_many([one, one]))
+    assert b.authenticate_many([]) == []
+
+
 def test_touches_written_late_in_bulk_push_from_their_own_time_and_revive_nothing(node):
     """The console writes its requests' touches a second late, many in one transaction:
     each pushes its session from the request's time, never back (a later touch written

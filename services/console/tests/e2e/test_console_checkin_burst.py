@@ -1,0 +1,159 @@
+"""The morning burst through the console (services/console/checkins.py): concurrent
+check-ins of many members are sent to education together, in fewer calls than
+requests, and every member is still told their own answer - their own streak, a
+repeat, not a member - and counted once. The real units, education and console
+services; the members' browsers are threads of plain HTTP sessions."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from urllib.parse import unquote
+
+import pytest
+from nameko.testing.utils import get_extension
+from sqlalchemy import func, select
+
+from services.console.service import ConsoleDependency
+from services.console.tests.conftest import start_node, stop_node
+from services.console.tests.e2e.test_console_education import EducationNode, daily, today
+from shared.service import EventSourcing
+from tests.harness import wait_for
+
+STREAK = {3: 6, 2: 6, 1: 12}   # members whose streak today will be 3, 2, 1
+REPEATS = 6                    # members who already checked in today
+STRANGERS = 4                  # console users who are not members
+
+
+def _members():
+    out, i = {}, 0
+    for streak, n in (*STREAK.items(), (0, REPEATS)):
+        for _ in range(n):
+            out["p%02d" % i] = streak
+            i += 1
+    return out
+
+
+MEMBERS = _members()  # person id -> streak today (0: already checked in today)
+
+
+def _education(n):
+    container = next(c for c in n.containers if c.service_name == "education")
+    return get_extension(container, EventSourcing).runtime
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory, rabbit_admin):
+    n = start_node(tmp_path_factory, rabbit_admin, node_class=EducationNode)
+    try:
+        unit = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
+                                                "level": "district", "parent_id": None})
+        n.ids = {"root": unit["unit_id"]}
+        for person_id in MEMBERS:
+            n.api("units", "register_person", {"person_id": person_id, "name": "党员" + person_id,
+                                               "unit_id": unit["unit_id"], "post": "科员"})
+            n.add_user(person_id, "党员" + person_id, ["viewer"])
+        for i in range(STRANGERS):
+            n.add_user("s%d" % i, "访客%d" % i, ["viewer"])
+        wait_for(lambda: daily(n)["members"] == len(MEMBERS), timeout=30)
+        # the days before: education's clock moved back, as a day of the service
+        rt, real = _education(n), _education(n).clock
+        try:
+            for back in (2, 1):
+                rt.clock = lambda back=back: datetime.now(timezone.utc) - timedelta(days=back)
+                on = (today() - timedelta(days=back)).isoformat()
+                n.api("education", "set_daily_reminder", {"on": on, "text": "廉洁提醒第%d天" % back})
+                for person_id, streak in MEMBERS.items():
+                    if streak > back:
+                        n.api("education", "check_in", {"person_id": person_id})
+        finally:
+            rt.clock = real
+        n.api("education", "set_daily_reminder", {"on": today().isoformat(), "text": "今天的廉洁提醒"})
+        for person_id, streak in MEMBERS.items():
+            if streak == 0:
+                n.api("education", "check_in", {"person_id": person_id})
+        yield n
+    finally:
+        stop_node(n)
+
+
+def _flash(response) -> str:
+    cookie = response.cookies.get("ql_flash")
+    return unquote(cookie) if cookie else ""
+
+
+def _today_rows(n) -> tuple[int, int]:
+    from services.education.projections import checkins
+    rt = _education(n)
+    with rt.read() as c:
+        on = today().isoformat()
+        return (c.execute(select(func.count()).select_from(checkins).where(checkins.c.day == on)).scalar(),
+                c.execute(select(func.count(func.distinct(checkins.c.person_id)))
+                          .where(checkins.c.day == on)).scalar())
+
+
+def test_concurrent_check_ins_go_together_and_each_member_is_told_their_own_answer(node, client_for):
+    people = [*MEMBERS, *("s%d" % i for i in range(STRANGERS))]
+    clients = {p: client_for(node, p) for p in people}
+    forms = {p: {"_csrf": c.csrf("/account")} for p, c in clients.items()}
+    group = get_extension(next(c for c in node.containers if c.service_name == "console"),
+                          ConsoleDependency).checkins
+    calls_before = group.calls
+    answers, start = {}, threading.Event()
+
+    def tap(p):
+        start.wait()
+        answers[p] = clients[p].post("/checkin", forms[p], csrf=False)
+    threads = [threading.Thread(target=tap, args=(p,)) for p in people]
+    for t in threads:
+        t.start()
+    start.set()
+    for t in threads:
+        t.join(60)
+    assert len(answers) == len(people)
+    for p, streak in MEMBERS.items():
+        r = answers[p]
+        assert r.status_code == 303, (p, r.status_code, r.text[:300])
+        if streak:
+            assert _flash(r) == "打卡成功，已连续打卡 %d 天" % streak, p
+        else:
+            assert _flash(r) == "今天已经打过卡了，不重复计数", p
+    for i in range(STRANGERS):
+        r = answers["s%d" % i]
+        assert r.status_code == 409 and "未登记为本节点的党员" in r.text
+    # sent together: fewer calls to education than check-ins
+    calls = group.calls - calls_before
+    assert 1 <= calls < len(people) and group.largest > 1, (calls, group.largest)
+    # each member counted once; a second round is told it was counted already
+    assert _today_rows(node) == (len(MEMBERS), len(MEMBERS))
+    again = {}
+    threads = [threading.Thread(target=lambda p=p: again.__setitem__(
+        p, clients[p].post("/checkin", forms[p], csrf=False))) for p in MEMBERS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(_flash(again[p]) == "今天已经打过卡了，不重复计数" for p in MEMBERS)
+    assert _today_rows(node) == (len(MEMBERS), len(MEMBERS))
+    assert daily(node)["checked_in"] == len(MEMBERS)
+
+
+def test_one_members_refused_session_does_not_spoil_the_others_in_the_same_call(node):
+    """education.check_in_many itself: every entry is judged on its own - an ended
+    session, a proof that is not a token, bad data - beside members checked in."""
+    from nameko.exceptions import deserialize
+    from nameko.standalone.rpc import ServiceRpcProxy
+
+    from shared.errors import BadInput, Unauthenticated
+    ok = node.users.open_session("p00", 600, 3600, "test")
+    ended = node.users.open_session("p01", 600, 3600, "test")
+    node.users.end_session(ended)
+    entries = [{"data": {"person_id": "p00"}, "actor": {"token": ok}},
+               {"data": {"person_id": "p01"}, "actor": {"token": ended}},
+               {"data": {"person_id": "p02"}, "actor": {"roles": ["node-admin"]}},
+               {"data": {"person_id": ""}, "actor": {"token": ok}}]
+    with ServiceRpcProxy("education", {"AMQP_URI": node.base["AMQP_URI"]}) as education:
+        answers = education.check_in_many(entries=entries)
+    assert answers[0]["result"]["duplicate"] is True  # checked in by the test above
+    assert isinstance(deserialize(answers[1]["error"]), Unauthenticated)
+    assert isinstance(deserialize(answers[2]["error"]), Unauthenticated)
+    assert isinstance(deserialize(answers[3]["error"]), BadInput)
