@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared.db import Pipeline, is_sqlite
-from shared.errors import ConcurrencyError, StoreBusy
+from shared.errors import ConcurrencyError, NotFound, StoreBusy
 from shared.events import NewEvent, StoredEvent, canonical_json, now_us
 
 GENESIS = "0" * 64
@@ -498,3 +498,17 @@ class EventStore:
             after = rows[-1].position
             if progress:
                 progress(checked)
+
+
+def stream_history(conn: Connection, stream: str, record_id: str,
+                   stream_id: str | None = None) -> dict:
+    """A service's ``history`` query: every event of one record's stream, oldest first
+    (who, when, what), payloads as the log holds them; 404 when the stream has none.
+    ``stream_id`` defaults to ``stream:record_id`` (``Aggregate.stream_id_for``'s shape)."""
+    stream_id = stream_id or "%s:%s" % (stream, record_id)
+    rows = EventStore(conn.engine).read_stream_rows(conn, stream_id)
+    if not rows:
+        raise NotFound("no %s %s" % (stream, record_id))
+    return {"stream_id": stream_id, "events": [
+        {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)}
+        for t, v, sv, p in rows]}

@@ -14,7 +14,6 @@ aggregates decide (every rule is in ``domain.py``), saves and answers. Queries r
 """
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
 from shared.app import Application, new_id
@@ -23,7 +22,7 @@ from shared.errors import ConcurrencyError, NotFound, QinglianError
 from shared.events import iso_to_us
 from shared.months import month_final
 from shared.projections import as_of_view
-from shared.store import EventStore
+from shared.store import EventStore, stream_history
 from shared.unittree import directory_path, unit_directory_projection
 
 from services.education import projections as pr
@@ -1114,14 +1113,8 @@ def indicators_as_of(conn, d, actor, rt):
 def history(conn, d, actor):
     """Every event of one record, oldest first (who, when, what). Not for unit-admins:
     a stream id does not say whose unit it is, and talks and check-ins are personal."""
-    store = EventStore(conn.engine)
-    stream_id = s.HISTORY_STREAMS[d["stream"]].stream_id_for(d["id"])
-    rows = store.read_stream_rows(conn, stream_id)
-    if not rows:
-        raise NotFound("no %s %s" % (d["stream"], d["id"]))
-    return {"stream_id": stream_id, "events": [
-        {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)}  # the log's own column
-        for t, v, sv, p in rows]}
+    return stream_history(conn, d["stream"], d["id"],
+                          s.HISTORY_STREAMS[d["stream"]].stream_id_for(d["id"]))
 
 
 # Routine commands the service's timer runs, in this order (each its own transaction).

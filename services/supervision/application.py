@@ -35,7 +35,7 @@ from shared.app import Application, new_id
 from shared.auth import INSPECTOR, NODE_ADMIN, UNIT_ADMIN, VIEWER, WRITERS
 from shared.events import iso_to_us
 from shared.projections import as_of_view
-from shared.store import EventStore
+from shared.store import EventStore, stream_history
 from shared.unittree import directory_path
 
 app = Application("supervision", unit_path=directory_path, settings=settings_from_config)
@@ -771,7 +771,7 @@ def district_indicators(conn, d, actor):
 @app.query("history", s.History, roles=INSPECTORS)
 def history(conn, d, actor):
     """Every event of one record, oldest first (who, when, what)."""
-    return q.stream_history(conn, d["stream"], d["id"])
+    return stream_history(conn, d["stream"], d["id"])
 
 
 # -- reactions to other services' events (called by the nameko handlers in service.py) -------------------

@@ -12,8 +12,6 @@ arguments - so a handler loads, decides, saves and answers without naming a tabl
 """
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import and_, case, func, select
 
 from services.supervision.domain import (
@@ -41,7 +39,6 @@ from shared.unittree import subtree_of, unit_directory
 # for application.py's reads (the end of this module)
 from services.supervision.domain import Checklist, IndicatorSystem
 from services.supervision.projections import discipline_counts, published_districts, published_units
-from shared.store import EventStore
 from shared.unittree import path_of, unit_of
 
 ud = unit_directory
@@ -1314,17 +1311,6 @@ def indicator_system_or_default(conn, system_id: str, version: int | None) -> di
 def list_rounds(conn) -> dict:
     rows = conn.execute(select(rounds).order_by(rounds.c.opened_on.desc(), rounds.c.round_id))
     return {"rounds": [dict(x._mapping) for x in rows]}
-
-
-def stream_history(conn, stream: str, record_id: str) -> dict:
-    """Every event of one record's stream, oldest first (404: no such stream)."""
-    stream_id = "%s:%s" % (stream, record_id)
-    rows = EventStore(conn.engine).read_stream_rows(conn, stream_id)
-    if not rows:
-        raise NotFound("no %s %s" % (stream, record_id))
-    return {"stream_id": stream_id, "events": [
-        {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)}
-        for t, v, sv, p in rows]}
 
 
 class SupervisionReadPort:

@@ -5,7 +5,6 @@ through the read port ``uow.units``: ``queries.UnitsReadPort``), lets the aggreg
 (every rule is in ``domain.py``), saves and answers. Queries read with ``queries.py``."""
 from __future__ import annotations
 
-import json
 from zoneinfo import ZoneInfo
 
 from services.units import queries as q
@@ -20,7 +19,7 @@ from shared.app import Application, new_id
 from shared.auth import ANY_ROLE, NODE_ADMIN, WRITERS
 from shared.errors import NotFound
 from shared.projections import as_of_view
-from shared.store import EventStore
+from shared.store import EventStore, stream_history
 from shared.events import iso_to_us
 
 app = Application("units", unit_path=q.unit_path)
@@ -352,13 +351,7 @@ def published_micro_power(conn, d, actor):
 @app.query("history", s.History)
 def history(conn, d, actor):
     """Every event of one record, oldest first (who, when, what)."""
-    store = EventStore(conn.engine)
-    stream_id = "%s:%s" % (d["stream"], d["id"])
-    rows = store.read_stream_rows(conn, stream_id)
-    if not rows:
-        raise NotFound("no %s %s" % (d["stream"], d["id"]))
-    return {"stream_id": stream_id, "events": [
-        {"type": t, "version": v, "schema_version": sv, "payload": json.loads(p)} for t, v, sv, p in rows]}
+    return stream_history(conn, d["stream"], d["id"])
 
 
 

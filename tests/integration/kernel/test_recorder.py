@@ -2,9 +2,9 @@
 import pytest
 from sqlalchemy import text
 
-from shared.errors import ConcurrencyError
+from shared.errors import ConcurrencyError, NotFound
 from shared.events import NewEvent
-from shared.store import EventStore
+from shared.store import EventStore, stream_history
 
 
 def ev(stream, version, n=0, etype="Thing.Happened"):
@@ -43,6 +43,27 @@ def test_read_all_from_a_position_with_limit_and_upper_bound(store):
         assert [e.position for e in store.read_all(c, after=4, limit=3)] == [5, 6, 7]
         assert [e.position for e in store.read_all(c, after=7, upto_position=9)] == [8, 9]
         assert [e.position for e in store.iter_all(c, after=0, page=3)] == list(range(1, 11))
+
+
+def test_stream_history_is_one_records_events_oldest_first_or_404(store):
+    """The ``history`` query of units, supervision and education: one stream, decoded."""
+    append(store, [ev("Thing:t1", 1, 1), ev("Other:t1", 1, 5), ev("Thing:t1", 2, 2, "Thing.Changed")])
+    with store.engine.connect() as c:
+        assert stream_history(c, "Thing", "t1") == {"stream_id": "Thing:t1", "events": [
+            {"type": "Thing.Happened", "version": 1, "schema_version": 1,
+             "payload": {"n": 1, "名称": "清廉"}},
+            {"type": "Thing.Changed", "version": 2, "schema_version": 1,
+             "payload": {"n": 2, "名称": "清廉"}}]}
+        # the stream id given (an aggregate's stream_id_for), the record named as asked
+        assert stream_history(c, "Alias", "t1", "Other:t1") == {"stream_id": "Other:t1", "events": [
+            {"type": "Thing.Happened", "version": 1, "schema_version": 1,
+             "payload": {"n": 5, "名称": "清廉"}}]}
+        with pytest.raises(NotFound) as missing:
+            stream_history(c, "Thing", "t2")
+        assert missing.value.message == "no Thing t2" and missing.value.status == 404
+        with pytest.raises(NotFound, match="no Alias t1"):
+            stream_history(c, "Alias", "t1")
+        assert store.head(c) == 3  # a read: nothing written
 
 
 def test_version_conflict_is_a_concurrency_error_and_writes_nothing(store):
