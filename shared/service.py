@@ -529,11 +529,16 @@ class MirrorsUnits:
     those messages, and one whose parent stayed missing is dead-lettered in the end. So
     a timer asks the units service for what it has (``catch_up_units``): every second
     until it has answered once since start, then every ``UNIT_MIRROR_CATCHUP_SECONDS``
-    (default 60; the cost is one indexed read when nothing is new).
+    (default 60; the cost is one indexed read when nothing is new). While it does not
+    answer (a node without a units service, as the benchmarks' exchange-only nodes, or
+    one started before it) the wait doubles from 1 s up to ``SILENT_CEILING`` (a units
+    service started late is still mirrored within seconds), and the silence is logged
+    once, not every second.
     """
 
     units_feed = RpcProxy("units")
     unit_mirror_config = Config()
+    SILENT_CEILING = 10.0  # seconds between asks while the units service does not answer
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -541,7 +546,7 @@ class MirrorsUnits:
         if app is not None and "unit_mirror" not in app.extensions:
             # where the catch-up has got to: per container, as every extension
             app.extension("unit_mirror")(
-                lambda host: {"after": 0, "next": 0.0, "answered": False})
+                lambda host: {"after": 0, "next": 0.0, "answered": False, "wait": 1.0})
 
     @event_handler("units", "Unit.*", requeue_on_error=True)
     def mirror_units(self, body):
@@ -555,7 +560,8 @@ class MirrorsUnits:
         if now < state["next"]:
             return
         every = float(self.unit_mirror_config.get("UNIT_MIRROR_CATCHUP_SECONDS") or 60)
-        state["next"] = now + (every if state["answered"] else 1.0)
+        state["next"] = now + (every if state["answered"] else min(state["wait"], every))
+        ceiling = min(self.SILENT_CEILING, every)
 
         def fetch(after, limit):
             with eventlet.Timeout(10):
@@ -563,11 +569,16 @@ class MirrorsUnits:
         try:
             recorded = catch_up_units(self, fetch, state)
         except (UnknownService, eventlet.Timeout) as exc:
-            log.info("unit mirror: the units service does not answer yet (%r); asking again", exc)
+            if state["wait"] == 1.0:  # once per silence: the next ones at debug
+                log.info("unit mirror: the units service does not answer (%r); asking again "
+                         "ever less often, at most every %.0fs", exc, ceiling)
+            else:
+                log.debug("unit mirror: the units service still does not answer (%r)", exc)
+            state["wait"] = min(state["wait"] * 2, ceiling)
             return
         except Exception as exc:  # noqa: BLE001 - the next tick tries again
             log.warning("unit mirror catch-up failed, retried: %r", exc)
             return
-        state["answered"] = True
+        state["answered"], state["wait"] = True, 1.0
         if recorded:
             log.info("unit mirror: caught up %d unit event(s) from the units service", recorded)
