@@ -64,7 +64,7 @@ import logging
 import socket
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -302,6 +302,8 @@ class Federation:
         self.rejected_counts: dict[str, int] = {}  # reason -> refusals since start
         self.last_sync_us: int | None = None  # when every peer's feed was last asked
         self._pull_backoff: dict[str, tuple[float, float]] = {}
+        # origin_seq -> digest of an outbox envelope text known to verify (feed_page)
+        self._verified: OrderedDict[int, bytes] = OrderedDict()
         self._loaded = False
         self._started_us = now_us()
         if metrics is not None:
@@ -440,6 +442,11 @@ class Federation:
                          "recipients": env["recipients"], "exchange": exchange,
                          "routing_keys": keys, "envelope": env,
                          "recorded_at_us": ev.recorded_at_us})
+            # signed here just now: the feed may vouch for this exact text (the column's
+            # own serialisation, what ``wire`` reads back) without verifying it; a
+            # rolled-back number's text is simply never served
+            self._remember_verified(seq, outbox.c.envelope.type.process_bind_param(
+                env, conn.dialect))
             self._metric("m_staged", env["sharing"])
         conn.execute(outbox.insert(), rows)
         # the publisher is woken by the provider's after-commit hook, once this commits
@@ -471,7 +478,47 @@ class Federation:
         entries = [(r.origin_seq, r.event_id, r.envelope) for r in rows if audience(
             {"origin": self.node_id, "sharing": r.sharing,
              "recipients": r.recipients}, requester, level)]
-        return page_body(self.key, self.node_id, requester, after, through, head, entries)
+        return page_body(self.key, self.node_id, requester, after, through, head, entries,
+                         vouch=self._all_verified(entries))
+
+    # -- vouching for a page's entries (shared.federation.feed: vouched pages) -------------
+    VERIFIED_MAX = 200_000  # envelope digests remembered (~100 bytes each)
+
+    def _remember_verified(self, seq: int, text: str) -> None:
+        """``text`` is an envelope this process signed (or verified) under its key."""
+        verified = self._verified
+        verified[seq] = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+        verified.move_to_end(seq)
+        while len(verified) > self.VERIFIED_MAX:
+            verified.popitem(last=False)
+
+    def _all_verified(self, entries: list[tuple[int, str, str]]) -> bool:
+        """Does every entry text verify under this node's own key? What this process
+        signed or checked before is known by the digest of its exact text (memory, not
+        the database: a row altered there since is checked again, fails, and the page
+        goes out unvouched, its entries then refused one by one by the receiver)."""
+        verified, todo = self._verified, []
+        for seq, _eid, text in entries:
+            if verified.get(seq) != hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest():
+                todo.append((seq, text))
+        if todo:
+            ring = KeyRing({self.node_id: self.key.public_key()})
+
+            def check() -> bool:
+                for seq, text in todo:
+                    try:
+                        env = loads(text)
+                        verify(env, ring)
+                    except (EnvelopeRejected, ValueError):
+                        return False
+                    if env.get("origin") != self.node_id or env.get("origin_seq") != seq:
+                        return False
+                return True
+            if not _native(check):
+                return False
+            for seq, text in todo:
+                self._remember_verified(seq, text)
+        return True
 
     # ============================================================================ in
     def load_state(self) -> None:
@@ -510,8 +557,10 @@ class Federation:
                               % (self.node_id, env.get("sharing")), env)
         return env
 
-    def verify_entries(self, origin: str, entries: list) -> list[tuple[dict, object]]:
-        """(entry, None or the rejection) for a feed page's entries, in order.
+    def verify_entries(self, origin: str, entries: list,
+                       vouched: bool = False) -> list[tuple[dict, object]]:
+        """(entry, None or the rejection) for a feed page's entries, in order
+        (``vouched``: ``check_entries``).
 
         Ed25519 verification releases the GIL, so under nameko the signatures are
         checked in a native thread (``eventlet.tpool``) while other green threads run.
@@ -523,7 +572,7 @@ class Federation:
         ring = KeyRing({origin: key}) if key is not None else None
         me, level, parent = self.node_id, self.level, self.parent
         return self.resolve_slow(_native(lambda: check_entries(entries, origin, ring, me,
-                                                                level, parent)))
+                                                                level, parent, vouched)))
 
     def resolve_slow(self, checked: list) -> list:
         out = list(checked)
@@ -887,7 +936,8 @@ class Federation:
                     ahead = None
                 self._metric("m_pulls", origin, "ok")
                 self.heard_from(origin)
-                checked = page.checked or self.verify_entries(origin, page.entries)
+                checked = page.checked or self.verify_entries(origin, page.entries,
+                                                              page.vouched)
                 if not page.complete and page.through > after:
                     # catching up: the origin prepares the next page, and its signatures
                     # are checked on another core, while we apply this one (it is used
@@ -1058,16 +1108,20 @@ def _native(fn):
     return fn()
 
 
-def check_entries(entries: list, origin: str, ring, me: str, level: str, parent) -> list:
+def check_entries(entries: list, origin: str, ring, me: str, level: str, parent,
+                  vouched: bool = False) -> list:
     """(entry, None | rejection | _SLOW) per entry: pure (no database), so it may run
-    in a native thread; ``ring`` holds the origin's key only."""
+    in a native thread; ``ring`` holds the origin's key only. ``vouched``: the page's
+    ``entries_signature`` verified (``shared.federation.feed``), so the origin's
+    signatures are not checked again one by one; an entry signed by anyone else still
+    takes the ordinary path."""
     out = []
     for entry in entries:
         if ring is None or not isinstance(entry, dict) or entry.get("signer") != origin:
             out.append((entry, _SLOW))
             continue
         try:
-            verify(entry, ring)
+            verify(entry, ring, vouched=vouched)
             if not audience(entry, me, level, parent):
                 raise NotEntitled("this node (%s) is not in the audience of a %r record"
                                   % (me, entry.get("sharing")), entry)
@@ -1109,6 +1163,10 @@ class _Prefetch:
 
                 def work():
                     page = fetch_page(http_client, fed.key, me, ring, url, origin, after)
+                    if page.vouched:  # no signatures to check: nothing to share out
+                        page.checked = check_entries(page.entries, origin, ring, me, level,
+                                                     parent, vouched=True)
+                        return page
                     # the signature checks release the GIL: half of them on a second
                     # native thread, so that both cores check while the page is applied
                     half = len(page.entries) // 2
@@ -1124,7 +1182,7 @@ class _Prefetch:
                 page.checked = fed.resolve_slow(page.checked)
             else:
                 page = fed.feed_client.fetch(url, origin, after, PAGE_MAX)
-                page.checked = fed.verify_entries(origin, page.entries)
+                page.checked = fed.verify_entries(origin, page.entries, page.vouched)
             self._page = page
         except Exception as exc:  # noqa: BLE001 - handed to the caller
             self._error = exc

@@ -8,9 +8,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.federation.envelope import KeyRing, generate_keypair, public_key_b64
+from shared.federation.envelope import (
+    KeyRing, SignatureInvalid, generate_keypair, public_key_b64, sign, verify,
+)
 from shared.federation.feed import (
-    FeedPageInvalid, FeedRefused, page_body, request_headers, verify_page, verify_request,
+    FeedPageInvalid, FeedRefused, page_body, parse_page, request_headers, verify_page,
+    verify_request,
 )
 from shared.federation.keys import (
     MissingNodeKey, identity, init_this_node, load_node_key, load_or_create_node_key, node_key_path,
@@ -79,6 +82,61 @@ def test_forged_pages_are_refused(keys, ring, forge):
         body = json.loads(page_body(keys["city"], "district-a", "city", 0, 5, 9, []))
     with pytest.raises(FeedPageInvalid):
         verify_page(body, "district-a", "city", 0, ring)
+
+
+def _vouched_body(keys, vouch=True, key=None):
+    """district-a's page of two signed entries, as ``Federation.feed_page`` writes it."""
+    texts = [json.dumps(sign({"event_id": "e%d" % s, "origin": "district-a", "origin_seq": s,
+                              "type": "Case.Published", "schema_version": 1, "sharing": "all",
+                              "recipients": [], "payload": {"title": "标题%d" % s},
+                              "occurred_at": "2025-03-01T08:00:00.000000Z",
+                              "owner": "district-a"}, keys["district-a"]),
+                         ensure_ascii=False, separators=(",", ":")) for s in (1, 3)]
+    return page_body(key or keys["district-a"], "district-a", "city", 0, 5, 9,
+                     [(s, "e%d" % s, t) for s, t in zip((1, 3), texts)], vouch=vouch)
+
+
+def _verified(data, ring):
+    body, raw = parse_page(data)
+    return verify_page(body, "district-a", "city", 0, ring, raw)
+
+
+def test_a_vouched_page_covers_the_exact_bytes_of_its_entries(keys, ring):
+    page = _verified(_vouched_body(keys), ring)
+    assert page.vouched and [e["title"] for e in (x["payload"] for x in page.entries)] == \
+        ["标题1", "标题3"]
+    for e in page.entries:  # what the receiver then skips holds: each verifies anyway
+        verify(e, ring)
+        verify(e, ring, vouched=True)
+    # not vouched: no entries_signature, or none by the origin's key
+    assert not _verified(_vouched_body(keys, vouch=False), ring).vouched
+    with pytest.raises(FeedPageInvalid):  # (the page signature is the city's too)
+        _verified(_vouched_body(keys, key=keys["city"]), ring)
+
+
+@pytest.mark.parametrize("change", ["entry_altered", "second_entries_key", "re_encoded",
+                                    "no_raw"])
+def test_an_altered_vouched_page_is_not_vouched_and_its_entries_are_checked(keys, ring, change):
+    """Whatever happened to the bytes on the way, the page is at best unvouched: each
+    entry is then verified on its own, and an altered one is refused (SignatureInvalid
+    - the receiver stops before it, never skips it)."""
+    data = _vouched_body(keys)
+    if change == "entry_altered":  # same (seq, event id): the page signature still holds
+        data = data.replace("标题3".encode(), "篡改3".encode())
+    elif change == "second_entries_key":  # a whole-body parse would take these entries
+        body = json.loads(data)
+        extra = dict(body["entries"][1], payload={"title": "篡改3"})
+        data = data[:-1] + b',"entries":' + json.dumps([body["entries"][0], extra]).encode() + b"}"
+    elif change == "re_encoded":
+        data = json.dumps(json.loads(data), indent=1).encode()
+    body, raw = parse_page(data)
+    page = verify_page(body, "district-a", "city", 0, ring, None if change == "no_raw" else raw)
+    assert not page.vouched
+    if change in ("entry_altered", "second_entries_key"):
+        with pytest.raises(SignatureInvalid):
+            verify(page.entries[1], ring)
+        with pytest.raises(ValueError):  # a non-origin signer is never vouched for
+            verify(dict(page.entries[1], signer="city"), ring, vouched=True)
 
 
 def test_node_key_is_created_once_private_and_reused(tmp_path):

@@ -351,6 +351,34 @@ def test_a_tampered_page_is_refused(solo):
             verify_page(forged, "district-a", "city", 0, solo.registry)
 
 
+def test_the_feed_vouches_only_for_entries_that_verify_under_its_key(solo):
+    """A vouched page (shared.federation.feed) spares the receiver the entries'
+    signature checks, so the origin vouches only for texts it signed or verified: an
+    outbox row altered in its database since is checked, fails, and the page goes out
+    unvouched - the receiver then checks each entry and refuses the altered one."""
+    from shared.federation.envelope import SignatureInvalid, verify
+    from shared.federation.feed import parse_page
+    seed(solo)
+
+    def page(fed):
+        headers = request_headers(solo.keys["city"], "city", "district-a", 0, 1000)
+        body, raw = parse_page(fed.feed_page(headers, {"after": "0", "limit": "1000"}))
+        return verify_page(body, "district-a", "city", 0, solo.registry, raw)
+    assert page(solo.fed).vouched  # signed by this process: known by digest
+    restarted = Federation(solo.rt, "district-a", "district", "city", solo.keys["district-a"],
+                           solo.registry)
+    assert page(restarted).vouched and restarted._verified  # verified once, remembered
+    with solo.rt.engine.begin() as conn:
+        row = conn.execute(select(outbox).where(outbox.c.origin_seq == 2)).first()
+        env = dict(row.envelope, payload=dict(row.envelope["payload"], title="篡改后的标题"))
+        conn.execute(outbox.update().where(outbox.c.origin_seq == 2).values(envelope=env))
+    for fed in (solo.fed, restarted):
+        got = page(fed)
+        assert not got.vouched
+        with pytest.raises(SignatureInvalid):
+            verify(got.entries[1], solo.registry)
+
+
 def test_queries_reject_bad_parameters(solo):
     for name, params in (("shared_feed", {"limit": "0"}), ("shared_feed", {"kind": "person"}),
                          ("get_record", {}), ("compare_indicators", {"period": "March"})):
