@@ -287,6 +287,12 @@ class EventStore:
                 rows, stored = self._rows(new_events, last_position, last_hash, recorded)
                 if len(rows) == 1:
                     self._execute(conn, self._sql["insert"], rows[0])
+                elif not self.sqlite:
+                    # a catching-up node's page of replicas: one multi-row INSERT on the
+                    # driver's cursor (the lock above began the transaction); through
+                    # SQLAlchemy's insertmanyvalues the parameters' handling cost as much
+                    from shared.batching import insert_rows
+                    insert_rows(conn, events, rows)
                 else:
                     conn.execute(_INSERT_EVENTS, rows)
                 if guessed is not None:
