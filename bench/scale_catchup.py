@@ -28,7 +28,8 @@ the receiver's own log (fetch + ``json.loads``): the floor a catch-up cannot go 
 ~165,000/s on a quiet machine; target ratio 0.12 (20,000/s over it).
 
 ``QINGLIAN_BENCH_PYSPY=<file.svg>`` (or ``.txt``: raw stacks) records the receiver with
-py-spy while it catches up. ``QINGLIAN_BENCH_SCALE=0.1`` publishes a tenth of the day
+py-spy while it catches up (``QINGLIAN_BENCH_PYSPY_IDLE=1``: its waits too).
+``QINGLIAN_BENCH_SCALE=0.1`` publishes a tenth of the day
 (not judged; a few minutes), ``QINGLIAN_BENCH_PORT_BASE`` puts the six nodes' HTTP ports
 from there on.
 """
@@ -43,7 +44,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import AT_LEAST, PREFIX, ROOT, judged, rate, raw_decoded_read
+from bench.common import AT_LEAST, PREFIX, ROOT, cpu_seconds, judged, rate, raw_decoded_read
 
 ORIGIN_DISTRICTS = 4          # + the city: five origins
 RECEIVER = "district-05"
@@ -133,6 +134,7 @@ def _receiver_process(node, root: Path, heads: dict[str, int], engine) -> dict:
     if spy:
         cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--rate", "200",
                "--format", "raw" if spy.endswith(".txt") else "flamegraph", "-o", spy,
+               *(["--idle"] if os.environ.get("QINGLIAN_BENCH_PYSPY_IDLE") else []),
                "--", *cmd]
 
     def watermarks() -> dict[str, int]:
@@ -142,10 +144,19 @@ def _receiver_process(node, root: Path, heads: dict[str, int], engine) -> dict:
         except Exception:  # noqa: BLE001 - its tables do not exist until it has started
             return {}
 
+    def receiver_cpu() -> float:
+        """CPU seconds of the nameko process (py-spy's child when it records)."""
+        pid = proc.pid
+        if spy:
+            kids = Path("/proc/%d/task/%d/children" % (pid, pid)).read_text().split()
+            pid = int(kids[0]) if kids else pid
+        return cpu_seconds(pid)
+
     t_spawn = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=log, stderr=log)
     first = None
     samples = []
+    cpu = [0.0, 0.0]
     try:
         deadline = time.monotonic() + TIMEOUT_S
         while time.monotonic() < deadline and proc.poll() is None:
@@ -154,6 +165,9 @@ def _receiver_process(node, root: Path, heads: dict[str, int], engine) -> dict:
             got = sum(min(w.get(o, 0), h) for o, h in heads.items())
             if first is None and got > 0:
                 first = (now, got)
+                cpu[0] = receiver_cpu()
+            if first is not None:
+                cpu[1] = receiver_cpu()
             if samples == [] or samples[-1][1] != got:
                 samples.append((round(now - t_spawn, 2), got))
             if all(w.get(o, 0) >= h for o, h in heads.items()):
@@ -171,7 +185,12 @@ def _receiver_process(node, root: Path, heads: dict[str, int], engine) -> dict:
     caught_up = all(w.get(o, 0) >= h for o, h in heads.items()) and first is not None
     # the first page's own events count from when it was applied: rate over the rest
     value = rate(got - first[1], done - first[0]) if caught_up and done > first[0] else 0.0
-    return {"value": value, "rejoin_total_s": round(done - t_spawn, 2),
+    # the receiver's own CPU per event over the same span: what the code costs, less
+    # moved by the neighbours' load than the rate (and the baseline) are
+    cpu_ms = round(1000 * (cpu[1] - cpu[0]) / (got - first[1]), 3) \
+        if caught_up and got > first[1] else None
+    return {"value": value, "receiver_cpu_ms_per_event": cpu_ms,
+            "rejoin_total_s": round(done - t_spawn, 2),
             "first_page_at_s": round(first[0] - t_spawn, 2) if first else None,
             "caught_up": caught_up, "progress": samples[:: max(1, len(samples) // 12)]}
 
