@@ -181,7 +181,7 @@ def _hold(uow, session: StudySession, d, audience_unit_ids) -> dict:
                   if uow.exists(YoungCadreProgramme, p)]
     uow.save(session, *session.credit_young_cadres(programmes, settings_of(rt).young_cadre_cadence_days,
                                                    today))
-    return q.get_session(uow.conn, session.id)
+    return uow.education.session(session.id)
 
 
 @app.command("plan_session", s.PlanSession, roles=WRITERS, scope="organiser_unit_id", status=201)
@@ -189,7 +189,7 @@ def plan_session(uow, d):
     """Plan a session of any kind (主题联学, 上下联学, 廉政微党课, 专题党日, 警示教育, 廉政谈话)."""
     session = _plan(uow, d)
     uow.save(session)
-    return q.get_session(uow.conn, session.id)
+    return uow.education.session(session.id)
 
 
 @app.command("hold_session", s.HoldSession, roles=WRITERS, scope=_session_unit)
@@ -895,6 +895,7 @@ def detect_overdue(steps, d):
     overdue, escalations, young_overdue = [], [], []
     for start in range(0, len(todo), PUBLISH_BATCH):
         with steps.unit_of_work() as uow:
+            ed = app.bind_ports(uow).education
             changed = []
             for cls, rid in todo[start:start + PUBLISH_BATCH]:
                 agg = uow.get(cls, rid)
@@ -907,7 +908,7 @@ def detect_overdue(steps, d):
                 for step in agg.detect_overdue(today, st.talk_ladder):
                     # a talk moved to another unit since the targets were read: look it up now
                     target = targets.get((agg.unit_id, step.notify)) or \
-                        _escalation_target(q.EducationReadPort(uow.conn), agg.unit_id, step.notify)
+                        _escalation_target(ed, agg.unit_id, step.notify)
                     agg.escalate(step, target, today)
                     escalations.append({"talk_id": rid, "step": step.step, "notify_unit_id": target})
                 if agg.overdue and not was_overdue:
@@ -947,10 +948,11 @@ def young_cadre_programme(conn, d, actor):
 # =================================================================================================
 # inbox
 # =================================================================================================
-def _visible_units(conn, actor) -> list[str] | None:
-    """The units whose inbox items ``actor`` sees (``domain.inbox_root``; None: the node's)."""
+def _visible_units(actor, subtree_ids) -> list[str] | None:
+    """The units whose inbox items ``actor`` sees (``domain.inbox_root``; None: the node's);
+    ``subtree_ids(root)`` reads them (a query's connection or a command's read port)."""
     root = inbox_root(actor.has(NODE_ADMIN), actor.unit_scope)
-    return None if root is None else q.subtree_ids(conn, root)
+    return None if root is None else subtree_ids(root)
 
 
 @app.query("unit_inbox", s.UnitInbox, scope="unit_id")
@@ -966,8 +968,9 @@ def unit_inbox(conn, d, actor):
 @app.query("my_inbox", s.MyInbox)
 def my_inbox(conn, d, actor):
     """The caller's inbox: their unit scope's items (node-admins: the whole node)."""
-    return {"user_id": actor.user_id, **q.inbox_items(conn, _visible_units(conn, actor),
-                                                       actor.user_id, d["include_closed"], d["limit"])}
+    visible = _visible_units(actor, lambda root: q.subtree_ids(conn, root))
+    return {"user_id": actor.user_id, **q.inbox_items(conn, visible, actor.user_id,
+                                                       d["include_closed"], d["limit"])}
 
 
 @app.command("mark_inbox_read", s.MarkInboxRead, roles=ANY_ROLE)
@@ -977,7 +980,7 @@ def mark_inbox_read(uow, d):
     if uow.exists(UserInbox, uow.actor.user_id):
         inbox = uow.get(UserInbox, uow.actor.user_id)
     inbox.read(d["item_ids"], utc_iso(uow.now), item_units=item_units,
-               visible=_visible_units(uow.conn, uow.actor))
+               visible=_visible_units(uow.actor, uow.education.subtree_ids))
     uow.save(inbox)
     return {"user_id": uow.actor.user_id, "read": sorted(set(d["item_ids"]))}
 
