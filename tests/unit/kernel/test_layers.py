@@ -6,11 +6,14 @@ function or an ``importlib.import_module("services.%s..." % name)`` counts too):
 * a service imports no tooling, and no other service, but the console, the browser's
   front of the node, which shows every service's vocabulary (its domain's enums);
 * the node-wide tooling (``tooling/``: the CLI, backup, demo, local network) is the top
-  and may import anything.
+  and may import anything;
+* a service's ``domain.py`` is pure: importing it loads no nameko, SQLAlchemy or kombu.
 """
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -100,3 +103,33 @@ def test_the_scan_sees_every_kind_of_import(tmp_path):
     # into the units domain
     assert "services.exchange.anchors" in imports(ROOT / "tooling" / "cli.py")
     assert any("services.units.domain" in found for _p, found in _code("services/console"))
+
+
+# -- a domain is pure ------------------------------------------------------------------------------
+FRAMEWORKS = ("nameko", "sqlalchemy", "kombu", "eventlet")
+_PROBE = ("import importlib, sys\n"
+          "importlib.import_module(sys.argv[1])\n"
+          "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[2:]))))")
+
+
+def _frameworks_loaded_by(module: str) -> list[str]:
+    """The frameworks importing ``module`` loads, in a fresh interpreter (so nothing imported
+    before counts, and a framework reached through a helper module counts too)."""
+    out = subprocess.run([sys.executable, "-c", _PROBE, module, *FRAMEWORKS], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, check=True)
+    return out.stdout.split()
+
+
+def test_every_domain_loads_no_framework():
+    """A service's ``domain.py``, with everything it imports, loads no nameko, SQLAlchemy or
+    kombu: its rules are tested (``test_domain.py``) without a broker or a database."""
+    domains = sorted(p.parent.name for p in (ROOT / "services").glob("*/domain.py"))
+    assert {"units", "supervision", "education", "exchange"} <= set(domains)
+    bad = {name: found for name in domains
+           if (found := _frameworks_loaded_by("services.%s.domain" % name))}
+    assert not bad, "a domain.py reaches a framework (keep rules pure): %s" % bad
+
+
+def test_the_probe_sees_a_framework():
+    """The check above cannot pass by seeing nothing: the nameko glue loads them all."""
+    assert _frameworks_loaded_by("shared.service") == sorted(FRAMEWORKS)
