@@ -63,12 +63,6 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _active_unit(conn, unit_id: str, field: str = "unit_id") -> dict:
-    """The unit's row, if it is still in use (for tracking_app.py and public_reports_app.py,
-    which read over a connection; the commands here read ``uow.supervision.unit``)."""
-    return require_active(q.require_unit(conn, unit_id), field)
-
-
 def _owner(key: str):
     """A scope function: the unit that owns the record named by ``key`` (404 if none)."""
     def scope(conn, data):
@@ -303,7 +297,7 @@ def _ladder_targets(port: q.SupervisionReadPort, owner_unit_id: str, settings,
 
 
 def _targets(conn, owner_unit_id: str, settings, cache: dict) -> dict:
-    """The same on a sweep's read connection (detect_overdue's and tracking_app.py's)."""
+    """The same on a sweep's read connection (detect_overdue's read step)."""
     return _ladder_targets(q.SupervisionReadPort(conn), owner_unit_id, settings, cache)
 
 

@@ -1953,6 +1953,22 @@ def task_colour(deadline: str, status: str, today: str, soon_days: int) -> str:
     return "yellow" if deadline <= soon and status == "open" else "green"
 
 
+def in_subtree(path: str | None, top_path: str | None) -> bool:
+    """Whether the unit at ``path`` is ``top_path``'s unit or below it (a path None: the
+    unit is not in the directory - below nothing but the node itself, ``top_path`` "")."""
+    return (path or "").startswith(top_path or "")
+
+
+def require_responsible(unit: dict, issuer_path: str, field: str) -> dict:
+    """A task's (or a meeting's) responsible unit is in use and inside the subtree of the
+    unit that issues the list (convenes the meeting). ``unit``: its directory row;
+    ``issuer_path``: the issuer's path."""
+    require_active(unit, field)
+    if not in_subtree(unit["path"], issuer_path):
+        raise BadInput("责任单位不在下达单位的管辖范围内", {field: ["不在下达单位之下"]})
+    return unit
+
+
 class TaskList(Aggregate):
     """任务清单: who issued it, when, and where it came from (a list or a meeting)."""
 
@@ -1980,7 +1996,14 @@ class TaskList(Aggregate):
             t.items = self.seq
 
     @classmethod
-    def issue(cls, list_id, title, issuer_unit_id, issued_on, source="task_list", meeting_id=None):
+    def issue(cls, list_id, title, issuer_unit_id, issued_on, source="task_list", meeting_id=None,
+              *, issuer: dict | None = None, taken: bool = False):
+        """``issuer``: the issuing unit's directory row (it must be in use); ``taken``: the
+        list id is in use. (A meeting's list is checked as the meeting: ``Meeting.hold``.)"""
+        if issuer is not None:
+            require_active(issuer, "issuer_unit_id")
+        if taken:
+            raise BadInput("任务清单编号已存在", {"list_id": ["已存在"]})
         if (source == "meeting") != (meeting_id is not None):
             raise BadInput("推进会议定事项的清单必须注明会议", {"meeting_id": ["与来源不符"]})
         t = cls(list_id)
@@ -1991,6 +2014,18 @@ class TaskList(Aggregate):
     def add_item(self, task_id: str) -> int:
         self.trigger(self.ItemAdded, list_id=self.id, task_id=task_id, seq=self.items + 1)
         return self.items
+
+    def assign_task(self, task_id: str, unit: dict, issuer_path: str, title: str, standard: str,
+                    deadline: str, today: str, *, field: str = "unit_id",
+                    taken: bool = False) -> "Task":
+        """A new item of the list, tracked as a ``Task``: its responsible unit (``unit``, the
+        directory row) is in use and below the issuer (``issuer_path``), its id is free
+        (``taken``: in use); ``field`` names the unit's input field in an error."""
+        require_responsible(unit, issuer_path, field)
+        if taken:
+            raise BadInput("任务编号已存在", {"task_id": ["已存在"]})
+        seq = self.add_item(task_id)
+        return Task.assign(task_id, self, seq, unit["unit_id"], title, standard, deadline, today)
 
 
 class Task(Aggregate):
@@ -2243,7 +2278,19 @@ class Meeting(Aggregate):
             m.decisions = self.seq
 
     @classmethod
-    def hold(cls, meeting_id, title, kind, convener_unit_id, held_on, unit_ids, summary, today):
+    def hold(cls, meeting_id, title, kind, convener_unit_id, held_on, unit_ids, summary, today,
+             *, convener: dict | None = None, units=(), taken: bool = False):
+        """``convener``: the convening unit's directory row (it must be in use); ``taken``:
+        the id is in use (by a meeting, or a task list - the meeting's list has its id);
+        ``units``: the rows of ``unit_ids`` in order (an iterable: each may be read as it
+        is checked), every one a responsible unit below the convener."""
+        if convener is not None:
+            require_active(convener, "convener_unit_id")
+        if taken:
+            raise BadInput("会议编号已存在", {"meeting_id": ["已存在"]})
+        convener_path = (convener["path"] or "") if convener is not None else ""
+        for i, unit in enumerate(units):
+            require_responsible(unit, convener_path, "unit_ids.%d" % i)
         if held_on > today:
             raise BadInput("会议日期晚于今天", {"held_on": ["不得晚于今天"]})
         if len(set(unit_ids)) != len(unit_ids):
@@ -2343,7 +2390,13 @@ class Campaign(Aggregate):
 
     @classmethod
     def launch(cls, campaign_id, title, kind, scope_unit_id, starts_on, ends_on, categories,
-               description, today):
+               description, today, *, scope: dict | None = None, taken: bool = False):
+        """``scope``: the scope unit's directory row (it must be in use); ``taken``: the id
+        is in use."""
+        if scope is not None:
+            require_active(scope, "scope_unit_id")
+        if taken:
+            raise BadInput("专项编号已存在", {"campaign_id": ["已存在"]})
         if ends_on < starts_on:
             raise BadInput("结束日期早于开始日期", {"ends_on": ["不得早于开始日期"]})
         if ends_on < today:
@@ -2359,7 +2412,9 @@ class Campaign(Aggregate):
     def tag(self, finding_id: str, unit_in_scope: bool, unit_id: str, found_on: str,
             four_winds: str | None, today: str):
         """A finding joins the campaign: inside its scope and period, once, with a 四风
-        category among those the campaign targets (any, when it names none)."""
+        category among those the campaign targets (any, when it names none).
+        ``unit_in_scope``: the unit it was found in is in the scope's subtree
+        (``in_subtree``)."""
         if self.closed:
             raise RuleViolation("该专项已总结收尾，不能再纳入问题")
         if finding_id in self.findings:
@@ -2434,7 +2489,10 @@ class KeyPostRegister(Aggregate):
         r.posts, r.focused = {}, []
         return r
 
-    def flag(self, post: str, kind: str, reason: str, today: str):
+    def flag(self, post: str, kind: str, reason: str, today: str, *, unit: dict | None = None):
+        """``unit``: the unit's directory row (it must be in use)."""
+        if unit is not None:
+            require_active(unit)
         post = post_key(post)
         if (self.posts or {}).get(post) == kind:
             raise RuleViolation("该岗位已标记为「%s」" % KEY_POST_KINDS.label(kind), {"post": ["已标记"]})
@@ -2521,7 +2579,11 @@ class PublicReport(Aggregate):
             r.status = "dismissed"
 
     @classmethod
-    def receive(cls, report_id, unit_id, kind, content, post, contact, received_on: str):
+    def receive(cls, report_id, unit_id, kind, content, post, contact, received_on: str, *,
+                unit: dict | None = None):
+        """``unit``: the unit's directory row (it must be in use)."""
+        if unit is not None:
+            require_active(unit)
         r = cls(report_id)
         r.trigger(cls.Received, report_id=report_id, unit_id=unit_id, kind=kind, content=content,
                   post=post, received_on=received_on, **({"contact": contact} if contact else {}))

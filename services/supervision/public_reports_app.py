@@ -13,34 +13,29 @@ from __future__ import annotations
 
 from services.supervision import queries as q
 from services.supervision import schemas as s
-from services.supervision.application import INSPECTORS, _active_unit, _today, app, record_finding
-from services.supervision.domain import PublicReport
+from services.supervision.application import INSPECTORS, _owner, _today, app, record_finding
+from services.supervision.domain import PublicReport, require_active
 from shared.app import new_id
 from shared.auth import ANY_ROLE
-from shared.errors import NotFound
 
 
-def _report_unit(conn, data):
-    unit_id = q.report_unit(conn, data["report_id"])
-    if unit_id is None:
-        raise NotFound("没有这条群众反映", {"report_id": ["不存在"]})
-    return unit_id
+_report_unit = _owner("report_id")
 
 
 @app.command("submit_public_report", s.SubmitPublicReport, roles=ANY_ROLE, status=201)
 def submit_public_report(uow, d):
     """A complaint or report from the public about a unit (群众监督), no personal data required."""
-    _active_unit(uow.conn, d["unit_id"])
+    unit = uow.supervision.unit(d["unit_id"])
     report_id = new_id(None)
     r = PublicReport.receive(report_id, d["unit_id"], d["kind"], d["content"], d["post"],
-                             d["contact"], _today(uow))
+                             d["contact"], _today(uow), unit=unit)
     uow.save(r)
     return {"report_id": report_id}
 
 
 @app.query("list_public_reports", s.ListPublicReports, roles=INSPECTORS, scope="unit_id")
 def list_public_reports(conn, d, actor):
-    _active_unit(conn, d["unit_id"])
+    require_active(q.require_unit(conn, d["unit_id"]))
     return {"reports": q.list_public_reports(conn, d["unit_id"], d["status"])}
 
 
@@ -49,8 +44,10 @@ def list_public_reports(conn, d, actor):
 def convert_public_report(uow, d):
     """The report becomes a finding with source 群众监督 (and so a rectification)."""
     report = uow.get(PublicReport, d["report_id"])
-    report._require_received("转为问题")
     finding_id = new_id(None)
+    # decided first (only a report still to be handled is converted), saved after the
+    # finding, so the log reads finding, rectification, then the report's conversion
+    report.convert(finding_id, _today(uow), uow.actor.user_id)
     answer = record_finding(uow, {
         "finding_id": finding_id, "unit_id": report.unit_id, "source": "public_report",
         "source_ref": report.id, "inspection_id": None,
@@ -58,7 +55,6 @@ def convert_public_report(uow, d):
         "category": None, "found_on": None, "owner_unit_id": d["owner_unit_id"],
         "responsible_role": d["responsible_role"], "deadline": d["deadline"],
         "requirement": d["requirement"]})
-    report.convert(finding_id, _today(uow), uow.actor.user_id)
     uow.save(report)
     return {"report_id": report.id, "finding_id": finding_id, "rectification": answer}
 

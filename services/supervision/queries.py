@@ -5,8 +5,8 @@ the in-memory database ``build_as_of`` returns), and they compute the figures th
 service publishes for 上下互比 - so a number on the district's dashboard, in a round's
 facts and in the city's comparison is always computed one way.
 
-``SupervisionReadPort`` (at the end) is the narrow view a command of ``application.py``
-gets as ``uow.supervision`` (``app.read_port``): a unit, the path above it, a record as
+``SupervisionReadPort`` (at the end) is the narrow view a command (of ``application.py``,
+``tracking_app.py`` or ``public_reports_app.py``) gets as ``uow.supervision`` (``app.read_port``): a unit, the path above it, a record as
 the command answers it, what the sweeps go through - the facts the domain's rules take as
 arguments - so a handler loads, decides, saves and answers without naming a table.
 """
@@ -1240,26 +1240,27 @@ def list_public_reports(conn, unit_id: str, status: str | None) -> list[dict]:
     return [dict(r, unit_name=units[r["unit_id"]]["name"]) for r in rows]
 
 
-def report_unit(conn, report_id: str) -> str | None:
-    return conn.execute(select(public_reports.c.unit_id)
-                        .where(public_reports.c.report_id == report_id)).scalar()
-
-
 # -- application.py's reads: the records' owners, the sweeps, and its read port -------------------
-OWNED = {  # the field naming a record -> (its table, what it is called in a 404)
-    "inspection_id": (inspections, "检查"),
-    "rect_id": (rectifications, "整改"),
-    "risk_point_id": (risk_points, "风险点"),
-    "record_id": (discipline_records, "执纪记录"),
+OWNED = {  # the field naming a record -> (its table, the column of its unit, its 404)
+    "inspection_id": (inspections, "unit_id", "检查「{}」不存在"),
+    "rect_id": (rectifications, "unit_id", "整改「{}」不存在"),
+    "risk_point_id": (risk_points, "unit_id", "风险点「{}」不存在"),
+    "record_id": (discipline_records, "unit_id", "执纪记录「{}」不存在"),
+    # the practices' (tracking_app.py, public_reports_app.py)
+    "task_id": (tasks, "unit_id", "任务「{}」不存在"),
+    "list_id": (task_lists, "issuer_unit_id", "任务清单「{}」不存在"),
+    "meeting_id": (meetings, "convener_unit_id", "会议「{}」不存在"),
+    "campaign_id": (campaigns, "scope_unit_id", "专项「{}」不存在"),
+    "report_id": (public_reports, "unit_id", "没有这条群众反映"),
 }
 
 
 def owner_unit(conn, key: str, record_id: str) -> str:
     """The unit that owns the record ``key`` names (a command's scope), or 404."""
-    table, what = OWNED[key]
-    unit_id = conn.execute(select(table.c.unit_id).where(table.c[key] == record_id)).scalar()
+    table, column, missing = OWNED[key]
+    unit_id = conn.execute(select(table.c[column]).where(table.c[key] == record_id)).scalar()
     if unit_id is None:
-        raise NotFound("%s「%s」不存在" % (what, record_id), {key: ["不存在"]})
+        raise NotFound(missing.format(record_id), {key: ["不存在"]})
     return unit_id
 
 
@@ -1313,11 +1314,48 @@ def list_rounds(conn) -> dict:
     return {"rounds": [dict(x._mapping) for x in rows]}
 
 
-class SupervisionReadPort:
-    """``uow.supervision``: the read models as application.py's commands need them to
-    decide, inside their unit of work (so it reads what the command has just written, under
-    the same lock); a phased command's read step builds one on its read connection. The
-    rules themselves are the domain's: this only answers what is there."""
+# -- what the practices' commands read (tracking_app.py, public_reports_app.py) ------------------
+class PracticeReads:
+    """The reads the practices' commands decide with, as ``uow.supervision`` answers them
+    (``SupervisionReadPort`` is one of these); ``conn``: the unit of work's connection."""
+
+    conn = None
+
+    def path(self, unit_id: str) -> str | None:
+        """The unit's path in the directory (None: not in it)."""
+        return unit_path(self.conn, unit_id)
+
+    def unit_name(self, unit_id: str) -> str | None:
+        return self.conn.execute(select(ud.c.name).where(ud.c.unit_id == unit_id)).scalar()
+
+    def finding(self, finding_id: str) -> dict:
+        """A finding as a campaign tags it: the unit it was found in (``unit_id``, and its
+        ``path``) and ``found_on``; or 404."""
+        row = self.conn.execute(
+            select(r.c.finding_unit_id.label("unit_id"), r.c.found_on, ud.c.path)
+            .select_from(r.outerjoin(ud, ud.c.unit_id == r.c.finding_unit_id))
+            .where(r.c.rect_id == finding_id)).mappings().first()
+        if row is None:
+            raise NotFound("问题「%s」不存在" % finding_id, {"finding_id": ["不存在"]})
+        return dict(row)
+
+    def overdue_tasks(self, today: str) -> list:
+        """Open tasks past their deadline (``task_id``, ``unit_id``, ``deadline``,
+        ``overdue``, ``escalation_step``), by id: what ``detect_task_overdue`` goes through."""
+        return self.conn.execute(
+            select(tasks.c.task_id, tasks.c.unit_id, tasks.c.deadline, tasks.c.overdue,
+                   tasks.c.escalation_step)
+            .where(tasks.c.status == "open", tasks.c.deadline < today)
+            .order_by(tasks.c.task_id)).all()
+# -- end of what the practices' commands read --
+
+
+class SupervisionReadPort(PracticeReads):
+    """``uow.supervision``: the read models as the commands need them to decide (the
+    practices' reads are ``PracticeReads``'), inside their unit of work (so it reads what
+    the command has just written, under the same lock); a phased command's read step
+    builds one on its read connection. The rules themselves are the domain's: this only
+    answers what is there."""
 
     def __init__(self, conn):
         self.conn = conn

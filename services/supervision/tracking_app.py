@@ -13,70 +13,42 @@ supervision ``app``; imported by ``application.py``).
 * A 专项整治 / 专项治理 campaign has a scope (a unit's subtree) and a period; findings in
   them are tagged to it with a 四风 category (recorded for it at once, or tagged later),
   and its progress is their rectifications' progress.
+
+A command loads (its aggregates, the facts through ``uow.supervision``), lets the domain
+decide (every rule is in ``domain.py``), saves and answers, as in ``application.py``.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from services.supervision import schemas as s
 from services.supervision import queries as q
+from services.supervision import schemas as s
 from services.supervision.application import (
-    INSPECTORS, READERS, _active_unit, _inspection_unit, _targets, _today, _today_of, app,
+    INSPECTORS, READERS, _inspection_unit, _ladder_targets, _owner, _today, _today_of, app,
     record_finding,
 )
 from services.supervision.domain import (
-    Campaign, Inspection, KeyPostRegister, Meeting, Task, TaskList, due_escalations, parse_date,
+    Campaign, Inspection, KeyPostRegister, Meeting, Task, TaskList, due_escalations, in_subtree,
+    parse_date,
 )
-from services.supervision.projections import campaigns, meetings, rectifications, task_lists, tasks
 from shared.app import new_id
 from shared.auth import WRITERS
-from shared.errors import BadInput, NotFound
-from shared.unittree import directory_path, unit_directory, unit_of
 
 PHASE_BATCH = 50  # records per write, as the other sweeps
 
 
-def _task_unit(conn, data):
-    unit_id = conn.execute(select(tasks.c.unit_id)
-                           .where(tasks.c.task_id == data["task_id"])).scalar()
-    if unit_id is None:
-        raise NotFound("任务「%s」不存在" % data["task_id"], {"task_id": ["不存在"]})
-    return unit_id
-
-
-def _list_unit(conn, data):
-    unit_id = conn.execute(select(task_lists.c.issuer_unit_id)
-                           .where(task_lists.c.list_id == data["list_id"])).scalar()
-    if unit_id is None:
-        raise NotFound("任务清单「%s」不存在" % data["list_id"], {"list_id": ["不存在"]})
-    return unit_id
-
-
-def _meeting_unit(conn, data):
-    unit_id = conn.execute(select(meetings.c.convener_unit_id)
-                           .where(meetings.c.meeting_id == data["meeting_id"])).scalar()
-    if unit_id is None:
-        raise NotFound("会议「%s」不存在" % data["meeting_id"], {"meeting_id": ["不存在"]})
-    return unit_id
-
-
-def _responsible(conn, issuer_path: str, unit_id: str, field: str) -> None:
-    """The responsible unit is active and inside the issuer's subtree."""
-    _active_unit(conn, unit_id, field)
-    path = directory_path(conn, unit_id) or ""
-    if not path.startswith(issuer_path):
-        raise BadInput("责任单位不在下达单位的管辖范围内", {field: ["不在下达单位之下"]})
+_task_unit = _owner("task_id")
+_list_unit = _owner("list_id")
+_meeting_unit = _owner("meeting_id")
+_campaign_unit = _owner("campaign_id")
 
 
 def _assign(uow, task_list: TaskList, item: dict, field: str) -> Task:
-    issuer_path = directory_path(uow.conn, task_list.issuer_unit_id) or ""
-    _responsible(uow.conn, issuer_path, item["unit_id"], field)
+    """A new task of ``task_list`` for ``item`` (its title, standard, deadline, unit)."""
+    port = uow.supervision
     task_id = new_id(item.get("task_id"))
-    if uow.exists(Task, task_id):
-        raise BadInput("任务编号已存在", {"task_id": ["已存在"]})
-    seq = task_list.add_item(task_id)
-    return Task.assign(task_id, task_list, seq, item["unit_id"], item["title"], item["standard"],
-                       item["deadline"].isoformat(), _today(uow))
+    return task_list.assign_task(task_id, port.unit(item["unit_id"]),
+                                 port.path(task_list.issuer_unit_id) or "", item["title"],
+                                 item["standard"], item["deadline"].isoformat(), _today(uow),
+                                 field=field, taken=uow.exists(Task, task_id))
 
 
 # -- task lists and tasks ------------------------------------------------------------------------
@@ -84,11 +56,10 @@ def _assign(uow, task_list: TaskList, item: dict, field: str) -> Task:
              status=201)
 def issue_task_list(uow, d):
     """任务清单: every item with its standard, deadline and responsible unit."""
-    _active_unit(uow.conn, d["issuer_unit_id"], "issuer_unit_id")
+    issuer = uow.supervision.unit(d["issuer_unit_id"])
     list_id = new_id(d.get("list_id"))
-    if uow.exists(TaskList, list_id):
-        raise BadInput("任务清单编号已存在", {"list_id": ["已存在"]})
-    tl = TaskList.issue(list_id, d["title"], d["issuer_unit_id"], _today(uow))
+    tl = TaskList.issue(list_id, d["title"], d["issuer_unit_id"], _today(uow), issuer=issuer,
+                        taken=uow.exists(TaskList, list_id))
     made = [_assign(uow, tl, item, "items.%d.unit_id" % i) for i, item in enumerate(d["items"])]
     uow.save(tl, *made)
     return {"list_id": list_id, "task_ids": [m.id for m in made]}
@@ -150,32 +121,28 @@ def detect_task_overdue(steps, d):
     escalation step now due is taken (the rectifications' ladder and targets). Running it
     twice changes nothing the second time. Phased as ``detect_overdue``."""
     with steps.read() as conn:
+        reads = q.SupervisionReadPort(conn)
         settings = steps.rt.settings
         today = _today_of(conn, steps.rt)
         day = parse_date(today)
-        rows = conn.execute(
-            select(tasks.c.task_id, tasks.c.unit_id, tasks.c.deadline, tasks.c.overdue,
-                   tasks.c.escalation_step)
-            .where(tasks.c.status == "open", tasks.c.deadline < today)
-            .order_by(tasks.c.task_id)).all()
         cache, todo = {}, []
-        for row in rows:
+        for row in reads.overdue_tasks(today):
             days = (day - parse_date(row.deadline)).days
             if row.overdue and not due_escalations(settings.ladder, days, row.escalation_step):
                 continue
             todo.append(row.task_id)
-            _targets(conn, row.unit_id, settings, cache)
+            _ladder_targets(reads, row.unit_id, settings, cache)
     detected = escalated = 0
     for start in range(0, len(todo), PHASE_BATCH):
         with steps.unit_of_work() as uow:
+            reads = app.bind_ports(uow).supervision
             changed = []
             for task_id in todo[start:start + PHASE_BATCH]:
                 task = uow.get(Task, task_id)
                 before = task.overdue
-                unit = unit_of(uow.conn, unit_directory, task.unit_id)
                 if task.detect_overdue(today, settings.ladder,
-                                       _targets(uow.conn, task.unit_id, settings, cache),
-                                       unit["name"] if unit else None):
+                                       _ladder_targets(reads, task.unit_id, settings, cache),
+                                       reads.unit_name(task.unit_id)):
                     detected += not before
                     escalated += sum(1 for e in task.pending_events
                                      if e.event_type == "Task.Escalated")
@@ -212,16 +179,15 @@ def list_task_lists(conn, d, actor):
 def hold_meeting(uow, d):
     """联席推进会: the responsible units present, what was decided; each decision becomes a
     task (standard, deadline, one of the units present) of the meeting's own list."""
-    _active_unit(uow.conn, d["convener_unit_id"], "convener_unit_id")
+    port = uow.supervision
+    convener = port.unit(d["convener_unit_id"])
     meeting_id = new_id(d.get("meeting_id"))
-    if uow.exists(Meeting, meeting_id) or uow.exists(TaskList, meeting_id):
-        raise BadInput("会议编号已存在", {"meeting_id": ["已存在"]})
-    convener_path = directory_path(uow.conn, d["convener_unit_id"]) or ""
-    for i, unit_id in enumerate(d["unit_ids"]):
-        _responsible(uow.conn, convener_path, unit_id, "unit_ids.%d" % i)
     today = _today(uow)
     m = Meeting.hold(meeting_id, d["title"], d["kind"], d["convener_unit_id"],
-                     d["held_on"].isoformat(), d["unit_ids"], d["summary"], today)
+                     d["held_on"].isoformat(), d["unit_ids"], d["summary"], today,
+                     convener=convener,
+                     taken=uow.exists(Meeting, meeting_id) or uow.exists(TaskList, meeting_id),
+                     units=(port.unit(unit_id) for unit_id in d["unit_ids"]))
     tl = TaskList.issue(m.list_id, "%s 议定事项" % d["title"], d["convener_unit_id"], today,
                         source="meeting", meeting_id=meeting_id)
     made = []
@@ -258,22 +224,11 @@ def list_meetings(conn, d, actor):
 
 
 # -- 专项整治 / 专项治理 ----------------------------------------------------------------------------
-def _campaign_unit(conn, data):
-    unit_id = conn.execute(select(campaigns.c.scope_unit_id)
-                           .where(campaigns.c.campaign_id == data["campaign_id"])).scalar()
-    if unit_id is None:
-        raise NotFound("专项「%s」不存在" % data["campaign_id"], {"campaign_id": ["不存在"]})
-    return unit_id
-
-
 def _tag(uow, campaign: Campaign, finding_id: str, four_winds):
-    row = uow.conn.execute(select(rectifications.c.finding_unit_id, rectifications.c.found_on)
-                           .where(rectifications.c.rect_id == finding_id)).first()
-    if row is None:
-        raise NotFound("问题「%s」不存在" % finding_id, {"finding_id": ["不存在"]})
-    scope = directory_path(uow.conn, campaign.scope_unit_id) or ""
-    in_scope = (directory_path(uow.conn, row.finding_unit_id) or "").startswith(scope)
-    campaign.tag(finding_id, in_scope, row.finding_unit_id, row.found_on, four_winds,
+    port = uow.supervision
+    finding = port.finding(finding_id)
+    in_scope = in_subtree(finding["path"], port.path(campaign.scope_unit_id))
+    campaign.tag(finding_id, in_scope, finding["unit_id"], finding["found_on"], four_winds,
                  _today(uow))
 
 
@@ -282,13 +237,12 @@ def _tag(uow, campaign: Campaign, finding_id: str, four_winds):
 def launch_campaign(uow, d):
     """专项整治 / 专项治理 over a unit and everything below it, for a period, targeting
     some 四风 categories (or any)."""
-    _active_unit(uow.conn, d["scope_unit_id"], "scope_unit_id")
+    scope = uow.supervision.unit(d["scope_unit_id"])
     campaign_id = new_id(d.get("campaign_id"))
-    if uow.exists(Campaign, campaign_id):
-        raise BadInput("专项编号已存在", {"campaign_id": ["已存在"]})
     c = Campaign.launch(campaign_id, d["title"], d["kind"], d["scope_unit_id"],
                         d["starts_on"].isoformat(), d["ends_on"].isoformat(), d["categories"],
-                        d["description"], _today(uow))
+                        d["description"], _today(uow), scope=scope,
+                        taken=uow.exists(Campaign, campaign_id))
     uow.save(c)
     return {"campaign_id": campaign_id}
 
@@ -348,9 +302,9 @@ def _register(uow, unit_id: str) -> KeyPostRegister:
 @app.command("flag_key_post", s.FlagKeyPost, roles=INSPECTORS, scope="unit_id")
 def flag_key_post(uow, d):
     """A post of a unit is its 一把手 (one per unit) or a 重点岗位."""
-    _active_unit(uow.conn, d["unit_id"])
+    unit = uow.supervision.unit(d["unit_id"])
     reg = _register(uow, d["unit_id"])
-    reg.flag(d["post"], d["kind"], d["reason"], _today(uow))
+    reg.flag(d["post"], d["kind"], d["reason"], _today(uow), unit=unit)
     uow.save(reg)
     return {"unit_id": reg.id, "posts": reg.posts}
 

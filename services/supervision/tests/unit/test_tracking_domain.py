@@ -1,11 +1,12 @@
-"""跟踪问效 and 推进会 in the pure domain: tasks, their overdue ladder, meetings' decisions."""
+"""跟踪问效 and 推进会 in the pure domain: tasks, their overdue ladder, meetings' decisions;
+and the other practices' rules (专项, 重点岗位, 群众监督), each given the facts it needs."""
 from __future__ import annotations
 
 import pytest
 
 from services.supervision.domain import (
-    MEETING_KINDS, TASK_SOURCES, TASK_STATUSES, Meeting, Task, TaskList, task_colour,
-    task_days_overdue,
+    MEETING_KINDS, TASK_SOURCES, TASK_STATUSES, Campaign, KeyPostRegister, Meeting,
+    PublicReport, Task, TaskList, in_subtree, require_responsible, task_colour, task_days_overdue,
 )
 from services.supervision.settings import DEFAULT_LADDER
 from shared.errors import BadInput, RuleViolation
@@ -125,3 +126,158 @@ def test_three_colours():
     assert task_colour("2024-03-31", "open", "2024-03-24", 7) == "yellow"
     assert task_colour("2024-03-31", "open", "2024-03-23", 7) == "green"
     assert task_colour("2024-03-31", "accepted", "2024-04-09", 7) == "green"
+
+
+# -- the facts the practices' commands read, given to the rules -----------------------------------
+def unit(unit_id, path, active=True) -> dict:
+    """A unit directory row, as the read port answers it."""
+    return {"unit_id": unit_id, "path": path, "active": active, "name": unit_id}
+
+
+QU, U1, U2 = unit("qu", "/qu/"), unit("u1", "/qu/u1/"), unit("u2", "/qu/u2/")
+ELSEWHERE = unit("x1", "/other/x1/")
+CLOSED = unit("u9", "/qu/u9/", active=False)
+
+
+def test_in_subtree_reads_the_directory_paths():
+    assert in_subtree("/qu/u1/", "/qu/") and in_subtree("/qu/", "/qu/")
+    assert not in_subtree("/qu/", "/qu/u1/") and not in_subtree("/qux/", "/qu/")
+    assert not in_subtree(None, "/qu/")  # a unit not in the directory
+    assert in_subtree("/qu/u1/", None) is in_subtree("/qu/u1/", "") is True
+
+
+def test_a_responsible_unit_is_in_use_and_below_the_issuer():
+    assert require_responsible(U1, QU["path"], "unit_id") is U1
+    with pytest.raises(BadInput, match="管辖范围") as exc:
+        require_responsible(ELSEWHERE, QU["path"], "items.0.unit_id")
+    assert exc.value.fields == {"items.0.unit_id": ["不在下达单位之下"]}
+    with pytest.raises(RuleViolation, match="已停用") as exc:
+        require_responsible(CLOSED, QU["path"], "unit_ids.1")
+    assert exc.value.fields == {"unit_ids.1": ["已停用"]}
+
+
+def test_a_task_list_is_issued_by_a_unit_in_use_under_a_free_id():
+    with pytest.raises(RuleViolation) as exc:
+        TaskList.issue("l1", "x", "u9", "2024-03-01", issuer=CLOSED)
+    assert exc.value.fields == {"issuer_unit_id": ["已停用"]}
+    with pytest.raises(BadInput, match="任务清单编号已存在") as exc:
+        TaskList.issue("l1", "x", "qu", "2024-03-01", issuer=QU, taken=True)
+    assert exc.value.fields == {"list_id": ["已存在"]}
+    tl = TaskList.issue("l1", "x", "qu", "2024-03-01", issuer=QU)
+    assert [e.event_type for e in tl.pending_events] == ["TaskList.Issued"]
+
+
+def test_a_list_assigns_a_task_to_a_unit_below_its_issuer_under_a_free_id():
+    tl = TaskList.issue("l1", "x", "qu", "2024-03-01")
+    refused = [
+        (dict(unit=ELSEWHERE, field="items.2.unit_id"), BadInput, {"items.2.unit_id": ["不在下达单位之下"]}),
+        (dict(unit=CLOSED), RuleViolation, {"unit_id": ["已停用"]}),
+        (dict(unit=U1, taken=True), BadInput, {"task_id": ["已存在"]}),
+        (dict(unit=U1, deadline="2024-02-28"), BadInput, {"deadline": ["不得早于今天"]}),
+    ]
+    for facts, error, fields in refused:
+        facts = {"deadline": "2024-03-31", **facts}
+        with pytest.raises(error) as exc:
+            tl.assign_task("t1", facts.pop("unit"), QU["path"], "建立台账", "每岗一张",
+                           facts.pop("deadline"), "2024-03-01", **facts)
+        assert exc.value.fields == fields
+    # only the deadline is checked after the item is counted (the command then records nothing)
+    assert tl.items == 1
+    tl = TaskList.issue("l2", "x", "qu", "2024-03-01")
+    task = tl.assign_task("t2", U2, QU["path"], "建立台账", "每岗一张", "2024-03-31", "2024-03-01")
+    assert (task.unit_id, tl.items, task.pending_events[0].seq) == ("u2", 1, 1)
+
+
+def test_a_meeting_is_convened_by_a_unit_in_use_of_units_below_it_under_a_free_id():
+    def hold(**facts):
+        return Meeting.hold("m1", "联席推进会", "joint_promotion", "qu", "2024-03-01",
+                            [u["unit_id"] for u in facts.get("units", ())], "研究整改",
+                            "2024-03-01", **facts)
+    with pytest.raises(RuleViolation) as exc:
+        hold(convener=CLOSED)
+    assert exc.value.fields == {"convener_unit_id": ["已停用"]}
+    with pytest.raises(BadInput, match="会议编号已存在"):
+        hold(convener=QU, taken=True)
+    with pytest.raises(BadInput) as exc:
+        hold(convener=QU, units=[U1, ELSEWHERE])
+    assert exc.value.fields == {"unit_ids.1": ["不在下达单位之下"]}
+    with pytest.raises(RuleViolation) as exc:
+        hold(convener=QU, units=[CLOSED, U1])
+    assert exc.value.fields == {"unit_ids.0": ["已停用"]}
+    # the units are checked as they are read: the first refused one stops the reading
+    read = []
+
+    def rows():
+        for u in (CLOSED, U1):
+            read.append(u["unit_id"])
+            yield u
+    with pytest.raises(RuleViolation):
+        Meeting.hold("m1", "x", "regular", "qu", "2024-03-01", ["u9", "u1"], "", "2024-03-01",
+                     convener=QU, units=rows())
+    assert read == ["u9"]
+    m = hold(convener=QU, units=[U1, U2])
+    assert m.unit_ids == ["u1", "u2"]
+
+
+def test_a_campaign_is_launched_over_a_unit_in_use_under_a_free_id():
+    def launch(**facts):
+        return Campaign.launch("c1", "专项整治", "rectification", "qu", "2024-03-01", "2024-06-30",
+                               ["formalism"], "", "2024-03-01", **facts)
+    with pytest.raises(RuleViolation) as exc:
+        launch(scope=CLOSED)
+    assert exc.value.fields == {"scope_unit_id": ["已停用"]}
+    with pytest.raises(BadInput, match="专项编号已存在") as exc:
+        launch(scope=QU, taken=True)
+    assert exc.value.fields == {"campaign_id": ["已存在"]}
+    assert launch(scope=QU).categories == ["formalism"]
+
+
+def test_a_campaign_tags_a_finding_of_its_scope_and_period_once():
+    c = Campaign.launch("c1", "专项整治", "rectification", "qu", "2024-03-01", "2024-06-30",
+                        ["formalism"], "", "2024-03-01")
+
+    def tag(unit_path="/qu/u1/", found_on="2024-03-05", four_winds="formalism", finding="f1"):
+        c.tag(finding, in_subtree(unit_path, "/qu/"), "u1", found_on, four_winds, "2024-03-10")
+    for facts, error, fields in [
+        (dict(unit_path="/other/x1/"), BadInput, {"unit_id": ["不在专项范围内"]}),
+        (dict(unit_path=None), BadInput, {"unit_id": ["不在专项范围内"]}),  # not in the directory
+        (dict(found_on="2024-02-28"), BadInput, {"found_on": ["不在专项期间内"]}),
+        (dict(four_winds="hedonism"), BadInput, {"four_winds": ["不是本专项的类别"]}),
+    ]:
+        with pytest.raises(error) as exc:
+            tag(**facts)
+        assert exc.value.fields == fields
+    assert c.pending_events[1:] == []
+    tag()
+    with pytest.raises(RuleViolation, match="已纳入"):
+        tag()
+    c.close("总结", "2024-06-30")
+    with pytest.raises(RuleViolation, match="已总结收尾"):
+        tag(finding="f2")
+    assert c.findings == ["f1"]
+
+
+def test_a_key_post_is_flagged_for_a_unit_in_use():
+    reg = KeyPostRegister.start("u9")
+    with pytest.raises(RuleViolation) as exc:
+        reg.flag("局长", "top_leader", "一把手", "2024-03-01", unit=CLOSED)
+    assert exc.value.fields == {"unit_id": ["已停用"]}
+    assert reg.pending_events == []
+    reg = KeyPostRegister.start("u1")
+    reg.flag("局长", "top_leader", "一把手", "2024-03-01", unit=U1)
+    assert reg.posts == {"局长": "top_leader"}
+
+
+def test_a_public_report_is_about_a_unit_in_use_and_is_handled_once():
+    with pytest.raises(RuleViolation) as exc:
+        PublicReport.receive("r1", "u9", "complaint", "门难进", None, None, "2024-03-01", unit=CLOSED)
+    assert exc.value.fields == {"unit_id": ["已停用"]}
+    r = PublicReport.receive("r1", "u1", "complaint", "门难进", None, None, "2024-03-01", unit=U1)
+    r.convert("f1", "2024-03-02", "insp-1")
+    for handle in (lambda: r.convert("f2", "2024-03-03", "insp-1"),
+                   lambda: r.dismiss("重复", "2024-03-03", "insp-1")):
+        with pytest.raises(RuleViolation, match="已转为问题") as exc:
+            handle()
+        assert exc.value.fields == {"report_id": ["已转为问题"]}
+    assert [e.event_type for e in r.pending_events] == ["PublicReport.Received",
+                                                        "PublicReport.Converted"]
