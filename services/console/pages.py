@@ -13,6 +13,7 @@ from services.console.signin import OUTCOMES, Refusal
 from services.console.web import (
     LOGIN_COOKIE, SESSION_COOKIE, WRITERS, describe, new_csrf_cookie, page,
 )
+from services.supervision.domain import RECTIFICATION_STATUSES
 from shared import labels
 from shared.errors import BadInput, NotFound, QinglianError
 
@@ -446,7 +447,7 @@ def public_micro_power_qr(web, unit_id):
 
 
 # -- 整改 ---------------------------------------------------------------------------------------
-STATUSES = ("open", "evidence_submitted", "closed")
+STATUSES = RECTIFICATION_STATUSES  # the board's columns, in the domain's order
 
 
 BOARD_PAGE = 50  # items per column and page; every column's count is the database's

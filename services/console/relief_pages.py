@@ -9,10 +9,8 @@ from datetime import date
 
 from services.console.pages import _today
 from services.console.web import page
+from services.exchange.domain import INDICATOR_SCOPES, INDICATOR_SOURCES
 from shared import config
-
-SERVICE_NAMES = {"supervision": "监督", "education": "教育", "units": "单位与责任"}
-SCOPE_NAMES = {"unit": "各单位指标", "district": "全区指标", "discipline": "四种形态数量"}
 
 
 def _months(today: date, n: int = 12) -> list[tuple[str, str]]:
@@ -32,8 +30,8 @@ def relief(web):
     names = config.node_names(web.dep.container.config)
     for row in answer["nodes"]:
         row["name"] = names.get(row["node_id"]) or "未命名节点"
-        row["origins"] = [dict(o, service_name=SERVICE_NAMES.get(o["service"], "其他"),
-                               scope_name=SCOPE_NAMES.get(o["scope"], "其他"))
+        row["origins"] = [dict(o, service_name=INDICATOR_SOURCES.labels.get(o["service"], "其他"),
+                               scope_name=INDICATOR_SCOPES.labels.get(o["scope"], "其他"))
                           for o in answer["origins"].get(row["node_id"], [])]
     return web.render("relief_measure.html", answer=answer, months=months, month=month,
                       month_label=dict(months)[month])

@@ -127,6 +127,7 @@ Tags = Annotated[dict, {
         "risk_points": {"type": "array", "items": {"type": "string"}},
     },
 }]
+MATERIAL_KINDS = ("document", "video", "image", "link")  # what a referenced material is
 Materials = Annotated[list, {
     "items": {
         "type": "object",
@@ -135,7 +136,7 @@ Materials = Annotated[list, {
         "properties": {
             "title": {"type": "string"},
             "ref": {"type": "string"},
-            "kind": {"type": "string", "enum": ["document", "video", "image", "link"]},
+            "kind": {"type": "string", "enum": list(MATERIAL_KINDS)},
         },
     },
 }]

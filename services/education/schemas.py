@@ -9,7 +9,8 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.education.domain import (
-    CONTENT_KINDS, MICRO_PARTY_LESSON, PARTY_DAY_ACTIVITIES, SESSION_KINDS,
+    CONTENT_KINDS, MATERIAL_KINDS, MICRO_PARTY_LESSON, NOTICE_STATUSES, PARTY_DAY_ACTIVITIES,
+    SESSION_KINDS, TALK_STATES,
     AttendanceFollowed, ContentItem, DailyReminder, DistrictEducationIndicators,
     EducationIndicators, ExternalCase, ExternalSession, IntegrityNotice, IntegrityTalk,
     MemberMirror, NoticeReceipt, PublicityRotation, ReminderCheckIn, RiskPointMirror,
@@ -48,7 +49,7 @@ class Material(Schema):
     title = Name(required=True)
     ref = Text(1000, required=True)
     kind = fields.String(load_default="document",
-                         validate=validate.OneOf(("document", "video", "image", "link")))
+                         validate=validate.OneOf(MATERIAL_KINDS))
 
 
 class Speaker(Schema):
@@ -297,11 +298,11 @@ class UnitWeek(UnitRef):
 
 
 class ListNotices(Schema):
-    status = fields.String(load_default=None, validate=validate.OneOf(("scheduled", "sent", "cancelled")))
+    status = fields.String(load_default=None, validate=validate.OneOf(NOTICE_STATUSES))
 
 
 class ListTalks(UnitRef):
-    status = fields.String(load_default=None, validate=validate.OneOf(("scheduled", "overdue", "held")))
+    status = fields.String(load_default=None, validate=validate.OneOf(TALK_STATES))
 
 
 class UnitInbox(UnitRef):

@@ -107,10 +107,12 @@ SUB_STATUSES = Choices("附属记录状态", {
 # a joint problem's deadline as the console colours it (red, yellow, green)
 DEADLINE_STATES = Choices("期限状态", {"overdue": "已逾期", "due_soon": "即将到期",
                                    "on_track": "按期推进", "done": "已解决"})
-INDICATOR_SOURCES = ("supervision", "education", "units")
+INDICATOR_SOURCES = Choices("指标来源", {"supervision": "监督", "education": "教育",
+                                      "units": "单位与责任"})
 COMPARED_SOURCES = ("supervision", "education")  # the INDICATOR_SOURCES 上下互比 compares
 # discipline: 四种形态 counts per quarter for the whole node (counts only, never records)
-INDICATOR_SCOPES = ("unit", "district", "discipline")
+INDICATOR_SCOPES = Choices("指标范围", {"unit": "各单位指标", "district": "全区指标",
+                                     "discipline": "四种形态数量"})
 # 上下互比: the figures the districts' supervision and education services publish
 # (supervision.domain UNIT_FIGURES / DISTRICT_FIGURES, education.domain INDICATOR_FIELDS),
 # as the city's people read them
