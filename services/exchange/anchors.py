@@ -32,12 +32,13 @@ from pathlib import Path
 
 import requests
 from cryptography.exceptions import InvalidSignature
-from sqlalchemy import BigInteger, Column, String, Table, Text, func, select
+from sqlalchemy import BigInteger, Column, String, Table, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from services.exchange.federation import metadata
 from shared import config, registry
+from shared.db import JSONText
 from shared.events import now_us
 from shared.federation.envelope import canonical_bytes, utc_now_iso, validate_node_id
 from shared.federation.feed import PAGE_MAX, request_headers, verify_request
@@ -48,7 +49,8 @@ anchors = Table(
     "federation_anchors", metadata,
     Column("node", String(63), primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("statement", Text, nullable=False),  # as signed and received
+    # as signed and received; the text it always held (sorted keys, compact, UTF-8 as is)
+    Column("statement", JSONText(sort_keys=True, compact=True), nullable=False),
     Column("received_at_us", BigInteger, nullable=False),
 )
 
@@ -149,17 +151,16 @@ def log_heads(cfg: dict | None, engines: dict) -> list[dict]:
 def keep(conn, stmt: dict) -> bool:
     """Append a checked statement; False if that very statement is already kept.
     A different one under the same number is refused (append-only)."""
-    text = json.dumps(stmt, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     existing = conn.execute(select(anchors.c.statement).where(
         anchors.c.node == stmt["node"], anchors.c.seq == stmt["seq"])).scalar()
     if existing is not None:
-        if json.loads(existing) == stmt:
+        if existing == stmt:
             return False
         raise AnchorRefused("%s already anchored a different statement as #%d"
                             % (stmt["node"], stmt["seq"]), 409)
     try:
         conn.execute(anchors.insert().values(node=stmt["node"], seq=stmt["seq"],
-                                             statement=text, received_at_us=now_us()))
+                                             statement=stmt, received_at_us=now_us()))
     except IntegrityError:
         raise AnchorRefused("%s #%d was kept meanwhile" % (stmt["node"], stmt["seq"]),
                             409) from None
@@ -172,9 +173,8 @@ def next_seq(conn, node_id: str) -> int:
 
 
 def held_for(conn, node_id: str) -> list[dict]:
-    return [json.loads(t) for t in conn.execute(
-        select(anchors.c.statement).where(anchors.c.node == node_id)
-        .order_by(anchors.c.seq)).scalars()]
+    return list(conn.execute(select(anchors.c.statement).where(anchors.c.node == node_id)
+                             .order_by(anchors.c.seq)).scalars())
 
 
 def anchors_url(feed_url: str) -> str:

@@ -74,8 +74,9 @@ def test_a_column_keeps_the_form_it_was_written_in_by_hand(db_url, engine_for):
     """A column declared with the options of its hand-written form stores exactly that text
     (an older node's rows and new ones group and compare alike in SQL), for every read
     model that moved to JSONText: supervision (the log's canonical JSON), exchange
-    (sorted keys; ranking and relief ASCII-escaped too) and the unit tree."""
+    (sorted keys; ranking and relief ASCII-escaped too; the anchors compact), and the unit tree."""
     from shared.events import canonical_json
+    from services.exchange.anchors import anchors
     from services.exchange.projections import (
         figure_reports, indicator_periods, indicator_reports, records,
     )
@@ -89,6 +90,8 @@ def test_a_column_keeps_the_form_it_was_written_in_by_hand(db_url, engine_for):
         indicator_periods.c.indicators: json.dumps(["违纪", "a"]),
         figure_reports.c.derived_from: json.dumps(value, sort_keys=True),
         unit_directory.c.pilot_flags: json.dumps(["清廉机关"], ensure_ascii=False),
+        anchors.c.statement: json.dumps(value, ensure_ascii=False, sort_keys=True,
+                                        separators=(",", ":")),
     }
     engine = engine_for(db_url)
     md = MetaData()
