@@ -87,6 +87,8 @@ __all__ = [
     "load_public_key_b64",
 ]
 
+# the exchange domain's SHARING_LEVELS codes and two of the units' UNIT_LEVELS (the kernel imports
+# no service; tests/unit/kernel/test_event_fields.py checks they are the same)
 SHARING_LEVELS = ("node", "city", "all", "named")
 NODE_LEVELS = ("city", "district")
 

@@ -105,6 +105,17 @@ def test_every_platform_event_declares_its_fields():
         assert all(f.schema.get("type") for f in fields.values()), event_type
 
 
+def test_the_envelope_knows_the_exchange_services_sharing_levels():
+    """The kernel's envelope checks a record's sharing against its own copy of the codes (it
+    imports no service); they are the exchange domain's, in its order, and a node's level
+    is one of the units service's levels."""
+    from services.exchange.domain import SHARING_LEVELS
+    from services.units.domain import UNIT_LEVELS
+    from shared.federation import envelope
+    assert envelope.SHARING_LEVELS == tuple(SHARING_LEVELS)
+    assert set(envelope.NODE_LEVELS) <= set(UNIT_LEVELS)
+
+
 def test_the_unit_mirror_declares_the_units_services_codes():
     from services.units.domain import UNIT_KINDS, UNIT_LEVELS
     from shared.unittree import UnitMirror
