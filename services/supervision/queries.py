@@ -229,6 +229,12 @@ def _live(row, today: str) -> dict:
     return out
 
 
+def overdue_open_count(conn) -> int:
+    """The node's rectifications overdue and not closed (the qinglian_rectifications_overdue gauge)."""
+    return conn.execute(select(func.count()).select_from(r).where(
+        r.c.overdue.is_(True), r.c.status != "closed")).scalar()
+
+
 def overdue_list(conn, unit_id: str, level: str | None, limit: int, offset: int,
                  today: str) -> dict:
     unit = require_unit(conn, unit_id)

@@ -11,13 +11,12 @@ import logging
 from nameko.events import event_handler
 from nameko.rpc import rpc
 from nameko.timer import timer
-from sqlalchemy import func, select
 
 from services.supervision import application as appl
+from services.supervision import queries
 from services.supervision.application import app
 from services.supervision.evidence import MAX_EVIDENCE_BYTES, EvidenceStore, file_suffix
 from services.supervision.exports import LISTS, assessment_report, unit_lists_report
-from services.supervision.projections import rectifications
 from shared import config
 from shared.auth import WRITERS
 from shared.errors import BadInput, NotFound, QinglianError
@@ -55,8 +54,7 @@ def _overdue_gauge(host):
 
     def count() -> None:
         with host.runtime.read() as conn:
-            n = conn.execute(select(func.count()).select_from(rectifications).where(
-                rectifications.c.overdue.is_(True), rectifications.c.status != "closed")).scalar()
+            n = queries.overdue_open_count(conn)
         gauge.labels(host.metrics.service).set(n)
     host.metrics.probe("rectifications", count, (gauge,))
     return gauge
