@@ -908,17 +908,20 @@ class Federation:
                 "received_at_us": now}
 
     # -- pulling ----------------------------------------------------------------------------
-    def pull(self, origin: str) -> int:
+    def pull(self, origin: str, first: "_Prefetch | None" = None) -> int:
         """Read ``origin``'s feed from our watermark up to its head; returns the
-        entries taken. Transport errors are raised (the caller backs off)."""
-        if not self._loaded:
-            self.load_state()
-        record = self.registry.get(origin)
-        if record is None or not record.feed_url or origin == self.node_id:
-            return 0
-        total = 0
-        ahead = None  # the next page, asked for while this one is applied
+        entries taken. Transport errors are raised (the caller backs off). ``first``:
+        its first page, already asked for (``sync_all``; used only if it starts at the
+        watermark)."""
+        # the next page, asked for while this one is applied
+        ahead = first
         try:
+            if not self._loaded:
+                self.load_state()
+            record = self.registry.get(origin)
+            if record is None or not record.feed_url or origin == self.node_id:
+                return 0
+            total = 0
             while True:
                 after = self.sequencer.watermark.get(origin, 0)
                 if ahead is not None and ahead.after != after:
@@ -982,13 +985,18 @@ class Federation:
             if ahead is not None:
                 ahead.wait()
 
-    def _pull_guarded(self, origin: str) -> None:
+    def _backing_off(self, origin: str) -> bool:
+        return time.monotonic() < self._pull_backoff.get(origin, (0.0, 0.0))[0]
+
+    def _pull_guarded(self, origin: str, first: "_Prefetch | None" = None) -> None:
         """Pull with per-origin back-off: an origin that is down is not hammered."""
         until, delay = self._pull_backoff.get(origin, (0.0, 0.0))
         if time.monotonic() < until:
+            if first is not None:
+                first.wait()
             return
         try:
-            self.pull(origin)
+            self.pull(origin, first)
             self._pull_backoff.pop(origin, None)
         except (FeedError, FeedPageInvalid, OSError) as exc:
             delay = min(max(delay * 2, 1.0), 60.0)
@@ -1016,9 +1024,24 @@ class Federation:
                          origin, self.sequencer.watermark.get(origin, 0), wait)
 
     def sync_all(self) -> None:
-        for record in self.registry.all():
-            if record.node_id != self.node_id and record.feed_url:
-                self._pull_guarded(record.node_id)
+        """Pull every peer's feed, one after another (one thread applies: module doc);
+        while one is pulled, the next one's first page is already asked for and checked
+        (``_Prefetch``), so a catching-up node does not wait for it between origins."""
+        peers = [r for r in self.registry.all() if r.node_id != self.node_id and r.feed_url]
+        following = None
+        try:
+            for i, record in enumerate(peers):
+                first, following = following, None
+                if i + 1 < len(peers) and not self._backing_off(peers[i + 1].node_id):
+                    nxt = peers[i + 1]
+                    if not self._loaded:
+                        self.load_state()
+                    following = _Prefetch(self, nxt.feed_url, nxt.node_id,
+                                          self.sequencer.watermark.get(nxt.node_id, 0))
+                self._pull_guarded(record.node_id, first)
+        finally:
+            if following is not None:
+                following.wait()
         self.last_sync_us = now_us()
 
     # -- status ---------------------------------------------------------------------------
