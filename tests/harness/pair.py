@@ -29,6 +29,7 @@ A session's pair is shared by every module that uses it: make titles unique per 
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -72,9 +73,23 @@ def uniq(text: str) -> str:
     return "%s·%s" % (text, uuid.uuid4().hex[:4])
 
 
+@contextmanager
+def clocks_at(when, runtimes):
+    """Inside the block every one of the runtimes' clocks reads ``when``; put back after it."""
+    saved = [rt.clock for rt in runtimes]
+    for rt in runtimes:
+        rt.clock = lambda: when
+    try:
+        yield
+    finally:
+        for rt, clock in zip(runtimes, saved):
+            rt.clock = clock
+
+
 class ConsoleSeeding:
-    """What a console test node offers for seeding: users with the shared password, and
-    calls to a service's own HTTP API. Needs ``users``, ``addresses`` and ``admin_token``."""
+    """What a console test node offers for seeding and looking inside: users with the shared
+    password, calls to a service's own HTTP API, its containers' runtimes. Needs ``users``,
+    ``addresses``, ``admin_token`` and ``containers``."""
 
     def add_user(self, user_id, name, roles, scope=None, password=PASSWORD):
         self.users.add_user(user_id, name, roles, scope)
@@ -90,6 +105,21 @@ class ConsoleSeeding:
             r = requests.get(url, params=data or {}, headers=headers, timeout=15)
         assert r.status_code < 300, (name, r.status_code, r.text)
         return r.json()
+
+    def query(self, service: str, name: str, data=None, token=None):
+        return self.api(service, name, data, token=token, kind="query")
+
+    def container(self, service: str) -> ServiceContainer:
+        return next(c for c in self.containers if c.service_name == service)
+
+    def runtime(self, service: str):
+        return get_extension(self.container(service), EventSourcing).runtime
+
+    def head(self, service: str) -> int:
+        """How many events the service's log holds (a refused request adds none)."""
+        rt = self.runtime(service)
+        with rt.read() as c:
+            return rt.store.head(c)
 
 
 class PairNode(ConsoleSeeding):
@@ -116,9 +146,6 @@ class PairNode(ConsoleSeeding):
         self.add_user("admin", ADMINS[self.node_id], ["node-admin"])
         self.admin_token = self.users.issue_token("admin")
 
-    def container(self, service: str) -> ServiceContainer:
-        return next(c for c in self.containers if c.service_name == service)
-
     @property
     def exchange(self) -> EventSourcing:
         return get_extension(self.container("exchange"), EventSourcing)
@@ -135,12 +162,6 @@ class PairNode(ConsoleSeeding):
         x = self.exchange
         return x.app.execute(x.runtime, name, data, Actor("admin", ("node-admin",), None,
                                                           self.node_id))
-
-    def head(self, service: str) -> int:
-        """How many events the service's log holds (a refused request adds none)."""
-        rt = get_extension(self.container(service), EventSourcing).runtime
-        with rt.read() as c:
-            return rt.store.head(c)
 
     def has_record(self, record_id: str) -> bool:
         from shared.errors import NotFound

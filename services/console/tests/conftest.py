@@ -1,6 +1,10 @@
 """A console node for the tests: the real units, supervision and console services (nameko
 containers on a broker vhost of their own, SQLite files under a temporary folder), users
-with passwords, and one Chromium (Debian's, never a downloaded one) per test session."""
+with passwords, and one Chromium (Debian's, never a downloaded one) per test session.
+
+A test module says only what is particular to it: ``node = console_node(seed, ...)`` is its
+node (seed registers units with ``register_units``, people, users), ``desk`` opens a signed-in
+page of its own, and the page steps are in ``services.console.tests.browser``."""
 from __future__ import annotations
 
 import re
@@ -13,6 +17,9 @@ from nameko.containers import ServiceContainer
 from nameko.testing.utils import find_free_port
 
 from services.console.service import ConsoleService
+from services.console.tests.browser import HOME, sign_in
+from services.education.service import EducationService
+from services.exchange.service import ExchangeService
 from services.supervision.service import SupervisionService
 from services.units.service import UnitsService
 from shared import config
@@ -24,6 +31,9 @@ from tests.harness.pair import PASSWORD, ConsoleSeeding, TwoNodes
 REPO = Path(__file__).resolve().parents[3]
 SCREENSHOTS = REPO / "var" / "screenshots"
 NODE = "district-console"
+WITH_EDUCATION = (UnitsService, SupervisionService, EducationService)
+WITH_EXCHANGE = (*WITH_EDUCATION, ExchangeService)
+DISTRICT_TOP = ("某区直机关工委", "district_authority", "district", None)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -54,11 +64,12 @@ def browser_context_args():
 class ConsoleNode(ConsoleSeeding):
     SERVICES = (UnitsService, SupervisionService)  # started before the console
 
-    def __init__(self, base: dict, tmp: Path, console_extra: dict):
+    def __init__(self, base: dict, tmp: Path, console_extra: dict, services=None):
         self.base = base
         self.containers = []
         self.addresses = {}
-        for cls, extra in (*((c, {}) for c in self.SERVICES), (ConsoleService, console_extra)):
+        self.ids: dict[str, str] = {}
+        for cls, extra in (*((c, {}) for c in services or self.SERVICES), (ConsoleService, console_extra)):
             cfg = dict(base, WEB_SERVER_ADDRESS="127.0.0.1:%d" % find_free_port(), **extra)
             container = ServiceContainer(cls, cfg)
             container.start()
@@ -70,13 +81,32 @@ class ConsoleNode(ConsoleSeeding):
         self.add_user("admin", "王管理", ["node-admin"])
         self.admin_token = self.users.issue_token("admin")
 
-    def head(self, service: str) -> int:
-        from nameko.testing.utils import get_extension
-        from shared.service import EventSourcing
-        container = next(c for c in self.containers if c.service_name == service)
-        rt = get_extension(container, EventSourcing).runtime
-        with rt.read() as c:
-            return rt.store.head(c)
+    def register_units(self, **units) -> dict[str, str]:
+        """Registers 某区直机关工委 (key ``root``), then the units in the order given: each
+        ``key=(name, kind, level, parent key)``, or ``key=name`` for a government department
+        under root. Their ids are ``self.ids[key]`` (returned)."""
+        for key, spec in {"root": DISTRICT_TOP, **units}.items():
+            name, kind, level, parent = ((spec, "government_dept", "unit", "root")
+                                         if isinstance(spec, str) else spec)
+            self.ids[key] = self.api("units", "register_unit", {
+                "name": name, "kind": kind, "level": level,
+                "parent_id": self.ids[parent] if parent else None})["unit_id"]
+        return self.ids
+
+    def register_person(self, person_id, name, unit, post, **extra) -> str:
+        """A person of the unit ``self.ids[unit]`` (person_id None: the service picks one)."""
+        data = {"name": name, "unit_id": self.ids[unit], "post": post, **extra}
+        if person_id is not None:
+            data["person_id"] = person_id
+        return self.api("units", "register_person", data)["person_id"]
+
+    def answers(self, service, name, data, token=None) -> bool:
+        """The service answers the query - e.g. it has learnt of a unit from the units' events."""
+        try:
+            self.query(service, name, data, token=token)
+        except AssertionError:
+            return False
+        return True
 
     def stop(self):
         for c in reversed(self.containers):
@@ -84,13 +114,13 @@ class ConsoleNode(ConsoleSeeding):
         self.users.engine.dispose()
 
 
-def start_node(tmp_path_factory, rabbit_admin, node_class=None, **console_extra):
+def start_node(tmp_path_factory, rabbit_admin, services=None, **console_extra):
     name = "qlt-console-%s" % uuid.uuid4().hex[:8]
     rabbit_admin.ensure_vhost(name)
     base = {"AMQP_URI": AMQP_SERVER.rstrip("/") + "/" + name, "NODE_ID": NODE,
             "QINGLIAN_VAR": str(tmp_path_factory.mktemp("console-var"))}
     try:
-        node = (node_class or ConsoleNode)(base, Path(base["QINGLIAN_VAR"]), console_extra)
+        node = ConsoleNode(base, Path(base["QINGLIAN_VAR"]), console_extra, services)
     except BaseException:
         rabbit_admin.delete_vhost(name)
         raise
@@ -102,6 +132,22 @@ def start_node(tmp_path_factory, rabbit_admin, node_class=None, **console_extra)
 def stop_node(node):
     node.stop()
     node.rabbit_admin.delete_vhost(node.vhost)
+
+
+def console_node(seed=None, services=None, **console_extra):
+    """A test module's ``node`` fixture: one node for the module, with these services
+    (default ``ConsoleNode.SERVICES``) and console settings, seeded by ``seed(node)``, stopped
+    after the module. Usage: ``node = console_node(seed, WITH_EDUCATION, CONSOLE_X="1")``."""
+    @pytest.fixture(scope="module")
+    def node(tmp_path_factory, rabbit_admin):
+        n = start_node(tmp_path_factory, rabbit_admin, services, **console_extra)
+        try:
+            if seed is not None:
+                seed(n)
+            yield n
+        finally:
+            stop_node(n)
+    return node
 
 
 class Client:
@@ -149,6 +195,24 @@ def client_for():
     yield make
     for c in made:
         c.s.close()
+
+
+@pytest.fixture
+def desk(browser, browser_context_args):
+    """``desk(node, user="admin", **context)``: a page in a browser context of its own
+    (both consoles of a pair are on 127.0.0.1, and cookies do not tell ports apart), the
+    user signed in on the 工作台; the contexts are closed after the test."""
+    contexts = []
+
+    def open_for(node, user="admin", **context):
+        ctx = browser.new_context(**{**browser_context_args, **context})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        sign_in(page, node, user, until=HOME)
+        return page
+    yield open_for
+    for ctx in contexts:
+        ctx.close()
 
 
 def shoot(page, name: str) -> None:

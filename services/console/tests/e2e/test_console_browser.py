@@ -7,38 +7,23 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 import requests
 import segno
 
-from services.console.tests.conftest import PASSWORD, shoot, start_node, stop_node
+from services.console.tests.browser import pick, sign_in
+from services.console.tests.conftest import console_node, shoot
 from tests.harness import wait_for
 
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
 YEAR = str(TODAY.year)
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, CONSOLE_BACKOFF_SECONDS="0")
+def _seed(n):
     n.add_user("viewer", "李查看", ["viewer"])
     n.add_user("insp", "钱检查", ["inspector"])
-    yield n
-    stop_node(n)
 
 
-def sign_in(page, node, user_id, password=PASSWORD):
-    page.goto(node.url + "/login")
-    page.fill("input[name=user_id]", user_id)
-    page.fill("input[name=password]", password)
-    page.click("button:has-text('登录')")
-
-
-def pick(page, legend: str, name: str):
-    """The tree picker: search by name, then click the unit."""
-    picker = page.locator("fieldset.picker", has=page.locator("legend", has_text=legend))
-    picker.locator("input.picker-search").fill(name)
-    picker.locator("label.picker-item:visible", has_text=name).first.click()
+node = console_node(_seed, CONSOLE_BACKOFF_SECONDS="0")
 
 
 def register(page, node, name, kind_label, level_label, parent=None):

@@ -7,10 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from services.console.tests.conftest import shoot, start_node, stop_node
-from services.console.tests.e2e.test_console_tasks import _mirrored, pick, sign_in
+from services.console.tests.browser import pick, sign_in
+from services.console.tests.conftest import console_node, shoot
+from services.console.tests.e2e.test_console_tasks import _mirrored
 from tests.harness import wait_for
 
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
@@ -19,24 +18,15 @@ SOON = (TODAY + timedelta(days=3)).isoformat()
 LATER = (TODAY + timedelta(days=30)).isoformat()
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, CONSOLE_BACKOFF_SECONDS="0")
-    root = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
-                                            "level": "district", "parent_id": None})
-    a = n.api("units", "register_unit", {"name": "区住建局", "kind": "government_dept",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    s = n.api("units", "register_unit", {"name": "区住建局办公室", "kind": "section",
-                                         "level": "section", "parent_id": a["unit_id"]})
-    b = n.api("units", "register_unit", {"name": "区水利局", "kind": "government_dept",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    n.ids = {"root": root["unit_id"], "a": a["unit_id"], "s": s["unit_id"], "b": b["unit_id"]}
+def _seed(n):
+    n.register_units(a="区住建局", s=("区住建局办公室", "section", "section", "a"), b="区水利局")
     n.add_user("viewer", "李查看", ["viewer"])
     n.add_user("insp", "钱检查", ["inspector"])
     n.insp_token = n.users.issue_token("insp")
-    wait_for(lambda: _mirrored(n, s["unit_id"]) and _mirrored(n, b["unit_id"]), timeout=30)
-    yield n
-    stop_node(n)
+    wait_for(lambda: _mirrored(n, n.ids["s"]) and _mirrored(n, n.ids["b"]), timeout=30)
+
+
+node = console_node(_seed, CONSOLE_BACKOFF_SECONDS="0")
 
 
 def test_a_campaign_is_launched_its_findings_tagged_and_its_progress_shown(node, page):
@@ -44,7 +34,7 @@ def test_a_campaign_is_launched_its_findings_tagged_and_its_progress_shown(node,
     earlier = node.api("supervision", "record_finding", {
         "unit_id": node.ids["a"], "source": "public_report", "description": "办事群众反映多次跑腿",
         "responsible_role": "unit_head", "deadline": LATER}, token=node.insp_token)
-    sign_in(page, node, "insp")
+    sign_in(page, node, "insp", until="nav.menu")
     page.goto(node.url + "/campaigns/new")
     page.fill("input[name=title]", "整治形式主义官僚主义专项行动")
     page.select_option("select[name=kind]", label="专项整治")

@@ -9,14 +9,12 @@ import threading
 from datetime import datetime, timedelta, timezone
 from urllib.parse import unquote
 
-import pytest
 from nameko.testing.utils import get_extension
 from sqlalchemy import func, select
 
 from services.console.service import ConsoleDependency
-from services.console.tests.conftest import start_node, stop_node
-from services.console.tests.e2e.test_console_education import EducationNode, daily, today
-from shared.service import EventSourcing
+from services.console.tests.conftest import WITH_EDUCATION, console_node
+from services.console.tests.e2e.test_console_education import daily, today
 from tests.harness import wait_for
 
 STREAK = {3: 6, 2: 6, 1: 12}   # members whose streak today will be 3, 2, 1
@@ -36,44 +34,34 @@ def _members():
 MEMBERS = _members()  # person id -> streak today (0: already checked in today)
 
 
-def _education(n):
-    container = next(c for c in n.containers if c.service_name == "education")
-    return get_extension(container, EventSourcing).runtime
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, node_class=EducationNode)
+def _seed(n):
+    n.register_units()
+    for person_id in MEMBERS:
+        n.register_person(person_id, "党员" + person_id, "root", "科员")
+        n.add_user(person_id, "党员" + person_id, ["viewer"])
+    for i in range(STRANGERS):
+        n.add_user("s%d" % i, "访客%d" % i, ["viewer"])
+    wait_for(lambda: daily(n)["members"] == len(MEMBERS), timeout=30)
+    # the days before: education's clock moved back, as a day of the service
+    rt = n.runtime("education")
+    real = rt.clock
     try:
-        unit = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
-                                                "level": "district", "parent_id": None})
-        n.ids = {"root": unit["unit_id"]}
-        for person_id in MEMBERS:
-            n.api("units", "register_person", {"person_id": person_id, "name": "党员" + person_id,
-                                               "unit_id": unit["unit_id"], "post": "科员"})
-            n.add_user(person_id, "党员" + person_id, ["viewer"])
-        for i in range(STRANGERS):
-            n.add_user("s%d" % i, "访客%d" % i, ["viewer"])
-        wait_for(lambda: daily(n)["members"] == len(MEMBERS), timeout=30)
-        # the days before: education's clock moved back, as a day of the service
-        rt, real = _education(n), _education(n).clock
-        try:
-            for back in (2, 1):
-                rt.clock = lambda back=back: datetime.now(timezone.utc) - timedelta(days=back)
-                on = (today() - timedelta(days=back)).isoformat()
-                n.api("education", "set_daily_reminder", {"on": on, "text": "廉洁提醒第%d天" % back})
-                for person_id, streak in MEMBERS.items():
-                    if streak > back:
-                        n.api("education", "check_in", {"person_id": person_id})
-        finally:
-            rt.clock = real
-        n.api("education", "set_daily_reminder", {"on": today().isoformat(), "text": "今天的廉洁提醒"})
-        for person_id, streak in MEMBERS.items():
-            if streak == 0:
-                n.api("education", "check_in", {"person_id": person_id})
-        yield n
+        for back in (2, 1):
+            rt.clock = lambda back=back: datetime.now(timezone.utc) - timedelta(days=back)
+            on = (today() - timedelta(days=back)).isoformat()
+            n.api("education", "set_daily_reminder", {"on": on, "text": "廉洁提醒第%d天" % back})
+            for person_id, streak in MEMBERS.items():
+                if streak > back:
+                    n.api("education", "check_in", {"person_id": person_id})
     finally:
-        stop_node(n)
+        rt.clock = real
+    n.api("education", "set_daily_reminder", {"on": today().isoformat(), "text": "今天的廉洁提醒"})
+    for person_id, streak in MEMBERS.items():
+        if streak == 0:
+            n.api("education", "check_in", {"person_id": person_id})
+
+
+node = console_node(_seed, WITH_EDUCATION)
 
 
 def _flash(response) -> str:
@@ -83,7 +71,7 @@ def _flash(response) -> str:
 
 def _today_rows(n) -> tuple[int, int]:
     from services.education.projections import checkins
-    rt = _education(n)
+    rt = n.runtime("education")
     with rt.read() as c:
         on = today().isoformat()
         return (c.execute(select(func.count()).select_from(checkins).where(checkins.c.day == on)).scalar(),
@@ -95,8 +83,7 @@ def test_concurrent_check_ins_go_together_and_each_member_is_told_their_own_answ
     people = [*MEMBERS, *("s%d" % i for i in range(STRANGERS))]
     clients = {p: client_for(node, p) for p in people}
     forms = {p: {"_csrf": c.csrf("/account")} for p, c in clients.items()}
-    group = get_extension(next(c for c in node.containers if c.service_name == "console"),
-                          ConsoleDependency).checkins
+    group = get_extension(node.container("console"), ConsoleDependency).checkins
     calls_before = group.calls
     answers, start = {}, threading.Event()
 

@@ -7,30 +7,12 @@ from __future__ import annotations
 
 import io
 
-import pytest
-
 from services.console.city_pages import indicator_name, shown
 from services.console.tests.conftest import shoot
 from tests.harness import wait_for
-from services.console.tests.e2e.test_console_browser import sign_in
 
-DESK = {"viewport": {"width": 1366, "height": 900}, "locale": "zh-CN", "timezone_id": "Asia/Shanghai"}
-
-
-@pytest.fixture
-def desk(browser):
-    contexts = []
-
-    def open_for(node, user="admin"):
-        ctx = browser.new_context(accept_downloads=True, **DESK)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        sign_in(page, node, user)
-        page.wait_for_selector("h1:has-text('工作台')")
-        return page
-    yield open_for
-    for ctx in contexts:
-        ctx.close()
+DESK = {"viewport": {"width": 1366, "height": 900}, "locale": "zh-CN", "timezone_id": "Asia/Shanghai",
+        "accept_downloads": True}
 
 
 def _published(city, district) -> dict:
@@ -45,7 +27,7 @@ def test_city_compares_what_the_district_published(two_nodes, desk):
     answer = wait_for(lambda: _published(city, district), 60, what="the district's figures at the city")
     figures = next(d for d in answer["districts"] if d["node"] == district.node_id)
 
-    page = desk(city)
+    page = desk(city, **DESK)
     page.click("nav.menu a:has-text('上下互比')")
     page.wait_for_selector("h1:has-text('上下互比')")
     page.wait_for_selector("#bar svg")
@@ -89,6 +71,6 @@ def test_city_compares_what_the_district_published(two_nodes, desk):
 
 
 def test_the_menu_entry_is_the_citys_only(two_nodes, desk):
-    page = desk(two_nodes.district)
+    page = desk(two_nodes.district, **DESK)
     assert "上下互比" not in page.inner_text("nav.menu")
-    assert "上下互比" in desk(two_nodes.city).inner_text("nav.menu")
+    assert "上下互比" in desk(two_nodes.city, **DESK).inner_text("nav.menu")

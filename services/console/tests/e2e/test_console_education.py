@@ -8,13 +8,8 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from services.console.education_pages import month_state
-from services.console.tests.conftest import ConsoleNode, start_node, stop_node
-from services.education.service import EducationService
-from services.supervision.service import SupervisionService
-from services.units.service import UnitsService
+from services.console.tests.conftest import WITH_EDUCATION, console_node
 from tests.harness import wait_for
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -26,23 +21,12 @@ def today():
     return datetime.now(TZ).date()
 
 
-class EducationNode(ConsoleNode):
-    SERVICES = (UnitsService, SupervisionService, EducationService)
-
-
 def seed(n) -> None:
     """A district with two party organisations, three members (each a console user whose
     user id is their person id) and today's reminder."""
-    root = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
-                                            "level": "district", "parent_id": None})
-    a = n.api("units", "register_unit", {"name": "区财政局", "kind": "government_dept",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    b = n.api("units", "register_unit", {"name": "区审计局", "kind": "government_dept",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    n.ids = {"root": root["unit_id"], "a": a["unit_id"], "b": b["unit_id"]}
+    n.register_units(a="区财政局", b="区审计局")
     for person_id, (name, unit) in MEMBERS.items():
-        n.api("units", "register_person", {"person_id": person_id, "name": name,
-                                           "unit_id": n.ids[unit], "post": "科员"})
+        n.register_person(person_id, name, unit, "科员")
         n.add_user(person_id, name, ["viewer"])
     n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
     n.add_user("viewer", "李查看", ["viewer"])
@@ -52,20 +36,12 @@ def seed(n) -> None:
 
 def daily(n, unit="root") -> dict:
     try:
-        return n.api("education", "checkin_daily", {"unit_id": n.ids[unit]}, kind="query")
+        return n.query("education", "checkin_daily", {"unit_id": n.ids[unit]})
     except AssertionError:  # the unit has not reached education's directory yet
         return {"members": -1}
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, node_class=EducationNode,
-                   CONSOLE_BACKOFF_SECONDS="0")
-    try:
-        seed(n)
-        yield n
-    finally:
-        stop_node(n)
+node = console_node(seed, WITH_EDUCATION, CONSOLE_BACKOFF_SECONDS="0")
 
 
 def _checked(n, unit="root") -> int:

@@ -6,43 +6,27 @@ other, the round is closed and the exemplar shown; a closed round offers no form
 screenshot for the user guide."""
 from __future__ import annotations
 
-import re
-
-import pytest
-
-from services.console.tests.conftest import shoot, start_node, stop_node
-from services.console.tests.e2e.test_console_browser import sign_in
+from services.console.tests.browser import HOME, no_codes, open_menu, sign_in
+from services.console.tests.conftest import console_node, shoot
 
 S = {"politics": "24", "discipline": "23", "responsibility": "22", "efficiency": "21"}
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, CONSOLE_BACKOFF_SECONDS="0")
-    try:
-        root = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
-                                                "level": "district", "parent_id": None})["unit_id"]
-        ids = {"root": root}
-        for key, name, kind, level, parent in (
-                ("fin", "区财政局", "government_dept", "unit", "root"), ("aud", "区审计局", "government_dept", "unit", "root"),
-                ("office", "办公室", "section", "section", "fin"), ("budget", "预算科", "section", "section", "fin"),
-                ("centre", "财政服务中心", "secondary_unit", "unit", "fin"),
-                ("window", "政务服务窗口", "window_unit", "unit", "fin"), ("audx", "审计科", "section", "section", "aud")):
-            ids[key] = n.api("units", "register_unit", {"name": name, "kind": kind, "level": level,
-                                                        "parent_id": ids[parent]})["unit_id"]
-        n.ids = ids
-        n.add_user("ua-fin", "赵财政", ["unit-admin"], ids["fin"])
-        n.add_user("viewer", "李查看", ["viewer"])
-        yield n
-    finally:
-        stop_node(n)
+def _seed(n):
+    n.register_units(fin="区财政局", aud="区审计局",
+                     office=("办公室", "section", "section", "fin"), budget=("预算科", "section", "section", "fin"),
+                     centre=("财政服务中心", "secondary_unit", "unit", "fin"),
+                     window=("政务服务窗口", "window_unit", "unit", "fin"), audx=("审计科", "section", "section", "aud"))
+    n.add_user("ua-fin", "赵财政", ["unit-admin"], n.ids["fin"])
+    n.add_user("viewer", "李查看", ["viewer"])
+
+
+node = console_node(_seed, CONSOLE_BACKOFF_SECONDS="0")
 
 
 def _no_codes(text: str) -> None:
-    text = re.sub(r"<[^>]+>", " ", text)
-    assert "Traceback" not in text
-    assert not re.search(r"\b(politics|discipline|responsibility|efficiency|open|closed|section|"
-                         r"secondary_unit|window_unit|None)\b", text)
+    no_codes(text, r"politics|discipline|responsibility|efficiency|open|closed|section|"
+                   r"secondary_unit|window_unit|None")
 
 
 def test_a_round_over_http_and_refusals_write_nothing(node, client_for):
@@ -78,10 +62,8 @@ def test_a_round_over_http_and_refusals_write_nothing(node, client_for):
 
 
 def test_a_unit_admin_runs_a_round_to_its_result(node, page):
-    sign_in(page, node, "ua-fin")
-    page.wait_for_selector("h1:has-text('工作台')")
-    page.click("nav.menu a:has-text('模范科室评选')")
-    page.wait_for_selector("h1:has-text('模范科室评选')")
+    sign_in(page, node, "ua-fin", until=HOME)
+    open_menu(page, "模范科室评选")
     page.select_option("select[aria-label=组织单位]", label="区财政局")
     page.fill("input[name=year]", "2026")
     page.fill("input[name=title]", "2026年度“讲政治、守纪律、负责任、有效率”模范科室评选")

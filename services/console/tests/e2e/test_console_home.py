@@ -5,37 +5,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from nameko.testing.services import entrypoint_hook
-from nameko.testing.utils import get_extension
 
-from services.console.tests.conftest import start_node, stop_node
-from shared.service import EventSourcing
+from services.console.tests.conftest import console_node
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin)
-    root = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
-                                            "level": "district", "parent_id": None})
-    a = n.api("units", "register_unit", {"name": "区财政局", "kind": "government_dept",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    b = n.api("units", "register_unit", {"name": "区市场监管局", "kind": "law_enforcement",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    n.ids = {"root": root["unit_id"], "a": a["unit_id"], "b": b["unit_id"]}
-    n.add_user("ua-a", "赵财政", ["unit-admin"], a["unit_id"])
-    n.add_user("ua-b", "孙监管", ["unit-admin"], b["unit_id"])
-    yield n
-    stop_node(n)
+def _seed(n):
+    n.register_units(a="区财政局", b=("区市场监管局", "law_enforcement", "unit", "root"))
+    n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
+    n.add_user("ua-b", "孙监管", ["unit-admin"], n.ids["b"])
 
 
-def _supervision(node):
-    return next(c for c in node.containers if c.service_name == "supervision")
+node = console_node(_seed)
 
 
 def test_a_control_past_its_review_date_is_on_its_owners_home_page(node, client_for):
-    container = _supervision(node)
-    rt = get_extension(container, EventSourcing).runtime
+    container = node.container("supervision")
+    rt = node.runtime("supervision")
     real = rt.clock
     rt.clock = lambda: real() - timedelta(days=30)  # the control was added a month ago
     try:

@@ -9,31 +9,23 @@ import requests
 from sqlalchemy import select, update
 
 from services.console.signin import sign_in_records
-from services.console.tests.conftest import PASSWORD, start_node, stop_node
+from services.console.tests.conftest import PASSWORD, console_node
 from shared.auth import console_sessions
 from shared.events import now_us
 
 XSS = "<script>alert(1)</script>"
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, CONSOLE_LOCK_AFTER="3",
-                   CONSOLE_ADDRESS_LOCK_AFTER="6", CONSOLE_BACKOFF_SECONDS="0")
-    root = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
-                                            "level": "district", "parent_id": None})
-    a = n.api("units", "register_unit", {"name": "区财政局", "kind": "government_dept",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    b = n.api("units", "register_unit", {"name": "区市场监管局", "kind": "law_enforcement",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    bad = n.api("units", "register_unit", {"name": XSS, "kind": "section", "level": "section",
-                                           "parent_id": a["unit_id"]})
-    n.ids = {"root": root["unit_id"], "a": a["unit_id"], "b": b["unit_id"], "xss": bad["unit_id"]}
+def _seed(n):
+    n.register_units(a="区财政局", b=("区市场监管局", "law_enforcement", "unit", "root"),
+                     xss=(XSS, "section", "section", "a"))
     n.add_user("viewer", "李查看", ["viewer"])
-    n.add_user("ua-a", "赵财政", ["unit-admin"], a["unit_id"])
+    n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
     n.add_user("insp", "钱检查", ["inspector"])
-    yield n
-    stop_node(n)
+
+
+node = console_node(_seed, CONSOLE_LOCK_AFTER="3", CONSOLE_ADDRESS_LOCK_AFTER="6",
+                    CONSOLE_BACKOFF_SECONDS="0")
 
 
 def _records(node, user_id):

@@ -7,43 +7,35 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from services.console.tests.conftest import shoot, start_node, stop_node
-from services.console.tests.e2e.test_console_tasks import _mirrored, sign_in
+from services.console.tests.browser import sign_in
+from services.console.tests.conftest import console_node, shoot
+from services.console.tests.e2e.test_console_tasks import _mirrored
 from tests.harness import wait_for
 
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
 QUARTER = "%d-Q%d" % (TODAY.year, (TODAY.month - 1) // 3 + 1)
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, CONSOLE_BACKOFF_SECONDS="0")
-    root = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
-                                            "level": "district", "parent_id": None})
-    a = n.api("units", "register_unit", {"name": "区财政局", "kind": "government_dept",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    b = n.api("units", "register_unit", {"name": "区卫健局", "kind": "government_dept",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    n.ids = {"root": root["unit_id"], "a": a["unit_id"], "b": b["unit_id"]}
+def _seed(n):
+    ids = n.register_units(a="区财政局", b="区卫健局")
     n.add_user("viewer", "李查看", ["viewer"])
     n.add_user("insp", "钱检查", ["inspector"])
     n.insp_token = n.users.issue_token("insp")
-    wait_for(lambda: _mirrored(n, a["unit_id"]) and _mirrored(n, b["unit_id"]), timeout=30)
-    for unit, post, desc, li in ((a, "局长", "重大资金分配“一支笔”审批", 5), (a, "司机", "公车私用", 1),
-                                 (b, "采购科科长", "药品耗材采购", 3)):
+    wait_for(lambda: _mirrored(n, ids["a"]) and _mirrored(n, ids["b"]), timeout=30)
+    for unit, post, desc, li in (("a", "局长", "重大资金分配“一支笔”审批", 5), ("a", "司机", "公车私用", 1),
+                                 ("b", "采购科科长", "药品耗材采购", 3)):
         n.api("supervision", "identify_risk_point", {
-            "unit_id": unit["unit_id"], "post": post, "description": desc, "category": "post_duty",
+            "unit_id": ids[unit], "post": post, "description": desc, "category": "post_duty",
             "likelihood": li, "impact": 4}, token=n.insp_token)
     n.inspection = n.api("supervision", "plan_inspection", {
-        "unit_id": a["unit_id"], "title": "一把手履职专项督查", "planned_on": TODAY.isoformat()},
+        "unit_id": ids["a"], "title": "一把手履职专项督查", "planned_on": TODAY.isoformat()},
         token=n.insp_token)["inspection_id"]
     n.round_id = n.api("supervision", "open_round", {
-        "title": "本季度政治生态研判", "period": QUARTER, "unit_id": root["unit_id"]},
+        "title": "本季度政治生态研判", "period": QUARTER, "unit_id": ids["root"]},
         token=n.insp_token)["round_id"]
-    yield n
-    stop_node(n)
+
+
+node = console_node(_seed, CONSOLE_BACKOFF_SECONDS="0")
 
 
 def flag(page, unit_label, post, kind_label, reason=""):
@@ -57,7 +49,7 @@ def flag(page, unit_label, post, kind_label, reason=""):
 
 
 def test_key_posts_flagged_filtered_focused_and_in_the_assessment(node, page):
-    sign_in(page, node, "insp")
+    sign_in(page, node, "insp", until="nav.menu")
     page.goto(node.url + "/key-posts")
     flag(page, "　区财政局", "局长", "一把手", "单位主要负责人")
     flag(page, "　区卫健局", "采购科科长", "重点岗位", "资金密集、资源富集")

@@ -8,12 +8,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-import pytest
-
-from services.console.tests.conftest import ConsoleNode, start_node, stop_node
-from services.education.service import EducationService
-from services.supervision.service import SupervisionService
-from services.units.service import UnitsService
+from services.console.tests.conftest import WITH_EDUCATION, console_node
 from tests.harness import wait_for
 
 XSS = "<script>alert(1)</script>"
@@ -21,38 +16,17 @@ ITEMS_V1 = [("落实全面从严治党主体责任", "党组书记", "20"), ("�
             ("按时报送廉政教育台账", "办公室", "5")]
 
 
-class ListsNode(ConsoleNode):
-    SERVICES = (UnitsService, SupervisionService, EducationService)
+def _seed(n):
+    n.register_units(a="区财政局", b="区审计局", xss=(XSS, "section", "section", "a"))
+    n.people = {"zhang": n.register_person(None, "张科长", "a", "预算科科长"),
+                "li": n.register_person(None, "李审计", "b", "审计员"),
+                "xss": n.register_person(None, XSS, "xss", XSS)}
+    n.add_user("viewer", "李查看", ["viewer"])
+    n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
+    n.add_user("insp", "钱检查", ["inspector"])
 
 
-def _unit(n, name, kind, level, parent):
-    return n.api("units", "register_unit", {"name": name, "kind": kind, "level": level,
-                                            "parent_id": parent})["unit_id"]
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, node_class=ListsNode,
-                   CONSOLE_BACKOFF_SECONDS="0")
-    try:
-        root = _unit(n, "某区直机关工委", "district_authority", "district", None)
-        a = _unit(n, "区财政局", "government_dept", "unit", root)
-        b = _unit(n, "区审计局", "government_dept", "unit", root)
-        xss = _unit(n, XSS, "section", "section", a)
-        n.ids = {"root": root, "a": a, "b": b, "xss": xss}
-        n.people = {
-            "zhang": n.api("units", "register_person", {"name": "张科长", "unit_id": a,
-                                                        "post": "预算科科长"})["person_id"],
-            "li": n.api("units", "register_person", {"name": "李审计", "unit_id": b,
-                                                     "post": "审计员"})["person_id"],
-            "xss": n.api("units", "register_person", {"name": XSS, "unit_id": xss,
-                                                      "post": XSS})["person_id"]}
-        n.add_user("viewer", "李查看", ["viewer"])
-        n.add_user("ua-a", "赵财政", ["unit-admin"], a)
-        n.add_user("insp", "钱检查", ["inspector"])
-        yield n
-    finally:
-        stop_node(n)
+node = console_node(_seed, WITH_EDUCATION, CONSOLE_BACKOFF_SECONDS="0")
 
 
 # -- helpers ------------------------------------------------------------------------------------

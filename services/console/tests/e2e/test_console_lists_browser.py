@@ -6,54 +6,23 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from services.console.tests.conftest import PASSWORD, shoot, start_node, stop_node
-from services.console.tests.e2e.test_console_lists import ListsNode
+from services.console.tests.browser import HOME, pick, sign_in
+from services.console.tests.conftest import WITH_EDUCATION, console_node, shoot
 from tests.harness import wait_for
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, node_class=ListsNode,
-                   CONSOLE_BACKOFF_SECONDS="0")
-    try:
-        def unit(name, kind, level, parent):
-            return n.api("units", "register_unit", {"name": name, "kind": kind, "level": level,
-                                                    "parent_id": parent})["unit_id"]
-        root = unit("某区直机关工委", "district_authority", "district", None)
-        n.ids = {"root": root, "a": unit("区财政局", "government_dept", "unit", root),
-                 "b": unit("区审计局", "government_dept", "unit", root),
-                 "c": unit("区市场监管局", "law_enforcement", "unit", root)}
-        n.person = n.api("units", "register_person", {"name": "张科长", "unit_id": n.ids["a"],
-                                                      "post": "预算科科长"})["person_id"]
-        n.add_user("insp", "钱检查", ["inspector"])
-        yield n
-    finally:
-        stop_node(n)
+def _seed(n):
+    n.register_units(a="区财政局", b="区审计局", c=("区市场监管局", "law_enforcement", "unit", "root"))
+    n.person = n.register_person(None, "张科长", "a", "预算科科长")
+    n.add_user("insp", "钱检查", ["inspector"])
+
+
+node = console_node(_seed, WITH_EDUCATION, CONSOLE_BACKOFF_SECONDS="0")
 
 
 def supervision_knows(node, unit_id) -> bool:
     """The supervision service has learnt of the unit (from the units' events)."""
-    try:
-        node.api("supervision", "list_inspections", {"unit_id": unit_id}, kind="query")
-    except AssertionError:
-        return False
-    return True
-
-
-def sign_in(page, node, user_id):
-    page.goto(node.url + "/login")
-    page.fill("input[name=user_id]", user_id)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('登录')")
-    page.wait_for_selector("h1:has-text('工作台')")
-
-
-def pick(page, legend: str, name: str):
-    picker = page.locator("fieldset.picker", has=page.locator("legend", has_text=legend))
-    picker.locator("input.picker-search").fill(name)
-    picker.locator("label.picker-item:visible", has_text=name).first.click()
+    return node.answers("supervision", "list_inspections", {"unit_id": unit_id})
 
 
 def fill_items(page, form, items):
@@ -69,7 +38,7 @@ def fill_items(page, form, items):
 
 
 def test_a_list_is_drafted_revised_and_two_versions_compared_side_by_side(node, page):
-    sign_in(page, node, "admin")
+    sign_in(page, node, "admin", until=HOME)
     page.goto(node.url + "/units/%s" % node.ids["a"])
     page.click("a:has-text('新建清单')")
     page.select_option("select[name=kind]", label="考评细则")
@@ -104,7 +73,7 @@ def test_a_list_is_drafted_revised_and_two_versions_compared_side_by_side(node, 
 
 
 def test_a_promotion_from_the_person_page_schedules_the_integrity_talk(node, page):
-    sign_in(page, node, "admin")
+    sign_in(page, node, "admin", until=HOME)
     page.goto(node.url + "/units/%s" % node.ids["a"])
     page.click("a:has-text('张科长')")
     page.wait_for_selector("h1:has-text('张科长')")
@@ -137,7 +106,7 @@ def test_a_promotion_from_the_person_page_schedules_the_integrity_talk(node, pag
 
 
 def test_the_indicator_system_is_revised_then_a_round_is_opened_and_scored_by_hand(node, page):
-    sign_in(page, node, "admin")
+    sign_in(page, node, "admin", until=HOME)
     page.goto(node.url + "/ecology")
     page.click("a:has-text('指标体系及其版本')")
     page.wait_for_selector("h1:has-text('现行第 1 版')")
@@ -174,7 +143,7 @@ def test_the_indicator_system_is_revised_then_a_round_is_opened_and_scored_by_ha
 
 
 def test_the_checklist_is_revised_and_a_batch_of_inspections_planned_from_the_tree(node, page):
-    sign_in(page, node, "admin")
+    sign_in(page, node, "admin", until=HOME)
     page.goto(node.url + "/inspections")
     page.click("a:has-text('检查清单（评分表）')")
     page.wait_for_selector("h1:has-text('检查清单')")

@@ -13,21 +13,19 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from nameko.testing.utils import get_extension
 
+from services.console.tests.browser import open_menu, pick, reload_until
 from services.console.tests.conftest import SCREENSHOTS, shoot
 from tests.harness import wait_for
-from tests.harness.pair import uniq
-from services.console.tests.e2e.test_console_browser import pick, sign_in
-from services.console.tests.e2e.test_console_exchange_browser import DESK, open_menu, reload_until
-from shared.service import EventSourcing
+from tests.harness.pair import clocks_at, uniq
 
 TZ = ZoneInfo("Asia/Shanghai")
 DOCS = Path(__file__).resolve().parents[4] / "docs" / "console"
 
 
-def _runtime(node, service):
-    return get_extension(node.container(service), EventSourcing).runtime
+def _moved(city, district):
+    """The runtimes whose clocks a case's ladder and its way to the city read."""
+    return [district.runtime("supervision"), city.runtime("exchange"), district.runtime("exchange")]
 
 
 @pytest.fixture
@@ -41,80 +39,61 @@ def escalated(two_nodes):
     rect = district.api("supervision", "record_finding", {
         "unit_id": district.units["甲区财政局"], "source": "audit", "description": description,
         "responsible_role": "unit_head", "deadline": deadline, "requirement": "建立用车台账并公示"})
-    later = datetime.now(timezone.utc) + timedelta(days=40)
-    moved = [_runtime(district, "supervision"), _runtime(city, "exchange"), _runtime(district, "exchange")]
-    saved = [rt.clock for rt in moved]
-    for rt in moved:
-        rt.clock = lambda: later
-    try:
+    with clocks_at(datetime.now(timezone.utc) + timedelta(days=40), _moved(city, district)):
         district.api("supervision", "detect_overdue", {})
         wait_for(lambda: any(c["rect_id"] == rect["rect_id"] for c in
                              city.exchange_query("oversight_cases")["items"]), 40,
                  what="the case at the city")
         yield {"description": description, "rect_id": rect["rect_id"]}
-    finally:
-        for rt, clock in zip(moved, saved):
-            rt.clock = clock
 
 
-def test_the_city_follows_up_an_escalated_case_and_the_district_sees_it(two_nodes, browser, escalated,
+def test_the_city_follows_up_an_escalated_case_and_the_district_sees_it(two_nodes, desk, escalated,
                                                                        client_for):
     city, district = two_nodes.city, two_nodes.district
     desc = escalated["description"]
-    pages, contexts = {}, []
-    for key, node in (("city", city), ("district", district)):
-        ctx = browser.new_context(**DESK)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        sign_in(page, node, "admin")
-        page.wait_for_selector("h1:has-text('工作台')")
-        pages[key] = page
-    try:
-        c = pages["city"]
-        open_menu(c, "督办")
-        case = c.locator("section[data-testid=case]", has_text=desc)
-        assert case.count() == 1
-        text = case.inner_text()
-        assert "甲区" in text and "甲区财政局" in text and "建立用车台账并公示" in text
-        assert "39 天" in case.locator("[data-testid=days-late]").inner_text()
-        assert "待督办" in text and "市级尚未督办" in text
-        trail = case.locator("[data-testid=trail]").inner_text()
-        for step in ("逾期", "整改责任单位", "区直机关工委", "市级主管部门"):
-            assert step in trail, trail
-        # a refused follow-up (an empty note, posted as a program would) is answered in
-        # Chinese on the page and writes nothing
-        cid = next(x["case_id"] for x in city.exchange_query("oversight_cases")["items"]
-                   if x["rect_id"] == escalated["rect_id"])
-        head = city.head("exchange")
-        admin = client_for(city, "admin")
-        refused = admin.post("/oversight", {"case_id": cid, "unit_id": city.top_unit,
-                                            "action": "letter", "note": " "})
-        assert refused.status_code == 400
-        assert "督办内容" in refused.text and "登记督办" in refused.text
-        assert city.head("exchange") == head
-        form = case.locator("form[data-testid=follow-up-form]")
-        form.locator("select[name=action]").select_option(label="发函督办")
-        form.locator("textarea[name=note]").fill("请于十日内书面报告整改进展")
-        pick(c, "督办单位", "市直机关工委")
-        form.locator("button:has-text('登记督办')").click()
-        c.wait_for_selector("text=已登记督办")
-        case = c.locator("section[data-testid=case]", has_text=desc)
-        assert "请于十日内书面报告整改进展" in case.locator("[data-testid=follow-ups]").inner_text()
-        assert "待督办" not in case.inner_text()
-        shoot(c, "oversight-city")
-        # the district sees the city's follow-up in its own console, and its inbox
-        d = pages["district"]
-        open_menu(d, "督办")
-        reload_until(d, "请于十日内书面报告整改进展")
-        case = d.locator("section[data-testid=case]", has_text=desc)
-        assert "发函督办" in case.inner_text() and "市直机关工委" in case.inner_text()
-        assert case.locator("form[data-testid=follow-up-form]").count() == 0  # the city's to do
-        inbox = d.locator("[data-testid=inbox]").inner_text()
-        assert desc in inbox and "单位负责人" in inbox and "区直机关工委" in inbox
-        shoot(d, "oversight-district")
-    finally:
-        for ctx in contexts:
-            ctx.close()
+    pages = {"city": desk(city), "district": desk(district)}
+    c = pages["city"]
+    open_menu(c, "督办")
+    case = c.locator("section[data-testid=case]", has_text=desc)
+    assert case.count() == 1
+    text = case.inner_text()
+    assert "甲区" in text and "甲区财政局" in text and "建立用车台账并公示" in text
+    assert "39 天" in case.locator("[data-testid=days-late]").inner_text()
+    assert "待督办" in text and "市级尚未督办" in text
+    trail = case.locator("[data-testid=trail]").inner_text()
+    for step in ("逾期", "整改责任单位", "区直机关工委", "市级主管部门"):
+        assert step in trail, trail
+    # a refused follow-up (an empty note, posted as a program would) is answered in
+    # Chinese on the page and writes nothing
+    cid = next(x["case_id"] for x in city.exchange_query("oversight_cases")["items"]
+               if x["rect_id"] == escalated["rect_id"])
+    head = city.head("exchange")
+    admin = client_for(city, "admin")
+    refused = admin.post("/oversight", {"case_id": cid, "unit_id": city.top_unit,
+                                        "action": "letter", "note": " "})
+    assert refused.status_code == 400
+    assert "督办内容" in refused.text and "登记督办" in refused.text
+    assert city.head("exchange") == head
+    form = case.locator("form[data-testid=follow-up-form]")
+    form.locator("select[name=action]").select_option(label="发函督办")
+    form.locator("textarea[name=note]").fill("请于十日内书面报告整改进展")
+    pick(c, "督办单位", "市直机关工委")
+    form.locator("button:has-text('登记督办')").click()
+    c.wait_for_selector("text=已登记督办")
+    case = c.locator("section[data-testid=case]", has_text=desc)
+    assert "请于十日内书面报告整改进展" in case.locator("[data-testid=follow-ups]").inner_text()
+    assert "待督办" not in case.inner_text()
+    shoot(c, "oversight-city")
+    # the district sees the city's follow-up in its own console, and its inbox
+    d = pages["district"]
+    open_menu(d, "督办")
+    reload_until(d, "请于十日内书面报告整改进展")
+    case = d.locator("section[data-testid=case]", has_text=desc)
+    assert "发函督办" in case.inner_text() and "市直机关工委" in case.inner_text()
+    assert case.locator("form[data-testid=follow-up-form]").count() == 0  # the city's to do
+    inbox = d.locator("[data-testid=inbox]").inner_text()
+    assert desc in inbox and "单位负责人" in inbox and "区直机关工委" in inbox
+    shoot(d, "oversight-district")
     DOCS.mkdir(parents=True, exist_ok=True)
     for name, doc in (("oversight-city", "70-oversight-city"), ("oversight-district", "71-oversight-district")):
         shutil.copy(SCREENSHOTS / ("%s.png" % name), DOCS / ("%s.png" % doc))
@@ -136,12 +115,7 @@ def test_an_overdue_task_referred_to_the_city_shows_with_its_trail_on_both_nodes
         "title": "重点任务", "issuer_unit_id": district.top_unit,
         "items": [{"unit_id": district.units["甲区财政局"], "title": title,
                    "standard": "清单上墙并上网", "deadline": deadline}]})["task_ids"]
-    later = datetime.now(timezone.utc) + timedelta(days=40)
-    moved = [_runtime(district, "supervision"), _runtime(city, "exchange"), _runtime(district, "exchange")]
-    saved = [rt.clock for rt in moved]
-    for rt in moved:
-        rt.clock = lambda: later
-    try:
+    with clocks_at(datetime.now(timezone.utc) + timedelta(days=40), _moved(city, district)):
         district.api("supervision", "detect_task_overdue", {})
         wait_for(lambda: any(c["rect_id"] == "task-" + tid for c in
                              city.exchange_query("oversight_cases")["items"]), 40,
@@ -153,6 +127,3 @@ def test_an_overdue_task_referred_to_the_city_shows_with_its_trail_on_both_nodes
             assert words in section, words
         at_district = client_for(district, "admin").get("/oversight").text
         assert title in at_district and "跟踪问效任务" in at_district
-    finally:
-        for rt, clock in zip(moved, saved):
-            rt.clock = clock

@@ -6,77 +6,42 @@ nothing) and in Chromium (a 纪检委员's pledge counts in the unit's coverage)
 the user guide. 典型案例通报 and 群众监督: test_console_practices_public.py (this node fixture)."""
 from __future__ import annotations
 
-import re
-
-import pytest
-
-from services.console.tests.conftest import ConsoleNode, shoot, start_node, stop_node
-from services.console.tests.e2e.test_console_browser import sign_in
-from services.education.service import EducationService
-from services.supervision.service import SupervisionService
-from services.units.service import UnitsService
+from services.console.tests.browser import HOME, no_codes, open_menu, sign_in
+from services.console.tests.conftest import WITH_EDUCATION, console_node, shoot
 from tests.harness import wait_for
 
 
 PUBLIC_LIMIT = 3  # reports the public page takes from one client address per hour
 
 
-class PracticesNode(ConsoleNode):
-    SERVICES = (UnitsService, SupervisionService, EducationService)
+def _seed(n):
+    n.register_units(a="区财政局", b="区审计局")
+    for row in (("p-qian", "钱书记", "a", "党组书记"), ("p-sun", "孙委员", "a", "科员"),
+                ("p-li", "李科员", "a", "科员"), ("p-wu", "吴书记", "b", "党组书记")):
+        n.register_person(*row)
+    for pid, role in (("p-qian", "party_secretary"), ("p-sun", "discipline_member"),
+                      ("p-wu", "party_secretary")):
+        n.api("units", "assign_role", {"person_id": pid, "role": role})
+    n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
+    n.add_user("ua-b", "钱审计", ["unit-admin"], n.ids["b"])
+    n.add_user("viewer", "李查看", ["viewer"])
+    n.add_user("inspector", "孙纪检", ["inspector"])
+    n.api("units", "draft_micro_power", {"unit_id": n.ids["a"], "post": "窗口受理岗", "content": {
+        "duties": ["受理资金拨付申请"], "power_boundary": "仅限法定条件审查",
+        "steps": [{"name": "受理", "responsible_post": "窗口受理岗"}]}})
+    n.api("units", "publish_micro_power", {"unit_id": n.ids["a"], "post": "窗口受理岗",
+                                           "published_on": "2026-11-01"})
+    wait_for(lambda: n.answers("education", "list_suggestions", {"unit_id": n.ids["b"]}), timeout=30)
 
 
-def _q(n, service, name, data):
-    return n.api(service, name, data, kind="query")
-
-
-def _known(n, unit_id) -> bool:
-    try:
-        _q(n, "education", "list_suggestions", {"unit_id": unit_id})
-        return True
-    except AssertionError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, node_class=PracticesNode,
-                   CONSOLE_BACKOFF_SECONDS="0", CONSOLE_PUBLIC_REPORTS_PER_HOUR=str(PUBLIC_LIMIT))
-    try:
-        root = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
-                                                "level": "district", "parent_id": None})
-        a = n.api("units", "register_unit", {"name": "区财政局", "kind": "government_dept",
-                                             "level": "unit", "parent_id": root["unit_id"]})
-        b = n.api("units", "register_unit", {"name": "区审计局", "kind": "government_dept",
-                                             "level": "unit", "parent_id": root["unit_id"]})
-        n.ids = {"root": root["unit_id"], "a": a["unit_id"], "b": b["unit_id"]}
-        for pid, name, unit, post in (("p-qian", "钱书记", "a", "党组书记"), ("p-sun", "孙委员", "a", "科员"),
-                                      ("p-li", "李科员", "a", "科员"), ("p-wu", "吴书记", "b", "党组书记")):
-            n.api("units", "register_person", {"person_id": pid, "name": name, "unit_id": n.ids[unit],
-                                               "post": post})
-        for pid, role in (("p-qian", "party_secretary"), ("p-sun", "discipline_member"),
-                          ("p-wu", "party_secretary")):
-            n.api("units", "assign_role", {"person_id": pid, "role": role})
-        n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
-        n.add_user("ua-b", "钱审计", ["unit-admin"], n.ids["b"])
-        n.add_user("viewer", "李查看", ["viewer"])
-        n.add_user("inspector", "孙纪检", ["inspector"])
-        n.api("units", "draft_micro_power", {"unit_id": n.ids["a"], "post": "窗口受理岗", "content": {
-            "duties": ["受理资金拨付申请"], "power_boundary": "仅限法定条件审查",
-            "steps": [{"name": "受理", "responsible_post": "窗口受理岗"}]}})
-        n.api("units", "publish_micro_power", {"unit_id": n.ids["a"], "post": "窗口受理岗",
-                                               "published_on": "2026-11-01"})
-        wait_for(lambda: _known(n, n.ids["b"]), timeout=30)
-        yield n
-    finally:
-        stop_node(n)
+node = console_node(_seed, WITH_EDUCATION, CONSOLE_BACKOFF_SECONDS="0",
+                    CONSOLE_PUBLIC_REPORTS_PER_HOUR=str(PUBLIC_LIMIT))
 
 
 def _no_codes(text: str) -> None:
-    text = re.sub(r"<[^>]+>", " ", text)
-    assert "Traceback" not in text
-    assert not re.search(r"\b(p-qian|p-sun|p-li|p-wu|submitted|accepted|in_progress|answered|"
-                         r"adopted|partly_adopted|not_adopted|party_secretary|discipline_member|enterprise|resident|"
-                         r"studied|overdue|pending|complaint|public_report|received|converted|None)\b", text)
+    no_codes(text, r"p-qian|p-sun|p-li|p-wu|submitted|accepted|in_progress|answered|"
+                   r"adopted|partly_adopted|not_adopted|party_secretary|discipline_member|enterprise|resident|"
+                   r"studied|overdue|pending|complaint|public_report|received|converted|None")
 
 
 # -- 献一策 over HTTP ---------------------------------------------------------------------------
@@ -119,10 +84,8 @@ def test_suggestions_over_http_and_refusals_write_nothing(node, client_for):
 
 # -- 献一策 in Chromium -------------------------------------------------------------------------
 def test_a_unit_admin_records_handles_and_answers_a_suggestion(node, page):
-    sign_in(page, node, "ua-a")
-    page.wait_for_selector("h1:has-text('工作台')")
-    page.click("nav.menu a:has-text('献一策')")
-    page.wait_for_selector("h1:has-text('我为清廉机关建设献一策')")
+    sign_in(page, node, "ua-a", until=HOME)
+    open_menu(page, "献一策", "我为清廉机关建设献一策")
     page.select_option("select[name=unit_id]", label="区财政局")
     page.wait_for_selector("#proposer option:has-text('孙委员')", state="attached")
     page.select_option("#proposer", label="孙委员（科员）")
@@ -147,7 +110,7 @@ def test_a_unit_admin_records_handles_and_answers_a_suggestion(node, page):
     shoot(page, "80-suggestion")
     page.click("a:has-text('返回献一策')")
     row = page.locator("[data-testid=summary] tr", has_text="区财政局").inner_text()
-    want = next(u for u in _q(node, "education", "suggestion_summary", {"unit_id": node.ids["root"]})["units"]
+    want = next(u for u in node.query("education", "suggestion_summary", {"unit_id": node.ids["root"]})["units"]
                 if u["unit_id"] == node.ids["a"])
     assert want["adopted"] >= 1  # partly adopted counts as adopted
     assert row.split("\t")[1:5] == [str(want[k]) for k in ("submitted", "accepted", "answered", "adopted")]
@@ -198,10 +161,8 @@ def test_pledges_over_http_and_refusals_write_nothing(node, client_for):
 
 # -- 集中廉政承诺 in Chromium ---------------------------------------------------------------------
 def test_a_discipline_members_pledge_counts_in_the_units_coverage(node, page):
-    sign_in(page, node, "ua-a")
-    page.wait_for_selector("h1:has-text('工作台')")
-    page.click("nav.menu a:has-text('廉政承诺')")
-    page.wait_for_selector("h1:has-text('集中廉政承诺')")
+    sign_in(page, node, "ua-a", until=HOME)
+    open_menu(page, "廉政承诺", "集中廉政承诺")
     page.select_option("select[name=unit_id]", label="区财政局")
     page.wait_for_selector("#signer option:has-text('孙委员（纪检委员）')", state="attached")
     page.select_option("#signer", label="孙委员（纪检委员）")
@@ -215,7 +176,7 @@ def test_a_discipline_members_pledge_counts_in_the_units_coverage(node, page):
     page.click("button:has-text('登记承诺')")
     page.wait_for_selector("p.flash:has-text('已登记廉政承诺（2026 年度）')")
     row = page.locator("[data-testid=coverage] tr", has_text="区财政局")
-    want = next(u for u in _q(node, "units", "pledge_coverage", {"unit_id": node.ids["root"], "year": 2026})["units"]
+    want = next(u for u in node.query("units", "pledge_coverage", {"unit_id": node.ids["root"], "year": 2026})["units"]
                 if u["unit_id"] == node.ids["a"])
     assert "孙委员" in [p["name"] for p in want["pledged"]]
     assert row.inner_text().split("\t")[1:4] == [str(want["holders"]), str(len(want["pledged"])),

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
+from services.console.tests.browser import HOME, open_menu, sign_in
 from services.console.tests.conftest import shoot
-from services.console.tests.e2e.test_console_browser import sign_in
 from services.console.tests.e2e.test_console_practices import (  # noqa: F401 - node: the fixture
-    PUBLIC_LIMIT, _no_codes, _q, node,
+    PUBLIC_LIMIT, _no_codes, node,
 )
 
 
@@ -60,10 +60,8 @@ def test_case_bulletins_over_http_and_refusals_write_nothing(node, client_for):
 # -- 典型案例通报 in Chromium ---------------------------------------------------------------------
 def test_a_unit_records_that_it_studied_a_circulated_case(node, client_for, page):
     bid = _circulate(node, client_for, "公车私用典型案例")
-    sign_in(page, node, "ua-b")
-    page.wait_for_selector("h1:has-text('工作台')")
-    page.click("nav.menu a:has-text('典型案例通报')")
-    page.wait_for_selector("h1:has-text('典型案例通报')")
+    sign_in(page, node, "ua-b", until=HOME)
+    open_menu(page, "典型案例通报")
     page.click("[data-testid=bulletins] a:has-text('公车私用典型案例')")
     page.wait_for_selector("h1:has-text('公车私用典型案例')")
     waiting = page.locator("[data-testid=not-studied] .item", has_text="区审计局")
@@ -75,7 +73,7 @@ def test_a_unit_records_that_it_studied_a_circulated_case(node, client_for, page
     done = page.locator("[data-testid=studied] .item", has_text="区审计局").inner_text()
     assert "18 人" in done and "对照公车使用制度逐项查摆" in done
     assert page.locator("[data-testid=not-studied] .item", has_text="区审计局").count() == 0
-    got = _q(node, "education", "case_bulletin_receipts", {"bulletin_id": bid, "unit_id": node.ids["b"]})
+    got = node.query("education", "case_bulletin_receipts", {"bulletin_id": bid, "unit_id": node.ids["b"]})
     assert [r["headcount"] for r in got["studied"]] == [18]
     _no_codes(page.inner_text("main"))
     shoot(page, "83-case-bulletin")
@@ -83,8 +81,7 @@ def test_a_unit_records_that_it_studied_a_circulated_case(node, client_for, page
     ctx = page.context.browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
                                            timezone_id="Asia/Shanghai")
     insp = ctx.new_page()
-    sign_in(insp, node, "inspector")
-    insp.wait_for_selector("h1:has-text('工作台')")
+    sign_in(insp, node, "inspector", until=HOME)
     insp.goto(node.url + "/case-bulletins")
     row = insp.locator("[data-testid=bulletins] tr", has_text="公车私用典型案例").inner_text()
     assert row.split("\t")[3:5] == ["2", "1（50.0%）"], row
@@ -128,7 +125,7 @@ def test_the_public_report_form_needs_no_sign_in_is_csrf_safe_and_limited(node, 
     assert r.status_code == 429 and "提交过于频繁" in r.text
     assert node.head("supervision") == written
     practice_pages._recent.clear()
-    queue = _q(node, "supervision", "list_public_reports", {"unit_id": node.ids["root"]})["reports"]
+    queue = node.query("supervision", "list_public_reports", {"unit_id": node.ids["root"]})["reports"]
     mine = [q for q in queue if q["content"].startswith("窗口要求重复提交材料")]
     assert len(mine) == PUBLIC_LIMIT and {q["contact"] for q in mine} == {None}
     assert {q["post"] for q in mine} == {"窗口受理岗"}
@@ -156,10 +153,8 @@ def test_a_complaint_from_the_public_becomes_a_finding(node, page, browser):
 
     ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN", timezone_id="Asia/Shanghai")
     insp = ctx.new_page()
-    sign_in(insp, node, "inspector")
-    insp.wait_for_selector("h1:has-text('工作台')")
-    insp.click("nav.menu a:has-text('群众监督')")
-    insp.wait_for_selector("h1:has-text('群众监督')")
+    sign_in(insp, node, "inspector", until=HOME)
+    open_menu(insp, "群众监督")
     row = insp.locator("[data-testid=public-reports] tr", has_text="意思意思")
     assert "举报" in row.inner_text() and "未留" in row.inner_text()
     _no_codes(insp.inner_text("main"))
@@ -169,6 +164,6 @@ def test_a_complaint_from_the_public_becomes_a_finding(node, page, browser):
     row.locator("button:has-text('转为问题')").click()
     insp.wait_for_selector("p.flash:has-text('已转为问题并限期整改')")
     assert "群众监督" in insp.inner_text("main")
-    rects = _q(node, "supervision", "list_rectifications", {"unit_id": node.ids["a"], "source": "public_report"})
+    rects = node.query("supervision", "list_rectifications", {"unit_id": node.ids["a"], "source": "public_report"})
     assert any("意思意思" in r["description"] for r in rects["items"])
     ctx.close()

@@ -8,7 +8,7 @@ import requests
 
 from services.console.tests.conftest import shoot
 from tests.harness import wait_for
-from services.console.tests.e2e.test_console_browser import sign_in
+from services.console.tests.browser import HOME, open_menu, sign_in
 
 
 def _row(node, node_id):
@@ -35,10 +35,8 @@ def test_the_city_sees_each_districts_figures_were_derived(two_nodes, page):
     assert row["reports_traced"] == row["reports"] and row["derived"] > 0
     assert all(o["event_type"].endswith(".Published") for o in answer["origins"][district.node_id])
 
-    sign_in(page, city, "viewer")
-    page.wait_for_selector("h1:has-text('工作台')")
-    page.click("nav.menu a:has-text('基层减负')")
-    page.wait_for_selector("h1:has-text('基层减负')")
+    sign_in(page, city, "viewer", until=HOME)
+    open_menu(page, "基层减负")
     assert "district-a" not in page.inner_text("main")
     # The two nodes are the whole session's: other tests may publish between the query and
     # the page, so the page is compared with the query answered just before and just after

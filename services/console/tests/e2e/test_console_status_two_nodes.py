@@ -8,7 +8,7 @@ import re
 from services.console.tests.conftest import shoot
 from tests.harness import wait_for
 from tests.harness.pair import uniq
-from services.console.tests.e2e.test_console_browser import sign_in
+from services.console.tests.browser import open_menu
 from shared.federation.keys import node_registry
 from shared.federation.registry import key_fingerprint
 
@@ -44,24 +44,15 @@ def test_each_node_names_its_peer_with_the_keys_fingerprint_and_running_links(tw
     assert 'data-testid="lag">无<' in row
 
 
-def test_the_citys_node_status_in_the_browser(two_nodes, browser):
-    city = two_nodes.city
-    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
-                              timezone_id="Asia/Shanghai")
-    try:
-        page = ctx.new_page()
-        sign_in(page, city, "admin")
-        page.wait_for_selector("h1:has-text('工作台')")
-        page.click("nav.menu a:has-text('节点状态')")
-        page.wait_for_selector("h1:has-text('节点状态')")
-        assert "甲区（district-a）" in page.inner_text("[data-testid=peers]")
-        wait_for(lambda: page.reload() or "运行中" in page.inner_text("[data-testid=links]"), 30,
-                 what="the city's links running")
-        assert "甲区（district-a）" in page.inner_text("[data-testid=links]")
-        assert "Traceback" not in page.inner_text("main")
-        shoot(page, "66-node-status")
-    finally:
-        ctx.close()
+def test_the_citys_node_status_in_the_browser(two_nodes, desk):
+    page = desk(two_nodes.city)
+    open_menu(page, "节点状态")
+    assert "甲区（district-a）" in page.inner_text("[data-testid=peers]")
+    wait_for(lambda: page.reload() or "运行中" in page.inner_text("[data-testid=links]"), 30,
+             what="the city's links running")
+    assert "甲区（district-a）" in page.inner_text("[data-testid=links]")
+    assert "Traceback" not in page.inner_text("main")
+    shoot(page, "66-node-status")
 
 
 def _applied(text: str) -> int:

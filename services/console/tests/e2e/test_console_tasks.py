@@ -8,11 +8,8 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-from nameko.testing.utils import get_extension
-
-from services.console.tests.conftest import PASSWORD, shoot, start_node, stop_node
-from shared.service import EventSourcing
+from services.console.tests.browser import pick, sign_in
+from services.console.tests.conftest import console_node, shoot
 from tests.harness import wait_for
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -21,51 +18,21 @@ SOON = (TODAY + timedelta(days=3)).isoformat()     # yellow on the console's 7 d
 LATER = (TODAY + timedelta(days=40)).isoformat()   # green
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, rabbit_admin):
-    n = start_node(tmp_path_factory, rabbit_admin, CONSOLE_BACKOFF_SECONDS="0")
-    root = n.api("units", "register_unit", {"name": "某区直机关工委", "kind": "district_authority",
-                                            "level": "district", "parent_id": None})
-    a = n.api("units", "register_unit", {"name": "区财政局", "kind": "government_dept",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    b = n.api("units", "register_unit", {"name": "区教育局", "kind": "government_dept",
-                                         "level": "unit", "parent_id": root["unit_id"]})
-    n.ids = {"root": root["unit_id"], "a": a["unit_id"], "b": b["unit_id"]}
+def _seed(n):
+    n.register_units(a="区财政局", b="区教育局")
     n.add_user("viewer", "李查看", ["viewer"])
-    n.add_user("ua-a", "赵财政", ["unit-admin"], a["unit_id"])
+    n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
     n.add_user("insp", "钱检查", ["inspector"])
     n.insp_token = n.users.issue_token("insp")
-    # supervision learns of the units from the units service's events
-    wait_for(lambda: _mirrored(n, b["unit_id"]), timeout=30)
-    yield n
-    stop_node(n)
+    wait_for(lambda: _mirrored(n, n.ids["b"]), timeout=30)
+
+
+node = console_node(_seed, CONSOLE_BACKOFF_SECONDS="0")
 
 
 def _mirrored(node, unit_id) -> bool:
-    import requests
-    r = requests.get("http://%s/api/list_tasks" % node.addresses["supervision"],
-                     params={"unit_id": unit_id},
-                     headers={"Authorization": "Bearer %s" % node.insp_token}, timeout=10)
-    return r.status_code == 200
-
-
-def supervision_runtime(node):
-    container = next(c for c in node.containers if c.service_name == "supervision")
-    return get_extension(container, EventSourcing).runtime
-
-
-def sign_in(page, node, user_id):
-    page.goto(node.url + "/login")
-    page.fill("input[name=user_id]", user_id)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('登录')")
-    page.wait_for_selector("nav.menu")
-
-
-def pick(page, legend: str, name: str):
-    picker = page.locator("fieldset.picker", has=page.locator("legend", has_text=legend))
-    picker.locator("input.picker-search").fill(name)
-    picker.locator("label.picker-item:visible", has_text=name).first.click()
+    """Supervision has learnt of the unit from the units service's events."""
+    return node.answers("supervision", "list_tasks", {"unit_id": unit_id}, token=node.insp_token)
 
 
 def issue(node, title, items):
@@ -75,7 +42,7 @@ def issue(node, title, items):
 
 # -- the browser -------------------------------------------------------------------------------
 def test_a_task_list_issued_reported_with_evidence_and_accepted(node, page, browser):
-    sign_in(page, node, "insp")
+    sign_in(page, node, "insp", until="nav.menu")
     assert page.locator("nav.menu a", has_text="任务跟踪").count() == 1
     page.goto(node.url + "/tasks/new")
     page.fill("input[name=title]", "2026年清廉机关建设重点任务")
@@ -101,7 +68,7 @@ def test_a_task_list_issued_reported_with_evidence_and_accepted(node, page, brow
 
     # the unit's contact reports it done with a file; the inspector accepts it
     unit = browser.new_page(locale="zh-CN", timezone_id="Asia/Shanghai")
-    sign_in(unit, node, "ua-a")
+    sign_in(unit, node, "ua-a", until="nav.menu")
     unit.goto(node.url + "/tasks")
     unit.click("a:has-text('建立廉政风险台账')")
     assert unit.locator("text=验收办结").count() == 0  # not a unit-admin's button
@@ -127,7 +94,7 @@ def test_a_task_list_issued_reported_with_evidence_and_accepted(node, page, brow
 
 
 def test_a_meeting_records_units_and_decisions_that_become_tasks(node, page):
-    sign_in(page, node, "insp")
+    sign_in(page, node, "insp", until="nav.menu")
     page.goto(node.url + "/meetings/new")
     page.fill("input[name=title]", "清廉机关建设联席推进会（第一次）")
     page.select_option("select[name=kind]", label="联席推进会")
@@ -169,7 +136,7 @@ def test_overdue_tasks_turn_red_and_show_their_escalations(node, client_for):
     made = issue(node, "逾期测试清单", [{"unit_id": node.ids["b"], "title": "报送自查报告",
                                       "standard": "盖章的自查报告", "deadline": SOON}])
     task_id = made["task_ids"][0]
-    rt = supervision_runtime(node)
+    rt = node.runtime("supervision")
     real = rt.clock
     rt.clock = lambda: real() + timedelta(days=20)  # 17 days past the deadline
     try:
