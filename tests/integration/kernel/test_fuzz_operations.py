@@ -25,6 +25,7 @@ from marshmallow import fields, validate
 from nameko.testing.utils import find_free_port, get_extension
 
 from shared import fields as qf
+from shared import registry
 from shared.service import EventSourcing
 from tests.harness import Api, wait_for
 
@@ -149,7 +150,7 @@ def databases(request):
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-@pytest.mark.parametrize("service", ["units", "supervision", "education", "exchange"])
+@pytest.mark.parametrize("service", registry.services())  # every service with an API
 def test_no_operation_answers_5xx_and_refusals_write_nothing(service, backend, container_factory,
                                                              node_config, admin_token, databases):
     node_config["QINGLIAN_FEDERATION"] = "off"

@@ -29,7 +29,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                          status_code_conformance)
 
-from shared import openapi
+from shared import openapi, registry
 from shared.service import EventSourcing
 from tests.harness import Api, wait_for
 from tests.integration.kernel.test_fuzz_operations import _events_by, _head, _service_class, _start
@@ -39,7 +39,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
 
-@pytest.mark.parametrize("service", ["units", "supervision", "education", "exchange"])
+@pytest.mark.parametrize("service", registry.services())  # every service with an API
 def test_every_route_answers_as_its_document_says(service, container_factory, node_config,
                                                    admin_token):
     node_config["QINGLIAN_FEDERATION"] = "off"
