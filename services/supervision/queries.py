@@ -5,10 +5,11 @@ the in-memory database ``build_as_of`` returns), and they compute the figures th
 service publishes for 上下互比 - so a number on the district's dashboard, in a round's
 facts and in the city's comparison is always computed one way.
 
-``SupervisionReadPort`` (at the end) is the narrow view a command (of ``application.py``,
-``tracking_app.py`` or ``public_reports_app.py``) gets as ``uow.supervision`` (``app.read_port``): a unit, the path above it, a record as
-the command answers it, what the sweeps go through - the facts the domain's rules take as
-arguments - so a handler loads, decides, saves and answers without naming a table.
+``SupervisionReadPort`` (at the end) is the narrow view a command of ``application.py``
+(the practices' included) gets as ``uow.supervision`` (``app.read_port``): a unit, the
+path above it, a record as the command answers it, what the sweeps go through - the facts
+the domain's rules take as arguments - so a handler loads, decides, saves and answers
+without naming a table.
 """
 from __future__ import annotations
 
@@ -1252,7 +1253,7 @@ OWNED = {  # the field naming a record -> (its table, the column of its unit, it
     "rect_id": (rectifications, "unit_id", "整改「{}」不存在"),
     "risk_point_id": (risk_points, "unit_id", "风险点「{}」不存在"),
     "record_id": (discipline_records, "unit_id", "执纪记录「{}」不存在"),
-    # the practices' (tracking_app.py, public_reports_app.py)
+    # the practices' (跟踪问效, 推进会, 专项; 群众监督)
     "task_id": (tasks, "unit_id", "任务「{}」不存在"),
     "list_id": (task_lists, "issuer_unit_id", "任务清单「{}」不存在"),
     "meeting_id": (meetings, "convener_unit_id", "会议「{}」不存在"),
@@ -1320,7 +1321,7 @@ def list_rounds(conn) -> dict:
     return {"rounds": [dict(x._mapping) for x in rows]}
 
 
-# -- what the practices' commands read (tracking_app.py, public_reports_app.py) ------------------
+# -- what the practices' commands read (跟踪问效, 推进会, 专项, 重点岗位; 群众监督) ------------------
 class PracticeReads:
     """The reads the practices' commands decide with, as ``uow.supervision`` answers them
     (``SupervisionReadPort`` is one of these); ``conn``: the unit of work's connection."""

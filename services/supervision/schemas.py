@@ -578,7 +578,7 @@ class KeyPostAssessment(Schema):
 # -- end of 跟踪问效 (H7) --
 
 
-# -- 群众监督 (public_reports_app.py) -----------------------------------------------------------
+# -- 群众监督 -----------------------------------------------------------------------------------
 from services.supervision.domain import PUBLIC_REPORT_KINDS, PUBLIC_REPORT_STATUSES  # noqa: E402
 
 

@@ -39,7 +39,7 @@ def test_a_command_sent_while_overdue_detection_computes_is_recorded_before_its_
         node.finding(unit_id, deadline="2024-03-31")
     node.clock.set("2024-05-20")  # well past: overdue, and up the ladder
     # whom the ladder reaches is read once per owning unit: halfway through, a user acts
-    sent = interrupt(monkeypatch, application, "_targets",
+    sent = interrupt(monkeypatch, application, "_ladder_targets",
                      lambda: node.finding("u001", deadline="2024-06-30", actor=INSPECTOR),
                      node.head, at=len(UNITS) // 2)
     out = node.run("detect_overdue", {}, INSPECTOR)
