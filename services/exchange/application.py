@@ -31,11 +31,12 @@ from zoneinfo import ZoneInfo
 from services.exchange import queries as q
 from services.exchange import schemas as s
 from services.exchange.domain import (
-    ROOTS, Attendance, Case, Comment, Contribution, Endorsement, Exemplar, Experience,
-    IndicatorReport, JointActivity, JointProblem, LearnedFrom, Proposal, SignUp, derived_id,
-    exemplar_indicators, figures_taken, numbers, own_unit_name, problem_overdue, record_id,
+    ROOTS, Attendance, Case, Comment, Contribution, Endorsement, EscalatedCase, Exemplar,
+    Experience, FollowUp, IndicatorReport, JointActivity, JointProblem, LearnedFrom, Proposal,
+    SignUp, UnitRegister, derived_id, exemplar_indicators, figures_taken, follows_publication,
+    numbers, own_unit_name, problem_overdue, record_id, republished_indicators,
     require_activity_open, require_known, require_new, require_owner, require_trusted,
-    require_visible, sub_audience,
+    require_visible, sub_audience, talk_referral, task_ref, task_referral,
 )
 from services.exchange.federation import current_city
 from services.exchange.projections import PROJECTIONS
@@ -104,15 +105,6 @@ def sub_sharing(uow, row: dict) -> tuple[str, list[str]]:
     """The audience of something added to ``row``: the record's own audience."""
     f = fed(uow)
     return sub_audience(row, f.node_id, f.city_id)
-
-
-# oversight.py reads on its connection still
-def unit_name(conn, unit_id: str | None, field: str = "unit_id") -> str | None:
-    return own_unit_name(q.unit_row(conn, unit_id), unit_id, field)
-
-
-def visible_record(conn, rid: str, kind: str | None = None) -> dict:
-    return require_visible(q.record_row(conn, rid), rid, kind)
 
 
 def share_now(uow, record, sharing: dict | None) -> None:
@@ -613,5 +605,162 @@ def federation_status(conn, d, actor):
             "inbox": origins}
 
 
-# 督办, unit registers, discipline counts: declared in oversight.py on this same app
-from services.exchange import oversight  # noqa: E402,F401
+# -- what the city oversees (督办, unit registers, 四种形态 counts) ---------------------------------
+# Read-only at the city and never re-typed (issue 10, items 5-7):
+# * 督办 - a rectification (or 跟踪问效 task, or 廉政谈话) a district's escalation ladder
+#   referred to the city becomes the district's ``EscalatedCase``, shared up; its later moves
+#   follow as ``EscalatedCase.Progressed``; the city records its ``FollowUp``, named to the
+#   district. At the city the cases nobody has followed up yet are its inbox.
+# * 单位台账 - ``publish_register`` (the service's timer) shares this node's unit register
+#   (no people) up to the city when it changed; ``district_registers`` reads them, with each
+#   node's 责任书 coverage.
+# * 四种形态 counts - counts per form and quarter (no unit, no person) as ``IndicatorReport``s
+#   of scope ``discipline``: the records themselves never leave supervision.
+# The reactions below are the service's event handlers' (service.py): their own unit of work
+# gets the read port with ``app.bind_ports``.
+def case_id_for(node_id: str, rect_id: str) -> str:
+    return derived_id(node_id, "escalation", rect_id)
+
+
+def _refer(uow, case: dict) -> str | None:
+    """This node's ``EscalatedCase`` of a referral, shared up to the city (once per ref)."""
+    cid = case_id_for(fed(uow).node_id, case["rect_id"])
+    if uow.exists(EscalatedCase, cid):
+        return None
+    save_and_share(uow, EscalatedCase.refer(cid, case))
+    return cid
+
+
+def _progress(uow, event, ref: str) -> bool:
+    cid = case_id_for(fed(uow).node_id, ref)
+    if not uow.exists(EscalatedCase, cid):
+        return False  # never referred: the city has no case of it
+    if event.event_type.endswith(".Escalated") and event.payload["level"] != "city":
+        return False  # the rungs below the city are the district's own business
+    case = uow.get(EscalatedCase, cid)
+    if case.progress(event.event_type, event.payload):
+        save_and_share(uow, case)
+        return True
+    return False
+
+
+def refer_escalation(uow, event) -> str | None:
+    """supervision's ``Rectification.ReferredToCity`` -> this node's ``EscalatedCase``."""
+    return _refer(uow, event.payload)
+
+
+def progress_escalation(uow, event) -> bool:
+    """A later move of a rectification the city has as a case (extended, rejected,
+    escalated again on a fresh ladder, reopened, closed) keeps the city's case current."""
+    return _progress(uow, event, event.payload["rect_id"])
+
+
+def refer_task(uow, event) -> str | None:
+    """supervision's ``Task.ReferredToCity`` -> an ``EscalatedCase`` of subject ``task``
+    (domain.task_referral)."""
+    return _refer(uow, task_referral(event.payload))
+
+
+def progress_task(uow, event) -> bool:
+    """A later move of a task the city has as a case (extended, completion returned,
+    accepted, cancelled, escalated to the city again) keeps the city's case current."""
+    return _progress(uow, event, task_ref(event.payload["task_id"]))
+
+
+def refer_talk(uow, event) -> str | None:
+    """education's ``IntegrityTalk.Escalated`` at the ladder's ``city`` rung -> an
+    ``EscalatedCase`` of subject ``talk`` (domain.talk_referral: no person)."""
+    p = event.payload
+    if p.get("notify") != "city":
+        return None
+    unit = app.bind_ports(uow).exchange.unit(p["unit_id"])
+    return _refer(uow, talk_referral(p, unit["name"] if unit else None))
+
+
+def close_talk_case(uow, event) -> bool:
+    """``IntegrityTalk.Held``: the talk was held at last, the city's case of it is closed."""
+    ref = talk_referral(dict(event.payload, overdue_days=0, step=0), None)["rect_id"]
+    return _progress(uow, event, ref)
+
+
+@app.command("follow_up_escalation", s.FollowUpEscalation, roles=WRITERS, scope="unit_id",
+             status=201)
+def follow_up_escalation(uow, d):
+    """督办: the city records that it is following an escalated case up - how, what it
+    asks, by when it wants an answer. Only the city may; a closed case is refused."""
+    f = fed(uow)
+    row = visible(uow, d["case_id"], "escalation")
+    case = uow.get(EscalatedCase, d["case_id"])
+    case.check_follow_up(by_city=f.city_id is not None and f.node_id == f.city_id)
+    sharing, recipients = sub_sharing(uow, row)
+    fid = new_id(uow, None)
+    save_and_share(uow, FollowUp.record(
+        fid, sharing, recipients, d["case_id"], d["unit_id"], unit_named(uow, d["unit_id"]),
+        d["action"], d["note"], _day(uow.now), d["respond_by"]))
+    return {"followup_id": fid, "case_id": d["case_id"]}
+
+
+@app.query("oversight_cases", s.OversightCases, roles=ANY_ROLE, runtime=True)
+def oversight_cases(conn, d, actor, rt):
+    """督办: the rectifications districts escalated to the city, with their trail and the
+    city's follow-ups; at the city, ``awaiting_follow_up`` are the ones nobody has
+    followed up yet (the city rung's inbox). A district sees its own, with the city's
+    follow-ups. ``days_late`` is counted to today while the case is open."""
+    return q.oversight_cases(conn, d["origin"], d["status"], d["limit"], _day(rt.clock()))
+
+
+def publish_register(uow) -> dict:
+    """Share this node's unit register (names, kinds, levels, the tree, flags - no people)
+    up to the city, when it changed since the last time. Run by the service's timer (in
+    a unit of work of the system actor): it takes no input and needs nobody."""
+    rows = app.bind_ports(uow).exchange.register_units()
+    rid = derived_id(fed(uow).node_id, "register", "units")
+    if uow.exists(UnitRegister, rid):
+        reg = uow.get(UnitRegister, rid)
+        if not reg.update(rows):
+            return {"register_id": rid, "changed": False, "units": len(rows)}
+    else:
+        reg = UnitRegister.record(rid, rows)
+    save_and_share(uow, reg)
+    return {"register_id": rid, "changed": True, "units": len(rows)}
+
+
+@app.query("district_registers", s.Registers, roles=ANY_ROLE)
+def district_registers(conn, d, actor):
+    """Every unit register this node can see (the city: each district's, read-only), with
+    that node's 责任书 coverage per period as its units service published it."""
+    return q.district_registers(conn, d["origin"])
+
+
+@app.query("discipline_counts_by_node", s.DisciplineByNode, roles=ANY_ROLE)
+def discipline_counts_by_node(conn, d, actor):
+    """四种形态 counts (forms 1-4 and total) per node and quarter, as each district's
+    supervision published them - counts only: the records never leave their node."""
+    return q.discipline_counts_by_node(conn, d["period"])
+
+
+def refresh_exemplars(uow, event) -> int:
+    """典型联树: a unit's figures were published (again) for a period: this node's exemplars
+    of that unit and period take them, keeping the hand-typed figures of indicators nobody
+    publishes - so a figure marked 发布数据 is always the one published. Returns how many
+    exemplars changed."""
+    if INDICATOR_SOURCES.get(event.event_type, (None, None))[1] != "unit":
+        return 0
+    p = event.payload if isinstance(event.payload, dict) else {}
+    unit_id, period = p.get("unit_id"), p.get("period") or (p.get("as_of") or "")[:7]
+    if not isinstance(unit_id, str) or not period:
+        return 0
+    ex = app.bind_ports(uow).exchange
+    me = fed(uow).node_id
+    changed = 0
+    for rid, content in ex.own_exemplars(me, unit_id):
+        if not follows_publication(content, period):
+            continue
+        indicators, new_sources = republished_indicators(
+            content, ex.published_figures(me, unit_id, period))
+        exemplar = uow.get(Exemplar, rid)
+        if (indicators, new_sources) != (exemplar.indicators, getattr(exemplar, "indicator_sources", None)):
+            exemplar.update_indicators(indicators, period, new_sources)
+            save_and_share(uow, exemplar)
+            changed += 1
+    return changed

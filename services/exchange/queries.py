@@ -1,9 +1,9 @@
 """Query helpers over the exchange read models: plain functions ``(conn, ...)``, as in
 every service (``services/supervision/queries.py`` is the model). The tables and their
-projections are in ``projections.py``; the operations (``application.py``,
-``oversight.py``) call these. ``ExchangeReadPort`` (the port section) is the narrow view a
-command gets as ``uow.exchange`` (``app.read_port``): the facts the domain's rules take as
-arguments.
+projections are in ``projections.py``; the operations (``application.py``) call these.
+``ExchangeReadPort`` (the port section) is the narrow view a command or a reaction gets as
+``uow.exchange`` (``app.read_port``, ``app.bind_ports``): the facts the domain's rules take
+as arguments.
 
 * one record and the feed, a record's history across nodes (who may see a record is the
   domain's: ``audience_of``, ``may_see``);
@@ -453,6 +453,14 @@ class ExchangeReadPort:
         caused by)."""
         return self.conn.execute(select(events.c.position).where(events.c.event_id == event_id)).first() \
             is not None
+
+    def register_units(self) -> list[dict]:
+        """This node's unit register as it is shared (no people)."""
+        return register_units(self.conn)
+
+    def own_exemplars(self, owner: str, unit_id: str) -> list[tuple[str, dict]]:
+        """(exemplar id, content) of ``owner``'s exemplars of a unit."""
+        return own_exemplars(self.conn, owner, unit_id)
 # -- end of the port the commands decide with --
 
 

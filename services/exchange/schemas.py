@@ -306,7 +306,7 @@ class NoInput(Schema):
     pass
 
 
-# -- 督办, registers and discipline counts (services/exchange/oversight.py) ---------------------
+# -- 督办, registers and discipline counts (application.py, what the city oversees) -------------
 class FollowUpEscalation(Schema):
     case_id = Ref(required=True)
     unit_id = UnitId(required=True)      # the city unit following it up

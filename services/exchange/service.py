@@ -33,8 +33,10 @@ from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from services.exchange.anchors import AnchorRefused, Anchoring
-from services.exchange import oversight
-from services.exchange.application import INDICATOR_SOURCES, app, record_indicators
+from services.exchange.application import (
+    INDICATOR_SOURCES, app, close_talk_case, progress_escalation, progress_task, publish_register,
+    record_indicators, refer_escalation, refer_talk, refer_task, refresh_exemplars,
+)
 from services.exchange.federation import (
     Federation, InboxConsumer, OutboxPublisher, metadata as federation_metadata, write_identity,
 )
@@ -317,93 +319,93 @@ class ExchangeService(MirrorsUnits, NodeService):
     @from_owner("supervision")
     @idempotent
     def referred_to_city(self, event, uow):
-        oversight.refer_escalation(uow, event)
+        refer_escalation(uow, event)
 
     @owned_event_handler("supervision", "Rectification.DeadlineExtended", requeue_on_error=True)
     @from_owner("supervision")
     @idempotent
     def escalated_extended(self, event, uow):
-        oversight.progress_escalation(uow, event)
+        progress_escalation(uow, event)
 
     @owned_event_handler("supervision", "Rectification.Rejected", requeue_on_error=True)
     @from_owner("supervision")
     @idempotent
     def escalated_rejected(self, event, uow):
-        oversight.progress_escalation(uow, event)
+        progress_escalation(uow, event)
 
     @owned_event_handler("supervision", "Rectification.Verified", requeue_on_error=True)
     @from_owner("supervision")
     @idempotent
     def escalated_verified(self, event, uow):
-        oversight.progress_escalation(uow, event)
+        progress_escalation(uow, event)
 
     @owned_event_handler("supervision", "Rectification.Reopened", requeue_on_error=True)
     @from_owner("supervision")
     @idempotent
     def escalated_reopened(self, event, uow):
-        oversight.progress_escalation(uow, event)
+        progress_escalation(uow, event)
 
     @owned_event_handler("supervision", "Rectification.Escalated", requeue_on_error=True)
     @from_owner("supervision")
     @idempotent
     def escalated_again(self, event, uow):
-        oversight.progress_escalation(uow, event)
+        progress_escalation(uow, event)
 
     # 跟踪问效 tasks whose ladder reached the city rung, and what happens to them afterwards
     @owned_event_handler("supervision", "Task.ReferredToCity", requeue_on_error=True)
     @from_owner("supervision")
     @idempotent
     def task_referred(self, event, uow):
-        oversight.refer_task(uow, event)
+        refer_task(uow, event)
 
     @owned_event_handler("supervision", "Task.DeadlineExtended", requeue_on_error=True)
     @from_owner("supervision")
     @idempotent
     def task_extended(self, event, uow):
-        oversight.progress_task(uow, event)
+        progress_task(uow, event)
 
     @owned_event_handler("supervision", "Task.Returned", requeue_on_error=True)
     @from_owner("supervision")
     @idempotent
     def task_returned(self, event, uow):
-        oversight.progress_task(uow, event)
+        progress_task(uow, event)
 
     @owned_event_handler("supervision", "Task.Accepted", requeue_on_error=True)
     @from_owner("supervision")
     @idempotent
     def task_accepted(self, event, uow):
-        oversight.progress_task(uow, event)
+        progress_task(uow, event)
 
     @owned_event_handler("supervision", "Task.Cancelled", requeue_on_error=True)
     @from_owner("supervision")
     @idempotent
     def task_cancelled(self, event, uow):
-        oversight.progress_task(uow, event)
+        progress_task(uow, event)
 
     @owned_event_handler("supervision", "Task.Escalated", requeue_on_error=True)
     @from_owner("supervision")
     @idempotent
     def task_escalated_again(self, event, uow):
-        oversight.progress_task(uow, event)
+        progress_task(uow, event)
 
     # 廉政谈话 whose ladder reached the city rung (education; the person stays here)
     @owned_event_handler("education", "IntegrityTalk.Escalated", requeue_on_error=True)
     @from_owner("education")
     @idempotent
     def talk_referred(self, event, uow):
-        oversight.refer_talk(uow, event)
+        refer_talk(uow, event)
 
     @owned_event_handler("education", "IntegrityTalk.Held", requeue_on_error=True)
     @from_owner("education")
     @idempotent
     def talk_held(self, event, uow):
-        oversight.talk_held(uow, event)
+        close_talk_case(uow, event)
 
     # the unit register, shared up to the city when it changed
     @timer(interval=REGISTER_INTERVAL_S)
     def register_timer(self):
         with self.store.runtime.unit_of_work(self.store.system_actor()) as uow:
-            return oversight.publish_register(uow)
+            return publish_register(uow)
 
     @staticmethod
     def _indicators(event, uow):
@@ -412,5 +414,5 @@ class ExchangeService(MirrorsUnits, NodeService):
             log.warning("exchange: %s %s has no period or no numeric indicators; ignored",
                         event.event_type, event.event_id)
             return
-        oversight.refresh_exemplars(uow, event)  # 典型联树: published figures stay current
+        refresh_exemplars(uow, event)  # 典型联树: published figures stay current
 

@@ -125,7 +125,7 @@ def _outbox_text(node) -> str:
 
 def _publish_register(node):
     """What the exchange service's register timer does."""
-    from services.exchange.oversight import publish_register
+    from services.exchange.application import publish_register
     with node.runtime.unit_of_work(node.admin) as uow:
         return publish_register(uow)
 
