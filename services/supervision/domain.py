@@ -2003,7 +2003,7 @@ class TaskList(Aggregate):
         if issuer is not None:
             require_active(issuer, "issuer_unit_id")
         if taken:
-            raise BadInput("任务清单编号已存在", {"list_id": ["已存在"]})
+            raise Conflict("任务清单「%s」已存在" % list_id, {"list_id": ["已被占用"]})
         if (source == "meeting") != (meeting_id is not None):
             raise BadInput("推进会议定事项的清单必须注明会议", {"meeting_id": ["与来源不符"]})
         t = cls(list_id)
@@ -2023,7 +2023,7 @@ class TaskList(Aggregate):
         (``taken``: in use); ``field`` names the unit's input field in an error."""
         require_responsible(unit, issuer_path, field)
         if taken:
-            raise BadInput("任务编号已存在", {"task_id": ["已存在"]})
+            raise Conflict("任务「%s」已存在" % task_id, {"task_id": ["已被占用"]})
         seq = self.add_item(task_id)
         return Task.assign(task_id, self, seq, unit["unit_id"], title, standard, deadline, today)
 
@@ -2287,7 +2287,7 @@ class Meeting(Aggregate):
         if convener is not None:
             require_active(convener, "convener_unit_id")
         if taken:
-            raise BadInput("会议编号已存在", {"meeting_id": ["已存在"]})
+            raise Conflict("会议「%s」已存在" % meeting_id, {"meeting_id": ["已被占用"]})
         convener_path = (convener["path"] or "") if convener is not None else ""
         for i, unit in enumerate(units):
             require_responsible(unit, convener_path, "unit_ids.%d" % i)
@@ -2396,7 +2396,7 @@ class Campaign(Aggregate):
         if scope is not None:
             require_active(scope, "scope_unit_id")
         if taken:
-            raise BadInput("专项编号已存在", {"campaign_id": ["已存在"]})
+            raise Conflict("专项「%s」已存在" % campaign_id, {"campaign_id": ["已被占用"]})
         if ends_on < starts_on:
             raise BadInput("结束日期早于开始日期", {"ends_on": ["不得早于开始日期"]})
         if ends_on < today:

@@ -138,6 +138,9 @@ def scene(node):
      INSPECTOR, "finding_id"),
     (404, "close_campaign", lambda s: {"campaign_id": "nope", "summary": "x"}, ADMIN,
      "campaign_id"),
+    (409, "launch_campaign", lambda s: {"campaign_id": s["c"], "title": "x",
+                                        "scope_unit_id": "u1", "starts_on": "2024-03-01",
+                                        "ends_on": "2024-05-01"}, INSPECTOR, "campaign_id"),
 ])
 def test_refusals_are_chinese_and_write_nothing(node, scene, status, name, data, actor, field):
     err = must_fail(node, status, name, data(scene), actor)

@@ -160,6 +160,14 @@ def scene(node):
                                      "held_on": "2024-03-09", "unit_ids": ["u1"]}, INSPECTOR,
      "held_on"),
     (404, "accept_task", lambda s: {"task_id": "nope"}, INSPECTOR, "task_id"),
+    # an id in use is a 409 Conflict, as for every other record
+    (409, "issue_task_list", lambda s: {"list_id": s["list"], "title": "x",
+                                        "issuer_unit_id": "district", "items": [
+        {"unit_id": "u1", "title": "x", "standard": "y", "deadline": "2024-05-01"}]}, INSPECTOR,
+     "list_id"),
+    (409, "hold_meeting", lambda s: {"meeting_id": s["meeting"], "title": "x",
+                                     "convener_unit_id": "district", "held_on": "2024-03-01",
+                                     "unit_ids": ["u1"]}, INSPECTOR, "meeting_id"),
 ])
 def test_refusals_are_chinese_and_write_nothing(node, scene, status, name, data, actor, field):
     err = must_fail(node, status, name, data(scene), actor)

@@ -9,7 +9,7 @@ from services.supervision.domain import (
     PublicReport, Task, TaskList, in_subtree, require_responsible, task_colour, task_days_overdue,
 )
 from services.supervision.settings import DEFAULT_LADDER
-from shared.errors import BadInput, RuleViolation
+from shared.errors import BadInput, Conflict, RuleViolation
 from shared.labels import catalogue
 
 EVIDENCE = [{"path": "ab/" + "ab" * 32 + ".pdf", "sha256": "ab" * 32, "size_bytes": 1,
@@ -160,9 +160,10 @@ def test_a_task_list_is_issued_by_a_unit_in_use_under_a_free_id():
     with pytest.raises(RuleViolation) as exc:
         TaskList.issue("l1", "x", "u9", "2024-03-01", issuer=CLOSED)
     assert exc.value.fields == {"issuer_unit_id": ["已停用"]}
-    with pytest.raises(BadInput, match="任务清单编号已存在") as exc:
+    # a taken id is a 409, as every other record's id in every service
+    with pytest.raises(Conflict, match="任务清单「l1」已存在") as exc:
         TaskList.issue("l1", "x", "qu", "2024-03-01", issuer=QU, taken=True)
-    assert exc.value.fields == {"list_id": ["已存在"]}
+    assert (type(exc.value), exc.value.fields) == (Conflict, {"list_id": ["已被占用"]})
     tl = TaskList.issue("l1", "x", "qu", "2024-03-01", issuer=QU)
     assert [e.event_type for e in tl.pending_events] == ["TaskList.Issued"]
 
@@ -172,7 +173,7 @@ def test_a_list_assigns_a_task_to_a_unit_below_its_issuer_under_a_free_id():
     refused = [
         (dict(unit=ELSEWHERE, field="items.2.unit_id"), BadInput, {"items.2.unit_id": ["不在下达单位之下"]}),
         (dict(unit=CLOSED), RuleViolation, {"unit_id": ["已停用"]}),
-        (dict(unit=U1, taken=True), BadInput, {"task_id": ["已存在"]}),
+        (dict(unit=U1, taken=True), Conflict, {"task_id": ["已被占用"]}),
         (dict(unit=U1, deadline="2024-02-28"), BadInput, {"deadline": ["不得早于今天"]}),
     ]
     for facts, error, fields in refused:
@@ -196,8 +197,9 @@ def test_a_meeting_is_convened_by_a_unit_in_use_of_units_below_it_under_a_free_i
     with pytest.raises(RuleViolation) as exc:
         hold(convener=CLOSED)
     assert exc.value.fields == {"convener_unit_id": ["已停用"]}
-    with pytest.raises(BadInput, match="会议编号已存在"):
+    with pytest.raises(Conflict, match="会议「m1」已存在") as exc:
         hold(convener=QU, taken=True)
+    assert (type(exc.value), exc.value.fields) == (Conflict, {"meeting_id": ["已被占用"]})
     with pytest.raises(BadInput) as exc:
         hold(convener=QU, units=[U1, ELSEWHERE])
     assert exc.value.fields == {"unit_ids.1": ["不在下达单位之下"]}
@@ -226,9 +228,9 @@ def test_a_campaign_is_launched_over_a_unit_in_use_under_a_free_id():
     with pytest.raises(RuleViolation) as exc:
         launch(scope=CLOSED)
     assert exc.value.fields == {"scope_unit_id": ["已停用"]}
-    with pytest.raises(BadInput, match="专项编号已存在") as exc:
+    with pytest.raises(Conflict, match="专项「c1」已存在") as exc:
         launch(scope=QU, taken=True)
-    assert exc.value.fields == {"campaign_id": ["已存在"]}
+    assert (type(exc.value), exc.value.fields) == (Conflict, {"campaign_id": ["已被占用"]})
     assert launch(scope=QU).categories == ["formalism"]
 
 
