@@ -27,6 +27,8 @@ import io
 
 from collections import OrderedDict
 from contextlib import contextmanager
+from itertools import islice
+from operator import itemgetter
 from typing import Callable, Iterable
 
 from sqlalchemy import MetaData, Table, and_, bindparam, delete, select
@@ -275,25 +277,34 @@ class LiveWriter:
 
 
 class BufferedWriter:
-    """Keeps rows in dicts keyed by primary key; ``flush`` writes them in bulk."""
+    """Keeps rows in dicts keyed by primary key (its value; a tuple of values for a
+    compound key); ``flush`` writes them in bulk.
+
+    A rebuild calls it a few times per event, a million times over: each table's key
+    getter (a C-level ``itemgetter``), key columns and blank row are looked up once."""
 
     def __init__(self):
-        self.rows: dict[str, dict[tuple, dict]] = {}
+        self.rows: dict[str, dict] = {}
         self.tables: dict[str, Table] = {}
+        self._of: dict[Table, tuple] = {}  # table -> (its rows, key getter, key columns)
 
-    def _rows(self, table: Table) -> dict[tuple, dict]:
-        rows = self.rows.get(table.name)
-        if rows is None:
-            rows = self.rows[table.name] = {}
-            self.tables[table.name] = table
-        return rows
+    def _table(self, table: Table) -> tuple:
+        of = self._of.get(table)
+        if of is None:
+            rows = self.rows.get(table.name)
+            if rows is None:
+                rows = self.rows[table.name] = {}
+                self.tables[table.name] = table
+            pk = primary_key(table)
+            of = self._of[table] = (rows, itemgetter(*pk), frozenset(pk))
+        return of
 
-    @staticmethod
-    def _key(table: Table, values: dict) -> tuple:
-        return tuple(values[c] for c in primary_key(table))
+    def _rows(self, table: Table) -> dict:
+        return self._table(table)[0]
 
     def get(self, table: Table, **key) -> dict | None:
-        row = self._rows(table).get(self._key(table, key))
+        rows, key_of, _ = self._table(table)
+        row = rows.get(key_of(key))
         return dict(row) if row is not None else None
 
     def find(self, table: Table, **filters) -> list[dict]:
@@ -304,7 +315,8 @@ class BufferedWriter:
         return [dict(r) for r in self._rows(table).values()
                 if (r.get(column) or "").startswith(prefix)]
 
-    def _complete(self, table: Table, values: dict) -> dict:
+    @staticmethod
+    def _complete(table: Table, values: dict) -> dict:
         blank = _blank_row(table)
         row = dict(blank)
         row.update(values)
@@ -313,11 +325,12 @@ class BufferedWriter:
         return row
 
     def insert(self, table: Table, **values) -> None:
-        self._rows(table)[self._key(table, values)] = self._complete(table, values)
+        rows, key_of, _ = self._table(table)
+        rows[key_of(values)] = self._complete(table, values)
 
     def upsert(self, table: Table, key: dict, **values) -> None:
-        rows = self._rows(table)
-        k = self._key(table, key)
+        rows, key_of, _ = self._table(table)
+        k = key_of(key)
         existing = rows.get(k)
         if existing is None:
             rows[k] = self._complete(table, {**key, **values})
@@ -325,9 +338,9 @@ class BufferedWriter:
             existing.update(values)
 
     def update(self, table: Table, key: dict, **values) -> None:
-        rows = self._rows(table)
-        if len(key) == len(primary_key(table)) and all(c in key for c in primary_key(table)):
-            existing = rows.get(self._key(table, key))
+        rows, key_of, pk = self._table(table)
+        if key.keys() == pk:
+            existing = rows.get(key_of(key))
             if existing is not None:
                 existing.update(values)
             return
@@ -336,9 +349,9 @@ class BufferedWriter:
                 r.update(values)
 
     def delete(self, table: Table, **key) -> None:
-        rows = self._rows(table)
-        if all(c in key for c in primary_key(table)):
-            rows.pop(self._key(table, key), None)
+        rows, key_of, pk = self._table(table)
+        if pk <= key.keys():
+            rows.pop(key_of(key), None)
             return
         for k in [k for k, r in rows.items() if all(r.get(c) == v for c, v in key.items())]:
             del rows[k]
@@ -355,46 +368,61 @@ class BufferedWriter:
                 conn.execute(table.insert(), rows[i:i + chunk])
 
 
-def _copy_into(conn: Connection, table: Table, rows: list[dict], name: str | None = None) -> None:
+COPY_ROWS = 10_000  # rows whose text one COPY statement carries
+
+
+def _copy_into(conn: Connection, table: Table, rows: Iterable[dict], name: str | None = None) -> None:
     """PostgreSQL bulk load for a rebuild's flush: ``COPY`` where the driver allows it
     (a rebuild of a million events writes its rows several times faster than by
     statements), else psycopg2's execute_values, 1,000 rows per statement (psycopg2
     refuses COPY under eventlet's wait callback, i.e. inside a nameko service). Values
     go through each column type's bind processing either way (``JSONText``). ``name``:
-    another table of the same columns to write into."""
+    another table of the same columns to write into.
+
+    The rows are turned into values and text ``COPY_ROWS`` at a time, so only one
+    chunk's copy of them is ever held beside the rows themselves (all at once, the
+    tuples, their processed copies and the text of a district's 670,000 rows came to
+    more memory than the rows)."""
     import psycopg2.extensions
     from psycopg2.extras import execute_values
     columns = list(table.columns)
     cols = [c.name for c in columns]
     procs = [(i, p) for i, p in enumerate(c.type.bind_processor(conn.dialect) for c in columns)
              if p is not None]
-    tuples = [tuple(r[c] for c in cols) for r in rows]
-    if procs:
-        def processed(t):
-            t = list(t)
-            for i, p in procs:
-                t[i] = p(t[i])
-            return t
-        tuples = [processed(t) for t in tuples]
+    row_values = itemgetter(*cols) if len(cols) > 1 else (lambda r: (r[cols[0]],))
+
+    def values():
+        for r in rows:
+            t = row_values(r)
+            if procs:
+                t = list(t)
+                for i, p in procs:
+                    t[i] = p(t[i])
+            yield t
+
     cur = conn.connection.driver_connection.cursor()
     names = ", ".join('"%s"' % c for c in cols)
     target = name or table.name
     try:
         if psycopg2.extensions.get_wait_callback() is None:
-            buf = io.StringIO()
-            buf.writelines("\t".join(map(_copy_text, t)) + "\n" for t in tuples)
-            buf.seek(0)
             # a value COPY's text form does not take where an INSERT would cast it (3.0
             # into an integer column): the statements below, from the savepoint
             cur.execute("SAVEPOINT copy_into")
             try:
-                cur.copy_expert('COPY "%s" (%s) FROM STDIN' % (target, names), buf)
+                chunks = values()
+                while True:
+                    chunk = list(islice(chunks, COPY_ROWS))
+                    if not chunk:
+                        break
+                    text = "".join(["\t".join(map(_copy_text, t)) + "\n" for t in chunk])
+                    cur.copy_expert('COPY "%s" (%s) FROM STDIN' % (target, names),
+                                    io.StringIO(text))
                 cur.execute("RELEASE SAVEPOINT copy_into")
                 return
             except psycopg2.DataError:
                 cur.execute("ROLLBACK TO SAVEPOINT copy_into")
         execute_values(cur, 'INSERT INTO "%s" (%s) VALUES %%s' % (target, names),
-                       tuples, page_size=1000)
+                       values(), page_size=1000)
     finally:
         cur.close()
 
@@ -519,15 +547,18 @@ def _no_cycle_collector():
 def _replay(store: EventStore, conn: Connection, projections, w: BufferedWriter, after: int,
             upto_position: int, until_us=None, progress=None) -> int:
     """Apply the events in (after, upto_position] that these projections handle."""
-    types = set().union(*(p.event_types for p in projections)) if projections else set()
-    if not types:
+    # event type -> the projections' handlers of it, in their order: one lookup an event
+    handlers: dict[str, list] = {}
+    for p in projections:
+        for event_type, attr in p._handlers.items():
+            handlers.setdefault(event_type, []).append(getattr(p, attr))
+    if not handlers:
         return 0
     n = 0
     for ev in store.iter_all(conn, after=after, page=5000, upto_position=upto_position,
-                             until_us=until_us, event_types=types):
-        for p in projections:
-            if ev.event_type in p._handlers:
-                p.handle(w, ev)
+                             until_us=until_us, event_types=handlers.keys(), replay=True):
+        for handle in handlers[ev.event_type]:
+            handle(w, ev)
         n += 1
         if progress and n % 5000 == 0:
             progress(ev.position)
