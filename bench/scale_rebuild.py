@@ -62,6 +62,9 @@ def floor_write(engine, projections, rows: dict) -> float:
     from sqlalchemy import text
 
     from shared.projections import _copy_into
+    # each row's values in column order, as the rebuild's writer holds them
+    values = {t.name: [[r[c.name] for c in t.columns] for r in rows[p.name].get(t.name, ())]
+              for p in projections for t in p.tables}
     with blocking_driver():
         with engine.begin() as conn:
             for p in projections:
@@ -73,8 +76,8 @@ def floor_write(engine, projections, rows: dict) -> float:
                 for p in projections:
                     for t in p.tables:
                         conn.execute(text('DELETE FROM "floor_%s"' % t.name))
-                        if rows[p.name].get(t.name):
-                            _copy_into(conn, t, rows[p.name][t.name], name="floor_" + t.name)
+                        if values[t.name]:
+                            _copy_into(conn, t, values[t.name], name="floor_" + t.name)
     return timer.seconds
 
 
