@@ -14,11 +14,22 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.harness import wait_for
-from tests.harness.exchange import FAST, RunningNode
+from tests.harness.exchange import FAST, RunningNode, start_network, stop_network
 from services.exchange.tests.e2e.test_rejections import FakeOrigin, deliver
 from shared.federation.envelope import SHARING_LEVELS
 from tests.scrape import Scrape
 from tooling.localnet import LocalNetwork
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    """The conftest's network, but no peer's feed is pulled after the one at start (the
+    sync every hour): what reaches a node here came over AMQP or was pulled to fill a hole,
+    never by a sync that beat AMQP on a loaded machine."""
+    net, nodes = start_network(tmp_path_factory.mktemp("net"),
+                               extra={"FEDERATION_SYNC_SECONDS": 3600})
+    yield nodes
+    stop_network(net, nodes)
 
 
 def scrape_when(node, cond, what: str, timeout: float = 30.0) -> Scrape:
@@ -133,9 +144,16 @@ def test_outbox_lag_grows_while_the_broker_is_gone_and_returns_to_zero(lone_city
 
 def test_a_record_is_applied_at_other_nodes_under_its_origins_correlation_id(network):
     city, a = network["city"], network["district-a"]
+    before = Scrape(a.local.base_url)
     case = city.provider.app.execute(city.runtime, "compile_case", dict(
         _case(99), case_id="corr-1"), city.admin, correlation_id="req-city-1")["case_id"]
     wait_for(lambda: a.record(case), what="the city's case at district-a")
+    # over AMQP (the link carries the id; a record pulled from a feed is applied under its
+    # event id, docs/operations.md)
+    after = Scrape(a.local.base_url)
+    for via, more in (("amqp", 1), ("feed", 0)):
+        assert after.value("qinglian_federation_applied_total", origin="city", via=via) == \
+            before.value("qinglian_federation_applied_total", origin="city", via=via) + more
     with a.runtime.read() as conn:
         applied = [ev for ev in a.runtime.store.iter_all(conn) if ev.payload.get("case_id") == case]
     assert applied and {ev.metadata["correlation_id"] for ev in applied} == {"req-city-1"}
