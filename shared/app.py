@@ -161,8 +161,10 @@ class Application:
         self.read_ports[name] = factory
 
     def bind_ports(self, uow: UnitOfWork) -> UnitOfWork:
-        """Attach the read ports to ``uow`` (done for every command; a phased command's or
-        an event handler's own unit of work calls this itself)."""
+        """Attach the read ports to ``uow`` and this application's scope check
+        (``uow.check_scope(roles, unit_id)``) - done for every command; a phased command's
+        or an event handler's own unit of work calls this itself."""
+        uow.authorizer = self.check_scope
         for name, factory in self.read_ports.items():
             setattr(uow, name, factory(uow.conn))
         return uow
@@ -210,7 +212,8 @@ class Application:
     def check_scope(self, conn, actor: Actor, roles: tuple, unit_id: str | None,
                     scoped: bool = True) -> None:
         """Authorise ``actor`` for ``roles`` on ``unit_id`` (its subtree rule included).
-        Commands that touch a second unit (a move's new parent) call this again."""
+        A command that touches a second unit (a move's new parent) asks this again through
+        its unit of work: ``uow.check_scope(roles, unit_id)`` (bound by ``bind_ports``)."""
         if actor.has(NODE_ADMIN) and NODE_ADMIN in roles:
             return  # acts anywhere on the node: no tree lookups on the hot path
         unit_path = scope_path = None

@@ -96,11 +96,23 @@ class UnitOfWork:
         # refused with 409 instead of silently overwriting someone else's change)
         self.expected_version: int | None = None
         self.conn = None
+        # set by ``Application.bind_ports``: the application's ``check_scope`` (see below)
+        self.authorizer = None
         self._tx = None
         self._pipeline = None
         # write-behind (PostgreSQL): (events, time, guessed stored, tail, rendered writes)
         # of the one append not sent yet; see save
         self._pending = None
+
+    def check_scope(self, roles: tuple, unit_id: str | None, actor=None) -> None:
+        """Authorise ``actor`` (default: this unit of work's) for ``roles`` on ``unit_id``,
+        the unit-admin subtree rule included, as the application that bound this unit of
+        work decides it (``Application.check_scope``, on this transaction): what a command
+        that touches a second unit (a move's new parent) or acts for someone else asks,
+        instead of handing the connection to the application itself."""
+        if self.authorizer is None:
+            raise RuntimeError("no application bound this unit of work (Application.bind_ports)")
+        self.authorizer(self.conn, self.actor if actor is None else actor, roles, unit_id)
 
     # -- transaction -------------------------------------------------------------------
     def __enter__(self) -> "UnitOfWork":

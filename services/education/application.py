@@ -346,15 +346,17 @@ def record_check_ins(uow, items) -> list:
     """Record check-ins - one, or a batch from ``burst.CheckInBatcher`` - in ``uow``.
 
     Returns one outcome per item, a result dict or the error for that item; errors are
-    decided before anything is written, so they never spoil the others. One read
-    fetches every member's state, one append records every new check-in (the payload's
-    ``by`` says who recorded each), one multi-row write per table updates the read
-    model (``projections.bulk_checkins``)."""
-    conn = uow.conn
+    decided before anything is written, so they never spoil the others. Load, decide,
+    save: one read through the port fetches every member's state
+    (``uow.education.checkin_states``), ``ReminderCheckIn.decide`` rules on each (the
+    scope of one who checks in for another is ``uow.check_scope``'s), one append records
+    every new check-in (the payload's ``by`` says who recorded each), and within
+    ``uow.education.bulk_checkins()`` one multi-row write per table updates the read model."""
+    ed = app.bind_ports(uow).education  # the batcher's unit of work is its own (burst.py)
     now = uow.now
     day = local_date(now, settings_of(uow.rt).timezone).isoformat()
     checked_at = utc_iso(now)
-    states = q.checkin_states(conn, [it.data["person_id"] for it in items], day)
+    states = ed.checkin_states([it.data["person_id"] for it in items], day)
     outcomes, done_here, new = [], {}, []
     for it in items:
         person_id, actor = it.data["person_id"], it.actor
@@ -362,7 +364,7 @@ def record_check_ins(uow, items) -> list:
         try:
             if actor.user_id != person_id:
                 require_check_in_for_other(actor.has(NODE_ADMIN, UNIT_ADMIN))
-                app.check_scope(conn, actor, WRITERS, state.unit_id if state else None)
+                uow.check_scope(WRITERS, state.unit_id if state else None, actor)
             outcome, checkin = ReminderCheckIn.decide(person_id, day, checked_at, actor.user_id,
                                                       state, done_here.get(person_id))
         except QinglianError as exc:
@@ -373,7 +375,7 @@ def record_check_ins(uow, items) -> list:
             done_here[person_id] = (outcome["checked_at"], outcome["streak"])
         outcomes.append(outcome)
     if new:
-        with pr.bulk_checkins(conn):
+        with ed.bulk_checkins():
             uow.save(*new)
     return outcomes
 

@@ -25,7 +25,7 @@ from services.education.domain import (
     longest_run, normalise_tags, study_state,
 )
 from services.education.projections import (
-    bulletin_receipts, bulletins, checkins, content, district_indicators, external_refs, inbox, inbox_reads,
+    bulk_checkins, bulletin_receipts, bulletins, checkins, content, district_indicators, external_refs, inbox, inbox_reads,
     indicators, members, node_attendance, notices, participations, period_entries, profiles, receipts,
     reminders, risk_register, rotations, sessions, shared_sessions, shown, streaks, suggestions, talks,
     warning_months, young_cadres,
@@ -859,6 +859,16 @@ class EducationReadPort:
 
     def checkins_on(self, day: str) -> int:
         return checkins_on(self.conn, day)
+
+    # 日打卡: the morning burst's one read and one write (``record_check_ins``)
+    def checkin_states(self, person_ids, day: str) -> dict:
+        """Every member's check-in state for ``day`` in one read (``checkin_states``)."""
+        return checkin_states(self.conn, person_ids, day)
+
+    def bulk_checkins(self):
+        """A block within which the check-ins saved reach the read model as one multi-row
+        write per table (``projections.bulk_checkins``): a batch's save, few round trips."""
+        return bulk_checkins(self.conn)
 
     def library(self) -> list[dict]:
         return library(self.conn)

@@ -62,7 +62,7 @@ def rename_unit(uow, d):
 @app.command("move_unit", s.MoveUnit, roles=WRITERS, scope="unit_id")
 def move_unit(uow, d):
     """Re-parent a unit with its whole subtree; the new parent must be in scope too."""
-    app.check_scope(uow.conn, uow.actor, WRITERS, d["parent_id"])
+    uow.check_scope(WRITERS, d["parent_id"])
     unit = uow.get(Unit, d["unit_id"])
     new_parent = uow.units.require(d["parent_id"])
     unit.move(d["parent_id"], parent_path=new_parent["path"], own_path=uow.units.path(unit.id))
@@ -161,7 +161,7 @@ def remove_role(uow, d):
 @app.command("promote_person", s.PromotePerson, roles=WRITERS, scope=_person_unit)
 def promote_person(uow, d):
     """新提拔: recorded here, and the education service schedules the 廉政谈话."""
-    app.check_scope(uow.conn, uow.actor, WRITERS, d["unit_id"])
+    uow.check_scope(WRITERS, d["unit_id"])
     uow.units.require(d["unit_id"])
     person = uow.get(Person, d["person_id"])
     person.promote(d["new_post"], d["unit_id"], d["effective_on"])
