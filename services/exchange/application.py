@@ -592,17 +592,7 @@ def own_drafts(conn, d, actor, rt):
 @app.query("federation_status", s.NoInput, roles=ANY_ROLE)
 def federation_status(conn, d, actor):
     """Outbox (published or not) and, per origin, what was applied and rejected."""
-    from services.exchange.federation import PUBLISHER_CHECKPOINT, inbox, outbox
-    from sqlalchemy import func, select
-
-    from shared.store import checkpoints
-    head = conn.execute(select(func.max(outbox.c.origin_seq))).scalar() or 0
-    published = conn.execute(select(checkpoints.c.position).where(
-        checkpoints.c.name == PUBLISHER_CHECKPOINT)).scalar() or 0
-    origins = [{k: v for k, v in dict(r).items() if k != "updated_at_us"}
-               for r in conn.execute(select(inbox).order_by(inbox.c.origin)).mappings()]
-    return {"outbox": {"head": head, "published": published, "pending": head - published},
-            "inbox": origins}
+    return q.federation_status(conn)
 
 
 # -- what the city oversees (督办, unit registers, 四种形态 counts) ---------------------------------

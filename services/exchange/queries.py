@@ -5,7 +5,8 @@ projections are in ``projections.py``; the operations (``application.py``) call 
 ``uow.exchange`` (``app.read_port``, ``app.bind_ports``): the facts the domain's rules take
 as arguments.
 
-* one record and the feed, a record's history across nodes (who may see a record is the
+* one record and the feed, a record's history across nodes, ``federation_status`` (the
+  outbox and the inbox of ``federation.py``) (who may see a record is the
   domain's: ``audience_of``, ``may_see``);
 * ``district_summary``, ``compare_indicators`` (every figure of a period, ranked in Python);
 * ``city_comparison`` (上下互比 from the ranking read model) and ``periods``;
@@ -30,8 +31,9 @@ from services.exchange.projections import (
     figure_reports, indicator_periods, indicator_ranking, indicator_reports, indicator_values,
     record_tags, records, subs, unit_registers,
 )
+from services.exchange.federation import PUBLISHER_CHECKPOINT, inbox, outbox
 from shared.events import iso_to_us
-from shared.store import events
+from shared.store import checkpoints, events
 from shared.unittree import unit_directory, unit_of
 
 
@@ -85,6 +87,18 @@ def own_unpublished(conn, owner: str, kind=None, limit=100) -> dict:
     rows = conn.execute(q.order_by(desc(records.c.updated_us), records.c.record_id)
                         .limit(limit)).mappings().all()
     return {"items": [_record_out(dict(r)) for r in rows]}
+
+
+def federation_status(conn) -> dict:
+    """The outbox (its head, how far the publisher got, what is pending) and, per origin,
+    what this node applied and rejected (the federation tables: ``federation.py``)."""
+    head = conn.execute(select(func.max(outbox.c.origin_seq))).scalar() or 0
+    published = conn.execute(select(checkpoints.c.position).where(
+        checkpoints.c.name == PUBLISHER_CHECKPOINT)).scalar() or 0
+    origins = [{k: v for k, v in dict(r).items() if k != "updated_at_us"}
+               for r in conn.execute(select(inbox).order_by(inbox.c.origin)).mappings()]
+    return {"outbox": {"head": head, "published": published, "pending": head - published},
+            "inbox": origins}
 
 
 def record_detail(conn, rid: str, city_id: str | None) -> dict | None:
