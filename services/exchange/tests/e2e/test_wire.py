@@ -6,7 +6,6 @@ files planted in them. None of it may show up in any message that crosses."""
 from __future__ import annotations
 
 import json
-import time
 
 import jsonschema
 import pytest
@@ -69,10 +68,30 @@ class Capture:
             c.release()
 
 
+def seen(body, marker: bytes) -> bool:
+    return marker in (body if isinstance(body, bytes) else body.encode("utf-8"))
+
+
+def marker_of(rid: str) -> bytes:
+    return rid.split("/")[1].encode()
+
+
 @pytest.fixture
 def capture(network):
+    """The taps, once their bindings have travelled upstream like any other: a marker
+    from every node (qinglian.shared) and a city-only one from each district
+    (qinglian.city) has reached every node's exchanges it goes to - then what they
+    captured is forgotten, the test's messages come after."""
     cap = Capture(network)
-    time.sleep(1.0)  # the taps' bindings travel upstream like any other
+    shared = [marker_of(send_marker(n)) for n in network.values()]
+    up = [marker_of(send_marker(n, "city")) for name, n in network.items() if name != "city"]
+
+    def everywhere():
+        bodies = cap.drain()
+        return (all(sum(seen(x, m) for x in bodies) >= len(network) for m in shared)
+                and all(sum(seen(x, m) for x in bodies) >= 2 for m in up))  # the district, the city
+    wait_for(everywhere, what="the taps' markers on every node's exchanges")
+    cap.bodies.clear()
     yield cap
     cap.close()
 
@@ -127,15 +146,11 @@ def test_nothing_private_crosses_nodes(network, capture):
                      for u in city.query("compare_indicators", {"period": "2025-03"})["units"]),
              what="the planted figures at the city")
     # each node's marker, once on every node's exchanges, comes after all it sent before
-    markers = [send_marker(n).split("/")[1].encode() for n in (a, city, b)]
-
-    def with_marker(body, m) -> bool:
-        return m in (body if isinstance(body, bytes) else body.encode("utf-8"))
-
-    assert_nothing_after(lambda: all(sum(with_marker(x, m) for x in capture.drain()) >= len(network)
+    markers = [marker_of(send_marker(n)) for n in (a, city, b)]
+    assert_nothing_after(lambda: all(sum(seen(x, m) for x in capture.drain()) >= len(network)
                                      for m in markers),
                          what="every node's marker on every node's exchanges")
-    bodies = [x for x in capture.drain() if not any(with_marker(x, m) for m in markers)]
+    bodies = [x for x in capture.drain() if not any(seen(x, m) for m in markers)]
     assert len(bodies) > 20
 
     from shared.contracts import load_all_event_types
