@@ -14,13 +14,13 @@ import pwd
 import shutil
 import socket
 import subprocess
-import time
 from typing import Callable, Iterable
 from urllib.parse import urlparse
 
 import requests
 
 from tests.brokernode import NEEDED_PLUGINS
+from tests.harness import wait_for
 
 
 class BrokerNotReady(Exception):
@@ -91,9 +91,10 @@ def ensure_plugins(amqp_uri: str, api_url: str, enable: Callable[[list[str]], No
             detail = detail.decode(errors="replace")
         raise BrokerNotReady("could not enable %s (`%s`): %s" % (", ".join(missing), how,
                                                                  " ".join(str(detail).split())[:300])) from None
-    deadline = time.monotonic() + wait
-    while missing_plugins(amqp_uri, api_url, needed):
-        if time.monotonic() > deadline:
-            raise BrokerNotReady("enabled %s, but they are not running after %.0fs" % (", ".join(missing), wait))
-        time.sleep(1.0)
+    try:
+        wait_for(lambda: not missing_plugins(amqp_uri, api_url, needed), wait, 1.0,
+                 "the plugins %s running" % ", ".join(missing))
+    except AssertionError:
+        raise BrokerNotReady("enabled %s, but they are not running after %.0fs"
+                             % (", ".join(missing), wait)) from None
     return missing

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
+from tests.harness import wait_for
 from tooling.localnet import free_port
 
 # The plugins the suite needs on a broker: the management API (vhosts per test), the
@@ -126,30 +127,32 @@ class RabbitNode:
 
     def await_startup(self, timeout: float = 90.0) -> None:
         # await_startup fails at once while the Erlang node is not registered yet
-        deadline = time.monotonic() + timeout
-        while True:
+        failed = []
+
+        def started():
             try:
                 self.ctl("await_startup", "--timeout", "30", timeout=60)
-                return
+                return True
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("RabbitMQ node %s did not start in %.0fs: %s; log: %s"
-                                       % (self.name, timeout, exc, self.log_tail())) from None
-                time.sleep(0.5)
+                failed[:] = [exc]
+                return False
+        try:
+            wait_for(started, timeout, 0.5, "RabbitMQ node %s to start" % self.name)
+        except AssertionError:
+            raise RuntimeError("RabbitMQ node %s did not start in %.0fs: %s; log: %s"
+                               % (self.name, timeout, failed[-1] if failed else "?",
+                                  self.log_tail())) from None
 
     def wait_for_api(self, timeout: float = 60.0) -> None:
         import requests
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def answering():
             try:
-                if requests.get(self.api_url + "/api/overview", auth=("guest", "guest"),
-                                timeout=5).status_code == 200:
-                    return
+                return requests.get(self.api_url + "/api/overview", auth=("guest", "guest"),
+                                    timeout=5).status_code == 200
             except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("management API of %s not answering at %s" % (self.name, self.api_url))
-            time.sleep(0.3)
+                return False
+        wait_for(answering, timeout, 0.3, "the management API of %s at %s" % (self.name, self.api_url))
 
     def stop_app(self) -> None:
         self.ctl("stop_app")

@@ -1,8 +1,14 @@
-"""Reading a service's /metrics as Prometheus would (for the metrics tests)."""
+"""Reading a service's /metrics as Prometheus would (for the metrics tests): one
+``Scrape``, or ``scrape_when`` - the first scrape a condition holds on (the harness's
+``wait_for``, the suite's one polling loop)."""
 from __future__ import annotations
+
+from typing import Callable
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.harness import WAIT, wait_for
 
 
 class Scrape:
@@ -27,3 +33,10 @@ class Scrape:
 
     def series(self, name: str) -> list[dict]:
         return [s.labels for s in self.samples if s.name == name]
+
+
+def scrape_when(base: str, cond: Callable[[Scrape], object], what: str = "a scrape that matches",
+                timeout: float = WAIT) -> Scrape:
+    """Scrape ``base``/metrics until ``cond(scrape)`` holds; return that scrape."""
+    return wait_for(lambda: (lambda s: s if cond(s) else None)(Scrape(base)),
+                    timeout=timeout, what="%s at %s/metrics" % (what, base))

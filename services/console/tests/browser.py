@@ -4,8 +4,8 @@ sends, check that what a person reads names no code."""
 from __future__ import annotations
 
 import re
-import time
 
+from tests.harness import wait_for
 from tests.harness.pair import PASSWORD
 
 HOME = "h1:has-text('工作台')"  # where a sign-in lands
@@ -35,11 +35,12 @@ def open_menu(page, title: str, heading: str | None = None) -> None:
 
 def reload_until(page, text: str, timeout_s: float = 40.0) -> None:
     """The other node's record arrives through the federation: reload until it shows."""
-    deadline = time.monotonic() + timeout_s
-    while text not in page.inner_text("main"):
-        assert time.monotonic() < deadline, "%s did not reach %s" % (text, page.url)
-        time.sleep(0.5)
+    def shown():
+        if text in page.inner_text("main"):
+            return True
         page.reload()
+        return False
+    wait_for(shown, timeout_s, 0.5, "%s to reach %s" % (text, page.url))
 
 
 def no_codes(text: str, codes: str, html: bool = True) -> None:

@@ -19,6 +19,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from shared import config
+from tests.harness import wait_for
 from tooling.localnet import LocalNetwork, free_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -50,18 +51,15 @@ class Service:
         return self
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready():
             if self.proc.poll() is not None:
                 raise RuntimeError("%s/%s exited (%s): %s" % (self.node, self.name, self.proc.returncode,
                                                               self.log.read_text(errors="replace")[-2000:]))
             try:
-                if requests.get(self.base + "/health", timeout=2).status_code == 200:
-                    return
+                return requests.get(self.base + "/health", timeout=2).status_code == 200
             except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("%s/%s not answering on %s" % (self.node, self.name, self.base))
+                return False
+        wait_for(ready, timeout, 0.2, "%s/%s answering on %s" % (self.node, self.name, self.base))
 
     def kill9(self) -> None:
         self.down_on_purpose = True
@@ -270,15 +268,11 @@ class FaultNetwork:
         self.net.destroy()
 
 
-def wait_until(predicate, timeout: float, what: str):
+def wait_until(predicate, timeout: float, what: str) -> float:
+    """``tests.harness.wait_for``, answering how long it waited (the time to converge)."""
     start = time.monotonic()
-    while True:
-        value = predicate()
-        if value:
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(0.25)
+    wait_for(predicate, timeout, 0.25, what)
+    return time.monotonic() - start
 
 
 class Partition:

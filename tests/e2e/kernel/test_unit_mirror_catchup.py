@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 
 import eventlet
 import pytest
@@ -201,13 +200,13 @@ def test_a_parent_whose_message_was_lost_is_caught_up_and_its_child_placed(conta
     with Connection(vhost["uri"]) as conn:
         channel = conn.channel()
         bodies = []
-        deadline = time.monotonic() + 20
-        while len(bodies) < 2 and time.monotonic() < deadline:
+
+        def both():
             msg = channel.basic_get(queue, no_ack=False)
-            if msg is None:
-                eventlet.sleep(0.1)
-                continue
-            bodies.append(msg)
+            if msg is not None:
+                bodies.append(msg)
+            return len(bodies) >= 2
+        wait_for(both, 20, 0.1, "both units' messages on %s" % queue)
         assert len(bodies) == 2
         for msg in bodies:  # lose the parent's message, give the child's back
             if json.loads(msg.body)["payload"]["unit_id"] == "dist":

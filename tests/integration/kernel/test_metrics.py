@@ -19,8 +19,8 @@ from shared.auth import NODE_ADMIN
 from shared.errors import RuleViolation
 from shared.metrics import OUTCOMES
 from shared.service import NodeService, idempotent
-from tests.harness import Api, wait_for
-from tests.scrape import Scrape
+from tests.harness import Api
+from tests.scrape import Scrape, scrape_when
 
 UNIT = {"unit_id": "qu", "name": "某区区直机关工委", "kind": "district_authority",
         "level": "district", "parent_id": None}
@@ -38,16 +38,13 @@ def test_relay_lag_grows_while_the_broker_is_gone_and_returns_to_zero(
     api, address = Api(node_config["WEB_SERVER_ADDRESS"], admin_token), node_config["WEB_SERVER_ADDRESS"]
     assert api.post("register_unit", UNIT)[0] == 201
 
-    def scrape_when(cond):
-        return wait_for(lambda: (lambda s: s if cond(s) else None)(Scrape(address)), timeout=30)
-
-    up = scrape_when(lambda s: s.value("qinglian_relay_lag_events", service="units") == 0
+    up = scrape_when(address, lambda s: s.value("qinglian_relay_lag_events", service="units") == 0
                      and s.value("qinglian_broker_connected", connection="relay") == 1)
     assert up.value("qinglian_relay_lag_seconds", service="units") == 0
     assert up.value("qinglian_relay_published_total", service="units") == 1
 
     rabbit_admin.delete_vhost(vhost["name"])  # the broker closes every connection
-    scrape_when(lambda s: s.value("qinglian_broker_connected", connection="relay") == 0)
+    scrape_when(address, lambda s: s.value("qinglian_broker_connected", connection="relay") == 0)
     # commands still work (they only write the log); nothing can be published
     for n in range(3):
         assert api.post("register_unit", _unit(n))[0] == 201
@@ -62,10 +59,10 @@ def test_relay_lag_grows_while_the_broker_is_gone_and_returns_to_zero(
         first.value("qinglian_relay_lag_seconds", service="units") + 1.0
 
     rabbit_admin.ensure_vhost(vhost["name"])
-    back = scrape_when(lambda s: s.value("qinglian_relay_lag_events", service="units") == 0)
+    back = scrape_when(address, lambda s: s.value("qinglian_relay_lag_events", service="units") == 0)
     assert back.value("qinglian_relay_lag_seconds", service="units") == 0
     assert back.value("qinglian_relay_published_total", service="units") == 4
-    scrape_when(lambda s: s.value("qinglian_broker_connected", connection="relay") == 1)
+    scrape_when(address, lambda s: s.value("qinglian_broker_connected", connection="relay") == 1)
 
 
 # -- a service with a timer, a command that fails and a consumer --------------------------
@@ -129,9 +126,8 @@ def test_series_exist_at_zero_before_the_first_failure(metered_node):
 
 def test_timer_routines_are_counted_apart_from_user_commands(metered_node):
     api, address = metered_node
-    ran = wait_for(lambda: (lambda s: s if (s.value("qinglian_routines_total", routine="tick",
-                                                    outcome="ok") or 0) >= 3 else None)(
-        Scrape(address)))
+    ran = scrape_when(address, lambda s: (s.value("qinglian_routines_total", routine="tick",
+                                                  outcome="ok") or 0) >= 3)
     assert ran.value("qinglian_commands_total", command="tick", outcome="ok") == 0
     assert ran.value("qinglian_routine_seconds_count", routine="tick") >= 3
     assert api.post("tick", {})[0] == 200

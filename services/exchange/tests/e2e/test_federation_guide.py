@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import amqp
 import pytest
 
 from shared.federation.broker import SHARED_EXCHANGE, amqp_uri_for_vhost
+from tests.harness import wait_for
 from tooling.localnet import LocalNetwork
 
 REPO = Path(__file__).resolve().parents[4]
@@ -142,15 +142,13 @@ def probe(broker, source_vhost: str, target_vhost: str, timeout: float = 30.0) -
         queue = inbox.queue_declare("", exclusive=True).queue
         inbox.queue_bind(queue, SHARED_EXCHANGE, "probe.#")
         marker = uuid.uuid4().hex
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:  # the binding travels upstream asynchronously
+
+        def arrived():  # the binding travels upstream asynchronously: publish until one does
             out.basic_publish(amqp.Message(marker), exchange=SHARED_EXCHANGE,
                               routing_key="probe.district-c.Ping")
-            time.sleep(0.3)
             m = inbox.basic_get(queue, no_ack=True)
-            if m is not None and m.body in (marker, marker.encode()):
-                return True
-        return False
+            return m is not None and m.body in (marker, marker.encode())
+        return wait_for(arrived, timeout, 0.3, "a probe from %s at %s" % (source_vhost, target_vhost))
     finally:
         src.close()
         dst.close()

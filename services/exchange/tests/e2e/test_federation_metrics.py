@@ -17,7 +17,7 @@ from tests.harness import wait_for
 from tests.harness.exchange import FAST, RunningNode, start_network, stop_network
 from services.exchange.tests.e2e.test_rejections import FakeOrigin, deliver
 from shared.federation.envelope import SHARING_LEVELS
-from tests.scrape import Scrape
+from tests.scrape import Scrape, scrape_when
 from tooling.localnet import LocalNetwork
 
 
@@ -32,11 +32,6 @@ def network(tmp_path_factory):
     stop_network(net, nodes)
 
 
-def scrape_when(node, cond, what: str, timeout: float = 30.0) -> Scrape:
-    return wait_for(lambda: (lambda s: s if cond(s) else None)(Scrape(node.local.base_url)),
-                    timeout=timeout, what=what)
-
-
 def ago(seconds: float) -> str:
     return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).strftime(
         "%Y-%m-%dT%H:%M:%S.%fZ")
@@ -44,9 +39,10 @@ def ago(seconds: float) -> str:
 
 def test_a_record_held_behind_a_hole_is_lag_until_it_is_applied(network):
     city = network["city"]
+    url = city.local.base_url
     x = FakeOrigin(city, "district-lagging")
-    first = scrape_when(city, lambda s: s.value("qinglian_federation_lag_seconds",
-                                                origin="district-lagging") is not None,
+    first = scrape_when(url, lambda s: s.value("qinglian_federation_lag_seconds",
+                                               origin="district-lagging") is not None,
                         "the new origin's series")
     assert first.value("qinglian_federation_lag_seconds", origin="district-lagging") == 0
     # its counters exist at zero before anything happened, so the first rise is seen
@@ -56,14 +52,14 @@ def test_a_record_held_behind_a_hole_is_lag_until_it_is_applied(network):
                        via="amqp") == 0
 
     deliver(city, x.case(2, occurred_at=ago(90)))  # #1 has not arrived: #2 is held
-    held = scrape_when(city, lambda s: s.value("qinglian_federation_held",
-                                               origin="district-lagging") == 1, "#2 held")
+    held = scrape_when(url, lambda s: s.value("qinglian_federation_held",
+                                              origin="district-lagging") == 1, "#2 held")
     assert held.value("qinglian_federation_lag_seconds", origin="district-lagging") >= 90
     assert held.value("qinglian_federation_last_heard_seconds", origin="district-lagging") < 30
 
     deliver(city, x.case(1, occurred_at=ago(95)))
-    done = scrape_when(city, lambda s: s.value("qinglian_federation_applied_total",
-                                               origin="district-lagging", via="amqp") == 2,
+    done = scrape_when(url, lambda s: s.value("qinglian_federation_applied_total",
+                                              origin="district-lagging", via="amqp") == 2,
                        "both applied")
     assert done.value("qinglian_federation_held", origin="district-lagging") == 0
     assert done.value("qinglian_federation_lag_seconds", origin="district-lagging") == 0
@@ -72,12 +68,13 @@ def test_a_record_held_behind_a_hole_is_lag_until_it_is_applied(network):
 def test_an_origin_that_is_down_shows_as_not_heard_from(fresh_network):
     _net, nodes = fresh_network
     city, a = nodes["city"], nodes["district-a"]
+    url = city.local.base_url
     # up: the city pulls district-a's feed every FEDERATION_SYNC_SECONDS (2 s here)
-    scrape_when(city, lambda s: (s.value("qinglian_federation_last_heard_seconds",
-                                         origin="district-a") or 99) < 5, "district-a heard")
+    scrape_when(url, lambda s: (s.value("qinglian_federation_last_heard_seconds",
+                                        origin="district-a") or 99) < 5, "district-a heard")
     a.stop()  # (not started again: this network is the test's own)
-    down = scrape_when(city, lambda s: s.value("qinglian_federation_last_heard_seconds",
-                                               origin="district-a") > 8,
+    down = scrape_when(url, lambda s: s.value("qinglian_federation_last_heard_seconds",
+                                              origin="district-a") > 8,
                        "district-a silent for 8 s")
     time.sleep(1.1)
     later = Scrape(city.local.base_url)
@@ -108,20 +105,21 @@ def _case(n: int) -> dict:
 
 def test_outbox_lag_grows_while_the_broker_is_gone_and_returns_to_zero(lone_city):
     net, city = lone_city
+    url = city.local.base_url
     s = Scrape(city.local.base_url)
     for sharing in SHARING_LEVELS:
         if sharing != "node":
             assert s.value("qinglian_federation_staged_total", sharing=sharing) == 0
     city.execute("compile_case", _case(0))
-    scrape_when(city, lambda s: s.value("qinglian_federation_published_total",
-                                        exchange="qinglian.shared") == 1
+    scrape_when(url, lambda s: s.value("qinglian_federation_published_total",
+                                       exchange="qinglian.shared") == 1
                 and s.value("qinglian_federation_outbox_lag") == 0
                 and s.value("qinglian_broker_connected", connection="federation-publisher") == 1,
                 "the first case published")
 
     net.admin.delete_vhost(net.city.vhost)  # the broker closes the node's connections
-    scrape_when(city, lambda s: s.value("qinglian_broker_connected",
-                                        connection="federation-publisher") == 0,
+    scrape_when(url, lambda s: s.value("qinglian_broker_connected",
+                                       connection="federation-publisher") == 0,
                 "the publisher sees the broker gone")
     city.execute("compile_case", _case(1))
     city.execute("compile_case", _case(2))
@@ -134,7 +132,7 @@ def test_outbox_lag_grows_while_the_broker_is_gone_and_returns_to_zero(lone_city
     assert later.value("qinglian_relay_lag_events", service="exchange") >= 2
 
     net.admin.ensure_vhost(net.city.vhost)
-    back = scrape_when(city, lambda s: s.value("qinglian_federation_outbox_lag") == 0
+    back = scrape_when(url, lambda s: s.value("qinglian_federation_outbox_lag") == 0
                        and s.value("qinglian_relay_lag_events", service="exchange") == 0,
                        "the backlog published", timeout=60)
     assert back.value("qinglian_federation_outbox_lag_seconds") == 0
