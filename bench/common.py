@@ -397,15 +397,19 @@ def free_port() -> int:
 def start_service(target: str, config: dict, folder: Path, name: str, timeout: float = 90.0):
     """``nameko run`` of one service as its own process (the load generator must not
     share the server's interpreter), answering ``/health`` on the config's
-    WEB_SERVER_ADDRESS; its log goes to ``folder/<name>-server.log``. Returns the Popen."""
+    WEB_SERVER_ADDRESS; its log goes to ``folder/<name>-server.log``. Returns the Popen.
+    Its container is the deployed one (deploy/config.yaml's SERVICE_CONTAINER_CLS), so it
+    runs the workers the service is deployed with (``<SERVICE>_MAX_WORKERS``)."""
     import subprocess
     import sys
 
     import requests
     cfg = Path(folder) / ("%s-bench.yaml" % name)
+    from shared.config import CONTAINER_CLS
     cfg.write_text(json.dumps(dict({  # JSON is YAML
         "LOGGING": {"version": 1, "root": {"level": "WARNING", "handlers": ["err"]},
                     "handlers": {"err": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}}},
+        "SERVICE_CONTAINER_CLS": CONTAINER_CLS,  # as deployed: the service's own max_workers
     }, **config)))
     log = Path(folder) / ("%s-server.log" % name)
     proc = subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config", str(cfg), target],

@@ -348,7 +348,7 @@ def run_checkin(folder) -> dict:
     from bench.education import RETAP, counted, seed as seed_members
     from services.console.web import csrf_for
     from services.education.dates import local_date
-    from shared.config import timezone_name
+    from shared.config import max_workers, timezone_name
     from shared.db import drop_database
     from urllib.parse import urlencode
     from datetime import timezone as tz
@@ -366,8 +366,8 @@ def run_checkin(folder) -> dict:
         for name, target in (("education", "services.education.service:EducationService"),
                              ("console", "services.console.service:ConsoleService")):
             ports[name] = free_port()
-            procs.append(start_service(target, dict(base, WEB_SERVER_ADDRESS="127.0.0.1:%d" % ports[name],
-                                                    max_workers=10), folder, "checkin-" + name))
+            procs.append(start_service(target, dict(base, WEB_SERVER_ADDRESS="127.0.0.1:%d" % ports[name]),
+                                       folder, "checkin-" + name))
         wait_relay_idle(edu_url, "education", 300)
         port = ports["console"]
 
@@ -396,7 +396,9 @@ def run_checkin(folder) -> dict:
     return {"ours": ours, "health": health, "retaps": retaps, "rows": rows, "distinct": distinct,
             "offered": len(people), "retap_people": len(retap_people),
             "console_cpu_ms_per_checkin": round(cpu[0] / len(people) * 1000, 2),
-            "education_cpu_ms_per_checkin": round(cpu[1] / len(people) * 1000, 2)}
+            "education_cpu_ms_per_checkin": round(cpu[1] / len(people) * 1000, 2),
+            # what the two processes ran with (shared.config.max_workers, as deployed)
+            "max_workers": {s: max_workers(s) for s in ("console", "education")}}
 
 
 def checkin_figures(m: dict) -> dict:
@@ -429,7 +431,7 @@ def checkin_figures(m: dict) -> dict:
             client_lag_p50_ms=round(ours.lag, 2), baseline_client_lag_p50_ms=round(health.lag, 2),
             console_cpu_ms_per_checkin=m["console_cpu_ms_per_checkin"],
             education_cpu_ms_per_checkin=m["education_cpu_ms_per_checkin"],
-            members=m["offered"], scale=SCALE),
+            max_workers=m["max_workers"], members=m["offered"], scale=SCALE),
         "console_checkin_accepted": accepted_f,
         "console_checkin_lost": judged(
             lost, "requests", m["offered"], "members who checked in", 0.0, AT_MOST,

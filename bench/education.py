@@ -239,8 +239,7 @@ def run(var_dir: str = "var", only=None) -> dict:
         proc = start_service("services.education.service:EducationService", {
             "AMQP_URI": vhost_uri, "NODE_ID": NODE, "QINGLIAN_VAR": str(folder),
             "EDUCATION_DATABASE_URL": url, "NODE_DATABASE_URL": node_url,
-            "WEB_SERVER_ADDRESS": "127.0.0.1:%d" % port,
-            "max_workers": 10}, folder, "education")  # nameko's default, as deployed
+            "WEB_SERVER_ADDRESS": "127.0.0.1:%d" % port}, folder, "education")  # workers as deployed
         wait_relay_idle(url, "education")
         Client(port).request("GET", "/health")
         people = sorted(tokens)

@@ -109,7 +109,7 @@ class RawLink:
 def run(var_dir, only=None) -> dict:
     import uuid
 
-    from nameko.containers import ServiceContainer
+    from shared.service import NodeContainer
     from nameko.testing.utils import get_extension
     from bench.common import PREFIX
     from services.exchange.application import app, save_and_share
@@ -137,7 +137,7 @@ def run(var_dir, only=None) -> dict:
     containers = {}
 
     def start(node_id):
-        c = ServiceContainer(ExchangeService, net[node_id].config)
+        c = NodeContainer(ExchangeService, net[node_id].config)
         c.start()
         containers[node_id] = c
         return get_extension(c, EventSourcing)

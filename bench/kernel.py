@@ -233,7 +233,7 @@ def bench_rpc(url: str, vhost_uri: str, tmp_var: str, calls=600, units=100,
     beside (``trivial_rpc_calls_per_s``)."""
     import eventlet
     eventlet.monkey_patch()
-    from nameko.containers import ServiceContainer
+    from shared.service import NodeContainer
     from nameko.rpc import rpc
     from nameko.standalone.rpc import ClusterRpcProxy
     from services.units.service import UnitsService
@@ -257,7 +257,7 @@ def bench_rpc(url: str, vhost_uri: str, tmp_var: str, calls=600, units=100,
     cfg = {"AMQP_URI": vhost_uri, "UNITS_DATABASE_URL": url, "NODE_ID": "bench", "QINGLIAN_VAR": tmp_var,
            "WEB_SERVER_ADDRESS": "127.0.0.1:0", "QINGLIAN_RELAY": "off"}
     actor = rpc_actor(cfg, "bench", ["node-admin"])
-    container = ServiceContainer(BenchUnits, cfg)
+    container = NodeContainer(BenchUnits, cfg)
     container.start()
     try:
         with ClusterRpcProxy(cfg) as n:

@@ -229,7 +229,7 @@ def check(engine, published: dict[str, set], withheld: dict[str, set]) -> dict:
 
 
 def run(var_dir: str = "var") -> dict:
-    from nameko.containers import ServiceContainer
+    from shared.service import NodeContainer
     from nameko.testing.utils import get_extension
     from sqlalchemy import select
 
@@ -266,7 +266,7 @@ def run(var_dir: str = "var") -> dict:
         net.create()
         stores = {}
         for origin in origins:
-            c = ServiceContainer(ExchangeService, net[origin].config)
+            c = NodeContainer(ExchangeService, net[origin].config)
             c.start()
             containers.append(c)
             stores[origin] = get_extension(c, EventSourcing)

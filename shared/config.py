@@ -20,6 +20,18 @@ DEFAULT_PORTS = {"console": 8100, "units": 8101, "supervision": 8102, "education
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
 
+# Workers (concurrent calls: HTTP requests, RPCs, event handlers) of each service
+# process; unnamed services get nameko's own 10. The console and education take the
+# morning check-in burst (docs/benchmarks.md, issue 9): a console check-in holds its
+# worker while it waits for education's answer, so with 10 the 500/s burst is served
+# ten at a time and education's grouped call carries at most ten check-ins; at 64 both
+# spend less CPU per check-in (console 2.50 -> 1.74 ms, education 2.58 -> 1.30 ms).
+NAMEKO_MAX_WORKERS = 10
+DEFAULT_MAX_WORKERS = {"console": 64, "education": 64}
+# the nameko container class every launcher names (SERVICE_CONTAINER_CLS): it gives each
+# service its own max_workers(service) - nameko's own config has one for all
+CONTAINER_CLS = "shared.service.NodeContainer"
+
 ENV_VARS = {
     "NODE_ID": "this node's id, e.g. city or district-a (default: local)",
     "NODE_LEVEL": "city or district (default: district if NODE_PARENT is set, else city)",
@@ -67,6 +79,9 @@ ENV_VARS = {
     "CONSOLE_DUE_SOON_DAYS": "console: a deadline within this many days is shown yellow (default 7)",
     "CONSOLE_PUBLIC_URL": "console: its address as printed on QR codes (default: the address it was reached at)",
     "CONSOLE_PUBLIC_REPORTS_PER_HOUR": "console: complaints the public page takes from one client address per hour (default 5)",
+    **{"%s_MAX_WORKERS" % service.upper(): "%s service: concurrent workers of its process "
+       "(HTTP requests, RPCs and event handlers at once; an integer >= 1, default %d)"
+       % (service, DEFAULT_MAX_WORKERS.get(service, NAMEKO_MAX_WORKERS)) for service in DEFAULT_PORTS},
 }
 
 
@@ -113,6 +128,22 @@ def token_days(config: dict | None = None) -> float:
     if not 0 < days <= 3660:
         raise ValueError("QINGLIAN_TOKEN_DAYS must be a number of days in (0, 3660], not %r" % value)
     return days
+
+
+def max_workers(service: str, config: dict | None = None) -> int:
+    """``<SERVICE>_MAX_WORKERS``: how many workers the service's nameko container runs at
+    once (``DEFAULT_MAX_WORKERS``, else nameko's 10). A value that is not a whole number
+    of at least 1 is refused when the container is built, i.e. at start."""
+    name = "%s_MAX_WORKERS" % service.upper()
+    value = (config or {}).get(name)
+    if value is None or value == "":
+        value = os.environ.get(name) or None
+    if value is None:
+        return DEFAULT_MAX_WORKERS.get(service, NAMEKO_MAX_WORKERS)
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise ValueError("%s 应为不小于 1 的整数（当前为 %r）" % (name, value))
+    return int(text)
 
 
 def rabbit_api_url(config: dict | None = None) -> str | None:

@@ -1,9 +1,9 @@
 """The HTTP request path every service shares: what happens before an operation runs.
 
-nameko's own ``@http`` reads a request inside a *worker* (one of ``max_workers``, 10 by
-default, shared with RPC and event handlers), so ten clients that send a body one byte
-every few seconds hold every worker and the service stops answering, ``/health``
-included; and it reads a 50 MB body before anyone has checked a token. Here, in the
+nameko's own ``@http`` reads a request inside a *worker* (one of the service's
+``<SERVICE>_MAX_WORKERS``, 10 for most, shared with RPC and event handlers), so ten clients
+that send a body one byte every few seconds hold every worker and the service stops
+answering, ``/health`` included; and it reads a 50 MB body before anyone has checked a token. Here, in the
 connection's own green thread and before a worker is taken:
 
 1. the caller's token is checked (routes that take a body and need one);

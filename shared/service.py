@@ -12,6 +12,10 @@
   ``POST /api/<command>`` and ``GET /api/<query>``, ``/openapi.json`` (their OpenAPI
   document), ``/health`` and ``/metrics``.
   A service class is then only its name, its application and its event handlers.
+* ``NodeContainer`` - nameko's service container with the service's own worker pool
+  (``shared.config.max_workers``: ``<SERVICE>_MAX_WORKERS``); every launcher names it
+  (``SERVICE_CONTAINER_CLS`` in deploy/config.yaml, the bench's configs) and the tests
+  and benches that build containers themselves build this one.
 * ``idempotent`` - wraps an ``@event_handler`` so each event is handled once.
 * ``MirrorsUnits`` - the mixin that keeps a service's copy of the unit tree
   (``shared.unittree``) from the units service's events, with its catch-up timer.
@@ -30,6 +34,7 @@ import logging
 import threading
 import time
 
+from nameko.containers import ServiceContainer, get_service_name
 from nameko.dependency_providers import Config
 from nameko.events import EventHandler, event_handler
 from nameko.exceptions import UnknownService, deserialize_to_instance
@@ -297,6 +302,16 @@ def bind_worker(worker_ctx, node: str):
     data["correlation_id"] = cid = cid or logs.new_correlation_id()
     return logs.bind(correlation_id=cid, service=worker_ctx.service_name, node=node,
                      task=worker_ctx.entrypoint.method_name)
+
+
+class NodeContainer(ServiceContainer):
+    """A service container whose worker pool is the service's own setting: nameko's
+    config has one ``max_workers`` for every service of the process, a node needs more
+    for the console and education (the check-in burst) than for the others."""
+
+    def __init__(self, service_cls, cfg):
+        workers = config.max_workers(get_service_name(service_cls), cfg)
+        super().__init__(service_cls, dict(cfg, max_workers=workers))
 
 
 class CorrelationContext(DependencyProvider):

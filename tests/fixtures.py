@@ -78,7 +78,10 @@ def vhost(rabbit_admin):
 
 def _node_config(amqp_uri, tmp_path):
     from nameko.testing.utils import find_free_port
+
+    from shared.config import CONTAINER_CLS
     return {
+        "SERVICE_CONTAINER_CLS": CONTAINER_CLS,  # as deployed: nameko's container_factory builds it
         "AMQP_URI": amqp_uri,
         "NODE_ID": "district-test",
         "QINGLIAN_VAR": str(tmp_path / "var"),

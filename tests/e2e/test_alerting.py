@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from nameko.containers import ServiceContainer
 from nameko.testing.utils import find_free_port
 
 from tests.fixtures import AMQP_SERVER
@@ -108,6 +107,7 @@ def test_grafana_provisioning_points_at_the_dashboards_and_prometheus():
 def exposed(rabbit_admin, tmp_path_factory):
     """service -> its /metrics text, the four services running on one node and vhost."""
     from shared import registry
+    from shared.service import NodeContainer
     name = "qlt-alert-%s" % uuid.uuid4().hex[:8]
     rabbit_admin.ensure_vhost(name)
     var = tmp_path_factory.mktemp("alerting")
@@ -129,7 +129,7 @@ def exposed(rabbit_admin, tmp_path_factory):
                        if isinstance(v, type) and getattr(v, "name", None) == service
                        and getattr(v, "__module__", "") == module.__name__)
             address = "127.0.0.1:%d" % find_free_port()
-            container = ServiceContainer(cls, dict(base, WEB_SERVER_ADDRESS=address))
+            container = NodeContainer(cls, dict(base, WEB_SERVER_ADDRESS=address))
             container.start()
             containers.append(container)
             texts[service] = requests.get("http://%s/metrics" % address, timeout=30).text

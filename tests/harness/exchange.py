@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from nameko.containers import ServiceContainer
 from nameko.testing.utils import get_extension
 
 from services.exchange.service import ExchangeService
 from shared.auth import Actor
 from shared.events import StoredEvent
-from shared.service import EventSourcing
+from shared.service import EventSourcing, NodeContainer
 from shared.unittree import record_unit_event
 from tooling.localnet import LocalNetwork, LocalNode
 
@@ -36,7 +35,7 @@ class RunningNode:
         self.admin = Actor("admin", ("node-admin",), None, local.node_id)
 
     def start(self) -> "RunningNode":
-        self.container = ServiceContainer(ExchangeService, self.local.config)
+        self.container = NodeContainer(ExchangeService, self.local.config)
         self.container.start()
         self.provider = get_extension(self.container, EventSourcing)
         return self

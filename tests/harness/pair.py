@@ -33,7 +33,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
-from nameko.containers import ServiceContainer
 from nameko.testing.utils import find_free_port, get_extension
 
 from services.console.service import ConsoleService
@@ -44,7 +43,7 @@ from services.units.service import UnitsService
 from shared import config
 from shared.auth import UserDirectory
 from shared.db import make_engine
-from shared.service import EventSourcing
+from shared.service import EventSourcing, NodeContainer
 from shared.unittree import unit_directory, unit_of
 from tests.harness import wait_for
 from tooling.localnet import LocalNetwork, LocalNode
@@ -109,7 +108,7 @@ class ConsoleSeeding:
     def query(self, service: str, name: str, data=None, token=None):
         return self.api(service, name, data, token=token, kind="query")
 
-    def container(self, service: str) -> ServiceContainer:
+    def container(self, service: str) -> NodeContainer:
         return next(c for c in self.containers if c.service_name == service)
 
     def runtime(self, service: str):
@@ -136,7 +135,7 @@ class PairNode(ConsoleSeeding):
             # the exchange service answers on the port its peers know as its feed
             address = ("127.0.0.1:%d" % local.port if cls is ExchangeService
                        else "127.0.0.1:%d" % find_free_port())
-            container = ServiceContainer(cls, dict(self.base, WEB_SERVER_ADDRESS=address))
+            container = NodeContainer(cls, dict(self.base, WEB_SERVER_ADDRESS=address))
             container.start()
             self.containers.append(container)
             self.addresses[cls.name] = address

@@ -336,3 +336,13 @@ def test_nameko_config_passes_values_through_as_strings():
             continue
         assert config.get(name) == value, (
             "deploy/config.yaml turns %s=%r into %r" % (name, value, config.get(name)))
+
+
+def test_nameko_builds_the_node_container():
+    # each service's own <SERVICE>_MAX_WORKERS reaches nameko only through this class
+    from nameko.containers import ServiceContainer, get_container_cls
+    config = nameko_config({})
+    assert config.get("SERVICE_CONTAINER_CLS") == node_config.CONTAINER_CLS, (
+        "deploy/config.yaml should name SERVICE_CONTAINER_CLS: %s" % node_config.CONTAINER_CLS)
+    cls = get_container_cls(config)
+    assert issubclass(cls, ServiceContainer) and cls.__name__ == "NodeContainer"

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from nameko.containers import ServiceContainer
 from nameko.testing.utils import find_free_port
 
 from services.console.service import ConsoleService
@@ -25,6 +24,7 @@ from services.units.service import UnitsService
 from shared import config
 from shared.auth import UserDirectory
 from shared.db import make_engine
+from shared.service import NodeContainer
 from tests.fixtures import AMQP_SERVER
 from tests.harness.pair import PASSWORD, ConsoleSeeding, TwoNodes
 
@@ -71,7 +71,7 @@ class ConsoleNode(ConsoleSeeding):
         self.ids: dict[str, str] = {}
         for cls, extra in (*((c, {}) for c in services or self.SERVICES), (ConsoleService, console_extra)):
             cfg = dict(base, WEB_SERVER_ADDRESS="127.0.0.1:%d" % find_free_port(), **extra)
-            container = ServiceContainer(cls, cfg)
+            container = NodeContainer(cls, cfg)
             container.start()
             self.containers.append(container)
             self.addresses[cls.name] = cfg["WEB_SERVER_ADDRESS"]

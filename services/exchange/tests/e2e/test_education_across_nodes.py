@@ -19,7 +19,6 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from nameko.containers import ServiceContainer
 from nameko.testing.utils import find_free_port, get_extension
 
 from services.education.dates import local_date
@@ -27,7 +26,7 @@ from services.education.service import EducationService
 from tests.harness import wait_for
 from tests.harness.exchange import UNITS, start_network, stop_network
 from shared.events import StoredEvent
-from shared.service import EventSourcing
+from shared.service import EventSourcing, NodeContainer
 from shared.unittree import record_unit_event
 
 ALL = {"sharing": "all", "recipients": []}
@@ -39,7 +38,7 @@ class Education:
 
     def __init__(self, node, service_cls=EducationService):
         cfg = dict(node.local.config, WEB_SERVER_ADDRESS="127.0.0.1:%d" % find_free_port())
-        self.container = ServiceContainer(service_cls, cfg)
+        self.container = NodeContainer(service_cls, cfg)
         self.container.start()
         self.provider = get_extension(self.container, EventSourcing)
         self.admin = node.admin

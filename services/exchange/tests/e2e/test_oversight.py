@@ -17,7 +17,6 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from nameko.containers import ServiceContainer
 from nameko.testing.utils import find_free_port, get_extension
 from sqlalchemy import select
 
@@ -30,7 +29,7 @@ from services.units.service import UnitsService
 from shared import config
 from shared.auth import Actor
 from shared.errors import BadInput, RuleViolation
-from shared.service import EventSourcing
+from shared.service import EventSourcing, NodeContainer
 
 PRIVATE = "张三丰"           # a person's name planted in a discipline record
 PRIVATE_MEASURE = "诫勉谈话记录保密内容"
@@ -48,7 +47,7 @@ class Service:
 
     def __init__(self, cls, node):
         cfg = dict(node.local.config, WEB_SERVER_ADDRESS="127.0.0.1:%d" % find_free_port())
-        self.container = ServiceContainer(cls, cfg)
+        self.container = NodeContainer(cls, cfg)
         self.container.start()
         self.provider = get_extension(self.container, EventSourcing)
         self.admin = Actor("admin", ("node-admin",), None, node.node_id)
