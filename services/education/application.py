@@ -329,10 +329,11 @@ def publish_daily_reminder(steps, d):
     with steps.read() as conn:
         if steps.rt.store.stream_version(conn, DailyReminder.stream_id_for(on)) > 0:
             return {"on": on, "published": False}
-        items = [i for i in q.library(conn) if i["kind"] == "reminder"]
+        port = q.EducationReadPort(conn)
+        items = [i for i in port.library() if i["kind"] == "reminder"]
         if not items:
             return {"on": on, "published": False, "reason": "内容库中没有一句话提醒"}
-        last_used = q.reminder_last_used(conn)
+        last_used = port.reminder_last_used()
     item = min(items, key=lambda i: (last_used.get(i["item_id"], ""), i["item_id"]))
     with steps.unit_of_work() as uow:
         if uow.exists(DailyReminder, on):
@@ -553,7 +554,7 @@ def rotate_publicity_all(steps, d):
     with steps.read() as conn:
         port = q.EducationReadPort(conn)
         items = rotation_candidates(port.library())
-        done = q.rotated_units(conn, week)
+        done = port.rotated_units(week)
         chosen = [(unit_id, _auto_choice(port, unit_id, items))
                   for unit_id in port.party_orgs(settings_of(steps.rt).party_org_levels)
                   if unit_id not in done]
@@ -779,10 +780,11 @@ def dispatch_due_notices(steps, d):
     each checked again under the lock (one cancelled meanwhile is not sent)."""
     today = today_of(steps.rt)
     with steps.read() as conn:
-        due = q.due_notices(conn, today)
+        port = q.EducationReadPort(conn)
+        due = port.due_notices(today)
         if not due:
             return {"sent": []}
-        units = q.EducationReadPort(conn).party_orgs(settings_of(steps.rt).party_org_levels)
+        units = port.party_orgs(settings_of(steps.rt).party_org_levels)
     sent = []
     for start in range(0, len(due), PUBLISH_BATCH):
         with steps.unit_of_work() as uow:
@@ -886,13 +888,13 @@ def detect_overdue(steps, d):
     notifies = {step.notify for step in st.talk_ladder}
     with steps.read() as conn:
         port = q.EducationReadPort(conn)
-        talks = q.talks_past_due(conn, today, len(st.talk_ladder))
+        talks = port.talks_past_due(today, len(st.talk_ladder))
         targets = {}  # (unit, whom a rung notifies) -> the unit told
         for _, unit_id in talks:
             for notify in notifies:
                 if (unit_id, notify) not in targets:
                     targets[unit_id, notify] = _escalation_target(port, unit_id, notify)
-        young = q.young_cadres_past_due(conn, today)
+        young = port.young_cadres_past_due(today)
     todo = [(IntegrityTalk, talk_id) for talk_id, _ in talks] + [(YoungCadreProgramme, p) for p in young]
     overdue, escalations, young_overdue = [], [], []
     for start in range(0, len(todo), PUBLISH_BATCH):
@@ -1005,13 +1007,14 @@ def _publish(steps, period: str, only_missing: bool) -> dict:
     did = "%s/%s" % (rt.node_id, period)
     provisional = not month_final(period, today_of(rt), settings_of(rt).indicator_grace_days)
     with steps.read() as conn:
-        done = set() if not only_missing else q.indicator_units(conn, period)
+        port = q.EducationReadPort(conn)
+        done = set() if not only_missing else port.indicator_units(period)
         today = today_of(rt)
-        todo = [(org["unit_id"], q.unit_indicators(conn, org["unit_id"], period, today))
-                for org in q.party_orgs(conn, None, levels) if org["unit_id"] not in done]
+        todo = [(unit_id, port.unit_indicators(unit_id, period, today))
+                for unit_id in port.party_orgs(levels) if unit_id not in done]
         district_done = only_missing and not todo and rt.store.stream_version(
             conn, DistrictEducationIndicators.stream_id_for(did)) > 0
-        figures = None if district_done else q.district_figures(conn, period, levels, today)[0]
+        figures = None if district_done else port.district_figures(period, levels, today)[0]
     published, unchanged = [], 0
     for start in range(0, len(todo), PUBLISH_BATCH):
         with steps.unit_of_work() as uow:  # checked again against the log, under the lock
@@ -1070,8 +1073,9 @@ def publish_due_indicators(steps, d):
     seen = rt.__dict__.setdefault("indicator_entries_seen", {})  # period -> log position
     oldest = period_of(today - timedelta(days=31 * REPUBLISH_MONTHS))
     with steps.read() as conn:
-        published = q.published_periods(conn, oldest, previous)
-        entries = q.entry_positions(conn, oldest)
+        port = q.EducationReadPort(conn)
+        published = port.published_periods(oldest, previous)
+        entries = port.entry_positions(oldest)
     grace = settings_of(rt).indicator_grace_days
     republished = []
     for period in sorted(published):

@@ -892,3 +892,35 @@ class EducationReadPort:
     # the practices
     def case_on_offer(self, case_ref: str) -> dict | None:
         return case_on_offer(self.conn, case_ref)
+
+    # the routines' read steps (phased commands: ``EducationReadPort(conn)`` on the read
+    # connection): what is due, decided on below in short units of work
+    def reminder_last_used(self) -> dict[str, str]:
+        return reminder_last_used(self.conn)
+
+    def rotated_units(self, week: str) -> set[str]:
+        return rotated_units(self.conn, week)
+
+    def due_notices(self, today: date) -> list[str]:
+        return due_notices(self.conn, today)
+
+    def talks_past_due(self, today: date, rungs: int) -> list[tuple[str, str]]:
+        return talks_past_due(self.conn, today, rungs)
+
+    def young_cadres_past_due(self, today: date) -> list[str]:
+        return young_cadres_past_due(self.conn, today)
+
+    def indicator_units(self, period: str) -> set[str]:
+        return indicator_units(self.conn, period)
+
+    def unit_indicators(self, unit_id: str, period: str, today: date) -> dict:
+        return unit_indicators(self.conn, unit_id, period, today)
+
+    def district_figures(self, period: str, levels, today: date):
+        return district_figures(self.conn, period, levels, today)
+
+    def published_periods(self, oldest: str, newest: str) -> dict[str, bool]:
+        return published_periods(self.conn, oldest, newest)
+
+    def entry_positions(self, oldest: str) -> dict[str, int]:
+        return entry_positions(self.conn, oldest)
