@@ -44,13 +44,19 @@ def period_name(period: str) -> str:
 DEFAULT_INDICATOR = "closure_rate"  # 整改销号率: published for units and districts alike
 
 
-def _comparison(web) -> dict:
+def _comparison(web, known: str | None = None) -> dict:
+    """The exchange's answer for the page's period, indicator and district; given the
+    ``known`` version of an answer already shown, possibly only ``{unchanged: True}``."""
     # the best units are listed for the chosen indicator only (one indexed read)
     params = {"limit": 10, "indicator": web.arg("indicator") or DEFAULT_INDICATOR}
     for key in ("period", "node"):
         if web.arg(key):
             params[key] = web.arg(key)
+    if known:
+        params["known"] = known
     answer = web.query("exchange", "city_comparison", params)
+    if answer.get("unchanged"):
+        return answer
     names = config.node_names(web.dep.container.config)
     answer["district_name"] = lambda node: names.get(node) or "未命名节点"
     if answer.get("node") and not any(d["node"] == answer["node"] for d in answer["districts"]):
@@ -76,9 +82,36 @@ def _cells(rows, names) -> list[dict]:
     return out
 
 
+# rendered 上下互比 contents a console keeps (each a district's 300 units is ~200 KB)
+KEPT_PAGES = 48
+
+
 @page("/city/compare")
 def city_compare(web):
-    answer = _comparison(web)
+    """The page's content is the same for every user and changes only when the figures
+    do: it is rendered once per version of the exchange's answer and kept
+    (``web.dep.compare_pages``); each view asks the exchange whether that version is
+    still current (``known``) - a reply of a few bytes, not the district's 300 units -
+    and renders only the frame around it (the user's menu). Kept by version, not for a
+    time: a district's newly published figures show on the next view."""
+    key = (web.arg("period"), web.arg("indicator"), web.arg("node"))
+    kept = web.dep.compare_pages
+    held = kept.get(key)
+    answer = _comparison(web, known=held[0] if held else None)
+    if answer.get("unchanged"):
+        body = held[1]
+        if key in kept:
+            kept.move_to_end(key)
+    else:
+        body = _content(web, answer)
+        kept[key] = (answer["version"], body)
+        kept.move_to_end(key)
+        while len(kept) > KEPT_PAGES:
+            kept.popitem(last=False)
+    return web.render("city_compare.html", body=body)
+
+
+def _content(web, answer) -> str:
     indicator = _chosen_indicator(web, answer)
     name_of = answer["district_name"]
     districts = answer["districts"]
@@ -100,9 +133,9 @@ def city_compare(web):
         }
     answer["districts"] = _cells(answer["districts"], answer["district_indicators"])
     answer["units"] = _cells(answer["units"], answer["unit_indicators"])
-    return web.render("city_compare.html", answer=answer, indicator=indicator, chart=chart,
-                      indicator_name=indicator_name, shown=shown, period_name=period_name,
-                      name_of=name_of, lower_is_better=answer["lower_is_better"])
+    return web.fragment("city_compare_body.html", answer=answer, indicator=indicator, chart=chart,
+                        indicator_name=indicator_name, shown=shown, period_name=period_name,
+                        name_of=name_of, lower_is_better=answer["lower_is_better"])
 
 
 @page("/city/compare.xlsx")

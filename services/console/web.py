@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import send_from_directory
@@ -275,6 +276,11 @@ class Web:
         context.setdefault("errors", {})
         body = ENV.get_template(template).render(web=self, **context)
         return Response(body, status=status, mimetype="text/html")
+
+    def fragment(self, template: str, **context) -> Markup:
+        """A part of a page rendered without ``web`` (so the same for every user), for a
+        page to keep and place into what it renders (``{{ body }}``)."""
+        return Markup(ENV.get_template(template).render(**context))
 
     def redirect(self, location: str, flash: str | None = None) -> Response:
         if flash:

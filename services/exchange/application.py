@@ -553,8 +553,11 @@ def city_comparison_query(conn, d, actor):
     The districts' own figures for a period, ranked among the districts; the ``limit``
     best units of the city per indicator (or ``indicator`` only); with ``node``, that
     district's units ranked within it - read from the ranking kept as the figures arrive
-    (``projections.IndicatorRanking``). No ``period``: the latest published."""
-    return city_comparison(conn, d["period"], d["indicator"], d["node"], d["source"], d["limit"])
+    (``projections.IndicatorRanking``). No ``period``: the latest published. Every answer
+    has a ``version``; given it back as ``known`` while nothing it reads has changed, the
+    answer is only ``{version, unchanged: true}`` (the console keeps its page until then)."""
+    return city_comparison(conn, d["period"], d["indicator"], d["node"], d["source"], d["limit"],
+                           d["known"])
 
 
 @app.query("relief_measure", s.ReliefMeasure, roles=ANY_ROLE, runtime=True)

@@ -387,6 +387,18 @@ indicator_periods = Table(
     Column("indicators", JSONText(ensure_ascii=True), nullable=False),   # the indicator names
 )
 
+# ``indicator_marks`` - one row, "reports": the log position of the last report applied.
+# Every ranking figure, unit name, mark and period here moves only with a report, so the
+# comparison answers the same until this moves; the console keeps its rendered 上下互比 page
+# until then (``queries.comparison_version``). Not a timed cache: districts publish in
+# bursts (monthly, quarterly) and are read far more often between them, and a figure
+# published must show on the next view, not a minute later.
+indicator_marks = Table(
+    "indicator_marks", metadata,
+    Column("name", String(20), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
 
 class IndicatorRanking(Projection):
     """上下互比, ready to rank: see the section above. Rebuilt from the log like every
@@ -394,7 +406,7 @@ class IndicatorRanking(Projection):
 
     name = "exchange_indicator_ranking"
     version = 2  # v2: the provisional mark is a flag, not a ranked figure (issue 10 #13)
-    tables = (indicator_ranking, indicator_reports, indicator_periods)
+    tables = (indicator_ranking, indicator_reports, indicator_periods, indicator_marks)
 
     @on("IndicatorReport.Recorded", "IndicatorReport.Updated")
     def report(self, w, e):
@@ -421,6 +433,7 @@ class IndicatorRanking(Projection):
         names = set(figures) | set(seen["indicators"] if seen else ())
         w.upsert(indicator_periods, key, reports=(seen["reports"] if seen else 0) + (before is None),
                  indicators=sorted(names))
+        w.upsert(indicator_marks, {"name": "reports"}, position=e.position)
 
 
 # -- 基层减负 measured (issue 10, item 28) --------------------------------------------------------

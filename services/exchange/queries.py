@@ -16,6 +16,7 @@ as arguments.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -28,8 +29,8 @@ from services.exchange.domain import (
     relief_tally)
 from services.exchange.domain import audience_of  # noqa: F401 - the domain's, read from here too
 from services.exchange.projections import (
-    figure_reports, indicator_periods, indicator_ranking, indicator_reports, indicator_values,
-    record_tags, records, subs, unit_registers,
+    figure_reports, indicator_marks, indicator_periods, indicator_ranking, indicator_reports,
+    indicator_values, record_tags, records, subs, unit_registers,
 )
 from services.exchange.federation import PUBLISHER_CHECKPOINT, inbox, outbox
 from shared.events import iso_to_us
@@ -267,9 +268,23 @@ def _ranked(rows) -> dict[str, dict]:
     return out
 
 
+def comparison_version(conn) -> tuple[str, set]:
+    """A token for everything ``city_comparison`` reads: the last report applied
+    (``indicator_marks``: figures, unit names, marks, periods) and the units of the
+    published exemplars (the drill-down marks them 典型; they come with other events).
+    The same token, the same answer for the same parameters. Returns it with those units."""
+    mark = conn.execute(select(indicator_marks.c.position)
+                        .where(indicator_marks.c.name == "reports")).scalar()
+    exemplars = {u for (u,) in conn.execute(
+        select(records.c.unit_id).where(records.c.kind == "exemplar",
+                                        records.c.published.is_(True))) if u}
+    digest = hashlib.sha1("\n".join(sorted(exemplars)).encode()).hexdigest()[:12]
+    return "%d-%s" % (mark or 0, digest), exemplars
+
+
 def city_comparison(conn, period: str | None, indicator: str | None = None,
                     node: str | None = None, source: str | None = None,
-                    limit: int = 10) -> dict:
+                    limit: int = 10, known: str | None = None) -> dict:
     """上下互比 as the city reads it: every district's own figures for a period side by
     side, ranked among the districts; the ``limit`` best units of the city per indicator
     (or of ``indicator`` only); and with ``node``, that district's units with their
@@ -277,11 +292,17 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
     ``indicators`` is every name of the period; ``district_indicators`` and
     ``unit_indicators`` the names each scope published. A district's (or unit's)
     ``provisional`` is True while some of its figures for the period are still open for
-    late entries (ranked as they stand, marked 暂定; the final figures replace them)."""
-    known = periods(conn)
+    late entries (ranked as they stand, marked 暂定; the final figures replace them).
+    ``version`` is ``comparison_version``'s token; ``known`` the one the caller holds an
+    answer for: if it is still current, the answer is only ``{version, unchanged: True}``."""
+    version, exemplars = comparison_version(conn)
+    if known is not None and known == version:
+        return {"version": version, "unchanged": True}
+    published = periods(conn)
     if period is None:
-        period = known[0] if known else None
-    answer = {"period": period, "periods": known, "indicators": [], "lower_is_better": {},
+        period = published[0] if published else None
+    answer = {"version": version, "period": period, "periods": published, "indicators": [],
+              "lower_is_better": {},
               "district_indicators": [], "unit_indicators": [],
               "districts": [], "top_units": {}, "node": node, "units": []}
     if period is None:
@@ -338,9 +359,6 @@ def city_comparison(conn, period: str | None, indicator: str | None = None,
             select(r.c.indicator, r.c.unit_id, r.c.value)
             .where(*where, r.c.scope == "unit", r.c.node == node)
             .order_by(r.c.indicator, r.c.sort_value, r.c.unit_id)).all())
-        exemplars = {row[0] for row in conn.execute(
-            select(records.c.unit_id).where(records.c.kind == "exemplar",
-                                            records.c.published.is_(True)))}
         units: dict[str, dict] = {}
         for unit_id, unit_name, figures, _src, marked in u_rows:
             u = units.setdefault(unit_id, {"unit_id": unit_id, "unit_name": unit_name,

@@ -300,6 +300,7 @@ class CityComparison(Schema):
     node = NodeId(load_default=None)     # drill down into one district's units
     source = fields.String(load_default=None, validate=validate.OneOf(COMPARED_SOURCES))
     limit = Integer(load_default=10, validate=validate.Range(1, 100))
+    known = Name(40, load_default=None)  # the answer's version the caller holds (unchanged?)
 
 
 class NoInput(Schema):

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from services.exchange.domain import derived_id
 from services.exchange.projections import (
-    PROJECTIONS, RANKING, indicator_periods, indicator_ranking, indicator_reports,
+    PROJECTIONS, RANKING, indicator_marks, indicator_periods, indicator_ranking, indicator_reports,
 )
 from services.exchange.queries import city_comparison
 from shared.events import NewEvent
@@ -41,7 +41,7 @@ def _arrive(rt, *events):
 def _tables(rt):
     with rt.engine.connect() as c:
         return {t.name: sorted(tuple(r) for r in c.execute(select(t)))
-                for t in (indicator_ranking, indicator_reports, indicator_periods)}
+                for t in (indicator_ranking, indicator_reports, indicator_periods, indicator_marks)}
 
 
 def _seed(rt):
@@ -110,6 +110,38 @@ def test_an_update_replaces_the_figures_and_a_rebuild_gives_the_same_tables(engi
     live = _tables(rt)
     rebuild(rt.store, RANKING)
     assert _tables(rt) == live
+
+
+def test_an_answer_known_to_the_caller_is_unchanged_until_a_report_or_an_exemplar_moves_it(
+        engine_for, db_url):
+    """The console keeps its rendered page by the answer's ``version``: given back as
+    ``known``, the answer is only "unchanged" - until a report arrives (any period's: the
+    picker lists them) or an exemplar is published (the drill-down marks its unit)."""
+    rt = _city(engine_for, db_url)
+    _seed(rt)
+    with rt.read() as c:
+        first = city_comparison(c, PERIOD, node="district-a")
+        assert city_comparison(c, PERIOD, node="district-a", known=first["version"]) == {
+            "version": first["version"], "unchanged": True}
+        assert city_comparison(c, None, known=first["version"])["unchanged"] is True
+    _arrive(rt, _report("district-a", "unit", "a-2", "甲二", {"closure_rate": 1.0}, version=2))
+    with rt.read() as c:
+        second = city_comparison(c, PERIOD, node="district-a", known=first["version"])
+    assert second["version"] != first["version"] and "unchanged" not in second
+    assert {u["unit_id"]: u for u in second["units"]}["a-2"]["values"] == {"closure_rate": 1.0}
+    rid = "district-a/x1"
+    _arrive(rt, NewEvent("Exemplar:" + rid, "Exemplar", 1, "Exemplar.Nominated", 1, {
+                "exemplar_id": rid, "unit_id": "a-2", "unit_name": "甲二", "category": "practice",
+                "title": "t", "description": "d"}, {"node": "district-a"}))
+    with rt.read() as c:  # a draft is not an exemplar yet
+        assert city_comparison(c, PERIOD, node="district-a", known=second["version"])["unchanged"]
+    _arrive(rt, NewEvent("Exemplar:" + rid, "Exemplar", 2, "Exemplar.Published", 1, {
+                "exemplar_id": rid, "sharing": "city", "recipients": []}, {"node": "district-a"}))
+    with rt.read() as c:
+        third = city_comparison(c, PERIOD, node="district-a", known=second["version"])
+    assert third["version"] != second["version"]
+    assert {u["unit_id"]: u["exemplar"] for u in third["units"]} == {
+        "a-1": False, "a-2": True, "a-3": False}
 
 
 def test_no_figures_yet_is_an_empty_comparison(engine_for, db_url):
