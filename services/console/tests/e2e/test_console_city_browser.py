@@ -2,14 +2,17 @@
 publishes its figures, and the city's console shows them - districts side by side (bar
 and radar charts, the table beside), the period picker, the drill-down to the district's
 units, the Excel file - every number the one the district published, none typed. The
-menu entry is the city's only. Screenshots for the user guide."""
+menu entry is the city's only. A page the console keeps shows the district's new figures
+on the next view. Screenshots for the user guide."""
 from __future__ import annotations
 
 import io
+from datetime import date, timedelta
 
 from services.console.city_pages import indicator_name, shown
 from services.console.tests.conftest import shoot
 from tests.harness import wait_for
+from tests.harness.pair import uniq
 
 DESK = {"viewport": {"width": 1366, "height": 900}, "locale": "zh-CN", "timezone_id": "Asia/Shanghai",
         "accept_downloads": True}
@@ -74,3 +77,46 @@ def test_the_menu_entry_is_the_citys_only(two_nodes, desk):
     page = desk(two_nodes.district, **DESK)
     assert "上下互比" not in page.inner_text("nav.menu")
     assert "上下互比" in desk(two_nodes.city, **DESK).inner_text("nav.menu")
+
+
+def _figure(answer, unit_id, name):
+    return next(u for u in answer["units"] if u["unit_id"] == unit_id)["values"].get(name)
+
+
+def _cell(page, unit_name, name) -> str:
+    """The drill-down's cell of a unit and an indicator, as shown."""
+    units = page.locator("table.compare").nth(1)
+    heads = units.locator("tr").first.locator("th").all_inner_texts()
+    column = next(i for i, h in enumerate(heads) if h.startswith(indicator_name(name)))
+    return units.locator("tr", has_text=unit_name).locator("td").nth(column).inner_text()
+
+
+def test_a_kept_page_shows_the_districts_new_figures_on_the_next_view(two_nodes, desk):
+    """The console keeps a page's content by the version of the exchange's answer: the
+    next view after the district publishes again shows its new figures (never a kept
+    page with the old ones), and until then a view shows the same page."""
+    city, district = two_nodes.city, two_nodes.district
+    unit = district.units["甲区财政局"]
+    district.api("supervision", "publish_indicators", {})
+    first = wait_for(lambda: _published(city, district), 60, what="the district's figures at the city")
+    page = desk(city, **DESK)
+    page.goto("%s/city/compare?period=%s&indicator=findings_total&node=%s"
+              % (city.url, first["period"], district.node_id))
+    page.wait_for_selector("h1:has-text('上下互比 · 甲区')")
+    page.reload()  # kept: the same
+    before = _cell(page, "甲区财政局", "findings_total")
+    assert before.startswith(shown("findings_total", _figure(first, unit, "findings_total")))
+
+    district.api("supervision", "record_finding", {
+        "unit_id": unit, "source": "audit", "description": uniq("会议记录不全"),
+        "responsible_role": "unit_head", "requirement": "补齐会议记录",
+        "deadline": (date.today() + timedelta(days=30)).isoformat()})
+    district.api("supervision", "publish_indicators", {})
+    now = wait_for(lambda: (lambda a: a if _figure(a, unit, "findings_total") !=
+                            _figure(first, unit, "findings_total") else None)(
+        city.exchange_query("city_comparison", {"period": first["period"], "node": district.node_id})),
+        60, what="the district's new figures at the city")
+    page.reload()
+    after = _cell(page, "甲区财政局", "findings_total")
+    assert after.startswith(shown("findings_total", _figure(now, unit, "findings_total")))
+    assert after != before
