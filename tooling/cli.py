@@ -352,6 +352,29 @@ def cmd_contracts_generate(args) -> int:
     return 0
 
 
+def refresh_screenshots(taken: Path, guide: Path) -> tuple[list[str], list[str]]:
+    """Copy each picture the user guide holds (``guide``/<name>.png) from the browser
+    tests' screenshots (``taken``/<name>.png, written by ``shoot``); returns the names
+    copied and those no test run has taken. Tests never write ``guide`` themselves."""
+    copied, missing = [], []
+    for picture in sorted(guide.glob("*.png")):
+        shot = taken / picture.name
+        if shot.is_file():
+            picture.write_bytes(shot.read_bytes())
+            copied.append(picture.name)
+        else:
+            missing.append(picture.name)
+    return copied, missing
+
+
+def cmd_docs_screenshots(args) -> int:
+    copied, missing = refresh_screenshots(REPO / "var" / "screenshots", REPO / "docs" / "console")
+    print("docs/console: %d pictures copied from var/screenshots/" % len(copied))
+    if missing:
+        print("not in var/screenshots/ (run the console's browser tests first): %s" % ", ".join(missing))
+    return 0
+
+
 def cmd_docs_api(args) -> int:
     from shared import apidoc
     text = apidoc.render()
@@ -542,6 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = docs.add_parser("api", help="regenerate docs/API.md from the services' declarations")
     p.add_argument("--check", action="store_true", help="exit 1 if docs/API.md is out of date")
     p.set_defaults(func=cmd_docs_api)
+    p = docs.add_parser("screenshots", help="refresh the user guide's pictures (docs/console/*.png) "
+                        "from the browser tests' var/screenshots/")
+    p.set_defaults(func=cmd_docs_screenshots)
 
     p = root.add_parser("run", help="start every service of this node")
     p.add_argument("--services", nargs="*", choices=registry.names())

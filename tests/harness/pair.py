@@ -20,7 +20,7 @@ Usage::
 ``two_nodes.city`` / ``.district`` are ``PairNode`` objects: ``url`` (the console),
 ``node_id``, ``name`` (its Chinese name), ``units`` (Chinese name -> unit id, seeded below),
 ``users`` (the ``UserDirectory``), ``add_user``, ``api``, ``head``, ``exchange_query`` /
-``exchange_execute``, ``wait_units``. Seeded users (password ``PASSWORD``):
+``exchange_execute``, ``wait_known``. Seeded users (password ``PASSWORD``):
 ``admin`` (node-admin), ``ua`` (unit-admin of the node's top unit), ``viewer``.
 
 A session's pair is shared by every module that uses it: make titles unique per test
@@ -85,6 +85,10 @@ def clocks_at(when, runtimes):
             rt.clock = clock
 
 
+# the services that keep a copy of the unit tree from the units service's events
+MIRRORING = ("exchange", "supervision", "education")
+
+
 class ConsoleSeeding:
     """What a console test node offers for seeding and looking inside: users with the shared
     password, calls to a service's own HTTP API, its containers' runtimes. Needs ``users``,
@@ -119,6 +123,21 @@ class ConsoleSeeding:
         rt = self.runtime(service)
         with rt.read() as c:
             return rt.store.head(c)
+
+    def wait_known(self, unit_ids, services=MIRRORING, timeout: float = 60.0) -> None:
+        """Wait until each of ``services`` running here has every unit of ``unit_ids`` in its
+        unit directory: it learns of them from the units service's events, and until then
+        answers 单位不存在 for them (a seed must not use a unit before)."""
+        unit_ids = list(unit_ids)
+        for service in services:
+            if not any(c.service_name == service for c in self.containers):
+                continue
+            rt = self.runtime(service)
+
+            def known():
+                with rt.read() as c:
+                    return all(unit_of(c, unit_directory, u) for u in unit_ids)
+            wait_for(known, timeout, what="%s knowing units %s" % (service, unit_ids))
 
 
 class PairNode(ConsoleSeeding):
@@ -178,19 +197,6 @@ class PairNode(ConsoleSeeding):
                 "parent_id": self.units[parent] if parent else None})
             self.units[name] = made["unit_id"]
 
-    def wait_units(self, services=("exchange", "supervision", "education"), timeout=30.0):
-        """Every seeded unit has reached the services' mirrored unit directories."""
-        for service in services:
-            try:
-                rt = get_extension(self.container(service), EventSourcing).runtime
-            except StopIteration:
-                continue
-
-            def mirrored():
-                with rt.read() as c:
-                    return all(unit_of(c, unit_directory, u) for u in self.units.values())
-            wait_for(mirrored, timeout, what="%s's units at %s" % (service, self.node_id))
-
     @property
     def top_unit(self) -> str:
         return self.units[UNITS[self.node_id][0][0]]
@@ -246,7 +252,7 @@ class TwoNodes:
                            ["unit-admin"], n.top_unit)
                 n.add_user("viewer", "孙查看", ["viewer"])
             for n in self.nodes.values():
-                n.wait_units()
+                n.wait_known(n.units.values())
         except BaseException:
             self.stop()
             raise

@@ -3,8 +3,10 @@ containers on a broker vhost of their own, SQLite files under a temporary folder
 with passwords, and one Chromium (Debian's, never a downloaded one) per test session.
 
 A test module says only what is particular to it: ``node = console_node(seed, ...)`` is its
-node (seed registers units with ``register_units``, people, users), ``desk`` opens a signed-in
-page of its own, and the page steps are in ``services.console.tests.browser``."""
+node (seed registers units with ``register_units``, which returns once the node's services
+know them, people, users), ``desk`` opens a signed-in page of its own, and the page steps are
+in ``services.console.tests.browser``. Screenshots (``shoot``) go to var/screenshots/ only;
+``qinglian docs screenshots`` copies them over the user guide's docs/console/*.png."""
 from __future__ import annotations
 
 import re
@@ -84,13 +86,15 @@ class ConsoleNode(ConsoleSeeding):
     def register_units(self, **units) -> dict[str, str]:
         """Registers 某区直机关工委 (key ``root``), then the units in the order given: each
         ``key=(name, kind, level, parent key)``, or ``key=name`` for a government department
-        under root. Their ids are ``self.ids[key]`` (returned)."""
+        under root. Their ids are ``self.ids[key]`` (returned). Returns once every service of
+        the node that keeps a copy of the unit tree knows them (``wait_known``)."""
         for key, spec in {"root": DISTRICT_TOP, **units}.items():
             name, kind, level, parent = ((spec, "government_dept", "unit", "root")
                                          if isinstance(spec, str) else spec)
             self.ids[key] = self.api("units", "register_unit", {
                 "name": name, "kind": kind, "level": level,
                 "parent_id": self.ids[parent] if parent else None})["unit_id"]
+        self.wait_known(self.ids.values())
         return self.ids
 
     def register_person(self, person_id, name, unit, post, **extra) -> str:
@@ -99,14 +103,6 @@ class ConsoleNode(ConsoleSeeding):
         if person_id is not None:
             data["person_id"] = person_id
         return self.api("units", "register_person", data)["person_id"]
-
-    def answers(self, service, name, data, token=None) -> bool:
-        """The service answers the query - e.g. it has learnt of a unit from the units' events."""
-        try:
-            self.query(service, name, data, token=token)
-        except AssertionError:
-            return False
-        return True
 
     def stop(self):
         for c in reversed(self.containers):
@@ -216,7 +212,8 @@ def desk(browser, browser_context_args):
 
 
 def shoot(page, name: str) -> None:
-    """A screenshot of a main page for the user guide (var/screenshots/<name>.png)."""
+    """A screenshot of a main page for the user guide (var/screenshots/<name>.png; the guide's
+    docs/console/<name>.png is refreshed from it by ``qinglian docs screenshots``, never here)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / ("%s.png" % name)), full_page=True)
 

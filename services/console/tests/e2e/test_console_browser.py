@@ -12,7 +12,6 @@ import segno
 
 from services.console.tests.browser import pick, sign_in
 from services.console.tests.conftest import console_node, shoot
-from tests.harness import wait_for
 
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
 YEAR = str(TODAY.year)
@@ -129,10 +128,6 @@ def test_build_a_four_level_tree_issue_and_sign_letters_and_publish_micro_power(
     anonymous.close()
 
 
-def _wait(predicate):
-    return wait_for(predicate, timeout=30.0, step=0.1)  # a loaded machine relays slowly
-
-
 def test_rectification_board_home_todos_and_users_page(node, page):
     sign_in(page, node, "admin")
     page.wait_for_selector("h1:has-text('工作台')")
@@ -142,16 +137,12 @@ def test_rectification_board_home_todos_and_users_page(node, page):
         "parent_id": None})["unit_id"]
     unit = node.api("units", "register_unit", {"name": "区审计局", "kind": "government_dept",
                                                "level": "unit", "parent_id": root})["unit_id"]
+    node.wait_known([unit])
 
     def finding(description, deadline):
-        def attempt():
-            r = requests.post("http://%s/api/record_finding" % node.addresses["supervision"],
-                              json={"unit_id": unit, "source": "audit", "description": description,
-                                    "deadline": deadline, "requirement": "限期整改到位",
-                                    "responsible_role": "unit_head"},
-                              headers={"Authorization": "Bearer %s" % node.admin_token}, timeout=10)
-            return r.status_code == 201 or (r.status_code == 404 and None)
-        _wait(attempt)  # the supervision service learns of the unit from the units' events
+        node.api("supervision", "record_finding", {
+            "unit_id": unit, "source": "audit", "description": description, "deadline": deadline,
+            "requirement": "限期整改到位", "responsible_role": "unit_head"})
     soon = TODAY.isoformat()
     later = "%d-12-31" % (TODAY.year + 1)
     finding("专项资金拨付审批手续不全", soon)
@@ -210,11 +201,11 @@ def test_risk_heat_map_ranking_as_of_and_excel_downloads(node, page, tmp_path):
     def post(name, data):
         return requests.post(sv + name, json=data, headers=auth, timeout=10)
 
-    # the supervision service knows the units once their events arrived
-    _wait(lambda: post("identify_risk_point", {
+    node.wait_known([root, a, b])
+    assert post("identify_risk_point", {
         "unit_id": b, "description": "药品采购中收受回扣", "category": "post_duty", "post": "采购岗",
-        "post_flags": ["fund_intensive"], "likelihood": 4, "impact": 5}).status_code == 201)
-    # b was registered last: once it is known, the round covers both units
+        "post_flags": ["fund_intensive"], "likelihood": 4, "impact": 5}).status_code == 201
+    # both units are known: the round covers both
     rnd = post("open_round", {"title": "%s年度政治生态研判" % YEAR, "period": YEAR, "unit_id": root})
     assert rnd.status_code == 201, rnd.text
     rnd = rnd.json()
@@ -275,9 +266,7 @@ def test_plan_score_an_inspection_record_a_finding_and_feedback(node, page):
                                                "level": "district", "parent_id": None})["unit_id"]
     unit = node.api("units", "register_unit", {"name": "区住建局", "kind": "government_dept",
                                                "level": "unit", "parent_id": root})["unit_id"]
-    sv = "http://%s/api/list_inspections" % node.addresses["supervision"]
-    _wait(lambda: requests.get(sv, params={"unit_id": unit}, timeout=10, headers={
-        "Authorization": "Bearer %s" % node.admin_token}).status_code == 200)
+    node.wait_known([root, unit])
     sign_in(page, node, "insp")
     page.wait_for_selector("h1:has-text('工作台')")
     page.goto(node.url + "/inspections")

@@ -9,8 +9,6 @@ from zoneinfo import ZoneInfo
 
 from services.console.tests.browser import pick, sign_in
 from services.console.tests.conftest import console_node, shoot
-from services.console.tests.e2e.test_console_tasks import _mirrored
-from tests.harness import wait_for
 
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
 END = (TODAY + timedelta(days=60)).isoformat()
@@ -23,7 +21,6 @@ def _seed(n):
     n.add_user("viewer", "李查看", ["viewer"])
     n.add_user("insp", "钱检查", ["inspector"])
     n.insp_token = n.users.issue_token("insp")
-    wait_for(lambda: _mirrored(n, n.ids["s"]) and _mirrored(n, n.ids["b"]), timeout=30)
 
 
 node = console_node(_seed, CONSOLE_BACKOFF_SECONDS="0")

@@ -8,16 +8,12 @@ from datetime import timedelta
 from nameko.testing.services import entrypoint_hook
 
 from services.console.tests.conftest import console_node
-from tests.harness import wait_for
 
 
 def _seed(n):
     n.register_units(a="区财政局", b=("区市场监管局", "law_enforcement", "unit", "root"))
     n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
     n.add_user("ua-b", "孙监管", ["unit-admin"], n.ids["b"])
-    # supervision learns of the units from the units' events; until then it answers 单位不存在
-    wait_for(lambda: all(n.answers("supervision", "list_inspections", {"unit_id": n.ids[k]})
-                         for k in ("a", "b")), what="supervision knowing both units")
 
 
 node = console_node(_seed)

@@ -9,8 +9,6 @@ from zoneinfo import ZoneInfo
 
 from services.console.tests.browser import sign_in
 from services.console.tests.conftest import console_node, shoot
-from services.console.tests.e2e.test_console_tasks import _mirrored
-from tests.harness import wait_for
 
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
 QUARTER = "%d-Q%d" % (TODAY.year, (TODAY.month - 1) // 3 + 1)
@@ -21,7 +19,6 @@ def _seed(n):
     n.add_user("viewer", "李查看", ["viewer"])
     n.add_user("insp", "钱检查", ["inspector"])
     n.insp_token = n.users.issue_token("insp")
-    wait_for(lambda: _mirrored(n, ids["a"]) and _mirrored(n, ids["b"]), timeout=30)
     for unit, post, desc, li in (("a", "局长", "重大资金分配“一支笔”审批", 5), ("a", "司机", "公车私用", 1),
                                  ("b", "采购科科长", "药品耗材采购", 3)):
         n.api("supervision", "identify_risk_point", {

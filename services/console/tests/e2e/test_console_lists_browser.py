@@ -20,11 +20,6 @@ def _seed(n):
 node = console_node(_seed, WITH_EDUCATION, CONSOLE_BACKOFF_SECONDS="0")
 
 
-def supervision_knows(node, unit_id) -> bool:
-    """The supervision service has learnt of the unit (from the units' events)."""
-    return node.answers("supervision", "list_inspections", {"unit_id": unit_id})
-
-
 def fill_items(page, form, items):
     rows = form.locator("tbody.items tr")
     while rows.count() < len(items):
@@ -121,7 +116,6 @@ def test_the_indicator_system_is_revised_then_a_round_is_opened_and_scored_by_ha
     assert "志愿服务" in page.inner_text("table.system")
     shoot(page, "33-ecology-system")
     # a round over the district's departments, scored by hand
-    wait_for(lambda: supervision_knows(node, node.ids["c"]), timeout=30)
     page.goto(node.url + "/ecology/rounds")
     page.fill("input[name=title]", "2026年度政治生态分析研判")
     page.select_option("select[name=period]", label="2026年")

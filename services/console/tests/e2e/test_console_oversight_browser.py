@@ -7,20 +7,17 @@ no form; a refused follow-up writes nothing. Screenshots for the user guide. An 
 跟踪问效 task referred to the city shows the same way (over HTTP)."""
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.console.tests.browser import open_menu, pick, reload_until
-from services.console.tests.conftest import SCREENSHOTS, shoot
+from services.console.tests.conftest import shoot
 from tests.harness import wait_for
 from tests.harness.pair import clocks_at, uniq
 
 TZ = ZoneInfo("Asia/Shanghai")
-DOCS = Path(__file__).resolve().parents[4] / "docs" / "console"
 
 
 def _moved(city, district):
@@ -83,7 +80,7 @@ def test_the_city_follows_up_an_escalated_case_and_the_district_sees_it(two_node
     case = c.locator("section[data-testid=case]", has_text=desc)
     assert "请于十日内书面报告整改进展" in case.locator("[data-testid=follow-ups]").inner_text()
     assert "待督办" not in case.inner_text()
-    shoot(c, "oversight-city")
+    shoot(c, "70-oversight-city")
     # the district sees the city's follow-up in its own console, and its inbox
     d = pages["district"]
     open_menu(d, "督办")
@@ -93,10 +90,7 @@ def test_the_city_follows_up_an_escalated_case_and_the_district_sees_it(two_node
     assert case.locator("form[data-testid=follow-up-form]").count() == 0  # the city's to do
     inbox = d.locator("[data-testid=inbox]").inner_text()
     assert desc in inbox and "单位负责人" in inbox and "区直机关工委" in inbox
-    shoot(d, "oversight-district")
-    DOCS.mkdir(parents=True, exist_ok=True)
-    for name, doc in (("oversight-city", "70-oversight-city"), ("oversight-district", "71-oversight-district")):
-        shutil.copy(SCREENSHOTS / ("%s.png" % name), DOCS / ("%s.png" % doc))
+    shoot(d, "71-oversight-district")
     # a viewer at the city reads the cases but gets no form
     city.add_user("viewer-oversight", "赵查看", ["viewer"])
     v = client_for(city, "viewer-oversight")

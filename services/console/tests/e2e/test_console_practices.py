@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from services.console.tests.browser import HOME, no_codes, open_menu, sign_in
 from services.console.tests.conftest import WITH_EDUCATION, console_node, shoot
-from tests.harness import wait_for
 
 
 PUBLIC_LIMIT = 3  # reports the public page takes from one client address per hour
@@ -31,7 +30,6 @@ def _seed(n):
         "steps": [{"name": "受理", "responsible_post": "窗口受理岗"}]}})
     n.api("units", "publish_micro_power", {"unit_id": n.ids["a"], "post": "窗口受理岗",
                                            "published_on": "2026-11-01"})
-    wait_for(lambda: n.answers("education", "list_suggestions", {"unit_id": n.ids["b"]}), timeout=30)
 
 
 node = console_node(_seed, WITH_EDUCATION, CONSOLE_BACKOFF_SECONDS="0",

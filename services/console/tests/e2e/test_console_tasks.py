@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 from services.console.tests.browser import pick, sign_in
 from services.console.tests.conftest import console_node, shoot
-from tests.harness import wait_for
 
 TZ = ZoneInfo("Asia/Shanghai")
 TODAY = datetime.now(TZ).date()
@@ -24,15 +23,10 @@ def _seed(n):
     n.add_user("ua-a", "赵财政", ["unit-admin"], n.ids["a"])
     n.add_user("insp", "钱检查", ["inspector"])
     n.insp_token = n.users.issue_token("insp")
-    wait_for(lambda: _mirrored(n, n.ids["b"]), timeout=30)
 
 
 node = console_node(_seed, CONSOLE_BACKOFF_SECONDS="0")
 
-
-def _mirrored(node, unit_id) -> bool:
-    """Supervision has learnt of the unit from the units service's events."""
-    return node.answers("supervision", "list_tasks", {"unit_id": unit_id}, token=node.insp_token)
 
 
 def issue(node, title, items):
