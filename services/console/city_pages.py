@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
+
 from services.console.web import page
 from services.exchange.domain import COMPARED_INDICATORS, is_rate
 from shared import config
@@ -72,13 +74,21 @@ def _chosen_indicator(web, answer) -> str | None:
     return chosen if chosen in answer["indicators"] else (names[0] if names else None)
 
 
+RANK = ' <small class="muted">第%d</small>'
+
+
 def _cells(rows, names) -> list[dict]:
-    """Each row's printed cells, worked out once here rather than per cell in the
-    template (a district's 300 units x 13 figures)."""
+    """Each row's cells as one piece of HTML, worked out here rather than cell by cell
+    in the template (a district's 300 units x 13 figures were 7,800 escapes): a figure
+    as ``shown`` prints it and a rank are digits, signs and "—", nothing to escape."""
     out = []
     for row in rows:
         values, ranks = row["values"], row["ranks"]
-        out.append(dict(row, cells=[(shown(n, values.get(n)), ranks.get(n)) for n in names]))
+        cells = []
+        for n in names:
+            rank = ranks.get(n)
+            cells.append("<td>%s%s</td>" % (shown(n, values.get(n)), RANK % rank if rank else ""))
+        out.append(dict(row, cells=Markup("".join(cells))))
     return out
 
 
