@@ -106,6 +106,16 @@ class Steps:
         return self.rt.unit_of_work(self.actor, self.correlation_id, self.causation_id)
 
 
+def _declarer(table: dict, kind: str, name: str):
+    """A decorator that files ``fn`` in ``table`` under ``name``, once."""
+    def deco(fn):
+        if name in table:
+            raise ValueError("%s %s declared twice" % (kind, name))
+        table[name] = fn
+        return fn
+    return deco
+
+
 class Application:
     """One service's declaration: its commands and queries, projections, read ports, and
     the one home of what is its own - ``settings`` (a callable from the nameko config to
@@ -113,13 +123,16 @@ class Application:
     anything starts, so a wrong value stops the service naming its key; then
     ``uow.rt.settings`` / ``rt.settings``) and ``extensions`` (``@app.extension(name)``:
     process resources - threads, files, clients, gauges - built once per container after
-    the runtime, in declaration order; then ``rt.ext.<name>``, ``self.store.ext.<name>``)."""
+    the runtime, in declaration order; then ``rt.ext.<name>``, ``self.store.ext.<name>``)
+    and ``runtime_states`` (``@app.runtime_state(name)``: what it remembers between commands
+    in one process; ``app.state_of(rt, name)``)."""
 
     def __init__(self, service: str, unit_path: UnitPath | None = None,
                  settings: Callable[[dict], object] | None = None):
         self.service = service
         self.settings = settings
         self.extensions: dict[str, Callable] = {}
+        self.runtime_states: dict[str, Callable[[], object]] = {}
         self.operations: dict[str, Operation] = {}
         self.projections: list = []
         self._unit_path = unit_path
@@ -173,12 +186,20 @@ class Application:
         """Declare ``fn(host) -> value`` (host: ``shared.service.ExtensionHost``) as the
         extension ``rt.ext.<name>``; the host also takes the threads it runs from start to
         stop (``host.thread``) and what to do at stop (``host.on_stop``)."""
-        def deco(fn):
-            if name in self.extensions:
-                raise ValueError("extension %s declared twice" % name)
-            self.extensions[name] = fn
-            return fn
-        return deco
+        return _declarer(self.extensions, "extension", name)
+
+    def runtime_state(self, name: str):
+        """Declare ``fn() -> value`` as what this service keeps in memory between commands
+        in one process, under ``name``: made on first use for each runtime (a runtime made
+        by hand included, since it needs no extension host) and read as
+        ``app.state_of(rt, name)``. Only for what may be lost: a restart starts it afresh."""
+        return _declarer(self.runtime_states, "runtime state", name)
+
+    def state_of(self, rt, name: str):
+        """The runtime's value of the state ``name`` this application declared."""
+        if name not in self.runtime_states:
+            raise ValueError("runtime state %s is not declared by %s" % (name, self.service))
+        return rt.state.value("%s.%s" % (self.service, name), self.runtime_states[name])
 
     def load_settings(self, cfg: dict | None = None):
         """The service's settings read from ``cfg`` (None for a service that has none)."""

@@ -42,6 +42,25 @@ class Extensions(SimpleNamespace):
         return self.__dict__.get(name, default)
 
 
+class RuntimeState:
+    """``rt.state``: the values a service keeps in memory between its commands, per runtime
+    (so per process, never shared, lost at restart). The kernel builds one, empty, for every
+    runtime - the provider's and one made by hand alike; each value is declared by the
+    service's ``Application`` (``@app.runtime_state(name)``) and made on first use through
+    ``app.state_of(rt, name)``: nothing a service keeps is an undeclared runtime attribute."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self):
+        self._values: dict[str, object] = {}
+
+    def value(self, name: str, factory: Callable[[], object]):
+        """The value named ``name``, made by ``factory()`` the first time it is asked for."""
+        if name not in self._values:
+            self._values[name] = factory()
+        return self._values[name]
+
+
 class Runtime:
     """What one service needs to run units of work against its database.
 
@@ -51,7 +70,12 @@ class Runtime:
     ``settings`` and ``ext`` are the one home of what is the service's own: its settings
     (``Application(settings=...)``, parsed from the config at start-up) and its extensions
     (``rt.ext.<name>``). A runtime made by hand is given the settings its commands read.
+    ``state`` (``RuntimeState``) holds what a service remembers between commands in this
+    process. The attributes are fixed (``__slots__``): a service cannot hang more on it.
     """
+
+    __slots__ = ("engine", "store", "projections", "node_id", "service", "clock",
+                 "extra_metadata", "after_commit", "inline_checkpoint", "settings", "ext", "state")
 
     def __init__(self, engine: Engine, projections: Iterable[Projection] = (),
                  node_id: str = "local", service: str = "",
@@ -69,6 +93,7 @@ class Runtime:
         self.inline_checkpoint = "inline:%s" % (service or "default")
         self.settings = settings
         self.ext = Extensions()
+        self.state = RuntimeState()
 
     def create_schema(self) -> None:
         mds = {id(t.metadata): t.metadata for p in self.projections for t in p.tables}

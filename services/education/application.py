@@ -1057,6 +1057,17 @@ def publish_indicators(steps, d):
 REPUBLISH_MONTHS = 12  # how far back late entries republish a month by themselves
 
 
+@app.runtime_state("indicator_entries_seen")
+def _indicator_entries_seen() -> dict[str, int]:
+    """The indicator timer's "seen" guard: period -> the log position of the latest entry
+    counting for that month when ``publish_due_indicators`` last republished it, so a month
+    is looked at again only once a later entry arrives (not on every tick). Per process and
+    in memory only; it is not rebuilt from the log: after a restart it starts empty, so the
+    first run looks again at each month of the last ``REPUBLISH_MONTHS`` that has entries,
+    and - publishing only what changed - appends nothing where nothing did."""
+    return {}
+
+
 @app.command("publish_due_indicators", s.Nothing, roles=(NODE_ADMIN,), phased=True)
 def publish_due_indicators(steps, d):
     """Routine (timer): once a month is over, publish its figures for every organisation
@@ -1070,7 +1081,7 @@ def publish_due_indicators(steps, d):
     today = today_of(rt)
     previous = previous_period(period_of(today))
     out = _publish(steps, previous, only_missing=True)
-    seen = rt.__dict__.setdefault("indicator_entries_seen", {})  # period -> log position
+    seen = app.state_of(rt, "indicator_entries_seen")
     oldest = period_of(today - timedelta(days=31 * REPUBLISH_MONTHS))
     with steps.read() as conn:
         port = q.EducationReadPort(conn)

@@ -250,3 +250,23 @@ def test_tracking_makes_a_consumer_idempotent(rt):
     with rt.unit_of_work() as uow:
         assert uow.track("svc.handler", "ev-1") is False
         assert uow.track("other.handler", "ev-1") is True
+
+
+def test_a_runtime_keeps_only_declared_state_each_its_own(rt, db_url, engine_for):
+    from shared.app import Application
+    app = Application("test")
+
+    @app.runtime_state("seen")
+    def _seen():
+        return {}
+
+    app.state_of(rt, "seen")["2026-02"] = 7
+    assert app.state_of(rt, "seen") == {"2026-02": 7}   # kept between calls
+    other = Runtime(engine_for(db_url), [Balances()], node_id="n1", service="test")
+    assert app.state_of(other, "seen") == {}             # per runtime, built by hand too
+    with pytest.raises(ValueError):
+        app.state_of(rt, "unseen")                        # undeclared: refused
+    with pytest.raises(ValueError):
+        app.runtime_state("seen")(_seen)                  # declared twice: refused
+    with pytest.raises(AttributeError):
+        rt.indicator_entries_seen = {}                    # nothing undeclared on the runtime
