@@ -383,6 +383,14 @@ class UserDirectory:
                       .values(ended_at_us=self.clock()))
             self._bump(c)
 
+    def session_user(self, token: str | None) -> str | None:
+        """Whose console session ``token`` is (ended or lapsed ones too), or None."""
+        if not token:
+            return None
+        with readonly(self.engine.connect()) as c:
+            return c.execute(select(console_sessions.c.user_id).where(
+                console_sessions.c.token_hash == hash_token(token))).scalar()
+
     # -- authentication ------------------------------------------------------------------------
     def authenticate(self, token: str | None) -> Actor:
         if not token or not isinstance(token, str):

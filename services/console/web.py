@@ -195,7 +195,7 @@ class Web:
             response = self.redirect(r.location)
         except Unauthenticated:
             if self.token:
-                self.dep.signin.record(self._token_user() or "", self.client, "expired")
+                self.dep.signin.record(self.users.session_user(self.token) or "", self.client, "expired")
             self.cookies.append((SESSION_COOKIE, "", {"expires": 0}))
             target = "/login?" + urlencode({"next": self.request.full_path.rstrip("?")})
             if self.request.headers.get("HX-Request"):
@@ -220,13 +220,6 @@ class Web:
     @property
     def client(self) -> str:
         return self.request.remote_addr or "unknown"
-
-    def _token_user(self) -> str | None:
-        from sqlalchemy import select
-        from shared.auth import console_sessions, hash_token
-        with self.users.engine.connect() as c:
-            return c.execute(select(console_sessions.c.user_id).where(
-                console_sessions.c.token_hash == hash_token(self.token))).scalar()
 
     def _sign_in_check(self) -> None:
         """The session's actor: checked on every request (ended, revoked, expired:
