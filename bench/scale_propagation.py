@@ -389,8 +389,24 @@ def _p99(xs):
     return percentile(xs, 99) if xs else 0.0
 
 
-def run(var_dir: str = "var", only=None, growth=GROWTH, seconds: float = SECONDS) -> dict:
+def growth_steps(value: str | None, default=GROWTH) -> tuple[int, ...]:
+    """``QINGLIAN_BENCH_SCALE_DISTRICTS=2`` (or ``2,5``): run only these district counts
+    (a profile or a before/after at 2 districts takes minutes, not the 11's half hour);
+    unset or empty: ``GROWTH``. The growth figure needs two counts, else not measured."""
+    if not value or not value.strip():
+        return tuple(default)
+    try:
+        steps = tuple(sorted({int(x) for x in value.split(",") if x.strip()}))
+    except ValueError:
+        raise ValueError("QINGLIAN_BENCH_SCALE_DISTRICTS 应为以逗号分隔的区数，收到 %r" % value) from None
+    if not steps or steps[0] < 1:
+        raise ValueError("QINGLIAN_BENCH_SCALE_DISTRICTS 应为以逗号分隔的区数，收到 %r" % value)
+    return steps
+
+
+def run(var_dir: str = "var", only=None, growth=None, seconds: float = SECONDS) -> dict:
     import os
+    growth = growth or growth_steps(os.environ.get("QINGLIAN_BENCH_SCALE_DISTRICTS"))
     logging.getLogger("services.exchange.federation").setLevel(logging.ERROR)
     # QINGLIAN_BENCH_PYSPY=<file>.svg|.txt: the city and district-01 recorded by py-spy
     # (flame graph, or raw collapsed stacks), into <file>-<node>-<N>.<ext>
@@ -433,7 +449,8 @@ def run(var_dir: str = "var", only=None, growth=GROWTH, seconds: float = SECONDS
     figures["scale_propagation_growth"] = judged(
         growth_value, "× linear", 1.0, "linear growth in districts (1.0)", 1.0, AT_MOST,
         quiet_machine_target="≤ 1.0 × linear",
-        not_measured=("%s 个区的运行未能按计划发出" % "、".join(short)) if short else None,
+        not_measured=("只运行了 %d 个区，增长需要两种区数" % top) if top == low else
+        ("%s 个区的运行未能按计划发出" % "、".join(short)) if short else None,
         cpu_demand_cores={str(n): cpu_per_record(runs[n])["cpu_demand_cores"] for n in growth},
         floor_growth=round((raw99[top] / raw99[low]) / (top / low), 3) if raw99[low] else None,
         p99_s={str(n): round(p99[n], 3) for n in growth},

@@ -63,3 +63,17 @@ def test_propagation_cpu_demand_counts_every_node_applying_every_other_nodes_rec
     assert got["cpu_ms_per_applied_record"] == 5.0
     assert got["cpu_ms_per_own_record"] == 20.0
     assert got["cpu_demand_cores"] == round(sp.RATE * 2 * (20 + 2 * 5) / 1000, 2)
+
+
+def test_propagation_district_counts_come_from_the_environment_or_default_to_the_growth():
+    """QINGLIAN_BENCH_SCALE_DISTRICTS picks the district counts a propagation run measures."""
+    import pytest
+
+    from bench import scale_propagation as sp
+    assert sp.growth_steps(None) == sp.GROWTH
+    assert sp.growth_steps(" ") == sp.GROWTH
+    assert sp.growth_steps("2") == (2,)
+    assert sp.growth_steps("5,2") == (2, 5)
+    for bad in ("two", "0", ","):
+        with pytest.raises(ValueError, match="QINGLIAN_BENCH_SCALE_DISTRICTS 应为"):
+            sp.growth_steps(bad)
