@@ -22,6 +22,8 @@ ordinary commands keep the ``LiveWriter``.
 """
 from __future__ import annotations
 
+from operator import itemgetter
+
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
@@ -73,6 +75,23 @@ def _bind_processors(table: Table, dialect) -> dict:
     return procs
 
 
+def _values(rows: list[dict], names: list[str], procs: dict) -> list:
+    """Each row's values in ``names``' order, the column types' serialisation applied:
+    one C-level ``itemgetter`` per row, and a call only for the columns that have a
+    processor (copying each row dict with its processed values, as before, was ~6 % of
+    a catching-up node's applying). The caller's rows are not changed (read back)."""
+    get = itemgetter(*names)
+    out = [get(r) for r in rows] if len(names) > 1 else [(r[names[0]],) for r in rows]
+    at = [(i, procs[n]) for i, n in enumerate(names) if n in procs]
+    if at:
+        for k, t in enumerate(out):
+            t = list(t)
+            for i, p in at:
+                t[i] = p(t[i])
+            out[k] = t
+    return out
+
+
 def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
     """Insert ``rows`` (every column given) on the driver's cursor, inside the
     connection's transaction: going through SQLAlchemy costs more per row than SQLite's
@@ -83,8 +102,6 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
         return
     sql, names, positional = _insert_sql(table, conn.dialect)
     procs = _bind_processors(table, conn.dialect)
-    if procs:  # new dicts: the caller's rows stay as handlers wrote them (they are read back)
-        rows = [{**r, **{n: p(r[n]) for n, p in procs.items()}} for r in rows]
     cur = conn.connection.driver_connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
@@ -92,10 +109,12 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
             quote = conn.dialect.identifier_preparer.quote
             execute_values(cur, "INSERT INTO %s (%s) VALUES %%s" % (
                 quote(table.name), ", ".join(quote(n) for n in names)),
-                [tuple(r[n] for n in names) for r in rows], page_size=1000)
-        else:
-            cur.executemany(sql, [tuple(r[n] for n in names) for r in rows] if positional
-                            else rows)
+                _values(rows, names, procs), page_size=1000)
+        elif positional:
+            cur.executemany(sql, _values(rows, names, procs))
+        else:  # new dicts: the caller's rows stay as handlers wrote them (they are read back)
+            cur.executemany(sql, [{**r, **{n: p(r[n]) for n, p in procs.items()}} for r in rows]
+                            if procs else rows)
     finally:
         cur.close()
 
