@@ -47,7 +47,9 @@ ENV_VARS = {
     "EXCHANGE_DATABASE_URL": "the exchange service's event store and read models",
     "WEB_SERVER_ADDRESS": "host:port of one service process's HTTP server (nameko)",
     "QINGLIAN_HTTP_BODY_BYTES": "largest JSON request body a service reads, in bytes (default 1048576)",
-    "QINGLIAN_HTTP_TIMEOUT": "seconds a client has to send its request body, and per socket read (default 10)",
+    "QINGLIAN_HTTP_TIMEOUT": "seconds a client has for its request line and headers, for its body "
+                             "and for each socket read; an idle connection is closed after them "
+                             "(default 10; the console too)",
     "QINGLIAN_NODE_NAMES": "the nodes' Chinese names as pages show them, node id=名称 separated by "
                            "commas, e.g. city=市本级,district-a=甲区 (default: none; the console then "
                            "names a node by the top unit of its records)",

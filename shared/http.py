@@ -171,7 +171,17 @@ class Protocol(HttpOnlyProtocol):
     trickles them a byte at a time would otherwise keep its connection, and a file
     descriptor, for ever: the socket timeout is per read), which also bounds how long an
     idle keep-alive connection stays open. It lets the application close a connection
-    whose body it refused to read (else eventlet would read and discard the whole body)."""
+    whose body it refused to read (else eventlet would read and discard the whole body).
+
+    Each connection has TCP_NODELAY: eventlet writes a response through a 16 KB buffer, so
+    an answer larger than that leaves in two sends (the headers, then the body), and with
+    Nagle's algorithm the body waited for the client's delayed ACK of the headers - 40 ms
+    on Linux - on every such answer (the console's 上下互比 side by side, 17 KB, took 60 ms
+    where its work took 15). The server writes whole responses, it never dribbles."""
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def handle_one_request(self):
         self._headers_due = eventlet.Timeout(self.server.socket_timeout)

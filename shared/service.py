@@ -298,7 +298,7 @@ def bind_worker(worker_ctx, node: str):
         meta = args[0].get("metadata") if isinstance(args[0], dict) else None
         cid = logs.well_formed(meta.get("correlation_id")) if isinstance(meta, dict) else None
     if cid is None and args and isinstance(worker_ctx.entrypoint, HttpRequestHandler):
-        cid = logs.correlation_from(args[0].headers)  # nameko's own @http (the console)
+        cid = logs.correlation_from(args[0].headers)  # nameko's own @http on nameko's own server
     data["correlation_id"] = cid = cid or logs.new_correlation_id()
     return logs.bind(correlation_id=cid, service=worker_ctx.service_name, node=node,
                      task=worker_ctx.entrypoint.method_name)

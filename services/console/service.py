@@ -9,14 +9,12 @@ sessions and sign-in records.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections import OrderedDict
 
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import HttpOnlyProtocol, WebServer
 
 import shared.service  # noqa: F401 - registers the typed errors for RPC replies
 from services.console.settings import Settings
@@ -26,30 +24,18 @@ from shared import config
 from shared.auth import UserDirectory
 from shared.combining import Combiner
 from shared.db import make_engine
+from shared.http import WebServer
 
 log = logging.getLogger(__name__)
 TOUCH_FLUSH_SECONDS = 1.0  # how late a session's idle expiry is pushed back (web._sign_in_check)
 
 
-class NoDelayProtocol(HttpOnlyProtocol):
-    """nameko's protocol, each connection with TCP_NODELAY. eventlet writes a response
-    through a 16 KB buffer: a page larger than that leaves in two sends (the headers, then
-    the body), and with Nagle's algorithm the body waited for the browser's delayed ACK of
-    the headers - 40 ms on Linux - on every such page (上下互比's side by side, 17 KB, took
-    60 ms where its work took 15). The console writes whole responses, never dribbles."""
-
-    def setup(self):
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class ConsoleWebServer(WebServer):
-    def get_wsgi_server(self, sock, wsgi_app, protocol=NoDelayProtocol, debug=False):
-        return super().get_wsgi_server(sock, wsgi_app, protocol=NoDelayProtocol, debug=debug)
-
-
 class ConsoleHttp(HttpRequestHandler):
-    server = ConsoleWebServer()
+    """nameko's handler - the console reads forms and uploads in its worker and checks its
+    own sessions, not ``shared.http.http``'s JSON bodies and bearer tokens - on the kernel's
+    server (``shared.http.WebServer``: the deadline for a request's line and headers, the
+    socket timeout, TCP_NODELAY), the one server of the container."""
+    server = WebServer()
 
 
 http = ConsoleHttp.decorator

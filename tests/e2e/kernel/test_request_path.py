@@ -19,6 +19,7 @@ from services.units.service import UnitsService
 from shared.service import EventSourcing
 from tests.fixtures import PG_SERVER, RABBIT_API
 from tests.harness import Api, wait_for
+from tests.harness.slow_clients import keep_alive_get, no_delay, sent_after_idling, trickle_headers
 
 ROOT = {"unit_id": "qu", "name": "某区区直机关工委", "kind": "district_authority",
         "level": "district", "parent_id": None}
@@ -418,24 +419,26 @@ def test_clients_that_trickle_their_headers_are_closed(node):
     """Thirty connections send half a request and then one byte a second - never idle
     long enough for the 2 s socket timeout - for 8 s: each is closed at the 2 s deadline
     for its headers, and meanwhile the service answers."""
-    def trickle(s):
-        s.sendall(b"POST /api/register_unit HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        for _ in range(8):
-            time.sleep(1)
-            try:
-                s.sendall(b"x")
-            except OSError:  # reset: the server closed it
-                return "closed"
-        return "open"
-    slow = [socket.create_connection(node.address, timeout=30) for _ in range(30)]
-    try:
-        pool = eventlet.GreenPool(30)
-        outcomes = pool.imap(trickle, slow)
+    def meanwhile():
         assert node.api.get("get_unit", {"unit_id": "qu"})[0] == 200
-        assert list(outcomes) == ["closed"] * 30
-    finally:
-        for s in slow:
-            s.close()
+    assert trickle_headers(node.address, "/api/register_unit", meanwhile=meanwhile) == ["closed"] * 30
+
+
+def test_an_idle_keep_alive_connection_is_closed(node):
+    """A connection that had its answer and then sends nothing is closed by the server
+    (after the 2 s timeout; the client would wait 30)."""
+    s, head = keep_alive_get(node.address, "/health/live")
+    with s:
+        assert head.startswith(b"HTTP/1.1 200")
+        assert sent_after_idling(s) == b""
+
+
+def test_answers_leave_without_nagle(node):
+    """The server's end of a connection has TCP_NODELAY: an answer over eventlet's 16 KB
+    write buffer does not wait for the client's delayed ACK (shared.http.Protocol)."""
+    s, head = keep_alive_get(node.address, "/health/live")
+    with s:
+        assert head.startswith(b"HTTP/1.1 200") and no_delay(s)
 
 
 def test_on_postgresql_nul_and_big_integers_are_400s_too(container_factory, node_config,
