@@ -19,7 +19,7 @@ from nameko.web.handlers import HttpRequestHandler
 import shared.service  # noqa: F401 - registers the typed errors for RPC replies
 from services.console.settings import Settings
 from services.console.signin import SignIn
-from services.console.web import Web, json_health
+from services.console.web import Web, json_health, routes
 from shared import config
 from shared.auth import UserDirectory
 from shared.combining import Combiner
@@ -37,6 +37,19 @@ class ConsoleHttp(HttpRequestHandler):
     socket timeout, TCP_NODELAY), the one server of the container."""
     server = WebServer()
 
+    def setup(self):
+        super().setup()
+        self._checked: set = set()
+
+    def check_signature(self, args, kwargs):
+        """nameko matches every request's arguments against the method with ``inspect``
+        (a few percent of a check-in's CPU); a route's arguments are always the request
+        and its URL's variables, so each set of them is checked once."""
+        key = (len(args), frozenset(kwargs))
+        if key not in self._checked:
+            super().check_signature(args, kwargs)
+            self._checked.add(key)
+
 
 http = ConsoleHttp.decorator
 
@@ -46,6 +59,7 @@ class ConsoleDependency(DependencyProvider):
 
     def setup(self):
         cfg = self.container.config
+        routes()  # the pages' routes, imported and compiled now rather than by the first request
         self.settings = Settings.from_config(cfg)
         self.node_id = config.node_id(cfg)
         self.users = UserDirectory(make_engine(config.node_database_url(cfg)), self.node_id)
