@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from operator import itemgetter
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 
@@ -36,6 +36,17 @@ _PKS: dict[int, tuple[str, ...]] = {}
 _BLANKS: dict[int, dict] = {}
 _INSERTS: dict[tuple, tuple] = {}
 _PROCESSORS: dict[tuple, dict] = {}
+_PREFETCH: dict[int, object] = {}
+
+
+def _prefetch_sql(table: Table, col: str):
+    """``SELECT * FROM table WHERE col IN (...)``, built once per table: every applied
+    batch prefetches, and a batch of one record paid for building it each time."""
+    stmt = _PREFETCH.get(id(table))
+    if stmt is None:
+        stmt = _PREFETCH[id(table)] = select(table).where(
+            table.c[col].in_(bindparam("ids", expanding=True)))
+    return stmt
 
 
 def _blank(table: Table) -> dict:
@@ -165,10 +176,10 @@ class BatchWriter:
         (col,) = _pk(table)
         ids = sorted(set(i for i in ids if i is not None))
         known = self.known.setdefault(table.name, {})
+        stmt = _prefetch_sql(table, col)
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            found = {r[col]: dict(r) for r in self.conn.execute(
-                select(table).where(table.c[col].in_(chunk))).mappings()}
+            found = {r[col]: dict(r) for r in self.conn.execute(stmt, {"ids": chunk}).mappings()}
             for rid in chunk:
                 known[(rid,)] = found.get(rid)
 

@@ -55,6 +55,9 @@ Incoming (other nodes' records)
   the log gives the same result. A batch, its projection updates, its
   ``federation_received`` rows and the new watermark commit in one transaction: a crash
   cannot apply something without remembering it, or remember it without applying it.
+  What one consumer batch made ready from several origins is one transaction too
+  (``_apply_ready``), each origin's part in its order and checked as if the origins
+  before it had committed.
 """
 from __future__ import annotations
 
@@ -175,6 +178,16 @@ received = Table(
 # built once: every command that shares asks (building the SELECT per call cost more
 # than SQLite took to answer it - the scale bench's profile of draft_experience)
 _OUTBOX_HEAD = select(func.max(outbox.c.origin_seq))
+
+# and those every applied batch (the live consumer's and a feed page's) runs: when
+# records arrive one at a time each is a batch, and building its statements cost more
+# than the watermark read itself
+_INBOX_ROW = select(inbox).where(inbox.c.origin == bindparam("b_origin"))
+_INBOX_UPDATE = update(inbox).where(inbox.c.origin == bindparam("b_origin"))
+_INBOX_INSERT = inbox.insert()
+_STREAM_VERSIONS = (select(events.c.stream_id, func.max(events.c.version))
+                    .where(events.c.stream_id.in_(bindparam("ids", expanding=True)))
+                    .group_by(events.c.stream_id))
 
 
 # who this node is, written by the service at start: queries (which get only a
@@ -646,8 +659,7 @@ class Federation:
                         % (origin, seq), env), via)
                 else:
                     self._metric("m_duplicates", origin)
-        for origin in self.sequencer.ready_origins():
-            self._apply_ready(origin, via)
+        self._apply_ready(self.sequencer.ready_origins(), via)
         self._update_held()
 
     def _passes(self, env, via: str) -> bool:
@@ -718,14 +730,33 @@ class Federation:
         for origin in list(self.sequencer.held):
             self._metric("m_held", origin, value=self.sequencer.held_count(origin), set_=True)
 
-    def _apply_ready(self, origin: str, via: str) -> None:
-        items = self.sequencer.take_ready(origin)
-        for i in range(0, len(items), 1000):
-            chunk = items[i:i + 1000]
-            self._apply(origin, chunk[0][0] - 1, [(seq, env, refused) for seq, (env, refused) in chunk],
-                        through=chunk[-1][0], via=via)
-            if not self._loaded:
-                return  # the database disagreed: reload, the feed supplies the rest
+    def _apply_ready(self, origins, via: str) -> None:
+        """Apply what the sequencer holds ready for ``origins``, up to 1,000 records a
+        transaction - the origins of one consumer batch together. Why together: a
+        district's own records come back to it beside the other origins' (a network's
+        clients send at the same moments), and the city gets every district's at once;
+        one transaction per origin made a gathered batch of two messages two
+        transactions of one record, each paying the lock, the commit and the relay's
+        batch after it. Each origin's records are still applied in its order, and
+        checked after the origins before it in the transaction, as if committed one
+        after another (a sub-record's parent applied just before is seen)."""
+        batch: list[tuple] = []
+        size = 0
+        for origin in origins:
+            items = self.sequencer.take_ready(origin)
+            for i in range(0, len(items), 1000):
+                chunk = items[i:i + 1000]
+                if batch and size + len(chunk) > 1000:
+                    self._apply_all(batch, via)
+                    batch, size = [], 0
+                    if not self._loaded:
+                        return  # the database disagreed: reload, the feed supplies the rest
+                batch.append((origin, chunk[0][0] - 1,
+                              [(seq, env, refused) for seq, (env, refused) in chunk],
+                              chunk[-1][0]))
+                size += len(chunk)
+        if batch:
+            self._apply_all(batch, via)
 
     # -- content checks ------------------------------------------------------------------
     def _check_content(self, conn, env: dict) -> tuple[type, str]:
@@ -788,88 +819,105 @@ class Federation:
         up to ``through`` (a feed page skips numbers that were not for this node).
         ``items``: (seq, envelope, rejection or None) - an authentic envelope that
         ``verify`` already refused for its content still consumes its number."""
+        self._apply_all([(origin, after, items, through)], via)
+
+    def _apply_all(self, ranges: list[tuple[str, int, list, int]], via: str) -> None:
+        """``_apply`` for several (origin, after, items, through) in one transaction, in
+        that order; what each applied is noted (sequencer, metrics) after the commit."""
         rt = self.rt
         now = now_us()
-        applied = 0
+        done = []
         with rt.unit_of_work(system_actor(self.node_id, "system:federation")) as uow:
-            conn = uow.conn
             # the log's writer lock: serialises us with commands and with any other
-            # process consuming for this node; the watermark is re-read under it
-            rt.store.lock(conn)
-            row = conn.execute(select(inbox).where(inbox.c.origin == origin)).first()
-            db_w = row.applied_through if row else 0
-            if db_w != after:
-                log.warning("federation: %s watermark is %d here but %d in the database; "
-                            "reloading", origin, after, db_w)
-                self._loaded = False
-                return
-            new, rows, accepted_at, rejected = [], [], [], 0
-            self._parents = {}  # parent records looked up for this batch
-            versions = self._stream_versions(conn, items)
-            last_occurred = row.last_occurred_at if row else None
-            refetch = False
-            for seq, env, refused in items:
+            # process consuming for this node; each watermark is re-read under it
+            rt.store.lock(uow.conn)
+            for origin, after, items, through in ranges:
+                outcome = self._apply_range(uow, origin, after, items, through, via, now)
+                if outcome is None:
+                    break  # reloading: the ranges before it were checked and still commit
+                done.append(outcome)
+        # only now is it committed: the sequencer (and so the consumer's ack) may move on
+        for origin, through, refetch, applied in done:
+            if through is not None:
+                self.sequencer.applied(origin, through)
+            if refetch:
+                self.sequencer.note_gap(origin)
+            if applied:
+                self._metric("m_applied", origin, via, value=applied)
+
+    def _apply_range(self, uow, origin: str, after: int, items: list, through: int, via: str,
+                     now: int) -> tuple | None:
+        """One origin's part of ``_apply_all``: (origin, its new watermark or None,
+        refetch, records applied), or None if the database's watermark is not ``after``."""
+        conn = uow.conn
+        row = conn.execute(_INBOX_ROW, {"b_origin": origin}).first()
+        db_w = row.applied_through if row else 0
+        if db_w != after:
+            log.warning("federation: %s watermark is %d here but %d in the database; "
+                        "reloading", origin, after, db_w)
+            self._loaded = False
+            return None
+        new, rows, accepted_at, rejected = [], [], [], 0
+        self._parents = {}  # parent records looked up for this batch
+        versions = self._stream_versions(conn, items)
+        last_occurred = row.last_occurred_at if row else None
+        refetch = False
+        for seq, env, refused in items:
+            try:
+                if refused is not None:
+                    raise refused
                 try:
-                    if refused is not None:
-                        raise refused
-                    try:
-                        agg, stream_id = self._check_content(conn, env)
-                    except (EnvelopeRejected, *_INFRASTRUCTURE):
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - a payload no check foresaw
-                        raise InvalidPayload("payload breaks a check (%s: %s)"
-                                             % (type(exc).__name__, exc), env) from None
-                except UnsupportedSchema as exc:
+                    agg, stream_id = self._check_content(conn, env)
+                except (EnvelopeRejected, *_INFRASTRUCTURE):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a payload no check foresaw
+                    raise InvalidPayload("payload breaks a check (%s: %s)"
+                                         % (type(exc).__name__, exc), env) from None
+            except UnsupportedSchema as exc:
+                self._rejected(exc, via)
+                through = seq - 1  # the origin waits here until this node is upgraded
+                break
+            except EnvelopeRejected as exc:
+                if refused is None:
                     self._rejected(exc, via)
-                    through = seq - 1  # the origin waits here until this node is upgraded
+                if via != "feed":
+                    # a message proves nothing about its number: only the origin's
+                    # own feed may say it holds a refused record. Stop before it and
+                    # fetch the number from there (the genuine record, if any).
+                    through, refetch = seq - 1, True
                     break
-                except EnvelopeRejected as exc:
-                    if refused is None:
-                        self._rejected(exc, via)
-                    if via != "feed":
-                        # a message proves nothing about its number: only the origin's
-                        # own feed may say it holds a refused record. Stop before it and
-                        # fetch the number from there (the genuine record, if any).
-                        through, refetch = seq - 1, True
-                        break
-                    rejected += 1
-                    rows.append(self._received_row(env, via, "rejected:" + exc.reason, now))
-                    continue
-                versions[stream_id] = versions.get(stream_id, 0) + 1
-                new.append(NewEvent(stream_id, agg.stream_type, versions[stream_id], env["type"],
-                                    env["schema_version"], env["payload"],
-                                    {"node": origin,
-                                     # the origin's, when its message said (else its event id)
-                                     "correlation_id": self.correlations.pop(
-                                         env["event_id"], None) or env["event_id"],
-                                     "occurred_at": env["occurred_at"]},
-                                    event_id=env["event_id"]))
-                rows.append(self._received_row(env, via, "applied", now))
-                accepted_at.append(len(rows) - 1)
-                last_occurred = env["occurred_at"]
-            if through <= after:
-                if refetch:
-                    self.sequencer.note_gap(origin)
-                return
-            stored = uow.append_events(new, recorded_at_us=now,
-                                       writer=self._batch_writer(conn, new)) if new else []
-            for i, ev in zip(accepted_at, stored):
-                rows[i]["position"] = ev.position
-            insert_rows(conn, received, rows)
-            applied = len(stored)
-            values = dict(applied_through=through,
-                          events_applied=(row.events_applied if row else 0) + applied,
-                          rejected=(row.rejected if row else 0) + rejected,
-                          last_occurred_at=last_occurred, updated_at_us=now)
-            if row is None:
-                conn.execute(inbox.insert().values(origin=origin, **values))
-            else:
-                conn.execute(update(inbox).where(inbox.c.origin == origin).values(**values))
-        self.sequencer.applied(origin, through)
-        if refetch:
-            self.sequencer.note_gap(origin)
-        if applied:
-            self._metric("m_applied", origin, via, value=applied)
+                rejected += 1
+                rows.append(self._received_row(env, via, "rejected:" + exc.reason, now))
+                continue
+            versions[stream_id] = versions.get(stream_id, 0) + 1
+            new.append(NewEvent(stream_id, agg.stream_type, versions[stream_id], env["type"],
+                                env["schema_version"], env["payload"],
+                                {"node": origin,
+                                 # the origin's, when its message said (else its event id)
+                                 "correlation_id": self.correlations.pop(
+                                     env["event_id"], None) or env["event_id"],
+                                 "occurred_at": env["occurred_at"]},
+                                event_id=env["event_id"]))
+            rows.append(self._received_row(env, via, "applied", now))
+            accepted_at.append(len(rows) - 1)
+            last_occurred = env["occurred_at"]
+        if through <= after:
+            return origin, None, refetch, 0
+        stored = uow.append_events(new, recorded_at_us=now,
+                                   writer=self._batch_writer(conn, new)) if new else []
+        for i, ev in zip(accepted_at, stored):
+            rows[i]["position"] = ev.position
+        insert_rows(conn, received, rows)
+        applied = len(stored)
+        values = dict(applied_through=through,
+                      events_applied=(row.events_applied if row else 0) + applied,
+                      rejected=(row.rejected if row else 0) + rejected,
+                      last_occurred_at=last_occurred, updated_at_us=now)
+        if row is None:
+            conn.execute(_INBOX_INSERT, dict(values, origin=origin))
+        else:
+            conn.execute(_INBOX_UPDATE, dict(values, b_origin=origin))
+        return origin, through, refetch, applied
 
     def _stream_versions(self, conn, items) -> dict[str, int]:
         """Current versions of every stream this batch may append to, in one query."""
@@ -882,9 +930,7 @@ class Federation:
         out: dict[str, int] = {}
         ids = sorted(ids)
         for i in range(0, len(ids), 500):
-            out.update(conn.execute(select(events.c.stream_id, func.max(events.c.version))
-                                    .where(events.c.stream_id.in_(ids[i:i + 500]))
-                                    .group_by(events.c.stream_id)).all())
+            out.update(conn.execute(_STREAM_VERSIONS, {"ids": ids[i:i + 500]}).all())
         return out
 
     @staticmethod
@@ -993,7 +1039,7 @@ class Federation:
                         continue
                     total += len(items)
                 if origin in self.sequencer.ready_origins():
-                    self._apply_ready(origin, "amqp")
+                    self._apply_ready([origin], "amqp")
                 self._update_held()
                 if page.complete:
                     self._unfillable(origin, page.head)
