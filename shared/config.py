@@ -50,6 +50,8 @@ ENV_VARS = {
     "QINGLIAN_HTTP_TIMEOUT": "seconds a client has for its request line and headers, for its body "
                              "and for each socket read; an idle connection is closed after them "
                              "(default 10; the console too)",
+    "QINGLIAN_HTTP_UPLOAD_TIMEOUT": "seconds an upload's whole body has: supervision's /evidence and "
+                                    "the console's evidence forms (default 120: 20 MiB at 1.4 Mbit/s)",
     "QINGLIAN_NODE_NAMES": "the nodes' Chinese names as pages show them, node id=名称 separated by "
                            "commas, e.g. city=市本级,district-a=甲区 (default: none; the console then "
                            "names a node by the top unit of its records)",

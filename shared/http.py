@@ -11,7 +11,8 @@ connection's own green thread and before a worker is taken:
 3. it is read against a deadline for the whole body (408), not only per read;
 
 so a slow or oversized client costs one green thread and at most the route's limit in
-memory, never a worker. At most ``MAX_RECEIVING`` bodies are received at once.
+memory, never a worker. At most ``MAX_RECEIVING`` bodies are received at once. The
+console's forms and uploads are read by the same ``receive_body`` (services.console.service).
 
 Every failure ends as a typed error with a Chinese message: an infrastructure failure
 (database, broker) is a 503 ``unavailable``, counted in
@@ -48,6 +49,13 @@ def body_limit(cfg) -> int:
 
 def client_timeout(cfg) -> float:
     return float(config._get("QINGLIAN_HTTP_TIMEOUT", cfg, "10"))
+
+
+def upload_timeout(cfg) -> float:
+    """The deadline for an upload's whole body (evidence files, up to 20 MiB): 120 s
+    carries 20 MiB at 1.4 Mbit/s, the upstream of a slow office line (ADSL or a shared 4G
+    router give 1-2 Mbit/s up); ``QINGLIAN_HTTP_TIMEOUT``'s 10 s would need 17 Mbit/s."""
+    return float(config._get("QINGLIAN_HTTP_UPLOAD_TIMEOUT", cfg, "120"))
 
 
 # -- responses ------------------------------------------------------------------------
@@ -165,6 +173,63 @@ def as_qinglian_error(exc: BaseException, metrics, where: str) -> QinglianError:
     return QinglianError()
 
 
+# -- reading a body ---------------------------------------------------------------------
+_receiving = Semaphore(MAX_RECEIVING)  # one count for every entrypoint of the process
+
+
+def has_body(request) -> bool:
+    return bool(request.content_length) or \
+        "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def receive_body(request, limit: int, seconds: float) -> None:
+    """Read the request's body now, in the connection's green thread (before a worker is
+    taken), into the request - ``get_data()``, ``form`` and ``files`` then parse it from
+    memory: at most ``limit`` bytes (else ``PayloadTooLarge``), the whole body within
+    ``seconds`` (else ``RequestTimeout``), at most ``MAX_RECEIVING`` at once (else
+    ``Unavailable``). After a refusal, ``close_after(request)``: the rest is not read."""
+    length = request.content_length
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if length and length > limit:
+        raise PayloadTooLarge("请求体过大（此接口最多 %d 字节）" % limit)
+    if not _receiving.acquire(blocking=False):
+        raise Unavailable("服务繁忙（同时上传的请求过多），请稍后重试")
+    try:
+        # chunked: werkzeug's stream would be empty; eventlet's input decodes chunks
+        stream = request.environ["wsgi.input"] if chunked else request.stream
+        request._cached_data = _read(stream, length, limit, seconds)
+    finally:
+        _receiving.release()
+
+
+def _read(stream, length: int | None, limit: int, seconds: float) -> bytes:
+    chunks, size = [], 0
+    try:
+        with eventlet.Timeout(seconds):
+            while True:
+                chunk = stream.read(min(64 * 1024, limit + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge("请求体过大（此接口最多 %d 字节）" % limit)
+    except eventlet.Timeout:
+        raise RequestTimeout("请求体未在 %g 秒内发送完" % seconds) from None
+    except socket.timeout:
+        raise RequestTimeout() from None
+    if length and size < length:
+        raise BadInput("请求体不完整", {"_schema": ["连接在请求体发送完之前断开"]})
+    return b"".join(chunks)
+
+
+def close_after(request) -> None:
+    """Close the connection after this answer (a refused body is not read to its end)."""
+    protocol = request.environ.get("qinglian.protocol")
+    if protocol is not None:
+        protocol.close_connection = 1
+
+
 # -- the server and the entrypoint ------------------------------------------------------
 class Protocol(HttpOnlyProtocol):
     """eventlet's protocol with a deadline for a request's line and headers (a client that
@@ -231,7 +296,6 @@ class HttpEntrypoint(HttpRequestHandler):
     """
 
     server = WebServer()
-    _receiving = Semaphore(MAX_RECEIVING)
 
     def __init__(self, method, url, body=..., max_body=None, public=False, body_seconds=None, **kw):
         super().__init__(method, url, **kw)
@@ -268,16 +332,12 @@ class HttpEntrypoint(HttpRequestHandler):
                 metrics.counter("qinglian_http_refused_total",
                                 "HTTP requests refused before an operation ran, by reason",
                                 labels=("reason",)).labels(metrics.service, error.code).inc()
-            protocol = request.environ.get("qinglian.protocol")
-            if protocol is not None:
-                protocol.close_connection = 1  # do not read the rest of the body
+            close_after(request)
             return error_response(error)
         return super().handle_request(request)
 
     def _receive(self, request, provider) -> None:
-        length = request.content_length
-        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-        if not length and not chunked:
+        if not has_body(request):
             return
         if self.body is None:
             raise PayloadTooLarge("此接口不接受请求体")
@@ -288,39 +348,7 @@ class HttpEntrypoint(HttpRequestHandler):
                                     not in ("utf-8", "utf8")):
             raise UnsupportedMediaType()
         cfg = self.container.config
-        limit = self.max_body or body_limit(cfg)
-        if length and length > limit:
-            raise PayloadTooLarge("请求体过大（此接口最多 %d 字节）" % limit)
-        if not self._receiving.acquire(blocking=False):
-            raise Unavailable("服务繁忙（同时上传的请求过多），请稍后重试")
-        try:
-            # chunked: werkzeug's stream would be empty; eventlet's input decodes chunks
-            stream = request.environ["wsgi.input"] if chunked else request.stream
-            request._cached_data = self._read(stream, request.content_length, limit,
-                                              self.body_seconds or client_timeout(cfg))
-        finally:
-            self._receiving.release()
-
-    @staticmethod
-    def _read(stream, length: int | None, limit: int, seconds: float) -> bytes:
-        chunks, size = [], 0
-        try:
-            with eventlet.Timeout(seconds):
-                while True:
-                    chunk = stream.read(min(64 * 1024, limit + 1 - size))
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > limit:
-                        raise PayloadTooLarge("请求体过大（此接口最多 %d 字节）" % limit)
-        except eventlet.Timeout:
-            raise RequestTimeout("请求体未在 %g 秒内发送完" % seconds) from None
-        except socket.timeout:
-            raise RequestTimeout() from None
-        if length and size < length:
-            raise BadInput("请求体不完整", {"_schema": ["连接在请求体发送完之前断开"]})
-        return b"".join(chunks)
+        receive_body(request, self.max_body or body_limit(cfg), (self.body_seconds or client_timeout)(cfg))
 
     def response_from_exception(self, exc):
         # nameko's would answer "Error: OperationalError: <driver text>" with a 500

@@ -19,22 +19,36 @@ from nameko.web.handlers import HttpRequestHandler
 import shared.service  # noqa: F401 - registers the typed errors for RPC replies
 from services.console.settings import Settings
 from services.console.signin import SignIn
-from services.console.web import Web, json_health, routes
+from services.console.web import Web, json_health, refusal_page, routes
+from services.supervision.evidence import MAX_EVIDENCE_BYTES
 from shared import config
 from shared.auth import UserDirectory
 from shared.combining import Combiner
 from shared.db import make_engine
-from shared.http import WebServer
+from shared.errors import QinglianError
+from shared.http import (
+    WebServer, body_limit, client_timeout, close_after, has_body, receive_body, upload_timeout,
+)
 
 log = logging.getLogger(__name__)
 TOUCH_FLUSH_SECONDS = 1.0  # how late a session's idle expiry is pushed back (web._sign_in_check)
 
 
+# a multipart body (the evidence forms): one evidence file's limit, plus room for the
+# form's other fields and the multipart framing; a 20 MiB file then still reaches the page,
+# which says in its form that the file is too large
+UPLOAD_BODY_BYTES = MAX_EVIDENCE_BYTES + 1024 * 1024
+
+
 class ConsoleHttp(HttpRequestHandler):
-    """nameko's handler - the console reads forms and uploads in its worker and checks its
-    own sessions, not ``shared.http.http``'s JSON bodies and bearer tokens - on the kernel's
-    server (``shared.http.WebServer``: the deadline for a request's line and headers, the
-    socket timeout, TCP_NODELAY), the one server of the container."""
+    """nameko's handler - the console parses forms and uploads and checks its own sessions,
+    not ``shared.http.http``'s JSON bodies and bearer tokens - on the kernel's server
+    (``shared.http.WebServer``: the deadline for a request's line and headers, the socket
+    timeout, TCP_NODELAY), the one server of the container. A body is read as the kernel
+    reads one (``shared.http.receive_body``), in the connection's green thread before a
+    worker is taken: a form within ``QINGLIAN_HTTP_BODY_BYTES`` and ``QINGLIAN_HTTP_TIMEOUT``,
+    an upload (multipart) within ``UPLOAD_BODY_BYTES`` and ``QINGLIAN_HTTP_UPLOAD_TIMEOUT``;
+    a refusal is a Chinese page with its status (413, 408, 503) and no page runs."""
     server = WebServer()
 
     def setup(self):
@@ -49,6 +63,19 @@ class ConsoleHttp(HttpRequestHandler):
         if key not in self._checked:
             super().check_signature(args, kwargs)
             self._checked.add(key)
+
+    def handle_request(self, request):
+        request.shallow = False  # nameko's server makes it shallow; its handler unmakes it
+        if has_body(request):
+            cfg = self.container.config
+            upload = request.mimetype == "multipart/form-data"
+            try:
+                receive_body(request, UPLOAD_BODY_BYTES if upload else body_limit(cfg),
+                             (upload_timeout if upload else client_timeout)(cfg))
+            except QinglianError as exc:
+                close_after(request)
+                return refusal_page(exc)
+        return super().handle_request(request)
 
 
 http = ConsoleHttp.decorator

@@ -226,13 +226,7 @@ class Web:
         for name, value, kw in self.cookies:
             response.set_cookie(name, value, httponly=True, samesite="Lax",
                                 secure=self.settings.secure_cookie, path="/", **kw)
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self' 'unsafe-inline' 'unsafe-eval'")
-        return response
+        return _hardened(response)
 
     @property
     def client(self) -> str:
@@ -380,6 +374,25 @@ class Web:
 
     def static(self, path: str) -> Response:
         return send_from_directory(str(STATIC), path, self.request.environ, max_age=3600)
+
+
+def _hardened(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'")
+    return response
+
+
+def refusal_page(exc: QinglianError) -> Response:
+    """The page for a body refused before any page ran (``ConsoleHttp``: too large, too
+    slow, too many at once), with the refusal's status: no session was looked at, so the
+    page has no menu."""
+    body = ENV.get_template("error.html").render(
+        web=None, errors={}, message="%s，未做任何修改，请重新提交。" % exc.message.rstrip("。"))
+    return _hardened(Response(body, status=exc.status, mimetype="text/html"))
 
 
 def new_csrf_cookie() -> str:

@@ -22,7 +22,7 @@ from shared.auth import WRITERS
 from shared.errors import BadInput, NotFound, QinglianError
 from shared.fields import ID_MESSAGE, ID_RE, Pattern
 from shared.exports import download, export_format
-from shared.http import http
+from shared.http import http, upload_timeout
 from shared.service import (
     MirrorsUnits, NodeService, bearer_token, error_response, idempotent, json_response,
 )
@@ -136,7 +136,7 @@ class SupervisionService(MirrorsUnits, NodeService):
 
     # -- evidence files -------------------------------------------------------------------------
     # a file, not JSON; its own size limit; the token is checked before it is read
-    @http("POST", "/evidence", body="raw", max_body=MAX_EVIDENCE_BYTES, body_seconds=120)
+    @http("POST", "/evidence", body="raw", max_body=MAX_EVIDENCE_BYTES, body_seconds=upload_timeout)
     def upload_evidence(self, request):
         """POST /evidence?unit_id=..&filename=.. (raw body): store a file by its sha256 and
         return the reference ``{path, sha256, size_bytes}`` to pass to submit_evidence.

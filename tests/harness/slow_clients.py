@@ -6,6 +6,7 @@ process with ``QINGLIAN_HTTP_TIMEOUT`` at 2 s."""
 from __future__ import annotations
 
 import os
+import select  # eventlet's too
 import socket  # eventlet's, under the root conftest's monkey-patch
 import time
 
@@ -30,9 +31,44 @@ def trickle_headers(address, path: str, connections: int = 30, seconds: int = 8,
             except OSError:  # reset: the server closed it
                 return "closed"
         return "open"
+    return _each_connection(address, connections, trickle, meanwhile)
+
+
+def trickle_body(address, head: bytes, body: bytes, connections: int = 10, seconds: int = 8,
+                 meanwhile=lambda: None) -> list[bytes]:
+    """``connections`` clients each send ``head`` (a request's line and headers, with a
+    ``Content-Length`` of ``len(body)``) at once and then ``body`` one byte a second for
+    up to ``seconds`` s (fewer than it has: it never ends) - never idle long enough for the
+    socket timeout. Returns what each got back: the server's answer, all of it up to the
+    close (b"" if it closed without one). ``meanwhile()`` runs while they trickle."""
+    assert len(body) > seconds, "the body must outlast the trickle"
+
+    def trickle(s):
+        s.sendall(head)
+        for byte in body[:seconds]:
+            time.sleep(1)
+            if select.select([s], [], [], 0)[0]:  # answered (or closed): stop sending
+                break
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:  # reset: the server closed it
+                break
+        answer = b""
+        try:
+            while chunk := s.recv(65536):
+                answer += chunk
+        except OSError:  # a reset after the answer
+            pass
+        return answer
+    return _each_connection(address, connections, trickle, meanwhile)
+
+
+def _each_connection(address, connections: int, client, meanwhile) -> list:
+    """``client(socket)`` on ``connections`` connections at once, ``meanwhile()`` while they
+    run: what each returned. The connections are closed after."""
     slow = [socket.create_connection(address, timeout=30) for _ in range(connections)]
     try:
-        outcomes = eventlet.GreenPool(connections).imap(trickle, slow)
+        outcomes = eventlet.GreenPool(connections).imap(client, slow)
         meanwhile()
         return list(outcomes)
     finally:

@@ -19,7 +19,9 @@ from services.units.service import UnitsService
 from shared.service import EventSourcing
 from tests.fixtures import PG_SERVER, RABBIT_API
 from tests.harness import Api, wait_for
-from tests.harness.slow_clients import keep_alive_get, no_delay, sent_after_idling, trickle_headers
+from tests.harness.slow_clients import (
+    keep_alive_get, no_delay, sent_after_idling, trickle_body, trickle_headers,
+)
 
 ROOT = {"unit_id": "qu", "name": "某区区直机关工委", "kind": "district_authority",
         "level": "district", "parent_id": None}
@@ -422,6 +424,23 @@ def test_clients_that_trickle_their_headers_are_closed(node):
     def meanwhile():
         assert node.api.get("get_unit", {"unit_id": "qu"})[0] == 200
     assert trickle_headers(node.address, "/api/register_unit", meanwhile=meanwhile) == ["closed"] * 30
+
+
+def test_clients_that_trickle_their_body_get_a_408_and_write_nothing(node):
+    """Ten clients send a command's headers and then its body one byte a second - never
+    idle for the 2 s socket timeout - for 8 s: each gets a Chinese 408 at the 2 s deadline
+    for the whole body, the service answers meanwhile, and the log has not moved."""
+    before = node.head()
+    body = json.dumps({**ROOT, "unit_id": "slow", "name": "慢速单位"}).encode()
+    head = ("POST /api/register_unit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n" % (node.token, len(body))).encode()
+
+    def meanwhile():
+        assert node.api.get("get_unit", {"unit_id": "qu"})[0] == 200
+    answers = trickle_body(node.address, head, body, meanwhile=meanwhile)
+    assert [a.split(b" ", 2)[1] for a in answers] == [b"408"] * 10
+    assert all("请求体未在 2 秒内发送完" in a.decode() for a in answers)
+    assert node.head() == before and node.api.get("get_unit", {"unit_id": "slow"})[0] == 404
 
 
 def test_an_idle_keep_alive_connection_is_closed(node):
