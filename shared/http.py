@@ -191,7 +191,7 @@ def receive_body(request, limit: int, seconds: float) -> None:
     length = request.content_length
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     if length and length > limit:
-        raise PayloadTooLarge("请求体过大（此接口最多 %d 字节）" % limit)
+        raise too_large(limit)
     if not _receiving.acquire(blocking=False):
         raise Unavailable("服务繁忙（同时上传的请求过多），请稍后重试")
     try:
@@ -200,6 +200,12 @@ def receive_body(request, limit: int, seconds: float) -> None:
         request._cached_data = _read(stream, length, limit, seconds)
     finally:
         _receiving.release()
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    """The 413 for a body over ``limit`` bytes, the limit as a person reads it."""
+    size = "%d 字节" % limit if limit < 1024 * 1024 else "%g MB" % round(limit / 2**20, 1)
+    return PayloadTooLarge("请求体过大（此接口最多 %s）" % size)
 
 
 def _read(stream, length: int | None, limit: int, seconds: float) -> bytes:
@@ -213,7 +219,7 @@ def _read(stream, length: int | None, limit: int, seconds: float) -> bytes:
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > limit:
-                    raise PayloadTooLarge("请求体过大（此接口最多 %d 字节）" % limit)
+                    raise too_large(limit)
     except eventlet.Timeout:
         raise RequestTimeout("请求体未在 %g 秒内发送完" % seconds) from None
     except socket.timeout:

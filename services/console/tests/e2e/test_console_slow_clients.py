@@ -6,6 +6,9 @@ console here has ``QINGLIAN_HTTP_TIMEOUT`` at 2 s (default 10) and
 ``QINGLIAN_HTTP_UPLOAD_TIMEOUT`` at 3 s (default 120)."""
 from __future__ import annotations
 
+import re
+import socket
+
 import requests
 
 from services.console.tests.conftest import console_node
@@ -64,7 +67,6 @@ def _raw_post(client, path: str, prepared_from: dict) -> tuple[bytes, bytes]:
 
 def _sent_at_once(node, head: bytes, body: bytes) -> bytes:
     """The same request sent whole: its answer's status line (the positive control)."""
-    import socket
     with socket.create_connection(_address(node), timeout=30) as s:
         s.sendall(head + body)
         return s.recv(65536).split(b"\r\n", 1)[0]
@@ -109,3 +111,29 @@ def test_an_upload_whose_body_trickles_gets_a_408_and_stores_nothing(node, clien
     assert node.head("supervision") == before and _stored_files(node) == []
     assert _sent_at_once(node, head, body).startswith(b"HTTP/1.1 303")
     assert node.head("supervision") > before and len(_stored_files(node)) == 1
+
+
+def test_a_body_over_its_limit_gets_a_413_page_and_writes_nothing(node, client_for):
+    """A form over QINGLIAN_HTTP_BODY_BYTES (1 MiB) and an upload over one evidence file
+    and its form (21 MiB), by their Content-Length: the Chinese 413 page at once, before
+    the body is sent, and nothing written."""
+    admin = client_for(node, "admin")
+    head, _ = _raw_post(admin, "/units/new", {"data": {"_csrf": admin.csrf("/account"),
+                                                       "name": "过大的单位"}})
+    form = re.sub(rb"Content-Length: \d+", b"Content-Length: %d" % (1024 * 1024 + 1), head)
+    rect_id = record_finding(node, node.ids["b"])
+    ua = client_for(node, "ua-b")
+    head, _ = _raw_post(ua, "/rectifications/%s/evidence" % rect_id, {
+        "data": {"_csrf": ua.csrf("/rectifications/%s" % rect_id)},
+        "files": [("file", ("整改报告.pdf", b"%PDF-1.4 report"))]})
+    upload = re.sub(rb"Content-Length: \d+", b"Content-Length: %d" % (22 * 1024 * 1024), head)
+    before = node.head("units"), node.head("supervision"), _stored_files(node)
+    for head, limit in ((form, "1 MB"), (upload, "21 MB")):
+        with socket.create_connection(_address(node), timeout=30) as s:
+            s.sendall(head)  # and no body
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert "请求体过大（此接口最多 %s），未做任何修改" % limit in answer.decode()
+    assert (node.head("units"), node.head("supervision"), _stored_files(node)) == before
