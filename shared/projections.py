@@ -34,6 +34,7 @@ from typing import Callable, Iterable
 from sqlalchemy import MetaData, Table, and_, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ClauseElement
 
 from shared.db import Pipeline, make_engine, readonly
 from shared.events import StoredEvent
@@ -175,12 +176,19 @@ class LiveWriter:
     its own. A read (``get``/``find``) goes through the connection, so every earlier
     write reaches the database before it - a handler reads what it wrote."""
 
-    def __init__(self, conn: Connection, defer: bool = False, sink: list | None = None):
+    def __init__(self, conn: Connection, defer: bool = False, sink: list | None = None,
+                 remember: bool = False):
         self.conn = conn
         self._pg = conn.dialect.name == "postgresql"
         self._pipe = Pipeline.of(conn) if ((defer or sink is not None) and self._pg) else None
         # ``sink`` (plan_inline): rendered writes are collected here, reads are refused
         self._sink = sink
+        # ``remember``: (table, primary key) -> the row as this writer last read or wrote
+        # it (None: absent), so a handler reading a row an earlier event of the same
+        # commit wrote (a draft published at once: Drafted inserts, Published reads it
+        # back) is answered without a SELECT. Only where every write to these tables in
+        # the transaction goes through this writer (``apply_inline``'s own writer).
+        self._rows: dict[tuple, dict | None] | None = {} if remember else None
 
     @property
     def planning(self) -> bool:
@@ -206,10 +214,35 @@ class LiveWriter:
         if self._sink is not None:
             raise _NotPlannable()
 
+    def _key(self, table: Table, key: dict) -> tuple | None:
+        """The remembered-row key of a full primary key, else None."""
+        if self._rows is None:
+            return None
+        pk = primary_key(table)
+        if len(key) != len(pk):
+            return None
+        try:
+            return (table,) + tuple(key[c] for c in pk)
+        except KeyError:
+            return None
+
+    def _forget(self, table: Table) -> None:
+        """A write by a partial key (or one whose result is not known): forget the
+        table's remembered rows."""
+        if self._rows:
+            for k in [k for k in self._rows if k[0] is table]:
+                del self._rows[k]
+
     def get(self, table: Table, **key) -> dict | None:
         self._read()
+        k = self._key(table, key)
+        if k is not None and k in self._rows:
+            row = self._rows[k]
+            return dict(row) if row is not None else None
         stmt = _statement("get", table, tuple(key), ())
         row = self.conn.execute(stmt, _params(key, {})).mappings().first()
+        if k is not None:
+            self._rows[k] = dict(row) if row else None
         return dict(row) if row else None
 
     def find(self, table: Table, **filters) -> list[dict]:
@@ -232,11 +265,32 @@ class LiveWriter:
                 cols = tuple(full)
                 stmt = _statement("insert", table, (), cols)
                 if self._deferred(("insert", id(table), cols), lambda: stmt, _params({}, full)):
+                    self._wrote_row(table, values)
                     return
         self._read()  # not deferrable: under a plan that is a refusal
         self.conn.execute(_statement("insert", table, (), tuple(values)), _params({}, values))
+        self._wrote_row(table, values)
+
+    def _wrote_row(self, table: Table, values: dict) -> None:
+        """Remember an inserted row as a SELECT would give it: every column, the
+        omitted ones at their scalar defaults (forgotten if one has another default)."""
+        if self._rows is None:
+            return
+        k = self._key(table, {c: values[c] for c in primary_key(table) if c in values})
+        if k is None:
+            return
+        full = _scalar_defaults(table, values)
+        if full is None or any(isinstance(v, ClauseElement) for v in values.values()) or any(
+                c.server_default is not None and c.name not in values for c in table.columns):
+            self._rows.pop(k, None)
+            return
+        row = dict(_blank_row(table))
+        row.update(full)
+        self._rows[k] = row
 
     def upsert(self, table: Table, key: dict, **values) -> None:
+        if self._rows:
+            self._rows.pop(self._key(table, key), None)
         if self._pipe is not None:
             full = _scalar_defaults(table, {**key, **values})
             if full is not None:
@@ -267,6 +321,15 @@ class LiveWriter:
         if not self._deferred(("update", id(table), tuple(key), tuple(values)), lambda: stmt, params):
             self._read()
             self.conn.execute(stmt, params)
+        if self._rows:
+            k = self._key(table, key)
+            if k is None:
+                self._forget(table)
+            elif self._rows.get(k) is not None:
+                if any(isinstance(v, ClauseElement) for v in values.values()):
+                    del self._rows[k]  # computed by the database: read it back
+                else:
+                    self._rows[k] = dict(self._rows[k], **values)
 
     def delete(self, table: Table, **key) -> None:
         stmt = _statement("delete", table, tuple(key), ())
@@ -274,6 +337,12 @@ class LiveWriter:
         if not self._deferred(("delete", id(table), tuple(key)), lambda: stmt, params):
             self._read()
             self.conn.execute(stmt, params)
+        if self._rows:
+            k = self._key(table, key)
+            if k is None:
+                self._forget(table)
+            else:
+                self._rows[k] = None
 
 
 class _Buffered:
@@ -510,7 +579,7 @@ def apply_inline(store: EventStore, conn: Connection, projections: list[Projecti
     if not new_events or not projections:
         return
     first, last = new_events[0].position, new_events[-1].position
-    w = writer if writer is not None else LiveWriter(conn, defer=True)
+    w = writer if writer is not None else LiveWriter(conn, defer=True, remember=True)
     if not checkpoint_moved and not store.move_checkpoint(
             conn, checkpoint, first - 1, last, new_events[-1].recorded_at_us):
         cp = store.get_checkpoint(conn, checkpoint) or 0

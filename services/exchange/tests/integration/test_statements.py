@@ -1,0 +1,52 @@
+"""How many statements one ``draft_experience`` sends the database (issue 13): every
+shared record a district writes is one, and on the scale network a command's fixed
+cost is most of a record's CPU. A count, not a time: a statement added to the command's
+path (a repeated read of a row, a second lookup of the same thing) fails here."""
+from __future__ import annotations
+
+from sqlalchemy import event
+
+from services.exchange.tests.integration.test_commands import SHARE_ALL, Solo
+
+# what the command sends, in order (SQLite; BEGIN IMMEDIATE and COMMIT go to the driver
+# directly, shared.db): its transaction's one read of each thing it needs and its writes
+EXPECTED = [
+    "SELECT max(events.version)",      # the experience id is new (uow.exists)
+    "SELECT unit_directory.",          # the unit's name
+    "INSERT INTO events ",             # Drafted and Published, one statement
+    "SELECT shared_records.",          # the read model's row: absent (Drafted)
+    "INSERT INTO shared_records ",     # ... inserted; Published finds it without a SELECT
+    "INSERT INTO record_tags ",        # one per tag: the experience's topic ...
+    "INSERT INTO record_tags ",        # ... and its business type
+    "UPDATE shared_records ",          # Published
+    "SELECT max(federation_outbox.",   # the next origin number (under the writer lock)
+    "INSERT INTO federation_outbox ",  # the signed envelope of Published
+]
+
+
+def _draft(k: int) -> dict:
+    return {"experience_id": "p-%05d" % k, "unit_id": "a-xj", "title": "经验 %d" % k,
+            "summary": "聚焦责任抓落实。", "body": "示范点建设经验做法。",
+            "business_type": "示范点建设", "topics": ["示范点"], "share": SHARE_ALL}
+
+
+def test_one_shared_draft_sends_these_statements(tmp_path):
+    solo = Solo(tmp_path)
+    solo.run("draft_experience", _draft(0))  # the first of the node: caches filled
+    sent: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many):
+        sent.append(" ".join(statement.split()))
+
+    event.listen(solo.rt.engine, "before_cursor_execute", count)
+    try:
+        out = solo.run("draft_experience", _draft(1))
+    finally:
+        event.remove(solo.rt.engine, "before_cursor_execute", count)
+    assert out == {"experience_id": "district-a/p-00001", "sharing": "all", "published": True}
+    got = [next((e for e in EXPECTED if s.startswith(e.rstrip())), s[:60]) for s in sent]
+    assert got == EXPECTED, "\n".join(sent)
+    # and what it wrote is what a SELECT after each event would have given
+    row = solo.query("get_record", {"record_id": "district-a/p-00001"})
+    assert row["published"] is True and row["sharing"] == "all"
+    assert sorted(row["tags"]) == ["示范点", "示范点建设"]
