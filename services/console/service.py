@@ -138,6 +138,9 @@ class ConsoleDependency(DependencyProvider):
         # process: frozen, no collection walks them; and a young collection waits for
         # 20,000 allocations (each ~10 ms, a few a second at 500 check-ins/s). Together:
         # 0.15 s of 4.1 s. Requests make few reference cycles; these collect them later.
+        # Collected first, so only what is alive is frozen (a process that starts several
+        # containers, as the tests do, does not keep its garbage for ever).
+        gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 20, 10)
 
