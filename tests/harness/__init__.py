@@ -46,6 +46,22 @@ def wait_for(predicate, timeout: float = WAIT, step: float = 0.05, what: str = "
         time.sleep(step)
 
 
+def wait_units_known(rt, unit_ids, timeout: float = WAIT, what: str = "") -> None:
+    """Wait until the service whose runtime is ``rt`` has every unit of ``unit_ids`` in
+    its copy of the unit tree (shared.unittree): it learns of them from the units
+    service's events, one consumer apart from its reactions to the same events, so a
+    reaction may be done while the mirror still holds a unit back (its parent not yet
+    seen) and appends it later - into the log a test counts, or under a command that
+    names it (单位不存在)."""
+    from shared.unittree import unit_directory, unit_of
+    unit_ids = list(unit_ids)
+
+    def known():
+        with rt.read() as c:
+            return all(unit_of(c, unit_directory, u) for u in unit_ids)
+    wait_for(known, timeout, what=what or "%s knowing units %s" % (rt.service, unit_ids))
+
+
 def assert_nothing_after(marker, leaked=None, timeout: float = WAIT, step: float = 0.05,
                          what: str = "the marker"):
     """Prove that nothing arrived: first wait for ``marker()`` - a positive signal that

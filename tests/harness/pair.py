@@ -44,8 +44,7 @@ from shared import config
 from shared.auth import UserDirectory
 from shared.db import make_engine
 from shared.service import EventSourcing, NodeContainer
-from shared.unittree import unit_directory, unit_of
-from tests.harness import wait_for
+from tests.harness import wait_units_known
 from tooling.localnet import LocalNetwork, LocalNode
 
 CITY, DISTRICT = "city", "district-a"
@@ -132,12 +131,7 @@ class ConsoleSeeding:
         for service in services:
             if not any(c.service_name == service for c in self.containers):
                 continue
-            rt = self.runtime(service)
-
-            def known():
-                with rt.read() as c:
-                    return all(unit_of(c, unit_directory, u) for u in unit_ids)
-            wait_for(known, timeout, what="%s knowing units %s" % (service, unit_ids))
+            wait_units_known(self.runtime(service), unit_ids, timeout)
 
 
 class PairNode(ConsoleSeeding):

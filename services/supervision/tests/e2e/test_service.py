@@ -25,7 +25,7 @@ from shared.contracts import validate_message
 from shared.errors import BadInput, NotFound
 from shared.service import EventSourcing
 from shared.store import tracking
-from tests.harness import Api, Capture, wait_for
+from tests.harness import Api, Capture, wait_for, wait_units_known
 
 NODE = "district-test"
 TREE = [
@@ -102,6 +102,9 @@ def running(container_factory, node_config, admin_token, make_user, request):
             except NotFound:  # the mirror has not seen the root yet
                 return False
         wait_for(mirrored, timeout=20)
+    # and the mirror holds every unit (u1-s1 has no schedule to wait for): a unit it held
+    # back until its parent arrived would otherwise be appended under a test's count
+    wait_units_known(node.runtime, [u["unit_id"] for u in TREE], timeout=20)
     return node
 
 
