@@ -49,6 +49,7 @@ def batched(rt, app, actor, commands, size: int = 400) -> int:
     n = 0
     for start in range(0, len(commands), size):
         with rt.unit_of_work(actor) as uow:
+            app.bind_ports(uow)  # as Application.execute does for every command
             for name, data in commands[start:start + size]:
                 op = app.operation(name, "command")
                 op.fn(uow, op.load(data))
