@@ -133,6 +133,7 @@ def home(web):
     period = str(today.year)
     totals = {"red": 0, "yellow": 0, "green": 0}
     todos, per_unit, letters_unsigned, units_with_open = [], [], 0, 0
+    tops = roots(web)  # asked once: every query below is sent before any answer is read
     asked = [(web.query_async("supervision", "rectification_overview", {
                   "unit_id": root["unit_id"], "soon_days": web.settings.due_soon_days,
                   "limit": HOME_ITEMS, "units_limit": HOME_UNITS}),
@@ -142,15 +143,15 @@ def home(web):
               web.query_async("supervision", "list_tasks", {
                   "unit_id": root["unit_id"], "status": "open",
                   "soon_days": web.settings.due_soon_days, "limit": HOME_ITEMS}))
-             for root in roots(web)]  # all sent at once, then read
+             for root in tops]  # all sent at once, then read
     # the other services' to-dos: education's inbox (notices, talks, young cadres, 月月行 ...),
     # controls past their review date and overdue screenings - each read if the role may
-    inbox = _ask(web, "education", "my_inbox", {"limit": HOME_ITEMS})
-    risk = [(_ask(web, "supervision", "control_reviews_due", {
+    inbox = web.query_async("education", "my_inbox", {"limit": HOME_ITEMS})
+    risk = [(web.query_async("supervision", "control_reviews_due", {
                  "unit_id": root["unit_id"], "limit": HOME_ITEMS}),
-             _ask(web, "supervision", "screening_status", {
+             web.query_async("supervision", "screening_status", {
                  "unit_id": root["unit_id"], "overdue_only": True, "limit": HOME_ITEMS}))
-            for root in roots(web)]
+            for root in tops]
     for overview_reply, coverage_reply, tasks_reply in asked:
         overview = overview_reply.result()
         for colour in totals:
@@ -198,19 +199,8 @@ def _colour(due: str | None, today: date, soon_days: int) -> str:
     return "green"
 
 
-def _ask(web, service: str, name: str, params: dict):
-    """Send a 工作台 query, or None when the node runs no such service (its rows are left
-    out; the rest of the page still answers)."""
-    try:
-        return web.query_async(service, name, params)
-    except UnknownService:
-        return None
-
-
 def _answer(reply):
     """A reply's answer, or None where the role may not ask it or the service is absent."""
-    if reply is None:
-        return None
     try:
         return reply.result()
     except (QinglianError, UnknownService):

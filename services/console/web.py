@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlencode
 
+import eventlet
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound
@@ -345,10 +346,13 @@ class Web:
 
     def query_async(self, service: str, name: str, params: dict | None = None):
         """Send a query now, read its answer later (``.result()``, errors as ``query``
-        raises them): a page's independent queries then wait for each other's replies
-        only once."""
+        raises them - an absent service's ``UnknownService`` too): a page's independent
+        queries then wait for each other's replies only once. Each is published from a
+        greenthread of its own, as publishing waits for the broker's confirm (one round
+        trip each): the page's queries wait for their confirms together too."""
         proxy = getattr(self.service, service)
-        return proxy.query.call_async(name=name, params=params or {}, actor=self._proof())
+        return _Asked(proxy.query.call_async, name=name, params=params or {},
+                      actor=self._proof())
 
     def command(self, service: str, name: str, data: dict):
         proxy = getattr(self.service, service)
@@ -374,6 +378,28 @@ class Web:
 
     def static(self, path: str) -> Response:
         return send_from_directory(str(STATIC), path, self.request.environ, max_age=3600)
+
+
+class _Asked:
+    """A query being published (``Web.query_async``): its answer once it is sent and
+    answered. A refusal to send (no such service) is raised by ``result``, not in the
+    greenthread (the hub would print it)."""
+
+    def __init__(self, call_async, **kwargs):
+        self._sending = eventlet.spawn(self._send, call_async, kwargs)
+
+    @staticmethod
+    def _send(call_async, kwargs):
+        try:
+            return call_async(**kwargs), None
+        except Exception as exc:  # noqa: BLE001 - raised again by result()
+            return None, exc
+
+    def result(self):
+        reply, refused = self._sending.wait()
+        if refused is not None:
+            raise refused
+        return reply.result()
 
 
 def _hardened(response: Response) -> Response:
