@@ -29,6 +29,13 @@ TZ = ZoneInfo("Asia/Shanghai")  # the users' time zone
 WAIT = 30.0  # long enough for a loaded CI machine; a passing wait returns at once
 
 
+def today():
+    """The users' day now (Asia/Shanghai), read when a test needs it, never at import: a
+    suite that runs across midnight there (16:00 UTC) would otherwise ask the services
+    about yesterday while they count from today."""
+    return datetime.now(TZ).date()
+
+
 # -- waiting ---------------------------------------------------------------------------------
 def wait_for(predicate, timeout: float = WAIT, step: float = 0.05, what: str = "condition"):
     """Poll ``predicate()`` every ``step`` seconds until it returns something truthy and

@@ -12,9 +12,11 @@ import segno
 
 from services.console.tests.browser import pick, sign_in
 from services.console.tests.conftest import console_node, shoot
+from tests.harness import today
 
-TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-YEAR = str(TODAY.year)
+
+def year() -> str:
+    return str(today().year)
 
 
 def _seed(n):
@@ -73,7 +75,7 @@ def test_build_a_four_level_tree_issue_and_sign_letters_and_publish_micro_power(
     shoot(page, "03-unit-new")
 
     # 责任书: none signed yet, then issue to the bureau and sign it: coverage moves
-    page.goto(node.url + "/letters?period=%s" % YEAR)
+    page.goto(node.url + "/letters?period=%s" % year())
     assert page.inner_text("strong.coverage") == "0.0%"
     page.locator("form:has(input[value=issue])").scroll_into_view_if_needed()
     pick(page, "下达单位", "某区直机关工委")
@@ -143,8 +145,8 @@ def test_rectification_board_home_todos_and_users_page(node, page):
         node.api("supervision", "record_finding", {
             "unit_id": unit, "source": "audit", "description": description, "deadline": deadline,
             "requirement": "限期整改到位", "responsible_role": "unit_head"})
-    soon = TODAY.isoformat()
-    later = "%d-12-31" % (TODAY.year + 1)
+    soon = today().isoformat()
+    later = "%d-12-31" % (today().year + 1)
     finding("专项资金拨付审批手续不全", soon)
     finding("采购台账未按月更新", later)
     page.goto(node.url + "/rectifications")
@@ -156,11 +158,11 @@ def test_rectification_board_home_todos_and_users_page(node, page):
     shoot(page, "07-rectifications")
     page.goto(node.url + "/")
     assert page.locator("tr.yellow", has_text="专项资金拨付审批手续不全").count() == 1
-    assert "%d年%d月%d日" % (TODAY.year, TODAY.month, TODAY.day) in page.inner_text("h1")
+    assert "%d年%d月%d日" % (today().year, today().month, today().day) in page.inner_text("h1")
     shoot(page, "00-home")
     page.locator("a", has_text="专项资金拨付审批手续不全").first.click()
     assert "审计监督" in page.inner_text("main") and "audit" not in page.inner_text("main")
-    new_deadline = "%d-03-31" % (TODAY.year + 1)
+    new_deadline = "%d-03-31" % (today().year + 1)
     # the date field is the vendored Chinese picker, not the browser's mm/dd/yyyy widget
     assert page.eval_on_selector(
         "input[name=deadline]",
@@ -171,7 +173,7 @@ def test_rectification_board_home_todos_and_users_page(node, page):
     page.fill("form:has(input[value=extend]) input[name=reason]", "涉及跨部门协调，申请延期")
     page.click("button:has-text('延期')")
     page.wait_for_selector("p.flash:has-text('已延长整改期限')")
-    assert page.inner_text("td.deadline").startswith("%d年3月31日" % (TODAY.year + 1))
+    assert page.inner_text("td.deadline").startswith("%d年3月31日" % (today().year + 1))
     shoot(page, "08-rectification")
     page.goto(node.url + "/admin/users")
     assert "登录成功" in page.inner_text("main")
@@ -206,11 +208,11 @@ def test_risk_heat_map_ranking_as_of_and_excel_downloads(node, page, tmp_path):
         "unit_id": b, "description": "药品采购中收受回扣", "category": "post_duty", "post": "采购岗",
         "post_flags": ["fund_intensive"], "likelihood": 4, "impact": 5}).status_code == 201
     # both units are known: the round covers both
-    rnd = post("open_round", {"title": "%s年度政治生态研判" % YEAR, "period": YEAR, "unit_id": root})
+    rnd = post("open_round", {"title": "%s年度政治生态研判" % year(), "period": year(), "unit_id": root})
     assert rnd.status_code == 201, rnd.text
     rnd = rnd.json()
     assert post("record_finding", {"unit_id": a, "source": "audit", "description": "三重一大记录不全",
-                                   "deadline": "%d-06-30" % (TODAY.year + 1), "requirement": "补齐会议记录",
+                                   "deadline": "%d-06-30" % (today().year + 1), "requirement": "补齐会议记录",
                                    "responsible_role": "party_secretary"}).status_code == 201
 
     def scores(high, low):
@@ -271,7 +273,7 @@ def test_plan_score_an_inspection_record_a_finding_and_feedback(node, page):
     page.wait_for_selector("h1:has-text('工作台')")
     page.goto(node.url + "/inspections")
     pick(page, "被检查单位", "区住建局")
-    page.fill("input[name=title]", "%s年第四季度清廉机关建设检查" % YEAR)
+    page.fill("input[name=title]", "%s年第四季度清廉机关建设检查" % year())
     page.click("button:has-text('计划')")
     page.wait_for_selector("p.flash:has-text('已计划检查')")
     for name, score in (("规定动作全不全", "22"), ("自选动作实不实", "20"),
@@ -290,7 +292,7 @@ def test_plan_score_an_inspection_record_a_finding_and_feedback(node, page):
     assert page.input_value("input[aria-label='业务融合紧不紧得分']") in ("18", "18.0")
     page.fill("textarea[name=description]", "党组会议记录中“三重一大”事项未单列")
     page.select_option("select[name=severity]", label="一般")
-    page.fill("input[name=deadline]", "%d-03-31" % (TODAY.year + 1))
+    page.fill("input[name=deadline]", "%d-03-31" % (today().year + 1))
     page.click("button:has-text('记录问题')")
     page.wait_for_selector("p.flash:has-text('已记录问题')")
     page.fill("input[name=told_name]", "陈书记")

@@ -4,16 +4,23 @@ to it with 四风 categories (the new forms of 形式主义、官僚主义 among
 category and per unit; refusals write nothing."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from services.console.tests.browser import pick, sign_in
 from services.console.tests.conftest import console_node, shoot
+from tests.harness import today
 
-TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-END = (TODAY + timedelta(days=60)).isoformat()
-SOON = (TODAY + timedelta(days=3)).isoformat()
-LATER = (TODAY + timedelta(days=30)).isoformat()
+
+def end() -> str:
+    return (today() + timedelta(days=60)).isoformat()
+
+
+def soon() -> str:
+    return (today() + timedelta(days=3)).isoformat()
+
+
+def later() -> str:
+    return (today() + timedelta(days=30)).isoformat()
 
 
 def _seed(n):
@@ -30,13 +37,13 @@ def test_a_campaign_is_launched_its_findings_tagged_and_its_progress_shown(node,
     # a finding recorded before, in the scope and period: it is tagged to the campaign later
     earlier = node.api("supervision", "record_finding", {
         "unit_id": node.ids["a"], "source": "public_report", "description": "办事群众反映多次跑腿",
-        "responsible_role": "unit_head", "deadline": LATER}, token=node.insp_token)
+        "responsible_role": "unit_head", "deadline": later()}, token=node.insp_token)
     sign_in(page, node, "insp", until="nav.menu")
     page.goto(node.url + "/campaigns/new")
     page.fill("input[name=title]", "整治形式主义官僚主义专项行动")
     page.select_option("select[name=kind]", label="专项整治")
     pick(page, "整治范围", "区住建局")
-    page.fill("input[name=ends_on]", END)
+    page.fill("input[name=ends_on]", end())
     page.locator("label.category", has_text="形式主义新表现").locator("input").check()
     page.locator("label.category", has_text="官僚主义新表现").locator("input").check()
     page.fill("textarea[name=description]", "重点整治文山会海、过度留痕、推诿扯皮")
@@ -52,7 +59,7 @@ def test_a_campaign_is_launched_its_findings_tagged_and_its_progress_shown(node,
         label="形式主义新表现（文山会海、过度留痕、“指尖上的形式主义”）")
     form.locator("select[name=source]").select_option(label="审计监督")
     form.locator("textarea[name=description]").fill("同一材料要求基层重复报送三次")
-    form.locator("input[name=deadline]").fill(SOON)
+    form.locator("input[name=deadline]").fill(soon())
     form.locator("button").click()
     page.wait_for_selector("p.flash")
     assert "已记录问题并纳入本专项" in page.inner_text("p.flash")
@@ -82,7 +89,7 @@ def test_a_campaign_is_launched_its_findings_tagged_and_its_progress_shown(node,
 def test_refused_requests_write_nothing(node, client_for):
     cid = node.api("supervision", "launch_campaign", {
         "title": "专项治理", "kind": "governance", "scope_unit_id": node.ids["a"],
-        "starts_on": TODAY.isoformat(), "ends_on": END, "categories": ["formalism_new"]},
+        "starts_on": today().isoformat(), "ends_on": end(), "categories": ["formalism_new"]},
         token=node.insp_token)["campaign_id"]
     before = node.head("supervision")
     viewer = client_for(node, "viewer")
@@ -94,10 +101,10 @@ def test_refused_requests_write_nothing(node, client_for):
     r = insp.post("/campaigns/%s" % cid, {
         "action": "finding", "unit_id": node.ids["b"], "four_winds": "formalism_new",
         "source": "audit", "description": "范围外的问题", "severity": "general",
-        "responsible_role": "unit_head", "deadline": LATER})
+        "responsible_role": "unit_head", "deadline": later()})
     assert r.status_code == 400 and "不在专项范围内" in r.text
     r = insp.post("/campaigns/new", {"title": "x", "kind": "rectification",
-                                     "scope_unit_id": node.ids["a"], "starts_on": END,
-                                     "ends_on": TODAY.isoformat()})
+                                     "scope_unit_id": node.ids["a"], "starts_on": end(),
+                                     "ends_on": today().isoformat()})
     assert r.status_code == 400 and "结束日期: 不得早于开始日期" in r.text
     assert node.head("supervision") == before

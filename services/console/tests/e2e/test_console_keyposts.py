@@ -4,14 +4,13 @@ inspection focused on the 一把手's post, the assessment round's key-post figu
 write nothing."""
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from services.console.tests.browser import sign_in
 from services.console.tests.conftest import console_node, shoot
+from tests.harness import today
 
-TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-QUARTER = "%d-Q%d" % (TODAY.year, (TODAY.month - 1) // 3 + 1)
+
+def quarter() -> str:
+    return "%d-Q%d" % (today().year, (today().month - 1) // 3 + 1)
 
 
 def _seed(n):
@@ -25,10 +24,10 @@ def _seed(n):
             "unit_id": ids[unit], "post": post, "description": desc, "category": "post_duty",
             "likelihood": li, "impact": 4}, token=n.insp_token)
     n.inspection = n.api("supervision", "plan_inspection", {
-        "unit_id": ids["a"], "title": "一把手履职专项督查", "planned_on": TODAY.isoformat()},
+        "unit_id": ids["a"], "title": "一把手履职专项督查", "planned_on": today().isoformat()},
         token=n.insp_token)["inspection_id"]
     n.round_id = n.api("supervision", "open_round", {
-        "title": "本季度政治生态研判", "period": QUARTER, "unit_id": ids["root"]},
+        "title": "本季度政治生态研判", "period": quarter(), "unit_id": ids["root"]},
         token=n.insp_token)["round_id"]
 
 
@@ -57,7 +56,7 @@ def test_key_posts_flagged_filtered_focused_and_in_the_assessment(node, page):
     assert "公车私用" not in risks  # the driver's post is not flagged
     focus = page.locator("form:has(input[value=focus])")
     focus.locator("select[name=inspection_id]").select_option(label="区财政局：一把手履职专项督查（%d年%d月%d日）"
-                                                              % (TODAY.year, TODAY.month, TODAY.day))
+                                                              % (today().year, today().month, today().day))
     focus.locator("select[name=post]").select_option(label="区财政局：局长（一把手）")
     focus.locator("button").click()
     page.wait_for_selector("p.flash")

@@ -5,16 +5,19 @@ meeting whose decisions become tracked tasks; refusals write nothing."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from services.console.tests.browser import pick, sign_in
 from services.console.tests.conftest import console_node, shoot
+from tests.harness import today
 
-TZ = ZoneInfo("Asia/Shanghai")
-TODAY = datetime.now(TZ).date()
-SOON = (TODAY + timedelta(days=3)).isoformat()     # yellow on the console's 7 days
-LATER = (TODAY + timedelta(days=40)).isoformat()   # green
+
+def soon() -> str:  # yellow on the console's 7 days
+    return (today() + timedelta(days=3)).isoformat()
+
+
+def later() -> str:  # green
+    return (today() + timedelta(days=40)).isoformat()
 
 
 def _seed(n):
@@ -44,11 +47,11 @@ def test_a_task_list_issued_reported_with_evidence_and_accepted(node, page, brow
     rows = page.locator("tr.item")
     rows.nth(0).locator("input[name=item_title]").fill("建立廉政风险台账")
     rows.nth(0).locator("input[name=item_standard]").fill("每个岗位一张台账，班子审定")
-    rows.nth(0).locator("input[name=item_deadline]").fill(SOON)
+    rows.nth(0).locator("input[name=item_deadline]").fill(soon())
     rows.nth(0).locator("select[name=item_unit]").select_option(label="　区财政局")
     rows.nth(1).locator("input[name=item_title]").fill("开展警示教育")
     rows.nth(1).locator("input[name=item_standard]").fill("全员参加，有签到和心得")
-    rows.nth(1).locator("input[name=item_deadline]").fill(LATER)
+    rows.nth(1).locator("input[name=item_deadline]").fill(later())
     rows.nth(1).locator("select[name=item_unit]").select_option(label="　区教育局")
     page.click("button:has-text('下达')")
     page.wait_for_selector("p.flash")
@@ -99,7 +102,7 @@ def test_a_meeting_records_units_and_decisions_that_become_tasks(node, page):
     row = page.locator("tr.decision").nth(0)
     row.locator("input[name=dec_text]").fill("建立联合督查机制")
     row.locator("input[name=dec_standard]").fill("出台联合督查办法")
-    row.locator("input[name=dec_deadline]").fill(LATER)
+    row.locator("input[name=dec_deadline]").fill(later())
     row.locator("select[name=dec_unit]").select_option(label="　区教育局")
     page.click("button:has-text('保存会议')")
     page.wait_for_selector("p.flash")
@@ -109,7 +112,7 @@ def test_a_meeting_records_units_and_decisions_that_become_tasks(node, page):
     # a decision added later, for a unit present
     page.fill("form input[name=text]", "开展交叉互查")
     page.fill("form input[name=standard]", "形成互查报告")
-    page.fill("form input[name=deadline]", SOON)
+    page.fill("form input[name=deadline]", soon())
     page.select_option("form select[name=unit_id]", label="区财政局")
     page.click("button:has-text('增加')")
     page.wait_for_selector("p.flash")
@@ -128,7 +131,7 @@ def test_a_meeting_records_units_and_decisions_that_become_tasks(node, page):
 # -- over HTTP ---------------------------------------------------------------------------------
 def test_overdue_tasks_turn_red_and_show_their_escalations(node, client_for):
     made = issue(node, "逾期测试清单", [{"unit_id": node.ids["b"], "title": "报送自查报告",
-                                      "standard": "盖章的自查报告", "deadline": SOON}])
+                                      "standard": "盖章的自查报告", "deadline": soon()}])
     task_id = made["task_ids"][0]
     rt = node.runtime("supervision")
     real = rt.clock
@@ -161,15 +164,15 @@ def test_refused_requests_write_nothing(node, client_for):
     ua = client_for(node, "ua-a")
     assert ua.post("/meetings/new", {"title": "x"}).status_code == 403
     insp = client_for(node, "insp")
-    past = (TODAY - timedelta(days=1)).isoformat()
+    past = (today() - timedelta(days=1)).isoformat()
     r = insp.post("/tasks/new", {"title": "有误的清单", "issuer_unit_id": node.ids["root"],
                                  "item_title": "x", "item_standard": "y", "item_deadline": past,
                                  "item_unit": node.ids["a"]})
     assert r.status_code == 400 and "时限: 不得早于今天" in r.text, r.text
     r = insp.post("/meetings/new", {"title": "会", "kind": "regular",
                                     "convener_unit_id": node.ids["root"],
-                                    "held_on": TODAY.isoformat(), "unit_ids": node.ids["a"],
-                                    "dec_text": "x", "dec_standard": "y", "dec_deadline": LATER,
+                                    "held_on": today().isoformat(), "unit_ids": node.ids["a"],
+                                    "dec_text": "x", "dec_standard": "y", "dec_deadline": later(),
                                     "dec_unit": node.ids["b"]})
     assert r.status_code == 400 and "不是本次会议的参会单位" in r.text
     assert node.head("supervision") == before
