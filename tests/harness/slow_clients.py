@@ -119,7 +119,7 @@ def server_end(client):
         try:
             if s.getpeername() == mine:
                 return s
-        except OSError:
+        except OSError:  # a listening or unconnected socket has no peer: not this one
             pass
         s.close()
     raise AssertionError("no socket of this process is connected to %s:%d" % mine)
