@@ -7,6 +7,7 @@ import re
 import pytest
 
 from services.console.tests.conftest import shoot
+from services.education.domain import SESSION_KINDS
 from services.console.tests.browser import no_codes, open_menu, pick, sign_in
 from services.console.tests.e2e.test_console_education import (  # noqa: F401 - node: the fixture
     REMINDER, node, today,
@@ -26,6 +27,11 @@ def _daily_coverage(page, node) -> str:
     return page.inner_text("[data-testid=daily-coverage]")
 
 
+def _monthly_row(page, unit: str) -> list[str]:
+    """The month's row of a party organisation: 党组织, 党员人数, 累计打卡人次, 覆盖率."""
+    return re.split(r"\s+", page.locator("[data-testid=monthly] tr", has_text=unit).inner_text().strip())
+
+
 def _no_codes(text: str) -> None:
     no_codes(text, r"m-zhang|warning_education|government_dept|None", html=False)
 
@@ -36,6 +42,7 @@ def test_a_member_checks_in_on_a_phone_twice_and_it_counts_once(node, browser, a
                                 device_scale_factor=2, locale="zh-CN", timezone_id="Asia/Shanghai")
     try:
         assert _daily_coverage(admin, node) == "0.0%"
+        assert _monthly_row(admin, "区财政局")[:3] == ["区财政局", "2", "0"]
 
         member = phone.new_page()
         sign_in(member, node, "m-zhang")
@@ -64,6 +71,9 @@ def test_a_member_checks_in_on_a_phone_twice_and_it_counts_once(node, browser, a
         assert _daily_coverage(admin, node) == "33.3%"
         row = admin.locator("[data-testid=daily] tr", has_text="区财政局").inner_text()
         assert re.split(r"\s+", row.strip()) == ["区财政局", "2", "1", "50.0%"]
+        # the month's coverage per unit moves by the same one member-day
+        assert _monthly_row(admin, "区财政局")[:3] == ["区财政局", "2", "1"]
+        assert _monthly_row(admin, "区审计局")[:3] == ["区审计局", "1", "0"]
         text = admin.inner_text("main")
         assert "张党员" not in text
         _no_codes(text)
@@ -99,12 +109,17 @@ def test_the_calendar_in_the_browser_a_micro_lesson_is_held_only_with_discussion
         node, admin_page):
     page = admin_page
     open_menu(page, "学习教育日历")
+    # every session kind the service has is offered, each in words
+    kinds = page.locator("select[name=kind] option").all_inner_texts()
+    assert set(SESSION_KINDS.values()) <= {k.strip() for k in kinds}
     page.select_option("select[name=kind]", label="廉政微党课")
     page.fill("input[name=title]", "守住小节")
     pick(page, "组织单位", "区财政局")
     page.fill("input[name=day]", today().isoformat())
     page.fill("input[name=time]", "00:00")
     page.fill("input[name=speaker_post]", "党组织书记")
+    page.fill("input[name=material_title]", "廉政微党课讲稿")
+    page.fill("input[name=material_ref]", "区纪发〔2026〕12号")
     page.click("button:has-text('计划')")
     page.wait_for_selector("p.flash:has-text('已计划：守住小节')")
     cell = page.locator("td[data-day='%s']" % today().isoformat())
@@ -113,6 +128,7 @@ def test_the_calendar_in_the_browser_a_micro_lesson_is_held_only_with_discussion
     shoot(page, "24-calendar")
     cell.locator("a.session", has_text="守住小节").click()
     page.wait_for_selector("h1:has-text('守住小节')")
+    assert "廉政微党课讲稿（区纪发〔2026〕12号）" in page.inner_text("main")  # by reference
     page.fill("input[name=headcount]", "25")
     page.click("button:has-text('记为已开展')")
     page.wait_for_selector("span.field-error:has-text('大家议：廉政微党课须填写讨论情况')")
@@ -125,3 +141,26 @@ def test_the_calendar_in_the_browser_a_micro_lesson_is_held_only_with_discussion
     page.click("button:has-text('记为已开展')")
     page.wait_for_selector("p.flash:has-text('已记录为已开展')")
     assert page.inner_text("[data-testid=status]") == "已开展"
+
+
+def test_a_session_planned_on_the_calendar_is_cancelled_with_its_reason(node, admin_page):
+    page = admin_page
+    open_menu(page, "学习教育日历")
+    page.select_option("select[name=kind]", label="主题联学")
+    page.fill("input[name=title]", "新修订条例联学")
+    pick(page, "组织单位", "区审计局")
+    page.fill("input[name=day]", today().isoformat())
+    page.click("button:has-text('计划')")
+    page.wait_for_selector("p.flash:has-text('已计划：新修订条例联学')")
+    page.locator("td[data-day='%s'] a.session" % today().isoformat(), has_text="新修订条例联学").click()
+    page.wait_for_selector("h1:has-text('新修订条例联学')")
+    page.fill("input[name=reason]", "与上级会议冲突")
+    page.click("button:has-text('取消活动')")
+    page.wait_for_selector("p.flash:has-text('已取消')")
+    assert page.inner_text("[data-testid=status]") == "已取消"
+    assert page.locator("button:has-text('记为已开展')").count() == 0  # nothing left to record
+    page.click("a:has-text('返回日历')")
+    cell = page.locator("td[data-day='%s']" % today().isoformat())
+    cancelled = cell.locator("a.session.cancelled", has_text="新修订条例联学")
+    assert "主题联学：新修订条例联学（已取消）" in cancelled.inner_text()
+    assert "line-through" in cancelled.evaluate("e => getComputedStyle(e).textDecorationLine")
