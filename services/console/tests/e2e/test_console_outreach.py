@@ -7,7 +7,7 @@ screenshots: test_console_outreach_browser.py."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from kombu import Connection
@@ -194,6 +194,28 @@ def test_a_notice_is_scheduled_in_advance_and_a_past_date_writes_nothing(node, c
         "/notices?period=%s" % later.strftime("%Y-%m")).text
 
 
+def test_a_holiday_notice_is_scheduled_from_the_calendar_and_shown_before_the_holiday(node, client_for):
+    """元旦 from the service's holiday calendar (3 days ahead): scheduled on 20 December by
+    education's routine (its clock set to that morning), on the calendar on its send day
+    and the holiday itself marked - nobody types it."""
+    from services.education.domain import NOTICE_STATUSES
+    rt = node.runtime("education")
+    real = rt.clock
+    rt.clock = lambda: datetime(2026, 12, 20, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
+    try:
+        node.api("education", "schedule_calendar_notices", {})
+    finally:
+        rt.clock = real
+    title = "关于元旦期间严守纪律、廉洁过节的通知"
+    n = next(x for x in _q(node, "list_notices", {})["notices"] if x["title"] == title)
+    assert (n["send_on"], n["occasion_date"]) == ("2026-12-29", "2027-01-01")
+    admin = client_for(node, "admin")
+    cell = re.search(r'data-day="2026-12-29">(.*?)</td>', admin.get("/notices?period=2026-12").text, re.S)
+    assert "%s：%s" % (NOTICE_STATUSES.label(n["status"]), title) in cell.group(1)
+    holiday = re.search(r'data-day="2027-01-01">(.*?)</td>', admin.get("/notices?period=2027-01").text, re.S)
+    assert ">元旦</a>" in holiday.group(1)
+
+
 # -- 廉政谈话 / 年轻干部 ------------------------------------------------------------------------------
 def _talks(n):
     return {t["person_id"]: t for t in _q(n, "list_talks", {"unit_id": n.ids["root"]})["talks"]}
@@ -288,6 +310,11 @@ def test_the_rejection_reasons_all_have_labels():
     assert "running" in FEDERATION_LINK_STATES
 
 
+def _failures(accounts: str) -> int:
+    m = re.search(r"密码错误 (\d+) 次", accounts)
+    return int(m.group(1)) if m else 0
+
+
 def test_node_status_shows_peers_fingerprints_links_and_rejections_by_reason(node, client_for):
     from shared.federation.keys import node_registry
     from shared.federation.registry import key_fingerprint
@@ -303,6 +330,17 @@ def test_node_status_shows_peers_fingerprints_links_and_rejections_by_reason(nod
     assert "本节点没有联邦链路" in page.text
     assert re.search(r'data-testid="queues">消息队列 \d+ 个', page.text)
     assert "/admin/users" in page.text
+    # users, tokens and sign-in records: the node's own directory, counted
+    users = node.users.list_users()
+    tokens = [t for u in users for t in node.users.list_tokens(u["user_id"])]
+    accounts = re.search(r'data-testid="accounts">(.*?)</table>', page.text, re.S).group(1)
+    assert "<td>%d 个（其中停用 0 个）</td>" % len(users) in accounts
+    assert "<td>%d 个（有效 %d 个）</td>" % (len(tokens), len(tokens)) in accounts
+    assert re.search(r"登录成功 \d+ 次", accounts)
+    failures = _failures(accounts)
+    assert client_for(node).sign_in("viewer", "not-the-password").status_code == 401
+    again = re.search(r'data-testid="accounts">(.*?)</table>', admin.get("/admin/status").text, re.S)
+    assert _failures(again.group(1)) == failures + 1
     # an unreadable message arrives in the inbox queue: refused, counted by its reason
     with Connection(node.base["AMQP_URI"]) as conn:
         conn.Producer().publish(b"not json at all", exchange="", routing_key=INBOX_QUEUE,
