@@ -14,6 +14,8 @@ from services.console.tests.conftest import shoot
 from tests.harness.pair import uniq
 
 TZ = ZoneInfo("Asia/Shanghai")
+# console.css's .red / .yellow / .green backgrounds
+RED, YELLOW, GREEN = "rgb(253, 236, 234)", "rgb(255, 248, 225)", "rgb(232, 245, 233)"
 
 
 @pytest.fixture
@@ -179,11 +181,17 @@ def test_the_other_workspaces_render_for_the_user_guide(two_nodes, desks):
     late = page.locator("[data-testid=feed] tr", has_text="线索核查")
     assert late.locator("[data-testid=due]").get_attribute("data-state") == "overdue"
     assert "已逾期" in late.inner_text() and "red" in late.get_attribute("class")
+    # the three colours as the browser paints them: red, yellow, green rows
+    on_track = page.locator("[data-testid=feed] tr", has_text="财务报销线上留痕")
+    for row, colour in ((late, RED), (soon, YELLOW), (on_track, GREEN)):
+        assert row.evaluate("e => getComputedStyle(e).backgroundColor") == colour
     shoot(page, "46-exchange-problems")
 
     page = desks["city"]
     page.goto(city.url + "/exchange/problems/" + problem_soon["problem_id"])
     reload_until(page, "提出解决方案")
+    assert page.inner_text("main [data-testid=origin]") == "来自：甲区 · 甲区区直机关工委"
+    assert page.locator("[data-testid=due]").first.get_attribute("data-state") == "due_soon"
     _no_codes(page.inner_text("main"))
     shoot(page, "47-exchange-problem-city")
     page.goto(city.url + "/exchange/exemplars/" + exemplar["exemplar_id"])
