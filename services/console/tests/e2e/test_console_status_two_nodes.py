@@ -42,6 +42,9 @@ def test_each_node_names_its_peer_with_the_keys_fingerprint_and_running_links(tw
     row = re.search(r'data-testid="origins">.*?<tr[^>]*><td>甲区（district-a）</td>(.*?)</tr>',
                     _status(at_city), re.S).group(1)
     assert 'data-testid="lag">无<' in row
+    # the last feed sync: a time (in Shanghai, in words) once the first sync has run
+    wait_for(lambda: _last_sync(_status(at_city)) != "本次启动后尚未同步", 30, what="the city's first feed sync")
+    assert re.match(r"\d{4}年\d{1,2}月\d{1,2}日 周. \d{2}:\d{2}$", _last_sync(_status(at_city)))
 
 
 def test_the_citys_node_status_in_the_browser(two_nodes, desk):
@@ -59,3 +62,7 @@ def _applied(text: str) -> int:
     origins = re.search(r'data-testid="origins">(.*?)</table>', text, re.S).group(1)
     m = re.search(r"<td>甲区（district-a）</td><td>(\d+)</td>", origins)
     return int(m.group(1)) if m else 0
+
+
+def _last_sync(text: str) -> str:
+    return re.search(r'data-testid="last-sync">(.*?)（每', text, re.S).group(1)
