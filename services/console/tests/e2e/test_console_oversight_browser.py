@@ -121,3 +121,53 @@ def test_an_overdue_task_referred_to_the_city_shows_with_its_trail_on_both_nodes
             assert words in section, words
         at_district = client_for(district, "admin").get("/oversight").text
         assert title in at_district and "跟踪问效任务" in at_district
+
+
+def test_an_overdue_integrity_talk_referred_to_the_city_shows_without_the_person(two_nodes, client_for):
+    """督办 of a 廉政谈话 (over HTTP): a talk after a promotion 31 days past due is taken by
+    the district's education ladder to the city rung; the city's 督办 page lists it as
+    新提拔干部廉政谈话 - the unit, the due date, how late, the trail, the follow-up form -
+    and never the person; the district's page lists it as its own. Held at last, the
+    city's case shows 已销号."""
+    import hashlib
+    city, district = two_nodes.city, two_nodes.district
+    name, post = uniq("钱提拔"), uniq("审批科科长")
+    pid = district.api("units", "register_person", {
+        "name": name, "unit_id": district.units["甲区财政局"], "post": "科员"})["person_id"]
+    district.wait_known([district.units["甲区财政局"]])
+    promoted = datetime.now(TZ).date().isoformat()
+    district.api("units", "promote_person", {"person_id": pid, "new_post": post,
+                                             "unit_id": district.units["甲区财政局"],
+                                             "effective_on": promoted})
+    talk_id = "%s/%s" % (pid, promoted)
+    wait_for(lambda: any(t["talk_id"] == talk_id for t in district.query(
+        "education", "list_talks", {"unit_id": district.top_unit})["talks"]), 40,
+        what="the talk scheduled by the district's education")
+    ref = "talk-" + hashlib.sha256(talk_id.encode("utf-8")).hexdigest()[:16]  # the case's, no person
+    later = datetime.now(timezone.utc) + timedelta(days=61)  # due in 30 days: 31 late
+    moved = [district.runtime("education"), city.runtime("exchange"), district.runtime("exchange")]
+    with clocks_at(later, moved):
+        district.api("education", "detect_overdue", {})
+        wait_for(lambda: any(c["rect_id"] == ref for c in city.exchange_query("oversight_cases")["items"]),
+                 40, what="the talk's case at the city")
+        page = client_for(city, "admin").get("/oversight").text
+        section = next(s for s in page.split('data-testid="case"')[1:] if "新提拔干部廉政谈话" in s
+                       and "甲区财政局" in s and "31 天" in s)
+        for words in ("新提拔干部任前廉政谈话逾期未开展", "按期开展任前廉政谈话", "待督办", "市级主管部门",
+                      'data-testid="follow-up-form"'):
+            assert words in section, words
+        for secret in (name, post, pid):
+            assert secret not in page, secret
+        at_district = client_for(district, "admin").get("/oversight").text
+        assert "新提拔干部廉政谈话" in at_district and name not in at_district
+        assert "逾期整改、跟踪问效任务和新提拔干部廉政谈话" in at_district  # the page says what it lists
+        # held at last (the day it is recorded): the city's case is closed
+        district.api("education", "record_talk_held", {
+            "talk_id": talk_id, "held_on": later.astimezone(TZ).date().isoformat(),
+            "conducted_by": "局党组书记"})
+        wait_for(lambda: any(c["rect_id"] == ref for c in city.exchange_query(
+            "oversight_cases", {"status": "closed"})["items"]), 40, what="the talk closed at the city")
+    closed = client_for(city, "admin").get("/oversight?status=closed").text
+    section = next(s for s in closed.split('data-testid="case"')[1:] if "新提拔干部廉政谈话" in s
+                   and "甲区财政局" in s)
+    assert "已销号" in section and 'data-testid="follow-up-form"' not in section
