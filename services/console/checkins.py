@@ -10,18 +10,38 @@ commit (``services/education/burst.py``). Each member is still answered on their
 (their streak, a repeat, not a member, no reminder today, their session refused); a
 call that fails as a whole answers every check-in in it with that error, as its own
 RPC would have, and none is sent twice.
+
+The session is looked up once, by education: the check-in page is a
+``session="service"`` page (``web.page``), so the console sends the token without
+looking it up first, and each entry says ``own`` - the check-in is the session's own
+member's, whose person id education takes from the session it has just checked. A
+second lookup in the console, as every other page makes, was a combined round trip of
+its own in front of this call, for an answer education gives again (the same user
+directory: ended, revoked, disabled, expired are refused there at once, and nothing
+is written for a refused entry).
 """
 from __future__ import annotations
 
 from nameko.exceptions import deserialize
 
 from shared import logs
+from shared.errors import NotFound, RuleViolation
 
 
-def check_in(web, data: dict) -> dict:
-    """``check_in``'s answer for the signed-in member, or its typed error raised."""
+def check_in_own(web) -> dict:
+    """``check_in``'s answer for the session's own member, or its typed error raised. An
+    answer decided for the member (their result, not a member, no reminder today) says
+    education accepted the session: its idle expiry is then pushed back as the
+    console's own check would have (``Web.session_held``); a refusal or a failed call
+    pushes nothing."""
     def send(entries):
         answers = web.service.education.check_in_many(entries=entries)
         return [deserialize(a["error"]) if "error" in a else a["result"] for a in answers]
-    return web.dep.checkins.submit(send, {"data": data, "actor": {"token": web.token},
-                                          "correlation_id": logs.correlation_id()})
+    try:
+        done = web.dep.checkins.submit(send, {"data": {}, "own": True, "actor": {"token": web.token},
+                                              "correlation_id": logs.correlation_id()})
+    except (NotFound, RuleViolation):
+        web.session_held()
+        raise
+    web.session_held()
+    return done

@@ -63,6 +63,7 @@ class Page:
     roles: tuple | None   # None: any signed-in user
     public: bool          # no sign-in (the published 微权力清单, the sign-in page, assets)
     csrf: str             # "session" | "login" | "none" (GET-only pages)
+    session: str = "console"  # "service": see ``page``
 
 
 PAGES: dict[str, Page] = {}
@@ -70,12 +71,17 @@ RULES: list[Rule] = []
 
 
 def page(rule: str, methods=("GET",), roles: tuple | None = None, public: bool = False,
-         csrf: str = "session"):
+         csrf: str = "session", session: str = "console"):
+    """``session="service"``: a POST of this page is one call to a service carrying the
+    session token, and that service checks the session (every service does, with the
+    same user directory, as strictly as the console); the console looks it up only if
+    the page reads ``web.actor``. The morning check-in: one session lookup per check-in
+    instead of two (docs/benchmarks.md, *the check-in's one session lookup*)."""
     def deco(fn):
         endpoint = fn.__name__
         if endpoint in PAGES:
             raise ValueError("page %s declared twice" % endpoint)
-        PAGES[endpoint] = Page(fn, roles, public, csrf)
+        PAGES[endpoint] = Page(fn, roles, public, csrf, session)
         RULES.append(Rule(rule, endpoint=endpoint, methods=list(methods)))
         return fn
     return deco
@@ -187,7 +193,8 @@ class Web:
         self.users = self.dep.users
         self.request = request
         self.token = request.cookies.get(SESSION_COOKIE)
-        self.actor = None
+        self._actor = None
+        self._deferred = False  # the session is checked by the service the page calls
         self._user = None
         self.cookies: list[tuple] = []  # (name, value, kwargs) set on the response
         self.flash = self._take_flash()
@@ -202,7 +209,12 @@ class Web:
             return self.error(405, "不支持这种请求方式")
         spec = PAGES[endpoint]
         try:
-            if not spec.public:
+            if spec.public:
+                pass
+            elif spec.session == "service" and self.request.method == "POST":
+                self._token_check()
+                self._deferred = True
+            else:
                 self._sign_in_check()
             if self.request.method == "POST":
                 self._csrf_check(spec.csrf)
@@ -233,22 +245,31 @@ class Web:
     def client(self) -> str:
         return self.request.remote_addr or "unknown"
 
+    def _token_check(self) -> None:
+        """What is refused without a lookup: no token, or not a console session's."""
+        if not self.token:
+            raise Unauthenticated()
+        if not self.token.startswith(SESSION_TOKEN_PREFIX):
+            raise Unauthenticated("这不是控制台会话令牌")
+
     def _sign_in_check(self) -> None:
         """The session's actor: checked on every request (ended, revoked, expired:
-        refused at once). Its idle expiry is pushed back at most once per
-        ``touch_every`` seconds per process, and not by this request: it notes the
+        refused at once)."""
+        self._token_check()
+        # the sessions of concurrent requests are looked up together (shared.combining)
+        self._actor = self.dep.sessions.submit(self.users.authenticate_many, self.token)
+        self.session_held()
+
+    def session_held(self) -> None:
+        """The session was accepted (by the console's lookup, or by the service a
+        ``session="service"`` page called): its idle expiry is pushed back at most once
+        per ``touch_every`` seconds per process, and not by this request: it notes the
         touch with its own time and ``ConsoleDependency``'s flusher writes every noted
         touch in one transaction a second later (a morning's check-ins would otherwise
         pay a committed write each). A session may thus end up to that many seconds
         before a full idle period (or a second's touches earlier, if the process dies) -
         never later: the expiry is pushed from the request's time, never past the
         session's absolute limit, and an ended or lapsed session is not revived."""
-        if not self.token:
-            raise Unauthenticated()
-        if not self.token.startswith(SESSION_TOKEN_PREFIX):
-            raise Unauthenticated("这不是控制台会话令牌")
-        # the sessions of concurrent requests are looked up together (shared.combining)
-        self.actor = self.dep.sessions.submit(self.users.authenticate_many, self.token)
         touched = self.dep.touched
         now = time.monotonic()
         if now - touched.get(self.token, -1e9) >= self.dep.touch_every:
@@ -256,6 +277,16 @@ class Web:
                 touched.clear()
             touched[self.token] = now
             self.dep.note_touch(self.token)
+
+    @property
+    def actor(self):
+        """The signed-in user's ``Actor`` (None before the sign-in check, and on public
+        pages). A ``session="service"`` POST looks the session up here, when the page
+        first needs it (a redirect after the service's answer needs none)."""
+        if self._deferred:
+            self._deferred = False
+            self._sign_in_check()
+        return self._actor
 
     @property
     def user(self) -> dict | None:
@@ -295,6 +326,11 @@ class Web:
         return Response("", 303, headers={"Location": location})
 
     def error(self, status: int, message: str) -> Response:
+        if self._deferred:  # the page's menu needs the actor; a refused session shows none
+            try:
+                _ = self.actor
+            except Unauthenticated:
+                pass
         return self.render("error.html", status=status, message=message)
 
     def _take_flash(self) -> str | None:

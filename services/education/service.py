@@ -12,7 +12,7 @@ from nameko.timer import timer
 
 from shared.errors import BadInput, QinglianError, Unauthenticated
 from shared.http import dependency_failures
-from shared.auth import rpc_token
+from shared.auth import Actor, rpc_token
 from shared.service import MirrorsUnits, NodeService, idempotent
 
 from services.education.application import (
@@ -80,8 +80,11 @@ class EducationService(MirrorsUnits, NodeService):
         """``check_in`` for many members at once - the console's grouped morning
         check-ins (services/console/checkins.py): ``entries`` [{"data": {"person_id": ...},
         "actor": {"token": <the member's console session>}, "correlation_id": ...}]. Every
-        session is checked (in one lookup for all) and every check-in decided on its own;
-        the answer per entry, in order: {"result": ...} as ``check_in`` answers, or
+        session is checked (in one lookup for all) and every check-in decided on its own.
+        An entry with ``"own": true`` is the session's own member's check-in: its person
+        id is the user id of the session just checked (the console sends the token
+        without looking the session up itself). The answer per entry, in order:
+        {"result": ...} as ``check_in`` answers, or
         {"error": ...} (nameko's serialised form of the typed error ``check_in`` raises).
         A failure of the whole call (the databases away) is raised, as for one."""
         store = self.store
@@ -97,7 +100,7 @@ class EducationService(MirrorsUnits, NodeService):
         with store.metrics.command("check_in_many"), dependency_failures(store.metrics, "check_in_many"):
             actors = [refused.get(i, a) for i, a in enumerate(store.users.authenticate_many(tokens))]
             outcomes = app.check_in_many(store.runtime, [
-                (e.get("data"), actor, e.get("correlation_id") or store.correlation_id)
+                (_own(e, actor), actor, e.get("correlation_id") or store.correlation_id)
                 for e, actor in zip(entries, actors)])
         return [{"error": serialize(o)} if isinstance(o, BaseException) else {"result": o}
                 for o in outcomes]
@@ -113,3 +116,13 @@ class EducationService(MirrorsUnits, NodeService):
                 self.store.execute(name, {}, actor)
             except Exception:  # noqa: BLE001 - one failing routine must not stop the others
                 log.exception("education routine %s failed; retried on the next tick", name)
+
+
+def _own(entry: dict, actor):
+    """An entry's check-in data: for ``own``, the checked session's member's person id
+    (whatever else ``data`` said); a refused session's entry is answered with its
+    refusal before its data is read."""
+    data = entry.get("data")
+    if entry.get("own") is True and isinstance(actor, Actor) and isinstance(data, dict):
+        return dict(data, person_id=actor.user_id)
+    return data

@@ -144,3 +144,63 @@ def test_one_members_refused_session_does_not_spoil_the_others_in_the_same_call(
     assert isinstance(deserialize(answers[1]["error"]), Unauthenticated)
     assert isinstance(deserialize(answers[2]["error"]), Unauthenticated)
     assert isinstance(deserialize(answers[3]["error"]), BadInput)
+
+
+def test_an_own_check_in_is_the_sessions_member_whatever_the_data_says(node):
+    """``own``: education takes the person id from the session it has just checked (the
+    console sends the token unlooked-up), not from the data; a refused session's entry
+    is refused and nothing is recorded for it."""
+    from nameko.exceptions import deserialize
+    from nameko.standalone.rpc import ServiceRpcProxy
+
+    from shared.errors import NotFound, Unauthenticated
+    stranger = node.users.open_session("s0", 600, 3600, "test")  # a user who is no member
+    member = node.users.open_session("p00", 600, 3600, "test")
+    ended = node.users.open_session("p01", 600, 3600, "test")
+    node.users.end_session(ended)
+    rows = _today_rows(node)
+    entries = [{"data": {"person_id": "p00"}, "own": True, "actor": {"token": stranger}},
+               {"data": {}, "own": True, "actor": {"token": member}},
+               {"data": {}, "own": True, "actor": {"token": ended}}]
+    with ServiceRpcProxy("education", {"AMQP_URI": node.base["AMQP_URI"]}) as education:
+        answers = education.check_in_many(entries=entries)
+    assert isinstance(deserialize(answers[0]["error"]), NotFound)  # s0's, not p00's
+    assert answers[1]["result"]["person_id"] == "p00" and answers[1]["result"]["duplicate"] is True
+    assert isinstance(deserialize(answers[2]["error"]), Unauthenticated)
+    assert _today_rows(node) == rows
+
+
+def test_a_signed_out_member_is_sent_to_sign_in_and_not_counted(node, client_for):
+    """The check-in page leaves the session check to education: a session ended on the
+    server is still refused at once - to the sign-in page, recorded, nothing counted."""
+    from services.console.signin import sign_in_records
+    from services.console.web import csrf_for
+    c = client_for(node, "p02")
+    token = c.s.cookies.get("ql_session")
+    node.users.end_session(token)
+    rows = _today_rows(node)
+    r = c.post("/checkin", {"_csrf": csrf_for(token)}, csrf=False)
+    assert r.status_code == 303 and r.headers["Location"].startswith("/login?next=%2Fcheckin"), r.text
+    assert _today_rows(node) == rows
+    with node.users.engine.connect() as conn:
+        outcomes = [o for (o,) in conn.execute(select(sign_in_records.c.outcome).where(
+            sign_in_records.c.user_id == "p02").order_by(sign_in_records.c.record_id))]
+    assert outcomes[-1] == "expired"
+
+
+def test_a_check_in_alone_pushes_the_sessions_idle_expiry_back(node, client_for):
+    """Education accepted the session, so the console notes its touch as its own check
+    would have: the one request after signing in is the check-in."""
+    from services.console.web import csrf_for
+    from shared.auth import console_sessions, hash_token
+    c = client_for(node, "p03")
+    token = c.s.cookies.get("ql_session")
+    r = c.post("/checkin", {"_csrf": csrf_for(token)}, csrf=False)
+    assert r.status_code == 303 and _flash(r).startswith(("打卡成功", "今天已经打过卡了")), r.text
+
+    def pushed():
+        with node.users.engine.connect() as conn:
+            row = conn.execute(select(console_sessions).where(
+                console_sessions.c.token_hash == hash_token(token))).mappings().one()
+        return row["idle_expires_at_us"] > row["created_at_us"] + row["idle_seconds"] * 1_000_000
+    wait_for(pushed, 10, what="the session's idle expiry pushed back after the check-in")
