@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, MetaData, String, Table, bindparam, case, column, inspect, select,
-    text, update, values,
+    ARRAY, BigInteger, Boolean, Column, MetaData, String, Table, bindparam, case, func, inspect,
+    select, text, update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -366,10 +366,16 @@ class UserDirectory:
         s = console_sessions.c
         rows = [(hash_token(token), when) for token, when in touches.items()]
         if self.engine.dialect.name == "postgresql":
-            # one UPDATE ... FROM (VALUES ...) for all of them: an executemany is a round
-            # trip, and the driver's work, per session (~500 a second in a morning's check-ins)
-            given = values(column("key", String), column("at", BigInteger), name="touched").data(rows)
-            key, at, params = given.c.key, given.c.at, None
+            # one UPDATE ... FROM unnest(keys, ats) for all of them: an executemany is a
+            # round trip, and the driver's work, per session (~500 a second in a morning's
+            # check-ins); two array parameters rather than a VALUES list, whose SQL,
+            # different for every count, SQLAlchemy compiled anew each second (3 % of the
+            # console's CPU in the check-ins, the hub held for it: docs/benchmarks.md)
+            given = func.unnest(bindparam("keys", type_=ARRAY(String)),
+                                bindparam("ats", type_=ARRAY(BigInteger))
+                                ).table_valued("key", "at").render_derived(name="touched")
+            key, at = given.c.key, given.c.at
+            params = {"keys": [k for k, _ in rows], "ats": [a for _, a in rows]}
         else:  # SQLite (no column names for VALUES in FROM): in-process, one per session
             key, at, params = bindparam("key"), bindparam("at"), [{"key": k, "at": a} for k, a in rows]
         pushed = case((at + s.idle_seconds * _US < s.absolute_expires_at_us, at + s.idle_seconds * _US),
