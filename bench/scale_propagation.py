@@ -229,6 +229,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _own_cpu_seconds() -> float:
+    """User + system CPU seconds this process (the bench client) has used so far."""
+    import resource
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _outbox(engine) -> dict[str, tuple[int, float]]:
     """experience id -> (its Published envelope's number, when the origin recorded it:
     wall-clock seconds), from an origin's outbox."""
@@ -258,12 +265,14 @@ def measure(districts: int, var_dir: str = "var", seconds: float = SECONDS,
         watch = Watermarks(net.net)
         raw = RawPath(net.net, body_size=1500)
         lateness: list[float] = []
+        answered: list[float] = []  # each command's round trip, as the client saw it
         errors: list[str] = []
         sessions = {d: [Api(d, a.base, net.tokens[d]) for _ in range(CONCURRENCY)]
                     for (d, _s), a in net.api.items()}
 
         def post(d: str, k: int):
             api = sessions[d].pop()
+            t = time.perf_counter()
             try:
                 api.post("draft_experience", {
                     "experience_id": "p-%05d" % k, "unit_id": "%s-u%02d" % (d, k % UNITS),
@@ -274,6 +283,7 @@ def measure(districts: int, var_dir: str = "var", seconds: float = SECONDS,
             except Exception as exc:  # noqa: BLE001 - counted, the run goes on
                 errors.append("%s: %s" % (d, exc))
             finally:
+                answered.append(time.perf_counter() - t)
                 sessions[d].append(api)
 
         def district_client(d: str, t0: float, n: int):
@@ -304,6 +314,7 @@ def measure(districts: int, var_dir: str = "var", seconds: float = SECONDS,
         cpu0 = {node: cpu_seconds(proc.pid) for node, _s, proc in net.procs}
         idle_rate = {node: (cpu0[node] - idle0[node]) / (time.time() - t_idle) for node in cpu0}
         t_cpu0 = time.time()
+        client0 = _own_cpu_seconds()
         t0 = time.perf_counter() + 0.5
         t0_wall = time.time() + 0.5
         clients = [eventlet.spawn(district_client, d, t0, n) for d in net.districts]
@@ -311,6 +322,9 @@ def measure(districts: int, var_dir: str = "var", seconds: float = SECONDS,
         for c in clients:
             c.wait()
         t_end = time.time()
+        # the client's own CPU while it sent (this process: the senders, the raw path, the
+        # watermark poller): near 1.0 it could not send faster whatever the nodes did
+        client_cores = (_own_cpu_seconds() - client0) / max(1e-9, t_end - t_cpu0)
         # drain: every node has everything its peers' outboxes hold, or DRAIN_S passed
         heads = {d: _outbox(watch.engines[d]) for d in net.districts}
         deadline = time.monotonic() + DRAIN_S
@@ -354,6 +368,9 @@ def measure(districts: int, var_dir: str = "var", seconds: float = SECONDS,
                 "offered_per_s": round(rate(len(committed), window), 1),
                 "intended_per_s": RATE * districts,
                 "sender_late_p99_ms": round(percentile(lateness, 99) * 1000, 1),
+                "command_p50_ms": round(percentile(answered, 50) * 1000, 1) if answered else None,
+                "command_p99_ms": round(percentile(answered, 99) * 1000, 1) if answered else None,
+                "client_cores": round(client_cores, 2),
                 "publish_s": round(t_end - t0_wall, 1)}
     finally:
         if raw is not None:
@@ -428,7 +445,9 @@ def run(var_dir: str = "var", only=None, growth=None, seconds: float = SECONDS) 
                   samples=len(r["everywhere"]), sent=r["sent"], lost=lost,
                   lost_per_node=r["lost_per_node"], command_errors=r["error_count"],
                   offered_per_s=r["offered_per_s"], intended_per_s=r["intended_per_s"],
-                  sender_late_p99_ms=r["sender_late_p99_ms"], committed=r["committed"],
+                  sender_late_p99_ms=r["sender_late_p99_ms"], command_p50_ms=r["command_p50_ms"],
+                  command_p99_ms=r["command_p99_ms"], client_cores=r["client_cores"],
+                  committed=r["committed"],
                   raw_one_hop_p99_s=round(_p99(r["raw_city"]), 4), raw_lost=r["raw_lost"],
                   **cpu_per_record(r))
     not_measured = None
