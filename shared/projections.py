@@ -189,6 +189,15 @@ class LiveWriter:
         # back) is answered without a SELECT. Only where every write to these tables in
         # the transaction goes through this writer (``apply_inline``'s own writer).
         self._rows: dict[tuple, dict | None] | None = {} if remember else None
+        # and, where no pipeline defers the writes (SQLite), its INSERTs are held until
+        # the next statement that is not one, or ``flush``: an UPDATE by the full key of
+        # a row still held is folded into its INSERT (a draft published at once is one
+        # INSERT, not an INSERT and an UPDATE of every column), and consecutive INSERTs
+        # into one table go as one executemany. Anything else - a read the remembered
+        # rows cannot answer, a delete, an upsert, an update of another row - sends the
+        # held INSERTs first, in their order, so every statement sees what came before.
+        self._held: list[tuple[Table, dict]] | None = \
+            [] if remember and self._pipe is None and sink is None else None
 
     @property
     def planning(self) -> bool:
@@ -233,12 +242,32 @@ class LiveWriter:
             for k in [k for k in self._rows if k[0] is table]:
                 del self._rows[k]
 
+    def flush(self) -> None:
+        """Send the INSERTs held so far (see ``_held``), in order."""
+        held, i = self._held, 0
+        if not held:
+            return
+        self._held = []
+        while i < len(held):
+            table, values = held[i]
+            cols = tuple(values)
+            j = i + 1
+            while j < len(held) and held[j][0] is table and tuple(held[j][1]) == cols:
+                j += 1
+            stmt = _statement("insert", table, (), cols)
+            if j == i + 1:
+                self.conn.execute(stmt, _params({}, values))
+            else:
+                self.conn.execute(stmt, [_params({}, v) for _t, v in held[i:j]])
+            i = j
+
     def get(self, table: Table, **key) -> dict | None:
         self._read()
         k = self._key(table, key)
         if k is not None and k in self._rows:
             row = self._rows[k]
             return dict(row) if row is not None else None
+        self.flush()
         stmt = _statement("get", table, tuple(key), ())
         row = self.conn.execute(stmt, _params(key, {})).mappings().first()
         if k is not None:
@@ -247,6 +276,7 @@ class LiveWriter:
 
     def find(self, table: Table, **filters) -> list[dict]:
         self._read()
+        self.flush()
         q = select(table)
         if filters:
             q = q.where(_where(table, filters))
@@ -255,6 +285,7 @@ class LiveWriter:
     def find_prefix(self, table: Table, column: str, prefix: str) -> list[dict]:
         """Rows whose ``column`` starts with ``prefix`` (materialised tree paths)."""
         self._read()
+        self.flush()
         q = select(table).where(startswith(table.c[column], prefix))
         return [dict(r) for r in self.conn.execute(q).mappings()]
 
@@ -268,7 +299,11 @@ class LiveWriter:
                     self._wrote_row(table, values)
                     return
         self._read()  # not deferrable: under a plan that is a refusal
-        self.conn.execute(_statement("insert", table, (), tuple(values)), _params({}, values))
+        if self._held is not None and not any(isinstance(v, ClauseElement) for v in values.values()):
+            self._held.append((table, dict(values)))
+        else:
+            self.flush()
+            self.conn.execute(_statement("insert", table, (), tuple(values)), _params({}, values))
         self._wrote_row(table, values)
 
     def _wrote_row(self, table: Table, values: dict) -> None:
@@ -308,6 +343,7 @@ class LiveWriter:
                 if self._deferred(("upsert", id(table), cols, upd), build, params):
                     return
         self._read()
+        self.flush()
         ins = (postgresql.insert if self._pg else sqlite.insert)(table).values(**key, **values)
         if values:
             ins = ins.on_conflict_do_update(index_elements=list(primary_key(table)), set_=values)
@@ -316,11 +352,16 @@ class LiveWriter:
         self.conn.execute(ins)
 
     def update(self, table: Table, key: dict, **values) -> None:
-        stmt = _statement("update", table, tuple(key), tuple(values))
-        params = _params(key, values)
-        if not self._deferred(("update", id(table), tuple(key), tuple(values)), lambda: stmt, params):
-            self._read()
-            self.conn.execute(stmt, params)
+        held = self._held_insert(table, key, values)
+        if held is not None:
+            held.update(values)  # the row is not in the database yet: its INSERT says it
+        else:
+            stmt = _statement("update", table, tuple(key), tuple(values))
+            params = _params(key, values)
+            if not self._deferred(("update", id(table), tuple(key), tuple(values)), lambda: stmt, params):
+                self._read()
+                self.flush()
+                self.conn.execute(stmt, params)
         if self._rows:
             k = self._key(table, key)
             if k is None:
@@ -331,11 +372,23 @@ class LiveWriter:
                 else:
                     self._rows[k] = dict(self._rows[k], **values)
 
+    def _held_insert(self, table: Table, key: dict, values: dict) -> dict | None:
+        """The values of the held INSERT of the row ``key`` names (its full primary key),
+        if an UPDATE of it to plain ``values`` can be folded into it; else None."""
+        if not self._held or self._key(table, key) is None or \
+                any(isinstance(v, ClauseElement) for v in values.values()):
+            return None
+        for t, held in reversed(self._held):
+            if t is table and all(held.get(c) == v for c, v in key.items()):
+                return held
+        return None
+
     def delete(self, table: Table, **key) -> None:
         stmt = _statement("delete", table, tuple(key), ())
         params = _params(key, {})
         if not self._deferred(("delete", id(table), tuple(key)), lambda: stmt, params):
             self._read()
+            self.flush()
             self.conn.execute(stmt, params)
         if self._rows:
             k = self._key(table, key)
@@ -586,8 +639,7 @@ def apply_inline(store: EventStore, conn: Connection, projections: list[Projecti
         _apply(projections, w, store.iter_all(conn, after=cp, upto_position=first - 1))
         store.set_checkpoint(conn, checkpoint, last)
     _apply(projections, w, new_events)
-    if writer is not None:
-        writer.flush()
+    w.flush()  # a given writer's buffer, or what the LiveWriter held back
 
 
 class _NotPlannable(Exception):

@@ -4,8 +4,9 @@ cost is most of a record's CPU. A count, not a time: a statement added to the co
 path (a repeated read of a row, a second lookup of the same thing) fails here."""
 from __future__ import annotations
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from services.exchange.projections import record_tags, records
 from services.exchange.tests.integration.test_commands import SHARE_ALL, Solo
 
 # what the command sends, in order (SQLite; BEGIN IMMEDIATE and COMMIT go to the driver
@@ -15,10 +16,9 @@ EXPECTED = [
     "SELECT unit_directory.",          # the unit's name
     "INSERT INTO events ",             # Drafted and Published, one statement
     "SELECT shared_records.",          # the read model's row: absent (Drafted)
-    "INSERT INTO shared_records ",     # ... inserted; Published finds it without a SELECT
-    "INSERT INTO record_tags ",        # one per tag: the experience's topic ...
-    "INSERT INTO record_tags ",        # ... and its business type
-    "UPDATE shared_records ",          # Published
+    "INSERT INTO shared_records ",     # ... inserted as Published left it: the writer held
+                                       # Drafted's INSERT and folded Published's UPDATE in
+    "INSERT INTO record_tags ",        # both tags (topic, business type): one executemany
     "SELECT max(federation_outbox.",   # the next origin number (under the writer lock)
     "INSERT INTO federation_outbox ",  # the signed envelope of Published
 ]
@@ -50,3 +50,10 @@ def test_one_shared_draft_sends_these_statements(tmp_path):
     row = solo.query("get_record", {"record_id": "district-a/p-00001"})
     assert row["published"] is True and row["sharing"] == "all"
     assert sorted(row["tags"]) == ["示范点", "示范点建设"]
+    with solo.rt.engine.connect() as conn:
+        stored = conn.execute(select(records).where(
+            records.c.record_id == "district-a/p-00001")).mappings().one()
+        tags = conn.execute(select(record_tags.c.tag).where(
+            record_tags.c.record_id == "district-a/p-00001")).scalars().all()
+    assert stored["events"] == 2 and stored["status"] == "published" and stored["published"]
+    assert stored["first_published_at"] is not None and sorted(tags) == ["示范点", "示范点建设"]
