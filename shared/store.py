@@ -236,9 +236,13 @@ class EventStore:
         self._tail: tuple[int, str] | None = None
 
     def create_schema(self, extra: Iterable[MetaData] = ()) -> None:
-        metadata.create_all(self.engine)
-        for md in extra:
+        for md in (metadata, *extra):
             md.create_all(self.engine)
+            # create_all skips a table that exists, and so its indexes: one added to a
+            # read model later is made here at start-up, before any request is served
+            for table in md.sorted_tables:
+                for index in table.indexes:
+                    index.create(self.engine, checkfirst=True)
 
     # -- writing -----------------------------------------------------------------------
     def lock(self, conn: Connection) -> tuple[int, str]:

@@ -176,7 +176,13 @@ rectifications = Table(
     Column("escalation_level", String(30)),
     Column("last_escalated_on", String(10)),
     Index("ix_sv_rect_overdue", "overdue", "status"),
-    Index("ix_sv_rect_status_deadline", "status", "deadline"),
+    # the urgent order (deadline, then rect_id) read straight off the index: with only the
+    # deadline in it, the 20 most urgent of a district's open rows sorted every row sharing
+    # the earliest deadlines (4,041 of 10,000 in the bench: 2 ms of the 工作台's query)
+    Index("ix_sv_rect_status_deadline_id", "status", "deadline", "rect_id"),
+    # the 工作台's counts per unit: an index-only scan already grouped by unit (no hash
+    # aggregate over the heap's rows)
+    Index("ix_sv_rect_status_unit_deadline", "status", "unit_id", "deadline"),
 )
 
 evidence_submissions = Table(

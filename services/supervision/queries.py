@@ -342,7 +342,7 @@ def _items(conn, where, order, limit: int, offset: int, today: str, soon: str) -
             for row in rows]
 
 
-_URGENT = (r.c.deadline.asc().nulls_last(), r.c.rect_id)  # the (status, deadline) index order
+_URGENT = (r.c.deadline.asc().nulls_last(), r.c.rect_id)  # ix_sv_rect_status_deadline_id order
 
 
 def rectification_overview(conn, unit_id: str, today: str, soon_days: int, limit: int,

@@ -3,7 +3,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, inspect, select, text
 
 from shared.aggregate import Aggregate
 from shared.errors import ConcurrencyError, NotFound, RuleViolation
@@ -270,3 +270,26 @@ def test_a_runtime_keeps_only_declared_state_each_its_own(rt, db_url, engine_for
         app.runtime_state("seen")(_seen)                  # declared twice: refused
     with pytest.raises(AttributeError):
         rt.indicator_entries_seen = {}                    # nothing undeclared on the runtime
+
+
+indexed_md = MetaData()
+indexed = Table("test_indexed", indexed_md, Column("k", String(50), primary_key=True),
+                Column("a", String(50)), Column("b", Integer),
+                Index("ix_test_indexed_a_b", "a", "b"))
+
+
+def test_an_index_added_to_an_existing_read_model_table_is_made_at_start_up(db_url, engine_for):
+    # a node's tables outlive the code: an index declared after the table was made (as
+    # the 工作台's were) must exist after the next create_schema, the rows untouched
+    engine = engine_for(db_url)
+    rt = Runtime(engine, [], node_id="n1", service="test", extra_metadata=[indexed_md])
+    rt.create_schema()
+    with engine.begin() as c:
+        c.execute(text("DROP INDEX ix_test_indexed_a_b"))
+        c.execute(indexed.insert().values(k="x", a="y", b=1))
+    assert "ix_test_indexed_a_b" not in {i["name"] for i in inspect(engine).get_indexes("test_indexed")}
+    rt.create_schema()
+    assert "ix_test_indexed_a_b" in {i["name"] for i in inspect(engine).get_indexes("test_indexed")}
+    with engine.connect() as c:
+        assert c.execute(select(indexed.c.k, indexed.c.a, indexed.c.b)).all() == [("x", "y", 1)]
+    rt.create_schema()  # and made once: a second start finds it and changes nothing
