@@ -57,6 +57,7 @@ BATCH = 1_000
 TIMEOUT_S = 1800  # from the receiver's start: a loaded machine catches up slowly
 # QINGLIAN_BENCH_PORT_BASE: the nodes' HTTP ports from there on (else free ones)
 PORT_BASE = int(os.environ.get("QINGLIAN_BENCH_PORT_BASE", "0"))
+RELAY = os.environ.get("QINGLIAN_BENCH_RELAY", "process")
 
 
 def _publish(nodes: dict, plan: list[tuple[str, int, str]]) -> None:
@@ -123,6 +124,8 @@ def _receiver_process(node, root: Path, heads: dict[str, int], engine) -> dict:
 
     from services.exchange.federation import inbox
     from shared.db import readonly
+    from shared.relay import Relay
+    from shared.store import EventStore
     cfg = root / "receiver.yaml"
     cfg.write_text((ROOT / "deploy" / "config.yaml").read_text(encoding="utf-8")
                    + "\nFEDERATION_SYNC_SECONDS: 3600\n", encoding="utf-8")
@@ -144,19 +147,30 @@ def _receiver_process(node, root: Path, heads: dict[str, int], engine) -> dict:
         except Exception:  # noqa: BLE001 - its tables do not exist until it has started
             return {}
 
-    def receiver_cpu() -> float:
-        """CPU seconds of the nameko process (py-spy's child when it records)."""
+    def children(pid: int) -> list[int]:
+        try:
+            return [int(k) for k in
+                    Path("/proc/%d/task/%d/children" % (pid, pid)).read_text().split()]
+        except OSError:
+            return []
+
+    def receiver_cpu() -> tuple[float, float]:
+        """CPU seconds of the nameko process (py-spy's child when it records), and of its
+        relay process (QINGLIAN_RELAY=process; 0 otherwise)."""
         pid = proc.pid
         if spy:
-            kids = Path("/proc/%d/task/%d/children" % (pid, pid)).read_text().split()
-            pid = int(kids[0]) if kids else pid
-        return cpu_seconds(pid)
+            kids = children(pid)
+            pid = kids[0] if kids else pid
+        try:
+            return cpu_seconds(pid), sum(cpu_seconds(k) for k in children(pid))
+        except OSError:  # it is stopping
+            return cpu[1], relay_cpu[1]
 
     t_spawn = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=log, stderr=log)
     first = None
     samples = []
-    cpu = [0.0, 0.0]
+    cpu, relay_cpu = [0.0, 0.0], [0.0, 0.0]
     try:
         deadline = time.monotonic() + TIMEOUT_S
         while time.monotonic() < deadline and proc.poll() is None:
@@ -165,15 +179,24 @@ def _receiver_process(node, root: Path, heads: dict[str, int], engine) -> dict:
             got = sum(min(w.get(o, 0), h) for o, h in heads.items())
             if first is None and got > 0:
                 first = (now, got)
-                cpu[0] = receiver_cpu()
+                cpu[0], relay_cpu[0] = receiver_cpu()
             if first is not None:
-                cpu[1] = receiver_cpu()
+                cpu[1], relay_cpu[1] = receiver_cpu()
             if samples == [] or samples[-1][1] != got:
                 samples.append((round(now - t_spawn, 2), got))
             if all(w.get(o, 0) >= h for o, h in heads.items()):
                 break
             time.sleep(0.05)
         done = time.perf_counter()
+        # the relay re-publishes what was applied beside the applying (its own process, or
+        # the same one): how long after the catch-up its last message went to the bus
+        relay_done_after = None
+        relay = Relay(EventStore(engine), "amqp://unused", "exchange")
+        while time.monotonic() < deadline and proc.poll() is None:
+            if relay.lag()[0] == 0:
+                relay_done_after = round(time.perf_counter() - done, 2)
+                break
+            time.sleep(0.05)
     finally:
         proc.send_signal(2 if spy else 15)  # py-spy writes its file on SIGINT
         try:
@@ -187,9 +210,11 @@ def _receiver_process(node, root: Path, heads: dict[str, int], engine) -> dict:
     value = rate(got - first[1], done - first[0]) if caught_up and done > first[0] else 0.0
     # the receiver's own CPU per event over the same span: what the code costs, less
     # moved by the neighbours' load than the rate (and the baseline) are
-    cpu_ms = round(1000 * (cpu[1] - cpu[0]) / (got - first[1]), 3) \
-        if caught_up and got > first[1] else None
-    return {"value": value, "receiver_cpu_ms_per_event": cpu_ms,
+    per_event = (lambda c: round(1000 * (c[1] - c[0]) / (got - first[1]), 3)
+                 if caught_up and got > first[1] else None)
+    return {"value": value, "receiver_cpu_ms_per_event": per_event(cpu),
+            "relay": RELAY, "relay_process_cpu_ms_per_event": per_event(relay_cpu),
+            "relay_done_after_s": relay_done_after,
             "rejoin_total_s": round(done - t_spawn, 2),
             "first_page_at_s": round(first[0] - t_spawn, 2) if first else None,
             "caught_up": caught_up, "progress": samples[:: max(1, len(samples) // 12)]}
@@ -253,6 +278,9 @@ def run(var_dir: str = "var") -> dict:
                        prefix="%s-catchup-%s" % (PREFIX.replace("_", "-"), uuid.uuid4().hex[:6]))
     url = scratch_database("scale_catchup")
     net[RECEIVER].extra["EXCHANGE_DATABASE_URL"] = url
+    # its relay as its own process, on the second core (QINGLIAN_RELAY=process, as the
+    # PostgreSQL deployment runs it; QINGLIAN_BENCH_RELAY=on: in the service process)
+    net[RECEIVER].extra["QINGLIAN_RELAY"] = RELAY
     origins = ["city"] + districts[:-1]
     for origin in origins:
         # the origins only write their day and serve their feeds: their AMQP publishing

@@ -66,7 +66,9 @@ ENV_VARS = {
                                         "(default 5)",
     "QINGLIAN_PDF_FONT": "a TrueType CJK font file PDF exports embed (default: Debian's "
                          "fonts-wqy-zenhei, wqy-microhei or arphic uming, the first found)",
-    "QINGLIAN_RELAY": "on (default) or off: run the outbox relay in this service process",
+    "QINGLIAN_RELAY": "on (default): run the outbox relay in this service process; process: "
+                      "run it as the service's child process, on another core (a node that "
+                      "catches up on PostgreSQL: docs/scaling.md); off: no relay",
     "QINGLIAN_TOKEN_DAYS": "how long a new API token is valid, in days (default 90)",
     "QINGLIAN_FEDERATION": "exchange service: on (default) or off (no receive/sync threads)",
     "FEDERATION_SYNC_SECONDS": "exchange service: how often peers' feeds are polled (default 60)",
@@ -116,6 +118,16 @@ def node_parent(config: dict | None = None) -> str | None:
 
 def amqp_uri(config: dict | None = None) -> str:
     return _get("AMQP_URI", config, DEFAULT_AMQP_URI)
+
+
+def relay_mode(config: dict | None = None) -> str:
+    """``on``, ``process`` or ``off`` (QINGLIAN_RELAY; ``0``/``false`` mean off, as before)."""
+    value = str(_get("QINGLIAN_RELAY", config, "on") or "on").strip().lower()
+    if value in ("off", "0", "false"):
+        return "off"
+    if value not in ("on", "process"):
+        raise ValueError("QINGLIAN_RELAY 应为 on、process 或 off（当前为 %r）" % value)
+    return value
 
 
 def pdf_font(config: dict | None = None) -> str | None:

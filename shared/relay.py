@@ -21,9 +21,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import posix
 import socket
+import subprocess
+import sys
+import threading
 import time
 import zlib
+from pathlib import Path
 from typing import Callable, NamedTuple
 from urllib.parse import unquote, urlparse
 
@@ -31,7 +37,8 @@ import amqp
 from kombu import Connection as AmqpConnection, Exchange
 from sqlalchemy import bindparam, select, text
 
-from shared.db import readonly
+from shared import logs
+from shared.db import make_engine, readonly
 from shared.logs import well_formed
 from shared.events import now_us
 from shared.store import EventStore, events
@@ -305,3 +312,163 @@ class Relay:
                 wait(backoff)
                 backoff = min(backoff * 2, 5.0)
         self.close()
+
+
+# -- the relay in its own process (QINGLIAN_RELAY=process) ---------------------------------
+class RelayProcess:
+    """A service's relay run as a child process of the service (``python -m shared.relay``),
+    supervised by a thread of the service process.
+
+    Why: in the service process the relay and the service's own work share one
+    interpreter lock. A node catching up a day's feeds applies each page and then
+    re-publishes every replica of it to ``<service>.events`` (docs/scaling.md): the relay
+    was a third of that process's CPU, on the same core as the applying. In its own
+    process it runs on another core. It is the same ``Relay`` - the same checkpoint,
+    batches, AMQP transaction and advisory lock - so the contract (one message per event,
+    in log order, at-least-once with the checkpoint) is the same.
+
+    The pipe between the two: after each of its commits the service writes a byte to the
+    child's stdin, so the child looks at once, as the in-process relay is woken (its own
+    ``IdleBackoff`` poll remains for what other processes append); the child writes
+    ``published N`` and ``connected 0|1`` lines to its stdout, which the service counts
+    in its metrics. The child stops when its stdin closes - when the service stops, and
+    when it dies - so no orphan relay outlives its service (nor holds the lock)."""
+
+    STOP_SECONDS = 10.0  # a batch being published finishes, or is redone by the next relay
+
+    def __init__(self, database_url: str, amqp_uri: str, service: str, node: str,
+                 on_published: Callable[[int], None] | None = None,
+                 on_connection: Callable[[bool], None] | None = None):
+        self.spec = {"database_url": database_url, "amqp_uri": amqp_uri, "service": service,
+                     "node": node}
+        self.on_published = on_published
+        self.on_connection = on_connection
+        self.proc = None
+        self._wake_fd: int | None = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _spawn(self):
+        root = str(Path(__file__).resolve().parents[1])  # so `-m shared.relay` finds this tree
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (root, os.environ.get("PYTHONPATH")) if p))
+        # the wake-up pipe is a bare descriptor written with ``posix.write``, not a
+        # file object: eventlet's green write retries EPIPE for ever, so a wake-up
+        # written to a child that has just died would hang the service's thread
+        read_end, self._wake_fd = os.pipe()
+        proc = subprocess.Popen([sys.executable, "-m", "shared.relay"], stdin=read_end,
+                                stdout=subprocess.PIPE, env=env)
+        os.close(read_end)
+        # the database URL and broker login on the pipe, not on the command line (ps shows
+        # that); one short line fits the pipe's buffer, so this write does not wait
+        posix.write(self._wake_fd, json.dumps(self.spec).encode("utf-8") + b"\n")
+        os.set_blocking(self._wake_fd, False)
+        return proc
+
+    def _poke(self) -> None:
+        try:
+            posix.write(self._wake_fd, b"w")
+        except BlockingIOError:  # the pipe is full of wake-ups it has not read: enough
+            pass
+        except OSError:  # it exited: the loop's poll() says so next
+            pass
+
+    def _close_pipe(self) -> None:
+        """Once: the descriptor's number may be reused after it is closed."""
+        if self._wake_fd is not None:
+            fd, self._wake_fd = self._wake_fd, None
+            os.close(fd)
+
+    def _read(self, proc) -> None:
+        for line in proc.stdout:
+            kind, _, value = line.decode("utf-8", "replace").strip().partition(" ")
+            if kind == "published" and self.on_published:
+                self.on_published(int(value))
+            elif kind == "connected" and self.on_connection:
+                self.on_connection(value == "1")
+
+    def run(self, should_stop: Callable[[], bool], woken: Callable[[float], bool]) -> None:
+        """Keep the child running until ``should_stop``; ``woken(t)`` is True when the
+        service committed something within ``t`` seconds. A child that exits is started
+        again (after 0.5 s, doubling up to 5 s while it keeps failing)."""
+        backoff = 0.5
+        while not should_stop():
+            started = time.monotonic()
+            proc = self.proc = self._spawn()
+            reader = threading.Thread(target=self._read, args=(proc,), daemon=True)
+            reader.start()
+            try:
+                while not should_stop() and proc.poll() is None:
+                    if woken(1.0) and not should_stop():
+                        self._poke()
+            finally:
+                self._end(proc)
+            reader.join(1.0)
+            if self.on_connection:
+                self.on_connection(False)
+            if should_stop():
+                return
+            log.warning("relay process for %s exited (%s); starting it again in %.1fs",
+                        self.spec["service"], proc.returncode, backoff)
+            time.sleep(backoff)
+            backoff = 0.5 if time.monotonic() - started > 60 else min(backoff * 2, 5.0)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self._end(self.proc)
+
+    def _end(self, proc) -> None:
+        self._close_pipe()  # the child's signal to stop after its batch
+        try:
+            proc.wait(self.STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> None:
+    """The child side of ``RelayProcess``: the spec on the first line of stdin, then a
+    byte per wake-up; stops at the end of stdin."""
+
+    stdin = sys.stdin.buffer
+    spec = json.loads(stdin.readline())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logs.JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logs.process_defaults.update(service=spec["service"], node=spec["node"], task="relay")
+    wake, stop = threading.Event(), threading.Event()
+
+    def listen():
+        while stdin.read1(4096):
+            wake.set()
+        stop.set()
+        wake.set()
+
+    threading.Thread(target=listen, daemon=True).start()
+    out, out_lock = sys.stdout, threading.Lock()
+
+    def report(line: str) -> None:
+        with out_lock:
+            try:
+                out.write(line + "\n")
+                out.flush()
+            except OSError:  # the service is gone: stdin's end stops us next
+                pass
+
+    def wait(seconds: float) -> None:
+        wake.wait(seconds)
+        wake.clear()
+
+    store = EventStore(make_engine(spec["database_url"]))
+    relay = Relay(store, spec["amqp_uri"], spec["service"],
+                  on_published=lambda n: report("published %d" % n),
+                  on_connection=lambda up: report("connected %d" % up))
+    try:
+        relay.run(stop.is_set, wait)
+    finally:
+        store.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

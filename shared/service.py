@@ -56,7 +56,7 @@ from shared.http import (  # noqa: F401 - bearer_token, json_response, error_res
 )
 from shared.metrics import ServiceMetrics
 from shared.projections import prepare
-from shared.relay import Relay
+from shared.relay import Relay, RelayProcess
 from shared.store import dead_letters
 from shared.unittree import UnitMirror, record_unit_event
 from shared.uow import Runtime
@@ -177,13 +177,21 @@ class EventSourcing(DependencyProvider):
         logs.process_defaults.update(service=service, node=self.runtime.node_id)
         self.runtime.after_commit.append(self.metrics.events_appended)
         self.runtime.after_commit.append(lambda _events: self._wake.set())
-        self.relay = None
-        if str(cfg.get("QINGLIAN_RELAY", "on")).lower() not in ("off", "0", "false"):
+        self.relay = self.relay_process = None
+        mode = config.relay_mode(cfg)
+        if mode != "off":
             self.relay = Relay(self.runtime.store, config.amqp_uri(cfg), service,
                                on_published=self.metrics.relay_progress,
                                on_connection=self.metrics.connection("relay"))
             self.metrics.probe("relay_lag", self._relay_lag,
                                (self.metrics.relay_lag_events, self.metrics.relay_lag_seconds))
+        if mode == "process":
+            # the same relay in a child process, on another core (shared.relay.RelayProcess);
+            # this one's Relay then only answers ``lag()``
+            self.relay_process = RelayProcess(
+                config.database_url(service, cfg), config.amqp_uri(cfg), service,
+                self.runtime.node_id, on_published=self.metrics.relay_progress,
+                on_connection=self.metrics.connection("relay"))
         # the service's extensions, last: each may use the whole runtime and those before it
         self.host = ExtensionHost(self)
         self._ext_threads: list = []
@@ -198,7 +206,10 @@ class EventSourcing(DependencyProvider):
     def start(self):
         self._relay_thread = None
         self._ready_cache = (0.0, None)
-        if self.relay is not None:
+        if self.relay_process is not None:
+            self._relay_thread = self.container.spawn_managed_thread(self._run_relay_process,
+                                                                     identifier="relay")
+        elif self.relay is not None:
             self._relay_thread = self.container.spawn_managed_thread(self._run_relay,
                                                                      identifier="relay")
         self._ext_threads = [(self.container.spawn_managed_thread(run, identifier=identifier), join)
@@ -248,6 +259,9 @@ class EventSourcing(DependencyProvider):
         if self.relay is None:
             return {"ok": True, "running": False, "note": "relay off in this process"}
         running = self._relay_thread is not None and not self._relay_thread.dead
+        if self.relay_process is not None:
+            running = running and self.relay_process.alive()
+            return {"ok": running, "running": running, "process": True}
         return {"ok": running, "running": running}
 
     def _wait(self, seconds: float) -> None:
@@ -257,6 +271,15 @@ class EventSourcing(DependencyProvider):
     def _run_relay(self):
         logs.bind(service=self.container.service_name, node=self.runtime.node_id, task="relay")
         self.relay.run(lambda: self._stopping, self._wait)
+
+    def _woken(self, seconds: float) -> bool:
+        woken = self._wake.wait(seconds)
+        self._wake.clear()
+        return woken
+
+    def _run_relay_process(self):
+        logs.bind(service=self.container.service_name, node=self.runtime.node_id, task="relay")
+        self.relay_process.run(lambda: self._stopping, self._woken)
 
     # -- the log context (shared.logs) of each worker ----------------------------------------
     def worker_setup(self, worker_ctx):
@@ -270,6 +293,10 @@ class EventSourcing(DependencyProvider):
     def stop(self):
         self._stopping = True
         self._wake.set()
+        if self.relay_process is not None:
+            # here, not only in its thread: nameko kills the managed threads right after
+            # the extensions' stop, and the child must be told to stop before that
+            self.relay_process.stop()
         for hook in self.host.stop_hooks:
             hook()
         # let the extensions' threads finish what they are doing (a batch being applied

@@ -146,3 +146,57 @@ def test_an_idle_relay_looks_ever_less_often_and_at_once_again_when_events_come(
             assert source.get_checkpoint(c, relay.name) == 3
     finally:
         relay.close()
+
+
+def _units_published(cap, n):
+    """The first delivery of each event (at-least-once: a restarted relay may send some
+    again), in the order they came."""
+    first = {}
+    for m in cap.drain(lambda msgs: len({x["event_id"] for x in msgs}) >= n, timeout=30):
+        first.setdefault(m["event_id"], m)
+    return list(first.values())
+
+
+def test_a_relay_process_publishes_each_event_once_in_order_restarts_and_stops_with_its_service(
+        container_factory, node_config, admin_token, pg_url):
+    """QINGLIAN_RELAY=process: the service's relay runs as its child process (on another
+    core); the same messages as the in-process relay, a killed child is started again
+    with nothing lost, and the child stops with the service."""
+    from services.units.service import UnitsService
+    from tests.harness import Api, Capture
+    node_config.update(QINGLIAN_RELAY="process", UNITS_DATABASE_URL=pg_url)
+    cap = Capture(node_config["AMQP_URI"], "units.events")
+    container = container_factory(UnitsService, node_config)
+    container.start()
+    try:
+        provider = get_extension(container, EventSourcing)
+        api = Api(node_config["WEB_SERVER_ADDRESS"], admin_token)
+        assert api.post("register_unit", {"unit_id": "qu", "name": "某区区直机关工委",
+                                          "kind": "district_authority", "level": "district",
+                                          "parent_id": None})[0] == 201
+        for n in range(5):
+            assert api.post("register_unit", {"unit_id": "u%d" % n, "name": "单位%d" % n,
+                                              "kind": "window_unit", "level": "unit",
+                                              "parent_id": "qu"})[0] == 201
+        got = _units_published(cap, 6)
+        assert [m["position"] for m in got] == list(range(1, 7))
+        assert [m["payload"]["unit_id"] for m in got] == ["qu"] + ["u%d" % n for n in range(5)]
+        assert len(cap.messages) == 6  # none twice while nothing failed
+        assert provider.readiness()[1]["relay"] == {"ok": True, "running": True, "process": True}
+        assert wait_for(lambda: provider.metrics.relay_published.labels("units")._value.get() == 6,
+                        timeout=10)
+
+        child = provider.relay_process.proc
+        os.kill(child.pid, signal.SIGKILL)
+        for n in range(5, 10):
+            assert api.post("register_unit", {"unit_id": "u%d" % n, "name": "单位%d" % n,
+                                              "kind": "window_unit", "level": "unit",
+                                              "parent_id": "qu"})[0] == 201
+        got = _units_published(cap, 11)
+        assert [m["position"] for m in got] == list(range(1, 12))
+        assert provider.relay_process.proc is not child and provider.relay_process.alive()
+    finally:
+        cap.close()
+        last = provider.relay_process.proc
+        container.stop()
+    assert last.poll() is not None  # stopped with its service, no orphan left
