@@ -334,12 +334,18 @@ def _names(conn, unit_ids) -> dict:
     return dict(conn.execute(select(ud.c.unit_id, ud.c.name).where(ud.c.unit_id.in_(ids))).all())
 
 
+# the unit directory joined for the names only (an alias: a subtree filter's own
+# subquery on the directory must not be correlated with it)
+_named = ud.alias("named_units")
+
+
 def _items(conn, where, order, limit: int, offset: int, today: str, soon: str) -> list[dict]:
-    rows = conn.execute(select(*_BOARD_COLUMNS).where(*where).order_by(*order)
-                        .limit(limit).offset(offset)).mappings().all()
-    names = _names(conn, [row["unit_id"] for row in rows])
-    return [dict(_board_item(row, today, soon), unit_name=names.get(row["unit_id"], ""))
-            for row in rows]
+    # the unit's name comes with its row (a key lookup per row of the page), not in a
+    # second round trip
+    rows = conn.execute(select(*_BOARD_COLUMNS, _named.c.name.label("unit_name"))
+                        .select_from(r.outerjoin(_named, _named.c.unit_id == r.c.unit_id))
+                        .where(*where).order_by(*order).limit(limit).offset(offset)).mappings().all()
+    return [dict(_board_item(row, today, soon), unit_name=row["unit_name"] or "") for row in rows]
 
 
 _URGENT = (r.c.deadline.asc().nulls_last(), r.c.rect_id)  # ix_sv_rect_status_deadline_id order
@@ -361,21 +367,25 @@ def rectification_overview(conn, unit_id: str, today: str, soon_days: int, limit
     per_unit = (select(r.c.unit_id, n, red, yellow).where(*where).group_by(r.c.unit_id)
                 .subquery())
     u = per_unit.c
+    top = (select(u.unit_id, u.n, u.red, u.yellow,
+                  func.sum(u.n).over().label("total"), func.sum(u.red).over().label("all_red"),
+                  func.sum(u.yellow).over().label("all_yellow"), func.count().over().label("units"))
+           .order_by(u.red.desc(), u.yellow.desc(), u.unit_id).limit(units_limit).subquery())
+    t = top.c
+    # the names of the units_limit units joined to them, not asked in a round trip of their own
     rows = conn.execute(
-        select(u.unit_id, u.n, u.red, u.yellow,
-               func.sum(u.n).over().label("total"), func.sum(u.red).over().label("all_red"),
-               func.sum(u.yellow).over().label("all_yellow"), func.count().over().label("units"))
-        .order_by(u.red.desc(), u.yellow.desc(), u.unit_id).limit(units_limit)).all()
+        select(t.unit_id, t.n, t.red, t.yellow, t.total, t.all_red, t.all_yellow, t.units,
+               _named.c.name).select_from(top.outerjoin(_named, _named.c.unit_id == t.unit_id))
+        .order_by(t.red.desc(), t.yellow.desc(), t.unit_id)).all()
     first = rows[0] if rows else None
     total = int(first.total) if first else 0
     n_red = int(first.all_red or 0) if first else 0
     n_yellow = int(first.all_yellow or 0) if first else 0
-    names = _names(conn, [row.unit_id for row in rows])
     return {"unit_id": unit_id, "today": today, "soon_until": soon,
             "totals": {"red": n_red, "yellow": n_yellow, "green": total - n_red - n_yellow,
                        "total": total},
             "units_with_open": int(first.units) if first else 0,
-            "per_unit": [{"unit_id": row.unit_id, "name": names.get(row.unit_id, ""),
+            "per_unit": [{"unit_id": row.unit_id, "name": row.name or "",
                           "total": int(row.n), "red": int(row.red or 0),
                           "yellow": int(row.yellow or 0),
                           "green": int(row.n) - int(row.red or 0) - int(row.yellow or 0)}

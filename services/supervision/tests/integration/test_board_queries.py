@@ -34,6 +34,10 @@ def test_overview_counts_every_open_one_and_lists_the_most_urgent(any_node, cloc
         ("2024-03-04", "red"), ("2024-03-05", "red")]
     assert [(u["unit_id"], u["red"], u["yellow"], u["green"]) for u in o["per_unit"]] == [
         ("u1-s1", 2, 1, 2)]
+    # each row names its unit (the directory's name, joined to the row)
+    assert [(i["unit_id"], i["unit_name"]) for i in o["urgent"]] == [
+        ("u2", "单位u2"), ("u1-s1", "单位u1-s1")]
+    assert [u["name"] for u in o["per_unit"]] == ["单位u1-s1"]
     mine = any_node.query("rectification_overview", {"unit_id": "u1"}, unit_admin("u1"))
     assert mine["totals"] == {"red": 2, "yellow": 1, "green": 2, "total": 5}
     assert {i["unit_id"] for i in mine["urgent"]} == {"u1-s1"}
@@ -46,6 +50,8 @@ def test_board_columns_count_everything_and_page_one_column(any_node, clock):
     assert list(cols) == ["open", "evidence_submitted", "closed"]
     assert (cols["open"]["total"], cols["open"]["red"], cols["open"]["yellow"]) == (7, 3, 1)
     assert [i["deadline"] for i in cols["open"]["items"]] == ["2024-03-04", "2024-03-05", "2024-03-06"]
+    assert [i["unit_name"] for i in cols["open"]["items"]] == ["单位u2", "单位u1-s1", "单位u1-s1"]
+    assert cols["closed"]["items"][0]["unit_name"] == "单位u2"
     assert cols["open"]["next_offset"] == 3
     assert (cols["evidence_submitted"]["total"], cols["closed"]["total"]) == (1, 1)
     assert cols["closed"]["items"][0]["colour"] == "green" and cols["closed"]["next_offset"] is None
