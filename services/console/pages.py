@@ -6,6 +6,7 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import eventlet
 from nameko.exceptions import UnknownService
 from werkzeug.wrappers import Response
 
@@ -133,6 +134,9 @@ def home(web):
     period = str(today.year)
     totals = {"red": 0, "yellow": 0, "green": 0}
     todos, per_unit, letters_unsigned, units_with_open = [], [], 0, 0
+    # the header's user record is a read of the node's database: made in a greenthread of
+    # its own while the services answer, not after them (Web.user keeps it for the template)
+    user = eventlet.spawn(lambda: web.user)
     tops = roots(web)  # asked once: every query below is sent before any answer is read
     asked = [(web.query_async("supervision", "rectification_overview", {
                   "unit_id": root["unit_id"], "soon_days": web.settings.due_soon_days,
@@ -175,6 +179,7 @@ def home(web):
     order = {"red": 0, "yellow": 1, "green": 2}
     todos.sort(key=lambda t: (order[t["colour"]], t["due"] or "9999"))
     per_unit.sort(key=lambda u: (-u["red"], -u["yellow"], u["name"]))
+    user.wait()  # read (or its error raised) before the template asks for it
     return web.render("home.html", todos=todos, totals=totals, per_unit=per_unit[:HOME_UNITS],
                       units_with_open=units_with_open, letters_unsigned=letters_unsigned,
                       period=period, today=today)
