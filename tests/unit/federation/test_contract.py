@@ -62,3 +62,15 @@ def test_unknown_keywords_are_refused():
     for schema in ({"oneOf": [{"type": "string"}]}, {"type": "object", "properties": {"a": {"$ref": "#"}}}):
         with pytest.raises(Unsupported):
             compile_schema(schema)
+
+
+def test_a_string_that_does_not_fit_is_told_why():
+    """A string value is checked by one closure; one that fails is checked again by
+    each keyword's own check, so the message says which one."""
+    check = compile_schema(SCHEMA)
+    assert check(dict(GOOD, id="abcdefghij/1234")) == "$.id: longer than 12"
+    assert check(dict(GOOD, id="ABC/1")).startswith("$.id: \"ABC/1\" does not match")
+    assert check(dict(GOOD, id=5)) == "$.id: 5 is not of type string"
+    assert check(dict(GOOD, tags=[""])) == "$.tags[]: shorter than 1"
+    assert check(dict(GOOD, id="abc/123456789")) == "$.id: longer than 12"
+    assert check(dict(GOOD, id="abc/12345678")) is None  # exactly 12
