@@ -131,6 +131,10 @@ class Node:
         self.databases = databases  # service -> URL
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("NODE_", "QINGLIAN_", "FEDERATION_")) and not k.endswith("_DATABASE_URL")}
+        # the one setting passed through: QINGLIAN_RELAY=process runs the suite with every
+        # service's relay as its own process (shared.relay.RelayProcess)
+        if os.environ.get("QINGLIAN_RELAY"):
+            env["QINGLIAN_RELAY"] = os.environ["QINGLIAN_RELAY"]
         env.update({k: str(v) for k, v in local.config.items()})
         env.update(FAST)
         env.update({"%s_DATABASE_URL" % s.upper(): url for s, url in databases.items()})
