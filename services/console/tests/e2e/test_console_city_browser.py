@@ -7,12 +7,12 @@ on the next view. Screenshots for the user guide."""
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
-from services.console.city_pages import indicator_name, shown
+from services.console.city_pages import indicator_name, period_name, shown
 from services.console.tests.conftest import shoot
 from tests.harness import wait_for
-from tests.harness.pair import uniq
+from tests.harness.pair import clocks_at, uniq
 
 DESK = {"viewport": {"width": 1366, "height": 900}, "locale": "zh-CN", "timezone_id": "Asia/Shanghai",
         "accept_downloads": True}
@@ -120,3 +120,41 @@ def test_a_kept_page_shows_the_districts_new_figures_on_the_next_view(two_nodes,
     after = _cell(page, "甲区财政局", "findings_total")
     assert after.startswith(shown("findings_total", _figure(now, unit, "findings_total")))
     assert after != before
+
+
+def test_the_period_picker_shows_an_earlier_months_figures(two_nodes, desk):
+    """The period picker: the district's supervision also publishes the month of 40 days
+    ago (its clock set back for that sweep); the city's picker offers both months in words,
+    and choosing the earlier one shows its table - the district's figures of that month, as
+    published - with the bar titled by it and the Excel link for it."""
+    city, district = two_nodes.city, two_nodes.district
+    district.api("supervision", "publish_indicators", {})
+    current = wait_for(lambda: _published(city, district), 60, what="the district's figures at the city")["period"]
+    with clocks_at(datetime.now(timezone.utc) - timedelta(days=40), [district.runtime("supervision")]):
+        district.api("supervision", "publish_indicators", {})
+
+    def earlier_published():
+        answer = city.exchange_query("city_comparison", {})
+        older = [p for p in answer["periods"] if p < current]
+        return older[0] if older else None
+    earlier = wait_for(earlier_published, 60, what="the district's earlier month at the city")
+    figures = next(d for d in city.exchange_query("city_comparison", {"period": earlier})["districts"]
+                   if d["node"] == district.node_id)
+
+    page = desk(city, **DESK)
+    page.goto(city.url + "/city/compare")
+    page.wait_for_selector("#bar svg")
+    assert page.input_value("select[name=period]") == current  # the newest month by default
+    options = set(page.locator("select[name=period] option").all_inner_texts())
+    assert {period_name(current), period_name(earlier)} <= options
+    page.select_option("select[name=period]", earlier)  # submits the form on change
+    page.wait_for_selector("h2:has-text('各区对比（%s）')" % period_name(earlier))
+    page.wait_for_selector("#bar svg")
+    assert page.input_value("select[name=period]") == earlier
+    assert "（%s）" % period_name(earlier) in page.inner_text("main .charts h2")
+    assert "各区对比（%s）" % period_name(earlier) in page.inner_text("main")
+    row = page.inner_text("table.compare tr:has-text('甲区')")
+    for name, value in figures["values"].items():
+        if value is not None and indicator_name(name) != "其他指标":
+            assert shown(name, value) in row, name
+    assert "period=%s" % earlier in page.get_attribute("a:has-text('导出 Excel')", "href")
