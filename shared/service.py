@@ -150,6 +150,23 @@ class ExtensionHost:
         self.stop_hooks.append(fn)
 
 
+def freeze_startup(young_threshold: int | None = None) -> None:
+    """Put what the process built to start out of the cyclic collector's reach.
+
+    Start-up's objects (modules, nameko, SQLAlchemy, schemas, statements, keys, the
+    console's routes) live as long as the process; a full collection walked them all
+    (~120,000 in an exchange process: 50-70 ms of CPU each time, a pause of every green
+    thread, by the scale bench's gc callbacks on 3 December). Collected first, so only
+    what is alive is frozen: a process that starts several containers, as the tests do,
+    does not keep its garbage for ever. Nothing made later is exempt.
+    ``young_threshold``: allocations before a young collection, for a process whose
+    requests allocate hundreds of objects each (the console's)."""
+    gc.collect()
+    gc.freeze()
+    if young_threshold is not None:
+        gc.set_threshold(young_threshold, 20, 10)
+
+
 class EventSourcing(DependencyProvider):
     def setup(self):
         cfg = self.container.config
@@ -205,12 +222,7 @@ class EventSourcing(DependencyProvider):
         self.metrics.relay_lag_seconds.labels(self.metrics.service).set(lag_seconds)
 
     def start(self):
-        # what the process built to start (modules, schemas, statements, keys) lives as
-        # long as it does: out of the cyclic collector's reach, a full collection no
-        # longer walks those ~120,000 objects, which took 50-70 ms of CPU each time - a
-        # pause of every green thread - in the scale bench's exchange processes (their
-        # own gc callbacks, 3 December). Nothing made later is exempt.
-        gc.freeze()
+        freeze_startup()
         self._relay_thread = None
         self._ready_cache = (0.0, None)
         if self.relay_process is not None:

@@ -8,7 +8,6 @@ sessions and sign-in records.
 """
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections import OrderedDict
@@ -133,16 +132,11 @@ class ConsoleDependency(DependencyProvider):
         # The garbage collector took ~15 % of the console's CPU in a morning's check-ins
         # (gc.callbacks, bench/console.py run_checkin at 0.4 scale: 0.72 s of 4.8 s): a
         # young collection every 700 allocations, each request allocating hundreds, and
-        # every few hundred requests a full walk of everything start-up made. Start-up's
-        # objects (modules, nameko, SQLAlchemy, the pages' routes) live as long as the
-        # process: frozen, no collection walks them; and a young collection waits for
-        # 20,000 allocations (each ~10 ms, a few a second at 500 check-ins/s). Together:
-        # 0.15 s of 4.1 s. Requests make few reference cycles; these collect them later.
-        # Collected first, so only what is alive is frozen (a process that starts several
-        # containers, as the tests do, does not keep its garbage for ever).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 20, 10)
+        # every few hundred requests a full walk of everything start-up made. Start-up
+        # frozen, and a young collection after 20,000 allocations (each ~10 ms, a few a
+        # second at 500 check-ins/s): 0.15 s of 4.1 s. Requests make few reference
+        # cycles; these collect them later.
+        shared.service.freeze_startup(young_threshold=20_000)
 
     def stop(self):
         self._stopping = True
