@@ -538,6 +538,10 @@ def run_pages(var_dir: str = "var", only=None) -> dict:
     rng = random.Random(20261201)
     units_url, sv_url = scratch_database("console_units"), scratch_database("console_sv")
     node_url = scratch_database("console_node")
+    # education answers the page's 待办 (my_inbox) as on a real node: without it every page
+    # had a call to an absent service, and kombu closed the pooled AMQP connection it
+    # failed on (about 15 % of the console's samples spent reconnecting, 3 December)
+    edu_url = scratch_database("console_pages_edu")
     vhost, vhost_uri = scratch_vhost("console")
     folder = Path(tempfile.mkdtemp(prefix="console-bench-"))
     procs, results, seeded = [], {}, None
@@ -568,10 +572,11 @@ def run_pages(var_dir: str = "var", only=None) -> dict:
         users.engine.dispose()
         base = {"AMQP_URI": vhost_uri, "NODE_ID": NODE, "QINGLIAN_VAR": str(folder),
                 "NODE_DATABASE_URL": node_url, "UNITS_DATABASE_URL": units_url,
-                "SUPERVISION_DATABASE_URL": sv_url}
+                "SUPERVISION_DATABASE_URL": sv_url, "EDUCATION_DATABASE_URL": edu_url}
         for name, target, extra in (
                 ("units", "services.units.service:UnitsService", {}),
                 ("supervision", "services.supervision.service:SupervisionService", {}),
+                ("education", "services.education.service:EducationService", {}),
                 ("console", "services.console.service:ConsoleService", {})):
             port = free_port()
             procs.append(start_service(target, dict(base, WEB_SERVER_ADDRESS="127.0.0.1:%d" % port,
@@ -587,7 +592,7 @@ def run_pages(var_dir: str = "var", only=None) -> dict:
         for p in procs:
             stop_service(p)
         drop_vhost(vhost)
-        for url in (units_url, sv_url, node_url):
+        for url in (units_url, sv_url, node_url, edu_url):
             drop_database(url)
     shutil.rmtree(folder, ignore_errors=True)
     figures = {}
