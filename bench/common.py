@@ -467,6 +467,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The process's children now (a service's relay process, QINGLIAN_RELAY=process)."""
+    try:
+        return [int(k) for k in Path("/proc/%d/task/%d/children" % (pid, pid)).read_text().split()]
+    except OSError:
+        return []
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """``cpu_seconds`` of the process and of its children now: a service with its relay
+    in a child costs both."""
+    return cpu_seconds(pid) + sum(cpu_seconds(k) for k in child_pids(pid))
+
+
 def paired_latencies(port: int, trivial, measured, pairs: int) -> tuple[list, list, list]:
     """Closed loop on one keep-alive connection, alternating a trivial request and a
     measured one (``trivial`` = (method, path, token); ``measured(i)`` -> (label, method,

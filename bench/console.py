@@ -274,8 +274,9 @@ def paced_console(port, jobs, rate, connections=CONNECTIONS):
 def checkin_burst(port, jobs, pids):
     """The check-ins in waves alternated with as many paced GET /health of the same
     console process (bench.education's waves and rate). Also returns the CPU seconds
-    each of ``pids`` spent during the check-in waves only."""
-    from bench.common import cpu_seconds
+    each of ``pids`` spent during the check-in waves only, with its children's (education's
+    relay process)."""
+    from bench.common import tree_cpu_seconds
     from bench.education import RATE, WAVES, Paced
     size = -(-len(jobs) // WAVES)
     ours, health = [], []
@@ -285,10 +286,10 @@ def checkin_burst(port, jobs, pids):
         trivial = [("GET", "/health", None, None)] * len(wave)
         pair = ((health, trivial), (ours, wave)) if r % 2 == 0 else ((ours, wave), (health, trivial))
         for sink, batch in pair:
-            before = [cpu_seconds(p) for p in pids]
+            before = [tree_cpu_seconds(p) for p in pids]
             sink.append(paced_console(port, batch, RATE))
             if sink is ours:
-                cpu = [c + cpu_seconds(p) - b for c, p, b in zip(cpu, pids, before)]
+                cpu = [c + tree_cpu_seconds(p) - b for c, p, b in zip(cpu, pids, before)]
 
     def merged(runs):
         out = Paced([x for p in runs for x in p.results], min(p.offered_rps for p in runs),
@@ -364,10 +365,13 @@ def run_checkin(folder) -> dict:
         base = {"AMQP_URI": vhost_uri, "NODE_ID": NODE, "QINGLIAN_VAR": str(folder),
                 "NODE_DATABASE_URL": node_url, "EDUCATION_DATABASE_URL": edu_url}
         ports = {}
-        for name, target in (("education", "services.education.service:EducationService"),
-                             ("console", "services.console.service:ConsoleService")):
+        for name, target, extra in (
+                # education's relay in its own process, as deployed (docker-compose.yml):
+                # the morning's CheckedIn events re-published on the other core
+                ("education", "services.education.service:EducationService", {"QINGLIAN_RELAY": "process"}),
+                ("console", "services.console.service:ConsoleService", {})):
             ports[name] = free_port()
-            procs.append(start_service(target, dict(base, WEB_SERVER_ADDRESS="127.0.0.1:%d" % ports[name]),
+            procs.append(start_service(target, dict(base, WEB_SERVER_ADDRESS="127.0.0.1:%d" % ports[name], **extra),
                                        folder, "checkin-" + name))
         wait_relay_idle(edu_url, "education", 300)
         port = ports["console"]

@@ -44,7 +44,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import AT_LEAST, PREFIX, ROOT, cpu_seconds, judged, rate, raw_decoded_read
+from bench.common import AT_LEAST, PREFIX, ROOT, child_pids, cpu_seconds, judged, rate, raw_decoded_read
 
 ORIGIN_DISTRICTS = 4          # + the city: five origins
 RECEIVER = "district-05"
@@ -147,22 +147,15 @@ def _receiver_process(node, root: Path, heads: dict[str, int], engine) -> dict:
         except Exception:  # noqa: BLE001 - its tables do not exist until it has started
             return {}
 
-    def children(pid: int) -> list[int]:
-        try:
-            return [int(k) for k in
-                    Path("/proc/%d/task/%d/children" % (pid, pid)).read_text().split()]
-        except OSError:
-            return []
-
     def receiver_cpu() -> tuple[float, float]:
         """CPU seconds of the nameko process (py-spy's child when it records), and of its
         relay process (QINGLIAN_RELAY=process; 0 otherwise)."""
         pid = proc.pid
         if spy:
-            kids = children(pid)
+            kids = child_pids(pid)
             pid = kids[0] if kids else pid
         try:
-            return cpu_seconds(pid), sum(cpu_seconds(k) for k in children(pid))
+            return cpu_seconds(pid), sum(cpu_seconds(k) for k in child_pids(pid))
         except OSError:  # it is stopping
             return cpu[1], relay_cpu[1]
 
