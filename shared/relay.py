@@ -369,10 +369,8 @@ class RelayProcess:
     def _poke(self) -> None:
         try:
             posix.write(self._wake_fd, b"w")
-        except BlockingIOError:  # the pipe is full of wake-ups it has not read: enough
-            pass
-        except OSError:  # it exited: the loop's poll() says so next
-            pass
+        except OSError:  # full of wake-ups it has not read (enough), or it exited (the
+            pass         # loop's poll() says so next)
 
     def _close_pipe(self) -> None:
         """Once: the descriptor's number may be reused after it is closed."""

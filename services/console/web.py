@@ -209,13 +209,12 @@ class Web:
             return self.error(405, "不支持这种请求方式")
         spec = PAGES[endpoint]
         try:
-            if spec.public:
-                pass
-            elif spec.session == "service" and self.request.method == "POST":
-                self._token_check()
-                self._deferred = True
-            else:
-                self._sign_in_check()
+            if not spec.public:
+                if spec.session == "service" and self.request.method == "POST":
+                    self._token_check()
+                    self._deferred = True
+                else:
+                    self._sign_in_check()
             if self.request.method == "POST":
                 self._csrf_check(spec.csrf)
             if spec.roles and not self.actor.has(*spec.roles):
