@@ -540,11 +540,13 @@ class BufferedWriter:
 COPY_ROWS = 10_000  # rows whose text one COPY statement carries
 
 
-def _copy_into(conn: Connection, table: Table, rows: Iterable, name: str | None = None) -> None:
+def _copy_into(conn: Connection, table: Table, rows: Iterable, name: str | None = None,
+               blocking: bool = False) -> None:
     """PostgreSQL bulk load for a rebuild's flush: ``COPY`` where the driver allows it
     (a rebuild of a million events writes its rows several times faster than by
     statements), else psycopg2's execute_values, 1,000 rows per statement (psycopg2
-    refuses COPY under eventlet's wait callback, i.e. inside a nameko service). Values
+    refuses COPY under eventlet's wait callback, i.e. inside a nameko service; with
+    ``blocking`` the callback is set aside for the COPY itself, see below). Values
     go through each column type's bind processing either way (``JSONText``). ``name``:
     another table of the same columns to write into. ``rows``: each row's values in
     the table's column order.
@@ -573,8 +575,9 @@ def _copy_into(conn: Connection, table: Table, rows: Iterable, name: str | None 
     cur = conn.connection.driver_connection.cursor()
     names = ", ".join('"%s"' % c for c in cols)
     target = name or table.name
+    wait = psycopg2.extensions.get_wait_callback()
     try:
-        if psycopg2.extensions.get_wait_callback() is None:
+        if wait is None or blocking:
             # a value COPY's text form does not take where an INSERT would cast it (3.0
             # into an integer column): the statements below, from the savepoint
             cur.execute("SAVEPOINT copy_into")
@@ -585,8 +588,22 @@ def _copy_into(conn: Connection, table: Table, rows: Iterable, name: str | None 
                     if not chunk:
                         break
                     text = "".join(["\t".join(map(_copy_text, t)) + "\n" for t in chunk])
-                    cur.copy_expert('COPY "%s" (%s) FROM STDIN' % (target, names),
-                                    io.StringIO(text))
+                    # ``blocking`` (a catching-up node's page, shared.batching.insert_rows):
+                    # the wait callback is unset for the COPY alone, so the whole process
+                    # waits for it instead of this green thread only. Safe because nothing
+                    # between unsetting and restoring yields: no other green thread can
+                    # run, and so none can find the callback missing (native threads here
+                    # never use the database). Worth it: for a page's 6,000 rows COPY took
+                    # 19 ms of this process's CPU against execute_values' 45 (the text
+                    # built here, and no per-value adaptation), and PostgreSQL less too.
+                    if wait is not None:
+                        psycopg2.extensions.set_wait_callback(None)
+                    try:
+                        cur.copy_expert('COPY "%s" (%s) FROM STDIN' % (target, names),
+                                        io.StringIO(text))
+                    finally:
+                        if wait is not None:
+                            psycopg2.extensions.set_wait_callback(wait)
                 cur.execute("RELEASE SAVEPOINT copy_into")
                 return
             except psycopg2.DataError:
