@@ -1122,6 +1122,15 @@ class Federation:
             rejected = conn.execute(select(received.c.origin, received.c.outcome, func.count())
                                     .where(received.c.outcome.like("rejected%"))
                                     .group_by(received.c.origin, received.c.outcome)).all()
+        # an origin whose first records are all held behind a hole has no inbox row yet (the
+        # row is written when something is applied): listed all the same, or its lag would
+        # show nowhere. The held map is the consumer's: read once, as a copy of its keys.
+        listed = {o["origin"] for o in origins}
+        for origin in [o for o in list(self.sequencer.held) if o not in listed]:
+            if self.sequencer.held_count(origin):
+                origins.append({"origin": origin, "applied_through": 0, "events_applied": 0,
+                                "rejected": 0, "last_occurred_at": None, "updated_at_us": None})
+        origins.sort(key=lambda o: o["origin"])
         now = now_us()
         for o in origins:
             o["held"] = self.sequencer.held_count(o["origin"])

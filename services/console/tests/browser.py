@@ -33,14 +33,16 @@ def open_menu(page, title: str, heading: str | None = None) -> None:
     page.wait_for_selector("h1:has-text('%s')" % (heading or title))
 
 
-def reload_until(page, text: str, timeout_s: float = 40.0) -> None:
-    """The other node's record arrives through the federation: reload until it shows."""
+def reload_until(page, text, timeout_s: float = 40.0, what: str | None = None) -> None:
+    """The other node's record arrives through the federation: reload until it shows.
+    ``text`` is what the page's main part must hold, or a check: a function of the page, true
+    once it shows what is awaited (a record gone, a state changed)."""
     def shown():
-        if text in page.inner_text("main"):
+        if text(page) if callable(text) else text in page.inner_text("main"):
             return True
         page.reload()
         return False
-    wait_for(shown, timeout_s, 0.5, "%s to reach %s" % (text, page.url))
+    wait_for(shown, timeout_s, 0.5, "%s to reach %s" % (what or text, page.url))
 
 
 def no_codes(text: str, codes: str, html: bool = True) -> None:

@@ -1,14 +1,17 @@
 """节点状态 on a city and a district running at once (the two-node fixture): each node's
 page names the other as a trusted peer with its key's fingerprint, the broker's federation
-links to it running, and what arrived from it (applied through, lag, last heard)."""
+links to it running, and what arrived from it (applied through, lag, last heard); a
+record held behind a hole is the lag of its origin, shown in seconds and red."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 
 from services.console.tests.conftest import shoot
+from services.exchange.tests.e2e.test_rejections import FakeOrigin, case_payload, deliver
 from tests.harness import wait_for
 from tests.harness.pair import uniq
-from services.console.tests.browser import open_menu
+from services.console.tests.browser import open_menu, reload_until
 from shared.federation.keys import node_registry
 from shared.federation.registry import key_fingerprint
 
@@ -51,8 +54,8 @@ def test_the_citys_node_status_in_the_browser(two_nodes, desk):
     page = desk(two_nodes.city)
     open_menu(page, "节点状态")
     assert "甲区（district-a）" in page.inner_text("[data-testid=peers]")
-    wait_for(lambda: page.reload() or "运行中" in page.inner_text("[data-testid=links]"), 30,
-             what="the city's links running")
+    reload_until(page, lambda p: "运行中" in p.inner_text("[data-testid=links]"), 30,
+                 what="the city's links running")
     assert "甲区（district-a）" in page.inner_text("[data-testid=links]")
     assert "Traceback" not in page.inner_text("main")
     shoot(page, "66-node-status")
@@ -66,3 +69,45 @@ def _applied(text: str) -> int:
 
 def _last_sync(text: str) -> str:
     return re.search(r'data-testid="last-sync">(.*?)（每', text, re.S).group(1)
+
+
+def test_a_record_held_behind_a_hole_shows_as_lag_for_its_origin(two_nodes, desk):
+    """A peer's #2 reaches the city before its #1 (put on the city's broker as a link
+    delivers, signed by an origin the city trusts for this test): held, not applied, its
+    age is the origin's lag, in red; once #1 arrives both apply and the lag is 无."""
+    city = two_nodes.city
+    fed = city.exchange.runtime.ext.federation
+    x = FakeOrigin(city, "district-lag")
+    try:
+        page = desk(city)
+        open_menu(page, "节点状态")
+        ninety_ago = (datetime.now(timezone.utc) - timedelta(seconds=90)).strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ")
+        two = x.case(2, payload=dict(case_payload("district-lag/case-2"), title="滞后的案例"),
+                     occurred_at=ninety_ago)
+        deliver(city, two)
+        row = page.locator("[data-testid=origins] tr", has_text="district-lag")
+        reload_until(page, lambda p: row.count() and row.locator("[data-testid=lag]")
+                     .inner_text() != "无", 30, what="district-lag's #2 held at the city")
+        lag = row.locator("[data-testid=lag]").inner_text()
+        assert re.fullmatch(r"\d+ 秒", lag) and 90 <= int(lag.split()[0]) < 600, lag
+        cells = row.locator("td").all_inner_texts()
+        assert cells[1:5] == ["0", "0", "0", "1"]  # nothing applied, through #0, 1 held
+        assert "red" in row.get_attribute("class")
+        state = {o["origin"]: o for o in fed.status()["inbox"]}["district-lag"]
+        assert state["held"] == 1 and state["applied_through"] == 0 and state["lag_seconds"] >= 90
+        assert not city.has_record("district-lag/case-2")
+
+        deliver(city, x.case(1, payload=dict(case_payload("district-lag/case-1"), title="补齐的案例"),
+                             occurred_at=ninety_ago))
+        reload_until(page, lambda p: row.locator("td").all_inner_texts()[1:3] == ["2", "2"],
+                     30, what="#1 and #2 applied")
+        assert row.locator("[data-testid=lag]").inner_text() == "无"
+        assert "red" not in (row.get_attribute("class") or "")
+        state = {o["origin"]: o for o in fed.status()["inbox"]}["district-lag"]
+        assert (state["held"], state["applied_through"], state["lag_seconds"]) == (0, 2, 0.0)
+        assert city.has_record("district-lag/case-2")
+    finally:
+        reg = node_registry(city.base)
+        reg.untrust("district-lag")
+        reg.engine.dispose()
