@@ -244,9 +244,11 @@ def exchange_list(web, segment):
         for item in feed + drafts:
             item["due"] = _deadline(web, web.query("exchange", "get_record",
                                                    {"record_id": item["record_id"]}))
+    # the filter is passed as chosen_origin: the template's ``origin`` is the macro naming a
+    # record's origin, which would hide it (the picker then never showed the choice)
     return web.render("exchange_list.html", status=400 if errors else 200, kind=kind,
                       title=KINDS[kind][1], segment=segment, feed=feed, drafts=drafts,
-                      nodes=nodes, origin=origin, units=tree(web) if web.can(*WRITERS) else [],
+                      nodes=nodes, chosen_origin=origin, units=tree(web) if web.can(*WRITERS) else [],
                       sentences=nodes.sentences(), errors=errors, values=web.request.form,
                       href=_href, today=_today(web).isoformat())
 

@@ -1,16 +1,24 @@
 """五联五互 in Chromium, a city and a district running at once, each in its own console:
 the district publishes an experience in its console and the city's console shows it;
 the city plans a joint activity and the district signs up in its own console. The
-sharing picker's sentence follows the choice. Screenshots for the user guide."""
+sharing picker's sentence follows the choice. The owner edits an experience (a draft, then
+once shared) and withdraws its share; a unit changes its headcount and withdraws its
+sign-up; the organiser cancels an activity; the poster extends a problem's deadline and
+its colour follows; the 来源单位 filter shows one node's records. Each checks the page and
+the exchange service's data, and that a refused request (bad input, not one's own) is
+told in Chinese and writes nothing. Screenshots for the user guide."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 
 from services.console.tests.browser import no_codes, open_menu, pick, reload_until
 from services.console.tests.conftest import shoot
+from shared.labels import zh_date
+from tests.harness import wait_for
 from tests.harness.pair import uniq
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -202,3 +210,261 @@ def test_the_other_workspaces_render_for_the_user_guide(two_nodes, desks):
     assert "好评率" in page.inner_text("[data-testid=indicators]")
     _no_codes(page.inner_text("main"))
     shoot(page, "48-exchange-exemplar")
+
+
+# -- the owner's and the participants' second thoughts: edit, withdraw, change, cancel, extend --
+def _share_all():
+    return {"sharing": "all", "recipients": []}
+
+
+def _card(page, heading: str):
+    """A detail page's form, found by the heading a person reads on it."""
+    return page.locator("form.card", has=page.locator("h2", has_text=heading))
+
+
+def _record(node, rid: str) -> dict:
+    return node.exchange_query("get_record", {"record_id": rid})
+
+
+def test_the_owner_edits_an_experience_and_withdraws_its_share(two_nodes, desks, client_for):
+    district, city = desks["district"], desks["city"]
+    d, c = two_nodes.district, two_nodes.city
+    title = uniq("窗口帮办代办做法")
+    rid = d.exchange_execute("draft_experience", {
+        "unit_id": d.units["甲区政务服务窗口"], "title": title, "summary": "帮办代办。",
+        "body": "一、专人帮办；二、全程代办。", "business_type": "政务服务"})["experience_id"]
+    path = "/exchange/experiences/" + rid
+    district.goto(d.url + path)  # a draft: edited before it is shared
+    edit = _card(district, "修改经验")
+    # saving the form unchanged: told so in Chinese, nothing written
+    before = d.head("exchange")
+    edit.locator("button:has-text('保存修改')").click()
+    district.wait_for_selector("div.error:has-text('修改内容与当前版本相同，没有任何改动')")
+    assert d.head("exchange") == before
+    assert _record(d, rid)["content"]["summary"] == "帮办代办。"
+    edit = _card(district, "修改经验")
+    edit.locator("textarea[name=summary]").fill("帮办代办，群众少跑腿。")
+    edit.locator("button:has-text('保存修改')").click()
+    district.wait_for_selector("p.flash:has-text('已修改')")
+    assert "帮办代办，群众少跑腿。" in district.inner_text("[data-testid=content]")
+    stored = _record(d, rid)["content"]
+    assert stored["summary"] == "帮办代办，群众少跑腿。" and stored["title"] == title
+    publish = _card(district, "发布（共享）")
+    publish.locator("input[name=sharing][value=all]").check()
+    publish.locator("button:has-text('发布')").click()
+    district.wait_for_selector("p.flash:has-text('已按所选范围共享')")
+    city.goto(c.url + path)
+    reload_until(city, "帮办代办，群众少跑腿。")  # published as edited
+    assert city.locator("h2", has_text="修改经验").count() == 0  # the owner's only
+    assert city.locator("h2", has_text="撤回共享").count() == 0
+    # edited once shared: the city sees the new text
+    edit = _card(district, "修改经验")
+    edit.locator("textarea[name=body]").fill("一、专人帮办；二、全程代办；三、办结回访。")
+    edit.locator("button:has-text('保存修改')").click()
+    district.wait_for_selector("p.flash:has-text('已修改')")
+    reload_until(city, "三、办结回访")
+    assert _record(c, rid)["content"]["body"] == "一、专人帮办；二、全程代办；三、办结回访。"
+
+    # another node cannot withdraw it: a forged request is refused, nothing written
+    before_city, before_d = c.head("exchange"), d.head("exchange")
+    forged = client_for(c, "admin").post(path, {"action": "withdraw", "reason": "市级替区撤回"})
+    assert forged.status_code == 403 and "无权" in forged.text and "Traceback" not in forged.text
+    assert c.head("exchange") == before_city and d.head("exchange") == before_d
+    assert _record(c, rid)["published"] is True
+
+    withdraw = _card(district, "撤回共享")
+    withdraw.locator("input[name=reason]").fill("做法调整中，暂停共享")
+    withdraw.locator("button:has-text('撤回')").click()
+    district.wait_for_selector("p.flash:has-text('已撤回共享')")
+    assert district.inner_text("[data-testid=audience]") == "尚未共享：只有本单位（甲区）能看到。"
+    assert district.locator("h2", has_text="撤回共享").count() == 0
+    assert _record(d, rid)["published"] is False
+    # the city drops it from its 经验联享 list
+    city.goto(c.url + "/exchange/experiences")
+    reload_until(city, lambda p: title not in p.inner_text("[data-testid=feed]"),
+                 what="the withdrawn experience gone from the city's list")
+    assert title not in [i["title"] for i in c.exchange_query(
+        "shared_feed", {"kind": "experience", "limit": 100})["items"]]
+
+
+def _activity(two_nodes, title: str, days: int) -> str:
+    """A joint activity the city plans, inviting the district, shared with everyone."""
+    return two_nodes.city.exchange_execute("plan_activity", {
+        "unit_id": two_nodes.city.units["市直机关工委"], "title": title, "theme": "专题党日",
+        "description": "共学党纪法规", "location": "市廉政教育基地",
+        "starts_at": "%sT09:00:00+08:00" % (datetime.now(TZ).date() + timedelta(days=days)),
+        "ends_at": "%sT11:00:00+08:00" % (datetime.now(TZ).date() + timedelta(days=days)),
+        "invited_nodes": ["district-a"], "share": _share_all()})["activity_id"]
+
+
+def _signups(node, rid: str) -> dict:
+    """Unit name -> (headcount, status) of the activity's sign-ups as the node holds them."""
+    return {s["unit_name"]: (s["headcount"], s["status"])
+            for s in _record(node, rid)["sub_records"].get("signup", [])}
+
+
+def test_a_district_unit_changes_its_headcount_and_withdraws_its_sign_up(
+        two_nodes, desks, desk, client_for):
+    district, city = desks["district"], desks["city"]
+    d, c = two_nodes.district, two_nodes.city
+    rid = _activity(two_nodes, uniq("联办廉政党课"), 20)
+    path = "/exchange/activities/" + rid
+    wait_for(lambda: d.has_record(rid), 40, what="the activity at the district")
+    d.exchange_execute("sign_up", {"activity_id": rid, "unit_id": d.units["甲区财政局"],
+                                   "headcount": 8})
+    district.goto(d.url + path)
+    mine = _card(district, "甲区财政局的报名（8 人）")
+    # 0, over the limit, or not a number: refused in Chinese, nothing written
+    for bad, message in (("0", "人数: 请填写正整数"), ("10001", "人数: 须大于或等于 1 且小于或等于 10000"),
+                         ("八", "人数: 请填写正整数")):
+        before = d.head("exchange")
+        mine.locator("input[name=headcount]").fill(bad)
+        mine.locator("button:has-text('修改人数')").click()
+        district.wait_for_selector("span.field-error:has-text('%s')" % message)
+        assert "输入有误" in district.inner_text("div.error")
+        assert d.head("exchange") == before and _signups(d, rid)["甲区财政局"] == (8, "active")
+        mine = _card(district, "甲区财政局的报名（8 人）")
+    mine.locator("input[name=headcount]").fill("12")
+    mine.locator("button:has-text('修改人数')").click()
+    district.wait_for_selector("p.flash:has-text('已修改报名人数')")
+    assert "甲区财政局 12 人" in district.inner_text("[data-testid=by-node]")
+    assert _signups(d, rid)["甲区财政局"] == (12, "active")
+    city.goto(c.url + path)
+    reload_until(city, "甲区财政局 12 人")  # the organiser sees the new headcount
+
+    # the window's unit-admin is offered no form for 甲区财政局's sign-up, and a forged
+    # withdrawal is refused, nothing written
+    if d.users.get("ua-window") is None:
+        d.add_user("ua-window", "周窗口", ["unit-admin"], d.units["甲区政务服务窗口"])
+    window = desk(d, "ua-window")
+    window.goto(d.url + path)
+    window.wait_for_selector("form[data-testid=sign-up]")
+    assert window.locator("h2", has_text="甲区财政局的报名").count() == 0
+    before = d.head("exchange")
+    forged = client_for(d, "ua-window").post(path, {
+        "action": "withdraw_sign_up", "unit_id": d.units["甲区财政局"], "reason": "替别人撤回"})
+    assert forged.status_code == 403 and "Traceback" not in forged.text
+    assert d.head("exchange") == before and _signups(d, rid)["甲区财政局"] == (12, "active")
+
+    mine = _card(district, "甲区财政局的报名（12 人）")
+    mine.locator("input[name=reason]").fill("与局务会冲突")
+    mine.locator("button:has-text('撤回报名')").click()
+    district.wait_for_selector("p.flash:has-text('已撤回报名')")
+    assert "甲区财政局" not in district.inner_text("[data-testid=by-node]")
+    assert district.locator("h2", has_text="甲区财政局的报名").count() == 0
+    assert _signups(d, rid)["甲区财政局"] == (12, "withdrawn")
+    city.goto(c.url + path)
+    reload_until(city, lambda p: "甲区财政局" not in p.inner_text("[data-testid=by-node]"),
+                 what="the withdrawal at the city")
+    assert _signups(c, rid)["甲区财政局"][1] == "withdrawn"
+
+
+def test_the_organiser_cancels_a_joint_activity(two_nodes, desks, client_for):
+    district, city = desks["district"], desks["city"]
+    d, c = two_nodes.district, two_nodes.city
+    rid = _activity(two_nodes, uniq("联办警示教育现场会"), 21)
+    path = "/exchange/activities/" + rid
+    wait_for(lambda: d.has_record(rid), 40, what="the activity at the district")
+    district.goto(d.url + path)
+    assert district.locator("h2", has_text="取消活动").count() == 0  # the organiser's only
+    before = d.head("exchange"), c.head("exchange")
+    forged = client_for(d, "admin").post(path, {"action": "cancel", "reason": "区里想取消"})
+    assert forged.status_code == 404 and "没有这种操作" in forged.text
+    assert (d.head("exchange"), c.head("exchange")) == before
+    assert _record(c, rid)["status"] == "announced"
+
+    city.goto(c.url + path)
+    cancel = _card(city, "取消活动")
+    cancel.locator("input[name=reason]").fill("场地检修，另行安排")
+    cancel.locator("button:has-text('取消活动')").click()
+    city.wait_for_selector("p.flash:has-text('活动已取消')")
+    assert "已取消" in city.locator("main p", has_text="来自：").first.inner_text()
+    for gone in ("取消活动", "登记活动成效", "报名"):
+        assert city.locator("form.card h2", has_text=gone).count() == 0
+    assert _record(c, rid)["status"] == "cancelled"
+    # cancelling it again: refused in Chinese, nothing written
+    before = c.head("exchange")
+    again = client_for(c, "admin").post(path, {"action": "cancel", "reason": "再取消一次"})
+    assert again.status_code == 400 and "该活动当前为「已取消」" in again.text
+    assert c.head("exchange") == before
+    district.goto(d.url + path)
+    reload_until(district, "已取消")
+    assert district.locator("form[data-testid=sign-up]").count() == 0
+    assert _record(d, rid)["status"] == "cancelled"
+
+
+def test_the_poster_extends_a_problems_deadline_and_its_colour_follows(two_nodes, desks, client_for):
+    district, city = desks["district"], desks["city"]
+    d, c = two_nodes.district, two_nodes.city
+    today = datetime.now(TZ).date()
+    soon = (today + timedelta(days=2)).isoformat()
+    rid = d.exchange_execute("post_problem", {
+        "unit_id": d.units["甲区财政局"], "title": uniq("非税收入收缴监督"), "context": "票据分散。",
+        "deadline": soon, "share": _share_all()})["problem_id"]
+    path = "/exchange/problems/" + rid
+    district.goto(d.url + path)
+    due = district.locator("[data-testid=content] [data-testid=due]")
+    assert due.get_attribute("data-state") == "due_soon"
+    extend = _card(district, "延长期限")
+    # a day already past, or one not later than the deadline now: refused, nothing written
+    for bad, message in (((today - timedelta(days=1)).isoformat(), "期限: 早于今天（%s）" % today),
+                         ((today + timedelta(days=1)).isoformat(), "期限: 不晚于当前期限")):
+        before = d.head("exchange")
+        extend.locator("input[name=deadline]").fill(bad)
+        extend.locator("input[name=reason]").fill("需要更多时间")
+        extend.locator("button:has-text('延长期限')").click()
+        district.wait_for_selector("span.field-error:has-text('%s')" % message)
+        assert d.head("exchange") == before and _record(d, rid)["content"]["deadline"] == soon
+        extend = _card(district, "延长期限")
+    later = (today + timedelta(days=30)).isoformat()
+    extend.locator("input[name=deadline]").fill(later)
+    extend.locator("input[name=reason]").fill("待市级方案")
+    extend.locator("button:has-text('延长期限')").click()
+    district.wait_for_selector("p.flash:has-text('已延长期限')")
+    due = district.locator("[data-testid=content] [data-testid=due]")
+    assert due.get_attribute("data-state") == "on_track" and "按期推进" in due.inner_text()
+    assert zh_date(later) in due.inner_text()
+    assert _record(d, rid)["content"]["deadline"] == later
+    district.goto(d.url + "/exchange/problems")
+    row = district.locator("[data-testid=feed] tr", has_text="非税收入收缴监督").first
+    assert row.evaluate("e => getComputedStyle(e).backgroundColor") == GREEN
+    # the city sees the new deadline, and may not extend it itself
+    city.goto(c.url + path)
+    reload_until(city, lambda p: p.locator("[data-testid=content] [data-testid=due]")
+                 .get_attribute("data-state") == "on_track", what="the new deadline at the city")
+    assert city.locator("h2", has_text="延长期限").count() == 0
+    before = c.head("exchange")
+    forged = client_for(c, "admin").post(path, {"action": "extend", "deadline": later, "reason": "x"})
+    assert forged.status_code == 404 and c.head("exchange") == before
+
+
+def test_the_origin_filter_shows_one_nodes_records(two_nodes, desks):
+    district = desks["district"]
+    d, c = two_nodes.district, two_nodes.city
+    ours, theirs = uniq("区里的经验"), uniq("市里的经验")
+    d.exchange_execute("draft_experience", {
+        "unit_id": d.units["甲区财政局"], "title": ours, "summary": "摘要", "body": "正文",
+        "business_type": "财务", "share": _share_all()})
+    c.exchange_execute("draft_experience", {
+        "unit_id": c.units["市财政局"], "title": theirs, "summary": "摘要", "body": "正文",
+        "business_type": "财务", "share": _share_all()})
+    open_menu(district, "经验联享")
+    reload_until(district, theirs)
+    feed = district.locator("[data-testid=feed]")
+    assert ours in feed.inner_text()
+    district.select_option("select[name=origin]", label="市本级")  # submits itself
+    expect(feed.locator("tr", has_text=ours)).to_have_count(0)
+    expect(feed.locator("tr", has_text=theirs)).to_have_count(1)
+    origins = {o.inner_text() for o in feed.locator("[data-testid=origin]").all()}
+    assert origins and all(o.startswith("来自：市本级") for o in origins)
+    assert district.locator("select[name=origin] option:checked").inner_text() == "市本级"
+    listed = {i["title"] for i in d.exchange_query(
+        "shared_feed", {"kind": "experience", "origin": "city", "limit": 100})["items"]}
+    assert theirs in listed and ours not in listed
+    district.select_option("select[name=origin]", label="甲区（本单位）")
+    expect(feed.locator("tr", has_text=theirs)).to_have_count(0)
+    expect(feed.locator("tr", has_text=ours)).to_have_count(1)
+    assert all(o.inner_text().startswith("来自：甲区") for o in feed.locator("[data-testid=origin]").all())
+    district.select_option("select[name=origin]", label="全部")
+    expect(feed.locator("tr", has_text=theirs)).to_have_count(1)
+    expect(feed.locator("tr", has_text=ours)).to_have_count(1)
