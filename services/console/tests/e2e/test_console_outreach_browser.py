@@ -130,7 +130,10 @@ def test_the_node_status_page(node, as_user):
 
 def test_the_warning_education_grid_over_a_month_and_a_year_boundary_in_shanghai(node, as_user):
     """23:30 on 31 December in Shanghai is December; 00:10 on 1 January (16:10 UTC the day
-    before) is January - the grid in the browser, chosen with the page's own pickers."""
+    before) is January - the grid in the browser, chosen with the page's own pickers. The
+    month in progress: a party organisation that has not held one yet is 进行中, never
+    未开展, and is not listed as having missed it."""
+    held_in = {"2025-12": "a", "2026-01": "b", "2026-10": "a", "2026-11": "b"}
     for unit, at in (("a", "2025-12-31T23:30:00+08:00"), ("b", "2025-12-31T16:10:00+00:00"),
                      ("a", "2026-10-31T23:50:00+08:00"), ("b", "2026-10-31T16:05:00+00:00")):
         node.api("education", "record_session", {
@@ -156,9 +159,26 @@ def test_the_warning_education_grid_over_a_month_and_a_year_boundary_in_shanghai
     assert cell("区审计局", 1) == "已开展" and cell("区财政局", 1) == "未开展"
     assert cell("区财政局", 10) == "已开展" and cell("区审计局", 10) == "未开展"
     assert cell("区审计局", 11) == "已开展" and cell("区财政局", 11) == "未开展"
-    # this month is in progress, never missed
+    # this month is in progress: an organisation that held none of the sessions above in it
     now = today()
+    period = now.strftime("%Y-%m")
+    key = "b" if held_in.get(period) == "a" else "a"
+    name = {"a": "区财政局", "b": "区审计局"}[key]
     show(now.year, now.month)
-    assert cell("区审计局", now.month) in ("进行中", "已开展")
-    assert "未开展" not in page.inner_text("td[title^='区审计局 %d月']" % now.month)
+    answer = node.query("education", "warning_education_compliance",
+                        {"unit_id": node.ids["root"], "period": period})
+    assert {u["name"]: u["held"] for u in answer["units"]}[name] is False  # none held yet
+    cells = page.locator("[data-testid=grid] td[title^='%s ']" % name)
+    states = {c.get_attribute("title"): c.get_attribute("class").split() for c in cells.all()}
+    assert len(states) == 12
+    current = states.pop("%s %d月：进行中" % (name, now.month))
+    assert "in_progress" in current and "missed" not in current
+    assert not [t for t in states if t.startswith("%s %d月" % (name, now.month))]
+    this = page.locator("td[title='%s %d月：进行中']" % (name, now.month))
+    assert this.inner_text() == "进行中"
+    assert this.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 248, 225)"  # not red
+    # it is listed as not yet held this month, never under 当月未开展
+    assert page.locator("p", has_text="本月尚在进行中，以下党组织暂未开展：").count() == 1
+    assert "当月未开展警示教育" not in page.inner_text("main")
+    assert name in page.inner_text("[data-testid=missed]")
     no_codes(page.inner_text("main"))
