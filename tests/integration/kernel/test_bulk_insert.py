@@ -19,13 +19,17 @@ AWKWARD = ["a\tb", "line\nnext\r", "back\\slash", "\\N", "清廉机关", "", Non
 
 def _table(name: str) -> Table:
     return Table(name, MetaData(), Column("k", String(20), primary_key=True),
-                 Column("s", Text), Column("n", BigInteger), Column("b", Boolean),
+                 Column("s", Text), Column("t", Text, nullable=False), Column("n", BigInteger),
+                 Column("m", BigInteger, nullable=False), Column("b", Boolean),
                  Column("v", JSONText, nullable=False))
 
 
 def _rows(n: int) -> list[dict]:
-    return [{"k": "r%05d" % i, "s": AWKWARD[i % len(AWKWARD)],
-             "n": None if i % 5 == 0 else 2 ** 40 + i, "b": [True, False, None][i % 3],
+    # (COPY's text is built column by column: "t" only strings, some to escape; "m" only
+    # integers; the others mixed)
+    awkward = [a for a in AWKWARD if a is not None]
+    return [{"k": "r%05d" % i, "s": AWKWARD[i % len(AWKWARD)], "t": awkward[i % len(awkward)],
+             "n": None if i % 5 == 0 else 2 ** 40 + i, "m": -i, "b": [True, False, None][i % 3],
              "v": {"名单": ["甲", AWKWARD[i % len(AWKWARD)]], "i": i}} for i in range(n)]
 
 
