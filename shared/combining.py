@@ -86,7 +86,11 @@ class Combiner:
                 nxt.lead = True
             else:
                 self._sending = False
-        for w in batch:
-            w.wake.set()
+        # the next call's sender is woken first: it sends what has queued and waits for
+        # that answer while this call's requests finish their responses (woken after it,
+        # they run in the order woken) - the previous order held the next call back
+        # until every request of this one had answered its client
         if nxt is not None:
             nxt.wake.set()
+        for w in batch:
+            w.wake.set()

@@ -5,6 +5,7 @@ Green threads, as under ``nameko run``; ``send`` stands for the RPC or the looku
 from __future__ import annotations
 
 import eventlet
+import eventlet.event
 from shared.combining import Combiner
 from shared.errors import NotFound, Unavailable
 
@@ -80,3 +81,46 @@ def test_at_most_max_batch_per_call():
     assert max(sizes) <= 4 and sum(sizes) == 11
 
 
+
+
+def test_the_next_call_goes_out_before_the_answered_requests_resume():
+    """The next call is not held back while the requests of the one answered finish
+    their own work (a console worker's response): its sender is woken before them.
+    (The sender of a call resumes at once: the answer is in its own green thread.)
+    Each call is answered when the test opens its gate - no timing involved."""
+    log, gates = [], [eventlet.event.Event() for _ in range(3)]
+
+    def send(entries):
+        n = sum(1 for x in log if x.startswith("call"))
+        log.append("call " + ",".join(e["person_id"] for e in entries))
+        gates[n].wait()
+        return [dict(e) for e in entries]
+    group = Combiner()
+
+    def one(p):
+        group.submit(send, {"person_id": p})
+        log.append("resumed " + p)
+
+    def until(done):
+        while not done():
+            eventlet.sleep(0)
+    pool = eventlet.GreenPool()
+    pool.spawn(one, "p0")
+    until(lambda: "call p0" in log)
+    for p in ("p1", "p2", "p3"):
+        pool.spawn(one, p)
+    until(lambda: len(group._queue) == 3)
+    gates[0].send()
+    until(lambda: "call p1,p2,p3" in log)
+    for p in ("p4", "p5"):
+        pool.spawn(one, p)
+    until(lambda: len(group._queue) == 2)
+    gates[1].send()
+    until(lambda: "call p4,p5" in log)
+    gates[2].send()
+    with eventlet.Timeout(10):
+        pool.waitall()
+    assert log[:4] == ["call p0", "resumed p0", "call p1,p2,p3", "resumed p1"]
+    # p4 sends the third call before p2 and p3, answered by the second, resume
+    assert log.index("call p4,p5") < min(log.index("resumed p2"), log.index("resumed p3"))
+    assert sorted(x for x in log if x.startswith("resumed")) == ["resumed p%d" % i for i in range(6)]
