@@ -91,6 +91,32 @@ def test_a_draft_stays_on_its_node_until_published(two_nodes, clients):
     assert "尚未共享：只有本单位（甲区）能看到。" in detail
 
 
+def test_a_draft_case_is_revised_before_it_is_shared(two_nodes, clients):
+    d = two_nodes.district
+    title = uniq("草稿案例")
+    made = clients["district"].post("/exchange/cases", {
+        "unit_id": d.units["甲区财政局"], "title": title, "category": "违规发放补贴",
+        "summary": "摘要", "facts": "案情", "analysis": "初稿剖析", "lessons": "严格审批",
+        "publish": "0"})
+    assert made.status_code == 303, made.text
+    path = made.headers["Location"]
+    page = clients["district"].get(path).text
+    assert "尚未共享" in page and "修订案例（第 2 版）" in page
+    # a revision that changes nothing and merges nothing is refused and writes nothing
+    before = d.head("exchange")
+    same = clients["district"].post(path, {"action": "revise", "analysis": "初稿剖析",
+                                           "lessons": "严格审批", "note": "没改"})
+    assert same.status_code == 400 and "修订既没有改动内容，也没有合并任何补充" in same.text
+    assert d.head("exchange") == before
+    assert clients["district"].post(path, {"action": "revise", "analysis": "补充剖析",
+                                           "lessons": "严格审批\n定期自查",
+                                           "note": "完善剖析"}).status_code == 303
+    page = clients["district"].get(path).text
+    assert 'data-testid="revision">第 2 版' in page and "补充剖析" in page
+    assert "完善剖析" in page.split('data-testid="revisions"')[1].split("</table>")[0]
+    assert "尚未共享" in page  # revising does not share it
+
+
 def test_named_sharing_without_a_chosen_unit_is_refused_in_chinese_and_writes_nothing(
         two_nodes, clients):
     d = two_nodes.district
