@@ -35,16 +35,27 @@ from urllib.parse import unquote, urlparse
 
 import amqp
 from kombu import Connection as AmqpConnection, Exchange
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, func, select, text
 
 from shared import logs
 from shared.db import make_engine, readonly
 from shared.logs import well_formed
 from shared.events import now_us
-from shared.store import EventStore, events
+from shared.store import EventStore, checkpoints, events
 
 log = logging.getLogger(__name__)
 YIELD_EVERY = 100  # messages framed between two yields (publish_batch)
+# How long the relay pauses after a batch that was not full, before it looks again.
+# Why: every commit wakes it, and a batch's fixed cost (its read, the AMQP transaction,
+# the checkpoint's write transaction) is paid per wake-up - on the scale network a
+# node's commands and applied batches woke it 40-60 times a second for batches of two
+# to four events, a quarter of the city's CPU (docs/scaling.md). Pausing makes the
+# commits of the pause one batch: at most 1 / COALESCE_S batches a second while events
+# keep coming, each event published at most COALESCE_S later than at once. A commit
+# after a quiet spell is still published at once, and a full batch (a backlog) is
+# followed by the next without a pause. Nothing on a record's way between nodes waits
+# for this relay: that is the federation publisher's (services/exchange/federation.py).
+COALESCE_S = 0.1
 
 
 class Outgoing(NamedTuple):
@@ -56,11 +67,21 @@ class Outgoing(NamedTuple):
     correlation_id: str | None = None
 
 
+def after_checkpoint(name_param: str = "cp_name"):
+    """The position a checkpoint holds (0 before its first move), as a scalar subquery:
+    a publisher's batch query reads its checkpoint in the same statement as the rows
+    after it - one statement a batch, not two (the checkpoint's own read was most of
+    what a batch of one event cost the relay, docs/scaling.md)."""
+    return func.coalesce(select(checkpoints.c.position)
+                         .where(checkpoints.c.name == bindparam(name_param))
+                         .scalar_subquery(), 0)
+
+
 _OUTGOING = (
     select(events.c.position, events.c.event_id, events.c.stream_id, events.c.stream_type,
            events.c.version, events.c.event_type, events.c.schema_version, events.c.payload,
            events.c.meta, events.c.recorded_at_us)
-    .where(events.c.position > bindparam("after"))
+    .where(events.c.position > after_checkpoint())
     .order_by(events.c.position).limit(bindparam("limit"))
 )
 
@@ -210,11 +231,11 @@ class Relay:
         return self._leader
 
     # -- one batch --------------------------------------------------------------------------
-    def pending(self) -> tuple[int, list[Outgoing]]:
+    def pending(self) -> list[Outgoing]:
+        """The next batch after the checkpoint (one statement: ``after_checkpoint``)."""
         with readonly(self.store.engine.connect()) as conn:
-            position = self.store.get_checkpoint(conn, self.name) or 0
-            rows = conn.execute(_OUTGOING, {"after": position, "limit": self.batch_size}).all()
-        return position, [_outgoing(r) for r in rows]
+            rows = conn.execute(_OUTGOING, {"cp_name": self.name, "limit": self.batch_size}).all()
+        return [_outgoing(r) for r in rows]
 
     def lag(self) -> tuple[int, float]:
         """(events the broker has not confirmed, age in seconds of the oldest of them),
@@ -267,7 +288,7 @@ class Relay:
         channel.tx_commit()  # broker has every message of the batch now
 
     def run_once(self) -> int:
-        _position, batch = self.pending()
+        batch = self.pending()
         if not batch:
             return 0
         self.publish_batch(batch)
@@ -289,10 +310,12 @@ class Relay:
         return total
 
     def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None],
-            idle_wait: float = 0.05, idle_ceiling: float = 1.0) -> None:
+            idle_wait: float = 0.05, idle_ceiling: float = 1.0,
+            coalesce: float = COALESCE_S) -> None:
         """Loop until ``should_stop``; ``wait(t)`` sleeps or returns early when woken.
         Idle, it looks again after ``idle_wait``, then ever less often up to
-        ``idle_ceiling`` (``IdleBackoff``)."""
+        ``idle_ceiling`` (``IdleBackoff``). After a batch that was not full it pauses
+        ``coalesce`` seconds, woken or not (``COALESCE_S``)."""
         backoff = 0.5
         idle = IdleBackoff(idle_wait, idle_ceiling)
         while not should_stop():
@@ -300,11 +323,15 @@ class Relay:
                 if not self.acquire_leadership():
                     wait(2.0)
                     continue
-                if self.run_once() == 0:
+                n = self.run_once()
+                if n == 0:
                     self.check_broker()
                     wait(idle.empty())
                 else:
                     idle.found()
+                    if n < self.batch_size and coalesce > 0:
+                        # what is committed meanwhile goes out in the next batch, together
+                        time.sleep(coalesce)
                 backoff = 0.5
             except Exception as exc:  # noqa: BLE001 - broker or db down: retry, never die
                 log.warning("relay %s: %s; retrying in %.1fs", self.name, exc, backoff)

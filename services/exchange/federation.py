@@ -82,7 +82,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.batching import BatchWriter, insert_rows
-from shared.db import JSONText
+from shared.db import JSONText, readonly
 from services.exchange.domain import ROOTS, _Created, aggregate_of, owner_of, routing_kind
 from shared.aggregate import EVENT_TYPES
 from shared.auth import system_actor
@@ -102,7 +102,7 @@ from shared.federation.feed import (
 from shared.federation.ordering import Offer, OriginSequencer
 from shared.federation.registry import NodeRegistry, key_fingerprint
 from shared.logs import well_formed
-from shared.relay import BrokerWatch, IdleBackoff, correlation_of
+from shared.relay import BrokerWatch, IdleBackoff, after_checkpoint, correlation_of
 from shared.store import events
 
 ROOT_STREAMS = {cls.stream_type for cls in ROOTS.values()}
@@ -1301,7 +1301,7 @@ class _Prefetch:
 _PUBLISH_BATCH = (
     select(outbox, wire(outbox.c.envelope).label("body"), events.c.meta)
     .select_from(outbox.outerjoin(events, events.c.position == outbox.c.position))
-    .where(outbox.c.origin_seq > bindparam("after"))
+    .where(outbox.c.origin_seq > after_checkpoint())  # its checkpoint in the same statement
     .order_by(outbox.c.origin_seq).limit(bindparam("limit"))
 )
 
@@ -1341,12 +1341,12 @@ class OutboxPublisher:
         self.on_connection(False)
 
     def run_once(self) -> int:
-        with self.store.engine.connect() as conn:
-            done = self.store.get_checkpoint(conn, PUBLISHER_CHECKPOINT) or 0
+        with readonly(self.store.engine.connect()) as conn:
             # each message carries its event's correlation id (shared.logs) to the peers:
             # its metadata comes with the row in the same statement (a second query per
-            # batch was a fifth of a batch's statements)
-            rows = conn.execute(_PUBLISH_BATCH, {"after": done, "limit": self.batch_size}).all()
+            # batch was a fifth of a batch's statements), and so does the checkpoint
+            rows = conn.execute(_PUBLISH_BATCH, {"cp_name": PUBLISHER_CHECKPOINT,
+                                                 "limit": self.batch_size}).all()
         if not rows:
             return 0
         producer = self._producer_ready()

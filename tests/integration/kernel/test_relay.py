@@ -42,7 +42,7 @@ class CrashAfterPublish(Relay):
     """Publishes a batch, has it confirmed, then dies before moving its checkpoint."""
 
     def run_once(self):
-        _position, batch = self.pending()
+        batch = self.pending()
         self.publish_batch(batch)
         raise SystemExit("crash between broker confirm and checkpoint")
 
