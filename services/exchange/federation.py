@@ -185,7 +185,7 @@ _OUTBOX_INSERT = outbox.insert()
 # and those every applied batch (the live consumer's and a feed page's) runs: when
 # records arrive one at a time each is a batch, and building its statements cost more
 # than the watermark read itself
-_INBOX_ROW = select(inbox).where(inbox.c.origin == bindparam("b_origin"))
+_INBOX_ROWS = select(inbox).where(inbox.c.origin.in_(bindparam("origins", expanding=True)))
 _INBOX_UPDATE = update(inbox).where(inbox.c.origin == bindparam("b_origin"))
 _INBOX_INSERT = inbox.insert()
 _STREAM_VERSIONS = (select(events.c.stream_id, func.max(events.c.version))
@@ -826,19 +826,47 @@ class Federation:
 
     def _apply_all(self, ranges: list[tuple[str, int, list, int]], via: str) -> None:
         """``_apply`` for several (origin, after, items, through) in one transaction, in
-        that order; what each applied is noted (sequencer, metrics) after the commit."""
+        that order; what each applied is noted (sequencer, metrics) after the commit.
+
+        What every range needs and no range changes for another is read and written
+        once for the transaction, not once per origin: the origins' watermark rows and
+        the streams' versions up front, the ``federation_received`` rows and the
+        watermarks at the end. Why: on the live path a gathered batch holds a record or
+        two from each of many origins (a district of 11 receives the ten others' and
+        its own echo), and the four statements per origin were most of what such a
+        record cost to apply (docs/scaling.md). The records themselves are still
+        appended origin by origin, so a later origin's records are checked against what
+        an earlier one's added (``_check_parent``)."""
         rt = self.rt
         now = now_us()
         done = []
         with rt.unit_of_work(system_actor(self.node_id, "system:federation")) as uow:
+            conn = uow.conn
             # the log's writer lock: serialises us with commands and with any other
-            # process consuming for this node; each watermark is re-read under it
-            rt.store.lock(uow.conn)
+            # process consuming for this node; each watermark is read under it
+            rt.store.lock(conn)
+            marks = {r.origin: {**r._mapping, "_write": None} for r in conn.execute(
+                _INBOX_ROWS, {"origins": sorted({o for o, *_rest in ranges})})}
+            versions = self._stream_versions(conn, [i for _o, _a, items, _t in ranges
+                                                    for i in items])
+            received_rows: list[dict] = []
             for origin, after, items, through in ranges:
-                outcome = self._apply_range(uow, origin, after, items, through, via, now)
+                outcome = self._apply_range(uow, origin, after, items, through, via, now,
+                                            marks, versions, received_rows)
                 if outcome is None:
                     break  # reloading: the ranges before it were checked and still commit
                 done.append(outcome)
+            insert_rows(conn, received, received_rows)
+            moved = {"insert": [], "update": []}
+            for origin, mark in marks.items():
+                write = mark.pop("_write")
+                if write is not None:  # moved in this transaction
+                    moved[write].append(mark)
+            if moved["insert"]:
+                conn.execute(_INBOX_INSERT, moved["insert"])
+            if moved["update"]:
+                conn.execute(_INBOX_UPDATE, [dict(m, b_origin=m.pop("origin"))
+                                             for m in moved["update"]])
         # only now is it committed: the sequencer (and so the consumer's ack) may move on
         for origin, through, refetch, applied in done:
             if through is not None:
@@ -849,12 +877,16 @@ class Federation:
                 self._metric("m_applied", origin, via, value=applied)
 
     def _apply_range(self, uow, origin: str, after: int, items: list, through: int, via: str,
-                     now: int) -> tuple | None:
+                     now: int, marks: dict, versions: dict, received_rows: list) -> tuple | None:
         """One origin's part of ``_apply_all``: (origin, its new watermark or None,
-        refetch, records applied), or None if the database's watermark is not ``after``."""
+        refetch, records applied), or None if the database's watermark is not ``after``.
+        ``marks``: origin -> its ``federation_inbox`` row as a dict (read up front, moved
+        here, written by ``_apply_all``: ``_write`` says how); ``versions``: the streams'
+        current versions, moved as records are appended; ``received_rows``: the
+        ``federation_received`` rows, inserted by ``_apply_all``."""
         conn = uow.conn
-        row = conn.execute(_INBOX_ROW, {"b_origin": origin}).first()
-        db_w = row.applied_through if row else 0
+        row = marks.get(origin)
+        db_w = row["applied_through"] if row else 0
         if db_w != after:
             log.warning("federation: %s watermark is %d here but %d in the database; "
                         "reloading", origin, after, db_w)
@@ -862,8 +894,7 @@ class Federation:
             return None
         new, rows, accepted_at, rejected = [], [], [], 0
         self._parents = {}  # parent records looked up for this batch
-        versions = self._stream_versions(conn, items)
-        last_occurred = row.last_occurred_at if row else None
+        last_occurred = row["last_occurred_at"] if row else None
         refetch = False
         for seq, env, refused in items:
             try:
@@ -905,21 +936,22 @@ class Federation:
             accepted_at.append(len(rows) - 1)
             last_occurred = env["occurred_at"]
         if through <= after:
+            # nothing taken: versions counted for records not appended are given back
+            for ev in new:
+                versions[ev.stream_id] -= 1
             return origin, None, refetch, 0
         stored = uow.append_events(new, recorded_at_us=now,
                                    writer=self._batch_writer(conn, new)) if new else []
         for i, ev in zip(accepted_at, stored):
             rows[i]["position"] = ev.position
-        insert_rows(conn, received, rows)
+        received_rows.extend(rows)
         applied = len(stored)
-        values = dict(applied_through=through,
-                      events_applied=(row.events_applied if row else 0) + applied,
-                      rejected=(row.rejected if row else 0) + rejected,
-                      last_occurred_at=last_occurred, updated_at_us=now)
-        if row is None:
-            conn.execute(_INBOX_INSERT, dict(values, origin=origin))
-        else:
-            conn.execute(_INBOX_UPDATE, dict(values, b_origin=origin))
+        marks[origin] = dict(origin=origin, applied_through=through,
+                             events_applied=(row["events_applied"] if row else 0) + applied,
+                             rejected=(row["rejected"] if row else 0) + rejected,
+                             last_occurred_at=last_occurred, updated_at_us=now,
+                             _write="insert" if row is None or row["_write"] == "insert"
+                             else "update")
         return origin, through, refetch, applied
 
     def _stream_versions(self, conn, items) -> dict[str, int]:

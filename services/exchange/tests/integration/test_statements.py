@@ -57,3 +57,52 @@ def test_one_shared_draft_sends_these_statements(tmp_path):
             record_tags.c.record_id == "district-a/p-00001")).scalars().all()
     assert stored["events"] == 2 and stored["status"] == "published" and stored["published"]
     assert stored["first_published_at"] is not None and sorted(tags) == ["示范点", "示范点建设"]
+
+
+def test_a_batch_from_several_origins_reads_and_moves_the_watermarks_once(tmp_path):
+    """The live consumer's batch holds a record or two of many origins: the watermark
+    rows and the streams' versions are read once for the transaction, and the
+    watermarks written once (an executemany), not once per origin - and each origin's
+    watermark and counts still come out its own."""
+    import json
+
+    from services.exchange.federation import inbox, outbox
+    from shared.federation.envelope import public_key_b64
+    a, b = Solo(tmp_path / "a"), Solo(tmp_path / "b", node_id="district-b")
+    b_draft = dict(_draft(0), unit_id="b-xj")
+    for k in range(2):
+        a.run("draft_experience", _draft(k))
+        b.run("draft_experience", dict(b_draft, experience_id="p-%05d" % k))
+    city = Solo(tmp_path / "city", node_id="city", level="city", parent=None)
+    for origin, solo in (("district-a", a), ("district-b", b)):
+        city.registry.trust(origin, "district", "city", public_key_b64(solo.keys[origin]),
+                            replace=True)
+    city.fed.load_state()
+
+    def bodies(solo, seq):
+        with solo.rt.read() as conn:
+            env = conn.execute(select(outbox.c.envelope).where(outbox.c.origin_seq == seq)).scalar()
+        return json.dumps(env, ensure_ascii=False).encode("utf-8")
+
+    sent: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many):
+        if "federation_inbox" in statement or "max(events.version)" in statement:
+            sent.append(" ".join(statement.split()))
+
+    event.listen(city.rt.engine, "before_cursor_execute", count)
+    try:
+        for seq, first_time in ((1, "INSERT INTO federation_inbox"), (2, "UPDATE federation_inbox")):
+            sent.clear()
+            city.fed.receive([bodies(a, seq), bodies(b, seq)], "amqp")
+            kinds = ["watermarks" if s.startswith("SELECT federation_inbox") else
+                     "versions" if s.startswith("SELECT events.stream_id") else
+                     s.split(" (")[0].split(" SET")[0] for s in sent]
+            assert kinds == ["watermarks", "versions", first_time], sent
+    finally:
+        event.remove(city.rt.engine, "before_cursor_execute", count)
+    with city.rt.read() as conn:
+        marks = {r.origin: (r.applied_through, r.events_applied, r.rejected)
+                 for r in conn.execute(select(inbox))}
+    assert marks == {"district-a": (2, 2, 0), "district-b": (2, 2, 0)}
+    assert city.query("get_record", {"record_id": "district-b/p-00001"})["published"] is True
