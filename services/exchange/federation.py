@@ -1230,6 +1230,21 @@ def _patched() -> bool:
     return eventlet.patcher.is_monkey_patched("thread")
 
 
+def _unpatched_http_client():
+    """eventlet's unpatched ``http.client`` (blocking sockets: for a native thread only).
+    ``patcher.original`` re-imports the module the first time, and that import sets the
+    ``http`` package's ``client`` attribute to the unpatched copy; eventlet puts back
+    ``sys.modules["http.client"]`` but not the attribute, so every later
+    ``http.client.X`` in the process - a green thread's HTTP client, the stdlib's own
+    HTTPMessage and LineTooLong - would have reached the blocking copy. Put back here."""
+    import http
+    import sys
+    from eventlet import patcher
+    unpatched = patcher.original("http.client")
+    http.client = sys.modules["http.client"]
+    return unpatched
+
+
 def _native(fn):
     """Run ``fn`` in a native thread when eventlet patched this process (a green thread
     waits for it while the others run), else right here."""
@@ -1287,7 +1302,7 @@ class _Prefetch:
         try:
             if _patched() and self._ring is not None:
                 from eventlet import patcher, tpool
-                http_client = patcher.original("http.client")
+                http_client = _unpatched_http_client()
                 ring, me, level, parent = self._ring, fed.node_id, fed.level, fed.parent
 
                 native_threading = patcher.original("threading")
