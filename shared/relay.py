@@ -45,17 +45,6 @@ from shared.store import EventStore, checkpoints, events
 
 log = logging.getLogger(__name__)
 YIELD_EVERY = 100  # messages framed between two yields (publish_batch)
-# How long the relay pauses after a batch that was not full, before it looks again.
-# Why: every commit wakes it, and a batch's fixed cost (its read, the AMQP transaction,
-# the checkpoint's write transaction) is paid per wake-up - on the scale network a
-# node's commands and applied batches woke it 40-60 times a second for batches of two
-# to four events, a quarter of the city's CPU (docs/scaling.md). Pausing makes the
-# commits of the pause one batch: at most 1 / COALESCE_S batches a second while events
-# keep coming, each event published at most COALESCE_S later than at once. A commit
-# after a quiet spell is still published at once, and a full batch (a backlog) is
-# followed by the next without a pause. Nothing on a record's way between nodes waits
-# for this relay: that is the federation publisher's (services/exchange/federation.py).
-COALESCE_S = 0.1
 
 
 class Outgoing(NamedTuple):
@@ -310,12 +299,10 @@ class Relay:
         return total
 
     def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None],
-            idle_wait: float = 0.05, idle_ceiling: float = 1.0,
-            coalesce: float = COALESCE_S) -> None:
+            idle_wait: float = 0.05, idle_ceiling: float = 1.0) -> None:
         """Loop until ``should_stop``; ``wait(t)`` sleeps or returns early when woken.
         Idle, it looks again after ``idle_wait``, then ever less often up to
-        ``idle_ceiling`` (``IdleBackoff``). After a batch that was not full it pauses
-        ``coalesce`` seconds, woken or not (``COALESCE_S``)."""
+        ``idle_ceiling`` (``IdleBackoff``)."""
         backoff = 0.5
         idle = IdleBackoff(idle_wait, idle_ceiling)
         while not should_stop():
@@ -323,15 +310,11 @@ class Relay:
                 if not self.acquire_leadership():
                     wait(2.0)
                     continue
-                n = self.run_once()
-                if n == 0:
+                if self.run_once() == 0:
                     self.check_broker()
                     wait(idle.empty())
                 else:
                     idle.found()
-                    if n < self.batch_size and coalesce > 0:
-                        # what is committed meanwhile goes out in the next batch, together
-                        time.sleep(coalesce)
                 backoff = 0.5
             except Exception as exc:  # noqa: BLE001 - broker or db down: retry, never die
                 log.warning("relay %s: %s; retrying in %.1fs", self.name, exc, backoff)
