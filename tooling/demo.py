@@ -52,6 +52,16 @@ class DemoError(Exception):
     pass
 
 
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The end of a service's log, for an error printed where the log itself may be gone
+    by the time anyone reads it (a test's temporary folder, a CI run)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log at %s)" % path
+    return "\n".join("    | " + line for line in text.rstrip().splitlines()[-lines:])
+
+
 class Api(NodeApi):
     error = DemoError
 
@@ -139,7 +149,9 @@ class Demo:
 
             def up():
                 if proc.poll() is not None:
-                    raise DemoError("%s of %s exited (%s); see its log" % (service, node_id, proc.returncode))
+                    log = self.net.nodes[node_id].var_dir / ("%s.log" % service)
+                    raise DemoError("%s of %s exited (%s); the end of %s:\n%s"
+                                    % (service, node_id, proc.returncode, log, log_tail(log)))
                 try:
                     return requests.get(url, timeout=1).status_code == 200
                 except requests.RequestException:

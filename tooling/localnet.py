@@ -78,6 +78,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_block(span: int, low: int = 20000, high: int = 32000, seed: int | None = None) -> int:
+    """The first port of ``span`` consecutive ports that are free now, all between ``low``
+    and ``high``. The default range lies below Linux's ephemeral ports (32768-60999), so
+    no outgoing connection of this machine (AMQP, PostgreSQL) can take one of them
+    between this check and the servers' bind, which a port above 32768 cannot promise."""
+    import random
+    import socket
+    rng = random.Random(seed if seed is not None else os.getpid())
+    for _ in range(200):
+        base = rng.randrange(low, high - span)
+        try:
+            socks = []
+            for port in range(base, base + span):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no %d free ports between %d and %d" % (span, low, high))
+
+
 class LocalNetwork:
     """``LocalNetwork(var_root).create()`` ... ``.destroy()``."""
 
