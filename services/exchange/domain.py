@@ -268,11 +268,13 @@ def sub_audience(row: dict, this_node: str, city_id: str | None) -> tuple[str, l
 # mirrored directory, whether an id is taken, which nodes are trusted; these decide.)
 def require_owner(rid: str, kind: str, this_node: str, instead: str) -> None:
     """Only the owner node changes a record: another node is told what it can do
-    ``instead`` (comment, contribute, propose...)."""
+    ``instead`` (comment, contribute, propose...). The message names no id, so the
+    console shows it as it is (a person reads it; ids are for the API's ``fields``)."""
     owner = owner_of(rid)
     if owner != this_node:
-        raise Forbidden("%s「%s」属于节点「%s」，只有其所属节点可以修改（%s）"
-                        % (kind_label(kind), rid, owner, instead))
+        raise Forbidden("这条%s由其他节点创建，只有创建它的节点可以修改（%s）"
+                        % (kind_label(kind), instead),
+                        {"record_id": ["%s 属于节点 %s" % (rid, owner)]})
 
 
 def require_trusted(nodes: list[str], trusted: set[str], field: str) -> None:

@@ -60,8 +60,11 @@ def test_only_the_owner_node_changes_a_record():
     d.require_owner("district-a/c1", "case", ME, "可以改为提交补充内容")
     with pytest.raises(Forbidden) as err:
         d.require_owner("district-b/c1", "case", ME, "可以改为提交补充内容")
-    assert err.value.message == ("案例「district-b/c1」属于节点「district-b」，只有其所属节点可以修改"
-                                 "（可以改为提交补充内容）")
+    assert err.value.message == "这条案例由其他节点创建，只有创建它的节点可以修改（可以改为提交补充内容）"
+    assert err.value.fields == {"record_id": ["district-b/c1 属于节点 district-b"]}
+    # the console shows a refusal's own message only if a person can read it (no ids)
+    from services.console.web import _readable
+    assert _readable(err.value.message)
 
 
 def test_named_and_invited_nodes_must_be_trusted():
