@@ -327,6 +327,9 @@ class Federation:
         # origin_seq -> digest of an outbox envelope text known to verify (feed_page)
         self._verified: OrderedDict[int, bytes] = OrderedDict()
         self._loaded = False
+        self._ever_loaded = False
+        # peers whose feed must be read once since a reload (load_state, repair_due)
+        self._resync: set[str] = set()
         self._started_us = now_us()
         if metrics is not None:
             m = metrics
@@ -556,11 +559,21 @@ class Federation:
 
     # ============================================================================ in
     def load_state(self) -> None:
-        """(Re)start from the database's watermarks, nothing held."""
+        """(Re)start from the database's watermarks, nothing held.
+
+        A *re*load (after the consumer's error, or the database disagreeing) forgets
+        what was held in memory, and those messages were acknowledged (``step``): the
+        broker will not bring them again, and when they were an origin's last numbers
+        no later one reveals the hole - they stayed missing until the periodic sync (an
+        hour in the scale bench). So every peer's feed is read once after a reload
+        (``_resync``, by ``repair_due``, each until a pull of it succeeds)."""
         with self.rt.read() as conn:
             rows = conn.execute(select(inbox.c.origin, inbox.c.applied_through)).all()
         self.sequencer.load((r[0], r[1]) for r in rows)
-        self._loaded = True
+        if self._ever_loaded:
+            self._resync.update(r.node_id for r in self.registry.all()
+                                if r.node_id != self.node_id and r.feed_url)
+        self._loaded = self._ever_loaded = True
 
     def _origin_label(self, origin) -> str:
         # a forged origin must not create a metric series per made-up name
@@ -1097,6 +1110,7 @@ class Federation:
         try:
             self.pull(origin, first)
             self._pull_backoff.pop(origin, None)
+            self._resync.discard(origin)
         except (FeedError, FeedPageInvalid, OSError) as exc:
             delay = min(max(delay * 2, 1.0), 60.0)
             self._pull_backoff[origin] = (time.monotonic() + delay, delay)
@@ -1115,6 +1129,8 @@ class Federation:
                         len(dropped), origin, head, dropped[0], dropped[-1])
 
     def repair_due(self) -> None:
+        for origin in sorted(self._resync):
+            self._pull_guarded(origin)  # skipped while it backs off; kept until it succeeds
         for origin in self.sequencer.gaps():
             self._pull_guarded(origin)
             if self.sequencer.has_gap(origin):
