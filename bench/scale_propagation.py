@@ -351,6 +351,7 @@ def measure(districts: int, var_dir: str = "var", seconds: float = SECONDS,
         want, have = net.expected_records(), net.held_records()
         lost_per_node = {node: sum(max(0, w - have[node].get(o, 0)) for o, w in want[node].items())
                          for node in net.node_ids}
+        missing_where = _missing_where(net, lost_per_node) if any(lost_per_node.values()) else {}
         applied_per_node = {node: sum(have[node].get(o, 0) for o in want[node]) for node in net.node_ids}
         skip = WARMUP_S * RATE
         to_city, everywhere, committed = [], [], []
@@ -374,6 +375,7 @@ def measure(districts: int, var_dir: str = "var", seconds: float = SECONDS,
                 "raw_lost": raw_city_lost + raw_far_lost, "sent": n * districts,
                 "committed": len(committed), "errors": errors[:5], "error_count": len(errors),
                 "lost_per_node": lost_per_node, "applied_per_node": applied_per_node,
+                "missing_where": missing_where,
                 "cpu_s": cpu, "idle_cpu_per_s": {k: round(v, 3) for k, v in idle_rate.items()},
                 "offered_per_s": round(rate(len(committed), window), 1),
                 "intended_per_s": RATE * districts,
@@ -390,6 +392,54 @@ def measure(districts: int, var_dir: str = "var", seconds: float = SECONDS,
         left = net.stop()
         if left:
             logging.getLogger(__name__).warning("left behind: %s", ", ".join(left))
+
+
+def _missing_where(net, lost_per_node: dict) -> dict:
+    """Where the records a node lacks are when the run stops waiting, read before the
+    vhosts go (a record not applied is late or lost; this tells which): per such node,
+    the messages its inbox queue holds and the city's buffer queues for its links hold
+    (ready + unacknowledged: late), what its consumer holds back in memory behind a
+    hole, and any of its links not running."""
+    from services.exchange.federation import INBOX_QUEUE
+    admin, city = net.net.admin, net.net.city
+    out = {}
+    try:
+        city_queues = admin.queues(city.vhost)
+    except Exception as exc:  # noqa: BLE001 - a diagnostic: say why it is missing
+        return {"error": str(exc)[:200]}
+    for node, lost in lost_per_node.items():
+        if not lost:
+            continue
+        vhost = net.net[node].vhost
+        try:
+            queues = admin.queues(vhost)
+            links = admin.link_status(vhost)
+        except Exception as exc:  # noqa: BLE001
+            out[node] = {"error": str(exc)[:200]}
+            continue
+        inbox_q = next((q for q in queues if q["name"] == INBOX_QUEUE), {})
+        buffers = [q for q in city_queues if q["name"].startswith("federation:")
+                   and (":%s:" % vhost) in q["name"]]
+        out[node] = {
+            "inbox_queue": inbox_q.get("messages_ready", 0) + inbox_q.get("messages_unacknowledged", 0),
+            "city_buffers": sum(q.get("messages_ready", 0) + q.get("messages_unacknowledged", 0)
+                                for q in buffers),
+            "links_not_running": sorted("%s/%s:%s" % (l.get("upstream"), l.get("exchange"), l.get("status"))
+                                        for l in links if l.get("status") != "running"),
+            "held": _held(net, node)}
+    return out
+
+
+def _held(net, node: str):
+    """What the node's consumer holds back behind holes (``/federation/status``)."""
+    import requests
+    api = net.api[(node, "exchange")]
+    try:
+        r = requests.get("%s/federation/status" % api.base, timeout=30,
+                         headers={"Authorization": "Bearer %s" % net.tokens[node]})
+        return sum(o.get("held", 0) for o in r.json().get("inbox", []))
+    except Exception as exc:  # noqa: BLE001 - a diagnostic
+        return str(exc)[:100]
 
 
 def cpu_per_record(r: dict) -> dict:
@@ -453,7 +503,8 @@ def run(var_dir: str = "var", only=None, growth=None, seconds: float = SECONDS) 
                   to_city_p50_s=round(percentile(r["to_city"], 50), 3),
                   everywhere_p50_s=round(percentile(r["everywhere"], 50), 3),
                   samples=len(r["everywhere"]), sent=r["sent"], lost=lost,
-                  lost_per_node=r["lost_per_node"], command_errors=r["error_count"],
+                  lost_per_node=r["lost_per_node"], missing_where=r["missing_where"],
+                  command_errors=r["error_count"],
                   offered_per_s=r["offered_per_s"], intended_per_s=r["intended_per_s"],
                   sender_late_p99_ms=r["sender_late_p99_ms"], command_p50_ms=r["command_p50_ms"],
                   command_p99_ms=r["command_p99_ms"], client_cores=r["client_cores"],
