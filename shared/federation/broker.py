@@ -86,11 +86,12 @@ Binding keys propagate upstream through the links, so a node only receives what
 something on it is bound to. Bodies are the signed envelope JSON
 (``envelope.dumps``); receivers must verify and dedupe (links redeliver on restart).
 
-Links are long-lived: deleting and re-adding an upstream or the policy deletes the
-upstream buffer queue and loses what is published in between (STACK-NOTES). ``link``
-is therefore idempotent and does not touch a link whose definition is unchanged, and
-``unlink`` is for decommissioning a node, not for restarts; the pull-based gap repair
-(``GET /feed?after=N``) is the backstop.
+Links are long-lived: ``link`` is idempotent and does not touch a link whose
+definition is unchanged, and ``unlink`` (which deletes the upstream buffer queues) is
+for decommissioning a node or taking it offline, not for restarts. A link that stops
+or restarts keeps its buffer (``resource-cleanup-mode: never``: by default the plugin
+deletes it, and what it holds, on every restart - ``BrokerAdmin.link``); the pull-based
+gap repair (``GET /feed?after=N``) is the backstop.
 
 Status needs the ``rabbitmq_federation_management`` plugin (``/api/federation-links``),
 besides ``rabbitmq_federation`` and ``rabbitmq_management``.
@@ -431,6 +432,13 @@ class BrokerAdmin:
             "ack-mode": "on-confirm",
             "max-hops": max_hops,
             "trust-user-id": False,
+            # keep the upstream buffer queue when the link stops: by default the plugin
+            # deletes it, with what it holds, whenever a link shuts down - a restart
+            # included ({shutdown, restart}, which the plugin's own periodic check of
+            # its upstream exchange causes when the broker is slow to answer). Under
+            # load at 11 districts links restarted in waves and records vanished from
+            # every queue (docs/scaling.md). ``unlink`` deletes the buffers itself.
+            "resource-cleanup-mode": "never",
         }
         if prefetch_count is not None:
             value["prefetch-count"] = prefetch_count
@@ -460,15 +468,53 @@ class BrokerAdmin:
 
     def unlink(self, downstream_vhost: str, upstream_name: str,
                exchange: str | Iterable[str] = EXCHANGES) -> bool:
-        """Remove one upstream (its buffer queues go with it: decommissioning only).
-        The exchanges' federation policies are removed with the last upstream."""
+        """Remove one upstream, and its buffer queues on the upstream broker with what
+        they hold (decommissioning, or a node taken offline: the links keep their
+        buffers on a restart, ``link``, so they are deleted here - over AMQP as the
+        link's own user, who may configure its buffers and nothing else). The
+        exchanges' federation policies are removed with the last upstream."""
+        exchanges = [exchange] if isinstance(exchange, str) else list(exchange)
+        current = self.upstreams(downstream_vhost).get(upstream_name)
         removed = self._call("DELETE", "parameters", "federation-upstream", downstream_vhost,
                              upstream_name, missing_ok=True) is not None
+        if current is not None:
+            # every exchange this vhost federates (its policies), not only those named
+            federated = {p["name"][len(self.policy_name("")):] for p in
+                         self._call("GET", "policies", downstream_vhost, missing_ok=True) or []
+                         if p.get("name", "").startswith(self.policy_name(""))}
+            self._delete_buffers(current["uri"], downstream_vhost, sorted(set(exchanges) | federated))
         if not self.upstreams(downstream_vhost):
-            for ex in ([exchange] if isinstance(exchange, str) else list(exchange)):
+            for ex in exchanges:
                 self._call("DELETE", "policies", downstream_vhost, self.policy_name(ex),
                            missing_ok=True)
         return removed
+
+    def _delete_buffers(self, upstream_uri: str, downstream_vhost: str,
+                        exchanges: Iterable[str]) -> None:
+        """The plugin's buffer queue and internal exchange for each of ``exchanges`` on
+        the upstream (named ``federation: <exchange> -> <this broker's cluster name>:
+        <downstream vhost>:<exchange>``)."""
+        from amqp.exceptions import AMQPError
+        from kombu import Connection
+        cluster = self.cluster_name()
+        try:
+            with Connection(upstream_uri, connect_timeout=10) as conn:
+                for ex in exchanges:
+                    name = "federation: %s -> %s:%s:%s" % (ex, cluster, downstream_vhost, ex)
+                    for delete in ("queue_delete", "exchange_delete"):
+                        channel = conn.channel()  # a refusal closes the channel
+                        try:
+                            getattr(channel, delete)(name)
+                        except AMQPError:
+                            pass  # absent, or not this link user's to delete
+                        finally:
+                            try:
+                                channel.close()
+                            except Exception:  # noqa: BLE001 - closed by the refusal
+                                pass
+        except OSError as exc:
+            raise BrokerError("the upstream %s cannot be reached to delete the link's buffers: %s"
+                              % (vhost_of(upstream_uri), exc)) from exc
 
     def link_status(self, vhost: str) -> list[dict]:
         """The federation links whose downstream is ``vhost``, as the plugin reports
