@@ -98,6 +98,7 @@ besides ``rabbitmq_federation`` and ``rabbitmq_management``.
 """
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
@@ -108,6 +109,8 @@ from urllib.parse import quote, unquote, urlparse, urlunparse
 import requests
 
 from .envelope import dumps, validate_node_id
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "SHARED_EXCHANGE",
@@ -499,6 +502,7 @@ class BrokerAdmin:
         cluster = self.cluster_name()
         try:
             with Connection(upstream_uri, connect_timeout=10) as conn:
+                conn.connect()
                 for ex in exchanges:
                     name = "federation: %s -> %s:%s:%s" % (ex, cluster, downstream_vhost, ex)
                     for delete in ("queue_delete", "exchange_delete"):
@@ -512,9 +516,15 @@ class BrokerAdmin:
                                 channel.close()
                             except Exception:  # noqa: BLE001 - closed by the refusal
                                 pass
+        except AMQPError as exc:
+            # refused: a link that could not log in made no buffer (``federation link``
+            # removing a link that never ran); the link is gone all the same
+            log.debug("federation: no buffers of %s's link deleted on %s (%s)",
+                      downstream_vhost, vhost_of(upstream_uri), exc)
         except OSError as exc:
-            raise BrokerError("the upstream %s cannot be reached to delete the link's buffers: %s"
-                              % (vhost_of(upstream_uri), exc)) from exc
+            log.warning("federation: the buffers of %s's link on %s were not deleted: the "
+                        "upstream cannot be reached (%s)", downstream_vhost,
+                        vhost_of(upstream_uri), exc)
 
     def link_status(self, vhost: str) -> list[dict]:
         """The federation links whose downstream is ``vhost``, as the plugin reports
