@@ -295,6 +295,7 @@ def checkin_burst(port, jobs, pids):
         out = Paced([x for p in runs for x in p.results], min(p.offered_rps for p in runs),
                     next((p.first_error for p in runs if p.first_error), None))
         out.lag = max(p.client_lag_ms for p in runs)
+        out.waves = [len(p.results) for p in runs]  # where each wave's requests begin
         return out
     return merged(ours), merged(health), cpu
 
@@ -406,6 +407,29 @@ def run_checkin(folder) -> dict:
             "max_workers": {s: max_workers(s) for s in ("console", "education")}}
 
 
+def slow_spans(paced, rate: float, share: float = 0.01, gap_s: float = 0.15, most: int = 4) -> list:
+    """Where the slowest ``share`` of the requests were due: the spans of them (due
+    within ``gap_s`` of each other) as "wave w at a-b s: n, max m ms", the most populous
+    first. A stall (of a process, the broker, a commit) makes one dense span: every
+    request due in it waits for it; load spread over the run makes many thin ones."""
+    due_at = [(w, i / rate) for w, n in enumerate(paced.waves, 1) for i in range(n)]
+    timed = [(r[2], w, t) for r, (w, t) in zip(paced.results, due_at) if r]
+    if not timed:
+        return []
+    cut = sorted(ms for ms, _, _ in timed)[-max(1, int(len(timed) * share))]
+    spans: list[list] = []  # [wave, first due, last due, how many, slowest ms]
+    for ms, w, t in sorted((x for x in timed if x[0] >= cut), key=lambda x: (x[1], x[2])):
+        if spans and spans[-1][0] == w and t - spans[-1][2] <= gap_s:
+            span = spans[-1]
+            span[2], span[3], span[4] = t, span[3] + 1, max(span[4], ms)
+        else:
+            spans.append([w, t, t, 1, ms])
+    spans.sort(key=lambda x: -x[3])
+    return ["wave %d at %.2f-%.2f s: %d, max %.0f ms" % (w, a, b, n, top)
+            for w, a, b, n, top in spans[:most]] + (
+        ["and %d more" % (len(spans) - most)] if len(spans) > most else [])
+
+
 def checkin_figures(m: dict) -> dict:
     from bench.common import AT_LEAST, offered_shortfall
     from bench.education import RATE
@@ -429,7 +453,10 @@ def checkin_figures(m: dict) -> dict:
             percentile(due_ms, 99), "ms", percentile(health.from_due_ms(), 99),
             "paced console GET /health p99", 40.0, AT_MOST, quiet_machine_target="≤ 200 ms",
             not_measured=short, p50_ms=round(percentile(due_ms, 50), 1),
+            p999_ms=round(percentile(due_ms, 99.9), 1), max_ms=round(max(due_ms, default=0), 1),
             p99_from_send_ms=round(percentile([r[3] for r in results if r], 99), 1),
+            baseline_p999_ms=round(percentile(health.from_due_ms(), 99.9), 1),
+            slowest_1pct_due=slow_spans(ours, RATE),
             baseline_p50_ms=round(percentile(health.from_due_ms(), 50), 1),
             intended_rps=RATE, offered_rps=round(ours.offered_rps, 1),
             baseline_offered_rps=round(health.offered_rps, 1),

@@ -200,3 +200,19 @@ def test_result_file_and_table(tmp_path):
     assert any(l.startswith("reload_10k") and l.rstrip().endswith("≥ 100,000 events/s")
                and " met " in l for l in lines)
     assert any("not measured: 客户端未能按计划施压" in l for l in lines)
+
+
+def test_the_slowest_requests_are_placed_where_they_were_due():
+    """The check-in's tail shape (bench/console.py ``slow_spans``): the slowest 1 % by
+    wave and due time, a dense span first - one stall - then the thin ones."""
+    from bench.console import slow_spans
+    from bench.education import Paced
+    fast, slow = (303, True, 10.0, 10.0, 0.0), (303, True, 300.0, 290.0, 0.0)
+    results = [fast] * 400
+    results[50:53] = [slow] * 3                       # wave 1, due 0.100-0.104 s at 500/s
+    results[300] = (303, True, 250.0, 240.0, 0.0)     # wave 2, due 0.2 s
+    paced = Paced(results, 500.0, None)
+    paced.waves = [200, 200]
+    assert slow_spans(paced, 500.0) == ["wave 1 at 0.10-0.10 s: 3, max 300 ms",
+                                        "wave 2 at 0.20-0.20 s: 1, max 250 ms"]
+    assert slow_spans(paced, 500.0, most=1) == ["wave 1 at 0.10-0.10 s: 3, max 300 ms", "and 1 more"]
