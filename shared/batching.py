@@ -36,17 +36,32 @@ _PKS: dict[int, tuple[str, ...]] = {}
 _BLANKS: dict[int, dict] = {}
 _INSERTS: dict[tuple, tuple] = {}
 _PROCESSORS: dict[tuple, dict] = {}
-_PREFETCH: dict[int, object] = {}
+_PREFETCH: dict[tuple, tuple] = {}
 
 
-def _prefetch_sql(table: Table, col: str):
-    """``SELECT * FROM table WHERE col IN (...)``, built once per table: every applied
-    batch prefetches, and a batch of one record paid for building it each time."""
-    stmt = _PREFETCH.get(id(table))
-    if stmt is None:
-        stmt = _PREFETCH[id(table)] = select(table).where(
-            table.c[col].in_(bindparam("ids", expanding=True)))
-    return stmt
+def one_of(column, dialect) -> tuple[object, int]:
+    """(a condition "``column`` is one of the bound ``ids``", how many ids to bind at a
+    time). On PostgreSQL ``column = ANY(:ids)``: one array parameter, which the driver
+    adapts in C, where an expanding ``IN`` is rendered by SQLAlchemy with a parameter
+    per id on every execution (0.7 against 1.3-1.5 ms for 500 ids); SQLite has no
+    arrays, and caps a statement's parameters: ``IN``, 500 at a time."""
+    if dialect.name == "postgresql":
+        from sqlalchemy import func
+        from sqlalchemy.dialects.postgresql import ARRAY
+        return column == func.any(bindparam("ids", type_=ARRAY(column.type))), 5000
+    return column.in_(bindparam("ids", expanding=True)), 500
+
+
+def _prefetch_sql(table: Table, col: str, dialect) -> tuple[object, int]:
+    """``SELECT * FROM table WHERE col`` is one of the ids (``one_of``), built once per
+    table and dialect: every applied batch prefetches, and a batch of one record paid
+    for building it each time."""
+    key = (id(table), dialect.name)
+    hit = _PREFETCH.get(key)
+    if hit is None:
+        cond, per = one_of(table.c[col], dialect)
+        hit = _PREFETCH[key] = (select(table).where(cond), per)
+    return hit
 
 
 def _blank(table: Table) -> dict:
@@ -191,9 +206,9 @@ class BatchWriter:
         (col,) = _pk(table)
         ids = sorted(set(i for i in ids if i is not None))
         known = self.known.setdefault(table.name, {})
-        stmt = _prefetch_sql(table, col)
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+        stmt, per = _prefetch_sql(table, col, self.conn.dialect)
+        for i in range(0, len(ids), per):
+            chunk = ids[i:i + per]
             found = {r[col]: dict(r) for r in self.conn.execute(stmt, {"ids": chunk}).mappings()}
             for rid in chunk:
                 known[(rid,)] = found.get(rid)
@@ -213,17 +228,21 @@ class BatchWriter:
         return self.live.get(table, **key)
 
     def insert(self, table: Table, **values) -> None:
-        pk = tuple(values.get(c) for c in _pk(table))
-        self.tables[table.name] = table
-        row = dict(_blank(table))
-        row.update(values)
-        pending = self.pending.setdefault(table.name, {})
-        if pk in pending or (self.known.get(table.name, {}).get(pk) is not None):
+        # (a catching-up page inserts 4,000 rows here: no generator, no setdefault's
+        # spare dict, the row built in one step)
+        name, cols = table.name, _pk(table)
+        pk = (values.get(cols[0]),) if len(cols) == 1 else tuple([values.get(c) for c in cols])
+        self.tables[name] = table
+        pending = self.pending.get(name)
+        if pending is None:
+            pending = self.pending[name] = {}
+        known = self.known.get(name)
+        if pk in pending or (known is not None and known.get(pk) is not None):
             # what LiveWriter would raise at once: a duplicate key
             self._flush_table(table)
             self.live.insert(table, **values)
             return
-        pending[pk] = row
+        pending[pk] = {**_blank(table), **values}
 
     def update(self, table: Table, key: dict, **values) -> None:
         pk = self._pk_of(table, key)

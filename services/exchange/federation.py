@@ -81,7 +81,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.batching import BatchWriter, insert_rows
+from shared.batching import BatchWriter, insert_rows, one_of
 from shared.db import JSONText, readonly
 from services.exchange.domain import ROOTS, _Created, aggregate_of, owner_of, routing_kind
 from shared.aggregate import EVENT_TYPES
@@ -188,9 +188,17 @@ _OUTBOX_INSERT = outbox.insert()
 _INBOX_ROWS = select(inbox).where(inbox.c.origin.in_(bindparam("origins", expanding=True)))
 _INBOX_UPDATE = update(inbox).where(inbox.c.origin == bindparam("b_origin"))
 _INBOX_INSERT = inbox.insert()
-_STREAM_VERSIONS = (select(events.c.stream_id, func.max(events.c.version))
-                    .where(events.c.stream_id.in_(bindparam("ids", expanding=True)))
-                    .group_by(events.c.stream_id))
+_STREAM_VERSIONS: dict[str, tuple] = {}  # dialect name -> (statement, ids per execution)
+
+
+def _stream_versions_sql(dialect) -> tuple:
+    hit = _STREAM_VERSIONS.get(dialect.name)
+    if hit is None:
+        cond, per = one_of(events.c.stream_id, dialect)
+        hit = _STREAM_VERSIONS[dialect.name] = (
+            select(events.c.stream_id, func.max(events.c.version)).where(cond)
+            .group_by(events.c.stream_id), per)
+    return hit
 
 
 # who this node is, written by the service at start: queries (which get only a
@@ -331,6 +339,10 @@ class Federation:
         # peers whose feed must be read once since a reload (load_state, repair_due)
         self._resync: set[str] = set()
         self._started_us = now_us()
+        # id(entry) -> content_verdict's result or rejection, for the feed page being
+        # applied (made in the prefetch's native thread); set and cleared by ``pull``
+        # only: one thread applies (module doc)
+        self._prechecked: dict[int, object] = {}
         if metrics is not None:
             m = metrics
             self.m_rejected = m.counter("qinglian_federation_rejected_total",
@@ -775,43 +787,13 @@ class Federation:
             self._apply_all(batch, via)
 
     # -- content checks ------------------------------------------------------------------
-    def _check_content(self, conn, env: dict) -> tuple[type, str]:
-        event_type = env["type"]
-        cls = EVENT_TYPES.get(event_type)
-        agg = aggregate_of(event_type)
-        if cls is None or agg is None or cls.private or issubclass(cls, _Created):
-            # (a draft's first event never crosses: its content travels in Published)
-            raise UnknownType("%s is not a shared event type here" % event_type, env)
-        if env["schema_version"] > cls.schema_version:
-            raise UnsupportedSchema("%s v%d is newer than this node understands (v%d)"
-                                    % (event_type, env["schema_version"], cls.schema_version), env)
-        p = env["payload"]
-        check = _contract(event_type, env["schema_version"])
-        if check is None:
-            raise UnknownType("no contract for %s v%d" % (event_type, env["schema_version"]), env)
-        error = check(p)
-        if error is not None:
-            raise InvalidPayload("payload does not match %s: %s" % (event_type, error), env)
-        if _has_nul(p):
-            # PostgreSQL cannot store it: the whole batch would fail, and come again
-            raise InvalidPayload("text with a NUL character cannot be stored", env)
-        if p.get("sharing") != env["sharing"] or sorted(p.get("recipients") or []) != env["recipients"]:
-            raise InvalidPayload("the payload's sharing level contradicts the envelope's", env)
-        rid = p.get(agg.id_field)
-        if owner_of(rid) != env["origin"]:
-            raise NotOwner("%s is about %s, which %s does not own" % (event_type, rid, env["origin"]), env)
-        parent_id = None
-        if agg.stream_type == "Comment":
-            parent_id = p["record_id"]
-        elif getattr(agg, "parent_field", ""):
-            parent_id = p[agg.parent_field]
+    def _check_content(self, conn, env: dict, verdict=None) -> tuple[type, str]:
+        """The entry's content against its contract (``content_verdict``, or ``verdict``:
+        the same, made already - a feed page's in the prefetch's native thread), then
+        its parent record here (the database)."""
+        agg, stream_id, parent_id = verdict if verdict is not None else content_verdict(env)
         if parent_id is not None:
             self._check_parent(conn, env, parent_id)
-        stream_id = agg.stream_id_for(rid)
-        if len(env["event_id"]) > events.c.event_id.type.length or \
-                len(stream_id) > events.c.stream_id.type.length:
-            # PostgreSQL would refuse the row, and with it the batch, again and again
-            raise InvalidPayload("event id or record id too long to store", env)
         return agg, stream_id
 
     def _check_parent(self, conn, env: dict, parent_id: str) -> None:
@@ -909,12 +891,16 @@ class Federation:
         self._parents = {}  # parent records looked up for this batch
         last_occurred = row["last_occurred_at"] if row else None
         refetch = False
+        prechecked = self._prechecked
         for seq, env, refused in items:
             try:
                 if refused is not None:
                     raise refused
                 try:
-                    agg, stream_id = self._check_content(conn, env)
+                    verdict = prechecked.get(id(env)) if prechecked else None
+                    if isinstance(verdict, BaseException):
+                        raise verdict
+                    agg, stream_id = self._check_content(conn, env, verdict)
                 except (EnvelopeRejected, *_INFRASTRUCTURE):
                     raise
                 except Exception as exc:  # noqa: BLE001 - a payload no check foresaw
@@ -977,8 +963,9 @@ class Federation:
                 ids.add(agg.stream_id_for(rid))
         out: dict[str, int] = {}
         ids = sorted(ids)
-        for i in range(0, len(ids), 500):
-            out.update(conn.execute(_STREAM_VERSIONS, {"ids": ids[i:i + 500]}).all())
+        stmt, per = _stream_versions_sql(conn.dialect)
+        for i in range(0, len(ids), per):
+            out.update(conn.execute(stmt, {"ids": ids[i:i + per]}).all())
         return out
 
     @staticmethod
@@ -1081,7 +1068,11 @@ class Federation:
                         through, blocked = entry.get("origin_seq", after + 1) - 1, True
                         break
                 if through > after:
-                    self._apply(origin, after, items, through, "feed")
+                    self._prechecked = page.verdicts
+                    try:
+                        self._apply(origin, after, items, through, "feed")
+                    finally:
+                        self._prechecked = {}
                     if not self._loaded:
                         self.load_state()
                         continue
@@ -1270,6 +1261,50 @@ def _native(fn):
     return fn()
 
 
+def content_verdict(env: dict) -> tuple[type, str, str | None]:
+    """(aggregate, stream id, parent record id or None) of an entry whose content
+    passes every check that needs no database: a known shared type, a schema version
+    understood here, the contract, no NUL, the envelope's sharing, the owner, ids that
+    fit their columns; else the rejection is raised. Pure, so that a feed page's
+    entries are checked in the prefetch's native thread (``precheck``); the parent
+    record's check, which reads the database, is ``Federation._check_parent``."""
+    event_type = env["type"]
+    cls = EVENT_TYPES.get(event_type)
+    agg = aggregate_of(event_type)
+    if cls is None or agg is None or cls.private or issubclass(cls, _Created):
+        # (a draft's first event never crosses: its content travels in Published)
+        raise UnknownType("%s is not a shared event type here" % event_type, env)
+    if env["schema_version"] > cls.schema_version:
+        raise UnsupportedSchema("%s v%d is newer than this node understands (v%d)"
+                                % (event_type, env["schema_version"], cls.schema_version), env)
+    p = env["payload"]
+    check = _contract(event_type, env["schema_version"])
+    if check is None:
+        raise UnknownType("no contract for %s v%d" % (event_type, env["schema_version"]), env)
+    error = check(p)
+    if error is not None:
+        raise InvalidPayload("payload does not match %s: %s" % (event_type, error), env)
+    if _has_nul(p):
+        # PostgreSQL cannot store it: the whole batch would fail, and come again
+        raise InvalidPayload("text with a NUL character cannot be stored", env)
+    if p.get("sharing") != env["sharing"] or sorted(p.get("recipients") or []) != env["recipients"]:
+        raise InvalidPayload("the payload's sharing level contradicts the envelope's", env)
+    rid = p.get(agg.id_field)
+    if owner_of(rid) != env["origin"]:
+        raise NotOwner("%s is about %s, which %s does not own" % (event_type, rid, env["origin"]), env)
+    parent_id = None
+    if agg.stream_type == "Comment":
+        parent_id = p["record_id"]
+    elif getattr(agg, "parent_field", ""):
+        parent_id = p[agg.parent_field]
+    stream_id = agg.stream_id_for(rid)
+    if len(env["event_id"]) > events.c.event_id.type.length or \
+            len(stream_id) > events.c.stream_id.type.length:
+        # PostgreSQL would refuse the row, and with it the batch, again and again
+        raise InvalidPayload("event id or record id too long to store", env)
+    return agg, stream_id, parent_id
+
+
 def check_entries(entries: list, origin: str, ring, me: str, level: str, parent,
                   vouched: bool = False) -> list:
     """(entry, None | rejection | _SLOW) per entry: pure (no database), so it may run
@@ -1290,6 +1325,28 @@ def check_entries(entries: list, origin: str, ring, me: str, level: str, parent,
             out.append((entry, None))
         except EnvelopeRejected as exc:
             out.append((entry, exc))
+    return out
+
+
+def precheck(checked: list) -> dict[int, object]:
+    """id(entry) -> ``content_verdict``'s result, or the rejection it raised, for the
+    entries that verified. Made in the prefetch's native thread, which runs while the
+    applying thread waits for PostgreSQL (a page's COPY holds no interpreter lock):
+    the contract checks were a sixth of the applying thread's CPU. An infrastructure
+    error (a contract file unreadable) leaves the entry to be checked when applied."""
+    out: dict[int, object] = {}
+    for entry, outcome in checked:
+        if outcome is not None:
+            continue
+        try:
+            out[id(entry)] = content_verdict(entry)
+        except EnvelopeRejected as exc:
+            out[id(entry)] = exc
+        except _INFRASTRUCTURE:
+            pass
+        except Exception as exc:  # noqa: BLE001 - as _apply_range words it
+            out[id(entry)] = InvalidPayload("payload breaks a check (%s: %s)"
+                                            % (type(exc).__name__, exc), entry)
     return out
 
 
@@ -1328,6 +1385,7 @@ class _Prefetch:
                     if page.vouched:  # no signatures to check: nothing to share out
                         page.checked = check_entries(page.entries, origin, ring, me, level,
                                                      parent, vouched=True)
+                        page.verdicts = precheck(page.checked)
                         return page
                     # the signature checks release the GIL: half of them on a second
                     # native thread, so that both cores check while the page is applied
@@ -1339,9 +1397,11 @@ class _Prefetch:
                     first = check_entries(page.entries[:half], origin, ring, me, level, parent)
                     helper.join()
                     page.checked = first + second
+                    page.verdicts = precheck(page.checked)
                     return page
                 page = tpool.execute(work)
                 page.checked = fed.resolve_slow(page.checked)
+                # (an entry resolved here, signed by another node, is checked when applied)
             else:
                 page = fed.feed_client.fetch(url, origin, after, PAGE_MAX)
                 page.checked = fed.verify_entries(origin, page.entries, page.vouched)

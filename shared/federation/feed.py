@@ -49,7 +49,7 @@ import base64
 import binascii
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -230,6 +230,9 @@ class FeedPage:
     checked: list | None = None
     # the origin's entries_signature verified over the entries' exact bytes
     vouched: bool = False
+    # the receiver's own checks of the entries' content made ahead, by id(entry)
+    # (services.exchange.federation.precheck): empty if not
+    verdicts: dict = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
