@@ -29,7 +29,7 @@ from bench.supervision import synchronous_commit
 FIGURES = ("console_home_p99_ms", "console_board_p99_ms", "console_checkin_p99_ms",
            "console_checkin_accepted", "console_checkin_lost", "console_compare_p99_ms")
 CHECKIN = ("console_checkin_p99_ms", "console_checkin_accepted", "console_checkin_lost")
-COMPARE_SAMPLES = 100
+COMPARE_SAMPLES = 220  # ten rounds of its 22 pages (11 districts side by side + drill-downs)
 PAGES = ("console_home_p99_ms", "console_board_p99_ms")
 NODE = "bench-console"
 # QINGLIAN_BENCH_CONSOLE_SCALE < 1 shrinks the node (a quick check of the suite itself;
@@ -216,25 +216,32 @@ class Session:
 
 
 def measure(port: int, path, samples: int = SAMPLES) -> dict:
-    """``path``: one page, or a list taken in turn."""
+    """``path``: one page, or a list taken in turn. The first round - 20 requests, and at
+    least one of each page - warms the caches and is not counted: with 22 pages and 20
+    warm-up requests two pages' first visits fell among the counted samples and were the
+    p99 of 100 (4 December: 30.7 ms against a next-slowest 9.5). The slowest uncounted
+    first visit is reported beside (``first_visit_max_ms``)."""
     s = Session(port)
     s.sign_in("bench-admin", PASSWORD)
-    health, page = [], []
+    health, page, first = [], [], []
     paths = [path] if isinstance(path, str) else list(path)
-    for i in range(samples + 20):  # the first 20 of each warm caches and are not counted
+    warm = max(20, len(paths))
+    for i in range(samples + warm):
         for side in ((0, 1) if i % 2 == 0 else (1, 0)):
             t0 = time.perf_counter()
             status, _, body = s.request("GET", "/health" if side == 0 else paths[i % len(paths)])
             ms = (time.perf_counter() - t0) * 1000
             if status != 200:
                 raise RuntimeError("%s answered %d: %s" % (path, status, body[:300]))
-            if i >= 20:
+            if i >= warm:
                 (health if side == 0 else page).append(ms)
+            elif side == 1:
+                first.append(ms)
             if side == 1:
                 page_bytes = len(body)
     return {"p99": percentile(page, 99), "p50": percentile(page, 50),
             "health_p99": percentile(health, 99), "health_p50": percentile(health, 50),
-            "samples": len(page), "bytes": page_bytes}
+            "samples": len(page), "bytes": page_bytes, "first_visit_max": max(first)}
 
 
 # -- the morning check-in through the console (issue 9) --------------------------------------------
@@ -548,6 +555,7 @@ def run(var_dir: str = "var", only=None) -> dict:
             m["p99"], "ms", m["health_p99"], "console GET /health p99, same process", 40.0,
             AT_MOST, quiet_machine_target="≤ 200 ms", p50_ms=round(m["p50"], 2),
             baseline_p50_ms=round(m["health_p50"], 2), samples=m["samples"],
+            first_visit_max_ms=round(m["first_visit_max"], 1),
             page_bytes=m["bytes"], districts=m["districts"], units=m["units"],
             reports=m["reports"])
         shutil.rmtree(folder, ignore_errors=True)
@@ -632,5 +640,6 @@ def run_pages(var_dir: str = "var", only=None) -> dict:
             m["p99"], "ms", m["health_p99"], "console GET /health p99, same process", 30.0, AT_MOST,
             quiet_machine_target="≤ 150 ms", p50_ms=round(m["p50"], 2),
             baseline_p50_ms=round(m["health_p50"], 2), samples=m["samples"], page_bytes=m["bytes"],
+            first_visit_max_ms=round(m["first_visit_max"], 1),
             **{k: v for k, v in seeded.items()})
     return figures
