@@ -367,9 +367,9 @@ class NodeContainer(ServiceContainer):
         instance, its proxies, the request with its headers and form - ~20 objects) for
         the cyclic collector, and in the morning's check-ins the console's young
         collections, each a pause of every green thread, came every ~400 requests with
-        8,000-16,000 such objects to free (gc tracing, 4 December; docs/benchmarks.md). The worker is
-        over (its result handled, its providers torn down); nothing reads the instance
-        after it."""
+        8,000-16,000 such objects to free (gc tracing, 4 December; docs/benchmarks.md).
+        The worker is over (its result handled, its providers torn down); nothing reads
+        the instance after it."""
         try:
             super()._run_worker(worker_ctx, handle_result)
         finally:

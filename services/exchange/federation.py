@@ -1343,7 +1343,7 @@ def precheck(checked: list) -> dict[int, object]:
         except EnvelopeRejected as exc:
             out[id(entry)] = exc
         except _INFRASTRUCTURE:
-            pass
+            pass  # no verdict: the applying thread checks it, and retries as it does
         except Exception as exc:  # noqa: BLE001 - as _apply_range words it
             out[id(entry)] = InvalidPayload("payload breaks a check (%s: %s)"
                                             % (type(exc).__name__, exc), entry)
